@@ -1,0 +1,628 @@
+//! The canonical zip container: the one byte layout airlock writes, and a
+//! strict reader that accepts that layout and nothing else.
+//!
+//! Every member is stored (no compression), carries a fixed timestamp and
+//! mode, and Zip64 fields are always present, so the bytes of every header
+//! follow from (name, size, CRC, offset) alone. The reader parses the few
+//! variable fields, regenerates the headers and demands byte equality, so no
+//! byte of a bundle is ignored: prepended or appended data, gaps, overlapping
+//! members, extra fields, comments, data descriptors and local/central
+//! disagreements all fail. See `docs/format.md` §2.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+
+use crate::error::{Code, Error, Result};
+
+const LOCAL_SIG: u32 = 0x0403_4b50;
+const CENTRAL_SIG: u32 = 0x0201_4b50;
+const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
+const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
+const EOCD_SIG: u32 = 0x0605_4b50;
+
+/// Version 4.5: Zip64.
+const VERSION_NEEDED: u16 = 45;
+/// Upper byte 3 = Unix, so the external attributes carry a Unix mode.
+const VERSION_MADE_BY: u16 = 0x0300 | 45;
+/// 1980-01-01 00:00:00, the earliest DOS date: times live in the manifest.
+const DOS_TIME: u16 = 0;
+const DOS_DATE: u16 = (1 << 5) | 1;
+/// Regular file, mode 0644.
+const EXTERNAL_ATTR: u32 = 0o100644 << 16;
+
+pub const LOCAL_FIXED: u64 = 30;
+pub const LOCAL_EXTRA: u64 = 20;
+pub const CENTRAL_FIXED: u64 = 46;
+pub const CENTRAL_EXTRA: u64 = 28;
+pub const ZIP64_EOCD_LEN: u64 = 56;
+pub const ZIP64_LOCATOR_LEN: u64 = 20;
+pub const EOCD_LEN: u64 = 22;
+const TAIL_LEN: u64 = ZIP64_EOCD_LEN + ZIP64_LOCATOR_LEN + EOCD_LEN;
+
+/// Format limits (docs/format.md §5).
+pub const MAX_MEMBERS: usize = 64;
+pub const MAX_NAME_LEN: usize = 128;
+
+/// One member as the container records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    /// Offset of the local header.
+    pub header_offset: u64,
+    pub size: u64,
+    pub crc32: u32,
+}
+
+impl Entry {
+    /// Offset of the first data byte.
+    pub fn data_offset(&self) -> u64 {
+        self.header_offset + LOCAL_FIXED + self.name.len() as u64 + LOCAL_EXTRA
+    }
+
+    /// Offset just past the last data byte.
+    pub fn end(&self) -> u64 {
+        self.data_offset() + self.size
+    }
+}
+
+fn local_header(name: &str, size: u64, crc: u32) -> Vec<u8> {
+    let mut h = Vec::with_capacity(LOCAL_FIXED as usize + name.len() + LOCAL_EXTRA as usize);
+    h.extend_from_slice(&LOCAL_SIG.to_le_bytes());
+    h.extend_from_slice(&VERSION_NEEDED.to_le_bytes());
+    h.extend_from_slice(&0u16.to_le_bytes()); // flags
+    h.extend_from_slice(&0u16.to_le_bytes()); // method: stored
+    h.extend_from_slice(&DOS_TIME.to_le_bytes());
+    h.extend_from_slice(&DOS_DATE.to_le_bytes());
+    h.extend_from_slice(&crc.to_le_bytes());
+    h.extend_from_slice(&u32::MAX.to_le_bytes()); // compressed size: in Zip64 extra
+    h.extend_from_slice(&u32::MAX.to_le_bytes()); // uncompressed size: in Zip64 extra
+    h.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    h.extend_from_slice(&(LOCAL_EXTRA as u16).to_le_bytes());
+    h.extend_from_slice(name.as_bytes());
+    h.extend_from_slice(&1u16.to_le_bytes()); // Zip64 extended information
+    h.extend_from_slice(&16u16.to_le_bytes());
+    h.extend_from_slice(&size.to_le_bytes()); // uncompressed
+    h.extend_from_slice(&size.to_le_bytes()); // compressed
+    h
+}
+
+fn central_header(e: &Entry) -> Vec<u8> {
+    let mut h = Vec::with_capacity(CENTRAL_FIXED as usize + e.name.len() + CENTRAL_EXTRA as usize);
+    h.extend_from_slice(&CENTRAL_SIG.to_le_bytes());
+    h.extend_from_slice(&VERSION_MADE_BY.to_le_bytes());
+    h.extend_from_slice(&VERSION_NEEDED.to_le_bytes());
+    h.extend_from_slice(&0u16.to_le_bytes()); // flags
+    h.extend_from_slice(&0u16.to_le_bytes()); // method
+    h.extend_from_slice(&DOS_TIME.to_le_bytes());
+    h.extend_from_slice(&DOS_DATE.to_le_bytes());
+    h.extend_from_slice(&e.crc32.to_le_bytes());
+    h.extend_from_slice(&u32::MAX.to_le_bytes());
+    h.extend_from_slice(&u32::MAX.to_le_bytes());
+    h.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+    h.extend_from_slice(&(CENTRAL_EXTRA as u16).to_le_bytes());
+    h.extend_from_slice(&0u16.to_le_bytes()); // comment length
+    h.extend_from_slice(&0u16.to_le_bytes()); // disk number start
+    h.extend_from_slice(&0u16.to_le_bytes()); // internal attributes
+    h.extend_from_slice(&EXTERNAL_ATTR.to_le_bytes());
+    h.extend_from_slice(&u32::MAX.to_le_bytes()); // local header offset: in Zip64 extra
+    h.extend_from_slice(e.name.as_bytes());
+    h.extend_from_slice(&1u16.to_le_bytes());
+    h.extend_from_slice(&24u16.to_le_bytes());
+    h.extend_from_slice(&e.size.to_le_bytes());
+    h.extend_from_slice(&e.size.to_le_bytes());
+    h.extend_from_slice(&e.header_offset.to_le_bytes());
+    h
+}
+
+fn tail(count: u64, cd_offset: u64, cd_size: u64) -> Vec<u8> {
+    let zip64_eocd_offset = cd_offset + cd_size;
+    let mut t = Vec::with_capacity(TAIL_LEN as usize);
+    t.extend_from_slice(&ZIP64_EOCD_SIG.to_le_bytes());
+    t.extend_from_slice(&(ZIP64_EOCD_LEN - 12).to_le_bytes());
+    t.extend_from_slice(&VERSION_MADE_BY.to_le_bytes());
+    t.extend_from_slice(&VERSION_NEEDED.to_le_bytes());
+    t.extend_from_slice(&0u32.to_le_bytes()); // this disk
+    t.extend_from_slice(&0u32.to_le_bytes()); // disk with central directory
+    t.extend_from_slice(&count.to_le_bytes());
+    t.extend_from_slice(&count.to_le_bytes());
+    t.extend_from_slice(&cd_size.to_le_bytes());
+    t.extend_from_slice(&cd_offset.to_le_bytes());
+    t.extend_from_slice(&ZIP64_LOCATOR_SIG.to_le_bytes());
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t.extend_from_slice(&zip64_eocd_offset.to_le_bytes());
+    t.extend_from_slice(&1u32.to_le_bytes()); // total disks
+    t.extend_from_slice(&EOCD_SIG.to_le_bytes());
+    t.extend_from_slice(&0u16.to_le_bytes());
+    t.extend_from_slice(&0u16.to_le_bytes());
+    t.extend_from_slice(&u16::MAX.to_le_bytes());
+    t.extend_from_slice(&u16::MAX.to_le_bytes());
+    t.extend_from_slice(&u32::MAX.to_le_bytes());
+    t.extend_from_slice(&u32::MAX.to_le_bytes());
+    t.extend_from_slice(&0u16.to_le_bytes()); // comment length
+    t
+}
+
+fn structure(msg: impl Into<String>) -> Error {
+    Error::new(Code::ZipStructure, msg)
+}
+
+// ---------------------------------------------------------------------------
+// Writer
+
+/// Writes members one after another in canonical form. Member data is
+/// streamed; the local header is patched once size and CRC are known, so the
+/// target must be seekable (airlock always writes to a temporary file).
+pub struct Writer<W: Write + Seek> {
+    out: W,
+    entries: Vec<Entry>,
+    pos: u64,
+}
+
+impl<W: Write + Seek> Writer<W> {
+    pub fn new(out: W) -> Self {
+        Writer {
+            out,
+            entries: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// Add a member whose bytes are all in memory.
+    pub fn add_bytes(&mut self, name: &str, data: &[u8]) -> io::Result<()> {
+        let mut m = self.begin(name)?;
+        m.write_all(data)?;
+        m.finish()?;
+        Ok(())
+    }
+
+    /// Start a streamed member. Write its data to the returned handle, then
+    /// call `finish`.
+    pub fn begin(&mut self, name: &str) -> io::Result<MemberWriter<'_, W>> {
+        debug_assert!(check_name_syntax(name).is_ok(), "bad member name {name}");
+        let header_offset = self.pos;
+        let header = local_header(name, 0, 0);
+        self.out.write_all(&header)?;
+        self.pos += header.len() as u64;
+        Ok(MemberWriter {
+            writer: self,
+            name: name.to_string(),
+            header_offset,
+            size: 0,
+            crc: crc32fast::Hasher::new(),
+        })
+    }
+
+    /// Write the central directory and trailer; return the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        let cd_offset = self.pos;
+        let mut cd = Vec::new();
+        for e in &self.entries {
+            cd.extend_from_slice(&central_header(e));
+        }
+        self.out.write_all(&cd)?;
+        let t = tail(self.entries.len() as u64, cd_offset, cd.len() as u64);
+        self.out.write_all(&t)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// A member being streamed into the container.
+pub struct MemberWriter<'a, W: Write + Seek> {
+    writer: &'a mut Writer<W>,
+    name: String,
+    header_offset: u64,
+    size: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write + Seek> MemberWriter<'_, W> {
+    /// Patch the local header with the final size and CRC.
+    pub fn finish(self) -> io::Result<Entry> {
+        let crc = self.crc.finalize();
+        let header = local_header(&self.name, self.size, crc);
+        let w = self.writer;
+        w.out.flush()?;
+        w.out.seek(SeekFrom::Start(self.header_offset))?;
+        w.out.write_all(&header)?;
+        w.out.flush()?;
+        w.out.seek(SeekFrom::End(0))?;
+        let entry = Entry {
+            name: self.name,
+            header_offset: self.header_offset,
+            size: self.size,
+            crc32: crc,
+        };
+        w.entries.push(entry.clone());
+        Ok(entry)
+    }
+}
+
+impl<W: Write + Seek> Write for MemberWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.writer.out.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.size += n as u64;
+        self.writer.pos += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.out.flush()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Names
+
+/// Syntax every member name must have: `manifest.json`, `payload/NAME` or
+/// `signatures/NAME`, where NAME is 1..=MAX_NAME_LEN of `[A-Za-z0-9._-]`, not
+/// starting with a dot. This rules out traversal, absolute paths,
+/// directories, backslashes, control characters and Unicode look-alikes.
+pub fn check_name_syntax(name: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Error::new(
+            Code::ZipName,
+            format!("member name {:?} is not allowed: {why}", name.escape_debug().to_string()),
+        )
+    };
+    if name.len() > MAX_NAME_LEN {
+        return Err(bad("too long"));
+    }
+    if name == "manifest.json" {
+        return Ok(());
+    }
+    let base = if let Some(b) = name.strip_prefix("payload/") {
+        b
+    } else if let Some(b) = name.strip_prefix("signatures/") {
+        b
+    } else {
+        return Err(bad("only manifest.json, payload/* and signatures/* may appear"));
+    };
+    if base.is_empty() {
+        return Err(bad("empty file name"));
+    }
+    if base.starts_with('.') {
+        return Err(bad("file name starts with a dot"));
+    }
+    if !base
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return Err(bad("only letters, digits, '.', '_' and '-' may appear after the directory"));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Strict reader
+
+/// A container whose layout has been checked. Member data is not yet read.
+pub struct Reader {
+    file: File,
+    len: u64,
+    entries: Vec<Entry>,
+}
+
+fn read_exact_at(file: &mut File, offset: u64, buf: &mut [u8]) -> Result<()> {
+    file.seek(SeekFrom::Start(offset))
+        .and_then(|_| file.read_exact(buf))
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                structure("the container ends early")
+            } else {
+                Error::new(Code::IoRead, format!("cannot read bundle: {e}"))
+            }
+        })
+}
+
+fn u16_at(b: &[u8], i: usize) -> u16 {
+    u16::from_le_bytes([b[i], b[i + 1]])
+}
+fn u32_at(b: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+fn u64_at(b: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[i..i + 8]);
+    u64::from_le_bytes(a)
+}
+
+impl Reader {
+    /// Check the whole layout: trailer, central directory, every local header,
+    /// contiguity from offset 0 to the end of the file, names.
+    pub fn open(mut file: File) -> Result<Reader> {
+        let len = file
+            .metadata()
+            .map_err(|e| Error::new(Code::IoRead, format!("cannot stat bundle: {e}")))?
+            .len();
+        let min = TAIL_LEN;
+        if len < min {
+            return Err(Error::new(
+                Code::NotABundle,
+                format!("file is {len} bytes, too short to be a bundle"),
+            ));
+        }
+        let mut t = vec![0u8; TAIL_LEN as usize];
+        read_exact_at(&mut file, len - TAIL_LEN, &mut t)?;
+        let eocd = &t[(ZIP64_EOCD_LEN + ZIP64_LOCATOR_LEN) as usize..];
+        if u32_at(eocd, 0) != EOCD_SIG {
+            // Distinguish "not a zip at all" from "zip with junk after it".
+            return Err(Error::new(
+                Code::NotABundle,
+                "no zip end-of-central-directory record at the end of the file",
+            ));
+        }
+        if u32_at(&t, 0) != ZIP64_EOCD_SIG {
+            return Err(structure("no Zip64 end-of-central-directory record where airlock puts it"));
+        }
+        let count = u64_at(&t, 24);
+        let cd_size = u64_at(&t, 40);
+        let cd_offset = u64_at(&t, 48);
+        if count == 0 || count > MAX_MEMBERS as u64 {
+            return Err(Error::new(
+                Code::ZipLimit,
+                format!("the bundle declares {count} members; the limit is 1..={MAX_MEMBERS}"),
+            ));
+        }
+        let max_cd = count * (CENTRAL_FIXED + MAX_NAME_LEN as u64 + CENTRAL_EXTRA);
+        if cd_size > max_cd {
+            return Err(structure("the central directory is larger than its entries allow"));
+        }
+        let expected_cd_end = len - TAIL_LEN;
+        if cd_offset.checked_add(cd_size) != Some(expected_cd_end) {
+            return Err(structure(
+                "the central directory does not end where the trailer starts (data before, after or inside the zip)",
+            ));
+        }
+        if tail(count, cd_offset, cd_size) != t {
+            return Err(structure("the zip trailer is not in canonical form"));
+        }
+
+        let mut cd = vec![0u8; cd_size as usize];
+        read_exact_at(&mut file, cd_offset, &mut cd)?;
+        let mut entries = Vec::with_capacity(count as usize);
+        let mut p = 0usize;
+        for i in 0..count {
+            if cd.len() - p < CENTRAL_FIXED as usize {
+                return Err(structure("the central directory is truncated"));
+            }
+            let h = &cd[p..];
+            if u32_at(h, 0) != CENTRAL_SIG {
+                return Err(structure(format!("central directory entry {i} has a bad signature")));
+            }
+            let name_len = u16_at(h, 28) as usize;
+            let extra_len = u16_at(h, 30) as u64;
+            if name_len == 0 || name_len > MAX_NAME_LEN {
+                return Err(Error::new(
+                    Code::ZipName,
+                    format!("central directory entry {i} has a name of {name_len} bytes"),
+                ));
+            }
+            if extra_len != CENTRAL_EXTRA {
+                return Err(structure(format!("central directory entry {i} is not canonical")));
+            }
+            let total = CENTRAL_FIXED as usize + name_len + CENTRAL_EXTRA as usize;
+            if cd.len() - p < total {
+                return Err(structure("the central directory is truncated"));
+            }
+            let name_bytes = &h[CENTRAL_FIXED as usize..CENTRAL_FIXED as usize + name_len];
+            let name = std::str::from_utf8(name_bytes)
+                .map_err(|_| Error::new(Code::ZipName, format!("central directory entry {i} has a name that is not UTF-8")))?
+                .to_string();
+            check_name_syntax(&name)?;
+            let x = CENTRAL_FIXED as usize + name_len;
+            let entry = Entry {
+                crc32: u32_at(h, 16),
+                size: u64_at(h, x + 4),
+                header_offset: u64_at(h, x + 20),
+                name,
+            };
+            if central_header(&entry) != h[..total] {
+                return Err(structure(format!(
+                    "central directory entry for {} is not in canonical form",
+                    entry.name
+                )));
+            }
+            entries.push(entry);
+            p += total;
+        }
+        if p != cd.len() {
+            return Err(structure("bytes left over in the central directory"));
+        }
+
+        // Duplicate names, exact or differing only in case (case-insensitive
+        // file systems would merge them on extraction).
+        let mut names = std::collections::HashSet::new();
+        for e in &entries {
+            if !names.insert(e.name.to_ascii_lowercase()) {
+                return Err(Error::new(
+                    Code::ZipDuplicate,
+                    format!("the member name {} appears more than once", e.name),
+                ));
+            }
+        }
+
+        // Contiguity: members follow each other from offset 0 and the last
+        // one ends where the central directory starts.
+        let mut expect = 0u64;
+        for e in &entries {
+            if e.header_offset != expect {
+                return Err(structure(format!(
+                    "member {} starts at offset {} instead of {} (gap, overlap or reordering)",
+                    e.name, e.header_offset, expect
+                )));
+            }
+            let end = e
+                .data_offset()
+                .checked_add(e.size)
+                .filter(|end| *end <= cd_offset)
+                .ok_or_else(|| structure(format!("member {} runs past the central directory", e.name)))?;
+            let want = local_header(&e.name, e.size, e.crc32);
+            let mut got = vec![0u8; want.len()];
+            read_exact_at(&mut file, e.header_offset, &mut got)?;
+            if got != want {
+                return Err(structure(format!(
+                    "the local header of {} disagrees with the central directory",
+                    e.name
+                )));
+            }
+            expect = end;
+        }
+        if expect != cd_offset {
+            return Err(structure("data between the last member and the central directory"));
+        }
+        Ok(Reader { file, len, entries })
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn find(&self, name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+
+    /// Read a small member whole, checking its CRC and an upper bound.
+    pub fn read_small(&mut self, entry: &Entry, limit: u64) -> Result<Vec<u8>> {
+        if entry.size > limit {
+            return Err(Error::new(
+                Code::ZipLimit,
+                format!("{} is {} bytes; the limit is {limit}", entry.name, entry.size),
+            ));
+        }
+        let mut buf = Vec::with_capacity(entry.size as usize);
+        let mut r = self.member(entry)?;
+        r.read_to_end(&mut buf)
+            .map_err(|e| member_read_error(entry, e))?;
+        Ok(buf)
+    }
+
+    /// A reader over one member's data that checks the CRC when it reaches the
+    /// end (an error is returned from the final `read`).
+    pub fn member(&mut self, entry: &Entry) -> Result<MemberReader<'_>> {
+        self.file
+            .seek(SeekFrom::Start(entry.data_offset()))
+            .map_err(|e| Error::new(Code::IoRead, format!("cannot read bundle: {e}")))?;
+        Ok(MemberReader {
+            inner: (&mut self.file).take(entry.size),
+            crc: crc32fast::Hasher::new(),
+            expected: entry.crc32,
+            remaining: entry.size,
+        })
+    }
+}
+
+/// Turn an error from a `MemberReader` back into an airlock error.
+pub fn member_read_error(entry: &Entry, e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::InvalidData {
+        Error::new(Code::ZipCrc, format!("{}: {}", entry.name, e))
+    } else if e.kind() == io::ErrorKind::UnexpectedEof {
+        structure(format!("{} ends early", entry.name))
+    } else {
+        Error::new(Code::IoRead, format!("cannot read {} from bundle: {e}", entry.name))
+    }
+}
+
+pub struct MemberReader<'a> {
+    inner: io::Take<&'a mut File>,
+    crc: crc32fast::Hasher,
+    expected: u32,
+    remaining: u64,
+}
+
+impl Read for MemberReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "member ends early"));
+        }
+        self.crc.update(&buf[..n]);
+        self.remaining -= n as u64;
+        if self.remaining == 0 && self.crc.clone().finalize() != self.expected {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "CRC-32 mismatch"));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = Writer::new(io::Cursor::new(Vec::new()));
+        for (n, d) in members {
+            w.add_bytes(n, d).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn open(bytes: &[u8]) -> Result<Reader> {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(bytes).unwrap();
+        Reader::open(f)
+    }
+
+    #[test]
+    fn round_trip() {
+        let z = build(&[("payload/a.json", b"{}"), ("manifest.json", b"hello")]);
+        let mut r = open(&z).unwrap();
+        assert_eq!(r.entries().len(), 2);
+        let e = r.find("manifest.json").unwrap().clone();
+        assert_eq!(r.read_small(&e, 100).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn every_byte_matters() {
+        let z = build(&[("payload/a.json", b"{\"x\":1}"), ("manifest.json", b"hello")]);
+        for i in 0..z.len() {
+            let mut m = z.clone();
+            m[i] ^= 0x01;
+            let ok = match open(&m) {
+                Err(_) => false,
+                Ok(mut r) => {
+                    let entries = r.entries().to_vec();
+                    entries.iter().all(|e| r.read_small(e, 1000).is_ok())
+                }
+            };
+            assert!(!ok, "flipping byte {i} went unnoticed");
+        }
+    }
+
+    #[test]
+    fn rejects_prepended_and_appended() {
+        let z = build(&[("manifest.json", b"x")]);
+        let mut pre = b"junk".to_vec();
+        pre.extend_from_slice(&z);
+        assert!(open(&pre).is_err());
+        let mut post = z.clone();
+        post.extend_from_slice(b"junk");
+        assert!(open(&post).is_err());
+    }
+
+    #[test]
+    fn rejects_duplicates_and_bad_names() {
+        let z = build(&[("payload/a", b"1"), ("payload/A", b"2")]);
+        assert_eq!(open(&z).err().unwrap().code, Code::ZipDuplicate);
+        for bad in ["../x", "/etc/passwd", "payload/../x", "payload/.hidden", "payload/a b", "x", "payload/"] {
+            assert!(check_name_syntax(bad).is_err(), "{bad}");
+        }
+        assert!(check_name_syntax("payload/license-usage.json").is_ok());
+    }
+}

@@ -1,0 +1,369 @@
+//! Export: payload files → canonical signed bundle, published atomically and
+//! read back from the device before it is given its final name.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use crate::bundle::container::{check_name_syntax, Writer};
+use crate::bundle::manifest::{
+    format_time, Manifest, PayloadEntry, Sequence, Source, FORMAT, KIND_FILE, KIND_USAGE,
+    MANIFEST_NAME, MAX_LIFETIME, MAX_PAYLOAD_MEMBERS, VERSION,
+};
+use crate::bundle::verify::{verify_file, VerifyOptions};
+use crate::error::{Code, Error, Result};
+use crate::fsutil;
+use crate::keys::Signer;
+use crate::sshsig::SshSig;
+use crate::state::StateDir;
+use crate::trust::{AllowedSigner, TrustStore};
+use crate::usage::{self, Sniff, Sniffer, UsageInfo};
+
+/// Chunk size for streaming: large writes are markedly faster than 64 KiB ones.
+pub const CHUNK: usize = 1 << 20;
+
+/// Where a payload's bytes come from.
+pub enum InputSource {
+    Path(PathBuf),
+    Stdin,
+}
+
+pub struct Input {
+    /// File name inside the bundle (without `payload/`).
+    pub name: String,
+    pub source: InputSource,
+}
+
+impl Input {
+    /// A file on disk, named in the bundle after its base name.
+    pub fn path(p: &Path) -> Result<Input> {
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| Error::new(Code::Args, format!("{} has no usable file name", p.display())))?
+            .to_string();
+        Ok(Input {
+            name,
+            source: InputSource::Path(p.to_path_buf()),
+        })
+    }
+}
+
+pub struct ExportOptions<'a> {
+    pub inputs: Vec<Input>,
+    pub signer: &'a Signer,
+    pub host_name: Option<String>,
+    pub server_id: Option<String>,
+    pub created: SystemTime,
+    pub expires_in: Duration,
+    /// A file path, or a directory in which a name is derived.
+    pub out: PathBuf,
+    pub overwrite: bool,
+    pub state: &'a StateDir,
+    pub tool: String,
+}
+
+/// What export produced.
+#[derive(Debug)]
+pub struct ExportReport {
+    pub path: PathBuf,
+    pub manifest: Manifest,
+    pub bundle_size: u64,
+    /// Usage files recognised, by member name.
+    pub usage: Vec<(String, UsageInfo)>,
+}
+
+struct Staged {
+    entry: PayloadEntry,
+    usage: Option<UsageInfo>,
+}
+
+fn stream_member<W: Write + io::Seek>(
+    zw: &mut Writer<W>,
+    input: &Input,
+    out_path: &Path,
+) -> Result<Staged> {
+    let member = format!("payload/{}", input.name);
+    check_name_syntax(&member).map_err(|e| {
+        Error::new(Code::Args, e.cause).with_hint(
+            "rename the file: payload names may use letters, digits, '.', '_' and '-', and must not start with a dot",
+        )
+    })?;
+    let (mut reader, label): (Box<dyn Read>, String) = match &input.source {
+        InputSource::Path(p) => (
+            Box::new(File::open(p).map_err(|e| Error::io_read(p, e))?),
+            p.display().to_string(),
+        ),
+        InputSource::Stdin => (Box::new(io::stdin().lock()), "standard input".to_string()),
+    };
+    let mut sniffer = Sniffer::spawn();
+    let mut sha = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut w = zw.begin(&member).map_err(|e| Error::io_write(out_path, e))?;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::new(Code::IoRead, format!("cannot read {label}: {e}"))),
+        };
+        sha.update(&buf[..n]);
+        sniffer.feed(&buf[..n]);
+        w.write_all(&buf[..n])
+            .map_err(|e| Error::io_write(out_path, e))?;
+    }
+    let entry = w.finish().map_err(|e| Error::io_write(out_path, e))?;
+    let (kind, usage) = match sniffer.finish()? {
+        Sniff::Usage(u) => (KIND_USAGE, Some(u)),
+        Sniff::Invalid(why) => return Err(usage::invalid(&label, &why)),
+        Sniff::Other => (KIND_FILE, None),
+    };
+    Ok(Staged {
+        entry: PayloadEntry {
+            name: member,
+            size: entry.size,
+            sha256: hex::encode(sha.finalize()),
+            kind: kind.to_string(),
+            encryption: None,
+        },
+        usage,
+    })
+}
+
+/// Decide the source instance from the usage files and the flags.
+fn resolve_source(
+    staged: &[Staged],
+    host_name: Option<String>,
+    server_id: Option<String>,
+) -> Result<Source> {
+    let mut src: Option<Source> = None;
+    for s in staged {
+        if let Some(u) = &s.usage {
+            let this = Source {
+                host_name: u.host_name.clone(),
+                server_id: Some(u.server_id.clone()),
+            };
+            match &src {
+                None => src = Some(this),
+                Some(prev) if *prev == this => {}
+                Some(prev) => {
+                    return Err(Error::new(
+                        Code::SourceConflict,
+                        format!(
+                            "the usage files come from different instances ({} and {})",
+                            prev.host_name, this.host_name
+                        ),
+                    )
+                    .with_hint("export each instance's usage file in its own bundle"))
+                }
+            }
+        }
+    }
+    match src {
+        Some(s) => {
+            if host_name.as_ref().is_some_and(|h| *h != s.host_name)
+                || server_id.as_ref().is_some_and(|i| Some(i) != s.server_id.as_ref())
+            {
+                return Err(Error::new(
+                    Code::SourceConflict,
+                    format!(
+                        "the usage file is from {} ({}), not the instance given on the command line",
+                        s.host_name,
+                        s.server_id.as_deref().unwrap_or("-")
+                    ),
+                ));
+            }
+            Ok(s)
+        }
+        None => {
+            let host_name = host_name.ok_or_else(|| {
+                Error::new(
+                    Code::SourceUnknown,
+                    "no GHES license usage file among the inputs, and no --host-name",
+                )
+            })?;
+            if !usage::is_host_name(&host_name) {
+                return Err(Error::new(Code::Args, format!("--host-name {host_name:?} is not a host name")));
+            }
+            if let Some(id) = &server_id {
+                if !usage::is_uuid(id) {
+                    return Err(Error::new(Code::Args, format!("--server-id {id:?} is not a UUID")));
+                }
+            }
+            Ok(Source {
+                host_name,
+                server_id,
+            })
+        }
+    }
+}
+
+/// A deterministic bundle id: the same inputs give the same id.
+fn bundle_id(fp: &str, seq: u64, created: &str, payload: &[PayloadEntry]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"airlock-bundle-id\0");
+    h.update(fp.as_bytes());
+    h.update(seq.to_be_bytes());
+    h.update(created.as_bytes());
+    for p in payload {
+        h.update(p.name.as_bytes());
+        h.update(b"\0");
+        h.update(p.sha256.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// The name a bundle gets in an output directory.
+pub fn derived_name(m: &Manifest) -> String {
+    let t: String = m.created.chars().filter(|c| *c != '-' && *c != ':').collect();
+    format!("{}_{}_{:06}.airlock.zip", m.source.host_name, t, m.sequence.number)
+}
+
+/// Export a bundle.
+pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
+    if opts.inputs.is_empty() {
+        return Err(Error::new(Code::Args, "nothing to export"));
+    }
+    if opts.inputs.len() > MAX_PAYLOAD_MEMBERS {
+        return Err(Error::new(
+            Code::Args,
+            format!("at most {MAX_PAYLOAD_MEMBERS} files fit in one bundle"),
+        ));
+    }
+    if opts.expires_in.is_zero() || opts.expires_in > MAX_LIFETIME {
+        return Err(Error::new(Code::Args, "--expires-in must be between 1 second and 366 days"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for i in &opts.inputs {
+        if !seen.insert(i.name.to_ascii_lowercase()) {
+            return Err(Error::new(
+                Code::Args,
+                format!("two inputs are both named {}", i.name),
+            ));
+        }
+    }
+    if opts.inputs.iter().filter(|i| matches!(i.source, InputSource::Stdin)).count() > 1 {
+        return Err(Error::new(Code::Args, "standard input can be read only once"));
+    }
+    let out_is_dir = opts.out.is_dir();
+    let probe_target = if out_is_dir {
+        opts.out.join("bundle")
+    } else {
+        opts.out.clone()
+    };
+    if !out_is_dir && !opts.overwrite && opts.out.exists() {
+        return Err(Error::new(
+            Code::OutputExists,
+            format!("{} already exists", opts.out.display()),
+        ));
+    }
+
+    let tmp = fsutil::temp_beside(&probe_target, 0o644)?;
+    let file = tmp.as_file().try_clone().map_err(|e| Error::io_write(tmp.path(), e))?;
+    let mut zw = Writer::new(BufWriter::with_capacity(CHUNK, file));
+    let mut staged = Vec::new();
+    for input in &opts.inputs {
+        staged.push(stream_member(&mut zw, input, &probe_target)?);
+    }
+    let source = resolve_source(&staged, opts.host_name.clone(), opts.server_id.clone())?;
+
+    let signer = opts.signer;
+    let fp = signer.fingerprint();
+    let number = opts.state.next_sequence(&signer.public.id_hex())?;
+    let created = format_time(opts.created);
+    let expires = format_time(opts.created + opts.expires_in);
+    let payload: Vec<PayloadEntry> = staged.iter().map(|s| s.entry.clone()).collect();
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        version: VERSION,
+        bundle_id: bundle_id(&fp, number, &created, &payload),
+        created,
+        expires,
+        tool: opts.tool.clone(),
+        source,
+        sequence: Sequence {
+            key: fp.clone(),
+            number,
+        },
+        payload,
+        recipients: vec![],
+    };
+    manifest.check()?;
+    let manifest_bytes = manifest.to_bytes();
+    let sig = SshSig::sign(&signer.key, crate::sshsig::BUNDLE_NAMESPACE, &manifest_bytes);
+    zw.add_bytes(MANIFEST_NAME, &manifest_bytes)
+        .map_err(|e| Error::io_write(&probe_target, e))?;
+    zw.add_bytes(&signature_member_name(&sig), sig.to_armored().as_bytes())
+        .map_err(|e| Error::io_write(&probe_target, e))?;
+    let buffered = zw.finish().map_err(|e| Error::io_write(&probe_target, e))?;
+    let file = buffered
+        .into_inner()
+        .map_err(|e| Error::io_write(&probe_target, e.into_error()))?;
+    file.sync_all().map_err(|e| Error::io_write(&probe_target, e))?;
+    drop(file);
+
+    // Read back from the device, not the page cache: removable media lie.
+    readback(tmp.path(), signer, &manifest_bytes, opts.created)?;
+
+    let target = if out_is_dir {
+        opts.out.join(derived_name(&manifest))
+    } else {
+        opts.out.clone()
+    };
+    let bundle_size = tmp
+        .as_file()
+        .metadata()
+        .map_err(|e| Error::io_write(tmp.path(), e))?
+        .len();
+    fsutil::publish(tmp, &target, opts.overwrite)?;
+    Ok(ExportReport {
+        path: target,
+        manifest,
+        bundle_size,
+        usage: staged
+            .into_iter()
+            .filter_map(|s| s.usage.map(|u| (s.entry.name, u)))
+            .collect(),
+    })
+}
+
+/// The member name of a signature: its key's hex id.
+pub fn signature_member_name(sig: &SshSig) -> String {
+    format!("signatures/{}.sig", sig.public_key.id_hex())
+}
+
+/// Verify a freshly written bundle with the exporter's own key as the only
+/// trusted key, after evicting it from the page cache.
+pub fn readback(path: &Path, signer: &Signer, manifest_bytes: &[u8], created: SystemTime) -> Result<()> {
+    if let Ok(f) = File::open(path) {
+        fsutil::evict_cache(&f);
+    }
+    let trust = TrustStore {
+        signers: vec![AllowedSigner {
+            line: 0,
+            principals: "*".into(),
+            namespaces: None,
+            valid_after: None,
+            valid_before: None,
+            key: signer.public,
+        }],
+        revoked: Default::default(),
+        source: "the exporting key".into(),
+    };
+    let v = verify_file(
+        path,
+        &VerifyOptions {
+            trust: &trust,
+            now: created,
+            skew: Duration::from_secs(0),
+        },
+    )
+    .map_err(|e| Error::new(Code::Readback, format!("the bundle read back from disk does not verify: {e}")))?;
+    if v.manifest_bytes != manifest_bytes {
+        return Err(Error::new(Code::Readback, "the manifest read back differs from the one written"));
+    }
+    Ok(())
+}

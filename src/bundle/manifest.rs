@@ -1,0 +1,324 @@
+//! The manifest: the signed statement of a bundle (docs/format.md §3).
+//!
+//! The signature covers the exact bytes of `manifest.json`; this module only
+//! parses bytes that already verified, and checks every field against the
+//! format-v1 rules before anything else uses them.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::container::check_name_syntax;
+use crate::error::{Code, Error, Result};
+use crate::usage::{is_host_name, is_uuid};
+
+pub const FORMAT: &str = "airlock-bundle";
+pub const VERSION: u32 = 1;
+pub const MANIFEST_NAME: &str = "manifest.json";
+pub const MAX_MANIFEST_LEN: u64 = 256 * 1024;
+pub const MAX_PAYLOAD_MEMBERS: usize = 32;
+pub const MAX_SIGNATURES: usize = 16;
+pub const MAX_RECIPIENTS: usize = 64;
+/// Longest allowed gap between creation and expiry.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Payload kinds.
+pub const KIND_USAGE: &str = "ghes-license-usage";
+pub const KIND_FILE: &str = "file";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    pub version: u32,
+    pub bundle_id: String,
+    pub created: String,
+    pub expires: String,
+    pub tool: String,
+    pub source: Source,
+    pub sequence: Sequence,
+    pub payload: Vec<PayloadEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<Recipient>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub host_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<String>,
+}
+
+/// The per-signer sequence number and the key it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sequence {
+    pub key: String,
+    pub number: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadEntry {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub kind: String,
+    /// `"age"` when the member is an age file; absent when in clear.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
+}
+
+/// A recipient the payload was encrypted to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    /// `x25519`, `ssh-ed25519` or `scrypt`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The recipient string (`age1…`, `ssh-ed25519 AAAA…`); absent for scrypt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<String>,
+    /// scrypt work factor (log2 N).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_factor: Option<u8>,
+}
+
+/// Only `format` and `version`, read first so a newer format gets a clear
+/// error instead of a schema complaint.
+#[derive(Deserialize)]
+struct Probe {
+    format: Option<serde_json::Value>,
+    version: Option<serde_json::Value>,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::new(Code::ManifestInvalid, msg)
+}
+
+/// Format a time as the manifest does: RFC 3339, UTC, whole seconds.
+pub fn format_time(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Parse a manifest time; only the canonical `YYYY-MM-DDTHH:MM:SSZ` form.
+pub fn parse_time(s: &str) -> Option<SystemTime> {
+    let t = humantime::parse_rfc3339(s).ok()?;
+    (format_time(t) == s).then_some(t)
+}
+
+fn is_lower_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl Manifest {
+    /// Serialize as airlock writes it: pretty JSON with a final newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+
+    /// Parse and check verified manifest bytes.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest> {
+        let probe: Probe = serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("manifest.json is not a JSON object: {e}")))?;
+        match probe.format {
+            Some(serde_json::Value::String(f)) if f == FORMAT => {}
+            other => {
+                return Err(invalid(format!(
+                    "manifest format is {}, expected {FORMAT:?}",
+                    other.map(|v| v.to_string()).unwrap_or_else(|| "missing".into())
+                )))
+            }
+        }
+        match probe.version {
+            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(VERSION as u64) => {}
+            Some(serde_json::Value::Number(n)) => {
+                return Err(Error::new(
+                    Code::FormatVersion,
+                    format!("bundle format version {n}; this airlock reads version {VERSION}"),
+                ))
+            }
+            _ => return Err(invalid("manifest version is missing or not a number")),
+        }
+        let m: Manifest = serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("manifest.json does not follow format v1: {e}")))?;
+        m.check()?;
+        Ok(m)
+    }
+
+    /// Field rules of format v1 (docs/format.md §3).
+    pub fn check(&self) -> Result<()> {
+        if !is_lower_hex(&self.bundle_id, 32) {
+            return Err(invalid("bundle_id must be 32 lowercase hex digits"));
+        }
+        let created = self.created_time()?;
+        let expires = self.expires_time()?;
+        if expires <= created {
+            return Err(invalid("expires is not after created"));
+        }
+        if expires.duration_since(created).unwrap_or_default() > MAX_LIFETIME {
+            return Err(invalid("the bundle's lifetime exceeds 366 days"));
+        }
+        if self.tool.is_empty() || self.tool.len() > 64 {
+            return Err(invalid("tool must be 1..=64 characters"));
+        }
+        if !is_host_name(&self.source.host_name) {
+            return Err(invalid("source.host_name is not a host name"));
+        }
+        if let Some(id) = &self.source.server_id {
+            if !is_uuid(id) {
+                return Err(invalid("source.server_id is not a UUID"));
+            }
+        }
+        if !(self.sequence.key.starts_with("SHA256:") && self.sequence.key.len() == 50) {
+            return Err(invalid("sequence.key is not an OpenSSH SHA256 fingerprint"));
+        }
+        if self.sequence.number == 0 {
+            return Err(invalid("sequence.number starts at 1"));
+        }
+        if self.payload.is_empty() || self.payload.len() > MAX_PAYLOAD_MEMBERS {
+            return Err(invalid(format!(
+                "the payload must list 1..={MAX_PAYLOAD_MEMBERS} members"
+            )));
+        }
+        let mut names = HashSet::new();
+        let mut encrypted = 0;
+        for p in &self.payload {
+            check_name_syntax(&p.name).map_err(|e| invalid(e.cause))?;
+            if !p.name.starts_with("payload/") {
+                return Err(invalid(format!("{} is not under payload/", p.name)));
+            }
+            if !names.insert(p.name.to_ascii_lowercase()) {
+                return Err(invalid(format!("{} is listed twice", p.name)));
+            }
+            if !is_lower_hex(&p.sha256, 64) {
+                return Err(invalid(format!("{}: sha256 must be 64 lowercase hex digits", p.name)));
+            }
+            if p.kind != KIND_USAGE && p.kind != KIND_FILE {
+                return Err(invalid(format!("{}: unknown kind {:?}", p.name, p.kind)));
+            }
+            match p.encryption.as_deref() {
+                None => {}
+                Some("age") if p.name.ends_with(".age") && p.name.len() > "payload/.age".len() => {
+                    encrypted += 1
+                }
+                Some(other) => {
+                    return Err(invalid(format!("{}: unsupported encryption {other:?}", p.name)))
+                }
+            }
+        }
+        if encrypted != 0 && encrypted != self.payload.len() {
+            return Err(invalid("either every payload member is encrypted or none is"));
+        }
+        if (encrypted == 0) != self.recipients.is_empty() {
+            return Err(invalid("recipients must be listed exactly when the payload is encrypted"));
+        }
+        if self.recipients.len() > MAX_RECIPIENTS {
+            return Err(invalid("too many recipients"));
+        }
+        for r in &self.recipients {
+            let ok = match r.kind.as_str() {
+                "x25519" => r.recipient.as_ref().is_some_and(|s| s.starts_with("age1")) && r.work_factor.is_none(),
+                "ssh-ed25519" => r.recipient.as_ref().is_some_and(|s| s.starts_with("ssh-ed25519 ")) && r.work_factor.is_none(),
+                "scrypt" => r.recipient.is_none() && r.work_factor.is_some_and(|w| (1..=30).contains(&w)),
+                _ => false,
+            };
+            if !ok {
+                return Err(invalid(format!("recipient {:?} is not valid", r)));
+            }
+        }
+        if self.recipients.iter().any(|r| r.kind == "scrypt") && self.recipients.len() != 1 {
+            return Err(invalid("a passphrase (scrypt) recipient cannot be mixed with others"));
+        }
+        Ok(())
+    }
+
+    pub fn created_time(&self) -> Result<SystemTime> {
+        parse_time(&self.created).ok_or_else(|| invalid("created is not an RFC 3339 UTC time"))
+    }
+
+    pub fn expires_time(&self) -> Result<SystemTime> {
+        parse_time(&self.expires).ok_or_else(|| invalid("expires is not an RFC 3339 UTC time"))
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        !self.recipients.is_empty()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn sample() -> Manifest {
+        Manifest {
+            format: FORMAT.into(),
+            version: VERSION,
+            bundle_id: "0123456789abcdef0123456789abcdef".into(),
+            created: "2026-11-28T00:00:00Z".into(),
+            expires: "2026-12-28T00:00:00Z".into(),
+            tool: "airlock 0.1.0".into(),
+            source: Source {
+                host_name: "ghes.example.com".into(),
+                server_id: Some("6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into()),
+            },
+            sequence: Sequence {
+                key: format!("SHA256:{}", "A".repeat(43)),
+                number: 1,
+            },
+            payload: vec![PayloadEntry {
+                name: "payload/license-usage.json".into(),
+                size: 3,
+                sha256: "0".repeat(64),
+                kind: KIND_USAGE.into(),
+                encryption: None,
+            }],
+            recipients: vec![],
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let m = sample();
+        assert_eq!(Manifest::parse(&m.to_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn rejects_bad_fields() {
+        let mut m = sample();
+        m.created = "2026-11-28T00:00:00+00:00".into();
+        assert!(Manifest::parse(&m.to_bytes()).is_err());
+        let mut m = sample();
+        m.expires = m.created.clone();
+        assert!(Manifest::parse(&m.to_bytes()).is_err());
+        let mut m = sample();
+        m.payload.push(m.payload[0].clone());
+        assert!(Manifest::parse(&m.to_bytes()).is_err());
+        let mut m = sample();
+        m.version = 2;
+        assert_eq!(Manifest::parse(&m.to_bytes()).err().unwrap().code, Code::FormatVersion);
+        let extra = String::from_utf8(sample().to_bytes()).unwrap().replacen('{', "{\"evil\":1,", 1);
+        assert_eq!(Manifest::parse(extra.as_bytes()).err().unwrap().code, Code::ManifestInvalid);
+    }
+
+    #[test]
+    fn schema_lists_every_field() {
+        // docs/manifest.schema.json must describe exactly what we write.
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../docs/manifest.schema.json")).unwrap();
+        let props = schema["properties"].as_object().unwrap();
+        let mut m = sample();
+        m.recipients.push(Recipient { kind: "x25519".into(), recipient: Some("age1x".into()), work_factor: None });
+        let v = serde_json::to_value(&m).unwrap();
+        for k in v.as_object().unwrap().keys() {
+            assert!(props.contains_key(k), "schema lacks {k}");
+        }
+        for k in props.keys() {
+            assert!(v.get(k).is_some(), "schema has {k} that the manifest lacks");
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Bundle format v1 (docs/format.md): the canonical container, the signed
+//! manifest, and the export and verification pipelines built on them.
+
+pub mod container;
+pub mod export;
+pub mod manifest;
+pub mod verify;
+
+pub use export::{export, ExportOptions, ExportReport, Input, InputSource};
+pub use manifest::Manifest;
+pub use verify::{inspect, verify_file, Verified, VerifyOptions};

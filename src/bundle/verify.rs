@@ -1,0 +1,423 @@
+//! Verification: the algorithm of docs/format.md §6, step by step and in that
+//! order. Nothing is parsed before the layer beneath it has checked out.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::bundle::container::{member_read_error, Entry, Reader};
+use crate::bundle::export::{signature_member_name, CHUNK};
+use crate::bundle::manifest::{Manifest, KIND_USAGE, MANIFEST_NAME, MAX_MANIFEST_LEN, MAX_SIGNATURES};
+use crate::error::{Code, Error, Result};
+use crate::sshsig::{SigError, SshSig, BUNDLE_NAMESPACE, MAX_ARMORED_LEN};
+use crate::trust::TrustStore;
+use crate::usage::{Sniff, Sniffer, UsageInfo};
+
+/// Allowed clock difference between exporter and verifier.
+pub const DEFAULT_SKEW: Duration = Duration::from_secs(5 * 60);
+
+pub struct VerifyOptions<'a> {
+    pub trust: &'a TrustStore,
+    /// The moment to verify as of (now, or `--at`).
+    pub now: SystemTime,
+    pub skew: Duration,
+}
+
+/// A signature that passed crypto and trust.
+#[derive(Debug, Clone, Serialize)]
+pub struct AcceptedSigner {
+    pub fingerprint: String,
+    pub principals: String,
+    pub trust_line: usize,
+}
+
+/// What was checked about one payload member.
+#[derive(Debug, Clone, Serialize)]
+pub struct PayloadCheck {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub kind: String,
+    pub encrypted: bool,
+    /// True when the content was validated (always for clear members).
+    pub validated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageInfo>,
+}
+
+/// A bundle that verified.
+#[derive(Debug)]
+pub struct Verified {
+    pub manifest: Manifest,
+    pub manifest_bytes: Vec<u8>,
+    pub signers: Vec<AcceptedSigner>,
+    pub payload: Vec<PayloadCheck>,
+}
+
+/// The container with its members sorted into their roles.
+pub struct Layout {
+    pub reader: Reader,
+    pub payload: Vec<Entry>,
+    pub manifest: Entry,
+    pub signatures: Vec<Entry>,
+}
+
+/// Step 1: strict container, member roles and order.
+pub fn open_layout(file: File) -> Result<Layout> {
+    let reader = Reader::open(file)?;
+    let entries = reader.entries().to_vec();
+    let mut payload = Vec::new();
+    let mut manifest = None;
+    let mut signatures: Vec<Entry> = Vec::new();
+    for e in entries {
+        if e.name == MANIFEST_NAME {
+            if !signatures.is_empty() {
+                return Err(Error::new(Code::ZipStructure, "manifest.json is not before the signatures"));
+            }
+            manifest = Some(e);
+        } else if e.name.starts_with("signatures/") {
+            if manifest.is_none() {
+                return Err(Error::new(Code::ZipStructure, "a signature comes before manifest.json"));
+            }
+            if signatures.last().is_some_and(|l| l.name >= e.name) {
+                return Err(Error::new(Code::ZipStructure, "signatures are not in name order"));
+            }
+            signatures.push(e);
+        } else {
+            if manifest.is_some() {
+                return Err(Error::new(Code::ZipStructure, format!("{} comes after manifest.json", e.name)));
+            }
+            payload.push(e);
+        }
+    }
+    let manifest = manifest.ok_or_else(|| Error::new(Code::NotABundle, "the zip has no manifest.json"))?;
+    if signatures.is_empty() {
+        return Err(Error::new(Code::SigMissing, "the bundle has no signature"));
+    }
+    if signatures.len() > MAX_SIGNATURES {
+        return Err(Error::new(
+            Code::ZipLimit,
+            format!("{} signatures; the limit is {MAX_SIGNATURES}", signatures.len()),
+        ));
+    }
+    Ok(Layout {
+        reader,
+        payload,
+        manifest,
+        signatures,
+    })
+}
+
+fn sig_error(name: &str, e: SigError) -> Error {
+    Error::new(Code::SigInvalid, format!("{name}: {e}"))
+}
+
+/// Step 2: read the manifest bytes and every signature; check each
+/// signature cryptographically over those bytes. Any bad signature fails the
+/// bundle: nothing unexplained rides along.
+pub fn read_signed(layout: &mut Layout) -> Result<(Vec<u8>, Vec<SshSig>)> {
+    let m = layout.manifest.clone();
+    let manifest_bytes = layout.reader.read_small(&m, MAX_MANIFEST_LEN)?;
+    let mut sigs = Vec::new();
+    for e in layout.signatures.clone() {
+        let text = layout.reader.read_small(&e, MAX_ARMORED_LEN)?;
+        let sig = SshSig::from_armored(&text).map_err(|err| sig_error(&e.name, err))?;
+        if signature_member_name(&sig) != e.name {
+            return Err(Error::new(
+                Code::SigInvalid,
+                format!("{} holds a signature by another key ({})", e.name, sig.public_key.fingerprint()),
+            ));
+        }
+        if sig.namespace != BUNDLE_NAMESPACE {
+            return Err(Error::new(
+                Code::SigNamespace,
+                format!(
+                    "{} was made for namespace {:?}, not {BUNDLE_NAMESPACE:?}",
+                    e.name, sig.namespace
+                ),
+            ));
+        }
+        sig.verify(&manifest_bytes)
+            .map_err(|err| sig_error(&e.name, err))?;
+        sigs.push(sig);
+    }
+    Ok((manifest_bytes, sigs))
+}
+
+/// Step 4: apply the trust policy to every cryptographically valid signature.
+pub fn check_trust(manifest: &Manifest, sigs: &[SshSig], trust: &TrustStore) -> Result<Vec<AcceptedSigner>> {
+    let created = manifest.created_time()?;
+    let mut accepted = Vec::new();
+    let mut first_err = None;
+    for s in sigs {
+        match trust.check(&s.public_key, &manifest.source.host_name, created) {
+            Ok(line) => accepted.push(AcceptedSigner {
+                fingerprint: s.public_key.fingerprint(),
+                principals: line.principals.clone(),
+                trust_line: line.line,
+            }),
+            Err(e) => {
+                // Report the refusal of the numbering key first: it is the
+                // exporter's own signature.
+                if first_err.is_none() || s.public_key.fingerprint() == manifest.sequence.key {
+                    first_err = Some(e);
+                }
+            }
+        }
+    }
+    if accepted.is_empty() {
+        return Err(first_err.unwrap_or_else(|| Error::new(Code::SigMissing, "no signature")));
+    }
+    if !accepted.iter().any(|a| a.fingerprint == manifest.sequence.key) {
+        return Err(first_err.unwrap_or_else(|| {
+            Error::new(
+                Code::SigUntrusted,
+                format!(
+                    "the key that numbered this bundle ({}) did not sign it",
+                    manifest.sequence.key
+                ),
+            )
+        }));
+    }
+    Ok(accepted)
+}
+
+/// Step 5: the members in the container are exactly those of the manifest,
+/// in its order, with its sizes.
+pub fn check_members(manifest: &Manifest, payload: &[Entry]) -> Result<()> {
+    for p in &manifest.payload {
+        if !payload.iter().any(|e| e.name == p.name) {
+            return Err(Error::new(Code::MemberMissing, format!("{} is in the manifest but not in the bundle", p.name)));
+        }
+    }
+    for e in payload {
+        if !manifest.payload.iter().any(|p| p.name == e.name) {
+            return Err(Error::new(Code::MemberUnlisted, format!("{} is in the bundle but not in the manifest", e.name)));
+        }
+    }
+    for (p, e) in manifest.payload.iter().zip(payload) {
+        if p.name != e.name {
+            return Err(Error::new(Code::ZipStructure, "payload members are not in manifest order"));
+        }
+        if p.size != e.size {
+            return Err(Error::new(
+                Code::MemberDigest,
+                format!("{} is {} bytes; the manifest says {}", e.name, e.size, p.size),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Step 7: freshness against `now`.
+pub fn check_freshness(manifest: &Manifest, now: SystemTime, skew: Duration) -> Result<()> {
+    let created = manifest.created_time()?;
+    let expires = manifest.expires_time()?;
+    if created > now + skew {
+        return Err(Error::new(
+            Code::BundleFuture,
+            format!(
+                "the bundle is dated {}, later than now ({}) by more than {}s",
+                manifest.created,
+                crate::bundle::manifest::format_time(now),
+                skew.as_secs()
+            ),
+        ));
+    }
+    if now >= expires {
+        return Err(Error::new(
+            Code::BundleExpired,
+            format!(
+                "the bundle expired at {} (checked as of {})",
+                manifest.expires,
+                crate::bundle::manifest::format_time(now)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Verify a bundle file. Encrypted members are checked as ciphertext only.
+pub fn verify_file(path: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
+    let file = File::open(path).map_err(|e| Error::io_read(path, e))?;
+    verify(file, opts)
+}
+
+pub fn verify(file: File, opts: &VerifyOptions<'_>) -> Result<Verified> {
+    // 1. container
+    let mut layout = open_layout(file)?;
+    // 2. signatures over the manifest bytes
+    let (manifest_bytes, sigs) = read_signed(&mut layout)?;
+    // 3. manifest (signed bytes only)
+    let manifest = Manifest::parse(&manifest_bytes)?;
+    // 4. trust
+    let signers = check_trust(&manifest, &sigs, opts.trust)?;
+    // 5. member list
+    check_members(&manifest, &layout.payload)?;
+    // 6. digests, streamed; usage files are parsed on the side
+    let mut results = Vec::new();
+    for (p, e) in manifest.payload.iter().zip(layout.payload.clone()) {
+        let encrypted = p.encryption.is_some();
+        let mut sniffer = (p.kind == KIND_USAGE && !encrypted).then(Sniffer::spawn);
+        let mut r = layout.reader.member(&e)?;
+        let mut sha = Sha256::new();
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = r.read(&mut buf).map_err(|err| member_read_error(&e, err))?;
+            if n == 0 {
+                break;
+            }
+            sha.update(&buf[..n]);
+            if let Some(s) = sniffer.as_mut() {
+                s.feed(&buf[..n]);
+            }
+        }
+        let digest = hex::encode(sha.finalize());
+        if digest != p.sha256 {
+            return Err(Error::new(
+                Code::MemberDigest,
+                format!("{}: SHA-256 {digest} differs from the manifest's {}", p.name, p.sha256),
+            ));
+        }
+        results.push((p.clone(), sniffer));
+    }
+    // 7. freshness
+    check_freshness(&manifest, opts.now, opts.skew)?;
+    // 8. payload validation
+    let mut payload = Vec::new();
+    for (p, sniffer) in results {
+        let mut usage = None;
+        if let Some(s) = sniffer {
+            match s.finish()? {
+                Sniff::Usage(u) => {
+                    if u.host_name != manifest.source.host_name
+                        || Some(&u.server_id) != manifest.source.server_id.as_ref()
+                    {
+                        return Err(Error::new(
+                            Code::PayloadSource,
+                            format!(
+                                "{} is from {} ({}) but the manifest names {} ({})",
+                                p.name,
+                                u.host_name,
+                                u.server_id,
+                                manifest.source.host_name,
+                                manifest.source.server_id.as_deref().unwrap_or("-")
+                            ),
+                        ));
+                    }
+                    usage = Some(u);
+                }
+                Sniff::Invalid(why) => return Err(crate::usage::invalid(&p.name, &why)),
+                Sniff::Other => {
+                    return Err(crate::usage::invalid(&p.name, "it is not a JSON object with an instance"))
+                }
+            }
+        }
+        payload.push(PayloadCheck {
+            name: p.name.clone(),
+            size: p.size,
+            sha256: p.sha256.clone(),
+            kind: p.kind.clone(),
+            encrypted: p.encryption.is_some(),
+            validated: p.encryption.is_none(),
+            usage,
+        });
+    }
+    Ok(Verified {
+        manifest,
+        manifest_bytes,
+        signers,
+        payload,
+    })
+}
+
+/// What `inspect` shows: everything, trusted nothing.
+#[derive(Debug, Serialize)]
+pub struct Inspection {
+    pub members: Vec<InspectedMember>,
+    pub manifest_text: Option<String>,
+    pub manifest_error: Option<String>,
+    pub manifest: Option<Manifest>,
+    pub signatures: Vec<InspectedSignature>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InspectedMember {
+    pub name: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InspectedSignature {
+    pub member: String,
+    pub fingerprint: Option<String>,
+    pub public_key: Option<String>,
+    pub namespace: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Read a bundle's layout, manifest and signatures without trusting them.
+/// The container must still be canonical: inspect never parses a malformed
+/// zip more loosely than verify does.
+pub fn inspect(path: &Path) -> Result<Inspection> {
+    let file = File::open(path).map_err(|e| Error::io_read(path, e))?;
+    let mut reader = Reader::open(file)?;
+    let entries = reader.entries().to_vec();
+    let members = entries
+        .iter()
+        .map(|e| InspectedMember {
+            name: e.name.clone(),
+            size: e.size,
+        })
+        .collect();
+    let mut manifest_text = None;
+    let mut manifest_error = None;
+    let mut manifest = None;
+    if let Some(e) = entries.iter().find(|e| e.name == MANIFEST_NAME) {
+        match reader.read_small(e, MAX_MANIFEST_LEN) {
+            Ok(b) => {
+                match Manifest::parse(&b) {
+                    Ok(m) => manifest = Some(m),
+                    Err(err) => manifest_error = Some(err.to_string()),
+                }
+                manifest_text = Some(String::from_utf8_lossy(&b).into_owned());
+            }
+            Err(err) => manifest_error = Some(err.to_string()),
+        }
+    } else {
+        manifest_error = Some("no manifest.json".into());
+    }
+    let mut signatures = Vec::new();
+    for e in entries.iter().filter(|e| e.name.starts_with("signatures/")) {
+        let mut s = InspectedSignature {
+            member: e.name.clone(),
+            fingerprint: None,
+            public_key: None,
+            namespace: None,
+            error: None,
+        };
+        match reader.read_small(e, MAX_ARMORED_LEN) {
+            Ok(t) => match SshSig::from_armored(&t) {
+                Ok(sig) => {
+                    s.fingerprint = Some(sig.public_key.fingerprint());
+                    s.public_key = Some(sig.public_key.to_openssh());
+                    s.namespace = Some(sig.namespace.clone());
+                }
+                Err(err) => s.error = Some(err.to_string()),
+            },
+            Err(err) => s.error = Some(err.to_string()),
+        }
+        signatures.push(s);
+    }
+    Ok(Inspection {
+        members,
+        manifest_text,
+        manifest_error,
+        manifest,
+        signatures,
+    })
+}

@@ -1,0 +1,128 @@
+//! `airlock export`: package files into a signed bundle.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use airlock::bundle::{self, Input, InputSource};
+use airlock::error::{Code, Error, Result};
+use airlock::keys;
+use airlock::state::{default_state_dir, StateDir};
+
+use crate::outln;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Files to carry; `-` reads one from standard input
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// OpenSSH Ed25519 private key to sign with
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// Passphrase for an encrypted key, on the first line of FILE
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Bundle path, or a directory (a mounted stick) to name it in
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+    /// Source instance host name (default: from the usage file)
+    #[arg(long, value_name = "HOST")]
+    pub host_name: Option<String>,
+    /// Source instance server id (default: from the usage file)
+    #[arg(long, value_name = "UUID")]
+    pub server_id: Option<String>,
+    /// How long the bundle stays valid, e.g. 30d, 12h
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub expires_in: Duration,
+    /// Name inside the bundle for the file read from standard input
+    #[arg(long, value_name = "NAME", default_value = "license-usage.json")]
+    pub stdin_name: String,
+    /// State directory holding sequence numbers
+    #[arg(long, value_name = "DIR", env = "AIRLOCK_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Replace an existing bundle at --out
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Creation time: SOURCE_DATE_EPOCH when set (reproducible builds), else now.
+fn created() -> Result<SystemTime> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) => s
+            .trim()
+            .parse::<u64>()
+            .map(|n| SystemTime::UNIX_EPOCH + Duration::from_secs(n))
+            .map_err(|_| Error::new(Code::Args, format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds"))),
+        Err(_) => Ok(SystemTime::now()),
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let mut inputs = Vec::new();
+    for f in &a.files {
+        if f.as_os_str() == "-" {
+            inputs.push(Input {
+                name: a.stdin_name.clone(),
+                source: InputSource::Stdin,
+            });
+        } else {
+            inputs.push(Input::path(f)?);
+        }
+    }
+    let mut pass = super::passphrase_source(&a.key, a.passphrase_file.clone());
+    let signer = keys::load_signer(&a.key, &mut pass)?;
+    let state_path = match a.state_dir {
+        Some(d) => d,
+        None => default_state_dir()?,
+    };
+    let state = StateDir::open(&state_path)?;
+    let report = bundle::export(bundle::ExportOptions {
+        inputs,
+        signer: &signer,
+        host_name: a.host_name,
+        server_id: a.server_id,
+        created: created()?,
+        expires_in: a.expires_in,
+        out: a.out,
+        overwrite: a.force,
+        state: &state,
+        tool: airlock::tool_version(),
+    })?;
+    let m = &report.manifest;
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "ok": true,
+            "bundle": report.path,
+            "bundle_size": report.bundle_size,
+            "bundle_id": m.bundle_id,
+            "source": m.source,
+            "sequence": m.sequence,
+            "created": m.created,
+            "expires": m.expires,
+            "payload": m.payload,
+            "usage_files": report.usage.iter().map(|(n, u)| serde_json::json!({"member": n, "usage": u})).collect::<Vec<_>>(),
+            "read_back": true,
+        }));
+        return Ok(());
+    }
+    for (name, u) in &report.usage {
+        outln!("{name}: GHES license usage file");
+        outln!("  host         {}", u.host_name);
+        outln!("  server id    {}", u.server_id);
+        outln!("  GHES         {}", u.version.as_deref().unwrap_or("unknown"));
+        outln!("  users        {}", u.users);
+    }
+    for p in m.payload.iter().filter(|p| p.kind != bundle::manifest::KIND_USAGE) {
+        outln!("{}: opaque file, {}", p.name, super::bytes(p.size));
+    }
+    outln!("bundle {} ({})", report.path.display(), super::bytes(report.bundle_size));
+    outln!("  id           {}", m.bundle_id);
+    outln!("  source       {} {}", m.source.host_name, m.source.server_id.as_deref().unwrap_or(""));
+    outln!("  signed by    {} (sequence {})", m.sequence.key, m.sequence.number);
+    outln!("  created      {}", m.created);
+    outln!("  expires      {}", m.expires);
+    outln!("  read back from disk and verified");
+    Ok(())
+}

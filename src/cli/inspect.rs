@@ -1,0 +1,54 @@
+//! `airlock inspect`: show a bundle without trusting it.
+
+use std::path::PathBuf;
+
+use airlock::bundle::inspect;
+use airlock::error::Result;
+
+use crate::outln;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The bundle to show
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let i = inspect(&a.bundle)?;
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "ok": true,
+            "verified": false,
+            "inspection": i,
+        }));
+        return Ok(());
+    }
+    outln!("UNVERIFIED: nothing below has been checked against a trust store; use `airlock verify`.");
+    outln!("bundle {}", a.bundle.display());
+    outln!("members:");
+    for m in &i.members {
+        outln!("  {:>12}  {}", m.size, m.name);
+    }
+    outln!("signatures:");
+    for s in &i.signatures {
+        match (&s.fingerprint, &s.error) {
+            (Some(fp), _) => outln!("  {}  key {}  namespace {}", s.member, fp, s.namespace.as_deref().unwrap_or("?")),
+            (None, Some(e)) => outln!("  {}  unreadable: {}", s.member, e),
+            _ => {}
+        }
+    }
+    if let Some(e) = &i.manifest_error {
+        outln!("manifest: {e}");
+    }
+    if let Some(t) = &i.manifest_text {
+        outln!("manifest.json:");
+        for l in t.lines() {
+            outln!("  {l}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,59 @@
+//! `airlock keygen`: make an OpenSSH Ed25519 signing key.
+
+use std::path::PathBuf;
+
+use airlock::error::Result;
+use airlock::keys;
+
+use crate::outln;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Where to write the private key; the public key goes to PATH.pub
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub out: PathBuf,
+    /// Comment stored in the key (shown by ssh-keygen -l)
+    #[arg(long, short = 'C', default_value = "airlock")]
+    pub comment: String,
+    /// Encrypt the private key with a passphrase asked twice on the terminal
+    #[arg(long, conflicts_with = "passphrase_file")]
+    pub passphrase: bool,
+    /// Encrypt the private key with the passphrase on the first line of FILE
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Replace existing key files
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let pass = if a.passphrase {
+        Some(super::prompt_new_passphrase()?)
+    } else if let Some(f) = &a.passphrase_file {
+        Some(keys::read_passphrase_file(f)?)
+    } else {
+        None
+    };
+    let g = keys::generate(&a.out, &a.comment, pass.as_deref().map(|s| s.as_str()), a.force)?;
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "ok": true,
+            "private_key": g.private_path,
+            "public_key": g.public_path,
+            "fingerprint": g.public.fingerprint(),
+            "public_key_line": g.public_line,
+            "encrypted": pass.is_some(),
+        }));
+    } else {
+        outln!("private key  {} (mode 600{})", g.private_path.display(), if pass.is_some() { ", passphrase-protected" } else { "" });
+        outln!("public key   {}", g.public_path.display());
+        outln!("fingerprint  {}", g.public.fingerprint());
+        outln!("");
+        outln!("Give the importer this allowed_signers line (replace HOST with the GHES host name):");
+        outln!("HOST namespaces=\"airlock-bundle\" {}", g.public_line);
+    }
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! Command-line interface: one file per subcommand. Each parses its
+//! arguments, calls the library and prints; none touches bundle bytes.
+
+mod demo;
+mod export;
+mod inspect;
+mod keygen;
+mod verify;
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use clap::{Parser, Subcommand};
+use zeroize::Zeroizing;
+
+use airlock::error::{Code, Error, Result};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "airlock",
+    version,
+    about = "Carry data across an air gap in signed, optionally encrypted bundles",
+    long_about = "airlock packages files (first of all the GitHub Enterprise Server license usage file) \
+into bundles signed with Ed25519 (OpenSSH SSHSIG), and proves their integrity, provenance and \
+freshness on the other side of an air gap. Bundles are zip files that standard tools can check: \
+see docs/verify-by-hand.md."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Make an Ed25519 signing key (OpenSSH format) and its .pub
+    Keygen(keygen::Args),
+    /// Package files into a signed bundle
+    Export(export::Args),
+    /// Check a bundle: container, signatures, trust, digests, freshness, payload
+    Verify(verify::Args),
+    /// Show a bundle's manifest, members and signatures without trusting them
+    Inspect(inspect::Args),
+    /// Run the whole job on built-in sample data, in a temporary directory
+    Demo(demo::Args),
+}
+
+impl Cli {
+    pub fn json(&self) -> bool {
+        match &self.command {
+            Command::Export(a) => a.json,
+            Command::Verify(a) => a.json,
+            Command::Inspect(a) => a.json,
+            Command::Keygen(a) => a.json,
+            Command::Demo(_) => false,
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Keygen(a) => keygen::run(a),
+        Command::Export(a) => export::run(a),
+        Command::Verify(a) => verify::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Demo(a) => demo::run(a),
+    }
+}
+
+/// Print to stdout; a closed pipe (`airlock … | head`) ends the program
+/// quietly with success, as ripgrep does.
+pub fn out(s: &str) {
+    let mut o = io::stdout().lock();
+    if let Err(e) = o.write_all(s.as_bytes()).and_then(|_| o.flush()) {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+#[macro_export]
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::cli::out(&format!("{}\n", format_args!($($t)*))) };
+}
+
+pub fn print_json<T: serde::Serialize>(v: &T) {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into());
+    s.push('\n');
+    out(&s);
+}
+
+pub fn print_error(e: &Error, json: bool) {
+    if json {
+        print_json(&serde_json::json!({
+            "ok": false,
+            "error": {
+                "code": e.code.as_str(),
+                "class": e.code.class().name(),
+                "exit_code": e.exit_code(),
+                "cause": e.cause,
+                "hint": e.hint(),
+            }
+        }));
+    }
+    let _ = writeln!(
+        io::stderr(),
+        "airlock: error[{}]: {}\n  hint: {}",
+        e.code.as_str(),
+        e.cause,
+        e.hint()
+    );
+}
+
+/// Parse `--at`: RFC 3339 (`2026-11-28T12:00:00Z`) or a Unix time.
+pub fn parse_time_arg(s: &str) -> std::result::Result<SystemTime, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+    }
+    humantime::parse_rfc3339_weak(s)
+        .map_err(|e| format!("{e}; use RFC 3339 such as 2026-11-28T12:00:00Z, or Unix seconds"))
+}
+
+/// A passphrase source for encrypted keys: the file if given, else a prompt
+/// on the terminal, else a clear error.
+pub fn passphrase_source(
+    key: &Path,
+    file: Option<PathBuf>,
+) -> impl FnMut() -> Result<Zeroizing<String>> {
+    let key = key.display().to_string();
+    move || {
+        if let Some(f) = &file {
+            return airlock::keys::read_passphrase_file(f);
+        }
+        if !io::stdin().is_terminal() && !io::stderr().is_terminal() {
+            return Err(Error::new(
+                Code::KeyPassphrase,
+                format!("{key} is encrypted and there is no terminal to ask for its passphrase"),
+            )
+            .with_hint("pass --passphrase-file FILE"));
+        }
+        rpassword::prompt_password(format!("Enter passphrase for {key}: "))
+            .map(Zeroizing::new)
+            .map_err(|e| Error::new(Code::KeyPassphrase, format!("cannot read passphrase: {e}")))
+    }
+}
+
+/// Ask for a new passphrase twice on the terminal.
+pub fn prompt_new_passphrase() -> Result<Zeroizing<String>> {
+    let a = Zeroizing::new(
+        rpassword::prompt_password("Enter new passphrase: ")
+            .map_err(|e| Error::new(Code::Args, format!("cannot read passphrase: {e}")))?,
+    );
+    let b = Zeroizing::new(
+        rpassword::prompt_password("Enter same passphrase again: ")
+            .map_err(|e| Error::new(Code::Args, format!("cannot read passphrase: {e}")))?,
+    );
+    if a != b {
+        return Err(Error::new(Code::Args, "the passphrases do not match"));
+    }
+    if a.is_empty() {
+        return Err(Error::new(Code::Args, "empty passphrase").with_hint("omit --passphrase for an unencrypted key"));
+    }
+    Ok(a)
+}
+
+/// Human-readable byte count.
+pub fn bytes(n: u64) -> String {
+    if n < 10 * 1024 {
+        format!("{n} B")
+    } else if n < 10 * 1024 * 1024 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else if n < 10 * 1024 * 1024 * 1024 {
+        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
+    } else {
+        format!("{:.1} GiB", n as f64 / (1024.0 * 1024.0 * 1024.0))
+    }
+}

@@ -1,0 +1,81 @@
+//! `airlock verify`: check a bundle against a trust store.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use airlock::bundle::{verify_file, VerifyOptions};
+use airlock::bundle::verify::DEFAULT_SKEW;
+use airlock::error::Result;
+use airlock::trust::TrustStore;
+
+use crate::outln;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The bundle to check
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// OpenSSH allowed_signers file: which key may speak for which instance
+    #[arg(long, value_name = "ALLOWED_SIGNERS", env = "AIRLOCK_TRUST")]
+    pub trust: PathBuf,
+    /// Revoked public keys, one per line
+    #[arg(long, value_name = "FILE", env = "AIRLOCK_REVOKED")]
+    pub revoked: Option<PathBuf>,
+    /// Verify as of this moment (RFC 3339 or Unix seconds), for audits of old bundles
+    #[arg(long, value_name = "TIME", value_parser = super::parse_time_arg)]
+    pub at: Option<SystemTime>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let trust = TrustStore::load(&a.trust, a.revoked.as_deref())?;
+    let now = a.at.unwrap_or_else(SystemTime::now);
+    let v = verify_file(
+        &a.bundle,
+        &VerifyOptions {
+            trust: &trust,
+            now,
+            skew: DEFAULT_SKEW,
+        },
+    )?;
+    let m = &v.manifest;
+    let decrypted = v.payload.iter().all(|p| !p.encrypted);
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "ok": true,
+            "bundle": a.bundle,
+            "verified_at": airlock::bundle::manifest::format_time(now),
+            "bundle_id": m.bundle_id,
+            "source": m.source,
+            "sequence": m.sequence,
+            "created": m.created,
+            "expires": m.expires,
+            "signers": v.signers,
+            "payload": v.payload,
+            "payload_decrypted": decrypted,
+        }));
+        return Ok(());
+    }
+    outln!("bundle {}", a.bundle.display());
+    outln!("  container    canonical, {} members", m.payload.len() + 1 + v.signers.len());
+    for s in &v.signers {
+        outln!("  signature    {} trusted for {} ({}:{})", s.fingerprint, m.source.host_name, trust.source, s.trust_line);
+    }
+    outln!("  source       {} {}", m.source.host_name, m.source.server_id.as_deref().unwrap_or(""));
+    outln!("  sequence     {}", m.sequence.number);
+    outln!("  created      {}", m.created);
+    outln!("  expires      {}{}", m.expires, if a.at.is_some() { format!(" (checked as of {})", airlock::bundle::manifest::format_time(now)) } else { String::new() });
+    for p in &v.payload {
+        outln!("  payload      {} {} sha256 {}", p.name, super::bytes(p.size), p.sha256);
+        if let Some(u) = &p.usage {
+            outln!("               GHES license usage: {} {}, GHES {}, users {}", u.host_name, u.server_id, u.version.as_deref().unwrap_or("unknown"), u.users);
+        }
+    }
+    if !decrypted {
+        outln!("  payload was NOT decrypted: ciphertext digests checked only");
+    }
+    outln!("VERIFIED");
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! Errors: every failure airlock can report, with a stable code, a one-line
+//! cause, a hint and the exit code of its class.
+//!
+//! Codes are part of the interface: scripts match on them and `docs/errors.md`
+//! documents each one. Never rename a code; add new ones.
+
+use std::fmt;
+
+/// Failure classes. Each has its own process exit code (see `docs/errors.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// A bug in airlock.
+    Internal,
+    /// Bad arguments or configuration.
+    Usage,
+    /// A file could not be read or written.
+    Io,
+    /// A key file is unreadable, unprotected, of the wrong type, or locked.
+    Key,
+    /// The bundle is not a well-formed airlock container or its members do not match.
+    Integrity,
+    /// No acceptable signature: invalid, untrusted, revoked, out of window, wrong principal.
+    Trust,
+    /// The bundle is expired or dated in the future.
+    Freshness,
+    /// The payload itself is invalid or disagrees with the manifest.
+    Payload,
+    /// The payload could not be decrypted.
+    Decrypt,
+}
+
+impl Class {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Class::Internal => 1,
+            Class::Usage => 2,
+            Class::Io => 3,
+            Class::Key => 4,
+            Class::Integrity => 5,
+            Class::Trust => 6,
+            Class::Freshness => 7,
+            Class::Payload => 8,
+            Class::Decrypt => 9,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Internal => "internal",
+            Class::Usage => "usage",
+            Class::Io => "io",
+            Class::Key => "key",
+            Class::Integrity => "integrity",
+            Class::Trust => "trust",
+            Class::Freshness => "freshness",
+            Class::Payload => "payload",
+            Class::Decrypt => "decrypt",
+        }
+    }
+}
+
+macro_rules! codes {
+    ($( $variant:ident => ($code:literal, $class:ident, $hint:literal), )*) => {
+        /// Stable error codes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Code { $( $variant, )* }
+
+        impl Code {
+            /// Every code, for documentation checks.
+            pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $code, )* }
+            }
+            pub fn class(self) -> Class {
+                match self { $( Code::$variant => Class::$class, )* }
+            }
+            pub fn hint(self) -> &'static str {
+                match self { $( Code::$variant => $hint, )* }
+            }
+        }
+    };
+}
+
+codes! {
+    Internal => ("AIRLOCK-E-INTERNAL", Internal,
+        "this is a bug in airlock; please report it with the command you ran"),
+    Args => ("AIRLOCK-E-ARGS", Usage,
+        "run the command with --help to see its arguments"),
+    OutputExists => ("AIRLOCK-E-OUTPUT-EXISTS", Usage,
+        "choose another path, or pass --force to replace the file"),
+    SourceUnknown => ("AIRLOCK-E-SOURCE-UNKNOWN", Usage,
+        "include a GHES license usage file, or name the source with --host-name (and --server-id)"),
+    SourceConflict => ("AIRLOCK-E-SOURCE-CONFLICT", Usage,
+        "drop --host-name/--server-id, or export the usage file of the instance you named"),
+    IoRead => ("AIRLOCK-E-IO-READ", Io,
+        "check that the path exists and that you may read it"),
+    IoWrite => ("AIRLOCK-E-IO-WRITE", Io,
+        "check that the directory exists, is writable and has free space"),
+    StateLock => ("AIRLOCK-E-STATE-LOCK", Io,
+        "another airlock process holds the state directory; wait for it, or check --state-dir"),
+    Readback => ("AIRLOCK-E-READBACK", Integrity,
+        "the medium did not return what was written; use other media and export again"),
+    KeyRead => ("AIRLOCK-E-KEY-READ", Key,
+        "give an OpenSSH private key file, as written by `airlock keygen` or `ssh-keygen -t ed25519`"),
+    KeyType => ("AIRLOCK-E-KEY-TYPE", Key,
+        "airlock signs with Ed25519 keys only; make one with `airlock keygen` or `ssh-keygen -t ed25519`"),
+    KeyPermissions => ("AIRLOCK-E-KEY-PERMISSIONS", Key,
+        "the private key must be readable by its owner only: chmod 600 KEYFILE"),
+    KeyPassphrase => ("AIRLOCK-E-KEY-PASSPHRASE", Key,
+        "the passphrase did not unlock the key; try again, or check --passphrase-file"),
+    TrustFile => ("AIRLOCK-E-TRUST-FILE", Trust,
+        "fix the allowed_signers or revoked-keys file at the line shown; the format is ssh-keygen(1) ALLOWED SIGNERS"),
+    NotABundle => ("AIRLOCK-E-NOT-A-BUNDLE", Integrity,
+        "the file is not an airlock bundle; check you picked the right file and that the copy is complete"),
+    ZipStructure => ("AIRLOCK-E-ZIP-STRUCTURE", Integrity,
+        "the container is not canonical airlock zip: it was altered or damaged; get a fresh copy from the exporter"),
+    ZipName => ("AIRLOCK-E-ZIP-NAME", Integrity,
+        "a member name is not allowed (path traversal, absolute, or odd characters); do not open this bundle with other tools"),
+    ZipDuplicate => ("AIRLOCK-E-ZIP-DUPLICATE", Integrity,
+        "two members share a name: someone tried to smuggle a second copy; reject the bundle"),
+    ZipLimit => ("AIRLOCK-E-ZIP-LIMIT", Integrity,
+        "the bundle exceeds a format limit (members, manifest or signature size); see docs/format.md"),
+    ZipCrc => ("AIRLOCK-E-ZIP-CRC", Integrity,
+        "member data does not match its CRC: the copy is damaged or altered; get a fresh copy"),
+    ManifestInvalid => ("AIRLOCK-E-MANIFEST-INVALID", Integrity,
+        "the signed manifest does not follow format v1; the exporter's airlock may be broken or newer"),
+    FormatVersion => ("AIRLOCK-E-FORMAT-VERSION", Integrity,
+        "the bundle uses a format version this airlock does not know; upgrade airlock on this side"),
+    MemberMissing => ("AIRLOCK-E-MEMBER-MISSING", Integrity,
+        "a member named in the manifest is absent: the bundle was altered; get a fresh copy"),
+    MemberUnlisted => ("AIRLOCK-E-MEMBER-UNLISTED", Integrity,
+        "the bundle holds a member the manifest does not name: it was altered; reject it"),
+    MemberDigest => ("AIRLOCK-E-MEMBER-DIGEST", Integrity,
+        "a member's size or SHA-256 differs from the signed manifest: it was altered; reject it"),
+    SigMissing => ("AIRLOCK-E-SIG-MISSING", Trust,
+        "the bundle carries no signature; only signed bundles are accepted"),
+    SigInvalid => ("AIRLOCK-E-SIG-INVALID", Trust,
+        "a signature is malformed or does not match the manifest: the bundle was altered; reject it"),
+    SigNamespace => ("AIRLOCK-E-SIG-NAMESPACE", Trust,
+        "the signature was made for another purpose (SSHSIG namespace); airlock signs with namespace airlock-bundle"),
+    SigUntrusted => ("AIRLOCK-E-SIG-UNTRUSTED", Trust,
+        "the signing key is not in the allowed_signers file; confirm its fingerprint with the exporter before adding it"),
+    SigRevoked => ("AIRLOCK-E-SIG-REVOKED", Trust,
+        "the signing key is revoked; the bundle must be re-exported with a current key"),
+    SigWindow => ("AIRLOCK-E-SIG-WINDOW", Trust,
+        "the key was not valid when the bundle was made (valid-after/valid-before); re-export with a current key"),
+    SigPrincipal => ("AIRLOCK-E-SIG-PRINCIPAL", Trust,
+        "the key is trusted, but not for this source instance; check the principals in allowed_signers"),
+    BundleExpired => ("AIRLOCK-E-BUNDLE-EXPIRED", Freshness,
+        "the bundle is past its expiry; export a fresh one (an auditor may use --at to check old bundles)"),
+    BundleFuture => ("AIRLOCK-E-BUNDLE-FUTURE", Freshness,
+        "the bundle is dated in the future; check the clocks of both hosts"),
+    UsageFileInvalid => ("AIRLOCK-E-USAGE-FILE-INVALID", Payload,
+        "the file looks like a GHES license usage file but its envelope is invalid; export it again from GHES"),
+    PayloadSource => ("AIRLOCK-E-PAYLOAD-SOURCE", Payload,
+        "the usage file names another instance than the signed manifest; reject the bundle"),
+}
+
+/// An airlock failure: a stable code, a one-line cause and a hint.
+#[derive(Debug)]
+pub struct Error {
+    pub code: Code,
+    pub cause: String,
+    pub hint: Option<String>,
+}
+
+impl Error {
+    pub fn new(code: Code, cause: impl Into<String>) -> Self {
+        Error {
+            code,
+            cause: cause.into(),
+            hint: None,
+        }
+    }
+
+    /// Replace the code's default hint with a more specific one.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn hint(&self) -> &str {
+        self.hint.as_deref().unwrap_or(self.code.hint())
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        self.code.class().exit_code()
+    }
+
+    pub fn io_read(what: &std::path::Path, e: std::io::Error) -> Self {
+        Error::new(Code::IoRead, format!("cannot read {}: {}", what.display(), e))
+    }
+
+    pub fn io_write(what: &std::path::Path, e: std::io::Error) -> Self {
+        Error::new(Code::IoWrite, format!("cannot write {}: {}", what.display(), e))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.cause)
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Code::ALL {
+            assert!(seen.insert(c.as_str()), "duplicate code {}", c.as_str());
+            assert!(c.as_str().starts_with("AIRLOCK-E-"));
+            assert!(c
+                .as_str()
+                .chars()
+                .all(|ch| ch.is_ascii_uppercase() || ch == '-'));
+            assert!(!c.hint().is_empty());
+        }
+    }
+
+    #[test]
+    fn exit_codes_are_distinct_per_class() {
+        let classes = [
+            Class::Internal,
+            Class::Usage,
+            Class::Io,
+            Class::Key,
+            Class::Integrity,
+            Class::Trust,
+            Class::Freshness,
+            Class::Payload,
+            Class::Decrypt,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for c in classes {
+            assert!(seen.insert(c.exit_code()));
+            assert_ne!(c.exit_code(), 0);
+        }
+    }
+}

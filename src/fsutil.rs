@@ -1,0 +1,77 @@
+//! File-system helpers: atomic publication (temporary file in the target
+//! directory, fsync, rename, fsync of the directory), and page-cache eviction
+//! for read-back checks.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::error::{Code, Error, Result};
+
+/// The directory a path lives in ("." for a bare file name).
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A temporary file beside `target`, removed on drop unless published.
+pub fn temp_beside(target: &Path, mode: u32) -> Result<NamedTempFile> {
+    let dir = parent_dir(target);
+    let tmp = tempfile::Builder::new()
+        .prefix(".airlock-")
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io_write(&dir, e))?;
+    Ok(tmp)
+}
+
+/// fsync a directory so a rename in it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io_write(dir, e))
+}
+
+/// fsync the temporary file and rename it to `target`. Without `overwrite`,
+/// an existing target is an error and is left alone.
+pub fn publish(tmp: NamedTempFile, target: &Path, overwrite: bool) -> Result<()> {
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io_write(target, e))?;
+    if overwrite {
+        tmp.persist(target)
+            .map_err(|e| Error::io_write(target, e.error))?;
+    } else {
+        tmp.persist_noclobber(target).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::new(
+                    Code::OutputExists,
+                    format!("{} already exists", target.display()),
+                )
+            } else {
+                Error::io_write(target, e.error)
+            }
+        })?;
+    }
+    sync_dir(&parent_dir(target))
+}
+
+/// Write `data` to `target` atomically with the given mode.
+pub fn write_atomic(target: &Path, data: &[u8], mode: u32, overwrite: bool) -> Result<()> {
+    let mut tmp = temp_beside(target, mode)?;
+    tmp.write_all(data)
+        .map_err(|e| Error::io_write(target, e))?;
+    publish(tmp, target, overwrite)
+}
+
+/// Ask the kernel to drop a (synced, hence clean) file's cached pages, so the
+/// next read comes from the device. Best effort: some file systems ignore it.
+pub fn evict_cache(file: &File) {
+    let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
+}

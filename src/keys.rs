@@ -1,0 +1,222 @@
+//! Signing keys: OpenSSH Ed25519 private and public key files, as written by
+//! `ssh-keygen -t ed25519` or `airlock keygen`.
+//!
+//! Private key files must be readable by their owner only (OpenSSH's rule).
+//! Key material is zeroized when dropped.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::SigningKey;
+use ssh_key::{Algorithm, LineEnding, PrivateKey};
+use zeroize::Zeroizing;
+
+use crate::error::{Code, Error, Result};
+use crate::fsutil;
+use crate::sshsig::PublicKey;
+
+/// A loaded signing key. `SigningKey` zeroizes its secret on drop.
+pub struct Signer {
+    pub key: SigningKey,
+    pub public: PublicKey,
+    pub comment: String,
+}
+
+impl Signer {
+    pub fn fingerprint(&self) -> String {
+        self.public.fingerprint()
+    }
+}
+
+/// Something that can produce a passphrase when a key turns out to be
+/// encrypted (a prompt, a file). Called at most once per key.
+pub type PassphraseSource<'a> = &'a mut dyn FnMut() -> Result<Zeroizing<String>>;
+
+/// Refuse private key files that group or others can read, as OpenSSH does.
+pub fn check_private_permissions(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::metadata(path).map_err(|e| Error::io_read(path, e))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::new(
+            Code::KeyPermissions,
+            format!(
+                "private key {} has mode {:03o}: others can read it",
+                path.display(),
+                mode
+            ),
+        )
+        .with_hint(format!("chmod 600 {}", path.display())));
+    }
+    Ok(())
+}
+
+/// Load an OpenSSH Ed25519 private key for signing.
+pub fn load_signer(path: &Path, passphrase: PassphraseSource<'_>) -> Result<Signer> {
+    check_private_permissions(path)?;
+    let text = Zeroizing::new(fs::read(path).map_err(|e| Error::io_read(path, e))?);
+    let mut key = PrivateKey::from_openssh(&*text).map_err(|e| {
+        Error::new(
+            Code::KeyRead,
+            format!("{} is not an OpenSSH private key: {e}", path.display()),
+        )
+    })?;
+    if key.is_encrypted() {
+        let pass = passphrase()?;
+        key = key.decrypt(pass.as_bytes()).map_err(|_| {
+            Error::new(
+                Code::KeyPassphrase,
+                format!("wrong passphrase for {}", path.display()),
+            )
+        })?;
+    }
+    let kp = key.key_data().ed25519().ok_or_else(|| {
+        Error::new(
+            Code::KeyType,
+            format!(
+                "{} is a {} key, not Ed25519",
+                path.display(),
+                key.algorithm()
+            ),
+        )
+    })?;
+    let seed = Zeroizing::new(kp.private.to_bytes());
+    let sk = SigningKey::from_bytes(&seed);
+    let public = PublicKey(sk.verifying_key().to_bytes());
+    if public.0 != kp.public.0 {
+        return Err(Error::new(
+            Code::KeyRead,
+            format!("{}: public half does not match private half", path.display()),
+        ));
+    }
+    Ok(Signer {
+        key: sk,
+        public,
+        comment: key.comment().to_string(),
+    })
+}
+
+/// Read an OpenSSH public key line (`ssh-ed25519 AAAA… comment`).
+pub fn parse_public_line(line: &str) -> Result<PublicKey> {
+    let mut parts = line.split_whitespace();
+    let (Some(t), Some(b)) = (parts.next(), parts.next()) else {
+        return Err(Error::new(Code::KeyRead, "not an OpenSSH public key line"));
+    };
+    PublicKey::from_openssh_parts(t, b).map_err(|e| Error::new(Code::KeyRead, e.to_string()))
+}
+
+/// Load a `.pub` file.
+pub fn load_public(path: &Path) -> Result<PublicKey> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io_read(path, e))?;
+    parse_public_line(text.trim()).map_err(|e| {
+        Error::new(e.code, format!("{}: {}", path.display(), e.cause))
+    })
+}
+
+/// What `generate` wrote.
+pub struct Generated {
+    pub private_path: PathBuf,
+    pub public_path: PathBuf,
+    pub public: PublicKey,
+    pub public_line: String,
+}
+
+/// Make a new Ed25519 key pair: `path` (0600, optionally encrypted with
+/// bcrypt-pbkdf/aes256-ctr like ssh-keygen) and `path.pub`.
+/// Existing files are replaced only with `force`.
+pub fn generate(
+    path: &Path,
+    comment: &str,
+    passphrase: Option<&str>,
+    force: bool,
+) -> Result<Generated> {
+    let pub_path = {
+        let mut s = path.as_os_str().to_owned();
+        s.push(".pub");
+        PathBuf::from(s)
+    };
+    if !force {
+        for p in [path, pub_path.as_path()] {
+            if p.exists() {
+                return Err(Error::new(
+                    Code::OutputExists,
+                    format!("{} already exists", p.display()),
+                ));
+            }
+        }
+    }
+    let mut rng = ssh_key::rand_core::OsRng;
+    let mut key = PrivateKey::random(&mut rng, Algorithm::Ed25519)
+        .map_err(|e| Error::new(Code::Internal, format!("key generation failed: {e}")))?;
+    key.set_comment(comment);
+    if let Some(p) = passphrase {
+        key = key
+            .encrypt(&mut rng, p)
+            .map_err(|e| Error::new(Code::Internal, format!("key encryption failed: {e}")))?;
+    }
+    let text = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| Error::new(Code::Internal, format!("key encoding failed: {e}")))?;
+    let kp_pub = key.public_key();
+    let mut public_line = kp_pub
+        .to_openssh()
+        .map_err(|e| Error::new(Code::Internal, format!("key encoding failed: {e}")))?;
+    let public = match kp_pub.key_data().ed25519() {
+        Some(p) => PublicKey(p.0),
+        None => return Err(Error::new(Code::Internal, "generated key is not Ed25519")),
+    };
+    public_line.push('\n');
+    fsutil::write_atomic(path, text.as_bytes(), 0o600, force)?;
+    fsutil::write_atomic(&pub_path, public_line.as_bytes(), 0o644, force)?;
+    Ok(Generated {
+        private_path: path.to_path_buf(),
+        public_path: pub_path,
+        public,
+        public_line: public_line.trim_end().to_string(),
+    })
+}
+
+/// Read a passphrase from the first line of a file (without its newline).
+pub fn read_passphrase_file(path: &Path) -> Result<Zeroizing<String>> {
+    let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| Error::io_read(path, e))?);
+    let line = text.lines().next().unwrap_or("");
+    Ok(Zeroizing::new(line.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_load_and_permissions() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("k");
+        let g = generate(&p, "test", None, false).unwrap();
+        let s = load_signer(&p, &mut || unreachable!()).unwrap();
+        assert_eq!(s.public, g.public);
+        assert_eq!(
+            generate(&p, "test", None, false).err().unwrap().code,
+            Code::OutputExists
+        );
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(
+            load_signer(&p, &mut || unreachable!()).err().unwrap().code,
+            Code::KeyPermissions
+        );
+    }
+
+    #[test]
+    fn encrypted_key_needs_right_passphrase() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("k");
+        generate(&p, "test", Some("correct horse"), false).unwrap();
+        let mut good = || Ok(Zeroizing::new("correct horse".to_string()));
+        assert!(load_signer(&p, &mut good).is_ok());
+        let mut bad = || Ok(Zeroizing::new("wrong".to_string()));
+        assert_eq!(
+            load_signer(&p, &mut bad).err().unwrap().code,
+            Code::KeyPassphrase
+        );
+    }
+}

@@ -1,0 +1,21 @@
+//! airlock: carry data across an air gap in signed, optionally encrypted
+//! bundles. The library does the work; `src/main.rs` only parses arguments
+//! and prints. The library never prints and never exits.
+#![forbid(unsafe_code)]
+
+pub mod bundle;
+pub mod error;
+pub mod fsutil;
+pub mod keys;
+pub mod sample;
+pub mod sshsig;
+pub mod state;
+pub mod trust;
+pub mod usage;
+
+pub use error::{Code, Error, Result};
+
+/// `airlock X.Y.Z`, recorded in every manifest.
+pub fn tool_version() -> String {
+    format!("airlock {}", env!("CARGO_PKG_VERSION"))
+}

@@ -1,0 +1,81 @@
+//! Synthetic GHES license usage files, shaped like the ones GHES 3.15 exports
+//! (BRIEF §2), for the demo, the fixtures and the benchmarks. They contain no
+//! real data; the same arguments always give the same bytes.
+
+use sha2::{Digest, Sha256};
+
+pub const SAMPLE_HOST: &str = "ghes.example.com";
+pub const SAMPLE_SERVER_ID: &str = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
+fn instance(host: &str, server_id: &str) -> String {
+    format!(
+        concat!(
+            "{{\"instance\":{{\"server_id\":\"{}\",\"host_name\":\"{}\",\"version\":\"3.15.2\",",
+            "\"http_only\":false,\"license\":\"{}\",",
+            "\"public_key\":\"-----BEGIN PUBLIC KEY-----\\nMCowBQYDK2VwAyEAsyntheticsyntheticsyntheticsynthetic00=\\n-----END PUBLIC KEY-----\\n\",",
+            "\"features\":[{{\"name\":\"license_usage_sync\",\"enabled_at\":\"2025-01-10T08:00:00Z\"}},",
+            "{{\"name\":\"dependabot\",\"enabled_at\":\"2025-02-03T12:30:00Z\"}}]}},"
+        ),
+        server_id,
+        host,
+        hex::encode(Sha256::digest(format!("license of {server_id}")))
+    )
+}
+
+/// Deterministic bytes, base64-encoded, of about `len` characters.
+fn blob(len: usize, seed: &str) -> String {
+    use base64::Engine;
+    let mut raw = Vec::with_capacity(len * 3 / 4 + 32);
+    let mut h = Sha256::digest(seed.as_bytes());
+    while raw.len() < len * 3 / 4 {
+        raw.extend_from_slice(&h);
+        h = Sha256::digest(h);
+    }
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// A usage file whose user list is encrypted to GitHub (the default form),
+/// with a users blob of about `blob_len` characters.
+pub fn usage_encrypted(host: &str, server_id: &str, blob_len: usize) -> Vec<u8> {
+    let mut s = instance(host, server_id);
+    s.push_str("\"users\":\"");
+    s.push_str(&blob(blob_len, server_id));
+    s.push_str("\"}\n");
+    s.into_bytes()
+}
+
+/// A usage file with `n` users in clear.
+pub fn usage_clear(host: &str, server_id: &str, n: usize) -> Vec<u8> {
+    let mut s = instance(host, server_id);
+    s.push_str("\"users\":[");
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "{{\"user_id\":{id},\"login\":\"user{id}\",\"emails\":[{{\"email\":\"user{id}@corp.example\",\"primary\":true}},{{\"email\":\"u{id}@users.example\",\"primary\":false}}],\"advanced_security\":{ghas}}}",
+            id = i + 1,
+            ghas = i % 3 == 0
+        ));
+    }
+    s.push_str("]}\n");
+    s.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::{sniff, Sniff, Users};
+
+    #[test]
+    fn samples_are_recognised() {
+        match sniff(&usage_encrypted(SAMPLE_HOST, SAMPLE_SERVER_ID, 1000)[..]) {
+            Sniff::Usage(u) => assert_eq!(u.users, Users::Encrypted),
+            s => panic!("{s:?}"),
+        }
+        match sniff(&usage_clear(SAMPLE_HOST, SAMPLE_SERVER_ID, 5)[..]) {
+            Sniff::Usage(u) => assert_eq!(u.users, Users::Clear { count: 5 }),
+            s => panic!("{s:?}"),
+        }
+    }
+}
