@@ -189,11 +189,17 @@ impl Error {
     }
 
     pub fn io_read(what: &std::path::Path, e: std::io::Error) -> Self {
-        Error::new(Code::IoRead, format!("cannot read {}: {}", what.display(), e))
+        Error::new(
+            Code::IoRead,
+            format!("cannot read {}: {}", what.display(), e),
+        )
     }
 
     pub fn io_write(what: &std::path::Path, e: std::io::Error) -> Self {
-        Error::new(Code::IoWrite, format!("cannot write {}: {}", what.display(), e))
+        Error::new(
+            Code::IoWrite,
+            format!("cannot write {}: {}", what.display(), e),
+        )
     }
 }
 

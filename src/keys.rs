@@ -86,7 +86,10 @@ pub fn load_signer(path: &Path, passphrase: PassphraseSource<'_>) -> Result<Sign
     if public.0 != kp.public.0 {
         return Err(Error::new(
             Code::KeyRead,
-            format!("{}: public half does not match private half", path.display()),
+            format!(
+                "{}: public half does not match private half",
+                path.display()
+            ),
         ));
     }
     Ok(Signer {
@@ -108,9 +111,8 @@ pub fn parse_public_line(line: &str) -> Result<PublicKey> {
 /// Load a `.pub` file.
 pub fn load_public(path: &Path) -> Result<PublicKey> {
     let text = fs::read_to_string(path).map_err(|e| Error::io_read(path, e))?;
-    parse_public_line(text.trim()).map_err(|e| {
-        Error::new(e.code, format!("{}: {}", path.display(), e.cause))
-    })
+    parse_public_line(text.trim())
+        .map_err(|e| Error::new(e.code, format!("{}: {}", path.display(), e.cause)))
 }
 
 /// What `generate` wrote.

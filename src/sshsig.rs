@@ -305,8 +305,7 @@ impl SshSig {
 
     /// Parse armored text; only the canonical form is accepted.
     pub fn from_armored(text: &[u8]) -> Result<SshSig, SigError> {
-        let s = std::str::from_utf8(text)
-            .map_err(|_| SigError::Malformed("not text".into()))?;
+        let s = std::str::from_utf8(text).map_err(|_| SigError::Malformed("not text".into()))?;
         let body = s
             .strip_prefix(BEGIN)
             .and_then(|r| r.strip_suffix(END))

@@ -18,11 +18,10 @@ pub fn default_state_dir() -> Result<PathBuf> {
     }
     match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
         Some(h) => Ok(PathBuf::from(h).join(".local/state/airlock")),
-        None => Err(Error::new(
-            Code::Args,
-            "cannot find a state directory: HOME is not set",
-        )
-        .with_hint("pass --state-dir DIR or set AIRLOCK_STATE_DIR")),
+        None => Err(
+            Error::new(Code::Args, "cannot find a state directory: HOME is not set")
+                .with_hint("pass --state-dir DIR or set AIRLOCK_STATE_DIR"),
+        ),
     }
 }
 
@@ -50,7 +49,10 @@ impl StateDir {
             .open(&lock_path)
             .map_err(|e| Error::io_write(&lock_path, e))?;
         lock.lock().map_err(|e| {
-            Error::new(Code::StateLock, format!("cannot lock {}: {e}", lock_path.display()))
+            Error::new(
+                Code::StateLock,
+                format!("cannot lock {}: {e}", lock_path.display()),
+            )
         })?;
         Ok(StateDir {
             path: path.to_path_buf(),

@@ -86,7 +86,13 @@ pub fn parse_ssh_time(s: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339(&text).ok()
 }
 
-fn parse_options(path: &str, line: usize, opts: &str, out: &mut AllowedSigner, ca: &mut bool) -> Result<()> {
+fn parse_options(
+    path: &str,
+    line: usize,
+    opts: &str,
+    out: &mut AllowedSigner,
+    ca: &mut bool,
+) -> Result<()> {
     // Options are comma-separated; commas inside quotes belong to the value.
     let mut parts = Vec::new();
     let mut start = 0;
@@ -116,16 +122,16 @@ fn parse_options(path: &str, line: usize, opts: &str, out: &mut AllowedSigner, c
                 out.namespaces = Some(v.split(',').map(|s| s.trim().to_string()).collect())
             }
             ("valid-after", Some(v)) => {
-                out.valid_after = Some(
-                    parse_ssh_time(v)
-                        .ok_or_else(|| trust_err(path, line, format!("bad valid-after time {v:?}")))?,
-                )
+                out.valid_after =
+                    Some(parse_ssh_time(v).ok_or_else(|| {
+                        trust_err(path, line, format!("bad valid-after time {v:?}"))
+                    })?)
             }
             ("valid-before", Some(v)) => {
-                out.valid_before = Some(
-                    parse_ssh_time(v)
-                        .ok_or_else(|| trust_err(path, line, format!("bad valid-before time {v:?}")))?,
-                )
+                out.valid_before =
+                    Some(parse_ssh_time(v).ok_or_else(|| {
+                        trust_err(path, line, format!("bad valid-before time {v:?}"))
+                    })?)
             }
             _ => return Err(trust_err(path, line, format!("unknown option {p:?}"))),
         }
@@ -157,7 +163,8 @@ pub fn parse_allowed_signers(path: &str, text: &str) -> Result<Vec<AllowedSigner
             key: PublicKey([0; 32]),
         };
         let mut ca = false;
-        let is_keytype = |s: &str| s.starts_with("ssh-") || s.starts_with("ecdsa-") || s.starts_with("sk-");
+        let is_keytype =
+            |s: &str| s.starts_with("ssh-") || s.starts_with("ecdsa-") || s.starts_with("sk-");
         if !is_keytype(f) {
             parse_options(path, line, f, &mut entry, &mut ca)?;
             let (f2, r2) = next_field(rest).ok_or_else(|| trust_err(path, line, "missing key"))?;
@@ -169,8 +176,7 @@ pub fn parse_allowed_signers(path: &str, text: &str) -> Result<Vec<AllowedSigner
         if f != "ssh-ed25519" || ca {
             continue;
         }
-        entry.key = PublicKey::from_openssh_parts(f, b64)
-            .map_err(|e| trust_err(path, line, e))?;
+        entry.key = PublicKey::from_openssh_parts(f, b64).map_err(|e| trust_err(path, line, e))?;
         out.push(entry);
     }
     Ok(out)
@@ -207,7 +213,11 @@ impl TrustStore {
                 let rn = p.display().to_string();
                 let t = std::fs::read(p).map_err(|e| Error::io_read(p, e))?;
                 if t.starts_with(b"SSHKRL") {
-                    return Err(trust_err(&rn, 0, "binary KRLs are not supported; list revoked public keys one per line"));
+                    return Err(trust_err(
+                        &rn,
+                        0,
+                        "binary KRLs are not supported; list revoked public keys one per line",
+                    ));
                 }
                 let t = String::from_utf8(t).map_err(|_| trust_err(&rn, 0, "not UTF-8 text"))?;
                 parse_revoked(&rn, &t)?
@@ -223,10 +233,18 @@ impl TrustStore {
 
     /// Decide whether `key` may sign bundles for `principal` made at `created`.
     /// Checks in order: revoked, known, principal, namespace, window.
-    pub fn check(&self, key: &PublicKey, principal: &str, created: SystemTime) -> Result<&AllowedSigner> {
+    pub fn check(
+        &self,
+        key: &PublicKey,
+        principal: &str,
+        created: SystemTime,
+    ) -> Result<&AllowedSigner> {
         let fp = key.fingerprint();
         if self.revoked.contains(key) {
-            return Err(Error::new(Code::SigRevoked, format!("signing key {fp} is revoked")));
+            return Err(Error::new(
+                Code::SigRevoked,
+                format!("signing key {fp} is revoked"),
+            ));
         }
         let lines: Vec<&AllowedSigner> = self.signers.iter().filter(|s| s.key == *key).collect();
         if lines.is_empty() {
@@ -242,7 +260,10 @@ impl TrustStore {
         if lines.is_empty() {
             return Err(Error::new(
                 Code::SigPrincipal,
-                format!("signing key {fp} is trusted in {} but not for {principal:?}", self.source),
+                format!(
+                    "signing key {fp} is trusted in {} but not for {principal:?}",
+                    self.source
+                ),
             ));
         }
         let lines: Vec<&AllowedSigner> = lines
@@ -256,7 +277,10 @@ impl TrustStore {
         if lines.is_empty() {
             return Err(Error::new(
                 Code::SigNamespace,
-                format!("{} allows key {fp} only for other namespaces than {BUNDLE_NAMESPACE}", self.source),
+                format!(
+                    "{} allows key {fp} only for other namespaces than {BUNDLE_NAMESPACE}",
+                    self.source
+                ),
             ));
         }
         let mut last = None;
@@ -339,7 +363,8 @@ pub fn match_pattern_list(s: &str, list: &str) -> bool {
 mod tests {
     use super::*;
 
-    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGPg8IMR1VjX9Rt8+Lsyp8HtW9pRbwx3u8rVpw4vSGjW";
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGPg8IMR1VjX9Rt8+Lsyp8HtW9pRbwx3u8rVpw4vSGjW";
 
     #[test]
     fn parses_options_and_quotes() {
@@ -372,7 +397,10 @@ mod tests {
     #[test]
     fn patterns() {
         assert!(match_pattern_list("ghes.example.com", "*.example.com"));
-        assert!(!match_pattern_list("ghes.example.com", "*.example.com,!ghes.*"));
+        assert!(!match_pattern_list(
+            "ghes.example.com",
+            "*.example.com,!ghes.*"
+        ));
         assert!(match_pattern_list("a", "b,a"));
         assert!(!match_pattern_list("ab", "a"));
         assert!(match_pattern_list("abc", "a?c"));

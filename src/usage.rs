@@ -77,8 +77,7 @@ pub fn is_uuid(s: &str) -> bool {
 pub fn is_host_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
 }
 
@@ -279,7 +278,9 @@ mod tests {
 
     #[test]
     fn recognises_both_forms() {
-        let enc = format!(r#"{{"instance":{{"server_id":"{ID}","host_name":"ghes.example.com","version":"3.15.2","extra":1}},"users":"QUJD"}}"#);
+        let enc = format!(
+            r#"{{"instance":{{"server_id":"{ID}","host_name":"ghes.example.com","version":"3.15.2","extra":1}},"users":"QUJD"}}"#
+        );
         match sniff(enc.as_bytes()) {
             Sniff::Usage(u) => {
                 assert_eq!(u.host_name, "ghes.example.com");
@@ -288,7 +289,9 @@ mod tests {
             }
             s => panic!("{s:?}"),
         }
-        let clear = format!(r#"{{"users":[{{"login":"a"}},{{"login":"b"}}],"instance":{{"server_id":"{ID}","host_name":"h"}}}}"#);
+        let clear = format!(
+            r#"{{"users":[{{"login":"a"}},{{"login":"b"}}],"instance":{{"server_id":"{ID}","host_name":"h"}}}}"#
+        );
         match sniff(clear.as_bytes()) {
             Sniff::Usage(u) => assert_eq!(u.users, Users::Clear { count: 2 }),
             s => panic!("{s:?}"),
@@ -302,7 +305,8 @@ mod tests {
         assert!(matches!(sniff(&b"[1,2]"[..]), Sniff::Other));
         let bad_id = r#"{"instance":{"server_id":"nope","host_name":"h"}}"#;
         assert!(matches!(sniff(bad_id.as_bytes()), Sniff::Invalid(_)));
-        let truncated = format!(r#"{{"instance":{{"server_id":"{ID}","host_name":"h"}},"users":[1,2"#);
+        let truncated =
+            format!(r#"{{"instance":{{"server_id":"{ID}","host_name":"h"}},"users":[1,2"#);
         assert!(matches!(sniff(truncated.as_bytes()), Sniff::Invalid(_)));
         let trailing = format!(r#"{{"instance":{{"server_id":"{ID}","host_name":"h"}}}} x"#);
         assert!(matches!(sniff(trailing.as_bytes()), Sniff::Invalid(_)));
@@ -310,7 +314,8 @@ mod tests {
 
     #[test]
     fn sniffer_thread_matches_direct() {
-        let doc = format!(r#"{{"instance":{{"server_id":"{ID}","host_name":"h"}},"users":"QUJD"}}"#);
+        let doc =
+            format!(r#"{{"instance":{{"server_id":"{ID}","host_name":"h"}},"users":"QUJD"}}"#);
         let mut s = Sniffer::spawn();
         for c in doc.as_bytes().chunks(3) {
             s.feed(c);

@@ -182,7 +182,6 @@ impl<W: Write + Seek> Writer<W> {
     /// Start a streamed member. Write its data to the returned handle, then
     /// call `finish`.
     pub fn begin(&mut self, name: &str) -> io::Result<MemberWriter<'_, W>> {
-        debug_assert!(check_name_syntax(name).is_ok(), "bad member name {name}");
         let header_offset = self.pos;
         let header = local_header(name, 0, 0);
         self.out.write_all(&header)?;
@@ -267,7 +266,10 @@ pub fn check_name_syntax(name: &str) -> Result<()> {
     let bad = |why: &str| {
         Error::new(
             Code::ZipName,
-            format!("member name {:?} is not allowed: {why}", name.escape_debug().to_string()),
+            format!(
+                "member name {:?} is not allowed: {why}",
+                name.escape_debug().to_string()
+            ),
         )
     };
     if name.len() > MAX_NAME_LEN {
@@ -281,7 +283,9 @@ pub fn check_name_syntax(name: &str) -> Result<()> {
     } else if let Some(b) = name.strip_prefix("signatures/") {
         b
     } else {
-        return Err(bad("only manifest.json, payload/* and signatures/* may appear"));
+        return Err(bad(
+            "only manifest.json, payload/* and signatures/* may appear",
+        ));
     };
     if base.is_empty() {
         return Err(bad("empty file name"));
@@ -293,7 +297,9 @@ pub fn check_name_syntax(name: &str) -> Result<()> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
     {
-        return Err(bad("only letters, digits, '.', '_' and '-' may appear after the directory"));
+        return Err(bad(
+            "only letters, digits, '.', '_' and '-' may appear after the directory",
+        ));
     }
     Ok(())
 }
@@ -352,13 +358,21 @@ impl Reader {
         let eocd = &t[(ZIP64_EOCD_LEN + ZIP64_LOCATOR_LEN) as usize..];
         if u32_at(eocd, 0) != EOCD_SIG {
             // Distinguish "not a zip at all" from "zip with junk after it".
+            let back = len.min(64 * 1024);
+            let mut w = vec![0u8; back as usize];
+            read_exact_at(&mut file, len - back, &mut w)?;
+            if w.windows(4).any(|x| x == EOCD_SIG.to_le_bytes()) {
+                return Err(structure("data follows the end of the zip"));
+            }
             return Err(Error::new(
                 Code::NotABundle,
                 "no zip end-of-central-directory record at the end of the file",
             ));
         }
         if u32_at(&t, 0) != ZIP64_EOCD_SIG {
-            return Err(structure("no Zip64 end-of-central-directory record where airlock puts it"));
+            return Err(structure(
+                "no Zip64 end-of-central-directory record where airlock puts it",
+            ));
         }
         let count = u64_at(&t, 24);
         let cd_size = u64_at(&t, 40);
@@ -371,7 +385,9 @@ impl Reader {
         }
         let max_cd = count * (CENTRAL_FIXED + MAX_NAME_LEN as u64 + CENTRAL_EXTRA);
         if cd_size > max_cd {
-            return Err(structure("the central directory is larger than its entries allow"));
+            return Err(structure(
+                "the central directory is larger than its entries allow",
+            ));
         }
         let expected_cd_end = len - TAIL_LEN;
         if cd_offset.checked_add(cd_size) != Some(expected_cd_end) {
@@ -393,7 +409,9 @@ impl Reader {
             }
             let h = &cd[p..];
             if u32_at(h, 0) != CENTRAL_SIG {
-                return Err(structure(format!("central directory entry {i} has a bad signature")));
+                return Err(structure(format!(
+                    "central directory entry {i} has a bad signature"
+                )));
             }
             let name_len = u16_at(h, 28) as usize;
             let extra_len = u16_at(h, 30) as u64;
@@ -404,7 +422,9 @@ impl Reader {
                 ));
             }
             if extra_len != CENTRAL_EXTRA {
-                return Err(structure(format!("central directory entry {i} is not canonical")));
+                return Err(structure(format!(
+                    "central directory entry {i} is not canonical"
+                )));
             }
             let total = CENTRAL_FIXED as usize + name_len + CENTRAL_EXTRA as usize;
             if cd.len() - p < total {
@@ -412,7 +432,12 @@ impl Reader {
             }
             let name_bytes = &h[CENTRAL_FIXED as usize..CENTRAL_FIXED as usize + name_len];
             let name = std::str::from_utf8(name_bytes)
-                .map_err(|_| Error::new(Code::ZipName, format!("central directory entry {i} has a name that is not UTF-8")))?
+                .map_err(|_| {
+                    Error::new(
+                        Code::ZipName,
+                        format!("central directory entry {i} has a name that is not UTF-8"),
+                    )
+                })?
                 .to_string();
             check_name_syntax(&name)?;
             let x = CENTRAL_FIXED as usize + name_len;
@@ -461,7 +486,9 @@ impl Reader {
                 .data_offset()
                 .checked_add(e.size)
                 .filter(|end| *end <= cd_offset)
-                .ok_or_else(|| structure(format!("member {} runs past the central directory", e.name)))?;
+                .ok_or_else(|| {
+                    structure(format!("member {} runs past the central directory", e.name))
+                })?;
             let want = local_header(&e.name, e.size, e.crc32);
             let mut got = vec![0u8; want.len()];
             read_exact_at(&mut file, e.header_offset, &mut got)?;
@@ -474,7 +501,9 @@ impl Reader {
             expect = end;
         }
         if expect != cd_offset {
-            return Err(structure("data between the last member and the central directory"));
+            return Err(structure(
+                "data between the last member and the central directory",
+            ));
         }
         Ok(Reader { file, len, entries })
     }
@@ -500,7 +529,10 @@ impl Reader {
         if entry.size > limit {
             return Err(Error::new(
                 Code::ZipLimit,
-                format!("{} is {} bytes; the limit is {limit}", entry.name, entry.size),
+                format!(
+                    "{} is {} bytes; the limit is {limit}",
+                    entry.name, entry.size
+                ),
             ));
         }
         let mut buf = Vec::with_capacity(entry.size as usize);
@@ -532,7 +564,10 @@ pub fn member_read_error(entry: &Entry, e: io::Error) -> Error {
     } else if e.kind() == io::ErrorKind::UnexpectedEof {
         structure(format!("{} ends early", entry.name))
     } else {
-        Error::new(Code::IoRead, format!("cannot read {} from bundle: {e}", entry.name))
+        Error::new(
+            Code::IoRead,
+            format!("cannot read {} from bundle: {e}", entry.name),
+        )
     }
 }
 
@@ -550,12 +585,18 @@ impl Read for MemberReader<'_> {
         }
         let n = self.inner.read(buf)?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "member ends early"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "member ends early",
+            ));
         }
         self.crc.update(&buf[..n]);
         self.remaining -= n as u64;
         if self.remaining == 0 && self.crc.clone().finalize() != self.expected {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "CRC-32 mismatch"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "CRC-32 mismatch",
+            ));
         }
         Ok(n)
     }
@@ -590,7 +631,10 @@ mod tests {
 
     #[test]
     fn every_byte_matters() {
-        let z = build(&[("payload/a.json", b"{\"x\":1}"), ("manifest.json", b"hello")]);
+        let z = build(&[
+            ("payload/a.json", b"{\"x\":1}"),
+            ("manifest.json", b"hello"),
+        ]);
         for i in 0..z.len() {
             let mut m = z.clone();
             m[i] ^= 0x01;
@@ -620,7 +664,15 @@ mod tests {
     fn rejects_duplicates_and_bad_names() {
         let z = build(&[("payload/a", b"1"), ("payload/A", b"2")]);
         assert_eq!(open(&z).err().unwrap().code, Code::ZipDuplicate);
-        for bad in ["../x", "/etc/passwd", "payload/../x", "payload/.hidden", "payload/a b", "x", "payload/"] {
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "payload/../x",
+            "payload/.hidden",
+            "payload/a b",
+            "x",
+            "payload/",
+        ] {
             assert!(check_name_syntax(bad).is_err(), "{bad}");
         }
         assert!(check_name_syntax("payload/license-usage.json").is_ok());

@@ -43,7 +43,12 @@ impl Input {
         let name = p
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::new(Code::Args, format!("{} has no usable file name", p.display())))?
+            .ok_or_else(|| {
+                Error::new(
+                    Code::Args,
+                    format!("{} has no usable file name", p.display()),
+                )
+            })?
             .to_string();
         Ok(Input {
             name,
@@ -102,13 +107,20 @@ fn stream_member<W: Write + io::Seek>(
     let mut sniffer = Sniffer::spawn();
     let mut sha = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
-    let mut w = zw.begin(&member).map_err(|e| Error::io_write(out_path, e))?;
+    let mut w = zw
+        .begin(&member)
+        .map_err(|e| Error::io_write(out_path, e))?;
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::new(Code::IoRead, format!("cannot read {label}: {e}"))),
+            Err(e) => {
+                return Err(Error::new(
+                    Code::IoRead,
+                    format!("cannot read {label}: {e}"),
+                ))
+            }
         };
         sha.update(&buf[..n]);
         sniffer.feed(&buf[..n]);
@@ -165,7 +177,9 @@ fn resolve_source(
     match src {
         Some(s) => {
             if host_name.as_ref().is_some_and(|h| *h != s.host_name)
-                || server_id.as_ref().is_some_and(|i| Some(i) != s.server_id.as_ref())
+                || server_id
+                    .as_ref()
+                    .is_some_and(|i| Some(i) != s.server_id.as_ref())
             {
                 return Err(Error::new(
                     Code::SourceConflict,
@@ -186,11 +200,17 @@ fn resolve_source(
                 )
             })?;
             if !usage::is_host_name(&host_name) {
-                return Err(Error::new(Code::Args, format!("--host-name {host_name:?} is not a host name")));
+                return Err(Error::new(
+                    Code::Args,
+                    format!("--host-name {host_name:?} is not a host name"),
+                ));
             }
             if let Some(id) = &server_id {
                 if !usage::is_uuid(id) {
-                    return Err(Error::new(Code::Args, format!("--server-id {id:?} is not a UUID")));
+                    return Err(Error::new(
+                        Code::Args,
+                        format!("--server-id {id:?} is not a UUID"),
+                    ));
                 }
             }
             Ok(Source {
@@ -218,8 +238,15 @@ fn bundle_id(fp: &str, seq: u64, created: &str, payload: &[PayloadEntry]) -> Str
 
 /// The name a bundle gets in an output directory.
 pub fn derived_name(m: &Manifest) -> String {
-    let t: String = m.created.chars().filter(|c| *c != '-' && *c != ':').collect();
-    format!("{}_{}_{:06}.airlock.zip", m.source.host_name, t, m.sequence.number)
+    let t: String = m
+        .created
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect();
+    format!(
+        "{}_{}_{:06}.airlock.zip",
+        m.source.host_name, t, m.sequence.number
+    )
 }
 
 /// Export a bundle.
@@ -234,7 +261,10 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         ));
     }
     if opts.expires_in.is_zero() || opts.expires_in > MAX_LIFETIME {
-        return Err(Error::new(Code::Args, "--expires-in must be between 1 second and 366 days"));
+        return Err(Error::new(
+            Code::Args,
+            "--expires-in must be between 1 second and 366 days",
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     for i in &opts.inputs {
@@ -245,8 +275,17 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
             ));
         }
     }
-    if opts.inputs.iter().filter(|i| matches!(i.source, InputSource::Stdin)).count() > 1 {
-        return Err(Error::new(Code::Args, "standard input can be read only once"));
+    if opts
+        .inputs
+        .iter()
+        .filter(|i| matches!(i.source, InputSource::Stdin))
+        .count()
+        > 1
+    {
+        return Err(Error::new(
+            Code::Args,
+            "standard input can be read only once",
+        ));
     }
     let out_is_dir = opts.out.is_dir();
     let probe_target = if out_is_dir {
@@ -262,7 +301,10 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     }
 
     let tmp = fsutil::temp_beside(&probe_target, 0o644)?;
-    let file = tmp.as_file().try_clone().map_err(|e| Error::io_write(tmp.path(), e))?;
+    let file = tmp
+        .as_file()
+        .try_clone()
+        .map_err(|e| Error::io_write(tmp.path(), e))?;
     let mut zw = Writer::new(BufWriter::with_capacity(CHUNK, file));
     let mut staged = Vec::new();
     for input in &opts.inputs {
@@ -293,7 +335,11 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     };
     manifest.check()?;
     let manifest_bytes = manifest.to_bytes();
-    let sig = SshSig::sign(&signer.key, crate::sshsig::BUNDLE_NAMESPACE, &manifest_bytes);
+    let sig = SshSig::sign(
+        &signer.key,
+        crate::sshsig::BUNDLE_NAMESPACE,
+        &manifest_bytes,
+    );
     zw.add_bytes(MANIFEST_NAME, &manifest_bytes)
         .map_err(|e| Error::io_write(&probe_target, e))?;
     zw.add_bytes(&signature_member_name(&sig), sig.to_armored().as_bytes())
@@ -302,7 +348,8 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     let file = buffered
         .into_inner()
         .map_err(|e| Error::io_write(&probe_target, e.into_error()))?;
-    file.sync_all().map_err(|e| Error::io_write(&probe_target, e))?;
+    file.sync_all()
+        .map_err(|e| Error::io_write(&probe_target, e))?;
     drop(file);
 
     // Read back from the device, not the page cache: removable media lie.
@@ -337,7 +384,12 @@ pub fn signature_member_name(sig: &SshSig) -> String {
 
 /// Verify a freshly written bundle with the exporter's own key as the only
 /// trusted key, after evicting it from the page cache.
-pub fn readback(path: &Path, signer: &Signer, manifest_bytes: &[u8], created: SystemTime) -> Result<()> {
+pub fn readback(
+    path: &Path,
+    signer: &Signer,
+    manifest_bytes: &[u8],
+    created: SystemTime,
+) -> Result<()> {
     if let Ok(f) = File::open(path) {
         fsutil::evict_cache(&f);
     }
@@ -361,9 +413,17 @@ pub fn readback(path: &Path, signer: &Signer, manifest_bytes: &[u8], created: Sy
             skew: Duration::from_secs(0),
         },
     )
-    .map_err(|e| Error::new(Code::Readback, format!("the bundle read back from disk does not verify: {e}")))?;
+    .map_err(|e| {
+        Error::new(
+            Code::Readback,
+            format!("the bundle read back from disk does not verify: {e}"),
+        )
+    })?;
     if v.manifest_bytes != manifest_bytes {
-        return Err(Error::new(Code::Readback, "the manifest read back differs from the one written"));
+        return Err(Error::new(
+            Code::Readback,
+            "the manifest read back differs from the one written",
+        ));
     }
     Ok(())
 }

@@ -110,7 +110,9 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
 }
 
 fn is_lower_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl Manifest {
@@ -130,7 +132,9 @@ impl Manifest {
             other => {
                 return Err(invalid(format!(
                     "manifest format is {}, expected {FORMAT:?}",
-                    other.map(|v| v.to_string()).unwrap_or_else(|| "missing".into())
+                    other
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|| "missing".into())
                 )))
             }
         }
@@ -196,7 +200,10 @@ impl Manifest {
                 return Err(invalid(format!("{} is listed twice", p.name)));
             }
             if !is_lower_hex(&p.sha256, 64) {
-                return Err(invalid(format!("{}: sha256 must be 64 lowercase hex digits", p.name)));
+                return Err(invalid(format!(
+                    "{}: sha256 must be 64 lowercase hex digits",
+                    p.name
+                )));
             }
             if p.kind != KIND_USAGE && p.kind != KIND_FILE {
                 return Err(invalid(format!("{}: unknown kind {:?}", p.name, p.kind)));
@@ -207,24 +214,41 @@ impl Manifest {
                     encrypted += 1
                 }
                 Some(other) => {
-                    return Err(invalid(format!("{}: unsupported encryption {other:?}", p.name)))
+                    return Err(invalid(format!(
+                        "{}: unsupported encryption {other:?}",
+                        p.name
+                    )))
                 }
             }
         }
         if encrypted != 0 && encrypted != self.payload.len() {
-            return Err(invalid("either every payload member is encrypted or none is"));
+            return Err(invalid(
+                "either every payload member is encrypted or none is",
+            ));
         }
         if (encrypted == 0) != self.recipients.is_empty() {
-            return Err(invalid("recipients must be listed exactly when the payload is encrypted"));
+            return Err(invalid(
+                "recipients must be listed exactly when the payload is encrypted",
+            ));
         }
         if self.recipients.len() > MAX_RECIPIENTS {
             return Err(invalid("too many recipients"));
         }
         for r in &self.recipients {
             let ok = match r.kind.as_str() {
-                "x25519" => r.recipient.as_ref().is_some_and(|s| s.starts_with("age1")) && r.work_factor.is_none(),
-                "ssh-ed25519" => r.recipient.as_ref().is_some_and(|s| s.starts_with("ssh-ed25519 ")) && r.work_factor.is_none(),
-                "scrypt" => r.recipient.is_none() && r.work_factor.is_some_and(|w| (1..=30).contains(&w)),
+                "x25519" => {
+                    r.recipient.as_ref().is_some_and(|s| s.starts_with("age1"))
+                        && r.work_factor.is_none()
+                }
+                "ssh-ed25519" => {
+                    r.recipient
+                        .as_ref()
+                        .is_some_and(|s| s.starts_with("ssh-ed25519 "))
+                        && r.work_factor.is_none()
+                }
+                "scrypt" => {
+                    r.recipient.is_none() && r.work_factor.is_some_and(|w| (1..=30).contains(&w))
+                }
                 _ => false,
             };
             if !ok {
@@ -232,7 +256,9 @@ impl Manifest {
             }
         }
         if self.recipients.iter().any(|r| r.kind == "scrypt") && self.recipients.len() != 1 {
-            return Err(invalid("a passphrase (scrypt) recipient cannot be mixed with others"));
+            return Err(invalid(
+                "a passphrase (scrypt) recipient cannot be mixed with others",
+            ));
         }
         Ok(())
     }
@@ -300,9 +326,18 @@ pub(crate) mod tests {
         assert!(Manifest::parse(&m.to_bytes()).is_err());
         let mut m = sample();
         m.version = 2;
-        assert_eq!(Manifest::parse(&m.to_bytes()).err().unwrap().code, Code::FormatVersion);
-        let extra = String::from_utf8(sample().to_bytes()).unwrap().replacen('{', "{\"evil\":1,", 1);
-        assert_eq!(Manifest::parse(extra.as_bytes()).err().unwrap().code, Code::ManifestInvalid);
+        assert_eq!(
+            Manifest::parse(&m.to_bytes()).err().unwrap().code,
+            Code::FormatVersion
+        );
+        let extra =
+            String::from_utf8(sample().to_bytes())
+                .unwrap()
+                .replacen('{', "{\"evil\":1,", 1);
+        assert_eq!(
+            Manifest::parse(extra.as_bytes()).err().unwrap().code,
+            Code::ManifestInvalid
+        );
     }
 
     #[test]
@@ -312,7 +347,11 @@ pub(crate) mod tests {
             serde_json::from_str(include_str!("../../docs/manifest.schema.json")).unwrap();
         let props = schema["properties"].as_object().unwrap();
         let mut m = sample();
-        m.recipients.push(Recipient { kind: "x25519".into(), recipient: Some("age1x".into()), work_factor: None });
+        m.recipients.push(Recipient {
+            kind: "x25519".into(),
+            recipient: Some("age1x".into()),
+            work_factor: None,
+        });
         let v = serde_json::to_value(&m).unwrap();
         for k in v.as_object().unwrap().keys() {
             assert!(props.contains_key(k), "schema lacks {k}");

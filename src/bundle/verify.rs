@@ -11,7 +11,9 @@ use sha2::{Digest, Sha256};
 
 use crate::bundle::container::{member_read_error, Entry, Reader};
 use crate::bundle::export::{signature_member_name, CHUNK};
-use crate::bundle::manifest::{Manifest, KIND_USAGE, MANIFEST_NAME, MAX_MANIFEST_LEN, MAX_SIGNATURES};
+use crate::bundle::manifest::{
+    Manifest, KIND_USAGE, MANIFEST_NAME, MAX_MANIFEST_LEN, MAX_SIGNATURES,
+};
 use crate::error::{Code, Error, Result};
 use crate::sshsig::{SigError, SshSig, BUNDLE_NAMESPACE, MAX_ARMORED_LEN};
 use crate::trust::TrustStore;
@@ -76,32 +78,48 @@ pub fn open_layout(file: File) -> Result<Layout> {
     for e in entries {
         if e.name == MANIFEST_NAME {
             if !signatures.is_empty() {
-                return Err(Error::new(Code::ZipStructure, "manifest.json is not before the signatures"));
+                return Err(Error::new(
+                    Code::ZipStructure,
+                    "manifest.json is not before the signatures",
+                ));
             }
             manifest = Some(e);
         } else if e.name.starts_with("signatures/") {
             if manifest.is_none() {
-                return Err(Error::new(Code::ZipStructure, "a signature comes before manifest.json"));
+                return Err(Error::new(
+                    Code::ZipStructure,
+                    "a signature comes before manifest.json",
+                ));
             }
             if signatures.last().is_some_and(|l| l.name >= e.name) {
-                return Err(Error::new(Code::ZipStructure, "signatures are not in name order"));
+                return Err(Error::new(
+                    Code::ZipStructure,
+                    "signatures are not in name order",
+                ));
             }
             signatures.push(e);
         } else {
             if manifest.is_some() {
-                return Err(Error::new(Code::ZipStructure, format!("{} comes after manifest.json", e.name)));
+                return Err(Error::new(
+                    Code::ZipStructure,
+                    format!("{} comes after manifest.json", e.name),
+                ));
             }
             payload.push(e);
         }
     }
-    let manifest = manifest.ok_or_else(|| Error::new(Code::NotABundle, "the zip has no manifest.json"))?;
+    let manifest =
+        manifest.ok_or_else(|| Error::new(Code::NotABundle, "the zip has no manifest.json"))?;
     if signatures.is_empty() {
         return Err(Error::new(Code::SigMissing, "the bundle has no signature"));
     }
     if signatures.len() > MAX_SIGNATURES {
         return Err(Error::new(
             Code::ZipLimit,
-            format!("{} signatures; the limit is {MAX_SIGNATURES}", signatures.len()),
+            format!(
+                "{} signatures; the limit is {MAX_SIGNATURES}",
+                signatures.len()
+            ),
         ));
     }
     Ok(Layout {
@@ -129,7 +147,11 @@ pub fn read_signed(layout: &mut Layout) -> Result<(Vec<u8>, Vec<SshSig>)> {
         if signature_member_name(&sig) != e.name {
             return Err(Error::new(
                 Code::SigInvalid,
-                format!("{} holds a signature by another key ({})", e.name, sig.public_key.fingerprint()),
+                format!(
+                    "{} holds a signature by another key ({})",
+                    e.name,
+                    sig.public_key.fingerprint()
+                ),
             ));
         }
         if sig.namespace != BUNDLE_NAMESPACE {
@@ -149,7 +171,11 @@ pub fn read_signed(layout: &mut Layout) -> Result<(Vec<u8>, Vec<SshSig>)> {
 }
 
 /// Step 4: apply the trust policy to every cryptographically valid signature.
-pub fn check_trust(manifest: &Manifest, sigs: &[SshSig], trust: &TrustStore) -> Result<Vec<AcceptedSigner>> {
+pub fn check_trust(
+    manifest: &Manifest,
+    sigs: &[SshSig],
+    trust: &TrustStore,
+) -> Result<Vec<AcceptedSigner>> {
     let created = manifest.created_time()?;
     let mut accepted = Vec::new();
     let mut first_err = None;
@@ -172,7 +198,10 @@ pub fn check_trust(manifest: &Manifest, sigs: &[SshSig], trust: &TrustStore) -> 
     if accepted.is_empty() {
         return Err(first_err.unwrap_or_else(|| Error::new(Code::SigMissing, "no signature")));
     }
-    if !accepted.iter().any(|a| a.fingerprint == manifest.sequence.key) {
+    if !accepted
+        .iter()
+        .any(|a| a.fingerprint == manifest.sequence.key)
+    {
         return Err(first_err.unwrap_or_else(|| {
             Error::new(
                 Code::SigUntrusted,
@@ -191,22 +220,34 @@ pub fn check_trust(manifest: &Manifest, sigs: &[SshSig], trust: &TrustStore) -> 
 pub fn check_members(manifest: &Manifest, payload: &[Entry]) -> Result<()> {
     for p in &manifest.payload {
         if !payload.iter().any(|e| e.name == p.name) {
-            return Err(Error::new(Code::MemberMissing, format!("{} is in the manifest but not in the bundle", p.name)));
+            return Err(Error::new(
+                Code::MemberMissing,
+                format!("{} is in the manifest but not in the bundle", p.name),
+            ));
         }
     }
     for e in payload {
         if !manifest.payload.iter().any(|p| p.name == e.name) {
-            return Err(Error::new(Code::MemberUnlisted, format!("{} is in the bundle but not in the manifest", e.name)));
+            return Err(Error::new(
+                Code::MemberUnlisted,
+                format!("{} is in the bundle but not in the manifest", e.name),
+            ));
         }
     }
     for (p, e) in manifest.payload.iter().zip(payload) {
         if p.name != e.name {
-            return Err(Error::new(Code::ZipStructure, "payload members are not in manifest order"));
+            return Err(Error::new(
+                Code::ZipStructure,
+                "payload members are not in manifest order",
+            ));
         }
         if p.size != e.size {
             return Err(Error::new(
                 Code::MemberDigest,
-                format!("{} is {} bytes; the manifest says {}", e.name, e.size, p.size),
+                format!(
+                    "{} is {} bytes; the manifest says {}",
+                    e.name, e.size, p.size
+                ),
             ));
         }
     }
@@ -280,7 +321,10 @@ pub fn verify(file: File, opts: &VerifyOptions<'_>) -> Result<Verified> {
         if digest != p.sha256 {
             return Err(Error::new(
                 Code::MemberDigest,
-                format!("{}: SHA-256 {digest} differs from the manifest's {}", p.name, p.sha256),
+                format!(
+                    "{}: SHA-256 {digest} differs from the manifest's {}",
+                    p.name, p.sha256
+                ),
             ));
         }
         results.push((p.clone(), sniffer));
@@ -313,7 +357,10 @@ pub fn verify(file: File, opts: &VerifyOptions<'_>) -> Result<Verified> {
                 }
                 Sniff::Invalid(why) => return Err(crate::usage::invalid(&p.name, &why)),
                 Sniff::Other => {
-                    return Err(crate::usage::invalid(&p.name, "it is not a JSON object with an instance"))
+                    return Err(crate::usage::invalid(
+                        &p.name,
+                        "it is not a JSON object with an instance",
+                    ))
                 }
             }
         }

@@ -50,7 +50,9 @@ pub fn run(a: Args) -> Result<()> {
     outln!("      {} ({} bytes)", usage_path.display(), usage.len());
 
     outln!("\n[3/6] exporter: airlock export license-usage.json --key … --out stick/");
-    let signer = keys::load_signer(&key_path, &mut || Err(Error::new(Code::Internal, "demo key has no passphrase")))?;
+    let signer = keys::load_signer(&key_path, &mut || {
+        Err(Error::new(Code::Internal, "demo key has no passphrase"))
+    })?;
     let state = StateDir::open(&p("exporter/state"))?;
     let report = bundle::export(bundle::ExportOptions {
         inputs: vec![Input::path(&usage_path)?],
@@ -65,23 +67,53 @@ pub fn run(a: Args) -> Result<()> {
         tool: airlock::tool_version(),
     })?;
     for (_, u) in &report.usage {
-        outln!("      recognised GHES {} usage of {} ({}), users {}", u.version.as_deref().unwrap_or("?"), u.host_name, u.server_id, u.users);
+        outln!(
+            "      recognised GHES {} usage of {} ({}), users {}",
+            u.version.as_deref().unwrap_or("?"),
+            u.host_name,
+            u.server_id,
+            u.users
+        );
     }
-    outln!("      wrote {} ({} bytes), read it back from disk: OK", report.path.display(), report.bundle_size);
+    outln!(
+        "      wrote {} ({} bytes), read it back from disk: OK",
+        report.path.display(),
+        report.bundle_size
+    );
 
     outln!("\n[4/6] importer: trust the exporter's key for its instance (allowed_signers)");
     let allowed = p("importer/allowed_signers");
-    let line = format!("{} namespaces=\"airlock-bundle\" {}\n", sample::SAMPLE_HOST, g.public_line);
+    let line = format!(
+        "{} namespaces=\"airlock-bundle\" {}\n",
+        sample::SAMPLE_HOST,
+        g.public_line
+    );
     fsutil::write_atomic(&allowed, line.as_bytes(), 0o644, true)?;
     outln!("      {}", line.trim_end());
 
     outln!("\n[5/6] importer: airlock verify BUNDLE --trust allowed_signers");
     let trust = TrustStore::load(&allowed, None)?;
-    let opts = VerifyOptions { trust: &trust, now: SystemTime::now(), skew: DEFAULT_SKEW };
+    let opts = VerifyOptions {
+        trust: &trust,
+        now: SystemTime::now(),
+        skew: DEFAULT_SKEW,
+    };
     let v = verify_file(&report.path, &opts)?;
-    outln!("      container canonical; signature {} trusted for {}", v.signers[0].fingerprint, v.manifest.source.host_name);
-    outln!("      payload {} sha256 {}: matches", v.payload[0].name, v.payload[0].sha256);
-    outln!("      created {}, expires {}: fresh", v.manifest.created, v.manifest.expires);
+    outln!(
+        "      container canonical; signature {} trusted for {}",
+        v.signers[0].fingerprint,
+        v.manifest.source.host_name
+    );
+    outln!(
+        "      payload {} sha256 {}: matches",
+        v.payload[0].name,
+        v.payload[0].sha256
+    );
+    outln!(
+        "      created {}, expires {}: fresh",
+        v.manifest.created,
+        v.manifest.expires
+    );
     outln!("      VERIFIED");
 
     outln!("\n[6/6] attacker: flip one byte of the payload on the stick, verify again");
@@ -91,7 +123,12 @@ pub fn run(a: Args) -> Result<()> {
     let forged = p("stick/forged.airlock.zip");
     fsutil::write_atomic(&forged, &bytes, 0o644, true)?;
     match verify_file(&forged, &opts) {
-        Ok(_) => return Err(Error::new(Code::Internal, "the forged bundle verified: this is a bug")),
+        Ok(_) => {
+            return Err(Error::new(
+                Code::Internal,
+                "the forged bundle verified: this is a bug",
+            ))
+        }
         Err(e) => outln!("      REJECTED {}: {}", e.code.as_str(), e.cause),
     }
 

@@ -54,7 +54,12 @@ fn created() -> Result<SystemTime> {
             .trim()
             .parse::<u64>()
             .map(|n| SystemTime::UNIX_EPOCH + Duration::from_secs(n))
-            .map_err(|_| Error::new(Code::Args, format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds"))),
+            .map_err(|_| {
+                Error::new(
+                    Code::Args,
+                    format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds"),
+                )
+            }),
         Err(_) => Ok(SystemTime::now()),
     }
 }
@@ -111,16 +116,35 @@ pub fn run(a: Args) -> Result<()> {
         outln!("{name}: GHES license usage file");
         outln!("  host         {}", u.host_name);
         outln!("  server id    {}", u.server_id);
-        outln!("  GHES         {}", u.version.as_deref().unwrap_or("unknown"));
+        outln!(
+            "  GHES         {}",
+            u.version.as_deref().unwrap_or("unknown")
+        );
         outln!("  users        {}", u.users);
     }
-    for p in m.payload.iter().filter(|p| p.kind != bundle::manifest::KIND_USAGE) {
+    for p in m
+        .payload
+        .iter()
+        .filter(|p| p.kind != bundle::manifest::KIND_USAGE)
+    {
         outln!("{}: opaque file, {}", p.name, super::bytes(p.size));
     }
-    outln!("bundle {} ({})", report.path.display(), super::bytes(report.bundle_size));
+    outln!(
+        "bundle {} ({})",
+        report.path.display(),
+        super::bytes(report.bundle_size)
+    );
     outln!("  id           {}", m.bundle_id);
-    outln!("  source       {} {}", m.source.host_name, m.source.server_id.as_deref().unwrap_or(""));
-    outln!("  signed by    {} (sequence {})", m.sequence.key, m.sequence.number);
+    outln!(
+        "  source       {} {}",
+        m.source.host_name,
+        m.source.server_id.as_deref().unwrap_or("")
+    );
+    outln!(
+        "  signed by    {} (sequence {})",
+        m.sequence.key,
+        m.sequence.number
+    );
     outln!("  created      {}", m.created);
     outln!("  expires      {}", m.expires);
     outln!("  read back from disk and verified");

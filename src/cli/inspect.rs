@@ -27,7 +27,9 @@ pub fn run(a: Args) -> Result<()> {
         }));
         return Ok(());
     }
-    outln!("UNVERIFIED: nothing below has been checked against a trust store; use `airlock verify`.");
+    outln!(
+        "UNVERIFIED: nothing below has been checked against a trust store; use `airlock verify`."
+    );
     outln!("bundle {}", a.bundle.display());
     outln!("members:");
     for m in &i.members {
@@ -36,7 +38,12 @@ pub fn run(a: Args) -> Result<()> {
     outln!("signatures:");
     for s in &i.signatures {
         match (&s.fingerprint, &s.error) {
-            (Some(fp), _) => outln!("  {}  key {}  namespace {}", s.member, fp, s.namespace.as_deref().unwrap_or("?")),
+            (Some(fp), _) => outln!(
+                "  {}  key {}  namespace {}",
+                s.member,
+                fp,
+                s.namespace.as_deref().unwrap_or("?")
+            ),
             (None, Some(e)) => outln!("  {}  unreadable: {}", s.member, e),
             _ => {}
         }

@@ -37,7 +37,12 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         None
     };
-    let g = keys::generate(&a.out, &a.comment, pass.as_deref().map(|s| s.as_str()), a.force)?;
+    let g = keys::generate(
+        &a.out,
+        &a.comment,
+        pass.as_deref().map(|s| s.as_str()),
+        a.force,
+    )?;
     if a.json {
         super::print_json(&serde_json::json!({
             "ok": true,
@@ -48,11 +53,21 @@ pub fn run(a: Args) -> Result<()> {
             "encrypted": pass.is_some(),
         }));
     } else {
-        outln!("private key  {} (mode 600{})", g.private_path.display(), if pass.is_some() { ", passphrase-protected" } else { "" });
+        outln!(
+            "private key  {} (mode 600{})",
+            g.private_path.display(),
+            if pass.is_some() {
+                ", passphrase-protected"
+            } else {
+                ""
+            }
+        );
         outln!("public key   {}", g.public_path.display());
         outln!("fingerprint  {}", g.public.fingerprint());
         outln!("");
-        outln!("Give the importer this allowed_signers line (replace HOST with the GHES host name):");
+        outln!(
+            "Give the importer this allowed_signers line (replace HOST with the GHES host name):"
+        );
         outln!("HOST namespaces=\"airlock-bundle\" {}", g.public_line);
     }
     Ok(())

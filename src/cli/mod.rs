@@ -5,6 +5,7 @@ mod demo;
 mod export;
 mod inspect;
 mod keygen;
+mod sign;
 mod verify;
 
 use std::io::{self, IsTerminal, Write};
@@ -39,6 +40,8 @@ pub enum Command {
     Export(export::Args),
     /// Check a bundle: container, signatures, trust, digests, freshness, payload
     Verify(verify::Args),
+    /// Add a signature to a bundle (co-signing, or one made by ssh-keygen -Y sign)
+    Sign(sign::Args),
     /// Show a bundle's manifest, members and signatures without trusting them
     Inspect(inspect::Args),
     /// Run the whole job on built-in sample data, in a temporary directory
@@ -52,6 +55,7 @@ impl Cli {
             Command::Verify(a) => a.json,
             Command::Inspect(a) => a.json,
             Command::Keygen(a) => a.json,
+            Command::Sign(a) => a.json,
             Command::Demo(_) => false,
         }
     }
@@ -63,6 +67,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(a) => export::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Sign(a) => sign::run(a),
         Command::Demo(a) => demo::run(a),
     }
 }
@@ -158,7 +163,8 @@ pub fn prompt_new_passphrase() -> Result<Zeroizing<String>> {
         return Err(Error::new(Code::Args, "the passphrases do not match"));
     }
     if a.is_empty() {
-        return Err(Error::new(Code::Args, "empty passphrase").with_hint("omit --passphrase for an unencrypted key"));
+        return Err(Error::new(Code::Args, "empty passphrase")
+            .with_hint("omit --passphrase for an unencrypted key"));
     }
     Ok(a)
 }

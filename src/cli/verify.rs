@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use airlock::bundle::{verify_file, VerifyOptions};
 use airlock::bundle::verify::DEFAULT_SKEW;
+use airlock::bundle::{verify_file, VerifyOptions};
 use airlock::error::Result;
 use airlock::trust::TrustStore;
 
@@ -59,18 +59,53 @@ pub fn run(a: Args) -> Result<()> {
         return Ok(());
     }
     outln!("bundle {}", a.bundle.display());
-    outln!("  container    canonical, {} members", m.payload.len() + 1 + v.signers.len());
+    outln!(
+        "  container    canonical, {} members",
+        m.payload.len() + 1 + v.signers.len()
+    );
     for s in &v.signers {
-        outln!("  signature    {} trusted for {} ({}:{})", s.fingerprint, m.source.host_name, trust.source, s.trust_line);
+        outln!(
+            "  signature    {} trusted for {} ({}:{})",
+            s.fingerprint,
+            m.source.host_name,
+            trust.source,
+            s.trust_line
+        );
     }
-    outln!("  source       {} {}", m.source.host_name, m.source.server_id.as_deref().unwrap_or(""));
+    outln!(
+        "  source       {} {}",
+        m.source.host_name,
+        m.source.server_id.as_deref().unwrap_or("")
+    );
     outln!("  sequence     {}", m.sequence.number);
     outln!("  created      {}", m.created);
-    outln!("  expires      {}{}", m.expires, if a.at.is_some() { format!(" (checked as of {})", airlock::bundle::manifest::format_time(now)) } else { String::new() });
+    outln!(
+        "  expires      {}{}",
+        m.expires,
+        if a.at.is_some() {
+            format!(
+                " (checked as of {})",
+                airlock::bundle::manifest::format_time(now)
+            )
+        } else {
+            String::new()
+        }
+    );
     for p in &v.payload {
-        outln!("  payload      {} {} sha256 {}", p.name, super::bytes(p.size), p.sha256);
+        outln!(
+            "  payload      {} {} sha256 {}",
+            p.name,
+            super::bytes(p.size),
+            p.sha256
+        );
         if let Some(u) = &p.usage {
-            outln!("               GHES license usage: {} {}, GHES {}, users {}", u.host_name, u.server_id, u.version.as_deref().unwrap_or("unknown"), u.users);
+            outln!(
+                "               GHES license usage: {} {}, GHES {}, users {}",
+                u.host_name,
+                u.server_id,
+                u.version.as_deref().unwrap_or("unknown"),
+                u.users
+            );
         }
     }
     if !decrypted {

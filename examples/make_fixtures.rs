@@ -1,0 +1,531 @@
+//! Regenerate `fixtures/`: `cargo run --example make_fixtures`.
+//!
+//! - Test keys in `keys/` are made only if missing (they are committed).
+//! - Golden bundles are made only if missing: they must keep verifying in
+//!   every future version, so they are never rewritten
+//!   (`--rewrite-golden` overrides, for a deliberate format break only).
+//! - `fail_*` bundles are rebuilt every time, byte for byte the same, with
+//!   `fixtures/expectations.json` naming the error code each must produce.
+//!
+//! Everything is deterministic: fixed times, Ed25519's deterministic
+//! signatures, and the same sample data.
+
+use std::fs;
+use std::io::Cursor;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use airlock::bundle::container::Writer;
+use airlock::bundle::export::signature_member_name;
+use airlock::bundle::manifest::{
+    format_time, Manifest, PayloadEntry, Sequence, Source, FORMAT, KIND_FILE, KIND_USAGE, VERSION,
+};
+use airlock::bundle::{self, Input};
+use airlock::keys::{self, Signer};
+use airlock::sample::{self, SAMPLE_HOST, SAMPLE_SERVER_ID};
+use airlock::sshsig::{SshSig, BUNDLE_NAMESPACE};
+use airlock::state::StateDir;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// The moment every fixture is made and checked at.
+const FIXTURE_TIME: &str = "2026-11-01T00:00:00Z";
+const OTHER_HOST: &str = "other.example.com";
+const OTHER_ID: &str = "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn key(name: &str) -> Signer {
+    let p = root().join("keys").join(name);
+    if !p.exists() {
+        keys::generate(&p, &format!("airlock TEST ONLY {name}"), None, false).expect("keygen");
+    }
+    // git does not keep modes: a fresh clone has 0644 keys, which airlock refuses.
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).expect("chmod");
+    keys::load_signer(&p, &mut || unreachable!("test keys have no passphrase")).expect("load key")
+}
+
+fn t(s: &str) -> SystemTime {
+    humantime::parse_rfc3339(s).expect("time")
+}
+
+fn manifest(
+    payload: &[(&str, &[u8], &str)],
+    created: SystemTime,
+    lifetime: Duration,
+    seq: u64,
+    signer: &Signer,
+    host: &str,
+    id: &str,
+) -> Manifest {
+    let payload: Vec<PayloadEntry> = payload
+        .iter()
+        .map(|(n, b, k)| PayloadEntry {
+            name: format!("payload/{n}"),
+            size: b.len() as u64,
+            sha256: hex::encode(Sha256::digest(b)),
+            kind: k.to_string(),
+            encryption: None,
+        })
+        .collect();
+    let m = Manifest {
+        format: FORMAT.into(),
+        version: VERSION,
+        bundle_id: hex::encode(
+            &Sha256::digest(format!("fixture {seq} {}", signer.fingerprint()))[..16],
+        ),
+        created: format_time(created),
+        expires: format_time(created + lifetime),
+        tool: airlock::tool_version(),
+        source: Source {
+            host_name: host.into(),
+            server_id: Some(id.into()),
+        },
+        sequence: Sequence {
+            key: signer.fingerprint(),
+            number: seq,
+        },
+        payload,
+        recipients: vec![],
+    };
+    m.check().expect("fixture manifest is valid");
+    m
+}
+
+fn sig(m: &[u8], s: &Signer, ns: &str) -> (String, Vec<u8>) {
+    let sig = SshSig::sign(&s.key, ns, m);
+    (signature_member_name(&sig), sig.to_armored().into_bytes())
+}
+
+fn zip(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut w = Writer::new(Cursor::new(Vec::new()));
+    for (n, d) in members {
+        w.add_bytes(n, d).expect("write");
+    }
+    w.finish().expect("finish").into_inner()
+}
+
+struct Case {
+    file: String,
+    code: &'static str,
+    what: &'static str,
+}
+
+fn main() {
+    let rewrite_golden = std::env::args().any(|a| a == "--rewrite-golden");
+    let fx = root().join("fixtures");
+    fs::create_dir_all(fx.join("usage")).unwrap();
+    fs::create_dir_all(fx.join("bundles")).unwrap();
+
+    let exporter = key("exporter_ed25519");
+    let outsider = key("outsider_ed25519");
+    let revoked = key("revoked_ed25519");
+    let retired = key("retired_ed25519");
+    let other_host = key("other-host_ed25519");
+
+    let allowed = format!(
+        "# TEST ONLY: trust file for airlock's fixtures. Never trust these keys.\n\
+         {SAMPLE_HOST} namespaces=\"airlock-bundle\" {} exporter\n\
+         {SAMPLE_HOST} namespaces=\"airlock-bundle\" {} revoked\n\
+         {SAMPLE_HOST} namespaces=\"airlock-bundle\",valid-before=\"20260101Z\" {} retired\n\
+         {OTHER_HOST} namespaces=\"airlock-bundle\" {} other-host\n",
+        exporter.public.to_openssh(),
+        revoked.public.to_openssh(),
+        retired.public.to_openssh(),
+        other_host.public.to_openssh()
+    );
+    fs::write(root().join("keys/allowed_signers"), allowed).unwrap();
+    fs::write(
+        root().join("keys/revoked_keys"),
+        format!(
+            "# TEST ONLY: revoked keys for airlock's fixtures\n{} revoked\n",
+            revoked.public.to_openssh()
+        ),
+    )
+    .unwrap();
+
+    // Sample usage files.
+    let enc = sample::usage_encrypted(SAMPLE_HOST, SAMPLE_SERVER_ID, 4096);
+    let clear = sample::usage_clear(SAMPLE_HOST, SAMPLE_SERVER_ID, 5);
+    let other = sample::usage_encrypted(OTHER_HOST, OTHER_ID, 1024);
+    let notes = b"Carried with the usage file: change ticket CHG-1234.\n".to_vec();
+    fs::write(fx.join("usage/ghes-encrypted-users.json"), &enc).unwrap();
+    fs::write(fx.join("usage/ghes-clear-users.json"), &clear).unwrap();
+    fs::write(fx.join("usage/other-instance.json"), &other).unwrap();
+    fs::write(fx.join("usage/notes.txt"), &notes).unwrap();
+
+    let at = t(FIXTURE_TIME);
+    let month = Duration::from_secs(30 * 24 * 3600);
+
+    // Golden bundles, through the real export path.
+    let goldens = [
+        (
+            "golden_encrypted_users.airlock.zip",
+            vec!["ghes-encrypted-users.json"],
+        ),
+        (
+            "golden_clear_users.airlock.zip",
+            vec!["ghes-clear-users.json"],
+        ),
+        (
+            "golden_usage_and_file.airlock.zip",
+            vec!["ghes-encrypted-users.json", "notes.txt"],
+        ),
+    ];
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = StateDir::open(state_dir.path()).unwrap();
+    for (name, files) in &goldens {
+        let out = fx.join("bundles").join(name);
+        if out.exists() && !rewrite_golden {
+            continue;
+        }
+        let inputs: Vec<Input> = files
+            .iter()
+            .map(|f| Input::path(&fx.join("usage").join(f)).unwrap())
+            .collect();
+        bundle::export(bundle::ExportOptions {
+            inputs,
+            signer: &exporter,
+            host_name: None,
+            server_id: None,
+            created: at,
+            expires_in: month,
+            out: out.clone(),
+            overwrite: true,
+            state: &state,
+            tool: airlock::tool_version(),
+        })
+        .expect("golden export");
+        println!("wrote {}", out.display());
+    }
+
+    // fail_* bundles.
+    let u = "license-usage.json";
+    let mut cases: Vec<Case> = Vec::new();
+    let emit = |file: &str,
+                bytes: Vec<u8>,
+                code: &'static str,
+                what: &'static str,
+                cases: &mut Vec<Case>| {
+        fs::write(fx.join("bundles").join(file), bytes).unwrap();
+        cases.push(Case {
+            file: file.into(),
+            code,
+            what,
+        });
+    };
+    let good = |signer: &Signer, seq: u64| -> (Vec<u8>, (String, Vec<u8>)) {
+        let m = manifest(
+            &[(u, &enc, KIND_USAGE)],
+            at,
+            month,
+            seq,
+            signer,
+            SAMPLE_HOST,
+            SAMPLE_SERVER_ID,
+        )
+        .to_bytes();
+        let s = sig(&m, signer, BUNDLE_NAMESPACE);
+        (m, s)
+    };
+    let p = |n: &str| format!("payload/{n}");
+    let (m, s) = good(&exporter, 10);
+
+    let mut forged = enc.clone();
+    let i = forged.len() - 100;
+    forged[i] = if forged[i] == b'A' { b'B' } else { b'A' };
+    emit(
+        "fail_tampered_payload.airlock.zip",
+        zip(&[
+            (p(u), forged),
+            ("manifest.json".into(), m.clone()),
+            s.clone(),
+        ]),
+        "AIRLOCK-E-MEMBER-DIGEST",
+        "payload byte changed, CRC recomputed",
+        &mut cases,
+    );
+
+    let tampered_m = String::from_utf8(m.clone())
+        .unwrap()
+        .replace("\"number\": 10", "\"number\": 99")
+        .into_bytes();
+    emit(
+        "fail_tampered_manifest.airlock.zip",
+        zip(&[
+            (p(u), enc.clone()),
+            ("manifest.json".into(), tampered_m),
+            s.clone(),
+        ]),
+        "AIRLOCK-E-SIG-INVALID",
+        "manifest edited (sequence number), signature kept",
+        &mut cases,
+    );
+
+    emit(
+        "fail_unlisted_member.airlock.zip",
+        zip(&[
+            (p(u), enc.clone()),
+            (p("run-me.sh"), b"#!/bin/sh\necho pwned\n".to_vec()),
+            ("manifest.json".into(), m.clone()),
+            s.clone(),
+        ]),
+        "AIRLOCK-E-MEMBER-UNLISTED",
+        "a member the manifest does not list",
+        &mut cases,
+    );
+
+    let m2 = manifest(
+        &[(u, &enc, KIND_USAGE), ("notes.txt", &notes, KIND_FILE)],
+        at,
+        month,
+        11,
+        &exporter,
+        SAMPLE_HOST,
+        SAMPLE_SERVER_ID,
+    )
+    .to_bytes();
+    let s2 = sig(&m2, &exporter, BUNDLE_NAMESPACE);
+    emit(
+        "fail_missing_member.airlock.zip",
+        zip(&[
+            (p(u), enc.clone()),
+            ("manifest.json".into(), m2.clone()),
+            s2.clone(),
+        ]),
+        "AIRLOCK-E-MEMBER-MISSING",
+        "a member the manifest lists was removed",
+        &mut cases,
+    );
+
+    emit(
+        "fail_duplicate_member.airlock.zip",
+        zip(&[
+            (p(u), enc.clone()),
+            (p(u), other.clone()),
+            ("manifest.json".into(), m.clone()),
+            s.clone(),
+        ]),
+        "AIRLOCK-E-ZIP-DUPLICATE",
+        "two members with the same name (zip readers let the last win)",
+        &mut cases,
+    );
+
+    emit(
+        "fail_path_traversal.airlock.zip",
+        zip(&[
+            (p(u), enc.clone()),
+            (
+                "../../etc/cron.d/airlock".into(),
+                b"* * * * * root sh\n".to_vec(),
+            ),
+            ("manifest.json".into(), m.clone()),
+            s.clone(),
+        ]),
+        "AIRLOCK-E-ZIP-NAME",
+        "a member named ../../etc/cron.d/airlock",
+        &mut cases,
+    );
+
+    emit(
+        "fail_wrong_namespace.airlock.zip",
+        zip(&[
+            (p(u), enc.clone()),
+            ("manifest.json".into(), m.clone()),
+            sig(&m, &exporter, "file"),
+        ]),
+        "AIRLOCK-E-SIG-NAMESPACE",
+        "signature made with ssh-keygen's namespace \"file\"",
+        &mut cases,
+    );
+
+    let (mo, so) = good(&outsider, 1);
+    emit(
+        "fail_untrusted_key.airlock.zip",
+        zip(&[(p(u), enc.clone()), ("manifest.json".into(), mo), so]),
+        "AIRLOCK-E-SIG-UNTRUSTED",
+        "signed by a key not in allowed_signers",
+        &mut cases,
+    );
+
+    let (mr, sr) = good(&retired, 1);
+    emit(
+        "fail_key_window.airlock.zip",
+        zip(&[(p(u), enc.clone()), ("manifest.json".into(), mr), sr]),
+        "AIRLOCK-E-SIG-WINDOW",
+        "signed by a key whose valid-before has passed",
+        &mut cases,
+    );
+
+    let (mv, sv) = good(&revoked, 1);
+    emit(
+        "fail_revoked_key.airlock.zip",
+        zip(&[(p(u), enc.clone()), ("manifest.json".into(), mv), sv]),
+        "AIRLOCK-E-SIG-REVOKED",
+        "signed by a revoked key",
+        &mut cases,
+    );
+
+    let (mh, sh) = good(&other_host, 1);
+    emit(
+        "fail_wrong_principal.airlock.zip",
+        zip(&[(p(u), enc.clone()), ("manifest.json".into(), mh), sh]),
+        "AIRLOCK-E-SIG-PRINCIPAL",
+        "signed by a key trusted only for another instance",
+        &mut cases,
+    );
+
+    let me = manifest(
+        &[(u, &enc, KIND_USAGE)],
+        at - 2 * month,
+        month,
+        12,
+        &exporter,
+        SAMPLE_HOST,
+        SAMPLE_SERVER_ID,
+    )
+    .to_bytes();
+    let se = sig(&me, &exporter, BUNDLE_NAMESPACE);
+    emit(
+        "fail_expired.airlock.zip",
+        zip(&[(p(u), enc.clone()), ("manifest.json".into(), me), se]),
+        "AIRLOCK-E-BUNDLE-EXPIRED",
+        "genuine bundle past its expiry (freeze/replay)",
+        &mut cases,
+    );
+
+    let mf = manifest(
+        &[(u, &enc, KIND_USAGE)],
+        at + Duration::from_secs(24 * 3600),
+        month,
+        13,
+        &exporter,
+        SAMPLE_HOST,
+        SAMPLE_SERVER_ID,
+    )
+    .to_bytes();
+    let sf = sig(&mf, &exporter, BUNDLE_NAMESPACE);
+    emit(
+        "fail_future.airlock.zip",
+        zip(&[(p(u), enc.clone()), ("manifest.json".into(), mf), sf]),
+        "AIRLOCK-E-BUNDLE-FUTURE",
+        "dated a day after the verification time",
+        &mut cases,
+    );
+
+    let mp = manifest(
+        &[(u, &other, KIND_USAGE)],
+        at,
+        month,
+        14,
+        &exporter,
+        SAMPLE_HOST,
+        SAMPLE_SERVER_ID,
+    )
+    .to_bytes();
+    let sp = sig(&mp, &exporter, BUNDLE_NAMESPACE);
+    emit(
+        "fail_payload_source.airlock.zip",
+        zip(&[(p(u), other.clone()), ("manifest.json".into(), mp), sp]),
+        "AIRLOCK-E-PAYLOAD-SOURCE",
+        "usage file of another instance under this instance's manifest",
+        &mut cases,
+    );
+
+    emit(
+        "fail_no_signature.airlock.zip",
+        zip(&[(p(u), enc.clone()), ("manifest.json".into(), m.clone())]),
+        "AIRLOCK-E-SIG-MISSING",
+        "manifest without any signature",
+        &mut cases,
+    );
+
+    let mc = manifest(
+        &[(u, &clear, KIND_USAGE)],
+        at,
+        month,
+        15,
+        &exporter,
+        SAMPLE_HOST,
+        SAMPLE_SERVER_ID,
+    )
+    .to_bytes();
+    let sc = sig(&mc, &exporter, BUNDLE_NAMESPACE);
+    emit(
+        "fail_mix_and_match.airlock.zip",
+        zip(&[
+            (p(u), enc.clone()),
+            ("manifest.json".into(), mc.clone()),
+            sc.clone(),
+        ]),
+        "AIRLOCK-E-MEMBER-DIGEST",
+        "manifest and signature of one bundle, payload of another",
+        &mut cases,
+    );
+
+    emit(
+        "fail_signature_swapped.airlock.zip",
+        zip(&[
+            (p(u), enc.clone()),
+            ("manifest.json".into(), m.clone()),
+            sc.clone(),
+        ]),
+        "AIRLOCK-E-SIG-INVALID",
+        "signature of another bundle by the same key",
+        &mut cases,
+    );
+
+    let base = zip(&[
+        (p(u), enc.clone()),
+        ("manifest.json".into(), m.clone()),
+        s.clone(),
+    ]);
+    let mut appended = base.clone();
+    appended.extend_from_slice(b"#!/bin/sh\necho appended\n");
+    emit(
+        "fail_appended_data.airlock.zip",
+        appended,
+        "AIRLOCK-E-ZIP-STRUCTURE",
+        "data appended after the zip",
+        &mut cases,
+    );
+    let mut prepended = b"MZ\x90\x00 prepended stub ".to_vec();
+    prepended.extend_from_slice(&base);
+    emit(
+        "fail_prepended_data.airlock.zip",
+        prepended,
+        "AIRLOCK-E-ZIP-STRUCTURE",
+        "data prepended before the zip (self-extractor style)",
+        &mut cases,
+    );
+
+    emit(
+        "fail_not_a_zip.airlock.zip",
+        enc.clone(),
+        "AIRLOCK-E-NOT-A-BUNDLE",
+        "a bare usage file renamed to .airlock.zip",
+        &mut cases,
+    );
+
+    let list: Vec<_> = cases
+        .iter()
+        .map(|c| json!({"file": format!("bundles/{}", c.file), "at": FIXTURE_TIME, "code": c.code, "what": c.what}))
+        .collect();
+    let doc = json!({
+        "comment": "Generated by `cargo run --example make_fixtures`. Verify each with --trust keys/allowed_signers --revoked keys/revoked_keys --at AT.",
+        "trust": "keys/allowed_signers",
+        "revoked": "keys/revoked_keys",
+        "golden": goldens.iter().map(|(n, _)| json!({"file": format!("bundles/{n}"), "at": FIXTURE_TIME})).collect::<Vec<_>>(),
+        "fail": list,
+    });
+    let mut text = serde_json::to_string_pretty(&doc).unwrap();
+    text.push('\n');
+    fs::write(fx.join("expectations.json"), text).unwrap();
+    println!(
+        "wrote {} fail_* bundles and fixtures/expectations.json",
+        cases.len()
+    );
+}

@@ -1,0 +1,65 @@
+//! `airlock sign`: add a signature to an existing bundle.
+
+use std::path::PathBuf;
+
+use airlock::bundle::sign;
+use airlock::error::{Code, Error, Result};
+use airlock::keys;
+use airlock::sshsig::{SshSig, BUNDLE_NAMESPACE};
+
+use crate::outln;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The bundle to co-sign (replaced atomically)
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// Sign with this OpenSSH Ed25519 private key
+    #[arg(
+        long,
+        value_name = "KEY",
+        required_unless_present = "signature",
+        conflicts_with = "signature"
+    )]
+    pub key: Option<PathBuf>,
+    /// Passphrase for an encrypted key, on the first line of FILE
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Attach a signature made elsewhere: `unzip -p BUNDLE manifest.json |
+    /// ssh-keygen -Y sign -f KEY -n airlock-bundle > FILE`
+    #[arg(long, value_name = "FILE")]
+    pub signature: Option<PathBuf>,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let armored = match (&a.key, &a.signature) {
+        (Some(k), _) => {
+            let mut pass = super::passphrase_source(k, a.passphrase_file.clone());
+            let signer = keys::load_signer(k, &mut pass)?;
+            let manifest = sign::manifest_bytes(&a.bundle)?;
+            SshSig::sign(&signer.key, BUNDLE_NAMESPACE, &manifest)
+                .to_armored()
+                .into_bytes()
+        }
+        (None, Some(f)) => std::fs::read(f).map_err(|e| Error::io_read(f, e))?,
+        (None, None) => return Err(Error::new(Code::Args, "give --key or --signature")),
+    };
+    let sig = sign::add_signature(&a.bundle, &armored)?;
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "ok": true,
+            "bundle": a.bundle,
+            "added_signature": sig.public_key.fingerprint(),
+        }));
+    } else {
+        outln!(
+            "added signature by {} to {}",
+            sig.public_key.fingerprint(),
+            a.bundle.display()
+        );
+    }
+    Ok(())
+}

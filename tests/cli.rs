@@ -1,0 +1,474 @@
+//! The airlock binary end to end: export, verify, inspect, keygen, demo,
+//! exit codes, JSON output, state, reproducibility.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::*;
+use predicates::str::contains;
+
+#[test]
+fn demo_runs_end_to_end() {
+    airlock()
+        .arg("demo")
+        .assert()
+        .success()
+        .stdout(contains("VERIFIED"))
+        .stdout(contains("REJECTED AIRLOCK-E-"))
+        .stdout(contains("verdict: the genuine bundle verified"));
+}
+
+#[test]
+fn export_describes_the_usage_file_and_verify_accepts() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    let clear = d.path().join("clear.json");
+    std::fs::write(
+        &clear,
+        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 7),
+    )
+    .unwrap();
+    let b = d.path().join("b.airlock.zip");
+    airlock()
+        .arg("export")
+        .arg(&clear)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(&b)
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .assert()
+        .success()
+        .stdout(contains("host         ghes.example.com"))
+        .stdout(contains(
+            "server id    6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        ))
+        .stdout(contains("GHES         3.15.2"))
+        .stdout(contains("users        in clear, 7 users"))
+        .stdout(contains("read back from disk and verified"));
+    let allowed = allowed_signers(
+        d.path(),
+        "ghes.example.com",
+        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
+    );
+    airlock()
+        .arg("verify")
+        .arg(&b)
+        .arg("--trust")
+        .arg(&allowed)
+        .assert()
+        .success()
+        .stdout(contains("VERIFIED"));
+    // The trust file can come from the environment.
+    airlock()
+        .arg("verify")
+        .arg(&b)
+        .env("AIRLOCK_TRUST", &allowed)
+        .assert()
+        .success();
+}
+
+#[test]
+fn export_from_stdin_into_a_directory_names_the_bundle() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    let stick = d.path().join("stick");
+    std::fs::create_dir(&stick).unwrap();
+    let usage = airlock::sample::usage_encrypted(
+        "ghes.example.com",
+        airlock::sample::SAMPLE_SERVER_ID,
+        5000,
+    );
+    let out = airlock()
+        .arg("export")
+        .arg("-")
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(&stick)
+        .env("AIRLOCK_STATE_DIR", d.path().join("state"))
+        .env("SOURCE_DATE_EPOCH", "1793491200")
+        .arg("--json")
+        .write_stdin(usage.clone())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["created"], "2026-11-01T00:00:00Z");
+    assert_eq!(v["sequence"]["number"], 1);
+    let files = listing(&stick);
+    assert_eq!(
+        files,
+        vec!["ghes.example.com_20261101T000000Z_000001.airlock.zip".to_string()]
+    );
+    // Only the bundle: no temporary file left behind.
+    let allowed = allowed_signers(
+        d.path(),
+        "ghes.example.com",
+        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
+    );
+    let inner = tool("unzip")
+        .arg("-p")
+        .arg(stick.join(&files[0]))
+        .arg("payload/license-usage.json")
+        .output()
+        .unwrap();
+    assert_eq!(inner.stdout, usage, "payload is not byte-identical");
+    airlock()
+        .arg("verify")
+        .arg(stick.join(&files[0]))
+        .arg("--trust")
+        .arg(&allowed)
+        .arg("--at")
+        .arg("2026-11-02T00:00:00Z")
+        .assert()
+        .success();
+}
+
+#[test]
+fn sequence_numbers_increase_per_signer() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    let u = sample_usage(d.path());
+    for n in 1..=3 {
+        let out = airlock()
+            .arg("export")
+            .arg(&u)
+            .arg("--key")
+            .arg(&k)
+            .arg("--out")
+            .arg(d.path().join(format!("{n}.zip")))
+            .arg("--state-dir")
+            .arg(d.path().join("state"))
+            .arg("--json")
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["sequence"]["number"], n);
+    }
+}
+
+#[test]
+fn same_inputs_key_sequence_and_time_give_identical_bundles() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    let u = sample_usage(d.path());
+    let mut bundles = Vec::new();
+    for i in 0..2 {
+        let b = d.path().join(format!("r{i}.zip"));
+        airlock()
+            .arg("export")
+            .arg(&u)
+            .arg("--key")
+            .arg(&k)
+            .arg("--out")
+            .arg(&b)
+            .arg("--state-dir")
+            .arg(d.path().join(format!("state{i}")))
+            .env("SOURCE_DATE_EPOCH", "1793491200")
+            .assert()
+            .success();
+        bundles.push(std::fs::read(&b).unwrap());
+    }
+    assert_eq!(bundles[0], bundles[1]);
+}
+
+#[test]
+fn export_never_overwrites_without_force() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    let u = sample_usage(d.path());
+    let b = d.path().join("b.zip");
+    std::fs::write(&b, "precious").unwrap();
+    airlock()
+        .arg("export")
+        .arg(&u)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(&b)
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .assert()
+        .code(2)
+        .stderr(contains("AIRLOCK-E-OUTPUT-EXISTS"));
+    assert_eq!(std::fs::read(&b).unwrap(), b"precious");
+    airlock()
+        .arg("export")
+        .arg(&u)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(&b)
+        .arg("--force")
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .assert()
+        .success();
+    assert_ne!(std::fs::read(&b).unwrap(), b"precious");
+}
+
+#[test]
+fn opaque_files_need_a_source_and_invalid_usage_files_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    let f = d.path().join("notes.txt");
+    std::fs::write(&f, "hello").unwrap();
+    let out = d.path().join("o.zip");
+    airlock()
+        .arg("export")
+        .arg(&f)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(&out)
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .assert()
+        .code(2)
+        .stderr(contains("AIRLOCK-E-SOURCE-UNKNOWN"));
+    assert!(!out.exists());
+    airlock()
+        .arg("export")
+        .arg(&f)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(&out)
+        .arg("--host-name")
+        .arg("files.example.com")
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .assert()
+        .success()
+        .stdout(contains("opaque file"));
+
+    let bad = d.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"instance":{"server_id":"not-a-uuid","host_name":"h"},"users":"x"}"#,
+    )
+    .unwrap();
+    airlock()
+        .arg("export")
+        .arg(&bad)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(d.path().join("x.zip"))
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .assert()
+        .code(8)
+        .stderr(contains("AIRLOCK-E-USAGE-FILE-INVALID"));
+    assert!(!d.path().join("x.zip").exists());
+
+    let u = sample_usage(d.path());
+    airlock()
+        .arg("export")
+        .arg(&u)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(d.path().join("y.zip"))
+        .arg("--host-name")
+        .arg("elsewhere.example.com")
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .assert()
+        .code(2)
+        .stderr(contains("AIRLOCK-E-SOURCE-CONFLICT"));
+    // No stray temporary files anywhere in the output directory.
+    assert!(
+        listing(d.path()).iter().all(|f| !f.contains(".airlock-")),
+        "{:?}",
+        listing(d.path())
+    );
+}
+
+#[test]
+fn unprotected_private_keys_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let u = sample_usage(d.path());
+    airlock()
+        .arg("export")
+        .arg(&u)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(d.path().join("b.zip"))
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .assert()
+        .code(4)
+        .stderr(contains("AIRLOCK-E-KEY-PERMISSIONS"))
+        .stderr(contains("chmod 600"));
+}
+
+#[test]
+fn keygen_writes_0600_and_refuses_to_overwrite() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let k = d.path().join("id");
+    airlock()
+        .arg("keygen")
+        .arg("--out")
+        .arg(&k)
+        .assert()
+        .success()
+        .stdout(contains("SHA256:"));
+    assert_eq!(
+        std::fs::metadata(&k).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(d.path().join("id.pub").exists());
+    let before = std::fs::read(&k).unwrap();
+    airlock()
+        .arg("keygen")
+        .arg("--out")
+        .arg(&k)
+        .assert()
+        .code(2)
+        .stderr(contains("AIRLOCK-E-OUTPUT-EXISTS"));
+    assert_eq!(std::fs::read(&k).unwrap(), before);
+    airlock()
+        .arg("keygen")
+        .arg("--out")
+        .arg(&k)
+        .arg("--force")
+        .assert()
+        .success();
+    assert_ne!(std::fs::read(&k).unwrap(), before);
+}
+
+#[test]
+fn verify_at_checks_freshness_as_of_a_moment() {
+    let trust = root().join("keys/allowed_signers");
+    let golden = root().join("fixtures/bundles/golden_encrypted_users.airlock.zip");
+    // Today the golden bundle has expired...
+    airlock()
+        .arg("verify")
+        .arg(&golden)
+        .arg("--trust")
+        .arg(&trust)
+        .arg("--at")
+        .arg("2027-06-01T00:00:00Z")
+        .assert()
+        .code(7)
+        .stderr(contains("AIRLOCK-E-BUNDLE-EXPIRED"));
+    // ...before its creation it is "from the future"...
+    airlock()
+        .arg("verify")
+        .arg(&golden)
+        .arg("--trust")
+        .arg(&trust)
+        .arg("--at")
+        .arg("2026-10-31T00:00:00Z")
+        .assert()
+        .code(7)
+        .stderr(contains("AIRLOCK-E-BUNDLE-FUTURE"));
+    // ...within the skew it is fine.
+    airlock()
+        .arg("verify")
+        .arg(&golden)
+        .arg("--trust")
+        .arg(&trust)
+        .arg("--at")
+        .arg("2026-10-31T23:57:00Z")
+        .assert()
+        .success();
+}
+
+#[test]
+fn exit_codes_per_class() {
+    let d = tempfile::tempdir().unwrap();
+    let trust = root().join("keys/allowed_signers");
+    // usage
+    airlock().arg("verify").assert().code(2);
+    airlock().arg("frobnicate").assert().code(2);
+    // io
+    airlock()
+        .arg("verify")
+        .arg(d.path().join("missing.zip"))
+        .arg("--trust")
+        .arg(&trust)
+        .assert()
+        .code(3)
+        .stderr(contains("AIRLOCK-E-IO-READ"));
+    // trust file syntax
+    let bad = d.path().join("bad_signers");
+    std::fs::write(&bad, "host ssh-ed25519 !!notbase64\n").unwrap();
+    airlock()
+        .arg("verify")
+        .arg(root().join("fixtures/bundles/golden_clear_users.airlock.zip"))
+        .arg("--trust")
+        .arg(&bad)
+        .assert()
+        .code(6)
+        .stderr(contains("AIRLOCK-E-TRUST-FILE"))
+        .stderr(contains(":1:"));
+    // help and version succeed
+    airlock()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(contains("export"));
+    airlock()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn inspect_labels_everything_unverified() {
+    let b = root().join("fixtures/bundles/fail_untrusted_key.airlock.zip");
+    airlock()
+        .arg("inspect")
+        .arg(&b)
+        .assert()
+        .success()
+        .stdout(contains("UNVERIFIED"))
+        .stdout(contains("manifest.json"))
+        .stdout(contains("namespace airlock-bundle"));
+    let out = airlock()
+        .arg("inspect")
+        .arg(&b)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verified"], false);
+    assert_eq!(v["inspection"]["signatures"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn broken_pipe_is_not_an_error() {
+    let b = root().join("fixtures/bundles/golden_clear_users.airlock.zip");
+    let bin = assert_cmd::cargo::cargo_bin("airlock");
+    let mut child = std::process::Command::new(bin)
+        .arg("inspect")
+        .arg(&b)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stderr.is_empty());
+}

@@ -1,0 +1,111 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const FIXTURE_TIME: &str = "2026-11-01T00:00:00Z";
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The airlock binary under test.
+pub fn airlock() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("airlock").expect("binary");
+    c.env_remove("AIRLOCK_STATE_DIR")
+        .env_remove("AIRLOCK_TRUST")
+        .env_remove("AIRLOCK_REVOKED")
+        .env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+/// A standard tool the test suite needs; tests/run.sh installs them.
+pub fn tool(name: &str) -> Command {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{name} is not installed: run the suite with `bash tests/run.sh`, which installs it"
+    );
+    Command::new(name)
+}
+
+/// Copy a committed test key into `dir` with mode 0600 (git keeps no modes).
+pub fn key(dir: &Path, name: &str) -> PathBuf {
+    let dst = dir.join(name);
+    std::fs::copy(root().join("keys").join(name), &dst).unwrap();
+    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let pubsrc = root().join("keys").join(format!("{name}.pub"));
+    if pubsrc.exists() {
+        std::fs::copy(pubsrc, dir.join(format!("{name}.pub"))).unwrap();
+    }
+    dst
+}
+
+pub fn read_pub(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+/// An allowed_signers file trusting `pubkey_line` for `host`.
+pub fn allowed_signers(dir: &Path, host: &str, pubkey_lines: &[&str]) -> PathBuf {
+    let p = dir.join("allowed_signers");
+    let mut s = String::new();
+    for l in pubkey_lines {
+        s.push_str(&format!("{host} namespaces=\"airlock-bundle\" {l}\n"));
+    }
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+/// Write the sample usage file (encrypted user list) into `dir`.
+pub fn sample_usage(dir: &Path) -> PathBuf {
+    let p = dir.join("license-usage.json");
+    std::fs::write(
+        &p,
+        airlock::sample::usage_encrypted(
+            airlock::sample::SAMPLE_HOST,
+            airlock::sample::SAMPLE_SERVER_ID,
+            2048,
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// Every file under `dir`, sorted, relative.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut v = Vec::new();
+    fn walk(base: &Path, d: &Path, v: &mut Vec<String>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, v);
+            } else {
+                v.push(p.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    walk(dir, dir, &mut v);
+    v.sort();
+    v
+}
+
+/// Export `files` with `key` into `out`, returning the bundle path.
+pub fn export(dir: &Path, key: &Path, files: &[&Path], out: &Path, extra: &[&str]) -> PathBuf {
+    let mut c = airlock();
+    c.arg("export")
+        .args(files)
+        .arg("--key")
+        .arg(key)
+        .arg("--out")
+        .arg(out)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .args(extra);
+    c.assert().success();
+    out.to_path_buf()
+}

@@ -1,0 +1,250 @@
+//! Interoperability with OpenSSH: ssh-keygen verifies airlock's signatures,
+//! airlock takes ssh-keygen's keys (with and without passphrase) and
+//! signatures.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+fn ssh_keygen_key(dir: &Path, name: &str, pass: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    let st = tool("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-C", name, "-N", pass, "-f"])
+        .arg(&p)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    p
+}
+
+fn unzip_member(bundle: &Path, member: &str) -> Vec<u8> {
+    let out = tool("unzip")
+        .arg("-p")
+        .arg(bundle)
+        .arg(member)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "unzip -p {member}");
+    out.stdout
+}
+
+fn sig_member(bundle: &Path) -> String {
+    let out = tool("unzip").arg("-Z1").arg(bundle).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("signatures/"))
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn ssh_keygen_verifies_airlock_signature_and_airlock_takes_ssh_keygen_keys() {
+    let d = tempfile::tempdir().unwrap();
+    for (name, pass) in [("plain", ""), ("locked", "correct horse battery")] {
+        let key = ssh_keygen_key(d.path(), name, pass);
+        let usage = sample_usage(d.path());
+        let bundle = d.path().join(format!("{name}.airlock.zip"));
+        let mut c = airlock();
+        c.arg("export")
+            .arg(&usage)
+            .arg("--key")
+            .arg(&key)
+            .arg("--out")
+            .arg(&bundle)
+            .arg("--state-dir")
+            .arg(d.path().join("state"));
+        if !pass.is_empty() {
+            let pf = d.path().join("pass");
+            std::fs::write(&pf, format!("{pass}\n")).unwrap();
+            c.arg("--passphrase-file").arg(&pf);
+        }
+        c.assert().success();
+
+        let pubkey = read_pub(&d.path().join(format!("{name}.pub")));
+        let allowed = allowed_signers(d.path(), "ghes.example.com", &[&pubkey]);
+        airlock()
+            .arg("verify")
+            .arg(&bundle)
+            .arg("--trust")
+            .arg(&allowed)
+            .assert()
+            .success();
+
+        // The auditor's command from BRIEF §4, verbatim.
+        let manifest = unzip_member(&bundle, "manifest.json");
+        let member = sig_member(&bundle);
+        let sig = d.path().join("sig");
+        std::fs::write(&sig, unzip_member(&bundle, &member)).unwrap();
+        let mut child = tool("ssh-keygen")
+            .args(["-Y", "verify", "-f"])
+            .arg(&allowed)
+            .args(["-I", "ghes.example.com", "-n", "airlock-bundle", "-s"])
+            .arg(&sig)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), &manifest).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "ssh-keygen -Y verify refused airlock's signature"
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Good \"airlock-bundle\" signature"));
+
+        // ssh-keygen refuses it under another principal or namespace, too.
+        let st = tool("ssh-keygen")
+            .args(["-Y", "verify", "-f"])
+            .arg(&allowed)
+            .args(["-I", "other.example.com", "-n", "airlock-bundle", "-s"])
+            .arg(&sig)
+            .stdin(std::fs::File::open(d.path().join("sig")).unwrap())
+            .output()
+            .unwrap();
+        assert!(!st.status.success());
+    }
+}
+
+#[test]
+fn airlock_accepts_a_signature_made_by_ssh_keygen() {
+    let d = tempfile::tempdir().unwrap();
+    let exporter = key(d.path(), "exporter_ed25519");
+    let usage = sample_usage(d.path());
+    let bundle = export(
+        d.path(),
+        &exporter,
+        &[&usage],
+        &d.path().join("b.airlock.zip"),
+        &[],
+    );
+
+    // Same key, same bytes: Ed25519 is deterministic, so ssh-keygen's
+    // signature must equal airlock's byte for byte.
+    let manifest = d.path().join("manifest.json");
+    std::fs::write(&manifest, unzip_member(&bundle, "manifest.json")).unwrap();
+    let st = tool("ssh-keygen")
+        .args(["-Y", "sign", "-q", "-n", "airlock-bundle", "-f"])
+        .arg(&exporter)
+        .arg(&manifest)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let theirs = std::fs::read(d.path().join("manifest.json.sig")).unwrap();
+    assert_eq!(theirs, unzip_member(&bundle, &sig_member(&bundle)));
+
+    // A second signer using ssh-keygen only: attach, then verify with both trusted.
+    let cosigner = ssh_keygen_key(d.path(), "cosigner", "");
+    std::fs::remove_file(d.path().join("manifest.json.sig")).unwrap();
+    let st = tool("ssh-keygen")
+        .args(["-Y", "sign", "-q", "-n", "airlock-bundle", "-f"])
+        .arg(&cosigner)
+        .arg(&manifest)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    airlock()
+        .arg("sign")
+        .arg(&bundle)
+        .arg("--signature")
+        .arg(d.path().join("manifest.json.sig"))
+        .assert()
+        .success();
+    let allowed = allowed_signers(
+        d.path(),
+        "ghes.example.com",
+        &[
+            &read_pub(&d.path().join("exporter_ed25519.pub")),
+            &read_pub(&d.path().join("cosigner.pub")),
+        ],
+    );
+    let out = airlock()
+        .arg("verify")
+        .arg(&bundle)
+        .arg("--trust")
+        .arg(&allowed)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["signers"].as_array().unwrap().len(), 2);
+
+    // A signature in ssh-keygen's default namespace is refused on attach.
+    let other = ssh_keygen_key(d.path(), "other", "");
+    std::fs::remove_file(d.path().join("manifest.json.sig")).unwrap();
+    let st = tool("ssh-keygen")
+        .args(["-Y", "sign", "-q", "-n", "file", "-f"])
+        .arg(&other)
+        .arg(&manifest)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    airlock()
+        .arg("sign")
+        .arg(&bundle)
+        .arg("--signature")
+        .arg(d.path().join("manifest.json.sig"))
+        .assert()
+        .code(6)
+        .stderr(predicates::str::contains("AIRLOCK-E-SIG-NAMESPACE"));
+}
+
+#[test]
+fn keygen_keys_work_with_ssh_keygen() {
+    let d = tempfile::tempdir().unwrap();
+    let k = d.path().join("k");
+    let pf = d.path().join("pass");
+    std::fs::write(&pf, "s3cret passphrase\n").unwrap();
+    let out = airlock()
+        .arg("keygen")
+        .arg("--out")
+        .arg(&k)
+        .arg("--passphrase-file")
+        .arg(&pf)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    // ssh-keygen derives the same public key with the passphrase, and prints the same fingerprint.
+    let derived = tool("ssh-keygen")
+        .args(["-y", "-P", "s3cret passphrase", "-f"])
+        .arg(&k)
+        .output()
+        .unwrap();
+    assert!(
+        derived.status.success(),
+        "ssh-keygen cannot open airlock's encrypted key"
+    );
+    let pubfile = std::fs::read_to_string(d.path().join("k.pub")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&derived.stdout)
+            .split_whitespace()
+            .nth(1),
+        pubfile.split_whitespace().nth(1)
+    );
+    let fp = tool("ssh-keygen")
+        .arg("-lf")
+        .arg(d.path().join("k.pub"))
+        .output()
+        .unwrap();
+    let fp = String::from_utf8(fp.stdout).unwrap();
+    let fp = fp.split_whitespace().nth(1).unwrap();
+    assert!(
+        printed.contains(fp),
+        "airlock printed {printed}, ssh-keygen says {fp}"
+    );
+    // Wrong passphrase is refused by ssh-keygen too: the key really is encrypted.
+    let bad = tool("ssh-keygen")
+        .args(["-y", "-P", "wrong", "-f"])
+        .arg(&k)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+}

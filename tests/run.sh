@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs the standard tools the
+# tests run against (OpenSSH, unzip, age), then format, lint, build and every
+# test. `.ci/run` calls this script; so does the README.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v unzip      >/dev/null || need+=(unzip)
+command -v age        >/dev/null || need+=(age)
+command -v age-keygen >/dev/null || need+=(age)
+command -v sha256sum  >/dev/null || need+=(coreutils)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+echo "== tools"
+ssh -V 2>&1 | head -1
+age --version
+unzip -v | head -1
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --locked --all-targets -- -D warnings
+
+echo "== cargo test"
+cargo test --locked --all-targets 2>&1 | tee target/test-output.txt
+# Doc tests run separately (--all-targets skips them).
+cargo test --locked --doc 2>&1 | tail -3
+
+passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+echo "$passed passed, $failed failed"
