@@ -155,6 +155,12 @@ codes! {
         "the file looks like a GHES license usage file but its envelope is invalid; export it again from GHES"),
     PayloadSource => ("AIRLOCK-E-PAYLOAD-SOURCE", Payload,
         "the usage file names another instance than the signed manifest; reject the bundle"),
+    RecipientsMismatch => ("AIRLOCK-E-RECIPIENTS-MISMATCH", Integrity,
+        "the encrypted payload was not made for the recipients the exporter signed; reject the bundle"),
+    DecryptNoIdentity => ("AIRLOCK-E-DECRYPT-NO-IDENTITY", Decrypt,
+        "none of your identities is a recipient; check `airlock inspect` for the recipients and pass the matching --identity"),
+    DecryptFailed => ("AIRLOCK-E-DECRYPT-FAILED", Decrypt,
+        "wrong passphrase, or the ciphertext is truncated or altered; check the passphrase, else get a fresh copy"),
 }
 
 /// An airlock failure: a stable code, a one-line cause and a hint.

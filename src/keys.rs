@@ -99,6 +99,17 @@ pub fn load_signer(path: &Path, passphrase: PassphraseSource<'_>) -> Result<Sign
     })
 }
 
+/// The key as an unencrypted OpenSSH private key file, in memory (zeroized
+/// on drop). Used to hand a decrypted key to age as an SSH identity.
+pub fn unencrypted_openssh(signer: &Signer) -> Result<Zeroizing<String>> {
+    let seed = Zeroizing::new(signer.key.to_bytes());
+    let kp = ssh_key::private::Ed25519Keypair::from_seed(&seed);
+    let key = PrivateKey::new(ssh_key::private::KeypairData::Ed25519(kp), &signer.comment)
+        .map_err(|e| Error::new(Code::Internal, format!("key encoding failed: {e}")))?;
+    key.to_openssh(LineEnding::LF)
+        .map_err(|e| Error::new(Code::Internal, format!("key encoding failed: {e}")))
+}
+
 /// Read an OpenSSH public key line (`ssh-ed25519 AAAA… comment`).
 pub fn parse_public_line(line: &str) -> Result<PublicKey> {
     let mut parts = line.split_whitespace();

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bundle;
+pub mod crypt;
 pub mod error;
 pub mod fsutil;
 pub mod keys;

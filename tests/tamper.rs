@@ -64,6 +64,7 @@ fn every_byte(usage: bool) {
         trust: &trust,
         now: at,
         skew: DEFAULT_SKEW,
+        identities: None,
     };
     verify_file(&b, &opts).expect("the untouched bundle verifies");
     let orig = std::fs::read(&b).unwrap();

@@ -14,6 +14,7 @@ use crate::bundle::manifest::{
     MANIFEST_NAME, MAX_LIFETIME, MAX_PAYLOAD_MEMBERS, VERSION,
 };
 use crate::bundle::verify::{verify_file, VerifyOptions};
+use crate::crypt::Recipients;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
 use crate::keys::Signer;
@@ -69,6 +70,8 @@ pub struct ExportOptions<'a> {
     pub overwrite: bool,
     pub state: &'a StateDir,
     pub tool: String,
+    /// Encrypt every payload member to these recipients (none: signed only).
+    pub recipients: &'a Recipients,
 }
 
 /// What export produced.
@@ -86,12 +89,35 @@ struct Staged {
     usage: Option<UsageInfo>,
 }
 
+/// Hashes and counts what passes through to the container member.
+struct Hashing<W: Write> {
+    inner: W,
+    sha: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 fn stream_member<W: Write + io::Seek>(
     zw: &mut Writer<W>,
     input: &Input,
     out_path: &Path,
+    recipients: &Recipients,
 ) -> Result<Staged> {
-    let member = format!("payload/{}", input.name);
+    let encrypt = !recipients.is_empty();
+    let member = if encrypt {
+        format!("payload/{}.age", input.name)
+    } else {
+        format!("payload/{}", input.name)
+    };
     check_name_syntax(&member).map_err(|e| {
         Error::new(Code::Args, e.cause).with_hint(
             "rename the file: payload names may use letters, digits, '.', '_' and '-', and must not start with a dot",
@@ -104,30 +130,41 @@ fn stream_member<W: Write + io::Seek>(
         ),
         InputSource::Stdin => (Box::new(io::stdin().lock()), "standard input".to_string()),
     };
+    let werr = |e: io::Error| Error::io_write(out_path, e);
     let mut sniffer = Sniffer::spawn();
-    let mut sha = Sha256::new();
     let mut buf = vec![0u8; CHUNK];
-    let mut w = zw
-        .begin(&member)
-        .map_err(|e| Error::io_write(out_path, e))?;
+    let member_writer = zw.begin(&member).map_err(werr)?;
+    let hashing = Hashing { inner: member_writer, sha: Sha256::new() };
+    // The plaintext goes either straight into the member or through age.
+    enum Sink<W: Write> {
+        Clear(W),
+        Age(age::stream::StreamWriter<W>),
+    }
+    let mut sink = if encrypt {
+        Sink::Age(recipients.encryptor()?.wrap_output(hashing).map_err(werr)?)
+    } else {
+        Sink::Clear(hashing)
+    };
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(Error::new(
-                    Code::IoRead,
-                    format!("cannot read {label}: {e}"),
-                ))
-            }
+            Err(e) => return Err(Error::new(Code::IoRead, format!("cannot read {label}: {e}"))),
         };
-        sha.update(&buf[..n]);
         sniffer.feed(&buf[..n]);
-        w.write_all(&buf[..n])
-            .map_err(|e| Error::io_write(out_path, e))?;
+        match &mut sink {
+            Sink::Clear(w) => w.write_all(&buf[..n]),
+            Sink::Age(w) => w.write_all(&buf[..n]),
+        }
+        .map_err(werr)?;
     }
-    let entry = w.finish().map_err(|e| Error::io_write(out_path, e))?;
+    let hashing = match sink {
+        Sink::Clear(w) => w,
+        Sink::Age(w) => w.finish().map_err(werr)?,
+    };
+    let digest = hex::encode(hashing.sha.finalize());
+    let entry = hashing.inner.finish().map_err(werr)?;
     let (kind, usage) = match sniffer.finish()? {
         Sniff::Usage(u) => (KIND_USAGE, Some(u)),
         Sniff::Invalid(why) => return Err(usage::invalid(&label, &why)),
@@ -137,9 +174,9 @@ fn stream_member<W: Write + io::Seek>(
         entry: PayloadEntry {
             name: member,
             size: entry.size,
-            sha256: hex::encode(sha.finalize()),
+            sha256: digest,
             kind: kind.to_string(),
-            encryption: None,
+            encryption: encrypt.then(|| "age".to_string()),
         },
         usage,
     })
@@ -308,7 +345,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     let mut zw = Writer::new(BufWriter::with_capacity(CHUNK, file));
     let mut staged = Vec::new();
     for input in &opts.inputs {
-        staged.push(stream_member(&mut zw, input, &probe_target)?);
+        staged.push(stream_member(&mut zw, input, &probe_target, opts.recipients)?);
     }
     let source = resolve_source(&staged, opts.host_name.clone(), opts.server_id.clone())?;
 
@@ -331,7 +368,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
             number,
         },
         payload,
-        recipients: vec![],
+        recipients: opts.recipients.listed.clone(),
     };
     manifest.check()?;
     let manifest_bytes = manifest.to_bytes();
@@ -411,6 +448,7 @@ pub fn readback(
             trust: &trust,
             now: created,
             skew: Duration::from_secs(0),
+            identities: None,
         },
     )
     .map_err(|e| {

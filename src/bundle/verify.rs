@@ -2,8 +2,8 @@
 //! order. Nothing is parsed before the layer beneath it has checked out.
 
 use std::fs::File;
-use std::io::Read;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -12,9 +12,11 @@ use sha2::{Digest, Sha256};
 use crate::bundle::container::{member_read_error, Entry, Reader};
 use crate::bundle::export::{signature_member_name, CHUNK};
 use crate::bundle::manifest::{
-    Manifest, KIND_USAGE, MANIFEST_NAME, MAX_MANIFEST_LEN, MAX_SIGNATURES,
+    Manifest, PayloadEntry, KIND_USAGE, MANIFEST_NAME, MAX_MANIFEST_LEN, MAX_SIGNATURES,
 };
+use crate::crypt::{self, Identities};
 use crate::error::{Code, Error, Result};
+use crate::fsutil;
 use crate::sshsig::{SigError, SshSig, BUNDLE_NAMESPACE, MAX_ARMORED_LEN};
 use crate::trust::TrustStore;
 use crate::usage::{Sniff, Sniffer, UsageInfo};
@@ -24,6 +26,9 @@ pub const DEFAULT_SKEW: Duration = Duration::from_secs(5 * 60);
 
 pub struct VerifyOptions<'a> {
     pub trust: &'a TrustStore,
+    /// Identities to decrypt encrypted payloads with; without them only the
+    /// ciphertext is checked.
+    pub identities: Option<&'a Identities>,
     /// The moment to verify as of (now, or `--at`).
     pub now: SystemTime,
     pub skew: Duration,
@@ -45,8 +50,14 @@ pub struct PayloadCheck {
     pub sha256: String,
     pub kind: String,
     pub encrypted: bool,
-    /// True when the content was validated (always for clear members).
+    /// True when an encrypted member was decrypted to its end.
+    pub decrypted: bool,
+    /// True when the content was validated (clear, or decrypted).
     pub validated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plaintext_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plaintext_sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageInfo>,
 }
@@ -289,6 +300,59 @@ pub fn verify_file(path: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
 }
 
 pub fn verify(file: File, opts: &VerifyOptions<'_>) -> Result<Verified> {
+    run(file, opts, None).map(|(v, _)| v)
+}
+
+/// Where `extract` writes: a directory, and whether existing files may be
+/// replaced.
+pub struct ExtractTo<'a> {
+    pub dir: &'a Path,
+    pub overwrite: bool,
+}
+
+/// Verify a bundle and write its payload files, byte-identical to what was
+/// exported, into `to.dir`. Each file is written to a temporary file in that
+/// directory; only when every member verified, decrypted to its end and
+/// validated are they renamed into place. On any failure nothing is left.
+pub fn extract(path: &Path, opts: &VerifyOptions<'_>, to: ExtractTo<'_>) -> Result<(Verified, Vec<PathBuf>)> {
+    let file = File::open(path).map_err(|e| Error::io_read(path, e))?;
+    run(file, opts, Some(to))
+}
+
+/// The file name a payload member is extracted to.
+pub fn output_name(p: &PayloadEntry) -> &str {
+    let base = p.name.strip_prefix("payload/").unwrap_or(&p.name);
+    if p.encryption.is_some() {
+        base.strip_suffix(".age").unwrap_or(base)
+    } else {
+        base
+    }
+}
+
+/// Counts and hashes bytes on their way to another writer.
+struct Tee<'a, W: Write> {
+    inner: W,
+    sha: Sha256,
+    size: u64,
+    sniffer: Option<&'a mut Sniffer>,
+}
+
+impl<W: Write> Write for Tee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.size += n as u64;
+        if let Some(s) = self.sniffer.as_mut() {
+            s.feed(&buf[..n]);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn run(file: File, opts: &VerifyOptions<'_>, to: Option<ExtractTo<'_>>) -> Result<(Verified, Vec<PathBuf>)> {
     // 1. container
     let mut layout = open_layout(file)?;
     // 2. signatures over the manifest bytes
@@ -299,14 +363,23 @@ pub fn verify(file: File, opts: &VerifyOptions<'_>) -> Result<Verified> {
     let signers = check_trust(&manifest, &sigs, opts.trust)?;
     // 5. member list
     check_members(&manifest, &layout.payload)?;
-    // 6. digests, streamed; usage files are parsed on the side
-    let mut results = Vec::new();
+    if let Some(to) = &to {
+        for p in &manifest.payload {
+            let target = to.dir.join(output_name(p));
+            if !to.overwrite && target.exists() {
+                return Err(Error::new(Code::OutputExists, format!("{} already exists", target.display())));
+            }
+        }
+    }
+    // 6. digests, streamed; clear usage files are parsed on the side, and
+    //    the age headers of encrypted members checked against the recipients
+    let mut sniffed = Vec::new();
+    let mut buf = vec![0u8; CHUNK];
     for (p, e) in manifest.payload.iter().zip(layout.payload.clone()) {
         let encrypted = p.encryption.is_some();
         let mut sniffer = (p.kind == KIND_USAGE && !encrypted).then(Sniffer::spawn);
         let mut r = layout.reader.member(&e)?;
         let mut sha = Sha256::new();
-        let mut buf = vec![0u8; CHUNK];
         loop {
             let n = r.read(&mut buf).map_err(|err| member_read_error(&e, err))?;
             if n == 0 {
@@ -321,65 +394,149 @@ pub fn verify(file: File, opts: &VerifyOptions<'_>) -> Result<Verified> {
         if digest != p.sha256 {
             return Err(Error::new(
                 Code::MemberDigest,
-                format!(
-                    "{}: SHA-256 {digest} differs from the manifest's {}",
-                    p.name, p.sha256
-                ),
+                format!("{}: SHA-256 {digest} differs from the manifest's {}", p.name, p.sha256),
             ));
         }
-        results.push((p.clone(), sniffer));
+        if encrypted {
+            let r = layout.reader.member(&e)?;
+            let stanzas = crypt::header_stanzas(r)?;
+            crypt::check_header(&stanzas, &manifest.recipients)?;
+        }
+        sniffed.push(sniffer);
     }
     // 7. freshness
     check_freshness(&manifest, opts.now, opts.skew)?;
-    // 8. payload validation
+    // 8. payload: decrypt (when possible) and validate; write to temporary
+    //    files when extracting
+    let max_wf = manifest
+        .recipients
+        .iter()
+        .find_map(|r| r.work_factor)
+        .unwrap_or(crypt::SCRYPT_MAX_WORK_FACTOR);
     let mut payload = Vec::new();
-    for (p, sniffer) in results {
-        let mut usage = None;
-        if let Some(s) = sniffer {
-            match s.finish()? {
-                Sniff::Usage(u) => {
-                    if u.host_name != manifest.source.host_name
-                        || Some(&u.server_id) != manifest.source.server_id.as_ref()
-                    {
-                        return Err(Error::new(
-                            Code::PayloadSource,
-                            format!(
-                                "{} is from {} ({}) but the manifest names {} ({})",
-                                p.name,
-                                u.host_name,
-                                u.server_id,
-                                manifest.source.host_name,
-                                manifest.source.server_id.as_deref().unwrap_or("-")
-                            ),
-                        ));
-                    }
-                    usage = Some(u);
-                }
-                Sniff::Invalid(why) => return Err(crate::usage::invalid(&p.name, &why)),
-                Sniff::Other => {
-                    return Err(crate::usage::invalid(
-                        &p.name,
-                        "it is not a JSON object with an instance",
-                    ))
-                }
-            }
-        }
-        payload.push(PayloadCheck {
+    let mut staged = Vec::new();
+    for ((p, e), sniffer) in manifest.payload.iter().zip(layout.payload.clone()).zip(sniffed) {
+        let encrypted = p.encryption.is_some();
+        let mut temp = match &to {
+            Some(to) => Some(fsutil::temp_beside(&to.dir.join(output_name(p)), 0o600)?),
+            None => None,
+        };
+        let mut check = PayloadCheck {
             name: p.name.clone(),
             size: p.size,
             sha256: p.sha256.clone(),
             kind: p.kind.clone(),
-            encrypted: p.encryption.is_some(),
-            validated: p.encryption.is_none(),
-            usage,
-        });
+            encrypted,
+            decrypted: false,
+            validated: false,
+            plaintext_size: None,
+            plaintext_sha256: None,
+            usage: None,
+        };
+        let verdict = if !encrypted {
+            if let Some(t) = temp.as_mut() {
+                let mut r = layout.reader.member(&e)?;
+                let dst = t.path().to_path_buf();
+                std::io::copy(&mut r, t.as_file_mut()).map_err(|err| match err.kind() {
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => member_read_error(&e, err),
+                    _ => Error::io_write(&dst, err),
+                })?;
+            }
+            check.plaintext_size = Some(p.size);
+            check.plaintext_sha256 = Some(p.sha256.clone());
+            match sniffer {
+                Some(s) => Some(s.finish()?),
+                None => None,
+            }
+        } else if let Some(ids) = opts.identities.filter(|i| !i.is_empty()) {
+            let r = layout.reader.member(&e)?;
+            let mut stream = ids.decrypt(r, max_wf)?;
+            let mut sniffer = (p.kind == KIND_USAGE).then(Sniffer::spawn);
+            let dst: Box<dyn Write> = match temp.as_mut() {
+                Some(t) => Box::new(t.as_file_mut()),
+                None => Box::new(std::io::sink()),
+            };
+            let mut tee = Tee { inner: dst, sha: Sha256::new(), size: 0, sniffer: sniffer.as_mut() };
+            loop {
+                let n = stream.read(&mut buf).map_err(|err| crypt::stream_error(&p.name, err))?;
+                if n == 0 {
+                    break;
+                }
+                tee.write_all(&buf[..n]).map_err(|err| Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p))))?;
+            }
+            check.decrypted = true;
+            check.plaintext_size = Some(tee.size);
+            check.plaintext_sha256 = Some(hex::encode(tee.sha.finalize()));
+            match sniffer {
+                Some(s) => Some(s.finish()?),
+                None => None,
+            }
+        } else {
+            if let Some(to) = &to {
+                return Err(Error::new(
+                    Code::DecryptNoIdentity,
+                    format!("{} is encrypted; extracting to {} needs an identity", p.name, to.dir.display()),
+                )
+                .with_hint("pass --identity FILE (age identity or OpenSSH key), or --passphrase-file for a passphrase bundle"));
+            }
+            None
+        };
+        if let Some(v) = verdict {
+            check.usage = Some(validate_usage(&manifest, p, v)?);
+        }
+        check.validated = !encrypted || check.decrypted;
+        if let Some(t) = temp {
+            staged.push((t, to.as_ref().map(|t| t.dir.join(output_name(p)))));
+        }
+        payload.push(check);
     }
-    Ok(Verified {
-        manifest,
-        manifest_bytes,
-        signers,
-        payload,
-    })
+    // Everything checked out: publish.
+    let mut written = Vec::new();
+    if let Some(to) = &to {
+        for (t, target) in staged {
+            let Some(target) = target else { continue };
+            t.as_file().sync_all().map_err(|e| Error::io_write(&target, e))?;
+            if to.overwrite {
+                t.persist(&target).map_err(|e| Error::io_write(&target, e.error))?;
+            } else {
+                t.persist_noclobber(&target).map_err(|e| Error::io_write(&target, e.error))?;
+            }
+            written.push(target);
+        }
+        fsutil::sync_dir(to.dir)?;
+    }
+    Ok((
+        Verified {
+            manifest,
+            manifest_bytes,
+            signers,
+            payload,
+        },
+        written,
+    ))
+}
+
+fn validate_usage(manifest: &Manifest, p: &PayloadEntry, verdict: Sniff) -> Result<UsageInfo> {
+    match verdict {
+        Sniff::Usage(u) => {
+            if u.host_name != manifest.source.host_name || Some(&u.server_id) != manifest.source.server_id.as_ref() {
+                return Err(Error::new(
+                    Code::PayloadSource,
+                    format!(
+                        "{} is from {} ({}) but the manifest names {} ({})",
+                        p.name,
+                        u.host_name,
+                        u.server_id,
+                        manifest.source.host_name,
+                        manifest.source.server_id.as_deref().unwrap_or("-")
+                    ),
+                ));
+            }
+            Ok(u)
+        }
+        Sniff::Invalid(why) => Err(crate::usage::invalid(&p.name, &why)),
+        Sniff::Other => Err(crate::usage::invalid(&p.name, "it is not a JSON object with an instance")),
+    }
 }
 
 /// What `inspect` shows: everything, trusted nothing.

@@ -65,6 +65,7 @@ pub fn run(a: Args) -> Result<()> {
         overwrite: false,
         state: &state,
         tool: airlock::tool_version(),
+        recipients: &Default::default(),
     })?;
     for (_, u) in &report.usage {
         outln!(
@@ -97,6 +98,7 @@ pub fn run(a: Args) -> Result<()> {
         trust: &trust,
         now: SystemTime::now(),
         skew: DEFAULT_SKEW,
+        identities: None,
     };
     let v = verify_file(&report.path, &opts)?;
     outln!(

@@ -18,9 +18,9 @@ pub struct Args {
     /// OpenSSH Ed25519 private key to sign with
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
-    /// Passphrase for an encrypted key, on the first line of FILE
+    /// Passphrase of an encrypted signing key, on the first line of FILE
     #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    pub key_passphrase_file: Option<PathBuf>,
     /// Bundle path, or a directory (a mounted stick) to name it in
     #[arg(long, value_name = "PATH")]
     pub out: PathBuf,
@@ -39,6 +39,18 @@ pub struct Args {
     /// State directory holding sequence numbers
     #[arg(long, value_name = "DIR", env = "AIRLOCK_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Encrypt to this recipient: age1… or "ssh-ed25519 AAAA…" (repeatable)
+    #[arg(long = "recipient", short = 'r', value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+    /// Encrypt to the recipients listed in FILE (age's format, repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Vec<PathBuf>,
+    /// Encrypt with a passphrase, asked twice on the terminal (scrypt)
+    #[arg(long, conflicts_with = "passphrase_file")]
+    pub passphrase: bool,
+    /// Encrypt with the passphrase on the first line of FILE (scrypt)
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
     /// Replace an existing bundle at --out
     #[arg(long)]
     pub force: bool,
@@ -76,7 +88,24 @@ pub fn run(a: Args) -> Result<()> {
             inputs.push(Input::path(f)?);
         }
     }
-    let mut pass = super::passphrase_source(&a.key, a.passphrase_file.clone());
+    let mut recipients = airlock::crypt::Recipients::default();
+    for r in &a.recipients {
+        recipients.add(r)?;
+    }
+    for f in &a.recipients_file {
+        recipients.add_file(f)?;
+    }
+    let bundle_pass = if a.passphrase {
+        Some(super::prompt_new_passphrase()?)
+    } else if let Some(f) = &a.passphrase_file {
+        Some(keys::read_passphrase_file(f)?)
+    } else {
+        None
+    };
+    if let Some(p) = &bundle_pass {
+        recipients.set_passphrase(p, airlock::crypt::SCRYPT_WORK_FACTOR)?;
+    }
+    let mut pass = super::passphrase_source(&a.key, a.key_passphrase_file.clone());
     let signer = keys::load_signer(&a.key, &mut pass)?;
     let state_path = match a.state_dir {
         Some(d) => d,
@@ -94,6 +123,7 @@ pub fn run(a: Args) -> Result<()> {
         overwrite: a.force,
         state: &state,
         tool: airlock::tool_version(),
+        recipients: &recipients,
     })?;
     let m = &report.manifest;
     if a.json {
@@ -147,6 +177,9 @@ pub fn run(a: Args) -> Result<()> {
     );
     outln!("  created      {}", m.created);
     outln!("  expires      {}", m.expires);
+    if m.is_encrypted() {
+        outln!("  encrypted to {} recipient(s); the payload members are age files", m.recipients.len());
+    }
     outln!("  read back from disk and verified");
     Ok(())
 }

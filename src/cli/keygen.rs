@@ -21,6 +21,9 @@ pub struct Args {
     /// Encrypt the private key with the passphrase on the first line of FILE
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Make an age X25519 identity (age-keygen's format) instead of a signing key
+    #[arg(long, conflicts_with_all = ["passphrase", "passphrase_file"])]
+    pub age: bool,
     /// Replace existing key files
     #[arg(long)]
     pub force: bool,
@@ -30,6 +33,30 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.age {
+        let created = airlock::bundle::manifest::format_time(std::time::SystemTime::now());
+        let (text, recipient) = airlock::crypt::generate_identity(&created);
+        if !a.force && a.out.exists() {
+            return Err(airlock::Error::new(
+                airlock::Code::OutputExists,
+                format!("{} already exists", a.out.display()),
+            ));
+        }
+        airlock::fsutil::write_atomic(&a.out, text.as_bytes(), 0o600, a.force)?;
+        if a.json {
+            super::print_json(&serde_json::json!({
+                "ok": true,
+                "identity": a.out,
+                "recipient": recipient,
+            }));
+        } else {
+            outln!("identity   {} (mode 600)", a.out.display());
+            outln!("recipient  {recipient}");
+            outln!("");
+            outln!("Give the exporter the recipient: airlock export … --recipient {recipient}");
+        }
+        return Ok(());
+    }
     let pass = if a.passphrase {
         Some(super::prompt_new_passphrase()?)
     } else if let Some(f) = &a.passphrase_file {

@@ -3,6 +3,7 @@
 
 mod demo;
 mod export;
+mod extract;
 mod inspect;
 mod keygen;
 mod sign;
@@ -42,6 +43,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Add a signature to a bundle (co-signing, or one made by ssh-keygen -Y sign)
     Sign(sign::Args),
+    /// Verify a bundle and write its payload files into a directory
+    Extract(extract::Args),
     /// Show a bundle's manifest, members and signatures without trusting them
     Inspect(inspect::Args),
     /// Run the whole job on built-in sample data, in a temporary directory
@@ -54,6 +57,7 @@ impl Cli {
             Command::Export(a) => a.json,
             Command::Verify(a) => a.json,
             Command::Inspect(a) => a.json,
+            Command::Extract(a) => a.json,
             Command::Keygen(a) => a.json,
             Command::Sign(a) => a.json,
             Command::Demo(_) => false,
@@ -67,6 +71,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Export(a) => export::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Extract(a) => extract::run(a),
         Command::Sign(a) => sign::run(a),
         Command::Demo(a) => demo::run(a),
     }
@@ -146,6 +151,48 @@ pub fn passphrase_source(
         rpassword::prompt_password(format!("Enter passphrase for {key}: "))
             .map(Zeroizing::new)
             .map_err(|e| Error::new(Code::KeyPassphrase, format!("cannot read passphrase: {e}")))
+    }
+}
+
+/// Identity options shared by `verify` and `extract`.
+#[derive(clap::Args, Debug, Default)]
+pub struct IdentityArgs {
+    /// Decrypt with this age identity file or OpenSSH Ed25519 private key (repeatable)
+    #[arg(long = "identity", short = 'i', value_name = "FILE")]
+    pub identities: Vec<PathBuf>,
+    /// Passphrase of a passphrase-encrypted bundle, on the first line of FILE
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Passphrase of an encrypted OpenSSH identity key, on the first line of FILE
+    #[arg(long, value_name = "FILE")]
+    pub key_passphrase_file: Option<PathBuf>,
+}
+
+impl IdentityArgs {
+    /// Load the identities; for a passphrase bundle without --passphrase-file,
+    /// ask on the terminal.
+    pub fn load(&self, bundle: &Path) -> Result<airlock::crypt::Identities> {
+        let mut ids = airlock::crypt::Identities::default();
+        for f in &self.identities {
+            let mut pass = passphrase_source(f, self.key_passphrase_file.clone());
+            ids.add_file(f, &mut pass)?;
+        }
+        if let Some(f) = &self.passphrase_file {
+            let p = airlock::keys::read_passphrase_file(f)?;
+            ids.set_passphrase(&p);
+        } else if self.identities.is_empty() && io::stdin().is_terminal() {
+            // Only a passphrase bundle needs asking; look (untrusted) first.
+            let scrypt = airlock::bundle::inspect(bundle)
+                .ok()
+                .and_then(|i| i.manifest)
+                .is_some_and(|m| m.recipients.iter().any(|r| r.kind == "scrypt"));
+            if scrypt {
+                let p = rpassword::prompt_password("Passphrase for the bundle: ")
+                    .map_err(|e| Error::new(Code::Args, format!("cannot read passphrase: {e}")))?;
+                ids.set_passphrase(&Zeroizing::new(p));
+            }
+        }
+        Ok(ids)
     }
 }
 

@@ -22,9 +22,9 @@ pub struct Args {
         conflicts_with = "signature"
     )]
     pub key: Option<PathBuf>,
-    /// Passphrase for an encrypted key, on the first line of FILE
+    /// Passphrase of an encrypted signing key, on the first line of FILE
     #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    pub key_passphrase_file: Option<PathBuf>,
     /// Attach a signature made elsewhere: `unzip -p BUNDLE manifest.json |
     /// ssh-keygen -Y sign -f KEY -n airlock-bundle > FILE`
     #[arg(long, value_name = "FILE")]
@@ -37,7 +37,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let armored = match (&a.key, &a.signature) {
         (Some(k), _) => {
-            let mut pass = super::passphrase_source(k, a.passphrase_file.clone());
+            let mut pass = super::passphrase_source(k, a.key_passphrase_file.clone());
             let signer = keys::load_signer(k, &mut pass)?;
             let manifest = sign::manifest_bytes(&a.bundle)?;
             SshSig::sign(&signer.key, BUNDLE_NAMESPACE, &manifest)

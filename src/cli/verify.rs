@@ -24,6 +24,8 @@ pub struct Args {
     /// Verify as of this moment (RFC 3339 or Unix seconds), for audits of old bundles
     #[arg(long, value_name = "TIME", value_parser = super::parse_time_arg)]
     pub at: Option<SystemTime>,
+    #[command(flatten)]
+    pub ids: super::IdentityArgs,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -32,16 +34,18 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let trust = TrustStore::load(&a.trust, a.revoked.as_deref())?;
     let now = a.at.unwrap_or_else(SystemTime::now);
+    let ids = a.ids.load(&a.bundle)?;
     let v = verify_file(
         &a.bundle,
         &VerifyOptions {
             trust: &trust,
             now,
             skew: DEFAULT_SKEW,
+            identities: Some(&ids),
         },
     )?;
     let m = &v.manifest;
-    let decrypted = v.payload.iter().all(|p| !p.encrypted);
+    let decrypted = v.payload.iter().all(|p| !p.encrypted || p.decrypted);
     if a.json {
         super::print_json(&serde_json::json!({
             "ok": true,
@@ -91,6 +95,18 @@ pub fn run(a: Args) -> Result<()> {
             String::new()
         }
     );
+    if m.is_encrypted() {
+        let r: Vec<String> = m
+            .recipients
+            .iter()
+            .map(|r| {
+                r.recipient.clone().unwrap_or_else(|| {
+                    format!("a passphrase (scrypt 2^{})", r.work_factor.unwrap_or(0))
+                })
+            })
+            .collect();
+        outln!("  encrypted to {}", r.join(", "));
+    }
     for p in &v.payload {
         outln!(
             "  payload      {} {} sha256 {}",
@@ -98,6 +114,13 @@ pub fn run(a: Args) -> Result<()> {
             super::bytes(p.size),
             p.sha256
         );
+        if p.decrypted {
+            outln!(
+                "               decrypted to its end: {} sha256 {}",
+                super::bytes(p.plaintext_size.unwrap_or(0)),
+                p.plaintext_sha256.as_deref().unwrap_or("")
+            );
+        }
         if let Some(u) = &p.usage {
             outln!(
                 "               GHES license usage: {} {}, GHES {}, users {}",
@@ -109,7 +132,8 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     if !decrypted {
-        outln!("  payload was NOT decrypted: ciphertext digests checked only");
+        outln!("  payload was NOT decrypted: signatures, recipients and ciphertext digests checked;");
+        outln!("  give --identity to check the plaintext too");
     }
     outln!("VERIFIED");
     Ok(())

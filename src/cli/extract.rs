@@ -1,0 +1,77 @@
+//! `airlock extract`: verify a bundle and write its payload files.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use airlock::bundle::verify::{extract, ExtractTo, DEFAULT_SKEW};
+use airlock::bundle::VerifyOptions;
+use airlock::error::Result;
+use airlock::trust::TrustStore;
+
+use crate::outln;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The bundle to extract
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// OpenSSH allowed_signers file: which key may speak for which instance
+    #[arg(long, value_name = "ALLOWED_SIGNERS", env = "AIRLOCK_TRUST")]
+    pub trust: PathBuf,
+    /// Revoked public keys, one per line
+    #[arg(long, value_name = "FILE", env = "AIRLOCK_REVOKED")]
+    pub revoked: Option<PathBuf>,
+    #[command(flatten)]
+    pub ids: super::IdentityArgs,
+    /// Directory to write the payload files into (must exist)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Replace existing files in DIR
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let trust = TrustStore::load(&a.trust, a.revoked.as_deref())?;
+    if !a.out.is_dir() {
+        return Err(airlock::Error::new(
+            airlock::Code::IoWrite,
+            format!("{} is not a directory", a.out.display()),
+        ));
+    }
+    let ids = a.ids.load(&a.bundle)?;
+    let (v, written) = extract(
+        &a.bundle,
+        &VerifyOptions {
+            trust: &trust,
+            now: SystemTime::now(),
+            skew: DEFAULT_SKEW,
+            identities: Some(&ids),
+        },
+        ExtractTo {
+            dir: &a.out,
+            overwrite: a.force,
+        },
+    )?;
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "ok": true,
+            "bundle": a.bundle,
+            "bundle_id": v.manifest.bundle_id,
+            "source": v.manifest.source,
+            "sequence": v.manifest.sequence,
+            "signers": v.signers,
+            "payload": v.payload,
+            "written": written,
+        }));
+        return Ok(());
+    }
+    outln!("bundle {} VERIFIED (signed by {})", a.bundle.display(), v.signers.iter().map(|s| s.fingerprint.as_str()).collect::<Vec<_>>().join(", "));
+    for (p, w) in v.payload.iter().zip(&written) {
+        outln!("  {} -> {} ({}{})", p.name, w.display(), super::bytes(p.plaintext_size.unwrap_or(p.size)), if p.decrypted { ", decrypted" } else { "" });
+    }
+    Ok(())
+}
