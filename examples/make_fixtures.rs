@@ -4,11 +4,12 @@
 //! - Golden bundles are made only if missing: they must keep verifying in
 //!   every future version, so they are never rewritten
 //!   (`--rewrite-golden` overrides, for a deliberate format break only).
-//! - `fail_*` bundles are rebuilt every time, byte for byte the same, with
-//!   `fixtures/expectations.json` naming the error code each must produce.
-//!
-//! Everything is deterministic: fixed times, Ed25519's deterministic
-//! signatures, and the same sample data.
+//! - Signed-only `fail_*` bundles are rebuilt every time, byte for byte the
+//!   same (fixed times, deterministic Ed25519, the same sample data).
+//!   Encrypted ones involve age's randomness, so, like golden bundles, they
+//!   are made only when missing.
+//! - `fixtures/expectations.json` names the error code each `fail_*` bundle
+//!   must produce, and the identity or passphrase to verify it with.
 
 use std::fs;
 use std::io::Cursor;
@@ -22,6 +23,8 @@ use airlock::bundle::manifest::{
     format_time, Manifest, PayloadEntry, Sequence, Source, FORMAT, KIND_FILE, KIND_USAGE, VERSION,
 };
 use airlock::bundle::{self, Input};
+use airlock::crypt::Recipients;
+use std::io::Write;
 use airlock::keys::{self, Signer};
 use airlock::sample::{self, SAMPLE_HOST, SAMPLE_SERVER_ID};
 use airlock::sshsig::{SshSig, BUNDLE_NAMESPACE};
@@ -46,6 +49,21 @@ fn key(name: &str) -> Signer {
     // git does not keep modes: a fresh clone has 0644 keys, which airlock refuses.
     fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).expect("chmod");
     keys::load_signer(&p, &mut || unreachable!("test keys have no passphrase")).expect("load key")
+}
+
+/// An age identity file in keys/ (made if missing); returns its recipient.
+fn age_identity(name: &str) -> String {
+    let p = root().join("keys").join(name);
+    if !p.exists() {
+        let (text, _) = airlock::crypt::generate_identity(FIXTURE_TIME);
+        fs::write(&p, text.as_bytes()).unwrap();
+    }
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let text = fs::read_to_string(&p).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("identity file has a public key comment")
+        .to_string()
 }
 
 fn t(s: &str) -> SystemTime {
@@ -112,6 +130,7 @@ struct Case {
     file: String,
     code: &'static str,
     what: &'static str,
+    identity: Option<&'static str>,
 }
 
 fn main() {
@@ -197,6 +216,7 @@ fn main() {
             overwrite: true,
             state: &state,
             tool: airlock::tool_version(),
+            recipients: &Recipients::default(),
         })
         .expect("golden export");
         println!("wrote {}", out.display());
@@ -215,6 +235,7 @@ fn main() {
             file: file.into(),
             code,
             what,
+            identity: None,
         });
     };
     let good = |signer: &Signer, seq: u64| -> (Vec<u8>, (String, Vec<u8>)) {
@@ -510,15 +531,145 @@ fn main() {
         &mut cases,
     );
 
+    // Encrypted fixtures (issue #3).
+    let age_id = age_identity("age_identity.txt");
+    let importer = key("importer_ed25519");
+    let passphrase = "TEST ONLY passphrase for airlock fixtures";
+    fs::write(root().join("keys/bundle_passphrase.txt"), format!("{passphrase}\n")).unwrap();
+    let importer_line = importer.public.to_openssh();
+    let encrypted_goldens: Vec<(&str, Vec<String>, bool, Option<&str>, Option<&str>)> = vec![
+        ("golden_enc_x25519.airlock.zip", vec![age_id.clone()], false, Some("keys/age_identity.txt"), None),
+        ("golden_enc_ssh_ed25519.airlock.zip", vec![importer_line.clone()], false, Some("keys/importer_ed25519"), None),
+        ("golden_enc_passphrase.airlock.zip", vec![], true, None, Some("keys/bundle_passphrase.txt")),
+        ("golden_enc_two_recipients.airlock.zip", vec![age_id.clone(), importer_line.clone()], false, Some("keys/importer_ed25519"), None),
+    ];
+    for (name, recips, pass, _, _) in &encrypted_goldens {
+        let out = fx.join("bundles").join(name);
+        if out.exists() && !rewrite_golden {
+            continue;
+        }
+        let mut rs = Recipients::default();
+        for r in recips {
+            rs.add(r).unwrap();
+        }
+        if *pass {
+            rs.set_passphrase(passphrase, airlock::crypt::SCRYPT_WORK_FACTOR).unwrap();
+        }
+        bundle::export(bundle::ExportOptions {
+            inputs: vec![Input::path(&fx.join("usage/ghes-clear-users.json")).unwrap()],
+            signer: &exporter,
+            host_name: None,
+            server_id: None,
+            created: at,
+            expires_in: month,
+            out: out.clone(),
+            overwrite: true,
+            state: &state,
+            tool: airlock::tool_version(),
+            recipients: &rs,
+        })
+        .expect("encrypted golden export");
+        println!("wrote {}", out.display());
+    }
+
+    let enc_name = "ghes-clear-users.json.age";
+    let to_me = |extra: &[String]| {
+        let mut rs = Recipients::default();
+        rs.add(&age_id).unwrap();
+        for e in extra {
+            rs.add(e).unwrap();
+        }
+        rs
+    };
+    let encrypt = |rs: &Recipients, data: &[u8]| {
+        let mut out = Vec::new();
+        let mut w = rs.encryptor().unwrap().wrap_output(&mut out).unwrap();
+        w.write_all(data).unwrap();
+        w.finish().unwrap();
+        out
+    };
+    let enc_manifest = |ct: &[u8], listed: &Recipients, seq: u64| {
+        let mut m = manifest(&[(enc_name.trim_end_matches(".age"), ct, KIND_USAGE)], at, month, seq, &exporter, SAMPLE_HOST, SAMPLE_SERVER_ID);
+        m.payload[0].name = format!("payload/{enc_name}");
+        m.payload[0].encryption = Some("age".into());
+        m.recipients = listed.listed.clone();
+        m.check().unwrap();
+        m.to_bytes()
+    };
+    let mut enc_case = |file: &str, make: &dyn Fn() -> Vec<u8>, code: &'static str, what: &'static str, identity: Option<&'static str>| {
+        let path = fx.join("bundles").join(file);
+        if !path.exists() {
+            fs::write(&path, make()).unwrap();
+        }
+        cases.push(Case { file: file.into(), code, what, identity });
+    };
+    let mine = to_me(&[]);
+    enc_case("fail_ciphertext_truncated.airlock.zip", &|| {
+        let ct = encrypt(&mine, &clear);
+        let ct = ct[..ct.len() - 20].to_vec();
+        let m = enc_manifest(&ct, &mine, 20);
+        zip(&[(p(enc_name), ct), ("manifest.json".into(), m.clone()), sig(&m, &exporter, BUNDLE_NAMESPACE)])
+    }, "AIRLOCK-E-DECRYPT-FAILED", "signed manifest over a truncated age file: only decryption to the end can tell", Some("keys/age_identity.txt"));
+    enc_case("fail_ciphertext_swapped.airlock.zip", &|| {
+        let genuine = encrypt(&mine, &clear);
+        let m = enc_manifest(&genuine, &mine, 21);
+        // An outsider who knows only the recipient makes a valid age file of the same size.
+        let forged_plain = String::from_utf8(clear.clone()).unwrap().replace("user1@", "evil1@").into_bytes();
+        let forged = encrypt(&mine, &forged_plain);
+        zip(&[(p(enc_name), forged), ("manifest.json".into(), m.clone()), sig(&m, &exporter, BUNDLE_NAMESPACE)])
+    }, "AIRLOCK-E-MEMBER-DIGEST", "age file made by an outsider for the same recipient, swapped in", None);
+    enc_case("fail_recipients_edited.airlock.zip", &|| {
+        let ct = encrypt(&mine, &clear);
+        let m = enc_manifest(&ct, &mine, 22);
+        let s = sig(&m, &exporter, BUNDLE_NAMESPACE);
+        let other = to_me(&[]);
+        let _ = other;
+        let outsider_recipient = airlock::crypt::generate_identity(FIXTURE_TIME).1;
+        let edited = String::from_utf8(m).unwrap().replace(&age_id, &outsider_recipient).into_bytes();
+        zip(&[(p(enc_name), ct), ("manifest.json".into(), edited), s])
+    }, "AIRLOCK-E-SIG-INVALID", "recipient list in the manifest edited after signing", None);
+    enc_case("fail_wrong_identity.airlock.zip", &|| {
+        let mut theirs = Recipients::default();
+        theirs.add(&airlock::crypt::generate_identity(FIXTURE_TIME).1).unwrap();
+        let ct = encrypt(&theirs, &clear);
+        let m = enc_manifest(&ct, &theirs, 23);
+        zip(&[(p(enc_name), ct), ("manifest.json".into(), m.clone()), sig(&m, &exporter, BUNDLE_NAMESPACE)])
+    }, "AIRLOCK-E-DECRYPT-NO-IDENTITY", "encrypted for someone else; decrypting with keys/age_identity.txt", Some("keys/age_identity.txt"));
+    enc_case("fail_hidden_recipient.airlock.zip", &|| {
+        let hidden = to_me(&[airlock::crypt::generate_identity(FIXTURE_TIME).1]);
+        let ct = encrypt(&hidden, &clear);
+        let m = enc_manifest(&ct, &mine, 24);
+        zip(&[(p(enc_name), ct), ("manifest.json".into(), m.clone()), sig(&m, &exporter, BUNDLE_NAMESPACE)])
+    }, "AIRLOCK-E-RECIPIENTS-MISMATCH", "age file also encrypted to a recipient the signed manifest does not list", None);
+
     let list: Vec<_> = cases
         .iter()
-        .map(|c| json!({"file": format!("bundles/{}", c.file), "at": FIXTURE_TIME, "code": c.code, "what": c.what}))
+        .map(|c| {
+            let mut v = json!({"file": format!("bundles/{}", c.file), "at": FIXTURE_TIME, "code": c.code, "what": c.what});
+            if let Some(i) = c.identity {
+                v["identity"] = json!(i);
+            }
+            v
+        })
         .collect();
     let doc = json!({
         "comment": "Generated by `cargo run --example make_fixtures`. Verify each with --trust keys/allowed_signers --revoked keys/revoked_keys --at AT.",
         "trust": "keys/allowed_signers",
         "revoked": "keys/revoked_keys",
-        "golden": goldens.iter().map(|(n, _)| json!({"file": format!("bundles/{n}"), "at": FIXTURE_TIME})).collect::<Vec<_>>(),
+        "golden": goldens
+            .iter()
+            .map(|(n, _)| json!({"file": format!("bundles/{n}"), "at": FIXTURE_TIME}))
+            .chain(encrypted_goldens.iter().map(|(n, _, _, id, pass)| {
+                let mut v = json!({"file": format!("bundles/{n}"), "at": FIXTURE_TIME, "plaintext": "usage/ghes-clear-users.json"});
+                if let Some(i) = id {
+                    v["identity"] = json!(i);
+                }
+                if let Some(p) = pass {
+                    v["passphrase_file"] = json!(p);
+                }
+                v
+            }))
+            .collect::<Vec<_>>(),
         "fail": list,
     });
     let mut text = serde_json::to_string_pretty(&doc).unwrap();
