@@ -24,13 +24,13 @@ use airlock::bundle::manifest::{
 };
 use airlock::bundle::{self, Input};
 use airlock::crypt::Recipients;
-use std::io::Write;
 use airlock::keys::{self, Signer};
 use airlock::sample::{self, SAMPLE_HOST, SAMPLE_SERVER_ID};
 use airlock::sshsig::{SshSig, BUNDLE_NAMESPACE};
 use airlock::state::StateDir;
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use std::io::Write;
 
 /// The moment every fixture is made and checked at.
 const FIXTURE_TIME: &str = "2026-11-01T00:00:00Z";
@@ -125,6 +125,9 @@ fn zip(members: &[(String, Vec<u8>)]) -> Vec<u8> {
     }
     w.finish().expect("finish").into_inner()
 }
+
+/// (file, recipients, passphrase?, identity to decrypt with, passphrase file)
+type EncGolden<'a> = (&'a str, Vec<String>, bool, Option<&'a str>, Option<&'a str>);
 
 struct Case {
     file: String,
@@ -535,13 +538,41 @@ fn main() {
     let age_id = age_identity("age_identity.txt");
     let importer = key("importer_ed25519");
     let passphrase = "TEST ONLY passphrase for airlock fixtures";
-    fs::write(root().join("keys/bundle_passphrase.txt"), format!("{passphrase}\n")).unwrap();
+    fs::write(
+        root().join("keys/bundle_passphrase.txt"),
+        format!("{passphrase}\n"),
+    )
+    .unwrap();
     let importer_line = importer.public.to_openssh();
-    let encrypted_goldens: Vec<(&str, Vec<String>, bool, Option<&str>, Option<&str>)> = vec![
-        ("golden_enc_x25519.airlock.zip", vec![age_id.clone()], false, Some("keys/age_identity.txt"), None),
-        ("golden_enc_ssh_ed25519.airlock.zip", vec![importer_line.clone()], false, Some("keys/importer_ed25519"), None),
-        ("golden_enc_passphrase.airlock.zip", vec![], true, None, Some("keys/bundle_passphrase.txt")),
-        ("golden_enc_two_recipients.airlock.zip", vec![age_id.clone(), importer_line.clone()], false, Some("keys/importer_ed25519"), None),
+    let encrypted_goldens: Vec<EncGolden> = vec![
+        (
+            "golden_enc_x25519.airlock.zip",
+            vec![age_id.clone()],
+            false,
+            Some("keys/age_identity.txt"),
+            None,
+        ),
+        (
+            "golden_enc_ssh_ed25519.airlock.zip",
+            vec![importer_line.clone()],
+            false,
+            Some("keys/importer_ed25519"),
+            None,
+        ),
+        (
+            "golden_enc_passphrase.airlock.zip",
+            vec![],
+            true,
+            None,
+            Some("keys/bundle_passphrase.txt"),
+        ),
+        (
+            "golden_enc_two_recipients.airlock.zip",
+            vec![age_id.clone(), importer_line.clone()],
+            false,
+            Some("keys/importer_ed25519"),
+            None,
+        ),
     ];
     for (name, recips, pass, _, _) in &encrypted_goldens {
         let out = fx.join("bundles").join(name);
@@ -553,7 +584,8 @@ fn main() {
             rs.add(r).unwrap();
         }
         if *pass {
-            rs.set_passphrase(passphrase, airlock::crypt::SCRYPT_WORK_FACTOR).unwrap();
+            rs.set_passphrase(passphrase, airlock::crypt::SCRYPT_WORK_FACTOR)
+                .unwrap();
         }
         bundle::export(bundle::ExportOptions {
             inputs: vec![Input::path(&fx.join("usage/ghes-clear-users.json")).unwrap()],
@@ -589,58 +621,129 @@ fn main() {
         out
     };
     let enc_manifest = |ct: &[u8], listed: &Recipients, seq: u64| {
-        let mut m = manifest(&[(enc_name.trim_end_matches(".age"), ct, KIND_USAGE)], at, month, seq, &exporter, SAMPLE_HOST, SAMPLE_SERVER_ID);
+        let mut m = manifest(
+            &[(enc_name.trim_end_matches(".age"), ct, KIND_USAGE)],
+            at,
+            month,
+            seq,
+            &exporter,
+            SAMPLE_HOST,
+            SAMPLE_SERVER_ID,
+        );
         m.payload[0].name = format!("payload/{enc_name}");
         m.payload[0].encryption = Some("age".into());
         m.recipients = listed.listed.clone();
         m.check().unwrap();
         m.to_bytes()
     };
-    let mut enc_case = |file: &str, make: &dyn Fn() -> Vec<u8>, code: &'static str, what: &'static str, identity: Option<&'static str>| {
+    let mut enc_case = |file: &str,
+                        make: &dyn Fn() -> Vec<u8>,
+                        code: &'static str,
+                        what: &'static str,
+                        identity: Option<&'static str>| {
         let path = fx.join("bundles").join(file);
         if !path.exists() {
             fs::write(&path, make()).unwrap();
         }
-        cases.push(Case { file: file.into(), code, what, identity });
+        cases.push(Case {
+            file: file.into(),
+            code,
+            what,
+            identity,
+        });
     };
     let mine = to_me(&[]);
-    enc_case("fail_ciphertext_truncated.airlock.zip", &|| {
-        let ct = encrypt(&mine, &clear);
-        let ct = ct[..ct.len() - 20].to_vec();
-        let m = enc_manifest(&ct, &mine, 20);
-        zip(&[(p(enc_name), ct), ("manifest.json".into(), m.clone()), sig(&m, &exporter, BUNDLE_NAMESPACE)])
-    }, "AIRLOCK-E-DECRYPT-FAILED", "signed manifest over a truncated age file: only decryption to the end can tell", Some("keys/age_identity.txt"));
-    enc_case("fail_ciphertext_swapped.airlock.zip", &|| {
-        let genuine = encrypt(&mine, &clear);
-        let m = enc_manifest(&genuine, &mine, 21);
-        // An outsider who knows only the recipient makes a valid age file of the same size.
-        let forged_plain = String::from_utf8(clear.clone()).unwrap().replace("user1@", "evil1@").into_bytes();
-        let forged = encrypt(&mine, &forged_plain);
-        zip(&[(p(enc_name), forged), ("manifest.json".into(), m.clone()), sig(&m, &exporter, BUNDLE_NAMESPACE)])
-    }, "AIRLOCK-E-MEMBER-DIGEST", "age file made by an outsider for the same recipient, swapped in", None);
-    enc_case("fail_recipients_edited.airlock.zip", &|| {
-        let ct = encrypt(&mine, &clear);
-        let m = enc_manifest(&ct, &mine, 22);
-        let s = sig(&m, &exporter, BUNDLE_NAMESPACE);
-        let other = to_me(&[]);
-        let _ = other;
-        let outsider_recipient = airlock::crypt::generate_identity(FIXTURE_TIME).1;
-        let edited = String::from_utf8(m).unwrap().replace(&age_id, &outsider_recipient).into_bytes();
-        zip(&[(p(enc_name), ct), ("manifest.json".into(), edited), s])
-    }, "AIRLOCK-E-SIG-INVALID", "recipient list in the manifest edited after signing", None);
-    enc_case("fail_wrong_identity.airlock.zip", &|| {
-        let mut theirs = Recipients::default();
-        theirs.add(&airlock::crypt::generate_identity(FIXTURE_TIME).1).unwrap();
-        let ct = encrypt(&theirs, &clear);
-        let m = enc_manifest(&ct, &theirs, 23);
-        zip(&[(p(enc_name), ct), ("manifest.json".into(), m.clone()), sig(&m, &exporter, BUNDLE_NAMESPACE)])
-    }, "AIRLOCK-E-DECRYPT-NO-IDENTITY", "encrypted for someone else; decrypting with keys/age_identity.txt", Some("keys/age_identity.txt"));
-    enc_case("fail_hidden_recipient.airlock.zip", &|| {
-        let hidden = to_me(&[airlock::crypt::generate_identity(FIXTURE_TIME).1]);
-        let ct = encrypt(&hidden, &clear);
-        let m = enc_manifest(&ct, &mine, 24);
-        zip(&[(p(enc_name), ct), ("manifest.json".into(), m.clone()), sig(&m, &exporter, BUNDLE_NAMESPACE)])
-    }, "AIRLOCK-E-RECIPIENTS-MISMATCH", "age file also encrypted to a recipient the signed manifest does not list", None);
+    enc_case(
+        "fail_ciphertext_truncated.airlock.zip",
+        &|| {
+            let ct = encrypt(&mine, &clear);
+            let ct = ct[..ct.len() - 20].to_vec();
+            let m = enc_manifest(&ct, &mine, 20);
+            zip(&[
+                (p(enc_name), ct),
+                ("manifest.json".into(), m.clone()),
+                sig(&m, &exporter, BUNDLE_NAMESPACE),
+            ])
+        },
+        "AIRLOCK-E-DECRYPT-FAILED",
+        "signed manifest over a truncated age file: only decryption to the end can tell",
+        Some("keys/age_identity.txt"),
+    );
+    enc_case(
+        "fail_ciphertext_swapped.airlock.zip",
+        &|| {
+            let genuine = encrypt(&mine, &clear);
+            let m = enc_manifest(&genuine, &mine, 21);
+            // An outsider who knows only the recipient makes a valid age file of the same size.
+            let forged_plain = String::from_utf8(clear.clone())
+                .unwrap()
+                .replace("user1@", "evil1@")
+                .into_bytes();
+            let forged = encrypt(&mine, &forged_plain);
+            zip(&[
+                (p(enc_name), forged),
+                ("manifest.json".into(), m.clone()),
+                sig(&m, &exporter, BUNDLE_NAMESPACE),
+            ])
+        },
+        "AIRLOCK-E-MEMBER-DIGEST",
+        "age file made by an outsider for the same recipient, swapped in",
+        None,
+    );
+    enc_case(
+        "fail_recipients_edited.airlock.zip",
+        &|| {
+            let ct = encrypt(&mine, &clear);
+            let m = enc_manifest(&ct, &mine, 22);
+            let s = sig(&m, &exporter, BUNDLE_NAMESPACE);
+            let other = to_me(&[]);
+            let _ = other;
+            let outsider_recipient = airlock::crypt::generate_identity(FIXTURE_TIME).1;
+            let edited = String::from_utf8(m)
+                .unwrap()
+                .replace(&age_id, &outsider_recipient)
+                .into_bytes();
+            zip(&[(p(enc_name), ct), ("manifest.json".into(), edited), s])
+        },
+        "AIRLOCK-E-SIG-INVALID",
+        "recipient list in the manifest edited after signing",
+        None,
+    );
+    enc_case(
+        "fail_wrong_identity.airlock.zip",
+        &|| {
+            let mut theirs = Recipients::default();
+            theirs
+                .add(&airlock::crypt::generate_identity(FIXTURE_TIME).1)
+                .unwrap();
+            let ct = encrypt(&theirs, &clear);
+            let m = enc_manifest(&ct, &theirs, 23);
+            zip(&[
+                (p(enc_name), ct),
+                ("manifest.json".into(), m.clone()),
+                sig(&m, &exporter, BUNDLE_NAMESPACE),
+            ])
+        },
+        "AIRLOCK-E-DECRYPT-NO-IDENTITY",
+        "encrypted for someone else; decrypting with keys/age_identity.txt",
+        Some("keys/age_identity.txt"),
+    );
+    enc_case(
+        "fail_hidden_recipient.airlock.zip",
+        &|| {
+            let hidden = to_me(&[airlock::crypt::generate_identity(FIXTURE_TIME).1]);
+            let ct = encrypt(&hidden, &clear);
+            let m = enc_manifest(&ct, &mine, 24);
+            zip(&[
+                (p(enc_name), ct),
+                ("manifest.json".into(), m.clone()),
+                sig(&m, &exporter, BUNDLE_NAMESPACE),
+            ])
+        },
+        "AIRLOCK-E-RECIPIENTS-MISMATCH",
+        "age file also encrypted to a recipient the signed manifest does not list",
+        None,
+    );
 
     let list: Vec<_> = cases
         .iter()

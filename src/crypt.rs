@@ -47,10 +47,17 @@ impl Recipients {
         }
         if s.starts_with("age1") {
             let r = age::x25519::Recipient::from_str(s).map_err(|e| {
-                Error::new(Code::Args, format!("{s:?} is not an age X25519 recipient: {e}"))
+                Error::new(
+                    Code::Args,
+                    format!("{s:?} is not an age X25519 recipient: {e}"),
+                )
             })?;
             let canonical = r.to_string();
-            if self.listed.iter().any(|l| l.recipient.as_deref() == Some(canonical.as_str())) {
+            if self
+                .listed
+                .iter()
+                .any(|l| l.recipient.as_deref() == Some(canonical.as_str()))
+            {
                 return Ok(());
             }
             self.listed.push(ListedRecipient {
@@ -63,12 +70,23 @@ impl Recipients {
         } else if s.starts_with("ssh-ed25519 ") {
             // Keep the key type and base64 only: comments are not part of a recipient.
             let mut parts = s.split_whitespace();
-            let canonical = format!("{} {}", parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let canonical = format!(
+                "{} {}",
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or("")
+            );
             keys::parse_public_line(&canonical)?;
             let r = age::ssh::Recipient::from_str(&canonical).map_err(|e| {
-                Error::new(Code::Args, format!("{s:?} is not an ssh-ed25519 recipient: {e:?}"))
+                Error::new(
+                    Code::Args,
+                    format!("{s:?} is not an ssh-ed25519 recipient: {e:?}"),
+                )
             })?;
-            if self.listed.iter().any(|l| l.recipient.as_deref() == Some(canonical.as_str())) {
+            if self
+                .listed
+                .iter()
+                .any(|l| l.recipient.as_deref() == Some(canonical.as_str()))
+            {
                 return Ok(());
             }
             self.listed.push(ListedRecipient {
@@ -79,9 +97,15 @@ impl Recipients {
             self.boxed.push(Box::new(r));
             Ok(())
         } else if s.starts_with("ssh-rsa ") {
-            Err(Error::new(Code::Args, "ssh-rsa recipients are not supported; use ssh-ed25519 or age1… recipients"))
+            Err(Error::new(
+                Code::Args,
+                "ssh-rsa recipients are not supported; use ssh-ed25519 or age1… recipients",
+            ))
         } else {
-            Err(Error::new(Code::Args, format!("{s:?} is not a recipient (age1… or ssh-ed25519 AAAA…)")))
+            Err(Error::new(
+                Code::Args,
+                format!("{s:?} is not a recipient (age1… or ssh-ed25519 AAAA…)"),
+            ))
         }
     }
 
@@ -94,11 +118,16 @@ impl Recipients {
             if l.is_empty() || l.starts_with('#') {
                 continue;
             }
-            self.add(l).map_err(|e| Error::new(e.code, format!("{}:{}: {}", path.display(), i + 1, e.cause)))?;
+            self.add(l).map_err(|e| {
+                Error::new(e.code, format!("{}:{}: {}", path.display(), i + 1, e.cause))
+            })?;
             n += 1;
         }
         if n == 0 {
-            return Err(Error::new(Code::Args, format!("{} lists no recipients", path.display())));
+            return Err(Error::new(
+                Code::Args,
+                format!("{} lists no recipients", path.display()),
+            ));
         }
         Ok(())
     }
@@ -124,14 +153,24 @@ impl Recipients {
 
     /// An age encryptor for these recipients.
     pub fn encryptor(&self) -> Result<age::Encryptor> {
-        age::Encryptor::with_recipients(self.boxed.iter().map(|b| b.as_ref() as &dyn age::Recipient))
-            .map_err(|e| Error::new(Code::Args, format!("cannot encrypt to these recipients: {e}")))
+        age::Encryptor::with_recipients(
+            self.boxed.iter().map(|b| b.as_ref() as &dyn age::Recipient),
+        )
+        .map_err(|e| {
+            Error::new(
+                Code::Args,
+                format!("cannot encrypt to these recipients: {e}"),
+            )
+        })
     }
 }
 
 fn scrypt_alone() -> Error {
-    Error::new(Code::Args, "a passphrase cannot be combined with other recipients (age's rule)")
-        .with_hint("use either --passphrase/--passphrase-file or --recipient/--recipients-file")
+    Error::new(
+        Code::Args,
+        "a passphrase cannot be combined with other recipients (age's rule)",
+    )
+    .with_hint("use either --passphrase/--passphrase-file or --recipient/--recipients-file")
 }
 
 /// Identities for decryption.
@@ -165,17 +204,29 @@ impl Identities {
                 .map_err(|e| Error::new(Code::KeyRead, format!("{}: {e}", path.display())))?;
             match id {
                 age::ssh::Identity::Unencrypted(_) => self.ids.push(Box::new(id)),
-                _ => return Err(Error::new(Code::KeyType, format!("{} is not a usable SSH identity", path.display()))),
+                _ => {
+                    return Err(Error::new(
+                        Code::KeyType,
+                        format!("{} is not a usable SSH identity", path.display()),
+                    ))
+                }
             }
         } else {
-            let file = age::IdentityFile::from_buffer(io::BufReader::new(&text[..])).map_err(|e| {
-                Error::new(Code::KeyRead, format!("{} is not an age identity file: {e}", path.display()))
-            })?;
-            let ids = file.into_identities().map_err(|e| {
-                Error::new(Code::KeyRead, format!("{}: {e}", path.display()))
-            })?;
+            let file =
+                age::IdentityFile::from_buffer(io::BufReader::new(&text[..])).map_err(|e| {
+                    Error::new(
+                        Code::KeyRead,
+                        format!("{} is not an age identity file: {e}", path.display()),
+                    )
+                })?;
+            let ids = file
+                .into_identities()
+                .map_err(|e| Error::new(Code::KeyRead, format!("{}: {e}", path.display())))?;
             if ids.is_empty() {
-                return Err(Error::new(Code::KeyRead, format!("{} holds no age identity", path.display())));
+                return Err(Error::new(
+                    Code::KeyRead,
+                    format!("{} holds no age identity", path.display()),
+                ));
             }
             self.ids.extend(ids);
         }
@@ -193,16 +244,28 @@ impl Identities {
     }
 
     /// Start decrypting one age file. `max_work_factor` caps scrypt.
-    pub fn decrypt<R: Read>(&self, input: R, max_work_factor: u8) -> Result<age::stream::StreamReader<R>> {
+    pub fn decrypt<R: Read>(
+        &self,
+        input: R,
+        max_work_factor: u8,
+    ) -> Result<age::stream::StreamReader<R>> {
         let d = age::Decryptor::new(input).map_err(decrypt_error)?;
         let mut scrypt_id;
-        let mut ids: Vec<&dyn age::Identity> = self.ids.iter().map(|b| b.as_ref() as &dyn age::Identity).collect();
+        let mut ids: Vec<&dyn age::Identity> = self
+            .ids
+            .iter()
+            .map(|b| b.as_ref() as &dyn age::Identity)
+            .collect();
         if d.is_scrypt() {
             let Some(p) = &self.passphrase else {
-                return Err(Error::new(Code::DecryptNoIdentity, "the payload is encrypted with a passphrase and none was given")
-                    .with_hint("pass --passphrase-file FILE, or run on a terminal to be asked"));
+                return Err(Error::new(
+                    Code::DecryptNoIdentity,
+                    "the payload is encrypted with a passphrase and none was given",
+                )
+                .with_hint("pass --passphrase-file FILE, or run on a terminal to be asked"));
             };
-            scrypt_id = age::scrypt::Identity::new(SecretString::from(p.expose_secret().to_string()));
+            scrypt_id =
+                age::scrypt::Identity::new(SecretString::from(p.expose_secret().to_string()));
             scrypt_id.set_max_work_factor(max_work_factor.min(SCRYPT_MAX_WORK_FACTOR));
             ids = vec![&scrypt_id];
         }
@@ -214,15 +277,29 @@ impl Identities {
 pub fn decrypt_error(e: age::DecryptError) -> Error {
     use age::DecryptError as D;
     match e {
-        D::NoMatchingKeys => Error::new(Code::DecryptNoIdentity, "none of the identities given can decrypt the payload"),
-        D::DecryptionFailed => Error::new(Code::DecryptFailed, "decryption failed: wrong passphrase, or the ciphertext was altered"),
-        D::KeyDecryptionFailed => Error::new(Code::KeyPassphrase, "an encrypted identity could not be unlocked"),
+        D::NoMatchingKeys => Error::new(
+            Code::DecryptNoIdentity,
+            "none of the identities given can decrypt the payload",
+        ),
+        D::DecryptionFailed => Error::new(
+            Code::DecryptFailed,
+            "decryption failed: wrong passphrase, or the ciphertext was altered",
+        ),
+        D::KeyDecryptionFailed => Error::new(
+            Code::KeyPassphrase,
+            "an encrypted identity could not be unlocked",
+        ),
         D::ExcessiveWork { required, target } => Error::new(
             Code::DecryptFailed,
             format!("the passphrase work factor 2^{required} exceeds the allowed 2^{target}"),
         ),
-        D::InvalidHeader | D::UnknownFormat => Error::new(Code::DecryptFailed, "the payload is not a valid age file"),
-        D::InvalidMac => Error::new(Code::DecryptFailed, "the age header MAC does not match: the file was altered"),
+        D::InvalidHeader | D::UnknownFormat => {
+            Error::new(Code::DecryptFailed, "the payload is not a valid age file")
+        }
+        D::InvalidMac => Error::new(
+            Code::DecryptFailed,
+            "the age header MAC does not match: the file was altered",
+        ),
         D::Io(e) => Error::new(Code::IoRead, format!("reading the age file: {e}")),
         #[allow(unreachable_patterns)]
         other => Error::new(Code::DecryptFailed, format!("decryption failed: {other}")),
@@ -250,7 +327,12 @@ pub struct Stanza {
 /// Read the stanza lines of an age v1 header, without any key. Bounded to
 /// 64 KiB and 64 stanzas.
 pub fn header_stanzas<R: Read>(r: R) -> Result<Vec<Stanza>> {
-    let bad = |m: &str| Error::new(Code::RecipientsMismatch, format!("the age header is malformed: {m}"));
+    let bad = |m: &str| {
+        Error::new(
+            Code::RecipientsMismatch,
+            format!("the age header is malformed: {m}"),
+        )
+    };
     let mut r = io::BufReader::new(r.take(64 * 1024));
     let mut line = String::new();
     let mut next = |line: &mut String| -> Result<bool> {
@@ -303,14 +385,24 @@ fn ssh_tag(recipient: &str) -> Option<String> {
 /// is what can be checked without a key.)
 pub fn check_header(stanzas: &[Stanza], listed: &[ListedRecipient]) -> Result<()> {
     let mismatch = |m: String| Error::new(Code::RecipientsMismatch, m);
-    let real: Vec<&Stanza> = stanzas.iter().filter(|s| !s.kind.ends_with("-grease")).collect();
+    let real: Vec<&Stanza> = stanzas
+        .iter()
+        .filter(|s| !s.kind.ends_with("-grease"))
+        .collect();
     let count = |k: &str| real.iter().filter(|s| s.kind == k).count();
     let want = |k: &str| listed.iter().filter(|r| r.kind == k).count();
-    if count("X25519") != want("x25519") || count("ssh-ed25519") != want("ssh-ed25519") || count("scrypt") != want("scrypt") || real.len() != listed.len() {
+    if count("X25519") != want("x25519")
+        || count("ssh-ed25519") != want("ssh-ed25519")
+        || count("scrypt") != want("scrypt")
+        || real.len() != listed.len()
+    {
         return Err(mismatch(format!(
             "the age header has {} recipient stanzas ({}), the signed manifest lists {}",
             real.len(),
-            real.iter().map(|s| s.kind.as_str()).collect::<Vec<_>>().join(", "),
+            real.iter()
+                .map(|s| s.kind.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             listed.len()
         )));
     }
@@ -318,14 +410,25 @@ pub fn check_header(stanzas: &[Stanza], listed: &[ListedRecipient]) -> Result<()
         match r.kind.as_str() {
             "ssh-ed25519" => {
                 let tag = r.recipient.as_deref().and_then(ssh_tag);
-                if !real.iter().any(|s| s.kind == "ssh-ed25519" && s.args.first() == tag.as_ref()) {
-                    return Err(mismatch(format!("no age stanza for the listed recipient {}", r.recipient.as_deref().unwrap_or(""))));
+                if !real
+                    .iter()
+                    .any(|s| s.kind == "ssh-ed25519" && s.args.first() == tag.as_ref())
+                {
+                    return Err(mismatch(format!(
+                        "no age stanza for the listed recipient {}",
+                        r.recipient.as_deref().unwrap_or("")
+                    )));
                 }
             }
             "scrypt" => {
                 let wf = r.work_factor.map(|w| w.to_string());
-                if !real.iter().any(|s| s.kind == "scrypt" && s.args.get(1) == wf.as_ref()) {
-                    return Err(mismatch("the scrypt work factor differs from the signed one".into()));
+                if !real
+                    .iter()
+                    .any(|s| s.kind == "scrypt" && s.args.get(1) == wf.as_ref())
+                {
+                    return Err(mismatch(
+                        "the scrypt work factor differs from the signed one".into(),
+                    ));
                 }
             }
             _ => {}
@@ -377,7 +480,10 @@ mod tests {
         let mut ids = Identities::default();
         ids.add_file(&p, &mut || unreachable!()).unwrap();
         let mut pt = Vec::new();
-        ids.decrypt(&ct[..], SCRYPT_MAX_WORK_FACTOR).unwrap().read_to_end(&mut pt).unwrap();
+        ids.decrypt(&ct[..], SCRYPT_MAX_WORK_FACTOR)
+            .unwrap()
+            .read_to_end(&mut pt)
+            .unwrap();
         assert_eq!(pt, b"secret usage");
 
         // Two stanzas against one listed recipient: refused.
@@ -398,14 +504,30 @@ mod tests {
         let mut ids = Identities::default();
         ids.set_passphrase("pw");
         let mut pt = Vec::new();
-        let err = ids.decrypt(&ct[..ct.len() - 10], 20).unwrap().read_to_end(&mut pt).unwrap_err();
-        assert!(matches!(err.kind(), io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof), "{err:?}");
+        let err = ids
+            .decrypt(&ct[..ct.len() - 10], 20)
+            .unwrap()
+            .read_to_end(&mut pt)
+            .unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+            ),
+            "{err:?}"
+        );
         let mut wrong = Identities::default();
         wrong.set_passphrase("nope");
-        assert_eq!(wrong.decrypt(&ct[..], 20).err().unwrap().code, Code::DecryptFailed);
+        assert_eq!(
+            wrong.decrypt(&ct[..], 20).err().unwrap().code,
+            Code::DecryptFailed
+        );
         // The cap on the work factor holds.
         let mut capped = Identities::default();
         capped.set_passphrase("pw");
-        assert_eq!(capped.decrypt(&ct[..], 9).err().unwrap().code, Code::DecryptFailed);
+        assert_eq!(
+            capped.decrypt(&ct[..], 9).err().unwrap().code,
+            Code::DecryptFailed
+        );
     }
 }

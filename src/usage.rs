@@ -10,14 +10,12 @@
 //! chunks the caller is already reading, so recognising a file costs no
 //! extra pass over it.
 
-use std::cell::Cell;
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
 
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Code, Error, Result};
 
@@ -88,92 +86,307 @@ struct Instance {
     version: Option<serde_json::Value>,
 }
 
-struct UsersSeed;
+/// Largest `instance` object read into memory.
+const MAX_INSTANCE_LEN: usize = 1 << 20;
+/// Deepest nesting skipped.
+const MAX_DEPTH: usize = 128;
 
-impl<'de> DeserializeSeed<'de> for UsersSeed {
-    type Value = Users;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Users, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Users;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string (encrypted user list) or an array of users")
+/// A minimal streaming JSON scanner over a `BufRead`: it walks the top-level
+/// object, skips values without keeping them (strings are skipped with
+/// memchr, so a gigabyte-long `users` blob costs no memory), and captures the
+/// small `instance` value for serde_json to parse.
+struct Scanner<R: BufRead> {
+    r: R,
+    capture: Option<Vec<u8>>,
+}
+
+type ScanResult<T> = std::result::Result<T, String>;
+
+impl<R: BufRead> Scanner<R> {
+    fn peek(&mut self) -> ScanResult<Option<u8>> {
+        loop {
+            match self.r.fill_buf() {
+                Ok(b) => return Ok(b.first().copied()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("read error: {e}")),
             }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Users, E> {
+        }
+    }
+
+    fn bump(&mut self) -> ScanResult<u8> {
+        let b = self.peek()?.ok_or("unexpected end of input")?;
+        self.r.consume(1);
+        if let Some(c) = self.capture.as_mut() {
+            c.push(b);
+            if c.len() > MAX_INSTANCE_LEN {
+                return Err("instance is too large".into());
+            }
+        }
+        Ok(b)
+    }
+
+    fn ws(&mut self) -> ScanResult<Option<u8>> {
+        while let Some(b) = self.peek()? {
+            if matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+                self.bump()?;
+            } else {
+                return Ok(Some(b));
+            }
+        }
+        Ok(None)
+    }
+
+    fn expect(&mut self, want: u8) -> ScanResult<()> {
+        match self.ws()? {
+            Some(b) if b == want => {
+                self.bump()?;
+                Ok(())
+            }
+            Some(b) => Err(format!(
+                "expected '{}', found '{}'",
+                want as char, b as char
+            )),
+            None => Err("unexpected end of input".into()),
+        }
+    }
+
+    /// Skip a string whose opening quote was consumed.
+    fn skip_string_body(&mut self) -> ScanResult<()> {
+        loop {
+            let (n, hit) = {
+                let buf = match self.r.fill_buf() {
+                    Ok(b) => b,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(format!("read error: {e}")),
+                };
+                if buf.is_empty() {
+                    return Err("unterminated string".into());
+                }
+                match memchr::memchr2(b'"', b'\\', buf) {
+                    Some(i) => (i, Some(buf[i])),
+                    None => (buf.len(), None),
+                }
+            };
+            if let Some(c) = self.capture.as_mut() {
+                // Only ever small: the instance object is bounded.
+                let buf = self.r.fill_buf().map_err(|e| e.to_string())?;
+                c.extend_from_slice(&buf[..n]);
+                if c.len() > MAX_INSTANCE_LEN {
+                    return Err("instance is too large".into());
+                }
+            }
+            self.r.consume(n);
+            match hit {
+                Some(b'"') => {
+                    self.bump()?;
+                    return Ok(());
+                }
+                Some(_) => {
+                    self.bump()?; // backslash
+                    self.bump()?; // escaped character (\uXXXX digits are plain bytes)
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Read a short string (a key), decoding escapes with serde_json.
+    fn key(&mut self) -> ScanResult<String> {
+        self.expect(b'"')?;
+        let mut raw = vec![b'"'];
+        loop {
+            let b = self.bump()?;
+            raw.push(b);
+            if raw.len() > 4096 {
+                return Err("key too long".into());
+            }
+            match b {
+                b'"' => break,
+                b'\\' => raw.push(self.bump()?),
+                _ => {}
+            }
+        }
+        serde_json::from_slice(&raw).map_err(|e| format!("bad key: {e}"))
+    }
+
+    /// Skip one value of any kind, iteratively.
+    fn skip_value(&mut self) -> ScanResult<()> {
+        let mut stack: Vec<u8> = Vec::new();
+        loop {
+            let b = self.ws()?.ok_or("unexpected end of input")?;
+            match b {
+                b'{' | b'[' => {
+                    self.bump()?;
+                    if stack.len() >= MAX_DEPTH {
+                        return Err("nesting too deep".into());
+                    }
+                    stack.push(if b == b'{' { b'}' } else { b']' });
+                    if self.ws()? == stack.last().copied() {
+                        self.bump()?;
+                        stack.pop();
+                    } else if b == b'{' {
+                        self.expect(b'"')?;
+                        self.skip_string_body()?;
+                        self.expect(b':')?;
+                        continue;
+                    } else {
+                        continue;
+                    }
+                }
+                b'"' => {
+                    self.bump()?;
+                    self.skip_string_body()?;
+                }
+                b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
+                    while let Some(c) = self.peek()? {
+                        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'+' | b'.') {
+                            self.bump()?;
+                        } else {
+                            break;
+                        }
+                    }
+                }
+                other => return Err(format!("unexpected '{}'", other as char)),
+            }
+            // After a complete value: close containers or move to the next element.
+            loop {
+                let Some(&close) = stack.last() else {
+                    return Ok(());
+                };
+                match self.ws()? {
+                    Some(b',') => {
+                        self.bump()?;
+                        if close == b'}' {
+                            self.expect(b'"')?;
+                            self.skip_string_body()?;
+                            self.expect(b':')?;
+                        }
+                        break;
+                    }
+                    Some(c) if c == close => {
+                        self.bump()?;
+                        stack.pop();
+                    }
+                    Some(c) => return Err(format!("unexpected '{}'", c as char)),
+                    None => return Err("unexpected end of input".into()),
+                }
+            }
+        }
+    }
+
+    fn users(&mut self) -> ScanResult<Users> {
+        match self.ws()? {
+            Some(b'"') => {
+                self.bump()?;
+                self.skip_string_body()?;
                 Ok(Users::Encrypted)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Users, A::Error> {
+            Some(b'[') => {
+                self.bump()?;
                 let mut count = 0u64;
-                while a.next_element::<IgnoredAny>()?.is_some() {
+                if self.ws()? == Some(b']') {
+                    self.bump()?;
+                    return Ok(Users::Clear { count });
+                }
+                loop {
+                    if self.ws()? != Some(b'{') {
+                        return Err("a user record is not an object".into());
+                    }
+                    self.skip_value()?;
                     count += 1;
-                }
-                Ok(Users::Clear { count })
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-struct Top<'a> {
-    saw_instance: &'a Cell<bool>,
-}
-
-struct Parsed {
-    instance: Option<Instance>,
-    users: Users,
-}
-
-impl<'de> DeserializeSeed<'de> for Top<'_> {
-    type Value = Parsed;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Parsed, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Top<'_> {
-    type Value = Parsed;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Parsed, A::Error> {
-        let mut instance = None;
-        let mut users = Users::Absent;
-        while let Some(k) = m.next_key::<String>()? {
-            match k.as_str() {
-                "instance" => {
-                    self.saw_instance.set(true);
-                    if instance.is_some() {
-                        return Err(de::Error::custom("duplicate field `instance`"));
+                    match self.ws()? {
+                        Some(b',') => {
+                            self.bump()?;
+                        }
+                        Some(b']') => {
+                            self.bump()?;
+                            return Ok(Users::Clear { count });
+                        }
+                        _ => return Err("malformed users array".into()),
                     }
-                    instance = Some(m.next_value::<Instance>()?);
-                }
-                "users" => {
-                    if users != Users::Absent {
-                        return Err(de::Error::custom("duplicate field `users`"));
-                    }
-                    users = m.next_value_seed(UsersSeed)?;
-                }
-                _ => {
-                    m.next_value::<IgnoredAny>()?;
                 }
             }
+            Some(b'n') => {
+                self.skip_value()?;
+                Ok(Users::Absent)
+            }
+            _ => Err("users is neither a string nor an array".into()),
         }
-        Ok(Parsed { instance, users })
     }
 }
 
 /// Recognise and validate a usage file from a stream.
 pub fn sniff<R: Read>(r: R) -> Sniff {
-    let saw = Cell::new(false);
-    let mut de = serde_json::Deserializer::from_reader(io::BufReader::with_capacity(1 << 16, r));
-    let parsed = Top { saw_instance: &saw }.deserialize(&mut de);
-    let parsed = match parsed.and_then(|p| de.end().map(|_| p)) {
-        Ok(p) => p,
-        Err(e) if saw.get() => return Sniff::Invalid(format!("not valid JSON: {e}")),
-        Err(_) => return Sniff::Other,
+    let mut sc = Scanner {
+        r: io::BufReader::with_capacity(1 << 16, r),
+        capture: None,
     };
-    let Some(inst) = parsed.instance else {
+    let mut saw_instance = false;
+    let mut instance_raw = None;
+    let mut users = Users::Absent;
+    let mut seen_users = false;
+    let result: ScanResult<()> = (|| {
+        if sc.ws()? != Some(b'{') {
+            return Err("not a JSON object".into());
+        }
+        sc.bump()?;
+        if sc.ws()? == Some(b'}') {
+            sc.bump()?;
+        } else {
+            loop {
+                let k = sc.key()?;
+                sc.expect(b':')?;
+                match k.as_str() {
+                    "instance" => {
+                        if saw_instance {
+                            return Err("duplicate field `instance`".into());
+                        }
+                        saw_instance = true;
+                        sc.ws()?;
+                        sc.capture = Some(Vec::new());
+                        let r = sc.skip_value();
+                        instance_raw = sc.capture.take();
+                        r?;
+                    }
+                    "users" => {
+                        if seen_users {
+                            return Err("duplicate field `users`".into());
+                        }
+                        seen_users = true;
+                        users = sc.users()?;
+                    }
+                    _ => sc.skip_value()?,
+                }
+                match sc.ws()? {
+                    Some(b',') => {
+                        sc.bump()?;
+                    }
+                    Some(b'}') => {
+                        sc.bump()?;
+                        break;
+                    }
+                    _ => return Err("expected ',' or '}'".into()),
+                }
+            }
+        }
+        if sc.ws()?.is_some() {
+            return Err("trailing data after the JSON object".into());
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        return if saw_instance {
+            Sniff::Invalid(format!("not valid JSON: {e}"))
+        } else {
+            Sniff::Other
+        };
+    }
+    let Some(raw) = instance_raw else {
         return Sniff::Other;
+    };
+    let inst: Instance = match serde_json::from_slice(&raw) {
+        Ok(i) => i,
+        Err(e) => return Sniff::Invalid(format!("instance is not a valid object: {e}")),
     };
     let server_id = match inst.server_id {
         Some(serde_json::Value::String(s)) if is_uuid(&s) => s,
@@ -194,7 +407,7 @@ pub fn sniff<R: Read>(r: R) -> Sniff {
         host_name,
         server_id,
         version,
-        users: parsed.users,
+        users,
     })
 }
 
@@ -310,6 +523,36 @@ mod tests {
         assert!(matches!(sniff(truncated.as_bytes()), Sniff::Invalid(_)));
         let trailing = format!(r#"{{"instance":{{"server_id":"{ID}","host_name":"h"}}}} x"#);
         assert!(matches!(sniff(trailing.as_bytes()), Sniff::Invalid(_)));
+    }
+
+    #[test]
+    fn scanner_handles_escapes_nesting_and_odd_layout() {
+        let doc = format!(
+            "  {{ \"a\\\"b\" : [1, {{\"x\": [true, null, -1.5e3]}}, \"s\\\\\"],\n \"users\" : [ {{\"emails\":[{{\"primary\":true}}]}} , {{}} ] ,\"instance\":{{\"server_id\":\"{ID}\",\"host_name\":\"h\",\"features\":[{{\"n\":\"\\u0041\"}}]}} }}\n"
+        );
+        match sniff(doc.as_bytes()) {
+            Sniff::Usage(u) => assert_eq!(u.users, Users::Clear { count: 2 }),
+            s => panic!("{s:?} for {doc}"),
+        }
+        // Unbalanced or truncated structures after `instance` are invalid.
+        for bad in [
+            format!("{{\"instance\":{{\"server_id\":\"{ID}\",\"host_name\":\"h\"}},\"x\":[1,2}}"),
+            format!(
+                "{{\"instance\":{{\"server_id\":\"{ID}\",\"host_name\":\"h\"}},\"users\":\"abc"
+            ),
+            format!("{{\"instance\":{{\"server_id\":\"{ID}\",\"host_name\":\"h\"}},\"users\":5}}"),
+            format!(
+                "{{\"instance\":{{\"server_id\":\"{ID}\",\"host_name\":\"h\"}},\"instance\":{{}}}}"
+            ),
+        ] {
+            assert!(matches!(sniff(bad.as_bytes()), Sniff::Invalid(_)), "{bad}");
+        }
+        let deep = format!(
+            "{{\"instance\":{{\"server_id\":\"{ID}\",\"host_name\":\"h\"}},\"x\":{}{}}}",
+            "[".repeat(1000),
+            "]".repeat(1000)
+        );
+        assert!(matches!(sniff(deep.as_bytes()), Sniff::Invalid(_)));
     }
 
     #[test]

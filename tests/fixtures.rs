@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use common::*;
 
 fn expectations() -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(root().join("fixtures/expectations.json")).unwrap()).unwrap()
+    serde_json::from_str(
+        &std::fs::read_to_string(root().join("fixtures/expectations.json")).unwrap(),
+    )
+    .unwrap()
 }
 
 /// Arguments for the identity or passphrase a fixture names. Identity files
@@ -22,16 +25,22 @@ fn secret_args(case: &serde_json::Value, tmp: &Path) -> Vec<String> {
         args.extend(["--identity".to_string(), p.display().to_string()]);
     }
     if let Some(p) = case["passphrase_file"].as_str() {
-        args.extend(["--passphrase-file".to_string(), root().join(p).display().to_string()]);
+        args.extend([
+            "--passphrase-file".to_string(),
+            root().join(p).display().to_string(),
+        ]);
     }
     args
 }
 
 fn base(cmd: &str, file: &Path, at: &str) -> assert_cmd::Command {
     let mut c = airlock();
-    c.arg(cmd).arg(file)
-        .arg("--trust").arg(root().join("keys/allowed_signers"))
-        .arg("--revoked").arg(root().join("keys/revoked_keys"));
+    c.arg(cmd)
+        .arg(file)
+        .arg("--trust")
+        .arg(root().join("keys/allowed_signers"))
+        .arg("--revoked")
+        .arg(root().join("keys/revoked_keys"));
     if cmd == "verify" {
         c.arg("--at").arg(at);
     }
@@ -53,12 +62,23 @@ fn golden_bundles_verify_at_their_creation_time() {
         let file = fixture(g);
         let out = base("verify", &file, g["at"].as_str().unwrap())
             .args(secret_args(g, tmp.path()))
-            .output().unwrap();
-        assert!(out.status.success(), "{}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["ok"], true);
         assert_eq!(v["source"]["host_name"], "ghes.example.com");
-        assert_eq!(v["payload_decrypted"], true, "{}: not decrypted", file.display());
+        assert_eq!(
+            v["payload_decrypted"],
+            true,
+            "{}: not decrypted",
+            file.display()
+        );
         // Plaintext identical to the sample it was made from.
         if let Some(pt) = g["plaintext"].as_str() {
             let want = std::fs::read(root().join("fixtures").join(pt)).unwrap();
@@ -79,16 +99,31 @@ fn every_fail_fixture_is_rejected_with_its_code_by_verify_and_extract() {
     for f in fails {
         let file = fixture(f);
         let want = f["code"].as_str().unwrap();
-        let code = airlock::Code::ALL.iter().find(|c| c.as_str() == want).unwrap();
+        let code = airlock::Code::ALL
+            .iter()
+            .find(|c| c.as_str() == want)
+            .unwrap();
 
         let out = base("verify", &file, f["at"].as_str().unwrap())
             .current_dir(cwd.path())
             .args(secret_args(f, secrets.path()))
-            .output().unwrap();
+            .output()
+            .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|_| panic!("{}: no JSON on stdout", file.display()));
-        assert_eq!(v["error"]["code"], want, "verify {}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
-        assert_eq!(out.status.code(), Some(code.class().exit_code()), "{}", file.display());
+        assert_eq!(
+            v["error"]["code"],
+            want,
+            "verify {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(code.class().exit_code()),
+            "{}",
+            file.display()
+        );
         assert!(String::from_utf8_lossy(&out.stderr).contains(want));
 
         // extract runs at the real time, so time-dependent cases are left to verify.
@@ -99,23 +134,47 @@ fn every_fail_fixture_is_rejected_with_its_code_by_verify_and_extract() {
         let out = base("extract", &file, "")
             .current_dir(cwd.path())
             .args(secret_args(f, secrets.path()))
-            .arg("--out").arg(dir.path())
-            .output().unwrap();
+            .arg("--out")
+            .arg(dir.path())
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "extract accepted {}", file.display());
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let got = v["error"]["code"].as_str().unwrap();
         // Expired-at-fixture-time bundles are expired today as well; the rest
         // must fail for the same reason, or (for the golden time) expiry.
-        assert!(got == want || got == "AIRLOCK-E-BUNDLE-EXPIRED", "extract {}: {got}", file.display());
-        assert!(listing(dir.path()).is_empty(), "extract of {} left {:?}", file.display(), listing(dir.path()));
+        assert!(
+            got == want || got == "AIRLOCK-E-BUNDLE-EXPIRED",
+            "extract {}: {got}",
+            file.display()
+        );
+        assert!(
+            listing(dir.path()).is_empty(),
+            "extract of {} left {:?}",
+            file.display(),
+            listing(dir.path())
+        );
     }
-    assert!(listing(cwd.path()).is_empty(), "files written: {:?}", listing(cwd.path()));
+    assert!(
+        listing(cwd.path()).is_empty(),
+        "files written: {:?}",
+        listing(cwd.path())
+    );
 }
 
 #[test]
 fn every_listed_fixture_exists() {
     let e = expectations();
-    for f in e["fail"].as_array().unwrap().iter().chain(e["golden"].as_array().unwrap()) {
-        assert!(fixture(f).exists(), "{} listed but missing", fixture(f).display());
+    for f in e["fail"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(e["golden"].as_array().unwrap())
+    {
+        assert!(
+            fixture(f).exists(),
+            "{} listed but missing",
+            fixture(f).display()
+        );
     }
 }

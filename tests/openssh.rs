@@ -59,7 +59,7 @@ fn ssh_keygen_verifies_airlock_signature_and_airlock_takes_ssh_keygen_keys() {
         if !pass.is_empty() {
             let pf = d.path().join("pass");
             std::fs::write(&pf, format!("{pass}\n")).unwrap();
-            c.arg("--passphrase-file").arg(&pf);
+            c.arg("--key-passphrase-file").arg(&pf);
         }
         c.assert().success();
 

@@ -20,9 +20,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 echo "== tools"
-ssh -V 2>&1 | head -1
+ssh -V 2>&1 | sed -n 1p
 age --version
-unzip -v | head -1
+unzip -v | sed -n 1p
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -33,7 +33,7 @@ cargo clippy --locked --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked --all-targets 2>&1 | tee target/test-output.txt
 # Doc tests run separately (--all-targets skips them).
-cargo test --locked --doc 2>&1 | tail -3
+cargo test --locked --doc 2>&1 | tail -n 3
 
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')

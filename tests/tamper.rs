@@ -43,6 +43,7 @@ fn small_bundle(
         overwrite: false,
         state: &state,
         tool: airlock::tool_version(),
+        recipients: &Default::default(),
     })
     .unwrap();
     let trust = TrustStore::load(

@@ -134,7 +134,10 @@ fn stream_member<W: Write + io::Seek>(
     let mut sniffer = Sniffer::spawn();
     let mut buf = vec![0u8; CHUNK];
     let member_writer = zw.begin(&member).map_err(werr)?;
-    let hashing = Hashing { inner: member_writer, sha: Sha256::new() };
+    let hashing = Hashing {
+        inner: member_writer,
+        sha: Sha256::new(),
+    };
     // The plaintext goes either straight into the member or through age.
     enum Sink<W: Write> {
         Clear(W),
@@ -150,7 +153,12 @@ fn stream_member<W: Write + io::Seek>(
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::new(Code::IoRead, format!("cannot read {label}: {e}"))),
+            Err(e) => {
+                return Err(Error::new(
+                    Code::IoRead,
+                    format!("cannot read {label}: {e}"),
+                ))
+            }
         };
         sniffer.feed(&buf[..n]);
         match &mut sink {
@@ -345,7 +353,12 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     let mut zw = Writer::new(BufWriter::with_capacity(CHUNK, file));
     let mut staged = Vec::new();
     for input in &opts.inputs {
-        staged.push(stream_member(&mut zw, input, &probe_target, opts.recipients)?);
+        staged.push(stream_member(
+            &mut zw,
+            input,
+            &probe_target,
+            opts.recipients,
+        )?);
     }
     let source = resolve_source(&staged, opts.host_name.clone(), opts.server_id.clone())?;
 

@@ -314,7 +314,11 @@ pub struct ExtractTo<'a> {
 /// exported, into `to.dir`. Each file is written to a temporary file in that
 /// directory; only when every member verified, decrypted to its end and
 /// validated are they renamed into place. On any failure nothing is left.
-pub fn extract(path: &Path, opts: &VerifyOptions<'_>, to: ExtractTo<'_>) -> Result<(Verified, Vec<PathBuf>)> {
+pub fn extract(
+    path: &Path,
+    opts: &VerifyOptions<'_>,
+    to: ExtractTo<'_>,
+) -> Result<(Verified, Vec<PathBuf>)> {
     let file = File::open(path).map_err(|e| Error::io_read(path, e))?;
     run(file, opts, Some(to))
 }
@@ -352,7 +356,11 @@ impl<W: Write> Write for Tee<'_, W> {
     }
 }
 
-fn run(file: File, opts: &VerifyOptions<'_>, to: Option<ExtractTo<'_>>) -> Result<(Verified, Vec<PathBuf>)> {
+fn run(
+    file: File,
+    opts: &VerifyOptions<'_>,
+    to: Option<ExtractTo<'_>>,
+) -> Result<(Verified, Vec<PathBuf>)> {
     // 1. container
     let mut layout = open_layout(file)?;
     // 2. signatures over the manifest bytes
@@ -367,7 +375,10 @@ fn run(file: File, opts: &VerifyOptions<'_>, to: Option<ExtractTo<'_>>) -> Resul
         for p in &manifest.payload {
             let target = to.dir.join(output_name(p));
             if !to.overwrite && target.exists() {
-                return Err(Error::new(Code::OutputExists, format!("{} already exists", target.display())));
+                return Err(Error::new(
+                    Code::OutputExists,
+                    format!("{} already exists", target.display()),
+                ));
             }
         }
     }
@@ -394,7 +405,10 @@ fn run(file: File, opts: &VerifyOptions<'_>, to: Option<ExtractTo<'_>>) -> Resul
         if digest != p.sha256 {
             return Err(Error::new(
                 Code::MemberDigest,
-                format!("{}: SHA-256 {digest} differs from the manifest's {}", p.name, p.sha256),
+                format!(
+                    "{}: SHA-256 {digest} differs from the manifest's {}",
+                    p.name, p.sha256
+                ),
             ));
         }
         if encrypted {
@@ -415,7 +429,12 @@ fn run(file: File, opts: &VerifyOptions<'_>, to: Option<ExtractTo<'_>>) -> Resul
         .unwrap_or(crypt::SCRYPT_MAX_WORK_FACTOR);
     let mut payload = Vec::new();
     let mut staged = Vec::new();
-    for ((p, e), sniffer) in manifest.payload.iter().zip(layout.payload.clone()).zip(sniffed) {
+    for ((p, e), sniffer) in manifest
+        .payload
+        .iter()
+        .zip(layout.payload.clone())
+        .zip(sniffed)
+    {
         let encrypted = p.encryption.is_some();
         let mut temp = match &to {
             Some(to) => Some(fsutil::temp_beside(&to.dir.join(output_name(p)), 0o600)?),
@@ -438,7 +457,9 @@ fn run(file: File, opts: &VerifyOptions<'_>, to: Option<ExtractTo<'_>>) -> Resul
                 let mut r = layout.reader.member(&e)?;
                 let dst = t.path().to_path_buf();
                 std::io::copy(&mut r, t.as_file_mut()).map_err(|err| match err.kind() {
-                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => member_read_error(&e, err),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
+                        member_read_error(&e, err)
+                    }
                     _ => Error::io_write(&dst, err),
                 })?;
             }
@@ -456,13 +477,22 @@ fn run(file: File, opts: &VerifyOptions<'_>, to: Option<ExtractTo<'_>>) -> Resul
                 Some(t) => Box::new(t.as_file_mut()),
                 None => Box::new(std::io::sink()),
             };
-            let mut tee = Tee { inner: dst, sha: Sha256::new(), size: 0, sniffer: sniffer.as_mut() };
+            let mut tee = Tee {
+                inner: dst,
+                sha: Sha256::new(),
+                size: 0,
+                sniffer: sniffer.as_mut(),
+            };
             loop {
-                let n = stream.read(&mut buf).map_err(|err| crypt::stream_error(&p.name, err))?;
+                let n = stream
+                    .read(&mut buf)
+                    .map_err(|err| crypt::stream_error(&p.name, err))?;
                 if n == 0 {
                     break;
                 }
-                tee.write_all(&buf[..n]).map_err(|err| Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p))))?;
+                tee.write_all(&buf[..n]).map_err(|err| {
+                    Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p)))
+                })?;
             }
             check.decrypted = true;
             check.plaintext_size = Some(tee.size);
@@ -495,11 +525,15 @@ fn run(file: File, opts: &VerifyOptions<'_>, to: Option<ExtractTo<'_>>) -> Resul
     if let Some(to) = &to {
         for (t, target) in staged {
             let Some(target) = target else { continue };
-            t.as_file().sync_all().map_err(|e| Error::io_write(&target, e))?;
+            t.as_file()
+                .sync_all()
+                .map_err(|e| Error::io_write(&target, e))?;
             if to.overwrite {
-                t.persist(&target).map_err(|e| Error::io_write(&target, e.error))?;
+                t.persist(&target)
+                    .map_err(|e| Error::io_write(&target, e.error))?;
             } else {
-                t.persist_noclobber(&target).map_err(|e| Error::io_write(&target, e.error))?;
+                t.persist_noclobber(&target)
+                    .map_err(|e| Error::io_write(&target, e.error))?;
             }
             written.push(target);
         }
@@ -519,7 +553,9 @@ fn run(file: File, opts: &VerifyOptions<'_>, to: Option<ExtractTo<'_>>) -> Resul
 fn validate_usage(manifest: &Manifest, p: &PayloadEntry, verdict: Sniff) -> Result<UsageInfo> {
     match verdict {
         Sniff::Usage(u) => {
-            if u.host_name != manifest.source.host_name || Some(&u.server_id) != manifest.source.server_id.as_ref() {
+            if u.host_name != manifest.source.host_name
+                || Some(&u.server_id) != manifest.source.server_id.as_ref()
+            {
                 return Err(Error::new(
                     Code::PayloadSource,
                     format!(
@@ -535,7 +571,10 @@ fn validate_usage(manifest: &Manifest, p: &PayloadEntry, verdict: Sniff) -> Resu
             Ok(u)
         }
         Sniff::Invalid(why) => Err(crate::usage::invalid(&p.name, &why)),
-        Sniff::Other => Err(crate::usage::invalid(&p.name, "it is not a JSON object with an instance")),
+        Sniff::Other => Err(crate::usage::invalid(
+            &p.name,
+            "it is not a JSON object with an instance",
+        )),
     }
 }
 

@@ -178,7 +178,10 @@ pub fn run(a: Args) -> Result<()> {
     outln!("  created      {}", m.created);
     outln!("  expires      {}", m.expires);
     if m.is_encrypted() {
-        outln!("  encrypted to {} recipient(s); the payload members are age files", m.recipients.len());
+        outln!(
+            "  encrypted to {} recipient(s); the payload members are age files",
+            m.recipients.len()
+        );
     }
     outln!("  read back from disk and verified");
     Ok(())

@@ -69,9 +69,23 @@ pub fn run(a: Args) -> Result<()> {
         }));
         return Ok(());
     }
-    outln!("bundle {} VERIFIED (signed by {})", a.bundle.display(), v.signers.iter().map(|s| s.fingerprint.as_str()).collect::<Vec<_>>().join(", "));
+    outln!(
+        "bundle {} VERIFIED (signed by {})",
+        a.bundle.display(),
+        v.signers
+            .iter()
+            .map(|s| s.fingerprint.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     for (p, w) in v.payload.iter().zip(&written) {
-        outln!("  {} -> {} ({}{})", p.name, w.display(), super::bytes(p.plaintext_size.unwrap_or(p.size)), if p.decrypted { ", decrypted" } else { "" });
+        outln!(
+            "  {} -> {} ({}{})",
+            p.name,
+            w.display(),
+            super::bytes(p.plaintext_size.unwrap_or(p.size)),
+            if p.decrypted { ", decrypted" } else { "" }
+        );
     }
     Ok(())
 }

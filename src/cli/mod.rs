@@ -146,7 +146,7 @@ pub fn passphrase_source(
                 Code::KeyPassphrase,
                 format!("{key} is encrypted and there is no terminal to ask for its passphrase"),
             )
-            .with_hint("pass --passphrase-file FILE"));
+            .with_hint("pass --key-passphrase-file FILE"));
         }
         rpassword::prompt_password(format!("Enter passphrase for {key}: "))
             .map(Zeroizing::new)

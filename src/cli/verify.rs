@@ -132,7 +132,9 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     if !decrypted {
-        outln!("  payload was NOT decrypted: signatures, recipients and ciphertext digests checked;");
+        outln!(
+            "  payload was NOT decrypted: signatures, recipients and ciphertext digests checked;"
+        );
         outln!("  give --identity to check the plaintext too");
     }
     outln!("VERIFIED");
