@@ -27,6 +27,12 @@ pub enum Class {
     Payload,
     /// The payload could not be decrypted.
     Decrypt,
+    /// The importer's ledger refuses the bundle: rollback or older than imported.
+    Ledger,
+    /// The very same bundle was already imported and handed over.
+    AlreadyImported,
+    /// The verified payload could not be handed over (outbox or endpoint).
+    Handover,
 }
 
 impl Class {
@@ -41,6 +47,9 @@ impl Class {
             Class::Freshness => 7,
             Class::Payload => 8,
             Class::Decrypt => 9,
+            Class::Ledger => 10,
+            Class::AlreadyImported => 11,
+            Class::Handover => 12,
         }
     }
 
@@ -55,6 +64,9 @@ impl Class {
             Class::Freshness => "freshness",
             Class::Payload => "payload",
             Class::Decrypt => "decrypt",
+            Class::Ledger => "ledger",
+            Class::AlreadyImported => "already-imported",
+            Class::Handover => "handover",
         }
     }
 }
@@ -161,6 +173,22 @@ codes! {
         "none of your identities is a recipient; check `airlock inspect` for the recipients and pass the matching --identity"),
     DecryptFailed => ("AIRLOCK-E-DECRYPT-FAILED", Decrypt,
         "wrong passphrase, or the ciphertext is truncated or altered; check the passphrase, else get a fresh copy"),
+    ConfigInvalid => ("AIRLOCK-E-CONFIG-INVALID", Usage,
+        "fix the configuration file at the place shown; docs/operator-guide.md lists its keys"),
+    LedgerIo => ("AIRLOCK-E-LEDGER-IO", Io,
+        "the ledger database cannot be opened or written; check the state directory and free space"),
+    LedgerTampered => ("AIRLOCK-E-LEDGER-TAMPERED", Integrity,
+        "the ledger's hash chain is broken: a record was edited, removed or reordered; restore it from backup and investigate"),
+    LedgerRollback => ("AIRLOCK-E-LEDGER-ROLLBACK", Ledger,
+        "a bundle with this or a higher sequence number from this key was already imported; get the newest bundle from the exporter"),
+    LedgerOlder => ("AIRLOCK-E-LEDGER-OLDER", Ledger,
+        "a newer bundle from this instance was already imported; uploading an older one would corrupt seat counts"),
+    AlreadyImported => ("AIRLOCK-E-ALREADY-IMPORTED", AlreadyImported,
+        "nothing to do: this exact bundle was imported and handed over before (see `airlock log`)"),
+    HandoverFailed => ("AIRLOCK-E-HANDOVER-FAILED", Handover,
+        "the payload could not be delivered; fix the outbox or endpoint and run the same import again"),
+    HandoverRejected => ("AIRLOCK-E-HANDOVER-REJECTED", Handover,
+        "the endpoint refused the payload (HTTP 4xx); check the URL and token, then run the same import again"),
 }
 
 /// An airlock failure: a stable code, a one-line cause and a hint.
@@ -249,6 +277,9 @@ mod tests {
             Class::Freshness,
             Class::Payload,
             Class::Decrypt,
+            Class::Ledger,
+            Class::AlreadyImported,
+            Class::Handover,
         ];
         let mut seen = std::collections::HashSet::new();
         for c in classes {

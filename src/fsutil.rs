@@ -75,3 +75,15 @@ pub fn write_atomic(target: &Path, data: &[u8], mode: u32, overwrite: bool) -> R
 pub fn evict_cache(file: &File) {
     let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
 }
+
+/// Fault injection for crash tests: in debug builds only, abort the process
+/// (no destructors run, as with `kill -9`) when `AIRLOCK_FAULT` names this
+/// point. Release builds compile this to nothing.
+pub fn fault_point(point: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("AIRLOCK_FAULT").as_deref() == Ok(point) {
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}

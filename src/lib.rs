@@ -4,10 +4,14 @@
 #![forbid(unsafe_code)]
 
 pub mod bundle;
+pub mod config;
 pub mod crypt;
 pub mod error;
 pub mod fsutil;
+pub mod handover;
+pub mod import;
 pub mod keys;
+pub mod ledger;
 pub mod sample;
 pub mod sshsig;
 pub mod state;

@@ -11,6 +11,7 @@ command -v unzip      >/dev/null || need+=(unzip)
 command -v age        >/dev/null || need+=(age)
 command -v age-keygen >/dev/null || need+=(age)
 command -v sha256sum  >/dev/null || need+=(coreutils)
+command -v sqlite3    >/dev/null || need+=(sqlite3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing: ${need[*]}"
   sudo=""

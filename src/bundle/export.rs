@@ -18,6 +18,7 @@ use crate::crypt::Recipients;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
 use crate::keys::Signer;
+use crate::ledger::{kind, outcome, Event, Ledger};
 use crate::sshsig::SshSig;
 use crate::state::StateDir;
 use crate::trust::{AllowedSigner, TrustStore};
@@ -365,6 +366,19 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     let signer = opts.signer;
     let fp = signer.fingerprint();
     let number = opts.state.next_sequence(&signer.public.id_hex())?;
+    // The ledger records the reservation first, so a crash before publication
+    // shows as a reserved number without an export.
+    let mut ledger = Ledger::open(opts.state.path())?;
+    let reserved = Event {
+        kind: kind::EXPORT.into(),
+        at: format_time(SystemTime::now()),
+        outcome: outcome::RESERVED.into(),
+        signer: Some(fp.clone()),
+        sequence: Some(number as i64),
+        ..Default::default()
+    };
+    ledger.append(reserved)?;
+    fsutil::fault_point("export:reserved");
     let created = format_time(opts.created);
     let expires = format_time(opts.created + opts.expires_in);
     let payload: Vec<PayloadEntry> = staged.iter().map(|s| s.entry.clone()).collect();
@@ -402,6 +416,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         .map_err(|e| Error::io_write(&probe_target, e))?;
     drop(file);
 
+    fsutil::fault_point("export:written");
     // Read back from the device, not the page cache: removable media lie.
     readback(tmp.path(), signer, &manifest_bytes, opts.created)?;
 
@@ -416,6 +431,23 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         .map_err(|e| Error::io_write(tmp.path(), e))?
         .len();
     fsutil::publish(tmp, &target, opts.overwrite)?;
+    fsutil::fault_point("export:published");
+    ledger.append(Event {
+        kind: kind::EXPORT.into(),
+        at: format_time(SystemTime::now()),
+        outcome: outcome::EXPORTED.into(),
+        bundle_sha256: Some(crate::import::file_sha256(&target)?),
+        bundle_id: Some(manifest.bundle_id.clone()),
+        signer: Some(fp.clone()),
+        principal: None,
+        sequence: Some(number as i64),
+        host_name: Some(manifest.source.host_name.clone()),
+        server_id: manifest.source.server_id.clone(),
+        created: Some(manifest.created.clone()),
+        expires: Some(manifest.expires.clone()),
+        detail: Some(target.display().to_string()),
+        ..Default::default()
+    })?;
     Ok(ExportReport {
         path: target,
         manifest,

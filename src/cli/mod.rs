@@ -4,8 +4,10 @@
 mod demo;
 mod export;
 mod extract;
+mod import;
 mod inspect;
 mod keygen;
+mod log;
 mod sign;
 mod verify;
 
@@ -45,6 +47,10 @@ pub enum Command {
     Sign(sign::Args),
     /// Verify a bundle and write its payload files into a directory
     Extract(extract::Args),
+    /// Verify a bundle, apply the ledger's rollback rules, hand the payload over
+    Import(import::Args),
+    /// List the ledger of exports and imports; --verify checks its hash chain
+    Log(log::Args),
     /// Show a bundle's manifest, members and signatures without trusting them
     Inspect(inspect::Args),
     /// Run the whole job on built-in sample data, in a temporary directory
@@ -58,6 +64,8 @@ impl Cli {
             Command::Verify(a) => a.json,
             Command::Inspect(a) => a.json,
             Command::Extract(a) => a.json,
+            Command::Import(a) => a.json,
+            Command::Log(a) => a.json,
             Command::Keygen(a) => a.json,
             Command::Sign(a) => a.json,
             Command::Demo(_) => false,
@@ -72,6 +80,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(a) => verify::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Extract(a) => extract::run(a),
+        Command::Import(a) => import::run(a),
+        Command::Log(a) => log::run(a),
         Command::Sign(a) => sign::run(a),
         Command::Demo(a) => demo::run(a),
     }

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod http;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,11 +15,52 @@ pub fn root() -> PathBuf {
 /// The airlock binary under test.
 pub fn airlock() -> assert_cmd::Command {
     let mut c = assert_cmd::Command::cargo_bin("airlock").expect("binary");
-    c.env_remove("AIRLOCK_STATE_DIR")
-        .env_remove("AIRLOCK_TRUST")
-        .env_remove("AIRLOCK_REVOKED")
-        .env_remove("SOURCE_DATE_EPOCH");
+    isolate(c.env_remove("SOURCE_DATE_EPOCH"));
     c
+}
+
+/// Keep the user's environment and configuration out of a test run.
+pub fn isolate<C: EnvLike>(c: &mut C) {
+    for v in [
+        "AIRLOCK_STATE_DIR",
+        "AIRLOCK_TRUST",
+        "AIRLOCK_REVOKED",
+        "AIRLOCK_CONFIG",
+        "AIRLOCK_OUTBOX",
+        "AIRLOCK_ENTERPRISE",
+        "AIRLOCK_SUBMIT_URL",
+        "AIRLOCK_SUBMIT_TOKEN",
+        "AIRLOCK_IDENTITY",
+        "GH_TOKEN",
+        "GITHUB_TOKEN",
+        "AIRLOCK_FAULT",
+    ] {
+        c.remove(v);
+    }
+    c.set("XDG_CONFIG_HOME", "/nonexistent/airlock-test-config");
+}
+
+pub trait EnvLike {
+    fn remove(&mut self, k: &str);
+    fn set(&mut self, k: &str, v: &str);
+}
+
+impl EnvLike for assert_cmd::Command {
+    fn remove(&mut self, k: &str) {
+        self.env_remove(k);
+    }
+    fn set(&mut self, k: &str, v: &str) {
+        self.env(k, v);
+    }
+}
+
+impl EnvLike for std::process::Command {
+    fn remove(&mut self, k: &str) {
+        self.env_remove(k);
+    }
+    fn set(&mut self, k: &str, v: &str) {
+        self.env(k, v);
+    }
 }
 
 /// A standard tool the test suite needs; tests/run.sh installs them.

@@ -1,0 +1,88 @@
+//! `airlock log`: list the ledger of a state directory, and check its chain.
+
+use std::path::PathBuf;
+
+use airlock::config::Config;
+use airlock::error::Result;
+use airlock::ledger::Ledger;
+use airlock::state::default_state_dir;
+
+use crate::outln;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Configuration file (default: ~/.config/airlock/airlock.toml)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State directory holding the ledger [env: AIRLOCK_STATE_DIR]
+    #[arg(long, value_name = "DIR", env = "AIRLOCK_STATE_DIR", hide_env = true)]
+    pub state_dir: Option<PathBuf>,
+    /// Recompute the hash chain; fail if any record was edited, removed or reordered
+    #[arg(long)]
+    pub verify: bool,
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let (cfg, _) = Config::load(a.config.as_deref())?;
+    let dir = match a.state_dir.or(cfg.state_dir) {
+        Some(d) => d,
+        None => default_state_dir()?,
+    };
+    let ledger = Ledger::open(&dir)?;
+    let chain = if a.verify {
+        Some(ledger.verify_chain()?)
+    } else {
+        None
+    };
+    let events = ledger.events()?;
+    if a.json {
+        super::print_json(&serde_json::json!({
+            "ok": true,
+            "ledger": ledger.path(),
+            "events": events,
+            "chain_verified": chain.is_some(),
+            "head": events.last().map(|e| e.hash.clone()),
+        }));
+        return Ok(());
+    }
+    for e in &events {
+        let what = match (&e.host_name, e.sequence) {
+            (Some(h), Some(s)) => format!("{h} seq {s}"),
+            (None, Some(s)) => format!("seq {s}"),
+            _ => String::new(),
+        };
+        let code = e
+            .code
+            .as_deref()
+            .map(|c| format!(" [{c}]"))
+            .unwrap_or_default();
+        let detail = e
+            .detail
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        outln!(
+            "{:>5}  {}  {:<8} {:<16} {}{}{}",
+            e.seq,
+            e.at,
+            e.kind,
+            e.outcome,
+            what,
+            code,
+            detail
+        );
+    }
+    match (chain, events.last()) {
+        (Some((n, head)), _) => outln!("chain verified: {n} records, head {head}"),
+        (None, Some(last)) => outln!(
+            "{} records, head {} (not verified; use --verify)",
+            events.len(),
+            last.hash
+        ),
+        (None, None) => outln!("the ledger is empty"),
+    }
+    Ok(())
+}

@@ -1,0 +1,610 @@
+//! `airlock import`: ledger rules, outbox and HTTP hand-over, crash safety,
+//! concurrency, audit trail, configuration precedence.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use common::http::{Response, Server};
+use common::*;
+use predicates::str::contains;
+
+struct World {
+    dir: tempfile::TempDir,
+    key: PathBuf,
+    allowed: PathBuf,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key(dir.path(), "exporter_ed25519");
+    let allowed = allowed_signers(
+        dir.path(),
+        "*.example.com",
+        &[&read_pub(&dir.path().join("exporter_ed25519.pub"))],
+    );
+    World { dir, key, allowed }
+}
+
+impl World {
+    fn p(&self, n: &str) -> PathBuf {
+        self.dir.path().join(n)
+    }
+    /// Export a usage file of `host`, SOURCE_DATE_EPOCH = `t`.
+    fn bundle(&self, name: &str, host: &str, t: u64, key: &Path, users: usize) -> PathBuf {
+        let u = self.p(&format!("{name}.json"));
+        let id = if host == "ghes.example.com" {
+            airlock::sample::SAMPLE_SERVER_ID
+        } else {
+            "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"
+        };
+        std::fs::write(&u, airlock::sample::usage_clear(host, id, users)).unwrap();
+        let b = self.p(&format!("{name}.airlock.zip"));
+        airlock()
+            .arg("export")
+            .arg(&u)
+            .arg("--key")
+            .arg(key)
+            .arg("--out")
+            .arg(&b)
+            .arg("--state-dir")
+            .arg(self.p("exporter-state"))
+            .env("SOURCE_DATE_EPOCH", t.to_string())
+            .assert()
+            .success();
+        b
+    }
+    fn import(&self, b: &Path) -> assert_cmd::Command {
+        let mut c = airlock();
+        c.arg("import")
+            .arg(b)
+            .arg("--trust")
+            .arg(&self.allowed)
+            .arg("--state-dir")
+            .arg(self.p("importer-state"))
+            .arg("--outbox")
+            .arg(self.p("outbox"));
+        c
+    }
+    fn import_std(&self, b: &Path) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("airlock"));
+        c.arg("import")
+            .arg(b)
+            .arg("--trust")
+            .arg(&self.allowed)
+            .arg("--state-dir")
+            .arg(self.p("importer-state"))
+            .arg("--outbox")
+            .arg(self.p("outbox"));
+        isolate(&mut c);
+        c
+    }
+    fn outbox_payloads(&self) -> Vec<String> {
+        if !self.p("outbox").exists() {
+            return vec![];
+        }
+        listing(&self.p("outbox"))
+            .into_iter()
+            .filter(|f| !f.ends_with("_UPLOAD.txt"))
+            .collect()
+    }
+    fn events(&self) -> serde_json::Value {
+        let out = airlock()
+            .arg("log")
+            .arg("--state-dir")
+            .arg(self.p("importer-state"))
+            .arg("--verify")
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "log --verify: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["events"].clone()
+    }
+}
+
+const T0: u64 = 1_795_000_000; // 2026-11-18, within 30 days of the session date
+
+fn now_minus(days: u64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    now - days * 86400
+}
+
+#[test]
+fn import_rules_outbox_and_ledger() {
+    let _ = T0;
+    let w = world();
+    let t = now_minus(2);
+    let old = w.bundle("old", "ghes.example.com", t, &w.key, 3);
+    let new = w.bundle("new", "ghes.example.com", t + 3600, &w.key, 4);
+
+    // Fresh import: one byte-identical file in the outbox, beside the steps.
+    w.import(&new)
+        .arg("--enterprise")
+        .arg("octo-corp")
+        .assert()
+        .success()
+        .stdout(contains("handed over"));
+    let files = w.outbox_payloads();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].starts_with("ghes.example.com_"), "{files:?}");
+    assert_eq!(
+        std::fs::read(w.p("outbox").join(&files[0])).unwrap(),
+        std::fs::read(w.p("new.json")).unwrap()
+    );
+    let txt = listing(&w.p("outbox"))
+        .into_iter()
+        .find(|f| f.ends_with("_UPLOAD.txt"))
+        .unwrap();
+    let txt = std::fs::read_to_string(w.p("outbox").join(txt)).unwrap();
+    assert!(txt.contains("https://github.com/enterprises/octo-corp/enterprise_licensing"));
+    assert!(txt.contains("Add server usage"));
+
+    // The very same bundle again: already imported, nothing new.
+    w.import(&new)
+        .assert()
+        .code(11)
+        .stderr(contains("AIRLOCK-E-ALREADY-IMPORTED"));
+    // An older one from the same key: rollback.
+    w.import(&old)
+        .assert()
+        .code(10)
+        .stderr(contains("AIRLOCK-E-LEDGER-ROLLBACK"));
+    // A rotated key (also trusted), older than the newest: refused too.
+    let rotated = key(w.dir.path(), "retired_ed25519");
+    let allowed = std::fs::read_to_string(&w.allowed).unwrap()
+        + &format!(
+            "*.example.com namespaces=\"airlock-bundle\" {}\n",
+            read_pub(&w.p("retired_ed25519.pub"))
+        );
+    std::fs::write(&w.allowed, allowed).unwrap();
+    let rot_old = w.bundle("rot-old", "ghes.example.com", t + 1800, &rotated, 5);
+    w.import(&rot_old)
+        .assert()
+        .code(10)
+        .stderr(contains("AIRLOCK-E-LEDGER-OLDER"));
+    // A rotated key's newer bundle is fine.
+    let rot_new = w.bundle("rot-new", "ghes.example.com", t + 7200, &rotated, 6);
+    w.import(&rot_new).assert().success();
+    // A forged bundle: rejected by verify, recorded.
+    let mut forged = std::fs::read(&rot_new).unwrap();
+    let i = forged.len() / 3;
+    forged[i] ^= 1;
+    std::fs::write(w.p("forged.zip"), forged).unwrap();
+    w.import(&w.p("forged.zip")).assert().failure();
+
+    assert_eq!(w.outbox_payloads().len(), 2);
+    let ev = w.events();
+    let outcomes: Vec<(String, String)> = ev
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("import", "accepted"),
+        ("handover", "done"),
+        ("import", "already-imported"),
+        ("import", "rejected"),
+        ("import", "rejected"),
+        ("import", "accepted"),
+        ("handover", "done"),
+        ("import", "rejected"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(outcomes, want);
+    let codes: Vec<Option<&str>> = ev
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_str())
+        .collect();
+    assert_eq!(codes[3], Some("AIRLOCK-E-LEDGER-ROLLBACK"));
+    assert_eq!(codes[4], Some("AIRLOCK-E-LEDGER-OLDER"));
+    assert!(codes[7].is_some());
+    // Every accepted record names the signer, principal, sequence, instance and times.
+    let a = &ev[0];
+    for f in [
+        "bundle_sha256",
+        "signer",
+        "principal",
+        "host_name",
+        "server_id",
+        "created",
+        "expires",
+        "at",
+    ] {
+        assert!(a[f].is_string(), "{f} missing in {a}");
+    }
+    assert_eq!(a["sequence"], 2);
+}
+
+#[test]
+fn editing_a_ledger_row_by_hand_breaks_the_chain() {
+    let w = world();
+    let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 2);
+    w.import(&b).assert().success();
+    w.events();
+    let db = w.p("importer-state/ledger.sqlite");
+    let st = tool("sqlite3")
+        .arg(&db)
+        .arg("UPDATE events SET sequence = 1000 WHERE seq = 1;")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    airlock()
+        .arg("log")
+        .arg("--state-dir")
+        .arg(w.p("importer-state"))
+        .arg("--verify")
+        .assert()
+        .code(5)
+        .stderr(contains("AIRLOCK-E-LEDGER-TAMPERED"))
+        .stderr(contains("record 1 was edited"));
+    // Removing a record is caught as well.
+    let st = tool("sqlite3")
+        .arg(&db)
+        .arg("UPDATE events SET sequence = 2 WHERE seq = 1; DELETE FROM events WHERE seq = 1;")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    airlock()
+        .arg("log")
+        .arg("--state-dir")
+        .arg(w.p("importer-state"))
+        .arg("--verify")
+        .assert()
+        .code(5)
+        .stderr(contains("AIRLOCK-E-LEDGER-TAMPERED"));
+}
+
+#[test]
+fn a_crash_at_any_point_then_a_rerun_ends_with_exactly_one_handover() {
+    let w = world();
+    let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 20_000);
+    let points = [
+        "import:verified",
+        "import:accepted",
+        "handover:temp-written",
+        "handover:payload-published",
+        "import:handed-over",
+    ];
+    for point in points {
+        let _ = std::fs::remove_dir_all(w.p("importer-state"));
+        let _ = std::fs::remove_dir_all(w.p("outbox"));
+        let out = w.import(&b).env("AIRLOCK_FAULT", point).output().unwrap();
+        assert!(!out.status.success(), "{point}: the fault did not fire");
+        // No partial file at the output path, whatever happened.
+        for f in w.outbox_payloads() {
+            assert!(
+                f.starts_with(".airlock-")
+                    || std::fs::read(w.p("outbox").join(&f)).unwrap()
+                        == std::fs::read(w.p("b.json")).unwrap(),
+                "{point}: partial {f}"
+            );
+        }
+        w.import(&b).assert().success();
+        assert_eq!(
+            w.outbox_payloads(),
+            vec![format!("ghes.example.com_{}_b.json", compact(&b))],
+            "{point}"
+        );
+        let ev = w.events();
+        let done = ev
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "handover" && e["outcome"] == "done")
+            .count();
+        assert_eq!(done, 1, "{point}: {ev}");
+        w.import(&b).assert().code(11);
+    }
+}
+
+fn compact(b: &Path) -> String {
+    let out = airlock()
+        .arg("inspect")
+        .arg(b)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["inspection"]["manifest"]["created"]
+        .as_str()
+        .unwrap()
+        .replace(['-', ':'], "")
+}
+
+#[test]
+fn kill_9_at_many_moments_then_rerun_is_consistent() {
+    let w = world();
+    let b = w.bundle("big", "ghes.example.com", now_minus(1), &w.key, 30_000);
+    let bin = assert_cmd::cargo::cargo_bin("airlock");
+    // How long an uninterrupted import takes, to spread the kills over it.
+    let t0 = std::time::Instant::now();
+    w.import(&b).assert().success();
+    let full = t0.elapsed();
+    let mut outcomes = std::collections::BTreeMap::new();
+    for step in 0..24u32 {
+        let _ = std::fs::remove_dir_all(w.p("importer-state"));
+        let _ = std::fs::remove_dir_all(w.p("outbox"));
+        let mut child = std::process::Command::new(&bin)
+            .arg("import")
+            .arg(&b)
+            .arg("--trust")
+            .arg(&w.allowed)
+            .arg("--state-dir")
+            .arg(w.p("importer-state"))
+            .arg("--outbox")
+            .arg(w.p("outbox"))
+            .env("XDG_CONFIG_HOME", "/nonexistent/airlock-test-config")
+            .env_remove("AIRLOCK_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full * step / 20);
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        let ledger_state = if w.p("importer-state/ledger.sqlite").exists() {
+            let ev = w.events();
+            let has = |k: &str, o: &str| {
+                ev.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["kind"] == k && e["outcome"] == o)
+            };
+            if has("handover", "done") {
+                "handed over"
+            } else if has("import", "accepted") {
+                "accepted, not handed over"
+            } else {
+                "nothing recorded"
+            }
+        } else {
+            "nothing recorded"
+        };
+        let published = w.outbox_payloads().iter().any(|f| !f.starts_with('.'));
+        let phase = format!(
+            "{}: {ledger_state}{}",
+            if status.success() {
+                "finished"
+            } else {
+                "killed"
+            },
+            if published { ", file published" } else { "" }
+        );
+        *outcomes.entry(phase).or_insert(0) += 1;
+        // Re-run finishes the job (or reports it done), exactly one file.
+        let out = w.import(&b).output().unwrap();
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(11)),
+            "step {step}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let files = w.outbox_payloads();
+        assert_eq!(files.len(), 1, "step {step}: {files:?}");
+        assert_eq!(
+            std::fs::read(w.p("outbox").join(&files[0])).unwrap(),
+            std::fs::read(w.p("big.json")).unwrap()
+        );
+        let ev = w.events();
+        let done = ev
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "handover" && e["outcome"] == "done")
+            .count();
+        assert_eq!(done, 1, "step {step}");
+    }
+    eprintln!("kill -9 outcomes over {full:?}: {outcomes:?}");
+}
+
+#[test]
+fn concurrent_imports() {
+    let w = world();
+    let t = now_minus(1);
+    let a = w.bundle("a", "ghes.example.com", t, &w.key, 5000);
+    let b = w.bundle("b", "ghes2.example.com", t, &w.key, 5000);
+    // The same bundle twice at once: one hand-over.
+    let mut c1 = w
+        .import_std(&a)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut c2 = w
+        .import_std(&a)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut codes = vec![c1.wait().unwrap().code(), c2.wait().unwrap().code()];
+    codes.sort();
+    assert_eq!(codes, vec![Some(0), Some(11)]);
+    assert_eq!(w.outbox_payloads().len(), 1);
+    // Two different bundles at once: both succeed.
+    let a2 = w.bundle("a2", "ghes.example.com", t + 60, &w.key, 5000);
+    let mut c1 = w
+        .import_std(&a2)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut c2 = w
+        .import_std(&b)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(c1.wait().unwrap().success());
+    assert!(c2.wait().unwrap().success());
+    assert_eq!(w.outbox_payloads().len(), 3);
+    let ev = w.events();
+    assert_eq!(
+        ev.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "handover" && e["outcome"] == "done")
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn http_handover_retries_and_uses_the_bundle_digest_as_idempotency_key() {
+    let w = world();
+    let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 10);
+    let server = Server::start(vec![
+        Response::new(503, "busy"),
+        Response::new(502, "bad gateway"),
+        Response::new(201, "{}"),
+    ]);
+    std::fs::write(w.p("token"), "s3cr3t-token\n").unwrap();
+    w.import(&b)
+        .arg("--submit-url")
+        .arg(format!("{}/usage", server.url))
+        .arg("--submit-token-file")
+        .arg(w.p("token"))
+        .assert()
+        .success()
+        .stdout(contains("HTTP 201"));
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 3);
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(&b).unwrap()))
+    };
+    for r in &reqs {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.path, "/usage");
+        assert_eq!(r.headers["authorization"], "Bearer s3cr3t-token");
+        assert_eq!(r.headers["idempotency-key"], digest);
+        assert_eq!(r.body, std::fs::read(w.p("b.json")).unwrap());
+    }
+    assert!(
+        w.outbox_payloads().is_empty(),
+        "HTTP hand-over must not write the outbox"
+    );
+    // The token never appears in the ledger.
+    assert!(!w.events().to_string().contains("s3cr3t"));
+}
+
+#[test]
+fn http_handover_4xx_fails_and_rerun_delivers() {
+    let w = world();
+    let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 10);
+    let server = Server::start(vec![Response::new(401, "no")]);
+    w.import(&b)
+        .arg("--submit-url")
+        .arg(&server.url)
+        .env("AIRLOCK_SUBMIT_TOKEN", "t")
+        .assert()
+        .code(12)
+        .stderr(contains("AIRLOCK-E-HANDOVER-REJECTED"));
+    let server2 = Server::start(vec![Response::new(200, "ok")]);
+    w.import(&b)
+        .arg("--submit-url")
+        .arg(&server2.url)
+        .env("AIRLOCK_SUBMIT_TOKEN", "t")
+        .assert()
+        .success()
+        .stdout(contains("finished the hand-over"));
+    w.import(&b)
+        .arg("--submit-url")
+        .arg(&server2.url)
+        .assert()
+        .code(11);
+    assert_eq!(server2.requests().len(), 1);
+}
+
+#[test]
+fn config_file_with_flags_and_environment_taking_precedence() {
+    let w = world();
+    let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 3);
+    let cfg = w.p("airlock.toml");
+    std::fs::write(&cfg, format!(
+        "trust = \"{}\"\nstate_dir = \"state-from-config\"\noutbox = \"outbox-from-config\"\nenterprise = \"from-config\"\n",
+        w.allowed.display()
+    )).unwrap();
+    // File only: everything from the file (relative paths from its directory).
+    airlock()
+        .arg("import")
+        .arg(&b)
+        .arg("--config")
+        .arg(&cfg)
+        .assert()
+        .success();
+    assert_eq!(listing(&w.p("outbox-from-config")).len(), 2);
+    assert!(w.p("state-from-config/ledger.sqlite").exists());
+    // Environment beats the file, a flag beats the environment.
+    let b2 = w.bundle("b2", "ghes.example.com", now_minus(1) + 60, &w.key, 3);
+    airlock()
+        .arg("import")
+        .arg(&b2)
+        .arg("--config")
+        .arg(&cfg)
+        .env("AIRLOCK_OUTBOX", w.p("outbox-from-env"))
+        .env("AIRLOCK_ENTERPRISE", "from-env")
+        .arg("--enterprise")
+        .arg("from-flag")
+        .assert()
+        .success();
+    let txt = listing(&w.p("outbox-from-env"))
+        .into_iter()
+        .find(|f| f.ends_with("UPLOAD.txt"))
+        .unwrap();
+    let txt = std::fs::read_to_string(w.p("outbox-from-env").join(txt)).unwrap();
+    assert!(txt.contains("/enterprises/from-flag/"), "{txt}");
+    // A bad key in the file is a clear error.
+    std::fs::write(&cfg, "trusted = \"x\"\n").unwrap();
+    airlock()
+        .arg("import")
+        .arg(&b2)
+        .arg("--config")
+        .arg(&cfg)
+        .assert()
+        .code(2)
+        .stderr(contains("AIRLOCK-E-CONFIG-INVALID"));
+}
+
+#[test]
+fn exporter_keeps_a_chained_ledger_too() {
+    let w = world();
+    w.bundle("a", "ghes.example.com", now_minus(1), &w.key, 1);
+    w.bundle("b", "ghes.example.com", now_minus(1) + 1, &w.key, 1);
+    let out = airlock()
+        .arg("log")
+        .arg("--state-dir")
+        .arg(w.p("exporter-state"))
+        .arg("--verify")
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let outcomes: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec!["reserved", "exported", "reserved", "exported"]
+    );
+}
