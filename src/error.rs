@@ -33,6 +33,8 @@ pub enum Class {
     AlreadyImported,
     /// The verified payload could not be handed over (outbox or endpoint).
     Handover,
+    /// GitHub's API refused or failed.
+    Cloud,
 }
 
 impl Class {
@@ -50,6 +52,7 @@ impl Class {
             Class::Ledger => 10,
             Class::AlreadyImported => 11,
             Class::Handover => 12,
+            Class::Cloud => 13,
         }
     }
 
@@ -67,6 +70,7 @@ impl Class {
             Class::Ledger => "ledger",
             Class::AlreadyImported => "already-imported",
             Class::Handover => "handover",
+            Class::Cloud => "cloud",
         }
     }
 }
@@ -187,6 +191,20 @@ codes! {
         "nothing to do: this exact bundle was imported and handed over before (see `airlock log`)"),
     HandoverFailed => ("AIRLOCK-E-HANDOVER-FAILED", Handover,
         "the payload could not be delivered; fix the outbox or endpoint and run the same import again"),
+    CloudToken => ("AIRLOCK-E-CLOUD-TOKEN", Usage,
+        "set GH_TOKEN (a classic token with read:enterprise, or a fine-grained one with Enterprise administration: read) or pass --token-file"),
+    CloudUnauthorized => ("AIRLOCK-E-CLOUD-UNAUTHORIZED", Cloud,
+        "the token is invalid or expired; make a new one and set GH_TOKEN"),
+    CloudForbidden => ("AIRLOCK-E-CLOUD-FORBIDDEN", Cloud,
+        "give the token the scope named (read:enterprise), and use an enterprise owner's token"),
+    CloudNotFound => ("AIRLOCK-E-CLOUD-NOT-FOUND", Cloud,
+        "check the enterprise slug (the NAME in github.com/enterprises/NAME) and --api-url for GHE.com"),
+    CloudRateLimited => ("AIRLOCK-E-CLOUD-RATE-LIMITED", Cloud,
+        "GitHub's rate limit is exhausted; run again after the reset time shown"),
+    CloudUnavailable => ("AIRLOCK-E-CLOUD-UNAVAILABLE", Cloud,
+        "GitHub could not be reached or kept failing; check the network or proxy and try again later"),
+    CloudResponse => ("AIRLOCK-E-CLOUD-RESPONSE", Cloud,
+        "GitHub answered in an unexpected shape; report it with the command you ran"),
     HandoverRejected => ("AIRLOCK-E-HANDOVER-REJECTED", Handover,
         "the endpoint refused the payload (HTTP 4xx); check the URL and token, then run the same import again"),
 }
@@ -280,6 +298,7 @@ mod tests {
             Class::Ledger,
             Class::AlreadyImported,
             Class::Handover,
+            Class::Cloud,
         ];
         let mut seen = std::collections::HashSet::new();
         for c in classes {

@@ -27,6 +27,8 @@ pub mod kind {
     pub const IMPORT: &str = "import";
     pub const HANDOVER: &str = "handover";
     pub const CONFIRM: &str = "confirm";
+    /// What GitHub reported about an instance's last sync (outcome = status).
+    pub const CLOUD_SYNC: &str = "cloud-sync";
 }
 
 /// Outcomes.

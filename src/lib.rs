@@ -4,14 +4,17 @@
 #![forbid(unsafe_code)]
 
 pub mod bundle;
+pub mod cloud;
 pub mod config;
 pub mod crypt;
 pub mod error;
+pub mod fleet;
 pub mod fsutil;
 pub mod handover;
 pub mod import;
 pub mod keys;
 pub mod ledger;
+pub mod report;
 pub mod sample;
 pub mod sshsig;
 pub mod state;

@@ -12,6 +12,7 @@ command -v age        >/dev/null || need+=(age)
 command -v age-keygen >/dev/null || need+=(age)
 command -v sha256sum  >/dev/null || need+=(coreutils)
 command -v sqlite3    >/dev/null || need+=(sqlite3)
+command -v chromium   >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing: ${need[*]}"
   sudo=""

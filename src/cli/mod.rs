@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand. Each parses its
 //! arguments, calls the library and prints; none touches bundle bytes.
 
+mod cloud;
 mod demo;
 mod export;
 mod extract;
@@ -51,6 +52,12 @@ pub enum Command {
     Import(import::Args),
     /// List the ledger of exports and imports; --verify checks its hash chain
     Log(log::Args),
+    /// Ask GitHub Enterprise Cloud about syncs and seats
+    Cloud(cloud::CloudArgs),
+    /// Every instance seen, with last export, import and confirmed sync, and warnings
+    Fleet(cloud::FleetArgs),
+    /// Write a self-contained HTML report of the fleet
+    Report(cloud::ReportArgs),
     /// Show a bundle's manifest, members and signatures without trusting them
     Inspect(inspect::Args),
     /// Run the whole job on built-in sample data, in a temporary directory
@@ -66,6 +73,9 @@ impl Cli {
             Command::Extract(a) => a.json,
             Command::Import(a) => a.json,
             Command::Log(a) => a.json,
+            Command::Cloud(a) => a.common.json,
+            Command::Fleet(a) => a.common.json,
+            Command::Report(a) => a.fleet.common.json,
             Command::Keygen(a) => a.json,
             Command::Sign(a) => a.json,
             Command::Demo(_) => false,
@@ -82,6 +92,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Extract(a) => extract::run(a),
         Command::Import(a) => import::run(a),
         Command::Log(a) => log::run(a),
+        Command::Cloud(a) => cloud::run_cloud(a),
+        Command::Fleet(a) => cloud::run_fleet(a),
+        Command::Report(a) => cloud::run_report(a),
         Command::Sign(a) => sign::run(a),
         Command::Demo(a) => demo::run(a),
     }

@@ -97,8 +97,14 @@ fn read_request(stream: &mut BufReader<std::net::TcpStream>) -> Option<Request> 
 impl Server {
     /// Serve `script` in order, one response per request, then stop.
     pub fn start(script: Vec<Response>) -> Server {
+        Self::start_dynamic(|_| script)
+    }
+
+    /// Like `start`, with a script that may refer to the server's own URL.
+    pub fn start_dynamic(make: impl FnOnce(&str) -> Vec<Response>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
+        let script = make(&url);
         let requests = Arc::new(Mutex::new(Vec::new()));
         let rec = requests.clone();
         let handle = std::thread::spawn(move || {
