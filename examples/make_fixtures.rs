@@ -26,7 +26,7 @@ use airlock::bundle::{self, Input};
 use airlock::crypt::Recipients;
 use airlock::keys::{self, Signer};
 use airlock::sample::{self, SAMPLE_HOST, SAMPLE_SERVER_ID};
-use airlock::sshsig::{SshSig, BUNDLE_NAMESPACE};
+use airlock::sshsig::BUNDLE_NAMESPACE;
 use airlock::state::StateDir;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -114,7 +114,7 @@ fn manifest(
 }
 
 fn sig(m: &[u8], s: &Signer, ns: &str) -> (String, Vec<u8>) {
-    let sig = SshSig::sign(&s.key, ns, m);
+    let sig = s.sign(ns, m).expect("sign");
     (signature_member_name(&sig), sig.to_armored().into_bytes())
 }
 

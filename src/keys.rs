@@ -15,16 +15,47 @@ use crate::error::{Code, Error, Result};
 use crate::fsutil;
 use crate::sshsig::PublicKey;
 
-/// A loaded signing key. `SigningKey` zeroizes its secret on drop.
+/// Something that signs: a loaded key (zeroized on drop), or a key held by
+/// ssh-agent (never in airlock's memory).
 pub struct Signer {
-    pub key: SigningKey,
+    secret: Secret,
     pub public: PublicKey,
     pub comment: String,
 }
 
+enum Secret {
+    Key(SigningKey),
+    Agent(PathBuf),
+}
+
 impl Signer {
+    /// A key in ssh-agent at `socket`, named by its public half.
+    pub fn agent(socket: PathBuf, public: PublicKey) -> Signer {
+        Signer {
+            secret: Secret::Agent(socket),
+            public,
+            comment: String::new(),
+        }
+    }
+
     pub fn fingerprint(&self) -> String {
         self.public.fingerprint()
+    }
+
+    /// The private key, when airlock holds it.
+    pub fn signing_key(&self) -> Option<&SigningKey> {
+        match &self.secret {
+            Secret::Key(k) => Some(k),
+            Secret::Agent(_) => None,
+        }
+    }
+
+    /// Make an SSHSIG over `message` in `namespace`.
+    pub fn sign(&self, namespace: &str, message: &[u8]) -> Result<crate::sshsig::SshSig> {
+        match &self.secret {
+            Secret::Key(k) => Ok(crate::sshsig::SshSig::sign(k, namespace, message)),
+            Secret::Agent(sock) => crate::agent::sign(sock, &self.public, namespace, message),
+        }
     }
 }
 
@@ -93,7 +124,7 @@ pub fn load_signer(path: &Path, passphrase: PassphraseSource<'_>) -> Result<Sign
         ));
     }
     Ok(Signer {
-        key: sk,
+        secret: Secret::Key(sk),
         public,
         comment: key.comment().to_string(),
     })
@@ -102,7 +133,10 @@ pub fn load_signer(path: &Path, passphrase: PassphraseSource<'_>) -> Result<Sign
 /// The key as an unencrypted OpenSSH private key file, in memory (zeroized
 /// on drop). Used to hand a decrypted key to age as an SSH identity.
 pub fn unencrypted_openssh(signer: &Signer) -> Result<Zeroizing<String>> {
-    let seed = Zeroizing::new(signer.key.to_bytes());
+    let sk = signer
+        .signing_key()
+        .ok_or_else(|| Error::new(Code::KeyType, "a key held by ssh-agent cannot be used as an age identity"))?;
+    let seed = Zeroizing::new(sk.to_bytes());
     let kp = ssh_key::private::Ed25519Keypair::from_seed(&seed);
     let key = PrivateKey::new(ssh_key::private::KeypairData::Ed25519(kp), &signer.comment)
         .map_err(|e| Error::new(Code::Internal, format!("key encoding failed: {e}")))?;

@@ -3,6 +3,7 @@
 //! and prints. The library never prints and never exits.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod bundle;
 pub mod cloud;
 pub mod config;

@@ -315,6 +315,7 @@ fn boundary_check_without_identity_and_every_ciphertext_byte_matters() {
         now: std::time::SystemTime::now(),
         skew: airlock::bundle::verify::DEFAULT_SKEW,
         identities: None,
+        require_signers: 1,
     };
     let m = s.p("m.zip");
     airlock::bundle::verify_file(&b, &opts).unwrap();

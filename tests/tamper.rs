@@ -66,6 +66,7 @@ fn every_byte(usage: bool) {
         now: at,
         skew: DEFAULT_SKEW,
         identities: None,
+        require_signers: 1,
     };
     verify_file(&b, &opts).expect("the untouched bundle verifies");
     let orig = std::fs::read(&b).unwrap();

@@ -399,11 +399,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     };
     manifest.check()?;
     let manifest_bytes = manifest.to_bytes();
-    let sig = SshSig::sign(
-        &signer.key,
-        crate::sshsig::BUNDLE_NAMESPACE,
-        &manifest_bytes,
-    );
+    let sig = signer.sign(crate::sshsig::BUNDLE_NAMESPACE, &manifest_bytes)?;
     zw.add_bytes(MANIFEST_NAME, &manifest_bytes)
         .map_err(|e| Error::io_write(&probe_target, e))?;
     zw.add_bytes(&signature_member_name(&sig), sig.to_armored().as_bytes())
@@ -494,6 +490,7 @@ pub fn readback(
             now: created,
             skew: Duration::from_secs(0),
             identities: None,
+            require_signers: 1,
         },
     )
     .map_err(|e| {

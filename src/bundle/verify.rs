@@ -29,6 +29,8 @@ pub struct VerifyOptions<'a> {
     /// Identities to decrypt encrypted payloads with; without them only the
     /// ciphertext is checked.
     pub identities: Option<&'a Identities>,
+    /// Valid signatures needed from distinct trusted keys (at least 1).
+    pub require_signers: usize,
     /// The moment to verify as of (now, or `--at`).
     pub now: SystemTime,
     pub skew: Duration,
@@ -186,6 +188,7 @@ pub fn check_trust(
     manifest: &Manifest,
     sigs: &[SshSig],
     trust: &TrustStore,
+    required: usize,
 ) -> Result<Vec<AcceptedSigner>> {
     let created = manifest.created_time()?;
     let mut accepted = Vec::new();
@@ -208,6 +211,18 @@ pub fn check_trust(
     }
     if accepted.is_empty() {
         return Err(first_err.unwrap_or_else(|| Error::new(Code::SigMissing, "no signature")));
+    }
+    // Keys are distinct: each signature member is named after its key, and
+    // duplicate names are rejected with the container.
+    if accepted.len() < required.max(1) {
+        return Err(Error::new(
+            Code::SigThreshold,
+            format!(
+                "{} valid signature(s) from distinct trusted keys ({}); the policy requires {required}",
+                accepted.len(),
+                accepted.iter().map(|a| a.fingerprint.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        ));
     }
     if !accepted
         .iter()
@@ -368,7 +383,7 @@ fn run(
     // 3. manifest (signed bytes only)
     let manifest = Manifest::parse(&manifest_bytes)?;
     // 4. trust
-    let signers = check_trust(&manifest, &sigs, opts.trust)?;
+    let signers = check_trust(&manifest, &sigs, opts.trust, opts.require_signers)?;
     // 5. member list
     check_members(&manifest, &layout.payload)?;
     if let Some(to) = &to {

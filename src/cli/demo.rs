@@ -102,6 +102,7 @@ pub fn run(a: Args) -> Result<()> {
         now: SystemTime::now(),
         skew: DEFAULT_SKEW,
         identities: None,
+        require_signers: 1,
     };
     let v = verify_file(&report.path, &opts)?;
     outln!(
@@ -130,6 +131,7 @@ pub fn run(a: Args) -> Result<()> {
             now: SystemTime::now(),
             skew: DEFAULT_SKEW,
             identities: None,
+            require_signers: 1,
         },
         state: &istate,
         target,

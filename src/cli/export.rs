@@ -15,9 +15,12 @@ pub struct Args {
     /// Files to carry; `-` reads one from standard input
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// OpenSSH Ed25519 private key to sign with
+    /// OpenSSH Ed25519 private key to sign with (with --agent: its public key)
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
+    /// Sign through ssh-agent (SSH_AUTH_SOCK): the private key never enters airlock
+    #[arg(long)]
+    pub agent: bool,
     /// Passphrase of an encrypted signing key, on the first line of FILE
     #[arg(long, value_name = "FILE")]
     pub key_passphrase_file: Option<PathBuf>,
@@ -105,8 +108,7 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(p) = &bundle_pass {
         recipients.set_passphrase(p, airlock::crypt::SCRYPT_WORK_FACTOR)?;
     }
-    let mut pass = super::passphrase_source(&a.key, a.key_passphrase_file.clone());
-    let signer = keys::load_signer(&a.key, &mut pass)?;
+    let signer = super::load_signer(&a.key, a.agent, a.key_passphrase_file.clone())?;
     let state_path = match a.state_dir {
         Some(d) => d,
         None => default_state_dir()?,

@@ -23,6 +23,9 @@ pub struct Args {
     pub revoked: Option<PathBuf>,
     #[command(flatten)]
     pub ids: super::IdentityArgs,
+    /// Require valid signatures from N distinct trusted keys (two-person rule)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::parse_signers)]
+    pub require_signers: usize,
     /// Directory to write the payload files into (must exist)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -50,6 +53,7 @@ pub fn run(a: Args) -> Result<()> {
             now: SystemTime::now(),
             skew: DEFAULT_SKEW,
             identities: Some(&ids),
+            require_signers: a.require_signers,
         },
         ExtractTo {
             dir: &a.out,

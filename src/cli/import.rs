@@ -36,6 +36,9 @@ pub struct Args {
     pub revoked: Option<PathBuf>,
     #[command(flatten)]
     pub ids: super::IdentityArgs,
+    /// Require valid signatures from N distinct trusted keys (two-person rule) [config: require_signers]
+    #[arg(long, value_name = "N", value_parser = super::parse_signers)]
+    pub require_signers: Option<usize>,
     /// State directory holding the ledger [env: AIRLOCK_STATE_DIR; config: state_dir]
     #[arg(long, value_name = "DIR", env = "AIRLOCK_STATE_DIR", hide_env = true)]
     pub state_dir: Option<PathBuf>,
@@ -106,6 +109,7 @@ pub fn run(mut a: Args) -> Result<()> {
                 now: SystemTime::now(),
                 skew: DEFAULT_SKEW,
                 identities: Some(&ids),
+                require_signers: a.require_signers.or(cfg.require_signers).unwrap_or(1),
             },
             state: &state,
             target,

@@ -219,6 +219,22 @@ impl IdentityArgs {
     }
 }
 
+/// The signer for `--key KEY [--agent]`: with --agent, KEY names the public
+/// key (KEY, or KEY.pub) and ssh-agent signs; else KEY is the private key.
+pub fn load_signer(key: &Path, agent: bool, pass_file: Option<PathBuf>) -> Result<airlock::keys::Signer> {
+    if agent {
+        let socket = airlock::agent::socket_from_env()?;
+        let public = airlock::keys::load_public(key).or_else(|e| {
+            let mut p = key.as_os_str().to_owned();
+            p.push(".pub");
+            airlock::keys::load_public(Path::new(&p)).map_err(|_| e)
+        })?;
+        return Ok(airlock::keys::Signer::agent(socket, public));
+    }
+    let mut pass = passphrase_source(key, pass_file);
+    airlock::keys::load_signer(key, &mut pass)
+}
+
 /// Ask for a new passphrase twice on the terminal.
 pub fn prompt_new_passphrase() -> Result<Zeroizing<String>> {
     let a = Zeroizing::new(
@@ -249,5 +265,13 @@ pub fn bytes(n: u64) -> String {
         format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
     } else {
         format!("{:.1} GiB", n as f64 / (1024.0 * 1024.0 * 1024.0))
+    }
+}
+
+/// `--require-signers N`: 1..=16 (a bundle holds at most 16 signatures).
+pub fn parse_signers(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=16).contains(&n) => Ok(n),
+        _ => Err("a number from 1 to 16".into()),
     }
 }

@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use airlock::bundle::sign;
 use airlock::error::{Code, Error, Result};
-use airlock::keys;
-use airlock::sshsig::{SshSig, BUNDLE_NAMESPACE};
+use airlock::sshsig::BUNDLE_NAMESPACE;
 
 use crate::outln;
 
@@ -22,6 +21,9 @@ pub struct Args {
         conflicts_with = "signature"
     )]
     pub key: Option<PathBuf>,
+    /// Sign through ssh-agent (SSH_AUTH_SOCK); --key names the public key
+    #[arg(long)]
+    pub agent: bool,
     /// Passphrase of an encrypted signing key, on the first line of FILE
     #[arg(long, value_name = "FILE")]
     pub key_passphrase_file: Option<PathBuf>,
@@ -37,12 +39,9 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let armored = match (&a.key, &a.signature) {
         (Some(k), _) => {
-            let mut pass = super::passphrase_source(k, a.key_passphrase_file.clone());
-            let signer = keys::load_signer(k, &mut pass)?;
+            let signer = super::load_signer(k, a.agent, a.key_passphrase_file.clone())?;
             let manifest = sign::manifest_bytes(&a.bundle)?;
-            SshSig::sign(&signer.key, BUNDLE_NAMESPACE, &manifest)
-                .to_armored()
-                .into_bytes()
+            signer.sign(BUNDLE_NAMESPACE, &manifest)?.to_armored().into_bytes()
         }
         (None, Some(f)) => std::fs::read(f).map_err(|e| Error::io_read(f, e))?,
         (None, None) => return Err(Error::new(Code::Args, "give --key or --signature")),

@@ -26,6 +26,9 @@ pub struct Args {
     pub at: Option<SystemTime>,
     #[command(flatten)]
     pub ids: super::IdentityArgs,
+    /// Require valid signatures from N distinct trusted keys (two-person rule)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::parse_signers)]
+    pub require_signers: usize,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -42,6 +45,7 @@ pub fn run(a: Args) -> Result<()> {
             now,
             skew: DEFAULT_SKEW,
             identities: Some(&ids),
+            require_signers: a.require_signers,
         },
     )?;
     let m = &v.manifest;
