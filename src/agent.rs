@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Code, Error, Result};
-use crate::sshsig::{signed_data, HashAlg, PublicKey, SshSig};
+use crate::sshsig::{signed_data, HashAlg, PublicKey, SkInfo, SshSig};
 
 const SIGN_REQUEST: u8 = 13;
 const SIGN_RESPONSE: u8 = 14;
@@ -28,8 +28,12 @@ fn agent_err(msg: impl Into<String>) -> Error {
 /// Ask the agent at `socket` to make an SSHSIG over `message` in
 /// `namespace` with `key`. The result is verified before it is returned.
 pub fn sign(socket: &Path, key: &PublicKey, namespace: &str, message: &[u8]) -> Result<SshSig> {
-    let mut s = UnixStream::connect(socket)
-        .map_err(|e| agent_err(format!("cannot reach ssh-agent at {}: {e}", socket.display())))?;
+    let mut s = UnixStream::connect(socket).map_err(|e| {
+        agent_err(format!(
+            "cannot reach ssh-agent at {}: {e}",
+            socket.display()
+        ))
+    })?;
     // A hardware token may wait for a touch.
     s.set_read_timeout(Some(Duration::from_secs(120))).ok();
     let data = signed_data(namespace, HashAlg::Sha512, message);
@@ -39,15 +43,18 @@ pub fn sign(socket: &Path, key: &PublicKey, namespace: &str, message: &[u8]) -> 
     body.extend_from_slice(&0u32.to_be_bytes());
     let mut req = (body.len() as u32).to_be_bytes().to_vec();
     req.extend_from_slice(&body);
-    s.write_all(&req).map_err(|e| agent_err(format!("writing to ssh-agent: {e}")))?;
+    s.write_all(&req)
+        .map_err(|e| agent_err(format!("writing to ssh-agent: {e}")))?;
     let mut len = [0u8; 4];
-    s.read_exact(&mut len).map_err(|e| agent_err(format!("reading from ssh-agent: {e}")))?;
+    s.read_exact(&mut len)
+        .map_err(|e| agent_err(format!("reading from ssh-agent: {e}")))?;
     let len = u32::from_be_bytes(len);
     if len == 0 || len > MAX_REPLY {
         return Err(agent_err("ssh-agent sent a malformed reply"));
     }
     let mut reply = vec![0u8; len as usize];
-    s.read_exact(&mut reply).map_err(|e| agent_err(format!("reading from ssh-agent: {e}")))?;
+    s.read_exact(&mut reply)
+        .map_err(|e| agent_err(format!("reading from ssh-agent: {e}")))?;
     match reply[0] {
         SIGN_RESPONSE => {}
         FAILURE => {
@@ -59,21 +66,40 @@ pub fn sign(socket: &Path, key: &PublicKey, namespace: &str, message: &[u8]) -> 
         t => return Err(agent_err(format!("ssh-agent answered message type {t}"))),
     }
     // string signature = string "ssh-ed25519" || string sig
-    let sig_blob = read_string(&reply[1..]).ok_or_else(|| agent_err("malformed signature from ssh-agent"))?;
-    let kind = read_string(sig_blob).ok_or_else(|| agent_err("malformed signature from ssh-agent"))?;
-    if kind != b"ssh-ed25519" {
+    let sig_blob =
+        read_string(&reply[1..]).ok_or_else(|| agent_err("malformed signature from ssh-agent"))?;
+    let kind =
+        read_string(sig_blob).ok_or_else(|| agent_err("malformed signature from ssh-agent"))?;
+    if kind != key.key_type().as_bytes() {
         return Err(agent_err(format!(
-            "ssh-agent made a {} signature; airlock signs with ssh-ed25519",
-            String::from_utf8_lossy(kind)
+            "ssh-agent made a {} signature for a {} key",
+            String::from_utf8_lossy(kind),
+            key.key_type()
         )));
     }
-    let raw = read_string(&sig_blob[4 + kind.len()..]).ok_or_else(|| agent_err("malformed signature from ssh-agent"))?;
-    let signature: [u8; 64] = raw.try_into().map_err(|_| agent_err("the agent's Ed25519 signature is not 64 bytes"))?;
+    let rest = &sig_blob[4 + kind.len()..];
+    let raw = read_string(rest).ok_or_else(|| agent_err("malformed signature from ssh-agent"))?;
+    let signature: [u8; 64] = raw
+        .try_into()
+        .map_err(|_| agent_err("the agent's Ed25519 signature is not 64 bytes"))?;
+    let sk = if key.application.is_some() {
+        let tail = &rest[4 + 64..];
+        if tail.len() != 5 {
+            return Err(agent_err("malformed FIDO signature from ssh-agent"));
+        }
+        Some(SkInfo {
+            flags: tail[0],
+            counter: u32::from_be_bytes([tail[1], tail[2], tail[3], tail[4]]),
+        })
+    } else {
+        None
+    };
     let sig = SshSig {
-        public_key: *key,
+        public_key: key.clone(),
         namespace: namespace.to_string(),
         hash_alg: HashAlg::Sha512,
         signature,
+        sk,
     };
     sig.verify(message)
         .map_err(|e| agent_err(format!("the agent's signature does not verify: {e}")))?;

@@ -163,6 +163,8 @@ codes! {
         "the signing key is revoked; the bundle must be re-exported with a current key"),
     SigWindow => ("AIRLOCK-E-SIG-WINDOW", Trust,
         "the key was not valid when the bundle was made (valid-after/valid-before); re-export with a current key"),
+    SigNoPresence => ("AIRLOCK-E-SIG-NO-PRESENCE", Trust,
+        "the security key was not touched when signing; sign again and touch the token"),
     SigThreshold => ("AIRLOCK-E-SIG-THRESHOLD", Trust,
         "the policy needs more signatures from distinct trusted keys: have the bundle co-signed with `airlock sign`"),
     SigPrincipal => ("AIRLOCK-E-SIG-PRINCIPAL", Trust,

@@ -113,8 +113,8 @@ pub fn load_signer(path: &Path, passphrase: PassphraseSource<'_>) -> Result<Sign
     })?;
     let seed = Zeroizing::new(kp.private.to_bytes());
     let sk = SigningKey::from_bytes(&seed);
-    let public = PublicKey(sk.verifying_key().to_bytes());
-    if public.0 != kp.public.0 {
+    let public = PublicKey::ed25519(sk.verifying_key().to_bytes());
+    if public.key != kp.public.0 {
         return Err(Error::new(
             Code::KeyRead,
             format!(
@@ -133,9 +133,12 @@ pub fn load_signer(path: &Path, passphrase: PassphraseSource<'_>) -> Result<Sign
 /// The key as an unencrypted OpenSSH private key file, in memory (zeroized
 /// on drop). Used to hand a decrypted key to age as an SSH identity.
 pub fn unencrypted_openssh(signer: &Signer) -> Result<Zeroizing<String>> {
-    let sk = signer
-        .signing_key()
-        .ok_or_else(|| Error::new(Code::KeyType, "a key held by ssh-agent cannot be used as an age identity"))?;
+    let sk = signer.signing_key().ok_or_else(|| {
+        Error::new(
+            Code::KeyType,
+            "a key held by ssh-agent cannot be used as an age identity",
+        )
+    })?;
     let seed = Zeroizing::new(sk.to_bytes());
     let kp = ssh_key::private::Ed25519Keypair::from_seed(&seed);
     let key = PrivateKey::new(ssh_key::private::KeypairData::Ed25519(kp), &signer.comment)
@@ -209,7 +212,7 @@ pub fn generate(
         .to_openssh()
         .map_err(|e| Error::new(Code::Internal, format!("key encoding failed: {e}")))?;
     let public = match kp_pub.key_data().ed25519() {
-        Some(p) => PublicKey(p.0),
+        Some(p) => PublicKey::ed25519(p.0),
         None => return Err(Error::new(Code::Internal, "generated key is not Ed25519")),
     };
     public_line.push('\n');

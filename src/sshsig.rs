@@ -14,6 +14,10 @@ pub const BUNDLE_NAMESPACE: &str = "airlock-bundle";
 const BEGIN: &str = "-----BEGIN SSH SIGNATURE-----\n";
 const END: &str = "-----END SSH SIGNATURE-----\n";
 const ED25519: &str = "ssh-ed25519";
+/// OpenSSH's FIDO (security key) Ed25519 type.
+pub const SK_ED25519: &str = "sk-ssh-ed25519@openssh.com";
+/// FIDO flag: the user touched the token.
+pub const SK_USER_PRESENT: u8 = 0x01;
 /// Longest armored signature airlock reads (an Ed25519 SSHSIG is ~300 bytes).
 pub const MAX_ARMORED_LEN: u64 = 4096;
 
@@ -53,6 +57,13 @@ pub enum SigError {
     BadSignature,
 }
 
+/// FIDO signature extras: authenticator flags and counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SkInfo {
+    pub flags: u8,
+    pub counter: u32,
+}
+
 impl std::fmt::Display for SigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -64,16 +75,38 @@ impl std::fmt::Display for SigError {
     }
 }
 
-/// An Ed25519 public key in OpenSSH terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PublicKey(pub [u8; 32]);
+/// An Ed25519 public key in OpenSSH terms: plain `ssh-ed25519`, or a FIDO
+/// `sk-ssh-ed25519@openssh.com` key bound to an application (`ssh:`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublicKey {
+    pub key: [u8; 32],
+    pub application: Option<String>,
+}
 
 impl PublicKey {
-    /// The SSH wire blob: string "ssh-ed25519", string key.
+    pub fn ed25519(key: [u8; 32]) -> PublicKey {
+        PublicKey {
+            key,
+            application: None,
+        }
+    }
+
+    pub fn key_type(&self) -> &'static str {
+        if self.application.is_some() {
+            SK_ED25519
+        } else {
+            ED25519
+        }
+    }
+
+    /// The SSH wire blob: string type, string key [, string application].
     pub fn blob(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(51);
-        put_string(&mut b, ED25519.as_bytes());
-        put_string(&mut b, &self.0);
+        let mut b = Vec::with_capacity(80);
+        put_string(&mut b, self.key_type().as_bytes());
+        put_string(&mut b, &self.key);
+        if let Some(a) = &self.application {
+            put_string(&mut b, a.as_bytes());
+        }
         b
     }
 
@@ -91,17 +124,18 @@ impl PublicKey {
         hex::encode(Sha256::digest(self.blob()))
     }
 
-    /// `ssh-ed25519 AAAA...` as in a .pub or allowed_signers file.
+    /// `TYPE AAAA...` as in a .pub or allowed_signers file.
     pub fn to_openssh(&self) -> String {
         format!(
-            "{ED25519} {}",
+            "{} {}",
+            self.key_type(),
             base64::engine::general_purpose::STANDARD.encode(self.blob())
         )
     }
 
-    /// Parse the base64 field of an OpenSSH public key line.
+    /// Parse the key type and base64 fields of an OpenSSH public key line.
     pub fn from_openssh_parts(keytype: &str, b64: &str) -> Result<PublicKey, SigError> {
-        if keytype != ED25519 {
+        if keytype != ED25519 && keytype != SK_ED25519 {
             return Err(SigError::UnsupportedKey(keytype.to_string()));
         }
         let blob = base64::engine::general_purpose::STANDARD
@@ -110,27 +144,43 @@ impl PublicKey {
         let mut r = Cursor::new(&blob);
         let k = Self::read_blob(&mut r)?;
         r.end()?;
+        if k.key_type() != keytype {
+            return Err(SigError::Malformed(
+                "key type does not match the key".into(),
+            ));
+        }
         Ok(k)
     }
 
     fn read_blob(r: &mut Cursor<'_>) -> Result<PublicKey, SigError> {
         let t = r.string()?;
-        if t != ED25519.as_bytes() {
-            return Err(SigError::UnsupportedKey(
-                String::from_utf8_lossy(t).into_owned(),
-            ));
-        }
+        let sk = match t {
+            b"ssh-ed25519" => false,
+            b"sk-ssh-ed25519@openssh.com" => true,
+            _ => {
+                return Err(SigError::UnsupportedKey(
+                    String::from_utf8_lossy(t).into_owned(),
+                ))
+            }
+        };
         let k = r.string()?;
-        let k: [u8; 32] = k
+        let key: [u8; 32] = k
             .try_into()
             .map_err(|_| SigError::Malformed("Ed25519 key is not 32 bytes".into()))?;
-        Ok(PublicKey(k))
+        let application = if sk {
+            let a = std::str::from_utf8(r.string()?)
+                .map_err(|_| SigError::Malformed("application is not UTF-8".into()))?;
+            Some(a.to_string())
+        } else {
+            None
+        };
+        Ok(PublicKey { key, application })
     }
 
     /// A verifying key, refusing non-canonical encodings and small-order points.
     pub fn verifying_key(&self) -> Result<VerifyingKey, SigError> {
-        let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| SigError::WeakKey)?;
-        if vk.is_weak() || vk.to_bytes() != self.0 {
+        let vk = VerifyingKey::from_bytes(&self.key).map_err(|_| SigError::WeakKey)?;
+        if vk.is_weak() || vk.to_bytes() != self.key {
             return Err(SigError::WeakKey);
         }
         Ok(vk)
@@ -144,6 +194,8 @@ pub struct SshSig {
     pub namespace: String,
     pub hash_alg: HashAlg,
     pub signature: [u8; 64],
+    /// Present exactly for FIDO keys.
+    pub sk: Option<SkInfo>,
 }
 
 fn put_string(out: &mut Vec<u8>, s: &[u8]) {
@@ -184,6 +236,16 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// What a FIDO token signs for `data`.
+pub fn sk_signed(application: &str, sk: SkInfo, data: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(32 + 1 + 4 + 32);
+    v.extend_from_slice(&Sha256::digest(application.as_bytes()));
+    v.push(sk.flags);
+    v.extend_from_slice(&sk.counter.to_be_bytes());
+    v.extend_from_slice(&Sha256::digest(data));
+    v
+}
+
 /// The bytes Ed25519 signs: SSHSIG's "signed data" structure.
 pub fn signed_data(namespace: &str, hash_alg: HashAlg, message: &[u8]) -> Vec<u8> {
     let h = hash_alg.digest(message);
@@ -202,10 +264,11 @@ impl SshSig {
         let data = signed_data(namespace, HashAlg::Sha512, message);
         let sig: Signature = key.sign(&data);
         SshSig {
-            public_key: PublicKey(key.verifying_key().to_bytes()),
+            public_key: PublicKey::ed25519(key.verifying_key().to_bytes()),
             namespace: namespace.to_string(),
             hash_alg: HashAlg::Sha512,
             signature: sig.to_bytes(),
+            sk: None,
         }
     }
 
@@ -215,8 +278,20 @@ impl SshSig {
         let vk = self.public_key.verifying_key()?;
         let data = signed_data(&self.namespace, self.hash_alg, message);
         let sig = Signature::from_bytes(&self.signature);
-        vk.verify_strict(&data, &sig)
+        let signed = match (&self.public_key.application, self.sk) {
+            (None, None) => data,
+            // FIDO: the token signs SHA-256(application) || flags || counter || SHA-256(data).
+            (Some(app), Some(sk)) => sk_signed(app, sk, &data),
+            _ => return Err(SigError::Malformed("signature and key types differ".into())),
+        };
+        vk.verify_strict(&signed, &sig)
             .map_err(|_| SigError::BadSignature)
+    }
+
+    /// Whether the user was present (touched the token); always true for
+    /// keys that are not FIDO keys.
+    pub fn user_present(&self) -> bool {
+        self.sk.is_none_or(|s| s.flags & SK_USER_PRESENT != 0)
     }
 
     /// The binary SSHSIG blob.
@@ -229,8 +304,12 @@ impl SshSig {
         put_string(&mut b, b"");
         put_string(&mut b, self.hash_alg.name().as_bytes());
         let mut s = Vec::with_capacity(83);
-        put_string(&mut s, ED25519.as_bytes());
+        put_string(&mut s, self.public_key.key_type().as_bytes());
         put_string(&mut s, &self.signature);
+        if let Some(sk) = self.sk {
+            s.push(sk.flags);
+            s.extend_from_slice(&sk.counter.to_be_bytes());
+        }
         put_string(&mut b, &s);
         b
     }
@@ -285,7 +364,7 @@ impl SshSig {
         r.end()?;
         let mut sr = Cursor::new(s);
         let t = sr.string()?;
-        if t != ED25519.as_bytes() {
+        if t != public_key.key_type().as_bytes() {
             return Err(SigError::UnsupportedKey(
                 String::from_utf8_lossy(t).into_owned(),
             ));
@@ -294,12 +373,20 @@ impl SshSig {
             .string()?
             .try_into()
             .map_err(|_| SigError::Malformed("Ed25519 signature is not 64 bytes".into()))?;
+        let sk = if public_key.application.is_some() {
+            let flags = sr.take(1)?[0];
+            let counter = sr.u32()?;
+            Some(SkInfo { flags, counter })
+        } else {
+            None
+        };
         sr.end()?;
         Ok(SshSig {
             public_key,
             namespace,
             hash_alg,
             signature,
+            sk,
         })
     }
 
@@ -357,12 +444,52 @@ mod tests {
         // The identity point (0,1) encodes as 0x01 followed by zeros.
         let mut k = [0u8; 32];
         k[0] = 1;
-        assert_eq!(PublicKey(k).verifying_key().err(), Some(SigError::WeakKey));
+        assert_eq!(
+            PublicKey::ed25519(k).verifying_key().err(),
+            Some(SigError::WeakKey)
+        );
+    }
+
+    #[test]
+    fn fido_signatures_need_presence_and_bind_the_application() {
+        let k = key(9);
+        let pk = PublicKey {
+            key: k.verifying_key().to_bytes(),
+            application: Some("ssh:".into()),
+        };
+        let make = |flags: u8, msg: &[u8]| {
+            let sk = SkInfo { flags, counter: 7 };
+            let data = signed_data(BUNDLE_NAMESPACE, HashAlg::Sha512, msg);
+            let sig = k.sign(&sk_signed("ssh:", sk, &data));
+            SshSig {
+                public_key: pk.clone(),
+                namespace: BUNDLE_NAMESPACE.into(),
+                hash_alg: HashAlg::Sha512,
+                signature: sig.to_bytes(),
+                sk: Some(sk),
+            }
+        };
+        let s = make(SK_USER_PRESENT, b"m");
+        let parsed = SshSig::from_armored(s.to_armored().as_bytes()).unwrap();
+        assert_eq!(parsed, s);
+        parsed.verify(b"m").unwrap();
+        assert!(parsed.user_present());
+        assert!(parsed.verify(b"x").is_err());
+        let no_touch = make(0, b"m");
+        no_touch.verify(b"m").unwrap();
+        assert!(!no_touch.user_present());
+        // Flags are signed: flipping them breaks the signature.
+        let mut forged = s.clone();
+        forged.sk = Some(SkInfo {
+            flags: 0x05,
+            counter: 7,
+        });
+        assert!(forged.verify(b"m").is_err());
     }
 
     #[test]
     fn fingerprint_form() {
-        let fp = PublicKey(key(3).verifying_key().to_bytes()).fingerprint();
+        let fp = PublicKey::ed25519(key(3).verifying_key().to_bytes()).fingerprint();
         assert!(fp.starts_with("SHA256:"));
         assert_eq!(fp.len(), 7 + 43);
     }

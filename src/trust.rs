@@ -160,7 +160,7 @@ pub fn parse_allowed_signers(path: &str, text: &str) -> Result<Vec<AllowedSigner
             namespaces: None,
             valid_after: None,
             valid_before: None,
-            key: PublicKey([0; 32]),
+            key: PublicKey::ed25519([0; 32]),
         };
         let mut ca = false;
         let is_keytype =
@@ -173,7 +173,7 @@ pub fn parse_allowed_signers(path: &str, text: &str) -> Result<Vec<AllowedSigner
         }
         let (b64, _comment) =
             next_field(rest).ok_or_else(|| trust_err(path, line, "missing key data"))?;
-        if f != "ssh-ed25519" || ca {
+        if !(f == "ssh-ed25519" || f == crate::sshsig::SK_ED25519) || ca {
             continue;
         }
         entry.key = PublicKey::from_openssh_parts(f, b64).map_err(|e| trust_err(path, line, e))?;
@@ -194,7 +194,7 @@ pub fn parse_revoked(path: &str, text: &str) -> Result<HashSet<PublicKey>> {
         let (Some(t), Some(b)) = (parts.next(), parts.next()) else {
             return Err(trust_err(path, i + 1, "expected a public key line"));
         };
-        if t != "ssh-ed25519" {
+        if t != "ssh-ed25519" && t != crate::sshsig::SK_ED25519 {
             continue;
         }
         out.insert(PublicKey::from_openssh_parts(t, b).map_err(|e| trust_err(path, i + 1, e))?);

@@ -11,20 +11,38 @@ use predicates::str::contains;
 
 fn ssh_key(dir: &Path, name: &str) -> PathBuf {
     let p = dir.join(name);
-    assert!(tool("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"]).arg(&p).status().unwrap().success());
+    assert!(tool("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&p)
+        .status()
+        .unwrap()
+        .success());
     p
 }
 
 fn export(dir: &Path, key: &Path, out: &str, epoch: u64, extra: &[&str]) -> PathBuf {
     let u = dir.join("license-usage.json");
     if !u.exists() {
-        std::fs::write(&u, airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3)).unwrap();
+        std::fs::write(
+            &u,
+            airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3),
+        )
+        .unwrap();
     }
     let b = dir.join(out);
-    airlock().arg("export").arg(&u).arg("--key").arg(key).arg("--out").arg(&b)
-        .arg("--state-dir").arg(dir.join("state")).args(extra)
+    airlock()
+        .arg("export")
+        .arg(&u)
+        .arg("--key")
+        .arg(key)
+        .arg("--out")
+        .arg(&b)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .args(extra)
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
-        .assert().success();
+        .assert()
+        .success();
     b
 }
 
@@ -39,42 +57,130 @@ fn two_of_two_signers() {
     let d = tempfile::tempdir().unwrap();
     let a = ssh_key(d.path(), "alice");
     let b = ssh_key(d.path(), "bob");
-    let allowed = allowed_signers(d.path(), "ghes.example.com", &[&read_pub(&d.path().join("alice.pub")), &read_pub(&d.path().join("bob.pub"))]);
+    let allowed = allowed_signers(
+        d.path(),
+        "ghes.example.com",
+        &[
+            &read_pub(&d.path().join("alice.pub")),
+            &read_pub(&d.path().join("bob.pub")),
+        ],
+    );
     let bundle = export(d.path(), &a, "x.zip", T, &[]);
     let verify = |n: &str| {
         let mut c = airlock();
-        c.arg("verify").arg(&bundle).arg("--trust").arg(&allowed).arg("--at").arg(at(T)).arg("--require-signers").arg(n);
+        c.arg("verify")
+            .arg(&bundle)
+            .arg("--trust")
+            .arg(&allowed)
+            .arg("--at")
+            .arg(at(T))
+            .arg("--require-signers")
+            .arg(n);
         c
     };
     // One of two required signers: refused.
-    verify("2").assert().code(6).stderr(contains("AIRLOCK-E-SIG-THRESHOLD"));
+    verify("2")
+        .assert()
+        .code(6)
+        .stderr(contains("AIRLOCK-E-SIG-THRESHOLD"));
     verify("1").assert().success();
     // The same key signing again is refused and does not count twice.
-    airlock().arg("sign").arg(&bundle).arg("--key").arg(&a).assert().code(2).stderr(contains("already signed"));
+    airlock()
+        .arg("sign")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&a)
+        .assert()
+        .code(2)
+        .stderr(contains("already signed"));
     verify("2").assert().code(6);
     // By both: accepted; inspect lists both signatures.
-    airlock().arg("sign").arg(&bundle).arg("--key").arg(&b).assert().success();
+    airlock()
+        .arg("sign")
+        .arg(&bundle)
+        .arg("--key")
+        .arg(&b)
+        .assert()
+        .success();
     verify("2").assert().success();
-    let out = airlock().arg("inspect").arg(&bundle).arg("--json").output().unwrap();
+    let out = airlock()
+        .arg("inspect")
+        .arg(&bundle)
+        .arg("--json")
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["inspection"]["signatures"].as_array().unwrap().len(), 2);
     // ssh-keygen accepts each signature.
-    let members = String::from_utf8(tool("unzip").arg("-Z1").arg(&bundle).output().unwrap().stdout).unwrap();
-    let manifest = tool("unzip").arg("-p").arg(&bundle).arg("manifest.json").output().unwrap().stdout;
+    let members = String::from_utf8(
+        tool("unzip")
+            .arg("-Z1")
+            .arg(&bundle)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let manifest = tool("unzip")
+        .arg("-p")
+        .arg(&bundle)
+        .arg("manifest.json")
+        .output()
+        .unwrap()
+        .stdout;
     std::fs::write(d.path().join("m.json"), &manifest).unwrap();
     for m in members.lines().filter(|l| l.starts_with("signatures/")) {
-        std::fs::write(d.path().join("s.sig"), tool("unzip").arg("-p").arg(&bundle).arg(m).output().unwrap().stdout).unwrap();
-        let st = tool("ssh-keygen").args(["-Y", "verify", "-f"]).arg(&allowed).args(["-I", "ghes.example.com", "-n", "airlock-bundle", "-s"])
-            .arg(d.path().join("s.sig")).stdin(std::fs::File::open(d.path().join("m.json")).unwrap()).stdout(Stdio::null()).status().unwrap();
+        std::fs::write(
+            d.path().join("s.sig"),
+            tool("unzip")
+                .arg("-p")
+                .arg(&bundle)
+                .arg(m)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let st = tool("ssh-keygen")
+            .args(["-Y", "verify", "-f"])
+            .arg(&allowed)
+            .args(["-I", "ghes.example.com", "-n", "airlock-bundle", "-s"])
+            .arg(d.path().join("s.sig"))
+            .stdin(std::fs::File::open(d.path().join("m.json")).unwrap())
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
         assert!(st.success());
     }
     // A revoked co-signer counts zero.
-    std::fs::write(d.path().join("revoked"), read_pub(&d.path().join("bob.pub"))).unwrap();
-    verify("2").arg("--revoked").arg(d.path().join("revoked")).assert().code(6).stderr(contains("AIRLOCK-E-SIG-THRESHOLD"));
+    std::fs::write(
+        d.path().join("revoked"),
+        read_pub(&d.path().join("bob.pub")),
+    )
+    .unwrap();
+    verify("2")
+        .arg("--revoked")
+        .arg(d.path().join("revoked"))
+        .assert()
+        .code(6)
+        .stderr(contains("AIRLOCK-E-SIG-THRESHOLD"));
     // An untrusted co-signer counts zero too.
-    let allowed_a = allowed_signers(&d.path().join(""), "ghes.example.com", &[&read_pub(&d.path().join("alice.pub"))]);
-    airlock().arg("verify").arg(&bundle).arg("--trust").arg(&allowed_a).arg("--at").arg(at(T)).arg("--require-signers").arg("2")
-        .assert().code(6);
+    let allowed_a = allowed_signers(
+        &d.path().join(""),
+        "ghes.example.com",
+        &[&read_pub(&d.path().join("alice.pub"))],
+    );
+    airlock()
+        .arg("verify")
+        .arg(&bundle)
+        .arg("--trust")
+        .arg(&allowed_a)
+        .arg("--at")
+        .arg(at(T))
+        .arg("--require-signers")
+        .arg("2")
+        .assert()
+        .code(6);
 }
 
 #[test]
@@ -84,25 +190,69 @@ fn one_key_twice_under_another_name_is_refused() {
     let d = tempfile::tempdir().unwrap();
     let a = ssh_key(d.path(), "alice");
     let b = ssh_key(d.path(), "bob");
-    let allowed = allowed_signers(d.path(), "ghes.example.com", &[&read_pub(&d.path().join("alice.pub")), &read_pub(&d.path().join("bob.pub"))]);
+    let allowed = allowed_signers(
+        d.path(),
+        "ghes.example.com",
+        &[
+            &read_pub(&d.path().join("alice.pub")),
+            &read_pub(&d.path().join("bob.pub")),
+        ],
+    );
     let bundle = export(d.path(), &a, "x.zip", T, &[]);
-    let get = |m: &str| tool("unzip").arg("-p").arg(&bundle).arg(m).output().unwrap().stdout;
-    let members = String::from_utf8(tool("unzip").arg("-Z1").arg(&bundle).output().unwrap().stdout).unwrap();
-    let sig_member = members.lines().find(|l| l.starts_with("signatures/")).unwrap().to_string();
+    let get = |m: &str| {
+        tool("unzip")
+            .arg("-p")
+            .arg(&bundle)
+            .arg(m)
+            .output()
+            .unwrap()
+            .stdout
+    };
+    let members = String::from_utf8(
+        tool("unzip")
+            .arg("-Z1")
+            .arg(&bundle)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let sig_member = members
+        .lines()
+        .find(|l| l.starts_with("signatures/"))
+        .unwrap()
+        .to_string();
     let bob = airlock::keys::load_public(&d.path().join("bob.pub")).unwrap();
     let bob_name = format!("signatures/{}.sig", bob.id_hex());
-    let mut sigs = vec![(sig_member.clone(), get(&sig_member)), (bob_name, get(&sig_member))];
+    let mut sigs = vec![
+        (sig_member.clone(), get(&sig_member)),
+        (bob_name, get(&sig_member)),
+    ];
     sigs.sort();
     let mut w = Writer::new(std::io::Cursor::new(Vec::new()));
-    w.add_bytes("payload/license-usage.json", &get("payload/license-usage.json")).unwrap();
+    w.add_bytes(
+        "payload/license-usage.json",
+        &get("payload/license-usage.json"),
+    )
+    .unwrap();
     w.add_bytes("manifest.json", &get("manifest.json")).unwrap();
     for (n, s) in &sigs {
         w.add_bytes(n, s).unwrap();
     }
     std::fs::write(d.path().join("dup.zip"), w.finish().unwrap().into_inner()).unwrap();
     let _ = b;
-    airlock().arg("verify").arg(d.path().join("dup.zip")).arg("--trust").arg(&allowed).arg("--at").arg(at(T)).arg("--require-signers").arg("2")
-        .assert().code(6).stderr(contains("AIRLOCK-E-SIG-INVALID"));
+    airlock()
+        .arg("verify")
+        .arg(d.path().join("dup.zip"))
+        .arg("--trust")
+        .arg(&allowed)
+        .arg("--at")
+        .arg(at(T))
+        .arg("--require-signers")
+        .arg("2")
+        .assert()
+        .code(6)
+        .stderr(contains("AIRLOCK-E-SIG-INVALID"));
 }
 
 struct Agent {
@@ -119,7 +269,14 @@ impl Drop for Agent {
 
 fn agent(dir: &Path) -> Agent {
     let sock = dir.join("agent.sock");
-    let child = tool("ssh-agent").arg("-D").arg("-a").arg(&sock).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let child = tool("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     for _ in 0..100 {
         if sock.exists() {
             break;
@@ -135,40 +292,133 @@ fn signing_through_a_real_ssh_agent() {
     let d = tempfile::tempdir().unwrap();
     let ag = agent(d.path());
     let k = ssh_key(d.path(), "token");
-    let st = tool("ssh-add").arg(&k).env("SSH_AUTH_SOCK", &ag.sock).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    let st = tool("ssh-add")
+        .arg(&k)
+        .env("SSH_AUTH_SOCK", &ag.sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
     assert!(st.success());
     // The private key is gone from disk: only the agent holds it.
     std::fs::remove_file(&k).unwrap();
-    let allowed = allowed_signers(d.path(), "ghes.example.com", &[&read_pub(&d.path().join("token.pub"))]);
+    let allowed = allowed_signers(
+        d.path(),
+        "ghes.example.com",
+        &[&read_pub(&d.path().join("token.pub"))],
+    );
     let u = d.path().join("license-usage.json");
-    std::fs::write(&u, airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3)).unwrap();
+    std::fs::write(
+        &u,
+        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3),
+    )
+    .unwrap();
     let b = d.path().join("b.zip");
-    airlock().arg("export").arg(&u).arg("--agent").arg("--key").arg(d.path().join("token.pub")).arg("--out").arg(&b)
-        .arg("--state-dir").arg(d.path().join("state")).env("SSH_AUTH_SOCK", &ag.sock)
-        .assert().success();
-    airlock().arg("verify").arg(&b).arg("--trust").arg(&allowed).assert().success();
-    let members = String::from_utf8(tool("unzip").arg("-Z1").arg(&b).output().unwrap().stdout).unwrap();
-    let sig = members.lines().find(|l| l.starts_with("signatures/")).unwrap();
-    std::fs::write(d.path().join("s.sig"), tool("unzip").arg("-p").arg(&b).arg(sig).output().unwrap().stdout).unwrap();
-    std::fs::write(d.path().join("m.json"), tool("unzip").arg("-p").arg(&b).arg("manifest.json").output().unwrap().stdout).unwrap();
-    let st = tool("ssh-keygen").args(["-Y", "verify", "-f"]).arg(&allowed).args(["-I", "ghes.example.com", "-n", "airlock-bundle", "-s"])
-        .arg(d.path().join("s.sig")).stdin(std::fs::File::open(d.path().join("m.json")).unwrap()).stdout(Stdio::null()).status().unwrap();
+    airlock()
+        .arg("export")
+        .arg(&u)
+        .arg("--agent")
+        .arg("--key")
+        .arg(d.path().join("token.pub"))
+        .arg("--out")
+        .arg(&b)
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .env("SSH_AUTH_SOCK", &ag.sock)
+        .assert()
+        .success();
+    airlock()
+        .arg("verify")
+        .arg(&b)
+        .arg("--trust")
+        .arg(&allowed)
+        .assert()
+        .success();
+    let members =
+        String::from_utf8(tool("unzip").arg("-Z1").arg(&b).output().unwrap().stdout).unwrap();
+    let sig = members
+        .lines()
+        .find(|l| l.starts_with("signatures/"))
+        .unwrap();
+    std::fs::write(
+        d.path().join("s.sig"),
+        tool("unzip")
+            .arg("-p")
+            .arg(&b)
+            .arg(sig)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("m.json"),
+        tool("unzip")
+            .arg("-p")
+            .arg(&b)
+            .arg("manifest.json")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let st = tool("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(&allowed)
+        .args(["-I", "ghes.example.com", "-n", "airlock-bundle", "-s"])
+        .arg(d.path().join("s.sig"))
+        .stdin(std::fs::File::open(d.path().join("m.json")).unwrap())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert!(st.success(), "ssh-keygen refused the agent-made signature");
 
     // Co-signing through the agent, too.
     let k2 = ssh_key(d.path(), "second");
-    tool("ssh-add").arg(&k2).env("SSH_AUTH_SOCK", &ag.sock).stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
-    airlock().arg("sign").arg(&b).arg("--agent").arg("--key").arg(d.path().join("second.pub")).env("SSH_AUTH_SOCK", &ag.sock)
-        .assert().success();
+    tool("ssh-add")
+        .arg(&k2)
+        .env("SSH_AUTH_SOCK", &ag.sock)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    airlock()
+        .arg("sign")
+        .arg(&b)
+        .arg("--agent")
+        .arg("--key")
+        .arg(d.path().join("second.pub"))
+        .env("SSH_AUTH_SOCK", &ag.sock)
+        .assert()
+        .success();
     // A key the agent does not hold: a clear error.
     let k3 = ssh_key(d.path(), "absent");
     let _ = k3;
-    airlock().arg("sign").arg(&b).arg("--agent").arg("--key").arg(d.path().join("absent.pub")).env("SSH_AUTH_SOCK", &ag.sock)
-        .assert().code(4).stderr(contains("AIRLOCK-E-AGENT"));
+    airlock()
+        .arg("sign")
+        .arg(&b)
+        .arg("--agent")
+        .arg("--key")
+        .arg(d.path().join("absent.pub"))
+        .env("SSH_AUTH_SOCK", &ag.sock)
+        .assert()
+        .code(4)
+        .stderr(contains("AIRLOCK-E-AGENT"));
     // No agent at all.
-    airlock().arg("export").arg(&u).arg("--agent").arg("--key").arg(d.path().join("token.pub")).arg("--out").arg(d.path().join("c.zip"))
-        .arg("--state-dir").arg(d.path().join("state")).env_remove("SSH_AUTH_SOCK")
-        .assert().code(4).stderr(contains("SSH_AUTH_SOCK"));
+    airlock()
+        .arg("export")
+        .arg(&u)
+        .arg("--agent")
+        .arg("--key")
+        .arg(d.path().join("token.pub"))
+        .arg("--out")
+        .arg(d.path().join("c.zip"))
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .env_remove("SSH_AUTH_SOCK")
+        .assert()
+        .code(4)
+        .stderr(contains("SSH_AUTH_SOCK"));
 }
 
 /// docs/key-management.md, "Rotation" and "Compromise", step by step.
@@ -189,13 +439,21 @@ fn key_rotation_runbook() {
     let day = 86_400;
     let verify = |b: &Path, t: u64| {
         let mut c = airlock();
-        c.arg("verify").arg(b).arg("--trust").arg(&trust).arg("--at").arg(at(t));
+        c.arg("verify")
+            .arg(b)
+            .arg("--trust")
+            .arg(&trust)
+            .arg("--at")
+            .arg(at(t));
         c
     };
     let old_early = export(d.path(), &old, "old-early.zip", T + 5 * day, &[]);
     let new_early = export(d.path(), &new, "new-early.zip", T + 5 * day, &[]);
     verify(&old_early, T + 5 * day).assert().success();
-    verify(&new_early, T + 5 * day).assert().code(6).stderr(contains("AIRLOCK-E-SIG-WINDOW"));
+    verify(&new_early, T + 5 * day)
+        .assert()
+        .code(6)
+        .stderr(contains("AIRLOCK-E-SIG-WINDOW"));
     // Overlap: both keys work.
     let old_overlap = export(d.path(), &old, "old-overlap.zip", T + 15 * day, &[]);
     let new_overlap = export(d.path(), &new, "new-overlap.zip", T + 15 * day, &[]);
@@ -204,14 +462,175 @@ fn key_rotation_runbook() {
     // Step 3: retire the old key.
     write_trust(",valid-before=\"20261120Z\"");
     let old_late = export(d.path(), &old, "old-late.zip", T + 25 * day, &[]);
-    verify(&old_late, T + 25 * day).assert().code(6).stderr(contains("AIRLOCK-E-SIG-WINDOW"));
+    verify(&old_late, T + 25 * day)
+        .assert()
+        .code(6)
+        .stderr(contains("AIRLOCK-E-SIG-WINDOW"));
     // Bundles the old key made while in service still verify, even checked later.
     verify(&old_overlap, T + 16 * day).assert().success();
     verify(&old_early, T + 6 * day).assert().success();
     // Compromise: revoke; nothing signed by the old key verifies any more.
-    std::fs::write(d.path().join("revoked"), read_pub(&d.path().join("old.pub")) + "\n").unwrap();
+    std::fs::write(
+        d.path().join("revoked"),
+        read_pub(&d.path().join("old.pub")) + "\n",
+    )
+    .unwrap();
     for b in [&old_early, &old_overlap] {
-        verify(b, T + 16 * day).arg("--revoked").arg(d.path().join("revoked")).assert().code(6).stderr(contains("AIRLOCK-E-SIG-REVOKED"));
+        verify(b, T + 16 * day)
+            .arg("--revoked")
+            .arg(d.path().join("revoked"))
+            .assert()
+            .code(6)
+            .stderr(contains("AIRLOCK-E-SIG-REVOKED"));
     }
-    verify(&new_overlap, T + 16 * day).arg("--revoked").arg(d.path().join("revoked")).assert().success();
+    verify(&new_overlap, T + 16 * day)
+        .arg("--revoked")
+        .arg(d.path().join("revoked"))
+        .assert()
+        .success();
+}
+
+/// A FIDO (sk-ssh-ed25519) co-signature, made here by a software stand-in for
+/// the token: airlock and ssh-keygen both accept it with the user-presence
+/// flag, and both refuse it without.
+#[test]
+fn fido_signatures_verify_like_ssh_keygen() {
+    use airlock::sshsig::{
+        signed_data, sk_signed, HashAlg, PublicKey, SkInfo, SshSig, BUNDLE_NAMESPACE,
+        SK_USER_PRESENT,
+    };
+    use ed25519_dalek::Signer as _;
+    let d = tempfile::tempdir().unwrap();
+    let a = ssh_key(d.path(), "alice");
+    let bundle = export(d.path(), &a, "x.zip", T, &[]);
+    let manifest = tool("unzip")
+        .arg("-p")
+        .arg(&bundle)
+        .arg("manifest.json")
+        .output()
+        .unwrap()
+        .stdout;
+    std::fs::write(d.path().join("m.json"), &manifest).unwrap();
+    let token = ed25519_dalek::SigningKey::from_bytes(&[42u8; 32]);
+    let pk = PublicKey {
+        key: token.verifying_key().to_bytes(),
+        application: Some("ssh:".into()),
+    };
+    let make = |flags: u8| {
+        let sk = SkInfo {
+            flags,
+            counter: 1234,
+        };
+        let data = signed_data(BUNDLE_NAMESPACE, HashAlg::Sha512, &manifest);
+        let sig = token.sign(&sk_signed("ssh:", sk, &data));
+        SshSig {
+            public_key: pk.clone(),
+            namespace: BUNDLE_NAMESPACE.into(),
+            hash_alg: HashAlg::Sha512,
+            signature: sig.to_bytes(),
+            sk: Some(sk),
+        }
+    };
+    let lines = format!(
+        "ghes.example.com namespaces=\"airlock-bundle\" {}\nghes.example.com namespaces=\"airlock-bundle\" {}\n",
+        read_pub(&d.path().join("alice.pub")),
+        pk.to_openssh()
+    );
+    let allowed = d.path().join("allowed_signers");
+    std::fs::write(&allowed, &lines).unwrap();
+    let ssh_verify = |sig: &SshSig, allowed: &Path| {
+        std::fs::write(d.path().join("sk.sig"), sig.to_armored()).unwrap();
+        tool("ssh-keygen")
+            .args(["-Y", "verify", "-f"])
+            .arg(allowed)
+            .args(["-I", "ghes.example.com", "-n", "airlock-bundle", "-s"])
+            .arg(d.path().join("sk.sig"))
+            .stdin(std::fs::File::open(d.path().join("m.json")).unwrap())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    };
+    // With user presence: both accept.
+    let good = make(SK_USER_PRESENT);
+    assert!(
+        ssh_verify(&good, &allowed),
+        "ssh-keygen refused a FIDO signature with user presence"
+    );
+    // Without: airlock refuses it. (ssh-keygen -Y verify of OpenSSH 9.2 does
+    // not check the flag; printed for the record, see docs/key-management.md.)
+    let lazy = make(0);
+    eprintln!(
+        "ssh-keygen on a no-touch FIDO signature: {}",
+        ssh_verify(&lazy, &allowed)
+    );
+    std::fs::write(d.path().join("lazy.sig"), lazy.to_armored()).unwrap();
+    let copy = d.path().join("lazy.zip");
+    std::fs::copy(&bundle, &copy).unwrap();
+    airlock()
+        .arg("sign")
+        .arg(&copy)
+        .arg("--signature")
+        .arg(d.path().join("lazy.sig"))
+        .assert()
+        .success();
+    airlock()
+        .arg("verify")
+        .arg(&copy)
+        .arg("--trust")
+        .arg(&allowed)
+        .arg("--at")
+        .arg(at(T))
+        .arg("--require-signers")
+        .arg("2")
+        .assert()
+        .code(6)
+        .stderr(contains("AIRLOCK-E-SIG-THRESHOLD"))
+        .stderr(contains("AIRLOCK-E-SIG-NO-PRESENCE"));
+    // airlock's allowed_signers takes only what ssh-keygen takes: there is no
+    // option to waive presence (ssh-keygen rejects unknown options too).
+    let relaxed = d.path().join("relaxed");
+    std::fs::write(
+        &relaxed,
+        lines.replace(
+            "namespaces=\"airlock-bundle\" sk-",
+            "namespaces=\"airlock-bundle\",no-touch-required sk-",
+        ),
+    )
+    .unwrap();
+    eprintln!(
+        "ssh-keygen with no-touch-required in allowed_signers: {}",
+        ssh_verify(&lazy, &relaxed)
+    );
+    airlock()
+        .arg("verify")
+        .arg(&copy)
+        .arg("--trust")
+        .arg(&relaxed)
+        .arg("--at")
+        .arg(at(T))
+        .assert()
+        .code(6)
+        .stderr(contains("AIRLOCK-E-TRUST-FILE"));
+
+    std::fs::write(d.path().join("good.sig"), good.to_armored()).unwrap();
+    airlock()
+        .arg("sign")
+        .arg(&bundle)
+        .arg("--signature")
+        .arg(d.path().join("good.sig"))
+        .assert()
+        .success();
+    airlock()
+        .arg("verify")
+        .arg(&bundle)
+        .arg("--trust")
+        .arg(&allowed)
+        .arg("--at")
+        .arg(at(T))
+        .arg("--require-signers")
+        .arg("2")
+        .assert()
+        .success();
 }

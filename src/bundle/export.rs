@@ -478,7 +478,7 @@ pub fn readback(
             namespaces: None,
             valid_after: None,
             valid_before: None,
-            key: signer.public,
+            key: signer.public.clone(),
         }],
         revoked: Default::default(),
         source: "the exporting key".into(),

@@ -193,14 +193,37 @@ pub fn check_trust(
     let created = manifest.created_time()?;
     let mut accepted = Vec::new();
     let mut first_err = None;
+    let mut refusals: Vec<String> = Vec::new();
     for s in sigs {
-        match trust.check(&s.public_key, &manifest.source.host_name, created) {
+        let checked = trust
+            .check(&s.public_key, &manifest.source.host_name, created)
+            .and_then(|line| {
+                // User presence is always required (ssh-keygen -Y verify
+                // does not check it; airlock is stricter on purpose).
+                if s.user_present() {
+                    Ok(line)
+                } else {
+                    Err(Error::new(
+                        Code::SigNoPresence,
+                        format!(
+                            "the FIDO signature by {} was made without touching the token",
+                            s.public_key.fingerprint()
+                        ),
+                    ))
+                }
+            });
+        match checked {
             Ok(line) => accepted.push(AcceptedSigner {
                 fingerprint: s.public_key.fingerprint(),
                 principals: line.principals.clone(),
                 trust_line: line.line,
             }),
             Err(e) => {
+                refusals.push(format!(
+                    "{} {}",
+                    s.public_key.fingerprint(),
+                    e.code.as_str()
+                ));
                 // Report the refusal of the numbering key first: it is the
                 // exporter's own signature.
                 if first_err.is_none() || s.public_key.fingerprint() == manifest.sequence.key {
@@ -218,9 +241,10 @@ pub fn check_trust(
         return Err(Error::new(
             Code::SigThreshold,
             format!(
-                "{} valid signature(s) from distinct trusted keys ({}); the policy requires {required}",
+                "{} valid signature(s) from distinct trusted keys ({}); the policy requires {required}{}",
                 accepted.len(),
-                accepted.iter().map(|a| a.fingerprint.as_str()).collect::<Vec<_>>().join(", ")
+                accepted.iter().map(|a| a.fingerprint.as_str()).collect::<Vec<_>>().join(", "),
+                if refusals.is_empty() { String::new() } else { format!("; refused: {}", refusals.join(", ")) }
             ),
         ));
     }

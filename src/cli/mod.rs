@@ -221,7 +221,11 @@ impl IdentityArgs {
 
 /// The signer for `--key KEY [--agent]`: with --agent, KEY names the public
 /// key (KEY, or KEY.pub) and ssh-agent signs; else KEY is the private key.
-pub fn load_signer(key: &Path, agent: bool, pass_file: Option<PathBuf>) -> Result<airlock::keys::Signer> {
+pub fn load_signer(
+    key: &Path,
+    agent: bool,
+    pass_file: Option<PathBuf>,
+) -> Result<airlock::keys::Signer> {
     if agent {
         let socket = airlock::agent::socket_from_env()?;
         let public = airlock::keys::load_public(key).or_else(|e| {

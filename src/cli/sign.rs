@@ -41,7 +41,10 @@ pub fn run(a: Args) -> Result<()> {
         (Some(k), _) => {
             let signer = super::load_signer(k, a.agent, a.key_passphrase_file.clone())?;
             let manifest = sign::manifest_bytes(&a.bundle)?;
-            signer.sign(BUNDLE_NAMESPACE, &manifest)?.to_armored().into_bytes()
+            signer
+                .sign(BUNDLE_NAMESPACE, &manifest)?
+                .to_armored()
+                .into_bytes()
         }
         (None, Some(f)) => std::fs::read(f).map_err(|e| Error::io_read(f, e))?,
         (None, None) => return Err(Error::new(Code::Args, "give --key or --signature")),
