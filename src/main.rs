@@ -15,6 +15,10 @@ fn main() -> ExitCode {
             // stderr (exit 2, the documented usage code).
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
+            if e.use_stderr() {
+                // Usage errors get the same stable code as every other failure.
+                eprintln!("airlock: error[AIRLOCK-E-ARGS]: invalid arguments (exit code 2)");
+            }
             return ExitCode::from(code);
         }
     };

@@ -29,3 +29,58 @@ fn readme_quick_start_is_two_commands() {
         ".ci/run must run the README's test command"
     );
 }
+
+#[test]
+fn every_json_command_is_documented() {
+    let doc = std::fs::read_to_string(common::root().join("docs/json-output.md")).unwrap();
+    for c in [
+        "verify",
+        "extract",
+        "export",
+        "import",
+        "inspect",
+        "keygen",
+        "sign",
+        "log",
+        "cloud status",
+        "cloud seats",
+        "fleet",
+        "report",
+    ] {
+        assert!(
+            doc.contains(&format!("## `{c}`")),
+            "docs/json-output.md lacks {c}"
+        );
+    }
+}
+
+#[test]
+fn man_pages_and_completions() {
+    let d = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::cargo_bin("airlock")
+        .unwrap()
+        .arg("man")
+        .arg("--dir")
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for page in [
+        "airlock.1",
+        "airlock-export.1",
+        "airlock-verify.1",
+        "airlock-import.1",
+    ] {
+        let text = std::fs::read_to_string(d.path().join(page)).unwrap();
+        assert!(text.contains(".TH"), "{page} is not a man page");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = assert_cmd::Command::cargo_bin("airlock")
+            .unwrap()
+            .arg("completions")
+            .arg(shell)
+            .output()
+            .unwrap();
+        assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("export"));
+    }
+}

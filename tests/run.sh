@@ -13,6 +13,7 @@ command -v age-keygen >/dev/null || need+=(age)
 command -v sha256sum  >/dev/null || need+=(coreutils)
 command -v sqlite3    >/dev/null || need+=(sqlite3)
 command -v chromium   >/dev/null || need+=(chromium)
+command -v tmux       >/dev/null || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing: ${need[*]}"
   sudo=""

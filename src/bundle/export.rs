@@ -124,13 +124,19 @@ fn stream_member<W: Write + io::Seek>(
             "rename the file: payload names may use letters, digits, '.', '_' and '-', and must not start with a dot",
         )
     })?;
-    let (mut reader, label): (Box<dyn Read>, String) = match &input.source {
-        InputSource::Path(p) => (
-            Box::new(File::open(p).map_err(|e| Error::io_read(p, e))?),
-            p.display().to_string(),
+    let (mut reader, label, total): (Box<dyn Read>, String, u64) = match &input.source {
+        InputSource::Path(p) => {
+            let f = File::open(p).map_err(|e| Error::io_read(p, e))?;
+            let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+            (Box::new(f), p.display().to_string(), total)
+        }
+        InputSource::Stdin => (
+            Box::new(io::stdin().lock()),
+            "standard input".to_string(),
+            0,
         ),
-        InputSource::Stdin => (Box::new(io::stdin().lock()), "standard input".to_string()),
     };
+    crate::progress::begin(&format!("export {}", input.name), total);
     let werr = |e: io::Error| Error::io_write(out_path, e);
     let mut sniffer = Sniffer::spawn();
     let mut buf = vec![0u8; CHUNK];
@@ -162,6 +168,7 @@ fn stream_member<W: Write + io::Seek>(
             }
         };
         sniffer.feed(&buf[..n]);
+        crate::progress::advance(n as u64);
         match &mut sink {
             Sink::Clear(w) => w.write_all(&buf[..n]),
             Sink::Age(w) => w.write_all(&buf[..n]),
@@ -172,6 +179,7 @@ fn stream_member<W: Write + io::Seek>(
         Sink::Clear(w) => w,
         Sink::Age(w) => w.finish().map_err(werr)?,
     };
+    crate::progress::end();
     let digest = hex::encode(hashing.sha.finalize());
     let entry = hashing.inner.finish().map_err(werr)?;
     let (kind, usage) = match sniffer.finish()? {

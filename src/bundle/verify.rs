@@ -430,16 +430,19 @@ fn run(
         let mut sniffer = (p.kind == KIND_USAGE && !encrypted).then(Sniffer::spawn);
         let mut r = layout.reader.member(&e)?;
         let mut sha = Sha256::new();
+        crate::progress::begin(&format!("verify {}", p.name), e.size);
         loop {
             let n = r.read(&mut buf).map_err(|err| member_read_error(&e, err))?;
             if n == 0 {
                 break;
             }
+            crate::progress::advance(n as u64);
             sha.update(&buf[..n]);
             if let Some(s) = sniffer.as_mut() {
                 s.feed(&buf[..n]);
             }
         }
+        crate::progress::end();
         let digest = hex::encode(sha.finalize());
         if digest != p.sha256 {
             return Err(Error::new(
@@ -522,6 +525,7 @@ fn run(
                 size: 0,
                 sniffer: sniffer.as_mut(),
             };
+            crate::progress::begin(&format!("decrypt {}", p.name), p.size);
             loop {
                 let n = stream
                     .read(&mut buf)
@@ -529,10 +533,12 @@ fn run(
                 if n == 0 {
                     break;
                 }
+                crate::progress::advance(n as u64);
                 tee.write_all(&buf[..n]).map_err(|err| {
                     Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p)))
                 })?;
             }
+            crate::progress::end();
             check.decrypted = true;
             check.plaintext_size = Some(tee.size);
             check.plaintext_sha256 = Some(hex::encode(tee.sha.finalize()));

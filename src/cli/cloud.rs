@@ -231,7 +231,7 @@ pub fn run_fleet(a: FleetArgs) -> Result<()> {
             d(&i.last_sync_status)
         );
         for w in &i.warnings {
-            outln!("  warning: {w}");
+            outln!("  {}: {w}", super::paint("warning", "33"));
         }
     }
     Ok(())

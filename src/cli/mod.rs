@@ -34,6 +34,15 @@ see docs/verify-by-hand.md."
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Print nothing on success (errors still go to stderr; --json output is kept)
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    /// More detail (repeatable)
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Colour: auto (only on a terminal, never with NO_COLOR), always, never
+    #[arg(long, value_name = "WHEN", global = true, default_value = "auto", value_parser = ["auto", "always", "never"])]
+    pub color: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -62,6 +71,10 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Run the whole job on built-in sample data, in a temporary directory
     Demo(demo::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one per subcommand into a directory
+    Man(ManArgs),
 }
 
 impl Cli {
@@ -78,13 +91,158 @@ impl Cli {
             Command::Report(a) => a.fleet.common.json,
             Command::Keygen(a) => a.json,
             Command::Sign(a) => a.json,
-            Command::Demo(_) => false,
+            Command::Demo(_) | Command::Completions(_) | Command::Man(_) => false,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ManArgs {
+    /// Write airlock.1 and airlock-SUBCOMMAND.1 into DIR instead of printing airlock.1
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// How output looks, decided once from the flags and the environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Output {
+    pub quiet: bool,
+    pub verbose: u8,
+    pub color_out: bool,
+    pub color_err: bool,
+}
+
+static OUTPUT: std::sync::OnceLock<Output> = std::sync::OnceLock::new();
+
+pub fn output() -> Output {
+    OUTPUT.get().copied().unwrap_or_default()
+}
+
+fn setup_output(cli: &Cli) {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let want = |tty: bool| match cli.color.as_str() {
+        "always" => true,
+        "never" => false,
+        _ => tty && !no_color,
+    };
+    let o = Output {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        color_out: want(io::stdout().is_terminal()),
+        color_err: want(io::stderr().is_terminal()),
+    };
+    let _ = OUTPUT.set(o);
+    if io::stderr().is_terminal() && !cli.quiet {
+        airlock::progress::install(Box::new(Bar::default()));
+    }
+}
+
+/// Paint `s` with an SGR code when colour is on for stdout.
+pub fn paint(s: &str, sgr: &str) -> String {
+    if output().color_out {
+        format!("\x1b[{sgr}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Streams below this size get no progress bar.
+pub const PROGRESS_MIN: u64 = 16 * 1024 * 1024;
+
+/// An indicatif bar on stderr, for large streams only.
+#[derive(Default)]
+struct Bar {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl airlock::progress::Sink for Bar {
+    fn begin(&self, label: &str, total: u64) {
+        if total < PROGRESS_MIN {
+            return;
+        }
+        let b = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        ) {
+            b.set_style(style.progress_chars("=> "));
+        }
+        b.set_message(label.to_string());
+        if let Ok(mut g) = self.bar.lock() {
+            *g = Some(b);
+        }
+    }
+    fn advance(&self, n: u64) {
+        if let Ok(g) = self.bar.lock() {
+            if let Some(b) = g.as_ref() {
+                b.inc(n);
+            }
+        }
+    }
+    fn end(&self) {
+        if let Ok(mut g) = self.bar.lock() {
+            if let Some(b) = g.take() {
+                b.finish_with_message(format!("{} done", b.message()));
+            }
         }
     }
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    setup_output(&cli);
     match cli.command {
+        Command::Completions(a) => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(a.shell, &mut cmd, "airlock", &mut buf);
+            raw_out(&String::from_utf8_lossy(&buf));
+            Ok(())
+        }
+        Command::Man(a) => {
+            use clap::CommandFactory;
+            let cmd = Cli::command();
+            match a.dir {
+                None => {
+                    let mut buf = Vec::new();
+                    clap_mangen::Man::new(cmd)
+                        .render(&mut buf)
+                        .map_err(|e| Error::new(Code::Internal, format!("man page: {e}")))?;
+                    raw_out(&String::from_utf8_lossy(&buf));
+                }
+                Some(dir) => {
+                    let mut pages = vec![("airlock.1".to_string(), cmd.clone())];
+                    for sub in cmd.get_subcommands() {
+                        let name = format!("airlock-{}", sub.get_name());
+                        pages.push((format!("{name}.1"), sub.clone().name(name)));
+                    }
+                    for (file, c) in pages {
+                        let mut buf = Vec::new();
+                        clap_mangen::Man::new(c)
+                            .render(&mut buf)
+                            .map_err(|e| Error::new(Code::Internal, format!("man page: {e}")))?;
+                        airlock::fsutil::write_atomic(&dir.join(&file), &buf, 0o644, true)?;
+                        crate::outln!("{}", dir.join(file).display());
+                    }
+                }
+            }
+            Ok(())
+        }
+        _ => run_command(cli.command),
+    }
+}
+
+fn run_command(command: Command) -> Result<()> {
+    match command {
         Command::Keygen(a) => keygen::run(a),
         Command::Export(a) => export::run(a),
         Command::Verify(a) => verify::run(a),
@@ -97,12 +255,21 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(a) => cloud::run_report(a),
         Command::Sign(a) => sign::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Completions(_) | Command::Man(_) => Ok(()),
     }
 }
 
 /// Print to stdout; a closed pipe (`airlock … | head`) ends the program
 /// quietly with success, as ripgrep does.
 pub fn out(s: &str) {
+    if output().quiet {
+        return;
+    }
+    raw_out(s);
+}
+
+/// Print regardless of --quiet (JSON, completions, man pages).
+pub fn raw_out(s: &str) {
     let mut o = io::stdout().lock();
     if let Err(e) = o.write_all(s.as_bytes()).and_then(|_| o.flush()) {
         if e.kind() == io::ErrorKind::BrokenPipe {
@@ -119,7 +286,7 @@ macro_rules! outln {
 pub fn print_json<T: serde::Serialize>(v: &T) {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into());
     s.push('\n');
-    out(&s);
+    raw_out(&s);
 }
 
 pub fn print_error(e: &Error, json: bool) {
@@ -135,13 +302,26 @@ pub fn print_error(e: &Error, json: bool) {
             }
         }));
     }
+    let (red, dim, reset) = if output().color_err {
+        ("\x1b[1;31m", "\x1b[2m", "\x1b[0m")
+    } else {
+        ("", "", "")
+    };
     let _ = writeln!(
         io::stderr(),
-        "airlock: error[{}]: {}\n  hint: {}",
+        "airlock: {red}error[{}]{reset}: {}\n  {dim}hint:{reset} {}",
         e.code.as_str(),
         e.cause,
         e.hint()
     );
+    if output().verbose > 0 {
+        let _ = writeln!(
+            io::stderr(),
+            "  class: {} (exit code {}); every code is explained in docs/errors.md",
+            e.code.class().name(),
+            e.exit_code()
+        );
+    }
 }
 
 /// Parse `--at`: RFC 3339 (`2026-11-28T12:00:00Z`) or a Unix time.

@@ -141,6 +141,6 @@ pub fn run(a: Args) -> Result<()> {
         );
         outln!("  give --identity to check the plaintext too");
     }
-    outln!("VERIFIED");
+    outln!("{}", super::paint("VERIFIED", "1;32"));
     Ok(())
 }

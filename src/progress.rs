@@ -1,0 +1,40 @@
+//! Progress reporting for long streams. The library never prints: it calls
+//! the sink the front end installed (the CLI draws an indicatif bar on a
+//! terminal); without one, these calls do nothing.
+
+use std::sync::OnceLock;
+
+/// Receives progress of one stream at a time.
+pub trait Sink: Send + Sync {
+    /// A stream of `total` bytes starts.
+    fn begin(&self, label: &str, total: u64);
+    /// `n` more bytes were processed.
+    fn advance(&self, n: u64);
+    /// The stream ended.
+    fn end(&self);
+}
+
+static SINK: OnceLock<Box<dyn Sink>> = OnceLock::new();
+
+/// Install the process-wide sink (once; later calls are ignored).
+pub fn install(sink: Box<dyn Sink>) {
+    let _ = SINK.set(sink);
+}
+
+pub fn begin(label: &str, total: u64) {
+    if let Some(s) = SINK.get() {
+        s.begin(label, total);
+    }
+}
+
+pub fn advance(n: u64) {
+    if let Some(s) = SINK.get() {
+        s.advance(n);
+    }
+}
+
+pub fn end() {
+    if let Some(s) = SINK.get() {
+        s.end();
+    }
+}

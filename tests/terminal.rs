@@ -1,0 +1,231 @@
+//! The binary on a real pseudo-terminal (tmux): passphrase prompts, the
+//! progress bar, colour and NO_COLOR; and nothing extra when not a terminal.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(name: &str, cmd: &str, env: &[(&str, &str)]) -> Tmux {
+        let mut c = tool("tmux");
+        c.args(["new-session", "-d", "-s", name, "-x", "160", "-y", "40"]);
+        for (k, v) in env {
+            c.arg("-e").arg(format!("{k}={v}"));
+        }
+        // Keep the pane after the command ends so it can be read.
+        c.arg(format!("{cmd}; echo EXIT=$?; sleep 30"));
+        assert!(c.status().unwrap().success(), "tmux did not start");
+        Tmux {
+            name: name.to_string(),
+        }
+    }
+
+    fn screen(&self, escapes: bool) -> String {
+        let mut c = tool("tmux");
+        c.args(["capture-pane", "-p", "-t", &self.name]);
+        if escapes {
+            c.arg("-e");
+        }
+        String::from_utf8_lossy(&c.output().unwrap().stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let t = Instant::now();
+        loop {
+            let s = self.screen(false);
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "never saw {text:?} on:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn send(&self, keys: &str) {
+        assert!(tool("tmux")
+            .args(["send-keys", "-t", &self.name, keys, "Enter"])
+            .status()
+            .unwrap()
+            .success());
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = tool("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+fn bin() -> String {
+    assert_cmd::cargo::cargo_bin("airlock")
+        .display()
+        .to_string()
+}
+
+fn sh_quote(p: &Path) -> String {
+    format!("'{}'", p.display())
+}
+
+#[test]
+fn passphrase_prompt_on_a_terminal() {
+    let d = tempfile::tempdir().unwrap();
+    let k = d.path().join("k");
+    let t = Tmux::start(
+        &format!("airlock-pass-{}", std::process::id()),
+        &format!("{} keygen --out {} --passphrase", bin(), sh_quote(&k)),
+        &[],
+    );
+    t.wait_for("Enter new passphrase:");
+    t.send("tty secret 1");
+    t.wait_for("Enter same passphrase again:");
+    t.send("tty secret 1");
+    let screen = t.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        !screen.contains("tty secret"),
+        "the passphrase was echoed:\n{screen}"
+    );
+    let ok = tool("ssh-keygen")
+        .args(["-y", "-P", "tty secret 1", "-f"])
+        .arg(&k)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "the key is not encrypted with the typed passphrase"
+    );
+
+    // A mistyped second entry is refused and writes nothing.
+    let k2 = d.path().join("k2");
+    let t2 = Tmux::start(
+        &format!("airlock-pass2-{}", std::process::id()),
+        &format!("{} keygen --out {} --passphrase", bin(), sh_quote(&k2)),
+        &[],
+    );
+    t2.wait_for("Enter new passphrase:");
+    t2.send("one");
+    t2.wait_for("Enter same passphrase again:");
+    t2.send("two");
+    let screen = t2.wait_for("EXIT=");
+    assert!(
+        screen.contains("do not match") && screen.contains("EXIT=2"),
+        "{screen}"
+    );
+    assert!(!k2.exists());
+}
+
+fn big_usage(dir: &Path) -> std::path::PathBuf {
+    let p = dir.join("big.json");
+    std::fs::write(
+        &p,
+        airlock::sample::usage_encrypted(
+            "ghes.example.com",
+            airlock::sample::SAMPLE_SERVER_ID,
+            40 << 20,
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn progress_bar_on_a_terminal_only() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    let u = big_usage(d.path());
+    let out = d.path().join("b.zip");
+    let cmd = format!(
+        "{} export {} --key {} --out {} --state-dir {}",
+        bin(),
+        sh_quote(&u),
+        sh_quote(&k),
+        sh_quote(&out),
+        sh_quote(&d.path().join("st"))
+    );
+    let t = Tmux::start(
+        &format!("airlock-prog-{}", std::process::id()),
+        &cmd,
+        &[("XDG_CONFIG_HOME", "/nonexistent")],
+    );
+    let screen = t.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        screen.contains("export big.json done"),
+        "no progress bar:\n{screen}"
+    );
+    assert!(screen.contains("MiB"), "{screen}");
+
+    // Not a terminal: no bar, nothing on stderr.
+    let r = airlock()
+        .arg("export")
+        .arg(&u)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(d.path().join("c.zip"))
+        .arg("--state-dir")
+        .arg(d.path().join("st"))
+        .output()
+        .unwrap();
+    assert!(r.status.success());
+    assert!(
+        r.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+}
+
+#[test]
+fn colour_on_a_terminal_and_never_with_no_color() {
+    let root = root();
+    let cmd = format!(
+        "{} verify {} --trust {} --at 2026-11-01T00:00:00Z",
+        bin(),
+        sh_quote(&root.join("fixtures/bundles/golden_clear_users.airlock.zip")),
+        sh_quote(&root.join("keys/allowed_signers"))
+    );
+    let t = Tmux::start(&format!("airlock-col-{}", std::process::id()), &cmd, &[]);
+    t.wait_for("EXIT=0");
+    // tmux re-encodes SGR 1;32 as two sequences.
+    let coloured =
+        |s: &str| s.contains("\u{1b}[1;32mVERIFIED") || s.contains("\u{1b}[1m\u{1b}[32mVERIFIED");
+    assert!(
+        coloured(&t.screen(true)),
+        "no colour on a terminal:\n{}",
+        t.screen(true)
+    );
+    let t2 = Tmux::start(
+        &format!("airlock-nocol-{}", std::process::id()),
+        &cmd,
+        &[("NO_COLOR", "1")],
+    );
+    t2.wait_for("EXIT=0");
+    let s = t2.screen(true);
+    assert!(
+        s.contains("VERIFIED") && !coloured(&s) && !s.contains("\u{1b}[32m"),
+        "colour despite NO_COLOR:\n{s}"
+    );
+    // Piped: never colour.
+    let out = airlock()
+        .arg("verify")
+        .arg(root.join("fixtures/bundles/golden_clear_users.airlock.zip"))
+        .arg("--trust")
+        .arg(root.join("keys/allowed_signers"))
+        .arg("--at")
+        .arg("2026-11-01T00:00:00Z")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{1b}'));
+}
