@@ -220,6 +220,7 @@ fn main() {
             state: &state,
             tool: airlock::tool_version(),
             recipients: &Recipients::default(),
+            read_back: true,
         })
         .expect("golden export");
         println!("wrote {}", out.display());
@@ -599,6 +600,7 @@ fn main() {
             state: &state,
             tool: airlock::tool_version(),
             recipients: &rs,
+            read_back: true,
         })
         .expect("encrypted golden export");
         println!("wrote {}", out.display());

@@ -14,6 +14,7 @@ command -v sha256sum  >/dev/null || need+=(coreutils)
 command -v sqlite3    >/dev/null || need+=(sqlite3)
 command -v chromium   >/dev/null || need+=(chromium)
 command -v tmux       >/dev/null || need+=(tmux)
+command -v objdump    >/dev/null || need+=(binutils)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing: ${need[*]}"
   sudo=""
@@ -27,16 +28,29 @@ ssh -V 2>&1 | sed -n 1p
 age --version
 unzip -v | sed -n 1p
 
+if ! command -v cargo-deny >/dev/null; then
+  echo "== installing cargo-deny (crates.io)"
+  cargo install --locked --quiet cargo-deny
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 
+echo "== supply chain: cargo deny (licences, bans, sources; offline), MSRV"
+cargo deny --frozen check licenses bans sources
+bash scripts/msrv.sh
+
 echo "== cargo test"
 cargo test --locked --all-targets 2>&1 | tee target/test-output.txt
 # Doc tests run separately (--all-targets skips them).
 cargo test --locked --doc 2>&1 | tail -n 3
+
+echo "== release: reproducible build, signed archive"
+bash scripts/reproducible.sh
+bash tests/release.sh
 
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')

@@ -44,6 +44,7 @@ fn small_bundle(
         state: &state,
         tool: airlock::tool_version(),
         recipients: &Default::default(),
+        read_back: true,
     })
     .unwrap();
     let trust = TrustStore::load(

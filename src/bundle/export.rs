@@ -73,6 +73,9 @@ pub struct ExportOptions<'a> {
     pub tool: String,
     /// Encrypt every payload member to these recipients (none: signed only).
     pub recipients: &'a Recipients,
+    /// Read the bundle back from the device and verify it before publishing.
+    /// Always on in normal use; off only to time the write path alone.
+    pub read_back: bool,
 }
 
 /// What export produced.
@@ -422,7 +425,9 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
 
     fsutil::fault_point("export:written");
     // Read back from the device, not the page cache: removable media lie.
-    readback(tmp.path(), signer, &manifest_bytes, opts.created)?;
+    if opts.read_back {
+        readback(tmp.path(), signer, &manifest_bytes, opts.created)?;
+    }
 
     let target = if out_is_dir {
         opts.out.join(derived_name(&manifest))

@@ -69,6 +69,7 @@ pub fn run(a: Args) -> Result<()> {
         state: &state,
         tool: airlock::tool_version(),
         recipients: &Default::default(),
+        read_back: true,
     })?;
     for (_, u) in &report.usage {
         outln!(
@@ -182,6 +183,7 @@ pub fn run(a: Args) -> Result<()> {
         state: &state,
         tool: airlock::tool_version(),
         recipients: &Default::default(),
+        read_back: true,
     })?;
     match import(&older.path, &import_opts(Target::Outbox(outbox.clone()))) {
         Ok(_) => {

@@ -54,6 +54,9 @@ pub struct Args {
     /// Encrypt with the passphrase on the first line of FILE (scrypt)
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Skip the read-back check (for timing the write path only; never in production)
+    #[arg(long, hide = true)]
+    pub no_read_back: bool,
     /// Replace an existing bundle at --out
     #[arg(long)]
     pub force: bool,
@@ -126,6 +129,7 @@ pub fn run(a: Args) -> Result<()> {
         state: &state,
         tool: airlock::tool_version(),
         recipients: &recipients,
+        read_back: !a.no_read_back,
     })?;
     let m = &report.manifest;
     if a.json {
@@ -185,6 +189,8 @@ pub fn run(a: Args) -> Result<()> {
             m.recipients.len()
         );
     }
-    outln!("  read back from disk and verified");
+    if !a.no_read_back {
+        outln!("  read back from disk and verified");
+    }
     Ok(())
 }

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""airlock's benchmark: airlock and its reference commands on the same inputs,
+in one run. Prints wall time (median of N runs), MB/s, peak RSS, and the
+ratios of issue #7. Run through scripts/bench.sh.
+
+Inputs: a realistic 5 MB usage file and a 1 GiB usage-shaped file (and 4 GiB
+with --big), written to BENCH_DIR (default: a directory under /var/tmp, so
+outputs go to a real disk, not tmpfs), kept in the page cache by a warm-up
+read. Every output goes into BENCH_DIR too.
+"""
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+AIRLOCK = os.path.join(ROOT, "target", "release", "airlock")
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+DIR = os.environ.get("BENCH_DIR", "/var/tmp/airlock-bench")
+BIG = "--big" in sys.argv
+MB = 1_000_000
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=True, check=True, **kw)
+
+
+def timed(cmd, setup=None):
+    """Median wall time and max peak RSS (KiB) of RUNS runs of a shell command."""
+    times, rss = [], []
+    for _ in range(RUNS):
+        if setup:
+            sh(setup)
+        t0 = time.perf_counter()
+        p = subprocess.Popen(["bash", "-c", cmd], stdout=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        dt = time.perf_counter() - t0
+        if status != 0:
+            raise SystemExit(f"bench: failed ({status}): {cmd}")
+        times.append(dt)
+        rss.append(ru.ru_maxrss)
+    return statistics.median(times), max(rss)
+
+
+def make_usage(path, size):
+    """A usage-shaped file: the instance envelope and an encrypted users blob."""
+    head = (
+        '{"instance":{"server_id":"6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d","host_name":"ghes.example.com",'
+        '"version":"3.15.2","http_only":false,"features":[]},"users":"'
+    ).encode()
+    tail = b'"}\n'
+    chunk = (b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3" * 26215)[: 1 << 20]
+    n = size - len(head) - len(tail)
+    with open(path, "wb") as f:
+        f.write(head)
+        while n > 0:
+            c = chunk[: min(len(chunk), n)]
+            f.write(c)
+            n -= len(c)
+        f.write(tail)
+
+
+def main():
+    os.makedirs(DIR, exist_ok=True)
+    k = os.path.join(DIR, "key")
+    if not os.path.exists(k):
+        sh(f"{AIRLOCK} keygen --out {k} > /dev/null")
+        sh(f"{AIRLOCK} keygen --age --out {DIR}/id.txt > /dev/null")
+        sh(f"ssh-keygen -q -t ed25519 -N '' -f {DIR}/sshkey")
+    rcpt = [l for l in open(f"{DIR}/id.txt") if l.startswith("# public key: ")][0].split()[-1]
+    with open(f"{DIR}/allowed", "w") as f:
+        f.write("ghes.example.com " + open(k + ".pub").read())
+    sizes = [("5 MB", 5 * MB), ("1 GiB", 1 << 30)] + ([("4 GiB", 4 << 30)] if BIG else [])
+    results = {}
+    for label, size in sizes:
+        src = f"{DIR}/usage-{size}.json"
+        if not os.path.exists(src) or os.path.getsize(src) != size:
+            make_usage(src, size)
+        sh(f"cat {src} > /dev/null")  # into the page cache
+        out = f"{DIR}/out"
+        st = f"{DIR}/state"
+        clean = f"rm -rf {out} {st}; mkdir -p {out}"
+        r = {}
+        r["openssl dgst -sha256"] = timed(f"openssl dgst -sha256 {src}")
+        r["durable copy (dd conv=fsync)"] = timed(f"dd if={src} of={out}/copy bs=1M conv=fsync status=none", clean)
+        r["airlock export (signed)"] = timed(
+            f"{AIRLOCK} export {src} --key {k} --out {out}/b.zip --state-dir {st} --no-read-back", clean)
+        sh(f"{clean}; {AIRLOCK} export {src} --key {k} --out {out}/b.zip --state-dir {st} --no-read-back > /dev/null")
+        r["airlock verify (signed)"] = timed(f"{AIRLOCK} verify {out}/b.zip --trust {DIR}/allowed")
+        r["airlock export read-back alone"] = timed(
+            f"{AIRLOCK} verify {out}/b.zip --trust {DIR}/allowed",
+            f"sync; python3 -c \"import os; fd=os.open('{out}/b.zip', os.O_RDONLY); os.posix_fadvise(fd,0,0,os.POSIX_FADV_DONTNEED)\"")
+        r["age -r + sync"] = timed(f"age -r {rcpt} -o {out}/x.age {src} && sync {out}/x.age", clean)
+        r["airlock export (encrypted)"] = timed(
+            f"{AIRLOCK} export {src} --key {k} --out {out}/e.zip --state-dir {st} -r {rcpt} --no-read-back", clean)
+        sh(f"{clean}; age -r {rcpt} -o {out}/x.age {src}; "
+           f"{AIRLOCK} export {src} --key {k} --out {out}/e.zip --state-dir {st} -r {rcpt} --no-read-back > /dev/null")
+        sh(f"cat {out}/x.age {out}/e.zip > /dev/null")
+        r["age -d + sync"] = timed(f"age -d -i {DIR}/id.txt -o {out}/plain {out}/x.age && sync {out}/plain",
+                                   f"rm -f {out}/plain")
+        r["airlock extract (encrypted)"] = timed(
+            f"{AIRLOCK} extract {out}/e.zip --trust {DIR}/allowed -i {DIR}/id.txt --out {out}/ex --force",
+            f"rm -rf {out}/ex; mkdir -p {out}/ex")
+        base = os.path.basename(src)
+        r["shell pipeline export"] = timed(
+            f"cd {out} && cp {src} . && sha256sum {base} > SHA256SUMS && "
+            f"ssh-keygen -Y sign -q -f {DIR}/sshkey -n file SHA256SUMS && "
+            f"age -r {rcpt} -o {base}.age {base} && zip -q -0 p.zip {base}.age SHA256SUMS SHA256SUMS.sig && sync p.zip",
+            f"{clean}")
+        sh(f"cp {out}/p.zip {DIR}/pipeline.zip")
+        r["shell pipeline import"] = timed(
+            f"cd {out} && unzip -q -o {DIR}/pipeline.zip && "
+            f"ssh-keygen -Y check-novalidate -n file -s SHA256SUMS.sig < SHA256SUMS > /dev/null && "
+            f"age -d -i {DIR}/id.txt -o {base} {base}.age && sha256sum -c SHA256SUMS > /dev/null && sync {base}",
+            f"{clean}")
+        results[label] = (size, r)
+
+    for label, (size, r) in results.items():
+        print(f"\n### {label} ({size:,} bytes), median of {RUNS} runs\n")
+        print("| case | time (s) | MB/s | peak RSS (MiB) |")
+        print("|---|---:|---:|---:|")
+        for name, (t, rss) in r.items():
+            print(f"| {name} | {t:.3f} | {size / MB / t:.0f} | {rss / 1024:.1f} |")
+        g = lambda n: r[n][0]
+        print("\n| target | ratio | goal | met |")
+        print("|---|---:|---:|---|")
+        rows = [
+            ("signed verify / openssl dgst", g("airlock verify (signed)") / g("openssl dgst -sha256"), 1.2),
+            ("signed export / max(openssl, durable copy)",
+             g("airlock export (signed)") / max(g("openssl dgst -sha256"), g("durable copy (dd conv=fsync)")), 1.2),
+            ("encrypted export / (age -r + sync)", g("airlock export (encrypted)") / g("age -r + sync"), 1.1),
+            ("encrypted extract / (age -d + sync)", g("airlock extract (encrypted)") / g("age -d + sync"), 1.1),
+            ("shell pipeline export / airlock encrypted export",
+             g("shell pipeline export") / g("airlock export (encrypted)"), None),
+            ("shell pipeline import / airlock extract",
+             g("shell pipeline import") / g("airlock extract (encrypted)"), None),
+        ]
+        for name, ratio, goal in rows:
+            if goal is None:
+                print(f"| {name} | {ratio:.1f}x faster | >= 10x | {'yes' if ratio >= 10 else 'no'} |")
+            else:
+                print(f"| {name} | {ratio:.2f} | <= {goal} | {'yes' if ratio <= goal else 'no'} |")
+        peak = max(v[1] for k2, v in r.items() if k2.startswith("airlock")) / 1024
+        print(f"\nairlock peak RSS: {peak:.1f} MiB (goal <= 32 MiB)")
+        if label == "5 MB":
+            print(f"5 MB export {g('airlock export (signed)') * 1000:.0f} ms (goal <= 40), "
+                  f"verify {g('airlock verify (signed)') * 1000:.0f} ms (goal <= 25)")
+    json.dump({k: {n: list(v) for n, v in r.items()} for k, (_, r) in results.items()},
+              open(os.path.join(DIR, "results.json"), "w"), indent=1)
+
+
+if __name__ == "__main__":
+    main()
