@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Prove the release build is reproducible: build the committed tree in two
 # different directories and compare the binaries byte for byte.
+#   scripts/reproducible.sh                   two fresh builds
+#   scripts/reproducible.sh --against BINARY  one fresh build, compared with a
+#                                             release binary built elsewhere
+#                                             (as scripts/release.sh builds it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+against=""
+if [ "${1:-}" = "--against" ]; then against=$(realpath "$2"); fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 sums=()
-for d in "$work/a/airlock" "$work/somewhere/else/airlock-copy"; do
+[ -n "$against" ] && sums+=("$(sha256sum "$against" | cut -d' ' -f1)")
+dirs=("$work/a/airlock" "$work/somewhere/else/airlock-copy")
+[ -n "$against" ] && dirs=("$work/somewhere/else/airlock-copy")
+for d in "${dirs[@]}"; do
   mkdir -p "$d"
   git archive HEAD | tar -x -C "$d"
   (cd "$d" && . scripts/repro-env.sh && cargo build --release --locked --quiet)

@@ -49,8 +49,8 @@ cargo test --locked --all-targets 2>&1 | tee target/test-output.txt
 cargo test --locked --doc 2>&1 | tail -n 3
 
 echo "== release: reproducible build, signed archive"
-bash scripts/reproducible.sh
 bash tests/release.sh
+bash scripts/reproducible.sh --against target/release/airlock
 
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
