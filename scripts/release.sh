@@ -7,9 +7,10 @@
 #
 #   scripts/release.sh --key RELEASE_SIGNING_KEY [--out DIR]
 #
-# The build is reproducible: paths are remapped, times come from
+# The build aims at reproducibility: paths are remapped, times come from
 # SOURCE_DATE_EPOCH (the last commit's time), the archive is sorted with
-# fixed owners and mtimes (scripts/reproducible.sh proves it).
+# fixed owners and mtimes. scripts/reproducible.sh checks the binary; it does
+# not pass yet (issue #10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 key="" out="dist"

@@ -22,11 +22,11 @@ done
 glibc=$(objdump -T "airlock-$version-x86_64-linux/airlock" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1)
 echo "release: needs $glibc at most"
 # A signature in another namespace, or one changed byte, must fail.
-if ssh-keygen -Y verify -f ../release_signers -I release@airlock -n airlock-bundle -s SHA256SUMS.sig < SHA256SUMS 2>/dev/null; then
+if ssh-keygen -Y verify -f ../release_signers -I release@airlock -n airlock-bundle -s SHA256SUMS.sig < SHA256SUMS >/dev/null 2>&1; then
   echo "release: a bundle-namespace check accepted the release signature" >&2; exit 1
 fi
 printf 'x' >> "airlock-$version-x86_64-linux.tar.gz"
-if sha256sum -c SHA256SUMS 2>/dev/null; then
+if sha256sum -c SHA256SUMS >/dev/null 2>&1; then
   echo "release: sha256sum accepted an altered archive" >&2; exit 1
 fi
 echo "release: archive verified with ssh-keygen and sha256sum, binary runs"
