@@ -10,7 +10,6 @@ read. Every output goes into BENCH_DIR too.
 """
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -35,14 +34,17 @@ def timed(cmd, setup=None):
     for _ in range(RUNS):
         if setup:
             sh(setup)
+        # Peak RSS comes from /usr/bin/time around the command itself: a
+        # child's ru_maxrss would include the forked Python image.
+        rss_file = os.path.join(DIR, "rss")
         t0 = time.perf_counter()
-        p = subprocess.Popen(["bash", "-c", cmd], stdout=subprocess.DEVNULL)
-        _, status, ru = os.wait4(p.pid, 0)
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file, "bash", "-c", cmd],
+                           stdout=subprocess.DEVNULL)
         dt = time.perf_counter() - t0
-        if status != 0:
-            raise SystemExit(f"bench: failed ({status}): {cmd}")
+        if p.returncode != 0:
+            raise SystemExit(f"bench: failed ({p.returncode}): {cmd}")
         times.append(dt)
-        rss.append(ru.ru_maxrss)
+        rss.append(int(open(rss_file).read().split()[-1]))
     return statistics.median(times), max(rss)
 
 

@@ -5,11 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for t in openssl age zip unzip ssh-keygen; do command -v $t >/dev/null || need+=($t); done
+for t in openssl age zip unzip ssh-keygen /usr/bin/time; do command -v $t >/dev/null || need+=($t); done
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   pkgs=("${need[@]/ssh-keygen/openssh-client}")
+  pkgs=("${pkgs[@]/\/usr\/bin\/time/time}")
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 fi
 cargo build --release --locked --quiet
