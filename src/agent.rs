@@ -8,18 +8,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::error::{Code, Error, Result};
-use crate::sshsig::{signed_data, HashAlg, PublicKey, SkInfo, SshSig};
+use crate::sshsig::{put_string, signed_data, HashAlg, PublicKey, SkInfo, SshSig};
 
 const SIGN_REQUEST: u8 = 13;
 const SIGN_RESPONSE: u8 = 14;
 const FAILURE: u8 = 5;
 /// Largest agent reply read.
 const MAX_REPLY: u32 = 256 * 1024;
-
-fn put_string(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&(s.len() as u32).to_be_bytes());
-    out.extend_from_slice(s);
-}
 
 fn agent_err(msg: impl Into<String>) -> Error {
     Error::new(Code::AgentFailed, msg)

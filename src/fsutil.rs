@@ -87,3 +87,20 @@ pub fn fault_point(point: &str) {
     #[cfg(not(debug_assertions))]
     let _ = point;
 }
+
+/// SHA-256 of a whole file, streamed in 1 MiB reads (lowercase hex).
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}

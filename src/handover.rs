@@ -6,11 +6,10 @@
 //! re-run finishes without a second copy.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::bundle::Manifest;
@@ -36,26 +35,7 @@ pub struct Item {
 
 /// The file name prefix for an instance and time: `HOST_YYYYMMDDTHHMMSSZ`.
 pub fn prefix(m: &Manifest) -> String {
-    let t: String = m
-        .created
-        .chars()
-        .filter(|c| *c != '-' && *c != ':')
-        .collect();
-    format!("{}_{}", m.source.host_name, t)
-}
-
-fn file_sha256(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
+    format!("{}_{}", m.source.host_name, m.created_compact())
 }
 
 /// The upload steps, as text.
@@ -103,11 +83,12 @@ pub fn instructions(
 }
 
 /// Copy `src` to `dst` atomically, unless `dst` already holds the same bytes.
-fn publish_copy(src: &Path, dst: &Path) -> Result<()> {
-    let want = file_sha256(src).map_err(|e| Error::io_read(src, e))?;
+/// Returns the SHA-256 of the bytes now at `dst`.
+fn publish_copy(src: &Path, dst: &Path) -> Result<String> {
+    let want = fsutil::sha256_file(src).map_err(|e| Error::io_read(src, e))?;
     if dst.exists() {
-        match file_sha256(dst) {
-            Ok(have) if have == want => return Ok(()),
+        match fsutil::sha256_file(dst) {
+            Ok(have) if have == want => return Ok(want),
             _ => {
                 return Err(Error::new(
                     Code::HandoverFailed,
@@ -127,7 +108,8 @@ fn publish_copy(src: &Path, dst: &Path) -> Result<()> {
         )
     })?;
     fsutil::fault_point("handover:temp-written");
-    fsutil::publish(tmp, dst, true).map_err(|e| Error::new(Code::HandoverFailed, e.cause))
+    fsutil::publish(tmp, dst, true).map_err(|e| Error::new(Code::HandoverFailed, e.cause))?;
+    Ok(want)
 }
 
 /// Hand over to an outbox. Returns the paths written.
@@ -151,12 +133,12 @@ pub fn to_outbox(
     let mut listed = Vec::new();
     for it in items {
         let dst = dir.join(format!("{p}_{}", it.name));
-        publish_copy(&it.path, &dst)?;
+        let sha = publish_copy(&it.path, &dst)?;
         listed.push((
             dst.file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            file_sha256(&dst).map_err(|e| Error::io_read(&dst, e))?,
+            sha,
         ));
         out.push(dst);
     }

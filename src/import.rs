@@ -7,13 +7,10 @@
 //! between leaves an accepted-but-not-handed-over bundle, which the same
 //! import, re-run, hands over (idempotently) instead of refusing it.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::bundle::manifest::format_time;
 use crate::bundle::verify::{extract, output_name, ExtractTo, Verified, VerifyOptions};
@@ -45,19 +42,9 @@ pub struct ImportReport {
     pub handed_over: Vec<String>,
 }
 
-/// SHA-256 of a whole file.
+/// SHA-256 of a whole file, as an airlock error on failure.
 pub fn file_sha256(path: &Path) -> Result<String> {
-    let mut f = File::open(path).map_err(|e| Error::io_read(path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io_read(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
+    crate::fsutil::sha256_file(path).map_err(|e| Error::io_read(path, e))
 }
 
 /// Remove what a killed run may have left: the spool, and airlock's own
@@ -101,6 +88,15 @@ fn event_from(v: &Verified, bundle_sha256: &str, kind: &str, outcome: &str) -> E
     }
 }
 
+/// Removes a directory when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Import a bundle.
 pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
     let state = opts.state.path();
@@ -111,6 +107,9 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
     clean_leftovers(state, outbox);
     let mut ledger = Ledger::open(state)?;
     let bundle_sha256 = file_sha256(bundle)?;
+    // Plaintext in the spool never outlives this run (a killed run's is
+    // removed by the next one, above).
+    let _spool = RemoveOnDrop(state.join("spool"));
 
     // 1. Verify and decrypt into the spool.
     let spool: PathBuf = state.join("spool").join(&bundle_sha256);
@@ -135,7 +134,6 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
                 detail: Some(e.cause.clone()),
                 ..Default::default()
             })?;
-            let _ = std::fs::remove_dir_all(state.join("spool"));
             return Err(e);
         }
     };
@@ -157,7 +155,6 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
         e.code = Some(Code::AlreadyImported.as_str().into());
         tx.append(e)?;
         tx.commit()?;
-        let _ = std::fs::remove_dir_all(state.join("spool"));
         return Err(Error::new(
             Code::AlreadyImported,
             format!(
@@ -179,7 +176,6 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
                 );
                 refuse(Code::LedgerRollback, msg.clone())?;
                 tx.commit()?;
-                let _ = std::fs::remove_dir_all(state.join("spool"));
                 return Err(Error::new(Code::LedgerRollback, msg));
             }
         }
@@ -191,7 +187,6 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
                 );
                 refuse(Code::LedgerOlder, msg.clone())?;
                 tx.commit()?;
-                let _ = std::fs::remove_dir_all(state.join("spool"));
                 return Err(Error::new(Code::LedgerOlder, msg));
             }
         }
@@ -239,7 +234,6 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             let mut e = event_from(&v, &bundle_sha256, kind::HANDOVER, outcome::DONE);
             e.detail = Some(handed_over.join("; "));
             ledger.append(e)?;
-            let _ = std::fs::remove_dir_all(state.join("spool"));
             Ok(ImportReport {
                 bundle_sha256,
                 bundle_id: m.bundle_id.clone(),
@@ -257,7 +251,6 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             e.code = Some(err.code.as_str().into());
             e.detail = Some(err.cause.clone());
             ledger.append(e)?;
-            let _ = std::fs::remove_dir_all(state.join("spool"));
             Err(err)
         }
     }

@@ -4,41 +4,7 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
-
-fn ssh_keygen_key(dir: &Path, name: &str, pass: &str) -> std::path::PathBuf {
-    let p = dir.join(name);
-    let st = tool("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-C", name, "-N", pass, "-f"])
-        .arg(&p)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    p
-}
-
-fn unzip_member(bundle: &Path, member: &str) -> Vec<u8> {
-    let out = tool("unzip")
-        .arg("-p")
-        .arg(bundle)
-        .arg(member)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "unzip -p {member}");
-    out.stdout
-}
-
-fn sig_member(bundle: &Path) -> String {
-    let out = tool("unzip").arg("-Z1").arg(bundle).output().unwrap();
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .find(|l| l.starts_with("signatures/"))
-        .unwrap()
-        .to_string()
-}
 
 #[test]
 fn ssh_keygen_verifies_airlock_signature_and_airlock_takes_ssh_keygen_keys() {

@@ -10,14 +10,7 @@ use common::*;
 use predicates::str::contains;
 
 fn ssh_key(dir: &Path, name: &str) -> PathBuf {
-    let p = dir.join(name);
-    assert!(tool("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
-        .arg(&p)
-        .status()
-        .unwrap()
-        .success());
-    p
+    ssh_keygen_key(dir, name, "")
 }
 
 fn export(dir: &Path, key: &Path, out: &str, epoch: u64, extra: &[&str]) -> PathBuf {
@@ -112,45 +105,21 @@ fn two_of_two_signers() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["inspection"]["signatures"].as_array().unwrap().len(), 2);
     // ssh-keygen accepts each signature.
-    let members = String::from_utf8(
-        tool("unzip")
-            .arg("-Z1")
-            .arg(&bundle)
-            .output()
-            .unwrap()
-            .stdout,
+    std::fs::write(
+        d.path().join("m.json"),
+        unzip_member(&bundle, "manifest.json"),
     )
     .unwrap();
-    let manifest = tool("unzip")
-        .arg("-p")
-        .arg(&bundle)
-        .arg("manifest.json")
-        .output()
-        .unwrap()
-        .stdout;
-    std::fs::write(d.path().join("m.json"), &manifest).unwrap();
-    for m in members.lines().filter(|l| l.starts_with("signatures/")) {
-        std::fs::write(
-            d.path().join("s.sig"),
-            tool("unzip")
-                .arg("-p")
-                .arg(&bundle)
-                .arg(m)
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap();
-        let st = tool("ssh-keygen")
-            .args(["-Y", "verify", "-f"])
-            .arg(&allowed)
-            .args(["-I", "ghes.example.com", "-n", "airlock-bundle", "-s"])
-            .arg(d.path().join("s.sig"))
-            .stdin(std::fs::File::open(d.path().join("m.json")).unwrap())
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success());
+    for m in unzip_members(&bundle)
+        .iter()
+        .filter(|l| l.starts_with("signatures/"))
+    {
+        std::fs::write(d.path().join("s.sig"), unzip_member(&bundle, m)).unwrap();
+        assert!(ssh_keygen_verify(
+            &allowed,
+            &d.path().join("s.sig"),
+            &d.path().join("m.json")
+        ));
     }
     // A revoked co-signer counts zero.
     std::fs::write(
@@ -199,29 +168,8 @@ fn one_key_twice_under_another_name_is_refused() {
         ],
     );
     let bundle = export(d.path(), &a, "x.zip", T, &[]);
-    let get = |m: &str| {
-        tool("unzip")
-            .arg("-p")
-            .arg(&bundle)
-            .arg(m)
-            .output()
-            .unwrap()
-            .stdout
-    };
-    let members = String::from_utf8(
-        tool("unzip")
-            .arg("-Z1")
-            .arg(&bundle)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let sig_member = members
-        .lines()
-        .find(|l| l.starts_with("signatures/"))
-        .unwrap()
-        .to_string();
+    let get = |m: &str| unzip_member(&bundle, m);
+    let sig_member = sig_member(&bundle);
     let bob = airlock::keys::load_public(&d.path().join("bob.pub")).unwrap();
     let bob_name = format!("signatures/{}.sig", bob.id_hex());
     let mut sigs = vec![
@@ -334,44 +282,10 @@ fn signing_through_a_real_ssh_agent() {
         .arg(&allowed)
         .assert()
         .success();
-    let members =
-        String::from_utf8(tool("unzip").arg("-Z1").arg(&b).output().unwrap().stdout).unwrap();
-    let sig = members
-        .lines()
-        .find(|l| l.starts_with("signatures/"))
-        .unwrap();
-    std::fs::write(
-        d.path().join("s.sig"),
-        tool("unzip")
-            .arg("-p")
-            .arg(&b)
-            .arg(sig)
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    std::fs::write(
-        d.path().join("m.json"),
-        tool("unzip")
-            .arg("-p")
-            .arg(&b)
-            .arg("manifest.json")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    let st = tool("ssh-keygen")
-        .args(["-Y", "verify", "-f"])
-        .arg(&allowed)
-        .args(["-I", "ghes.example.com", "-n", "airlock-bundle", "-s"])
-        .arg(d.path().join("s.sig"))
-        .stdin(std::fs::File::open(d.path().join("m.json")).unwrap())
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "ssh-keygen refused the agent-made signature");
+    std::fs::write(d.path().join("s.sig"), unzip_member(&b, &sig_member(&b))).unwrap();
+    std::fs::write(d.path().join("m.json"), unzip_member(&b, "manifest.json")).unwrap();
+    let st = ssh_keygen_verify(&allowed, &d.path().join("s.sig"), &d.path().join("m.json"));
+    assert!(st, "ssh-keygen refused the agent-made signature");
 
     // Co-signing through the agent, too.
     let k2 = ssh_key(d.path(), "second");
@@ -503,13 +417,7 @@ fn fido_signatures_verify_like_ssh_keygen() {
     let d = tempfile::tempdir().unwrap();
     let a = ssh_key(d.path(), "alice");
     let bundle = export(d.path(), &a, "x.zip", T, &[]);
-    let manifest = tool("unzip")
-        .arg("-p")
-        .arg(&bundle)
-        .arg("manifest.json")
-        .output()
-        .unwrap()
-        .stdout;
+    let manifest = unzip_member(&bundle, "manifest.json");
     std::fs::write(d.path().join("m.json"), &manifest).unwrap();
     let token = ed25519_dalek::SigningKey::from_bytes(&[42u8; 32]);
     let pk = PublicKey {
@@ -540,17 +448,7 @@ fn fido_signatures_verify_like_ssh_keygen() {
     std::fs::write(&allowed, &lines).unwrap();
     let ssh_verify = |sig: &SshSig, allowed: &Path| {
         std::fs::write(d.path().join("sk.sig"), sig.to_armored()).unwrap();
-        tool("ssh-keygen")
-            .args(["-Y", "verify", "-f"])
-            .arg(allowed)
-            .args(["-I", "ghes.example.com", "-n", "airlock-bundle", "-s"])
-            .arg(d.path().join("sk.sig"))
-            .stdin(std::fs::File::open(d.path().join("m.json")).unwrap())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
+        ssh_keygen_verify(allowed, &d.path().join("sk.sig"), &d.path().join("m.json"))
     };
     // With user presence: both accept.
     let good = make(SK_USER_PRESENT);

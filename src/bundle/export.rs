@@ -295,14 +295,11 @@ fn bundle_id(fp: &str, seq: u64, created: &str, payload: &[PayloadEntry]) -> Str
 
 /// The name a bundle gets in an output directory.
 pub fn derived_name(m: &Manifest) -> String {
-    let t: String = m
-        .created
-        .chars()
-        .filter(|c| *c != '-' && *c != ':')
-        .collect();
     format!(
         "{}_{}_{:06}.airlock.zip",
-        m.source.host_name, t, m.sequence.number
+        m.source.host_name,
+        m.created_compact(),
+        m.sequence.number
     )
 }
 

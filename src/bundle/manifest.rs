@@ -271,6 +271,14 @@ impl Manifest {
         parse_time(&self.expires).ok_or_else(|| invalid("expires is not an RFC 3339 UTC time"))
     }
 
+    /// `created` without separators (`20261101T000000Z`), for file names.
+    pub fn created_compact(&self) -> String {
+        self.created
+            .chars()
+            .filter(|c| *c != '-' && *c != ':')
+            .collect()
+    }
+
     pub fn is_encrypted(&self) -> bool {
         !self.recipients.is_empty()
     }

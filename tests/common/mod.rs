@@ -151,3 +151,60 @@ pub fn export(dir: &Path, key: &Path, files: &[&Path], out: &Path, extra: &[&str
     c.assert().success();
     out.to_path_buf()
 }
+
+/// A new OpenSSH Ed25519 key made by `ssh-keygen` (empty passphrase for "").
+pub fn ssh_keygen_key(dir: &Path, name: &str, pass: &str) -> PathBuf {
+    let p = dir.join(name);
+    let st = tool("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-C", name, "-N", pass, "-f"])
+        .arg(&p)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    p
+}
+
+/// One member's bytes, read with `unzip -p`.
+pub fn unzip_member(bundle: &Path, member: &str) -> Vec<u8> {
+    let out = tool("unzip")
+        .arg("-p")
+        .arg(bundle)
+        .arg(member)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "unzip -p {member}");
+    out.stdout
+}
+
+/// Member names, as `unzip -Z1` lists them.
+pub fn unzip_members(bundle: &Path) -> Vec<String> {
+    let out = tool("unzip").arg("-Z1").arg(bundle).output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// The first signature member's name.
+pub fn sig_member(bundle: &Path) -> String {
+    unzip_members(bundle)
+        .into_iter()
+        .find(|l| l.starts_with("signatures/"))
+        .unwrap()
+}
+
+/// `ssh-keygen -Y verify -f ALLOWED -I ghes.example.com -n airlock-bundle -s SIG < MESSAGE`.
+pub fn ssh_keygen_verify(allowed: &Path, sig: &Path, message: &Path) -> bool {
+    tool("ssh-keygen")
+        .args(["-Y", "verify", "-f"])
+        .arg(allowed)
+        .args(["-I", "ghes.example.com", "-n", "airlock-bundle", "-s"])
+        .arg(sig)
+        .stdin(std::fs::File::open(message).unwrap())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
