@@ -13,7 +13,7 @@ use crate::bundle::manifest::{
     format_time, Manifest, PayloadEntry, Sequence, Source, FORMAT, KIND_FILE, KIND_USAGE,
     MANIFEST_NAME, MAX_LIFETIME, MAX_PAYLOAD_MEMBERS, VERSION,
 };
-use crate::bundle::verify::{verify_file, VerifyOptions};
+use crate::bundle::verify::{verify_file, Tee, VerifyOptions};
 use crate::crypt::Recipients;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
@@ -93,23 +93,6 @@ struct Staged {
     usage: Option<UsageInfo>,
 }
 
-/// Hashes and counts what passes through to the container member.
-struct Hashing<W: Write> {
-    inner: W,
-    sha: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 fn stream_member<W: Write + io::Seek>(
     zw: &mut Writer<W>,
     input: &Input,
@@ -144,9 +127,12 @@ fn stream_member<W: Write + io::Seek>(
     let mut sniffer = Sniffer::spawn();
     let mut buf = vec![0u8; CHUNK];
     let member_writer = zw.begin(&member).map_err(werr)?;
-    let hashing = Hashing {
+    // SHA-256 of what goes into the member: the age file when encrypting.
+    let hashing = Tee {
         inner: member_writer,
         sha: Sha256::new(),
+        size: 0,
+        sniffer: None,
     };
     // The plaintext goes either straight into the member or through age.
     enum Sink<W: Write> {

@@ -372,12 +372,13 @@ pub fn output_name(p: &PayloadEntry) -> &str {
     }
 }
 
-/// Counts and hashes bytes on their way to another writer.
-struct Tee<'a, W: Write> {
-    inner: W,
-    sha: Sha256,
-    size: u64,
-    sniffer: Option<&'a mut Sniffer>,
+/// Counts and hashes bytes on their way to another writer, optionally
+/// feeding them to the usage-file sniffer too.
+pub(crate) struct Tee<'a, W: Write> {
+    pub(crate) inner: W,
+    pub(crate) sha: Sha256,
+    pub(crate) size: u64,
+    pub(crate) sniffer: Option<&'a mut Sniffer>,
 }
 
 impl<W: Write> Write for Tee<'_, W> {
