@@ -8,9 +8,9 @@
 #   scripts/release.sh --key RELEASE_SIGNING_KEY [--out DIR]
 #
 # The build aims at reproducibility: paths are remapped, times come from
-# SOURCE_DATE_EPOCH (the last commit's time), the archive is sorted with
-# fixed owners and mtimes. scripts/reproducible.sh checks the binary; it does
-# not pass yet (issue #10).
+# SOURCE_DATE_EPOCH (the last commit's time), the build starts from an empty
+# target directory, the archive is sorted with fixed owners and mtimes.
+# scripts/reproducible.sh --against BINARY rebuilds elsewhere and compares.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 key="" out="dist"
@@ -26,8 +26,9 @@ done
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 # shellcheck source=scripts/repro-env.sh
 . scripts/repro-env.sh
+rm -rf "$CARGO_TARGET_DIR"
 cargo build --release --locked
-bin=target/release/airlock
+bin="$CARGO_TARGET_DIR/release/airlock"
 
 name="airlock-$version-x86_64-linux"
 stage=$(mktemp -d)
@@ -38,6 +39,14 @@ cp "$bin" "$dir/airlock"
 "$dir/airlock" man --dir "$dir/man" > /dev/null
 for sh in bash zsh fish; do "$dir/airlock" completions "$sh" > "$dir/completions/airlock.$sh"; done
 cp README.md CHANGELOG.md "$dir/"
+# What a reviewer needs to rebuild this binary and compare it.
+{
+  echo "commit $(git rev-parse HEAD 2>/dev/null || echo unknown)"
+  echo "SOURCE_DATE_EPOCH $SOURCE_DATE_EPOCH"
+  rustc --version
+  cargo --version
+  echo "rebuild: scripts/reproducible.sh --against airlock"
+} > "$dir/BUILD"
 cp docs/*.md docs/*.json "$dir/docs/"
 
 mkdir -p "$out"

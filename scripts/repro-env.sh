@@ -1,8 +1,16 @@
 # Environment for reproducible release builds (sourced by the release and
 # reproducibility scripts): no build path or home directory in the binary,
-# and the last commit's time wherever a time is needed.
+# the last commit's time wherever a time is needed, and a target directory of
+# its own that the caller empties first.
+#
+# Why a fresh target directory: age embeds its translation files through
+# rust-embed, which records SOURCE_DATE_EPOCH (or else the file's creation
+# time on this disk) at compile time. Cargo does not track that variable, so
+# an age compiled earlier under another epoch would be reused and the binary
+# would differ from a clean build (docs/decisions.md, D20).
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 1)}"
 cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 export RUSTFLAGS="--remap-path-prefix=$PWD=/build/airlock --remap-path-prefix=$cargo_home=/cargo -C strip=symbols"
 export CARGO_INCREMENTAL=0
 export TZ=UTC LC_ALL=C
+export CARGO_TARGET_DIR="$PWD/target/repro"

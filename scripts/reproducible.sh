@@ -9,6 +9,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 against=""
 if [ "${1:-}" = "--against" ]; then against=$(realpath "$2"); fi
+# The copies have no .git, so the epoch is taken here, from the commit built.
+SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}"
+export SOURCE_DATE_EPOCH
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 sums=()
@@ -19,7 +22,7 @@ for d in "${dirs[@]}"; do
   mkdir -p "$d"
   git archive HEAD | tar -x -C "$d"
   (cd "$d" && . scripts/repro-env.sh && cargo build --release --locked --quiet)
-  sums+=("$(sha256sum "$d/target/release/airlock" | cut -d' ' -f1)")
+  sums+=("$(sha256sum "$d/target/repro/release/airlock" | cut -d' ' -f1)")
 done
 echo "build 1: ${sums[0]}"
 echo "build 2: ${sums[1]}"

