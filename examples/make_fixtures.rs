@@ -17,7 +17,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use airlock::bundle::container::Writer;
+use airlock::bundle::container::{self, Entry, Writer};
 use airlock::bundle::export::signature_member_name;
 use airlock::bundle::manifest::{
     format_time, Manifest, PayloadEntry, Sequence, Source, FORMAT, KIND_FILE, KIND_USAGE, VERSION,
@@ -124,6 +124,23 @@ fn zip(members: &[(String, Vec<u8>)]) -> Vec<u8> {
         w.add_bytes(n, d).expect("write");
     }
     w.finish().expect("finish").into_inner()
+}
+
+/// Offsets of the central directory entries of a canonical zip.
+fn cd_entries(z: &[u8]) -> Vec<usize> {
+    let le = |o: usize, n: usize| {
+        let mut a = [0u8; 8];
+        a[..n].copy_from_slice(&z[o..o + n]);
+        u64::from_le_bytes(a) as usize
+    };
+    let t = z.len() - 98;
+    let (count, mut at) = (le(t + 24, 8), le(t + 48, 8));
+    let mut out = Vec::new();
+    for _ in 0..count {
+        out.push(at);
+        at += 46 + le(at + 28, 2) + 28;
+    }
+    out
 }
 
 /// (file, recipients, passphrase?, identity to decrypt with, passphrase file)
@@ -532,6 +549,268 @@ fn main() {
         enc.clone(),
         "AIRLOCK-E-NOT-A-BUNDLE",
         "a bare usage file renamed to .airlock.zip",
+        &mut cases,
+    );
+
+    // Zip-level attacks, built byte by byte (issue #6). Each starts from the
+    // valid `base` or from raw headers, so only the one lie differs.
+    let cd = cd_entries(&base);
+    let name0 = "payload/license-usage.json".len();
+
+    // A non-recursive zip bomb: extra central entries all pointing at the
+    // first member's bytes (Fifield's overlapping-files construction).
+    {
+        let (mut members, mut entries) = (Vec::new(), Vec::new());
+        for (n, d) in [
+            (p(u), enc.clone()),
+            ("manifest.json".to_string(), m.clone()),
+            s.clone(),
+        ] {
+            let e = Entry {
+                name: n.clone(),
+                size: d.len() as u64,
+                crc32: crc32fast::hash(&d),
+                header_offset: members.len() as u64,
+            };
+            members.extend(container::local_header(&n, e.size, e.crc32));
+            members.extend(&d);
+            entries.push(e);
+        }
+        let first = entries[0].clone();
+        let mut all = vec![first.clone()];
+        for i in 1..=8 {
+            all.push(Entry {
+                name: format!("payload/copy-{i}.json"),
+                ..first.clone()
+            });
+        }
+        all.extend(entries[1..].iter().cloned());
+        let cd_offset = members.len() as u64;
+        let mut out = members;
+        for e in &all {
+            out.extend(container::central_header(e));
+        }
+        let cd_size = out.len() as u64 - cd_offset;
+        out.extend(container::tail(all.len() as u64, cd_offset, cd_size));
+        emit(
+            "fail_overlapping_members.airlock.zip",
+            out,
+            "AIRLOCK-E-ZIP-STRUCTURE",
+            "zip bomb: 8 extra central entries all pointing at the first member's data",
+            &mut cases,
+        );
+    }
+
+    let mut b = base.clone();
+    b[30 + name0 - 6] ^= 0x20; // payload/license-usage.JSON in the local header only
+    emit(
+        "fail_local_central_mismatch.airlock.zip",
+        b,
+        "AIRLOCK-E-ZIP-STRUCTURE",
+        "local header names another member than the central directory",
+        &mut cases,
+    );
+
+    let mut b = base.clone();
+    let huge = (1u64 << 62).to_le_bytes();
+    for off in [
+        30 + name0 + 4,
+        30 + name0 + 12,
+        cd[0] + 46 + name0 + 4,
+        cd[0] + 46 + name0 + 12,
+    ] {
+        b[off..off + 8].copy_from_slice(&huge);
+    }
+    emit(
+        "fail_zip64_size_lie.airlock.zip",
+        b,
+        "AIRLOCK-E-ZIP-STRUCTURE",
+        "Zip64 fields in both headers claim the payload is 4 EiB",
+        &mut cases,
+    );
+
+    let mut b = base.clone();
+    b[cd[0] + 38..cd[0] + 42].copy_from_slice(&(0o120777u32 << 16).to_le_bytes());
+    emit(
+        "fail_symlink_member.airlock.zip",
+        b,
+        "AIRLOCK-E-ZIP-STRUCTURE",
+        "payload member marked as a symbolic link in its Unix mode",
+        &mut cases,
+    );
+
+    let mut b = base.clone();
+    for off in [8, cd[0] + 10] {
+        b[off] = 8; // deflate
+    }
+    emit(
+        "fail_compressed_member.airlock.zip",
+        b,
+        "AIRLOCK-E-ZIP-STRUCTURE",
+        "payload member claims deflate compression",
+        &mut cases,
+    );
+
+    let mut b = base.clone();
+    let n = b.len();
+    b[n - 2..].copy_from_slice(&7u16.to_le_bytes());
+    b.extend_from_slice(b"comment");
+    emit(
+        "fail_zip_comment.airlock.zip",
+        b,
+        "AIRLOCK-E-ZIP-STRUCTURE",
+        "an archive comment after the end record",
+        &mut cases,
+    );
+
+    emit(
+        "fail_empty_zip.airlock.zip",
+        container::tail(0, 0, 0),
+        "AIRLOCK-E-ZIP-LIMIT",
+        "a zip with no members at all",
+        &mut cases,
+    );
+
+    emit(
+        "fail_absolute_member.airlock.zip",
+        zip(&[
+            (
+                "/etc/cron.d/airlock".into(),
+                b"* * * * * root sh\n".to_vec(),
+            ),
+            ("manifest.json".into(), m.clone()),
+            s.clone(),
+        ]),
+        "AIRLOCK-E-ZIP-NAME",
+        "a member with an absolute path",
+        &mut cases,
+    );
+
+    emit(
+        "fail_symlink_name.airlock.zip",
+        zip(&[
+            ("payload/link -> /etc/shadow".into(), b"x".to_vec()),
+            ("manifest.json".into(), m.clone()),
+            s.clone(),
+        ]),
+        "AIRLOCK-E-ZIP-NAME",
+        "a member name with spaces and '>' (symlink-listing style)",
+        &mut cases,
+    );
+
+    emit(
+        "fail_unicode_names.airlock.zip",
+        zip(&[
+            ("payload/caf\u{e9}.txt".into(), b"nfc".to_vec()),
+            ("payload/cafe\u{301}.txt".into(), b"nfd".to_vec()),
+            ("manifest.json".into(), m.clone()),
+            s.clone(),
+        ]),
+        "AIRLOCK-E-ZIP-NAME",
+        "two names that differ only by Unicode normalisation (NFC and NFD)",
+        &mut cases,
+    );
+
+    emit(
+        "fail_case_duplicate.airlock.zip",
+        zip(&[
+            (p(u), enc.clone()),
+            ("payload/LICENSE-USAGE.json".into(), b"{}".to_vec()),
+            ("manifest.json".into(), m.clone()),
+            s.clone(),
+        ]),
+        "AIRLOCK-E-ZIP-DUPLICATE",
+        "two names that differ only in case (they merge on FAT, NTFS, APFS)",
+        &mut cases,
+    );
+
+    let mut many: Vec<(String, Vec<u8>)> = (0..64)
+        .map(|i| (format!("payload/f{i}.txt"), vec![b'x']))
+        .collect();
+    many.push(("manifest.json".into(), m.clone()));
+    emit(
+        "fail_too_many_members.airlock.zip",
+        zip(&many),
+        "AIRLOCK-E-ZIP-LIMIT",
+        "65 members, over the format's limit of 64",
+        &mut cases,
+    );
+
+    // A manifest over 256 KiB, validly signed: rejected before it is read.
+    let mut big = m.clone();
+    big.pop();
+    big.extend(std::iter::repeat_n(b' ', 256 * 1024));
+    big.extend(b"}\n");
+    let big_sig = sig(&big, &exporter, BUNDLE_NAMESPACE);
+    emit(
+        "fail_manifest_oversize.airlock.zip",
+        zip(&[(p(u), enc.clone()), ("manifest.json".into(), big), big_sig]),
+        "AIRLOCK-E-ZIP-LIMIT",
+        "a signed manifest of 256 KiB + 4 bytes (the limit is 256 KiB)",
+        &mut cases,
+    );
+
+    // A signed manifest nested 100 000 arrays deep: the parser must stop, not
+    // overflow the stack.
+    let deep: Vec<u8> = std::iter::repeat_n(b'[', 100_000)
+        .chain(std::iter::repeat_n(b']', 100_000))
+        .collect();
+    let deep_sig = sig(&deep, &exporter, BUNDLE_NAMESPACE);
+    emit(
+        "fail_manifest_deep.airlock.zip",
+        zip(&[
+            (p(u), enc.clone()),
+            ("manifest.json".into(), deep),
+            deep_sig,
+        ]),
+        "AIRLOCK-E-MANIFEST-INVALID",
+        "a signed manifest of 100 000 nested JSON arrays",
+        &mut cases,
+    );
+
+    let mut v2 = manifest(
+        &[(u, &enc, KIND_USAGE)],
+        at,
+        month,
+        13,
+        &exporter,
+        SAMPLE_HOST,
+        SAMPLE_SERVER_ID,
+    );
+    v2.version = 2;
+    let v2 = v2.to_bytes();
+    let v2_sig = sig(&v2, &exporter, BUNDLE_NAMESPACE);
+    emit(
+        "fail_format_version.airlock.zip",
+        zip(&[(p(u), enc.clone()), ("manifest.json".into(), v2), v2_sig]),
+        "AIRLOCK-E-FORMAT-VERSION",
+        "a signed manifest of format version 2, which this airlock does not know",
+        &mut cases,
+    );
+
+    // A usage file that is not one (signed, so only the payload check stops it).
+    let mut bad_usage = enc.clone();
+    let cut = bad_usage.len() / 2;
+    bad_usage.truncate(cut);
+    let (bm, bs) = {
+        let m = manifest(
+            &[(u, &bad_usage, KIND_USAGE)],
+            at,
+            month,
+            14,
+            &exporter,
+            SAMPLE_HOST,
+            SAMPLE_SERVER_ID,
+        )
+        .to_bytes();
+        let s = sig(&m, &exporter, BUNDLE_NAMESPACE);
+        (m, s)
+    };
+    emit(
+        "fail_usage_truncated.airlock.zip",
+        zip(&[(p(u), bad_usage), ("manifest.json".into(), bm), bs]),
+        "AIRLOCK-E-USAGE-FILE-INVALID",
+        "signed, but the usage file inside is cut in half",
         &mut cases,
     );
 

@@ -1,6 +1,7 @@
 //! Golden bundles keep verifying (and decrypting, and extracting
 //! byte-identically); every fail_* bundle is rejected with its expected code
-//! and exit code by both `verify` and `extract`, and nothing is written.
+//! and exit code by `verify`, `extract` and `import`, and nothing is written
+//! or handed over.
 
 mod common;
 
@@ -90,10 +91,11 @@ fn golden_bundles_verify_at_their_creation_time() {
 }
 
 #[test]
-fn every_fail_fixture_is_rejected_with_its_code_by_verify_and_extract() {
+fn every_fail_fixture_is_rejected_with_its_code_by_verify_extract_and_import() {
     let e = expectations();
     let fails = e["fail"].as_array().unwrap();
-    assert!(fails.len() >= 25, "the fail corpus shrank");
+    assert!(fails.len() >= 41, "the fail corpus shrank");
+    let mut imported = 0;
     let cwd = tempfile::tempdir().unwrap();
     let secrets = tempfile::tempdir().unwrap();
     for f in fails {
@@ -154,7 +156,39 @@ fn every_fail_fixture_is_rejected_with_its_code_by_verify_and_extract() {
             file.display(),
             listing(dir.path())
         );
+
+        // import: same verdict, nothing in the outbox, nothing accepted.
+        let state = tempfile::tempdir().unwrap();
+        let outbox = state.path().join("outbox");
+        let out = base("import", &file, "")
+            .current_dir(cwd.path())
+            .args(secret_args(f, secrets.path()))
+            .arg("--state-dir")
+            .arg(state.path())
+            .arg("--outbox")
+            .arg(&outbox)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "import accepted {}", file.display());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got = v["error"]["code"].as_str().unwrap();
+        assert!(
+            got == want || got == "AIRLOCK-E-BUNDLE-EXPIRED",
+            "import {}: {got}",
+            file.display()
+        );
+        assert!(
+            !outbox.exists() || listing(&outbox).is_empty(),
+            "import of {} handed over {:?}",
+            file.display(),
+            listing(&outbox)
+        );
+        imported += 1;
     }
+    assert!(
+        imported >= 40,
+        "only {imported} fixtures went through import"
+    );
     assert!(
         listing(cwd.path()).is_empty(),
         "files written: {:?}",

@@ -32,4 +32,4 @@ if sha256sum -c SHA256SUMS >/dev/null 2>&1; then
 fi
 echo "release: archive verified with ssh-keygen and sha256sum, binary runs"
 # The shipped binary must be what anyone gets from the same commit elsewhere.
-bash "$repo/scripts/reproducible.sh" --against "airlock-$version-x86_64-linux/airlock"
+bash "$repo/scripts/reproducible.sh" --against "$PWD/airlock-$version-x86_64-linux/airlock"

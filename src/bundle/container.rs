@@ -65,7 +65,9 @@ impl Entry {
     }
 }
 
-fn local_header(name: &str, size: u64, crc: u32) -> Vec<u8> {
+/// The canonical local header. Public so fixtures can build hostile zips byte
+/// by byte (`examples/make_fixtures.rs`).
+pub fn local_header(name: &str, size: u64, crc: u32) -> Vec<u8> {
     let mut h = Vec::with_capacity(LOCAL_FIXED as usize + name.len() + LOCAL_EXTRA as usize);
     h.extend_from_slice(&LOCAL_SIG.to_le_bytes());
     h.extend_from_slice(&VERSION_NEEDED.to_le_bytes());
@@ -86,7 +88,8 @@ fn local_header(name: &str, size: u64, crc: u32) -> Vec<u8> {
     h
 }
 
-fn central_header(e: &Entry) -> Vec<u8> {
+/// The canonical central directory entry.
+pub fn central_header(e: &Entry) -> Vec<u8> {
     let mut h = Vec::with_capacity(CENTRAL_FIXED as usize + e.name.len() + CENTRAL_EXTRA as usize);
     h.extend_from_slice(&CENTRAL_SIG.to_le_bytes());
     h.extend_from_slice(&VERSION_MADE_BY.to_le_bytes());
@@ -114,7 +117,8 @@ fn central_header(e: &Entry) -> Vec<u8> {
     h
 }
 
-fn tail(count: u64, cd_offset: u64, cd_size: u64) -> Vec<u8> {
+/// The canonical trailer: Zip64 end record, locator, end record.
+pub fn tail(count: u64, cd_offset: u64, cd_size: u64) -> Vec<u8> {
     let zip64_eocd_offset = cd_offset + cd_size;
     let mut t = Vec::with_capacity(TAIL_LEN as usize);
     t.extend_from_slice(&ZIP64_EOCD_SIG.to_le_bytes());

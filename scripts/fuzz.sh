@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Run the cargo-fuzz targets (fuzz/) for a chosen time each.
+#
+#   scripts/fuzz.sh SECONDS [TARGET...]   run each TARGET (default: all) for
+#                                         SECONDS; exit 1 if any crashed
+#   scripts/fuzz.sh --seeds               rebuild fuzz/seeds/ from fixtures/
+#                                         and keys/ (checked in)
+#
+# Needs a nightly toolchain (`cargo +nightly`) and cargo-fuzz. New inputs the
+# fuzzer finds go to target/fuzz-corpus/TARGET (not checked in); the seeds in
+# fuzz/seeds/TARGET are read only. Crashes land in fuzz/artifacts/TARGET/;
+# each one found becomes a regression test (docs/testing.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+all=(bundle manifest sshsig allowed_signers usage)
+
+if [ "${1:-}" = "--seeds" ]; then
+  rm -rf fuzz/seeds && mkdir -p fuzz/seeds/{bundle,manifest,sshsig,allowed_signers,usage}
+  for b in fixtures/bundles/*.airlock.zip; do
+    n=$(basename "$b" .airlock.zip)
+    cp "$b" "fuzz/seeds/bundle/$n"
+    unzip -p "$b" manifest.json > "fuzz/seeds/manifest/$n" 2>/dev/null || true
+    for s in $(unzip -Z1 "$b" 2>/dev/null | grep '^signatures/' || true); do
+      unzip -p "$b" "$s" > "fuzz/seeds/sshsig/$n" 2>/dev/null || true
+    done
+    for a in $(unzip -Z1 "$b" 2>/dev/null | grep '\.age$' || true); do
+      (unzip -p "$b" "$a" 2>/dev/null || true) | head -c 400 > "fuzz/seeds/manifest/age-$n"
+    done
+  done
+  for k in keys/*.pub; do cp "$k" "fuzz/seeds/sshsig/$(basename "$k")"; done
+  cp keys/allowed_signers fuzz/seeds/allowed_signers/allowed_signers
+  cp keys/revoked_keys fuzz/seeds/allowed_signers/revoked_keys
+  printf '%s\n' 'ops@example.com,!*@evil.example namespaces="airlock-bundle",valid-after="20260101",valid-before="20270101Z" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl' \
+    > fuzz/seeds/allowed_signers/options
+  cp fixtures/usage/* fuzz/seeds/usage/
+  find fuzz/seeds -type f -empty -delete
+  echo "seeds: $(find fuzz/seeds -type f | wc -l) files"
+  exit 0
+fi
+
+secs=${1:?usage: scripts/fuzz.sh SECONDS [TARGET...] | --seeds}
+shift
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
+command -v cargo-fuzz >/dev/null || cargo install --locked --quiet cargo-fuzz
+status=0
+for t in "${targets[@]}"; do
+  mkdir -p "target/fuzz-corpus/$t"
+  echo "== fuzz $t for ${secs}s"
+  # -rss_limit_mb: a target that needs more than 512 MiB for any input is a bug.
+  if ! (cd fuzz && cargo +nightly fuzz run "$t" "../target/fuzz-corpus/$t" "seeds/$t" -- \
+        -max_total_time="$secs" -rss_limit_mb=512 -timeout=10 -print_final_stats=1 \
+        2>&1 | tee "../target/fuzz-$t.log" | grep -E '^(#[0-9]+ *DONE|INFO: seed corpus|==[0-9]+==|SUMMARY|stat::number_of_executed_units)' ); then
+    :
+  fi
+  if grep -qE 'SUMMARY|panicked|ERROR: libFuzzer' "target/fuzz-$t.log"; then
+    echo "fuzz $t: CRASH, see target/fuzz-$t.log and fuzz/artifacts/$t/" >&2
+    status=1
+  fi
+done
+exit $status
