@@ -113,6 +113,8 @@ codes! {
         "check that the path exists and that you may read it"),
     IoWrite => ("AIRLOCK-E-IO-WRITE", Io,
         "check that the directory exists, is writable and has free space"),
+    Resources => ("AIRLOCK-E-RESOURCES", Io,
+        "the system refused a thread or memory; raise the limit (ulimit, cgroup) or free memory, then run again"),
     StateLock => ("AIRLOCK-E-STATE-LOCK", Io,
         "another airlock process holds the state directory; wait for it, or check --state-dir"),
     Readback => ("AIRLOCK-E-READBACK", Integrity,

@@ -94,7 +94,8 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     use std::io::Read;
     let mut f = File::open(path)?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = buffer(1 << 20)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::OutOfMemory, e.cause))?;
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {
@@ -103,4 +104,19 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// A zeroed I/O buffer of `n` bytes, allocated fallibly: under a memory
+/// limit the large buffers are where allocation fails, and that must be an
+/// error with a code, not an abort.
+pub fn buffer(n: usize) -> crate::Result<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|e| {
+        crate::Error::new(
+            crate::Code::Resources,
+            format!("cannot allocate a {} KiB buffer: {e}", n / 1024),
+        )
+    })?;
+    v.resize(n, 0);
+    Ok(v)
 }

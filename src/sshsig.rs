@@ -187,6 +187,14 @@ impl PublicKey {
     }
 }
 
+/// The one Ed25519 check: `verify_strict` (canonical S < L, canonical R that
+/// is not of small order, cofactorless equation) on a key that
+/// `PublicKey::verifying_key` already refused when weak or non-canonical.
+fn ed25519_verify(vk: &VerifyingKey, signed: &[u8], sig: &[u8; 64]) -> Result<(), SigError> {
+    vk.verify_strict(signed, &Signature::from_bytes(sig))
+        .map_err(|_| SigError::BadSignature)
+}
+
 /// A parsed SSHSIG.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SshSig {
@@ -277,15 +285,13 @@ impl SshSig {
     pub fn verify(&self, message: &[u8]) -> Result<(), SigError> {
         let vk = self.public_key.verifying_key()?;
         let data = signed_data(&self.namespace, self.hash_alg, message);
-        let sig = Signature::from_bytes(&self.signature);
         let signed = match (&self.public_key.application, self.sk) {
             (None, None) => data,
             // FIDO: the token signs SHA-256(application) || flags || counter || SHA-256(data).
             (Some(app), Some(sk)) => sk_signed(app, sk, &data),
             _ => return Err(SigError::Malformed("signature and key types differ".into())),
         };
-        vk.verify_strict(&signed, &sig)
-            .map_err(|_| SigError::BadSignature)
+        ed25519_verify(&vk, &signed, &self.signature)
     }
 
     /// Whether the user was present (touched the token); always true for
@@ -415,6 +421,125 @@ mod tests {
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_bytes(&[seed; 32])
+    }
+
+    /// The 12 vectors of "Taming the many EdDSAs" (Chalkias, Garillot,
+    /// Nikolaenko, SSR 2020; ed25519-speccheck's cases.json): message, public
+    /// key, signature. airlock's policy accepts only vector 3 (mixed-order A
+    /// and R that satisfy the cofactorless equation with canonical encodings);
+    /// small-order A or R, S >= L, non-canonical A or R and cofactored-only
+    /// signatures are all refused.
+    const SPECCHECK: [(&str, &str, &str); 12] = [
+        ("8c93255d71dcab10e8f379c26200f3c7bd5f09d9bc3068d3ef4edeb4853022b6", "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa", "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a0000000000000000000000000000000000000000000000000000000000000000"),
+        ("9bd9f44f4dcc75bd531b56b2cd280b0bb38fc1cd6d1230e14861d861de092e79", "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa", "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43a5bb704786be79fc476f91d3f3f89b03984d8068dcf1bb7dfc6637b45450ac04"),
+        ("aebf3f2601a0c8c5d39cc7d8911642f740b78168218da8471772b35f9d35b9ab", "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43", "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa8c4bd45aecaca5b24fb97bc10ac27ac8751a7dfe1baff8b953ec9f5833ca260e"),
+        ("9bd9f44f4dcc75bd531b56b2cd280b0bb38fc1cd6d1230e14861d861de092e79", "cdb267ce40c5cd45306fa5d2f29731459387dbf9eb933b7bd5aed9a765b88d4d", "9046a64750444938de19f227bb80485e92b83fdb4b6506c160484c016cc1852f87909e14428a7a1d62e9f22f3d3ad7802db02eb2e688b6c52fcd6648a98bd009"),
+        ("e47d62c63f830dc7a6851a0b1f33ae4bb2f507fb6cffec4011eaccd55b53f56c", "cdb267ce40c5cd45306fa5d2f29731459387dbf9eb933b7bd5aed9a765b88d4d", "160a1cb0dc9c0258cd0a7d23e94d8fa878bcb1925f2c64246b2dee1796bed5125ec6bc982a269b723e0668e540911a9a6a58921d6925e434ab10aa7940551a09"),
+        ("e47d62c63f830dc7a6851a0b1f33ae4bb2f507fb6cffec4011eaccd55b53f56c", "cdb267ce40c5cd45306fa5d2f29731459387dbf9eb933b7bd5aed9a765b88d4d", "21122a84e0b5fca4052f5b1235c80a537878b38f3142356b2c2384ebad4668b7e40bc836dac0f71076f9abe3a53f9c03c1ceeeddb658d0030494ace586687405"),
+        ("85e241a07d148b41e47d62c63f830dc7a6851a0b1f33ae4bb2f507fb6cffec40", "442aad9f089ad9e14647b1ef9099a1ff4798d78589e66f28eca69c11f582a623", "e96f66be976d82e60150baecff9906684aebb1ef181f67a7189ac78ea23b6c0e547f7690a0e2ddcd04d87dbc3490dc19b3b3052f7ff0538cb68afb369ba3a514"),
+        ("85e241a07d148b41e47d62c63f830dc7a6851a0b1f33ae4bb2f507fb6cffec40", "442aad9f089ad9e14647b1ef9099a1ff4798d78589e66f28eca69c11f582a623", "8ce5b96c8f26d0ab6c47958c9e68b937104cd36e13c33566acd2fe8d38aa19427e71f98a473474f2f13f06f97c20d58cc3f54b8bd0d272f42b695dd7e89a8c22"),
+        ("9bedc267423725d473888631ebf45988bad3db83851ee85c85e241a07d148b41", "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43", "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff03be9678ac102edcd92b0210bb34d7428d12ffc5df5f37e359941266a4e35f0f"),
+        ("9bedc267423725d473888631ebf45988bad3db83851ee85c85e241a07d148b41", "f7badec5b8abeaf699583992219b7b223f1df3fbbea919844e3f7c554a43dd43", "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffca8c5b64cd208982aa38d4936621a4775aa233aa0505711d8fdcfdaa943d4908"),
+        ("e96b7021eb39c1a163b6da4e3093dcd3f21387da4cc4572be588fafae23c155b", "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", "a9d55260f765261eb9b84e106f665e00b867287a761990d7135963ee0a7d59dca5bb704786be79fc476f91d3f3f89b03984d8068dcf1bb7dfc6637b45450ac04"),
+        ("39a591f5321bbe07fd5a23dc2f39d025d74526615746727ceefd6e82ae65c06f", "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff", "a9d55260f765261eb9b84e106f665e00b867287a761990d7135963ee0a7d59dca5bb704786be79fc476f91d3f3f89b03984d8068dcf1bb7dfc6637b45450ac04"),
+    ];
+
+    fn unhex<const N: usize>(h: &str) -> [u8; N] {
+        hex::decode(h).unwrap().try_into().unwrap()
+    }
+
+    /// Key check then signature check, exactly as `SshSig::verify` does.
+    fn raw_verify(msg: &str, pk: &str, sig: &str) -> Result<(), SigError> {
+        let vk = PublicKey::ed25519(unhex(pk)).verifying_key()?;
+        ed25519_verify(&vk, &hex::decode(msg).unwrap(), &unhex(sig))
+    }
+
+    #[test]
+    fn taming_the_many_eddsas_vectors() {
+        let accepted: Vec<usize> = SPECCHECK
+            .iter()
+            .enumerate()
+            .filter(|(_, (m, k, s))| raw_verify(m, k, s).is_ok())
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(accepted, vec![3]);
+        // Why each is refused: weak keys before any signature arithmetic.
+        for i in [0, 1, 10, 11] {
+            let (m, k, s) = SPECCHECK[i];
+            assert_eq!(raw_verify(m, k, s), Err(SigError::WeakKey), "vector {i}");
+        }
+        for i in [2, 4, 5, 6, 7, 8, 9] {
+            let (m, k, s) = SPECCHECK[i];
+            assert_eq!(
+                raw_verify(m, k, s),
+                Err(SigError::BadSignature),
+                "vector {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn small_order_and_non_canonical_public_keys_are_refused() {
+        // The eight small-order points, their non-canonical encodings (y >= p,
+        // or the sign bit set on x = 0), as in libsodium's blocklist.
+        let weak = [
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0100000000000000000000000000000000000000000000000000000000000000",
+            "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+            "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+            "0000000000000000000000000000000000000000000000000000000000000080",
+            "0100000000000000000000000000000000000000000000000000000000000080",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+            "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+            "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        ];
+        for k in weak {
+            let pk = PublicKey::ed25519(unhex(k));
+            assert_eq!(pk.verifying_key().err(), Some(SigError::WeakKey), "{k}");
+        }
+        // A real key is not refused.
+        assert!(PublicKey::ed25519(key(1).verifying_key().to_bytes())
+            .verifying_key()
+            .is_ok());
+    }
+
+    #[test]
+    fn universal_forgery_with_identity_key_is_refused() {
+        // A = R = identity and S = 0 satisfies the cofactorless equation for
+        // every message; a verifier without the weak-key check accepts it.
+        let mut sig = SshSig::sign(&key(3), BUNDLE_NAMESPACE, b"x");
+        sig.public_key = PublicKey::ed25519(unhex(
+            "0100000000000000000000000000000000000000000000000000000000000000",
+        ));
+        sig.signature = [0; 64];
+        sig.signature[0] = 1;
+        for i in 0..100u32 {
+            assert!(sig.verify(&i.to_le_bytes()).is_err());
+        }
+    }
+
+    #[test]
+    fn malleated_s_is_refused() {
+        // S + L verifies under a non-strict check of the equation only.
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let good = SshSig::sign(&key(4), BUNDLE_NAMESPACE, b"manifest");
+        assert!(good.verify(b"manifest").is_ok());
+        let mut bad = good.clone();
+        let mut carry = 0u16;
+        for (s, l) in bad.signature[32..].iter_mut().zip(L) {
+            let v = *s as u16 + l as u16 + carry;
+            *s = v as u8;
+            carry = v >> 8;
+        }
+        assert_eq!(bad.verify(b"manifest"), Err(SigError::BadSignature));
     }
 
     #[test]

@@ -450,19 +450,29 @@ impl Read for ChannelReader {
 }
 
 impl Sniffer {
-    pub fn spawn() -> Sniffer {
+    /// Start the parser thread. A system that refuses the thread (memory or
+    /// thread limits) gets an error, not a panic.
+    pub fn spawn() -> Result<Sniffer> {
         let (tx, rx) = sync_channel::<Vec<u8>>(4);
-        let handle = std::thread::spawn(move || {
-            sniff(ChannelReader {
-                rx,
-                buf: Vec::new(),
-                pos: 0,
+        let handle = std::thread::Builder::new()
+            .name("usage-parser".into())
+            .spawn(move || {
+                sniff(ChannelReader {
+                    rx,
+                    buf: Vec::new(),
+                    pos: 0,
+                })
             })
-        });
-        Sniffer {
+            .map_err(|e| {
+                Error::new(
+                    Code::Resources,
+                    format!("cannot start the usage-file parser thread: {e}"),
+                )
+            })?;
+        Ok(Sniffer {
             tx: Some(tx),
             handle,
-        }
+        })
     }
 
     /// Feed the next chunk. Once the parser has given up, chunks are dropped.
@@ -559,7 +569,7 @@ mod tests {
     fn sniffer_thread_matches_direct() {
         let doc =
             format!(r#"{{"instance":{{"server_id":"{ID}","host_name":"h"}},"users":"QUJD"}}"#);
-        let mut s = Sniffer::spawn();
+        let mut s = Sniffer::spawn().unwrap();
         for c in doc.as_bytes().chunks(3) {
             s.feed(c);
         }

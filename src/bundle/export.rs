@@ -124,8 +124,8 @@ fn stream_member<W: Write + io::Seek>(
     };
     crate::progress::begin(&format!("export {}", input.name), total);
     let werr = |e: io::Error| Error::io_write(out_path, e);
-    let mut sniffer = Sniffer::spawn();
-    let mut buf = vec![0u8; CHUNK];
+    let mut sniffer = Sniffer::spawn()?;
+    let mut buf = crate::fsutil::buffer(CHUNK)?;
     let member_writer = zw.begin(&member).map_err(werr)?;
     // SHA-256 of what goes into the member: the age file when encrypting.
     let hashing = Tee {

@@ -76,7 +76,7 @@ pub fn add_signature(path: &Path, armored: &[u8]) -> Result<SshSig> {
         .try_clone()
         .map_err(|e| Error::io_write(path, e))?;
     let mut zw = Writer::new(BufWriter::with_capacity(CHUNK, out));
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = crate::fsutil::buffer(CHUNK)?;
     for e in layout.payload.clone() {
         let mut r = layout.reader.member(&e)?;
         let mut w = zw

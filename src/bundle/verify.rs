@@ -425,10 +425,14 @@ fn run(
     // 6. digests, streamed; clear usage files are parsed on the side, and
     //    the age headers of encrypted members checked against the recipients
     let mut sniffed = Vec::new();
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = crate::fsutil::buffer(CHUNK)?;
     for (p, e) in manifest.payload.iter().zip(layout.payload.clone()) {
         let encrypted = p.encryption.is_some();
-        let mut sniffer = (p.kind == KIND_USAGE && !encrypted).then(Sniffer::spawn);
+        let mut sniffer = if p.kind == KIND_USAGE && !encrypted {
+            Some(Sniffer::spawn()?)
+        } else {
+            None
+        };
         let mut r = layout.reader.member(&e)?;
         let mut sha = Sha256::new();
         crate::progress::begin(&format!("verify {}", p.name), e.size);
@@ -515,7 +519,11 @@ fn run(
         } else if let Some(ids) = opts.identities.filter(|i| !i.is_empty()) {
             let r = layout.reader.member(&e)?;
             let mut stream = ids.decrypt(r, max_wf)?;
-            let mut sniffer = (p.kind == KIND_USAGE).then(Sniffer::spawn);
+            let mut sniffer = if p.kind == KIND_USAGE {
+                Some(Sniffer::spawn()?)
+            } else {
+                None
+            };
             let dst: Box<dyn Write> = match temp.as_mut() {
                 Some(t) => Box::new(t.as_file_mut()),
                 None => Box::new(std::io::sink()),
