@@ -76,6 +76,19 @@ pub fn evict_cache(file: &File) {
     let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
 }
 
+/// Fault injection for I/O tests: in debug builds only, with
+/// `AIRLOCK_FAULT=read-error`, a read fails with EIO once more than 1 MiB has
+/// been read from the same stream (an input file or a bundle member), as a
+/// failing disk or a pulled USB stick would. Release builds never fail here.
+pub fn injected_read_error(done: u64) -> std::io::Result<()> {
+    #[cfg(debug_assertions)]
+    if done > 1 << 20 && std::env::var("AIRLOCK_FAULT").as_deref() == Ok("read-error") {
+        return Err(std::io::Error::from_raw_os_error(5));
+    }
+    let _ = done;
+    Ok(())
+}
+
 /// Fault injection for crash tests: in debug builds only, abort the process
 /// (no destructors run, as with `kill -9`) when `AIRLOCK_FAULT` names this
 /// point. Release builds compile this to nothing.

@@ -556,6 +556,7 @@ impl Reader {
             inner: (&mut self.file).take(entry.size),
             crc: crc32fast::Hasher::new(),
             expected: entry.crc32,
+            size: entry.size,
             remaining: entry.size,
         })
     }
@@ -579,6 +580,7 @@ pub struct MemberReader<'a> {
     inner: io::Take<&'a mut File>,
     crc: crc32fast::Hasher,
     expected: u32,
+    size: u64,
     remaining: u64,
 }
 
@@ -587,6 +589,7 @@ impl Read for MemberReader<'_> {
         if self.remaining == 0 {
             return Ok(0);
         }
+        crate::fsutil::injected_read_error(self.size - self.remaining)?;
         let n = self.inner.read(buf)?;
         if n == 0 {
             return Err(io::Error::new(

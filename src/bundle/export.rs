@@ -144,8 +144,9 @@ fn stream_member<W: Write + io::Seek>(
     } else {
         Sink::Clear(hashing)
     };
+    let mut done = 0u64;
     loop {
-        let n = match reader.read(&mut buf) {
+        let n = match fsutil::injected_read_error(done).and_then(|_| reader.read(&mut buf)) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -156,6 +157,7 @@ fn stream_member<W: Write + io::Seek>(
                 ))
             }
         };
+        done += n as u64;
         sniffer.feed(&buf[..n]);
         crate::progress::advance(n as u64);
         match &mut sink {
