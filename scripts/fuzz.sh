@@ -48,13 +48,14 @@ for t in "${targets[@]}"; do
   mkdir -p "target/fuzz-corpus/$t"
   echo "== fuzz $t for ${secs}s"
   # -rss_limit_mb: a target that needs more than 512 MiB for any input is a bug.
-  if ! (cd fuzz && cargo +nightly fuzz run "$t" "../target/fuzz-corpus/$t" "seeds/$t" -- \
-        -max_total_time="$secs" -rss_limit_mb=512 -timeout=10 -print_final_stats=1 \
-        2>&1 | tee "../target/fuzz-$t.log" | grep -E '^(#[0-9]+ *DONE|INFO: seed corpus|==[0-9]+==|SUMMARY|stat::number_of_executed_units)' ); then
-    :
-  fi
-  if grep -qE 'SUMMARY|panicked|ERROR: libFuzzer' "target/fuzz-$t.log"; then
-    echo "fuzz $t: CRASH, see target/fuzz-$t.log and fuzz/artifacts/$t/" >&2
+  rc=0
+  (cd fuzz && cargo +nightly fuzz run "$t" "../target/fuzz-corpus/$t" "seeds/$t" -- \
+      -max_total_time="$secs" -rss_limit_mb=512 -timeout=10 -print_final_stats=1) \
+      > "target/fuzz-$t.log" 2>&1 || rc=$?
+  grep -E '^(INFO: seed corpus|stat::number_of_executed_units|stat::peak_rss_mb)' "target/fuzz-$t.log" || true
+  if [ $rc -ne 0 ] || grep -qE 'SUMMARY|panicked|ERROR: libFuzzer' "target/fuzz-$t.log"; then
+    echo "fuzz $t: CRASH (exit $rc), see target/fuzz-$t.log and fuzz/artifacts/$t/" >&2
+    tail -n 30 "target/fuzz-$t.log" >&2
     status=1
   fi
 done

@@ -472,3 +472,26 @@ fn broken_pipe_is_not_an_error() {
     );
     assert!(out.stderr.is_empty());
 }
+
+#[test]
+fn export_ledger_records_the_sha256_of_the_published_bundle() {
+    // The hash is taken on another thread while fsync runs: it must be the
+    // hash of the final file, local headers patched.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let k = key(d, "exporter_ed25519");
+    let u = sample_usage(d);
+    let b = export(d, &k, &[&u], &d.join("b.airlock.zip"), &[]);
+    let out = airlock()
+        .args(["log", "--json", "--state-dir"])
+        .arg(d.join("state"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let last = v["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["outcome"], "exported");
+    assert_eq!(
+        last["bundle_sha256"].as_str().unwrap(),
+        airlock::fsutil::sha256_file(&b).unwrap()
+    );
+}

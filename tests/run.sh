@@ -48,6 +48,15 @@ cargo test --locked --all-targets 2>&1 | tee target/test-output.txt
 # Doc tests run separately (--all-targets skips them).
 cargo test --locked --doc 2>&1 | tail -n 3
 
+# Fuzz smoke: each cargo-fuzz target for a few seconds, when a nightly
+# toolchain is present (cargo-fuzz needs one; stable-only machines skip it).
+if cargo +nightly --version >/dev/null 2>&1; then
+  echo "== fuzz smoke (nightly present): each target ${FUZZ_SECONDS:-10}s"
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+else
+  echo "== fuzz smoke skipped: no nightly toolchain (rustup toolchain install nightly)"
+fi
+
 echo "== release: signed archive, verified by hand, rebuilt elsewhere byte for byte"
 bash tests/release.sh
 

@@ -130,7 +130,7 @@ fn stream_member<W: Write + io::Seek>(
     // SHA-256 of what goes into the member: the age file when encrypting.
     let hashing = Tee {
         inner: member_writer,
-        sha: Sha256::new(),
+        sha: fsutil::Hasher::side()?,
         size: 0,
         sniffer: None,
     };
@@ -171,7 +171,7 @@ fn stream_member<W: Write + io::Seek>(
         Sink::Age(w) => w.finish().map_err(werr)?,
     };
     crate::progress::end();
-    let digest = hex::encode(hashing.sha.finalize());
+    let digest = hex::encode(hashing.sha.finish()?);
     let entry = hashing.inner.finish().map_err(werr)?;
     let (kind, usage) = match sniffer.finish()? {
         Sniff::Usage(u) => (KIND_USAGE, Some(u)),
@@ -404,9 +404,26 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     let file = buffered
         .into_inner()
         .map_err(|e| Error::io_write(&probe_target, e.into_error()))?;
-    file.sync_all()
-        .map_err(|e| Error::io_write(&probe_target, e))?;
+    // The ledger records the bundle's SHA-256. The file is complete in the
+    // page cache now, so it is hashed on the second core while fsync waits
+    // for the device, instead of in a full re-read afterwards.
+    let hash_path = tmp.path().to_path_buf();
+    let bundle_hash = std::thread::Builder::new()
+        .name("bundle-sha256".into())
+        .spawn(move || fsutil::sha256_file(&hash_path))
+        .map_err(|e| {
+            Error::new(
+                Code::Resources,
+                format!("cannot start the hashing thread: {e}"),
+            )
+        })?;
+    let synced = file.sync_all();
     drop(file);
+    let bundle_sha256 = bundle_hash
+        .join()
+        .map_err(|_| Error::new(Code::Internal, "the hashing thread panicked"))?
+        .map_err(|e| Error::io_read(tmp.path(), e))?;
+    synced.map_err(|e| Error::io_write(&probe_target, e))?;
 
     fsutil::fault_point("export:written");
     // Read back from the device, not the page cache: removable media lie.
@@ -430,7 +447,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         kind: kind::EXPORT.into(),
         at: format_time(SystemTime::now()),
         outcome: outcome::EXPORTED.into(),
-        bundle_sha256: Some(crate::import::file_sha256(&target)?),
+        bundle_sha256: Some(bundle_sha256),
         bundle_id: Some(manifest.bundle_id.clone()),
         signer: Some(fp.clone()),
         principal: None,

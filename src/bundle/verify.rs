@@ -376,7 +376,7 @@ pub fn output_name(p: &PayloadEntry) -> &str {
 /// feeding them to the usage-file sniffer too.
 pub(crate) struct Tee<'a, W: Write> {
     pub(crate) inner: W,
-    pub(crate) sha: Sha256,
+    pub(crate) sha: crate::fsutil::Hasher,
     pub(crate) size: u64,
     pub(crate) sniffer: Option<&'a mut Sniffer>,
 }
@@ -530,7 +530,7 @@ fn run(
             };
             let mut tee = Tee {
                 inner: dst,
-                sha: Sha256::new(),
+                sha: crate::fsutil::Hasher::inline(),
                 size: 0,
                 sniffer: sniffer.as_mut(),
             };
@@ -550,7 +550,7 @@ fn run(
             crate::progress::end();
             check.decrypted = true;
             check.plaintext_size = Some(tee.size);
-            check.plaintext_sha256 = Some(hex::encode(tee.sha.finalize()));
+            check.plaintext_sha256 = Some(hex::encode(tee.sha.finish()?));
             match sniffer {
                 Some(s) => Some(s.finish()?),
                 None => None,
