@@ -213,3 +213,91 @@ impl Hasher {
         }
     }
 }
+
+/// A file writer that starts the device writing early: every 32 MiB it asks a
+/// helper thread to `fdatasync` what has been written so far, so the final
+/// fsync has little left to wait for and the device works while airlock
+/// hashes and writes. An error from an early sync is kept and returned by
+/// `finish` (after a failed fsync, a later one may wrongly succeed).
+pub struct EarlyWriteback {
+    file: File,
+    since: u64,
+    tx: Option<std::sync::mpsc::SyncSender<()>>,
+    handle: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+const WRITEBACK_EVERY: u64 = 32 << 20;
+
+impl EarlyWriteback {
+    pub fn new(file: File) -> Result<EarlyWriteback> {
+        let clone = file.try_clone().map_err(|e| {
+            Error::new(
+                Code::IoWrite,
+                format!("cannot duplicate a file handle: {e}"),
+            )
+        })?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let handle = std::thread::Builder::new()
+            .name("writeback".into())
+            .spawn(move || {
+                for () in rx {
+                    clone.sync_data()?;
+                }
+                Ok(())
+            })
+            .map_err(|e| {
+                Error::new(
+                    Code::Resources,
+                    format!("cannot start the writeback thread: {e}"),
+                )
+            })?;
+        Ok(EarlyWriteback {
+            file,
+            since: 0,
+            tx: Some(tx),
+            handle: Some(handle),
+        })
+    }
+
+    /// Stop the helper; the first error of an early sync, if any.
+    pub fn finish(mut self) -> std::io::Result<File> {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            h.join()
+                .map_err(|_| std::io::Error::other("the writeback thread panicked"))??;
+        }
+        self.file.try_clone()
+    }
+}
+
+impl Write for EarlyWriteback {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.since += n as u64;
+        if self.since >= WRITEBACK_EVERY {
+            self.since = 0;
+            if let Some(tx) = &self.tx {
+                // Full: a sync is already running and will cover these pages
+                // or the next request will. Disconnected: finish() reports.
+                let _ = tx.try_send(());
+            }
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl std::io::Seek for EarlyWriteback {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.file.seek(pos)
+    }
+}
+
+impl Drop for EarlyWriteback {
+    fn drop(&mut self) {
+        // On an error path: stop the helper without waiting for it.
+        self.tx = None;
+    }
+}

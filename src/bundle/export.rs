@@ -347,7 +347,10 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         .as_file()
         .try_clone()
         .map_err(|e| Error::io_write(tmp.path(), e))?;
-    let mut zw = Writer::new(BufWriter::with_capacity(CHUNK, file));
+    let mut zw = Writer::new(BufWriter::with_capacity(
+        CHUNK,
+        fsutil::EarlyWriteback::new(file)?,
+    ));
     let mut staged = Vec::new();
     for input in &opts.inputs {
         staged.push(stream_member(
@@ -403,7 +406,9 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     let buffered = zw.finish().map_err(|e| Error::io_write(&probe_target, e))?;
     let file = buffered
         .into_inner()
-        .map_err(|e| Error::io_write(&probe_target, e.into_error()))?;
+        .map_err(|e| Error::io_write(&probe_target, e.into_error()))?
+        .finish()
+        .map_err(|e| Error::io_write(&probe_target, e))?;
     // The ledger records the bundle's SHA-256. The file is complete in the
     // page cache now, so it is hashed on the second core while fsync waits
     // for the device, instead of in a full re-read afterwards.

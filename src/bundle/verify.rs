@@ -372,6 +372,16 @@ pub fn output_name(p: &PayloadEntry) -> &str {
     }
 }
 
+/// The extraction temp file, written with early writeback (see
+/// `fsutil::EarlyWriteback`).
+fn writeback(t: &tempfile::NamedTempFile) -> Result<crate::fsutil::EarlyWriteback> {
+    let f = t
+        .as_file()
+        .try_clone()
+        .map_err(|e| Error::io_write(t.path(), e))?;
+    crate::fsutil::EarlyWriteback::new(f)
+}
+
 /// Counts and hashes bytes on their way to another writer, optionally
 /// feeding them to the usage-file sniffer too.
 pub(crate) struct Tee<'a, W: Write> {
@@ -379,6 +389,22 @@ pub(crate) struct Tee<'a, W: Write> {
     pub(crate) sha: crate::fsutil::Hasher,
     pub(crate) size: u64,
     pub(crate) sniffer: Option<&'a mut Sniffer>,
+}
+
+/// Where decrypted bytes go: the extraction temp file, or nowhere (verify
+/// only: the bytes are hashed and dropped).
+struct Dest(Option<crate::fsutil::EarlyWriteback>);
+
+impl Write for Dest {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.0 {
+            Some(w) => w.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.as_mut().map_or(Ok(()), |w| w.flush())
+    }
 }
 
 impl<W: Write> Write for Tee<'_, W> {
@@ -503,12 +529,14 @@ fn run(
             if let Some(t) = temp.as_mut() {
                 let mut r = layout.reader.member(&e)?;
                 let dst = t.path().to_path_buf();
-                std::io::copy(&mut r, t.as_file_mut()).map_err(|err| match err.kind() {
+                let mut wb = writeback(t)?;
+                std::io::copy(&mut r, &mut wb).map_err(|err| match err.kind() {
                     std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
                         member_read_error(&e, err)
                     }
                     _ => Error::io_write(&dst, err),
                 })?;
+                wb.finish().map_err(|err| Error::io_write(&dst, err))?;
             }
             check.plaintext_size = Some(p.size);
             check.plaintext_sha256 = Some(p.sha256.clone());
@@ -524,13 +552,14 @@ fn run(
             } else {
                 None
             };
-            let dst: Box<dyn Write> = match temp.as_mut() {
-                Some(t) => Box::new(t.as_file_mut()),
-                None => Box::new(std::io::sink()),
-            };
+            let dst = Dest(match temp.as_ref() {
+                Some(t) => Some(writeback(t)?),
+                None => None,
+            });
+            // Decryption on this core, the plaintext's SHA-256 on the other.
             let mut tee = Tee {
                 inner: dst,
-                sha: crate::fsutil::Hasher::inline(),
+                sha: crate::fsutil::Hasher::side()?,
                 size: 0,
                 sniffer: sniffer.as_mut(),
             };
@@ -548,9 +577,17 @@ fn run(
                 })?;
             }
             crate::progress::end();
+            let Tee {
+                inner, sha, size, ..
+            } = tee;
             check.decrypted = true;
-            check.plaintext_size = Some(tee.size);
-            check.plaintext_sha256 = Some(hex::encode(tee.sha.finish()?));
+            check.plaintext_size = Some(size);
+            check.plaintext_sha256 = Some(hex::encode(sha.finish()?));
+            if let Some(w) = inner.0 {
+                w.finish().map_err(|err| {
+                    Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p)))
+                })?;
+            }
             match sniffer {
                 Some(s) => Some(s.finish()?),
                 None => None,
