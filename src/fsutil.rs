@@ -301,3 +301,39 @@ impl Drop for EarlyWriteback {
         self.tx = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek, SeekFrom};
+
+    #[test]
+    fn side_hasher_equals_inline() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 255) as u8).collect();
+        let mut a = Hasher::inline();
+        let mut b = Hasher::side().unwrap();
+        for c in data.chunks(65_537) {
+            a.update(c);
+            b.update(c);
+        }
+        assert_eq!(a.finish().unwrap(), b.finish().unwrap());
+    }
+
+    #[test]
+    fn early_writeback_writes_seeks_and_syncs_everything() {
+        let f = tempfile::tempfile().unwrap();
+        let mut w = EarlyWriteback::new(f.try_clone().unwrap()).unwrap();
+        let block = vec![0xabu8; 1 << 20];
+        for _ in 0..70 {
+            w.write_all(&block).unwrap(); // crosses the 32 MiB mark twice
+        }
+        w.seek(SeekFrom::Start(0)).unwrap();
+        w.write_all(b"head").unwrap();
+        let mut f2 = w.finish().unwrap();
+        assert_eq!(f2.metadata().unwrap().len(), 70 << 20);
+        f2.seek(SeekFrom::Start(0)).unwrap();
+        let mut head = [0u8; 5];
+        f2.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"head\xab");
+    }
+}
