@@ -156,6 +156,15 @@ impl Ledger {
             .map_err(|e| db_err(&path, e))?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| db_err(&path, e))?;
+        // Keep the WAL between runs: a checkpoint on every close costs two
+        // fsyncs and recreating the WAL a directory fsync, a third of a small
+        // export's time. Commits stay durable (synchronous=FULL fsyncs the WAL);
+        // SQLite checkpoints by itself once the WAL reaches 1000 pages.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+            true,
+        )
+        .map_err(|e| db_err(&path, e))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS events (
