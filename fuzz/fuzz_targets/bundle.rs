@@ -16,8 +16,11 @@ fn trust() -> &'static TrustStore {
     static T: OnceLock<TrustStore> = OnceLock::new();
     T.get_or_init(|| {
         let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../keys");
-        TrustStore::load(&keys.join("allowed_signers"), Some(&keys.join("revoked_keys")))
-            .expect("test trust store")
+        TrustStore::load(
+            &keys.join("allowed_signers"),
+            Some(&keys.join("revoked_keys")),
+        )
+        .expect("test trust store")
     })
 }
 
