@@ -35,6 +35,7 @@ fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+rustfmt --check --edition 2021 fuzz/fuzz_targets/*.rs
 
 echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
