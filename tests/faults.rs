@@ -138,9 +138,13 @@ fn with_fsize_limit(c: &Command, kib: u64) -> Command {
     let mut w = Command::new("bash");
     w.arg("-c")
         .arg(format!("trap '' XFSZ; ulimit -f {kib}; exec \"$@\""))
-        .arg("bash")
-        .arg(c.get_program())
-        .args(c.get_args());
+        .arg("bash");
+    wrap(w, c)
+}
+
+/// `c` (program, arguments, environment) run through the prefix command `w`.
+fn wrap(mut w: Command, c: &Command) -> Command {
+    w.arg(c.get_program()).args(c.get_args());
     for (k, v) in c.get_envs() {
         match v {
             Some(v) => w.env(k, v),
@@ -306,16 +310,7 @@ fn vanished_output_directory_is_a_clear_error_and_state_stays_consistent() {
 fn unprivileged(c: &Command, files: &[&Path]) -> Command {
     let uid = String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
     if uid.trim() != "0" {
-        let mut same = Command::new(c.get_program());
-        same.args(c.get_args());
-        for (k, v) in c.get_envs() {
-            if let Some(v) = v {
-                same.env(k, v);
-            } else {
-                same.env_remove(k);
-            }
-        }
-        return same;
+        return wrap(Command::new("env"), c);
     }
     for f in files {
         let st = Command::new("chown")
@@ -326,16 +321,8 @@ fn unprivileged(c: &Command, files: &[&Path]) -> Command {
         assert!(st.success());
     }
     let mut w = tool("setpriv");
-    w.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(c.get_program())
-        .args(c.get_args());
-    for (k, v) in c.get_envs() {
-        match v {
-            Some(v) => w.env(k, v),
-            None => w.env_remove(k),
-        };
-    }
-    w
+    w.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+    wrap(w, c)
 }
 
 #[test]
