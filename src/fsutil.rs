@@ -44,6 +44,11 @@ pub fn publish(tmp: NamedTempFile, target: &Path, overwrite: bool) -> Result<()>
     tmp.as_file()
         .sync_all()
         .map_err(|e| Error::io_write(target, e))?;
+    publish_synced(tmp, target, overwrite)
+}
+
+/// `publish` for a temporary file the caller has already fsynced.
+pub fn publish_synced(tmp: NamedTempFile, target: &Path, overwrite: bool) -> Result<()> {
     if overwrite {
         tmp.persist(target)
             .map_err(|e| Error::io_write(target, e.error))?;

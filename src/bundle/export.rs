@@ -446,7 +446,8 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         .metadata()
         .map_err(|e| Error::io_write(tmp.path(), e))?
         .len();
-    fsutil::publish(tmp, &target, opts.overwrite)?;
+    // Synced above (beside the ledger hash); only the rename is left.
+    fsutil::publish_synced(tmp, &target, opts.overwrite)?;
     fsutil::fault_point("export:published");
     ledger.append(Event {
         kind: kind::EXPORT.into(),
