@@ -788,6 +788,88 @@ fn main() {
         &mut cases,
     );
 
+    // Manifest strictness: each a validly signed manifest that a JSON reader
+    // could take two ways (a sequence past 2^53, `null` for an absent field,
+    // an empty list, a version written as a float).
+    let strict = manifest(
+        &[(u, &enc, KIND_USAGE)],
+        at,
+        month,
+        15,
+        &exporter,
+        SAMPLE_HOST,
+        SAMPLE_SERVER_ID,
+    )
+    .to_bytes();
+    let strict = String::from_utf8(strict).unwrap();
+    let id_field = format!("\"server_id\": \"{SAMPLE_SERVER_ID}\"");
+    for (file, from, to, code, what) in [
+        (
+            "fail_sequence_2p53.airlock.zip",
+            "\"number\": 15",
+            "\"number\": 9007199254740992",
+            "AIRLOCK-E-MANIFEST-INVALID",
+            "sequence number 2^53, past the format's limit 2^53-1",
+        ),
+        (
+            "fail_sequence_2p63.airlock.zip",
+            "\"number\": 15",
+            "\"number\": 9223372036854775808",
+            "AIRLOCK-E-MANIFEST-INVALID",
+            "sequence number 2^63 (was stored as a negative integer)",
+        ),
+        (
+            "fail_sequence_u64_max.airlock.zip",
+            "\"number\": 15",
+            "\"number\": 18446744073709551615",
+            "AIRLOCK-E-MANIFEST-INVALID",
+            "sequence number 2^64-1 (was stored as -1)",
+        ),
+        (
+            "fail_null_server_id.airlock.zip",
+            id_field.as_str(),
+            "\"server_id\": null",
+            "AIRLOCK-E-MANIFEST-INVALID",
+            "source.server_id is null instead of absent",
+        ),
+        (
+            "fail_null_encryption.airlock.zip",
+            "\"kind\": \"ghes-license-usage\"",
+            "\"kind\": \"ghes-license-usage\",\n      \"encryption\": null",
+            "AIRLOCK-E-MANIFEST-INVALID",
+            "a payload entry with \"encryption\": null",
+        ),
+        (
+            "fail_empty_recipients.airlock.zip",
+            "\"payload\": [",
+            "\"recipients\": [],\n  \"payload\": [",
+            "AIRLOCK-E-MANIFEST-INVALID",
+            "an empty recipients list instead of none",
+        ),
+        (
+            "fail_version_float.airlock.zip",
+            "\"version\": 1,",
+            "\"version\": 1.0,",
+            "AIRLOCK-E-MANIFEST-INVALID",
+            "format version written as 1.0",
+        ),
+    ] {
+        assert!(strict.contains(from), "{from}");
+        let bytes = strict.replacen(from, to, 1).into_bytes();
+        let signature = sig(&bytes, &exporter, BUNDLE_NAMESPACE);
+        emit(
+            file,
+            zip(&[
+                (p(u), enc.clone()),
+                ("manifest.json".into(), bytes),
+                signature,
+            ]),
+            code,
+            what,
+            &mut cases,
+        );
+    }
+
     // A usage file that is not one (signed, so only the payload check stops it).
     let mut bad_usage = enc.clone();
     let cut = bad_usage.len() / 2;

@@ -250,6 +250,16 @@ impl Identities {
         max_work_factor: u8,
     ) -> Result<age::stream::StreamReader<R>> {
         let d = age::Decryptor::new(input).map_err(decrypt_error)?;
+        self.unlock(d, max_work_factor)
+    }
+
+    /// Unwrap the file key of an age file whose header was already read
+    /// (and checked by the caller). `max_work_factor` caps scrypt.
+    pub fn unlock<R: Read>(
+        &self,
+        d: age::Decryptor<R>,
+        max_work_factor: u8,
+    ) -> Result<age::stream::StreamReader<R>> {
         let mut scrypt_id;
         let mut ids: Vec<&dyn age::Identity> = self
             .ids

@@ -215,6 +215,12 @@ codes! {
         "GitHub answered in an unexpected shape; report it with the command you ran"),
     HandoverRejected => ("AIRLOCK-E-HANDOVER-REJECTED", Handover,
         "the endpoint refused the payload (HTTP 4xx); check the URL and token, then run the same import again"),
+    BundleChanged => ("AIRLOCK-E-BUNDLE-CHANGED", Integrity,
+        "the bundle changed while airlock read it (rewritten meanwhile, or a medium that returns different bytes); copy it to local disk, check the medium, and run again"),
+    NotAFile => ("AIRLOCK-E-NOT-A-FILE", Io,
+        "give the path of a bundle file (*.airlock.zip); FIFOs, devices and directories are refused because a bundle is read as one stable file"),
+    LedgerSuperseded => ("AIRLOCK-E-LEDGER-SUPERSEDED", Ledger,
+        "a newer bundle for this instance was imported after this one was accepted; it is not handed over (upload the newer one)"),
 }
 
 /// An airlock failure: a stable code, a one-line cause and a hint.

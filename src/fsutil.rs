@@ -106,11 +106,38 @@ pub fn fault_point(point: &str) {
     let _ = point;
 }
 
+/// Test hook for races, in debug builds only: when `AIRLOCK_PAUSE` names
+/// this point, create `$AIRLOCK_PAUSE_DIR/POINT.reached`, then wait (at most
+/// 60 s) until `$AIRLOCK_PAUSE_DIR/POINT.go` exists. Tests use it to rewrite
+/// a bundle between two steps, or to let time pass, at an exact moment.
+/// Release builds compile this to nothing.
+pub fn pause_point(point: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("AIRLOCK_PAUSE").is_ok_and(|v| v.split(',').any(|p| p == point)) {
+        if let Some(dir) = std::env::var_os("AIRLOCK_PAUSE_DIR") {
+            let dir = PathBuf::from(dir);
+            let _ = fs::write(dir.join(format!("{point}.reached")), b"");
+            let go = dir.join(format!("{point}.go"));
+            for _ in 0..6000 {
+                if go.exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
 /// SHA-256 of a whole file, streamed in 1 MiB reads (lowercase hex).
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    sha256_reader(&mut File::open(path)?)
+}
+
+/// SHA-256 of everything a reader yields (lowercase hex).
+pub fn sha256_reader<R: std::io::Read>(f: &mut R) -> std::io::Result<String> {
     use sha2::{Digest, Sha256};
-    use std::io::Read;
-    let mut f = File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = buffer(1 << 20)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::OutOfMemory, e.cause))?;

@@ -6,12 +6,13 @@
 //! re-run finishes without a second copy.
 
 use std::fs::File;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use crate::bundle::manifest::PayloadEntry;
+use crate::bundle::verify::{output_name, Replace, Staged};
 use crate::bundle::Manifest;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
@@ -23,14 +24,6 @@ pub enum Target {
         url: String,
         token: Option<Zeroizing<String>>,
     },
-}
-
-/// One payload file ready to hand over (already verified and decrypted).
-pub struct Item {
-    /// The payload's own file name.
-    pub name: String,
-    /// Where its plaintext is (a file in the spool).
-    pub path: PathBuf,
 }
 
 /// The file name prefix for an instance and time: `HOST_YYYYMMDDTHHMMSSZ`.
@@ -82,71 +75,64 @@ pub fn instructions(
     s
 }
 
-/// Copy `src` to `dst` atomically, unless `dst` already holds the same bytes.
-/// Returns the SHA-256 of the bytes now at `dst`.
-fn publish_copy(src: &Path, dst: &Path) -> Result<String> {
-    let want = fsutil::sha256_file(src).map_err(|e| Error::io_read(src, e))?;
-    if dst.exists() {
-        match fsutil::sha256_file(dst) {
-            Ok(have) if have == want => return Ok(want),
-            _ => {
-                return Err(Error::new(
-                    Code::HandoverFailed,
-                    format!("{} exists with other content", dst.display()),
-                )
-                .with_hint("move the file aside and run the same import again"))
-            }
-        }
-    }
-    let mut tmp =
-        fsutil::temp_beside(dst, 0o644).map_err(|e| Error::new(Code::HandoverFailed, e.cause))?;
-    let mut f = File::open(src).map_err(|e| Error::io_read(src, e))?;
-    io::copy(&mut f, tmp.as_file_mut()).map_err(|e| {
-        Error::new(
-            Code::HandoverFailed,
-            format!("writing {}: {e}", dst.display()),
-        )
-    })?;
-    fsutil::fault_point("handover:temp-written");
-    fsutil::publish(tmp, dst, true).map_err(|e| Error::new(Code::HandoverFailed, e.cause))?;
-    Ok(want)
+/// The name a payload file gets in the outbox: `HOST_TIME_NAME`.
+pub fn outbox_name(m: &Manifest, p: &PayloadEntry) -> String {
+    format!("{}_{}", prefix(m), output_name(p))
 }
 
-/// Hand over to an outbox. Returns the paths written.
+/// The name of a bundle's upload instructions in the outbox:
+/// `HOST_TIME.UPLOAD.txt`. Payload files are `HOST_TIME_NAME`, so within a
+/// bundle the two can never collide, whatever the payload names are; across
+/// bundles nothing in the outbox is ever replaced by other content.
+pub fn instructions_name(m: &Manifest) -> String {
+    format!("{}.UPLOAD.txt", prefix(m))
+}
+
+fn failed(e: Error) -> Error {
+    let hint = (e.code == Code::OutputExists)
+        .then_some("move the file aside and run the same import again");
+    let e = Error::new(Code::HandoverFailed, e.cause);
+    match hint {
+        Some(h) => e.with_hint(h),
+        None => e,
+    }
+}
+
+/// Hand over to an outbox: publish the staged payload files (verified and
+/// written in the outbox by the verifying read) and the upload steps.
+/// Returns the paths written.
 pub fn to_outbox(
     dir: &Path,
     m: &Manifest,
-    items: &[Item],
+    staged: Staged,
     enterprise: Option<&str>,
     bundle_sha256: &str,
 ) -> Result<Vec<PathBuf>> {
-    if !dir.is_dir() {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::new(
-                Code::HandoverFailed,
-                format!("cannot create outbox {}: {e}", dir.display()),
+    let listed: Vec<(String, String)> = staged
+        .files
+        .iter()
+        .map(|f| {
+            (
+                f.target
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                f.sha256.clone(),
             )
-        })?;
-    }
-    let p = prefix(m);
-    let mut out = Vec::new();
-    let mut listed = Vec::new();
-    for it in items {
-        let dst = dir.join(format!("{p}_{}", it.name));
-        let sha = publish_copy(&it.path, &dst)?;
-        listed.push((
-            dst.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            sha,
-        ));
-        out.push(dst);
-    }
+        })
+        .collect();
+    let mut out = staged
+        .publish(0o644, Replace::IfIdentical)
+        .map_err(failed)?;
     fsutil::fault_point("handover:payload-published");
     let text = instructions(m, &listed, enterprise, bundle_sha256);
-    let txt = dir.join(format!("{p}_UPLOAD.txt"));
-    fsutil::write_atomic(&txt, text.as_bytes(), 0o644, true)
-        .map_err(|e| Error::new(Code::HandoverFailed, e.cause))?;
+    let txt = dir.join(instructions_name(m));
+    // A re-run (say with another --enterprise) may rewrite this bundle's own
+    // instructions; any other file of that name is left alone.
+    let ours = std::fs::read_to_string(&txt).is_ok_and(|t| {
+        t.starts_with("Upload to GitHub Enterprise Cloud:") && t.contains(bundle_sha256)
+    });
+    fsutil::write_atomic(&txt, text.as_bytes(), 0o644, ours).map_err(failed)?;
     out.push(txt);
     Ok(out)
 }
@@ -160,13 +146,14 @@ pub const HTTP_BACKOFF: [Duration; 4] = [
     Duration::from_secs(4),
 ];
 
-/// POST each payload file to `url`. The bundle digest is the idempotency
-/// key, so a retried or re-run hand-over is recognisable by the endpoint.
+/// POST each staged payload file to `url`. The bundle digest is the
+/// idempotency key, so a retried or re-run hand-over is recognisable by the
+/// endpoint.
 pub fn to_http(
     url: &str,
     token: Option<&str>,
     m: &Manifest,
-    items: &[Item],
+    staged: &Staged,
     bundle_sha256: &str,
 ) -> Result<Vec<String>> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -175,17 +162,18 @@ pub fn to_http(
         .build()
         .into();
     let mut results = Vec::new();
-    for it in items {
+    for (f, p) in staged.files.iter().zip(&m.payload) {
+        let name = output_name(p);
         let mut attempt = 0;
         loop {
-            let file = File::open(&it.path).map_err(|e| Error::io_read(&it.path, e))?;
+            let file = File::open(f.path()).map_err(|e| Error::io_read(f.path(), e))?;
             let mut req = agent
                 .post(url)
                 .header("Content-Type", "application/json")
                 .header("Idempotency-Key", bundle_sha256)
                 .header("X-Airlock-Bundle-Id", &m.bundle_id)
                 .header("X-Airlock-Source-Host", &m.source.host_name)
-                .header("X-Airlock-File-Name", &it.name)
+                .header("X-Airlock-File-Name", name)
                 .header("User-Agent", crate::tool_version());
             if let Some(id) = &m.source.server_id {
                 req = req.header("X-Airlock-Server-Id", id);
@@ -197,12 +185,12 @@ pub fn to_http(
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     if (200..300).contains(&status) {
-                        results.push(format!("{} -> HTTP {status}", it.name));
+                        results.push(format!("{name} -> HTTP {status}"));
                         break;
                     } else if (400..500).contains(&status) {
                         return Err(Error::new(
                             Code::HandoverRejected,
-                            format!("{url} answered HTTP {status} for {}", it.name),
+                            format!("{url} answered HTTP {status} for {name}"),
                         ));
                     }
                     format!("HTTP {status}")

@@ -1,21 +1,30 @@
 //! Import: everything `verify` checks, then the ledger's freshness rules,
 //! then hand-over, with every attempt recorded (docs/import.md).
 //!
-//! Crash safety: the payload is verified and decrypted into the state
-//! directory's spool; an `accepted` record is committed before the hand-over
-//! and a `handover done` record after it. An import killed anywhere in
-//! between leaves an accepted-but-not-handed-over bundle, which the same
-//! import, re-run, hands over (idempotently) instead of refusing it.
+//! One read: the bundle is verified, decrypted and written into private
+//! temporary files in the outbox (or a private spool for HTTP) by the single
+//! verification core, and its SHA-256 for the ledger comes from that read.
+//!
+//! Crash safety: an `accepted` record is committed before the hand-over and
+//! a `handover done` record after it. An import killed anywhere in between
+//! leaves an accepted-but-not-handed-over bundle, which the same import,
+//! re-run, hands over (idempotently) instead of refusing it, unless a newer
+//! bundle for the instance was imported meanwhile: then it is recorded as
+//! superseded and not handed over.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::Serialize;
 
+use crate::bundle::container::open_bundle;
 use crate::bundle::manifest::format_time;
-use crate::bundle::verify::{extract, output_name, ExtractTo, Verified, VerifyOptions};
+use crate::bundle::verify::{
+    check_freshness, output_name, verify_bundle, Destination, Verified, VerifyOptions,
+};
 use crate::error::{Code, Error, Result};
-use crate::handover::{self, Item, Target};
+use crate::handover::{self, Target};
 use crate::ledger::{kind, outcome, Event, Ledger};
 use crate::state::StateDir;
 
@@ -40,11 +49,6 @@ pub struct ImportReport {
     pub resumed: bool,
     /// Outbox paths, or HTTP results.
     pub handed_over: Vec<String>,
-}
-
-/// SHA-256 of a whole file, as an airlock error on failure.
-pub fn file_sha256(path: &Path) -> Result<String> {
-    crate::fsutil::sha256_file(path).map_err(|e| Error::io_read(path, e))
 }
 
 /// Remove what a killed run may have left: the spool, and airlock's own
@@ -97,6 +101,125 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// Refuse and record: the bundle verified, a ledger rule says no.
+fn refuse(
+    tx: &crate::ledger::Tx<'_>,
+    v: &Verified,
+    sha: &str,
+    outcome: &str,
+    e: Error,
+) -> Result<Error> {
+    let mut ev = event_from(v, sha, kind::IMPORT, outcome);
+    ev.code = Some(e.code.as_str().into());
+    ev.detail = Some(e.cause.clone());
+    tx.append(ev)?;
+    Ok(e)
+}
+
+/// The ledger rules for a bundle not yet accepted: no rollback of a
+/// signer's sequence, nothing older than what was imported for the instance.
+fn check_rules(tx: &crate::ledger::Tx<'_>, m: &crate::bundle::Manifest) -> Result<Option<Error>> {
+    let sid = m.source.server_id.as_deref();
+    let seq = m.sequence.number as i64;
+    if let Some(max) = tx.max_sequence(&m.sequence.key, &m.source.host_name, sid)? {
+        if seq <= max {
+            return Ok(Some(Error::new(
+                Code::LedgerRollback,
+                format!(
+                    "sequence {seq} from {} for {} is not above {max}, already imported: rollback or replay",
+                    m.sequence.key, m.source.host_name
+                ),
+            )));
+        }
+    }
+    if let Some(newest) = tx.newest_created(&m.source.host_name, sid)? {
+        if m.created.as_str() <= newest.as_str() {
+            return Ok(Some(Error::new(
+                Code::LedgerOlder,
+                format!(
+                    "the bundle was created {}, not after {newest}, the newest already imported for {} (from any key)",
+                    m.created, m.source.host_name
+                ),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// For a bundle accepted earlier whose hand-over did not finish: has a newer
+/// bundle for the instance been accepted since? Then handing this one over
+/// now would put an older file after a newer one.
+fn check_resume(tx: &crate::ledger::Tx<'_>, m: &crate::bundle::Manifest) -> Result<Option<Error>> {
+    let sid = m.source.server_id.as_deref();
+    let newer = tx.overtaken_by(
+        &m.source.host_name,
+        sid,
+        &m.created,
+        &m.sequence.key,
+        m.sequence.number as i64,
+    )?;
+    Ok(newer.map(|(id, created)| {
+        Error::new(
+            Code::LedgerSuperseded,
+            format!(
+                "bundle {} was accepted but not handed over, and bundle {id} (created {created}) for {} was imported since: it is superseded",
+                m.bundle_id, m.source.host_name
+            ),
+        )
+    }))
+}
+
+/// Where the verifying read writes the payload: straight into the outbox
+/// (private temporary files, published after the ledger accepted the
+/// bundle), or a private spool for HTTP hand-over.
+fn staging_dir(state: &Path, target: &Target) -> Result<(PathBuf, Option<RemoveOnDrop>)> {
+    match target {
+        Target::Outbox(dir) => {
+            if !dir.is_dir() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Error::new(
+                        Code::HandoverFailed,
+                        format!("cannot create outbox {}: {e}", dir.display()),
+                    )
+                })?;
+            }
+            Ok((dir.clone(), None))
+        }
+        Target::Http { .. } => {
+            use std::os::unix::fs::DirBuilderExt;
+            let spool = state.join("spool");
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&spool)
+                .map_err(|e| Error::io_write(&spool, e))?;
+            // Plaintext in the spool never outlives this run (a killed run's
+            // is removed by the next one).
+            Ok((spool.clone(), Some(RemoveOnDrop(spool))))
+        }
+    }
+}
+
+/// Record a bundle refused by verification. Its SHA-256 is taken from the
+/// same descriptor the verification read, when it can be read at all.
+fn record_rejected(ledger: &mut Ledger, file: Option<&mut File>, e: &Error) -> Result<()> {
+    let sha = file.and_then(|f| {
+        use std::io::{Seek, SeekFrom};
+        f.seek(SeekFrom::Start(0)).ok()?;
+        crate::fsutil::sha256_reader(f).ok()
+    });
+    ledger.append(Event {
+        kind: kind::IMPORT.into(),
+        at: format_time(SystemTime::now()),
+        outcome: outcome::REJECTED.into(),
+        bundle_sha256: sha,
+        code: Some(e.code.as_str().into()),
+        detail: Some(e.cause.clone()),
+        ..Default::default()
+    })?;
+    Ok(())
+}
+
 /// Import a bundle.
 pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
     let state = opts.state.path();
@@ -106,50 +229,50 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
     };
     clean_leftovers(state, outbox);
     let mut ledger = Ledger::open(state)?;
-    let bundle_sha256 = file_sha256(bundle)?;
-    // Plaintext in the spool never outlives this run (a killed run's is
-    // removed by the next one, above).
-    let _spool = RemoveOnDrop(state.join("spool"));
 
-    // 1. Verify and decrypt into the spool.
-    let spool: PathBuf = state.join("spool").join(&bundle_sha256);
-    std::fs::create_dir_all(&spool).map_err(|e| Error::io_write(&spool, e))?;
-    let verified = extract(
-        bundle,
-        &opts.verify,
-        ExtractTo {
-            dir: &spool,
-            overwrite: true,
-        },
-    );
-    let (v, written) = match verified {
-        Ok(x) => x,
+    // 1. One read: verify, decrypt and stage the payload where it goes.
+    let file = match open_bundle(bundle) {
+        Ok(f) => f,
         Err(e) => {
-            ledger.append(Event {
-                kind: kind::IMPORT.into(),
-                at: format_time(SystemTime::now()),
-                outcome: outcome::REJECTED.into(),
-                bundle_sha256: Some(bundle_sha256),
-                code: Some(e.code.as_str().into()),
-                detail: Some(e.cause.clone()),
-                ..Default::default()
-            })?;
+            record_rejected(&mut ledger, None, &e)?;
             return Err(e);
         }
     };
+    let mut keep = file.try_clone().ok();
+    let (dir, _spool) = staging_dir(state, &opts.target)?;
+    let outbox_name = |m: &crate::bundle::Manifest, p: &crate::bundle::manifest::PayloadEntry| {
+        handover::outbox_name(m, p)
+    };
+    let plain_name = |_: &crate::bundle::Manifest, p: &crate::bundle::manifest::PayloadEntry| {
+        output_name(p).to_string()
+    };
+    let dest = Destination::Dir {
+        dir: &dir,
+        name: if outbox.is_some() {
+            &outbox_name
+        } else {
+            &plain_name
+        },
+        refuse_existing: false,
+    };
+    let (v, staged) = match verify_bundle(file, &opts.verify, &dest, true) {
+        Ok(x) => x,
+        Err(e) => {
+            record_rejected(&mut ledger, keep.as_mut(), &e)?;
+            return Err(e);
+        }
+    };
+    drop(keep);
+    let bundle_sha256 = v
+        .bundle_sha256
+        .clone()
+        .ok_or_else(|| Error::new(Code::Internal, "the verifying read took no bundle hash"))?;
     let m = &v.manifest;
     crate::fsutil::fault_point("import:verified");
 
-    // 2. Ledger rules, in one exclusive transaction.
+    // 2. Ledger rules, in one exclusive transaction, at the moment of decision.
     let tx = ledger.begin()?;
     let (accepted, done) = tx.bundle_state(&bundle_sha256)?;
-    let refuse = |code: Code, msg: String| -> Result<()> {
-        let mut e = event_from(&v, &bundle_sha256, kind::IMPORT, outcome::REJECTED);
-        e.code = Some(code.as_str().into());
-        e.detail = Some(msg);
-        tx.append(e)?;
-        Ok(())
-    };
     if done {
         let mut e = event_from(&v, &bundle_sha256, kind::IMPORT, outcome::ALREADY);
         e.code = Some(Code::AlreadyImported.as_str().into());
@@ -165,31 +288,23 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
         ));
     }
     let resumed = accepted;
+    let verdict = if accepted {
+        check_resume(&tx, m)?.map(|e| (outcome::SUPERSEDED, e))
+    } else {
+        check_rules(&tx, m)?.map(|e| (outcome::REJECTED, e))
+    };
+    let verdict = match verdict {
+        Some(v) => Some(v),
+        None => check_freshness(m, opts.verify.now.now(), opts.verify.skew)
+            .err()
+            .map(|e| (outcome::REJECTED, e)),
+    };
+    if let Some((outcome, e)) = verdict {
+        let e = refuse(&tx, &v, &bundle_sha256, outcome, e)?;
+        tx.commit()?;
+        return Err(e);
+    }
     if !accepted {
-        let sid = m.source.server_id.as_deref();
-        let seq = m.sequence.number as i64;
-        if let Some(max) = tx.max_sequence(&m.sequence.key, &m.source.host_name, sid)? {
-            if seq <= max {
-                let msg = format!(
-                    "sequence {seq} from {} for {} is not above {max}, already imported: rollback or replay",
-                    m.sequence.key, m.source.host_name
-                );
-                refuse(Code::LedgerRollback, msg.clone())?;
-                tx.commit()?;
-                return Err(Error::new(Code::LedgerRollback, msg));
-            }
-        }
-        if let Some(newest) = tx.newest_created(&m.source.host_name, sid)? {
-            if m.created.as_str() <= newest.as_str() {
-                let msg = format!(
-                    "the bundle was created {}, not after {newest}, the newest already imported for {} (from any key)",
-                    m.created, m.source.host_name
-                );
-                refuse(Code::LedgerOlder, msg.clone())?;
-                tx.commit()?;
-                return Err(Error::new(Code::LedgerOlder, msg));
-            }
-        }
         tx.append(event_from(
             &v,
             &bundle_sha256,
@@ -201,18 +316,9 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
     crate::fsutil::fault_point("import:accepted");
 
     // 3. Hand-over, then record it.
-    let items: Vec<Item> = m
-        .payload
-        .iter()
-        .zip(&written)
-        .map(|(p, w)| Item {
-            name: output_name(p).to_string(),
-            path: w.clone(),
-        })
-        .collect();
     let result = match &opts.target {
         Target::Outbox(dir) => {
-            handover::to_outbox(dir, m, &items, opts.enterprise.as_deref(), &bundle_sha256).map(
+            handover::to_outbox(dir, m, staged, opts.enterprise.as_deref(), &bundle_sha256).map(
                 |ps| {
                     ps.iter()
                         .map(|p| p.display().to_string())
@@ -224,7 +330,7 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             url,
             token.as_ref().map(|t| t.as_str()),
             m,
-            &items,
+            &staged,
             &bundle_sha256,
         ),
     };

@@ -47,6 +47,9 @@ pub mod outcome {
     pub const DONE: &str = "done";
     /// handover: it did not; a re-run retries.
     pub const FAILED: &str = "failed";
+    /// import: accepted earlier, but a newer bundle for the instance was
+    /// accepted before its hand-over finished; it is not handed over.
+    pub const SUPERSEDED: &str = "superseded";
     /// confirm: GitHub reported a successful sync after the import.
     pub const CONFIRMED: &str = "confirmed";
 }
@@ -371,6 +374,30 @@ impl Tx<'_> {
              AND host_name=?2 AND server_id IS ?3",
             params![signer, host, server_id],
         )
+    }
+
+    /// A bundle accepted for the instance that overtakes one created at
+    /// `created` with `signer`/`sequence`: created later, or a higher
+    /// sequence from the same signer. Its bundle id and creation time.
+    pub fn overtaken_by(
+        &self,
+        host: &str,
+        server_id: Option<&str>,
+        created: &str,
+        signer: &str,
+        sequence: i64,
+    ) -> Result<Option<(String, String)>> {
+        self.tx
+            .query_row(
+                "SELECT bundle_id, created FROM events WHERE kind='import' AND outcome='accepted' \
+                 AND host_name=?1 AND server_id IS ?2 AND (created > ?3 OR (signer=?4 AND sequence > ?5)) \
+                 ORDER BY seq LIMIT 1",
+                params![host, server_id, created, signer, sequence],
+                |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?)),
+            )
+            .optional()
+            .map(|o| o.map(|(a, b)| (a.unwrap_or_default(), b.unwrap_or_default())))
+            .map_err(|e| db_err(self.path, e))
     }
 
     /// Newest accepted creation time for an instance, from any signer.

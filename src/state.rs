@@ -87,6 +87,13 @@ impl StateDir {
     /// Reserve and durably record the next number for a key.
     pub fn next_sequence(&self, key_id_hex: &str) -> Result<u64> {
         let n = self.last_sequence(key_id_hex)? + 1;
+        if n > crate::bundle::manifest::MAX_SEQUENCE {
+            return Err(Error::new(
+                Code::IoRead,
+                "the sequence number for this key would pass the format's limit 2^53-1",
+            )
+            .with_hint("rotate to a new signing key (docs/key-management.md)"));
+        }
         fsutil::write_atomic(
             &self.sequence_path(key_id_hex),
             format!("{n}\n").as_bytes(),

@@ -312,7 +312,7 @@ fn boundary_check_without_identity_and_every_ciphertext_byte_matters() {
     let trust = airlock::trust::TrustStore::load(&s.allowed, None).unwrap();
     let opts = airlock::bundle::VerifyOptions {
         trust: &trust,
-        now: std::time::SystemTime::now(),
+        now: airlock::bundle::verify::Clock::System,
         skew: airlock::bundle::verify::DEFAULT_SKEW,
         identities: None,
         require_signers: 1,

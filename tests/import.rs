@@ -86,7 +86,7 @@ impl World {
         }
         listing(&self.p("outbox"))
             .into_iter()
-            .filter(|f| !f.ends_with("_UPLOAD.txt"))
+            .filter(|f| !f.ends_with(".UPLOAD.txt"))
             .collect()
     }
     fn events(&self) -> serde_json::Value {
@@ -141,7 +141,7 @@ fn import_rules_outbox_and_ledger() {
     );
     let txt = listing(&w.p("outbox"))
         .into_iter()
-        .find(|f| f.ends_with("_UPLOAD.txt"))
+        .find(|f| f.ends_with(".UPLOAD.txt"))
         .unwrap();
     let txt = std::fs::read_to_string(w.p("outbox").join(txt)).unwrap();
     assert!(txt.contains("https://github.com/enterprises/octo-corp/enterprise_licensing"));
@@ -279,7 +279,7 @@ fn a_crash_at_any_point_then_a_rerun_ends_with_exactly_one_handover() {
     let points = [
         "import:verified",
         "import:accepted",
-        "handover:temp-written",
+        "publish:synced",
         "handover:payload-published",
         "import:handed-over",
     ];

@@ -214,3 +214,143 @@ fn keygen_keys_work_with_ssh_keygen() {
         .unwrap();
     assert!(!bad.status.success());
 }
+
+/// Wrap an SSHSIG blob in OpenSSH's armour (70 columns).
+fn armor(blob: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(blob);
+    let mut out = String::from("-----BEGIN SSH SIGNATURE-----\n");
+    for c in b64.as_bytes().chunks(70) {
+        out.push_str(std::str::from_utf8(c).unwrap());
+        out.push('\n');
+    }
+    out.push_str("-----END SSH SIGNATURE-----\n");
+    out.into_bytes()
+}
+
+fn dearmor(text: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let s = std::str::from_utf8(text).unwrap();
+    let b64: String = s.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
+fn ssh_keygen_accepts(allowed: &std::path::Path, sig: &[u8], message: &[u8]) -> bool {
+    let d = tempfile::tempdir().unwrap();
+    let s = d.path().join("sig");
+    let m = d.path().join("msg");
+    std::fs::write(&s, sig).unwrap();
+    std::fs::write(&m, message).unwrap();
+    ssh_keygen_verify(allowed, &s, &m)
+}
+
+/// What the by-hand procedure (docs/verify-by-hand.md) does not catch:
+/// ssh-keygen accepts a malleated signature (S + L) and a universal forgery
+/// under the small-order identity key; airlock refuses both.
+#[test]
+fn ssh_keygen_accepts_malleated_and_small_order_forgeries_that_airlock_refuses() {
+    let d = tempfile::tempdir().unwrap();
+    let key = key(d.path(), "exporter_ed25519");
+    let usage = sample_usage(d.path());
+    let bundle = export(
+        d.path(),
+        &key,
+        &[usage.as_path()],
+        &d.path().join("b.airlock.zip"),
+        &[],
+    );
+    let allowed = allowed_signers(
+        d.path(),
+        "ghes.example.com",
+        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
+    );
+    let manifest = unzip_member(&bundle, "manifest.json");
+    let member = sig_member(&bundle);
+    let good = unzip_member(&bundle, &member);
+    assert!(ssh_keygen_accepts(&allowed, &good, &manifest));
+
+    // S + L: the same signature, malleated.
+    let mut blob = dearmor(&good);
+    const L: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+    let n = blob.len();
+    let mut carry = 0u16;
+    for i in 0..32 {
+        let v = blob[n - 32 + i] as u16 + L[i] as u16 + carry;
+        blob[n - 32 + i] = v as u8;
+        carry = v >> 8;
+    }
+    assert_eq!(carry, 0);
+    let malleated = armor(&blob);
+    assert!(
+        ssh_keygen_accepts(&allowed, &malleated, &manifest),
+        "ssh-keygen now refuses S+L: update docs/verify-by-hand.md"
+    );
+    // The same bundle carrying the malleated signature: airlock refuses it.
+    let names = unzip_members(&bundle);
+    let mut w = airlock::bundle::container::Writer::new(std::io::Cursor::new(Vec::new()));
+    for name in &names {
+        let bytes = if *name == member {
+            malleated.clone()
+        } else {
+            unzip_member(&bundle, name)
+        };
+        w.add_bytes(name, &bytes).unwrap();
+    }
+    let forged = d.path().join("forged.airlock.zip");
+    std::fs::write(&forged, w.finish().unwrap().into_inner()).unwrap();
+    airlock()
+        .arg("verify")
+        .arg(&forged)
+        .arg("--trust")
+        .arg(&allowed)
+        .assert()
+        .code(6)
+        .stderr(predicates::str::contains("AIRLOCK-E-SIG-INVALID"));
+
+    // The identity point as a public key: R = identity, S = 0 "verifies"
+    // any message under OpenSSH's cofactorless check.
+    let put = |v: &mut Vec<u8>, b: &[u8]| {
+        v.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        v.extend_from_slice(b);
+    };
+    let mut point = [0u8; 32];
+    point[0] = 1;
+    let mut pubblob = Vec::new();
+    put(&mut pubblob, b"ssh-ed25519");
+    put(&mut pubblob, &point);
+    let mut rs = point.to_vec();
+    rs.extend_from_slice(&[0u8; 32]);
+    let mut sigblob = Vec::new();
+    put(&mut sigblob, b"ssh-ed25519");
+    put(&mut sigblob, &rs);
+    let mut sshsig = b"SSHSIG".to_vec();
+    sshsig.extend_from_slice(&1u32.to_be_bytes());
+    put(&mut sshsig, &pubblob);
+    put(&mut sshsig, b"airlock-bundle");
+    put(&mut sshsig, b"");
+    put(&mut sshsig, b"sha512");
+    put(&mut sshsig, &sigblob);
+    use base64::Engine;
+    let line = format!(
+        "ssh-ed25519 {}",
+        base64::engine::general_purpose::STANDARD.encode(&pubblob)
+    );
+    let weak = allowed_signers(d.path(), "ghes.example.com", &[&line]);
+    assert!(
+        ssh_keygen_accepts(&weak, &armor(&sshsig), b"any manifest at all"),
+        "ssh-keygen now refuses the identity key: update docs/verify-by-hand.md"
+    );
+    // airlock refuses the same forgery: the signature does not verify.
+    let forged = armor(&sshsig);
+    let verdict = airlock::sshsig::SshSig::from_armored(&forged)
+        .and_then(|s| s.verify(b"any manifest at all"));
+    assert!(
+        verdict.is_err(),
+        "airlock accepted the identity-key forgery"
+    );
+}

@@ -56,7 +56,7 @@ fn outcome(s: &Setup, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
         trust: &s.trust,
         identities: Some(&s.ids),
         require_signers: 1,
-        now: at(),
+        now: at().into(),
         skew: Duration::from_secs(300),
     };
     let r = extract(

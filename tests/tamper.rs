@@ -64,7 +64,7 @@ fn every_byte(usage: bool) {
     let (b, trust, at) = small_bundle(d.path(), usage);
     let opts = VerifyOptions {
         trust: &trust,
-        now: at,
+        now: at.into(),
         skew: DEFAULT_SKEW,
         identities: None,
         require_signers: 1,

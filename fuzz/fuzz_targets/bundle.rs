@@ -47,7 +47,7 @@ fuzz_target!(|data: &[u8]| {
         trust: trust(),
         identities: Some(&ids),
         require_signers: 1,
-        now: UNIX_EPOCH + Duration::from_secs(1_793_491_200),
+        now: (UNIX_EPOCH + Duration::from_secs(1_793_491_200)).into(),
         skew: Duration::from_secs(300),
     };
     let _ = verify(file_with(data), &opts);

@@ -309,16 +309,94 @@ pub fn check_name_syntax(name: &str) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------
+// The medium
+
+/// What a bundle is read from: a regular file, kept open for the whole run.
+/// The trait exists so tests can put a medium that lies (different bytes on
+/// a second read) under the real reader.
+pub trait Medium: Read + Seek + Send {
+    /// Size and times, compared at the end of a run: a bundle rewritten while
+    /// it was read fails with `BUNDLE-CHANGED`.
+    fn stamp(&self) -> io::Result<Stamp>;
+}
+
+/// A file's size, modification time and status-change time (seconds and
+/// nanoseconds). The change time catches a rewrite that restored the
+/// modification time afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub len: u64,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+}
+
+impl Medium for File {
+    fn stamp(&self) -> io::Result<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = self.metadata()?;
+        Ok(Stamp {
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+}
+
+/// Open a bundle for reading: a regular file, or a clear error. A FIFO is
+/// opened without blocking so it can be refused (reading one would consume
+/// it, and a second read would see other bytes); devices and directories are
+/// refused too.
+pub fn open_bundle(path: &std::path::Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
+        .open(path)
+        .map_err(|e| Error::io_read(path, e))?;
+    let ft = file
+        .metadata()
+        .map_err(|e| Error::io_read(path, e))?
+        .file_type();
+    if !ft.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if ft.is_char_device() || ft.is_block_device() {
+            "a device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "not a regular file"
+        };
+        return Err(Error::new(
+            Code::NotAFile,
+            format!("{} is {what}, not a bundle file", path.display()),
+        ));
+    }
+    // Regular files ignore O_NONBLOCK; clear it all the same.
+    let _ = rustix::fs::fcntl_setfl(&file, rustix::fs::OFlags::empty());
+    Ok(file)
+}
+
+fn changed(msg: impl Into<String>) -> Error {
+    Error::new(Code::BundleChanged, msg)
+}
+
+// ---------------------------------------------------------------------------
 // Strict reader
 
 /// A container whose layout has been checked. Member data is not yet read.
 pub struct Reader {
-    file: File,
+    medium: Box<dyn Medium>,
     len: u64,
+    stamp: Stamp,
     entries: Vec<Entry>,
+    cd_offset: u64,
 }
 
-fn read_exact_at(file: &mut File, offset: u64, buf: &mut [u8]) -> Result<()> {
+fn read_exact_at(file: &mut dyn Medium, offset: u64, buf: &mut [u8]) -> Result<()> {
     file.seek(SeekFrom::Start(offset))
         .and_then(|_| file.read_exact(buf))
         .map_err(|e| {
@@ -342,139 +420,148 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// The trailer's verdict: member count, central directory offset and size.
+fn read_tail(file: &mut dyn Medium, len: u64) -> Result<(u64, u64, u64)> {
+    if len < TAIL_LEN {
+        return Err(Error::new(
+            Code::NotABundle,
+            format!("file is {len} bytes, too short to be a bundle"),
+        ));
+    }
+    let mut t = vec![0u8; TAIL_LEN as usize];
+    read_exact_at(file, len - TAIL_LEN, &mut t)?;
+    let eocd = &t[(ZIP64_EOCD_LEN + ZIP64_LOCATOR_LEN) as usize..];
+    if u32_at(eocd, 0) != EOCD_SIG {
+        // Distinguish "not a zip at all" from "zip with junk after it".
+        let back = len.min(64 * 1024);
+        let mut w = vec![0u8; back as usize];
+        read_exact_at(file, len - back, &mut w)?;
+        if w.windows(4).any(|x| x == EOCD_SIG.to_le_bytes()) {
+            return Err(structure("data follows the end of the zip"));
+        }
+        return Err(Error::new(
+            Code::NotABundle,
+            "no zip end-of-central-directory record at the end of the file",
+        ));
+    }
+    if u32_at(&t, 0) != ZIP64_EOCD_SIG {
+        return Err(structure(
+            "no Zip64 end-of-central-directory record where airlock puts it",
+        ));
+    }
+    let count = u64_at(&t, 24);
+    let cd_size = u64_at(&t, 40);
+    let cd_offset = u64_at(&t, 48);
+    if count == 0 || count > MAX_MEMBERS as u64 {
+        return Err(Error::new(
+            Code::ZipLimit,
+            format!("the bundle declares {count} members; the limit is 1..={MAX_MEMBERS}"),
+        ));
+    }
+    let max_cd = count * (CENTRAL_FIXED + MAX_NAME_LEN as u64 + CENTRAL_EXTRA);
+    if cd_size > max_cd {
+        return Err(structure(
+            "the central directory is larger than its entries allow",
+        ));
+    }
+    if cd_offset.checked_add(cd_size) != Some(len - TAIL_LEN) {
+        return Err(structure(
+            "the central directory does not end where the trailer starts (data before, after or inside the zip)",
+        ));
+    }
+    if tail(count, cd_offset, cd_size) != t {
+        return Err(structure("the zip trailer is not in canonical form"));
+    }
+    Ok((count, cd_offset, cd_size))
+}
+
+/// Parse the central directory into entries, each checked for canonical form.
+fn parse_central(cd: &[u8], count: u64) -> Result<Vec<Entry>> {
+    let mut entries = Vec::with_capacity(count as usize);
+    let mut p = 0usize;
+    for i in 0..count {
+        if cd.len() - p < CENTRAL_FIXED as usize {
+            return Err(structure("the central directory is truncated"));
+        }
+        let h = &cd[p..];
+        if u32_at(h, 0) != CENTRAL_SIG {
+            return Err(structure(format!(
+                "central directory entry {i} has a bad signature"
+            )));
+        }
+        let name_len = u16_at(h, 28) as usize;
+        let extra_len = u16_at(h, 30) as u64;
+        if name_len == 0 || name_len > MAX_NAME_LEN {
+            return Err(Error::new(
+                Code::ZipName,
+                format!("central directory entry {i} has a name of {name_len} bytes"),
+            ));
+        }
+        if extra_len != CENTRAL_EXTRA {
+            return Err(structure(format!(
+                "central directory entry {i} is not canonical"
+            )));
+        }
+        let total = CENTRAL_FIXED as usize + name_len + CENTRAL_EXTRA as usize;
+        if cd.len() - p < total {
+            return Err(structure("the central directory is truncated"));
+        }
+        let name_bytes = &h[CENTRAL_FIXED as usize..CENTRAL_FIXED as usize + name_len];
+        let name = std::str::from_utf8(name_bytes)
+            .map_err(|_| {
+                Error::new(
+                    Code::ZipName,
+                    format!("central directory entry {i} has a name that is not UTF-8"),
+                )
+            })?
+            .to_string();
+        check_name_syntax(&name)?;
+        let x = CENTRAL_FIXED as usize + name_len;
+        let entry = Entry {
+            crc32: u32_at(h, 16),
+            size: u64_at(h, x + 4),
+            header_offset: u64_at(h, x + 20),
+            name,
+        };
+        if central_header(&entry) != h[..total] {
+            return Err(structure(format!(
+                "central directory entry for {} is not in canonical form",
+                entry.name
+            )));
+        }
+        entries.push(entry);
+        p += total;
+    }
+    if p != cd.len() {
+        return Err(structure("bytes left over in the central directory"));
+    }
+    // Duplicate names, exact or differing only in case (case-insensitive
+    // file systems would merge them on extraction).
+    let mut names = std::collections::HashSet::new();
+    for e in &entries {
+        if !names.insert(e.name.to_ascii_lowercase()) {
+            return Err(Error::new(
+                Code::ZipDuplicate,
+                format!("the member name {} appears more than once", e.name),
+            ));
+        }
+    }
+    Ok(entries)
+}
+
 impl Reader {
     /// Check the whole layout: trailer, central directory, every local header,
     /// contiguity from offset 0 to the end of the file, names.
-    pub fn open(mut file: File) -> Result<Reader> {
-        let len = file
-            .metadata()
-            .map_err(|e| Error::new(Code::IoRead, format!("cannot stat bundle: {e}")))?
-            .len();
-        let min = TAIL_LEN;
-        if len < min {
-            return Err(Error::new(
-                Code::NotABundle,
-                format!("file is {len} bytes, too short to be a bundle"),
-            ));
-        }
-        let mut t = vec![0u8; TAIL_LEN as usize];
-        read_exact_at(&mut file, len - TAIL_LEN, &mut t)?;
-        let eocd = &t[(ZIP64_EOCD_LEN + ZIP64_LOCATOR_LEN) as usize..];
-        if u32_at(eocd, 0) != EOCD_SIG {
-            // Distinguish "not a zip at all" from "zip with junk after it".
-            let back = len.min(64 * 1024);
-            let mut w = vec![0u8; back as usize];
-            read_exact_at(&mut file, len - back, &mut w)?;
-            if w.windows(4).any(|x| x == EOCD_SIG.to_le_bytes()) {
-                return Err(structure("data follows the end of the zip"));
-            }
-            return Err(Error::new(
-                Code::NotABundle,
-                "no zip end-of-central-directory record at the end of the file",
-            ));
-        }
-        if u32_at(&t, 0) != ZIP64_EOCD_SIG {
-            return Err(structure(
-                "no Zip64 end-of-central-directory record where airlock puts it",
-            ));
-        }
-        let count = u64_at(&t, 24);
-        let cd_size = u64_at(&t, 40);
-        let cd_offset = u64_at(&t, 48);
-        if count == 0 || count > MAX_MEMBERS as u64 {
-            return Err(Error::new(
-                Code::ZipLimit,
-                format!("the bundle declares {count} members; the limit is 1..={MAX_MEMBERS}"),
-            ));
-        }
-        let max_cd = count * (CENTRAL_FIXED + MAX_NAME_LEN as u64 + CENTRAL_EXTRA);
-        if cd_size > max_cd {
-            return Err(structure(
-                "the central directory is larger than its entries allow",
-            ));
-        }
-        let expected_cd_end = len - TAIL_LEN;
-        if cd_offset.checked_add(cd_size) != Some(expected_cd_end) {
-            return Err(structure(
-                "the central directory does not end where the trailer starts (data before, after or inside the zip)",
-            ));
-        }
-        if tail(count, cd_offset, cd_size) != t {
-            return Err(structure("the zip trailer is not in canonical form"));
-        }
-
+    pub fn open<M: Medium + 'static>(medium: M) -> Result<Reader> {
+        let mut medium: Box<dyn Medium> = Box::new(medium);
+        let stamp = medium
+            .stamp()
+            .map_err(|e| Error::new(Code::IoRead, format!("cannot stat bundle: {e}")))?;
+        let len = stamp.len;
+        let (count, cd_offset, cd_size) = read_tail(medium.as_mut(), len)?;
         let mut cd = vec![0u8; cd_size as usize];
-        read_exact_at(&mut file, cd_offset, &mut cd)?;
-        let mut entries = Vec::with_capacity(count as usize);
-        let mut p = 0usize;
-        for i in 0..count {
-            if cd.len() - p < CENTRAL_FIXED as usize {
-                return Err(structure("the central directory is truncated"));
-            }
-            let h = &cd[p..];
-            if u32_at(h, 0) != CENTRAL_SIG {
-                return Err(structure(format!(
-                    "central directory entry {i} has a bad signature"
-                )));
-            }
-            let name_len = u16_at(h, 28) as usize;
-            let extra_len = u16_at(h, 30) as u64;
-            if name_len == 0 || name_len > MAX_NAME_LEN {
-                return Err(Error::new(
-                    Code::ZipName,
-                    format!("central directory entry {i} has a name of {name_len} bytes"),
-                ));
-            }
-            if extra_len != CENTRAL_EXTRA {
-                return Err(structure(format!(
-                    "central directory entry {i} is not canonical"
-                )));
-            }
-            let total = CENTRAL_FIXED as usize + name_len + CENTRAL_EXTRA as usize;
-            if cd.len() - p < total {
-                return Err(structure("the central directory is truncated"));
-            }
-            let name_bytes = &h[CENTRAL_FIXED as usize..CENTRAL_FIXED as usize + name_len];
-            let name = std::str::from_utf8(name_bytes)
-                .map_err(|_| {
-                    Error::new(
-                        Code::ZipName,
-                        format!("central directory entry {i} has a name that is not UTF-8"),
-                    )
-                })?
-                .to_string();
-            check_name_syntax(&name)?;
-            let x = CENTRAL_FIXED as usize + name_len;
-            let entry = Entry {
-                crc32: u32_at(h, 16),
-                size: u64_at(h, x + 4),
-                header_offset: u64_at(h, x + 20),
-                name,
-            };
-            if central_header(&entry) != h[..total] {
-                return Err(structure(format!(
-                    "central directory entry for {} is not in canonical form",
-                    entry.name
-                )));
-            }
-            entries.push(entry);
-            p += total;
-        }
-        if p != cd.len() {
-            return Err(structure("bytes left over in the central directory"));
-        }
-
-        // Duplicate names, exact or differing only in case (case-insensitive
-        // file systems would merge them on extraction).
-        let mut names = std::collections::HashSet::new();
-        for e in &entries {
-            if !names.insert(e.name.to_ascii_lowercase()) {
-                return Err(Error::new(
-                    Code::ZipDuplicate,
-                    format!("the member name {} appears more than once", e.name),
-                ));
-            }
-        }
+        read_exact_at(medium.as_mut(), cd_offset, &mut cd)?;
+        let entries = parse_central(&cd, count)?;
 
         // Contiguity: members follow each other from offset 0 and the last
         // one ends where the central directory starts.
@@ -495,7 +582,7 @@ impl Reader {
                 })?;
             let want = local_header(&e.name, e.size, e.crc32);
             let mut got = vec![0u8; want.len()];
-            read_exact_at(&mut file, e.header_offset, &mut got)?;
+            read_exact_at(medium.as_mut(), e.header_offset, &mut got)?;
             if got != want {
                 return Err(structure(format!(
                     "the local header of {} disagrees with the central directory",
@@ -509,7 +596,13 @@ impl Reader {
                 "data between the last member and the central directory",
             ));
         }
-        Ok(Reader { file, len, entries })
+        Ok(Reader {
+            medium,
+            len,
+            stamp,
+            entries,
+            cd_offset,
+        })
     }
 
     pub fn entries(&self) -> &[Entry] {
@@ -549,16 +642,136 @@ impl Reader {
     /// A reader over one member's data that checks the CRC when it reaches the
     /// end (an error is returned from the final `read`).
     pub fn member(&mut self, entry: &Entry) -> Result<MemberReader<'_>> {
-        self.file
+        self.medium
             .seek(SeekFrom::Start(entry.data_offset()))
             .map_err(|e| Error::new(Code::IoRead, format!("cannot read bundle: {e}")))?;
         Ok(MemberReader {
-            inner: (&mut self.file).take(entry.size),
+            inner: (&mut *self.medium as &mut dyn Read).take(entry.size),
             crc: crc32fast::Hasher::new(),
             expected: entry.crc32,
             size: entry.size,
             remaining: entry.size,
+            whole: None,
         })
+    }
+
+    /// Start the one sequential read of the whole file, from offset 0 to its
+    /// end. Every byte it returns is also fed to `whole` (the bundle's
+    /// SHA-256 for the ledger), and every structural byte is compared with
+    /// what `open` checked: a medium that answers differently the second
+    /// time fails with `BUNDLE-CHANGED`.
+    pub fn pass(&mut self, whole: Option<crate::fsutil::Hasher>) -> Result<Pass<'_>> {
+        self.medium
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| Error::new(Code::IoRead, format!("cannot read bundle: {e}")))?;
+        Ok(Pass {
+            reader: self,
+            next: 0,
+            whole,
+        })
+    }
+
+    /// Has the file's size or time changed since `open`?
+    pub fn check_unchanged(&self) -> Result<()> {
+        let now = self
+            .medium
+            .stamp()
+            .map_err(|e| Error::new(Code::IoRead, format!("cannot stat bundle: {e}")))?;
+        if now != self.stamp {
+            return Err(changed(format!(
+                "the bundle file changed while it was read (size {} -> {}, modified {}.{:09} -> {}.{:09})",
+                self.stamp.len, now.len, self.stamp.mtime.0, self.stamp.mtime.1, now.mtime.0, now.mtime.1
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The sequential pass over a bundle: members in file order, then the
+/// central directory and trailer. See `Reader::pass`.
+pub struct Pass<'a> {
+    reader: &'a mut Reader,
+    /// Index of the next member.
+    next: usize,
+    whole: Option<crate::fsutil::Hasher>,
+}
+
+impl Pass<'_> {
+    /// Read exactly `want.len()` bytes and demand they equal `want`.
+    fn expect(&mut self, want: &[u8], what: &str) -> Result<()> {
+        let mut got = vec![0u8; want.len()];
+        self.reader
+            .medium
+            .read_exact(&mut got)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => {
+                    changed(format!("the bundle ended early on a second read ({what})"))
+                }
+                _ => Error::new(Code::IoRead, format!("cannot read bundle: {e}")),
+            })?;
+        if let Some(h) = self.whole.as_mut() {
+            h.update(&got);
+        }
+        if got != want {
+            return Err(changed(format!(
+                "the medium returned different bytes for {what} on a second read"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The next member in file order: its local header is checked again and
+    /// a reader over its data returned (CRC checked at its end).
+    pub fn next_member(&mut self) -> Result<Option<(Entry, MemberReader<'_>)>> {
+        let Some(e) = self.reader.entries.get(self.next).cloned() else {
+            return Ok(None);
+        };
+        self.next += 1;
+        let header = local_header(&e.name, e.size, e.crc32);
+        self.expect(&header, &format!("the local header of {}", e.name))?;
+        let r = MemberReader {
+            inner: (&mut *self.reader.medium as &mut dyn Read).take(e.size),
+            crc: crc32fast::Hasher::new(),
+            expected: e.crc32,
+            size: e.size,
+            remaining: e.size,
+            whole: self.whole.as_mut(),
+        };
+        Ok(Some((e, r)))
+    }
+
+    /// After the last member: the central directory and trailer again, then
+    /// the end of the file, then the file's size and times. Returns the
+    /// SHA-256 of every byte read, when asked for.
+    pub fn finish(mut self) -> Result<Option<[u8; 32]>> {
+        if self.next != self.reader.entries.len() {
+            return Err(Error::new(
+                Code::Internal,
+                "the sequential read stopped before the last member",
+            ));
+        }
+        let mut cd = Vec::new();
+        for e in &self.reader.entries {
+            cd.extend_from_slice(&central_header(e));
+        }
+        let t = tail(
+            self.reader.entries.len() as u64,
+            self.reader.cd_offset,
+            cd.len() as u64,
+        );
+        self.expect(&cd, "the central directory")?;
+        self.expect(&t, "the zip trailer")?;
+        let mut probe = [0u8; 1];
+        match self.reader.medium.read(&mut probe) {
+            Ok(0) => {}
+            Ok(_) => return Err(changed("the bundle file grew while it was read")),
+            Err(e) => return Err(Error::new(Code::IoRead, format!("cannot read bundle: {e}"))),
+        }
+        self.reader.check_unchanged()?;
+        match self.whole.take() {
+            Some(h) => h.finish().map(Some),
+            None => Ok(None),
+        }
     }
 }
 
@@ -576,12 +789,22 @@ pub fn member_read_error(entry: &Entry, e: io::Error) -> Error {
     }
 }
 
+/// One member's data: bounded to its size, CRC-checked at its end, and fed to
+/// the whole-file hash during a sequential pass.
 pub struct MemberReader<'a> {
-    inner: io::Take<&'a mut File>,
+    inner: io::Take<&'a mut dyn Read>,
     crc: crc32fast::Hasher,
     expected: u32,
     size: u64,
     remaining: u64,
+    whole: Option<&'a mut crate::fsutil::Hasher>,
+}
+
+impl MemberReader<'_> {
+    /// Bytes not yet read.
+    pub fn remaining(&self) -> u64 {
+        self.remaining
+    }
 }
 
 impl Read for MemberReader<'_> {
@@ -598,6 +821,9 @@ impl Read for MemberReader<'_> {
             ));
         }
         self.crc.update(&buf[..n]);
+        if let Some(h) = self.whole.as_mut() {
+            h.update(&buf[..n]);
+        }
         self.remaining -= n as u64;
         if self.remaining == 0 && self.crc.clone().finalize() != self.expected {
             return Err(io::Error::new(

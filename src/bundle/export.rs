@@ -13,7 +13,7 @@ use crate::bundle::manifest::{
     format_time, Manifest, PayloadEntry, Sequence, Source, FORMAT, KIND_FILE, KIND_USAGE,
     MANIFEST_NAME, MAX_LIFETIME, MAX_PAYLOAD_MEMBERS, VERSION,
 };
-use crate::bundle::verify::{verify_file, Tee, VerifyOptions};
+use crate::bundle::verify::{verify_bundle, Clock, Destination, Tee, VerifyOptions};
 use crate::crypt::Recipients;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
@@ -409,32 +409,44 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         .map_err(|e| Error::io_write(&probe_target, e.into_error()))?
         .finish()
         .map_err(|e| Error::io_write(&probe_target, e))?;
-    // The ledger records the bundle's SHA-256. The file is complete in the
-    // page cache now, so it is hashed on the second core while fsync waits
-    // for the device, instead of in a full re-read afterwards.
-    let hash_path = tmp.path().to_path_buf();
-    let bundle_hash = std::thread::Builder::new()
-        .name("bundle-sha256".into())
-        .spawn(move || fsutil::sha256_file(&hash_path))
-        .map_err(|e| {
-            Error::new(
-                Code::Resources,
-                format!("cannot start the hashing thread: {e}"),
-            )
-        })?;
+    // The ledger records the bundle's SHA-256. With the read-back (the
+    // default) it comes from the read-back's verifying pass over the device:
+    // the hash of what is on the medium, from the read that was verified.
+    // Without it, the file is hashed on the second core from the page cache
+    // while fsync waits for the device.
+    let side_hash = if opts.read_back {
+        None
+    } else {
+        let hash_path = tmp.path().to_path_buf();
+        Some(
+            std::thread::Builder::new()
+                .name("bundle-sha256".into())
+                .spawn(move || fsutil::sha256_file(&hash_path))
+                .map_err(|e| {
+                    Error::new(
+                        Code::Resources,
+                        format!("cannot start the hashing thread: {e}"),
+                    )
+                })?,
+        )
+    };
     let synced = file.sync_all();
     drop(file);
-    let bundle_sha256 = bundle_hash
-        .join()
-        .map_err(|_| Error::new(Code::Internal, "the hashing thread panicked"))?
-        .map_err(|e| Error::io_read(tmp.path(), e))?;
+    let side_hash = side_hash
+        .map(|h| {
+            h.join()
+                .map_err(|_| Error::new(Code::Internal, "the hashing thread panicked"))?
+                .map_err(|e| Error::io_read(tmp.path(), e))
+        })
+        .transpose()?;
     synced.map_err(|e| Error::io_write(&probe_target, e))?;
 
     fsutil::fault_point("export:written");
     // Read back from the device, not the page cache: removable media lie.
-    if opts.read_back {
-        readback(tmp.path(), signer, &manifest_bytes, opts.created)?;
-    }
+    let bundle_sha256 = match side_hash {
+        Some(h) => h,
+        None => readback(tmp.path(), signer, &manifest_bytes, opts.created)?,
+    };
 
     let target = if out_is_dir {
         opts.out.join(derived_name(&manifest))
@@ -482,16 +494,16 @@ pub fn signature_member_name(sig: &SshSig) -> String {
 }
 
 /// Verify a freshly written bundle with the exporter's own key as the only
-/// trusted key, after evicting it from the page cache.
+/// trusted key, after evicting it from the page cache, through the same core
+/// as `verify`. Returns the SHA-256 of the bundle as that pass read it.
 pub fn readback(
     path: &Path,
     signer: &Signer,
     manifest_bytes: &[u8],
     created: SystemTime,
-) -> Result<()> {
-    if let Ok(f) = File::open(path) {
-        fsutil::evict_cache(&f);
-    }
+) -> Result<String> {
+    let file = crate::bundle::container::open_bundle(path)?;
+    fsutil::evict_cache(&file);
     let trust = TrustStore {
         signers: vec![AllowedSigner {
             line: 0,
@@ -504,19 +516,21 @@ pub fn readback(
         revoked: Default::default(),
         source: "the exporting key".into(),
     };
-    let v = verify_file(
-        path,
-        &VerifyOptions {
-            trust: &trust,
-            now: created,
-            skew: Duration::from_secs(0),
-            identities: None,
-            require_signers: 1,
-        },
-    )
-    .map_err(|e| {
+    let opts = VerifyOptions {
+        trust: &trust,
+        now: Clock::Fixed(created),
+        skew: Duration::from_secs(0),
+        identities: None,
+        require_signers: 1,
+    };
+    let (v, _) = verify_bundle(file, &opts, &Destination::Discard, true).map_err(|e| {
+        let code = if e.code == Code::BundleChanged {
+            Code::BundleChanged
+        } else {
+            Code::Readback
+        };
         Error::new(
-            Code::Readback,
+            code,
             format!("the bundle read back from disk does not verify: {e}"),
         )
     })?;
@@ -526,5 +540,6 @@ pub fn readback(
             "the manifest read back differs from the one written",
         ));
     }
-    Ok(())
+    v.bundle_sha256
+        .ok_or_else(|| Error::new(Code::Internal, "the read-back took no bundle hash"))
 }

@@ -20,6 +20,10 @@ pub const MAX_MANIFEST_LEN: u64 = 256 * 1024;
 pub const MAX_PAYLOAD_MEMBERS: usize = 32;
 pub const MAX_SIGNATURES: usize = 16;
 pub const MAX_RECIPIENTS: usize = 64;
+/// Largest sequence number: 2^53 - 1, the largest integer every JSON reader
+/// (JavaScript's included) represents exactly, so no two readers of a
+/// manifest disagree on it.
+pub const MAX_SEQUENCE: u64 = (1 << 53) - 1;
 /// Longest allowed gap between creation and expiry.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
 
@@ -39,7 +43,11 @@ pub struct Manifest {
     pub source: Source,
     pub sequence: Sequence,
     pub payload: Vec<PayloadEntry>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "non_empty"
+    )]
     pub recipients: Vec<Recipient>,
 }
 
@@ -47,7 +55,11 @@ pub struct Manifest {
 #[serde(deny_unknown_fields)]
 pub struct Source {
     pub host_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub server_id: Option<String>,
 }
 
@@ -67,7 +79,11 @@ pub struct PayloadEntry {
     pub sha256: String,
     pub kind: String,
     /// `"age"` when the member is an age file; absent when in clear.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub encryption: Option<String>,
 }
 
@@ -79,11 +95,43 @@ pub struct Recipient {
     #[serde(rename = "type")]
     pub kind: String,
     /// The recipient string (`age1…`, `ssh-ed25519 AAAA…`); absent for scrypt.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub recipient: Option<String>,
     /// scrypt work factor (log2 N).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub work_factor: Option<u8>,
+}
+
+/// An optional field is absent or valid: `null` is refused (it would be a
+/// second spelling of "absent" that other readers may treat differently).
+fn present<'de, D, T>(d: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// A list that is absent or non-empty (`[]` would be a second spelling of
+/// "absent").
+fn non_empty<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let v = Vec::<T>::deserialize(d)?;
+    if v.is_empty() {
+        return Err(serde::de::Error::custom("an empty list must be left out"));
+    }
+    Ok(v)
 }
 
 /// Only `format` and `version`, read first so a newer format gets a clear
@@ -140,13 +188,19 @@ impl Manifest {
         }
         match probe.version {
             Some(serde_json::Value::Number(n)) if n.as_u64() == Some(VERSION as u64) => {}
-            Some(serde_json::Value::Number(n)) => {
+            // Only a non-negative integer is a version: `1.0` or `-1` is a
+            // malformed manifest, not an unknown format.
+            Some(serde_json::Value::Number(n)) if n.is_u64() => {
                 return Err(Error::new(
                     Code::FormatVersion,
                     format!("bundle format version {n}; this airlock reads version {VERSION}"),
                 ))
             }
-            _ => return Err(invalid("manifest version is missing or not a number")),
+            _ => {
+                return Err(invalid(
+                    "manifest version is missing or not a non-negative integer",
+                ))
+            }
         }
         let m: Manifest = serde_json::from_slice(bytes)
             .map_err(|e| invalid(format!("manifest.json does not follow format v1: {e}")))?;
@@ -183,6 +237,12 @@ impl Manifest {
         }
         if self.sequence.number == 0 {
             return Err(invalid("sequence.number starts at 1"));
+        }
+        if self.sequence.number > MAX_SEQUENCE {
+            return Err(invalid(format!(
+                "sequence.number {} is above the format's limit 2^53-1",
+                self.sequence.number
+            )));
         }
         if self.payload.is_empty() || self.payload.len() > MAX_PAYLOAD_MEMBERS {
             return Err(invalid(format!(
@@ -345,6 +405,44 @@ pub(crate) mod tests {
         assert_eq!(
             Manifest::parse(extra.as_bytes()).err().unwrap().code,
             Code::ManifestInvalid
+        );
+    }
+
+    /// Regression (outside test): `null` optional fields, an empty
+    /// recipient list, a non-integer version and sequence numbers past 2^53
+    /// were accepted or misreported.
+    #[test]
+    fn strict_optional_fields_versions_and_sequences() {
+        let text = String::from_utf8(sample().to_bytes()).unwrap();
+        for (from, to) in [
+            (
+                "\"server_id\": \"6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\"",
+                "\"server_id\": null",
+            ),
+            (
+                "\"kind\": \"ghes-license-usage\"",
+                "\"kind\": \"ghes-license-usage\", \"encryption\": null",
+            ),
+            ("\"payload\": [", "\"recipients\": [], \"payload\": ["),
+            ("\"version\": 1", "\"version\": 1.0"),
+            ("\"version\": 1", "\"version\": -1"),
+            ("\"version\": 1", "\"version\": \"1\""),
+            ("\"number\": 1", "\"number\": 9007199254740992"),
+            ("\"number\": 1", "\"number\": 9223372036854775808"),
+            ("\"number\": 1", "\"number\": 18446744073709551615"),
+            ("\"number\": 1", "\"number\": 18446744073709551616"),
+        ] {
+            assert!(text.contains(from), "{from}");
+            let bad = text.replacen(from, to, 1);
+            let err = Manifest::parse(bad.as_bytes())
+                .err()
+                .unwrap_or_else(|| panic!("accepted {to}"));
+            assert_eq!(err.code, Code::ManifestInvalid, "{to}: {err}");
+        }
+        let ok = text.replacen("\"number\": 1", "\"number\": 9007199254740991", 1);
+        assert_eq!(
+            Manifest::parse(ok.as_bytes()).unwrap().sequence.number,
+            MAX_SEQUENCE
         );
     }
 

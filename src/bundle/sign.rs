@@ -9,10 +9,10 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read};
 use std::path::Path;
 
-use crate::bundle::container::{member_read_error, Writer};
+use crate::bundle::container::{member_read_error, open_bundle, Writer};
 use crate::bundle::export::{signature_member_name, CHUNK};
 use crate::bundle::manifest::{Manifest, MANIFEST_NAME, MAX_SIGNATURES};
-use crate::bundle::verify::{open_layout, read_signed};
+use crate::bundle::verify::{open_layout, read_signed, Signed};
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
 use crate::sshsig::{SshSig, BUNDLE_NAMESPACE};
@@ -20,9 +20,8 @@ use crate::sshsig::{SshSig, BUNDLE_NAMESPACE};
 /// The manifest bytes of a bundle whose container and existing signatures
 /// check out (trust is not evaluated here).
 pub fn manifest_bytes(path: &Path) -> Result<Vec<u8>> {
-    let file = File::open(path).map_err(|e| Error::io_read(path, e))?;
-    let mut layout = open_layout(file)?;
-    let (bytes, _) = read_signed(&mut layout)?;
+    let mut layout = open_layout(open_bundle(path)?)?;
+    let bytes = read_signed(&mut layout)?.manifest;
     Manifest::parse(&bytes)?;
     Ok(bytes)
 }
@@ -42,9 +41,9 @@ pub fn add_signature(path: &Path, armored: &[u8]) -> Result<SshSig> {
             ),
         ));
     }
-    let file = File::open(path).map_err(|e| Error::io_read(path, e))?;
-    let mut layout = open_layout(file)?;
-    let (manifest, existing) = read_signed(&mut layout)?;
+    let mut layout = open_layout(open_bundle(path)?)?;
+    let signed = read_signed(&mut layout)?;
+    let (manifest, existing) = (signed.manifest, signed.sigs);
     Manifest::parse(&manifest)?;
     sig.verify(&manifest)
         .map_err(|e| Error::new(Code::SigInvalid, format!("the new signature: {e}")))?;
@@ -103,7 +102,11 @@ pub fn add_signature(path: &Path, armored: &[u8]) -> Result<SshSig> {
     // Check the rewritten container before it replaces the original.
     let check = File::open(tmp.path()).map_err(|e| Error::io_read(tmp.path(), e))?;
     let mut l2 = open_layout(check)?;
-    let (m2, s2) = read_signed(&mut l2)?;
+    let Signed {
+        manifest: m2,
+        sigs: s2,
+        ..
+    } = read_signed(&mut l2)?;
     if m2 != manifest || s2.len() != sigs.len() {
         return Err(Error::new(
             Code::Readback,

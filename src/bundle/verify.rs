@@ -1,15 +1,33 @@
 //! Verification: the algorithm of docs/format.md §6, step by step and in that
-//! order. Nothing is parsed before the layer beneath it has checked out.
+//! order, and the single verification core that `verify`, `extract`,
+//! `import` and export's read-back all call (`verify_bundle`).
+//!
+//! One read, one decision: the bundle is opened once and that descriptor is
+//! kept. The manifest and signatures are read and checked first; then one
+//! sequential pass reads the whole file from its first byte to its last.
+//! Each payload byte is read once in that pass and, in the same step,
+//! CRC-checked, hashed against the signed digest, decrypted when asked, and
+//! written to a private temporary file; every structural byte the pass meets
+//! (headers, manifest, signatures, central directory) must equal what was
+//! checked before, and the bundle's own SHA-256 for the ledger is taken from
+//! that pass. A medium that answers differently the second time, or a file
+//! that changes size or time meanwhile, fails with `BUNDLE-CHANGED`. Nothing
+//! is published until the whole bundle checked out: the caller gets the
+//! verified facts and the staged files, and publishes them (or drops them,
+//! which deletes them).
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
 
-use crate::bundle::container::{member_read_error, Entry, Reader};
+use crate::bundle::container::{
+    member_read_error, open_bundle, Entry, Medium, MemberReader, Reader,
+};
 use crate::bundle::export::{signature_member_name, CHUNK};
 use crate::bundle::manifest::{
     Manifest, PayloadEntry, KIND_USAGE, MANIFEST_NAME, MAX_MANIFEST_LEN, MAX_SIGNATURES,
@@ -24,6 +42,31 @@ use crate::usage::{Sniff, Sniffer, UsageInfo};
 /// Allowed clock difference between exporter and verifier.
 pub const DEFAULT_SKEW: Duration = Duration::from_secs(5 * 60);
 
+/// Where "now" comes from. The library never reads the clock by itself: the
+/// caller says whether decisions are taken as of the system clock (read at
+/// the moment of each decision) or as of a fixed moment (`--at`, tests,
+/// export's read-back).
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    System,
+    Fixed(SystemTime),
+}
+
+impl Clock {
+    pub fn now(&self) -> SystemTime {
+        match self {
+            Clock::System => SystemTime::now(),
+            Clock::Fixed(t) => *t,
+        }
+    }
+}
+
+impl From<SystemTime> for Clock {
+    fn from(t: SystemTime) -> Clock {
+        Clock::Fixed(t)
+    }
+}
+
 pub struct VerifyOptions<'a> {
     pub trust: &'a TrustStore,
     /// Identities to decrypt encrypted payloads with; without them only the
@@ -31,8 +74,8 @@ pub struct VerifyOptions<'a> {
     pub identities: Option<&'a Identities>,
     /// Valid signatures needed from distinct trusted keys (at least 1).
     pub require_signers: usize,
-    /// The moment to verify as of (now, or `--at`).
-    pub now: SystemTime,
+    /// The clock freshness is judged by, at the moment of decision.
+    pub now: Clock,
     pub skew: Duration,
 }
 
@@ -71,6 +114,10 @@ pub struct Verified {
     pub manifest_bytes: Vec<u8>,
     pub signers: Vec<AcceptedSigner>,
     pub payload: Vec<PayloadCheck>,
+    /// SHA-256 of the whole file as read in the verifying pass (when asked).
+    pub bundle_sha256: Option<String>,
+    /// The moment freshness was decided.
+    pub decided_at: SystemTime,
 }
 
 /// The container with its members sorted into their roles.
@@ -82,8 +129,8 @@ pub struct Layout {
 }
 
 /// Step 1: strict container, member roles and order.
-pub fn open_layout(file: File) -> Result<Layout> {
-    let reader = Reader::open(file)?;
+pub fn open_layout<M: Medium + 'static>(medium: M) -> Result<Layout> {
+    let reader = Reader::open(medium)?;
     let entries = reader.entries().to_vec();
     let mut payload = Vec::new();
     let mut manifest = None;
@@ -147,13 +194,23 @@ fn sig_error(name: &str, e: SigError) -> Error {
     Error::new(Code::SigInvalid, format!("{name}: {e}"))
 }
 
+/// The signed part of a bundle, as read and checked.
+pub struct Signed {
+    /// The exact bytes of `manifest.json`.
+    pub manifest: Vec<u8>,
+    pub sigs: Vec<SshSig>,
+    /// The armored text of each signature member, in member order.
+    pub texts: Vec<Vec<u8>>,
+}
+
 /// Step 2: read the manifest bytes and every signature; check each
 /// signature cryptographically over those bytes. Any bad signature fails the
 /// bundle: nothing unexplained rides along.
-pub fn read_signed(layout: &mut Layout) -> Result<(Vec<u8>, Vec<SshSig>)> {
+pub fn read_signed(layout: &mut Layout) -> Result<Signed> {
     let m = layout.manifest.clone();
-    let manifest_bytes = layout.reader.read_small(&m, MAX_MANIFEST_LEN)?;
+    let manifest = layout.reader.read_small(&m, MAX_MANIFEST_LEN)?;
     let mut sigs = Vec::new();
+    let mut texts = Vec::new();
     for e in layout.signatures.clone() {
         let text = layout.reader.read_small(&e, MAX_ARMORED_LEN)?;
         let sig = SshSig::from_armored(&text).map_err(|err| sig_error(&e.name, err))?;
@@ -176,11 +233,16 @@ pub fn read_signed(layout: &mut Layout) -> Result<(Vec<u8>, Vec<SshSig>)> {
                 ),
             ));
         }
-        sig.verify(&manifest_bytes)
+        sig.verify(&manifest)
             .map_err(|err| sig_error(&e.name, err))?;
         sigs.push(sig);
+        texts.push(text);
     }
-    Ok((manifest_bytes, sigs))
+    Ok(Signed {
+        manifest,
+        sigs,
+        texts,
+    })
 }
 
 /// Step 4: apply the trust policy to every cryptographically valid signature.
@@ -332,14 +394,129 @@ pub fn check_freshness(manifest: &Manifest, now: SystemTime, skew: Duration) -> 
     Ok(())
 }
 
-/// Verify a bundle file. Encrypted members are checked as ciphertext only.
-pub fn verify_file(path: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
-    let file = File::open(path).map_err(|e| Error::io_read(path, e))?;
-    verify(file, opts)
+// ---------------------------------------------------------------------------
+// Destinations and staged files
+
+/// Names the file a payload member becomes in a destination directory.
+pub type Naming<'a> = &'a dyn Fn(&Manifest, &PayloadEntry) -> String;
+
+/// Where the payload of a verified bundle goes.
+pub enum Destination<'a> {
+    /// Verify only: bytes are hashed, checked and dropped.
+    Discard,
+    /// Private (0600) temporary files in `dir`, one per member, to be
+    /// published by the caller under the names `name` gives.
+    Dir {
+        dir: &'a Path,
+        name: Naming<'a>,
+        /// Refuse up front when a target exists (extract without --force).
+        refuse_existing: bool,
+    },
 }
 
+/// How `Staged::publish` treats a target that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Fail with `OUTPUT-EXISTS` and leave it alone.
+    Never,
+    /// Replace it.
+    Always,
+    /// Leave it when it holds the same bytes (a re-run); fail otherwise.
+    IfIdentical,
+}
+
+/// One payload file, written and synced in a private temporary file.
+pub struct StagedFile {
+    temp: NamedTempFile,
+    /// Where it will be published.
+    pub target: PathBuf,
+    /// Its content's SHA-256 and size.
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl StagedFile {
+    /// The temporary file (for hand-overs that read it, such as HTTP).
+    pub fn path(&self) -> &Path {
+        self.temp.path()
+    }
+}
+
+/// The payload files of a verified bundle, not yet published. Dropping it
+/// deletes them.
+#[derive(Default)]
+pub struct Staged {
+    pub files: Vec<StagedFile>,
+}
+
+impl Staged {
+    /// Publish every file: mode, fsync, rename, then fsync of each
+    /// directory. Returns the published paths (also those left in place by
+    /// `IfIdentical`).
+    pub fn publish(self, mode: u32, replace: Replace) -> Result<Vec<PathBuf>> {
+        use std::os::unix::fs::PermissionsExt;
+        let mut out = Vec::new();
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for f in self.files {
+            if replace == Replace::IfIdentical && f.target.exists() {
+                match fsutil::sha256_file(&f.target) {
+                    Ok(have) if have == f.sha256 => {
+                        out.push(f.target);
+                        continue;
+                    }
+                    _ => {
+                        return Err(Error::new(
+                            Code::OutputExists,
+                            format!("{} exists with other content", f.target.display()),
+                        ))
+                    }
+                }
+            }
+            let file = f.temp.as_file();
+            file.set_permissions(std::fs::Permissions::from_mode(mode))
+                .and_then(|_| file.sync_all())
+                .map_err(|e| Error::io_write(&f.target, e))?;
+            fsutil::fault_point("publish:synced");
+            let result = if replace == Replace::Always {
+                f.temp.persist(&f.target).map_err(|e| e.error)
+            } else {
+                f.temp.persist_noclobber(&f.target).map_err(|e| e.error)
+            };
+            result.map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    Error::new(
+                        Code::OutputExists,
+                        format!("{} already exists", f.target.display()),
+                    )
+                } else {
+                    Error::io_write(&f.target, e)
+                }
+            })?;
+            let dir = fsutil::parent_dir(&f.target);
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+            out.push(f.target);
+        }
+        for d in dirs {
+            fsutil::sync_dir(&d)?;
+        }
+        Ok(out)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The core
+
+/// Verify a bundle file. Encrypted members are checked as ciphertext only
+/// unless identities are given.
+pub fn verify_file(path: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
+    verify(open_bundle(path)?, opts)
+}
+
+/// Verify an open bundle file.
 pub fn verify(file: File, opts: &VerifyOptions<'_>) -> Result<Verified> {
-    run(file, opts, None).map(|(v, _)| v)
+    verify_bundle(file, opts, &Destination::Discard, false).map(|(v, _)| v)
 }
 
 /// Where `extract` writes: a directory, and whether existing files may be
@@ -358,8 +535,20 @@ pub fn extract(
     opts: &VerifyOptions<'_>,
     to: ExtractTo<'_>,
 ) -> Result<(Verified, Vec<PathBuf>)> {
-    let file = File::open(path).map_err(|e| Error::io_read(path, e))?;
-    run(file, opts, Some(to))
+    let name = |_: &Manifest, p: &PayloadEntry| output_name(p).to_string();
+    let dest = Destination::Dir {
+        dir: to.dir,
+        name: &name,
+        refuse_existing: !to.overwrite,
+    };
+    let (v, staged) = verify_bundle(open_bundle(path)?, opts, &dest, false)?;
+    let replace = if to.overwrite {
+        Replace::Always
+    } else {
+        Replace::Never
+    };
+    let written = staged.publish(0o600, replace)?;
+    Ok((v, written))
 }
 
 /// The file name a payload member is extracted to.
@@ -372,43 +561,198 @@ pub fn output_name(p: &PayloadEntry) -> &str {
     }
 }
 
+/// The single verification core: open the container, check signatures,
+/// trust and the member list, then read the whole file once, streaming each
+/// payload member into `dest`, and judge freshness at the end. With
+/// `hash_bundle`, the SHA-256 of the whole file is taken from that same read.
+pub fn verify_bundle<M: Medium + 'static>(
+    medium: M,
+    opts: &VerifyOptions<'_>,
+    dest: &Destination<'_>,
+    hash_bundle: bool,
+) -> Result<(Verified, Staged)> {
+    // 1. container
+    let mut layout = open_layout(medium)?;
+    // 2. signatures over the manifest bytes
+    let signed = read_signed(&mut layout)?;
+    // 3. manifest (signed bytes only)
+    let manifest = Manifest::parse(&signed.manifest)?;
+    // 4. trust
+    let signers = check_trust(&manifest, &signed.sigs, opts.trust, opts.require_signers)?;
+    // 5. member list
+    check_members(&manifest, &layout.payload)?;
+    // An expired bundle is refused before its payload is read; freshness is
+    // judged again at the moment of decision, below.
+    check_freshness(&manifest, opts.now.now(), opts.skew)?;
+    check_destination(&manifest, dest)?;
+    fsutil::pause_point("verify:signed");
+    // 6. one sequential read: payload digests (and decryption), the signed
+    //    members again, the container's tail
+    let read = read_all(
+        &mut layout.reader,
+        &manifest,
+        &signed,
+        opts,
+        dest,
+        hash_bundle,
+    )
+    .map_err(|e| prefer_changed(&layout.reader, e))?;
+    fsutil::pause_point("verify:payload-read");
+    // 7. freshness, now
+    let decided_at = opts.now.now();
+    check_freshness(&manifest, decided_at, opts.skew)?;
+    Ok((
+        Verified {
+            manifest,
+            manifest_bytes: signed.manifest,
+            signers,
+            payload: read.checks,
+            bundle_sha256: read.bundle_sha256,
+            decided_at,
+        },
+        read.staged,
+    ))
+}
+
+/// A failure while the file changed under us is reported as the change.
+fn prefer_changed(reader: &Reader, e: Error) -> Error {
+    if e.code == Code::BundleChanged {
+        return e;
+    }
+    match reader.check_unchanged() {
+        Err(changed) if changed.code == Code::BundleChanged => changed,
+        _ => e,
+    }
+}
+
+/// Before any payload byte is read: targets that must not exist.
+fn check_destination(m: &Manifest, dest: &Destination<'_>) -> Result<()> {
+    let Destination::Dir {
+        dir,
+        name,
+        refuse_existing,
+    } = dest
+    else {
+        return Ok(());
+    };
+    for p in &m.payload {
+        let target = dir.join(name(m, p));
+        if *refuse_existing && target.exists() {
+            return Err(Error::new(
+                Code::OutputExists,
+                format!("{} already exists", target.display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What the sequential read produced.
+struct PassResult {
+    checks: Vec<PayloadCheck>,
+    staged: Staged,
+    bundle_sha256: Option<String>,
+}
+
+fn read_all(
+    reader: &mut Reader,
+    manifest: &Manifest,
+    signed: &Signed,
+    opts: &VerifyOptions<'_>,
+    dest: &Destination<'_>,
+    hash_bundle: bool,
+) -> Result<PassResult> {
+    let whole = if hash_bundle {
+        Some(fsutil::Hasher::side()?)
+    } else {
+        None
+    };
+    let mut pass = reader.pass(whole)?;
+    let mut buf = fsutil::buffer(CHUNK)?;
+    let mut checks = Vec::new();
+    let mut staged = Staged::default();
+    for p in &manifest.payload {
+        let (e, mut r) = pass.next_member()?.ok_or_else(|| {
+            Error::new(Code::Internal, "the bundle has fewer members than listed")
+        })?;
+        if e.name != p.name {
+            return Err(Error::new(
+                Code::Internal,
+                "member order changed after checking",
+            ));
+        }
+        let temp = match dest {
+            Destination::Discard => None,
+            Destination::Dir { dir, name, .. } => {
+                let target = dir.join(name(manifest, p));
+                Some((fsutil::temp_beside(&target, 0o600)?, target))
+            }
+        };
+        let sink = match &temp {
+            Some((t, _)) => Some(writeback(t)?),
+            None => None,
+        };
+        let check = read_member(p, &e, &mut r, manifest, opts, sink, &mut buf)?;
+        if let Some((temp, target)) = temp {
+            staged.files.push(StagedFile {
+                temp,
+                target,
+                sha256: check.plaintext_sha256.clone().unwrap_or_default(),
+                size: check.plaintext_size.unwrap_or_default(),
+            });
+        }
+        checks.push(check);
+    }
+    // The manifest and signatures again: the bytes this pass hashes must be
+    // the bytes that were verified.
+    let signed_members = std::iter::once(&signed.manifest).chain(signed.texts.iter());
+    for want in signed_members {
+        let (e, mut r) = pass
+            .next_member()?
+            .ok_or_else(|| Error::new(Code::Internal, "the bundle has fewer members than read"))?;
+        let mut got = Vec::with_capacity(want.len());
+        // These bytes read fine before: any failure now is the medium
+        // answering differently.
+        let reread = r.read_to_end(&mut got);
+        if reread.is_err() || &got != want {
+            return Err(Error::new(
+                Code::BundleChanged,
+                format!(
+                    "the medium returned different bytes for {} on a second read",
+                    e.name
+                ),
+            ));
+        }
+    }
+    let whole = pass.finish()?;
+    Ok(PassResult {
+        checks,
+        staged,
+        bundle_sha256: whole.map(hex::encode),
+    })
+}
+
 /// The extraction temp file, written with early writeback (see
 /// `fsutil::EarlyWriteback`).
-fn writeback(t: &tempfile::NamedTempFile) -> Result<crate::fsutil::EarlyWriteback> {
+fn writeback(t: &NamedTempFile) -> Result<fsutil::EarlyWriteback> {
     let f = t
         .as_file()
         .try_clone()
         .map_err(|e| Error::io_write(t.path(), e))?;
-    crate::fsutil::EarlyWriteback::new(f)
+    fsutil::EarlyWriteback::new(f)
 }
 
 /// Counts and hashes bytes on their way to another writer, optionally
 /// feeding them to the usage-file sniffer too.
 pub(crate) struct Tee<'a, W: Write> {
     pub(crate) inner: W,
-    pub(crate) sha: crate::fsutil::Hasher,
+    pub(crate) sha: fsutil::Hasher,
     pub(crate) size: u64,
     pub(crate) sniffer: Option<&'a mut Sniffer>,
 }
 
-/// Where decrypted bytes go: the extraction temp file, or nowhere (verify
-/// only: the bytes are hashed and dropped).
-struct Dest(Option<crate::fsutil::EarlyWriteback>);
-
-impl Write for Dest {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match &mut self.0 {
-            Some(w) => w.write(buf),
-            None => Ok(buf.len()),
-        }
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.as_mut().map_or(Ok(()), |w| w.flush())
-    }
-}
-
 impl<W: Write> Write for Tee<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.sha.update(&buf[..n]);
         self.size += n as u64;
@@ -417,64 +761,95 @@ impl<W: Write> Write for Tee<'_, W> {
         }
         Ok(n)
     }
-    fn flush(&mut self) -> std::io::Result<()> {
+    fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
 }
 
-fn run(
-    file: File,
-    opts: &VerifyOptions<'_>,
-    to: Option<ExtractTo<'_>>,
-) -> Result<(Verified, Vec<PathBuf>)> {
-    // 1. container
-    let mut layout = open_layout(file)?;
-    // 2. signatures over the manifest bytes
-    let (manifest_bytes, sigs) = read_signed(&mut layout)?;
-    // 3. manifest (signed bytes only)
-    let manifest = Manifest::parse(&manifest_bytes)?;
-    // 4. trust
-    let signers = check_trust(&manifest, &sigs, opts.trust, opts.require_signers)?;
-    // 5. member list
-    check_members(&manifest, &layout.payload)?;
-    if let Some(to) = &to {
-        for p in &manifest.payload {
-            let target = to.dir.join(output_name(p));
-            if !to.overwrite && target.exists() {
-                return Err(Error::new(
-                    Code::OutputExists,
-                    format!("{} already exists", target.display()),
-                ));
+/// Where a member's plaintext goes: a staged temp file, or nowhere (verify
+/// only: the bytes are hashed and dropped).
+struct Sink(Option<fsutil::EarlyWriteback>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.0 {
+            Some(w) => w.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.as_mut().map_or(Ok(()), |w| w.flush())
+    }
+}
+
+impl Sink {
+    fn finish(self, what: &str) -> Result<()> {
+        match self.0 {
+            Some(w) => w
+                .finish()
+                .map(|_| ())
+                .map_err(|e| Error::new(Code::IoWrite, format!("writing {what}: {e}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A member's bytes on their way out of the container: SHA-256 against the
+/// signed digest, and the first 64 KiB kept for the age header check.
+struct Digesting<'r, 'a> {
+    inner: &'r mut MemberReader<'a>,
+    entry: &'r Entry,
+    sha: Sha256,
+    /// Shared so the age header can be read while age holds the reader.
+    head: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+    /// The container's own complaint (CRC, short member, I/O), kept even
+    /// when age or another consumer reported it under its own name.
+    failed: Option<Error>,
+}
+
+const HEAD_LEN: usize = 64 * 1024;
+
+impl Read for Digesting<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                if e.kind() != io::ErrorKind::Interrupted && self.failed.is_none() {
+                    self.failed = Some(member_read_error(
+                        self.entry,
+                        io::Error::new(e.kind(), e.to_string()),
+                    ));
+                }
+                return Err(e);
+            }
+        };
+        self.sha.update(&buf[..n]);
+        let mut head = self.head.borrow_mut();
+        if head.len() < HEAD_LEN {
+            let take = n.min(HEAD_LEN - head.len());
+            head.extend_from_slice(&buf[..take]);
+        }
+        Ok(n)
+    }
+}
+
+impl Digesting<'_, '_> {
+    /// Read what is left of the member (hashing it). Returns the byte count.
+    fn drain(&mut self, buf: &mut [u8]) -> Result<u64> {
+        let mut n = 0u64;
+        loop {
+            match self.read(buf) {
+                Ok(0) => return Ok(n),
+                Ok(k) => n += k as u64,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(member_read_error(self.entry, err)),
             }
         }
     }
-    // 6. digests, streamed; clear usage files are parsed on the side, and
-    //    the age headers of encrypted members checked against the recipients
-    let mut sniffed = Vec::new();
-    let mut buf = crate::fsutil::buffer(CHUNK)?;
-    for (p, e) in manifest.payload.iter().zip(layout.payload.clone()) {
-        let encrypted = p.encryption.is_some();
-        let mut sniffer = if p.kind == KIND_USAGE && !encrypted {
-            Some(Sniffer::spawn()?)
-        } else {
-            None
-        };
-        let mut r = layout.reader.member(&e)?;
-        let mut sha = Sha256::new();
-        crate::progress::begin(&format!("verify {}", p.name), e.size);
-        loop {
-            let n = r.read(&mut buf).map_err(|err| member_read_error(&e, err))?;
-            if n == 0 {
-                break;
-            }
-            crate::progress::advance(n as u64);
-            sha.update(&buf[..n]);
-            if let Some(s) = sniffer.as_mut() {
-                s.feed(&buf[..n]);
-            }
-        }
-        crate::progress::end();
-        let digest = hex::encode(sha.finalize());
+
+    /// The digest, compared with the signed one.
+    fn check(self, p: &PayloadEntry) -> Result<()> {
+        let digest = hex::encode(self.sha.finalize());
         if digest != p.sha256 {
             return Err(Error::new(
                 Code::MemberDigest,
@@ -484,161 +859,183 @@ fn run(
                 ),
             ));
         }
-        if encrypted {
-            let r = layout.reader.member(&e)?;
-            let stanzas = crypt::header_stanzas(r)?;
-            crypt::check_header(&stanzas, &manifest.recipients)?;
-        }
-        sniffed.push(sniffer);
+        Ok(())
     }
-    // 7. freshness
-    check_freshness(&manifest, opts.now, opts.skew)?;
-    // 8. payload: decrypt (when possible) and validate; write to temporary
-    //    files when extracting
-    let max_wf = manifest
+}
+
+/// Read one payload member once: digest, and either copy the clear bytes,
+/// or decrypt, into `sink`; validate a usage file on the side.
+fn read_member(
+    p: &PayloadEntry,
+    e: &Entry,
+    r: &mut MemberReader<'_>,
+    m: &Manifest,
+    opts: &VerifyOptions<'_>,
+    sink: Option<fsutil::EarlyWriteback>,
+    buf: &mut [u8],
+) -> Result<PayloadCheck> {
+    let encrypted = p.encryption.is_some();
+    let mut check = PayloadCheck {
+        name: p.name.clone(),
+        size: p.size,
+        sha256: p.sha256.clone(),
+        kind: p.kind.clone(),
+        encrypted,
+        decrypted: false,
+        validated: false,
+        plaintext_size: None,
+        plaintext_sha256: None,
+        usage: None,
+    };
+    let mut src = Digesting {
+        inner: r,
+        entry: e,
+        sha: Sha256::new(),
+        head: Default::default(),
+        failed: None,
+    };
+    let extracting = sink.is_some();
+    let sink = Sink(sink);
+    let identities = opts.identities.filter(|i| !i.is_empty());
+    crate::progress::begin(&format!("verify {}", p.name), p.size);
+    let verdict = if !encrypted {
+        copy_clear(p, &mut src, sink, buf).map(Some)
+    } else if let Some(ids) = identities {
+        decrypt_member(p, &mut src, m, ids, sink, buf, &mut check)
+    } else {
+        // Ciphertext only: the digest, then the header against the signed
+        // recipients.
+        src.drain(buf).map(|_| None)
+    };
+    crate::progress::end();
+    let verdict = match verdict {
+        Ok(v) => v,
+        Err(err) => {
+            // The container's own complaint first (CRC, short member), as
+            // the rest of the reader reports it; then the signed digest: a
+            // member that was swapped or altered is reported as such,
+            // whatever else went wrong while decrypting or parsing it.
+            if let Some(container) = src.failed.take() {
+                return Err(container);
+            }
+            if err.code.class() == crate::error::Class::Io {
+                return Err(err);
+            }
+            src.drain(buf)?;
+            src.check(p)?;
+            return Err(err);
+        }
+    };
+    if encrypted && identities.is_none() {
+        let head = src.head.take();
+        src.check(p)?;
+        crypt::check_header(&crypt::header_stanzas(&head[..])?, &m.recipients)?;
+        if extracting {
+            return Err(Error::new(
+                Code::DecryptNoIdentity,
+                format!("{} is encrypted; writing it out needs an identity", p.name),
+            )
+            .with_hint("pass --identity FILE (age identity or OpenSSH key), or --passphrase-file for a passphrase bundle"));
+        }
+    } else {
+        src.check(p)?;
+    }
+    if !encrypted {
+        check.plaintext_size = Some(p.size);
+        check.plaintext_sha256 = Some(p.sha256.clone());
+    }
+    if let Some(v) = verdict.flatten() {
+        check.usage = Some(validate_usage(m, p, v)?);
+    }
+    check.validated = !encrypted || check.decrypted;
+    Ok(check)
+}
+
+/// A clear member: every byte to the sink, and to the usage sniffer.
+fn copy_clear(
+    p: &PayloadEntry,
+    src: &mut Digesting<'_, '_>,
+    mut sink: Sink,
+    buf: &mut [u8],
+) -> Result<Option<Sniff>> {
+    let mut sniffer = (p.kind == KIND_USAGE).then(Sniffer::spawn).transpose()?;
+    loop {
+        let n = match src.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(member_read_error(src.entry, err)),
+        };
+        crate::progress::advance(n as u64);
+        if let Some(s) = sniffer.as_mut() {
+            s.feed(&buf[..n]);
+        }
+        sink.write_all(&buf[..n]).map_err(|err| {
+            Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p)))
+        })?;
+    }
+    sink.finish(output_name(p))?;
+    sniffer.map(|s| s.finish()).transpose()
+}
+
+/// An encrypted member: check the age header against the signed recipients,
+/// then decrypt to the end, plaintext to the sink.
+#[allow(clippy::too_many_arguments)]
+fn decrypt_member(
+    p: &PayloadEntry,
+    src: &mut Digesting<'_, '_>,
+    m: &Manifest,
+    ids: &Identities,
+    sink: Sink,
+    buf: &mut [u8],
+    check: &mut PayloadCheck,
+) -> Result<Option<Option<Sniff>>> {
+    let head = src.head.clone();
+    let decryptor = age::Decryptor::new(&mut *src).map_err(crypt::decrypt_error)?;
+    // age reads exactly the header: what was kept is the header.
+    crypt::check_header(&crypt::header_stanzas(&head.borrow()[..])?, &m.recipients)?;
+    let max_wf = m
         .recipients
         .iter()
         .find_map(|r| r.work_factor)
         .unwrap_or(crypt::SCRYPT_MAX_WORK_FACTOR);
-    let mut payload = Vec::new();
-    let mut staged = Vec::new();
-    for ((p, e), sniffer) in manifest
-        .payload
-        .iter()
-        .zip(layout.payload.clone())
-        .zip(sniffed)
-    {
-        let encrypted = p.encryption.is_some();
-        let mut temp = match &to {
-            Some(to) => Some(fsutil::temp_beside(&to.dir.join(output_name(p)), 0o600)?),
-            None => None,
+    let mut stream = ids.unlock(decryptor, max_wf)?;
+    let mut sniffer = (p.kind == KIND_USAGE).then(Sniffer::spawn).transpose()?;
+    // Decryption on this core, the plaintext's SHA-256 on the other.
+    let mut tee = Tee {
+        inner: sink,
+        sha: fsutil::Hasher::side()?,
+        size: 0,
+        sniffer: sniffer.as_mut(),
+    };
+    loop {
+        let n = match stream.read(buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(crypt::stream_error(&p.name, err)),
         };
-        let mut check = PayloadCheck {
-            name: p.name.clone(),
-            size: p.size,
-            sha256: p.sha256.clone(),
-            kind: p.kind.clone(),
-            encrypted,
-            decrypted: false,
-            validated: false,
-            plaintext_size: None,
-            plaintext_sha256: None,
-            usage: None,
-        };
-        let verdict = if !encrypted {
-            if let Some(t) = temp.as_mut() {
-                let mut r = layout.reader.member(&e)?;
-                let dst = t.path().to_path_buf();
-                let mut wb = writeback(t)?;
-                std::io::copy(&mut r, &mut wb).map_err(|err| match err.kind() {
-                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof => {
-                        member_read_error(&e, err)
-                    }
-                    _ => Error::io_write(&dst, err),
-                })?;
-                wb.finish().map_err(|err| Error::io_write(&dst, err))?;
-            }
-            check.plaintext_size = Some(p.size);
-            check.plaintext_sha256 = Some(p.sha256.clone());
-            match sniffer {
-                Some(s) => Some(s.finish()?),
-                None => None,
-            }
-        } else if let Some(ids) = opts.identities.filter(|i| !i.is_empty()) {
-            let r = layout.reader.member(&e)?;
-            let mut stream = ids.decrypt(r, max_wf)?;
-            let mut sniffer = if p.kind == KIND_USAGE {
-                Some(Sniffer::spawn()?)
-            } else {
-                None
-            };
-            let dst = Dest(match temp.as_ref() {
-                Some(t) => Some(writeback(t)?),
-                None => None,
-            });
-            // Decryption on this core, the plaintext's SHA-256 on the other.
-            let mut tee = Tee {
-                inner: dst,
-                sha: crate::fsutil::Hasher::side()?,
-                size: 0,
-                sniffer: sniffer.as_mut(),
-            };
-            crate::progress::begin(&format!("decrypt {}", p.name), p.size);
-            loop {
-                let n = stream
-                    .read(&mut buf)
-                    .map_err(|err| crypt::stream_error(&p.name, err))?;
-                if n == 0 {
-                    break;
-                }
-                crate::progress::advance(n as u64);
-                tee.write_all(&buf[..n]).map_err(|err| {
-                    Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p)))
-                })?;
-            }
-            crate::progress::end();
-            let Tee {
-                inner, sha, size, ..
-            } = tee;
-            check.decrypted = true;
-            check.plaintext_size = Some(size);
-            check.plaintext_sha256 = Some(hex::encode(sha.finish()?));
-            if let Some(w) = inner.0 {
-                w.finish().map_err(|err| {
-                    Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p)))
-                })?;
-            }
-            match sniffer {
-                Some(s) => Some(s.finish()?),
-                None => None,
-            }
-        } else {
-            if let Some(to) = &to {
-                return Err(Error::new(
-                    Code::DecryptNoIdentity,
-                    format!("{} is encrypted; extracting to {} needs an identity", p.name, to.dir.display()),
-                )
-                .with_hint("pass --identity FILE (age identity or OpenSSH key), or --passphrase-file for a passphrase bundle"));
-            }
-            None
-        };
-        if let Some(v) = verdict {
-            check.usage = Some(validate_usage(&manifest, p, v)?);
-        }
-        check.validated = !encrypted || check.decrypted;
-        if let Some(t) = temp {
-            staged.push((t, to.as_ref().map(|t| t.dir.join(output_name(p)))));
-        }
-        payload.push(check);
+        crate::progress::advance(n as u64);
+        tee.write_all(&buf[..n]).map_err(|err| {
+            Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p)))
+        })?;
     }
-    // Everything checked out: publish.
-    let mut written = Vec::new();
-    if let Some(to) = &to {
-        for (t, target) in staged {
-            let Some(target) = target else { continue };
-            t.as_file()
-                .sync_all()
-                .map_err(|e| Error::io_write(&target, e))?;
-            if to.overwrite {
-                t.persist(&target)
-                    .map_err(|e| Error::io_write(&target, e.error))?;
-            } else {
-                t.persist_noclobber(&target)
-                    .map_err(|e| Error::io_write(&target, e.error))?;
-            }
-            written.push(target);
-        }
-        fsutil::sync_dir(to.dir)?;
+    drop(stream);
+    // The age stream ended cleanly; nothing may follow it in the member.
+    if src.drain(buf)? != 0 {
+        return Err(Error::new(
+            Code::DecryptFailed,
+            format!("{}: data follows the end of the age payload", p.name),
+        ));
     }
-    Ok((
-        Verified {
-            manifest,
-            manifest_bytes,
-            signers,
-            payload,
-        },
-        written,
-    ))
+    let Tee {
+        inner, sha, size, ..
+    } = tee;
+    check.decrypted = true;
+    check.plaintext_size = Some(size);
+    check.plaintext_sha256 = Some(hex::encode(sha.finish()?));
+    inner.finish(output_name(p))?;
+    Ok(Some(sniffer.map(|s| s.finish()).transpose()?))
 }
 
 fn validate_usage(manifest: &Manifest, p: &PayloadEntry, verdict: Sniff) -> Result<UsageInfo> {
@@ -698,8 +1095,7 @@ pub struct InspectedSignature {
 /// The container must still be canonical: inspect never parses a malformed
 /// zip more loosely than verify does.
 pub fn inspect(path: &Path) -> Result<Inspection> {
-    let file = File::open(path).map_err(|e| Error::io_read(path, e))?;
-    let mut reader = Reader::open(file)?;
+    let mut reader = Reader::open(open_bundle(path)?)?;
     let entries = reader.entries().to_vec();
     let members = entries
         .iter()
@@ -754,4 +1150,340 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         manifest,
         signatures,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The core against a medium that lies: each branch (discard, directory,
+    //! bundle hash, decryption) with the second read differing from the first.
+    use super::*;
+    use crate::bundle::container::Stamp;
+    use std::io::{Seek, SeekFrom};
+    use std::path::PathBuf;
+
+    fn root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn golden(name: &str) -> Vec<u8> {
+        std::fs::read(root().join("fixtures/bundles").join(name)).unwrap()
+    }
+
+    fn trust() -> TrustStore {
+        let k = root().join("keys");
+        TrustStore::load(&k.join("allowed_signers"), Some(&k.join("revoked_keys"))).unwrap()
+    }
+
+    fn opts<'a>(trust: &'a TrustStore, ids: Option<&'a Identities>) -> VerifyOptions<'a> {
+        VerifyOptions {
+            trust,
+            identities: ids,
+            require_signers: 1,
+            now: Clock::Fixed(humantime::parse_rfc3339("2026-11-01T00:00:00Z").unwrap()),
+            skew: DEFAULT_SKEW,
+        }
+    }
+
+    /// Returns `first` until the `switch`-th seek to offset 0, then `second`;
+    /// the stamp changes when `restamp` is set, after the switch.
+    struct Lying {
+        first: Vec<u8>,
+        second: Vec<u8>,
+        pos: u64,
+        zero_seeks: usize,
+        switch: usize,
+        restamp: bool,
+    }
+
+    impl Lying {
+        fn new(first: Vec<u8>, second: Vec<u8>) -> Lying {
+            // Reader::open reads the first local header at offset 0 (one
+            // seek); the sequential pass is the second.
+            Lying {
+                first,
+                second,
+                pos: 0,
+                zero_seeks: 0,
+                switch: 2,
+                restamp: false,
+            }
+        }
+        fn data(&self) -> &[u8] {
+            if self.zero_seeks >= self.switch {
+                &self.second
+            } else {
+                &self.first
+            }
+        }
+    }
+
+    impl Read for Lying {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let d = self.data();
+            let start = (self.pos as usize).min(d.len());
+            let n = buf.len().min(d.len() - start);
+            buf[..n].copy_from_slice(&d[start..start + n]);
+            self.pos += n as u64;
+            Ok(n)
+        }
+    }
+
+    impl Seek for Lying {
+        fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+            self.pos = match to {
+                SeekFrom::Start(p) => p,
+                SeekFrom::End(d) => (self.data().len() as i64 + d) as u64,
+                SeekFrom::Current(d) => (self.pos as i64 + d) as u64,
+            };
+            if self.pos == 0 {
+                self.zero_seeks += 1;
+            }
+            Ok(self.pos)
+        }
+    }
+
+    impl Medium for Lying {
+        fn stamp(&self) -> io::Result<Stamp> {
+            let moved = self.restamp && self.zero_seeks >= self.switch;
+            Ok(Stamp {
+                len: self.first.len() as u64,
+                mtime: (if moved { 2 } else { 1 }, 0),
+                ctime: (1, 0),
+            })
+        }
+    }
+
+    fn flip(mut b: Vec<u8>, at: usize) -> Vec<u8> {
+        b[at] ^= 0x20;
+        b
+    }
+
+    fn find(hay: &[u8], needle: &[u8]) -> usize {
+        hay.windows(needle.len()).position(|w| w == needle).unwrap()
+    }
+
+    fn run(
+        medium: Lying,
+        ids: Option<&Identities>,
+        dir: Option<&Path>,
+        hash: bool,
+    ) -> Result<(Verified, Staged)> {
+        let t = trust();
+        let name = |_: &Manifest, p: &PayloadEntry| output_name(p).to_string();
+        let dest = match dir {
+            Some(dir) => Destination::Dir {
+                dir,
+                name: &name,
+                refuse_existing: true,
+            },
+            None => Destination::Discard,
+        };
+        verify_bundle(medium, &opts(&t, ids), &dest, hash)
+    }
+
+    #[test]
+    fn an_honest_medium_verifies_and_the_bundle_hash_is_of_its_bytes() {
+        let b = golden("golden_encrypted_users.airlock.zip");
+        let (v, staged) = run(Lying::new(b.clone(), b.clone()), None, None, true).unwrap();
+        assert_eq!(v.bundle_sha256.unwrap(), hex::encode(Sha256::digest(&b)));
+        assert!(staged.files.is_empty());
+        // Without the hash asked for, none is taken.
+        let (v, _) = run(Lying::new(b.clone(), b), None, None, false).unwrap();
+        assert!(v.bundle_sha256.is_none());
+    }
+
+    #[test]
+    fn payload_bytes_that_differ_on_the_second_read_are_refused_and_nothing_is_left() {
+        let b = golden("golden_encrypted_users.airlock.zip");
+        let at = find(&b, b"\"users\"") + 20;
+        for hash in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let err = run(
+                Lying::new(b.clone(), flip(b.clone(), at)),
+                None,
+                Some(dir.path()),
+                hash,
+            )
+            .err()
+            .unwrap();
+            assert!(
+                matches!(err.code, Code::ZipCrc | Code::MemberDigest),
+                "{err}"
+            );
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        }
+    }
+
+    #[test]
+    fn structure_that_differs_on_the_second_read_is_bundle_changed() {
+        let b = golden("golden_encrypted_users.airlock.zip");
+        let manifest_at = find(&b, b"\"bundle_id\"");
+        let header_at = 10; // inside the first local header
+        let cd_at = b.len() - 98 - 20; // inside the central directory
+        for at in [manifest_at, header_at, cd_at] {
+            let err = run(Lying::new(b.clone(), flip(b.clone(), at)), None, None, true)
+                .err()
+                .unwrap();
+            assert_eq!(err.code, Code::BundleChanged, "byte {at}: {err}");
+        }
+        // A second read that finds more bytes after the end.
+        let mut longer = b.clone();
+        longer.extend_from_slice(b"tail");
+        let err = run(Lying::new(b.clone(), longer), None, None, false)
+            .err()
+            .unwrap();
+        assert_eq!(err.code, Code::BundleChanged, "{err}");
+        // A second read that ends early.
+        let err = run(
+            Lying::new(b.clone(), b[..b.len() - 50].to_vec()),
+            None,
+            None,
+            false,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.code, Code::BundleChanged, "{err}");
+    }
+
+    #[test]
+    fn a_file_whose_time_changes_during_the_run_is_bundle_changed() {
+        let b = golden("golden_clear_users.airlock.zip");
+        let mut m = Lying::new(b.clone(), b);
+        m.restamp = true;
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(m, None, Some(dir.path()), false).err().unwrap();
+        assert_eq!(err.code, Code::BundleChanged, "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    fn identity() -> (tempfile::TempDir, Identities) {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("id.txt");
+        std::fs::copy(root().join("keys/age_identity.txt"), &p).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut ids = Identities::default();
+        ids.add_file(&p, &mut || unreachable!()).unwrap();
+        (d, ids)
+    }
+
+    #[test]
+    fn decryption_reads_the_ciphertext_once_and_stages_the_plaintext() {
+        let b = golden("golden_enc_x25519.airlock.zip");
+        let plain = std::fs::read(root().join("fixtures/usage/ghes-clear-users.json")).unwrap();
+        let (_d, ids) = identity();
+        let dir = tempfile::tempdir().unwrap();
+        let (v, staged) = run(
+            Lying::new(b.clone(), b.clone()),
+            Some(&ids),
+            Some(dir.path()),
+            true,
+        )
+        .unwrap();
+        assert!(v.payload[0].decrypted);
+        assert_eq!(
+            v.payload[0].plaintext_sha256.as_deref().unwrap(),
+            hex::encode(Sha256::digest(&plain))
+        );
+        // Staged, not published: nothing under its own name yet.
+        let target = staged.files[0].target.clone();
+        assert!(!target.exists());
+        assert_eq!(std::fs::read(staged.files[0].path()).unwrap(), plain);
+        let written = staged.publish(0o600, Replace::Never).unwrap();
+        assert_eq!(written, vec![target.clone()]);
+        assert_eq!(std::fs::read(&target).unwrap(), plain);
+
+        // Ciphertext that differs on the second read: refused, nothing left.
+        let dir = tempfile::tempdir().unwrap();
+        let at = 1000; // inside the ciphertext (1583 bytes from offset 83)
+        let err = run(
+            Lying::new(b.clone(), flip(b.clone(), at)),
+            Some(&ids),
+            Some(dir.path()),
+            true,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            matches!(err.code, Code::ZipCrc | Code::MemberDigest),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn encrypted_members_need_an_identity_to_be_written_out() {
+        let b = golden("golden_enc_x25519.airlock.zip");
+        let dir = tempfile::tempdir().unwrap();
+        let err = run(Lying::new(b.clone(), b), None, Some(dir.path()), false)
+            .err()
+            .unwrap();
+        assert_eq!(err.code, Code::DecryptNoIdentity);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn freshness_is_judged_at_the_moment_of_decision() {
+        let b = golden("golden_clear_users.airlock.zip");
+        let t = trust();
+        let mut o = opts(&t, None);
+        o.now = Clock::Fixed(humantime::parse_rfc3339("2027-01-01T00:00:00Z").unwrap());
+        let err = verify_bundle(Lying::new(b.clone(), b), &o, &Destination::Discard, false)
+            .err()
+            .unwrap();
+        assert_eq!(err.code, Code::BundleExpired);
+    }
+
+    #[test]
+    fn publishing_respects_the_replace_rule() {
+        let b = golden("golden_clear_users.airlock.zip");
+        let name = |_: &Manifest, p: &PayloadEntry| output_name(p).to_string();
+        let t = trust();
+        let stage = |dir: &Path| {
+            let dest = Destination::Dir {
+                dir,
+                name: &name,
+                refuse_existing: false,
+            };
+            verify_bundle(
+                Lying::new(b.clone(), b.clone()),
+                &opts(&t, None),
+                &dest,
+                false,
+            )
+            .unwrap()
+            .1
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let first = stage(dir.path()).publish(0o644, Replace::Never).unwrap();
+        // The same bytes again: fine with IfIdentical, refused with Never.
+        assert_eq!(
+            stage(dir.path())
+                .publish(0o644, Replace::IfIdentical)
+                .unwrap(),
+            first
+        );
+        assert_eq!(
+            stage(dir.path())
+                .publish(0o644, Replace::Never)
+                .err()
+                .unwrap()
+                .code,
+            Code::OutputExists
+        );
+        // Other bytes under the name: refused with IfIdentical.
+        std::fs::write(&first[0], b"other").unwrap();
+        assert_eq!(
+            stage(dir.path())
+                .publish(0o644, Replace::IfIdentical)
+                .err()
+                .unwrap()
+                .code,
+            Code::OutputExists
+        );
+        stage(dir.path()).publish(0o644, Replace::Always).unwrap();
+        assert_ne!(std::fs::read(&first[0]).unwrap(), b"other");
+        // Only the published file is left: no temporary files.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }

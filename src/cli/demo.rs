@@ -100,7 +100,7 @@ pub fn run(a: Args) -> Result<()> {
     let trust = TrustStore::load(&allowed, None)?;
     let opts = VerifyOptions {
         trust: &trust,
-        now: SystemTime::now(),
+        now: airlock::bundle::verify::Clock::System,
         skew: DEFAULT_SKEW,
         identities: None,
         require_signers: 1,
@@ -129,7 +129,7 @@ pub fn run(a: Args) -> Result<()> {
     let import_opts = |target| ImportOptions {
         verify: VerifyOptions {
             trust: &trust,
-            now: SystemTime::now(),
+            now: airlock::bundle::verify::Clock::System,
             skew: DEFAULT_SKEW,
             identities: None,
             require_signers: 1,

@@ -1,9 +1,8 @@
 //! `airlock extract`: verify a bundle and write its payload files.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
 
-use airlock::bundle::verify::{extract, ExtractTo, DEFAULT_SKEW};
+use airlock::bundle::verify::{extract, Clock, ExtractTo, DEFAULT_SKEW};
 use airlock::bundle::VerifyOptions;
 use airlock::error::Result;
 use airlock::trust::TrustStore;
@@ -50,7 +49,7 @@ pub fn run(a: Args) -> Result<()> {
         &a.bundle,
         &VerifyOptions {
             trust: &trust,
-            now: SystemTime::now(),
+            now: Clock::System,
             skew: DEFAULT_SKEW,
             identities: Some(&ids),
             require_signers: a.require_signers,

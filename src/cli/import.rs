@@ -1,9 +1,8 @@
 //! `airlock import`: verify, apply the ledger rules, hand over.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
 
-use airlock::bundle::verify::DEFAULT_SKEW;
+use airlock::bundle::verify::{Clock, DEFAULT_SKEW};
 use airlock::bundle::VerifyOptions;
 use airlock::config::Config;
 use airlock::error::{Code, Error, Result};
@@ -106,7 +105,7 @@ pub fn run(mut a: Args) -> Result<()> {
         &ImportOptions {
             verify: VerifyOptions {
                 trust: &trust,
-                now: SystemTime::now(),
+                now: Clock::System,
                 skew: DEFAULT_SKEW,
                 identities: Some(&ids),
                 require_signers: a.require_signers.or(cfg.require_signers).unwrap_or(1),

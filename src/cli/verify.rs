@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use airlock::bundle::verify::DEFAULT_SKEW;
+use airlock::bundle::verify::{Clock, DEFAULT_SKEW};
 use airlock::bundle::{verify_file, VerifyOptions};
 use airlock::error::Result;
 use airlock::trust::TrustStore;
@@ -36,7 +36,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let trust = TrustStore::load(&a.trust, a.revoked.as_deref())?;
-    let now = a.at.unwrap_or_else(SystemTime::now);
+    let now = a.at.map(Clock::Fixed).unwrap_or(Clock::System);
     let ids = a.ids.load(&a.bundle)?;
     let v = verify_file(
         &a.bundle,
@@ -54,7 +54,7 @@ pub fn run(a: Args) -> Result<()> {
         super::print_json(&serde_json::json!({
             "ok": true,
             "bundle": a.bundle,
-            "verified_at": airlock::bundle::manifest::format_time(now),
+            "verified_at": airlock::bundle::manifest::format_time(v.decided_at),
             "bundle_id": m.bundle_id,
             "source": m.source,
             "sequence": m.sequence,
@@ -93,7 +93,7 @@ pub fn run(a: Args) -> Result<()> {
         if a.at.is_some() {
             format!(
                 " (checked as of {})",
-                airlock::bundle::manifest::format_time(now)
+                airlock::bundle::manifest::format_time(v.decided_at)
             )
         } else {
             String::new()

@@ -1,0 +1,425 @@
+//! "The medium lies": a bundle that changes between two reads, FIFOs and
+//! directories given as bundles, a read stalled past expiry, an interrupted
+//! hand-over overtaken by a newer bundle, and outbox names. Each test makes
+//! the change at an exact moment through the debug-build pause hook
+//! (`AIRLOCK_PAUSE=POINT`, `fsutil::pause_point`).
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct World {
+    dir: tempfile::TempDir,
+    key: PathBuf,
+    allowed: PathBuf,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key(dir.path(), "exporter_ed25519");
+    let allowed = allowed_signers(
+        dir.path(),
+        "*.example.com",
+        &[&read_pub(&dir.path().join("exporter_ed25519.pub"))],
+    );
+    World { dir, key, allowed }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+impl World {
+    fn p(&self, n: &str) -> PathBuf {
+        self.dir.path().join(n)
+    }
+
+    /// Export a usage file of `host` created at `t`, valid for `life`.
+    fn bundle(&self, name: &str, host: &str, t: u64, life: &str, users: usize) -> PathBuf {
+        let u = self.p(&format!("{name}.json"));
+        let id = if host == "ghes.example.com" {
+            airlock::sample::SAMPLE_SERVER_ID
+        } else {
+            "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"
+        };
+        std::fs::write(&u, airlock::sample::usage_clear(host, id, users)).unwrap();
+        let b = self.p(&format!("{name}.airlock.zip"));
+        airlock()
+            .arg("export")
+            .arg(&u)
+            .arg("--key")
+            .arg(&self.key)
+            .arg("--out")
+            .arg(&b)
+            .arg("--expires-in")
+            .arg(life)
+            .arg("--state-dir")
+            .arg(self.p("exporter-state"))
+            .env("SOURCE_DATE_EPOCH", t.to_string())
+            .assert()
+            .success();
+        b
+    }
+
+    fn cmd(&self, sub: &str, b: &Path) -> Command {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("airlock"));
+        isolate(&mut c);
+        c.arg(sub).arg(b).arg("--trust").arg(&self.allowed);
+        match sub {
+            "import" => {
+                c.arg("--state-dir")
+                    .arg(self.p("importer-state"))
+                    .arg("--outbox")
+                    .arg(self.p("outbox"));
+            }
+            "extract" => {
+                std::fs::create_dir_all(self.p("out")).unwrap();
+                c.arg("--out").arg(self.p("out"));
+            }
+            _ => {}
+        }
+        c
+    }
+
+    fn outbox(&self) -> Vec<String> {
+        if !self.p("outbox").exists() {
+            return vec![];
+        }
+        listing(&self.p("outbox"))
+    }
+
+    fn events(&self) -> Vec<serde_json::Value> {
+        let out = airlock()
+            .arg("log")
+            .arg("--state-dir")
+            .arg(self.p("importer-state"))
+            .arg("--verify")
+            .arg("--json")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["events"].as_array().unwrap().clone()
+    }
+}
+
+/// Run `cmd` until it reaches `point`, do `act`, let it go on; its output.
+fn paused(mut cmd: Command, point: &str, act: impl FnOnce()) -> Output {
+    let hooks = tempfile::tempdir().unwrap();
+    let mut child = cmd
+        .env("AIRLOCK_PAUSE", point)
+        .env("AIRLOCK_PAUSE_DIR", hooks.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reached = hooks.path().join(format!("{point}.reached"));
+    let start = Instant::now();
+    while !reached.exists() {
+        if let Some(st) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "exited ({st}) before {point}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{point} never reached"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    act();
+    std::fs::write(hooks.path().join(format!("{point}.go")), b"").unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Overwrite a file's bytes in place (same inode), as another process or a
+/// medium would.
+fn rewrite_in_place(path: &Path, bytes: &[u8]) {
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+    f.set_len(bytes.len() as u64).unwrap();
+    f.sync_all().unwrap();
+}
+
+fn code_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Regression: rewriting the bundle between verification and hand-over made
+/// `import` hand over another host's usage file, `extract` release bytes
+/// that did not match the signed digest, and `verify` pass.
+#[test]
+fn a_bundle_rewritten_after_its_signature_was_checked_is_refused_everywhere() {
+    let w = world();
+    let t = now() - 3600;
+    let genuine = w.bundle("a", "ghes.example.com", t, "30days", 200);
+    let other = w.bundle("b", "ghes2.example.com", t, "30days", 200);
+    let swap = std::fs::read(&other).unwrap();
+    let original = std::fs::read(&genuine).unwrap();
+    for sub in ["verify", "extract", "import"] {
+        std::fs::write(&genuine, &original).unwrap();
+        let out = paused(w.cmd(sub, &genuine), "verify:signed", || {
+            rewrite_in_place(&genuine, &swap)
+        });
+        assert_eq!(out.status.code(), Some(5), "{sub}: {}", code_of(&out));
+        assert!(
+            code_of(&out).contains("AIRLOCK-E-BUNDLE-CHANGED"),
+            "{sub}: {}",
+            code_of(&out)
+        );
+    }
+    assert!(w.outbox().is_empty(), "{:?}", w.outbox());
+    assert_eq!(listing(&w.p("out")), Vec::<String>::new());
+    let ev = w.events();
+    assert!(ev.iter().all(|e| e["outcome"] != "accepted"), "{ev:?}");
+    assert_eq!(ev.last().unwrap()["code"], "AIRLOCK-E-BUNDLE-CHANGED");
+
+    // The same with the modification time put back afterwards: the change
+    // time still gives it away.
+    std::fs::write(&genuine, &original).unwrap();
+    let mtime = std::fs::metadata(&genuine).unwrap().modified().unwrap();
+    let out = paused(w.cmd("import", &genuine), "verify:signed", || {
+        rewrite_in_place(&genuine, &swap);
+        let f = std::fs::File::options().write(true).open(&genuine).unwrap();
+        f.set_modified(mtime).unwrap();
+    });
+    assert!(
+        code_of(&out).contains("AIRLOCK-E-BUNDLE-CHANGED"),
+        "{}",
+        code_of(&out)
+    );
+    assert!(w.outbox().is_empty());
+
+    // Untouched, the genuine bundle imports, and the ledger records the
+    // SHA-256 of exactly its bytes.
+    std::fs::write(&genuine, &original).unwrap();
+    let out = w.cmd("import", &genuine).output().unwrap();
+    assert!(out.status.success(), "{}", code_of(&out));
+    let ev = w.events();
+    let accepted = ev.iter().find(|e| e["outcome"] == "accepted").unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        accepted["bundle_sha256"],
+        hex::encode(sha2::Sha256::digest(&original))
+    );
+}
+
+/// Export's read-back goes through the same core: a bundle changed on the
+/// medium before it is read back is not published.
+#[test]
+fn export_read_back_refuses_a_bundle_changed_on_the_medium() {
+    let w = world();
+    let u = w.p("u.json");
+    std::fs::write(
+        &u,
+        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 500),
+    )
+    .unwrap();
+    std::fs::create_dir_all(w.p("stick")).unwrap();
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin("airlock"));
+    isolate(&mut c);
+    c.arg("export")
+        .arg(&u)
+        .arg("--key")
+        .arg(&w.key)
+        .arg("--out")
+        .arg(w.p("stick"))
+        .arg("--state-dir")
+        .arg(w.p("exporter-state"));
+    let out = paused(c, "verify:signed", || {
+        let tmp = listing(&w.p("stick"))
+            .into_iter()
+            .find(|f| f.starts_with(".airlock-"))
+            .expect("the temporary bundle");
+        let p = w.p("stick").join(tmp);
+        let mut b = std::fs::read(&p).unwrap();
+        b[200] ^= 1; // inside the usage file
+        rewrite_in_place(&p, &b);
+    });
+    assert_eq!(out.status.code(), Some(5), "{}", code_of(&out));
+    assert!(
+        code_of(&out).contains("AIRLOCK-E-BUNDLE-CHANGED"),
+        "{}",
+        code_of(&out)
+    );
+    assert_eq!(listing(&w.p("stick")), Vec::<String>::new());
+}
+
+#[test]
+fn fifos_devices_and_directories_are_not_bundles() {
+    let w = world();
+    let fifo = w.p("pipe.airlock.zip");
+    let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(st.success());
+    for path in [fifo.as_path(), w.p("").as_path(), Path::new("/dev/zero")] {
+        for sub in ["verify", "extract", "import", "inspect"] {
+            let mut c = assert_cmd::Command::from_std(w.cmd(sub, path));
+            if sub == "inspect" {
+                c = airlock();
+                c.arg("inspect").arg(path);
+            }
+            let out = c.timeout(Duration::from_secs(20)).output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(3),
+                "{sub} {}: {}",
+                path.display(),
+                code_of(&out)
+            );
+            assert!(
+                code_of(&out).contains("AIRLOCK-E-NOT-A-FILE"),
+                "{sub} {}: {}",
+                path.display(),
+                code_of(&out)
+            );
+        }
+    }
+    assert!(w.outbox().is_empty());
+}
+
+/// Regression: freshness was judged against the time the run started, so a
+/// read stalled for seconds let a bundle pass that expired meanwhile.
+#[test]
+fn a_bundle_that_expires_while_it_is_read_is_refused() {
+    let w = world();
+    let b = w.bundle("short", "ghes.example.com", now(), "4s", 50);
+    let out = paused(w.cmd("import", &b), "verify:payload-read", || {
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    assert_eq!(out.status.code(), Some(7), "{}", code_of(&out));
+    assert!(
+        code_of(&out).contains("AIRLOCK-E-BUNDLE-EXPIRED"),
+        "{}",
+        code_of(&out)
+    );
+    assert!(w.outbox().is_empty(), "{:?}", w.outbox());
+}
+
+/// Regression: finishing an interrupted hand-over skipped the ledger rules,
+/// and the outbox ended with the older file after the newer one.
+#[test]
+fn an_interrupted_handover_overtaken_by_a_newer_bundle_is_superseded() {
+    let w = world();
+    let t = now() - 7200;
+    let older = w.bundle("older", "ghes.example.com", t, "30days", 20);
+    let newer = w.bundle("newer", "ghes.example.com", t + 600, "30days", 21);
+    // A is accepted, then the run dies before the hand-over.
+    let out = w
+        .cmd("import", &older)
+        .env("AIRLOCK_FAULT", "import:accepted")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // Only the killed run's private temporary file, which the next run sweeps.
+    assert!(
+        w.outbox().iter().all(|f| f.starts_with(".airlock-")),
+        "{:?}",
+        w.outbox()
+    );
+    // B is imported and handed over.
+    let out = w.cmd("import", &newer).output().unwrap();
+    assert!(out.status.success(), "{}", code_of(&out));
+    let after_b = w.outbox();
+    assert_eq!(after_b.len(), 2, "{after_b:?}");
+    // Re-running A must not hand the older file over now.
+    let out = w.cmd("import", &older).output().unwrap();
+    assert_eq!(out.status.code(), Some(10), "{}", code_of(&out));
+    assert!(
+        code_of(&out).contains("AIRLOCK-E-LEDGER-SUPERSEDED"),
+        "{}",
+        code_of(&out)
+    );
+    assert_eq!(w.outbox(), after_b);
+    assert!(
+        after_b.iter().all(|f| !f.contains(&compact_time(t))),
+        "{after_b:?}"
+    );
+    let ev = w.events();
+    assert_eq!(ev.last().unwrap()["outcome"], "superseded");
+    // And again: still superseded, still nothing handed over.
+    let out = w.cmd("import", &older).output().unwrap();
+    assert_eq!(out.status.code(), Some(10));
+    assert_eq!(w.outbox(), after_b);
+}
+
+fn compact_time(t: u64) -> String {
+    let s = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t))
+        .to_string();
+    s.chars().filter(|c| *c != '-' && *c != ':').collect()
+}
+
+/// Regression: a payload member named `UPLOAD.txt` was lost in the outbox,
+/// overwritten by the upload steps.
+#[test]
+fn payload_names_never_collide_with_airlock_files_in_the_outbox() {
+    let w = world();
+    let dir = w.p("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let names = ["UPLOAD.txt", "upload.TXT", "x.UPLOAD.txt"];
+    let mut files = Vec::new();
+    for n in names {
+        let p = dir.join(n);
+        std::fs::write(&p, format!("payload named {n}\n")).unwrap();
+        files.push(p);
+    }
+    // `UPLOAD.txt` and `upload.TXT` differ only in case: export refuses
+    // to put both in one bundle.
+    let out = airlock()
+        .arg("export")
+        .args(&files)
+        .arg("--key")
+        .arg(&w.key)
+        .arg("--host-name")
+        .arg("ghes.example.com")
+        .arg("--out")
+        .arg(w.p("dup.airlock.zip"))
+        .arg("--state-dir")
+        .arg(w.p("exporter-state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let b = export(
+        w.dir.path(),
+        &w.key,
+        &[files[0].as_path(), files[2].as_path()],
+        &w.p("names.airlock.zip"),
+        &["--host-name", "ghes.example.com"],
+    );
+    let out = w.cmd("import", &b).output().unwrap();
+    assert!(out.status.success(), "{}", code_of(&out));
+    let listed = w.outbox();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    for (n, p) in [(names[0], &files[0]), (names[2], &files[2])] {
+        let f = listed
+            .iter()
+            .find(|f| f.ends_with(&format!("_{n}")))
+            .unwrap_or_else(|| panic!("{n} missing: {listed:?}"));
+        assert_eq!(
+            std::fs::read(w.p("outbox").join(f)).unwrap(),
+            std::fs::read(p).unwrap()
+        );
+    }
+    let steps = listed
+        .iter()
+        .find(|f| f.ends_with(".UPLOAD.txt") && !f.contains("_x."))
+        .unwrap();
+    let text = std::fs::read_to_string(w.p("outbox").join(steps)).unwrap();
+    assert!(
+        text.starts_with("Upload to GitHub Enterprise Cloud:"),
+        "{text}"
+    );
+}
