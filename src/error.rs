@@ -130,7 +130,7 @@ codes! {
     KeyPassphrase => ("AIRLOCK-E-KEY-PASSPHRASE", Key,
         "the passphrase did not unlock the key; try again, or check --passphrase-file"),
     TrustFile => ("AIRLOCK-E-TRUST-FILE", Trust,
-        "fix the allowed_signers or revoked-keys file at the line shown; the format is ssh-keygen(1) ALLOWED SIGNERS"),
+        "fix the allowed_signers or revoked-keys file at the line shown (docs/format.md §6.1): allowed_signers is ssh-keygen(1) ALLOWED SIGNERS; revoked keys are bare public keys one per line, or a KRL made with ssh-keygen -k"),
     NotABundle => ("AIRLOCK-E-NOT-A-BUNDLE", Integrity,
         "the file is not an airlock bundle; check you picked the right file and that the copy is complete"),
     ZipStructure => ("AIRLOCK-E-ZIP-STRUCTURE", Integrity,

@@ -195,6 +195,15 @@ fn ed25519_verify(vk: &VerifyingKey, signed: &[u8], sig: &[u8; 64]) -> Result<()
         .map_err(|_| SigError::BadSignature)
 }
 
+/// A raw Ed25519 signature over `data` by a plain `ssh-ed25519` key, with the
+/// same strict checks as SSHSIG verification (used for signed KRLs).
+pub fn verify_ed25519_raw(key: &PublicKey, data: &[u8], sig: &[u8; 64]) -> Result<(), SigError> {
+    if key.application.is_some() {
+        return Err(SigError::UnsupportedKey(key.key_type().into()));
+    }
+    ed25519_verify(&key.verifying_key()?, data, sig)
+}
+
 /// A parsed SSHSIG.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SshSig {

@@ -1,203 +1,659 @@
 //! Trust policy: OpenSSH `allowed_signers` files and revoked-key lists, the
 //! same files `ssh-keygen -Y verify -f … -r …` takes.
 //!
+//! The rule (docs/format.md §6.1): every line means to airlock exactly what
+//! it means to OpenSSH 9.2's `ssh-keygen -Y verify`, or the whole file is
+//! refused with `AIRLOCK-E-TRUST-FILE` and the line number. So airlock never
+//! accepts a signature that ssh-keygen refuses because of these files; it
+//! refuses some files ssh-keygen reads (malformed lines anywhere, odd
+//! quoting), which OpenSSH would skip or stop at.
+//!
+//! The parsing follows OpenSSH's code, not its manual: `strdelimw` for the
+//! principals field, `sshkey_read` for keys, `sshkey_advance_past_options`
+//! and `sshsigopt_parse` for options, `match_pattern_list` for principal and
+//! namespace lists, `parse_absolute_time` for times, `sshkey_in_file` and
+//! `ssh_krl_from_blob` for revoked keys.
+//!
 //! A principal names the source instance (its GHES `host_name`) a key may
 //! speak for. `namespaces=` must admit `airlock-bundle` when present; the
 //! `valid-after`/`valid-before` window is checked against the bundle's signed
 //! creation time (see docs/format.md §6 for why not "now").
 
+mod keys;
+mod krl;
+
 use std::collections::HashSet;
+use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sha2::{Digest, Sha256};
+
 use crate::error::{Code, Error, Result};
 use crate::sshsig::{PublicKey, BUNDLE_NAMESPACE};
+use keys::{key_type, near_key_type, Key, KeyType};
+
+/// Largest allowed_signers or revoked-keys file airlock reads.
+pub const MAX_TRUST_FILE: u64 = 16 << 20;
 
 /// One usable line of an allowed_signers file.
 #[derive(Debug, Clone)]
 pub struct AllowedSigner {
     pub line: usize,
+    /// The principals pattern list, as OpenSSH's `strdelimw` returns it
+    /// (quotes removed, nothing trimmed).
     pub principals: String,
-    pub namespaces: Option<Vec<String>>,
+    /// The `namespaces=` pattern list, unquoted, if the line has one.
+    pub namespaces: Option<String>,
     pub valid_after: Option<SystemTime>,
     pub valid_before: Option<SystemTime>,
     pub key: PublicKey,
+}
+
+/// Revoked keys: public key blobs listed explicitly, and SHA-1 / SHA-256
+/// hashes of blobs (binary KRL fingerprint sections).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revoked {
+    pub keys: HashSet<Vec<u8>>,
+    pub sha1: HashSet<[u8; 20]>,
+    pub sha256: HashSet<[u8; 32]>,
+}
+
+impl Revoked {
+    /// Revoke one key by its blob.
+    pub fn insert(&mut self, key: &PublicKey) {
+        self.keys.insert(key.blob());
+    }
+
+    /// OpenSSH `is_key_revoked` for a plain key: its SHA-1 or SHA-256 blob
+    /// hash, or the blob itself, is listed.
+    pub fn contains(&self, key: &PublicKey) -> bool {
+        let blob = key.blob();
+        self.keys.contains(&blob)
+            || self.sha1.contains(&krl::sha1(&blob))
+            || self
+                .sha256
+                .contains(&<[u8; 32]>::from(Sha256::digest(&blob)))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.sha1.is_empty() && self.sha256.is_empty()
+    }
 }
 
 /// The trust store: allowed signers plus revoked keys.
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
     pub signers: Vec<AllowedSigner>,
-    pub revoked: HashSet<PublicKey>,
+    pub revoked: Revoked,
     /// Where the signers came from, for messages.
     pub source: String,
 }
 
-fn trust_err(path: &str, line: usize, msg: impl std::fmt::Display) -> Error {
+/// A problem on one line: `PATH:LINE: …`.
+fn line_err(path: &str, line: usize, msg: impl std::fmt::Display) -> Error {
     Error::new(Code::TrustFile, format!("{path}:{line}: {msg}"))
 }
 
-/// Split off one whitespace-delimited field, honouring double quotes as
-/// OpenSSH does for the principals and options fields.
-fn next_field(s: &str) -> Option<(&str, &str)> {
-    let s = s.trim_start();
-    if s.is_empty() {
-        return None;
-    }
-    let mut in_quote = false;
-    for (i, c) in s.char_indices() {
-        match c {
-            '"' => in_quote = !in_quote,
-            ' ' | '\t' if !in_quote => return Some((&s[..i], &s[i..])),
-            _ => {}
-        }
-    }
-    Some((s, ""))
+/// A problem with the whole file: `PATH: …`.
+fn file_err(path: &str, msg: impl std::fmt::Display) -> Error {
+    Error::new(Code::TrustFile, format!("{path}: {msg}"))
 }
 
-fn unquote(s: &str) -> &str {
-    s.strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .unwrap_or(s)
+/// Text for a message: quoted, non-ASCII and control characters escaped,
+/// long text shortened. Never prints raw bytes from the file.
+fn show(s: &str) -> String {
+    keys::show_bytes(s.as_bytes())
 }
 
-/// Parse `YYYYMMDD[Z]` or `YYYYMMDDHHMM[SS][Z]`. Times are taken as UTC: see
-/// docs/format.md §6 (ssh-keygen uses the local zone without `Z`).
-pub fn parse_ssh_time(s: &str) -> Option<SystemTime> {
-    let s = s.strip_suffix('Z').unwrap_or(s);
-    if !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let (date, time) = match s.len() {
-        8 => (s, "000000".to_string()),
-        12 => (&s[..8], format!("{}00", &s[8..])),
-        14 => (&s[..8], s[8..].to_string()),
-        _ => return None,
-    };
-    let text = format!(
-        "{}-{}-{}T{}:{}:{}Z",
-        &date[..4],
-        &date[4..6],
-        &date[6..8],
-        &time[..2],
-        &time[2..4],
-        &time[4..6]
-    );
-    humantime::parse_rfc3339(&text).ok()
+const WS: [char; 2] = [' ', '\t'];
+
+/// One line of a trust file, checked to be plain text.
+struct TextLine<'a> {
+    number: usize,
+    text: &'a str,
+    /// The line ended in CR LF (the CR is not in `text`).
+    crlf: bool,
 }
 
-fn parse_options(
-    path: &str,
-    line: usize,
-    opts: &str,
-    out: &mut AllowedSigner,
-    ca: &mut bool,
-) -> Result<()> {
-    // Options are comma-separated; commas inside quotes belong to the value.
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut in_quote = false;
-    for (i, c) in opts.char_indices() {
-        match c {
-            '"' => in_quote = !in_quote,
-            ',' if !in_quote => {
-                parts.push(&opts[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
+/// Split a trust file into lines, refusing what is not plain text: a UTF-8
+/// byte order mark, NUL bytes, invalid UTF-8 and control characters other
+/// than tab (a CR is allowed only right before the LF).
+fn text_lines<'a>(path: &str, data: &'a [u8]) -> Result<Vec<TextLine<'a>>> {
+    if data.starts_with(b"\xef\xbb\xbf") {
+        return Err(line_err(
+            path,
+            1,
+            "the file starts with a UTF-8 byte order mark (BOM), which OpenSSH reads as part of the first line; \
+             it was probably saved by Notepad: save it as UTF-8 without BOM",
+        ));
     }
-    if in_quote {
-        return Err(trust_err(path, line, "unterminated quote in options"));
-    }
-    parts.push(&opts[start..]);
-    for p in parts {
-        let (k, v) = match p.split_once('=') {
-            Some((k, v)) => (k.to_ascii_lowercase(), Some(unquote(v))),
-            None => (p.to_ascii_lowercase(), None),
-        };
-        match (k.as_str(), v) {
-            ("cert-authority", None) => *ca = true,
-            ("namespaces", Some(v)) => {
-                out.namespaces = Some(v.split(',').map(|s| s.trim().to_string()).collect())
-            }
-            ("valid-after", Some(v)) => {
-                out.valid_after =
-                    Some(parse_ssh_time(v).ok_or_else(|| {
-                        trust_err(path, line, format!("bad valid-after time {v:?}"))
-                    })?)
-            }
-            ("valid-before", Some(v)) => {
-                out.valid_before =
-                    Some(parse_ssh_time(v).ok_or_else(|| {
-                        trust_err(path, line, format!("bad valid-before time {v:?}"))
-                    })?)
-            }
-            _ => return Err(trust_err(path, line, format!("unknown option {p:?}"))),
-        }
-    }
-    Ok(())
-}
-
-/// Parse an allowed_signers file. Lines for other key types are skipped (they
-/// can never match an Ed25519 signature); `cert-authority` lines are skipped
-/// because airlock does not accept certificates.
-pub fn parse_allowed_signers(path: &str, text: &str) -> Result<Vec<AllowedSigner>> {
     let mut out = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        let l = raw.trim();
-        if l.is_empty() || l.starts_with('#') {
-            continue;
-        }
-        let (principals, rest) =
-            next_field(l).ok_or_else(|| trust_err(path, line, "missing principals"))?;
-        let (mut f, mut rest) =
-            next_field(rest).ok_or_else(|| trust_err(path, line, "missing key"))?;
-        let mut entry = AllowedSigner {
-            line,
-            principals: unquote(principals).to_string(),
-            namespaces: None,
-            valid_after: None,
-            valid_before: None,
-            key: PublicKey::ed25519([0; 32]),
+    let mut pieces: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+    if pieces.last().is_some_and(|l| l.is_empty()) {
+        pieces.pop();
+    }
+    for (i, raw) in pieces.into_iter().enumerate() {
+        let number = i + 1;
+        let (raw, crlf) = match raw.strip_suffix(b"\r") {
+            Some(r) => (r, true),
+            None => (raw, false),
         };
-        let mut ca = false;
-        let is_keytype =
-            |s: &str| s.starts_with("ssh-") || s.starts_with("ecdsa-") || s.starts_with("sk-");
-        if !is_keytype(f) {
-            parse_options(path, line, f, &mut entry, &mut ca)?;
-            let (f2, r2) = next_field(rest).ok_or_else(|| trust_err(path, line, "missing key"))?;
-            f = f2;
-            rest = r2;
+        if let Some(col) = raw.iter().position(|&b| b == 0) {
+            return Err(line_err(
+                path,
+                number,
+                format!("NUL byte at column {}: this is not a text file", col + 1),
+            ));
         }
-        let (b64, _comment) =
-            next_field(rest).ok_or_else(|| trust_err(path, line, "missing key data"))?;
-        if !(f == "ssh-ed25519" || f == crate::sshsig::SK_ED25519) || ca {
-            continue;
+        let text = std::str::from_utf8(raw).map_err(|e| {
+            let at = e.valid_up_to();
+            line_err(
+                path,
+                number,
+                format!(
+                    "not UTF-8 text (byte 0x{:02x} at column {})",
+                    raw[at],
+                    at + 1
+                ),
+            )
+        })?;
+        if let Some((col, c)) = text
+            .char_indices()
+            .find(|&(_, c)| c.is_control() && c != '\t')
+        {
+            let what = if c == '\r' {
+                "a carriage return (CR) inside the line".to_string()
+            } else {
+                format!("the control character {}", c.escape_default())
+            };
+            return Err(line_err(
+                path,
+                number,
+                format!("{what} at column {}", col + 1),
+            ));
         }
-        entry.key = PublicKey::from_openssh_parts(f, b64).map_err(|e| trust_err(path, line, e))?;
-        out.push(entry);
+        out.push(TextLine { number, text, crlf });
     }
     Ok(out)
 }
 
-/// Parse a revoked-keys file: one OpenSSH public key per line (`#` comments).
-pub fn parse_revoked(path: &str, text: &str) -> Result<HashSet<PublicKey>> {
-    let mut out = HashSet::new();
-    for (i, raw) in text.lines().enumerate() {
-        let l = raw.trim();
-        if l.is_empty() || l.starts_with('#') {
-            continue;
+/// Read a trust file, at most `MAX_TRUST_FILE` bytes.
+fn read_file(p: &Path) -> Result<Vec<u8>> {
+    let f = std::fs::File::open(p).map_err(|e| Error::io_read(p, e))?;
+    let mut data = Vec::new();
+    f.take(MAX_TRUST_FILE + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| Error::io_read(p, e))?;
+    if data.len() as u64 > MAX_TRUST_FILE {
+        return Err(file_err(
+            &p.display().to_string(),
+            format!("larger than {} MiB", MAX_TRUST_FILE >> 20),
+        ));
+    }
+    Ok(data)
+}
+
+// --- times -------------------------------------------------------------------
+
+/// Parse `YYYYMMDD`, `YYYYMMDDHHMM` or `YYYYMMDDHHMMSS`, optionally followed
+/// by `Z` or `UTC` (any case), as OpenSSH's `parse_absolute_time`. Times are
+/// always taken as UTC: see docs/format.md §6 (ssh-keygen uses the local zone
+/// without a suffix). Refused where OpenSSH refuses (the epoch itself and
+/// earlier) and also for impossible dates (31 February, second 60), which
+/// OpenSSH would roll over into the next month or minute.
+pub fn parse_ssh_time(s: &str) -> Option<SystemTime> {
+    let l = s.len();
+    let digits = if l > 1 && s[l - 1..].eq_ignore_ascii_case("z") {
+        &s[..l - 1]
+    } else if l > 3 && s.is_char_boundary(l - 3) && s[l - 3..].eq_ignore_ascii_case("utc") {
+        &s[..l - 3]
+    } else {
+        s
+    };
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || ![8, 12, 14].contains(&digits.len()) {
+        return None;
+    }
+    let n = |a: usize, b: usize| {
+        digits
+            .get(a..b)
+            .map_or(0, |v| v.parse::<u32>().unwrap_or(0))
+    };
+    let (year, month, day) = (n(0, 4), n(4, 6), n(6, 8));
+    let (hour, minute, second) = (n(8, 10), n(10, 12), n(12, 14));
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let mdays = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > mdays[month as usize - 1]
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 {
+        year as i64 - 1
+    } else {
+        year as i64
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    let secs = days * 86400 + hour as i64 * 3600 + minute as i64 * 60 + second as i64;
+    if secs <= 0 {
+        return None;
+    }
+    Some(UNIX_EPOCH + Duration::from_secs(secs as u64))
+}
+
+// --- allowed_signers ---------------------------------------------------------
+
+/// Options of one allowed_signers line (OpenSSH `struct sshsigopt`).
+#[derive(Default)]
+struct SigOpts {
+    ca: bool,
+    namespaces: Option<String>,
+    valid_after: Option<SystemTime>,
+    valid_before: Option<SystemTime>,
+}
+
+/// The option names OpenSSH knows, for messages.
+fn looks_like_option(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    l.starts_with("cert-authority")
+        || l.starts_with("namespaces=")
+        || l.starts_with("valid-after=")
+        || l.starts_with("valid-before=")
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, p: &str) -> Option<&'a str> {
+    match s.get(..p.len()) {
+        Some(h) if h.eq_ignore_ascii_case(p) => Some(&s[p.len()..]),
+        _ => None,
+    }
+}
+
+/// OpenSSH `opt_dequote`: a value in double quotes, `\"` for a quote.
+fn dequote<'a>(name: &str, s: &'a str) -> std::result::Result<(String, &'a str), String> {
+    let Some(body) = s.strip_prefix('"') else {
+        return Err(format!(
+            "the value of {name}= must be in double quotes, e.g. {name}=\"…\""
+        ));
+    };
+    let mut v = String::new();
+    let mut it = body.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        match c {
+            '\\' if it.peek().map(|&(_, n)| n) == Some('"') => {
+                it.next();
+                v.push('"');
+            }
+            '"' => return Ok((v, &body[i + 1..])),
+            c => v.push(c),
         }
-        let mut parts = l.split_whitespace();
-        let (Some(t), Some(b)) = (parts.next(), parts.next()) else {
-            return Err(trust_err(path, i + 1, "expected a public key line"));
+    }
+    Err(format!("the value of {name}= has no closing quote"))
+}
+
+/// OpenSSH `sshsigopt_parse`, except that empty options (a leading comma or
+/// two commas in a row), which OpenSSH skips, are refused.
+fn parse_options(opts: &str) -> std::result::Result<SigOpts, String> {
+    let mut o = SigOpts::default();
+    let mut s = opts;
+    loop {
+        let name;
+        if let Some(r) = strip_prefix_ci(s, "cert-authority") {
+            name = "cert-authority";
+            o.ca = true;
+            s = r;
+        } else if let Some(r) = strip_prefix_ci(s, "namespaces=") {
+            name = "namespaces";
+            if o.namespaces.is_some() {
+                return Err("namespaces= is given twice (OpenSSH refuses the line)".into());
+            }
+            let (v, r) = dequote(name, r)?;
+            o.namespaces = Some(v);
+            s = r;
+        } else if let Some(r) = strip_prefix_ci(s, "valid-after=") {
+            name = "valid-after";
+            if o.valid_after.is_some() {
+                return Err("valid-after= is given twice (OpenSSH refuses the line)".into());
+            }
+            let (v, r) = dequote(name, r)?;
+            o.valid_after = Some(parse_ssh_time(&v).ok_or_else(|| bad_time(name, &v))?);
+            s = r;
+        } else if let Some(r) = strip_prefix_ci(s, "valid-before=") {
+            name = "valid-before";
+            if o.valid_before.is_some() {
+                return Err("valid-before= is given twice (OpenSSH refuses the line)".into());
+            }
+            let (v, r) = dequote(name, r)?;
+            o.valid_before = Some(parse_ssh_time(&v).ok_or_else(|| bad_time(name, &v))?);
+            s = r;
+        } else if s.starts_with(',') || s.is_empty() {
+            return Err(format!(
+                "empty option in {} (a comma at the start, or two commas in a row)",
+                show(opts)
+            ));
+        } else {
+            let end = s.find([',', '=']).unwrap_or(s.len());
+            return Err(format!(
+                "unknown option {} (OpenSSH knows cert-authority, namespaces=, valid-after=, valid-before=)",
+                show(&s[..end])
+            ));
+        }
+        if s.is_empty() {
+            break;
+        }
+        let Some(r) = s.strip_prefix(',') else {
+            return Err(format!(
+                "unexpected text {} after the {name} option (options are separated by commas)",
+                show(s)
+            ));
         };
-        if t != "ssh-ed25519" && t != crate::sshsig::SK_ED25519 {
+        if r.is_empty() {
+            return Err("the options end with a comma".into());
+        }
+        s = r;
+    }
+    if let (Some(a), Some(b)) = (o.valid_after, o.valid_before) {
+        if b <= a {
+            return Err("valid-before is not after valid-after".into());
+        }
+    }
+    Ok(o)
+}
+
+fn bad_time(name: &str, v: &str) -> String {
+    format!(
+        "invalid {name} time {}: write YYYYMMDD[HHMM[SS]] with an optional Z, e.g. 20260101Z",
+        show(v)
+    )
+}
+
+/// OpenSSH `sshkey_advance_past_options`: the options end at the first
+/// space or tab outside double quotes (`\"` does not toggle quoting).
+fn options_end(s: &str) -> std::result::Result<usize, String> {
+    let b = s.as_bytes();
+    let mut quoted = false;
+    let mut i = 0;
+    while i < b.len() && (quoted || (b[i] != b' ' && b[i] != b'\t')) {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'"') {
+            i += 1;
+        } else if b[i] == b'"' {
+            quoted = !quoted;
+        }
+        i += 1;
+    }
+    if quoted {
+        return Err("a double quote in the options is not closed".into());
+    }
+    Ok(i)
+}
+
+/// OpenSSH `sshkey_read` at the start of `s`: `None` if `s` does not start
+/// with a key type name followed by a space or tab (so OpenSSH would read it
+/// as options); otherwise the key, or why it is refused, and the comment.
+fn read_key_field(s: &str) -> Option<std::result::Result<(Key, &str), String>> {
+    let Some(i) = s.find(WS) else {
+        return key_type(s).map(|_| Err(format!("the {s} key has no base64 data after it")));
+    };
+    let name = &s[..i];
+    let kt = key_type(name)?;
+    let rest = s[i..].trim_start_matches(WS);
+    let j = rest.find(WS).unwrap_or(rest.len());
+    let (b64, comment) = (&rest[..j], rest[j..].trim_start_matches(WS));
+    Some(match kt {
+        KeyType::Cert => Err(format!(
+            "{name} is a certificate; airlock accepts no certificates (list the plain public key)"
+        )),
+        KeyType::Alias(c) => Err(format!(
+            "{name} is a signature algorithm, not a key type: write {c}"
+        )),
+        _ => keys::read_key(kt, name, b64).map(|k| (k, comment)),
+    })
+}
+
+/// One allowed_signers line (leading blanks removed, not a comment):
+/// `Some` for a line airlock can use, `None` for a valid line that can never
+/// match an airlock signature (another key type, `cert-authority`).
+fn parse_signer_line(line: usize, s: &str) -> std::result::Result<Option<AllowedSigner>, String> {
+    // Principals: OpenSSH `strdelimw`. The token ends at the first space or
+    // tab; a double quote removes itself and the token then ends at the
+    // next double quote.
+    let (principals, rest) = match s.find([' ', '\t', '"']) {
+        None => {
+            return Err(if key_type(s).is_some() {
+                "the line has no principals before the key".to_string()
+            } else {
+                "the line has only one field; expected PRINCIPALS [OPTIONS] KEYTYPE BASE64 [COMMENT]"
+                    .to_string()
+            })
+        }
+        Some(i) if s.as_bytes()[i] == b'"' => {
+            let quoted = &s[i + 1..];
+            let j = quoted
+                .find('"')
+                .ok_or("a double quote in the principals is not closed")?;
+            let after = &quoted[j + 1..];
+            if !(after.is_empty() || after.starts_with(WS)) {
+                return Err(format!(
+                    "text {} follows the closing quote of the principals without a space",
+                    show(after.split(WS).next().unwrap_or(""))
+                ));
+            }
+            (
+                format!("{}{}", &s[..i], &quoted[..j]),
+                after.trim_start_matches(WS),
+            )
+        }
+        Some(i) => (s[..i].to_string(), s[i..].trim_start_matches(WS)),
+    };
+    if principals.is_empty() {
+        return Err("the principals are empty".into());
+    }
+    if key_type(&principals).is_some()
+        || near_key_type(&principals).is_some_and(|n| n.eq_ignore_ascii_case(&principals))
+    {
+        return Err(format!(
+            "the line has no principals before the key: it starts with the key type {}; \
+             write the host name(s) first, e.g. ghes.example.com {} AAAA…",
+            show(&principals),
+            near_key_type(&principals).unwrap_or("ssh-ed25519")
+        ));
+    }
+    if rest.is_empty() {
+        return Err("no key after the principals".into());
+    }
+
+    // Key, or options then key.
+    let (opts, (key, comment)) = match read_key_field(rest) {
+        Some(k) => (SigOpts::default(), k?),
+        None => {
+            let field = &rest[..rest.find(WS).unwrap_or(rest.len())];
+            if let Some(c) = near_key_type(field) {
+                return Err(format!(
+                    "unknown key type {}: key types are case-sensitive, write {c}",
+                    show(field)
+                ));
+            }
+            let end = options_end(rest)?;
+            let (opts, after) = (&rest[..end], rest[end..].trim_start_matches(WS));
+            if after.is_empty() {
+                return Err(format!("no key after {}", show(opts)));
+            }
+            let k = match read_key_field(after) {
+                Some(k) => k?,
+                None => {
+                    let next = &after[..after.find(WS).unwrap_or(after.len())];
+                    return Err(if looks_like_option(next) {
+                        format!(
+                            "options are separated by commas, not spaces: {} follows {} after a space",
+                            show(next),
+                            show(opts)
+                        )
+                    } else if let Some(c) = near_key_type(next) {
+                        format!(
+                            "unknown key type {}: key types are case-sensitive, write {c}",
+                            show(next)
+                        )
+                    } else {
+                        format!(
+                            "expected a key (KEYTYPE BASE64, e.g. ssh-ed25519 AAAA…) after {}, found {}",
+                            show(opts),
+                            show(next)
+                        )
+                    });
+                }
+            };
+            let o = parse_options(opts).map_err(|e| {
+                if principals.ends_with(',') && !looks_like_option(opts) {
+                    format!("{e}; principals are separated by commas without spaces")
+                } else {
+                    e
+                }
+            })?;
+            (o, k)
+        }
+    };
+    if let Some(w) = comment.split(WS).next().filter(|w| looks_like_option(w)) {
+        return Err(format!(
+            "{} after the key is a comment to OpenSSH, not an option: options go between the principals and the key",
+            show(w)
+        ));
+    }
+    let key = match key {
+        Key::Usable(k) => k,
+        Key::Other => return Ok(None),
+        Key::ShortRsa => {
+            return Err("the RSA key is shorter than 1024 bits; OpenSSH refuses it".into())
+        }
+    };
+    if opts.ca {
+        // A CA key vouches only for certificates, which airlock never accepts.
+        return Ok(None);
+    }
+    Ok(Some(AllowedSigner {
+        line,
+        principals,
+        namespaces: opts.namespaces,
+        valid_after: opts.valid_after,
+        valid_before: opts.valid_before,
+        key,
+    }))
+}
+
+/// Parse an allowed_signers file (see the module documentation). Valid
+/// lines for other key types and `cert-authority` lines are left out: they
+/// can never match an airlock signature.
+pub fn parse_allowed_signers(path: &str, data: impl AsRef<[u8]>) -> Result<Vec<AllowedSigner>> {
+    let mut out = Vec::new();
+    for l in text_lines(path, data.as_ref())? {
+        let s = l.text.trim_start_matches(WS);
+        if s.is_empty() || s.starts_with('#') {
             continue;
         }
-        out.insert(PublicKey::from_openssh_parts(t, b).map_err(|e| trust_err(path, i + 1, e))?);
+        if let Some(e) = parse_signer_line(l.number, s).map_err(|e| line_err(path, l.number, e))? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+// --- revoked keys ------------------------------------------------------------
+
+/// Why a revoked-keys line is not a public key.
+fn not_a_key(s: &str) -> String {
+    let first = &s[..s.find(WS).unwrap_or(s.len())];
+    let lower = first.to_ascii_lowercase();
+    if ["hash:", "key:", "sha1:", "sha256:", "id:", "serial:"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+    {
+        return format!(
+            "{} is KRL specification text, which ssh-keygen -r does not read: compile the file into a KRL \
+             with `ssh-keygen -k -f revoked.krl SPECFILE` and give revoked.krl",
+            show(first)
+        );
+    }
+    if let Some(c) = near_key_type(first) {
+        return format!(
+            "unknown key type {}: key types are case-sensitive, write {c}",
+            show(first)
+        );
+    }
+    if looks_like_option(first) || first.contains('=') {
+        return "a revoked-keys file takes no options: list bare public keys (KEYTYPE BASE64 [COMMENT])".into();
+    }
+    if s.split(WS).skip(1).any(|w| key_type(w).is_some()) {
+        return format!(
+            "a revoked-keys file lists bare public keys (KEYTYPE BASE64 [COMMENT]); this line has {} before the key \
+             (an allowed_signers line?)",
+            show(first)
+        );
+    }
+    format!(
+        "not a public key: expected KEYTYPE BASE64 [COMMENT], e.g. ssh-ed25519 AAAA…, found {}",
+        show(first)
+    )
+}
+
+/// Parse a revoked-keys file: a binary KRL (`ssh-keygen -k`) if it starts
+/// with the KRL magic, otherwise public keys one per line as OpenSSH's
+/// `sshkey_in_file` reads them. No line is ever ignored: anything but a
+/// blank line, a `#` comment or a public key is an error.
+pub fn parse_revoked(path: &str, data: impl AsRef<[u8]>) -> Result<Revoked> {
+    let data = data.as_ref();
+    if data.starts_with(krl::MAGIC) {
+        return krl::parse(data).map_err(|e| file_err(path, format!("bad binary KRL: {e}")));
+    }
+    if data.starts_with(b"SSHKRL") {
+        return Err(file_err(
+            path,
+            "looks like a damaged binary KRL (the KRL magic is incomplete)",
+        ));
+    }
+    let mut out = Revoked::default();
+    for l in text_lines(path, data)? {
+        let s = l.text.trim_start_matches(WS);
+        if s.starts_with('#') {
+            continue;
+        }
+        if s.is_empty() {
+            if l.crlf {
+                return Err(line_err(
+                    path,
+                    l.number,
+                    "a blank line ending in CR LF: ssh-keygen -r refuses this file; save it with Unix (LF) line endings",
+                ));
+            }
+            continue;
+        }
+        match read_key_field(s) {
+            Some(Ok((Key::Usable(k), _))) => out.insert(&k),
+            // OpenSSH skips RSA keys below 1024 bits here (SSH_ERR_KEY_LENGTH).
+            Some(Ok((Key::Other | Key::ShortRsa, _))) => {}
+            Some(Err(e)) => return Err(line_err(path, l.number, e)),
+            None => return Err(line_err(path, l.number, not_a_key(s))),
+        }
     }
     Ok(out)
 }
@@ -205,24 +661,10 @@ pub fn parse_revoked(path: &str, text: &str) -> Result<HashSet<PublicKey>> {
 impl TrustStore {
     pub fn load(allowed: &Path, revoked: Option<&Path>) -> Result<TrustStore> {
         let name = allowed.display().to_string();
-        let text = std::fs::read(allowed).map_err(|e| Error::io_read(allowed, e))?;
-        let text = String::from_utf8(text).map_err(|_| trust_err(&name, 0, "not UTF-8 text"))?;
-        let signers = parse_allowed_signers(&name, &text)?;
+        let signers = parse_allowed_signers(&name, read_file(allowed)?)?;
         let revoked = match revoked {
-            Some(p) => {
-                let rn = p.display().to_string();
-                let t = std::fs::read(p).map_err(|e| Error::io_read(p, e))?;
-                if t.starts_with(b"SSHKRL") {
-                    return Err(trust_err(
-                        &rn,
-                        0,
-                        "binary KRLs are not supported; list revoked public keys one per line",
-                    ));
-                }
-                let t = String::from_utf8(t).map_err(|_| trust_err(&rn, 0, "not UTF-8 text"))?;
-                parse_revoked(&rn, &t)?
-            }
-            None => HashSet::new(),
+            Some(p) => parse_revoked(&p.display().to_string(), read_file(p)?)?,
+            None => Revoked::default(),
         };
         Ok(TrustStore {
             signers,
@@ -270,8 +712,8 @@ impl TrustStore {
             .into_iter()
             .filter(|s| {
                 s.namespaces
-                    .as_ref()
-                    .is_none_or(|ns| ns.iter().any(|n| match_pattern(BUNDLE_NAMESPACE, n)))
+                    .as_deref()
+                    .is_none_or(|ns| match_pattern_list(BUNDLE_NAMESPACE, ns))
             })
             .collect();
         if lines.is_empty() {
@@ -311,7 +753,7 @@ fn fmt_time(t: Option<SystemTime>) -> String {
     humantime::format_rfc3339_seconds(t.unwrap_or(UNIX_EPOCH + Duration::ZERO)).to_string()
 }
 
-/// OpenSSH `match_pattern`: `*` and `?` wildcards, case-sensitive.
+/// OpenSSH `match_pattern`: `*` and `?` wildcards over bytes, case-sensitive.
 pub fn match_pattern(s: &str, pat: &str) -> bool {
     fn m(s: &[u8], p: &[u8]) -> bool {
         // Iterative glob with single backtrack point: linear enough for short
@@ -342,17 +784,29 @@ pub fn match_pattern(s: &str, pat: &str) -> bool {
     m(s.as_bytes(), pat.as_bytes())
 }
 
-/// OpenSSH `match_pattern_list`: comma-separated patterns; a matching `!`
-/// pattern vetoes the whole list.
+/// OpenSSH `match_pattern_list(s, list, 0)` == 1: the list is split at
+/// commas with nothing trimmed; `!pattern` that matches vetoes the whole
+/// list (OpenSSH returns -1); otherwise some plain pattern must match.
+/// Case-sensitive. A pattern of 1023 bytes or more makes the list match
+/// nothing, as in OpenSSH (its pattern buffer is 1024 bytes).
 pub fn match_pattern_list(s: &str, list: &str) -> bool {
     let mut matched = false;
+    if list.is_empty() {
+        return false;
+    }
+    let list = list.strip_suffix(',').unwrap_or(list);
     for p in list.split(',') {
-        let p = p.trim();
-        if let Some(neg) = p.strip_prefix('!') {
-            if match_pattern(s, neg) {
+        let (neg, p) = match p.strip_prefix('!') {
+            Some(n) => (true, n),
+            None => (false, p),
+        };
+        if p.len() >= 1023 {
+            return false;
+        }
+        if match_pattern(s, p) {
+            if neg {
                 return false;
             }
-        } else if match_pattern(s, p) {
             matched = true;
         }
     }
@@ -360,50 +814,4 @@ pub fn match_pattern_list(s: &str, list: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const KEY: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGPg8IMR1VjX9Rt8+Lsyp8HtW9pRbwx3u8rVpw4vSGjW";
-
-    #[test]
-    fn parses_options_and_quotes() {
-        let text = format!(
-            "# comment\n\nghes.example.com,\"other host\" namespaces=\"airlock-bundle,file\",valid-after=20260101Z,valid-before=\"202701011200\" {KEY} c\n\
-             * cert-authority {KEY}\n\
-             x ssh-rsa AAAA\n"
-        );
-        let s = parse_allowed_signers("t", &text).unwrap();
-        assert_eq!(s.len(), 1);
-        assert_eq!(s[0].principals, "ghes.example.com,\"other host\"");
-        assert_eq!(s[0].namespaces.as_ref().unwrap().len(), 2);
-        assert_eq!(
-            s[0].valid_after.unwrap(),
-            humantime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap()
-        );
-        assert_eq!(
-            s[0].valid_before.unwrap(),
-            humantime::parse_rfc3339("2027-01-01T12:00:00Z").unwrap()
-        );
-    }
-
-    #[test]
-    fn rejects_garbage() {
-        assert!(parse_allowed_signers("t", "host bogus=1 ssh-ed25519 AAAA").is_err());
-        assert!(parse_allowed_signers("t", "host ssh-ed25519 !!!").is_err());
-        assert!(parse_allowed_signers("t", "host").is_err());
-    }
-
-    #[test]
-    fn patterns() {
-        assert!(match_pattern_list("ghes.example.com", "*.example.com"));
-        assert!(!match_pattern_list(
-            "ghes.example.com",
-            "*.example.com,!ghes.*"
-        ));
-        assert!(match_pattern_list("a", "b,a"));
-        assert!(!match_pattern_list("ab", "a"));
-        assert!(match_pattern_list("abc", "a?c"));
-        assert!(match_pattern("aaaaaaaaaaaaaaaaaaaaaaab", "*a*a*a*a*a*b"));
-    }
-}
+mod tests;
