@@ -361,3 +361,146 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Import against the golden fixtures (made 2026-11-01, valid for 30
+    //! days), judged at a fixed clock so they stay valid.
+    use super::*;
+    use crate::bundle::verify::{Clock, DEFAULT_SKEW};
+    use crate::trust::TrustStore;
+
+    fn root() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn trust() -> TrustStore {
+        let k = root().join("keys");
+        TrustStore::load(&k.join("allowed_signers"), Some(&k.join("revoked_keys"))).unwrap()
+    }
+
+    fn run(bundle: &str, state: &StateDir, outbox: &Path, at: &str) -> Result<ImportReport> {
+        let t = trust();
+        import(
+            &root().join("fixtures/bundles").join(bundle),
+            &ImportOptions {
+                verify: VerifyOptions {
+                    trust: &t,
+                    identities: None,
+                    require_signers: 1,
+                    now: Clock::Fixed(humantime::parse_rfc3339(at).unwrap()),
+                    skew: DEFAULT_SKEW,
+                },
+                state,
+                target: Target::Outbox(outbox.to_path_buf()),
+                enterprise: Some("octo".into()),
+            },
+        )
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .map(|r| {
+                r.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    const AT: &str = "2026-11-02T00:00:00Z";
+
+    #[test]
+    fn accepted_bundles_land_in_the_outbox_with_their_steps_and_the_ledger_hash_of_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&d.path().join("state")).unwrap();
+        let outbox = d.path().join("outbox");
+        let r = run("golden_encrypted_users.airlock.zip", &state, &outbox, AT).unwrap();
+        let file = root().join("fixtures/bundles/golden_encrypted_users.airlock.zip");
+        assert_eq!(r.bundle_sha256, crate::fsutil::sha256_file(&file).unwrap());
+        let n = names(&outbox);
+        assert_eq!(n.len(), 2, "{n:?}");
+        assert!(n.iter().any(|f| f.ends_with(".UPLOAD.txt")));
+        // Again: already imported, and nothing changes.
+        let e = run("golden_encrypted_users.airlock.zip", &state, &outbox, AT)
+            .err()
+            .unwrap();
+        assert_eq!(e.code, Code::AlreadyImported);
+        assert_eq!(names(&outbox), n);
+        Ledger::open(state.path()).unwrap().verify_chain().unwrap();
+    }
+
+    #[test]
+    fn refusals_are_recorded_and_leave_the_outbox_empty() {
+        let d = tempfile::tempdir().unwrap();
+        let state = StateDir::open(&d.path().join("state")).unwrap();
+        let outbox = d.path().join("outbox");
+        let e = run("fail_tampered_payload.airlock.zip", &state, &outbox, AT)
+            .err()
+            .unwrap();
+        assert_eq!(e.code, Code::MemberDigest);
+        // Expired at the moment of decision.
+        let e = run(
+            "golden_clear_users.airlock.zip",
+            &state,
+            &outbox,
+            "2027-01-01T00:00:00Z",
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.code, Code::BundleExpired);
+        assert!(names(&outbox).is_empty(), "{:?}", names(&outbox));
+        let ev = Ledger::open(state.path()).unwrap().events().unwrap();
+        let rejected: Vec<_> = ev
+            .iter()
+            .filter(|e| e.outcome == outcome::REJECTED)
+            .collect();
+        assert_eq!(rejected.len(), 2);
+        // The refused file's hash is recorded, taken from its descriptor.
+        let f = root().join("fixtures/bundles/fail_tampered_payload.airlock.zip");
+        assert_eq!(
+            rejected[0].bundle_sha256.as_deref(),
+            Some(crate::fsutil::sha256_file(&f).unwrap().as_str())
+        );
+    }
+
+    #[test]
+    fn resume_is_refused_once_a_newer_bundle_was_accepted() {
+        let d = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(d.path()).unwrap();
+        let m = crate::bundle::manifest::tests::sample();
+        let ev = |created: &str, seq: i64, id: &str| Event {
+            kind: kind::IMPORT.into(),
+            at: "2026-11-28T00:00:00Z".into(),
+            outcome: outcome::ACCEPTED.into(),
+            bundle_id: Some(id.into()),
+            signer: Some(m.sequence.key.clone()),
+            sequence: Some(seq),
+            host_name: Some(m.source.host_name.clone()),
+            server_id: m.source.server_id.clone(),
+            created: Some(created.into()),
+            ..Default::default()
+        };
+        // The sample itself (created 2026-11-28, sequence 1) was accepted.
+        l.append(ev(&m.created, 1, &m.bundle_id)).unwrap();
+        {
+            let tx = l.begin().unwrap();
+            assert!(check_resume(&tx, &m).unwrap().is_none());
+            assert!(check_rules(&tx, &m).unwrap().is_some(), "a replay");
+        }
+        // A newer one for the same instance: the resume is superseded.
+        l.append(ev("2026-11-29T00:00:00Z", 2, "newer")).unwrap();
+        let tx = l.begin().unwrap();
+        let e = check_resume(&tx, &m).unwrap().unwrap();
+        assert_eq!(e.code, Code::LedgerSuperseded);
+        assert!(e.cause.contains("newer"), "{e}");
+        // Another instance's bundles do not count.
+        drop(tx);
+        let mut other = m.clone();
+        other.source.host_name = "other.example.com".into();
+        let tx = l.begin().unwrap();
+        assert!(check_resume(&tx, &other).unwrap().is_none());
+    }
+}
