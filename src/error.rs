@@ -176,7 +176,7 @@ codes! {
     BundleFuture => ("AIRLOCK-E-BUNDLE-FUTURE", Freshness,
         "the bundle is dated in the future; check the clocks of both hosts"),
     UsageFileInvalid => ("AIRLOCK-E-USAGE-FILE-INVALID", Payload,
-        "the file looks like a GHES license usage file but its envelope is invalid; export it again from GHES"),
+        "the file looks like a GHES license usage file but is not strict JSON or its envelope is invalid; export it again from GHES"),
     PayloadSource => ("AIRLOCK-E-PAYLOAD-SOURCE", Payload,
         "the usage file names another instance than the signed manifest; reject the bundle"),
     RecipientsMismatch => ("AIRLOCK-E-RECIPIENTS-MISMATCH", Integrity,

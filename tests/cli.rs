@@ -292,6 +292,109 @@ fn opaque_files_need_a_source_and_invalid_usage_files_are_refused() {
     );
 }
 
+/// Usage files are checked as complete RFC 8259 JSON, users blob included:
+/// what GitHub would refuse at upload is refused before the air gap.
+#[test]
+fn usage_files_that_are_not_strict_json_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    let good = airlock::sample::usage_encrypted(
+        airlock::sample::SAMPLE_HOST,
+        airlock::sample::SAMPLE_SERVER_ID,
+        2048,
+    );
+    let users = good.windows(9).position(|w| w == b"\"users\":\"").unwrap();
+    // A field after `instance`, before `users`.
+    let with_field = |value: &[u8]| {
+        let mut v = good[..users].to_vec();
+        v.extend_from_slice(b"\"x\":");
+        v.extend_from_slice(value);
+        v.push(b',');
+        v.extend_from_slice(&good[users..]);
+        v
+    };
+    // One byte of the users blob replaced, 1000 bytes in.
+    let in_blob = |b: u8| {
+        let mut v = good.clone();
+        v[users + 1000] = b;
+        v
+    };
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend_from_slice(&good);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("literal", with_field(b"tru"), "invalid literal"),
+        ("literal2", with_field(b"falsey"), "invalid literal"),
+        ("number", with_field(b"01"), "invalid number"),
+        ("number2", with_field(b"1."), "invalid number"),
+        ("escape", with_field(br#""\x""#), "invalid escape"),
+        ("unicode_escape", with_field(br#""\u12""#), "invalid escape"),
+        (
+            "surrogate",
+            with_field(br#""\ud800""#),
+            "lone UTF-16 surrogate",
+        ),
+        (
+            "control",
+            with_field(b"\"a\x01b\""),
+            "raw control character U+0001",
+        ),
+        (
+            "blob_control",
+            in_blob(b'\n'),
+            "raw control character U+000A",
+        ),
+        ("blob_utf8", in_blob(0xff), "invalid UTF-8"),
+        ("blob_escape", in_blob(b'\\'), "invalid escape"),
+        ("overlong", with_field(b"\"\xc0\xaf\""), "invalid UTF-8"),
+        ("bom", bom, "byte order mark"),
+    ];
+    for (name, doc, why) in cases {
+        let f = d.path().join(format!("{name}.json"));
+        std::fs::write(&f, &doc).unwrap();
+        let out = d.path().join(format!("{name}.zip"));
+        airlock()
+            .arg("export")
+            .arg(&f)
+            .arg("--key")
+            .arg(&k)
+            .arg("--out")
+            .arg(&out)
+            .arg("--state-dir")
+            .arg(d.path().join("state"))
+            .assert()
+            .code(8)
+            .stderr(contains("AIRLOCK-E-USAGE-FILE-INVALID"))
+            .stderr(contains(why))
+            .stderr(contains(" at byte "));
+        assert!(!out.exists(), "{name}");
+    }
+    // Invalid JSON before any `instance` is no usage file: it travels as an
+    // opaque file (and so needs --host-name).
+    let mut early = b"{\"x\":tru,".to_vec();
+    early.extend_from_slice(&good[1..]);
+    let f = d.path().join("early.json");
+    std::fs::write(&f, early).unwrap();
+    airlock()
+        .arg("export")
+        .arg(&f)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(d.path().join("early.zip"))
+        .arg("--host-name")
+        .arg("files.example.com")
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .assert()
+        .success()
+        .stdout(contains("opaque file"));
+    assert!(
+        listing(d.path()).iter().all(|f| !f.contains(".airlock-")),
+        "{:?}",
+        listing(d.path())
+    );
+}
+
 #[test]
 fn unprotected_private_keys_are_refused() {
     use std::os::unix::fs::PermissionsExt;
