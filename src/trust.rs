@@ -27,6 +27,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Code, Error, Result};
@@ -66,11 +67,12 @@ impl Revoked {
     }
 
     /// OpenSSH `is_key_revoked` for a plain key: its SHA-1 or SHA-256 blob
-    /// hash, or the blob itself, is listed.
+    /// hash, or the blob itself, is listed. (A SHA-1 collision could only
+    /// make another key look revoked, a refusal, never admit one.)
     pub fn contains(&self, key: &PublicKey) -> bool {
         let blob = key.blob();
         self.keys.contains(&blob)
-            || self.sha1.contains(&krl::sha1(&blob))
+            || self.sha1.contains(&<[u8; 20]>::from(Sha1::digest(&blob)))
             || self
                 .sha256
                 .contains(&<[u8; 32]>::from(Sha256::digest(&blob)))

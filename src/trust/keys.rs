@@ -8,6 +8,13 @@
 //! as a valid key that cannot match.
 
 use base64::Engine;
+// p384 and p521 share this elliptic-curve version (Cargo.lock).
+use p256::elliptic_curve::bigint::{ArrayEncoding, CheckedSub, Integer};
+use p256::elliptic_curve::sec1::{EncodedPoint, FromEncodedPoint, ModulusSize, ToEncodedPoint};
+use p256::elliptic_curve::{
+    AffinePoint, CurveArithmetic, FieldBytes, FieldBytesEncoding, FieldBytesSize,
+    PublicKey as EcPublicKey,
+};
 
 use crate::sshsig::PublicKey;
 
@@ -33,6 +40,17 @@ pub enum Curve {
     P256,
     P384,
     P521,
+}
+
+impl Curve {
+    /// The curve's name inside an `ecdsa-sha2-*` key blob.
+    fn name(self) -> &'static str {
+        match self {
+            Curve::P256 => "nistp256",
+            Curve::P384 => "nistp384",
+            Curve::P521 => "nistp521",
+        }
+    }
 }
 
 /// Every key type name OpenSSH 9.2 (`peek_type_nid`) accepts at the start of
@@ -198,22 +216,22 @@ fn application(r: &mut Reader<'_>) -> Result<String, String> {
 }
 
 fn ecdsa(c: Curve, r: &mut Reader<'_>) -> Result<(), String> {
-    let params = Params::of(c);
+    let name = c.name();
     let curve = r.string()?;
-    if curve != params.name.as_bytes() {
-        return Err(format!(
-            "the curve {} is not {}",
-            show_bytes(curve),
-            params.name
-        ));
+    if curve != name.as_bytes() {
+        return Err(format!("the curve {} is not {name}", show_bytes(curve)));
     }
     let q = r.string()?;
-    let flen = params.p.len();
-    if q.len() != 1 + 2 * flen || q[0] != 4 {
+    // OpenSSH (`sshbuf_get_eckey`) reads uncompressed points only.
+    if q.first() != Some(&4) {
         return Err("the ECDSA point is not an uncompressed point of its curve".into());
     }
-    let (x, y) = q[1..].split_at(flen);
-    if !ec_point_valid(&params, x, y) {
+    let valid = match c {
+        Curve::P256 => ec_point_valid::<p256::NistP256>(q),
+        Curve::P384 => ec_point_valid::<p384::NistP384>(q),
+        Curve::P521 => ec_point_valid::<p521::NistP521>(q),
+    };
+    if !valid {
         return Err("the ECDSA point is not a valid public key on its curve".into());
     }
     Ok(())
@@ -316,195 +334,39 @@ pub fn bit_len(be: &[u8]) -> usize {
     }
 }
 
-// --- ECDSA public key validation (OpenSSH `sshkey_ec_validate_public`) ---
-
-struct Params {
-    name: &'static str,
-    p: Vec<u8>,
-    b: Vec<u8>,
-    n: Vec<u8>,
-}
-
-impl Params {
-    fn of(c: Curve) -> Params {
-        let (name, p, b, n) = match c {
-            Curve::P256 => (
-                "nistp256",
-                "ffffffff00000001000000000000000000000000ffffffffffffffffffffffff",
-                "5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b",
-                "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551",
-            ),
-            Curve::P384 => (
-                "nistp384",
-                "fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000ffffffff",
-                "b3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aef",
-                "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973",
-            ),
-            Curve::P521 => (
-                "nistp521",
-                "01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
-                "0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00",
-                "01fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffa51868783bf2f966b7fcc0148f709a5d03bb5c9b8899c47aebb6fb71e91386409",
-            ),
-        };
-        let h = |s: &str| hex::decode(s).expect("curve constant");
-        Params {
-            name,
-            p: h(p),
-            b: h(b),
-            n: h(n),
-        }
-    }
-}
-
-/// The checks OpenSSL's point decoding and OpenSSH's validation make on an
-/// affine point of a prime-order NIST curve: x, y < p and on the curve
-/// (`y² = x³ − 3x + b`), both longer than half the order's bits, both below
-/// order − 1. (n·Q = ∞ holds for every such point: the cofactor is 1.)
-fn ec_point_valid(c: &Params, x: &[u8], y: &[u8]) -> bool {
-    let p = Big::from_be(&c.p);
-    let n = Big::from_be(&c.n);
-    let (bx, by) = (Big::from_be(x), Big::from_be(y));
-    if bx.cmp(&p).is_ge() || by.cmp(&p).is_ge() {
+/// OpenSSH's `sshkey_ec_validate_public` on a SEC1 point: the crate decodes
+/// it (right length, coordinates below p, on the curve, not the point at
+/// infinity; n·Q = ∞ holds for every such point, the cofactor being 1), and
+/// OpenSSH's own limits on the coordinates follow: each longer than half the
+/// order's bits, each below order − 1.
+fn ec_point_valid<C>(q: &[u8]) -> bool
+where
+    C: CurveArithmetic,
+    FieldBytesSize<C>: ModulusSize,
+    AffinePoint<C>: FromEncodedPoint<C> + ToEncodedPoint<C>,
+{
+    let Ok(point) = EncodedPoint::<C>::from_bytes(q) else {
+        return false;
+    };
+    if EcPublicKey::<C>::from_encoded_point(&point)
+        .is_none()
+        .into()
+    {
         return false;
     }
-    let half = bit_len(&c.n) / 2;
-    if bit_len(x) <= half || bit_len(y) <= half {
+    let (Some(x), Some(y)) = (point.x(), point.y()) else {
         return false;
-    }
-    let n1 = n.sub(&Big::from_be(&[1]));
-    if bx.cmp(&n1).is_ge() || by.cmp(&n1).is_ge() {
-        return false;
-    }
-    let lhs = by.mul(&by).rem(&p);
-    let x3 = bx.mul(&bx).rem(&p).mul(&bx).rem(&p);
-    let three_x = bx.mul(&Big::from_be(&[3])).rem(&p);
-    // x³ − 3x + b ≡ x³ + (p − 3x) + b (mod p)
-    let rhs = x3.add(&p.sub(&three_x)).add(&Big::from_be(&c.b)).rem(&p);
-    lhs.cmp(&rhs).is_eq()
-}
-
-/// Just enough unsigned big-integer arithmetic for the curve equation:
-/// little-endian 32-bit limbs, schoolbook multiplication, bitwise reduction.
-#[derive(Clone, Debug)]
-struct Big(Vec<u32>);
-
-impl Big {
-    fn from_be(b: &[u8]) -> Big {
-        let mut v = Vec::with_capacity(b.len() / 4 + 1);
-        for chunk in b.rchunks(4) {
-            let mut w = 0u32;
-            for &c in chunk {
-                w = (w << 8) | c as u32;
-            }
-            v.push(w);
-        }
-        Big(v).norm()
-    }
-    fn norm(mut self) -> Big {
-        while self.0.last() == Some(&0) {
-            self.0.pop();
-        }
-        self
-    }
-    fn bits(&self) -> usize {
-        match self.0.last() {
-            None => 0,
-            Some(&top) => self.0.len() * 32 - top.leading_zeros() as usize,
-        }
-    }
-    fn bit(&self, i: usize) -> bool {
-        self.0.get(i / 32).is_some_and(|w| w >> (i % 32) & 1 == 1)
-    }
-    fn cmp(&self, o: &Big) -> std::cmp::Ordering {
-        self.0
-            .len()
-            .cmp(&o.0.len())
-            .then_with(|| self.0.iter().rev().cmp(o.0.iter().rev()))
-    }
-    fn add(&self, o: &Big) -> Big {
-        let mut v = Vec::with_capacity(self.0.len().max(o.0.len()) + 1);
-        let mut carry = 0u64;
-        for i in 0..self.0.len().max(o.0.len()) {
-            let s = *self.0.get(i).unwrap_or(&0) as u64 + *o.0.get(i).unwrap_or(&0) as u64 + carry;
-            v.push(s as u32);
-            carry = s >> 32;
-        }
-        v.push(carry as u32);
-        Big(v).norm()
-    }
-    /// self − o, for self ≥ o.
-    fn sub(&self, o: &Big) -> Big {
-        let mut v = Vec::with_capacity(self.0.len());
-        let mut borrow = 0i64;
-        for i in 0..self.0.len() {
-            let mut d = self.0[i] as i64 - *o.0.get(i).unwrap_or(&0) as i64 - borrow;
-            borrow = 0;
-            if d < 0 {
-                d += 1 << 32;
-                borrow = 1;
-            }
-            v.push(d as u32);
-        }
-        Big(v).norm()
-    }
-    fn mul(&self, o: &Big) -> Big {
-        let mut v = vec![0u32; self.0.len() + o.0.len() + 1];
-        for (i, &a) in self.0.iter().enumerate() {
-            let mut carry = 0u64;
-            for (j, &b) in o.0.iter().enumerate() {
-                let t = v[i + j] as u64 + a as u64 * b as u64 + carry;
-                v[i + j] = t as u32;
-                carry = t >> 32;
-            }
-            let mut k = i + o.0.len();
-            while carry != 0 {
-                let t = v[k] as u64 + carry;
-                v[k] = t as u32;
-                carry = t >> 32;
-                k += 1;
-            }
-        }
-        Big(v).norm()
-    }
-    fn rem(&self, m: &Big) -> Big {
-        let mut r = Big(Vec::new());
-        for i in (0..self.bits()).rev() {
-            // r = 2r + bit
-            let mut carry = self.bit(i) as u32;
-            for w in r.0.iter_mut() {
-                let nc = *w >> 31;
-                *w = (*w << 1) | carry;
-                carry = nc;
-            }
-            if carry != 0 {
-                r.0.push(carry);
-            }
-            if r.cmp(m).is_ge() {
-                r = r.sub(m);
-            }
-        }
-        r
-    }
+    };
+    let order = C::ORDER;
+    let half = bit_len(&order.to_be_byte_array()) / 2;
+    let n1 = order.checked_sub(&C::Uint::ONE).unwrap(); // the order is > 1
+    let ok = |c: &FieldBytes<C>| bit_len(c) > half && C::Uint::decode_field_bytes(c) < n1;
+    ok(x) && ok(y)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn big_arithmetic() {
-        let a = Big::from_be(&hex::decode("ffffffffffffffffffff").unwrap());
-        let b = Big::from_be(&hex::decode("0100000001").unwrap());
-        let m = Big::from_be(&hex::decode("fffffffb").unwrap());
-        // Check (a·b) mod m against u128 arithmetic.
-        let av = 0xffffffffffffffffffffu128;
-        let bv = 0x0100000001u128;
-        let mv = 0xfffffffbu128;
-        let want = ((av % mv) * (bv % mv)) % mv;
-        assert_eq!(a.mul(&b).rem(&m).0, vec![want as u32]);
-        assert!(a.add(&b).sub(&b).cmp(&a).is_eq());
-    }
 
     #[test]
     fn curve_generators_are_valid_points() {
@@ -515,13 +377,36 @@ mod tests {
             (Curve::P521, "00c6858e06b70404e9cd9e3ecb662395b4429c648139053fb521f828af606b4d3dbaa14b5e77efe75928fe1dc127a2ffa8de3348b3c1856a429bf97e7e31c2e5bd66", "011839296a789a3bc0045c8a5fb42c7d1bd998f54449579b446817afbd17273e662c97ee72995ef42640c550b9013fad0761353c7086a272c24088be94769fd16650"),
         ];
         for (c, x, y) in g {
-            let p = Params::of(c);
-            let (x, y) = (hex::decode(x).unwrap(), hex::decode(y).unwrap());
-            assert!(ec_point_valid(&p, &x, &y), "{c:?}");
-            let mut bad = y.clone();
+            let valid = |q: &[u8]| match c {
+                Curve::P256 => ec_point_valid::<p256::NistP256>(q),
+                Curve::P384 => ec_point_valid::<p384::NistP384>(q),
+                Curve::P521 => ec_point_valid::<p521::NistP521>(q),
+            };
+            let q = hex::decode(format!("04{x}{y}")).unwrap();
+            assert!(valid(&q), "{c:?}");
+            let mut bad = q.clone();
             *bad.last_mut().unwrap() ^= 1;
-            assert!(!ec_point_valid(&p, &x, &bad), "{c:?}");
+            assert!(!valid(&bad), "{c:?}");
+            // Compressed form, a truncated point, the point at infinity.
+            let mut compressed = vec![2 | (q.last().unwrap() & 1)];
+            compressed.extend_from_slice(&q[1..=x.len() / 2]);
+            assert!(!valid(&compressed), "{c:?}");
+            assert!(!valid(&q[..q.len() - 1]), "{c:?}");
+            assert!(!valid(&[0]), "{c:?}");
         }
+    }
+
+    #[test]
+    fn openssh_coordinate_limits() {
+        // On P-256 with x = order + 3 (< p): the crate takes the point,
+        // OpenSSH (x < order − 1) refuses it, and so does airlock.
+        let q = hex::decode(concat!(
+            "04ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632554",
+            "484f0c0fda434ef0a808458914f328715d7a545e198ac7eee31dffe861b5d23f"
+        ))
+        .unwrap();
+        assert!(EcPublicKey::<p256::NistP256>::from_sec1_bytes(&q).is_ok());
+        assert!(!ec_point_valid::<p256::NistP256>(&q));
     }
 
     #[test]

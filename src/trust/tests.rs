@@ -252,6 +252,9 @@ fn other_key_types_are_skipped_only_when_valid() {
     *blob.last_mut().unwrap() ^= 1;
     let bad = base64::engine::general_purpose::STANDARD.encode(&blob);
     assert!(refused(&format!("host {t} {bad}\n")).contains("not a valid public key"));
+    // On the curve but x ≥ order − 1: `ssh-keygen -l` refuses it too.
+    let big_x = "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBP////8AAAAA//////////+85vqtpxeehPO5ysL8YyVUSE8MD9pDTvCoCEWJFPMocV16VF4Zisfu4x3/6GG10j8=";
+    assert!(refused(&format!("host {t} {big_x}\n")).contains("not a valid public key"));
     // Short RSA, certificates, signature-algorithm names.
     let mut short = Vec::new();
     for part in [&b"ssh-rsa"[..], &[1, 0, 1], &[0x40; 64]] {
@@ -506,7 +509,7 @@ fn krl_sections() {
     assert!(!revoked(&explicit).contains(&pk(1)));
     let sha256 = krl(&section(5, &string(&Sha256::digest(&blob))));
     assert!(revoked(&sha256).contains(&k));
-    let sha1 = krl(&section(3, &string(&krl::sha1(&blob))));
+    let sha1 = krl(&section(3, &string(&sha1::Sha1::digest(&blob))));
     assert!(revoked(&sha1).contains(&k));
     assert!(revoked(&krl(&[])).is_empty());
     // Malformed: a whole-file error, no line number.
