@@ -219,6 +219,8 @@ codes! {
         "the bundle changed while airlock read it (rewritten meanwhile, or a medium that returns different bytes); copy it to local disk, check the medium, and run again"),
     NotAFile => ("AIRLOCK-E-NOT-A-FILE", Io,
         "give the path of a bundle file (*.airlock.zip); FIFOs, devices and directories are refused because a bundle is read as one stable file"),
+    BundleIncomplete => ("AIRLOCK-E-BUNDLE-INCOMPLETE", Integrity,
+        "the file stopped growing before its end (no zip trailer): the transfer is incomplete; send or copy it again"),
     LedgerSuperseded => ("AIRLOCK-E-LEDGER-SUPERSEDED", Ledger,
         "a newer bundle for this instance was imported after this one was accepted; it is not handed over (upload the newer one)"),
 }

@@ -92,6 +92,82 @@ fn event_from(v: &Verified, bundle_sha256: &str, kind: &str, outcome: &str) -> E
     }
 }
 
+/// What a batch or a drop folder does with a bundle after an import attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Disposition {
+    /// Verified and handed over now.
+    Imported,
+    /// The same bundle was handed over before: nothing to do.
+    AlreadyImported,
+    /// Genuine but not the newest: a newer bundle for its instance (or a
+    /// higher sequence from its key) was imported, so it is not handed over.
+    Superseded,
+    /// Refused: the bundle, or what it needs (trust, identity), is wrong.
+    Refused,
+    /// Not judged: a failure of this host (disk, lock, outbox, endpoint) or a
+    /// file still changing. Try again later.
+    Retry,
+}
+
+impl Disposition {
+    /// Counts as a failure in a batch's exit status.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Disposition::Refused | Disposition::Retry)
+    }
+}
+
+/// Sort an import's outcome into a disposition.
+pub fn disposition(r: &Result<ImportReport>) -> Disposition {
+    use crate::error::Class;
+    let Err(e) = r else {
+        return Disposition::Imported;
+    };
+    match e.code {
+        Code::AlreadyImported => Disposition::AlreadyImported,
+        Code::LedgerOlder | Code::LedgerRollback | Code::LedgerSuperseded => {
+            Disposition::Superseded
+        }
+        Code::BundleChanged | Code::StateLock | Code::LedgerIo | Code::Resources => {
+            Disposition::Retry
+        }
+        Code::NotAFile => Disposition::Refused,
+        _ => match e.code.class() {
+            Class::Io | Class::Handover | Class::Internal => Disposition::Retry,
+            _ => Disposition::Refused,
+        },
+    }
+}
+
+/// The order a batch is imported in: per instance (host name and server id),
+/// newest first, so the newest bundle of each instance is handed over and
+/// the older ones in the batch are superseded rather than handed over first
+/// and replaced a moment later (GitHub keeps only the last upload per
+/// server). Files whose manifest cannot be read (they will be refused) come
+/// last, in the order given.
+pub fn batch_order(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for p in paths {
+        let m = crate::bundle::sign::manifest_bytes(&p)
+            .and_then(|b| crate::bundle::Manifest::parse(&b));
+        match m {
+            Ok(m) => known.push((
+                (m.source.host_name, m.source.server_id.unwrap_or_default()),
+                m.created,
+                p,
+            )),
+            Err(_) => unknown.push(p),
+        }
+    }
+    known.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+    known
+        .into_iter()
+        .map(|(_, _, p)| p)
+        .chain(unknown)
+        .collect()
+}
+
 /// Removes a directory when dropped.
 struct RemoveOnDrop(PathBuf);
 

@@ -22,6 +22,7 @@ pub mod sshsig;
 pub mod state;
 pub mod trust;
 pub mod usage;
+pub mod watch;
 
 pub use error::{Code, Error, Result};
 

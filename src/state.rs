@@ -29,12 +29,21 @@ pub fn default_state_dir() -> Result<PathBuf> {
 pub struct StateDir {
     path: PathBuf,
     _lock: File,
+    /// How long `open` waited for another airlock process's lock.
+    pub waited: Option<std::time::Duration>,
 }
 
 impl StateDir {
     /// Create the directory (0700) if needed and take its exclusive lock,
     /// waiting for another airlock process that holds it.
     pub fn open(path: &Path) -> Result<StateDir> {
+        StateDir::open_reporting(path, &mut |_| {})
+    }
+
+    /// `open`, calling `on_wait` with the lock file's path before it starts
+    /// waiting for a lock another process holds (so a caller can say so);
+    /// `waited` then says for how long.
+    pub fn open_reporting(path: &Path, on_wait: &mut dyn FnMut(&Path)) -> Result<StateDir> {
         use std::os::unix::fs::DirBuilderExt;
         fs::DirBuilder::new()
             .recursive(true)
@@ -48,15 +57,26 @@ impl StateDir {
             .write(true)
             .open(&lock_path)
             .map_err(|e| Error::io_write(&lock_path, e))?;
-        lock.lock().map_err(|e| {
+        let lock_err = |e: std::io::Error| {
             Error::new(
                 Code::StateLock,
                 format!("cannot lock {}: {e}", lock_path.display()),
             )
-        })?;
+        };
+        let waited = match lock.try_lock() {
+            Ok(()) => None,
+            Err(fs::TryLockError::WouldBlock) => {
+                on_wait(&lock_path);
+                let start = std::time::Instant::now();
+                lock.lock().map_err(lock_err)?;
+                Some(start.elapsed())
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(lock_err(e)),
+        };
         Ok(StateDir {
             path: path.to_path_buf(),
             _lock: lock,
+            waited,
         })
     }
 

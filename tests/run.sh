@@ -14,6 +14,7 @@ command -v sha256sum  >/dev/null || need+=(coreutils)
 command -v sqlite3    >/dev/null || need+=(sqlite3)
 command -v chromium   >/dev/null || need+=(chromium)
 command -v tmux       >/dev/null || need+=(tmux)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v objdump    >/dev/null || need+=(binutils)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing: ${need[*]}"

@@ -1,13 +1,14 @@
-//! `airlock import`: verify, apply the ledger rules, hand over.
+//! `airlock import`: verify, apply the ledger's rules, hand over; one bundle,
+//! or a batch of bundles and directories.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use airlock::bundle::verify::{Clock, DEFAULT_SKEW};
 use airlock::bundle::VerifyOptions;
 use airlock::config::Config;
 use airlock::error::{Code, Error, Result};
 use airlock::handover::Target;
-use airlock::import::{import, ImportOptions};
+use airlock::import::{batch_order, disposition, import, Disposition, ImportOptions, ImportReport};
 use airlock::state::{default_state_dir, StateDir};
 use airlock::trust::TrustStore;
 use zeroize::Zeroizing;
@@ -16,9 +17,19 @@ use crate::outln;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The bundle to import
-    #[arg(value_name = "BUNDLE")]
-    pub bundle: PathBuf,
+    /// Bundles to import, and directories whose *.airlock.zip files to import
+    #[arg(value_name = "BUNDLE|DIR", required = true)]
+    pub bundles: Vec<PathBuf>,
+    #[command(flatten)]
+    pub opts: ImportArgs,
+    /// Print the result as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The importer's options, shared by `import` and `watch`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ImportArgs {
     /// Configuration file (default: ~/.config/airlock/airlock.toml)
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -30,7 +41,7 @@ pub struct Args {
         hide_env = true
     )]
     pub trust: Option<PathBuf>,
-    /// Revoked public keys [env: AIRLOCK_REVOKED; config: revoked]
+    /// Revoked public keys, or a KRL [env: AIRLOCK_REVOKED; config: revoked]
     #[arg(long, value_name = "FILE", env = "AIRLOCK_REVOKED", hide_env = true)]
     pub revoked: Option<PathBuf>,
     #[command(flatten)]
@@ -53,68 +64,159 @@ pub struct Args {
     /// Bearer token for --submit-url, on the first line of FILE (or env AIRLOCK_SUBMIT_TOKEN) [config: submit_token_file]
     #[arg(long, value_name = "FILE")]
     pub submit_token_file: Option<PathBuf>,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
-pub fn run(mut a: Args) -> Result<()> {
-    let (cfg, _) = Config::load(a.config.as_deref())?;
-    let trust_path = a.trust.or(cfg.trust).ok_or_else(|| {
-        Error::new(Code::Args, "no trust file").with_hint(
-            "pass --trust ALLOWED_SIGNERS, set AIRLOCK_TRUST, or set trust in airlock.toml",
-        )
-    })?;
-    let revoked = a.revoked.or(cfg.revoked);
-    let trust = TrustStore::load(&trust_path, revoked.as_deref())?;
-    if a.ids.identities.is_empty() {
-        a.ids.identities = std::env::var_os("AIRLOCK_IDENTITY")
-            .filter(|v| !v.is_empty())
-            .map(|v| std::env::split_paths(&v).collect())
-            .unwrap_or(cfg.identities);
-    }
-    let ids = a.ids.load(&a.bundle)?;
-    let state_path = match a.state_dir.or(cfg.state_dir) {
-        Some(d) => d,
-        None => default_state_dir()?,
-    };
-    let state = StateDir::open(&state_path)?;
-    let enterprise = a.enterprise.or(cfg.enterprise);
-    let target = match a.submit_url.or(cfg.submit_url) {
-        Some(url) => {
-            let token = match (
-                std::env::var("AIRLOCK_SUBMIT_TOKEN")
-                    .ok()
-                    .filter(|t| !t.is_empty()),
-                a.submit_token_file.or(cfg.submit_token_file),
-            ) {
-                (_, Some(f)) => Some(airlock::keys::read_passphrase_file(&f)?),
-                (Some(t), None) => Some(Zeroizing::new(t)),
-                (None, None) => None,
-            };
-            Target::Http { url, token }
+/// Everything an import needs, resolved from flags, environment and
+/// `airlock.toml` (in that precedence).
+pub struct Resolved {
+    pub trust: TrustStore,
+    pub ids: airlock::crypt::Identities,
+    pub state_path: PathBuf,
+    pub target: Target,
+    pub enterprise: Option<String>,
+    pub require_signers: usize,
+}
+
+impl ImportArgs {
+    /// Resolve the options; `bundle` is the one a passphrase prompt is for.
+    pub fn resolve(&self, bundle: &Path) -> Result<Resolved> {
+        let mut a = self.clone();
+        let (cfg, _) = Config::load(a.config.as_deref())?;
+        let trust_path = a.trust.or(cfg.trust).ok_or_else(|| {
+            Error::new(Code::Args, "no trust file").with_hint(
+                "pass --trust ALLOWED_SIGNERS, set AIRLOCK_TRUST, or set trust in airlock.toml",
+            )
+        })?;
+        let revoked = a.revoked.or(cfg.revoked);
+        let trust = TrustStore::load(&trust_path, revoked.as_deref())?;
+        if a.ids.identities.is_empty() {
+            a.ids.identities = std::env::var_os("AIRLOCK_IDENTITY")
+                .filter(|v| !v.is_empty())
+                .map(|v| std::env::split_paths(&v).collect())
+                .unwrap_or(cfg.identities);
         }
-        None => Target::Outbox(
-            a.outbox
-                .or(cfg.outbox)
-                .unwrap_or_else(|| state_path.join("outbox")),
-        ),
-    };
-    let report = import(
-        &a.bundle,
+        let ids = a.ids.load(bundle)?;
+        let state_path = match a.state_dir.or(cfg.state_dir) {
+            Some(d) => d,
+            None => default_state_dir()?,
+        };
+        let target = match a.submit_url.or(cfg.submit_url) {
+            Some(url) => {
+                let token = match (
+                    std::env::var("AIRLOCK_SUBMIT_TOKEN")
+                        .ok()
+                        .filter(|t| !t.is_empty()),
+                    a.submit_token_file.or(cfg.submit_token_file),
+                ) {
+                    (_, Some(f)) => Some(airlock::keys::read_passphrase_file(&f)?),
+                    (Some(t), None) => Some(Zeroizing::new(t)),
+                    (None, None) => None,
+                };
+                Target::Http { url, token }
+            }
+            None => Target::Outbox(
+                a.outbox
+                    .or(cfg.outbox)
+                    .unwrap_or_else(|| state_path.join("outbox")),
+            ),
+        };
+        Ok(Resolved {
+            trust,
+            ids,
+            state_path,
+            target,
+            enterprise: a.enterprise.or(cfg.enterprise),
+            require_signers: a.require_signers.or(cfg.require_signers).unwrap_or(1),
+        })
+    }
+}
+
+/// Open the state directory, saying so when another run holds its lock
+/// (always with `loud`, else with -v).
+pub fn open_state(path: &Path, loud: bool) -> Result<StateDir> {
+    let say = loud || super::output().verbose > 0;
+    let state = StateDir::open_reporting(path, &mut |lock| {
+        if say {
+            eprintln!(
+                "airlock: waiting for another airlock run to release {}",
+                lock.display()
+            );
+        }
+    })?;
+    if let (true, Some(w)) = (say, state.waited) {
+        eprintln!(
+            "airlock: waited {:.1} s for the state directory lock",
+            w.as_secs_f64()
+        );
+    }
+    Ok(state)
+}
+
+/// Import one bundle with resolved options.
+pub fn import_one(r: &Resolved, state: &StateDir, bundle: &Path) -> Result<ImportReport> {
+    import(
+        bundle,
         &ImportOptions {
             verify: VerifyOptions {
-                trust: &trust,
+                trust: &r.trust,
                 now: Clock::System,
                 skew: DEFAULT_SKEW,
-                identities: Some(&ids),
-                require_signers: a.require_signers.or(cfg.require_signers).unwrap_or(1),
+                identities: Some(&r.ids),
+                require_signers: r.require_signers,
             },
-            state: &state,
-            target,
-            enterprise,
+            state,
+            target: match &r.target {
+                Target::Outbox(d) => Target::Outbox(d.clone()),
+                Target::Http { url, token } => Target::Http {
+                    url: url.clone(),
+                    token: token.clone(),
+                },
+            },
+            enterprise: r.enterprise.clone(),
         },
-    )?;
+    )
+}
+
+/// The bundles named: files as given, directories expanded to their
+/// `*.airlock.zip` files (not recursive).
+fn expand(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, bool)> {
+    let mut out = Vec::new();
+    let mut batch = paths.len() > 1;
+    for p in paths {
+        if p.is_dir() {
+            batch = true;
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| Error::io_read(p, e))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|f| {
+                    f.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.ends_with(airlock::watch::SUFFIX) && !n.starts_with('.'))
+                        && f.is_file()
+                })
+                .collect();
+            found.sort();
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok((out, batch))
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let (bundles, batch) = expand(&a.bundles)?;
+    if !batch {
+        return run_single(&a, &bundles[0]);
+    }
+    run_batch(&a, bundles)
+}
+
+fn run_single(a: &Args, bundle: &Path) -> Result<()> {
+    let r = a.opts.resolve(bundle)?;
+    let state = open_state(&r.state_path, false)?;
+    let report = import_one(&r, &state, bundle)?;
     if a.json {
         super::print_json(&serde_json::json!({ "ok": true, "import": report }));
         return Ok(());
@@ -139,7 +241,102 @@ pub fn run(mut a: Args) -> Result<()> {
     }
     outln!(
         "  recorded in  {}",
-        state_path.join(airlock::ledger::LEDGER_FILE).display()
+        r.state_path.join(airlock::ledger::LEDGER_FILE).display()
     );
     Ok(())
+}
+
+fn error_json(e: &Error) -> serde_json::Value {
+    serde_json::json!({
+        "code": e.code.as_str(),
+        "class": e.code.class().name(),
+        "exit_code": e.exit_code(),
+        "cause": e.cause,
+        "hint": e.hint(),
+    })
+}
+
+fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
+    if bundles.is_empty() {
+        return Err(Error::new(Code::Args, "no *.airlock.zip files to import")
+            .with_hint("name bundle files, or directories that hold *.airlock.zip files"));
+    }
+    let ordered = batch_order(bundles);
+    let r = a.opts.resolve(&ordered[0])?;
+    let state = open_state(&r.state_path, false)?;
+    let mut results = Vec::new();
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    let mut first_failure: Option<(PathBuf, Error)> = None;
+    for b in &ordered {
+        let res = import_one(&r, &state, b);
+        let d = disposition(&res);
+        let label = match d {
+            Disposition::Imported => "imported",
+            Disposition::AlreadyImported => "already-imported",
+            Disposition::Superseded => "superseded",
+            Disposition::Refused => "refused",
+            Disposition::Retry => "failed",
+        };
+        *counts.entry(label).or_default() += 1;
+        let shown = b.display().to_string();
+        match &res {
+            _ if a.json => {}
+            Ok(rep) => outln!(
+                "{label:<17} {shown}  {} {} sequence {}",
+                rep.host_name,
+                rep.created,
+                rep.sequence
+            ),
+            Err(e) => outln!("{label:<17} {shown}  {}: {}", e.code.as_str(), e.cause),
+        }
+        let mut item = serde_json::json!({ "bundle": shown, "disposition": d });
+        match res {
+            Ok(rep) => item["import"] = serde_json::json!(rep),
+            Err(e) => {
+                item["error"] = error_json(&e);
+                if d.is_failure() && first_failure.is_none() {
+                    first_failure = Some((b.clone(), e));
+                }
+            }
+        }
+        results.push(item);
+    }
+    let total = ordered.len();
+    let summary = counts
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !a.json {
+        outln!("{total} bundle(s): {summary}");
+    }
+    if a.json {
+        let mut doc = serde_json::json!({
+            "ok": first_failure.is_none(),
+            "results": results,
+            "totals": counts,
+        });
+        if let Some((_, e)) = &first_failure {
+            doc["error"] = error_json(e);
+        }
+        super::print_json(&doc);
+    }
+    match first_failure {
+        None => Ok(()),
+        Some((b, e)) => {
+            if a.json {
+                super::already_reported();
+            }
+            let failed = counts.get("refused").unwrap_or(&0) + counts.get("failed").unwrap_or(&0);
+            Err(Error::new(
+                e.code,
+                format!(
+                    "{failed} of {total} bundle(s) not imported; the first: {}: {}",
+                    b.display(),
+                    e.cause
+                ),
+            )
+            .with_hint(e.hint().to_string()))
+        }
+    }
 }

@@ -11,6 +11,7 @@ mod keygen;
 mod log;
 mod sign;
 mod verify;
+mod watch;
 
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -57,8 +58,10 @@ pub enum Command {
     Sign(sign::Args),
     /// Verify a bundle and write its payload files into a directory
     Extract(extract::Args),
-    /// Verify a bundle, apply the ledger's rollback rules, hand the payload over
+    /// Verify bundles, apply the ledger's rollback rules, hand the payloads over
     Import(import::Args),
+    /// Import every bundle that arrives in a drop folder (data diode, gateway), unattended
+    Watch(watch::Args),
     /// List the ledger of exports and imports; --verify checks its hash chain
     Log(log::Args),
     /// Ask GitHub Enterprise Cloud about syncs and seats
@@ -85,6 +88,7 @@ impl Cli {
             Command::Inspect(a) => a.json,
             Command::Extract(a) => a.json,
             Command::Import(a) => a.json,
+            Command::Watch(a) => a.json,
             Command::Log(a) => a.json,
             Command::Cloud(a) => a.common.json,
             Command::Fleet(a) => a.common.json,
@@ -249,6 +253,7 @@ fn run_command(command: Command) -> Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Extract(a) => extract::run(a),
         Command::Import(a) => import::run(a),
+        Command::Watch(a) => watch::run(a),
         Command::Log(a) => log::run(a),
         Command::Cloud(a) => cloud::run_cloud(a),
         Command::Fleet(a) => cloud::run_fleet(a),
@@ -289,7 +294,18 @@ pub fn print_json<T: serde::Serialize>(v: &T) {
     raw_out(&s);
 }
 
+/// The failure was already reported (as part of a JSON document): the
+/// error is only the exit status.
+static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn already_reported() {
+    REPORTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 pub fn print_error(e: &Error, json: bool) {
+    if REPORTED.load(std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
     if json {
         print_json(&serde_json::json!({
             "ok": false,
@@ -358,7 +374,7 @@ pub fn passphrase_source(
 }
 
 /// Identity options shared by `verify` and `extract`.
-#[derive(clap::Args, Debug, Default)]
+#[derive(clap::Args, Debug, Default, Clone)]
 pub struct IdentityArgs {
     /// Decrypt with this age identity file or OpenSSH Ed25519 private key (repeatable)
     #[arg(long = "identity", short = 'i', value_name = "FILE")]
@@ -453,6 +469,11 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// `--require-signers N`: 1..=16 (a bundle holds at most 16 signatures).
+/// Parse a duration such as `2s`, `500ms`, `10m`, `1h`.
+pub fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 2s, 500ms, 10m, 1h)"))
+}
+
 pub fn parse_signers(s: &str) -> std::result::Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=16).contains(&n) => Ok(n),

@@ -1,0 +1,135 @@
+//! `airlock watch DIR`: the unattended importer for a drop folder (behind a
+//! data diode or a cross-domain gateway). Runs until SIGTERM, SIGINT or
+//! SIGHUP; a bundle being imported is finished first, then it exits 0.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airlock::error::{Code, Error, Result};
+use airlock::import::Disposition;
+use airlock::watch::{watch, WatchEvent, WatchOptions};
+
+use super::import::{import_one, open_state, ImportArgs};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The drop folder: *.airlock.zip files are imported, then moved to DIR/done/ or DIR/quarantine/
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub opts: ImportArgs,
+    /// A file is complete once unchanged this long and ending in a zip trailer
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = super::parse_duration)]
+    pub settle: Duration,
+    /// Quarantine a file still incomplete this long after it appeared
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = super::parse_duration)]
+    pub incomplete_after: Duration,
+    /// Rescan the folder at least this often (needed where inotify sees nothing: NFS, SMB, some removable media)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = super::parse_duration)]
+    pub poll: Duration,
+    /// After a failure of this host (disk, outbox, endpoint, lock), try the file again after this long
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = super::parse_duration)]
+    pub retry_after: Duration,
+    /// Judge what is in the folder, then exit (instead of watching)
+    #[arg(long)]
+    pub once: bool,
+    /// One JSON object per event on standard output
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .map_err(|e| Error::new(Code::Internal, format!("cannot handle signal {sig}: {e}")))?;
+    }
+    let opts = WatchOptions {
+        dir: a.dir.clone(),
+        settle: a.settle,
+        incomplete_after: a.incomplete_after,
+        poll: a.poll,
+        retry_after: a.retry_after,
+        until_idle: a.once,
+    };
+    let json = a.json;
+    // Options, trust and identities are read again for every bundle, so a
+    // changed trust file applies without a restart.
+    let mut import = |path: &std::path::Path| {
+        let r = a.opts.resolve(path)?;
+        let state = open_state(&r.state_path, true)?;
+        Ok(import_one(&r, &state, path))
+    };
+    let mut on = |ev: WatchEvent<'_>| report(&ev, json, &a.dir);
+    watch(&opts, &stop, &mut import, &mut on)
+}
+
+fn report(ev: &WatchEvent<'_>, json: bool, dir: &std::path::Path) {
+    let line = match ev {
+        WatchEvent::Started { inotify } => {
+            let how = match inotify {
+                Ok(()) => "inotify, and a rescan".to_string(),
+                Err(e) => format!("rescans only (no inotify: {e})"),
+            };
+            if json {
+                serde_json::json!({"event": "started", "dir": dir, "inotify": inotify.is_ok()})
+            } else {
+                eprintln!("airlock watch: watching {} ({how})", dir.display());
+                return;
+            }
+        }
+        WatchEvent::Placed {
+            name,
+            disposition,
+            to,
+            report,
+            error,
+        } => {
+            if json {
+                let mut v = serde_json::json!({
+                    "event": "placed", "file": name, "disposition": disposition, "to": to,
+                });
+                if let Some(r) = report {
+                    v["import"] = serde_json::json!(r);
+                }
+                if let Some(e) = error {
+                    v["error"] = serde_json::json!({"code": e.code.as_str(), "cause": e.cause});
+                }
+                v
+            } else {
+                let what = match disposition {
+                    Disposition::Imported => "imported",
+                    Disposition::AlreadyImported => "already imported",
+                    Disposition::Superseded => "superseded",
+                    Disposition::Refused => "QUARANTINED",
+                    Disposition::Retry => "retry",
+                };
+                let why = error
+                    .map(|e| format!(" ({}: {})", e.code.as_str(), e.cause))
+                    .unwrap_or_default();
+                crate::outln!("{what}: {name} -> {}{why}", to.display());
+                return;
+            }
+        }
+        WatchEvent::Retry { name, error } => {
+            if json {
+                serde_json::json!({"event": "retry", "file": name,
+                    "error": {"code": error.code.as_str(), "cause": error.cause}})
+            } else {
+                eprintln!(
+                    "airlock watch: {name}: {}: {} (will try again)",
+                    error.code.as_str(),
+                    error.cause
+                );
+                return;
+            }
+        }
+    };
+    crate::cli::raw_out(&format!("{line}\n"));
+}

@@ -1,0 +1,756 @@
+//! Unattended operation: `airlock import` of batches and directories, the
+//! drop-folder importer `airlock watch` (slow copies, many instances, key
+//! rotation, duplicates, corruption, SIGKILL at random moments), the lock
+//! wait message, and the systemd units with the recipes of
+//! docs/automation.md.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use sha2::Digest;
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn ssh_time(t: u64) -> String {
+    let s = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t))
+        .to_string();
+    format!(
+        "{}Z",
+        s.chars().filter(|c| c.is_ascii_digit()).collect::<String>()
+    )
+}
+
+fn server_id(host: &str) -> String {
+    let h = hex::encode(sha2::Sha256::digest(host.as_bytes()));
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+struct World {
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn p(&self, n: &str) -> PathBuf {
+        self.dir.path().join(n)
+    }
+    fn key(&self, name: &str) -> PathBuf {
+        key(self.dir.path(), name)
+    }
+    fn pubkey(&self, name: &str) -> String {
+        read_pub(&self.p(&format!("{name}.pub")))
+    }
+    /// Export a usage file of `host` created at `t`, signed with `key`.
+    fn bundle(&self, key: &Path, host: &str, t: u64, users: usize) -> PathBuf {
+        let u = self.p(&format!("u-{host}-{t}.json"));
+        std::fs::write(
+            &u,
+            airlock::sample::usage_clear(host, &server_id(host), users),
+        )
+        .unwrap();
+        let out = self.p("made");
+        std::fs::create_dir_all(&out).unwrap();
+        let kname = key.file_name().unwrap().to_string_lossy().into_owned();
+        let o = airlock()
+            .arg("export")
+            .arg(&u)
+            .arg("--key")
+            .arg(key)
+            .arg("--out")
+            .arg(&out)
+            .arg("--json")
+            .arg("--state-dir")
+            .arg(self.p(&format!("exporter-{kname}")))
+            .env("SOURCE_DATE_EPOCH", t.to_string())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        PathBuf::from(v["bundle"].as_str().expect("bundle path in export --json"))
+    }
+    fn importer_args(&self, c: &mut Command, allowed: &Path) {
+        c.arg("--trust")
+            .arg(allowed)
+            .arg("--state-dir")
+            .arg(self.p("importer-state"))
+            .arg("--outbox")
+            .arg(self.p("outbox"));
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("airlock"));
+        isolate(&mut c);
+        c
+    }
+    fn events(&self) -> Vec<serde_json::Value> {
+        let out = self
+            .cmd()
+            .args(["log", "--verify", "--json", "--state-dir"])
+            .arg(self.p("importer-state"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "log --verify: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["events"].as_array().unwrap().clone()
+    }
+}
+
+fn sha(p: &Path) -> String {
+    hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[test]
+fn import_takes_several_bundles_and_directories_newest_first_per_instance() {
+    let w = World::new();
+    let k = w.key("exporter_ed25519");
+    let allowed = allowed_signers(
+        w.dir.path(),
+        "*.example.com",
+        &[&w.pubkey("exporter_ed25519")],
+    );
+    let t = now() - 3 * 86400;
+    let a1 = w.bundle(&k, "a.example.com", t, 3);
+    let a2 = w.bundle(&k, "a.example.com", t + 600, 4);
+    let b1 = w.bundle(&k, "b.example.com", t, 5);
+    let drop = w.p("incoming");
+    std::fs::create_dir_all(&drop).unwrap();
+    for b in [&a1, &b1] {
+        std::fs::copy(b, drop.join(b.file_name().unwrap())).unwrap();
+    }
+    let mut c = w.cmd();
+    c.arg("import").arg(&drop).arg(&a2);
+    w.importer_args(&mut c, &allowed);
+    let out = c.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Newest of a first: a2 is handed over, a1 (older, same batch) superseded.
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("imported") && lines[0].contains(&*a2.display().to_string()),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("superseded")
+            && lines[1].contains(&*a1.file_name().unwrap().to_string_lossy()),
+        "{stdout}"
+    );
+    assert!(lines[2].starts_with("imported"), "{stdout}");
+    assert!(
+        stdout.contains("3 bundle(s): 2 imported, 1 superseded"),
+        "{stdout}"
+    );
+    let outbox = names(&w.p("outbox"));
+    assert_eq!(
+        outbox.iter().filter(|f| f.ends_with(".json")).count(),
+        2,
+        "{outbox:?}"
+    );
+
+    // Again: nothing new, and not a failure.
+    let mut c = w.cmd();
+    c.arg("import").arg(&drop).arg(&a2).arg("--json");
+    w.importer_args(&mut c, &allowed);
+    let out = c.output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["totals"]["already-imported"], 2);
+
+    // A corrupted bundle in a batch: the others are still judged, the exit
+    // status says something was refused, --json gives one document.
+    let mut bad = std::fs::read(&b1).unwrap();
+    bad[200] ^= 1;
+    let badp = w.p("bad.airlock.zip");
+    std::fs::write(&badp, bad).unwrap();
+    let mut c = w.cmd();
+    c.arg("import").arg(&badp).arg(&b1).arg("--json");
+    w.importer_args(&mut c, &allowed);
+    let out = c.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["totals"]["refused"], 1);
+    assert_eq!(v["totals"]["already-imported"], 1);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn import_says_when_it_waits_for_another_runs_lock() {
+    let w = World::new();
+    let k = w.key("exporter_ed25519");
+    let allowed = allowed_signers(
+        w.dir.path(),
+        "*.example.com",
+        &[&w.pubkey("exporter_ed25519")],
+    );
+    let b = w.bundle(&k, "a.example.com", now() - 60, 3);
+    let held = airlock::state::StateDir::open(&w.p("importer-state")).unwrap();
+    let mut c = w.cmd();
+    c.arg("import").arg(&b).arg("-v");
+    w.importer_args(&mut c, &allowed);
+    let child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("waiting for another airlock run to release"),
+        "{err}"
+    );
+    assert!(
+        err.contains("waited ") && err.contains(" s for the state directory lock"),
+        "{err}"
+    );
+}
+
+/// A watcher process on `drop`.
+fn spawn_watch(w: &World, drop: &Path, allowed: &Path, settle: &str) -> Child {
+    let mut c = w.cmd();
+    c.arg("watch")
+        .arg(drop)
+        .args([
+            "--settle",
+            settle,
+            "--poll",
+            "200ms",
+            "--retry-after",
+            "200ms",
+        ])
+        .args(["--incomplete-after", "10m"]);
+    w.importer_args(&mut c, allowed);
+    c.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+fn sigterm(child: &mut Child) -> Option<i32> {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    child.wait().unwrap().code()
+}
+
+/// Regression: a half-copied file was logged as `rejected … NOT-A-BUNDLE`
+/// on every poll.
+#[test]
+fn a_slowly_copied_bundle_is_imported_once_when_complete() {
+    let w = World::new();
+    let k = w.key("exporter_ed25519");
+    let allowed = allowed_signers(
+        w.dir.path(),
+        "*.example.com",
+        &[&w.pubkey("exporter_ed25519")],
+    );
+    let b = w.bundle(&k, "a.example.com", now() - 60, 12_000);
+    let bytes = std::fs::read(&b).unwrap();
+    assert!(bytes.len() > 1_500_000, "{}", bytes.len());
+    let drop = w.p("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    let mut watcher = spawn_watch(&w, &drop, &allowed, "1s");
+    let target = drop.join(b.file_name().unwrap());
+    let mut f = std::fs::File::create(&target).unwrap();
+    let start = Instant::now();
+    for piece in bytes.chunks(64 * 1024) {
+        f.write_all(piece).unwrap();
+        f.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    drop_file(f);
+    let copy_took = start.elapsed();
+    assert!(copy_took > Duration::from_secs(3), "{copy_took:?}");
+    let done = drop.join("done").join(b.file_name().unwrap());
+    assert!(
+        wait_until(Duration::from_secs(60), || done.exists()),
+        "never imported"
+    );
+    assert_eq!(sigterm(&mut watcher), Some(0));
+    let ev = w.events();
+    let imports: Vec<_> = ev.iter().filter(|e| e["kind"] == "import").collect();
+    assert_eq!(imports.len(), 1, "{imports:?}");
+    assert_eq!(imports[0]["outcome"], "accepted");
+    assert_eq!(imports[0]["bundle_sha256"], sha(&b));
+    assert!(names(&drop.join("quarantine")).is_empty());
+}
+
+fn drop_file(f: std::fs::File) {
+    f.sync_all().unwrap();
+}
+
+/// 20 instances × 5 bundles, three signing keys (one rotated mid-way),
+/// dropped in random order, some twice, some corrupted, some half-copied
+/// then completed, while the watcher is killed with SIGKILL at random
+/// moments and restarted.
+#[test]
+fn a_hundred_bundles_from_twenty_instances_with_kills() {
+    let w = World::new();
+    let retired = w.key("retired_ed25519");
+    let current = w.key("exporter_ed25519");
+    let other = w.key("other-host_ed25519");
+    let t0 = now() - 10 * 86400;
+    let mid = t0 + 2 * 86400 + 43200; // between bundle 2 and 3
+    let allowed = w.p("allowed_signers");
+    std::fs::write(
+        &allowed,
+        format!(
+            "h0*.example.com,h10.example.com namespaces=\"airlock-bundle\",valid-before=\"{}\" {}\n\
+             h0*.example.com,h10.example.com namespaces=\"airlock-bundle\",valid-after=\"{}\" {}\n\
+             h1?.example.com,h20.example.com,!h10.example.com namespaces=\"airlock-bundle\" {}\n",
+            ssh_time(mid),
+            w.pubkey("retired_ed25519"),
+            ssh_time(mid),
+            w.pubkey("exporter_ed25519"),
+            w.pubkey("other-host_ed25519"),
+        ),
+    )
+    .unwrap();
+    // Make the 100 bundles.
+    let mut bundles: Vec<(String, usize, PathBuf)> = Vec::new();
+    for h in 1..=20 {
+        let host = format!("h{h:02}.example.com");
+        for i in 0..5u64 {
+            let t = t0 + i * 86400;
+            let key = if h > 10 {
+                &other
+            } else if t < mid {
+                &retired
+            } else {
+                &current
+            };
+            let b = w.bundle(key, &host, t, 2 + i as usize);
+            bundles.push((host.clone(), i as usize, b));
+        }
+    }
+    // The schedule: a shuffled drop of all 100, then 10 again, 5 corrupted
+    // copies, and 3 of them copied in two halves with a pause between.
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: usize| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        (rng % n as u64) as usize
+    };
+    let mut order: Vec<usize> = (0..bundles.len()).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, next(i + 1));
+    }
+    enum Drop {
+        Whole(String, Vec<u8>),
+        Half(String, Vec<u8>),
+    }
+    let mut plan = Vec::new();
+    for (n, &i) in order.iter().enumerate() {
+        let p = &bundles[i].2;
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(p).unwrap();
+        if n % 33 == 5 {
+            plan.push(Drop::Half(name, bytes));
+        } else {
+            plan.push(Drop::Whole(name, bytes));
+        }
+    }
+    let mut corrupted = Vec::new();
+    for j in 0..5 {
+        let (_, _, p) = &bundles[order[j * 7]];
+        let mut bytes = std::fs::read(p).unwrap();
+        bytes[150] ^= 0x40;
+        let name = format!("corrupt{j}-{}", p.file_name().unwrap().to_string_lossy());
+        corrupted.push(name.clone());
+        plan.insert(10 + j * 15, Drop::Whole(name, bytes));
+    }
+    for j in 0..10 {
+        let p = &bundles[order[j * 9]].2;
+        plan.push(Drop::Whole(
+            p.file_name().unwrap().to_string_lossy().into_owned(),
+            std::fs::read(p).unwrap(),
+        ));
+    }
+    let drop = w.p("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+
+    // Drop on one thread; kill and restart the watcher on this one.
+    let dropper = {
+        let drop = drop.clone();
+        std::thread::spawn(move || {
+            let mut pending_halves: Vec<(String, Vec<u8>)> = Vec::new();
+            for (n, d) in plan.into_iter().enumerate() {
+                match d {
+                    Drop::Whole(name, bytes) => {
+                        // A second copy waits until the first was moved away.
+                        let target = drop.join(&name);
+                        let _ = wait_until(Duration::from_secs(60), || !target.exists());
+                        std::fs::write(&target, &bytes).unwrap();
+                    }
+                    Drop::Half(name, bytes) => {
+                        std::fs::write(drop.join(&name), &bytes[..bytes.len() / 2]).unwrap();
+                        pending_halves.push((name, bytes));
+                    }
+                }
+                if n % 4 == 3 {
+                    for (name, bytes) in pending_halves.drain(..) {
+                        let mut f = std::fs::OpenOptions::new()
+                            .append(true)
+                            .open(drop.join(&name))
+                            .unwrap();
+                        f.write_all(&bytes[bytes.len() / 2..]).unwrap();
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            for (name, bytes) in pending_halves {
+                std::fs::write(drop.join(name), bytes).unwrap();
+            }
+        })
+    };
+    let mut kills = 0;
+    let mut watcher = spawn_watch(&w, &drop, &allowed, "300ms");
+    while !dropper.is_finished() || kills < 10 {
+        std::thread::sleep(Duration::from_millis(250 + 60 * next(10) as u64));
+        watcher.kill().unwrap(); // SIGKILL
+        watcher.wait().unwrap();
+        kills += 1;
+        watcher = spawn_watch(&w, &drop, &allowed, "300ms");
+    }
+    dropper.join().unwrap();
+    let pending = || {
+        names(&drop)
+            .iter()
+            .filter(|n| n.ends_with(".airlock.zip"))
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(300), || pending() == 0),
+        "left in the drop folder: {:?}",
+        names(&drop)
+    );
+    assert_eq!(sigterm(&mut watcher), Some(0));
+    eprintln!("{kills} kills");
+    assert!(kills >= 10);
+
+    // Quarantine: exactly the corrupted copies, each with its reason.
+    let q = names(&drop.join("quarantine"));
+    let qb: Vec<&String> = q.iter().filter(|n| n.ends_with(".airlock.zip")).collect();
+    let mut want = corrupted.clone();
+    want.sort();
+    assert_eq!(qb, want.iter().collect::<Vec<_>>(), "{q:?}");
+    for n in &corrupted {
+        let r: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(drop.join("quarantine").join(format!("{n}.reason.json"))).unwrap(),
+        )
+        .unwrap();
+        let code = r["code"].as_str().unwrap();
+        assert!(
+            code == "AIRLOCK-E-ZIP-CRC" || code == "AIRLOCK-E-MEMBER-DIGEST",
+            "{n}: {r}"
+        );
+    }
+    // Done: the 100 and the 10 second copies.
+    let done = names(&drop.join("done"));
+    assert_eq!(
+        done.iter().filter(|n| n.ends_with(".airlock.zip")).count(),
+        110,
+        "{done:?}"
+    );
+
+    // Each instance's newest bundle was handed over exactly once; no
+    // bundle was handed over twice.
+    let ev = w.events();
+    let mut handed: HashMap<String, usize> = HashMap::new();
+    for e in &ev {
+        if e["kind"] == "handover" && e["outcome"] == "done" {
+            *handed
+                .entry(e["bundle_sha256"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    assert!(handed.values().all(|n| *n == 1), "{handed:?}");
+    let mut newest: BTreeMap<&str, &PathBuf> = BTreeMap::new();
+    for (host, i, p) in &bundles {
+        if *i == 4 {
+            newest.insert(host, p);
+        }
+    }
+    for (host, p) in &newest {
+        assert_eq!(
+            handed.get(&sha(p)),
+            Some(&1),
+            "{host}: newest not handed over once"
+        );
+    }
+    // Nothing older than an instance's last hand-over was handed over after it.
+    let mut last: HashMap<String, String> = HashMap::new();
+    for e in &ev {
+        if e["kind"] == "handover" && e["outcome"] == "done" {
+            let host = e["host_name"].as_str().unwrap().to_string();
+            let created = e["created"].as_str().unwrap().to_string();
+            if let Some(prev) = last.get(&host) {
+                assert!(
+                    created > *prev,
+                    "{host}: {created} handed over after {prev}"
+                );
+            }
+            last.insert(host, created);
+        }
+    }
+    // fleet: 20 instances.
+    let out = w
+        .cmd()
+        .args(["fleet", "--json", "--state-dir"])
+        .arg(w.p("importer-state"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["instances"].as_array().unwrap().len(), 20);
+}
+
+/// The systemd units pass `systemd-analyze verify`, and the commands they
+/// run (docs/automation.md) work: the export unit's pipeline with a
+/// stand-in `ssh` that plays the GHES appliance, then the watch unit's
+/// importer on the drop folder, configured by airlock.toml as the unit is.
+#[test]
+fn systemd_units_verify_and_their_recipes_run() {
+    let w = World::new();
+    let bin = assert_cmd::cargo::cargo_bin("airlock");
+    let units = root().join("dist/systemd");
+    let staged = w.p("units");
+    std::fs::create_dir_all(&staged).unwrap();
+    let mut files = Vec::new();
+    for n in [
+        "airlock-export.service",
+        "airlock-export.timer",
+        "airlock-watch.service",
+    ] {
+        let text = std::fs::read_to_string(units.join(n)).unwrap();
+        let p = staged.join(n);
+        std::fs::write(
+            &p,
+            text.replace("/usr/bin/airlock", &bin.display().to_string()),
+        )
+        .unwrap();
+        files.push(p);
+    }
+    let out = tool("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "systemd-analyze verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The unit's environment, as systemd would set it, with paths of this test.
+    let unit = |n: &str| std::fs::read_to_string(units.join(n)).unwrap();
+    let env_of = |text: &str| -> Vec<(String, String)> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("Environment="))
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let exec_of = |text: &str, env: &HashMap<String, String>| -> String {
+        let mut cmd = text
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap()
+            .replace("/usr/bin/airlock", &bin.display().to_string());
+        // systemd substitutes ${VAR} and $VAR in command lines itself.
+        for (k, v) in env {
+            cmd = cmd
+                .replace(&format!("${{{k}}}"), v)
+                .replace(&format!("\"${k}\""), &format!("\"{v}\""));
+        }
+        cmd
+    };
+    let key = w.key("exporter_ed25519");
+    let transfer = w.p("transfer");
+    std::fs::create_dir_all(&transfer).unwrap();
+    let export_unit = unit("airlock-export.service");
+    let mut env: HashMap<String, String> = env_of(&export_unit).into_iter().collect();
+    env.insert("AIRLOCK_KEY".into(), key.display().to_string());
+    env.insert("AIRLOCK_TRANSFER".into(), transfer.display().to_string());
+    env.insert(
+        "AIRLOCK_STATE_DIR".into(),
+        w.p("exporter-state").display().to_string(),
+    );
+    // A stand-in for the appliance: `ssh … ghe-license usage -o -y` prints
+    // the usage file (and records how it was called).
+    let fake = w.p("fakebin");
+    std::fs::create_dir_all(&fake).unwrap();
+    let usage = w.p("usage.json");
+    std::fs::write(
+        &usage,
+        airlock::sample::usage_encrypted(
+            "ghes.example.com",
+            airlock::sample::SAMPLE_SERVER_ID,
+            3000,
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        fake.join("ssh"),
+        format!(
+            "#!/bin/sh\necho \"$@\" > {}\ncat {}\n",
+            w.p("ssh-args").display(),
+            usage.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(fake.join("ssh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cmd = exec_of(&export_unit, &env);
+    let mut c = Command::new("/bin/sh");
+    isolate(&mut c);
+    c.arg("-c").arg(&cmd).envs(&env).env(
+        "PATH",
+        format!("{}:{}", fake.display(), std::env::var("PATH").unwrap()),
+    );
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args = std::fs::read_to_string(w.p("ssh-args")).unwrap();
+    assert!(
+        args.contains("admin@ghes.example.com") && args.contains("ghe-license usage -o -y"),
+        "{args}"
+    );
+    let made = names(&transfer);
+    assert_eq!(made.len(), 1, "{made:?}");
+
+    // A failing ssh fails the unit (pipefail), and leaves no bundle.
+    std::fs::write(fake.join("ssh"), "#!/bin/sh\nexit 255\n").unwrap();
+    let mut c = Command::new("/bin/sh");
+    isolate(&mut c);
+    c.arg("-c").arg(&cmd).envs(&env).env(
+        "PATH",
+        format!("{}:{}", fake.display(), std::env::var("PATH").unwrap()),
+    );
+    assert!(!c.output().unwrap().status.success());
+    assert_eq!(names(&transfer).len(), 1);
+
+    // Carried across: the bundle arrives in the drop folder; the watch unit
+    // imports it with the configuration file the unit names.
+    let drop = w.p("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    std::fs::copy(transfer.join(&made[0]), drop.join(&made[0])).unwrap();
+    let allowed = allowed_signers(
+        w.dir.path(),
+        "ghes.example.com",
+        &[&w.pubkey("exporter_ed25519")],
+    );
+    let config = w.p("airlock.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "trust = \"{}\"\noutbox = \"{}\"\nenterprise = \"octo-corp\"\n",
+            allowed.display(),
+            w.p("outbox").display()
+        ),
+    )
+    .unwrap();
+    let watch_unit = unit("airlock-watch.service");
+    let mut env: HashMap<String, String> = env_of(&watch_unit).into_iter().collect();
+    env.insert("AIRLOCK_DROP".into(), drop.display().to_string());
+    env.insert("AIRLOCK_CONFIG".into(), config.display().to_string());
+    env.insert(
+        "AIRLOCK_STATE_DIR".into(),
+        w.p("importer-state").display().to_string(),
+    );
+    let cmd = exec_of(&watch_unit, &env);
+    let mut c = Command::new("/bin/sh");
+    isolate(&mut c);
+    let mut child = c
+        .arg("-c")
+        .arg(format!("exec {cmd}"))
+        .envs(&env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let done = drop.join("done").join(&made[0]);
+    assert!(
+        wait_until(Duration::from_secs(60), || done.exists()),
+        "{cmd}: not imported"
+    );
+    assert_eq!(sigterm(&mut child), Some(0));
+    let outbox = names(&w.p("outbox"));
+    assert!(
+        outbox.iter().any(|f| f.ends_with(".UPLOAD.txt")),
+        "{outbox:?}"
+    );
+}
