@@ -583,7 +583,7 @@ fn a_hundred_bundles_from_twenty_instances_with_kills() {
 fn systemd_units_verify_and_their_recipes_run() {
     let w = World::new();
     let bin = assert_cmd::cargo::cargo_bin("airlock");
-    let units = root().join("dist/systemd");
+    let units = root().join("packaging/systemd");
     let staged = w.p("units");
     std::fs::create_dir_all(&staged).unwrap();
     let mut files = Vec::new();
