@@ -53,6 +53,9 @@ pub struct Args {
     /// Bearer token for --submit-url, on the first line of FILE (or env AIRLOCK_SUBMIT_TOKEN) [config: submit_token_file]
     #[arg(long, value_name = "FILE")]
     pub submit_token_file: Option<PathBuf>,
+    /// Also trust the CA certificates in this PEM file for --submit-url [config: ca_file]
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Print the result as JSON
     #[arg(long)]
     pub json: bool,
@@ -92,7 +95,15 @@ pub fn run(mut a: Args) -> Result<()> {
                 (Some(t), None) => Some(Zeroizing::new(t)),
                 (None, None) => None,
             };
-            Target::Http { url, token }
+            // Refuse a bad URL or CA file before anything is recorded.
+            airlock::net::check_url(&url, "--submit-url")?;
+            let ca_file = a.ca_file.or(cfg.ca_file);
+            airlock::net::Trust::load(ca_file.as_deref())?;
+            Target::Http {
+                url,
+                token,
+                ca_file,
+            }
         }
         None => Target::Outbox(
             a.outbox
@@ -136,6 +147,34 @@ pub fn run(mut a: Args) -> Result<()> {
     }
     for h in &report.handed_over {
         outln!("  handed over  {h}");
+    }
+    match report.upload.as_slice() {
+        [] => {}
+        [one] => outln!(
+            "  upload       {one}\n               (the one file to upload for {}; steps in the .UPLOAD.txt beside it)",
+            report.host_name
+        ),
+        many => {
+            for f in many {
+                outln!("  upload       {f}");
+            }
+        }
+    }
+    if !report.replaced.is_empty() {
+        let ids: Vec<&str> = report
+            .replaced
+            .iter()
+            .map(|r| r.bundle_id.as_str())
+            .collect();
+        outln!(
+            "  replaces     {} earlier hand-over(s) not confirmed by GitHub: {} (do not upload them; moved into {}/)",
+            report.replaced.len(),
+            ids.join(", "),
+            airlock::handover::SUPERSEDED_DIR
+        );
+    }
+    for e in &report.move_errors {
+        outln!("  {}: could not move {e}", super::paint("warning", "33"));
     }
     outln!(
         "  recorded in  {}",

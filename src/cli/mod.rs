@@ -88,7 +88,7 @@ impl Cli {
             Command::Log(a) => a.json,
             Command::Cloud(a) => a.common.json,
             Command::Fleet(a) => a.common.json,
-            Command::Report(a) => a.fleet.common.json,
+            Command::Report(a) => a.common.json,
             Command::Keygen(a) => a.json,
             Command::Sign(a) => a.json,
             Command::Demo(_) | Command::Completions(_) | Command::Man(_) => false,
@@ -197,7 +197,8 @@ impl airlock::progress::Sink for Bar {
     }
 }
 
-pub fn run(cli: Cli) -> Result<()> {
+/// Run a command; its exit status (0, or a `--check` status) on success.
+pub fn run(cli: Cli) -> Result<i32> {
     setup_output(&cli);
     match cli.command {
         Command::Completions(a) => {
@@ -206,7 +207,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut buf = Vec::new();
             clap_complete::generate(a.shell, &mut cmd, "airlock", &mut buf);
             raw_out(&String::from_utf8_lossy(&buf));
-            Ok(())
+            Ok(0)
         }
         Command::Man(a) => {
             use clap::CommandFactory;
@@ -235,9 +236,12 @@ pub fn run(cli: Cli) -> Result<()> {
                     }
                 }
             }
-            Ok(())
+            Ok(0)
         }
-        _ => run_command(cli.command),
+        Command::Cloud(a) => cloud::run_cloud(a),
+        Command::Fleet(a) => cloud::run_fleet(a),
+        Command::Report(a) => cloud::run_report(a),
+        _ => run_command(cli.command).map(|()| 0),
     }
 }
 
@@ -250,12 +254,13 @@ fn run_command(command: Command) -> Result<()> {
         Command::Extract(a) => extract::run(a),
         Command::Import(a) => import::run(a),
         Command::Log(a) => log::run(a),
-        Command::Cloud(a) => cloud::run_cloud(a),
-        Command::Fleet(a) => cloud::run_fleet(a),
-        Command::Report(a) => cloud::run_report(a),
         Command::Sign(a) => sign::run(a),
         Command::Demo(a) => demo::run(a),
-        Command::Completions(_) | Command::Man(_) => Ok(()),
+        Command::Completions(_)
+        | Command::Man(_)
+        | Command::Cloud(_)
+        | Command::Fleet(_)
+        | Command::Report(_) => Ok(()),
     }
 }
 
