@@ -84,6 +84,26 @@ impl Trust {
             None => Vec::new(),
         };
         let from_env = env_path("SSL_CERT_FILE").is_some() || env_path("SSL_CERT_DIR").is_some();
+        // What the operator named must be there: a stale variable is an
+        // error, not a quiet loss of the CA it was set for.
+        if let Some(f) = env_path("SSL_CERT_FILE") {
+            if let Err(e) = std::fs::File::open(&f) {
+                return Err(Error::new(
+                    Code::TlsTrust,
+                    format!("SSL_CERT_FILE={f} cannot be read: {e}"),
+                ));
+            }
+        }
+        if let Some(d) = std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty()) {
+            for dir in std::env::split_paths(&d).filter(|p| !p.as_os_str().is_empty()) {
+                if let Err(e) = std::fs::read_dir(&dir) {
+                    return Err(Error::new(
+                        Code::TlsTrust,
+                        format!("SSL_CERT_DIR entry {} cannot be read: {e}", dir.display()),
+                    ));
+                }
+            }
+        }
         let native = rustls_native_certs::load_native_certs();
         let store: Vec<Certificate<'static>> = native
             .certs

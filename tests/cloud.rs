@@ -1032,12 +1032,24 @@ fn https_stand_in_signed_by_a_test_ca() {
         .assert()
         .success();
 
-    // A variable naming nothing usable fails closed, before any request.
+    // A variable naming nothing usable fails closed, before any request,
+    // even when the other one would give certificates.
     w.cloud(&s, &["status"])
         .env("SSL_CERT_FILE", w.p("missing.pem"))
         .assert()
         .code(2)
         .stderr(contains("AIRLOCK-E-TLS-TRUST"));
+    w.cloud(&s, &["status"])
+        .env("SSL_CERT_FILE", w.p("missing.pem"))
+        .env("SSL_CERT_DIR", store.path())
+        .assert()
+        .code(2)
+        .stderr(contains("SSL_CERT_FILE="));
+    w.cloud(&s, &["status"])
+        .env("SSL_CERT_DIR", w.p("no-such-dir"))
+        .assert()
+        .code(2)
+        .stderr(contains("SSL_CERT_DIR entry"));
     w.cloud(&s, &["status", "--ca-file", cfg.to_str().unwrap()])
         .assert()
         .code(2)
@@ -1120,6 +1132,36 @@ fn https_through_a_connect_proxy() {
         .assert()
         .success();
     assert_eq!(proxy.targets().len(), 1, "NO_PROXY: the proxy was not used");
+}
+
+/// `--submit-url` over HTTPS uses the same trust: refused without the test
+/// CA (nothing delivered, the hint says how to add a CA), delivered with
+/// `--ca-file`.
+#[test]
+fn submit_url_over_https_with_a_test_ca() {
+    let w = World::new();
+    let pki = TestPki::new();
+    let ca = write_ca(w.dir.path(), &pki);
+    let b = w.export("ghes-a.example.com", ID_A, now_secs() - 600);
+    let s = Server::start_tls(vec![Response::new(201, "{}")], &pki);
+    w.import(&b)
+        .arg("--submit-url")
+        .arg(format!("{}/intake", s.url))
+        .assert()
+        .code(12)
+        .stderr(contains("AIRLOCK-E-HANDOVER-FAILED"))
+        .stderr(contains("UnknownIssuer"))
+        .stderr(contains("--ca-file"));
+    assert!(s.requests().is_empty());
+    w.import(&b)
+        .arg("--submit-url")
+        .arg(format!("{}/intake", s.url))
+        .arg("--ca-file")
+        .arg(&ca)
+        .assert()
+        .success();
+    assert_eq!(s.requests().len(), 1);
+    assert_eq!(s.requests()[0].path, "/intake");
 }
 
 /// `--host` and `GH_HOST` pick the API as gh does. A refusing proxy shows
