@@ -9,10 +9,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 use crate::error::{Code, Error, Result};
+use crate::net::{self, Failure, Origin, Trust};
 
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
 pub const API_VERSION: &str = "2022-11-28";
@@ -50,74 +52,247 @@ pub fn token(file: Option<&std::path::Path>) -> Result<Zeroizing<String>> {
     ))
 }
 
+/// The API base for a GitHub host, as `gh` derives it from `GH_HOST`:
+/// `github.com` → `https://api.github.com`, `NAME.ghe.com` →
+/// `https://api.NAME.ghe.com`. The license endpoints exist only on GitHub
+/// Enterprise Cloud, so any other host is refused (use `--api-url`).
+pub fn api_url_for_host(host: &str) -> Result<String> {
+    let h = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if h == "github.com" || h == "api.github.com" {
+        return Ok(DEFAULT_API_URL.into());
+    }
+    let sub = h
+        .strip_suffix(".ghe.com")
+        .map(|s| s.strip_prefix("api.").unwrap_or(s));
+    match sub {
+        Some(name) if label_ok(name) => Ok(format!("https://api.{name}.ghe.com")),
+        _ => Err(Error::new(
+            Code::Args,
+            format!("host {host:?} is not github.com or NAME.ghe.com"),
+        )
+        .with_hint(
+            "the license endpoints exist only on GitHub Enterprise Cloud: give --host github.com or --host NAME.ghe.com (a bare host name, as in GH_HOST), or the API base with --api-url",
+        )),
+    }
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn flag(v: Option<&Value>) -> Option<bool> {
+    v?.as_bool()
+}
+
+fn texts(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|x| text(Some(x))).collect())
+        .unwrap_or_default()
+}
+
 /// One server instance's last sync, as GitHub reports it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ServerInstance {
     pub server_id: String,
-    #[serde(default)]
     pub hostname: Option<String>,
-    #[serde(default)]
     pub last_sync: Option<LastSync>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct LastSync {
-    #[serde(default)]
     pub date: Option<String>,
-    #[serde(default)]
     pub status: Option<String>,
-    #[serde(default)]
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// `license-sync-status`, read leniently: items without a `server_id` are
+/// skipped (and named in `warnings`), unknown fields and nulls are fine.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncStatus {
-    #[serde(default)]
     pub server_instances: Vec<ServerInstance>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
-/// A user in `consumed-licenses`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+fn shape_error(endpoint: &str, what: &str) -> Error {
+    Error::new(
+        Code::CloudResponse,
+        format!("{endpoint}: {what}, so nothing can be concluded from it"),
+    )
+}
+
+impl SyncStatus {
+    /// Read a response body. The one key the endpoint always returns,
+    /// `server_instances` (an array), must be there.
+    pub fn from_json(v: &Value) -> Result<SyncStatus> {
+        const EP: &str = "license-sync-status";
+        let obj = v
+            .as_object()
+            .ok_or_else(|| shape_error(EP, "the response is not a JSON object"))?;
+        let items = match obj.get("server_instances") {
+            Some(Value::Array(a)) => a,
+            Some(_) => return Err(shape_error(EP, "\"server_instances\" is not an array")),
+            None => {
+                return Err(shape_error(
+                    EP,
+                    "the response has no \"server_instances\" array",
+                ))
+            }
+        };
+        let mut out = SyncStatus::default();
+        for (i, item) in items.iter().enumerate() {
+            let Some(o) = item.as_object() else {
+                out.warnings
+                    .push(format!("{EP}: item {i} is not an object; skipped"));
+                continue;
+            };
+            let Some(id) = text(o.get("server_id")).filter(|s| !s.trim().is_empty()) else {
+                out.warnings.push(format!(
+                    "{EP}: item {i} ({}) has no server_id; skipped",
+                    text(o.get("hostname")).unwrap_or_else(|| "no hostname".into())
+                ));
+                continue;
+            };
+            if out.server_instances.iter().any(|s| s.server_id == id) {
+                out.warnings.push(format!(
+                    "{EP}: item {i} repeats server_id {id}; only the first is used"
+                ));
+                continue;
+            }
+            let last_sync = o
+                .get("last_sync")
+                .and_then(Value::as_object)
+                .map(|l| LastSync {
+                    date: text(l.get("date")).filter(|s| !s.is_empty()),
+                    status: text(l.get("status")).filter(|s| !s.is_empty()),
+                    error: text(l.get("error")).filter(|s| !s.is_empty()),
+                });
+            out.server_instances.push(ServerInstance {
+                server_id: id,
+                hostname: text(o.get("hostname")).filter(|s| !s.is_empty()),
+                last_sync,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A user in `consumed-licenses`, read leniently (the schema declares no
+/// required fields, several are nullable, and the official example has
+/// fields of other types than the schema says).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct LicensedUser {
-    #[serde(default)]
     pub github_com_login: Option<String>,
-    #[serde(default)]
     pub github_com_user: Option<bool>,
-    #[serde(default)]
     pub enterprise_server_user: Option<bool>,
-    #[serde(default)]
     pub enterprise_server_user_ids: Vec<String>,
-    #[serde(default)]
     pub enterprise_server_emails: Vec<String>,
-    #[serde(default)]
     pub license_type: Option<String>,
-    #[serde(default)]
     pub total_user_accounts: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ConsumedLicenses {
-    #[serde(default)]
-    pub total_seats_consumed: u64,
-    #[serde(default)]
-    pub total_seats_purchased: u64,
-    #[serde(default)]
-    pub users: Vec<LicensedUser>,
-}
-
 impl LicensedUser {
+    pub fn from_json(v: &Value) -> Option<LicensedUser> {
+        let o = v.as_object()?;
+        Some(LicensedUser {
+            github_com_login: text(o.get("github_com_login")),
+            github_com_user: flag(o.get("github_com_user")),
+            enterprise_server_user: flag(o.get("enterprise_server_user")),
+            enterprise_server_user_ids: texts(o.get("enterprise_server_user_ids")),
+            enterprise_server_emails: texts(o.get("enterprise_server_emails")),
+            license_type: text(o.get("license_type")).filter(|s| !s.is_empty()),
+            total_user_accounts: o.get("total_user_accounts").and_then(Value::as_u64),
+        })
+    }
+
+    /// Holds a server account: flagged so, or listed with server user ids
+    /// (`enterprise_server_user` is nullable).
+    pub fn is_server_user(&self) -> bool {
+        self.enterprise_server_user == Some(true) || !self.enterprise_server_user_ids.is_empty()
+    }
+
+    /// Holds a Cloud account.
+    pub fn is_cloud_user(&self) -> bool {
+        self.github_com_user == Some(true)
+            || self
+                .github_com_login
+                .as_deref()
+                .is_some_and(|l| !l.trim().is_empty())
+    }
+
     /// A server account that matched no Cloud account: it consumes a seat of
     /// its own (the primary-email mismatch).
     pub fn is_unmatched_server_user(&self) -> bool {
-        self.enterprise_server_user == Some(true)
-            && self.github_com_user != Some(true)
-            && self.github_com_login.as_deref().is_none_or(str::is_empty)
+        self.is_server_user() && !self.is_cloud_user()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConsumedLicenses {
+    pub total_seats_consumed: u64,
+    pub total_seats_purchased: u64,
+    pub users: Vec<LicensedUser>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl ConsumedLicenses {
+    /// Read one page. The keys the endpoint always returns
+    /// (`total_seats_consumed`, `total_seats_purchased`, `users`) must be
+    /// there with their types.
+    pub fn from_json(v: &Value) -> Result<ConsumedLicenses> {
+        const EP: &str = "consumed-licenses";
+        let obj = v
+            .as_object()
+            .ok_or_else(|| shape_error(EP, "the response is not a JSON object"))?;
+        let count = |k: &str| -> Result<u64> {
+            match obj.get(k) {
+                Some(n) => n
+                    .as_u64()
+                    .ok_or_else(|| shape_error(EP, &format!("\"{k}\" is not a count"))),
+                None => Err(shape_error(EP, &format!("the response has no \"{k}\""))),
+            }
+        };
+        let total_seats_consumed = count("total_seats_consumed")?;
+        let total_seats_purchased = count("total_seats_purchased")?;
+        let items = match obj.get("users") {
+            Some(Value::Array(a)) => a,
+            Some(_) => return Err(shape_error(EP, "\"users\" is not an array")),
+            None => return Err(shape_error(EP, "the response has no \"users\" array")),
+        };
+        let mut out = ConsumedLicenses {
+            total_seats_consumed,
+            total_seats_purchased,
+            ..Default::default()
+        };
+        for (i, u) in items.iter().enumerate() {
+            match LicensedUser::from_json(u) {
+                Some(u) => out.users.push(u),
+                None => out
+                    .warnings
+                    .push(format!("{EP}: user {i} is not an object; skipped")),
+            }
+        }
+        Ok(out)
     }
 }
 
 pub struct Client {
     agent: ureq::Agent,
     base: String,
+    origin: Origin,
     token: Zeroizing<String>,
 }
 
@@ -133,39 +308,55 @@ pub fn next_link(link: &str) -> Option<String> {
     None
 }
 
+/// Redirects followed (within the API's origin) before giving up.
+const MAX_REDIRECTS: usize = 5;
+
 impl Client {
-    pub fn new(base: &str, token: Zeroizing<String>) -> Result<Client> {
+    /// A client for the API at `base` (https, or http to loopback). The
+    /// token is only ever sent to `base`'s origin.
+    pub fn new(base: &str, token: Zeroizing<String>, trust: &Trust) -> Result<Client> {
         let base = base.trim_end_matches('/').to_string();
-        if !(base.starts_with("https://")
-            || base.starts_with("http://127.0.0.1")
-            || base.starts_with("http://localhost")
-            || base.starts_with("http://[::1]"))
-        {
-            return Err(Error::new(
-                Code::Args,
+        let origin = net::check_url(&base, "--api-url")?;
+        Ok(Client {
+            agent: net::agent(trust, Duration::from_secs(60)),
+            base,
+            origin,
+            token,
+        })
+    }
+
+    /// A URL the token may go to: same origin as the base, or an error
+    /// (nothing is sent).
+    fn same_origin(&self, url: &str, why: &str) -> Result<String> {
+        let u = net::resolve(&self.origin, url).ok_or_else(|| {
+            Error::new(
+                Code::CloudOrigin,
+                format!("{why} {url:?} is not an absolute or root-relative URL; not followed"),
+            )
+        })?;
+        match net::origin(&u) {
+            Some(o) if o == self.origin => Ok(u),
+            _ => Err(Error::new(
+                Code::CloudOrigin,
                 format!(
-                    "--api-url {base} must be https:// (plain http only to loopback, for tests)"
+                    "{why} points to {u}, outside {} (the API's origin); not followed, the token was not sent there",
+                    self.origin
                 ),
-            ));
+            )),
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .user_agent(crate::tool_version())
-            .build()
-            .into();
-        Ok(Client { agent, base, token })
     }
 
     /// GET a URL (absolute, or a path under the base), with retries.
-    /// Returns the JSON body and the next page's URL.
-    fn get(&self, url: &str) -> Result<(serde_json::Value, Option<String>)> {
-        let url = if url.starts_with("http") {
-            url.to_string()
+    /// Returns the JSON body and the next page's URL (checked to be on the
+    /// API's origin).
+    fn get(&self, url: &str) -> Result<(Value, Option<String>)> {
+        let mut url = if url.starts_with("http") {
+            self.same_origin(url, "the URL")?
         } else {
             format!("{}{url}", self.base)
         };
         let mut attempt = 0;
+        let mut redirects = 0;
         loop {
             let resp = self
                 .agent
@@ -176,17 +367,28 @@ impl Client {
                 .call();
             let mut resp = match resp {
                 Ok(r) => r,
-                Err(e) => {
-                    if attempt < BACKOFF.len() {
-                        std::thread::sleep(BACKOFF[attempt]);
-                        attempt += 1;
-                        continue;
+                Err(e) => match net::classify(&e) {
+                    Failure::Tls(m) => {
+                        return Err(Error::new(Code::CloudTls, format!("GET {url}: {m}")))
                     }
-                    return Err(Error::new(
-                        Code::CloudUnavailable,
-                        format!("GET {url}: {e}"),
-                    ));
-                }
+                    Failure::Proxy(m) => {
+                        return Err(
+                            Error::new(Code::CloudUnavailable, format!("GET {url}: {m}"))
+                                .with_hint(net::PROXY_HINT),
+                        )
+                    }
+                    Failure::Transient(m) => {
+                        if attempt < BACKOFF.len() {
+                            std::thread::sleep(BACKOFF[attempt]);
+                            attempt += 1;
+                            continue;
+                        }
+                        return Err(Error::new(
+                            Code::CloudUnavailable,
+                            format!("GET {url}: {m}"),
+                        ));
+                    }
+                },
             };
             let status = resp.status().as_u16();
             let header = |n: &str| {
@@ -196,14 +398,20 @@ impl Client {
                     .map(String::from)
             };
             let link = header("link");
+            let location = header("location");
             let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
             let remaining = header("x-ratelimit-remaining");
             let reset = header("x-ratelimit-reset").and_then(|v| v.trim().parse::<u64>().ok());
             let accepted_scopes = header("x-accepted-oauth-scopes");
             let token_scopes = header("x-oauth-scopes");
             let accepted_perms = header("x-accepted-github-permissions");
-            let body = resp.body_mut().read_to_string().unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&body)
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(MAX_BODY)
+                .read_to_string()
+                .unwrap_or_default();
+            let message = serde_json::from_str::<Value>(&body)
                 .ok()
                 .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
                 .unwrap_or_default();
@@ -214,7 +422,27 @@ impl Client {
                     let v = serde_json::from_str(&body).map_err(|e| {
                         Error::new(Code::CloudResponse, format!("GET {url}: the response is not JSON: {e}"))
                     })?;
-                    return Ok((v, link.as_deref().and_then(next_link)));
+                    let next = match link.as_deref().and_then(next_link) {
+                        Some(n) => Some(self.same_origin(&n, "the pagination link (Link: rel=\"next\")")?),
+                        None => None,
+                    };
+                    return Ok((v, next));
+                }
+                301 | 302 | 303 | 307 | 308 => {
+                    let Some(loc) = location else {
+                        return Err(Error::new(
+                            Code::CloudResponse,
+                            format!("GET {url}: HTTP {status} without a Location"),
+                        ));
+                    };
+                    if redirects >= MAX_REDIRECTS {
+                        return Err(Error::new(
+                            Code::CloudResponse,
+                            format!("GET {url}: more than {MAX_REDIRECTS} redirects"),
+                        ));
+                    }
+                    url = self.same_origin(&loc, &format!("the redirect (HTTP {status})"))?;
+                    redirects += 1;
                 }
                 _ if rate_limited => {
                     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -280,12 +508,7 @@ impl Client {
     /// `GET /enterprises/{enterprise}/license-sync-status`.
     pub fn license_sync_status(&self, enterprise: &str) -> Result<SyncStatus> {
         let (v, _) = self.get(&Self::enterprise_path(enterprise, "license-sync-status")?)?;
-        serde_json::from_value(v).map_err(|e| {
-            Error::new(
-                Code::CloudResponse,
-                format!("license-sync-status: unexpected shape: {e}"),
-            )
-        })
+        SyncStatus::from_json(&v)
     }
 
     /// `GET /enterprises/{enterprise}/consumed-licenses`, every page.
@@ -295,25 +518,72 @@ impl Client {
             Self::enterprise_path(enterprise, "consumed-licenses")?
         );
         let mut all: Option<ConsumedLicenses> = None;
-        for _ in 0..10_000 {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
             let (v, next) = self.get(&url)?;
-            let page: ConsumedLicenses = serde_json::from_value(v).map_err(|e| {
-                Error::new(
-                    Code::CloudResponse,
-                    format!("consumed-licenses: unexpected shape: {e}"),
-                )
-            })?;
+            let page = ConsumedLicenses::from_json(&v)?;
             match all.as_mut() {
                 None => all = Some(page),
-                Some(a) => a.users.extend(page.users),
+                Some(a) => {
+                    a.users.extend(page.users);
+                    a.warnings.extend(page.warnings);
+                }
             }
+            seen.insert(url.clone());
             match next {
+                Some(n) if seen.contains(&n) => {
+                    return Err(Error::new(
+                        Code::CloudResponse,
+                        format!("consumed-licenses: the pagination links loop back to {n}"),
+                    ))
+                }
                 Some(n) => url = n,
-                None => break,
+                None => return all.ok_or_else(|| shape_error("consumed-licenses", "no page")),
             }
         }
-        all.ok_or_else(|| Error::new(Code::CloudResponse, "consumed-licenses returned nothing"))
+        Err(Error::new(
+            Code::CloudResponse,
+            format!("consumed-licenses: more than {MAX_PAGES} pages"),
+        ))
     }
+}
+
+/// Pages read from consumed-licenses before giving up (100 users a page).
+const MAX_PAGES: usize = 10_000;
+/// Largest response body read (GitHub's pages are far smaller).
+const MAX_BODY: u64 = 64 * 1024 * 1024;
+
+/// Parse GitHub's sync dates. The schema gives no format; accepted:
+/// RFC 3339 (`T` or a space, fractions, `Z` or an offset) and the
+/// `YYYY-MM-DD HH:MM:SS UTC` / `… +0000` forms Ruby prints. Anything else is
+/// `None`, and callers report it.
+pub fn parse_sync_date(s: &str) -> Option<SystemTime> {
+    let t = s.trim();
+    if let Some(base) = t
+        .strip_suffix(" UTC")
+        .or_else(|| t.strip_suffix(" GMT"))
+        .or_else(|| t.strip_suffix(" +0000"))
+        .or_else(|| t.strip_suffix(" -0000"))
+    {
+        return strict_rfc3339(&format!("{}Z", base.trim()));
+    }
+    strict_rfc3339(t)
+}
+
+/// RFC 3339 with a zone (`Z` or an offset): a time without one would
+/// depend on the reader's zone. `T` or a space between date and time.
+fn strict_rfc3339(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    if b.len() < 20 || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
+        return None;
+    }
+    let has_zone = s.ends_with('Z')
+        || s.ends_with('z')
+        || (s.len() > 6 && matches!(b[b.len() - 6], b'+' | b'-') && b[b.len() - 3] == b':');
+    if !has_zone {
+        return None;
+    }
+    parse_github_time(s)
 }
 
 /// Parse GitHub's timestamps (RFC 3339, possibly with fractions or an offset).
@@ -362,13 +632,146 @@ mod tests {
     }
 
     #[test]
-    fn unmatched_users() {
-        let u: LicensedUser = serde_json::from_str(r#"{"github_com_login":"","github_com_user":false,"enterprise_server_user":true,"enterprise_server_user_ids":["ghes.example.com:12"],"enterprise_server_emails":["a@corp.example"]}"#).unwrap();
-        assert!(u.is_unmatched_server_user());
-        let m: LicensedUser = serde_json::from_str(
-            r#"{"github_com_login":"mona","github_com_user":true,"enterprise_server_user":true}"#,
-        )
+    fn sync_dates() {
+        let a = parse_sync_date("2026-11-28T10:58:40Z").unwrap();
+        assert_eq!(parse_sync_date("2026-11-28 10:58:40 UTC"), Some(a));
+        assert_eq!(parse_sync_date("2026-11-28 10:58:40 +0000"), Some(a));
+        assert_eq!(parse_sync_date("2026-11-28 10:58:40Z"), Some(a));
+        assert_eq!(parse_sync_date("2026-11-28T11:58:40+01:00"), Some(a));
+        assert!(parse_sync_date("2026-11-28T10:58:40.5Z").is_some());
+        // No zone: the time would depend on the reader's; reported instead.
+        assert_eq!(parse_sync_date("2026-11-28T10:58:40"), None);
+        for bad in [
+            "",
+            "28/11/2026",
+            "1764327520",
+            "2026-11-28",
+            "Nov 28 2026 10:58",
+            "2026-13-40T00:00:00Z",
+        ] {
+            assert_eq!(parse_sync_date(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn hosts_map_like_gh() {
+        assert_eq!(
+            api_url_for_host("github.com").unwrap(),
+            "https://api.github.com"
+        );
+        assert_eq!(
+            api_url_for_host("GitHub.com.").unwrap(),
+            "https://api.github.com"
+        );
+        assert_eq!(
+            api_url_for_host("octo.ghe.com").unwrap(),
+            "https://api.octo.ghe.com"
+        );
+        assert_eq!(
+            api_url_for_host("api.octo.ghe.com").unwrap(),
+            "https://api.octo.ghe.com"
+        );
+        for bad in [
+            "ghes.corp.example",
+            "https://github.com",
+            "a.b.ghe.com",
+            ".ghe.com",
+            "ghe.com",
+            "x_y.ghe.com",
+            "evil.com/.ghe.com",
+        ] {
+            assert_eq!(
+                api_url_for_host(bad).err().unwrap().code,
+                Code::Args,
+                "{bad}"
+            );
+        }
+    }
+
+    fn v(s: &str) -> Value {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn sync_status_shapes() {
+        for bad in [
+            "{}",
+            "[]",
+            "null",
+            r#"{"server_instances": null}"#,
+            r#"{"server_instances": {"type": "array", "items": {}}}"#,
+            r#"{"properties": {"server_instances": {"type": "array"}}}"#,
+        ] {
+            assert_eq!(
+                SyncStatus::from_json(&v(bad)).err().unwrap().code,
+                Code::CloudResponse,
+                "{bad}"
+            );
+        }
+        let s = SyncStatus::from_json(&v(r#"{"server_instances": [
+            {"server_id": "a", "hostname": null, "last_sync": null, "extra": 1},
+            {"hostname": "nameless.example"},
+            {"server_id": "", "hostname": "empty.example"},
+            7,
+            {"server_id": "b", "last_sync": {"date": "2026-11-28 10:58:40 UTC", "status": "success", "error": null}},
+            {"server_id": "c", "last_sync": {"status": "failed", "error": "bad file"}},
+            {"server_id": "a", "last_sync": {"status": "failed"}}
+        ], "unknown": true}"#)).unwrap();
+        let ids: Vec<&str> = s
+            .server_instances
+            .iter()
+            .map(|i| i.server_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(s.warnings.len(), 4, "{:?}", s.warnings);
+        assert!(s.warnings[3].contains("repeats server_id a"));
+        assert!(s.warnings[0].contains("nameless.example"));
+        assert!(s.server_instances[0].last_sync.is_none());
+        let b = s.server_instances[1].last_sync.as_ref().unwrap();
+        assert_eq!(b.date.as_deref(), Some("2026-11-28 10:58:40 UTC"));
+        assert_eq!(b.error, None);
+        assert_eq!(s.server_instances[2].last_sync.as_ref().unwrap().date, None);
+    }
+
+    #[test]
+    fn consumed_licenses_shapes() {
+        for bad in [
+            "{}",
+            r#"{"total_seats_consumed": 1, "total_seats_purchased": 2}"#,
+            r#"{"total_seats_consumed": 1, "users": []}"#,
+            r#"{"total_seats_consumed": "1", "total_seats_purchased": 2, "users": []}"#,
+            r#"{"total_seats_consumed": 1, "total_seats_purchased": 2, "users": {}}"#,
+        ] {
+            assert_eq!(
+                ConsumedLicenses::from_json(&v(bad)).err().unwrap().code,
+                Code::CloudResponse,
+                "{bad}"
+            );
+        }
+        let c = ConsumedLicenses::from_json(&v(
+            r#"{"total_seats_consumed": 0, "total_seats_purchased": 0, "users": []}"#,
+        ))
         .unwrap();
-        assert!(!m.is_unmatched_server_user());
+        assert!(c.users.is_empty());
+    }
+
+    #[test]
+    fn unmatched_users() {
+        let u = |s: &str| LicensedUser::from_json(&v(s)).unwrap();
+        assert!(u(r#"{"github_com_login":"","github_com_user":false,"enterprise_server_user":true,"enterprise_server_user_ids":["ghes.example.com:12"],"enterprise_server_emails":["a@corp.example"]}"#).is_unmatched_server_user());
+        assert!(!u(
+            r#"{"github_com_login":"mona","github_com_user":true,"enterprise_server_user":true}"#
+        )
+        .is_unmatched_server_user());
+        // enterprise_server_user is nullable: the server ids still say so.
+        assert!(u(r#"{"github_com_login":null,"github_com_user":null,"enterprise_server_user":null,"enterprise_server_user_ids":["h:1"]}"#).is_unmatched_server_user());
+        // A Cloud-only user is no server user.
+        assert!(!u(r#"{"github_com_login":"cloudonly","github_com_user":true,"enterprise_server_user":false,"enterprise_server_user_ids":[]}"#).is_unmatched_server_user());
+        // Fields of unexpected types do not fail the user.
+        let odd = u(
+            r#"{"github_com_two_factor_auth":"","enterprise_server_user_ids":["h:2", 5, null],"total_user_accounts":"x"}"#,
+        );
+        assert_eq!(odd.enterprise_server_user_ids, ["h:2", "5"]);
+        assert_eq!(odd.total_user_accounts, None);
     }
 }

@@ -30,8 +30,12 @@ pub struct Config {
     pub submit_token_file: Option<PathBuf>,
     /// GitHub REST API base URL (https://api.github.com or https://api.SUBDOMAIN.ghe.com).
     pub api_url: Option<String>,
+    /// GitHub host, as in `GH_HOST`: github.com or NAME.ghe.com.
+    pub host: Option<String>,
     /// File holding the GitHub token.
     pub token_file: Option<PathBuf>,
+    /// Extra CA certificates (PEM) for HTTPS to GitHub and to submit_url.
+    pub ca_file: Option<PathBuf>,
     /// Signatures required from distinct trusted keys.
     pub require_signers: Option<usize>,
 }
@@ -93,6 +97,7 @@ impl Config {
         fix(&mut c.outbox);
         fix(&mut c.submit_token_file);
         fix(&mut c.token_file);
+        fix(&mut c.ca_file);
         for i in c.identities.iter_mut() {
             if i.is_relative() {
                 *i = base.join(&*i);

@@ -223,6 +223,12 @@ codes! {
         "the file stopped growing before its end (no zip trailer): the transfer is incomplete; send or copy it again"),
     LedgerSuperseded => ("AIRLOCK-E-LEDGER-SUPERSEDED", Ledger,
         "a newer bundle for this instance was imported after this one was accepted; it is not handed over (upload the newer one)"),
+    TlsTrust => ("AIRLOCK-E-TLS-TRUST", Usage,
+        "give a readable PEM file of CA certificates (convert DER with `openssl x509 -inform der -in CA.cer -out CA.pem`), or unset SSL_CERT_FILE / SSL_CERT_DIR"),
+    CloudTls => ("AIRLOCK-E-CLOUD-TLS", Cloud,
+        "the server's certificate does not chain to a CA airlock trusts; behind a TLS-inspecting proxy add the company CA: --ca-file FILE (or ca_file in airlock.toml), SSL_CERT_FILE / SSL_CERT_DIR, or the system store (update-ca-certificates)"),
+    CloudOrigin => ("AIRLOCK-E-CLOUD-ORIGIN", Cloud,
+        "GitHub's answer pointed to another origin (pagination link or redirect) and the token was not sent there; check --api-url / --host, and any proxy that rewrites responses"),
 }
 
 /// An airlock failure: a stable code, a one-line cause and a hint.

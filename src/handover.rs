@@ -16,6 +16,7 @@ use crate::bundle::verify::{output_name, Replace, Staged};
 use crate::bundle::Manifest;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
+use crate::net::{self, Failure};
 
 /// Where verified payloads go.
 pub enum Target {
@@ -23,7 +24,69 @@ pub enum Target {
     Http {
         url: String,
         token: Option<Zeroizing<String>>,
+        /// Extra CA certificates (PEM) for the endpoint's TLS.
+        ca_file: Option<PathBuf>,
     },
+}
+
+/// An earlier hand-over of the same instance, not confirmed by GitHub, that
+/// a newer one replaces: its files must not be uploaded any more.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Replaced {
+    pub bundle_id: String,
+    pub created: String,
+    /// Its files (payload and upload steps) where they were handed over.
+    pub files: Vec<String>,
+}
+
+/// The directory, inside the outbox, that replaced and superseded
+/// hand-overs are moved into.
+pub const SUPERSEDED_DIR: &str = "superseded";
+
+/// Move outbox files into `superseded/` beside them. Files already gone (moved
+/// before, or removed by the operator) are skipped; nothing is ever
+/// replaced. Only absolute paths are touched (what hand-overs record).
+/// Returns the new paths, and one message per file that could not be moved.
+pub fn move_aside(files: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+    let mut moved = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        if !f.is_absolute() {
+            continue;
+        }
+        let (Some(dir), Some(name)) = (f.parent(), f.file_name()) else {
+            continue;
+        };
+        if dir.file_name().is_some_and(|n| n == SUPERSEDED_DIR) {
+            continue;
+        }
+        match std::fs::symlink_metadata(f) {
+            Ok(m) if m.file_type().is_file() => {}
+            Ok(_) => {
+                errors.push(format!("{}: not a regular file; left alone", f.display()));
+                continue;
+            }
+            Err(_) => continue,
+        }
+        let aside = dir.join(SUPERSEDED_DIR);
+        let to = aside.join(name);
+        // A hard link never replaces an existing file; then drop the old name.
+        let r = std::fs::create_dir_all(&aside)
+            .and_then(|_| std::fs::hard_link(f, &to))
+            .and_then(|_| std::fs::remove_file(f));
+        match r {
+            Ok(()) => moved.push(to),
+            Err(e) => errors.push(format!("{}: {e}", f.display())),
+        }
+    }
+    let dirs: std::collections::BTreeSet<&Path> = moved.iter().filter_map(|p| p.parent()).collect();
+    for d in dirs {
+        let _ = fsutil::sync_dir(d);
+        if let Some(p) = d.parent() {
+            let _ = fsutil::sync_dir(p);
+        }
+    }
+    (moved, errors)
 }
 
 /// The file name prefix for an instance and time: `HOST_YYYYMMDDTHHMMSSZ`.
@@ -37,6 +100,7 @@ pub fn instructions(
     files: &[(String, String)],
     enterprise: Option<&str>,
     bundle_sha256: &str,
+    replaced: &[Replaced],
 ) -> String {
     let mut s = String::new();
     s.push_str(&format!(
@@ -44,8 +108,39 @@ pub fn instructions(
         m.source.host_name,
         m.source.server_id.as_deref().unwrap_or("no server id")
     ));
+    match files.len() {
+        1 => s.push_str(&format!(
+            "This is the one file to upload for {}:\n\n",
+            m.source.host_name
+        )),
+        _ => s.push_str(&format!(
+            "Upload each of these files for {}:\n\n",
+            m.source.host_name
+        )),
+    }
     for (name, sha) in files {
         s.push_str(&format!("File     {name}\nSHA-256  {sha}\n"));
+    }
+    if !replaced.is_empty() {
+        s.push_str(&format!(
+            "\nIt replaces {} earlier hand-over(s) of {} that GitHub has not confirmed;\ndo NOT upload them (an older file after this one would roll back seat counts).\nTheir files are moved into {SUPERSEDED_DIR}/ in this outbox:\n",
+            replaced.len(),
+            m.source.host_name
+        ));
+        for r in replaced {
+            let names: Vec<&str> = r
+                .files
+                .iter()
+                .filter(|f| !f.ends_with(".UPLOAD.txt"))
+                .map(|f| f.rsplit('/').next().unwrap_or(f))
+                .collect();
+            s.push_str(&format!(
+                "  bundle {} (created {}): {}\n",
+                r.bundle_id,
+                r.created,
+                names.join(", ")
+            ));
+        }
     }
     s.push_str(&format!(
         "\nVerified by {} from bundle {} (SHA-256 {bundle_sha256}),\nsigned by {} (sequence {}), created {}.\n\n",
@@ -107,10 +202,22 @@ pub fn to_outbox(
     staged: Staged,
     enterprise: Option<&str>,
     bundle_sha256: &str,
+    replaced: &[Replaced],
 ) -> Result<Vec<PathBuf>> {
+    // The files to upload: the GHES usage files (all files when the bundle
+    // carries none, for other cargo).
+    let usage: Vec<bool> = m
+        .payload
+        .iter()
+        .map(|p| p.kind == crate::bundle::manifest::KIND_USAGE)
+        .collect();
+    let any_usage = usage.iter().any(|u| *u);
     let listed: Vec<(String, String)> = staged
         .files
         .iter()
+        .zip(usage.iter().chain(std::iter::repeat(&false)))
+        .filter(|(_, u)| **u || !any_usage)
+        .map(|(f, _)| f)
         .map(|f| {
             (
                 f.target
@@ -125,7 +232,7 @@ pub fn to_outbox(
         .publish(0o644, Replace::IfIdentical)
         .map_err(failed)?;
     fsutil::fault_point("handover:payload-published");
-    let text = instructions(m, &listed, enterprise, bundle_sha256);
+    let text = instructions(m, &listed, enterprise, bundle_sha256, replaced);
     let txt = dir.join(instructions_name(m));
     // A re-run (say with another --enterprise) may rewrite this bundle's own
     // instructions; any other file of that name is left alone.
@@ -146,35 +253,40 @@ pub const HTTP_BACKOFF: [Duration; 4] = [
     Duration::from_secs(4),
 ];
 
+/// Redirects followed (307/308, same origin) before giving up.
+const MAX_REDIRECTS: usize = 5;
+
 /// POST each staged payload file to `url`. The bundle digest is the
 /// idempotency key, so a retried or re-run hand-over is recognisable by the
-/// endpoint.
+/// endpoint. The token and the payload go only to `url`'s origin: a redirect
+/// elsewhere is refused, and so are redirects that would turn the POST
+/// into a GET (301, 302, 303).
 pub fn to_http(
     url: &str,
     token: Option<&str>,
+    ca_file: Option<&Path>,
     m: &Manifest,
     staged: &Staged,
     bundle_sha256: &str,
 ) -> Result<Vec<String>> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into();
+    let origin = net::check_url(url, "--submit-url")?;
+    let trust = net::Trust::load(ca_file)?;
+    let agent = net::agent(&trust, Duration::from_secs(120));
     let mut results = Vec::new();
     for (f, p) in staged.files.iter().zip(&m.payload) {
         let name = output_name(p);
         let mut attempt = 0;
+        let mut redirects = 0;
+        let mut target = url.to_string();
         loop {
             let file = File::open(f.path()).map_err(|e| Error::io_read(f.path(), e))?;
             let mut req = agent
-                .post(url)
+                .post(&target)
                 .header("Content-Type", "application/json")
                 .header("Idempotency-Key", bundle_sha256)
                 .header("X-Airlock-Bundle-Id", &m.bundle_id)
                 .header("X-Airlock-Source-Host", &m.source.host_name)
-                .header("X-Airlock-File-Name", name)
-                .header("User-Agent", crate::tool_version());
+                .header("X-Airlock-File-Name", name);
             if let Some(id) = &m.source.server_id {
                 req = req.header("X-Airlock-Server-Id", id);
             }
@@ -184,23 +296,42 @@ pub fn to_http(
             let outcome = match req.send(file) {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    let location = resp
+                        .headers()
+                        .get("location")
+                        .and_then(|v| v.to_str().ok())
+                        .map(String::from);
                     if (200..300).contains(&status) {
                         results.push(format!("{name} -> HTTP {status}"));
                         break;
+                    } else if (300..400).contains(&status) {
+                        target = follow(&origin, &target, status, location.as_deref(), redirects)?;
+                        redirects += 1;
+                        continue;
                     } else if (400..500).contains(&status) {
                         return Err(Error::new(
                             Code::HandoverRejected,
-                            format!("{url} answered HTTP {status} for {name}"),
+                            format!("{target} answered HTTP {status} for {name}"),
                         ));
                     }
                     format!("HTTP {status}")
                 }
-                Err(e) => e.to_string(),
+                Err(e) => match net::classify(&e) {
+                    Failure::Tls(msg) => {
+                        return Err(Error::new(Code::HandoverFailed, format!("{target}: {msg}"))
+                            .with_hint(net::TLS_HINT))
+                    }
+                    Failure::Proxy(msg) => {
+                        return Err(Error::new(Code::HandoverFailed, format!("{target}: {msg}"))
+                            .with_hint(net::PROXY_HINT))
+                    }
+                    Failure::Transient(msg) => msg,
+                },
             };
             if attempt >= HTTP_BACKOFF.len() {
                 return Err(Error::new(
                     Code::HandoverFailed,
-                    format!("{url}: {outcome} after {} attempts", attempt + 1),
+                    format!("{target}: {outcome} after {} attempts", attempt + 1),
                 ));
             }
             std::thread::sleep(HTTP_BACKOFF[attempt]);
@@ -208,4 +339,72 @@ pub fn to_http(
         }
     }
     Ok(results)
+}
+
+/// Where a redirect of the hand-over POST may go: 307/308 within the
+/// origin of `--submit-url`, a few times; anything else is refused.
+fn follow(
+    origin: &net::Origin,
+    from: &str,
+    status: u16,
+    location: Option<&str>,
+    redirects: usize,
+) -> Result<String> {
+    let refuse = |why: String| {
+        Err(Error::new(Code::HandoverRejected, format!("{from} answered HTTP {status}: {why}"))
+            .with_hint("set --submit-url (submit_url) to the endpoint's final URL; airlock sends the payload and token only to that origin"))
+    };
+    if !(status == 307 || status == 308) {
+        return refuse("a redirect that would turn the POST into a GET; not followed".into());
+    }
+    let Some(loc) = location else {
+        return refuse("a redirect without a Location".into());
+    };
+    if redirects >= MAX_REDIRECTS {
+        return refuse(format!("more than {MAX_REDIRECTS} redirects"));
+    }
+    match net::resolve(origin, loc) {
+        Some(u) if net::origin(&u).as_ref() == Some(origin) => Ok(u),
+        Some(u) => refuse(format!(
+            "a redirect to {u}, outside {origin}; not followed, the payload and token were not sent there"
+        )),
+        None => refuse(format!("a redirect to {loc:?}, not an absolute or root-relative URL; not followed")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn move_aside_never_replaces_and_skips_what_is_gone() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("h_1_usage.json");
+        let b = d.path().join("h_1.UPLOAD.txt");
+        std::fs::write(&a, "a").unwrap();
+        std::fs::write(&b, "b").unwrap();
+        std::fs::create_dir(d.path().join(SUPERSEDED_DIR)).unwrap();
+        // Something else already has b's name there: b stays.
+        std::fs::write(
+            d.path().join(SUPERSEDED_DIR).join("h_1.UPLOAD.txt"),
+            "other",
+        )
+        .unwrap();
+        let gone = d.path().join("gone.json");
+        let (moved, errors) =
+            move_aside(&[a.clone(), b.clone(), gone, PathBuf::from("relative.json")]);
+        assert_eq!(
+            moved,
+            [d.path().join(SUPERSEDED_DIR).join("h_1_usage.json")]
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(!a.exists() && b.exists());
+        assert_eq!(
+            std::fs::read_to_string(d.path().join(SUPERSEDED_DIR).join("h_1.UPLOAD.txt")).unwrap(),
+            "other"
+        );
+        // Again: nothing to do.
+        let (moved, errors) = move_aside(&moved);
+        assert!(moved.is_empty() && errors.is_empty());
+    }
 }

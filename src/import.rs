@@ -49,6 +49,54 @@ pub struct ImportReport {
     pub resumed: bool,
     /// Outbox paths, or HTTP results.
     pub handed_over: Vec<String>,
+    /// The file(s) to upload to GitHub Enterprise Cloud (outbox hand-over):
+    /// the usage file, the one file to upload for the instance.
+    pub upload: Vec<String>,
+    /// Earlier hand-overs of the instance, not confirmed by GitHub, that
+    /// this one replaces: not to be uploaded; moved into `superseded/`.
+    pub replaced: Vec<handover::Replaced>,
+    /// Where their files went.
+    pub moved_aside: Vec<String>,
+    /// Files that could not be moved aside, with the reason.
+    pub move_errors: Vec<String>,
+}
+
+/// Earlier hand-overs of the same instance into an outbox that GitHub has
+/// not confirmed (nor superseded): all of them, including those whose files
+/// an earlier import already moved aside.
+fn replaced_by(
+    events: &[Event],
+    m: &crate::bundle::Manifest,
+    sha: &str,
+) -> Vec<handover::Replaced> {
+    let settled: std::collections::HashSet<&str> = events
+        .iter()
+        .filter(|e| e.kind == kind::CONFIRM)
+        .filter_map(|e| e.bundle_sha256.as_deref())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    events
+        .iter()
+        .filter(|e| {
+            e.kind == kind::HANDOVER
+                && e.outcome == outcome::DONE
+                && e.host_name.as_deref() == Some(m.source.host_name.as_str())
+                && e.server_id == m.source.server_id
+        })
+        .filter(|e| {
+            e.bundle_sha256
+                .as_deref()
+                .is_some_and(|s| s != sha && !settled.contains(s))
+        })
+        .filter(|e| seen.insert(e.bundle_sha256.clone()))
+        .map(|e| handover::Replaced {
+            bundle_id: e.bundle_id.clone().unwrap_or_default(),
+            created: e.created.clone().unwrap_or_default(),
+            files: crate::fleet::handover_files(e),
+        })
+        // Outbox hand-overs record absolute paths; HTTP ones do not.
+        .filter(|r| r.files.iter().any(|f| Path::new(f).is_absolute()))
+        .collect()
 }
 
 /// Remove what a killed run may have left: the spool, and airlock's own
@@ -259,7 +307,15 @@ fn staging_dir(state: &Path, target: &Target) -> Result<(PathBuf, Option<RemoveO
                     )
                 })?;
             }
-            Ok((dir.clone(), None))
+            // Absolute, so that the ledger's records of hand-overs name
+            // files that later runs (from any directory) can find.
+            let dir = std::fs::canonicalize(dir).map_err(|e| {
+                Error::new(
+                    Code::HandoverFailed,
+                    format!("cannot resolve outbox {}: {e}", dir.display()),
+                )
+            })?;
+            Ok((dir, None))
         }
         Target::Http { .. } => {
             use std::os::unix::fs::DirBuilderExt;
@@ -392,19 +448,48 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
     crate::fsutil::fault_point("import:accepted");
 
     // 3. Hand-over, then record it.
-    let result = match &opts.target {
-        Target::Outbox(dir) => {
-            handover::to_outbox(dir, m, staged, opts.enterprise.as_deref(), &bundle_sha256).map(
-                |ps| {
-                    ps.iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                },
-            )
+    let replaced = match &opts.target {
+        Target::Outbox(_) => replaced_by(&ledger.events()?, m, &bundle_sha256),
+        Target::Http { .. } => Vec::new(),
+    };
+    let upload: Vec<String> = match &opts.target {
+        Target::Outbox(_) => {
+            let any_usage = m
+                .payload
+                .iter()
+                .any(|p| p.kind == crate::bundle::manifest::KIND_USAGE);
+            staged
+                .files
+                .iter()
+                .zip(&m.payload)
+                .filter(|(_, p)| !any_usage || p.kind == crate::bundle::manifest::KIND_USAGE)
+                .map(|(f, _)| f.target.display().to_string())
+                .collect()
         }
-        Target::Http { url, token } => handover::to_http(
+        Target::Http { .. } => Vec::new(),
+    };
+    let result = match &opts.target {
+        Target::Outbox(_) => handover::to_outbox(
+            &dir,
+            m,
+            staged,
+            opts.enterprise.as_deref(),
+            &bundle_sha256,
+            &replaced,
+        )
+        .map(|ps| {
+            ps.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        }),
+        Target::Http {
+            url,
+            token,
+            ca_file,
+        } => handover::to_http(
             url,
             token.as_ref().map(|t| t.as_str()),
+            ca_file.as_deref(),
             m,
             &staged,
             &bundle_sha256,
@@ -416,6 +501,13 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             let mut e = event_from(&v, &bundle_sha256, kind::HANDOVER, outcome::DONE);
             e.detail = Some(handed_over.join("; "));
             ledger.append(e)?;
+            // The replaced hand-overs' files leave the outbox's top level,
+            // so that it holds one file to upload per instance.
+            let files: Vec<PathBuf> = replaced
+                .iter()
+                .flat_map(|r| r.files.iter().map(PathBuf::from))
+                .collect();
+            let (moved, move_errors) = handover::move_aside(&files);
             Ok(ImportReport {
                 bundle_sha256,
                 bundle_id: m.bundle_id.clone(),
@@ -426,6 +518,10 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
                 created: m.created.clone(),
                 resumed,
                 handed_over,
+                upload,
+                replaced,
+                moved_aside: moved.iter().map(|p| p.display().to_string()).collect(),
+                move_errors,
             })
         }
         Err(err) => {

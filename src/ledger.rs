@@ -47,10 +47,14 @@ pub mod outcome {
     pub const DONE: &str = "done";
     /// handover: it did not; a re-run retries.
     pub const FAILED: &str = "failed";
-    /// import: accepted earlier, but a newer bundle for the instance was
-    /// accepted before its hand-over finished; it is not handed over.
+    /// Two meanings, told apart by the kind (docs/import.md):
+    /// - import: accepted earlier, but a newer bundle for the instance was
+    ///   accepted before its hand-over finished; it is not handed over.
+    /// - confirm: handed over, but GitHub's successful sync covers a newer
+    ///   hand-over of the instance; this file was not the one GitHub kept.
     pub const SUPERSEDED: &str = "superseded";
-    /// confirm: GitHub reported a successful sync after the import.
+    /// confirm: GitHub reported a successful sync after the hand-over, and
+    /// this bundle was the newest handed over for the instance before it.
     pub const CONFIRMED: &str = "confirmed";
 }
 

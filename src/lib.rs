@@ -15,6 +15,7 @@ pub mod handover;
 pub mod import;
 pub mod keys;
 pub mod ledger;
+pub mod net;
 pub mod progress;
 pub mod report;
 pub mod sample;

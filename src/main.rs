@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     };
     let json = args.json();
     match cli::run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(u8::try_from(status).unwrap_or(1)),
         Err(e) => {
             cli::print_error(&e, json);
             ExitCode::from(e.exit_code() as u8)

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use crate::bundle::manifest::{format_time, parse_time};
-use crate::fleet::{Instance, SeatReport};
+use crate::fleet::{Instance, Mark, SeatReport};
 
 /// Escape text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -28,55 +28,267 @@ fn opt(s: &Option<String>) -> String {
 
 fn secs(t: &str) -> Option<f64> {
     parse_time(t)
-        .or_else(|| crate::cloud::parse_github_time(t))
+        .or_else(|| crate::cloud::parse_sync_date(t))
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map(|d| d.as_secs_f64())
 }
 
-/// An inline SVG timeline of one instance's events.
-fn timeline(i: &Instance) -> String {
-    const W: f64 = 760.0;
-    const PAD: f64 = 40.0;
-    let pts: Vec<(&str, &str, f64)> = i
-        .timeline
+/// Width of the timelines' coordinate system; the SVG scales to the page.
+const W: f64 = 1000.0;
+const LEFT: f64 = 16.0;
+const RIGHT: f64 = 16.0;
+const AXIS: f64 = 34.0;
+const ROW: f64 = 82.0;
+/// Marks of one kind closer than this (in the 1000-wide system) are one
+/// group with a count.
+const GROUP: f64 = 12.0;
+
+const HOUR: f64 = 3600.0;
+const DAY: f64 = 86400.0;
+
+/// A tick step that gives at most about eight labelled ticks.
+fn tick_step(span: f64) -> f64 {
+    let steps = [
+        HOUR,
+        6.0 * HOUR,
+        12.0 * HOUR,
+        DAY,
+        2.0 * DAY,
+        7.0 * DAY,
+        14.0 * DAY,
+        30.0 * DAY,
+        91.0 * DAY,
+        182.0 * DAY,
+        365.0 * DAY,
+    ];
+    steps
         .iter()
-        .filter_map(|(k, t)| secs(t).map(|s| (k.as_str(), t.as_str(), s)))
+        .copied()
+        .find(|s| span / s <= 8.0)
+        .unwrap_or_else(|| (span / 8.0 / (365.0 * DAY)).ceil() * 365.0 * DAY)
+}
+
+fn tick_label(t: f64, step: f64) -> String {
+    let s = format_time(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0.0) as u64));
+    if step < DAY {
+        // 2026-11-01T06:00:00Z -> 11-01 06:00
+        format!(
+            "{} {}",
+            s.get(5..10).unwrap_or(""),
+            s.get(11..16).unwrap_or("")
+        )
+    } else {
+        s.get(..10).unwrap_or("").to_string()
+    }
+}
+
+struct Point<'a> {
+    m: &'a Mark,
+    x: f64,
+}
+
+fn state_of(ms: &[&Point<'_>]) -> String {
+    let first = &ms[0].m.outcome;
+    let o = if ms.iter().all(|p| &p.m.outcome == first) {
+        first.clone()
+    } else {
+        "mixed".into()
+    };
+    // Class names: letters, digits and dashes only.
+    o.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Superseded and outdated first, confirmed last (on top).
+fn draw_order(outcome: &str) -> u8 {
+    match outcome {
+        "superseded" | "outdated" => 0,
+        "pending" => 1,
+        "confirmed" => 3,
+        _ => 2,
+    }
+}
+
+fn sync_ok(o: &str) -> bool {
+    crate::fleet::is_success(Some(o))
+}
+
+/// One group of close marks of one kind: its shape, a count when more
+/// than one, and a title listing every event exactly.
+fn mark(kind: &str, ms: &[&Point<'_>], y: f64) -> String {
+    let x = ms.iter().map(|p| p.x).sum::<f64>() / ms.len() as f64;
+    let st = state_of(ms);
+    let lines: Vec<String> = ms
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}{}: {}",
+                p.m.kind,
+                p.m.time,
+                p.m.bundle_id
+                    .as_deref()
+                    .map(|b| format!(" bundle {b}"))
+                    .unwrap_or_default(),
+                p.m.outcome
+            )
+        })
         .collect();
+    let title = format!("<title>{}</title>", esc(&lines.join("\n")));
+    let (fill, stroke) = match (kind, st.as_str()) {
+        ("export", _) => ("#1f6feb", "#1f6feb"),
+        ("import", "confirmed") => ("#1a7f37", "#1a7f37"),
+        ("import", "pending") => ("#bf8700", "#bf8700"),
+        ("import", "superseded") => ("#ffffff", "#8c959f"),
+        ("import", "outdated") => ("#ffffff", "#bf8700"),
+        ("import", _) => ("#d0d7de", "#57606a"),
+        ("sync", o) if sync_ok(o) => ("#8250df", "#8250df"),
+        ("sync", _) => ("#cf222e", "#cf222e"),
+        _ => ("#cf222e", "#cf222e"),
+    };
+    // Lanes around the track line `y`: exports and refusals above,
+    // imports on it (superseded and outdated ones just below), syncs under.
+    let lane = match (kind, st.as_str()) {
+        ("export", _) | ("refused", _) => y - 18.0,
+        ("import", "superseded") | ("import", "outdated") => y + 13.0,
+        ("import", _) => y,
+        _ => y + 27.0,
+    };
+    let shape = match kind {
+        "export" => format!("<circle cx=\"{x:.1}\" cy=\"{lane:.1}\" r=\"5\" fill=\"{fill}\" stroke=\"{stroke}\"/>"),
+        "import" => format!(
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"2\"/>",
+            x - 5.0,
+            lane - 5.0
+        ),
+        "sync" => format!(
+            "<polygon points=\"{:.1},{:.1} {x:.1},{:.1} {:.1},{:.1}\" fill=\"{fill}\"/>",
+            x - 6.0,
+            lane - 5.0,
+            lane + 5.0,
+            x + 6.0,
+            lane - 5.0
+        ),
+        _ => format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{fill}\" font-size=\"13\">✕</text>",
+            x - 4.0,
+            lane + 5.0
+        ),
+    };
+    let sync_class = match kind {
+        "sync" if sync_ok(&st) => " confirmed",
+        "sync" => " failed",
+        _ => "",
+    };
+    let count = if ms.len() > 1 {
+        format!(
+            "<text class=\"count\" x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#1f2328\">{}</text>",
+            x + 8.0,
+            lane + 4.0,
+            ms.len()
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<g class=\"ev {kind} {st}{sync_class}{}\" data-count=\"{}\">{title}{shape}{count}</g>",
+        if ms.len() > 1 { " group" } else { "" },
+        ms.len()
+    )
+}
+
+/// Every instance's events on one shared time axis, with labelled date
+/// ticks, scaled to the page's width.
+fn timelines(fleet: &[Instance]) -> String {
+    let all: Vec<f64> = fleet
+        .iter()
+        .flat_map(|i| i.timeline.iter().filter_map(|m| secs(&m.time)))
+        .collect();
+    let h = AXIS + ROW * fleet.len().max(1) as f64 + 8.0;
     let mut svg = format!(
-        "<svg class=\"timeline\" role=\"img\" aria-label=\"timeline of {}\" width=\"{W}\" height=\"110\" viewBox=\"0 0 {W} 110\" xmlns=\"http://www.w3.org/2000/svg\">",
-        esc(&i.host_name)
+        "<svg class=\"timelines\" role=\"img\" aria-label=\"timelines of every instance on one time axis\" width=\"100%\" viewBox=\"0 0 {W} {h}\" preserveAspectRatio=\"xMinYMin meet\" xmlns=\"http://www.w3.org/2000/svg\" font-family=\"system-ui,sans-serif\">"
     );
-    svg.push_str(&format!(
-        "<line x1=\"{PAD}\" y1=\"55\" x2=\"{}\" y2=\"55\" stroke=\"#888\"/>",
-        W - PAD
-    ));
-    if pts.is_empty() {
-        svg.push_str("<text x=\"40\" y=\"45\" font-size=\"12\">no events</text></svg>");
+    if all.is_empty() {
+        svg.push_str("<text x=\"16\" y=\"24\" font-size=\"13\">no events</text></svg>");
         return svg;
     }
-    let lo = pts.iter().map(|p| p.2).fold(f64::INFINITY, f64::min);
-    let hi = pts.iter().map(|p| p.2).fold(f64::NEG_INFINITY, f64::max);
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    let x = |s: f64| PAD + (s - lo) / span * (W - 2.0 * PAD);
-    for (k, t, s) in &pts {
-        let cx = x(*s);
-        let title = format!("<title>{} {}</title>", esc(k), esc(t));
-        let mark = match *k {
-            "export" => format!("<circle class=\"ev export\" cx=\"{cx:.1}\" cy=\"35\" r=\"6\" fill=\"#1f6feb\">{title}</circle>"),
-            "import" => format!("<rect class=\"ev import\" x=\"{:.1}\" y=\"49\" width=\"12\" height=\"12\" fill=\"#2da44e\">{title}</rect>", cx - 6.0),
-            "confirmed sync" => format!("<polygon class=\"ev confirmed\" points=\"{:.1},69 {:.1},81 {:.1},69\" fill=\"#8250df\">{title}</polygon>", cx - 7.0, cx, cx + 7.0),
-            "failed sync" => format!("<polygon class=\"ev failed\" points=\"{:.1},69 {:.1},81 {:.1},69\" fill=\"#cf222e\">{title}</polygon>", cx - 7.0, cx, cx + 7.0),
-            _ => format!("<text class=\"ev refused\" x=\"{:.1}\" y=\"40\" fill=\"#cf222e\" font-size=\"14\">✕{title}</text>", cx - 5.0),
-        };
-        svg.push_str(&mark);
+    let lo0 = all.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi0 = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (lo0, hi0) = if hi0 - lo0 < HOUR {
+        (lo0 - 12.0 * HOUR, hi0 + 12.0 * HOUR)
+    } else {
+        (lo0, hi0)
+    };
+    let pad = (hi0 - lo0) * 0.03;
+    let (lo, hi) = (lo0 - pad, hi0 + pad);
+    let x = |s: f64| LEFT + (s - lo) / (hi - lo) * (W - LEFT - RIGHT);
+    // Ticks: gridlines through every row, labels on top.
+    let step = tick_step(hi - lo);
+    let mut t = (lo / step).ceil() * step;
+    while t <= hi {
+        let tx = x(t);
+        svg.push_str(&format!(
+            "<g class=\"tick\"><line x1=\"{tx:.1}\" y1=\"{:.1}\" x2=\"{tx:.1}\" y2=\"{:.1}\" stroke=\"#d0d7de\"/><text x=\"{tx:.1}\" y=\"14\" font-size=\"11\" text-anchor=\"middle\" fill=\"#57606a\">{}</text></g>",
+            AXIS - 14.0,
+            h - 4.0,
+            esc(&tick_label(t, step))
+        ));
+        t += step;
     }
-    svg.push_str(&format!(
-        "<text x=\"{PAD}\" y=\"100\" font-size=\"11\">{}</text><text x=\"{}\" y=\"100\" font-size=\"11\" text-anchor=\"end\">{}</text></svg>",
-        esc(pts.first().map(|p| p.1).unwrap_or("")),
-        W - PAD,
-        esc(pts.last().map(|p| p.1).unwrap_or(""))
-    ));
+    for (n, i) in fleet.iter().enumerate() {
+        let top = AXIS + ROW * n as f64;
+        let y = top + 38.0;
+        svg.push_str(&format!(
+            "<g class=\"timeline\" data-host=\"{}\"><text x=\"{LEFT}\" y=\"{:.1}\" font-size=\"12\" font-weight=\"600\">{}</text><line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#8c959f\"/>",
+            esc(&i.host_name),
+            top + 12.0,
+            esc(&i.host_name),
+            W - RIGHT
+        ));
+        for kind in ["export", "import", "sync", "refused"] {
+            let mut pts: Vec<Point<'_>> = i
+                .timeline
+                .iter()
+                .filter(|m| m.kind == kind)
+                .filter_map(|m| secs(&m.time).map(|s| Point { m, x: x(s) }))
+                .collect();
+            // Groups hold one outcome each, so a confirmed hand-over is
+            // never hidden in a group of superseded ones; drawn last, the
+            // states that matter most are on top.
+            pts.sort_by(|a, b| {
+                (draw_order(&a.m.outcome), a.x)
+                    .partial_cmp(&(draw_order(&b.m.outcome), b.x))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            let mut group: Vec<&Point<'_>> = Vec::new();
+            for p in &pts {
+                if group
+                    .first()
+                    .is_some_and(|g| p.x - g.x > GROUP || g.m.outcome != p.m.outcome)
+                {
+                    svg.push_str(&mark(kind, &group, y));
+                    group.clear();
+                }
+                group.push(p);
+            }
+            if !group.is_empty() {
+                svg.push_str(&mark(kind, &group, y));
+            }
+        }
+        svg.push_str("</g>");
+    }
+    svg.push_str("</svg>");
     svg
+}
+
+fn state_cell(s: &str) -> String {
+    format!("<span class=\"state {s}\">{s}</span>")
 }
 
 /// Render the whole page.
@@ -88,13 +300,14 @@ pub fn html(fleet: &[Instance], seats: Option<&SeatReport>, now: SystemTime) -> 
     h.push_str("body{font-family:system-ui,sans-serif;margin:2em;color:#1f2328}table{border-collapse:collapse;margin:1em 0}");
     h.push_str("th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;font-size:14px}th{background:#f6f8fa}");
     h.push_str(".warn{color:#9a6700}.ok{color:#1a7f37}.legend span{margin-right:1.5em}code{font-size:13px}");
+    h.push_str("table{width:100%}td code{word-break:break-all}svg.timelines{display:block;width:100%;height:auto}.state{font-weight:600}.state.confirmed{color:#1a7f37}.state.superseded,.state.outdated{color:#57606a;text-decoration:line-through}.state.pending{color:#9a6700}");
     h.push_str("</style></head><body>");
     h.push_str(&format!(
         "<h1>GHES license usage: fleet report</h1><p>Generated {} by {} from the import ledger.</p>",
         esc(&format_time(now)),
         esc(&crate::tool_version())
     ));
-    h.push_str("<h2>Fleet</h2><table id=\"fleet\"><thead><tr><th>Host</th><th>Server id</th><th>Last export created</th><th>Last import</th><th>Last confirmed sync</th><th>Last sync status</th><th>Warnings</th></tr></thead><tbody>");
+    h.push_str("<h2>Fleet</h2><table id=\"fleet\"><thead><tr><th>Host</th><th>Server id</th><th>Last export created</th><th>Last import</th><th>Confirmed bundle (by sync of)</th><th>To upload</th><th>Superseded</th><th>Last sync status</th><th>Warnings</th></tr></thead><tbody>");
     for i in fleet {
         let warn = if i.warnings.is_empty() {
             "<span class=\"ok\">none</span>".to_string()
@@ -104,22 +317,55 @@ pub fn html(fleet: &[Instance], seats: Option<&SeatReport>, now: SystemTime) -> 
                 .map(|w| format!("<div class=\"warn\">{}</div>", esc(w)))
                 .collect::<String>()
         };
+        let confirmed = i
+            .last_confirmed
+            .as_ref()
+            .map(|c| {
+                format!(
+                    "<code>{}</code> ({})",
+                    esc(c.bundle_id.as_deref().unwrap_or("?")),
+                    esc(c.sync_date.as_deref().unwrap_or("?"))
+                )
+            })
+            .unwrap_or_else(|| "—".into());
+        let upload = i
+            .to_upload
+            .as_ref()
+            .map(|p| format!("<code>{}</code>", esc(&p.upload_files().join(", "))))
+            .unwrap_or_else(|| "—".into());
         h.push_str(&format!(
-            "<tr class=\"instance\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"instance\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&i.host_name),
             opt(&i.server_id),
             opt(&i.last_export_created),
             opt(&i.last_import),
-            opt(&i.last_confirmed_sync),
+            confirmed,
+            upload,
+            i.superseded,
             opt(&i.last_sync_status),
             warn
         ));
     }
     h.push_str("</tbody></table>");
-    h.push_str("<h2>Timelines</h2><p class=\"legend\"><span style=\"color:#1f6feb\">● export created</span><span style=\"color:#2da44e\">■ imported</span><span style=\"color:#8250df\">▼ confirmed sync</span><span style=\"color:#cf222e\">▼ failed sync · ✕ refused</span></p>");
+    h.push_str("<h2>Timelines</h2><p class=\"legend\"><span style=\"color:#1f6feb\">● export created</span><span style=\"color:#1a7f37\">■ import confirmed</span><span style=\"color:#bf8700\">■ import to upload</span><span style=\"color:#8c959f\">□ import superseded</span><span style=\"color:#bf8700\">□ import outdated (do not upload)</span><span style=\"color:#8250df\">▼ successful sync</span><span style=\"color:#cf222e\">▼ failed sync · ✕ refused</span><span>n: events grouped (hover for each)</span></p>");
+    h.push_str(&timelines(fleet));
+    h.push_str("<h2>Hand-overs</h2><table id=\"handovers\"><thead><tr><th>Host</th><th>Bundle</th><th>Created</th><th>Handed over</th><th>State</th><th>Confirmed by sync of</th><th>File</th></tr></thead><tbody>");
     for i in fleet {
-        h.push_str(&format!("<h3>{}</h3>{}", esc(&i.host_name), timeline(i)));
+        for b in i.handovers.iter().rev() {
+            h.push_str(&format!(
+                "<tr class=\"handover {}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                esc(&b.state),
+                esc(&i.host_name),
+                opt(&b.bundle_id),
+                opt(&b.created),
+                esc(&b.handed_over),
+                state_cell(&esc(&b.state)),
+                opt(&b.sync_date),
+                esc(&b.upload_files().join(", "))
+            ));
+        }
     }
+    h.push_str("</tbody></table>");
     h.push_str("<h2>Seat leaks</h2>");
     match seats {
         None => h.push_str("<p id=\"seats\">Not known: run <code>airlock cloud seats --enterprise SLUG</code>.</p>"),
@@ -157,16 +403,28 @@ mod tests {
         let i = Instance {
             host_name: "<script>alert(1)</script>".into(),
             server_id: Some("x".into()),
+            known: true,
             last_export_created: Some("2026-11-01T00:00:00Z".into()),
             last_import: None,
             last_confirmed_sync: None,
+            last_confirmed: None,
+            to_upload: None,
             last_sync_status: None,
             last_sync_date: None,
             last_sync_error: None,
             imports: 0,
+            confirmed: 0,
+            superseded: 0,
             rollback_attempts: 0,
+            handovers: vec![],
+            problems: vec![],
             warnings: vec!["a & b".into()],
-            timeline: vec![("export".into(), "2026-11-01T00:00:00Z".into())],
+            timeline: vec![Mark {
+                kind: "export".into(),
+                time: "2026-11-01T00:00:00Z".into(),
+                bundle_id: Some("<b>".into()),
+                outcome: "created".into(),
+            }],
         };
         let page = html(&[i], None, SystemTime::UNIX_EPOCH);
         assert!(!page.contains("<script>"));

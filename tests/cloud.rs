@@ -6,8 +6,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::http::{Response, Server};
+use common::http::{ConnectProxy, Response, Server, TestPki};
 use common::*;
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 const ID_A: &str = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
@@ -27,9 +28,21 @@ fn rfc3339(secs: u64) -> String {
 
 struct World {
     dir: tempfile::TempDir,
+    key: PathBuf,
+    allowed: PathBuf,
 }
 
 impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let key = key(dir.path(), "exporter_ed25519");
+        let allowed = allowed_signers(
+            dir.path(),
+            "*.example.com",
+            &[&read_pub(&dir.path().join("exporter_ed25519.pub"))],
+        );
+        World { dir, key, allowed }
+    }
     fn p(&self, n: &str) -> PathBuf {
         self.dir.path().join(n)
     }
@@ -46,44 +59,65 @@ impl World {
             .env("GH_TOKEN", "ghp_secret_token_value");
         c
     }
-}
-
-/// A ledger with one imported bundle for each of two instances.
-fn world() -> World {
-    let w = World {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    let k = key(w.p("").as_path(), "exporter_ed25519");
-    let allowed = allowed_signers(
-        w.dir.path(),
-        "*.example.com",
-        &[&read_pub(&w.p("exporter_ed25519.pub"))],
-    );
-    for (host, id) in [("ghes-a.example.com", ID_A), ("ghes-b.example.com", ID_B)] {
-        let u = w.p(&format!("{host}.json"));
+    fn fleet(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut c = airlock();
+        c.arg("fleet")
+            .args(args)
+            .arg("--state-dir")
+            .arg(self.p("state"));
+        c
+    }
+    fn fleet_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.fleet(args).arg("--json").output().unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+    /// Export a usage file of `host` created at `t`; returns the bundle.
+    fn export(&self, host: &str, id: &str, t: u64) -> PathBuf {
+        let u = self.p(&format!("{host}.json"));
         std::fs::write(&u, airlock::sample::usage_clear(host, id, 3)).unwrap();
-        let b = w.p(&format!("{host}.zip"));
+        let b = self.p(&format!("{host}-{t}.zip"));
         airlock()
             .arg("export")
             .arg(&u)
             .arg("--key")
-            .arg(&k)
+            .arg(&self.key)
             .arg("--out")
             .arg(&b)
             .arg("--state-dir")
-            .arg(w.p("exporter"))
-            .env("SOURCE_DATE_EPOCH", (now_secs() - 3600).to_string())
+            .arg(self.p("exporter"))
+            .env("SOURCE_DATE_EPOCH", t.to_string())
             .assert()
             .success();
-        airlock()
-            .arg("import")
-            .arg(&b)
+        b
+    }
+    fn import(&self, b: &Path) -> assert_cmd::Command {
+        let mut c = airlock();
+        c.arg("import")
+            .arg(b)
             .arg("--trust")
-            .arg(&allowed)
+            .arg(&self.allowed)
             .arg("--state-dir")
-            .arg(w.p("state"))
-            .assert()
-            .success();
+            .arg(self.p("state"));
+        c
+    }
+    /// Export and import into the default outbox; the import's JSON report.
+    fn export_import(&self, host: &str, id: &str, t: u64) -> serde_json::Value {
+        let b = self.export(host, id, t);
+        let out = self.import(&b).arg("--json").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["import"].clone()
+    }
+}
+
+/// A ledger with one imported bundle for each of two instances.
+fn world() -> World {
+    let w = World::new();
+    for (host, id) in [("ghes-a.example.com", ID_A), ("ghes-b.example.com", ID_B)] {
+        w.export_import(host, id, now_secs() - 3600);
     }
     w
 }
@@ -126,11 +160,11 @@ fn cloud_status_confirms_the_right_rows_and_fleet_shows_them() {
     w.cloud(&server, &["status"])
         .assert()
         .success()
-        .stdout(contains("confirmed 1 imported bundle(s)"))
+        .stdout(contains("confirmed bundle"))
         .stdout(contains(
             "GitHub says: The uploaded file could not be processed",
         ))
-        .stdout(contains("not in the ledger"));
+        .stdout(contains("not exported or imported through airlock here"));
     let req = &server.requests()[0];
     assert_eq!(req.path, "/enterprises/octo-corp/license-sync-status");
     assert_eq!(req.headers["accept"], "application/vnd.github+json");
@@ -170,11 +204,23 @@ fn cloud_status_confirms_the_right_rows_and_fleet_shows_them() {
     let b = inst.iter().find(|i| i["server_id"] == ID_B).unwrap();
     assert_eq!(a["last_sync_status"], "success");
     assert!(a["last_confirmed_sync"].is_string());
+    assert_eq!(a["known"], true);
+    assert_eq!(a["confirmed"], 1);
     assert!(a["last_import"].is_string() && a["last_export_created"].is_string());
     assert_eq!(a["warnings"].as_array().unwrap().len(), 0);
     assert_eq!(b["last_sync_status"], "failed");
     assert!(b["last_confirmed_sync"].is_null());
     assert!(b["warnings"].to_string().contains("could not be processed"));
+    // Known only from GitHub's report: not "known".
+    let c = inst
+        .iter()
+        .find(|i| i["host_name"] == "ghes-c.example.com")
+        .unwrap();
+    assert_eq!(c["known"], false);
+    assert!(
+        c["last_confirmed_sync"].is_null(),
+        "no bundle was confirmed"
+    );
     airlock()
         .arg("fleet")
         .arg("--state-dir")
@@ -203,8 +249,8 @@ fn a_sync_dated_before_the_import_confirms_nothing() {
         .arg("fleet")
         .arg("--state-dir")
         .arg(w.p("state"))
-        .arg("--unconfirmed-after")
-        .arg("0s")
+        .arg("--max-unconfirmed-days")
+        .arg("0")
         .arg("--json")
         .output()
         .unwrap();
@@ -304,9 +350,7 @@ fn cloud_seats_lists_exactly_the_unmatched_server_users_across_pages() {
 
 #[test]
 fn errors_have_distinct_codes_and_say_what_to_do() {
-    let w = World {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let w = World::new();
     let s = Server::start(vec![Response::new(
         401,
         r#"{"message":"Bad credentials","documentation_url":"https://docs.github.com/rest"}"#,
@@ -364,9 +408,7 @@ fn errors_have_distinct_codes_and_say_what_to_do() {
 
 #[test]
 fn retries_5xx_and_honours_rate_limits() {
-    let w = World {
-        dir: tempfile::tempdir().unwrap(),
-    };
+    let w = World::new();
     std::fs::create_dir_all(w.p("state")).unwrap();
     let ok = r#"{"server_instances":[]}"#;
     let s = Server::start(vec![
@@ -430,9 +472,18 @@ fn headless(args: &[&str], profile: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// The report shows the same truth as `fleet`: one shared time axis with
+/// labelled ticks across the page, confirmed and superseded hand-overs
+/// marked, close events grouped with a count, an exact title on every mark.
 #[test]
 fn html_report_renders_offline_in_headless_chromium() {
     let w = world();
+    let t = now_secs();
+    // Three more hand-overs of A: four in all, minutes apart.
+    let mut last = serde_json::Value::Null;
+    for k in [3000, 2000, 1000] {
+        last = w.export_import("ghes-a.example.com", ID_A, t - k);
+    }
     let server = Server::start(vec![Response::new(
         200,
         &sync_status(&rfc3339(now_secs() + 60)),
@@ -471,17 +522,42 @@ fn html_report_renders_offline_in_headless_chromium() {
     let dom = String::from_utf8_lossy(&dom.stdout);
     // Two imported instances, and one GitHub reports that never came through airlock.
     assert_eq!(dom.matches("class=\"instance\"").count(), 3, "fleet rows");
-    assert_eq!(
-        dom.matches("<svg class=\"timeline\"").count(),
-        3,
-        "timelines"
-    );
+    // One chart, the page's width, one row per instance, one shared axis.
+    assert_eq!(dom.matches("<svg class=\"timelines\"").count(), 1);
+    assert!(dom.contains("width=\"100%\""));
+    assert_eq!(dom.matches("<g class=\"timeline\"").count(), 3, "rows");
+    let ticks = dom.matches("<g class=\"tick\"").count();
+    assert!((3..=12).contains(&ticks), "{ticks} ticks");
     assert!(dom.contains("ghes-c.example.com"));
+    // Marks: the confirmed hand-over alone, the three superseded ones as
+    // one group of 3 (minutes apart on an hour-long axis).
+    assert!(dom.contains("class=\"ev export"), "{dom}");
+    assert_eq!(dom.matches("class=\"ev import confirmed\"").count(), 1);
     assert!(
-        dom.contains("class=\"ev export\"")
-            && dom.contains("class=\"ev import\"")
-            && dom.contains("class=\"ev confirmed\"")
+        dom.contains("class=\"ev import superseded group\" data-count=\"3\""),
+        "{dom}"
     );
+    assert!(dom.contains("class=\"ev sync success confirmed\""));
+    assert!(dom.contains("class=\"ev sync failed failed\""));
+    // Every mark has a title with its exact time, bundle id and outcome.
+    let svg = &dom[dom.find("<svg class=\"timelines\"").unwrap()..];
+    let svg = &svg[..svg.find("</svg>").unwrap()];
+    let marks = svg.matches("<g class=\"ev ").count();
+    assert_eq!(svg.matches("<title>").count(), marks);
+    let id4 = last["bundle_id"].as_str().unwrap();
+    let title = svg
+        .split("<title>")
+        .find(|t| t.contains(id4) && t.contains(": confirmed"))
+        .expect("a title names the confirmed bundle");
+    assert!(title.starts_with("import 20"), "{title}");
+    // The hand-over table marks each state.
+    assert_eq!(dom.matches("class=\"handover confirmed\"").count(), 1);
+    assert_eq!(
+        dom.matches("class=\"handover pending\"").count(),
+        1,
+        "B's, to upload"
+    );
+    assert_eq!(dom.matches("class=\"handover superseded\"").count(), 3);
     assert!(dom.contains("hubot@corp.example"), "seat-leak list");
     let png = w.p("report.png");
     let shot = headless(
@@ -499,4 +575,639 @@ fn html_report_renders_offline_in_headless_chromium() {
         "screenshot is {} bytes",
         bytes.len()
     );
+}
+
+/// Done when: four hand-overs for one instance and one later successful
+/// sync confirm exactly one bundle and supersede three; the outbox, its
+/// UPLOAD.txt, import's output and `fleet` say which file is the one.
+#[test]
+fn four_handovers_then_one_sync_confirm_exactly_one() {
+    let w = World::new();
+    let t = now_secs();
+    let mut reports = Vec::new();
+    for k in [4000, 3000, 2000, 1000] {
+        let b = w.export("ghes-a.example.com", ID_A, t - k);
+        let out = w.import(&b).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            text.contains("(the one file to upload for ghes-a.example.com"),
+            "{text}"
+        );
+        reports.push(text);
+    }
+    assert!(
+        reports[3].contains("replaces     3 earlier hand-over(s)"),
+        "{}",
+        reports[3]
+    );
+    let outbox = w.p("state/outbox");
+    let top: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(top.len(), 2, "one usage file and its steps: {top:?}");
+    let usage = top.iter().find(|f| !f.ends_with(".UPLOAD.txt")).unwrap();
+    assert!(reports[3].contains(usage.as_str()));
+    let aside = listing(&outbox.join("superseded"));
+    assert_eq!(aside.len(), 6, "{aside:?}");
+    let steps = top.iter().find(|f| f.ends_with(".UPLOAD.txt")).unwrap();
+    let steps = std::fs::read_to_string(outbox.join(steps)).unwrap();
+    assert!(steps.contains("This is the one file to upload for ghes-a.example.com"));
+    assert!(steps.contains(&format!("File     {usage}")));
+    assert!(
+        steps.contains("It replaces 3 earlier hand-over(s)"),
+        "{steps}"
+    );
+    assert!(steps.contains("do NOT upload them"));
+
+    let body = format!(
+        r#"{{"server_instances":[{{"server_id":"{ID_A}","hostname":"ghes-a.example.com","last_sync":{{"date":"{}","status":"success","error":""}}}}]}}"#,
+        rfc3339(now_secs() + 60)
+    );
+    let server = Server::start(vec![Response::new(200, &body)]);
+    let out = w.cloud(&server, &["status"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("confirmed bundle"), "{text}");
+    assert!(text.contains(usage.as_str()), "{text}");
+    assert!(text.contains("superseded 3 earlier hand-over(s)"), "{text}");
+
+    let ev = ledger_events(&w);
+    let confirm: Vec<&serde_json::Value> = ev
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "confirm")
+        .collect();
+    let confirmed: Vec<_> = confirm
+        .iter()
+        .filter(|e| e["outcome"] == "confirmed")
+        .collect();
+    let superseded: Vec<_> = confirm
+        .iter()
+        .filter(|e| e["outcome"] == "superseded")
+        .collect();
+    assert_eq!(confirmed.len(), 1);
+    assert_eq!(superseded.len(), 3);
+    let f = w.fleet_json(&[]);
+    let a = &f["instances"][0];
+    assert_eq!(a["confirmed"], 1);
+    assert_eq!(a["superseded"], 3);
+    assert_eq!(
+        a["last_confirmed"]["bundle_sha256"],
+        confirmed[0]["bundle_sha256"]
+    );
+    let file = a["last_confirmed"]["files"][0].as_str().unwrap();
+    assert!(file.ends_with(usage.as_str()), "{file}");
+    assert!(a["to_upload"].is_null());
+    let states: Vec<&str> = a["handovers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["superseded", "superseded", "superseded", "confirmed"]
+    );
+    w.fleet(&[])
+        .assert()
+        .success()
+        .stdout(contains("confirmed:  bundle"))
+        .stdout(contains(usage.as_str()))
+        .stdout(contains("superseded: 3 earlier hand-over(s)"));
+}
+
+/// Done when: a pagination link to another origin never receives the token
+/// (two loopback ports); redirects likewise.
+#[test]
+fn links_and_redirects_to_another_origin_never_get_the_token() {
+    let w = World::new();
+    std::fs::create_dir_all(w.p("state")).unwrap();
+    let page = r#"{"total_seats_consumed":1,"total_seats_purchased":2,"users":[]}"#;
+    let elsewhere = Server::start(vec![Response::new(200, page), Response::new(200, page)]);
+    let link = format!(
+        "<{}/enterprises/octo-corp/consumed-licenses?per_page=100&page=2>; rel=\"next\"",
+        elsewhere.url
+    );
+    let api = Server::start(vec![Response::new(200, page).header("Link", &link)]);
+    w.cloud(&api, &["seats"])
+        .assert()
+        .code(13)
+        .stderr(contains("AIRLOCK-E-CLOUD-ORIGIN"))
+        .stderr(contains(elsewhere.url.as_str()));
+    assert_eq!(api.requests().len(), 1);
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the other origin got a request"
+    );
+
+    // A redirect elsewhere: not followed either.
+    let api = Server::start(vec![Response::new(302, "").header(
+        "Location",
+        &format!(
+            "{}/enterprises/octo-corp/license-sync-status",
+            elsewhere.url
+        ),
+    )]);
+    w.cloud(&api, &["status"])
+        .assert()
+        .code(13)
+        .stderr(contains("AIRLOCK-E-CLOUD-ORIGIN"));
+    assert!(elsewhere.requests().is_empty());
+
+    // A redirect or link within the origin is followed, with the token.
+    let api = Server::start_dynamic(|base| {
+        vec![
+            Response::new(307, "").header("Location", "/enterprises/octo-corp/moved"),
+            Response::new(200, page).header(
+                "Link",
+                &format!("<{base}/enterprises/octo-corp/consumed-licenses?page=2>; rel=\"next\""),
+            ),
+            Response::new(200, page),
+        ]
+    });
+    w.cloud(&api, &["seats"]).assert().success();
+    let reqs = api.requests();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(reqs[1].path, "/enterprises/octo-corp/moved");
+    assert!(reqs
+        .iter()
+        .all(|r| r.headers["authorization"] == "Bearer ghp_secret_token_value"));
+}
+
+/// `--submit-url`: a redirect to another origin gets neither the payload
+/// nor the token; one within the origin (307) is followed.
+#[test]
+fn submit_url_redirects_never_leave_the_origin() {
+    let w = World::new();
+    let b = w.export("ghes-a.example.com", ID_A, now_secs() - 600);
+    let elsewhere = Server::start(vec![Response::new(200, "{}")]);
+    let endpoint = Server::start(vec![
+        Response::new(307, "").header("Location", &format!("{}/intake", elsewhere.url))
+    ]);
+    w.import(&b)
+        .arg("--submit-url")
+        .arg(format!("{}/intake", endpoint.url))
+        .env("AIRLOCK_SUBMIT_TOKEN", "intake-secret")
+        .assert()
+        .code(12)
+        .stderr(contains("AIRLOCK-E-HANDOVER-REJECTED"))
+        .stderr(contains("not sent there"));
+    assert!(elsewhere.requests().is_empty());
+    let endpoint = Server::start(vec![
+        Response::new(308, "").header("Location", "/intake/v2"),
+        Response::new(201, "{}"),
+    ]);
+    w.import(&b)
+        .arg("--submit-url")
+        .arg(format!("{}/intake", endpoint.url))
+        .env("AIRLOCK_SUBMIT_TOKEN", "intake-secret")
+        .assert()
+        .success();
+    let reqs = endpoint.requests();
+    assert_eq!(reqs[1].path, "/intake/v2");
+    assert_eq!(reqs[1].headers["authorization"], "Bearer intake-secret");
+    assert!(!reqs[1].body.is_empty());
+    // Plain http to anything but loopback is refused before anything happens.
+    w.import(&b)
+        .arg("--submit-url")
+        .arg("http://intake.corp.example/v1")
+        .assert()
+        .code(2)
+        .stderr(contains("must be https://"));
+}
+
+fn official(name: &str) -> String {
+    std::fs::read_to_string(root().join("fixtures/github-api").join(name)).unwrap()
+}
+
+/// Done when: `{}` from either endpoint is an error; the official examples
+/// still give their results.
+#[test]
+fn empty_bodies_are_errors_and_the_official_examples_work() {
+    let w = World::new();
+    std::fs::create_dir_all(w.p("state")).unwrap();
+    for body in [
+        "{}",
+        // go-github models the schema rather than the response.
+        r#"{"title":"Enterprise License Sync Status","properties":{"server_instances":{"type":"array","items":{"type":"object","properties":{"server_id":"ghes-1","hostname":"github.enterprise.local","last_sync":{"type":"object","properties":{"date":"2025-10-30T10:30:00Z","status":"success","error":""}}}}}}}"#,
+    ] {
+        let s = Server::start(vec![Response::new(200, body)]);
+        w.cloud(&s, &["status"])
+            .assert()
+            .code(13)
+            .stderr(contains("AIRLOCK-E-CLOUD-RESPONSE"))
+            .stdout(predicates::str::is_empty());
+    }
+    let s = Server::start(vec![Response::new(200, "{}")]);
+    w.cloud(&s, &["seats"])
+        .assert()
+        .code(13)
+        .stderr(contains("AIRLOCK-E-CLOUD-RESPONSE"))
+        .stderr(contains("total_seats_consumed"));
+    assert!(!w.p("state").join("cloud-seats.json").exists());
+
+    let s = Server::start(vec![Response::new(
+        200,
+        &official("license-sync-status.example.json"),
+    )]);
+    let out = w.cloud(&s, &["status", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inst = v["instances"].as_array().unwrap();
+    assert_eq!(inst.len(), 2);
+    assert_eq!(inst[0]["server_id"], "deadbeef1");
+    assert_eq!(inst[0]["hostname"], "github.example.com");
+    assert_eq!(inst[1]["server_id"], "filetoffish1");
+    for i in inst {
+        assert_eq!(i["status"], "success");
+        assert_eq!(i["date"], "2020-01-01T00:00:00Z");
+        assert_eq!(i["date_unreadable"], false);
+        assert_eq!(i["known"], false);
+        assert!(i["error"].is_null(), "an empty error is no error");
+    }
+
+    let s = Server::start(vec![Response::new(
+        200,
+        &official("consumed-licenses.example.json"),
+    )]);
+    w.cloud(&s, &["seats"])
+        .assert()
+        .success()
+        .stdout(contains("5000 seats consumed of 4500 purchased"))
+        .stdout(contains("500 more seats consumed than purchased"))
+        .stdout(contains("1 server user(s) match no Cloud account"))
+        .stdout(contains("example_host_name:123  hubot@example.com"));
+    let seats: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.p("state").join("cloud-seats.json")).unwrap())
+            .unwrap();
+    assert_eq!(seats["unmatched"].as_array().unwrap().len(), 1);
+}
+
+/// Items are read leniently; what cannot be used is said, not dropped.
+#[test]
+fn lenient_items_and_unreadable_dates_are_reported() {
+    let w = world();
+    let body = format!(
+        r#"{{"server_instances":[
+          {{"hostname":"nameless.example.com","last_sync":{{"status":"success"}}}},
+          {{"server_id":"{ID_A}","hostname":null,"last_sync":{{"date":"28.11.2026 10:58","status":"success","error":null}},"new_field":[1]}},
+          {{"server_id":"{ID_B}","hostname":"ghes-b.example.com","last_sync":{{"date":"{} UTC","status":"success"}}}}
+        ]}}"#,
+        rfc3339(now_secs() + 60)
+            .replace('T', " ")
+            .trim_end_matches('Z')
+    );
+    let s = Server::start(vec![Response::new(200, &body)]);
+    w.cloud(&s, &["status"])
+        .assert()
+        .success()
+        .stderr(contains("nameless.example.com) has no server_id; skipped"))
+        .stdout(contains("\"28.11.2026 10:58\" is in no form airlock reads"));
+    let ev = ledger_events(&w);
+    let confirmed: Vec<&serde_json::Value> = ev
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "confirm")
+        .collect();
+    // B's "YYYY-MM-DD HH:MM:SS UTC" is read and confirms; A's date is not.
+    assert_eq!(confirmed.len(), 1);
+    assert_eq!(confirmed[0]["server_id"], ID_B);
+    w.fleet(&["--check"])
+        .assert()
+        .code(17)
+        .stdout(contains("sync-date-unreadable"));
+
+    // enterprise_server_user: null, with server ids: still a server user.
+    let seats = r#"{"total_seats_consumed":1,"total_seats_purchased":1,"users":[
+        {"github_com_login":null,"github_com_user":null,"enterprise_server_user":null,
+         "enterprise_server_user_ids":["ghes-a.example.com:9"],"enterprise_server_emails":["x@corp.example"]}]}"#;
+    let s = Server::start(vec![Response::new(200, seats)]);
+    w.cloud(&s, &["seats"])
+        .assert()
+        .success()
+        .stdout(contains("ghes-a.example.com:9  x@corp.example"));
+}
+
+/// Done when: `fleet --check` exits non-zero for a failed last sync and for
+/// an unconfirmed import older than the limit; distinct statuses.
+#[test]
+fn fleet_check_exit_statuses() {
+    let w = world();
+    // A synced before its import (confirms nothing), B failed.
+    let s = Server::start(vec![Response::new(
+        200,
+        &sync_status(&rfc3339(now_secs() - 7200)),
+    )]);
+    w.cloud(&s, &["status", "--check"])
+        .assert()
+        .code(17)
+        .stdout(contains("ghes-b.example.com (0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f): sync-failed: last sync on GitHub failed"));
+    w.fleet(&["--check"])
+        .assert()
+        .code(17)
+        .stdout(contains("sync-failed"))
+        .stdout(contains("unconfirmed").not());
+    // Quiet mode still prints the problems (for cron mail).
+    w.fleet(&["--check", "-q"])
+        .assert()
+        .code(17)
+        .stdout(contains("sync-failed"));
+    w.fleet(&["--check", "--max-unconfirmed-days", "0"])
+        .assert()
+        .code(19)
+        .stdout(contains(
+            "ghes-a.example.com (6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d): unconfirmed: newest import",
+        ));
+    w.fleet(&["--check", "--expected-interval", "1m"])
+        .assert()
+        .code(21);
+    let out = w.fleet(&["--check", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(17));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["healthy"], false);
+    assert_eq!(v["exit_code"], 17);
+    assert_eq!(v["problems"].as_array().unwrap().len(), 1);
+    assert_eq!(v["problems"][0]["problem"], "sync-failed");
+
+    // A successful sync after the imports: healthy, exit 0.
+    let w = world();
+    let body = format!(
+        r#"{{"server_instances":[{{"server_id":"{ID_A}","hostname":"ghes-a.example.com","last_sync":{{"date":"{d}","status":"success"}}}},{{"server_id":"{ID_B}","hostname":"ghes-b.example.com","last_sync":{{"date":"{d}","status":"success"}}}}]}}"#,
+        d = rfc3339(now_secs() + 60)
+    );
+    let s = Server::start(vec![Response::new(200, &body)]);
+    w.cloud(&s, &["status", "--check"]).assert().success();
+    w.fleet(&["--check", "--max-unconfirmed-days", "0"])
+        .assert()
+        .success()
+        .stdout(contains("healthy: 2 instance(s) checked"));
+}
+
+/// A test CA's PEM in `dir`.
+fn write_ca(dir: &Path, pki: &TestPki) -> PathBuf {
+    let f = dir.join("corp-ca.pem");
+    std::fs::write(&f, &pki.ca_pem).unwrap();
+    f
+}
+
+/// The system's CA bundle (if any) plus the test CA, in a fresh directory
+/// laid out like /etc/ssl/certs.
+fn store_copy_with(pki: &TestPki) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let mut bundle =
+        std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+    bundle.push_str(&pki.ca_pem);
+    std::fs::write(d.path().join("ca-certificates.crt"), bundle).unwrap();
+    std::fs::write(d.path().join("airlock-test-ca.pem"), &pki.ca_pem).unwrap();
+    d
+}
+
+const SYNC_OK: &str = r#"{"server_instances":[]}"#;
+
+/// Done when: `cloud status` succeeds through a loopback HTTPS stand-in
+/// signed by a test CA given by --ca-file, SSL_CERT_FILE, SSL_CERT_DIR and
+/// the system store, and fails clearly without it.
+#[test]
+fn https_stand_in_signed_by_a_test_ca() {
+    let w = World::new();
+    std::fs::create_dir_all(w.p("state")).unwrap();
+    let pki = TestPki::new();
+    let ca = write_ca(w.dir.path(), &pki);
+
+    // Without the CA: refused, with the code and hint that say what to do.
+    let s = Server::start_tls(vec![Response::new(200, SYNC_OK)], &pki);
+    w.cloud(&s, &["status"])
+        .assert()
+        .code(13)
+        .stderr(contains("AIRLOCK-E-CLOUD-TLS"))
+        .stderr(contains("UnknownIssuer"))
+        .stderr(contains("--ca-file"));
+    assert!(s.requests().is_empty());
+
+    // --ca-file.
+    let s = Server::start_tls(vec![Response::new(200, SYNC_OK)], &pki);
+    w.cloud(&s, &["status", "--ca-file", ca.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(contains("no Enterprise Server instances"));
+    assert_eq!(
+        s.requests()[0].headers["authorization"],
+        "Bearer ghp_secret_token_value"
+    );
+
+    // ca_file in airlock.toml.
+    let cfg = w.p("airlock.toml");
+    std::fs::write(&cfg, "ca_file = \"corp-ca.pem\"\n").unwrap();
+    let s = Server::start_tls(vec![Response::new(200, SYNC_OK)], &pki);
+    w.cloud(&s, &["status", "--config", cfg.to_str().unwrap()])
+        .assert()
+        .success();
+
+    // SSL_CERT_FILE.
+    let s = Server::start_tls(vec![Response::new(200, SYNC_OK)], &pki);
+    w.cloud(&s, &["status"])
+        .env("SSL_CERT_FILE", &ca)
+        .assert()
+        .success();
+
+    // SSL_CERT_DIR: a copy of the system store with the CA added.
+    let store = store_copy_with(&pki);
+    let s = Server::start_tls(vec![Response::new(200, SYNC_OK)], &pki);
+    w.cloud(&s, &["status"])
+        .env("SSL_CERT_DIR", store.path())
+        .assert()
+        .success();
+
+    // A variable naming nothing usable fails closed, before any request,
+    // even when the other one would give certificates.
+    w.cloud(&s, &["status"])
+        .env("SSL_CERT_FILE", w.p("missing.pem"))
+        .assert()
+        .code(2)
+        .stderr(contains("AIRLOCK-E-TLS-TRUST"));
+    w.cloud(&s, &["status"])
+        .env("SSL_CERT_FILE", w.p("missing.pem"))
+        .env("SSL_CERT_DIR", store.path())
+        .assert()
+        .code(2)
+        .stderr(contains("SSL_CERT_FILE="));
+    w.cloud(&s, &["status"])
+        .env("SSL_CERT_DIR", w.p("no-such-dir"))
+        .assert()
+        .code(2)
+        .stderr(contains("SSL_CERT_DIR entry"));
+    w.cloud(&s, &["status", "--ca-file", cfg.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(contains("AIRLOCK-E-TLS-TRUST"))
+        .stderr(contains("no PEM certificate"));
+
+    // The system store itself: the binary runs in a private mount
+    // namespace where a copy of /etc/ssl/certs with the CA added is
+    // mounted over /etc/ssl/certs; the machine's store is never touched.
+    let s = Server::start_tls(vec![Response::new(200, SYNC_OK)], &pki);
+    match system_store_run(&w, &s, store.path()) {
+        Some(out) => assert!(
+            out.status.success(),
+            "system store: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        None => eprintln!(
+            "NOTE: no mount namespace available (unshare -m needs root or user namespaces); \
+             the system store was checked through SSL_CERT_DIR only"
+        ),
+    }
+}
+
+/// Run `airlock cloud status` with `certs` mounted over /etc/ssl/certs in a
+/// private mount namespace; None when no namespace can be made here.
+fn system_store_run(w: &World, s: &Server, certs: &Path) -> Option<std::process::Output> {
+    let modes: [&[&str]; 2] = [&["--mount"], &["--mount", "--map-root-user"]];
+    let mode = modes.iter().find(|m| {
+        std::process::Command::new("unshare")
+            .args(**m)
+            .arg("true")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })?;
+    let mut c = std::process::Command::new("unshare");
+    c.args(*mode)
+        .arg("sh")
+        .arg("-c")
+        .arg("mount --bind \"$1\" /etc/ssl/certs && shift && exec \"$@\"")
+        .arg("sh")
+        .arg(certs)
+        .arg(assert_cmd::cargo::cargo_bin("airlock"))
+        .args([
+            "cloud",
+            "status",
+            "--enterprise",
+            "octo-corp",
+            "--api-url",
+            &s.url,
+        ])
+        .arg("--state-dir")
+        .arg(w.p("state"));
+    isolate(&mut c);
+    c.env("GH_TOKEN", "ghp_secret_token_value");
+    Some(c.output().unwrap())
+}
+
+/// HTTPS_PROXY: the request goes through a CONNECT tunnel (TLS end to end,
+/// the test CA trusted); NO_PROXY bypasses it.
+#[test]
+fn https_through_a_connect_proxy() {
+    let w = World::new();
+    std::fs::create_dir_all(w.p("state")).unwrap();
+    let pki = TestPki::new();
+    let ca = write_ca(w.dir.path(), &pki);
+    let proxy = ConnectProxy::start();
+    let s = Server::start_tls(vec![Response::new(200, SYNC_OK)], &pki);
+    let port = s.url.rsplit(':').next().unwrap().to_string();
+    w.cloud(&s, &["status", "--ca-file", ca.to_str().unwrap()])
+        .env("HTTPS_PROXY", &proxy.url)
+        .assert()
+        .success();
+    assert_eq!(proxy.targets(), [format!("CONNECT localhost:{port}")]);
+    assert_eq!(s.requests().len(), 1);
+
+    let s = Server::start_tls(vec![Response::new(200, SYNC_OK)], &pki);
+    w.cloud(&s, &["status", "--ca-file", ca.to_str().unwrap()])
+        .env("HTTPS_PROXY", &proxy.url)
+        .env("NO_PROXY", "localhost")
+        .assert()
+        .success();
+    assert_eq!(proxy.targets().len(), 1, "NO_PROXY: the proxy was not used");
+}
+
+/// `--submit-url` over HTTPS uses the same trust: refused without the test
+/// CA (nothing delivered, the hint says how to add a CA), delivered with
+/// `--ca-file`.
+#[test]
+fn submit_url_over_https_with_a_test_ca() {
+    let w = World::new();
+    let pki = TestPki::new();
+    let ca = write_ca(w.dir.path(), &pki);
+    let b = w.export("ghes-a.example.com", ID_A, now_secs() - 600);
+    let s = Server::start_tls(vec![Response::new(201, "{}")], &pki);
+    w.import(&b)
+        .arg("--submit-url")
+        .arg(format!("{}/intake", s.url))
+        .assert()
+        .code(12)
+        .stderr(contains("AIRLOCK-E-HANDOVER-FAILED"))
+        .stderr(contains("UnknownIssuer"))
+        .stderr(contains("--ca-file"));
+    assert!(s.requests().is_empty());
+    w.import(&b)
+        .arg("--submit-url")
+        .arg(format!("{}/intake", s.url))
+        .arg("--ca-file")
+        .arg(&ca)
+        .assert()
+        .success();
+    assert_eq!(s.requests().len(), 1);
+    assert_eq!(s.requests()[0].path, "/intake");
+}
+
+/// `--host` and `GH_HOST` pick the API as gh does. A refusing proxy shows
+/// where airlock wanted to go, without any traffic leaving the machine.
+#[test]
+fn host_and_gh_host_pick_the_api() {
+    let w = World::new();
+    std::fs::create_dir_all(w.p("state")).unwrap();
+    let run = |args: &[&str], gh_host: Option<&str>| {
+        let proxy = ConnectProxy::start();
+        let mut c = airlock();
+        c.arg("cloud")
+            .arg("status")
+            .args(["--enterprise", "octo-corp", "--state-dir"])
+            .arg(w.p("state"))
+            .args(args)
+            .env("GH_TOKEN", "ghp_secret_token_value")
+            .env("HTTPS_PROXY", &proxy.url);
+        if let Some(h) = gh_host {
+            c.env("GH_HOST", h);
+        }
+        let out = c.output().unwrap();
+        (out, proxy.targets())
+    };
+    let (out, t) = run(&["--host", "octo.ghe.com"], None);
+    assert_eq!(out.status.code(), Some(13));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTPS_PROXY"));
+    assert_eq!(t, ["CONNECT api.octo.ghe.com:443"]);
+    let (_, t) = run(&[], Some("github.com"));
+    assert_eq!(t, ["CONNECT api.github.com:443"]);
+    let (_, t) = run(&["--host", "octo.ghe.com"], Some("github.com"));
+    assert_eq!(
+        t,
+        ["CONNECT api.octo.ghe.com:443"],
+        "--host wins over GH_HOST"
+    );
+    let (_, t) = run(&[], None);
+    assert_eq!(t, ["CONNECT api.github.com:443"]);
+    // A GHES host in GH_HOST (set for gh) is refused with a clear message.
+    let (out, t) = run(&[], Some("ghes.corp.example"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GH_HOST"));
+    assert!(t.is_empty());
+    let (out, _) = run(
+        &["--host", "x.ghe.com", "--api-url", "https://api.github.com"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -16,6 +16,8 @@ command -v chromium   >/dev/null || need+=(chromium)
 command -v tmux       >/dev/null || need+=(tmux)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v objdump    >/dev/null || need+=(binutils)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+command -v unshare    >/dev/null || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing: ${need[*]}"
   sudo=""

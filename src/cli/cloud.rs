@@ -9,6 +9,7 @@ use airlock::config::Config;
 use airlock::error::{Code, Error, Result};
 use airlock::fleet::{self, SeatReport, Thresholds, SEATS_FILE};
 use airlock::ledger::Ledger;
+use airlock::net::Trust;
 use airlock::state::default_state_dir;
 
 use crate::outln;
@@ -47,38 +48,75 @@ pub struct CloudArgs {
         global = true
     )]
     pub enterprise: Option<String>,
-    /// API base URL: https://api.github.com, or https://api.SUBDOMAIN.ghe.com for GHE.com [config: api_url]
+    /// GitHub host, as gh takes it: github.com, or NAME.ghe.com for GHE.com [env: GH_HOST; config: host]
+    #[arg(long, value_name = "HOST", global = true, conflicts_with = "api_url")]
+    pub host: Option<String>,
+    /// API base URL, for anything --host does not cover [config: api_url]
     #[arg(long, value_name = "URL", global = true)]
     pub api_url: Option<String>,
     /// File holding the GitHub token (else GH_TOKEN or GITHUB_TOKEN) [config: token_file]
     #[arg(long, value_name = "FILE", global = true)]
     pub token_file: Option<PathBuf>,
+    /// Also trust the CA certificates in this PEM file (TLS-inspecting proxy) [config: ca_file]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(clap::Subcommand, Debug)]
 pub enum CloudCmd {
-    /// Read license-sync-status; mark imported bundles confirmed once GitHub synced them
-    Status,
+    /// Read license-sync-status; confirm the newest imported bundle of each instance GitHub synced
+    Status(StatusArgs),
     /// Read consumed-licenses: seat totals, and server users that match no Cloud account
     Seats,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub check: CheckArgs,
+}
+
+/// Health limits, shared by `fleet`, `report` and `cloud status`.
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// Exit 0 only when every instance is healthy; else 16 + problem bits (docs/errors.md), one line per problem
+    #[arg(long)]
+    pub check: bool,
+    /// Newest import must be confirmed by GitHub within N days of its hand-over
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_unconfirmed_days: u64,
+    /// An export must be seen at least this often (e.g. 35d)
+    #[arg(long, value_name = "DURATION", default_value = "35d", value_parser = humantime::parse_duration)]
+    pub expected_interval: Duration,
+}
+
+impl CheckArgs {
+    fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            unconfirmed_after: Duration::from_secs(self.max_unconfirmed_days.saturating_mul(86400)),
+            expected_interval: self.expected_interval,
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
 pub struct FleetArgs {
     #[command(flatten)]
     pub common: Common,
-    /// Warn when an import is not confirmed this long after it
-    #[arg(long, value_name = "DURATION", default_value = "3d", value_parser = humantime::parse_duration)]
-    pub unconfirmed_after: Duration,
-    /// Warn when an instance sent no bundle for this long
-    #[arg(long, value_name = "DURATION", default_value = "35d", value_parser = humantime::parse_duration)]
-    pub expected_interval: Duration,
+    #[command(flatten)]
+    pub check: CheckArgs,
 }
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
     #[command(flatten)]
-    pub fleet: FleetArgs,
+    pub common: Common,
+    /// Newest import must be confirmed by GitHub within N days of its hand-over
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_unconfirmed_days: u64,
+    /// An export must be seen at least this often (e.g. 35d)
+    #[arg(long, value_name = "DURATION", default_value = "35d", value_parser = humantime::parse_duration)]
+    pub expected_interval: Duration,
     /// Write a self-contained HTML page here
     #[arg(long, value_name = "FILE")]
     pub html: PathBuf,
@@ -94,56 +132,103 @@ fn state_dir(c: &Common, cfg: &Config) -> Result<PathBuf> {
     }
 }
 
-pub fn run_cloud(a: CloudArgs) -> Result<()> {
-    let (cfg, _) = Config::load(a.common.config.as_deref())?;
-    let enterprise = a.enterprise.or(cfg.enterprise.clone()).ok_or_else(|| {
-        Error::new(Code::Args, "no enterprise").with_hint(
-            "pass --enterprise SLUG, set AIRLOCK_ENTERPRISE, or set enterprise in airlock.toml",
+/// The API base: --api-url, else --host, else GH_HOST, else the
+/// configuration's api_url or host, else api.github.com.
+fn api_base(a: &CloudArgs, cfg: &Config) -> Result<String> {
+    if let Some(u) = &a.api_url {
+        return Ok(u.clone());
+    }
+    if let Some(h) = &a.host {
+        return cloud::api_url_for_host(h);
+    }
+    if let Some(h) = std::env::var("GH_HOST")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+    {
+        return cloud::api_url_for_host(&h).map_err(|e| {
+            Error::new(Code::Args, format!("GH_HOST: {}", e.cause)).with_hint(
+                "GH_HOST names the GitHub host for gh; the license endpoints exist only on github.com and NAME.ghe.com: unset GH_HOST for this command, or pass --host or --api-url",
+            )
+        });
+    }
+    match (&cfg.api_url, &cfg.host) {
+        (Some(_), Some(_)) => Err(Error::new(
+            Code::ConfigInvalid,
+            "airlock.toml sets both api_url and host",
         )
-    })?;
-    let api = a
-        .api_url
-        .or(cfg.api_url.clone())
-        .unwrap_or_else(|| cloud::DEFAULT_API_URL.into());
-    let token = cloud::token(a.token_file.or(cfg.token_file.clone()).as_deref())?;
-    let client = Client::new(&api, token)?;
+        .with_hint("keep one: host = \"NAME.ghe.com\", or api_url for anything else")),
+        (Some(u), None) => Ok(u.clone()),
+        (None, Some(h)) => cloud::api_url_for_host(h),
+        (None, None) => Ok(cloud::DEFAULT_API_URL.into()),
+    }
+}
+
+fn warn(w: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "airlock: warning: {w}");
+}
+
+pub fn run_cloud(a: CloudArgs) -> Result<i32> {
+    let (cfg, _) = Config::load(a.common.config.as_deref())?;
+    let enterprise = a
+        .enterprise
+        .clone()
+        .or(cfg.enterprise.clone())
+        .ok_or_else(|| {
+            Error::new(Code::Args, "no enterprise").with_hint(
+                "pass --enterprise SLUG, set AIRLOCK_ENTERPRISE, or set enterprise in airlock.toml",
+            )
+        })?;
+    let api = api_base(&a, &cfg)?;
+    let token = cloud::token(a.token_file.clone().or(cfg.token_file.clone()).as_deref())?;
+    let ca_file = a.ca_file.clone().or(cfg.ca_file.clone());
+    let trust = Trust::load(ca_file.as_deref())?;
+    if super::output().verbose > 0 {
+        warn_info(&format!(
+            "API {api}; trusted CAs: {}",
+            airlock::net::describe(&trust, ca_file.as_deref())
+        ));
+    }
+    let client = Client::new(&api, token, &trust)?;
     let dir = state_dir(&a.common, &cfg)?;
     match a.cmd {
-        CloudCmd::Status => {
+        CloudCmd::Status(s) => {
             let status = client.license_sync_status(&enterprise)?;
+            if !a.common.json {
+                for w in &status.warnings {
+                    warn(w);
+                }
+            }
             // Only the ledger writes need the lock: take it after the network call.
             let _state = airlock::state::StateDir::open(&dir)?;
             let mut ledger = Ledger::open(&dir)?;
-            let res = fleet::apply_sync_status(&mut ledger, &status)?;
+            let now = SystemTime::now();
+            let res = fleet::apply_sync_status(&mut ledger, &status, now)?;
+            let health = s
+                .check
+                .check
+                .then(|| -> Result<_> {
+                    let f = fleet::fleet(&ledger.events()?, now, s.check.thresholds());
+                    Ok(fleet::health(&f))
+                })
+                .transpose()?;
             if a.common.json {
-                super::print_json(
-                    &serde_json::json!({"ok": true, "enterprise": enterprise, "instances": res}),
-                );
-                return Ok(());
+                let mut v = serde_json::json!({"ok": true, "enterprise": enterprise, "instances": res, "warnings": status.warnings});
+                if let Some(h) = &health {
+                    v["health"] = serde_json::to_value(h).unwrap_or_default();
+                }
+                super::print_json(&v);
+                return Ok(health.map(|h| h.exit_code).unwrap_or(0));
             }
             if res.is_empty() {
                 outln!("GitHub reports no Enterprise Server instances for {enterprise}.");
             }
             for r in &res {
-                let host = r.hostname.as_deref().unwrap_or("?");
-                let st = r.status.as_deref().unwrap_or("no sync yet");
-                outln!(
-                    "{host} ({}): last sync {} {st}",
-                    r.server_id,
-                    r.date.as_deref().unwrap_or("-")
-                );
-                if let Some(e) = &r.error {
-                    outln!("  GitHub says: {e}");
-                }
-                if !r.newly_confirmed.is_empty() {
-                    outln!(
-                        "  confirmed {} imported bundle(s) in the ledger",
-                        r.newly_confirmed.len()
-                    );
-                }
-                if !r.known {
-                    outln!("  (this instance is not in the ledger: its usage did not come through airlock here)");
-                }
+                print_sync(r);
+            }
+            if let Some(h) = &health {
+                print_health(h);
+                return Ok(h.exit_code);
             }
         }
         CloudCmd::Seats => {
@@ -154,16 +239,31 @@ pub fn run_cloud(a: CloudArgs) -> Result<()> {
                 airlock::fsutil::write_atomic(&dir.join(SEATS_FILE), &text, 0o600, true)?;
             }
             if a.common.json {
-                super::print_json(&serde_json::json!({"ok": true, "seats": rep}));
-                return Ok(());
+                super::print_json(
+                    &serde_json::json!({"ok": true, "seats": rep, "warnings": c.warnings}),
+                );
+                return Ok(0);
+            }
+            for w in &c.warnings {
+                warn(w);
             }
             outln!(
                 "{enterprise}: {} seats consumed of {} purchased",
                 rep.total_seats_consumed,
                 rep.total_seats_purchased
             );
+            if rep.total_seats_consumed > rep.total_seats_purchased {
+                outln!(
+                    "  {}: {} more seats consumed than purchased",
+                    super::paint("warning", "33"),
+                    rep.total_seats_consumed - rep.total_seats_purchased
+                );
+            }
             if rep.unmatched.is_empty() {
-                outln!("every server user matches a GitHub Enterprise Cloud account");
+                outln!(
+                    "none of the {} user(s) listed is a server user without a Cloud account",
+                    c.users.len()
+                );
             } else {
                 outln!(
                     "{} server user(s) match no Cloud account and consume a separate seat:",
@@ -180,12 +280,93 @@ pub fn run_cloud(a: CloudArgs) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(0)
 }
 
-fn load_fleet(a: &FleetArgs) -> Result<(Vec<fleet::Instance>, Option<SeatReport>)> {
-    let (cfg, _) = Config::load(a.common.config.as_deref())?;
-    let dir = state_dir(&a.common, &cfg)?;
+/// `-v` diagnostics on stderr.
+fn warn_info(s: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "airlock: {s}");
+}
+
+fn print_sync(r: &fleet::InstanceSync) {
+    let host = r.hostname.as_deref().unwrap_or("?");
+    let st = r.status.as_deref().unwrap_or("no sync yet");
+    outln!(
+        "{host} ({}): last sync {} {st}",
+        r.server_id,
+        r.date.as_deref().unwrap_or("-")
+    );
+    if let Some(e) = &r.error {
+        outln!("  GitHub says: {e}");
+    }
+    if r.date_unreadable {
+        outln!(
+            "  {}: GitHub's sync date {:?} is in no form airlock reads: nothing is confirmed by it",
+            super::paint("warning", "33"),
+            r.date.as_deref().unwrap_or("")
+        );
+    }
+    if let Some(c) = &r.confirmed {
+        outln!(
+            "  confirmed bundle {} (created {}), handed over {}: the newest before this sync",
+            c.bundle_id.as_deref().unwrap_or("?"),
+            c.created.as_deref().unwrap_or("?"),
+            c.handed_over
+        );
+        for f in c.upload_files() {
+            outln!("    file {f}");
+        }
+    }
+    if !r.superseded.is_empty() {
+        let ids: Vec<&str> = r
+            .superseded
+            .iter()
+            .map(|h| h.bundle_id.as_deref().unwrap_or("?"))
+            .collect();
+        outln!(
+            "  superseded {} earlier hand-over(s), not the file GitHub kept: {}",
+            r.superseded.len(),
+            ids.join(", ")
+        );
+    }
+    if !r.moved.is_empty() {
+        outln!(
+            "  moved {} superseded outbox file(s) into {}/",
+            r.moved.len(),
+            airlock::handover::SUPERSEDED_DIR
+        );
+    }
+    for e in &r.move_errors {
+        outln!("  {}: could not move {e}", super::paint("warning", "33"));
+    }
+    if !r.known {
+        outln!("  (this instance was not exported or imported through airlock here)");
+    }
+}
+
+fn print_health(h: &fleet::Health) {
+    // Problems print even with --quiet: they are the point of --check.
+    for p in &h.problems {
+        super::raw_out(&format!(
+            "{} ({}): {}: {}\n",
+            p.host_name,
+            p.server_id.as_deref().unwrap_or("-"),
+            p.problem,
+            p.detail
+        ));
+    }
+    if h.healthy {
+        outln!("healthy: {} instance(s) checked", h.instances);
+    }
+}
+
+fn load_fleet(
+    common: &Common,
+    th: Thresholds,
+) -> Result<(Vec<fleet::Instance>, Option<SeatReport>)> {
+    let (cfg, _) = Config::load(common.config.as_deref())?;
+    let dir = state_dir(common, &cfg)?;
     if !dir.join(airlock::ledger::LEDGER_FILE).exists() {
         return Err(
             Error::new(Code::IoRead, format!("no ledger in {}", dir.display()))
@@ -193,10 +374,6 @@ fn load_fleet(a: &FleetArgs) -> Result<(Vec<fleet::Instance>, Option<SeatReport>
         );
     }
     let ledger = Ledger::open(&dir)?;
-    let th = Thresholds {
-        unconfirmed_after: a.unconfirmed_after,
-        expected_interval: a.expected_interval,
-    };
     let f = fleet::fleet(&ledger.events()?, SystemTime::now(), th);
     let seats = std::fs::read(dir.join(SEATS_FILE))
         .ok()
@@ -204,11 +381,22 @@ fn load_fleet(a: &FleetArgs) -> Result<(Vec<fleet::Instance>, Option<SeatReport>
     Ok((f, seats))
 }
 
-pub fn run_fleet(a: FleetArgs) -> Result<()> {
-    let (f, _) = load_fleet(&a)?;
+pub fn run_fleet(a: FleetArgs) -> Result<i32> {
+    let (f, _) = load_fleet(&a.common, a.check.thresholds())?;
+    let health = fleet::health(&f);
     if a.common.json {
-        super::print_json(&serde_json::json!({"ok": true, "instances": f}));
-        return Ok(());
+        let mut v = serde_json::json!({"ok": true, "instances": f});
+        if a.check.check {
+            v["healthy"] = health.healthy.into();
+            v["exit_code"] = health.exit_code.into();
+            v["problems"] = serde_json::to_value(&health.problems).unwrap_or_default();
+        }
+        super::print_json(&v);
+        return Ok(if a.check.check { health.exit_code } else { 0 });
+    }
+    if a.check.check {
+        print_health(&health);
+        return Ok(health.exit_code);
     }
     outln!(
         "{:<28} {:<36} {:<20} {:<20} {:<20} {}",
@@ -216,8 +404,8 @@ pub fn run_fleet(a: FleetArgs) -> Result<()> {
         "SERVER ID",
         "LAST EXPORT",
         "LAST IMPORT",
-        "LAST CONFIRMED",
-        "SYNC"
+        "CONFIRMED BY SYNC",
+        "LAST SYNC"
     );
     for i in &f {
         let d = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
@@ -230,15 +418,45 @@ pub fn run_fleet(a: FleetArgs) -> Result<()> {
             d(&i.last_confirmed_sync),
             d(&i.last_sync_status)
         );
+        if let Some(c) = &i.last_confirmed {
+            outln!(
+                "  confirmed:  bundle {} (created {}) by GitHub's sync of {}: {}",
+                c.bundle_id.as_deref().unwrap_or("?"),
+                c.created.as_deref().unwrap_or("?"),
+                c.sync_date.as_deref().unwrap_or("?"),
+                c.upload_files().join(", ")
+            );
+        }
+        if let Some(p) = &i.to_upload {
+            outln!(
+                "  to upload:  {} (bundle {}, handed over {}; not confirmed yet)",
+                p.upload_files().join(", "),
+                p.bundle_id.as_deref().unwrap_or("?"),
+                p.handed_over
+            );
+        }
+        if i.superseded > 0 {
+            outln!(
+                "  superseded: {} earlier hand-over(s), not the file GitHub kept",
+                i.superseded
+            );
+        }
+        if !i.known {
+            outln!("  (reported by GitHub only: not exported or imported through airlock here)");
+        }
         for w in &i.warnings {
             outln!("  {}: {w}", super::paint("warning", "33"));
         }
     }
-    Ok(())
+    Ok(0)
 }
 
-pub fn run_report(a: ReportArgs) -> Result<()> {
-    let (f, seats) = load_fleet(&a.fleet)?;
+pub fn run_report(a: ReportArgs) -> Result<i32> {
+    let th = Thresholds {
+        unconfirmed_after: Duration::from_secs(a.max_unconfirmed_days.saturating_mul(86400)),
+        expected_interval: a.expected_interval,
+    };
+    let (f, seats) = load_fleet(&a.common, th)?;
     let page = airlock::report::html(&f, seats.as_ref(), SystemTime::now());
     if !a.force && a.html.exists() {
         return Err(Error::new(
@@ -247,10 +465,10 @@ pub fn run_report(a: ReportArgs) -> Result<()> {
         ));
     }
     airlock::fsutil::write_atomic(&a.html, page.as_bytes(), 0o644, a.force)?;
-    if a.fleet.common.json {
+    if a.common.json {
         super::print_json(&serde_json::json!({"ok": true, "report": a.html, "instances": f.len()}));
     } else {
         outln!("wrote {} ({} instance(s))", a.html.display(), f.len());
     }
-    Ok(())
+    Ok(0)
 }

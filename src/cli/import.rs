@@ -64,6 +64,9 @@ pub struct ImportArgs {
     /// Bearer token for --submit-url, on the first line of FILE (or env AIRLOCK_SUBMIT_TOKEN) [config: submit_token_file]
     #[arg(long, value_name = "FILE")]
     pub submit_token_file: Option<PathBuf>,
+    /// Also trust the CA certificates in this PEM file for --submit-url [config: ca_file]
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Everything an import needs, resolved from flags, environment and
@@ -112,7 +115,15 @@ impl ImportArgs {
                     (Some(t), None) => Some(Zeroizing::new(t)),
                     (None, None) => None,
                 };
-                Target::Http { url, token }
+                // Refuse a bad URL or CA file before anything is recorded.
+                airlock::net::check_url(&url, "--submit-url")?;
+                let ca_file = a.ca_file.or(cfg.ca_file);
+                airlock::net::Trust::load(ca_file.as_deref())?;
+                Target::Http {
+                    url,
+                    token,
+                    ca_file,
+                }
             }
             None => Target::Outbox(
                 a.outbox
@@ -167,9 +178,14 @@ pub fn import_one(r: &Resolved, state: &StateDir, bundle: &Path) -> Result<Impor
             state,
             target: match &r.target {
                 Target::Outbox(d) => Target::Outbox(d.clone()),
-                Target::Http { url, token } => Target::Http {
+                Target::Http {
+                    url,
+                    token,
+                    ca_file,
+                } => Target::Http {
                     url: url.clone(),
                     token: token.clone(),
+                    ca_file: ca_file.clone(),
                 },
             },
             enterprise: r.enterprise.clone(),
@@ -238,6 +254,34 @@ fn run_single(a: &Args, bundle: &Path) -> Result<()> {
     }
     for h in &report.handed_over {
         outln!("  handed over  {h}");
+    }
+    match report.upload.as_slice() {
+        [] => {}
+        [one] => outln!(
+            "  upload       {one}\n               (the one file to upload for {}; steps in the .UPLOAD.txt beside it)",
+            report.host_name
+        ),
+        many => {
+            for f in many {
+                outln!("  upload       {f}");
+            }
+        }
+    }
+    if !report.replaced.is_empty() {
+        let ids: Vec<&str> = report
+            .replaced
+            .iter()
+            .map(|r| r.bundle_id.as_str())
+            .collect();
+        outln!(
+            "  replaces     {} earlier hand-over(s) not confirmed by GitHub: {} (do not upload them; moved into {}/)",
+            report.replaced.len(),
+            ids.join(", "),
+            airlock::handover::SUPERSEDED_DIR
+        );
+    }
+    for e in &report.move_errors {
+        outln!("  {}: could not move {e}", super::paint("warning", "33"));
     }
     outln!(
         "  recorded in  {}",

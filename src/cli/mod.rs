@@ -92,7 +92,7 @@ impl Cli {
             Command::Log(a) => a.json,
             Command::Cloud(a) => a.common.json,
             Command::Fleet(a) => a.common.json,
-            Command::Report(a) => a.fleet.common.json,
+            Command::Report(a) => a.common.json,
             Command::Keygen(a) => a.json,
             Command::Sign(a) => a.json,
             Command::Demo(_) | Command::Completions(_) | Command::Man(_) => false,
@@ -201,7 +201,8 @@ impl airlock::progress::Sink for Bar {
     }
 }
 
-pub fn run(cli: Cli) -> Result<()> {
+/// Run a command; its exit status (0, or a `--check` status) on success.
+pub fn run(cli: Cli) -> Result<i32> {
     setup_output(&cli);
     match cli.command {
         Command::Completions(a) => {
@@ -210,7 +211,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut buf = Vec::new();
             clap_complete::generate(a.shell, &mut cmd, "airlock", &mut buf);
             raw_out(&String::from_utf8_lossy(&buf));
-            Ok(())
+            Ok(0)
         }
         Command::Man(a) => {
             use clap::CommandFactory;
@@ -239,9 +240,12 @@ pub fn run(cli: Cli) -> Result<()> {
                     }
                 }
             }
-            Ok(())
+            Ok(0)
         }
-        _ => run_command(cli.command),
+        Command::Cloud(a) => cloud::run_cloud(a),
+        Command::Fleet(a) => cloud::run_fleet(a),
+        Command::Report(a) => cloud::run_report(a),
+        _ => run_command(cli.command).map(|()| 0),
     }
 }
 
@@ -255,12 +259,13 @@ fn run_command(command: Command) -> Result<()> {
         Command::Import(a) => import::run(a),
         Command::Watch(a) => watch::run(a),
         Command::Log(a) => log::run(a),
-        Command::Cloud(a) => cloud::run_cloud(a),
-        Command::Fleet(a) => cloud::run_fleet(a),
-        Command::Report(a) => cloud::run_report(a),
         Command::Sign(a) => sign::run(a),
         Command::Demo(a) => demo::run(a),
-        Command::Completions(_) | Command::Man(_) => Ok(()),
+        Command::Completions(_)
+        | Command::Man(_)
+        | Command::Cloud(_)
+        | Command::Fleet(_)
+        | Command::Report(_) => Ok(()),
     }
 }
 

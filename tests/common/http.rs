@@ -1,12 +1,68 @@
 //! A tiny HTTP/1.1 server on loopback for tests: answers with scripted
 //! responses and records the requests it got. Bounded: it stops after the
-//! scripted responses are used up.
+//! scripted responses are used up. It also speaks HTTPS with a certificate
+//! from a test CA made here (rcgen), and there is a loopback CONNECT proxy.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+/// A test CA and a server certificate it issued for `localhost` and
+/// `127.0.0.1`.
+pub struct TestPki {
+    /// The CA certificate, PEM.
+    pub ca_pem: String,
+    /// The CA certificate, DER.
+    pub ca_der: Vec<u8>,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        };
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "airlock test TLS-inspection CA");
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let mut leaf =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        leaf.distinguished_name
+            .push(DnType::CommonName, "localhost");
+        let cert = leaf.signed_by(&key, &issuer).unwrap();
+        TestPki {
+            ca_pem: ca_cert.pem(),
+            ca_der: ca_cert.der().to_vec(),
+            cert_der: cert.der().to_vec(),
+            key_der: key.serialize_der(),
+        }
+    }
+
+    fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(self.cert_der.clone())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
+        )
+        .unwrap();
+        Arc::new(cfg)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -43,7 +99,7 @@ pub struct Server {
     handle: Option<JoinHandle<()>>,
 }
 
-fn read_request(stream: &mut BufReader<std::net::TcpStream>) -> Option<Request> {
+fn read_request<R: Read>(stream: &mut BufReader<R>) -> Option<Request> {
     let mut line = String::new();
     if stream.read_line(&mut line).ok()? == 0 {
         return None;
@@ -94,6 +150,36 @@ fn read_request(stream: &mut BufReader<std::net::TcpStream>) -> Option<Request> 
     })
 }
 
+/// Answer requests on one connection from the script; false when the
+/// script is used up.
+fn serve<S: Read + Write>(
+    stream: S,
+    script: &mut std::iter::Peekable<std::vec::IntoIter<Response>>,
+    rec: &Mutex<Vec<Request>>,
+) -> bool {
+    let mut reader = BufReader::new(stream);
+    // Keep-alive: several requests may come on one connection.
+    while let Some(req) = read_request(&mut reader) {
+        let Some(r) = script.next() else { return false };
+        rec.lock().unwrap().push(req);
+        let mut out = format!(
+            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+            r.status,
+            r.body.len()
+        );
+        for (k, v) in &r.headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        out.push_str("\r\n");
+        out.push_str(&r.body);
+        let s = reader.get_mut();
+        if s.write_all(out.as_bytes()).and_then(|_| s.flush()).is_err() {
+            break;
+        }
+    }
+    script.peek().is_some()
+}
+
 impl Server {
     /// Serve `script` in order, one response per request, then stop.
     pub fn start(script: Vec<Response>) -> Server {
@@ -102,8 +188,25 @@ impl Server {
 
     /// Like `start`, with a script that may refer to the server's own URL.
     pub fn start_dynamic(make: impl FnOnce(&str) -> Vec<Response>) -> Server {
+        Self::start_inner(make, None)
+    }
+
+    /// Like `start`, over TLS with `pki`'s server certificate; the URL is
+    /// `https://localhost:PORT`.
+    pub fn start_tls(script: Vec<Response>, pki: &TestPki) -> Server {
+        Self::start_inner(|_| script, Some(pki.server_config()))
+    }
+
+    fn start_inner(
+        make: impl FnOnce(&str) -> Vec<Response>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{port}"),
+            None => format!("http://127.0.0.1:{port}"),
+        };
         let script = make(&url);
         let requests = Arc::new(Mutex::new(Vec::new()));
         let rec = requests.clone();
@@ -116,25 +219,17 @@ impl Server {
                 stream
                     .set_read_timeout(Some(std::time::Duration::from_secs(10)))
                     .ok();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                // Keep-alive: several requests may come on one connection.
-                while let Some(req) = read_request(&mut reader) {
-                    let Some(r) = script.next() else { return };
-                    rec.lock().unwrap().push(req);
-                    let mut out = format!(
-                        "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
-                        r.status,
-                        r.body.len()
-                    );
-                    for (k, v) in &r.headers {
-                        out.push_str(&format!("{k}: {v}\r\n"));
+                let more = match &tls {
+                    None => serve(stream, &mut script, &rec),
+                    Some(cfg) => {
+                        // A client that refuses the certificate ends the
+                        // handshake: no request, wait for the next one.
+                        let conn = rustls::ServerConnection::new(cfg.clone()).unwrap();
+                        serve(rustls::StreamOwned::new(conn, stream), &mut script, &rec)
                     }
-                    out.push_str("\r\n");
-                    out.push_str(&r.body);
-                    let mut s = reader.get_ref();
-                    if s.write_all(out.as_bytes()).is_err() {
-                        break;
-                    }
+                };
+                if !more {
+                    return;
                 }
             }
         });
@@ -148,6 +243,80 @@ impl Server {
     pub fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
     }
+}
+
+/// A loopback HTTP CONNECT proxy: records each tunnel's target, and
+/// tunnels only to loopback ports (`127.0.0.1`, `localhost`); any other
+/// target is answered 403, so a test can see where a client wanted to go
+/// without any traffic leaving the machine.
+pub struct ConnectProxy {
+    pub url: String,
+    pub targets: Arc<Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    pub fn start() -> ConnectProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let targets = Arc::new(Mutex::new(Vec::new()));
+        let rec = targets.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let rec = rec.clone();
+                std::thread::spawn(move || tunnel(stream, &rec));
+            }
+        });
+        ConnectProxy { url, targets }
+    }
+
+    pub fn targets(&self) -> Vec<String> {
+        self.targets.lock().unwrap().clone()
+    }
+}
+
+fn tunnel(client: TcpStream, rec: &Mutex<Vec<String>>) {
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok();
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let Some(req) = read_request(&mut reader) else {
+        return;
+    };
+    let mut out = client;
+    rec.lock()
+        .unwrap()
+        .push(format!("{} {}", req.method, req.path));
+    let host = req.path.rsplit_once(':').map(|(h, _)| h).unwrap_or("");
+    let local = host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost");
+    if req.method != "CONNECT" || !local {
+        let _ = out.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+        return;
+    }
+    let Ok(upstream) = TcpStream::connect(req.path.replace("localhost", "127.0.0.1")) else {
+        let _ = out.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        return;
+    };
+    if out
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .is_err()
+    {
+        return;
+    }
+    out.set_read_timeout(None).ok();
+    let mut up_w = upstream.try_clone().unwrap();
+    let mut up_r = upstream;
+    let pending = reader.buffer().to_vec();
+    let mut client_r = reader.into_inner();
+    client_r.set_read_timeout(None).ok();
+    let t = std::thread::spawn(move || {
+        let _ = up_w.write_all(&pending);
+        let _ = std::io::copy(&mut client_r, &mut up_w);
+        let _ = up_w.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut up_r, &mut out);
+    let _ = out.shutdown(std::net::Shutdown::Write);
+    let _ = t.join();
 }
 
 impl Drop for Server {

@@ -34,6 +34,18 @@ pub fn isolate<C: EnvLike>(c: &mut C) {
         "GH_TOKEN",
         "GITHUB_TOKEN",
         "AIRLOCK_FAULT",
+        // The network environment: no proxy, the default CA store, github.com.
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "GH_HOST",
     ] {
         c.remove(v);
     }
