@@ -82,10 +82,95 @@ pub fn check_private_permissions(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What a file given as a private key is, when it is plainly something else:
+/// a public key, an age identity, a key in another format, nothing.
+fn not_a_private_key(path: &Path, text: &[u8]) -> Option<Error> {
+    let head = String::from_utf8_lossy(&text[..text.len().min(4096)]);
+    let first = head.trim_start();
+    let shown = path.display();
+    if first.is_empty() {
+        return Some(
+            Error::new(Code::KeyRead, format!("{shown} is empty")).with_hint(
+                "give the private key file written by `airlock keygen` or `ssh-keygen -t ed25519`",
+            ),
+        );
+    }
+    let word = first.split_whitespace().next().unwrap_or("");
+    let public_types = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ssh-dss",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    ];
+    if public_types.contains(&word) || word.ends_with("-cert-v01@openssh.com") {
+        let private = path
+            .to_str()
+            .and_then(|p| p.strip_suffix(".pub"))
+            .filter(|p| Path::new(p).is_file());
+        let hint = match private {
+            Some(p) => format!(
+                "pass --key {p} (the same name without .pub); to sign through ssh-agent holding this key, keep {shown} and add --agent"
+            ),
+            None => "pass the private key (the file without .pub); to sign through ssh-agent holding this key, add --agent".to_string(),
+        };
+        return Some(
+            Error::new(
+                Code::KeyRead,
+                format!("{shown} is a public key ({word} …); signing needs the private key"),
+            )
+            .with_hint(hint),
+        );
+    }
+    if first.starts_with("AGE-SECRET-KEY-") || first.starts_with("# created:") {
+        return Some(
+            Error::new(
+                Code::KeyRead,
+                format!("{shown} is an age identity (for decrypting), not a signing key"),
+            )
+            .with_hint("sign with an OpenSSH Ed25519 private key; age identities go to --identity on the importing side"),
+        );
+    }
+    if first.starts_with("-----BEGIN ") && !first.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
+    {
+        let kind = first
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_matches('-')
+            .trim_start_matches("BEGIN ")
+            .to_string();
+        return Some(
+            Error::new(
+                Code::KeyType,
+                format!("{shown} is a PEM {} file, not an OpenSSH Ed25519 private key", kind.escape_debug()),
+            )
+            .with_hint("airlock signs with Ed25519 keys only; make one with `airlock keygen` or `ssh-keygen -t ed25519`"),
+        );
+    }
+    if !first.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----") {
+        return Some(Error::new(
+            Code::KeyRead,
+            format!(
+                "{shown} is not an OpenSSH private key (it does not start with -----BEGIN OPENSSH PRIVATE KEY-----)"
+            ),
+        ));
+    }
+    None
+}
+
 /// Load an OpenSSH Ed25519 private key for signing.
 pub fn load_signer(path: &Path, passphrase: PassphraseSource<'_>) -> Result<Signer> {
-    check_private_permissions(path)?;
     let text = Zeroizing::new(fs::read(path).map_err(|e| Error::io_read(path, e))?);
+    // A public key or another kind of file gets a message saying so, before
+    // its (harmless) permissions are judged.
+    if let Some(e) = not_a_private_key(path, &text) {
+        return Err(e);
+    }
+    check_private_permissions(path)?;
     let mut key = PrivateKey::from_openssh(&*text).map_err(|e| {
         Error::new(
             Code::KeyRead,

@@ -27,12 +27,10 @@ pub struct Common {
         global = true
     )]
     pub state_dir: Option<PathBuf>,
-    /// Print as JSON
-    #[arg(long, global = true)]
-    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
+#[command(disable_help_subcommand = true)]
 pub struct CloudArgs {
     #[command(subcommand)]
     pub cmd: CloudCmd,
@@ -115,7 +113,7 @@ pub fn run_cloud(a: CloudArgs) -> Result<()> {
             let _state = airlock::state::StateDir::open(&dir)?;
             let mut ledger = Ledger::open(&dir)?;
             let res = fleet::apply_sync_status(&mut ledger, &status)?;
-            if a.common.json {
+            if super::json() {
                 super::print_json(
                     &serde_json::json!({"ok": true, "enterprise": enterprise, "instances": res}),
                 );
@@ -153,7 +151,7 @@ pub fn run_cloud(a: CloudArgs) -> Result<()> {
                 let text = serde_json::to_vec_pretty(&rep).unwrap_or_default();
                 airlock::fsutil::write_atomic(&dir.join(SEATS_FILE), &text, 0o600, true)?;
             }
-            if a.common.json {
+            if super::json() {
                 super::print_json(&serde_json::json!({"ok": true, "seats": rep}));
                 return Ok(());
             }
@@ -206,7 +204,7 @@ fn load_fleet(a: &FleetArgs) -> Result<(Vec<fleet::Instance>, Option<SeatReport>
 
 pub fn run_fleet(a: FleetArgs) -> Result<()> {
     let (f, _) = load_fleet(&a)?;
-    if a.common.json {
+    if super::json() {
         super::print_json(&serde_json::json!({"ok": true, "instances": f}));
         return Ok(());
     }
@@ -247,7 +245,7 @@ pub fn run_report(a: ReportArgs) -> Result<()> {
         ));
     }
     airlock::fsutil::write_atomic(&a.html, page.as_bytes(), 0o644, a.force)?;
-    if a.fleet.common.json {
+    if super::json() {
         super::print_json(&serde_json::json!({"ok": true, "report": a.html, "instances": f.len()}));
     } else {
         outln!("wrote {} ({} instance(s))", a.html.display(), f.len());

@@ -31,9 +31,6 @@ pub struct Args {
     /// Replace existing files in DIR
     #[arg(long)]
     pub force: bool,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -59,7 +56,7 @@ pub fn run(a: Args) -> Result<()> {
             overwrite: a.force,
         },
     )?;
-    if a.json {
+    if super::json() {
         super::print_json(&serde_json::json!({
             "ok": true,
             "bundle": a.bundle,

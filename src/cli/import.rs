@@ -53,9 +53,6 @@ pub struct Args {
     /// Bearer token for --submit-url, on the first line of FILE (or env AIRLOCK_SUBMIT_TOKEN) [config: submit_token_file]
     #[arg(long, value_name = "FILE")]
     pub submit_token_file: Option<PathBuf>,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(mut a: Args) -> Result<()> {
@@ -115,7 +112,7 @@ pub fn run(mut a: Args) -> Result<()> {
             enterprise,
         },
     )?;
-    if a.json {
+    if super::json() {
         super::print_json(&serde_json::json!({ "ok": true, "import": report }));
         return Ok(());
     }

@@ -20,9 +20,6 @@ pub struct Args {
     /// Recompute the hash chain; fail if any record was edited, removed or reordered
     #[arg(long)]
     pub verify: bool,
-    /// Print as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -38,7 +35,7 @@ pub fn run(a: Args) -> Result<()> {
         None
     };
     let events = ledger.events()?;
-    if a.json {
+    if super::json() {
         super::print_json(&serde_json::json!({
             "ok": true,
             "ledger": ledger.path(),
