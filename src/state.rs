@@ -48,12 +48,35 @@ impl StateDir {
             .write(true)
             .open(&lock_path)
             .map_err(|e| Error::io_write(&lock_path, e))?;
-        lock.lock().map_err(|e| {
+        let failed = |e: std::io::Error| {
             Error::new(
                 Code::StateLock,
                 format!("cannot lock {}: {e}", lock_path.display()),
             )
-        })?;
+        };
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                // Say why nothing happens: another run holds the directory.
+                let holder = fs::read_to_string(&lock_path)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<u32>().ok())
+                    .map(|pid| format!(" (pid {pid})"))
+                    .unwrap_or_default();
+                crate::progress::note(&format!(
+                    "waiting for another airlock process{holder} that holds {}; it ends when that run ends (Ctrl-C to give up)",
+                    lock_path.display()
+                ));
+                lock.lock().map_err(failed)?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(failed(e)),
+        }
+        // Who holds it, for the message above in other processes.
+        {
+            use std::io::Write;
+            let _ = lock.set_len(0);
+            let _ = (&lock).write_all(format!("{}\n", std::process::id()).as_bytes());
+        }
         Ok(StateDir {
             path: path.to_path_buf(),
             _lock: lock,

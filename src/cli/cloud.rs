@@ -184,12 +184,7 @@ pub fn run_cloud(a: CloudArgs) -> Result<()> {
 fn load_fleet(a: &FleetArgs) -> Result<(Vec<fleet::Instance>, Option<SeatReport>)> {
     let (cfg, _) = Config::load(a.common.config.as_deref())?;
     let dir = state_dir(&a.common, &cfg)?;
-    if !dir.join(airlock::ledger::LEDGER_FILE).exists() {
-        return Err(
-            Error::new(Code::IoRead, format!("no ledger in {}", dir.display()))
-                .with_hint("import a bundle first, or pass --state-dir of the importer"),
-        );
-    }
+    super::require_ledger(&dir)?;
     let ledger = Ledger::open(&dir)?;
     let th = Thresholds {
         unconfirmed_after: a.unconfirmed_after,
@@ -244,6 +239,7 @@ pub fn run_report(a: ReportArgs) -> Result<()> {
             format!("{} already exists", a.html.display()),
         ));
     }
+    airlock::fsutil::ensure_dir(&airlock::fsutil::parent_dir(&a.html), "report directory")?;
     airlock::fsutil::write_atomic(&a.html, page.as_bytes(), 0o644, a.force)?;
     if super::json() {
         super::print_json(&serde_json::json!({"ok": true, "report": a.html, "instances": f.len()}));

@@ -91,11 +91,19 @@ pub fn run(mut a: Args) -> Result<()> {
             };
             Target::Http { url, token }
         }
-        None => Target::Outbox(
-            a.outbox
-                .or(cfg.outbox)
-                .unwrap_or_else(|| state_path.join("outbox")),
-        ),
+        None => {
+            // One rule for output directories (docs/operator-guide.md): the
+            // default outbox is airlock's own (created with the state
+            // directory); one you name is created only inside your home.
+            let outbox = match a.outbox.or(cfg.outbox) {
+                Some(o) => {
+                    airlock::fsutil::ensure_dir(&o, "outbox")?;
+                    o
+                }
+                None => state_path.join("outbox"),
+            };
+            Target::Outbox(outbox)
+        }
     };
     let report = import(
         &a.bundle,

@@ -28,6 +28,7 @@ pub fn run(a: Args) -> Result<()> {
         Some(d) => d,
         None => default_state_dir()?,
     };
+    super::require_ledger(&dir)?;
     let ledger = Ledger::open(&dir)?;
     let chain = if a.verify {
         Some(ledger.verify_chain()?)

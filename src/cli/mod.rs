@@ -579,6 +579,22 @@ pub fn prompt_new_passphrase(for_what: &str, file_flag: &str) -> Result<Zeroizin
     Ok(a)
 }
 
+/// Commands that only read the ledger (log, fleet, report) need one: on a
+/// fresh state directory they say so, the same way.
+pub fn require_ledger(dir: &Path) -> Result<()> {
+    if dir.join(airlock::ledger::LEDGER_FILE).exists() {
+        return Ok(());
+    }
+    Err(Error::new(
+        Code::IoRead,
+        format!(
+            "no ledger in {}: nothing was exported or imported with this state directory yet",
+            dir.display()
+        ),
+    )
+    .with_hint("export or import a bundle first, or pass --state-dir (or set AIRLOCK_STATE_DIR) of the host that did"))
+}
+
 /// Human-readable byte count.
 pub fn bytes(n: u64) -> String {
     if n < 10 * 1024 {
