@@ -475,7 +475,11 @@ fn parse_signer_line(line: usize, s: &str) -> std::result::Result<Option<Allowed
             "the line has no principals: it starts with the option {}, which OpenSSH would take as the principal; \
              write the host name(s) first, e.g. ghes.example.com {} ssh-ed25519 AAAA…",
             show(&principals),
-            show(s.split(WS).next().unwrap_or(""))
+            // The options as written (the line is printable text by now).
+            s.split(WS)
+                .next()
+                .filter(|o| o.len() <= 80)
+                .unwrap_or("namespaces=\"airlock-bundle\"")
         ));
     }
     if key_type(&principals).is_some()
