@@ -30,7 +30,6 @@ pub struct Common {
 }
 
 #[derive(clap::Args, Debug)]
-#[command(disable_help_subcommand = true)]
 pub struct CloudArgs {
     #[command(subcommand)]
     pub cmd: CloudCmd,

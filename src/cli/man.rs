@@ -245,7 +245,11 @@ fn page(cmd: &clap::Command, name: &str, all: &[String]) -> std::io::Result<Vec<
 
 /// Every page: (file name, roff text).
 pub fn pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
-    let mut root = super::Cli::command();
+    // `airlock help …` stays for the terminal; it gets no page of its own,
+    // so no page may refer to airlock-help(1).
+    let mut root = super::Cli::command()
+        .disable_help_subcommand(true)
+        .mut_subcommand("cloud", |c| c.disable_help_subcommand(true));
     root.build();
     let mut cmds: Vec<(String, clap::Command)> = vec![("airlock".into(), root.clone())];
     fn walk(prefix: &str, c: &clap::Command, out: &mut Vec<(String, clap::Command)>) {

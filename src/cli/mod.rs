@@ -27,7 +27,6 @@ use airlock::error::{Code, Error, Result};
 #[command(
     name = "airlock",
     version,
-    disable_help_subcommand = true,
     about = "Carry data across an air gap in signed, optionally encrypted bundles",
     long_about = "airlock packages files (first of all the GitHub Enterprise Server license usage file) \
 into bundles signed with Ed25519 (OpenSSH SSHSIG), and proves their integrity, provenance and \
