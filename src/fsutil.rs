@@ -281,11 +281,7 @@ pub fn ensure_dir(dir: &Path, what: &str) -> Result<()> {
     }
     let missing = first_missing.unwrap_or_else(|| full.clone());
     let parent = missing.parent().unwrap_or(Path::new("/"));
-    let on_media = MEDIA_ROOTS.iter().any(|r| {
-        let r = Path::new(r);
-        parent == r
-            || (parent.starts_with(r) && parent.components().count() <= r.components().count() + 1)
-    });
+    let on_media = MEDIA_ROOTS.iter().any(|r| full.starts_with(r));
     let cause = if missing == full {
         format!("{what} {} does not exist", dir.display())
     } else {
@@ -297,8 +293,9 @@ pub fn ensure_dir(dir: &Path, what: &str) -> Result<()> {
     };
     let hint = if on_media {
         format!(
-            "is the stick mounted? {} is where removable media appear; mount it (or check the path with `ls {}`), then run again",
+            "is the stick mounted? {} is where removable media appear and {} is not there; mount it (or check the path with `ls {}`), then run again",
             parent.display(),
+            missing.display(),
             parent.display()
         )
     } else {
