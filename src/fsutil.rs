@@ -616,6 +616,46 @@ mod tests {
     use std::io::{Read, Seek, SeekFrom};
 
     #[test]
+    fn temp_names() {
+        assert!(is_temp_name(".airlock-AbC123.tmp"));
+        for n in [
+            ".airlock-AbC12.tmp",
+            ".airlock-AbC1234.tmp",
+            ".airlock-Ab/123.tmp",
+            "airlock-AbC123.tmp",
+            ".airlock-AbC123.zip",
+            ".airlock-notours.tmp",
+        ] {
+            assert!(!is_temp_name(n), "{n}");
+        }
+    }
+
+    /// A live temporary file (locked by its writer, here this process) is
+    /// kept; an unlocked one with airlock's name is removed; other names,
+    /// directories and symlinks are left alone.
+    #[test]
+    fn sweep_removes_only_unlocked_airlock_temporaries() {
+        let d = tempfile::tempdir().unwrap();
+        let live = temp_beside(&d.path().join("target"), 0o600).unwrap();
+        let stale = d.path().join(".airlock-Stale1.tmp");
+        fs::write(&stale, b"partial").unwrap();
+        let other = d.path().join(".airlock-other.tmp");
+        fs::write(&other, b"x").unwrap();
+        fs::create_dir(d.path().join(".airlock-Dir123.tmp")).unwrap();
+        std::os::unix::fs::symlink(&other, d.path().join(".airlock-Link12.tmp")).unwrap();
+        let removed = sweep_stale(d.path());
+        assert_eq!(removed, vec![(stale.clone(), 7)]);
+        assert!(live.path().exists() && other.exists() && !stale.exists());
+        assert!(d.path().join(".airlock-Dir123.tmp").is_dir());
+        assert!(d
+            .path()
+            .join(".airlock-Link12.tmp")
+            .symlink_metadata()
+            .is_ok());
+        drop(live);
+    }
+
+    #[test]
     fn side_hasher_equals_inline() {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 255) as u8).collect();
         let mut a = Hasher::inline();

@@ -341,6 +341,62 @@ mod tests {
         );
     }
 
+    /// Regression (#16, item 5): a public key, an age identity, a PEM key or
+    /// an empty file given as the signing key is named for what it is,
+    /// before (and instead of) a complaint about its permissions.
+    #[test]
+    fn other_files_given_as_private_key_say_what_they_are() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("k");
+        let g = generate(&p, "test", None, false).unwrap();
+        let cases = [
+            (
+                "k.pub",
+                format!("{}\n", g.public_line),
+                Code::KeyRead,
+                "is a public key",
+            ),
+            (
+                "id.txt",
+                "# created: x\nAGE-SECRET-KEY-1XYZ\n".into(),
+                Code::KeyRead,
+                "is an age identity",
+            ),
+            (
+                "rsa.pem",
+                "-----BEGIN RSA PRIVATE KEY-----\nMII\n".into(),
+                Code::KeyType,
+                "PEM RSA PRIVATE KEY",
+            ),
+            ("empty", String::new(), Code::KeyRead, "is empty"),
+            (
+                "junk",
+                "hello\n".into(),
+                Code::KeyRead,
+                "is not an OpenSSH private key",
+            ),
+        ];
+        for (name, text, code, says) in cases {
+            let f = d.path().join(name);
+            if name != "k.pub" {
+                fs::write(&f, text).unwrap();
+            }
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&f, fs::Permissions::from_mode(0o644)).unwrap();
+            let e = load_signer(&f, &mut || unreachable!()).err().unwrap();
+            assert_eq!(e.code, code, "{name}: {}", e.cause);
+            assert!(e.cause.contains(says), "{name}: {}", e.cause);
+        }
+        let e = load_signer(&d.path().join("k.pub"), &mut || unreachable!())
+            .err()
+            .unwrap();
+        assert!(
+            e.hint().contains(&format!("--key {}", p.display())),
+            "{}",
+            e.hint()
+        );
+    }
+
     #[test]
     fn encrypted_key_needs_right_passphrase() {
         let d = tempfile::tempdir().unwrap();

@@ -15,6 +15,7 @@ command -v sqlite3    >/dev/null || need+=(sqlite3)
 command -v chromium   >/dev/null || need+=(chromium)
 command -v tmux       >/dev/null || need+=(tmux)
 command -v objdump    >/dev/null || need+=(binutils)
+command -v man        >/dev/null || need+=(man-db)   # tests/first_hour.rs runs man -l on every page
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing: ${need[*]}"
   sudo=""
