@@ -60,6 +60,9 @@ fn every_json_command_is_documented() {
         "cloud seats",
         "fleet",
         "report",
+        "demo",
+        "completions",
+        "man",
     ] {
         assert!(
             doc.contains(&format!("## `{c}`")),

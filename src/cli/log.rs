@@ -28,7 +28,12 @@ pub fn run(a: Args) -> Result<()> {
         Some(d) => d,
         None => default_state_dir()?,
     };
-    super::require_ledger(&dir)?;
+    // A state directory that does not exist has no ledger to list (and
+    // `log` creates no directory); an existing one without records lists
+    // an empty ledger.
+    if !dir.is_dir() {
+        super::require_ledger(&dir)?;
+    }
     let ledger = Ledger::open(&dir)?;
     let chain = if a.verify {
         Some(ledger.verify_chain()?)
