@@ -175,7 +175,16 @@ pub fn temp_beside(target: &Path, mode: u32) -> Result<NamedTempFile> {
             .suffix(".tmp")
             .permissions(fs::Permissions::from_mode(mode))
             .tempfile_in(&dir)
-            .map_err(|e| Error::io_write(&dir, e))?;
+            .map_err(|e| {
+                // tempfile adds the random name to its errors ("at path
+                // …/.airlock-XXXXXX.tmp"): the directory is what matters.
+                let text = e.to_string();
+                let e = text.split(" at path ").next().unwrap_or(&text);
+                Error::new(
+                    Code::IoWrite,
+                    format!("cannot write in {}: {e}", dir.display()),
+                )
+            })?;
         // Where locks are not supported (rare), the file is left unlocked:
         // a sweeper there cannot lock it either, so it never removes it.
         let locked = tmp.as_file().lock().is_ok();

@@ -353,6 +353,8 @@ fn read_only_output_directory_is_a_clear_error() {
         &owned,
     ));
     failed(&out, "AIRLOCK-E-IO-WRITE", 3);
+    // The directory is named, not airlock's random temporary name (#16).
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(".airlock-"));
     let out = run(&mut unprivileged(&w.extract(&b, &ro), &owned));
     failed(&out, "AIRLOCK-E-IO-WRITE", 3);
     assert!(listing(&ro).is_empty(), "{:?}", listing(&ro));
