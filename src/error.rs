@@ -35,6 +35,9 @@ pub enum Class {
     Handover,
     /// GitHub's API refused or failed.
     Cloud,
+    /// Interrupted by a signal (SIGINT, SIGTERM, SIGHUP); temporary files
+    /// were removed. The exit code is 128 + the signal's number.
+    Interrupted,
 }
 
 impl Class {
@@ -53,6 +56,46 @@ impl Class {
             Class::AlreadyImported => 11,
             Class::Handover => 12,
             Class::Cloud => 13,
+            Class::Interrupted => 130,
+        }
+    }
+
+    /// Every class, in exit-code order.
+    pub const ALL: &'static [Class] = &[
+        Class::Internal,
+        Class::Usage,
+        Class::Io,
+        Class::Key,
+        Class::Integrity,
+        Class::Trust,
+        Class::Freshness,
+        Class::Payload,
+        Class::Decrypt,
+        Class::Ledger,
+        Class::AlreadyImported,
+        Class::Handover,
+        Class::Cloud,
+        Class::Interrupted,
+    ];
+
+    /// What the exit code means (docs/errors.md's exit table, the man
+    /// pages' EXIT STATUS).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Class::Internal => "a bug in airlock",
+            Class::Usage => "bad arguments or configuration; nothing was done",
+            Class::Io => "a file could not be read or written",
+            Class::Key => "a key file is unreadable, unprotected, of the wrong type, or locked",
+            Class::Integrity => "not a well-formed airlock bundle, or members do not match the manifest",
+            Class::Trust => "no acceptable signature: invalid, untrusted, revoked, out of window, wrong principal",
+            Class::Freshness => "expired, or dated in the future",
+            Class::Payload => "the payload is invalid, is not what was expected, or names another instance",
+            Class::Decrypt => "the payload could not be decrypted",
+            Class::Ledger => "the import ledger refuses the bundle: rollback, or older than what was imported",
+            Class::AlreadyImported => "this exact bundle was imported and handed over before; nothing was done",
+            Class::Handover => "the verified payload could not be delivered to the outbox or endpoint; re-run to retry",
+            Class::Cloud => "GitHub's API refused the request or failed",
+            Class::Interrupted => "interrupted by SIGINT (130), SIGTERM (143) or SIGHUP (129); its temporary files were removed",
         }
     }
 
@@ -71,6 +114,7 @@ impl Class {
             Class::AlreadyImported => "already-imported",
             Class::Handover => "handover",
             Class::Cloud => "cloud",
+            Class::Interrupted => "interrupted",
         }
     }
 }
@@ -128,7 +172,7 @@ codes! {
     AgentFailed => ("AIRLOCK-E-AGENT", Key,
         "check that ssh-agent runs (SSH_AUTH_SOCK) and holds the key: `ssh-add -l`; touch the token if it asks"),
     KeyPassphrase => ("AIRLOCK-E-KEY-PASSPHRASE", Key,
-        "the passphrase did not unlock the key; try again, or check --passphrase-file"),
+        "the passphrase did not unlock the key; type it again, or check the file given to --key-passphrase-file"),
     TrustFile => ("AIRLOCK-E-TRUST-FILE", Trust,
         "fix the allowed_signers or revoked-keys file at the line shown (docs/format.md §6.1): allowed_signers is ssh-keygen(1) ALLOWED SIGNERS; revoked keys are bare public keys one per line, or a KRL made with ssh-keygen -k"),
     NotABundle => ("AIRLOCK-E-NOT-A-BUNDLE", Integrity,
@@ -229,6 +273,12 @@ codes! {
         "the server's certificate does not chain to a CA airlock trusts; behind a TLS-inspecting proxy add the company CA: --ca-file FILE (or ca_file in airlock.toml), SSL_CERT_FILE / SSL_CERT_DIR, or the system store (update-ca-certificates)"),
     CloudOrigin => ("AIRLOCK-E-CLOUD-ORIGIN", Cloud,
         "GitHub's answer pointed to another origin (pagination link or redirect) and the token was not sent there; check --api-url / --host, and any proxy that rewrites responses"),
+    NotUsageFile => ("AIRLOCK-E-NOT-USAGE-FILE", Payload,
+        "the command that produced the input may have failed (check its error output); to carry another kind of file, pass --kind file"),
+    OutputDir => ("AIRLOCK-E-OUTPUT-DIR", Io,
+        "create the directory first, or check the path; under /media or /mnt, check that the stick is mounted"),
+    Interrupted => ("AIRLOCK-E-INTERRUPTED", Interrupted,
+        "its temporary files were removed; run the same command again (an interrupted export or import is safe to re-run)"),
 }
 
 /// An airlock failure: a stable code, a one-line cause and a hint.
@@ -307,23 +357,8 @@ mod tests {
 
     #[test]
     fn exit_codes_are_distinct_per_class() {
-        let classes = [
-            Class::Internal,
-            Class::Usage,
-            Class::Io,
-            Class::Key,
-            Class::Integrity,
-            Class::Trust,
-            Class::Freshness,
-            Class::Payload,
-            Class::Decrypt,
-            Class::Ledger,
-            Class::AlreadyImported,
-            Class::Handover,
-            Class::Cloud,
-        ];
         let mut seen = std::collections::HashSet::new();
-        for c in classes {
+        for &c in Class::ALL {
             assert!(seen.insert(c.exit_code()));
             assert_ne!(c.exit_code(), 0);
         }

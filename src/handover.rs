@@ -94,7 +94,9 @@ pub fn prefix(m: &Manifest) -> String {
     format!("{}_{}", m.source.host_name, m.created_compact())
 }
 
-/// The upload steps, as text.
+/// The upload steps, as text. `files` are (outbox name, SHA-256) in the
+/// manifest's payload order; only GHES license usage files are to be
+/// uploaded to GitHub, other carried files are listed as such.
 pub fn instructions(
     m: &Manifest,
     files: &[(String, String)],
@@ -102,6 +104,45 @@ pub fn instructions(
     bundle_sha256: &str,
     replaced: &[Replaced],
 ) -> String {
+    let is_usage = |i: usize| {
+        m.payload
+            .get(i)
+            .is_some_and(|p| p.kind == crate::bundle::manifest::KIND_USAGE)
+    };
+    if !(0..files.len()).any(is_usage) {
+        let mut s = format!(
+            "Not for GitHub: bundle {} from {} carries no GHES license usage file\n\n",
+            m.bundle_id, m.source.host_name
+        );
+        for (name, sha) in files {
+            s.push_str(&format!("File     {name}\nSHA-256  {sha}\n"));
+        }
+        s.push_str(&format!(
+            "\nVerified by {} from bundle {} (SHA-256 {bundle_sha256}),\nsigned by {} (sequence {}), created {}.\n\n\
+             These files were carried as ordinary files (export --kind file). Do not upload them on\n\
+             GitHub Enterprise Cloud's \"Add server usage\" page: it takes only the license usage file\n\
+             that GHES exports (ghe-license usage -o -y).\n",
+            crate::tool_version(),
+            m.bundle_id,
+            m.sequence.key,
+            m.sequence.number,
+            m.created
+        ));
+        return s;
+    }
+    let others: Vec<String> = files
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !is_usage(*i))
+        .map(|(_, f)| f.0.clone())
+        .collect();
+    let files: Vec<(String, String)> = files
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| is_usage(*i))
+        .map(|(_, f)| f.clone())
+        .collect();
+    let files = &files[..];
     let mut s = String::new();
     s.push_str(&format!(
         "Upload to GitHub Enterprise Cloud: license usage of {} ({})\n\n",
@@ -159,6 +200,12 @@ pub fn instructions(
     }
     s.push_str("2. Under \"Enterprise Server instances\", click \"Add server usage\".\n");
     s.push_str("3. Upload the file above, unchanged.\n");
+    if !others.is_empty() {
+        s.push_str(&format!(
+            "   (Not for GitHub, carried in the same bundle: {}.)\n",
+            others.join(", ")
+        ));
+    }
     match enterprise {
         Some(slug) => s.push_str(&format!(
             "4. Confirm GitHub processed it: airlock cloud status --enterprise {slug}\n"
@@ -237,7 +284,8 @@ pub fn to_outbox(
     // A re-run (say with another --enterprise) may rewrite this bundle's own
     // instructions; any other file of that name is left alone.
     let ours = std::fs::read_to_string(&txt).is_ok_and(|t| {
-        t.starts_with("Upload to GitHub Enterprise Cloud:") && t.contains(bundle_sha256)
+        (t.starts_with("Upload to GitHub Enterprise Cloud:") || t.starts_with("Not for GitHub:"))
+            && t.contains(bundle_sha256)
     });
     fsutil::write_atomic(&txt, text.as_bytes(), 0o644, ours).map_err(failed)?;
     out.push(txt);

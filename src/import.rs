@@ -333,14 +333,27 @@ fn staging_dir(state: &Path, target: &Target) -> Result<(PathBuf, Option<RemoveO
 }
 
 /// Record a bundle refused by verification. Its SHA-256 is taken from the
-/// same descriptor the verification read, when it can be read at all.
-fn record_rejected(ledger: &mut Ledger, file: Option<&mut File>, e: &Error) -> Result<()> {
+/// same descriptor the verification read, when it can be read at all. When
+/// a trusted key signed its manifest (the refusal came later: no identity,
+/// expired, a damaged member), the record names the instance, bundle and
+/// signer from that signed manifest; an untrusted bundle's claims are never
+/// recorded.
+fn record_rejected(
+    ledger: &mut Ledger,
+    file: Option<&mut File>,
+    e: &Error,
+    opts: &VerifyOptions<'_>,
+) -> Result<()> {
+    let signed = file.as_ref().and_then(|f| {
+        let f = f.try_clone().ok()?;
+        crate::bundle::verify::trusted_manifest(f, opts).ok()
+    });
     let sha = file.and_then(|f| {
         use std::io::{Seek, SeekFrom};
         f.seek(SeekFrom::Start(0)).ok()?;
         crate::fsutil::sha256_reader(f).ok()
     });
-    ledger.append(Event {
+    let mut ev = Event {
         kind: kind::IMPORT.into(),
         at: format_time(SystemTime::now()),
         outcome: outcome::REJECTED.into(),
@@ -348,7 +361,17 @@ fn record_rejected(ledger: &mut Ledger, file: Option<&mut File>, e: &Error) -> R
         code: Some(e.code.as_str().into()),
         detail: Some(e.cause.clone()),
         ..Default::default()
-    })?;
+    };
+    if let Some(m) = signed {
+        ev.bundle_id = Some(m.bundle_id);
+        ev.signer = Some(m.sequence.key);
+        ev.sequence = Some(m.sequence.number as i64);
+        ev.host_name = Some(m.source.host_name);
+        ev.server_id = m.source.server_id;
+        ev.created = Some(m.created);
+        ev.expires = Some(m.expires);
+    }
+    ledger.append(ev)?;
     Ok(())
 }
 
@@ -366,7 +389,7 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
     let file = match open_bundle(bundle) {
         Ok(f) => f,
         Err(e) => {
-            record_rejected(&mut ledger, None, &e)?;
+            record_rejected(&mut ledger, None, &e, &opts.verify)?;
             return Err(e);
         }
     };
@@ -390,7 +413,7 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
     let (v, staged) = match verify_bundle(file, &opts.verify, &dest, true) {
         Ok(x) => x,
         Err(e) => {
-            record_rejected(&mut ledger, keep.as_mut(), &e)?;
+            record_rejected(&mut ledger, keep.as_mut(), &e, &opts.verify)?;
             return Err(e);
         }
     };

@@ -82,10 +82,95 @@ pub fn check_private_permissions(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What a file given as a private key is, when it is plainly something else:
+/// a public key, an age identity, a key in another format, nothing.
+fn not_a_private_key(path: &Path, text: &[u8]) -> Option<Error> {
+    let head = String::from_utf8_lossy(&text[..text.len().min(4096)]);
+    let first = head.trim_start();
+    let shown = path.display();
+    if first.is_empty() {
+        return Some(
+            Error::new(Code::KeyRead, format!("{shown} is empty")).with_hint(
+                "give the private key file written by `airlock keygen` or `ssh-keygen -t ed25519`",
+            ),
+        );
+    }
+    let word = first.split_whitespace().next().unwrap_or("");
+    let public_types = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ssh-dss",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    ];
+    if public_types.contains(&word) || word.ends_with("-cert-v01@openssh.com") {
+        let private = path
+            .to_str()
+            .and_then(|p| p.strip_suffix(".pub"))
+            .filter(|p| Path::new(p).is_file());
+        let hint = match private {
+            Some(p) => format!(
+                "pass --key {p} (the same name without .pub); to sign through ssh-agent holding this key, keep {shown} and add --agent"
+            ),
+            None => "pass the private key (the file without .pub); to sign through ssh-agent holding this key, add --agent".to_string(),
+        };
+        return Some(
+            Error::new(
+                Code::KeyRead,
+                format!("{shown} is a public key ({word} …); signing needs the private key"),
+            )
+            .with_hint(hint),
+        );
+    }
+    if first.starts_with("AGE-SECRET-KEY-") || first.starts_with("# created:") {
+        return Some(
+            Error::new(
+                Code::KeyRead,
+                format!("{shown} is an age identity (for decrypting), not a signing key"),
+            )
+            .with_hint("sign with an OpenSSH Ed25519 private key; age identities go to --identity on the importing side"),
+        );
+    }
+    if first.starts_with("-----BEGIN ") && !first.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
+    {
+        let kind = first
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_matches('-')
+            .trim_start_matches("BEGIN ")
+            .to_string();
+        return Some(
+            Error::new(
+                Code::KeyType,
+                format!("{shown} is a PEM {} file, not an OpenSSH Ed25519 private key", kind.escape_debug()),
+            )
+            .with_hint("airlock signs with Ed25519 keys only; make one with `airlock keygen` or `ssh-keygen -t ed25519`"),
+        );
+    }
+    if !first.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----") {
+        return Some(Error::new(
+            Code::KeyRead,
+            format!(
+                "{shown} is not an OpenSSH private key (it does not start with -----BEGIN OPENSSH PRIVATE KEY-----)"
+            ),
+        ));
+    }
+    None
+}
+
 /// Load an OpenSSH Ed25519 private key for signing.
 pub fn load_signer(path: &Path, passphrase: PassphraseSource<'_>) -> Result<Signer> {
-    check_private_permissions(path)?;
     let text = Zeroizing::new(fs::read(path).map_err(|e| Error::io_read(path, e))?);
+    // A public key or another kind of file gets a message saying so, before
+    // its (harmless) permissions are judged.
+    if let Some(e) = not_a_private_key(path, &text) {
+        return Err(e);
+    }
+    check_private_permissions(path)?;
     let mut key = PrivateKey::from_openssh(&*text).map_err(|e| {
         Error::new(
             Code::KeyRead,
@@ -253,6 +338,62 @@ mod tests {
         assert_eq!(
             load_signer(&p, &mut || unreachable!()).err().unwrap().code,
             Code::KeyPermissions
+        );
+    }
+
+    /// Regression (#16, item 5): a public key, an age identity, a PEM key or
+    /// an empty file given as the signing key is named for what it is,
+    /// before (and instead of) a complaint about its permissions.
+    #[test]
+    fn other_files_given_as_private_key_say_what_they_are() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("k");
+        let g = generate(&p, "test", None, false).unwrap();
+        let cases = [
+            (
+                "k.pub",
+                format!("{}\n", g.public_line),
+                Code::KeyRead,
+                "is a public key",
+            ),
+            (
+                "id.txt",
+                "# created: x\nAGE-SECRET-KEY-1XYZ\n".into(),
+                Code::KeyRead,
+                "is an age identity",
+            ),
+            (
+                "rsa.pem",
+                "-----BEGIN RSA PRIVATE KEY-----\nMII\n".into(),
+                Code::KeyType,
+                "PEM RSA PRIVATE KEY",
+            ),
+            ("empty", String::new(), Code::KeyRead, "is empty"),
+            (
+                "junk",
+                "hello\n".into(),
+                Code::KeyRead,
+                "is not an OpenSSH private key",
+            ),
+        ];
+        for (name, text, code, says) in cases {
+            let f = d.path().join(name);
+            if name != "k.pub" {
+                fs::write(&f, text).unwrap();
+            }
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&f, fs::Permissions::from_mode(0o644)).unwrap();
+            let e = load_signer(&f, &mut || unreachable!()).err().unwrap();
+            assert_eq!(e.code, code, "{name}: {}", e.cause);
+            assert!(e.cause.contains(says), "{name}: {}", e.cause);
+        }
+        let e = load_signer(&d.path().join("k.pub"), &mut || unreachable!())
+            .err()
+            .unwrap();
+        assert!(
+            e.hint().contains(&format!("--key {}", p.display())),
+            "{}",
+            e.hint()
         );
     }
 

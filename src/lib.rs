@@ -20,6 +20,7 @@ pub mod progress;
 pub mod report;
 pub mod sample;
 pub mod sshsig;
+pub mod standin;
 pub mod state;
 pub mod trust;
 pub mod usage;

@@ -8,21 +8,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = match cli::Cli::try_parse() {
+    let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args = match cli::Cli::try_parse_from(&raw) {
         Ok(a) => a,
-        Err(e) => {
-            // clap prints help/version to stdout (exit 0) and usage errors to
-            // stderr (exit 2, the documented usage code).
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            if e.use_stderr() {
-                // Usage errors get the same stable code as every other failure.
-                eprintln!("airlock: error[AIRLOCK-E-ARGS]: invalid arguments (exit code 2)");
-            }
-            return ExitCode::from(code);
-        }
+        // Usage errors exit 2 (the documented usage code), help and version 0.
+        Err(e) => return ExitCode::from(cli::args_error(e, &raw)),
     };
-    let json = args.json();
+    let json = args.json;
     match cli::run(args) {
         Ok(status) => ExitCode::from(u8::try_from(status).unwrap_or(1)),
         Err(e) => {

@@ -38,3 +38,22 @@ pub fn end() {
         s.end();
     }
 }
+
+/// A one-line notice for the user about something airlock did or waits for
+/// on its own (a stale temporary file removed, a lock being waited for).
+type Notes = Box<dyn Fn(&str) + Send + Sync>;
+
+static NOTES: OnceLock<Notes> = OnceLock::new();
+
+/// Install the process-wide receiver of notices (once; later calls are
+/// ignored). Without one, notices are dropped.
+pub fn install_notes(f: Notes) {
+    let _ = NOTES.set(f);
+}
+
+/// Tell the user something (the CLI prints it on standard error).
+pub fn note(msg: &str) {
+    if let Some(f) = NOTES.get() {
+        f(msg);
+    }
+}

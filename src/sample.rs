@@ -62,6 +62,75 @@ pub fn usage_clear(host: &str, server_id: &str, n: usize) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// A `license-sync-status` body in the shape of GitHub's published example
+/// (github/rest-api-description, `enterprise-admin/get-license-sync-status`),
+/// for one instance whose last sync succeeded at `date` (RFC 3339).
+pub fn github_sync_status(host: &str, server_id: &str, date: &str) -> String {
+    serde_json::to_string_pretty(&serde_json::json!({
+        "server_instances": [{
+            "server_id": server_id,
+            "hostname": host,
+            "last_sync": {"date": date, "status": "success", "error": ""}
+        }]
+    }))
+    .unwrap_or_default()
+}
+
+/// A `consumed-licenses` body in the shape of GitHub's published example
+/// (`enterprise-admin/get-consumed-licenses`), for users of `host`: one that
+/// matches a Cloud account, and one whose GHES primary email matches none
+/// (the case that costs a second seat).
+pub fn github_consumed_licenses(host: &str) -> String {
+    serde_json::to_string_pretty(&serde_json::json!({
+        "total_seats_consumed": 3,
+        "total_seats_purchased": 10,
+        "users": [
+            {
+                "github_com_login": "monalisa",
+                "github_com_name": "Mona Lisa",
+                "enterprise_server_user_ids": [format!("{host}:1")],
+                "github_com_user": true,
+                "enterprise_server_user": true,
+                "visual_studio_subscription_user": false,
+                "license_type": "enterprise",
+                "github_com_profile": "https://github.com/monalisa",
+                "github_com_member_roles": ["octo-org:Owner"],
+                "github_com_enterprise_roles": ["owner"],
+                "github_com_verified_domain_emails": ["monalisa@corp.example"],
+                "github_com_saml_name_id": "monalisa",
+                "github_com_orgs_with_pending_invites": [],
+                "github_com_two_factor_auth": true,
+                "enterprise_server_emails": ["monalisa@corp.example"],
+                "visual_studio_license_status": "",
+                "visual_studio_subscription_email": "",
+                "total_user_accounts": 2
+            },
+            {
+                "github_com_login": "",
+                "github_com_name": "",
+                "enterprise_server_user_ids": [format!("{host}:2")],
+                "github_com_user": false,
+                "enterprise_server_user": true,
+                "visual_studio_subscription_user": false,
+                "license_type": "enterprise",
+                "github_com_profile": "",
+                "github_com_member_roles": [],
+                "github_com_enterprise_role": "",
+                "github_com_enterprise_roles": [],
+                "github_com_verified_domain_emails": [],
+                "github_com_saml_name_id": "",
+                "github_com_orgs_with_pending_invites": [],
+                "github_com_two_factor_auth": "",
+                "enterprise_server_emails": ["hubot@old-domain.example"],
+                "visual_studio_license_status": "",
+                "visual_studio_subscription_email": "",
+                "total_user_accounts": 1
+            }
+        ]
+    }))
+    .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,16 @@ impl StateDir {
         let waited = match lock.try_lock() {
             Ok(()) => None,
             Err(fs::TryLockError::WouldBlock) => {
+                // Say why nothing happens: another run holds the directory.
+                let holder = fs::read_to_string(&lock_path)
+                    .ok()
+                    .and_then(|t| t.trim().parse::<u32>().ok())
+                    .map(|pid| format!(" (pid {pid})"))
+                    .unwrap_or_default();
+                crate::progress::note(&format!(
+                    "waiting for another airlock process{holder} that holds {}; it ends when that run ends (Ctrl-C to give up)",
+                    lock_path.display()
+                ));
                 on_wait(&lock_path);
                 let start = std::time::Instant::now();
                 lock.lock().map_err(lock_err)?;
@@ -73,6 +83,12 @@ impl StateDir {
             }
             Err(fs::TryLockError::Error(e)) => return Err(lock_err(e)),
         };
+        // Who holds it, for the message above in other processes.
+        {
+            use std::io::Write;
+            let _ = lock.set_len(0);
+            let _ = (&lock).write_all(format!("{}\n", std::process::id()).as_bytes());
+        }
         Ok(StateDir {
             path: path.to_path_buf(),
             _lock: lock,

@@ -472,6 +472,18 @@ fn parse_signer_line(line: usize, s: &str) -> std::result::Result<Option<Allowed
     if principals.is_empty() {
         return Err("the principals are empty".into());
     }
+    if looks_like_option(&principals) {
+        return Err(format!(
+            "the line has no principals: it starts with the option {}, which OpenSSH would take as the principal; \
+             write the host name(s) first, e.g. ghes.example.com {} ssh-ed25519 AAAA…",
+            show(&principals),
+            // The options as written (the line is printable text by now).
+            s.split(WS)
+                .next()
+                .filter(|o| o.len() <= 80)
+                .unwrap_or("namespaces=\"airlock-bundle\"")
+        ));
+    }
     if key_type(&principals).is_some()
         || near_key_type(&principals).is_some_and(|n| n.eq_ignore_ascii_case(&principals))
     {
@@ -702,13 +714,25 @@ impl TrustStore {
             .filter(|s| match_pattern_list(principal, &s.principals))
             .collect();
         if lines.is_empty() {
+            let seen: Vec<String> = self
+                .signers
+                .iter()
+                .filter(|s| s.key == *key)
+                .map(|s| format!("line {}: {}", s.line, show(&s.principals)))
+                .collect();
             return Err(Error::new(
                 Code::SigPrincipal,
                 format!(
-                    "signing key {fp} is trusted in {} but not for {principal:?}",
-                    self.source
+                    "signing key {fp} is trusted in {} but not for {principal:?} ({})",
+                    self.source,
+                    seen.join("; ")
                 ),
-            ));
+            )
+            .with_hint(format!(
+                "the principals of the key's line must name the GHES host {principal:?} (or match it, e.g. *.example.com); \
+                 fix them in {}, or the exporter signed with the key of another instance",
+                self.source
+            )));
         }
         let lines: Vec<&AllowedSigner> = lines
             .into_iter()
@@ -729,25 +753,48 @@ impl TrustStore {
         }
         let mut last = None;
         for s in lines {
+            let made = humantime::format_rfc3339_seconds(created);
             if s.valid_after.is_some_and(|t| created < t) {
-                last = Some(format!(
-                    "signing key {fp} is valid only after {} but the bundle was made {}",
-                    fmt_time(s.valid_after),
-                    humantime::format_rfc3339_seconds(created)
-                ));
+                let when = fmt_time(s.valid_after);
+                last = Some(
+                    Error::new(
+                        Code::SigWindow,
+                        format!(
+                            "signing key {fp} is valid only after {when} ({}:{}, valid-after) but the bundle was made {made}",
+                            self.source, s.line
+                        ),
+                    )
+                    .with_hint(format!(
+                        "the importer's trust line says the key was not in service yet; if it was (valid-after is meant \
+                         to be the day of the key ceremony, not a future date), correct valid-after on line {} of {} \
+                         to a date on or before {made}; otherwise re-export with the key in service",
+                        s.line, self.source
+                    )),
+                );
                 continue;
             }
             if s.valid_before.is_some_and(|t| created > t) {
-                last = Some(format!(
-                    "signing key {fp} was valid only before {} but the bundle was made {}",
-                    fmt_time(s.valid_before),
-                    humantime::format_rfc3339_seconds(created)
-                ));
+                let when = fmt_time(s.valid_before);
+                last = Some(
+                    Error::new(
+                        Code::SigWindow,
+                        format!(
+                            "signing key {fp} was valid only before {when} ({}:{}, valid-before) but the bundle was made {made}",
+                            self.source, s.line
+                        ),
+                    )
+                    .with_hint(format!(
+                        "the key was retired before the bundle was made: re-export with the current key; if the key \
+                         is meant to be still in service, extend valid-before on line {} of {}",
+                        s.line, self.source
+                    )),
+                );
                 continue;
             }
             return Ok(s);
         }
-        Err(Error::new(Code::SigWindow, last.unwrap_or_default()))
+        Err(last
+            .unwrap_or_else(|| Error::new(Code::SigWindow, "no trust line admits the signing key")))
     }
 }
 

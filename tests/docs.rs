@@ -18,6 +18,20 @@ fn every_error_code_is_documented_with_its_exit_code() {
     }
 }
 
+/// The exit table of docs/errors.md is the program's (the man pages' EXIT
+/// STATUS is generated from the same classes).
+#[test]
+fn exit_table_matches_the_classes() {
+    let doc = std::fs::read_to_string(common::root().join("docs/errors.md")).unwrap();
+    for c in airlock::error::Class::ALL {
+        let row = format!("| {} | {} | {} |", c.exit_code(), c.name(), c.meaning());
+        assert!(
+            doc.contains(&row),
+            "docs/errors.md lacks the exit row {row}"
+        );
+    }
+}
+
 #[test]
 fn readme_quick_start_is_two_commands() {
     let readme = std::fs::read_to_string(common::root().join("README.md")).unwrap();
@@ -46,6 +60,9 @@ fn every_json_command_is_documented() {
         "cloud seats",
         "fleet",
         "report",
+        "demo",
+        "completions",
+        "man",
     ] {
         assert!(
             doc.contains(&format!("## `{c}`")),

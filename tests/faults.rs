@@ -85,7 +85,9 @@ impl World {
             .arg("--state-dir")
             .arg(self.p("importer-state"))
             .arg("--outbox")
-            .arg(self.p("outbox"));
+            .arg(self.p("outbox"))
+            // The outbox is created only inside HOME (docs/operator-guide.md).
+            .env("HOME", self.dir.path());
         c
     }
     fn ledger_ok(&self, state: &str) {
@@ -290,13 +292,16 @@ fn full_disk_export_extract_import_fail_cleanly_and_rerun() {
 fn vanished_output_directory_is_a_clear_error_and_state_stays_consistent() {
     let w = world();
     let gone = w.p("gone");
+    // Outside HOME a missing directory is never created (the stick is not
+    // mounted): AIRLOCK-E-OUTPUT-DIR names it (#16, item 6).
     let out = run(&mut w.export(&gone.join("u.airlock.zip")));
-    failed(&out, "AIRLOCK-E-IO-WRITE", 3);
+    failed(&out, "AIRLOCK-E-OUTPUT-DIR", 3);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
     assert!(!gone.exists());
     w.ledger_ok("state");
     let b = w.bundle("u.airlock.zip");
     let out = run(&mut w.extract(&b, &gone));
-    failed(&out, "AIRLOCK-E-IO-WRITE", 3);
+    failed(&out, "AIRLOCK-E-OUTPUT-DIR", 3);
     assert!(!gone.exists());
     // The directory reappears (the stick is plugged back in): re-runs work.
     std::fs::create_dir(&gone).unwrap();
@@ -348,6 +353,8 @@ fn read_only_output_directory_is_a_clear_error() {
         &owned,
     ));
     failed(&out, "AIRLOCK-E-IO-WRITE", 3);
+    // The directory is named, not airlock's random temporary name (#16).
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(".airlock-"));
     let out = run(&mut unprivileged(&w.extract(&b, &ro), &owned));
     failed(&out, "AIRLOCK-E-IO-WRITE", 3);
     assert!(listing(&ro).is_empty(), "{:?}", listing(&ro));

@@ -167,6 +167,7 @@ fn every_fail_fixture_is_rejected_with_its_code_by_verify_extract_and_import() {
             .arg(state.path())
             .arg("--outbox")
             .arg(&outbox)
+            .env("HOME", state.path())
             .output()
             .unwrap();
         assert!(!out.status.success(), "import accepted {}", file.display());

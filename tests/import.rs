@@ -64,7 +64,9 @@ impl World {
             .arg("--state-dir")
             .arg(self.p("importer-state"))
             .arg("--outbox")
-            .arg(self.p("outbox"));
+            .arg(self.p("outbox"))
+            // The outbox is created only inside HOME (docs/operator-guide.md).
+            .env("HOME", self.dir.path());
         c
     }
     fn import_std(&self, b: &Path) -> std::process::Command {
@@ -78,6 +80,7 @@ impl World {
             .arg("--outbox")
             .arg(self.p("outbox"));
         isolate(&mut c);
+        c.env("HOME", self.dir.path());
         c
     }
     fn outbox_payloads(&self) -> Vec<String> {
@@ -351,6 +354,7 @@ fn kill_9_at_many_moments_then_rerun_is_consistent() {
             .arg(w.p("importer-state"))
             .arg("--outbox")
             .arg(w.p("outbox"))
+            .env("HOME", w.dir.path())
             .env("XDG_CONFIG_HOME", "/nonexistent/airlock-test-config")
             .env_remove("AIRLOCK_CONFIG")
             .stdout(Stdio::null())
@@ -547,6 +551,7 @@ fn config_file_with_flags_and_environment_taking_precedence() {
         .arg(&b)
         .arg("--config")
         .arg(&cfg)
+        .env("HOME", w.dir.path())
         .assert()
         .success();
     assert_eq!(listing(&w.p("outbox-from-config")).len(), 2);
@@ -559,6 +564,7 @@ fn config_file_with_flags_and_environment_taking_precedence() {
         .arg("--config")
         .arg(&cfg)
         .env("AIRLOCK_OUTBOX", w.p("outbox-from-env"))
+        .env("HOME", w.dir.path())
         .env("AIRLOCK_ENTERPRISE", "from-env")
         .arg("--enterprise")
         .arg("from-flag")

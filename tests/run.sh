@@ -18,6 +18,7 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v objdump    >/dev/null || need+=(binutils)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 command -v unshare    >/dev/null || need+=(util-linux)
+command -v man        >/dev/null || need+=(man-db)   # tests/first_hour.rs runs man -l on every page
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing: ${need[*]}"
   sudo=""

@@ -87,9 +87,9 @@ fn passphrase_prompt_on_a_terminal() {
         &format!("{} keygen --out {} --passphrase", bin(), sh_quote(&k)),
         &[],
     );
-    t.wait_for("Enter new passphrase:");
+    t.wait_for("New passphrase for the new key");
     t.send("tty secret 1");
-    t.wait_for("Enter same passphrase again:");
+    t.wait_for("The same passphrase again:");
     t.send("tty secret 1");
     let screen = t.wait_for("EXIT=");
     assert!(screen.contains("EXIT=0"), "{screen}");
@@ -114,16 +114,52 @@ fn passphrase_prompt_on_a_terminal() {
         &format!("{} keygen --out {} --passphrase", bin(), sh_quote(&k2)),
         &[],
     );
-    t2.wait_for("Enter new passphrase:");
+    t2.wait_for("New passphrase for the new key");
     t2.send("one");
-    t2.wait_for("Enter same passphrase again:");
+    t2.wait_for("The same passphrase again:");
     t2.send("two");
     let screen = t2.wait_for("EXIT=");
     assert!(
-        screen.contains("do not match") && screen.contains("EXIT=2"),
+        screen.contains("the two passphrases typed differ")
+            && screen.contains("type the same passphrase twice, or pass --passphrase-file FILE")
+            && screen.contains("EXIT=2"),
         "{screen}"
     );
     assert!(!k2.exists());
+}
+
+/// Regression (#16, item 7): with a passphrase-protected signing key,
+/// `export --passphrase` asks for the key's passphrase first, saying so, and
+/// then for the bundle's, saying what it is for.
+#[test]
+fn export_passphrase_prompts_say_what_they_are_for() {
+    let d = tempfile::tempdir().unwrap();
+    let k = ssh_keygen_key(d.path(), "locked_ed25519", "key pass");
+    let u = sample_usage(d.path());
+    let out = d.path().join("b.zip");
+    let cmd = format!(
+        "{} export {} --key {} --out {} --state-dir {} --passphrase",
+        bin(),
+        sh_quote(&u),
+        sh_quote(&k),
+        sh_quote(&out),
+        sh_quote(&d.path().join("st"))
+    );
+    let t = Tmux::start(
+        &format!("airlock-exportpass-{}", std::process::id()),
+        &cmd,
+        &[("XDG_CONFIG_HOME", "/nonexistent")],
+    );
+    t.wait_for("Passphrase of the key");
+    t.send("key pass");
+    let screen = t.wait_for("New passphrase for the bundle");
+    assert!(screen.contains("importer needs it to decrypt"), "{screen}");
+    t.send("bundle pass");
+    t.wait_for("The same passphrase again:");
+    t.send("bundle pass");
+    let screen = t.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(out.exists());
 }
 
 fn big_usage(dir: &Path) -> std::path::PathBuf {

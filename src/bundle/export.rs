@@ -37,6 +37,11 @@ pub struct Input {
     /// File name inside the bundle (without `payload/`).
     pub name: String,
     pub source: InputSource,
+    /// Refuse the input unless it is a GHES license usage file (what
+    /// `export -` expects: a failed `ghe-license` must not become a signed
+    /// bundle). Otherwise the content decides: a usage file is recognised,
+    /// anything else travels as an opaque file.
+    pub require_usage: bool,
 }
 
 impl Input {
@@ -55,8 +60,56 @@ impl Input {
         Ok(Input {
             name,
             source: InputSource::Path(p.to_path_buf()),
+            require_usage: false,
         })
     }
+
+    /// Standard input, named `name` in the bundle; it must be a GHES license
+    /// usage file unless `any_kind`.
+    pub fn stdin(name: &str, any_kind: bool) -> Input {
+        Input {
+            name: name.to_string(),
+            source: InputSource::Stdin,
+            require_usage: !any_kind,
+        }
+    }
+}
+
+/// How many bytes of an input are kept to describe it when it is not the
+/// usage file that was expected.
+const HEAD: usize = 256;
+
+/// The error for an input that had to be a usage file and is not.
+fn not_usage(label: &str, head: &[u8], size: u64, stdin: bool) -> Error {
+    let text = String::from_utf8_lossy(head);
+    let first = text.trim_start();
+    let cause = if size == 0 {
+        format!("{label} is empty: no GHES license usage file arrived")
+    } else if first.is_empty() && size as usize <= HEAD {
+        format!("{label} holds only blank space: no GHES license usage file arrived")
+    } else if !(first.starts_with('{') || first.starts_with('[')) {
+        let line: String = first
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(60)
+            .collect();
+        format!(
+            "{label} is not a GHES license usage file: it is not JSON, it starts with \"{}\"",
+            line.escape_debug()
+        )
+    } else {
+        format!("{label} is JSON but not a GHES license usage file (it has no \"instance\" object)")
+    };
+    let hint = if stdin {
+        "the command that produced it may have failed: check its error output (on the appliance, \
+         `ghe-license usage -o -y`); to carry another kind of file from standard input, pass --kind file"
+    } else {
+        "export the usage file again from GHES (Enterprise settings -> License -> Export license usage); \
+         to carry this file as it is, pass --kind file"
+    };
+    Error::new(Code::NotUsageFile, cause).with_hint(hint)
 }
 
 pub struct ExportOptions<'a> {
@@ -145,6 +198,7 @@ fn stream_member<W: Write + io::Seek>(
         Sink::Clear(hashing)
     };
     let mut done = 0u64;
+    let mut head: Vec<u8> = Vec::new();
     loop {
         let n = match fsutil::injected_read_error(done).and_then(|_| reader.read(&mut buf)) {
             Ok(0) => break,
@@ -157,6 +211,9 @@ fn stream_member<W: Write + io::Seek>(
                 ))
             }
         };
+        if head.len() < HEAD {
+            head.extend_from_slice(&buf[..n.min(HEAD - head.len())]);
+        }
         done += n as u64;
         sniffer.feed(&buf[..n]);
         crate::progress::advance(n as u64);
@@ -176,6 +233,10 @@ fn stream_member<W: Write + io::Seek>(
     let (kind, usage) = match sniffer.finish()? {
         Sniff::Usage(u) => (KIND_USAGE, Some(u)),
         Sniff::Invalid(why) => return Err(usage::invalid(&label, &why)),
+        Sniff::Other if input.require_usage => {
+            let stdin = matches!(input.source, InputSource::Stdin);
+            return Err(not_usage(&label, &head, done, stdin));
+        }
         Sniff::Other => (KIND_FILE, None),
     };
     Ok(Staged {
@@ -328,6 +389,13 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
             Code::Args,
             "standard input can be read only once",
         ));
+    }
+    // A path ending in '/' names a directory (a mounted stick), existing or not.
+    let names_dir = opts.out.as_os_str().as_encoded_bytes().ends_with(b"/");
+    if names_dir || opts.out.is_dir() {
+        fsutil::ensure_dir(&opts.out, "output directory")?;
+    } else {
+        fsutil::ensure_dir(&fsutil::parent_dir(&opts.out), "output directory")?;
     }
     let out_is_dir = opts.out.is_dir();
     let probe_target = if out_is_dir {

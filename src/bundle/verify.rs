@@ -508,6 +508,21 @@ impl Staged {
 // ---------------------------------------------------------------------------
 // The core
 
+/// Steps 1–4 of the core only (container, signatures, manifest, trust): the
+/// manifest, when a trusted key signed it for its source; the payload is not
+/// read. Import uses it to record which instance a bundle refused later in
+/// the core (say for a missing identity) came from.
+pub fn trusted_manifest<M: Medium + 'static>(
+    medium: M,
+    opts: &VerifyOptions<'_>,
+) -> Result<Manifest> {
+    let mut layout = open_layout(medium)?;
+    let signed = read_signed(&mut layout)?;
+    let manifest = Manifest::parse(&signed.manifest)?;
+    check_trust(&manifest, &signed.sigs, opts.trust, opts.require_signers)?;
+    Ok(manifest)
+}
+
 /// Verify a bundle file. Encrypted members are checked as ciphertext only
 /// unless identities are given.
 pub fn verify_file(path: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {

@@ -28,9 +28,6 @@ pub struct Common {
         global = true
     )]
     pub state_dir: Option<PathBuf>,
-    /// Print as JSON
-    #[arg(long, global = true)]
-    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -194,7 +191,7 @@ pub fn run_cloud(a: CloudArgs) -> Result<i32> {
     match a.cmd {
         CloudCmd::Status(s) => {
             let status = client.license_sync_status(&enterprise)?;
-            if !a.common.json {
+            if !super::json() {
                 for w in &status.warnings {
                     warn(w);
                 }
@@ -212,7 +209,7 @@ pub fn run_cloud(a: CloudArgs) -> Result<i32> {
                     Ok(fleet::health(&f))
                 })
                 .transpose()?;
-            if a.common.json {
+            if super::json() {
                 let mut v = serde_json::json!({"ok": true, "enterprise": enterprise, "instances": res, "warnings": status.warnings});
                 if let Some(h) = &health {
                     v["health"] = serde_json::to_value(h).unwrap_or_default();
@@ -238,7 +235,7 @@ pub fn run_cloud(a: CloudArgs) -> Result<i32> {
                 let text = serde_json::to_vec_pretty(&rep).unwrap_or_default();
                 airlock::fsutil::write_atomic(&dir.join(SEATS_FILE), &text, 0o600, true)?;
             }
-            if a.common.json {
+            if super::json() {
                 super::print_json(
                     &serde_json::json!({"ok": true, "seats": rep, "warnings": c.warnings}),
                 );
@@ -367,12 +364,7 @@ fn load_fleet(
 ) -> Result<(Vec<fleet::Instance>, Option<SeatReport>)> {
     let (cfg, _) = Config::load(common.config.as_deref())?;
     let dir = state_dir(common, &cfg)?;
-    if !dir.join(airlock::ledger::LEDGER_FILE).exists() {
-        return Err(
-            Error::new(Code::IoRead, format!("no ledger in {}", dir.display()))
-                .with_hint("import a bundle first, or pass --state-dir of the importer"),
-        );
-    }
+    super::require_ledger(&dir)?;
     let ledger = Ledger::open(&dir)?;
     let f = fleet::fleet(&ledger.events()?, SystemTime::now(), th);
     let seats = std::fs::read(dir.join(SEATS_FILE))
@@ -384,7 +376,7 @@ fn load_fleet(
 pub fn run_fleet(a: FleetArgs) -> Result<i32> {
     let (f, _) = load_fleet(&a.common, a.check.thresholds())?;
     let health = fleet::health(&f);
-    if a.common.json {
+    if super::json() {
         let mut v = serde_json::json!({"ok": true, "instances": f});
         if a.check.check {
             v["healthy"] = health.healthy.into();
@@ -464,8 +456,9 @@ pub fn run_report(a: ReportArgs) -> Result<i32> {
             format!("{} already exists", a.html.display()),
         ));
     }
+    airlock::fsutil::ensure_dir(&airlock::fsutil::parent_dir(&a.html), "report directory")?;
     airlock::fsutil::write_atomic(&a.html, page.as_bytes(), 0o644, a.force)?;
-    if a.common.json {
+    if super::json() {
         super::print_json(&serde_json::json!({"ok": true, "report": a.html, "instances": f.len()}));
     } else {
         outln!("wrote {} ({} instance(s))", a.html.display(), f.len());

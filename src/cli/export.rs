@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use airlock::bundle::{self, Input, InputSource};
+use airlock::bundle::{self, Input};
 use airlock::error::{Code, Error, Result};
 use airlock::keys;
 use airlock::state::{default_state_dir, StateDir};
@@ -12,9 +12,14 @@ use crate::outln;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Files to carry; `-` reads one from standard input
+    /// Files to carry; `-` reads a GHES license usage file from standard input
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// What the inputs are: `usage` (each must be a GHES license usage file) or
+    /// `file` (anything; usage files are still recognised). Default: standard
+    /// input must be a usage file; named files are recognised by content
+    #[arg(long, value_name = "KIND", value_parser = ["usage", "file"])]
+    pub kind: Option<String>,
     /// OpenSSH Ed25519 private key to sign with (with --agent: its public key)
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
@@ -60,9 +65,6 @@ pub struct Args {
     /// Replace an existing bundle at --out
     #[arg(long)]
     pub force: bool,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// Creation time: SOURCE_DATE_EPOCH when set (reproducible builds), else now.
@@ -83,16 +85,18 @@ fn created() -> Result<SystemTime> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    let json = super::json();
     let mut inputs = Vec::new();
     for f in &a.files {
-        if f.as_os_str() == "-" {
-            inputs.push(Input {
-                name: a.stdin_name.clone(),
-                source: InputSource::Stdin,
-            });
+        let mut input = if f.as_os_str() == "-" {
+            Input::stdin(&a.stdin_name, a.kind.as_deref() == Some("file"))
         } else {
-            inputs.push(Input::path(f)?);
+            Input::path(f)?
+        };
+        if a.kind.as_deref() == Some("usage") {
+            input.require_usage = true;
         }
+        inputs.push(input);
     }
     let mut recipients = airlock::crypt::Recipients::default();
     for r in &a.recipients {
@@ -101,8 +105,14 @@ pub fn run(a: Args) -> Result<()> {
     for f in &a.recipients_file {
         recipients.add_file(f)?;
     }
+    // The signing key first: its passphrase (if any) is asked before the
+    // bundle's, and a wrong one fails before the bundle's is typed twice.
+    let signer = super::load_signer(&a.key, a.agent, a.key_passphrase_file.clone())?;
     let bundle_pass = if a.passphrase {
-        Some(super::prompt_new_passphrase()?)
+        Some(super::prompt_new_passphrase(
+            "the bundle (scrypt; the importer needs it to decrypt)",
+            "--passphrase-file",
+        )?)
     } else if let Some(f) = &a.passphrase_file {
         Some(keys::read_passphrase_file(f)?)
     } else {
@@ -111,7 +121,6 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(p) = &bundle_pass {
         recipients.set_passphrase(p, airlock::crypt::SCRYPT_WORK_FACTOR)?;
     }
-    let signer = super::load_signer(&a.key, a.agent, a.key_passphrase_file.clone())?;
     let state_path = match a.state_dir {
         Some(d) => d,
         None => default_state_dir()?,
@@ -132,7 +141,7 @@ pub fn run(a: Args) -> Result<()> {
         read_back: !a.no_read_back,
     })?;
     let m = &report.manifest;
-    if a.json {
+    if json {
         super::print_json(&serde_json::json!({
             "ok": true,
             "bundle": report.path,

@@ -25,25 +25,18 @@ pub struct Args {
     /// Require valid signatures from N distinct trusted keys (two-person rule)
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::parse_signers)]
     pub require_signers: usize,
-    /// Directory to write the payload files into (must exist)
+    /// Directory to write the payload files into (created only inside your home directory)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Replace existing files in DIR
     #[arg(long)]
     pub force: bool,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let trust = TrustStore::load(&a.trust, a.revoked.as_deref())?;
-    if !a.out.is_dir() {
-        return Err(airlock::Error::new(
-            airlock::Code::IoWrite,
-            format!("{} is not a directory", a.out.display()),
-        ));
-    }
+    // One rule for output directories (docs/operator-guide.md).
+    airlock::fsutil::ensure_dir(&a.out, "output directory")?;
     let ids = a.ids.load(&a.bundle)?;
     let (v, written) = extract(
         &a.bundle,
@@ -59,7 +52,7 @@ pub fn run(a: Args) -> Result<()> {
             overwrite: a.force,
         },
     )?;
-    if a.json {
+    if super::json() {
         super::print_json(&serde_json::json!({
             "ok": true,
             "bundle": a.bundle,

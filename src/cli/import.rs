@@ -22,9 +22,6 @@ pub struct Args {
     pub bundles: Vec<PathBuf>,
     #[command(flatten)]
     pub opts: ImportArgs,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// The importer's options, shared by `import` and `watch`.
@@ -125,11 +122,19 @@ impl ImportArgs {
                     ca_file,
                 }
             }
-            None => Target::Outbox(
-                a.outbox
-                    .or(cfg.outbox)
-                    .unwrap_or_else(|| state_path.join("outbox")),
-            ),
+            None => {
+                // One rule for output directories (docs/operator-guide.md):
+                // the default outbox is airlock's own (created with the state
+                // directory); one you name is created only inside your home.
+                let outbox = match a.outbox.or(cfg.outbox) {
+                    Some(o) => {
+                        airlock::fsutil::ensure_dir(&o, "outbox")?;
+                        o
+                    }
+                    None => state_path.join("outbox"),
+                };
+                Target::Outbox(outbox)
+            }
         };
         Ok(Resolved {
             trust,
@@ -142,18 +147,11 @@ impl ImportArgs {
     }
 }
 
-/// Open the state directory, saying so when another run holds its lock
-/// (always with `loud`, else with -v).
+/// Open the state directory. When another run holds its lock, the library
+/// says so (a note on stderr); afterwards, say how long the wait was.
 pub fn open_state(path: &Path, loud: bool) -> Result<StateDir> {
-    let say = loud || super::output().verbose > 0;
-    let state = StateDir::open_reporting(path, &mut |lock| {
-        if say {
-            eprintln!(
-                "airlock: waiting for another airlock run to release {}",
-                lock.display()
-            );
-        }
-    })?;
+    let say = loud || !super::output().quiet;
+    let state = StateDir::open_reporting(path, &mut |_| {})?;
     if let (true, Some(w)) = (say, state.waited) {
         eprintln!(
             "airlock: waited {:.1} s for the state directory lock",
@@ -233,7 +231,7 @@ fn run_single(a: &Args, bundle: &Path) -> Result<()> {
     let r = a.opts.resolve(bundle)?;
     let state = open_state(&r.state_path, false)?;
     let report = import_one(&r, &state, bundle)?;
-    if a.json {
+    if super::json() {
         super::print_json(&serde_json::json!({ "ok": true, "import": report }));
         return Ok(());
     }
@@ -324,7 +322,7 @@ fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
         *counts.entry(label).or_default() += 1;
         let shown = b.display().to_string();
         match &res {
-            _ if a.json => {}
+            _ if super::json() => {}
             Ok(rep) => outln!(
                 "{label:<17} {shown}  {} {} sequence {}",
                 rep.host_name,
@@ -351,10 +349,10 @@ fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
         .map(|(k, v)| format!("{v} {k}"))
         .collect::<Vec<_>>()
         .join(", ");
-    if !a.json {
+    if !super::json() {
         outln!("{total} bundle(s): {summary}");
     }
-    if a.json {
+    if super::json() {
         let mut doc = serde_json::json!({
             "ok": first_failure.is_none(),
             "results": results,
@@ -368,7 +366,7 @@ fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
     match first_failure {
         None => Ok(()),
         Some((b, e)) => {
-            if a.json {
+            if super::json() {
                 super::already_reported();
             }
             let failed = counts.get("refused").unwrap_or(&0) + counts.get("failed").unwrap_or(&0);

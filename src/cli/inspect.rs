@@ -12,14 +12,11 @@ pub struct Args {
     /// The bundle to show
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
-    /// Print as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let i = inspect(&a.bundle)?;
-    if a.json {
+    if super::json() {
         super::print_json(&serde_json::json!({
             "ok": true,
             "verified": false,

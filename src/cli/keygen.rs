@@ -27,12 +27,12 @@ pub struct Args {
     /// Replace existing key files
     #[arg(long)]
     pub force: bool,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
+    // ~/.ssh or ~/.config/airlock on a fresh home is created; elsewhere the
+    // directory must exist (docs/operator-guide.md, "Output directories").
+    airlock::fsutil::ensure_dir(&airlock::fsutil::parent_dir(&a.out), "key directory")?;
     if a.age {
         let created = airlock::bundle::manifest::format_time(std::time::SystemTime::now());
         let (text, recipient) = airlock::crypt::generate_identity(&created);
@@ -43,7 +43,7 @@ pub fn run(a: Args) -> Result<()> {
             ));
         }
         airlock::fsutil::write_atomic(&a.out, text.as_bytes(), 0o600, a.force)?;
-        if a.json {
+        if super::json() {
             super::print_json(&serde_json::json!({
                 "ok": true,
                 "identity": a.out,
@@ -58,7 +58,10 @@ pub fn run(a: Args) -> Result<()> {
         return Ok(());
     }
     let pass = if a.passphrase {
-        Some(super::prompt_new_passphrase()?)
+        Some(super::prompt_new_passphrase(
+            &format!("the new key {}", a.out.display()),
+            "--passphrase-file",
+        )?)
     } else if let Some(f) = &a.passphrase_file {
         Some(keys::read_passphrase_file(f)?)
     } else {
@@ -70,9 +73,10 @@ pub fn run(a: Args) -> Result<()> {
         pass.as_deref().map(|s| s.as_str()),
         a.force,
     )?;
-    if a.json {
+    if super::json() {
         super::print_json(&serde_json::json!({
             "ok": true,
+            "allowed_signers_line": allowed_line("HOST", &g.public_line),
             "private_key": g.private_path,
             "public_key": g.public_path,
             "fingerprint": g.public.fingerprint(),
@@ -93,9 +97,17 @@ pub fn run(a: Args) -> Result<()> {
         outln!("fingerprint  {}", g.public.fingerprint());
         outln!("");
         outln!(
-            "Give the importer this allowed_signers line (replace HOST with the GHES host name):"
+            "Give the importer this allowed_signers line (replace HOST with the GHES host name;"
         );
-        outln!("HOST namespaces=\"airlock-bundle\" {}", g.public_line);
+        outln!("valid-after is today, the day the key was made):");
+        outln!("{}", allowed_line("HOST", &g.public_line));
     }
     Ok(())
+}
+
+/// The allowed_signers line for a key made now: valid from today (UTC).
+pub fn allowed_line(host: &str, public_line: &str) -> String {
+    let today = airlock::bundle::manifest::format_time(std::time::SystemTime::now());
+    let day: String = today.chars().take(10).filter(|c| *c != '-').collect();
+    format!("{host} namespaces=\"airlock-bundle\",valid-after=\"{day}Z\" {public_line}")
 }

@@ -20,9 +20,6 @@ pub struct Args {
     /// Recompute the hash chain; fail if any record was edited, removed or reordered
     #[arg(long)]
     pub verify: bool,
-    /// Print as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -31,6 +28,12 @@ pub fn run(a: Args) -> Result<()> {
         Some(d) => d,
         None => default_state_dir()?,
     };
+    // A state directory that does not exist has no ledger to list (and
+    // `log` creates no directory); an existing one without records lists
+    // an empty ledger.
+    if !dir.is_dir() {
+        super::require_ledger(&dir)?;
+    }
     let ledger = Ledger::open(&dir)?;
     let chain = if a.verify {
         Some(ledger.verify_chain()?)
@@ -38,7 +41,7 @@ pub fn run(a: Args) -> Result<()> {
         None
     };
     let events = ledger.events()?;
-    if a.json {
+    if super::json() {
         super::print_json(&serde_json::json!({
             "ok": true,
             "ledger": ledger.path(),

@@ -9,7 +9,9 @@ mod import;
 mod inspect;
 mod keygen;
 mod log;
+mod man;
 mod sign;
+mod signals;
 mod verify;
 mod watch;
 
@@ -44,6 +46,9 @@ pub struct Cli {
     /// Colour: auto (only on a terminal, never with NO_COLOR), always, never
     #[arg(long, value_name = "WHEN", global = true, default_value = "auto", value_parser = ["auto", "always", "never"])]
     pub color: String,
+    /// Print the result, or the failure, as one JSON object on standard output (docs/json-output.md)
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -80,26 +85,6 @@ pub enum Command {
     Man(ManArgs),
 }
 
-impl Cli {
-    pub fn json(&self) -> bool {
-        match &self.command {
-            Command::Export(a) => a.json,
-            Command::Verify(a) => a.json,
-            Command::Inspect(a) => a.json,
-            Command::Extract(a) => a.json,
-            Command::Import(a) => a.json,
-            Command::Watch(a) => a.json,
-            Command::Log(a) => a.json,
-            Command::Cloud(a) => a.common.json,
-            Command::Fleet(a) => a.common.json,
-            Command::Report(a) => a.common.json,
-            Command::Keygen(a) => a.json,
-            Command::Sign(a) => a.json,
-            Command::Demo(_) | Command::Completions(_) | Command::Man(_) => false,
-        }
-    }
-}
-
 #[derive(clap::Args, Debug)]
 pub struct CompletionsArgs {
     /// The shell
@@ -118,6 +103,7 @@ pub struct ManArgs {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Output {
     pub quiet: bool,
+    pub json: bool,
     pub verbose: u8,
     pub color_out: bool,
     pub color_err: bool,
@@ -129,6 +115,11 @@ pub fn output() -> Output {
     OUTPUT.get().copied().unwrap_or_default()
 }
 
+/// `--json` was given (anywhere on the command line).
+pub fn json() -> bool {
+    output().json
+}
+
 fn setup_output(cli: &Cli) {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     let want = |tty: bool| match cli.color.as_str() {
@@ -138,6 +129,7 @@ fn setup_output(cli: &Cli) {
     };
     let o = Output {
         quiet: cli.quiet,
+        json: cli.json,
         verbose: cli.verbose,
         color_out: want(io::stdout().is_terminal()),
         color_err: want(io::stderr().is_terminal()),
@@ -145,6 +137,16 @@ fn setup_output(cli: &Cli) {
     let _ = OUTPUT.set(o);
     if io::stderr().is_terminal() && !cli.quiet {
         airlock::progress::install(Box::new(Bar::default()));
+    }
+    let quiet = cli.quiet;
+    airlock::progress::install_notes(Box::new(move |m| {
+        if !quiet {
+            let _ = writeln!(io::stderr(), "airlock: note: {m}");
+        }
+    }));
+    // `watch` stops on these signals by itself, after the bundle in hand.
+    if !matches!(cli.command, Command::Watch(_)) {
+        signals::install();
     }
 }
 
@@ -210,33 +212,46 @@ pub fn run(cli: Cli) -> Result<i32> {
             let mut cmd = Cli::command();
             let mut buf = Vec::new();
             clap_complete::generate(a.shell, &mut cmd, "airlock", &mut buf);
-            raw_out(&String::from_utf8_lossy(&buf));
+            let script = String::from_utf8_lossy(&buf);
+            if json() {
+                print_json(&serde_json::json!({
+                    "ok": true,
+                    "shell": a.shell.to_string(),
+                    "script": script,
+                }));
+            } else {
+                raw_out(&script);
+            }
             Ok(0)
         }
         Command::Man(a) => {
-            use clap::CommandFactory;
-            let cmd = Cli::command();
+            let pages =
+                man::pages().map_err(|e| Error::new(Code::Internal, format!("man page: {e}")))?;
             match a.dir {
                 None => {
-                    let mut buf = Vec::new();
-                    clap_mangen::Man::new(cmd)
-                        .render(&mut buf)
-                        .map_err(|e| Error::new(Code::Internal, format!("man page: {e}")))?;
-                    raw_out(&String::from_utf8_lossy(&buf));
+                    let root = pages.into_iter().next().map(|(_, p)| p).unwrap_or_default();
+                    let text = String::from_utf8_lossy(&root);
+                    if json() {
+                        print_json(
+                            &serde_json::json!({"ok": true, "page": "airlock.1", "roff": text}),
+                        );
+                    } else {
+                        raw_out(&text);
+                    }
                 }
                 Some(dir) => {
-                    let mut pages = vec![("airlock.1".to_string(), cmd.clone())];
-                    for sub in cmd.get_subcommands() {
-                        let name = format!("airlock-{}", sub.get_name());
-                        pages.push((format!("{name}.1"), sub.clone().name(name)));
+                    airlock::fsutil::ensure_dir(&dir, "man page directory")?;
+                    let mut written = Vec::new();
+                    for (file, page) in pages {
+                        let path = dir.join(&file);
+                        airlock::fsutil::write_atomic(&path, &page, 0o644, true)?;
+                        if !json() {
+                            crate::outln!("{}", path.display());
+                        }
+                        written.push(path);
                     }
-                    for (file, c) in pages {
-                        let mut buf = Vec::new();
-                        clap_mangen::Man::new(c)
-                            .render(&mut buf)
-                            .map_err(|e| Error::new(Code::Internal, format!("man page: {e}")))?;
-                        airlock::fsutil::write_atomic(&dir.join(&file), &buf, 0o644, true)?;
-                        crate::outln!("{}", dir.join(file).display());
+                    if json() {
+                        print_json(&serde_json::json!({"ok": true, "written": written}));
                     }
                 }
             }
@@ -311,13 +326,19 @@ pub fn print_error(e: &Error, json: bool) {
     if REPORTED.load(std::sync::atomic::Ordering::SeqCst) {
         return;
     }
+    signals::wait_if_interrupted();
+    print_error_exit(e, json, e.exit_code());
+}
+
+/// `print_error` with the exit status the process will have.
+pub fn print_error_exit(e: &Error, json: bool, exit_code: i32) {
     if json {
         print_json(&serde_json::json!({
             "ok": false,
             "error": {
                 "code": e.code.as_str(),
                 "class": e.code.class().name(),
-                "exit_code": e.exit_code(),
+                "exit_code": exit_code,
                 "cause": e.cause,
                 "hint": e.hint(),
             }
@@ -338,11 +359,102 @@ pub fn print_error(e: &Error, json: bool) {
     if output().verbose > 0 {
         let _ = writeln!(
             io::stderr(),
-            "  class: {} (exit code {}); every code is explained in docs/errors.md",
+            "  class: {} (exit code {exit_code}); every code is explained in docs/errors.md",
             e.code.class().name(),
-            e.exit_code()
         );
     }
+}
+
+/// A command line clap refused, or `--help`/`--version`. An error is shown
+/// in airlock's form (one `error[AIRLOCK-E-ARGS]` line, then clap's tips and
+/// usage); with `--json` anywhere before `--`, standard output carries the
+/// failure object (or the help or version text). Returns the exit status.
+pub fn args_error(e: clap::Error, raw: &[std::ffi::OsString]) -> u8 {
+    use clap::error::ErrorKind;
+    let json = raw
+        .iter()
+        .skip(1)
+        .take_while(|a| a.as_os_str() != "--")
+        .any(|a| a == "--json");
+    let text = e.render().to_string();
+    if !e.use_stderr() {
+        if json {
+            let key = if e.kind() == ErrorKind::DisplayVersion {
+                "version"
+            } else {
+                "help"
+            };
+            print_json(&serde_json::json!({"ok": true, key: text.trim_end()}));
+        } else {
+            let _ = e.print();
+        }
+        return 0;
+    }
+    let color = io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && !raw.iter().any(|a| a == "--color=never" || a == "never");
+    let (red, reset) = if color {
+        ("\x1b[1;31m", "\x1b[0m")
+    } else {
+        ("", "")
+    };
+    let usage = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Usage: "))
+        .map(str::trim)
+        .unwrap_or("airlock COMMAND [OPTIONS]");
+    let command: Vec<&str> = usage
+        .split_whitespace()
+        .take_while(|w| !w.starts_with(['[', '<', '-']) && *w != "COMMAND")
+        .collect();
+    let command = command.join(" ");
+    let (cause, shown) = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // clap printed the help: no error line of its own.
+        let cause = format!("{command} needs a command");
+        let shown = format!(
+            "{text}\nairlock: {red}error[{}]{reset}: {cause}\n",
+            Code::Args.as_str()
+        );
+        (cause, shown)
+    } else {
+        let body = text.strip_prefix("error: ").unwrap_or(&text);
+        let cause = body
+            .split("\n\n")
+            .next()
+            .unwrap_or("")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let shown = format!(
+            "airlock: {red}error[{}]{reset}: {body}",
+            Code::Args.as_str()
+        );
+        (cause, shown)
+    };
+    let mut hints: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("tip: "))
+        .map(String::from)
+        .collect();
+    hints.push(format!("usage: {usage}"));
+    hints.push(format!("`{command} --help` lists every option"));
+    let err = Error::new(Code::Args, cause).with_hint(hints.join("; "));
+    if json {
+        print_json(&serde_json::json!({
+            "ok": false,
+            "error": {
+                "code": err.code.as_str(),
+                "class": err.code.class().name(),
+                "exit_code": err.exit_code(),
+                "cause": err.cause,
+                "hint": err.hint(),
+            }
+        }));
+    }
+    let _ = io::stderr().write_all(shown.as_bytes());
+    err.exit_code() as u8
 }
 
 /// Parse `--at`: RFC 3339 (`2026-11-28T12:00:00Z`) or a Unix time.
@@ -372,9 +484,12 @@ pub fn passphrase_source(
             )
             .with_hint("pass --key-passphrase-file FILE"));
         }
-        rpassword::prompt_password(format!("Enter passphrase for {key}: "))
+        rpassword::prompt_password(format!("Passphrase of the key {key}: "))
             .map(Zeroizing::new)
-            .map_err(|e| Error::new(Code::KeyPassphrase, format!("cannot read passphrase: {e}")))
+            .map_err(|e| {
+                let e = prompt_failed(e, "--key-passphrase-file");
+                Error::new(Code::KeyPassphrase, e.cause.clone()).with_hint(e.hint().to_string())
+            })
     }
 }
 
@@ -411,8 +526,8 @@ impl IdentityArgs {
                 .and_then(|i| i.manifest)
                 .is_some_and(|m| m.recipients.iter().any(|r| r.kind == "scrypt"));
             if scrypt {
-                let p = rpassword::prompt_password("Passphrase for the bundle: ")
-                    .map_err(|e| Error::new(Code::Args, format!("cannot read passphrase: {e}")))?;
+                let p = rpassword::prompt_password("Passphrase of the bundle: ")
+                    .map_err(|e| prompt_failed(e, "--passphrase-file"))?;
                 ids.set_passphrase(&Zeroizing::new(p));
             }
         }
@@ -440,24 +555,66 @@ pub fn load_signer(
     airlock::keys::load_signer(key, &mut pass)
 }
 
-/// Ask for a new passphrase twice on the terminal.
-pub fn prompt_new_passphrase() -> Result<Zeroizing<String>> {
-    let a = Zeroizing::new(
-        rpassword::prompt_password("Enter new passphrase: ")
-            .map_err(|e| Error::new(Code::Args, format!("cannot read passphrase: {e}")))?,
-    );
-    let b = Zeroizing::new(
-        rpassword::prompt_password("Enter same passphrase again: ")
-            .map_err(|e| Error::new(Code::Args, format!("cannot read passphrase: {e}")))?,
-    );
+/// Why a passphrase could not be read from the terminal. Without a
+/// controlling terminal (a cron job, a pipe, `ssh host cmd`) rpassword fails
+/// with ENXIO or ENOTTY: say so and name the flag that takes a file.
+fn prompt_failed(e: io::Error, file_flag: &str) -> Error {
+    let no_tty =
+        matches!(e.raw_os_error(), Some(6) | Some(25)) || e.kind() == io::ErrorKind::NotFound;
+    if no_tty {
+        Error::new(
+            Code::Args,
+            "there is no terminal to ask for the passphrase on",
+        )
+        .with_hint(format!(
+            "put the passphrase on the first line of a file only you can read (chmod 600) and pass {file_flag} FILE"
+        ))
+    } else {
+        Error::new(
+            Code::Args,
+            format!("cannot read the passphrase from the terminal: {e}"),
+        )
+        .with_hint(format!("pass {file_flag} FILE instead"))
+    }
+}
+
+/// Ask for a new passphrase twice on the terminal. `for_what` says what it
+/// protects ("the bundle", "the new key …"); `file_flag` is the flag that
+/// reads one from a file instead.
+pub fn prompt_new_passphrase(for_what: &str, file_flag: &str) -> Result<Zeroizing<String>> {
+    let ask = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map(Zeroizing::new)
+            .map_err(|e| prompt_failed(e, file_flag))
+    };
+    let a = ask(&format!("New passphrase for {for_what}: "))?;
+    let b = ask("The same passphrase again: ")?;
     if a != b {
-        return Err(Error::new(Code::Args, "the passphrases do not match"));
+        return Err(Error::new(Code::Args, "the two passphrases typed differ").with_hint(
+            format!("run the command again and type the same passphrase twice, or pass {file_flag} FILE"),
+        ));
     }
     if a.is_empty() {
-        return Err(Error::new(Code::Args, "empty passphrase")
-            .with_hint("omit --passphrase for an unencrypted key"));
+        return Err(Error::new(Code::Args, "the passphrase is empty")
+            .with_hint("type a passphrase, or leave out --passphrase for no passphrase"));
     }
     Ok(a)
+}
+
+/// Commands that only read the ledger (log, fleet, report) need one: on a
+/// fresh state directory they say so, the same way.
+pub fn require_ledger(dir: &Path) -> Result<()> {
+    if dir.join(airlock::ledger::LEDGER_FILE).exists() {
+        return Ok(());
+    }
+    Err(Error::new(
+        Code::IoRead,
+        format!(
+            "no ledger in {}: nothing was exported or imported with this state directory yet",
+            dir.display()
+        ),
+    )
+    .with_hint("export or import a bundle first, or pass --state-dir (or set AIRLOCK_STATE_DIR) of the host that did"))
 }
 
 /// Human-readable byte count.

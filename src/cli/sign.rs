@@ -31,9 +31,6 @@ pub struct Args {
     /// ssh-keygen -Y sign -f KEY -n airlock-bundle > FILE`
     #[arg(long, value_name = "FILE")]
     pub signature: Option<PathBuf>,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -50,7 +47,7 @@ pub fn run(a: Args) -> Result<()> {
         (None, None) => return Err(Error::new(Code::Args, "give --key or --signature")),
     };
     let sig = sign::add_signature(&a.bundle, &armored)?;
-    if a.json {
+    if super::json() {
         super::print_json(&serde_json::json!({
             "ok": true,
             "bundle": a.bundle,

@@ -29,9 +29,6 @@ pub struct Args {
     /// Require valid signatures from N distinct trusted keys (two-person rule)
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::parse_signers)]
     pub require_signers: usize,
-    /// Print the result as JSON
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -50,7 +47,7 @@ pub fn run(a: Args) -> Result<()> {
     )?;
     let m = &v.manifest;
     let decrypted = v.payload.iter().all(|p| !p.encrypted || p.decrypted);
-    if a.json {
+    if super::json() {
         super::print_json(&serde_json::json!({
             "ok": true,
             "bundle": a.bundle,

@@ -35,9 +35,6 @@ pub struct Args {
     /// Judge what is in the folder, then exit (instead of watching)
     #[arg(long)]
     pub once: bool,
-    /// One JSON object per event on standard output
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -58,7 +55,7 @@ pub fn run(a: Args) -> Result<()> {
         retry_after: a.retry_after,
         until_idle: a.once,
     };
-    let json = a.json;
+    let json = super::json();
     // Options, trust and identities are read again for every bundle, so a
     // changed trust file applies without a restart.
     let mut import = |path: &std::path::Path| {

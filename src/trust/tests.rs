@@ -653,3 +653,65 @@ fn store_checks_revocation_first() {
         Code::SigRevoked
     );
 }
+
+/// Regression (#16, item 3): a key whose window is the problem gets a hint
+/// pointing at the importer's trust line, not "re-export with a current key".
+#[test]
+fn window_error_points_at_the_trust_line() {
+    let s = store(&format!(
+        "# ceremony\nhost namespaces=\"airlock-bundle\",valid-after=\"20261201Z\" {KEY}\n"
+    ));
+    let e = s
+        .check(&key(), "host", at("2026-11-28T12:00:00Z"))
+        .unwrap_err();
+    assert_eq!(e.code, Code::SigWindow);
+    assert!(e.cause.contains("t:2, valid-after"), "{}", e.cause);
+    assert!(
+        e.hint().contains("correct valid-after on line 2 of t"),
+        "{}",
+        e.hint()
+    );
+    assert!(!e.hint().contains("current key"), "{}", e.hint());
+    let s = store(&format!("host valid-before=\"20260101Z\" {KEY}\n"));
+    let e = s
+        .check(&key(), "host", at("2026-11-28T12:00:00Z"))
+        .unwrap_err();
+    assert!(
+        e.hint().contains("re-export with the current key"),
+        "{}",
+        e.hint()
+    );
+    assert!(
+        e.hint().contains("extend valid-before on line 1 of t"),
+        "{}",
+        e.hint()
+    );
+}
+
+/// Regression (#16, item 4): options where the principals belong (the line
+/// lacks its host name) are refused with that diagnosis, not read as a
+/// principal named `namespaces=airlock-bundle`.
+#[test]
+fn options_in_place_of_principals_are_named() {
+    let m = refused(&format!("namespaces=\"airlock-bundle\" {KEY}\n"));
+    assert!(m.contains("t:1: the line has no principals"), "{m}");
+    assert!(m.contains("write the host name(s) first"), "{m}");
+    let m = refused(&format!("valid-after=\"20260101Z\" {KEY}\n"));
+    assert!(m.contains("no principals"), "{m}");
+}
+
+/// Regression (#16, item 4): a key trusted for another host names the
+/// lines and principals it is trusted with.
+#[test]
+fn principal_error_lists_the_key_lines() {
+    let s = store(&format!("ghes-a.example.com {KEY}\n"));
+    let e = s
+        .check(&key(), "ghes.example.com", at("2026-06-01T00:00:00Z"))
+        .unwrap_err();
+    assert_eq!(e.code, Code::SigPrincipal);
+    assert!(
+        e.cause.contains("line 1: \"ghes-a.example.com\""),
+        "{}",
+        e.cause
+    );
+}

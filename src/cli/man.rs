@@ -1,0 +1,269 @@
+//! Man pages, generated from the clap definitions: `airlock.1` and one page
+//! per subcommand (`airlock-export.1`, `airlock-cloud-status.1`, …), each
+//! with the synopsis as it is typed (`airlock export …`), every option
+//! including the global ones, and the sections a Unix administrator looks
+//! for: EXIT STATUS (from the error classes, as docs/errors.md), ENVIRONMENT,
+//! FILES, EXAMPLES and SEE ALSO. Every page another page refers to is
+//! generated (tests/cli.rs runs `man -l` on each).
+
+use clap::CommandFactory;
+
+use airlock::error::Class;
+
+/// Escape text for roff: backslashes, and a leading `.` or `'` that would
+/// read as a request; `-` as `\-` so it is a minus sign that can be copied.
+fn esc(s: &str) -> String {
+    let s = s.replace('\\', "\\e").replace('-', "\\-");
+    if s.starts_with('.') || s.starts_with('\'') {
+        format!("\\&{s}")
+    } else {
+        s
+    }
+}
+
+fn section(out: &mut String, title: &str) {
+    out.push_str(&format!(".SH {title}\n"));
+}
+
+/// A tagged paragraph: `tag` in bold, then `text`.
+fn item(out: &mut String, tag: &str, text: &str) {
+    out.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", esc(tag), esc(text)));
+}
+
+/// Lines shown as typed (no filling).
+fn example(out: &mut String, what: &str, lines: &[&str]) {
+    out.push_str(&format!(".PP\n{}\n.PP\n.nf\n.RS 4\n", esc(what)));
+    for l in lines {
+        out.push_str(&format!("{}\n", esc(l)));
+    }
+    out.push_str(".RE\n.fi\n");
+}
+
+const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "AIRLOCK_STATE_DIR",
+        "State directory (sequence numbers, ledger, default outbox), as --state-dir.",
+    ),
+    ("AIRLOCK_TRUST", "The allowed_signers file, as --trust."),
+    ("AIRLOCK_REVOKED", "The revoked-keys file, as --revoked."),
+    (
+        "AIRLOCK_IDENTITY",
+        "Decryption identities for import, colon-separated, as --identity.",
+    ),
+    (
+        "AIRLOCK_OUTBOX",
+        "The outbox directory of import, as --outbox.",
+    ),
+    (
+        "AIRLOCK_ENTERPRISE",
+        "The GitHub Enterprise Cloud enterprise slug, as --enterprise.",
+    ),
+    (
+        "AIRLOCK_SUBMIT_URL",
+        "An internal endpoint import posts to instead of the outbox, as --submit-url.",
+    ),
+    (
+        "AIRLOCK_SUBMIT_TOKEN",
+        "Bearer token for AIRLOCK_SUBMIT_URL.",
+    ),
+    ("AIRLOCK_CONFIG", "The configuration file, as --config."),
+    (
+        "GH_TOKEN, GITHUB_TOKEN",
+        "GitHub token for cloud status and cloud seats (read:enterprise).",
+    ),
+    ("SSH_AUTH_SOCK", "The ssh-agent socket, for --agent."),
+    (
+        "SOURCE_DATE_EPOCH",
+        "Creation time of an exported bundle, in Unix seconds (reproducible builds).",
+    ),
+    (
+        "NO_COLOR",
+        "When set and not empty, no colour (unless --color always).",
+    ),
+    (
+        "XDG_CONFIG_HOME, XDG_STATE_HOME, HOME",
+        "Where the default configuration file and state directory are.",
+    ),
+];
+
+const FILES: &[(&str, &str)] = &[
+    ("~/.config/airlock/airlock.toml", "Configuration of import, log, cloud, fleet and report (docs/import.md)."),
+    ("~/.local/state/airlock/", "The state directory: sequence/ (per-key sequence numbers of the exporter), ledger.sqlite (the hash-chained import and export ledger), lock, outbox/ (the default outbox)."),
+    ("allowed_signers", "OpenSSH allowed_signers file: which key may sign for which GHES host (see ssh-keygen(1), ALLOWED SIGNERS)."),
+    ("revoked_keys", "Revoked public keys, one per line, or a binary KRL made with ssh-keygen -k."),
+    ("HOST_TIME.UPLOAD.txt", "In the outbox, beside the usage file HOST_TIME_NAME: the steps to upload it to GitHub Enterprise Cloud."),
+    (".airlock-XXXXXX.tmp", "A temporary file while a file is written; removed when airlock is interrupted, and swept by the next run if a killed run left it."),
+];
+
+/// Examples for a page, by its name.
+fn examples(name: &str) -> Vec<(&'static str, Vec<&'static str>)> {
+    match name {
+        "airlock" => vec![
+            ("The whole job on built-in sample data, step by step:", vec!["airlock demo"]),
+            (
+                "Export the usage file straight from the appliance to a mounted stick:",
+                vec![
+                    "ssh -p 122 admin@ghes.example.com -- ghe-license usage -o -y \\",
+                    "  | airlock export - --key ~/.ssh/airlock_ed25519 --out /media/stick/",
+                ],
+            ),
+            (
+                "On the connected side, import and confirm:",
+                vec![
+                    "airlock import /media/stick/BUNDLE --trust /etc/airlock/allowed_signers --enterprise octo-corp",
+                    "airlock cloud status --enterprise octo-corp",
+                ],
+            ),
+        ],
+        "airlock-keygen" => vec![
+            ("A signing key, passphrase asked on the terminal:", vec!["airlock keygen --out ~/.ssh/airlock_ed25519 --passphrase"]),
+            ("The importer's age identity:", vec!["airlock keygen --age --out ~/.config/airlock/identity.txt"]),
+        ],
+        "airlock-export" => vec![
+            ("From a downloaded usage file:", vec!["airlock export license-usage.json --key ~/.ssh/airlock_ed25519 --out /media/stick/"]),
+            (
+                "From the appliance, encrypted to the importer:",
+                vec![
+                    "ssh -p 122 admin@ghes.example.com -- ghe-license usage -o -y \\",
+                    "  | airlock export - --key ~/.ssh/airlock_ed25519 --out /media/stick/ --recipient age1...",
+                ],
+            ),
+            ("Any other file from standard input:", vec!["tar c notes/ | airlock export - --kind file --stdin-name notes.tar --host-name ghes.example.com --key KEY --out /media/stick/"]),
+        ],
+        "airlock-verify" => vec![
+            ("At the boundary, with public keys only:", vec!["airlock verify BUNDLE --trust allowed_signers --revoked revoked_keys"]),
+            ("An auditor checking an old bundle as of its time:", vec!["airlock verify BUNDLE --trust allowed_signers --at 2026-11-01T00:00:00Z"]),
+        ],
+        "airlock-sign" => vec![("A second signature (two-person rule):", vec!["airlock sign BUNDLE --key ~/.ssh/second_ed25519"])],
+        "airlock-extract" => vec![("Verify, decrypt and write the payload into a directory:", vec!["airlock extract BUNDLE --trust allowed_signers --identity ~/.config/airlock/identity.txt --out ./usage"])],
+        "airlock-import" => vec![
+            ("Import into the outbox, with the enterprise's upload page in the steps:", vec!["airlock import BUNDLE --trust /etc/airlock/allowed_signers --enterprise octo-corp"]),
+            ("With airlock.toml holding trust, identities and enterprise:", vec!["airlock import BUNDLE"]),
+        ],
+        "airlock-log" => vec![("Check the hash chain and print its head for the change ticket:", vec!["airlock log --verify"])],
+        "airlock-cloud" | "airlock-cloud-status" => vec![("Confirm that GitHub processed the uploads:", vec!["GH_TOKEN=... airlock cloud status --enterprise octo-corp"])],
+        "airlock-cloud-seats" => vec![("Seats, and server users matching no Cloud account:", vec!["airlock cloud seats --enterprise octo-corp"])],
+        "airlock-fleet" => vec![("Every instance, with warnings:", vec!["airlock fleet"])],
+        "airlock-report" => vec![("One offline page for the licence manager:", vec!["airlock report --html fleet.html"])],
+        "airlock-inspect" => vec![("Look inside a bundle without trusting it:", vec!["airlock inspect BUNDLE"])],
+        "airlock-demo" => vec![("Run the demo and keep its files:", vec!["airlock demo --dir /tmp/airlock-demo"])],
+        "airlock-completions" => vec![("Bash completion for the current user:", vec!["airlock completions bash > ~/.local/share/bash-completion/completions/airlock"])],
+        "airlock-man" => vec![("Install the man pages for the current user:", vec!["airlock man --dir ~/.local/share/man/man1 && man airlock-export"])],
+        _ => vec![],
+    }
+}
+
+/// One page: clap_mangen's title, name, description, options and
+/// subcommands, with airlock's synopsis and sections.
+fn page(cmd: &clap::Command, name: &str, all: &[String]) -> std::io::Result<Vec<u8>> {
+    let man = clap_mangen::Man::new(cmd.clone())
+        .title(name)
+        .source(format!("airlock {}", env!("CARGO_PKG_VERSION")))
+        .manual("airlock manual");
+    let mut buf = Vec::new();
+    man.render_title(&mut buf)?;
+    man.render_name_section(&mut buf)?;
+    let usage = cmd.clone().render_usage().to_string();
+    let usage = usage
+        .trim()
+        .strip_prefix("Usage: ")
+        .unwrap_or(usage.trim())
+        .to_string();
+    let typed = name.replace('-', " ");
+    let mut s = String::new();
+    section(&mut s, "SYNOPSIS");
+    let rest = usage.strip_prefix(&typed).unwrap_or(&usage);
+    s.push_str(&format!("\\fB{}\\fR{}\n", esc(&typed), esc(rest)));
+    buf.extend_from_slice(s.as_bytes());
+    man.render_description_section(&mut buf)?;
+    man.render_options_section(&mut buf)?;
+    if cmd.get_subcommands().next().is_some() {
+        man.render_subcommands_section(&mut buf)?;
+    }
+    let mut s = String::new();
+    section(&mut s, "EXIT STATUS");
+    item(
+        &mut s,
+        "0",
+        "success (also when standard output is a closed pipe)",
+    );
+    for &c in Class::ALL {
+        let code = match c {
+            Class::Interrupted => "129, 130, 143".to_string(),
+            c => c.exit_code().to_string(),
+        };
+        item(&mut s, &code, &format!("{}: {}", c.name(), c.meaning()));
+    }
+    s.push_str(&format!(
+        ".PP\n{}\n",
+        esc("Every failure prints one line, error[AIRLOCK-E-CODE]: cause, and a hint on standard error; with --json, standard output carries {\"ok\": false, \"error\": {...}}. Every code is listed with its fix in docs/errors.md.")
+    ));
+    section(&mut s, "ENVIRONMENT");
+    for (k, v) in ENVIRONMENT {
+        item(&mut s, k, v);
+    }
+    section(&mut s, "FILES");
+    for (k, v) in FILES {
+        item(&mut s, k, v);
+    }
+    let ex = examples(name);
+    if !ex.is_empty() {
+        section(&mut s, "EXAMPLES");
+        for (what, lines) in ex {
+            example(&mut s, what, &lines);
+        }
+    }
+    section(&mut s, "SEE ALSO");
+    let mut refs: Vec<String> = Vec::new();
+    if name != "airlock" {
+        refs.push("airlock(1)".into());
+    }
+    if let Some(parent) = name
+        .rsplit_once('-')
+        .map(|(p, _)| p)
+        .filter(|p| *p != "airlock")
+    {
+        if all.iter().any(|n| n == parent) {
+            refs.push(format!("{parent}(1)"));
+        }
+    }
+    refs.push("ssh-keygen(1)".into());
+    refs.push("age(1)".into());
+    s.push_str(&format!(
+        "{}\n.PP\n{}\n",
+        esc(&refs.join(", ")),
+        esc("The documentation in docs/ of the source: format.md, operator-guide.md, errors.md, json-output.md.")
+    ));
+    section(&mut s, "VERSION");
+    s.push_str(&format!(
+        "{}\n",
+        esc(&format!("v{}", env!("CARGO_PKG_VERSION")))
+    ));
+    buf.extend_from_slice(s.as_bytes());
+    Ok(buf)
+}
+
+/// Every page: (file name, roff text).
+pub fn pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    // `airlock help …` stays for the terminal; it gets no page of its own,
+    // so no page may refer to airlock-help(1).
+    let mut root = super::Cli::command()
+        .disable_help_subcommand(true)
+        .mut_subcommand("cloud", |c| c.disable_help_subcommand(true));
+    root.build();
+    let mut cmds: Vec<(String, clap::Command)> = vec![("airlock".into(), root.clone())];
+    fn walk(prefix: &str, c: &clap::Command, out: &mut Vec<(String, clap::Command)>) {
+        for sub in c.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = format!("{prefix}-{}", sub.get_name());
+            out.push((name.clone(), sub.clone()));
+            walk(&name, sub, out);
+        }
+    }
+    walk("airlock", &root, &mut cmds);
+    let names: Vec<String> = cmds.iter().map(|(n, _)| n.clone()).collect();
+    let mut out = Vec::new();
+    for (name, cmd) in &cmds {
+        out.push((format!("{name}.1"), page(cmd, name, &names)?));
+    }
+    Ok(out)
+}
