@@ -402,3 +402,45 @@ fn mixing_post_quantum_and_classical_recipients_is_refused() {
         .code(2);
     assert!(!s.p("k").exists());
 }
+
+/// `import --identity` takes an AGE-SECRET-KEY-PQ-1 identity file (here one
+/// made by age-encryption), and hands over the byte-identical usage file.
+#[test]
+fn import_with_a_post_quantum_identity_hands_over_the_usage_file() {
+    let s = setup();
+    let (js_id, js_recipient) = s.keygen_js("js_identity.txt");
+    std::fs::write(s.p("to.txt"), format!("{js_recipient}\n")).unwrap();
+    let b = s.export(
+        "pq.zip",
+        &["--recipients-file", s.p("to.txt").to_str().unwrap()],
+    );
+    airlock()
+        .arg("import")
+        .arg(&b)
+        .arg("--trust")
+        .arg(&s.allowed)
+        .arg("--state-dir")
+        .arg(s.p("importer-state"))
+        .arg("--outbox")
+        .arg(s.p("outbox"))
+        .arg("--identity")
+        .arg(&js_id)
+        .assert()
+        .success();
+    let handed: Vec<PathBuf> = std::fs::read_dir(s.p("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .ends_with("license-usage.json")
+        })
+        .collect();
+    assert_eq!(handed.len(), 1, "{handed:?}");
+    assert_eq!(
+        std::fs::read(&handed[0]).unwrap(),
+        std::fs::read(&s.usage).unwrap()
+    );
+}

@@ -30,6 +30,8 @@ ssh -V 2>&1 | sed -n 1p
 age --version
 unzip -v | sed -n 1p
 echo "node $(node --version)"
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
+  || echo "warning: age-encryption's dependencies declare Node >= 20.19; tests/post_quantum.rs may fail on this Node" >&2
 
 # age-encryption (npm; age's TypeScript implementation by age's author), the
 # interoperability partner for post-quantum recipients (tests/post_quantum.rs):

@@ -108,8 +108,8 @@ pub fn run(a: Args) -> Result<()> {
                 // --json and `airlock inspect` give it whole.
                 Some(s) if r.is_post_quantum() => format!(
                     "{}…{} (post-quantum)",
-                    &s[..s.len().min(24)],
-                    &s[s.len().saturating_sub(8)..]
+                    s.get(..24).unwrap_or(s),
+                    s.get(s.len().saturating_sub(8)..).unwrap_or("")
                 ),
                 Some(s) => s.clone(),
                 None => format!("a passphrase (scrypt 2^{})", r.work_factor.unwrap_or(0)),
