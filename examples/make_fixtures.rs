@@ -66,6 +66,42 @@ fn age_identity(name: &str) -> String {
         .to_string()
 }
 
+/// A hybrid post-quantum age identity file in keys/ (made if missing);
+/// returns its recipient.
+fn age_pq_identity(name: &str) -> String {
+    let p = root().join("keys").join(name);
+    if !p.exists() {
+        let (text, _) = airlock::crypt::generate_hybrid_identity(FIXTURE_TIME);
+        fs::write(&p, text.as_bytes()).unwrap();
+    }
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).expect("chmod");
+    let text = fs::read_to_string(&p).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .expect("identity file has a public key comment")
+        .to_string()
+}
+
+/// A recipient that hides its age labels, so that age lets it be mixed with
+/// recipients it refuses to mix with (for hostile fixtures only).
+struct Unlabelled(Box<dyn age::Recipient>);
+
+impl age::Recipient for Unlabelled {
+    fn wrap_file_key(
+        &self,
+        file_key: &age_core::format::FileKey,
+    ) -> Result<
+        (
+            Vec<age_core::format::Stanza>,
+            std::collections::HashSet<String>,
+        ),
+        age::EncryptError,
+    > {
+        let (stanzas, _) = self.0.wrap_file_key(file_key)?;
+        Ok((stanzas, Default::default()))
+    }
+}
+
 fn t(s: &str) -> SystemTime {
     humantime::parse_rfc3339(s).expect("time")
 }
@@ -110,6 +146,20 @@ fn manifest(
         recipients: vec![],
     };
     m.check().expect("fixture manifest is valid");
+    m
+}
+
+/// Mark a manifest built by `manifest` as encrypted to `listed`, in the
+/// format version those recipients take.
+fn encrypted(
+    mut m: Manifest,
+    name: &str,
+    listed: &[airlock::bundle::manifest::Recipient],
+) -> Manifest {
+    m.payload[0].name = format!("payload/{name}");
+    m.payload[0].encryption = Some("age".into());
+    m.recipients = listed.to_vec();
+    m.version = airlock::bundle::manifest::version_for(&m.recipients);
     m
 }
 
@@ -777,14 +827,14 @@ fn main() {
         SAMPLE_HOST,
         SAMPLE_SERVER_ID,
     );
-    v2.version = 2;
+    v2.version = 3;
     let v2 = v2.to_bytes();
     let v2_sig = sig(&v2, &exporter, BUNDLE_NAMESPACE);
     emit(
         "fail_format_version.airlock.zip",
         zip(&[(p(u), enc.clone()), ("manifest.json".into(), v2), v2_sig]),
         "AIRLOCK-E-FORMAT-VERSION",
-        "a signed manifest of format version 2, which this airlock does not know",
+        "a signed manifest of format version 3, which this airlock does not know",
         &mut cases,
     );
 
@@ -898,6 +948,7 @@ fn main() {
 
     // Encrypted fixtures (issue #3).
     let age_id = age_identity("age_identity.txt");
+    let pq_id = age_pq_identity("age_pq_identity.txt");
     let importer = key("importer_ed25519");
     let passphrase = "TEST ONLY passphrase for airlock fixtures";
     fs::write(
@@ -933,6 +984,13 @@ fn main() {
             vec![age_id.clone(), importer_line.clone()],
             false,
             Some("keys/importer_ed25519"),
+            None,
+        ),
+        (
+            "golden_enc_hybrid.airlock.zip",
+            vec![pq_id.clone()],
+            false,
+            Some("keys/age_pq_identity.txt"),
             None,
         ),
     ];
@@ -996,6 +1054,7 @@ fn main() {
         m.payload[0].name = format!("payload/{enc_name}");
         m.payload[0].encryption = Some("age".into());
         m.recipients = listed.listed.clone();
+        m.version = airlock::bundle::manifest::version_for(&m.recipients);
         m.check().unwrap();
         m.to_bytes()
     };
@@ -1105,6 +1164,109 @@ fn main() {
         },
         "AIRLOCK-E-RECIPIENTS-MISMATCH",
         "age file also encrypted to a recipient the signed manifest does not list",
+        None,
+    );
+
+    // Post-quantum (format v2) fixtures (issue #21).
+    let mut pq = Recipients::default();
+    pq.add(&pq_id).unwrap();
+    let pq_manifest = |ct: &[u8], listed: &[airlock::bundle::manifest::Recipient], seq: u64| {
+        encrypted(
+            manifest(
+                &[(enc_name.trim_end_matches(".age"), ct, KIND_USAGE)],
+                at,
+                month,
+                seq,
+                &exporter,
+                SAMPLE_HOST,
+                SAMPLE_SERVER_ID,
+            ),
+            enc_name,
+            listed,
+        )
+    };
+    // An age file for the hybrid recipient and, hidden by dropping age's
+    // "postquantum" label, the fixtures' X25519 recipient too.
+    let pq_and_x25519 = || {
+        let h = Unlabelled(Box::new(
+            pq_id.parse::<airlock::crypt::hybrid::Recipient>().unwrap(),
+        ));
+        let x = age_id.parse::<age::x25519::Recipient>().unwrap();
+        let mut out = Vec::new();
+        let mut w = age::Encryptor::with_recipients([&h as &dyn age::Recipient, &x].into_iter())
+            .unwrap()
+            .wrap_output(&mut out)
+            .unwrap();
+        w.write_all(&clear).unwrap();
+        w.finish().unwrap();
+        out
+    };
+    enc_case(
+        "fail_hybrid_x25519_identity.airlock.zip",
+        &|| {
+            let ct = encrypt(&pq, &clear);
+            let m = pq_manifest(&ct, &pq.listed, 25);
+            m.check().unwrap();
+            let m = m.to_bytes();
+            zip(&[
+                (p(enc_name), ct),
+                ("manifest.json".into(), m.clone()),
+                sig(&m, &exporter, BUNDLE_NAMESPACE),
+            ])
+        },
+        "AIRLOCK-E-DECRYPT-NO-IDENTITY",
+        "encrypted to a post-quantum recipient only; decrypting with the X25519 keys/age_identity.txt",
+        Some("keys/age_identity.txt"),
+    );
+    enc_case(
+        "fail_hybrid_hidden_classical.airlock.zip",
+        &|| {
+            let ct = pq_and_x25519();
+            let m = pq_manifest(&ct, &pq.listed, 26);
+            m.check().unwrap();
+            let m = m.to_bytes();
+            zip(&[
+                (p(enc_name), ct),
+                ("manifest.json".into(), m.clone()),
+                sig(&m, &exporter, BUNDLE_NAMESPACE),
+            ])
+        },
+        "AIRLOCK-E-RECIPIENTS-MISMATCH",
+        "signed for a post-quantum recipient only, but the age file also has an X25519 stanza (quantum-breakable)",
+        Some("keys/age_pq_identity.txt"),
+    );
+    enc_case(
+        "fail_hybrid_mixed_manifest.airlock.zip",
+        &|| {
+            let ct = pq_and_x25519();
+            let mut listed = pq.listed.clone();
+            listed.extend(to_me(&[]).listed);
+            let m = pq_manifest(&ct, &listed, 27).to_bytes();
+            zip(&[
+                (p(enc_name), ct),
+                ("manifest.json".into(), m.clone()),
+                sig(&m, &exporter, BUNDLE_NAMESPACE),
+            ])
+        },
+        "AIRLOCK-E-MANIFEST-INVALID",
+        "a signed manifest that mixes a post-quantum and an X25519 recipient (age's rule forbids it)",
+        None,
+    );
+    enc_case(
+        "fail_hybrid_version_1.airlock.zip",
+        &|| {
+            let ct = encrypt(&pq, &clear);
+            let mut m = pq_manifest(&ct, &pq.listed, 28);
+            m.version = VERSION;
+            let m = m.to_bytes();
+            zip(&[
+                (p(enc_name), ct),
+                ("manifest.json".into(), m.clone()),
+                sig(&m, &exporter, BUNDLE_NAMESPACE),
+            ])
+        },
+        "AIRLOCK-E-MANIFEST-INVALID",
+        "a post-quantum recipient in a manifest of format version 1, which has no such type",
         None,
     );
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark (issue #7): builds airlock in release mode, installs the
-# reference tools if missing, runs scripts/bench.py. `--big` adds a 4 GiB input.
-#   bash scripts/bench.sh [--big]
+# reference tools if missing, runs scripts/bench.py. `--big` adds a 4 GiB input,
+# `--quick` keeps the 5 MB one only.
+#   bash scripts/bench.sh [--big|--quick]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()

@@ -12,10 +12,10 @@
 # each one found becomes a regression test (docs/testing.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all=(bundle manifest sshsig allowed_signers usage)
+all=(bundle manifest sshsig allowed_signers usage hybrid)
 
 if [ "${1:-}" = "--seeds" ]; then
-  rm -rf fuzz/seeds && mkdir -p fuzz/seeds/{bundle,manifest,sshsig,allowed_signers,usage}
+  rm -rf fuzz/seeds && mkdir -p fuzz/seeds/{bundle,manifest,sshsig,allowed_signers,usage,hybrid}
   for b in fixtures/bundles/*.airlock.zip; do
     n=$(basename "$b" .airlock.zip)
     cp "$b" "fuzz/seeds/bundle/$n"
@@ -33,6 +33,12 @@ if [ "${1:-}" = "--seeds" ]; then
   printf '%s\n' 'ops@example.com,!*@evil.example namespaces="airlock-bundle",valid-after="20260101",valid-before="20270101Z" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl' \
     > fuzz/seeds/allowed_signers/options
   cp fixtures/usage/* fuzz/seeds/usage/
+  for v in fixtures/age-testkit/hybrid*; do
+    # the age file after the testkit's header
+    python3 -c 'import sys; d=open(sys.argv[1],"rb").read(); sys.stdout.buffer.write(d[d.index(b"\n\n")+2:])' "$v" \
+      > "fuzz/seeds/hybrid/$(basename "$v")"
+  done
+  grep -h '^# public key: ' keys/age_pq_identity.txt | cut -d' ' -f4 > fuzz/seeds/hybrid/recipient
   find fuzz/seeds -type f -empty -delete
   echo "seeds: $(find fuzz/seeds -type f | wc -l) files"
   exit 0

@@ -1,6 +1,7 @@
-//! Encryption with age: recipients (X25519, ssh-ed25519, passphrase/scrypt),
-//! identities (age identity files, OpenSSH Ed25519 keys, passphrases), and
-//! the cleartext check of an age header against the signed recipient list.
+//! Encryption with age: recipients (X25519, hybrid post-quantum ML-KEM-768 +
+//! X25519, ssh-ed25519, passphrase/scrypt), identities (age identity files,
+//! OpenSSH Ed25519 keys, passphrases), and the cleartext check of an age
+//! header against the signed recipient list.
 //!
 //! age does not authenticate senders: the bundle signature over the
 //! ciphertext digest and the recipient list is what binds an encrypted member
@@ -16,9 +17,13 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::bundle::manifest::Recipient as ListedRecipient;
+use crate::bundle::manifest::{
+    Recipient as ListedRecipient, MAX_HYBRID_RECIPIENTS, RECIPIENT_MLKEM768X25519,
+};
 use crate::error::{Code, Error, Result};
 use crate::keys::{self, PassphraseSource};
+
+pub mod hybrid;
 
 /// scrypt work factor (log2 N) used for passphrase bundles: N = 2^18 takes
 /// about 0.5–1 s and 256 MiB on current hardware, age's own target.
@@ -39,13 +44,25 @@ impl Recipients {
         self.listed.is_empty()
     }
 
-    /// Add an `age1…` or `ssh-ed25519 AAAA…` recipient.
+    /// Add an `age1pq1…`, `age1…` or `ssh-ed25519 AAAA…` recipient.
     pub fn add(&mut self, s: &str) -> Result<()> {
         let s = s.trim();
         if self.listed.iter().any(|r| r.kind == "scrypt") {
             return Err(scrypt_alone());
         }
-        if s.starts_with("age1") {
+        if s.to_ascii_lowercase().starts_with(hybrid::RECIPIENT_PREFIX) {
+            let r = hybrid::Recipient::from_str(s).map_err(|e| {
+                Error::new(
+                    Code::Args,
+                    format!(
+                        "{} is not an age post-quantum (ML-KEM-768 + X25519) recipient: {e}",
+                        abbreviate(s)
+                    ),
+                )
+            })?;
+            let canonical = r.to_string();
+            self.push(RECIPIENT_MLKEM768X25519, canonical, Box::new(r))
+        } else if s.starts_with("age1") {
             let r = age::x25519::Recipient::from_str(s).map_err(|e| {
                 Error::new(
                     Code::Args,
@@ -53,20 +70,7 @@ impl Recipients {
                 )
             })?;
             let canonical = r.to_string();
-            if self
-                .listed
-                .iter()
-                .any(|l| l.recipient.as_deref() == Some(canonical.as_str()))
-            {
-                return Ok(());
-            }
-            self.listed.push(ListedRecipient {
-                kind: "x25519".into(),
-                recipient: Some(canonical),
-                work_factor: None,
-            });
-            self.boxed.push(Box::new(r));
-            Ok(())
+            self.push("x25519", canonical, Box::new(r))
         } else if s.starts_with("ssh-ed25519 ") {
             // Keep the key type and base64 only: comments are not part of a recipient.
             let mut parts = s.split_whitespace();
@@ -82,20 +86,7 @@ impl Recipients {
                     format!("{s:?} is not an ssh-ed25519 recipient: {e:?}"),
                 )
             })?;
-            if self
-                .listed
-                .iter()
-                .any(|l| l.recipient.as_deref() == Some(canonical.as_str()))
-            {
-                return Ok(());
-            }
-            self.listed.push(ListedRecipient {
-                kind: "ssh-ed25519".into(),
-                recipient: Some(canonical),
-                work_factor: None,
-            });
-            self.boxed.push(Box::new(r));
-            Ok(())
+            self.push("ssh-ed25519", canonical, Box::new(r))
         } else if s.starts_with("ssh-rsa ") {
             Err(Error::new(
                 Code::Args,
@@ -104,9 +95,57 @@ impl Recipients {
         } else {
             Err(Error::new(
                 Code::Args,
-                format!("{s:?} is not a recipient (age1… or ssh-ed25519 AAAA…)"),
+                format!(
+                    "{} is not a recipient (age1pq1…, age1… or ssh-ed25519 AAAA…)",
+                    abbreviate(s)
+                ),
             ))
         }
+    }
+
+    /// List a parsed recipient once; refuse what age's rule for mixing
+    /// refuses (post-quantum with classical) and more hybrid recipients than
+    /// an age header checked by airlock holds.
+    fn push(
+        &mut self,
+        kind: &'static str,
+        canonical: String,
+        r: Box<dyn age::Recipient + Send>,
+    ) -> Result<()> {
+        if self
+            .listed
+            .iter()
+            .any(|l| l.recipient.as_deref() == Some(canonical.as_str()))
+        {
+            return Ok(());
+        }
+        let pq = kind == RECIPIENT_MLKEM768X25519;
+        if self.listed.iter().any(|l| l.is_post_quantum() != pq) {
+            return Err(Error::new(
+                Code::Args,
+                "post-quantum (age1pq1…) and classical (age1…, ssh-ed25519) recipients cannot be \
+                 mixed: the file key would be only as safe as X25519 against a quantum computer \
+                 (age's rule)",
+            )
+            .with_hint(
+                "encrypt to age1pq1… recipients only (each importer makes one with \
+                 `airlock keygen --age --post-quantum`), or to classical recipients only",
+            ));
+        }
+        if pq && self.listed.iter().filter(|l| l.is_post_quantum()).count() >= MAX_HYBRID_RECIPIENTS
+        {
+            return Err(Error::new(
+                Code::Args,
+                format!("at most {MAX_HYBRID_RECIPIENTS} post-quantum recipients per bundle"),
+            ));
+        }
+        self.listed.push(ListedRecipient {
+            kind: kind.into(),
+            recipient: Some(canonical),
+            work_factor: None,
+        });
+        self.boxed.push(r);
+        Ok(())
     }
 
     /// Read an age recipients file: one recipient per line, `#` comments.
@@ -165,6 +204,18 @@ impl Recipients {
     }
 }
 
+/// A recipient for messages: hybrid recipients are nearly 2,000 characters,
+/// so long strings show their start and end only (quoted, like `{:?}`).
+pub fn abbreviate(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= 80 {
+        return format!("{s:?}");
+    }
+    let head: String = chars[..20].iter().collect();
+    let tail: String = chars[chars.len() - 8..].iter().collect();
+    format!("\"{head}…{tail}\" ({} characters)", chars.len())
+}
+
 fn scrypt_alone() -> Error {
     Error::new(
         Code::Args,
@@ -178,6 +229,8 @@ fn scrypt_alone() -> Error {
 pub struct Identities {
     ids: Vec<Box<dyn age::Identity + Send + Sync>>,
     passphrase: Option<SecretString>,
+    /// Whether a hybrid post-quantum identity was loaded.
+    hybrid: bool,
     /// Names of the files loaded, for messages.
     pub sources: Vec<String>,
 }
@@ -212,26 +265,59 @@ impl Identities {
                 }
             }
         } else {
-            let file =
-                age::IdentityFile::from_buffer(io::BufReader::new(&text[..])).map_err(|e| {
-                    Error::new(
-                        Code::KeyRead,
-                        format!("{} is not an age identity file: {e}", path.display()),
-                    )
-                })?;
-            let ids = file
-                .into_identities()
-                .map_err(|e| Error::new(Code::KeyRead, format!("{}: {e}", path.display())))?;
-            if ids.is_empty() {
-                return Err(Error::new(
-                    Code::KeyRead,
-                    format!("{} holds no age identity", path.display()),
-                ));
-            }
-            self.ids.extend(ids);
+            self.add_age_identities(path, &text)?;
         }
         self.sources.push(path.display().to_string());
         Ok(())
+    }
+
+    /// The identities of an age identity file: hybrid post-quantum lines
+    /// (`AGE-SECRET-KEY-PQ-1…`, which the age crate does not know yet) are
+    /// read here, every other line by the age crate, as age-keygen wrote it.
+    fn add_age_identities(&mut self, path: &Path, text: &[u8]) -> Result<()> {
+        let bad = |m: String| Error::new(Code::KeyRead, format!("{}: {m}", path.display()));
+        let text = std::str::from_utf8(text)
+            .map_err(|_| bad("is not an age identity file (not UTF-8 text)".into()))?;
+        let mut rest = Zeroizing::new(String::new());
+        let mut found = 0;
+        for (i, line) in text.lines().enumerate() {
+            let l = line.trim();
+            if l.to_ascii_uppercase().starts_with(hybrid::IDENTITY_PREFIX) {
+                let id = hybrid::Identity::from_str(l)
+                    .map_err(|e| bad(format!("line {}: {e}", i + 1)))?;
+                self.ids.push(Box::new(id));
+                self.hybrid = true;
+                found += 1;
+            } else {
+                rest.push_str(line);
+                rest.push('\n');
+            }
+        }
+        let classical = rest
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        if classical || found == 0 {
+            let file = age::IdentityFile::from_buffer(io::BufReader::new(rest.as_bytes()))
+                .map_err(|e| bad(format!("is not an age identity file: {e}")))?;
+            let ids = file.into_identities().map_err(|e| bad(e.to_string()))?;
+            if ids.is_empty() && found == 0 {
+                return Err(bad("holds no age identity".into()));
+            }
+            self.ids.extend(ids);
+        }
+        Ok(())
+    }
+
+    /// A hint for "no identity matched", from the signed recipient list:
+    /// a bundle for post-quantum recipients needs a post-quantum identity.
+    pub fn no_match_hint(&self, listed: &[ListedRecipient]) -> Option<String> {
+        let pq = !listed.is_empty() && listed.iter().all(|r| r.is_post_quantum());
+        (pq && !self.hybrid).then(|| {
+            "the bundle is encrypted to post-quantum recipients (age1pq1…) only: pass the \
+             matching AGE-SECRET-KEY-PQ-1 identity file (`airlock keygen --age --post-quantum`); \
+             an X25519 or SSH identity cannot decrypt it"
+                .to_string()
+        })
     }
 
     /// Use a passphrase for scrypt-encrypted bundles.
@@ -391,8 +477,9 @@ fn ssh_tag(recipient: &str) -> Option<String> {
 
 /// Check that an age header was made for exactly the signed recipients:
 /// same number of stanzas of each type, ssh-ed25519 tags matching, scrypt
-/// work factor as listed. (X25519 stanzas reveal no recipient; their count
-/// is what can be checked without a key.)
+/// work factor as listed. (X25519 and mlkem768x25519 stanzas reveal no
+/// recipient; their count is what can be checked without a key. A classical
+/// stanza hidden beside signed post-quantum ones is thus caught here.)
 pub fn check_header(stanzas: &[Stanza], listed: &[ListedRecipient]) -> Result<()> {
     let mismatch = |m: String| Error::new(Code::RecipientsMismatch, m);
     let real: Vec<&Stanza> = stanzas
@@ -402,6 +489,7 @@ pub fn check_header(stanzas: &[Stanza], listed: &[ListedRecipient]) -> Result<()
     let count = |k: &str| real.iter().filter(|s| s.kind == k).count();
     let want = |k: &str| listed.iter().filter(|r| r.kind == k).count();
     if count("X25519") != want("x25519")
+        || count(hybrid::STANZA_TAG) != want(RECIPIENT_MLKEM768X25519)
         || count("ssh-ed25519") != want("ssh-ed25519")
         || count("scrypt") != want("scrypt")
         || real.len() != listed.len()
@@ -454,6 +542,18 @@ pub fn generate_identity(created: &str) -> (Zeroizing<String>, String) {
     let text = Zeroizing::new(format!(
         "# created: {created}\n# public key: {recipient}\n{}\n",
         id.to_string().expose_secret()
+    ));
+    (text, recipient)
+}
+
+/// Make a new hybrid post-quantum identity (ML-KEM-768 + X25519), in the
+/// file format of age-keygen (`age-keygen -pq`).
+pub fn generate_hybrid_identity(created: &str) -> (Zeroizing<String>, String) {
+    let id = hybrid::Identity::generate();
+    let recipient = id.to_public().to_string();
+    let text = Zeroizing::new(format!(
+        "# created: {created}\n# public key: {recipient}\n{}\n",
+        id.to_secret_string().as_str()
     ));
     (text, recipient)
 }
@@ -538,6 +638,127 @@ mod tests {
         assert_eq!(
             capped.decrypt(&ct[..], 9).err().unwrap().code,
             Code::DecryptFailed
+        );
+    }
+
+    fn write_private(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    }
+
+    #[test]
+    fn hybrid_recipients_listing_mixing_and_header_check() {
+        let (pq_text, pq) = generate_hybrid_identity("2026-11-28T00:00:00Z");
+        assert!(pq.starts_with("age1pq1") && pq.len() == 1959);
+        let mut rs = Recipients::default();
+        rs.add(&pq).unwrap();
+        rs.add(&pq.to_ascii_uppercase()).unwrap(); // the same key, listed once
+        assert_eq!(rs.listed.len(), 1);
+        assert_eq!(rs.listed[0].kind, RECIPIENT_MLKEM768X25519);
+        assert_eq!(rs.listed[0].recipient.as_deref(), Some(pq.as_str()));
+        // age's rule: no classical recipient beside a post-quantum one, either order.
+        let (_, x) = generate_identity("x");
+        let e = rs.add(&x).unwrap_err();
+        assert_eq!(e.code, Code::Args);
+        assert!(e.cause.contains("cannot be"), "{}", e.cause);
+        let mut classical = Recipients::default();
+        classical.add(&x).unwrap();
+        assert_eq!(classical.add(&pq).unwrap_err().code, Code::Args);
+        let mut pass = Recipients::default();
+        pass.set_passphrase("pw", 10).unwrap();
+        assert_eq!(pass.add(&pq).unwrap_err().code, Code::Args);
+        assert!(rs.set_passphrase("pw", 10).is_err());
+        // A damaged recipient is named briefly, not printed whole.
+        let mut broken = pq.clone();
+        broken.truncate(1000);
+        let e = Recipients::default().add(&broken).unwrap_err();
+        assert!(e.cause.len() < 200, "{}", e.cause);
+
+        let ct = encrypt(&rs, b"secret usage");
+        let st = header_stanzas(&ct[..]).unwrap();
+        check_header(&st, &rs.listed).unwrap();
+        // The stanza count is checked against the signed list.
+        let mut two = Recipients::default();
+        two.add(&pq).unwrap();
+        two.add(&generate_hybrid_identity("x").1).unwrap();
+        let ct2 = encrypt(&two, b"x");
+        assert!(check_header(&header_stanzas(&ct2[..]).unwrap(), &rs.listed).is_err());
+        check_header(&header_stanzas(&ct2[..]).unwrap(), &two.listed).unwrap();
+        // An X25519 header against a signed hybrid list, and the reverse.
+        let ctx = encrypt(&classical, b"x");
+        assert!(check_header(&header_stanzas(&ctx[..]).unwrap(), &rs.listed).is_err());
+        assert!(check_header(&st, &classical.listed).is_err());
+
+        // The identity file made by keygen decrypts; an X25519 one does not,
+        // and the hint says why.
+        let d = tempfile::tempdir().unwrap();
+        let p = write_private(d.path(), "pq.txt", &pq_text);
+        let mut ids = Identities::default();
+        ids.add_file(&p, &mut || unreachable!()).unwrap();
+        let mut pt = Vec::new();
+        ids.decrypt(&ct[..], SCRYPT_MAX_WORK_FACTOR)
+            .unwrap()
+            .read_to_end(&mut pt)
+            .unwrap();
+        assert_eq!(pt, b"secret usage");
+        assert_eq!(ids.no_match_hint(&rs.listed), None);
+        let (x_text, _) = generate_identity("x");
+        let xp = write_private(d.path(), "x.txt", &x_text);
+        let mut xids = Identities::default();
+        xids.add_file(&xp, &mut || unreachable!()).unwrap();
+        assert_eq!(
+            xids.decrypt(&ct[..], SCRYPT_MAX_WORK_FACTOR)
+                .err()
+                .unwrap()
+                .code,
+            Code::DecryptNoIdentity
+        );
+        assert!(xids
+            .no_match_hint(&rs.listed)
+            .unwrap()
+            .contains("AGE-SECRET-KEY-PQ-1"));
+        assert_eq!(xids.no_match_hint(&classical.listed), None);
+    }
+
+    #[test]
+    fn identity_files_with_hybrid_and_x25519_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let (pq_text, pq) = generate_hybrid_identity("x");
+        let (x_text, x) = generate_identity("x");
+        let both = write_private(d.path(), "both.txt", &format!("{}{}", *pq_text, *x_text));
+        let mut ids = Identities::default();
+        ids.add_file(&both, &mut || unreachable!()).unwrap();
+        for r in [&pq, &x] {
+            let mut rs = Recipients::default();
+            rs.add(r).unwrap();
+            let mut pt = Vec::new();
+            ids.decrypt(&encrypt(&rs, b"both")[..], SCRYPT_MAX_WORK_FACTOR)
+                .unwrap()
+                .read_to_end(&mut pt)
+                .unwrap();
+            assert_eq!(pt, b"both");
+        }
+        // A damaged hybrid line is refused with its line number; so is a
+        // file that holds nothing.
+        let mut lines: Vec<String> = pq_text.lines().map(String::from).collect();
+        let last = lines.pop().unwrap();
+        lines.push(last[..last.len() - 1].to_string());
+        let bad = write_private(d.path(), "bad.txt", &lines.join("\n"));
+        let e = Identities::default()
+            .add_file(&bad, &mut || unreachable!())
+            .unwrap_err();
+        assert_eq!(e.code, Code::KeyRead);
+        assert!(e.cause.contains("line 3"), "{}", e.cause);
+        let empty = write_private(d.path(), "empty.txt", "# nothing\n");
+        assert_eq!(
+            Identities::default()
+                .add_file(&empty, &mut || unreachable!())
+                .unwrap_err()
+                .code,
+            Code::KeyRead
         );
     }
 }

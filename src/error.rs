@@ -188,7 +188,7 @@ codes! {
     ZipCrc => ("AIRLOCK-E-ZIP-CRC", Integrity,
         "member data does not match its CRC: the copy is damaged or altered; get a fresh copy"),
     ManifestInvalid => ("AIRLOCK-E-MANIFEST-INVALID", Integrity,
-        "the signed manifest does not follow format v1; the exporter's airlock may be broken or newer"),
+        "the signed manifest does not follow the bundle format (docs/format.md); the exporter's airlock may be broken or newer"),
     FormatVersion => ("AIRLOCK-E-FORMAT-VERSION", Integrity,
         "the bundle uses a format version this airlock does not know; upgrade airlock on this side"),
     MemberMissing => ("AIRLOCK-E-MEMBER-MISSING", Integrity,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs the standard tools the
-# tests run against (OpenSSH, unzip, age), then format, lint, build and every
-# test. `.ci/run` calls this script; so does the README.
+# tests run against (OpenSSH, unzip, age, Node with age's TypeScript
+# implementation from npm), then format, lint, build and every test. `.ci/run` calls this script; so does the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,8 @@ command -v objdump    >/dev/null || need+=(binutils)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 command -v unshare    >/dev/null || need+=(util-linux)
 command -v man        >/dev/null || need+=(man-db)   # tests/first_hour.rs runs man -l on every page
+command -v node       >/dev/null || need+=(nodejs)
+command -v npm        >/dev/null || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing: ${need[*]}"
   sudo=""
@@ -31,6 +33,24 @@ echo "== tools"
 ssh -V 2>&1 | sed -n 1p
 age --version
 unzip -v | sed -n 1p
+echo "node $(node --version)"
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
+  || echo "warning: age-encryption's dependencies declare Node >= 20.19; tests/post_quantum.rs may fail on this Node" >&2
+
+# age-encryption (npm; age's TypeScript implementation by age's author), the
+# interoperability partner for post-quantum recipients (tests/post_quantum.rs):
+# the exact versions of tests/interop/package-lock.json, into a scratch
+# directory outside the repository, reinstalled only when the lock changed.
+export AIRLOCK_AGE_JS="${AIRLOCK_AGE_JS:-${XDG_CACHE_HOME:-$HOME/.cache}/airlock-tests/age-encryption-0.3.1}"
+if ! cmp -s tests/interop/package-lock.json "$AIRLOCK_AGE_JS/package-lock.json" \
+   || [ ! -f "$AIRLOCK_AGE_JS/node_modules/age-encryption/package.json" ]; then
+  echo "== installing age-encryption (npm) into $AIRLOCK_AGE_JS"
+  rm -rf "$AIRLOCK_AGE_JS"
+  mkdir -p "$AIRLOCK_AGE_JS"
+  cp tests/interop/package.json tests/interop/package-lock.json "$AIRLOCK_AGE_JS/"
+  (cd "$AIRLOCK_AGE_JS" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+echo "age-encryption $(sed -n 's/.*"version": "\(.*\)".*/\1/p' "$AIRLOCK_AGE_JS/node_modules/age-encryption/package.json" | head -1)"
 
 if ! command -v cargo-deny >/dev/null; then
   echo "== installing cargo-deny (crates.io)"

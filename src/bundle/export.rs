@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::bundle::container::{check_name_syntax, Writer};
 use crate::bundle::manifest::{
-    format_time, Manifest, PayloadEntry, Sequence, Source, FORMAT, KIND_FILE, KIND_USAGE,
-    MANIFEST_NAME, MAX_LIFETIME, MAX_PAYLOAD_MEMBERS, VERSION,
+    format_time, version_for, Manifest, PayloadEntry, Sequence, Source, FORMAT, KIND_FILE,
+    KIND_USAGE, MANIFEST_NAME, MAX_LIFETIME, MAX_PAYLOAD_MEMBERS,
 };
 use crate::bundle::verify::{verify_bundle, Clock, Destination, Tee, VerifyOptions};
 use crate::crypt::Recipients;
@@ -451,7 +451,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     let payload: Vec<PayloadEntry> = staged.iter().map(|s| s.entry.clone()).collect();
     let manifest = Manifest {
         format: FORMAT.into(),
-        version: VERSION,
+        version: version_for(&opts.recipients.listed),
         bundle_id: bundle_id(&fp, number, &created, &payload),
         created,
         expires,

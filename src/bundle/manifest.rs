@@ -9,17 +9,31 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use std::str::FromStr;
+
 use crate::bundle::container::check_name_syntax;
+use crate::crypt::hybrid;
 use crate::error::{Code, Error, Result};
 use crate::usage::{is_host_name, is_uuid};
 
 pub const FORMAT: &str = "airlock-bundle";
+/// Format version 1: every bundle without post-quantum recipients.
 pub const VERSION: u32 = 1;
+/// Format version 2: version 1 plus the `mlkem768x25519` recipient type,
+/// written exactly when the payload is encrypted to post-quantum recipients
+/// (docs/format.md §9, decision 45).
+pub const VERSION_HYBRID: u32 = 2;
 pub const MANIFEST_NAME: &str = "manifest.json";
 pub const MAX_MANIFEST_LEN: u64 = 256 * 1024;
 pub const MAX_PAYLOAD_MEMBERS: usize = 32;
 pub const MAX_SIGNATURES: usize = 16;
 pub const MAX_RECIPIENTS: usize = 64;
+/// Most hybrid post-quantum recipients: each adds a ~1.6 KB stanza, and 32
+/// keep the age header under the 64 KiB airlock checks (§5).
+pub const MAX_HYBRID_RECIPIENTS: usize = 32;
+/// The recipient type of age's hybrid post-quantum recipients (ML-KEM-768 +
+/// X25519, `age1pq1…`), named after its age stanza.
+pub const RECIPIENT_MLKEM768X25519: &str = "mlkem768x25519";
 /// Largest sequence number: 2^53 - 1, the largest integer every JSON reader
 /// (JavaScript's included) represents exactly, so no two readers of a
 /// manifest disagree on it.
@@ -91,10 +105,11 @@ pub struct PayloadEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recipient {
-    /// `x25519`, `ssh-ed25519` or `scrypt`.
+    /// `x25519`, `mlkem768x25519` (format v2), `ssh-ed25519` or `scrypt`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// The recipient string (`age1…`, `ssh-ed25519 AAAA…`); absent for scrypt.
+    /// The recipient string (`age1…`, `age1pq1…`, `ssh-ed25519 AAAA…`);
+    /// absent for scrypt.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -108,6 +123,22 @@ pub struct Recipient {
         deserialize_with = "present"
     )]
     pub work_factor: Option<u8>,
+}
+
+impl Recipient {
+    /// A hybrid post-quantum recipient (`mlkem768x25519`).
+    pub fn is_post_quantum(&self) -> bool {
+        self.kind == RECIPIENT_MLKEM768X25519
+    }
+}
+
+/// The format version a manifest with these recipients is written in.
+pub fn version_for(recipients: &[Recipient]) -> u32 {
+    if recipients.iter().any(Recipient::is_post_quantum) {
+        VERSION_HYBRID
+    } else {
+        VERSION
+    }
 }
 
 /// An optional field is absent or valid: `null` is refused (it would be a
@@ -187,13 +218,18 @@ impl Manifest {
             }
         }
         match probe.version {
-            Some(serde_json::Value::Number(n)) if n.as_u64() == Some(VERSION as u64) => {}
+            Some(serde_json::Value::Number(n))
+                if n.as_u64() == Some(VERSION as u64)
+                    || n.as_u64() == Some(VERSION_HYBRID as u64) => {}
             // Only a non-negative integer is a version: `1.0` or `-1` is a
             // malformed manifest, not an unknown format.
             Some(serde_json::Value::Number(n)) if n.is_u64() => {
                 return Err(Error::new(
                     Code::FormatVersion,
-                    format!("bundle format version {n}; this airlock reads version {VERSION}"),
+                    format!(
+                        "bundle format version {n}; this airlock reads versions \
+                         {VERSION} and {VERSION_HYBRID}"
+                    ),
                 ))
             }
             _ => {
@@ -203,12 +239,12 @@ impl Manifest {
             }
         }
         let m: Manifest = serde_json::from_slice(bytes)
-            .map_err(|e| invalid(format!("manifest.json does not follow format v1: {e}")))?;
+            .map_err(|e| invalid(format!("manifest.json does not follow the format: {e}")))?;
         m.check()?;
         Ok(m)
     }
 
-    /// Field rules of format v1 (docs/format.md §3).
+    /// Field rules of formats v1 and v2 (docs/format.md §3).
     pub fn check(&self) -> Result<()> {
         if !is_lower_hex(&self.bundle_id, 32) {
             return Err(invalid("bundle_id must be 32 lowercase hex digits"));
@@ -297,8 +333,16 @@ impl Manifest {
         for r in &self.recipients {
             let ok = match r.kind.as_str() {
                 "x25519" => {
-                    r.recipient.as_ref().is_some_and(|s| s.starts_with("age1"))
-                        && r.work_factor.is_none()
+                    r.recipient.as_ref().is_some_and(|s| {
+                        s.starts_with("age1") && !s.starts_with(hybrid::RECIPIENT_PREFIX)
+                    }) && r.work_factor.is_none()
+                }
+                RECIPIENT_MLKEM768X25519 => {
+                    // Only the canonical (lowercase) form of a valid key: the
+                    // signed string is what every reader compares.
+                    r.recipient.as_ref().is_some_and(|s| {
+                        hybrid::Recipient::from_str(s).is_ok_and(|k| k.to_string() == *s)
+                    }) && r.work_factor.is_none()
                 }
                 "ssh-ed25519" => {
                     r.recipient
@@ -319,6 +363,33 @@ impl Manifest {
             return Err(invalid(
                 "a passphrase (scrypt) recipient cannot be mixed with others",
             ));
+        }
+        let pq = self
+            .recipients
+            .iter()
+            .filter(|r| r.is_post_quantum())
+            .count();
+        if pq != 0 && pq != self.recipients.len() {
+            return Err(invalid(
+                "a post-quantum (mlkem768x25519) recipient cannot be mixed with classical ones",
+            ));
+        }
+        if pq > MAX_HYBRID_RECIPIENTS {
+            return Err(invalid(format!(
+                "more than {MAX_HYBRID_RECIPIENTS} post-quantum recipients"
+            )));
+        }
+        if self.version != version_for(&self.recipients) {
+            return Err(invalid(format!(
+                "format version {} with {}: version {VERSION_HYBRID} is written exactly when \
+                 the recipients are post-quantum (mlkem768x25519), version {VERSION} otherwise",
+                self.version,
+                if pq == 0 {
+                    "no post-quantum recipient"
+                } else {
+                    "post-quantum recipients"
+                }
+            )));
         }
         Ok(())
     }
@@ -393,7 +464,7 @@ pub(crate) mod tests {
         m.payload.push(m.payload[0].clone());
         assert!(Manifest::parse(&m.to_bytes()).is_err());
         let mut m = sample();
-        m.version = 2;
+        m.version = 3;
         assert_eq!(
             Manifest::parse(&m.to_bytes()).err().unwrap().code,
             Code::FormatVersion
@@ -444,6 +515,78 @@ pub(crate) mod tests {
             Manifest::parse(ok.as_bytes()).unwrap().sequence.number,
             MAX_SEQUENCE
         );
+    }
+
+    fn hybrid(m: &mut Manifest) -> String {
+        let r = crate::crypt::generate_hybrid_identity("x").1;
+        m.payload[0].name = "payload/license-usage.json.age".into();
+        m.payload[0].encryption = Some("age".into());
+        m.recipients = vec![Recipient {
+            kind: RECIPIENT_MLKEM768X25519.into(),
+            recipient: Some(r.clone()),
+            work_factor: None,
+        }];
+        m.version = VERSION_HYBRID;
+        r
+    }
+
+    /// Format v2 is v1 plus post-quantum recipients, written exactly when
+    /// they are listed; mixing and non-canonical keys are refused.
+    #[test]
+    fn version_2_is_for_post_quantum_recipients_only() {
+        let mut m = sample();
+        let r = hybrid(&mut m);
+        assert_eq!(Manifest::parse(&m.to_bytes()).unwrap(), m);
+        assert_eq!(version_for(&m.recipients), VERSION_HYBRID);
+        assert_eq!(version_for(&[]), VERSION);
+
+        let code = |m: &Manifest| Manifest::parse(&m.to_bytes()).err().map(|e| e.code);
+        // Version 1 with a hybrid recipient; version 2 without one.
+        let mut v1 = m.clone();
+        v1.version = VERSION;
+        assert_eq!(code(&v1), Some(Code::ManifestInvalid));
+        let mut v2 = sample();
+        v2.version = VERSION_HYBRID;
+        assert_eq!(code(&v2), Some(Code::ManifestInvalid));
+        // Version 3 is a format this airlock does not know.
+        let mut v3 = m.clone();
+        v3.version = 3;
+        assert_eq!(code(&v3), Some(Code::FormatVersion));
+        // Mixed with a classical recipient.
+        let mut mixed = m.clone();
+        mixed.recipients.push(Recipient {
+            kind: "x25519".into(),
+            recipient: Some(crate::crypt::generate_identity("x").1),
+            work_factor: None,
+        });
+        assert_eq!(code(&mixed), Some(Code::ManifestInvalid));
+        // A hybrid key listed as x25519, an uppercase or damaged one, a work factor.
+        for (kind, recipient, wf) in [
+            ("x25519", r.clone(), None),
+            (RECIPIENT_MLKEM768X25519, r.to_ascii_uppercase(), None),
+            (RECIPIENT_MLKEM768X25519, r[..r.len() - 1].to_string(), None),
+            (RECIPIENT_MLKEM768X25519, r.clone(), Some(10)),
+        ] {
+            let mut bad = m.clone();
+            bad.recipients[0] = Recipient {
+                kind: kind.into(),
+                recipient: Some(recipient),
+                work_factor: wf,
+            };
+            assert_eq!(code(&bad), Some(Code::ManifestInvalid), "{kind} {wf:?}");
+        }
+        // At most MAX_HYBRID_RECIPIENTS.
+        let mut many = m.clone();
+        many.recipients = (0..=MAX_HYBRID_RECIPIENTS)
+            .map(|_| Recipient {
+                kind: RECIPIENT_MLKEM768X25519.into(),
+                recipient: Some(crate::crypt::generate_hybrid_identity("x").1),
+                work_factor: None,
+            })
+            .collect();
+        assert_eq!(code(&many), Some(Code::ManifestInvalid));
+        many.recipients.pop();
+        assert!(Manifest::parse(&many.to_bytes()).is_ok());
     }
 
     #[test]

@@ -1014,7 +1014,12 @@ fn decrypt_member(
         .iter()
         .find_map(|r| r.work_factor)
         .unwrap_or(crypt::SCRYPT_MAX_WORK_FACTOR);
-    let mut stream = ids.unlock(decryptor, max_wf)?;
+    let mut stream = ids.unlock(decryptor, max_wf).map_err(|e| {
+        match (e.code, ids.no_match_hint(&m.recipients)) {
+            (Code::DecryptNoIdentity, Some(hint)) => e.with_hint(hint),
+            _ => e,
+        }
+    })?;
     let mut sniffer = (p.kind == KIND_USAGE).then(Sniffer::spawn).transpose()?;
     // Decryption on this core, the plaintext's SHA-256 on the other.
     let mut tee = Tee {

@@ -47,7 +47,9 @@ pub struct Args {
     /// State directory holding sequence numbers
     #[arg(long, value_name = "DIR", env = "AIRLOCK_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Encrypt to this recipient: age1… or "ssh-ed25519 AAAA…" (repeatable)
+    /// Encrypt to this recipient: age1pq1… (post-quantum), age1… or
+    /// "ssh-ed25519 AAAA…" (repeatable; post-quantum ones cannot be mixed
+    /// with the others)
     #[arg(long = "recipient", short = 'r', value_name = "RECIPIENT")]
     pub recipients: Vec<String>,
     /// Encrypt to the recipients listed in FILE (age's format, repeatable)

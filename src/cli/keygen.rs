@@ -1,4 +1,5 @@
-//! `airlock keygen`: make an OpenSSH Ed25519 signing key.
+//! `airlock keygen`: make an OpenSSH Ed25519 signing key, or an age identity
+//! (X25519, or hybrid post-quantum ML-KEM-768 + X25519).
 
 use std::path::PathBuf;
 
@@ -24,6 +25,10 @@ pub struct Args {
     /// Make an age X25519 identity (age-keygen's format) instead of a signing key
     #[arg(long, conflicts_with_all = ["passphrase", "passphrase_file"])]
     pub age: bool,
+    /// With --age: a hybrid post-quantum identity (ML-KEM-768 + X25519,
+    /// AGE-SECRET-KEY-PQ-1…, recipient age1pq1…), as `age-keygen -pq` makes
+    #[arg(long, requires = "age")]
+    pub post_quantum: bool,
     /// Replace existing key files
     #[arg(long)]
     pub force: bool,
@@ -35,7 +40,11 @@ pub fn run(a: Args) -> Result<()> {
     airlock::fsutil::ensure_dir(&airlock::fsutil::parent_dir(&a.out), "key directory")?;
     if a.age {
         let created = airlock::bundle::manifest::format_time(std::time::SystemTime::now());
-        let (text, recipient) = airlock::crypt::generate_identity(&created);
+        let (text, recipient) = if a.post_quantum {
+            airlock::crypt::generate_hybrid_identity(&created)
+        } else {
+            airlock::crypt::generate_identity(&created)
+        };
         if !a.force && a.out.exists() {
             return Err(airlock::Error::new(
                 airlock::Code::OutputExists,
@@ -48,12 +57,20 @@ pub fn run(a: Args) -> Result<()> {
                 "ok": true,
                 "identity": a.out,
                 "recipient": recipient,
+                "type": if a.post_quantum { "mlkem768x25519" } else { "x25519" },
             }));
         } else {
             outln!("identity   {} (mode 600)", a.out.display());
             outln!("recipient  {recipient}");
             outln!("");
-            outln!("Give the exporter the recipient: airlock export … --recipient {recipient}");
+            if a.post_quantum {
+                outln!(
+                    "Give the exporter the recipient (also on the identity file's \"# public key:\" \
+                     line), in a file: airlock export … --recipients-file FILE"
+                );
+            } else {
+                outln!("Give the exporter the recipient: airlock export … --recipient {recipient}");
+            }
         }
         return Ok(());
     }
