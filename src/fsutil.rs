@@ -451,6 +451,33 @@ pub fn buffer(n: usize) -> crate::Result<Vec<u8>> {
     Ok(v)
 }
 
+/// Stack size of airlock's helper threads (hashing, parsing, writeback):
+/// they need little, and a small stack leaves more of a limited address
+/// space to the rest.
+const HELPER_STACK: usize = 256 * 1024;
+
+/// A thread builder for a helper thread, or `RESOURCES` when the address
+/// space is too short to start one safely. The standard library panics
+/// inside a new thread whose signal stack cannot be allocated, and under a
+/// memory limit that panic cannot print and hangs the process; so first
+/// reserve (and free) more than a thread needs, fallibly, and refuse early.
+pub fn helper_thread(name: &str) -> crate::Result<std::thread::Builder> {
+    let mut probe: Vec<u8> = Vec::new();
+    probe
+        .try_reserve_exact(4 * HELPER_STACK + (1 << 20))
+        .map_err(|e| {
+            crate::Error::new(
+                crate::Code::Resources,
+                format!("not enough memory to start the {name} thread: {e}"),
+            )
+        })?;
+    // Touching nothing: the reservation alone proves the address space.
+    drop(probe);
+    Ok(std::thread::Builder::new()
+        .name(name.into())
+        .stack_size(HELPER_STACK))
+}
+
 /// SHA-256 either computed in line or on a second core. Export uses the
 /// second core: hashing (about 1.1 GB/s with SHA instructions) then runs
 /// beside the CRC, the zip writing and the encryption instead of after them.
@@ -472,8 +499,7 @@ impl Hasher {
     pub fn side() -> crate::Result<Hasher> {
         use sha2::Digest;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-        let handle = std::thread::Builder::new()
-            .name("sha256".into())
+        let handle = helper_thread("sha256")?
             .spawn(move || {
                 let mut h = sha2::Sha256::new();
                 for chunk in rx {
@@ -554,8 +580,7 @@ impl EarlyWriteback {
             )
         })?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-        let handle = std::thread::Builder::new()
-            .name("writeback".into())
+        let handle = helper_thread("writeback")?
             .spawn(move || {
                 for () in rx {
                     clone.sync_data()?;

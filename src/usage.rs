@@ -847,8 +847,7 @@ impl Sniffer {
     /// thread limits) gets an error, not a panic.
     pub fn spawn() -> Result<Sniffer> {
         let (tx, rx) = sync_channel::<Vec<u8>>(4);
-        let handle = std::thread::Builder::new()
-            .name("usage-parser".into())
+        let handle = crate::fsutil::helper_thread("usage-parser")?
             .spawn(move || {
                 sniff_buffered(ChannelReader {
                     rx,

@@ -487,8 +487,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     } else {
         let hash_path = tmp.path().to_path_buf();
         Some(
-            std::thread::Builder::new()
-                .name("bundle-sha256".into())
+            fsutil::helper_thread("bundle-sha256")?
                 .spawn(move || fsutil::sha256_file(&hash_path))
                 .map_err(|e| {
                     Error::new(
