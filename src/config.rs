@@ -129,4 +129,36 @@ mod tests {
             Code::IoRead
         );
     }
+
+    /// The example the packages install (dist/airlock.toml) is a valid
+    /// configuration, and every key the file format knows appears in it.
+    #[test]
+    fn the_packaged_example_loads_and_names_every_key() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/airlock.toml");
+        let (c, _) = Config::load(Some(&p)).unwrap();
+        assert_eq!(
+            c.trust.unwrap(),
+            PathBuf::from("/etc/airlock/allowed_signers")
+        );
+        assert_eq!(c.state_dir.unwrap(), PathBuf::from("/var/lib/airlock"));
+        assert_eq!(c.enterprise.as_deref(), Some("octo-corp"));
+        // Uncommented, every optional line still loads.
+        let d = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let mut all = String::new();
+        for line in text.lines() {
+            let l = line.strip_prefix("# ").unwrap_or(line);
+            if l.split_once(" = ").is_some_and(|(k, _)| !k.contains(' ')) {
+                all.push_str(l);
+                all.push('\n');
+            }
+        }
+        let q = d.path().join("airlock.toml");
+        std::fs::write(&q, &all).unwrap();
+        let (c, _) = Config::load(Some(&q)).unwrap();
+        assert_eq!(c.identities, [PathBuf::from("/etc/airlock/identity.txt")]);
+        assert_eq!(c.require_signers, Some(2));
+        assert!(c.submit_url.is_some() && c.submit_token_file.is_some());
+        assert!(c.api_url.is_some() && c.token_file.is_some());
+    }
 }

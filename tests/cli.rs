@@ -454,7 +454,7 @@ fn inspect_labels_everything_unverified() {
 #[test]
 fn broken_pipe_is_not_an_error() {
     let b = root().join("fixtures/bundles/golden_clear_users.airlock.zip");
-    let bin = assert_cmd::cargo::cargo_bin("airlock");
+    let bin = airlock_bin();
     let mut child = std::process::Command::new(bin)
         .arg("inspect")
         .arg(&b)

@@ -18,7 +18,7 @@ fn limited(mib: u64) -> Command {
     let mut c = tool("prlimit");
     c.arg(format!("--as={}", mib << 20))
         .arg("--")
-        .arg(assert_cmd::cargo::cargo_bin("airlock"));
+        .arg(airlock_bin());
     isolate(&mut c);
     c.env_remove("SOURCE_DATE_EPOCH");
     c
