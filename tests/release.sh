@@ -216,7 +216,7 @@ done
 rpm -qp --qf '[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES}\n]' "$rpm" | LC_ALL=C sort > ../rpm-files
 expected rpm > ../rpm-expected
 diff -u ../rpm-expected ../rpm-files || fail "$rpm does not hold exactly the expected files (- expected, + in the package)"
-[ "$(rpm -qpl "$rpm" | LC_ALL=C sort)" = "$(awk '{print $4}' ../rpm-expected)" ] || fail "rpm -qpl disagrees with the file list"
+[ "$(rpm -qpl "$rpm" | LC_ALL=C sort)" = "$(awk '{print $4}' ../rpm-expected | LC_ALL=C sort)" ] || fail "rpm -qpl disagrees with the file list"
 rpm -K --nosignature "$rpm" | grep -q 'digests OK' || fail "rpm -K: $(rpm -K --nosignature "$rpm")"
 reqs=$(rpm -qpR "$rpm")
 echo "$reqs" | grep -qxF 'libc.so.6(GLIBC_2.17)(64bit)' || fail "rpm requires lack libc.so.6(GLIBC_2.17)(64bit): $reqs"
