@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Tools the release build needs beyond Rust (sourced by scripts/release.sh):
 #  - zig and cargo-zigbuild, from PyPI, pinned by hash in
 #    scripts/release-tools.txt, in a virtual environment of their own; they

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Environment for reproducible release builds (sourced by scripts/release.sh):
 # no build path or home directory in the binary, the last commit's time
 # wherever a time is needed, the commit itself for `airlock --version`, and a
