@@ -204,7 +204,9 @@ fn read_file(p: &Path) -> Result<Vec<u8>> {
 /// OpenSSH would roll over into the next month or minute.
 pub fn parse_ssh_time(s: &str) -> Option<SystemTime> {
     let l = s.len();
-    let digits = if l > 1 && s[l - 1..].eq_ignore_ascii_case("z") {
+    // Suffixes are ASCII: slice only at character boundaries (a multi-byte
+    // character at the end used to panic here).
+    let digits = if l > 1 && s.is_char_boundary(l - 1) && s[l - 1..].eq_ignore_ascii_case("z") {
         &s[..l - 1]
     } else if l > 3 && s.is_char_boundary(l - 3) && s[l - 3..].eq_ignore_ascii_case("utc") {
         &s[..l - 3]

@@ -323,9 +323,17 @@ fn times() {
         ("Z", None),
         ("", None),
         ("20260101ZZ", None),
+        // Regression (found by the allowed_signers fuzz target): a
+        // multi-byte character at the end panicked on a non-boundary slice.
+        ("\u{feff}", None),
+        ("é", None),
+        ("2026010é", None),
+        ("20260101€", None),
+        ("20260101Zé", None),
     ] {
         assert_eq!(parse_ssh_time(t), want.map(at), "{t}");
     }
+    assert!(refused(&format!("host valid-before=\"é\" {KEY}\n")).contains("valid-before"));
     assert!(refused(&format!(
         "host valid-after=\"20270101\",valid-before=\"20260101\" {KEY}\n"
     ))
