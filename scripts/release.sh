@@ -127,6 +127,18 @@ pkgroot() { # KIND ROOT
 deb="$stage/deb"
 pkgroot deb "$deb"
 cp dist/debian/copyright "$deb/usr/share/doc/airlock/copyright"
+# Debian's names: the upstream changelog as changelog.gz, and a
+# changelog.Debian.gz for the package revision (policy 12.7).
+rm "$deb/usr/share/doc/airlock/CHANGELOG.md"
+gzip -n -9 < CHANGELOG.md > "$deb/usr/share/doc/airlock/changelog.gz"
+{
+  echo "airlock ($version-$pkgrel) unstable; urgency=medium"
+  echo
+  echo "  * Upstream release $version, packaged by scripts/release.sh from the"
+  echo "    portable binary (commit ${AIRLOCK_BUILD_COMMIT:-unknown})."
+  echo
+  echo " -- $(sed -n 's/^Maintainer: //p' dist/debian/control)  $(date -u -R -d "@$SOURCE_DATE_EPOCH")"
+} | gzip -n -9 > "$deb/usr/share/doc/airlock/changelog.Debian.gz"
 normalise "$deb" "$deb/usr/bin/airlock"
 mkdir -p "$deb/DEBIAN"
 scripts=(postinst postrm)
@@ -168,6 +180,9 @@ rpmbuild -bb --quiet --target x86_64-linux \
   --define "airlock_version $version" \
   --define "airlock_release $pkgrel" \
   --define "airlock_root $rpmroot" \
+  --define "airlock_packager $(sed -n 's/^Maintainer: //p' dist/debian/control)" \
+  --define "airlock_commit ${AIRLOCK_BUILD_COMMIT:-unknown}" \
+  --define "airlock_date $(date -u -d "@$SOURCE_DATE_EPOCH" '+%a %b %d %Y')" \
   --define "airlock_with_units ${#units[@]}" "${unit_defs[@]}" \
   dist/rpm/airlock.spec > "$stage/rpmbuild.log" 2>&1 || { cat "$stage/rpmbuild.log" >&2; exit 1; }
 cp "$stage/rpms/airlock-$version-$pkgrel.x86_64.rpm" "$out/"

@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 repo=$PWD
 keep=""
 if [ "${1:-}" = "--keep-binary" ]; then keep=$(realpath -m "$2"); fi
-for t in ssh-keygen sha256sum objdump dpkg-deb dpkg rpm rpm2cpio cpio man runuser useradd; do
+for t in ssh-keygen sha256sum objdump dpkg-deb dpkg rpm rpm2cpio cpio man runuser useradd lintian; do
   command -v "$t" >/dev/null || { echo "release: $t is missing (tests/run.sh installs it)" >&2; exit 1; }
 done
 [ -f /usr/share/bash-completion/bash_completion ] || { echo "release: bash-completion is missing (tests/run.sh installs it)" >&2; exit 1; }
@@ -120,7 +120,12 @@ expected() { # deb|rpm -> "MODE OWNER GROUP PATH" lines, sorted
     echo "-rw-r--r-- root root $zsh/_airlock"
     echo "-rw-r--r-- root root /usr/share/fish/vendor_completions.d/airlock.fish"
     echo "-rw-r--r-- root root /usr/share/doc/airlock/README.md"
-    echo "-rw-r--r-- root root /usr/share/doc/airlock/CHANGELOG.md"
+    if [ "$kind" = deb ]; then
+      echo "-rw-r--r-- root root /usr/share/doc/airlock/changelog.gz"
+      echo "-rw-r--r-- root root /usr/share/doc/airlock/changelog.Debian.gz"
+    else
+      echo "-rw-r--r-- root root /usr/share/doc/airlock/CHANGELOG.md"
+    fi
     (cd "$repo" && git ls-files docs) | grep -E '\.(md|json)$' | sed 's|^docs/|-rw-r--r-- root root /usr/share/doc/airlock/docs/|'
     echo "-rw-r--r-- root root /usr/share/doc/airlock/examples/airlock.toml"
     [ "$kind" = rpm ] || echo "-rw-r--r-- root root /usr/share/doc/airlock/copyright"
@@ -142,6 +147,12 @@ info=$(dpkg-deb -f "$deb" Package Version Architecture Depends)
 for line in "Package: airlock" "Version: $version-1" "Architecture: amd64" "Depends: libc6 (>= 2.17), adduser"; do
   echo "$info" | grep -qxF "$line" || fail "$deb: control lacks '$line': $info"
 done
+# Debian's policy checker: no error, no warning (the one suppressed tag is
+# about uploads to Debian's archive, which this package is not).
+(cd .. && lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs "dist/$deb" 2>&1) \
+  | grep -v 'running with root privileges' || true
+(cd .. && lintian --fail-on error,warning --suppress-tags initial-upload-closes-no-bugs "dist/$deb" >/dev/null 2>&1) \
+  || fail "lintian finds errors or warnings in $deb"
 # Files (directories that only hold others are the package manager's business).
 dpkg-deb -c "$deb" | awk '{sub(/^\./, "", $6); split($2, o, "/"); if ($1 !~ /^d/ || $6 == "/etc/airlock/") print $1, o[1], o[2], $6}' \
   | sed 's|/$||' | LC_ALL=C sort > ../deb-files
@@ -223,6 +234,7 @@ echo "$reqs" | grep -qxF 'libc.so.6(GLIBC_2.17)(64bit)' || fail "rpm requires la
 newer=$(echo "$reqs" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | awk -F. '$1 > 2 || ($1 == 2 && $2 > 17)')
 [ -z "$newer" ] || fail "rpm requires glibc symbol versions newer than 2.17: $newer"
 echo "$reqs" | grep -qxF 'shadow-utils' || fail "rpm does not require shadow-utils for its account script"
+rpm -qp --changelog "$rpm" | grep -qF "commit $commit" || fail "the .rpm's changelog does not name commit $commit"
 mkdir -p ../rpmx && (cd ../rpmx && rpm2cpio "../dist/$rpm" | cpio -idm --quiet)
 cmp ../rpmx/usr/bin/airlock "$bin" || fail "the .rpm's binary differs from the tarball's"
 # Its account script (%pre), run here: creates a system account once, keeps

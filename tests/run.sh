@@ -19,6 +19,7 @@ command -v objdump    >/dev/null || need+=(binutils)
 command -v rpm        >/dev/null || need+=(rpm)
 command -v cpio       >/dev/null || need+=(cpio)
 command -v man        >/dev/null || need+=(man-db)
+command -v lintian    >/dev/null || need+=(lintian)
 [ -f /usr/share/bash-completion/bash_completion ] || need+=(bash-completion)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing: ${need[*]}"
