@@ -414,6 +414,8 @@ fn import_with_a_post_quantum_identity_hands_over_the_usage_file() {
         "pq.zip",
         &["--recipients-file", s.p("to.txt").to_str().unwrap()],
     );
+    // A named outbox outside the home directory must exist.
+    std::fs::create_dir_all(s.p("outbox")).unwrap();
     airlock()
         .arg("import")
         .arg(&b)

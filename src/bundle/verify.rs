@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
 use crate::bundle::container::{
@@ -814,7 +813,8 @@ impl Sink {
 struct Digesting<'r, 'a> {
     inner: &'r mut MemberReader<'a>,
     entry: &'r Entry,
-    sha: Sha256,
+    /// In line, or on the second core while this one decrypts.
+    sha: fsutil::Hasher,
     /// Shared so the age header can be read while age holds the reader.
     head: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
     /// The container's own complaint (CRC, short member, I/O), kept even
@@ -864,7 +864,7 @@ impl Digesting<'_, '_> {
 
     /// The digest, compared with the signed one.
     fn check(self, p: &PayloadEntry) -> Result<()> {
-        let digest = hex::encode(self.sha.finalize());
+        let digest = hex::encode(self.sha.finish()?);
         if digest != p.sha256 {
             return Err(Error::new(
                 Code::MemberDigest,
@@ -902,16 +902,23 @@ fn read_member(
         plaintext_sha256: None,
         usage: None,
     };
+    let identities = opts.identities.filter(|i| !i.is_empty());
+    // Decryption keeps this core busy: the ciphertext's SHA-256 goes to the
+    // other one (the plaintext's has a thread of its own).
+    let sha = if encrypted && identities.is_some() {
+        fsutil::Hasher::side()?
+    } else {
+        fsutil::Hasher::inline()
+    };
     let mut src = Digesting {
         inner: r,
         entry: e,
-        sha: Sha256::new(),
+        sha,
         head: Default::default(),
         failed: None,
     };
     let extracting = sink.is_some();
     let sink = Sink(sink);
-    let identities = opts.identities.filter(|i| !i.is_empty());
     crate::progress::begin(&format!("verify {}", p.name), p.size);
     let verdict = if !encrypted {
         copy_clear(p, &mut src, sink, buf).map(Some)
@@ -1178,6 +1185,7 @@ mod tests {
     //! bundle hash, decryption) with the second read differing from the first.
     use super::*;
     use crate::bundle::container::Stamp;
+    use sha2::{Digest, Sha256};
     use std::io::{Seek, SeekFrom};
     use std::path::PathBuf;
 
