@@ -409,6 +409,7 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             &plain_name
         },
         refuse_existing: false,
+        hash_plaintext: true,
     };
     let (v, staged) = match verify_bundle(file, &opts.verify, &dest, true) {
         Ok(x) => x,

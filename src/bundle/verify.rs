@@ -410,6 +410,9 @@ pub enum Destination<'a> {
         name: Naming<'a>,
         /// Refuse up front when a target exists (extract without --force).
         refuse_existing: bool,
+        /// Hash decrypted plaintext (import lists it and checks re-runs by
+        /// it); extract needs only the signed ciphertext digest.
+        hash_plaintext: bool,
     },
 }
 
@@ -554,6 +557,7 @@ pub fn extract(
         dir: to.dir,
         name: &name,
         refuse_existing: !to.overwrite,
+        hash_plaintext: false,
     };
     let (v, staged) = verify_bundle(open_bundle(path)?, opts, &dest, false)?;
     let replace = if to.overwrite {
@@ -645,6 +649,7 @@ fn check_destination(m: &Manifest, dest: &Destination<'_>) -> Result<()> {
         dir,
         name,
         refuse_existing,
+        ..
     } = dest
     else {
         return Ok(());
@@ -706,7 +711,20 @@ fn read_all(
             Some((t, _)) => Some(writeback(t)?),
             None => None,
         };
-        let check = read_member(p, &e, &mut r, manifest, opts, sink, &mut buf)?;
+        let hash_plaintext = match dest {
+            Destination::Discard => true,
+            Destination::Dir { hash_plaintext, .. } => *hash_plaintext,
+        };
+        let check = read_member(
+            p,
+            &e,
+            &mut r,
+            manifest,
+            opts,
+            sink,
+            hash_plaintext,
+            &mut buf,
+        )?;
         if let Some((temp, target)) = temp {
             staged.files.push(StagedFile {
                 temp,
@@ -880,6 +898,7 @@ impl Digesting<'_, '_> {
 
 /// Read one payload member once: digest, and either copy the clear bytes,
 /// or decrypt, into `sink`; validate a usage file on the side.
+#[allow(clippy::too_many_arguments)]
 fn read_member(
     p: &PayloadEntry,
     e: &Entry,
@@ -887,6 +906,7 @@ fn read_member(
     m: &Manifest,
     opts: &VerifyOptions<'_>,
     sink: Option<fsutil::EarlyWriteback>,
+    hash_plaintext: bool,
     buf: &mut [u8],
 ) -> Result<PayloadCheck> {
     let encrypted = p.encryption.is_some();
@@ -923,7 +943,7 @@ fn read_member(
     let verdict = if !encrypted {
         copy_clear(p, &mut src, sink, buf).map(Some)
     } else if let Some(ids) = identities {
-        decrypt_member(p, &mut src, m, ids, sink, buf, &mut check)
+        decrypt_member(p, &mut src, m, ids, sink, hash_plaintext, buf, &mut check)
     } else {
         // Ciphertext only: the digest, then the header against the signed
         // recipients.
@@ -1009,6 +1029,7 @@ fn decrypt_member(
     m: &Manifest,
     ids: &Identities,
     sink: Sink,
+    hash_plaintext: bool,
     buf: &mut [u8],
     check: &mut PayloadCheck,
 ) -> Result<Option<Option<Sniff>>> {
@@ -1031,7 +1052,11 @@ fn decrypt_member(
     // Decryption on this core, the plaintext's SHA-256 on the other.
     let mut tee = Tee {
         inner: sink,
-        sha: fsutil::Hasher::side()?,
+        sha: if hash_plaintext {
+            fsutil::Hasher::side()?
+        } else {
+            fsutil::Hasher::Off
+        },
         size: 0,
         sniffer: sniffer.as_mut(),
     };
@@ -1060,7 +1085,8 @@ fn decrypt_member(
     } = tee;
     check.decrypted = true;
     check.plaintext_size = Some(size);
-    check.plaintext_sha256 = Some(hex::encode(sha.finish()?));
+    let digest = sha.finish()?;
+    check.plaintext_sha256 = hash_plaintext.then(|| hex::encode(digest));
     inner.finish(output_name(p))?;
     Ok(Some(sniffer.map(|s| s.finish()).transpose()?))
 }
@@ -1303,6 +1329,7 @@ mod tests {
                 dir,
                 name: &name,
                 refuse_existing: true,
+                hash_plaintext: true,
             },
             None => Destination::Discard,
         };
@@ -1472,6 +1499,7 @@ mod tests {
                 dir,
                 name: &name,
                 refuse_existing: false,
+                hash_plaintext: true,
             };
             verify_bundle(
                 Lying::new(b.clone(), b.clone()),
