@@ -104,15 +104,7 @@ fn replaced_by(
 fn clean_leftovers(state: &Path, outbox: Option<&Path>) {
     let _ = std::fs::remove_dir_all(state.join("spool"));
     if let Some(dir) = outbox {
-        if let Ok(rd) = std::fs::read_dir(dir) {
-            for e in rd.flatten() {
-                let n = e.file_name();
-                let n = n.to_string_lossy();
-                if n.starts_with(".airlock-") && n.ends_with(".tmp") {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
+        crate::fsutil::sweep_stale(dir);
     }
 }
 

@@ -121,7 +121,7 @@ pub fn watch(
     }
     for sub in [DONE, QUARANTINE] {
         fs::create_dir_all(dir.join(sub)).map_err(|e| Error::io_write(&dir.join(sub), e))?;
-        sweep_temp(&dir.join(sub));
+        fsutil::sweep_stale(&dir.join(sub));
     }
     let _lock = lock_dir(dir)?;
     let mut wake = Wake::new(dir);
@@ -363,20 +363,6 @@ fn quarantine(dir: &Path, name: &OsString, e: &Error) -> Result<PathBuf> {
     fsutil::sync_dir(&q)?;
     fsutil::sync_dir(dir)?;
     Ok(to)
-}
-
-/// Remove airlock's temporary files a killed run left in `dir` (the watcher
-/// holds the folder's lock, so none of them is live).
-fn sweep_temp(dir: &Path) {
-    if let Ok(rd) = fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let n = e.file_name();
-            let n = n.to_string_lossy();
-            if n.starts_with(".airlock-") && n.ends_with(".tmp") {
-                let _ = fs::remove_file(e.path());
-            }
-        }
-    }
 }
 
 /// One watcher per drop folder: an exclusive lock on `DIR/.airlock-watch.lock`.
