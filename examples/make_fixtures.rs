@@ -18,10 +18,11 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use airlock::bundle::container::{self, Entry, Writer};
-use airlock::bundle::export::signature_member_name;
 use airlock::bundle::manifest::{
-    format_time, Manifest, PayloadEntry, Sequence, Source, FORMAT, KIND_FILE, KIND_USAGE, VERSION,
+    BundleId, Encryption, Fingerprint, FormatName, FormatVersion, HexDigest, Manifest,
+    PayloadEntry, PayloadKind, Sequence, Source, Timestamp,
 };
+use airlock::bundle::rules::signature_member_name;
 use airlock::bundle::{self, Input};
 use airlock::crypt::Recipients;
 use airlock::keys::{self, Signer};
@@ -107,7 +108,7 @@ fn t(s: &str) -> SystemTime {
 }
 
 fn manifest(
-    payload: &[(&str, &[u8], &str)],
+    payload: &[(&str, &[u8], PayloadKind)],
     created: SystemTime,
     lifetime: Duration,
     seq: u64,
@@ -120,26 +121,27 @@ fn manifest(
         .map(|(n, b, k)| PayloadEntry {
             name: format!("payload/{n}"),
             size: b.len() as u64,
-            sha256: hex::encode(Sha256::digest(b)),
-            kind: k.to_string(),
+            sha256: HexDigest::from_bytes(&Sha256::digest(b).into()),
+            kind: *k,
             encryption: None,
         })
         .collect();
     let m = Manifest {
-        format: FORMAT.into(),
-        version: VERSION,
-        bundle_id: hex::encode(
+        format: FormatName::AirlockBundle,
+        version: FormatVersion::V1,
+        bundle_id: BundleId::parse(&hex::encode(
             &Sha256::digest(format!("fixture {seq} {}", signer.fingerprint()))[..16],
-        ),
-        created: format_time(created),
-        expires: format_time(created + lifetime),
+        ))
+        .expect("32 hex digits"),
+        created: Timestamp::from_system(created),
+        expires: Timestamp::from_system(created + lifetime),
         tool: airlock::tool_version(),
         source: Source {
             host_name: host.into(),
             server_id: Some(id.into()),
         },
         sequence: Sequence {
-            key: signer.fingerprint(),
+            key: Fingerprint::parse(&signer.fingerprint()).expect("fingerprint"),
             number: seq,
         },
         payload,
@@ -157,7 +159,7 @@ fn encrypted(
     listed: &[airlock::bundle::manifest::Recipient],
 ) -> Manifest {
     m.payload[0].name = format!("payload/{name}");
-    m.payload[0].encryption = Some("age".into());
+    m.payload[0].encryption = Some(Encryption::Age);
     m.recipients = listed.to_vec();
     m.version = airlock::bundle::manifest::version_for(&m.recipients);
     m
@@ -311,7 +313,7 @@ fn main() {
     };
     let good = |signer: &Signer, seq: u64| -> (Vec<u8>, (String, Vec<u8>)) {
         let m = manifest(
-            &[(u, &enc, KIND_USAGE)],
+            &[(u, &enc, PayloadKind::Usage)],
             at,
             month,
             seq,
@@ -371,7 +373,10 @@ fn main() {
     );
 
     let m2 = manifest(
-        &[(u, &enc, KIND_USAGE), ("notes.txt", &notes, KIND_FILE)],
+        &[
+            (u, &enc, PayloadKind::Usage),
+            ("notes.txt", &notes, PayloadKind::File),
+        ],
         at,
         month,
         11,
@@ -471,7 +476,7 @@ fn main() {
     );
 
     let me = manifest(
-        &[(u, &enc, KIND_USAGE)],
+        &[(u, &enc, PayloadKind::Usage)],
         at - 2 * month,
         month,
         12,
@@ -490,7 +495,7 @@ fn main() {
     );
 
     let mf = manifest(
-        &[(u, &enc, KIND_USAGE)],
+        &[(u, &enc, PayloadKind::Usage)],
         at + Duration::from_secs(24 * 3600),
         month,
         13,
@@ -509,7 +514,7 @@ fn main() {
     );
 
     let mp = manifest(
-        &[(u, &other, KIND_USAGE)],
+        &[(u, &other, PayloadKind::Usage)],
         at,
         month,
         14,
@@ -536,7 +541,7 @@ fn main() {
     );
 
     let mc = manifest(
-        &[(u, &clear, KIND_USAGE)],
+        &[(u, &clear, PayloadKind::Usage)],
         at,
         month,
         15,
@@ -818,8 +823,8 @@ fn main() {
         &mut cases,
     );
 
-    let mut v2 = manifest(
-        &[(u, &enc, KIND_USAGE)],
+    let v2 = manifest(
+        &[(u, &enc, PayloadKind::Usage)],
         at,
         month,
         13,
@@ -827,8 +832,11 @@ fn main() {
         SAMPLE_HOST,
         SAMPLE_SERVER_ID,
     );
-    v2.version = 3;
-    let v2 = v2.to_bytes();
+    // Version 3 has no type: written as text.
+    let v2 = String::from_utf8(v2.to_bytes())
+        .expect("utf-8")
+        .replacen("\"version\": 1,", "\"version\": 3,", 1)
+        .into_bytes();
     let v2_sig = sig(&v2, &exporter, BUNDLE_NAMESPACE);
     emit(
         "fail_format_version.airlock.zip",
@@ -842,7 +850,7 @@ fn main() {
     // could take two ways (a sequence past 2^53, `null` for an absent field,
     // an empty list, a version written as a float).
     let strict = manifest(
-        &[(u, &enc, KIND_USAGE)],
+        &[(u, &enc, PayloadKind::Usage)],
         at,
         month,
         15,
@@ -926,7 +934,7 @@ fn main() {
     bad_usage.truncate(cut);
     let (bm, bs) = {
         let m = manifest(
-            &[(u, &bad_usage, KIND_USAGE)],
+            &[(u, &bad_usage, PayloadKind::Usage)],
             at,
             month,
             14,
@@ -1043,7 +1051,7 @@ fn main() {
     };
     let enc_manifest = |ct: &[u8], listed: &Recipients, seq: u64| {
         let mut m = manifest(
-            &[(enc_name.trim_end_matches(".age"), ct, KIND_USAGE)],
+            &[(enc_name.trim_end_matches(".age"), ct, PayloadKind::Usage)],
             at,
             month,
             seq,
@@ -1052,7 +1060,7 @@ fn main() {
             SAMPLE_SERVER_ID,
         );
         m.payload[0].name = format!("payload/{enc_name}");
-        m.payload[0].encryption = Some("age".into());
+        m.payload[0].encryption = Some(Encryption::Age);
         m.recipients = listed.listed.clone();
         m.version = airlock::bundle::manifest::version_for(&m.recipients);
         m.check().unwrap();
@@ -1173,7 +1181,7 @@ fn main() {
     let pq_manifest = |ct: &[u8], listed: &[airlock::bundle::manifest::Recipient], seq: u64| {
         encrypted(
             manifest(
-                &[(enc_name.trim_end_matches(".age"), ct, KIND_USAGE)],
+                &[(enc_name.trim_end_matches(".age"), ct, PayloadKind::Usage)],
                 at,
                 month,
                 seq,
@@ -1257,7 +1265,7 @@ fn main() {
         &|| {
             let ct = encrypt(&pq, &clear);
             let mut m = pq_manifest(&ct, &pq.listed, 28);
-            m.version = VERSION;
+            m.version = FormatVersion::V1;
             let m = m.to_bytes();
             zip(&[
                 (p(enc_name), ct),

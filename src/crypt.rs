@@ -17,13 +17,13 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::bundle::manifest::{
-    Recipient as ListedRecipient, MAX_HYBRID_RECIPIENTS, RECIPIENT_MLKEM768X25519,
-};
 use crate::error::{Code, Error, Result};
 use crate::keys::{self, PassphraseSource};
 
 pub mod hybrid;
+pub mod listed;
+
+pub use listed::{ListedRecipient, MAX_HYBRID_RECIPIENTS};
 
 /// scrypt work factor (log2 N) used for passphrase bundles: N = 2^18 takes
 /// about 0.5–1 s and 256 MiB on current hardware, age's own target.
@@ -47,7 +47,7 @@ impl Recipients {
     /// Add an `age1pq1…`, `age1…` or `ssh-ed25519 AAAA…` recipient.
     pub fn add(&mut self, s: &str) -> Result<()> {
         let s = s.trim();
-        if self.listed.iter().any(|r| r.kind == "scrypt") {
+        if self.listed.iter().any(ListedRecipient::is_passphrase) {
             return Err(scrypt_alone());
         }
         if s.to_ascii_lowercase().starts_with(hybrid::RECIPIENT_PREFIX) {
@@ -61,7 +61,7 @@ impl Recipients {
                 )
             })?;
             let canonical = r.to_string();
-            self.push(RECIPIENT_MLKEM768X25519, canonical, Box::new(r))
+            self.push(ListedRecipient::MlKem768X25519(canonical), Box::new(r))
         } else if s.starts_with("age1") {
             let r = age::x25519::Recipient::from_str(s).map_err(|e| {
                 Error::new(
@@ -70,7 +70,7 @@ impl Recipients {
                 )
             })?;
             let canonical = r.to_string();
-            self.push("x25519", canonical, Box::new(r))
+            self.push(ListedRecipient::X25519(canonical), Box::new(r))
         } else if s.starts_with("ssh-ed25519 ") {
             // Keep the key type and base64 only: comments are not part of a recipient.
             let mut parts = s.split_whitespace();
@@ -86,7 +86,7 @@ impl Recipients {
                     format!("{s:?} is not an ssh-ed25519 recipient: {e:?}"),
                 )
             })?;
-            self.push("ssh-ed25519", canonical, Box::new(r))
+            self.push(ListedRecipient::SshEd25519(canonical), Box::new(r))
         } else if s.starts_with("ssh-rsa ") {
             Err(Error::new(
                 Code::Args,
@@ -106,20 +106,15 @@ impl Recipients {
     /// List a parsed recipient once; refuse what age's rule for mixing
     /// refuses (post-quantum with classical) and more hybrid recipients than
     /// an age header checked by airlock holds.
-    fn push(
-        &mut self,
-        kind: &'static str,
-        canonical: String,
-        r: Box<dyn age::Recipient + Send>,
-    ) -> Result<()> {
+    fn push(&mut self, listed: ListedRecipient, r: Box<dyn age::Recipient + Send>) -> Result<()> {
         if self
             .listed
             .iter()
-            .any(|l| l.recipient.as_deref() == Some(canonical.as_str()))
+            .any(|l| l.recipient() == listed.recipient())
         {
             return Ok(());
         }
-        let pq = kind == RECIPIENT_MLKEM768X25519;
+        let pq = listed.is_post_quantum();
         if self.listed.iter().any(|l| l.is_post_quantum() != pq) {
             return Err(Error::new(
                 Code::Args,
@@ -139,11 +134,7 @@ impl Recipients {
                 format!("at most {MAX_HYBRID_RECIPIENTS} post-quantum recipients per bundle"),
             ));
         }
-        self.listed.push(ListedRecipient {
-            kind: kind.into(),
-            recipient: Some(canonical),
-            work_factor: None,
-        });
+        self.listed.push(listed);
         self.boxed.push(r);
         Ok(())
     }
@@ -181,11 +172,7 @@ impl Recipients {
         }
         let mut r = age::scrypt::Recipient::new(SecretString::from(pass.to_string()));
         r.set_work_factor(work_factor);
-        self.listed.push(ListedRecipient {
-            kind: "scrypt".into(),
-            recipient: None,
-            work_factor: Some(work_factor),
-        });
+        self.listed.push(ListedRecipient::Scrypt { work_factor });
         self.boxed.push(Box::new(r));
         Ok(())
     }
@@ -487,11 +474,10 @@ pub fn check_header(stanzas: &[Stanza], listed: &[ListedRecipient]) -> Result<()
         .filter(|s| !s.kind.ends_with("-grease"))
         .collect();
     let count = |k: &str| real.iter().filter(|s| s.kind == k).count();
-    let want = |k: &str| listed.iter().filter(|r| r.kind == k).count();
-    if count("X25519") != want("x25519")
-        || count(hybrid::STANZA_TAG) != want(RECIPIENT_MLKEM768X25519)
-        || count("ssh-ed25519") != want("ssh-ed25519")
-        || count("scrypt") != want("scrypt")
+    let want = |k: &str| listed.iter().filter(|r| r.stanza_tag() == k).count();
+    if listed
+        .iter()
+        .any(|r| count(r.stanza_tag()) != want(r.stanza_tag()))
         || real.len() != listed.len()
     {
         return Err(mismatch(format!(
@@ -505,24 +491,23 @@ pub fn check_header(stanzas: &[Stanza], listed: &[ListedRecipient]) -> Result<()
         )));
     }
     for r in listed {
-        match r.kind.as_str() {
-            "ssh-ed25519" => {
-                let tag = r.recipient.as_deref().and_then(ssh_tag);
+        match r {
+            ListedRecipient::SshEd25519(key) => {
+                let tag = ssh_tag(key);
                 if !real
                     .iter()
-                    .any(|s| s.kind == "ssh-ed25519" && s.args.first() == tag.as_ref())
+                    .any(|s| s.kind == r.stanza_tag() && s.args.first() == tag.as_ref())
                 {
                     return Err(mismatch(format!(
-                        "no age stanza for the listed recipient {}",
-                        r.recipient.as_deref().unwrap_or("")
+                        "no age stanza for the listed recipient {key}"
                     )));
                 }
             }
-            "scrypt" => {
-                let wf = r.work_factor.map(|w| w.to_string());
+            ListedRecipient::Scrypt { work_factor } => {
+                let wf = work_factor.to_string();
                 if !real
                     .iter()
-                    .any(|s| s.kind == "scrypt" && s.args.get(1) == wf.as_ref())
+                    .any(|s| s.kind == r.stanza_tag() && s.args.get(1) == Some(&wf))
                 {
                     return Err(mismatch(
                         "the scrypt work factor differs from the signed one".into(),
@@ -657,8 +642,7 @@ mod tests {
         rs.add(&pq).unwrap();
         rs.add(&pq.to_ascii_uppercase()).unwrap(); // the same key, listed once
         assert_eq!(rs.listed.len(), 1);
-        assert_eq!(rs.listed[0].kind, RECIPIENT_MLKEM768X25519);
-        assert_eq!(rs.listed[0].recipient.as_deref(), Some(pq.as_str()));
+        assert_eq!(rs.listed[0], ListedRecipient::MlKem768X25519(pq.clone()));
         // age's rule: no classical recipient beside a post-quantum one, either order.
         let (_, x) = generate_identity("x");
         let e = rs.add(&x).unwrap_err();

@@ -12,7 +12,8 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::bundle::manifest::PayloadEntry;
-use crate::bundle::verify::{output_name, Replace, Staged};
+use crate::bundle::rules::output_name;
+use crate::bundle::verify::{Replace, Staged};
 use crate::bundle::Manifest;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
@@ -104,11 +105,7 @@ pub fn instructions(
     bundle_sha256: &str,
     replaced: &[Replaced],
 ) -> String {
-    let is_usage = |i: usize| {
-        m.payload
-            .get(i)
-            .is_some_and(|p| p.kind == crate::bundle::manifest::KIND_USAGE)
-    };
+    let is_usage = |i: usize| m.payload.get(i).is_some_and(|p| p.is_usage());
     if !(0..files.len()).any(is_usage) {
         let mut s = format!(
             "Not for GitHub: bundle {} from {} carries no GHES license usage file\n\n",
@@ -253,11 +250,7 @@ pub fn to_outbox(
 ) -> Result<Vec<PathBuf>> {
     // The files to upload: the GHES usage files (all files when the bundle
     // carries none, for other cargo).
-    let usage: Vec<bool> = m
-        .payload
-        .iter()
-        .map(|p| p.kind == crate::bundle::manifest::KIND_USAGE)
-        .collect();
+    let usage: Vec<bool> = m.payload.iter().map(|p| p.is_usage()).collect();
     let any_usage = usage.iter().any(|u| *u);
     let listed: Vec<(String, String)> = staged
         .files
@@ -332,7 +325,7 @@ pub fn to_http(
                 .post(&target)
                 .header("Content-Type", "application/json")
                 .header("Idempotency-Key", bundle_sha256)
-                .header("X-Airlock-Bundle-Id", &m.bundle_id)
+                .header("X-Airlock-Bundle-Id", m.bundle_id.as_str())
                 .header("X-Airlock-Source-Host", &m.source.host_name)
                 .header("X-Airlock-File-Name", name);
             if let Some(id) = &m.source.server_id {

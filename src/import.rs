@@ -20,9 +20,8 @@ use serde::Serialize;
 
 use crate::bundle::container::open_bundle;
 use crate::bundle::manifest::format_time;
-use crate::bundle::verify::{
-    check_freshness, output_name, verify_bundle, Destination, Verified, VerifyOptions,
-};
+use crate::bundle::rules::output_name;
+use crate::bundle::verify::{check_freshness, verify_bundle, Destination, Verified, VerifyOptions};
 use crate::error::{Code, Error, Result};
 use crate::handover::{self, Target};
 use crate::ledger::{kind, outcome, Event, Ledger};
@@ -120,14 +119,14 @@ fn event_from(v: &Verified, bundle_sha256: &str, kind: &str, outcome: &str) -> E
         at: format_time(SystemTime::now()),
         outcome: outcome.into(),
         bundle_sha256: Some(bundle_sha256.into()),
-        bundle_id: Some(m.bundle_id.clone()),
-        signer: Some(m.sequence.key.clone()),
+        bundle_id: Some(m.bundle_id.to_string()),
+        signer: Some(m.sequence.key.to_string()),
         principal: signer.map(|s| s.principals.clone()),
         sequence: Some(m.sequence.number as i64),
         host_name: Some(m.source.host_name.clone()),
         server_id: m.source.server_id.clone(),
-        created: Some(m.created.clone()),
-        expires: Some(m.expires.clone()),
+        created: Some(m.created.to_string()),
+        expires: Some(m.expires.to_string()),
         ..Default::default()
     }
 }
@@ -249,7 +248,7 @@ fn check_rules(tx: &crate::ledger::Tx<'_>, m: &crate::bundle::Manifest) -> Resul
         }
     }
     if let Some(newest) = tx.newest_created(&m.source.host_name, sid)? {
-        if m.created.as_str() <= newest.as_str() {
+        if m.created.to_string() <= newest {
             return Ok(Some(Error::new(
                 Code::LedgerOlder,
                 format!(
@@ -270,7 +269,7 @@ fn check_resume(tx: &crate::ledger::Tx<'_>, m: &crate::bundle::Manifest) -> Resu
     let newer = tx.overtaken_by(
         &m.source.host_name,
         sid,
-        &m.created,
+        &m.created.to_string(),
         &m.sequence.key,
         m.sequence.number as i64,
     )?;
@@ -355,13 +354,13 @@ fn record_rejected(
         ..Default::default()
     };
     if let Some(m) = signed {
-        ev.bundle_id = Some(m.bundle_id);
-        ev.signer = Some(m.sequence.key);
+        ev.bundle_id = Some(m.bundle_id.to_string());
+        ev.signer = Some(m.sequence.key.to_string());
         ev.sequence = Some(m.sequence.number as i64);
         ev.host_name = Some(m.source.host_name);
         ev.server_id = m.source.server_id;
-        ev.created = Some(m.created);
-        ev.expires = Some(m.expires);
+        ev.created = Some(m.created.to_string());
+        ev.expires = Some(m.expires.to_string());
     }
     ledger.append(ev)?;
     Ok(())
@@ -470,15 +469,12 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
     };
     let upload: Vec<String> = match &opts.target {
         Target::Outbox(_) => {
-            let any_usage = m
-                .payload
-                .iter()
-                .any(|p| p.kind == crate::bundle::manifest::KIND_USAGE);
+            let any_usage = m.payload.iter().any(|p| p.is_usage());
             staged
                 .files
                 .iter()
                 .zip(&m.payload)
-                .filter(|(_, p)| !any_usage || p.kind == crate::bundle::manifest::KIND_USAGE)
+                .filter(|(_, p)| !any_usage || p.is_usage())
                 .map(|(f, _)| f.target.display().to_string())
                 .collect()
         }
@@ -526,12 +522,12 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             let (moved, move_errors) = handover::move_aside(&files);
             Ok(ImportReport {
                 bundle_sha256,
-                bundle_id: m.bundle_id.clone(),
+                bundle_id: m.bundle_id.to_string(),
                 host_name: m.source.host_name.clone(),
                 server_id: m.source.server_id.clone(),
                 sequence: m.sequence.number,
-                signer: m.sequence.key.clone(),
-                created: m.created.clone(),
+                signer: m.sequence.key.to_string(),
+                created: m.created.to_string(),
                 resumed,
                 handed_over,
                 upload,
@@ -664,7 +660,7 @@ mod tests {
             at: "2026-11-28T00:00:00Z".into(),
             outcome: outcome::ACCEPTED.into(),
             bundle_id: Some(id.into()),
-            signer: Some(m.sequence.key.clone()),
+            signer: Some(m.sequence.key.to_string()),
             sequence: Some(seq),
             host_name: Some(m.source.host_name.clone()),
             server_id: m.source.server_id.clone(),
@@ -672,7 +668,8 @@ mod tests {
             ..Default::default()
         };
         // The sample itself (created 2026-11-28, sequence 1) was accepted.
-        l.append(ev(&m.created, 1, &m.bundle_id)).unwrap();
+        l.append(ev(&m.created.to_string(), 1, &m.bundle_id))
+            .unwrap();
         {
             let tx = l.begin().unwrap();
             assert!(check_resume(&tx, &m).unwrap().is_none());

@@ -254,8 +254,8 @@ fn airlock_decrypts_what_age_encryption_encrypted() {
 #[test]
 fn bundle_with_a_member_encrypted_by_age_encryption_extracts() {
     use airlock::bundle::manifest::{
-        format_time, Manifest, PayloadEntry, Recipient, Sequence, Source, FORMAT, KIND_USAGE,
-        RECIPIENT_MLKEM768X25519, VERSION_HYBRID,
+        BundleId, Encryption, Fingerprint, FormatName, FormatVersion, HexDigest, Manifest,
+        PayloadEntry, PayloadKind, Recipient, Sequence, Source, Timestamp,
     };
     use sha2::Digest;
 
@@ -266,34 +266,30 @@ fn bundle_with_a_member_encrypted_by_age_encryption_extracts() {
     let ct = age_js(&["encrypt", s.p("to.txt").to_str().unwrap()], &plain);
 
     let signer = airlock::keys::load_signer(&s.key, &mut || unreachable!("no passphrase")).unwrap();
-    let created = SystemTime::now() - Duration::from_secs(60);
+    let created = Timestamp::from_system(SystemTime::now() - Duration::from_secs(60));
     let m = Manifest {
-        format: FORMAT.into(),
-        version: VERSION_HYBRID,
-        bundle_id: hex::encode(&sha2::Sha256::digest(&ct)[..16]),
-        created: format_time(created),
-        expires: format_time(created + Duration::from_secs(7 * 24 * 3600)),
+        format: FormatName::AirlockBundle,
+        version: FormatVersion::V2,
+        bundle_id: BundleId::parse(&hex::encode(&sha2::Sha256::digest(&ct)[..16])).unwrap(),
+        created,
+        expires: created + Duration::from_secs(7 * 24 * 3600),
         tool: airlock::tool_version(),
         source: Source {
             host_name: "ghes.example.com".into(),
             server_id: Some(airlock::sample::SAMPLE_SERVER_ID.into()),
         },
         sequence: Sequence {
-            key: signer.fingerprint(),
+            key: Fingerprint::parse(&signer.fingerprint()).unwrap(),
             number: 1,
         },
         payload: vec![PayloadEntry {
             name: MEMBER.into(),
             size: ct.len() as u64,
-            sha256: hex::encode(sha2::Sha256::digest(&ct)),
-            kind: KIND_USAGE.into(),
-            encryption: Some("age".into()),
+            sha256: HexDigest::from_bytes(&sha2::Sha256::digest(&ct).into()),
+            kind: PayloadKind::Usage,
+            encryption: Some(Encryption::Age),
         }],
-        recipients: vec![Recipient {
-            kind: RECIPIENT_MLKEM768X25519.into(),
-            recipient: Some(recipient.clone()),
-            work_factor: None,
-        }],
+        recipients: vec![Recipient::MlKem768X25519(recipient.clone())],
     };
     m.check().unwrap();
     let bytes = m.to_bytes();
@@ -304,7 +300,7 @@ fn bundle_with_a_member_encrypted_by_age_encryption_extracts() {
     w.add_bytes(MEMBER, &ct).unwrap();
     w.add_bytes("manifest.json", &bytes).unwrap();
     w.add_bytes(
-        &airlock::bundle::export::signature_member_name(&sig),
+        &airlock::bundle::rules::signature_member_name(&sig),
         sig.to_armored().as_bytes(),
     )
     .unwrap();

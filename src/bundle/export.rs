@@ -6,26 +6,23 @@ use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
-
 use crate::bundle::container::{check_name_syntax, Writer};
 use crate::bundle::manifest::{
-    format_time, version_for, Manifest, PayloadEntry, Sequence, Source, FORMAT, KIND_FILE,
-    KIND_USAGE, MANIFEST_NAME, MAX_LIFETIME, MAX_PAYLOAD_MEMBERS,
+    format_time, version_for, Encryption, Fingerprint, FormatName, HexDigest, Manifest,
+    PayloadEntry, PayloadKind, Sequence, Source, Timestamp, MANIFEST_NAME, MAX_LIFETIME,
+    MAX_PAYLOAD_MEMBERS,
 };
-use crate::bundle::verify::{verify_bundle, Clock, Destination, Tee, VerifyOptions};
+use crate::bundle::rules::{bundle_id, derived_name, signature_member_name, CHUNK};
+use crate::bundle::tee::Tee;
+use crate::bundle::verify::{verify_bundle, Clock, Destination, VerifyOptions};
 use crate::crypt::Recipients;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
 use crate::keys::Signer;
 use crate::ledger::{kind, outcome, Event, Ledger};
-use crate::sshsig::SshSig;
 use crate::state::StateDir;
 use crate::trust::{AllowedSigner, TrustStore};
 use crate::usage::{self, Sniff, Sniffer, UsageInfo};
-
-/// Chunk size for streaming: large writes are markedly faster than 64 KiB ones.
-pub const CHUNK: usize = 1 << 20;
 
 /// Where a payload's bytes come from.
 pub enum InputSource {
@@ -228,24 +225,24 @@ fn stream_member<W: Write + io::Seek>(
         Sink::Age(w) => w.finish().map_err(werr)?,
     };
     crate::progress::end();
-    let digest = hex::encode(hashing.sha.finish()?);
+    let digest = HexDigest::from_bytes(&hashing.sha.finish()?);
     let entry = hashing.inner.finish().map_err(werr)?;
     let (kind, usage) = match sniffer.finish()? {
-        Sniff::Usage(u) => (KIND_USAGE, Some(u)),
+        Sniff::Usage(u) => (PayloadKind::Usage, Some(u)),
         Sniff::Invalid(why) => return Err(usage::invalid(&label, &why)),
         Sniff::Other if input.require_usage => {
             let stdin = matches!(input.source, InputSource::Stdin);
             return Err(not_usage(&label, &head, done, stdin));
         }
-        Sniff::Other => (KIND_FILE, None),
+        Sniff::Other => (PayloadKind::File, None),
     };
     Ok(Staged {
         entry: PayloadEntry {
             name: member,
             size: entry.size,
             sha256: digest,
-            kind: kind.to_string(),
-            encryption: encrypt.then(|| "age".to_string()),
+            kind,
+            encryption: encrypt.then_some(Encryption::Age),
         },
         usage,
     })
@@ -325,31 +322,6 @@ fn resolve_source(
             })
         }
     }
-}
-
-/// A deterministic bundle id: the same inputs give the same id.
-fn bundle_id(fp: &str, seq: u64, created: &str, payload: &[PayloadEntry]) -> String {
-    let mut h = Sha256::new();
-    h.update(b"airlock-bundle-id\0");
-    h.update(fp.as_bytes());
-    h.update(seq.to_be_bytes());
-    h.update(created.as_bytes());
-    for p in payload {
-        h.update(p.name.as_bytes());
-        h.update(b"\0");
-        h.update(p.sha256.as_bytes());
-    }
-    hex::encode(&h.finalize()[..16])
-}
-
-/// The name a bundle gets in an output directory.
-pub fn derived_name(m: &Manifest) -> String {
-    format!(
-        "{}_{}_{:06}.airlock.zip",
-        m.source.host_name,
-        m.created_compact(),
-        m.sequence.number
-    )
 }
 
 /// Export a bundle.
@@ -446,21 +418,20 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     };
     ledger.append(reserved)?;
     fsutil::fault_point("export:reserved");
-    let created = format_time(opts.created);
-    let expires = format_time(opts.created + opts.expires_in);
+    let created = Timestamp::from_system(opts.created);
+    let expires = created + opts.expires_in;
+    let key = Fingerprint::parse(&fp)
+        .ok_or_else(|| Error::new(Code::Internal, format!("fingerprint {fp:?}")))?;
     let payload: Vec<PayloadEntry> = staged.iter().map(|s| s.entry.clone()).collect();
     let manifest = Manifest {
-        format: FORMAT.into(),
+        format: FormatName::AirlockBundle,
         version: version_for(&opts.recipients.listed),
-        bundle_id: bundle_id(&fp, number, &created, &payload),
+        bundle_id: bundle_id(&key, number, created, &payload),
         created,
         expires,
         tool: opts.tool.clone(),
         source,
-        sequence: Sequence {
-            key: fp.clone(),
-            number,
-        },
+        sequence: Sequence { key, number },
         payload,
         recipients: opts.recipients.listed.clone(),
     };
@@ -533,14 +504,14 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         at: format_time(SystemTime::now()),
         outcome: outcome::EXPORTED.into(),
         bundle_sha256: Some(bundle_sha256),
-        bundle_id: Some(manifest.bundle_id.clone()),
+        bundle_id: Some(manifest.bundle_id.to_string()),
         signer: Some(fp.clone()),
         principal: None,
         sequence: Some(number as i64),
         host_name: Some(manifest.source.host_name.clone()),
         server_id: manifest.source.server_id.clone(),
-        created: Some(manifest.created.clone()),
-        expires: Some(manifest.expires.clone()),
+        created: Some(manifest.created.to_string()),
+        expires: Some(manifest.expires.to_string()),
         detail: Some(target.display().to_string()),
         ..Default::default()
     })?;
@@ -553,11 +524,6 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
             .filter_map(|s| s.usage.map(|u| (s.entry.name, u)))
             .collect(),
     })
-}
-
-/// The member name of a signature: its key's hex id.
-pub fn signature_member_name(sig: &SshSig) -> String {
-    format!("signatures/{}.sig", sig.public_key.id_hex())
 }
 
 /// Verify a freshly written bundle with the exporter's own key as the only
@@ -788,20 +754,5 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".airlock-"))
             .collect();
         assert!(left.is_empty());
-    }
-
-    #[test]
-    fn bundle_ids_are_deterministic() {
-        let p = vec![PayloadEntry {
-            name: "payload/a".into(),
-            size: 1,
-            sha256: "0".repeat(64),
-            kind: KIND_FILE.into(),
-            encryption: None,
-        }];
-        let a = bundle_id("SHA256:x", 1, "2026-11-28T00:00:00Z", &p);
-        assert_eq!(a, bundle_id("SHA256:x", 1, "2026-11-28T00:00:00Z", &p));
-        assert_ne!(a, bundle_id("SHA256:x", 2, "2026-11-28T00:00:00Z", &p));
-        assert_eq!(a.len(), 32);
     }
 }

@@ -9,31 +9,25 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use std::str::FromStr;
-
 use crate::bundle::container::check_name_syntax;
-use crate::crypt::hybrid;
 use crate::error::{Code, Error, Result};
 use crate::usage::{is_host_name, is_uuid};
 
-pub const FORMAT: &str = "airlock-bundle";
-/// Format version 1: every bundle without post-quantum recipients.
-pub const VERSION: u32 = 1;
-/// Format version 2: version 1 plus the `mlkem768x25519` recipient type,
-/// written exactly when the payload is encrypted to post-quantum recipients
-/// (docs/format.md §9, decision 45).
-pub const VERSION_HYBRID: u32 = 2;
+pub use crate::bundle::types::{
+    BundleId, Encryption, Fingerprint, FormatName, FormatVersion, HexDigest, PayloadKind, Timestamp,
+};
+pub use crate::crypt::listed::{ListedRecipient as Recipient, MAX_HYBRID_RECIPIENTS};
+
+/// The member holding the manifest.
 pub const MANIFEST_NAME: &str = "manifest.json";
+/// Largest manifest airlock reads.
 pub const MAX_MANIFEST_LEN: u64 = 256 * 1024;
+/// Most payload members in one bundle.
 pub const MAX_PAYLOAD_MEMBERS: usize = 32;
+/// Most signatures in one bundle.
 pub const MAX_SIGNATURES: usize = 16;
+/// Most recipients in one manifest.
 pub const MAX_RECIPIENTS: usize = 64;
-/// Most hybrid post-quantum recipients: each adds a ~1.6 KB stanza, and 32
-/// keep the age header under the 64 KiB airlock checks (§5).
-pub const MAX_HYBRID_RECIPIENTS: usize = 32;
-/// The recipient type of age's hybrid post-quantum recipients (ML-KEM-768 +
-/// X25519, `age1pq1…`), named after its age stanza.
-pub const RECIPIENT_MLKEM768X25519: &str = "mlkem768x25519";
 /// Largest sequence number: 2^53 - 1, the largest integer every JSON reader
 /// (JavaScript's included) represents exactly, so no two readers of a
 /// manifest disagree on it.
@@ -41,34 +35,88 @@ pub const MAX_SEQUENCE: u64 = (1 << 53) - 1;
 /// Longest allowed gap between creation and expiry.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
 
-/// Payload kinds.
-pub const KIND_USAGE: &str = "ghes-license-usage";
-pub const KIND_FILE: &str = "file";
-
+/// The signed statement of a bundle. Every value in it passed the format's
+/// rules: one that deserialised, or that [`Manifest::check`] accepted, is a
+/// valid format-v1/v2 manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "Fields")]
 pub struct Manifest {
-    pub format: String,
-    pub version: u32,
-    pub bundle_id: String,
-    pub created: String,
-    pub expires: String,
+    /// Always `airlock-bundle`.
+    pub format: FormatName,
+    /// 1, or 2 exactly when the recipients are post-quantum.
+    pub version: FormatVersion,
+    /// Derived from the signer, sequence, time and payload digests.
+    pub bundle_id: BundleId,
+    /// When the bundle was made (signed).
+    pub created: Timestamp,
+    /// After this the bundle is refused.
+    pub expires: Timestamp,
+    /// The exporting tool, `airlock X.Y.Z` (1..=64 characters).
     pub tool: String,
+    /// The GHES instance the payload came from.
     pub source: Source,
+    /// The signer's sequence number.
     pub sequence: Sequence,
+    /// The payload members, in member order.
     pub payload: Vec<PayloadEntry>,
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "non_empty"
-    )]
+    /// Who can decrypt; empty (and left out) when the payload is in clear.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recipients: Vec<Recipient>,
 }
 
+/// The same fields, before the rules that span several of them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fields {
+    format: FormatName,
+    version: FormatVersion,
+    bundle_id: BundleId,
+    created: Timestamp,
+    expires: Timestamp,
+    tool: String,
+    source: Source,
+    sequence: Sequence,
+    payload: Vec<PayloadEntry>,
+    #[serde(default, deserialize_with = "non_empty")]
+    recipients: Vec<Recipient>,
+}
+
+/// A rule that spans fields, broken; serde reports it as a format error.
+struct RuleBroken(String);
+
+impl std::fmt::Display for RuleBroken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<Fields> for Manifest {
+    type Error = RuleBroken;
+    fn try_from(f: Fields) -> std::result::Result<Manifest, RuleBroken> {
+        let m = Manifest {
+            format: f.format,
+            version: f.version,
+            bundle_id: f.bundle_id,
+            created: f.created,
+            expires: f.expires,
+            tool: f.tool,
+            source: f.source,
+            sequence: f.sequence,
+            payload: f.payload,
+            recipients: f.recipients,
+        };
+        m.check().map_err(|e| RuleBroken(e.cause))?;
+        Ok(m)
+    }
+}
+
+/// Where the payload came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
+    /// The GHES hostname.
     pub host_name: String,
+    /// The GHES server id (a UUID), when the usage file names one.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -81,63 +129,46 @@ pub struct Source {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sequence {
-    pub key: String,
+    /// Fingerprint of the signing key the number counts for.
+    pub key: Fingerprint,
+    /// 1..=2^53-1, increasing per key and instance.
     pub number: u64,
 }
 
+/// One payload member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PayloadEntry {
+    /// Member name, under `payload/`; ends in `.age` when encrypted.
     pub name: String,
+    /// Size of the member as stored (the ciphertext when encrypted).
     pub size: u64,
-    pub sha256: String,
-    pub kind: String,
-    /// `"age"` when the member is an age file; absent when in clear.
+    /// SHA-256 of the member as stored.
+    pub sha256: HexDigest,
+    /// What the member holds.
+    pub kind: PayloadKind,
+    /// `age` when the member is an age file; absent when in clear.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "present"
     )]
-    pub encryption: Option<String>,
+    pub encryption: Option<Encryption>,
 }
 
-/// A recipient the payload was encrypted to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Recipient {
-    /// `x25519`, `mlkem768x25519` (format v2), `ssh-ed25519` or `scrypt`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The recipient string (`age1…`, `age1pq1…`, `ssh-ed25519 AAAA…`);
-    /// absent for scrypt.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    pub recipient: Option<String>,
-    /// scrypt work factor (log2 N).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
-    pub work_factor: Option<u8>,
-}
-
-impl Recipient {
-    /// A hybrid post-quantum recipient (`mlkem768x25519`).
-    pub fn is_post_quantum(&self) -> bool {
-        self.kind == RECIPIENT_MLKEM768X25519
+impl PayloadEntry {
+    /// A GHES license usage file.
+    pub fn is_usage(&self) -> bool {
+        self.kind == PayloadKind::Usage
     }
 }
 
 /// The format version a manifest with these recipients is written in.
-pub fn version_for(recipients: &[Recipient]) -> u32 {
+pub fn version_for(recipients: &[Recipient]) -> FormatVersion {
     if recipients.iter().any(Recipient::is_post_quantum) {
-        VERSION_HYBRID
+        FormatVersion::V2
     } else {
-        VERSION
+        FormatVersion::V1
     }
 }
 
@@ -179,19 +210,12 @@ fn invalid(msg: impl Into<String>) -> Error {
 
 /// Format a time as the manifest does: RFC 3339, UTC, whole seconds.
 pub fn format_time(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
+    Timestamp::from_system(t).to_string()
 }
 
 /// Parse a manifest time; only the canonical `YYYY-MM-DDTHH:MM:SSZ` form.
 pub fn parse_time(s: &str) -> Option<SystemTime> {
-    let t = humantime::parse_rfc3339(s).ok()?;
-    (format_time(t) == s).then_some(t)
-}
-
-fn is_lower_hex(s: &str, len: usize) -> bool {
-    s.len() == len
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    Timestamp::parse(s).map(Timestamp::system_time)
 }
 
 impl Manifest {
@@ -207,28 +231,29 @@ impl Manifest {
         let probe: Probe = serde_json::from_slice(bytes)
             .map_err(|e| invalid(format!("manifest.json is not a JSON object: {e}")))?;
         match probe.format {
-            Some(serde_json::Value::String(f)) if f == FORMAT => {}
+            Some(serde_json::Value::String(f)) if f == FormatName::TEXT => {}
             other => {
                 return Err(invalid(format!(
-                    "manifest format is {}, expected {FORMAT:?}",
+                    "manifest format is {}, expected {:?}",
                     other
                         .map(|v| v.to_string())
-                        .unwrap_or_else(|| "missing".into())
+                        .unwrap_or_else(|| "missing".into()),
+                    FormatName::TEXT
                 )))
             }
         }
         match probe.version {
             Some(serde_json::Value::Number(n))
-                if n.as_u64() == Some(VERSION as u64)
-                    || n.as_u64() == Some(VERSION_HYBRID as u64) => {}
+                if n.as_u64().and_then(FormatVersion::from_number).is_some() => {}
             // Only a non-negative integer is a version: `1.0` or `-1` is a
             // malformed manifest, not an unknown format.
             Some(serde_json::Value::Number(n)) if n.is_u64() => {
                 return Err(Error::new(
                     Code::FormatVersion,
                     format!(
-                        "bundle format version {n}; this airlock reads versions \
-                         {VERSION} and {VERSION_HYBRID}"
+                        "bundle format version {n}; this airlock reads versions {} and {}",
+                        FormatVersion::V1,
+                        FormatVersion::V2
                     ),
                 ))
             }
@@ -238,23 +263,24 @@ impl Manifest {
                 ))
             }
         }
-        let m: Manifest = serde_json::from_slice(bytes)
-            .map_err(|e| invalid(format!("manifest.json does not follow the format: {e}")))?;
-        m.check()?;
-        Ok(m)
+        // Deserialising runs every rule (`Fields` → `check`).
+        serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("manifest.json does not follow the format: {e}")))
     }
 
-    /// Field rules of formats v1 and v2 (docs/format.md §3).
+    /// The rules that span fields (docs/format.md §3); each field's own
+    /// shape is its type's. Deserialising runs this; export runs it on what
+    /// it is about to sign.
     pub fn check(&self) -> Result<()> {
-        if !is_lower_hex(&self.bundle_id, 32) {
-            return Err(invalid("bundle_id must be 32 lowercase hex digits"));
-        }
-        let created = self.created_time()?;
-        let expires = self.expires_time()?;
-        if expires <= created {
+        if self.expires <= self.created {
             return Err(invalid("expires is not after created"));
         }
-        if expires.duration_since(created).unwrap_or_default() > MAX_LIFETIME {
+        let lifetime = self
+            .expires
+            .system_time()
+            .duration_since(self.created.system_time())
+            .unwrap_or_default();
+        if lifetime > MAX_LIFETIME {
             return Err(invalid("the bundle's lifetime exceeds 366 days"));
         }
         if self.tool.is_empty() || self.tool.len() > 64 {
@@ -263,13 +289,13 @@ impl Manifest {
         if !is_host_name(&self.source.host_name) {
             return Err(invalid("source.host_name is not a host name"));
         }
-        if let Some(id) = &self.source.server_id {
-            if !is_uuid(id) {
-                return Err(invalid("source.server_id is not a UUID"));
-            }
-        }
-        if !(self.sequence.key.starts_with("SHA256:") && self.sequence.key.len() == 50) {
-            return Err(invalid("sequence.key is not an OpenSSH SHA256 fingerprint"));
+        if self
+            .source
+            .server_id
+            .as_deref()
+            .is_some_and(|id| !is_uuid(id))
+        {
+            return Err(invalid("source.server_id is not a UUID"));
         }
         if self.sequence.number == 0 {
             return Err(invalid("sequence.number starts at 1"));
@@ -280,13 +306,17 @@ impl Manifest {
                 self.sequence.number
             )));
         }
+        self.check_payload()?;
+        self.check_recipients()
+    }
+
+    fn check_payload(&self) -> Result<()> {
         if self.payload.is_empty() || self.payload.len() > MAX_PAYLOAD_MEMBERS {
             return Err(invalid(format!(
                 "the payload must list 1..={MAX_PAYLOAD_MEMBERS} members"
             )));
         }
         let mut names = HashSet::new();
-        let mut encrypted = 0;
         for p in &self.payload {
             check_name_syntax(&p.name).map_err(|e| invalid(e.cause))?;
             if !p.name.starts_with("payload/") {
@@ -295,28 +325,20 @@ impl Manifest {
             if !names.insert(p.name.to_ascii_lowercase()) {
                 return Err(invalid(format!("{} is listed twice", p.name)));
             }
-            if !is_lower_hex(&p.sha256, 64) {
+            if p.encryption.is_some()
+                && !(p.name.ends_with(".age") && p.name.len() > "payload/.age".len())
+            {
                 return Err(invalid(format!(
-                    "{}: sha256 must be 64 lowercase hex digits",
+                    "{}: an encrypted member's name ends in .age",
                     p.name
                 )));
             }
-            if p.kind != KIND_USAGE && p.kind != KIND_FILE {
-                return Err(invalid(format!("{}: unknown kind {:?}", p.name, p.kind)));
-            }
-            match p.encryption.as_deref() {
-                None => {}
-                Some("age") if p.name.ends_with(".age") && p.name.len() > "payload/.age".len() => {
-                    encrypted += 1
-                }
-                Some(other) => {
-                    return Err(invalid(format!(
-                        "{}: unsupported encryption {other:?}",
-                        p.name
-                    )))
-                }
-            }
         }
+        let encrypted = self
+            .payload
+            .iter()
+            .filter(|p| p.encryption.is_some())
+            .count();
         if encrypted != 0 && encrypted != self.payload.len() {
             return Err(invalid(
                 "either every payload member is encrypted or none is",
@@ -327,39 +349,14 @@ impl Manifest {
                 "recipients must be listed exactly when the payload is encrypted",
             ));
         }
+        Ok(())
+    }
+
+    fn check_recipients(&self) -> Result<()> {
         if self.recipients.len() > MAX_RECIPIENTS {
             return Err(invalid("too many recipients"));
         }
-        for r in &self.recipients {
-            let ok = match r.kind.as_str() {
-                "x25519" => {
-                    r.recipient.as_ref().is_some_and(|s| {
-                        s.starts_with("age1") && !s.starts_with(hybrid::RECIPIENT_PREFIX)
-                    }) && r.work_factor.is_none()
-                }
-                RECIPIENT_MLKEM768X25519 => {
-                    // Only the canonical (lowercase) form of a valid key: the
-                    // signed string is what every reader compares.
-                    r.recipient.as_ref().is_some_and(|s| {
-                        hybrid::Recipient::from_str(s).is_ok_and(|k| k.to_string() == *s)
-                    }) && r.work_factor.is_none()
-                }
-                "ssh-ed25519" => {
-                    r.recipient
-                        .as_ref()
-                        .is_some_and(|s| s.starts_with("ssh-ed25519 "))
-                        && r.work_factor.is_none()
-                }
-                "scrypt" => {
-                    r.recipient.is_none() && r.work_factor.is_some_and(|w| (1..=30).contains(&w))
-                }
-                _ => false,
-            };
-            if !ok {
-                return Err(invalid(format!("recipient {:?} is not valid", r)));
-            }
-        }
-        if self.recipients.iter().any(|r| r.kind == "scrypt") && self.recipients.len() != 1 {
+        if self.recipients.iter().any(Recipient::is_passphrase) && self.recipients.len() != 1 {
             return Err(invalid(
                 "a passphrase (scrypt) recipient cannot be mixed with others",
             ));
@@ -381,8 +378,8 @@ impl Manifest {
         }
         if self.version != version_for(&self.recipients) {
             return Err(invalid(format!(
-                "format version {} with {}: version {VERSION_HYBRID} is written exactly when \
-                 the recipients are post-quantum (mlkem768x25519), version {VERSION} otherwise",
+                "format version {} with {}: version 2 is written exactly when the recipients \
+                 are post-quantum (mlkem768x25519), version 1 otherwise",
                 self.version,
                 if pq == 0 {
                     "no post-quantum recipient"
@@ -394,22 +391,12 @@ impl Manifest {
         Ok(())
     }
 
-    pub fn created_time(&self) -> Result<SystemTime> {
-        parse_time(&self.created).ok_or_else(|| invalid("created is not an RFC 3339 UTC time"))
-    }
-
-    pub fn expires_time(&self) -> Result<SystemTime> {
-        parse_time(&self.expires).ok_or_else(|| invalid("expires is not an RFC 3339 UTC time"))
-    }
-
     /// `created` without separators (`20261101T000000Z`), for file names.
     pub fn created_compact(&self) -> String {
-        self.created
-            .chars()
-            .filter(|c| *c != '-' && *c != ':')
-            .collect()
+        self.created.compact()
     }
 
+    /// The payload is encrypted.
     pub fn is_encrypted(&self) -> bool {
         !self.recipients.is_empty()
     }
@@ -421,25 +408,25 @@ pub(crate) mod tests {
 
     pub fn sample() -> Manifest {
         Manifest {
-            format: FORMAT.into(),
-            version: VERSION,
-            bundle_id: "0123456789abcdef0123456789abcdef".into(),
-            created: "2026-11-28T00:00:00Z".into(),
-            expires: "2026-12-28T00:00:00Z".into(),
+            format: FormatName::AirlockBundle,
+            version: FormatVersion::V1,
+            bundle_id: BundleId::parse("0123456789abcdef0123456789abcdef").unwrap(),
+            created: Timestamp::parse("2026-11-28T00:00:00Z").unwrap(),
+            expires: Timestamp::parse("2026-12-28T00:00:00Z").unwrap(),
             tool: "airlock 0.1.0".into(),
             source: Source {
                 host_name: "ghes.example.com".into(),
                 server_id: Some("6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into()),
             },
             sequence: Sequence {
-                key: format!("SHA256:{}", "A".repeat(43)),
+                key: Fingerprint::parse(&format!("SHA256:{}", "A".repeat(43))).unwrap(),
                 number: 1,
             },
             payload: vec![PayloadEntry {
                 name: "payload/license-usage.json".into(),
                 size: 3,
-                sha256: "0".repeat(64),
-                kind: KIND_USAGE.into(),
+                sha256: HexDigest::parse(&"0".repeat(64)).unwrap(),
+                kind: PayloadKind::Usage,
                 encryption: None,
             }],
             recipients: vec![],
@@ -452,21 +439,46 @@ pub(crate) mod tests {
         assert_eq!(Manifest::parse(&m.to_bytes()).unwrap(), m);
     }
 
+    /// The sample's JSON with one text replaced.
+    fn edited(from: &str, to: &str) -> String {
+        let text = String::from_utf8(sample().to_bytes()).unwrap();
+        assert!(text.contains(from), "{from}");
+        text.replacen(from, to, 1)
+    }
+
     #[test]
     fn rejects_bad_fields() {
-        let mut m = sample();
-        m.created = "2026-11-28T00:00:00+00:00".into();
-        assert!(Manifest::parse(&m.to_bytes()).is_err());
-        let mut m = sample();
-        m.expires = m.created.clone();
-        assert!(Manifest::parse(&m.to_bytes()).is_err());
+        for (from, to) in [
+            (
+                "00:00:00Z\",\n  \"expires",
+                "00:00:00+00:00\",\n  \"expires",
+            ),
+            ("2026-12-28T00:00:00Z", "2026-11-28T00:00:00Z"),
+            ("2026-12-28T00:00:00Z", "2027-12-28T00:00:00Z"),
+            ("\"ghes-license-usage\"", "\"GHES-license-usage\""),
+            (
+                "\"ghes-license-usage\"",
+                "\"file\", \"encryption\": \"age\"",
+            ),
+            ("0123456789abcdef", "0123456789ABCDEF"),
+            ("\"SHA256:", "\"MD5:AAAAAAA"),
+            ("\"tool\": \"airlock 0.1.0\"", "\"tool\": \"\""),
+            ("\"number\": 1", "\"number\": 0"),
+        ] {
+            let bad = edited(from, to);
+            assert_eq!(
+                Manifest::parse(bad.as_bytes()).err().map(|e| e.code),
+                Some(Code::ManifestInvalid),
+                "{to}"
+            );
+        }
         let mut m = sample();
         m.payload.push(m.payload[0].clone());
         assert!(Manifest::parse(&m.to_bytes()).is_err());
-        let mut m = sample();
-        m.version = 3;
+        assert!(m.check().is_err());
+        let v3 = edited("\"version\": 1", "\"version\": 3");
         assert_eq!(
-            Manifest::parse(&m.to_bytes()).err().unwrap().code,
+            Manifest::parse(v3.as_bytes()).err().unwrap().code,
             Code::FormatVersion
         );
         let extra =
@@ -520,13 +532,9 @@ pub(crate) mod tests {
     fn hybrid(m: &mut Manifest) -> String {
         let r = crate::crypt::generate_hybrid_identity("x").1;
         m.payload[0].name = "payload/license-usage.json.age".into();
-        m.payload[0].encryption = Some("age".into());
-        m.recipients = vec![Recipient {
-            kind: RECIPIENT_MLKEM768X25519.into(),
-            recipient: Some(r.clone()),
-            work_factor: None,
-        }];
-        m.version = VERSION_HYBRID;
+        m.payload[0].encryption = Some(Encryption::Age);
+        m.recipients = vec![Recipient::MlKem768X25519(r.clone())];
+        m.version = FormatVersion::V2;
         r
     }
 
@@ -537,52 +545,51 @@ pub(crate) mod tests {
         let mut m = sample();
         let r = hybrid(&mut m);
         assert_eq!(Manifest::parse(&m.to_bytes()).unwrap(), m);
-        assert_eq!(version_for(&m.recipients), VERSION_HYBRID);
-        assert_eq!(version_for(&[]), VERSION);
+        assert_eq!(version_for(&m.recipients), FormatVersion::V2);
+        assert_eq!(version_for(&[]), FormatVersion::V1);
 
         let code = |m: &Manifest| Manifest::parse(&m.to_bytes()).err().map(|e| e.code);
+        let text = |m: &Manifest| String::from_utf8(m.to_bytes()).unwrap();
         // Version 1 with a hybrid recipient; version 2 without one.
         let mut v1 = m.clone();
-        v1.version = VERSION;
+        v1.version = FormatVersion::V1;
         assert_eq!(code(&v1), Some(Code::ManifestInvalid));
         let mut v2 = sample();
-        v2.version = VERSION_HYBRID;
+        v2.version = FormatVersion::V2;
         assert_eq!(code(&v2), Some(Code::ManifestInvalid));
         // Version 3 is a format this airlock does not know.
-        let mut v3 = m.clone();
-        v3.version = 3;
-        assert_eq!(code(&v3), Some(Code::FormatVersion));
+        let v3 = text(&m).replacen("\"version\": 2", "\"version\": 3", 1);
+        assert_eq!(
+            Manifest::parse(v3.as_bytes()).err().map(|e| e.code),
+            Some(Code::FormatVersion)
+        );
         // Mixed with a classical recipient.
         let mut mixed = m.clone();
-        mixed.recipients.push(Recipient {
-            kind: "x25519".into(),
-            recipient: Some(crate::crypt::generate_identity("x").1),
-            work_factor: None,
-        });
+        mixed
+            .recipients
+            .push(Recipient::X25519(crate::crypt::generate_identity("x").1));
         assert_eq!(code(&mixed), Some(Code::ManifestInvalid));
         // A hybrid key listed as x25519, an uppercase or damaged one, a work factor.
-        for (kind, recipient, wf) in [
-            ("x25519", r.clone(), None),
-            (RECIPIENT_MLKEM768X25519, r.to_ascii_uppercase(), None),
-            (RECIPIENT_MLKEM768X25519, r[..r.len() - 1].to_string(), None),
-            (RECIPIENT_MLKEM768X25519, r.clone(), Some(10)),
+        let listed = format!("\"type\": \"mlkem768x25519\",\n      \"recipient\": \"{r}\"");
+        for to in [
+            format!("\"type\": \"x25519\",\n      \"recipient\": \"{r}\""),
+            listed.replace(&r, &r.to_ascii_uppercase()),
+            listed.replace(&r, &r[..r.len() - 1]),
+            format!("{listed}, \"work_factor\": 10"),
         ] {
-            let mut bad = m.clone();
-            bad.recipients[0] = Recipient {
-                kind: kind.into(),
-                recipient: Some(recipient),
-                work_factor: wf,
-            };
-            assert_eq!(code(&bad), Some(Code::ManifestInvalid), "{kind} {wf:?}");
+            let t = text(&m);
+            assert!(t.contains(&listed), "{t}");
+            let bad = t.replacen(&listed, &to, 1);
+            assert_eq!(
+                Manifest::parse(bad.as_bytes()).err().map(|e| e.code),
+                Some(Code::ManifestInvalid),
+                "{to}"
+            );
         }
         // At most MAX_HYBRID_RECIPIENTS.
         let mut many = m.clone();
         many.recipients = (0..=MAX_HYBRID_RECIPIENTS)
-            .map(|_| Recipient {
-                kind: RECIPIENT_MLKEM768X25519.into(),
-                recipient: Some(crate::crypt::generate_hybrid_identity("x").1),
-                work_factor: None,
-            })
+            .map(|_| Recipient::MlKem768X25519(crate::crypt::generate_hybrid_identity("x").1))
             .collect();
         assert_eq!(code(&many), Some(Code::ManifestInvalid));
         many.recipients.pop();
@@ -596,11 +603,7 @@ pub(crate) mod tests {
             serde_json::from_str(include_str!("../../docs/manifest.schema.json")).unwrap();
         let props = schema["properties"].as_object().unwrap();
         let mut m = sample();
-        m.recipients.push(Recipient {
-            kind: "x25519".into(),
-            recipient: Some("age1x".into()),
-            work_factor: None,
-        });
+        m.recipients.push(Recipient::X25519("age1x".into()));
         let v = serde_json::to_value(&m).unwrap();
         for k in v.as_object().unwrap().keys() {
             assert!(props.contains_key(k), "schema lacks {k}");

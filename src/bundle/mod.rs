@@ -4,7 +4,10 @@
 pub mod container;
 pub mod export;
 pub mod manifest;
+pub mod rules;
 pub mod sign;
+pub mod tee;
+pub mod types;
 pub mod verify;
 
 pub use export::{export, ExportOptions, ExportReport, Input, InputSource};

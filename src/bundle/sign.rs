@@ -10,8 +10,8 @@ use std::io::{self, BufWriter, Read};
 use std::path::Path;
 
 use crate::bundle::container::{member_read_error, open_bundle, Writer};
-use crate::bundle::export::{signature_member_name, CHUNK};
 use crate::bundle::manifest::{Manifest, MANIFEST_NAME, MAX_SIGNATURES};
+use crate::bundle::rules::{signature_member_name, CHUNK};
 use crate::bundle::verify::{open_layout, read_signed, Signed};
 use crate::error::{Code, Error, Result};
 use crate::fsutil;

@@ -27,10 +27,11 @@ use tempfile::NamedTempFile;
 use crate::bundle::container::{
     member_read_error, open_bundle, Entry, Medium, MemberReader, Reader,
 };
-use crate::bundle::export::{signature_member_name, CHUNK};
 use crate::bundle::manifest::{
-    Manifest, PayloadEntry, KIND_USAGE, MANIFEST_NAME, MAX_MANIFEST_LEN, MAX_SIGNATURES,
+    HexDigest, Manifest, PayloadEntry, PayloadKind, MANIFEST_NAME, MAX_MANIFEST_LEN, MAX_SIGNATURES,
 };
+use crate::bundle::rules::{output_name, signature_member_name, CHUNK};
+use crate::bundle::tee::Tee;
 use crate::crypt::{self, Identities};
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
@@ -91,8 +92,8 @@ pub struct AcceptedSigner {
 pub struct PayloadCheck {
     pub name: String,
     pub size: u64,
-    pub sha256: String,
-    pub kind: String,
+    pub sha256: HexDigest,
+    pub kind: PayloadKind,
     pub encrypted: bool,
     /// True when an encrypted member was decrypted to its end.
     pub decrypted: bool,
@@ -101,7 +102,7 @@ pub struct PayloadCheck {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plaintext_size: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub plaintext_sha256: Option<String>,
+    pub plaintext_sha256: Option<HexDigest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageInfo>,
 }
@@ -251,7 +252,7 @@ pub fn check_trust(
     trust: &TrustStore,
     required: usize,
 ) -> Result<Vec<AcceptedSigner>> {
-    let created = manifest.created_time()?;
+    let created = manifest.created.system_time();
     let mut accepted = Vec::new();
     let mut first_err = None;
     let mut refusals: Vec<String> = Vec::new();
@@ -367,8 +368,8 @@ pub fn check_members(manifest: &Manifest, payload: &[Entry]) -> Result<()> {
 
 /// Step 7: freshness against `now`.
 pub fn check_freshness(manifest: &Manifest, now: SystemTime, skew: Duration) -> Result<()> {
-    let created = manifest.created_time()?;
-    let expires = manifest.expires_time()?;
+    let created = manifest.created.system_time();
+    let expires = manifest.expires.system_time();
     if created > now + skew {
         return Err(Error::new(
             Code::BundleFuture,
@@ -569,16 +570,6 @@ pub fn extract(
     Ok((v, written))
 }
 
-/// The file name a payload member is extracted to.
-pub fn output_name(p: &PayloadEntry) -> &str {
-    let base = p.name.strip_prefix("payload/").unwrap_or(&p.name);
-    if p.encryption.is_some() {
-        base.strip_suffix(".age").unwrap_or(base)
-    } else {
-        base
-    }
-}
-
 /// The single verification core: open the container, check signatures,
 /// trust and the member list, then read the whole file once, streaming each
 /// payload member into `dest`, and judge freshness at the end. With
@@ -729,7 +720,11 @@ fn read_all(
             staged.files.push(StagedFile {
                 temp,
                 target,
-                sha256: check.plaintext_sha256.clone().unwrap_or_default(),
+                sha256: check
+                    .plaintext_sha256
+                    .as_ref()
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
                 size: check.plaintext_size.unwrap_or_default(),
             });
         }
@@ -772,30 +767,6 @@ fn writeback(t: &NamedTempFile) -> Result<fsutil::EarlyWriteback> {
         .try_clone()
         .map_err(|e| Error::io_write(t.path(), e))?;
     fsutil::EarlyWriteback::new(f)
-}
-
-/// Counts and hashes bytes on their way to another writer, optionally
-/// feeding them to the usage-file sniffer too.
-pub(crate) struct Tee<'a, W: Write> {
-    pub(crate) inner: W,
-    pub(crate) sha: fsutil::Hasher,
-    pub(crate) size: u64,
-    pub(crate) sniffer: Option<&'a mut Sniffer>,
-}
-
-impl<W: Write> Write for Tee<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha.update(&buf[..n]);
-        self.size += n as u64;
-        if let Some(s) = self.sniffer.as_mut() {
-            s.feed(&buf[..n]);
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Where a member's plaintext goes: a staged temp file, or nowhere (verify
@@ -882,7 +853,7 @@ impl Digesting<'_, '_> {
 
     /// The digest, compared with the signed one.
     fn check(self, p: &PayloadEntry) -> Result<()> {
-        let digest = hex::encode(self.sha.finish()?);
+        let digest = HexDigest::from_bytes(&self.sha.finish()?);
         if digest != p.sha256 {
             return Err(Error::new(
                 Code::MemberDigest,
@@ -914,7 +885,7 @@ fn read_member(
         name: p.name.clone(),
         size: p.size,
         sha256: p.sha256.clone(),
-        kind: p.kind.clone(),
+        kind: p.kind,
         encrypted,
         decrypted: false,
         validated: false,
@@ -1000,7 +971,7 @@ fn copy_clear(
     mut sink: Sink,
     buf: &mut [u8],
 ) -> Result<Option<Sniff>> {
-    let mut sniffer = (p.kind == KIND_USAGE).then(Sniffer::spawn).transpose()?;
+    let mut sniffer = p.is_usage().then(Sniffer::spawn).transpose()?;
     loop {
         let n = match src.read(buf) {
             Ok(0) => break,
@@ -1040,7 +1011,10 @@ fn decrypt_member(
     let max_wf = m
         .recipients
         .iter()
-        .find_map(|r| r.work_factor)
+        .find_map(|r| match r {
+            crypt::ListedRecipient::Scrypt { work_factor } => Some(*work_factor),
+            _ => None,
+        })
         .unwrap_or(crypt::SCRYPT_MAX_WORK_FACTOR);
     let mut stream = ids.unlock(decryptor, max_wf).map_err(|e| {
         match (e.code, ids.no_match_hint(&m.recipients)) {
@@ -1048,7 +1022,7 @@ fn decrypt_member(
             _ => e,
         }
     })?;
-    let mut sniffer = (p.kind == KIND_USAGE).then(Sniffer::spawn).transpose()?;
+    let mut sniffer = p.is_usage().then(Sniffer::spawn).transpose()?;
     // Decryption on this core, the plaintext's SHA-256 on the other.
     let mut tee = Tee {
         inner: sink,
@@ -1086,7 +1060,7 @@ fn decrypt_member(
     check.decrypted = true;
     check.plaintext_size = Some(size);
     let digest = sha.finish()?;
-    check.plaintext_sha256 = hash_plaintext.then(|| hex::encode(digest));
+    check.plaintext_sha256 = hash_plaintext.then(|| HexDigest::from_bytes(&digest));
     inner.finish(output_name(p))?;
     Ok(Some(sniffer.map(|s| s.finish()).transpose()?))
 }

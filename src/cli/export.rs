@@ -169,11 +169,7 @@ pub fn run(a: Args) -> Result<()> {
         );
         outln!("  users        {}", u.users);
     }
-    for p in m
-        .payload
-        .iter()
-        .filter(|p| p.kind != bundle::manifest::KIND_USAGE)
-    {
+    for p in m.payload.iter().filter(|p| !p.is_usage()) {
         outln!("{}: opaque file, {}", p.name, super::bytes(p.size));
     }
     outln!(

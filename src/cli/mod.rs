@@ -525,7 +525,7 @@ impl IdentityArgs {
             let scrypt = airlock::bundle::inspect(bundle)
                 .ok()
                 .and_then(|i| i.manifest)
-                .is_some_and(|m| m.recipients.iter().any(|r| r.kind == "scrypt"));
+                .is_some_and(|m| m.recipients.iter().any(|r| r.is_passphrase()));
             if scrypt {
                 let p = rpassword::prompt_password("Passphrase of the bundle: ")
                     .map_err(|e| prompt_failed(e, "--passphrase-file"))?;

@@ -1,5 +1,6 @@
 //! `airlock verify`: check a bundle against a trust store.
 
+use airlock::crypt::ListedRecipient;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
@@ -100,16 +101,18 @@ pub fn run(a: Args) -> Result<()> {
         let r: Vec<String> = m
             .recipients
             .iter()
-            .map(|r| match &r.recipient {
+            .map(|r| match r {
                 // Nearly 2,000 characters: the start and end identify it;
                 // --json and `airlock inspect` give it whole.
-                Some(s) if r.is_post_quantum() => format!(
+                ListedRecipient::MlKem768X25519(s) => format!(
                     "{}…{} (post-quantum)",
                     s.get(..24).unwrap_or(s),
                     s.get(s.len().saturating_sub(8)..).unwrap_or("")
                 ),
-                Some(s) => s.clone(),
-                None => format!("a passphrase (scrypt 2^{})", r.work_factor.unwrap_or(0)),
+                ListedRecipient::X25519(s) | ListedRecipient::SshEd25519(s) => s.clone(),
+                ListedRecipient::Scrypt { work_factor } => {
+                    format!("a passphrase (scrypt 2^{work_factor})")
+                }
             })
             .collect();
         outln!("  encrypted to {}", r.join(", "));

@@ -1,0 +1,79 @@
+//! The format's fixed rules that the pipelines share: member names, the
+//! I/O chunk, and the names airlock derives for what it writes.
+
+use sha2::{Digest, Sha256};
+
+use crate::bundle::manifest::{BundleId, Fingerprint, Manifest, PayloadEntry, Timestamp};
+use crate::sshsig::SshSig;
+
+/// Size of the buffers every pipeline streams members through.
+pub const CHUNK: usize = 1 << 20;
+
+/// The member name of a signature: its key's hex id.
+pub fn signature_member_name(sig: &SshSig) -> String {
+    format!("signatures/{}.sig", sig.public_key.id_hex())
+}
+
+/// A deterministic bundle id: the same inputs give the same id.
+pub fn bundle_id(
+    fp: &Fingerprint,
+    seq: u64,
+    created: Timestamp,
+    payload: &[PayloadEntry],
+) -> BundleId {
+    let mut h = Sha256::new();
+    h.update(b"airlock-bundle-id\0");
+    h.update(fp.as_str().as_bytes());
+    h.update(seq.to_be_bytes());
+    h.update(created.to_string().as_bytes());
+    for p in payload {
+        h.update(p.name.as_bytes());
+        h.update(b"\0");
+        h.update(p.sha256.as_str().as_bytes());
+    }
+    BundleId::parse(&hex::encode(&h.finalize()[..16])).expect("32 lowercase hex digits")
+}
+
+/// The name a bundle gets in an output directory.
+pub fn derived_name(m: &Manifest) -> String {
+    format!(
+        "{}_{}_{:06}.airlock.zip",
+        m.source.host_name,
+        m.created_compact(),
+        m.sequence.number
+    )
+}
+
+/// The name a payload member gets when written out: its name under
+/// `payload/`, without `.age` once decrypted.
+pub fn output_name(p: &PayloadEntry) -> &str {
+    let name = p.name.strip_prefix("payload/").unwrap_or(&p.name);
+    if p.encryption.is_some() {
+        name.strip_suffix(".age").unwrap_or(name)
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::manifest::{HexDigest, PayloadKind};
+
+    #[test]
+    fn bundle_ids_are_deterministic() {
+        let p = vec![PayloadEntry {
+            name: "payload/a".into(),
+            size: 1,
+            sha256: HexDigest::parse(&"0".repeat(64)).unwrap(),
+            kind: PayloadKind::File,
+            encryption: None,
+        }];
+        let fp = Fingerprint::parse(&format!("SHA256:{}", "x".repeat(43))).unwrap();
+        let t = Timestamp::parse("2026-11-28T00:00:00Z").unwrap();
+        let a = bundle_id(&fp, 1, t, &p);
+        assert_eq!(a, bundle_id(&fp, 1, t, &p));
+        assert_ne!(a, bundle_id(&fp, 2, t, &p));
+        assert_eq!(a.len(), 32);
+    }
+}

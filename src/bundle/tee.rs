@@ -1,0 +1,31 @@
+//! A counting, hashing pass-through writer: what export and verification
+//! use to take a member's size and SHA-256 on its way to its destination.
+
+use std::io::{self, Write};
+
+use crate::fsutil;
+use crate::usage::Sniffer;
+
+/// Counts and hashes bytes on their way to another writer, optionally
+/// feeding them to the usage-file sniffer too.
+pub struct Tee<'a, W: Write> {
+    pub inner: W,
+    pub sha: fsutil::Hasher,
+    pub size: u64,
+    pub sniffer: Option<&'a mut Sniffer>,
+}
+
+impl<W: Write> Write for Tee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.size += n as u64;
+        if let Some(s) = self.sniffer.as_mut() {
+            s.feed(&buf[..n]);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

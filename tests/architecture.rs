@@ -1,0 +1,150 @@
+//! The shape of the crate, checked from its sources (docs/architecture.md):
+//! the library's modules depend on each other one way only.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            sources(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// The text before the file's unit-test module.
+fn non_test(text: &str) -> &str {
+    text.split("\n#[cfg(test)]").next().unwrap_or(text)
+}
+
+/// A library module's node name: the top-level module, except that the
+/// format layer and pipelines inside `bundle/` are each their own node.
+fn node(rel: &Path) -> Option<String> {
+    let parts: Vec<String> = rel
+        .with_extension("")
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect();
+    let parts: Vec<&str> = parts
+        .iter()
+        .map(String::as_str)
+        .filter(|p| *p != "mod")
+        .collect();
+    match parts.as_slice() {
+        ["main"] | ["cli", ..] | ["lib"] => None,
+        ["bundle"] => Some("bundle".into()),
+        ["bundle", sub, ..] => Some(format!("bundle::{sub}")),
+        [top, ..] => Some(top.to_string()),
+        [] => None,
+    }
+}
+
+fn dependency_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let root = src();
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in files {
+        let Some(me) = node(f.strip_prefix(&root).unwrap()) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&f).unwrap();
+        let deps = graph.entry(me.clone()).or_default();
+        for (i, _) in non_test(&text).match_indices("crate::") {
+            let rest = &text[i + "crate::".len()..];
+            let ident = |s: &str| -> String {
+                s.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect()
+            };
+            let top = ident(rest);
+            let dep = if top == "bundle" {
+                match rest["bundle".len()..].strip_prefix("::") {
+                    Some(r) if r.starts_with(|c: char| c.is_ascii_lowercase()) => {
+                        format!("bundle::{}", ident(r))
+                    }
+                    _ => "bundle".into(),
+                }
+            } else {
+                top
+            };
+            // Items of lib.rs itself (`crate::tool_version`) are no module.
+            let path = dep.replace("::", "/");
+            if root.join(format!("{path}.rs")).exists() || root.join(&path).is_dir() {
+                deps.insert(dep);
+            }
+        }
+        deps.remove(&me);
+    }
+    graph
+}
+
+/// A module reachable from itself: the path, for the message.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    for start in graph.keys() {
+        let mut stack = vec![(start.clone(), vec![start.clone()])];
+        let mut seen = BTreeSet::new();
+        while let Some((at, path)) = stack.pop() {
+            for next in graph.get(&at).into_iter().flatten() {
+                if next == start {
+                    let mut p = path.clone();
+                    p.push(next.clone());
+                    return Some(p);
+                }
+                if seen.insert(next.clone()) {
+                    let mut p = path.clone();
+                    p.push(next.clone());
+                    stack.push((next.clone(), p));
+                }
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn library_modules_have_no_import_cycle() {
+    let graph = dependency_graph();
+    // The check sees what it must: the format layer is a node, pipelines use it.
+    assert!(graph["bundle::verify"].contains("bundle::manifest"));
+    assert!(graph["bundle::export"].contains("bundle::verify"));
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!("import cycle: {}", cycle.join(" -> "));
+    }
+}
+
+#[test]
+fn the_format_layer_depends_on_no_pipeline() {
+    let graph = dependency_graph();
+    let pipelines = [
+        "bundle::export",
+        "bundle::verify",
+        "bundle::sign",
+        "import",
+        "handover",
+        "watch",
+        "cloud",
+        "fleet",
+    ];
+    for layer in [
+        "bundle::manifest",
+        "bundle::types",
+        "bundle::rules",
+        "bundle::container",
+        "crypt",
+    ] {
+        for p in pipelines {
+            assert!(
+                !graph[layer].contains(p),
+                "{layer} (format layer) depends on the pipeline {p}"
+            );
+        }
+    }
+}
