@@ -342,6 +342,18 @@ impl Medium for File {
     }
 }
 
+/// Bytes in memory: a medium that cannot change under the reader, for a
+/// library user who holds the bundle already (a download, a test).
+impl Medium for io::Cursor<Vec<u8>> {
+    fn stamp(&self) -> io::Result<Stamp> {
+        Ok(Stamp {
+            len: self.get_ref().len() as u64,
+            mtime: (0, 0),
+            ctime: (0, 0),
+        })
+    }
+}
+
 /// Open a bundle for reading: a regular file, or a clear error. A FIFO is
 /// opened without blocking so it can be refused (reading one would consume
 /// it, and a second read would see other bytes); devices and directories are

@@ -16,7 +16,6 @@
 //! verified facts and the staged files, and publishes them (or drops them,
 //! which deletes them).
 
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -532,9 +531,35 @@ pub fn verify_file(path: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
     verify(open_bundle(path)?, opts)
 }
 
-/// Verify an open bundle file.
-pub fn verify(file: File, opts: &VerifyOptions<'_>) -> Result<Verified> {
-    verify_bundle(file, opts, &Destination::Discard, false).map(|(v, _)| v)
+/// Verify a bundle read from `medium`: an open regular file, or the bytes
+/// in memory. Nothing is written anywhere.
+///
+/// ```
+/// use std::io::Cursor;
+/// use std::path::Path;
+/// use airlock::bundle::verify::{verify, Clock, VerifyOptions, DEFAULT_SKEW};
+/// use airlock::trust::TrustStore;
+///
+/// # fn main() -> airlock::Result<()> {
+/// // A bundle held in memory, and the trust file of the importing side.
+/// let bytes = std::fs::read("fixtures/bundles/golden_clear_users.airlock.zip").unwrap();
+/// let trust = TrustStore::load(Path::new("keys/allowed_signers"), None)?;
+/// let opts = VerifyOptions {
+///     trust: &trust,
+///     identities: None,
+///     require_signers: 1,
+///     // The fixture was made for this moment; a real caller passes Clock::System.
+///     now: Clock::Fixed(humantime::parse_rfc3339("2026-11-01T00:00:00Z").unwrap()),
+///     skew: DEFAULT_SKEW,
+/// };
+/// let v = verify(Cursor::new(bytes), &opts)?;
+/// assert_eq!(v.manifest.source.host_name, "ghes.example.com");
+/// assert!(v.payload.iter().all(|p| p.validated));
+/// # Ok(())
+/// # }
+/// ```
+pub fn verify<M: Medium + 'static>(medium: M, opts: &VerifyOptions<'_>) -> Result<Verified> {
+    verify_bundle(medium, opts, &Destination::Discard, false).map(|(v, _)| v)
 }
 
 /// Where `extract` writes: a directory, and whether existing files may be

@@ -67,6 +67,76 @@ fn verify_opts<'a>(trust: &'a TrustStore, ids: Option<&'a Identities>) -> Verify
     }
 }
 
+/// The exporter's side, as the first four steps leave it.
+struct Exporter {
+    fingerprint: String,
+    public_line: String,
+    id_path: PathBuf,
+    recipient: String,
+    usage_path: PathBuf,
+    signer: keys::Signer,
+    state: StateDir,
+    recipients: Recipients,
+    stick: PathBuf,
+}
+
+impl Exporter {
+    /// `airlock export` of the sample usage file onto the stick, dated `created`.
+    fn export(&self, created: SystemTime) -> Result<bundle::ExportReport> {
+        bundle::export(bundle::ExportOptions {
+            inputs: vec![Input::path(&self.usage_path)?],
+            signer: &self.signer,
+            host_name: None,
+            server_id: None,
+            created,
+            expires_in: Duration::from_secs(30 * 24 * 3600),
+            out: self.stick.clone(),
+            overwrite: false,
+            state: &self.state,
+            tool: airlock::tool_version(),
+            recipients: &self.recipients,
+            read_back: true,
+        })
+    }
+}
+
+/// The importer's side.
+struct Importer {
+    trust: TrustStore,
+    ids: Identities,
+    state: StateDir,
+    outbox: PathBuf,
+}
+
+/// The first import, and what a second import of the same bundle said.
+struct FirstImport {
+    report: airlock::import::ImportReport,
+    handed_at: SystemTime,
+    again: &'static str,
+}
+
+impl Importer {
+    fn import(&self, bundle: &std::path::Path) -> Result<airlock::import::ImportReport> {
+        import(
+            bundle,
+            &ImportOptions {
+                verify: verify_opts(&self.trust, Some(&self.ids)),
+                state: &self.state,
+                target: Target::Outbox(self.outbox.clone()),
+                enterprise: Some(ENTERPRISE.into()),
+            },
+        )
+    }
+}
+
+/// What the Cloud steps found.
+struct CloudView {
+    synced: Vec<fleet::InstanceSync>,
+    seats: fleet::SeatReport,
+    rows: Vec<fleet::Instance>,
+    ledger: airlock::ledger::Ledger,
+}
+
 pub fn run(a: Args) -> Result<()> {
     let json = super::json();
     let tmp;
@@ -83,17 +153,65 @@ pub fn run(a: Args) -> Result<()> {
             tmp.path().to_path_buf()
         }
     };
-    let p = |s: &str| dir.join(s);
     for sub in ["exporter", "stick", "importer"] {
-        std::fs::create_dir_all(p(sub)).map_err(|e| Error::io_write(&p(sub), e))?;
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).map_err(|e| Error::io_write(&d, e))?;
     }
     let mut st = Story { json, step: 0 };
     if !json {
         outln!("airlock demo in {}", dir.display());
     }
+    let ex = exporter_side(&mut st, &dir)?;
+    let report = export_step(&mut st, &ex)?;
+    let trust = boundary_step(&mut st, &dir, &ex, &report)?;
+    let (imp, first) = import_step(&mut st, &dir, &ex, &report, trust)?;
+    let (forged, older) = attacker_step(&mut st, &dir, &ex, &imp, &report)?;
+    let cloud = cloud_steps(&mut st, &imp, first.handed_at)?;
+    let (records, head) = audit_step(&mut st, &cloud.ledger)?;
+    if json {
+        super::print_json(&serde_json::json!({
+            "ok": true,
+            "dir": keep.then_some(&dir),
+            "bundle": report.path,
+            "encrypted_to": [ex.recipient],
+            "verified_without_identity": true,
+            "handed_over": first.report.handed_over,
+            "imported_again": first.again,
+            "forged": forged,
+            "older": older,
+            "stand_in": "loopback stand-in for GitHub's API, not GitHub",
+            "cloud_status": cloud.synced,
+            "seats": cloud.seats,
+            "fleet": cloud.rows,
+            "ledger": {"records": records, "head": head},
+        }));
+        return Ok(());
+    }
+    outln!("\nverdict: the genuine bundle verified, decrypted and was handed over once with its upload steps;");
+    outln!("the forged and the older one were refused; the (stand-in) Cloud confirmed the sync.");
+    if keep {
+        let payload = first
+            .report
+            .handed_over
+            .iter()
+            .find(|h| !h.ends_with(".UPLOAD.txt"));
+        outln!(
+            "The usage file to upload: {}",
+            payload
+                .map(|s| s.as_str())
+                .unwrap_or_else(|| imp.outbox.to_str().unwrap_or(""))
+        );
+    } else {
+        outln!("(The demo directory is removed now; run `airlock demo --dir DIR` to keep it.)");
+    }
+    outln!("Check a bundle by hand with standard tools: docs/verify-by-hand.md");
+    Ok(())
+}
 
+/// Steps 1-3: the exporter's key, the importer's age identity, the usage file.
+fn exporter_side(st: &mut Story, dir: &std::path::Path) -> Result<Exporter> {
     st.step("exporter: make a signing key (airlock keygen)");
-    let key_path = p("exporter/airlock_ed25519");
+    let key_path = dir.join("exporter/airlock_ed25519");
     let g = keys::generate(&key_path, "demo exporter", None, true)?;
     st.say(&format!(
         "{} ({})",
@@ -102,14 +220,14 @@ pub fn run(a: Args) -> Result<()> {
     ));
 
     st.step("importer: make an age identity to encrypt to (airlock keygen --age)");
-    let id_path = p("importer/identity.txt");
+    let id_path = dir.join("importer/identity.txt");
     let (id_text, recipient) = airlock::crypt::generate_identity(&format_time(SystemTime::now()));
     fsutil::write_atomic(&id_path, id_text.as_bytes(), 0o600, true)?;
     st.say(&format!("{} (mode 600)", id_path.display()));
     st.say(&format!("recipient {recipient}: given to the exporter"));
 
     st.step("exporter: the GHES license usage file (synthetic sample, users in clear)");
-    let usage_path = p("exporter/license-usage.json");
+    let usage_path = dir.join("exporter/license-usage.json");
     let usage = sample::usage_clear(sample::SAMPLE_HOST, sample::SAMPLE_SERVER_ID, 2);
     fsutil::write_atomic(&usage_path, &usage, 0o600, true)?;
     st.say(&format!(
@@ -117,29 +235,26 @@ pub fn run(a: Args) -> Result<()> {
         usage_path.display(),
         usage.len()
     ));
-
-    st.step("exporter: airlock export license-usage.json --key … --recipient age1… --out stick/");
     let signer = keys::load_signer(&key_path, &mut || Err(bug("the demo key has a passphrase")))?;
-    let state = StateDir::open(&p("exporter/state"))?;
     let mut recipients = Recipients::default();
     recipients.add(&recipient)?;
-    let export_at = |created: SystemTime| {
-        bundle::export(bundle::ExportOptions {
-            inputs: vec![Input::path(&usage_path)?],
-            signer: &signer,
-            host_name: None,
-            server_id: None,
-            created,
-            expires_in: Duration::from_secs(30 * 24 * 3600),
-            out: p("stick"),
-            overwrite: false,
-            state: &state,
-            tool: airlock::tool_version(),
-            recipients: &recipients,
-            read_back: true,
-        })
-    };
-    let report = export_at(SystemTime::now())?;
+    Ok(Exporter {
+        fingerprint: g.public.fingerprint(),
+        public_line: g.public_line,
+        id_path,
+        recipient,
+        usage_path,
+        signer,
+        state: StateDir::open(&dir.join("exporter/state"))?,
+        recipients,
+        stick: dir.join("stick"),
+    })
+}
+
+/// Step 4: export, signed and encrypted, read back from the stick.
+fn export_step(st: &mut Story, ex: &Exporter) -> Result<bundle::ExportReport> {
+    st.step("exporter: airlock export license-usage.json --key … --recipient age1… --out stick/");
+    let report = ex.export(SystemTime::now())?;
     for (_, u) in &report.usage {
         st.say(&format!(
             "recognised GHES {} usage of {} ({}), users {}",
@@ -151,19 +266,28 @@ pub fn run(a: Args) -> Result<()> {
     }
     st.say(&format!(
         "signed with {}, payload encrypted to 1 age recipient",
-        g.public.fingerprint()
+        ex.fingerprint
     ));
     st.say(&format!(
         "wrote {} ({} bytes), read it back from disk: OK",
         report.path.display(),
         report.bundle_size
     ));
+    Ok(report)
+}
 
+/// Step 5: verify at the boundary with public keys only.
+fn boundary_step(
+    st: &mut Story,
+    dir: &std::path::Path,
+    ex: &Exporter,
+    report: &bundle::ExportReport,
+) -> Result<TrustStore> {
     st.step("boundary: airlock verify BUNDLE --trust allowed_signers (public keys only)");
-    let allowed = p("importer/allowed_signers");
+    let allowed = dir.join("importer/allowed_signers");
     let line = format!(
         "{}\n",
-        super::keygen::allowed_line(sample::SAMPLE_HOST, &g.public_line)
+        super::keygen::allowed_line(sample::SAMPLE_HOST, &ex.public_line)
     );
     fsutil::write_atomic(&allowed, line.as_bytes(), 0o644, true)?;
     st.say(&format!("allowed_signers: {}", line.trim_end()));
@@ -178,26 +302,34 @@ pub fn run(a: Args) -> Result<()> {
         v.payload[0].name
     ));
     st.say("VERIFIED (without any secret)");
+    Ok(trust)
+}
 
+/// Step 6: import with the identity, the upload steps, a second import.
+fn import_step(
+    st: &mut Story,
+    dir: &std::path::Path,
+    ex: &Exporter,
+    report: &bundle::ExportReport,
+    trust: TrustStore,
+) -> Result<(Importer, FirstImport)> {
     st.step("importer: airlock import BUNDLE --identity identity.txt --enterprise octo-corp");
     let mut ids = Identities::default();
-    ids.add_file(&id_path, &mut || {
+    ids.add_file(&ex.id_path, &mut || {
         Err(bug("the demo identity has a passphrase"))
     })?;
-    let istate = StateDir::open(&p("importer/state"))?;
-    let outbox = p("importer/outbox");
-    let import_opts = |target| ImportOptions {
-        verify: verify_opts(&trust, Some(&ids)),
-        state: &istate,
-        target,
-        enterprise: Some(ENTERPRISE.into()),
+    let imp = Importer {
+        trust,
+        ids,
+        state: StateDir::open(&dir.join("importer/state"))?,
+        outbox: dir.join("importer/outbox"),
     };
-    let r = import(&report.path, &import_opts(Target::Outbox(outbox.clone())))?;
+    let first = imp.import(&report.path)?;
     let handed_at = SystemTime::now();
-    for h in &r.handed_over {
+    for h in &first.handed_over {
         st.say(&format!("handed over {h}"));
     }
-    let upload_txt = r
+    let upload_txt = first
         .handed_over
         .iter()
         .find(|h| h.ends_with(".UPLOAD.txt"))
@@ -211,44 +343,61 @@ pub fn run(a: Args) -> Result<()> {
     for l in steps.lines() {
         st.say(&format!("  | {l}"));
     }
-    let again = match import(&report.path, &import_opts(Target::Outbox(outbox.clone()))) {
+    let again = match imp.import(&report.path) {
         Ok(_) => return Err(bug("a second import handed over twice")),
         Err(e) => e.code.as_str(),
     };
     st.say(&format!(
         "imported again: {again} (nothing handed over twice)"
     ));
+    Ok((
+        imp,
+        FirstImport {
+            report: first,
+            handed_at,
+            again,
+        },
+    ))
+}
 
+/// Step 7: a forged and an older bundle, both refused. Returns their codes.
+fn attacker_step(
+    st: &mut Story,
+    dir: &std::path::Path,
+    ex: &Exporter,
+    imp: &Importer,
+    report: &bundle::ExportReport,
+) -> Result<(&'static str, &'static str)> {
     st.step("attacker: flip one byte of a bundle on the stick; replay an older bundle");
     let mut bytes = std::fs::read(&report.path).map_err(|e| Error::io_read(&report.path, e))?;
     let i = 200.min(bytes.len() / 2);
     bytes[i] ^= 0x20;
-    let forged = p("stick/forged.airlock.zip");
+    let forged = dir.join("stick/forged.airlock.zip");
     fsutil::write_atomic(&forged, &bytes, 0o644, true)?;
-    let forged_code = match verify_file(&forged, &verify_opts(&trust, None)) {
-        Ok(_) => return Err(bug("the forged bundle verified")),
+    let refused = |st: &mut Story, what: &str, r: Result<()>| match r {
+        Ok(()) => Err(bug(&format!("the {what} bundle was accepted"))),
         Err(e) => {
             st.say(&format!(
-                "forged: REJECTED {}: {}",
+                "{what}: REJECTED {}: {}",
                 e.code.as_str(),
                 e.cause
             ));
-            e.code.as_str()
+            Ok(e.code.as_str())
         }
     };
-    let older = export_at(SystemTime::now() - Duration::from_secs(3600))?;
-    let older_code = match import(&older.path, &import_opts(Target::Outbox(outbox.clone()))) {
-        Ok(_) => return Err(bug("an older bundle was imported")),
-        Err(e) => {
-            st.say(&format!(
-                "older bundle: REJECTED {}: {}",
-                e.code.as_str(),
-                e.cause
-            ));
-            e.code.as_str()
-        }
-    };
+    let forged_code = refused(
+        st,
+        "forged",
+        verify_file(&forged, &verify_opts(&imp.trust, None)).map(|_| ()),
+    )?;
+    let older = ex.export(SystemTime::now() - Duration::from_secs(3600))?;
+    let older_code = refused(st, "older bundle", imp.import(&older.path).map(|_| ()))?;
+    Ok((forged_code, older_code))
+}
 
+/// Steps 8-10: the upload, then `cloud status`, `cloud seats` and `fleet`
+/// against the loopback stand-in.
+fn cloud_steps(st: &mut Story, imp: &Importer, handed_at: SystemTime) -> Result<CloudView> {
     st.step(
         "operator: upload the outbox file on GitHub (Settings -> Licensing -> Add server usage)",
     );
@@ -282,7 +431,7 @@ pub fn run(a: Args) -> Result<()> {
         &airlock::net::Trust::load(None)?,
     )?;
     let status = client.license_sync_status(ENTERPRISE)?;
-    let mut ledger = airlock::ledger::Ledger::open(istate.path())?;
+    let mut ledger = airlock::ledger::Ledger::open(imp.state.path())?;
     let synced = fleet::apply_sync_status(&mut ledger, &status, SystemTime::now())?;
     for s in &synced {
         st.say(&format!(
@@ -318,8 +467,7 @@ pub fn run(a: Args) -> Result<()> {
             u.server_emails.join(",")
         ));
     }
-    let events = ledger.events()?;
-    let rows = fleet::fleet(&events, SystemTime::now(), Thresholds::default());
+    let rows = fleet::fleet(&ledger.events()?, SystemTime::now(), Thresholds::default());
     for i in &rows {
         let d = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
         st.say(&format!(
@@ -334,10 +482,19 @@ pub fn run(a: Args) -> Result<()> {
             st.say(&format!("  warning: {w}"));
         }
     }
+    Ok(CloudView {
+        synced,
+        seats,
+        rows,
+        ledger,
+    })
+}
 
+/// Step 11: the ledger's records and its hash chain.
+fn audit_step(st: &mut Story, ledger: &airlock::ledger::Ledger) -> Result<(usize, String)> {
     st.step("auditor: airlock log --verify (the import ledger, hash-chained)");
     let (n, head) = ledger.verify_chain()?;
-    for e in &events {
+    for e in &ledger.events()? {
         st.say(&format!(
             "{:>2} {} {:<8} {:<16} {}",
             e.seq,
@@ -351,44 +508,5 @@ pub fn run(a: Args) -> Result<()> {
         "chain verified: {n} records, head {}",
         &head[..16]
     ));
-
-    let payload: Vec<&String> = r
-        .handed_over
-        .iter()
-        .filter(|h| !h.ends_with(".UPLOAD.txt"))
-        .collect();
-    if json {
-        super::print_json(&serde_json::json!({
-            "ok": true,
-            "dir": keep.then_some(&dir),
-            "bundle": report.path,
-            "encrypted_to": [recipient],
-            "verified_without_identity": true,
-            "handed_over": r.handed_over,
-            "imported_again": again,
-            "forged": forged_code,
-            "older": older_code,
-            "stand_in": "loopback stand-in for GitHub's API, not GitHub",
-            "cloud_status": synced,
-            "seats": seats,
-            "fleet": rows,
-            "ledger": {"records": n, "head": head},
-        }));
-        return Ok(());
-    }
-    outln!("\nverdict: the genuine bundle verified, decrypted and was handed over once with its upload steps;");
-    outln!("the forged and the older one were refused; the (stand-in) Cloud confirmed the sync.");
-    if keep {
-        outln!(
-            "The usage file to upload: {}",
-            payload
-                .first()
-                .map(|s| s.as_str())
-                .unwrap_or_else(|| outbox.to_str().unwrap_or(""))
-        );
-    } else {
-        outln!("(The demo directory is removed now; run `airlock demo --dir DIR` to keep it.)");
-    }
-    outln!("Check a bundle by hand with standard tools: docs/verify-by-hand.md");
-    Ok(())
+    Ok((n, head))
 }
