@@ -30,8 +30,11 @@ use crate::error::{Code, Error, Result};
 pub enum Users {
     /// Encrypted to GitHub (a base64 blob); airlock cannot count them.
     Encrypted,
-    /// In clear: a list of this many user records.
-    Clear { count: u64 },
+    /// In clear: a list of user records.
+    Clear {
+        /// How many records the list holds.
+        count: u64,
+    },
     /// No `users` field.
     Absent,
 }
@@ -49,9 +52,16 @@ impl fmt::Display for Users {
 /// The envelope of a valid usage file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UsageInfo {
+    /// `instance.host_name`: the GHES host the file is from (passes
+    /// [`is_host_name`]).
     pub host_name: String,
+    /// `instance.server_id`: the instance's UUID, as written (passes
+    /// [`is_uuid`]).
     pub server_id: String,
+    /// `instance.version` as written (`3.15.2`); a value that is not a
+    /// string in its JSON form; `None` when absent or `null`.
     pub version: Option<String>,
+    /// What the `users` field holds.
     pub users: Users,
 }
 
