@@ -16,10 +16,12 @@ use zeroize::Zeroizing;
 use crate::error::{Code, Error, Result};
 use crate::net::{self, Failure, Origin, Trust};
 
+/// The REST API base of github.com.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
-pub const API_VERSION: &str = "2022-11-28";
+/// Sent as `X-GitHub-Api-Version`: the REST API version the parsing follows.
+const API_VERSION: &str = "2022-11-28";
 /// Longest wait for a rate limit to reset before giving up.
-pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 const BACKOFF: [Duration; 3] = [
     Duration::from_millis(500),
     Duration::from_secs(1),
@@ -105,15 +107,24 @@ fn texts(v: Option<&Value>) -> Vec<String> {
 /// One server instance's last sync, as GitHub reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerInstance {
+    /// The GHES server id (the usage file's `instance.server_id`), never
+    /// blank.
     pub server_id: String,
+    /// The host name GitHub has for the server; `None` when absent or empty.
     pub hostname: Option<String>,
+    /// The last upload; `None` when GitHub reports none.
     pub last_sync: Option<LastSync>,
 }
 
+/// The last usage upload of a server, as GitHub reports it. Each field is
+/// `None` when absent or empty.
 #[derive(Debug, Clone, Serialize)]
 pub struct LastSync {
+    /// When, as GitHub wrote it (RFC 3339 or Ruby's `… UTC` form).
     pub date: Option<String>,
+    /// GitHub's word for the outcome (`success`, …).
     pub status: Option<String>,
+    /// GitHub's error message for a failed upload.
     pub error: Option<String>,
 }
 
@@ -121,7 +132,9 @@ pub struct LastSync {
 /// skipped (and named in `warnings`), unknown fields and nulls are fine.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncStatus {
+    /// The usable items, in response order, server ids unique.
     pub server_instances: Vec<ServerInstance>,
+    /// One line per item skipped, naming it and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -136,7 +149,7 @@ fn shape_error(endpoint: &str, what: &str) -> Error {
 impl SyncStatus {
     /// Read a response body. The one key the endpoint always returns,
     /// `server_instances` (an array), must be there.
-    pub fn from_json(v: &Value) -> Result<SyncStatus> {
+    fn from_json(v: &Value) -> Result<SyncStatus> {
         const EP: &str = "license-sync-status";
         let obj = v
             .as_object()
@@ -194,17 +207,26 @@ impl SyncStatus {
 /// fields of other types than the schema says).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LicensedUser {
+    /// The user's login on GitHub Enterprise Cloud, if matched to one.
     pub github_com_login: Option<String>,
+    /// Whether the user has a Cloud account (`None`: absent, null or not a boolean).
     pub github_com_user: Option<bool>,
+    /// Whether the user has a server account (`None`: absent, null or not a boolean).
     pub enterprise_server_user: Option<bool>,
+    /// The server accounts, each `HOSTNAME:USER_ID`.
     pub enterprise_server_user_ids: Vec<String>,
+    /// The emails of the server accounts (GHES primary emails).
     pub enterprise_server_emails: Vec<String>,
+    /// The kind of license the user consumes (`enterprise`, …); `None`
+    /// when absent or empty.
     pub license_type: Option<String>,
+    /// How many accounts (Cloud and server) GitHub counts for the user.
     pub total_user_accounts: Option<u64>,
 }
 
 impl LicensedUser {
-    pub fn from_json(v: &Value) -> Option<LicensedUser> {
+    /// Read one item of `users`; `None` if it is not a JSON object.
+    fn from_json(v: &Value) -> Option<LicensedUser> {
         let o = v.as_object()?;
         Some(LicensedUser {
             github_com_login: text(o.get("github_com_login")),
@@ -219,12 +241,12 @@ impl LicensedUser {
 
     /// Holds a server account: flagged so, or listed with server user ids
     /// (`enterprise_server_user` is nullable).
-    pub fn is_server_user(&self) -> bool {
+    fn is_server_user(&self) -> bool {
         self.enterprise_server_user == Some(true) || !self.enterprise_server_user_ids.is_empty()
     }
 
     /// Holds a Cloud account.
-    pub fn is_cloud_user(&self) -> bool {
+    fn is_cloud_user(&self) -> bool {
         self.github_com_user == Some(true)
             || self
                 .github_com_login
@@ -239,11 +261,17 @@ impl LicensedUser {
     }
 }
 
+/// `consumed-licenses`, every page read: the seat counts of the first page
+/// and the users of all pages.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ConsumedLicenses {
+    /// Seats in use, as GitHub counts them.
     pub total_seats_consumed: u64,
+    /// Seats the enterprise bought.
     pub total_seats_purchased: u64,
+    /// The users that hold a license, in response order.
     pub users: Vec<LicensedUser>,
+    /// One line per item skipped, naming it and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -252,7 +280,7 @@ impl ConsumedLicenses {
     /// Read one page. The keys the endpoint always returns
     /// (`total_seats_consumed`, `total_seats_purchased`, `users`) must be
     /// there with their types.
-    pub fn from_json(v: &Value) -> Result<ConsumedLicenses> {
+    fn from_json(v: &Value) -> Result<ConsumedLicenses> {
         const EP: &str = "consumed-licenses";
         let obj = v
             .as_object()
@@ -289,6 +317,7 @@ impl ConsumedLicenses {
     }
 }
 
+/// A read-only client of GitHub's REST API, holding the token.
 pub struct Client {
     agent: ureq::Agent,
     base: String,
@@ -297,7 +326,7 @@ pub struct Client {
 }
 
 /// The URL of `rel="next"` in a `Link` header.
-pub fn next_link(link: &str) -> Option<String> {
+fn next_link(link: &str) -> Option<String> {
     for part in link.split(',') {
         let mut segs = part.split(';');
         let url = segs.next()?.trim();
@@ -557,7 +586,7 @@ const MAX_BODY: u64 = 64 * 1024 * 1024;
 /// RFC 3339 (`T` or a space, fractions, `Z` or an offset) and the
 /// `YYYY-MM-DD HH:MM:SS UTC` / `… +0000` forms Ruby prints. Anything else is
 /// `None`, and callers report it.
-pub fn parse_sync_date(s: &str) -> Option<SystemTime> {
+pub(crate) fn parse_sync_date(s: &str) -> Option<SystemTime> {
     let t = s.trim();
     if let Some(base) = t
         .strip_suffix(" UTC")
@@ -587,7 +616,7 @@ fn strict_rfc3339(s: &str) -> Option<SystemTime> {
 }
 
 /// Parse GitHub's timestamps (RFC 3339, possibly with fractions or an offset).
-pub fn parse_github_time(s: &str) -> Option<SystemTime> {
+fn parse_github_time(s: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(s).ok().or_else(|| {
         // humantime does not take offsets: normalise "+HH:MM" to UTC.
         let (base, sign, off) = if let Some(i) = s.rfind('+').filter(|i| *i > 10) {

@@ -35,29 +35,36 @@ use crate::sshsig::{PublicKey, BUNDLE_NAMESPACE};
 use keys::{key_type, near_key_type, Key, KeyType};
 
 /// Largest allowed_signers or revoked-keys file airlock reads.
-pub const MAX_TRUST_FILE: u64 = 16 << 20;
+const MAX_TRUST_FILE: u64 = 16 << 20;
 
 /// One usable line of an allowed_signers file.
 #[derive(Debug, Clone)]
 pub struct AllowedSigner {
-    pub line: usize,
+    /// The 1-based line number in the file (0 for a store built in code).
+    pub(crate) line: usize,
     /// The principals pattern list, as OpenSSH's `strdelimw` returns it
     /// (quotes removed, nothing trimmed).
-    pub principals: String,
+    pub(crate) principals: String,
     /// The `namespaces=` pattern list, unquoted, if the line has one.
-    pub namespaces: Option<String>,
-    pub valid_after: Option<SystemTime>,
-    pub valid_before: Option<SystemTime>,
-    pub key: PublicKey,
+    pub(crate) namespaces: Option<String>,
+    /// `valid-after=`: bundles made before this instant are refused.
+    pub(crate) valid_after: Option<SystemTime>,
+    /// `valid-before=`: bundles made after this instant are refused.
+    pub(crate) valid_before: Option<SystemTime>,
+    /// The trusted key.
+    pub(crate) key: PublicKey,
 }
 
 /// Revoked keys: public key blobs listed explicitly, and SHA-1 / SHA-256
 /// hashes of blobs (binary KRL fingerprint sections).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Revoked {
-    pub keys: HashSet<Vec<u8>>,
-    pub sha1: HashSet<[u8; 20]>,
-    pub sha256: HashSet<[u8; 32]>,
+    /// SSH wire blobs of revoked keys.
+    keys: HashSet<Vec<u8>>,
+    /// SHA-1 digests of revoked keys' blobs.
+    sha1: HashSet<[u8; 20]>,
+    /// SHA-256 digests of revoked keys' blobs.
+    sha256: HashSet<[u8; 32]>,
 }
 
 impl Revoked {
@@ -78,7 +85,9 @@ impl Revoked {
                 .contains(&<[u8; 32]>::from(Sha256::digest(&blob)))
     }
 
-    pub fn is_empty(&self) -> bool {
+    /// True when nothing is revoked.
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.keys.is_empty() && self.sha1.is_empty() && self.sha256.is_empty()
     }
 }
@@ -86,8 +95,10 @@ impl Revoked {
 /// The trust store: allowed signers plus revoked keys.
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
-    pub signers: Vec<AllowedSigner>,
-    pub revoked: Revoked,
+    /// The usable lines of the allowed_signers file, in file order.
+    pub(crate) signers: Vec<AllowedSigner>,
+    /// Keys that are refused whatever `signers` says.
+    pub(crate) revoked: Revoked,
     /// Where the signers came from, for messages.
     pub source: String,
 }
@@ -675,6 +686,9 @@ pub fn parse_revoked(path: &str, data: impl AsRef<[u8]>) -> Result<Revoked> {
 }
 
 impl TrustStore {
+    /// Read an allowed_signers file and, if given, a revoked-keys file (one
+    /// public key per line, or a binary KRL), as `ssh-keygen -Y verify -f
+    /// -r` reads them.
     pub fn load(allowed: &Path, revoked: Option<&Path>) -> Result<TrustStore> {
         let name = allowed.display().to_string();
         let signers = parse_allowed_signers(&name, read_file(allowed)?)?;
@@ -805,7 +819,7 @@ fn fmt_time(t: Option<SystemTime>) -> String {
 }
 
 /// OpenSSH `match_pattern`: `*` and `?` wildcards over bytes, case-sensitive.
-pub fn match_pattern(s: &str, pat: &str) -> bool {
+fn match_pattern(s: &str, pat: &str) -> bool {
     fn m(s: &[u8], p: &[u8]) -> bool {
         // Iterative glob with single backtrack point: linear enough for short
         // principals and free of exponential blow-up.
