@@ -451,116 +451,12 @@ fn read_key_field(s: &str) -> Option<std::result::Result<(Key, &str), String>> {
 /// `Some` for a line airlock can use, `None` for a valid line that can never
 /// match an airlock signature (another key type, `cert-authority`).
 fn parse_signer_line(line: usize, s: &str) -> std::result::Result<Option<AllowedSigner>, String> {
-    // Principals: OpenSSH `strdelimw`. The token ends at the first space or
-    // tab; a double quote removes itself and the token then ends at the
-    // next double quote.
-    let (principals, rest) = match s.find([' ', '\t', '"']) {
-        None => {
-            return Err(if key_type(s).is_some() {
-                "the line has no principals before the key".to_string()
-            } else {
-                "the line has only one field; expected PRINCIPALS [OPTIONS] KEYTYPE BASE64 [COMMENT]"
-                    .to_string()
-            })
-        }
-        Some(i) if s.as_bytes()[i] == b'"' => {
-            let quoted = &s[i + 1..];
-            let j = quoted
-                .find('"')
-                .ok_or("a double quote in the principals is not closed")?;
-            let after = &quoted[j + 1..];
-            if !(after.is_empty() || after.starts_with(WS)) {
-                return Err(format!(
-                    "text {} follows the closing quote of the principals without a space",
-                    show(after.split(WS).next().unwrap_or(""))
-                ));
-            }
-            (
-                format!("{}{}", &s[..i], &quoted[..j]),
-                after.trim_start_matches(WS),
-            )
-        }
-        Some(i) => (s[..i].to_string(), s[i..].trim_start_matches(WS)),
-    };
-    if principals.is_empty() {
-        return Err("the principals are empty".into());
-    }
-    if looks_like_option(&principals) {
-        return Err(format!(
-            "the line has no principals: it starts with the option {}, which OpenSSH would take as the principal; \
-             write the host name(s) first, e.g. ghes.example.com {} ssh-ed25519 AAAA…",
-            show(&principals),
-            // The options as written (the line is printable text by now).
-            s.split(WS)
-                .next()
-                .filter(|o| o.len() <= 80)
-                .unwrap_or("namespaces=\"airlock-bundle\"")
-        ));
-    }
-    if key_type(&principals).is_some()
-        || near_key_type(&principals).is_some_and(|n| n.eq_ignore_ascii_case(&principals))
-    {
-        return Err(format!(
-            "the line has no principals before the key: it starts with the key type {}; \
-             write the host name(s) first, e.g. ghes.example.com {} AAAA…",
-            show(&principals),
-            near_key_type(&principals).unwrap_or("ssh-ed25519")
-        ));
-    }
+    let (principals, rest) = split_principals(s)?;
+    check_principals(&principals, s)?;
     if rest.is_empty() {
         return Err("no key after the principals".into());
     }
-
-    // Key, or options then key.
-    let (opts, (key, comment)) = match read_key_field(rest) {
-        Some(k) => (SigOpts::default(), k?),
-        None => {
-            let field = &rest[..rest.find(WS).unwrap_or(rest.len())];
-            if let Some(c) = near_key_type(field) {
-                return Err(format!(
-                    "unknown key type {}: key types are case-sensitive, write {c}",
-                    show(field)
-                ));
-            }
-            let end = options_end(rest)?;
-            let (opts, after) = (&rest[..end], rest[end..].trim_start_matches(WS));
-            if after.is_empty() {
-                return Err(format!("no key after {}", show(opts)));
-            }
-            let k = match read_key_field(after) {
-                Some(k) => k?,
-                None => {
-                    let next = &after[..after.find(WS).unwrap_or(after.len())];
-                    return Err(if looks_like_option(next) {
-                        format!(
-                            "options are separated by commas, not spaces: {} follows {} after a space",
-                            show(next),
-                            show(opts)
-                        )
-                    } else if let Some(c) = near_key_type(next) {
-                        format!(
-                            "unknown key type {}: key types are case-sensitive, write {c}",
-                            show(next)
-                        )
-                    } else {
-                        format!(
-                            "expected a key (KEYTYPE BASE64, e.g. ssh-ed25519 AAAA…) after {}, found {}",
-                            show(opts),
-                            show(next)
-                        )
-                    });
-                }
-            };
-            let o = parse_options(opts).map_err(|e| {
-                if principals.ends_with(',') && !looks_like_option(opts) {
-                    format!("{e}; principals are separated by commas without spaces")
-                } else {
-                    e
-                }
-            })?;
-            (o, k)
-        }
-    };
+    let (opts, (key, comment)) = options_and_key(rest, &principals)?;
     if let Some(w) = comment.split(WS).next().filter(|w| looks_like_option(w)) {
         return Err(format!(
             "{} after the key is a comment to OpenSSH, not an option: options go between the principals and the key",
@@ -586,6 +482,128 @@ fn parse_signer_line(line: usize, s: &str) -> std::result::Result<Option<Allowed
         valid_before: opts.valid_before,
         key,
     }))
+}
+
+/// The principals field of a line and the rest after it (blanks skipped),
+/// as OpenSSH's `strdelimw` splits them: the token ends at the first space
+/// or tab; a double quote removes itself and the token then ends at the
+/// next double quote.
+fn split_principals(s: &str) -> std::result::Result<(String, &str), String> {
+    match s.find([' ', '\t', '"']) {
+        None => Err(if key_type(s).is_some() {
+            "the line has no principals before the key".to_string()
+        } else {
+            "the line has only one field; expected PRINCIPALS [OPTIONS] KEYTYPE BASE64 [COMMENT]"
+                .to_string()
+        }),
+        Some(i) if s.as_bytes()[i] == b'"' => {
+            let quoted = &s[i + 1..];
+            let j = quoted
+                .find('"')
+                .ok_or("a double quote in the principals is not closed")?;
+            let after = &quoted[j + 1..];
+            if !(after.is_empty() || after.starts_with(WS)) {
+                return Err(format!(
+                    "text {} follows the closing quote of the principals without a space",
+                    show(after.split(WS).next().unwrap_or(""))
+                ));
+            }
+            Ok((
+                format!("{}{}", &s[..i], &quoted[..j]),
+                after.trim_start_matches(WS),
+            ))
+        }
+        Some(i) => Ok((s[..i].to_string(), s[i..].trim_start_matches(WS))),
+    }
+}
+
+/// Refuse principals OpenSSH would take but the writer did not mean: empty,
+/// an option or a key type where the host names belong. `s` is the line.
+fn check_principals(principals: &str, s: &str) -> std::result::Result<(), String> {
+    if principals.is_empty() {
+        return Err("the principals are empty".into());
+    }
+    if looks_like_option(principals) {
+        return Err(format!(
+            "the line has no principals: it starts with the option {}, which OpenSSH would take as the principal; \
+             write the host name(s) first, e.g. ghes.example.com {} ssh-ed25519 AAAA…",
+            show(principals),
+            // The options as written (the line is printable text by now).
+            s.split(WS)
+                .next()
+                .filter(|o| o.len() <= 80)
+                .unwrap_or("namespaces=\"airlock-bundle\"")
+        ));
+    }
+    if key_type(principals).is_some()
+        || near_key_type(principals).is_some_and(|n| n.eq_ignore_ascii_case(principals))
+    {
+        return Err(format!(
+            "the line has no principals before the key: it starts with the key type {}; \
+             write the host name(s) first, e.g. ghes.example.com {} AAAA…",
+            show(principals),
+            near_key_type(principals).unwrap_or("ssh-ed25519")
+        ));
+    }
+    Ok(())
+}
+
+/// What follows the principals: the key, or options then the key. Returns
+/// the options (default when there are none), the key and its comment.
+fn options_and_key<'s>(
+    rest: &'s str,
+    principals: &str,
+) -> std::result::Result<(SigOpts, (Key, &'s str)), String> {
+    if let Some(k) = read_key_field(rest) {
+        return Ok((SigOpts::default(), k?));
+    }
+    let field = &rest[..rest.find(WS).unwrap_or(rest.len())];
+    if let Some(c) = near_key_type(field) {
+        return Err(format!(
+            "unknown key type {}: key types are case-sensitive, write {c}",
+            show(field)
+        ));
+    }
+    let end = options_end(rest)?;
+    let (opts, after) = (&rest[..end], rest[end..].trim_start_matches(WS));
+    if after.is_empty() {
+        return Err(format!("no key after {}", show(opts)));
+    }
+    let k = match read_key_field(after) {
+        Some(k) => k?,
+        None => return Err(not_a_key_after_options(after, opts)),
+    };
+    let o = parse_options(opts).map_err(|e| {
+        if principals.ends_with(',') && !looks_like_option(opts) {
+            format!("{e}; principals are separated by commas without spaces")
+        } else {
+            e
+        }
+    })?;
+    Ok((o, k))
+}
+
+/// Why `after`, which follows the options `opts`, is not a key.
+fn not_a_key_after_options(after: &str, opts: &str) -> String {
+    let next = &after[..after.find(WS).unwrap_or(after.len())];
+    if looks_like_option(next) {
+        format!(
+            "options are separated by commas, not spaces: {} follows {} after a space",
+            show(next),
+            show(opts)
+        )
+    } else if let Some(c) = near_key_type(next) {
+        format!(
+            "unknown key type {}: key types are case-sensitive, write {c}",
+            show(next)
+        )
+    } else {
+        format!(
+            "expected a key (KEYTYPE BASE64, e.g. ssh-ed25519 AAAA…) after {}, found {}",
+            show(opts),
+            show(next)
+        )
+    }
 }
 
 /// Parse an allowed_signers file (see the module documentation). Valid
@@ -718,6 +736,43 @@ impl TrustStore {
                 format!("signing key {fp} is revoked"),
             ));
         }
+        let lines: Vec<&AllowedSigner> = self
+            .for_principal(key, principal, &fp)?
+            .into_iter()
+            .filter(|s| {
+                s.namespaces
+                    .as_deref()
+                    .is_none_or(|ns| match_pattern_list(BUNDLE_NAMESPACE, ns))
+            })
+            .collect();
+        if lines.is_empty() {
+            return Err(Error::new(
+                Code::SigNamespace,
+                format!(
+                    "{} allows key {fp} only for other namespaces than {BUNDLE_NAMESPACE}",
+                    self.source
+                ),
+            ));
+        }
+        let mut last = None;
+        for s in lines {
+            match self.outside_window(s, &fp, created) {
+                Some(e) => last = Some(e),
+                None => return Ok(s),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| Error::new(Code::SigWindow, "no trust line admits the signing key")))
+    }
+
+    /// The lines of `key` (whose fingerprint is `fp`) whose principals match
+    /// `principal`; an error if the key has no line, or none for it.
+    fn for_principal(
+        &self,
+        key: &PublicKey,
+        principal: &str,
+        fp: &str,
+    ) -> Result<Vec<&AllowedSigner>> {
         let lines: Vec<&AllowedSigner> = self.signers.iter().filter(|s| s.key == *key).collect();
         if lines.is_empty() {
             return Err(Error::new(
@@ -750,67 +805,49 @@ impl TrustStore {
                 self.source
             )));
         }
-        let lines: Vec<&AllowedSigner> = lines
-            .into_iter()
-            .filter(|s| {
-                s.namespaces
-                    .as_deref()
-                    .is_none_or(|ns| match_pattern_list(BUNDLE_NAMESPACE, ns))
-            })
-            .collect();
-        if lines.is_empty() {
-            return Err(Error::new(
-                Code::SigNamespace,
-                format!(
-                    "{} allows key {fp} only for other namespaces than {BUNDLE_NAMESPACE}",
-                    self.source
-                ),
-            ));
+        Ok(lines)
+    }
+
+    /// Why line `s` does not admit a bundle made at `created` (its
+    /// valid-after / valid-before window), or `None` if it does.
+    fn outside_window(&self, s: &AllowedSigner, fp: &str, created: SystemTime) -> Option<Error> {
+        let made = humantime::format_rfc3339_seconds(created);
+        if s.valid_after.is_some_and(|t| created < t) {
+            let when = fmt_time(s.valid_after);
+            return Some(
+                Error::new(
+                    Code::SigWindow,
+                    format!(
+                        "signing key {fp} is valid only after {when} ({}:{}, valid-after) but the bundle was made {made}",
+                        self.source, s.line
+                    ),
+                )
+                .with_hint(format!(
+                    "the importer's trust line says the key was not in service yet; if it was (valid-after is meant \
+                     to be the day of the key ceremony, not a future date), correct valid-after on line {} of {} \
+                     to a date on or before {made}; otherwise re-export with the key in service",
+                    s.line, self.source
+                )),
+            );
         }
-        let mut last = None;
-        for s in lines {
-            let made = humantime::format_rfc3339_seconds(created);
-            if s.valid_after.is_some_and(|t| created < t) {
-                let when = fmt_time(s.valid_after);
-                last = Some(
-                    Error::new(
-                        Code::SigWindow,
-                        format!(
-                            "signing key {fp} is valid only after {when} ({}:{}, valid-after) but the bundle was made {made}",
-                            self.source, s.line
-                        ),
-                    )
-                    .with_hint(format!(
-                        "the importer's trust line says the key was not in service yet; if it was (valid-after is meant \
-                         to be the day of the key ceremony, not a future date), correct valid-after on line {} of {} \
-                         to a date on or before {made}; otherwise re-export with the key in service",
-                        s.line, self.source
-                    )),
-                );
-                continue;
-            }
-            if s.valid_before.is_some_and(|t| created > t) {
-                let when = fmt_time(s.valid_before);
-                last = Some(
-                    Error::new(
-                        Code::SigWindow,
-                        format!(
-                            "signing key {fp} was valid only before {when} ({}:{}, valid-before) but the bundle was made {made}",
-                            self.source, s.line
-                        ),
-                    )
-                    .with_hint(format!(
-                        "the key was retired before the bundle was made: re-export with the current key; if the key \
-                         is meant to be still in service, extend valid-before on line {} of {}",
-                        s.line, self.source
-                    )),
-                );
-                continue;
-            }
-            return Ok(s);
+        if s.valid_before.is_some_and(|t| created > t) {
+            let when = fmt_time(s.valid_before);
+            return Some(
+                Error::new(
+                    Code::SigWindow,
+                    format!(
+                        "signing key {fp} was valid only before {when} ({}:{}, valid-before) but the bundle was made {made}",
+                        self.source, s.line
+                    ),
+                )
+                .with_hint(format!(
+                    "the key was retired before the bundle was made: re-export with the current key; if the key \
+                     is meant to be still in service, extend valid-before on line {} of {}",
+                    s.line, self.source
+                )),
+            );
         }
-        Err(last
-            .unwrap_or_else(|| Error::new(Code::SigWindow, "no trust line admits the signing key")))
+        None
     }
 }
 
