@@ -16,10 +16,12 @@ use zeroize::Zeroizing;
 use crate::error::{Code, Error, Result};
 use crate::net::{self, Failure, Origin, Trust};
 
+/// The REST API base of github.com.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
-pub const API_VERSION: &str = "2022-11-28";
+/// Sent as `X-GitHub-Api-Version`: the REST API version the parsing follows.
+const API_VERSION: &str = "2022-11-28";
 /// Longest wait for a rate limit to reset before giving up.
-pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 const BACKOFF: [Duration; 3] = [
     Duration::from_millis(500),
     Duration::from_secs(1),
@@ -105,15 +107,24 @@ fn texts(v: Option<&Value>) -> Vec<String> {
 /// One server instance's last sync, as GitHub reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerInstance {
+    /// The GHES server id (the usage file's `instance.server_id`), never
+    /// blank.
     pub server_id: String,
+    /// The host name GitHub has for the server; `None` when absent or empty.
     pub hostname: Option<String>,
+    /// The last upload; `None` when GitHub reports none.
     pub last_sync: Option<LastSync>,
 }
 
+/// The last usage upload of a server, as GitHub reports it. Each field is
+/// `None` when absent or empty.
 #[derive(Debug, Clone, Serialize)]
 pub struct LastSync {
+    /// When, as GitHub wrote it (RFC 3339 or Ruby's `… UTC` form).
     pub date: Option<String>,
+    /// GitHub's word for the outcome (`success`, …).
     pub status: Option<String>,
+    /// GitHub's error message for a failed upload.
     pub error: Option<String>,
 }
 
@@ -121,7 +132,9 @@ pub struct LastSync {
 /// skipped (and named in `warnings`), unknown fields and nulls are fine.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SyncStatus {
+    /// The usable items, in response order, server ids unique.
     pub server_instances: Vec<ServerInstance>,
+    /// One line per item skipped, naming it and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -136,7 +149,7 @@ fn shape_error(endpoint: &str, what: &str) -> Error {
 impl SyncStatus {
     /// Read a response body. The one key the endpoint always returns,
     /// `server_instances` (an array), must be there.
-    pub fn from_json(v: &Value) -> Result<SyncStatus> {
+    fn from_json(v: &Value) -> Result<SyncStatus> {
         const EP: &str = "license-sync-status";
         let obj = v
             .as_object()
@@ -194,17 +207,26 @@ impl SyncStatus {
 /// fields of other types than the schema says).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LicensedUser {
+    /// The user's login on GitHub Enterprise Cloud, if matched to one.
     pub github_com_login: Option<String>,
+    /// Whether the user has a Cloud account (`None`: absent, null or not a boolean).
     pub github_com_user: Option<bool>,
+    /// Whether the user has a server account (`None`: absent, null or not a boolean).
     pub enterprise_server_user: Option<bool>,
+    /// The server accounts, each `HOSTNAME:USER_ID`.
     pub enterprise_server_user_ids: Vec<String>,
+    /// The emails of the server accounts (GHES primary emails).
     pub enterprise_server_emails: Vec<String>,
+    /// The kind of license the user consumes (`enterprise`, …); `None`
+    /// when absent or empty.
     pub license_type: Option<String>,
+    /// How many accounts (Cloud and server) GitHub counts for the user.
     pub total_user_accounts: Option<u64>,
 }
 
 impl LicensedUser {
-    pub fn from_json(v: &Value) -> Option<LicensedUser> {
+    /// Read one item of `users`; `None` if it is not a JSON object.
+    fn from_json(v: &Value) -> Option<LicensedUser> {
         let o = v.as_object()?;
         Some(LicensedUser {
             github_com_login: text(o.get("github_com_login")),
@@ -219,12 +241,12 @@ impl LicensedUser {
 
     /// Holds a server account: flagged so, or listed with server user ids
     /// (`enterprise_server_user` is nullable).
-    pub fn is_server_user(&self) -> bool {
+    fn is_server_user(&self) -> bool {
         self.enterprise_server_user == Some(true) || !self.enterprise_server_user_ids.is_empty()
     }
 
     /// Holds a Cloud account.
-    pub fn is_cloud_user(&self) -> bool {
+    fn is_cloud_user(&self) -> bool {
         self.github_com_user == Some(true)
             || self
                 .github_com_login
@@ -239,11 +261,17 @@ impl LicensedUser {
     }
 }
 
+/// `consumed-licenses`, every page read: the seat counts of the first page
+/// and the users of all pages.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ConsumedLicenses {
+    /// Seats in use, as GitHub counts them.
     pub total_seats_consumed: u64,
+    /// Seats the enterprise bought.
     pub total_seats_purchased: u64,
+    /// The users that hold a license, in response order.
     pub users: Vec<LicensedUser>,
+    /// One line per item skipped, naming it and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -252,7 +280,7 @@ impl ConsumedLicenses {
     /// Read one page. The keys the endpoint always returns
     /// (`total_seats_consumed`, `total_seats_purchased`, `users`) must be
     /// there with their types.
-    pub fn from_json(v: &Value) -> Result<ConsumedLicenses> {
+    fn from_json(v: &Value) -> Result<ConsumedLicenses> {
         const EP: &str = "consumed-licenses";
         let obj = v
             .as_object()
@@ -289,6 +317,7 @@ impl ConsumedLicenses {
     }
 }
 
+/// A read-only client of GitHub's REST API, holding the token.
 pub struct Client {
     agent: ureq::Agent,
     base: String,
@@ -297,7 +326,7 @@ pub struct Client {
 }
 
 /// The URL of `rel="next"` in a `Link` header.
-pub fn next_link(link: &str) -> Option<String> {
+fn next_link(link: &str) -> Option<String> {
     for part in link.split(',') {
         let mut segs = part.split(';');
         let url = segs.next()?.trim();
@@ -310,6 +339,165 @@ pub fn next_link(link: &str) -> Option<String> {
 
 /// Redirects followed (within the API's origin) before giving up.
 const MAX_REDIRECTS: usize = 5;
+
+/// What to do after one request.
+enum Step {
+    /// The JSON body and the next page's URL.
+    Done(Value, Option<String>),
+    /// Request this URL (a redirect's target, on the API's origin) next.
+    Follow(String),
+    /// Wait this long, then request the same URL again.
+    Retry(Duration),
+}
+
+/// What a request that got no response means: a transient failure is
+/// retried after the returned pause while `attempt` is within `BACKOFF`;
+/// TLS and proxy failures, and the last transient one, are errors.
+fn transport_failure(url: &str, e: &ureq::Error, attempt: usize) -> Result<Duration> {
+    match net::classify(e) {
+        Failure::Tls(m) => Err(Error::new(Code::CloudTls, format!("GET {url}: {m}"))),
+        Failure::Proxy(m) => Err(
+            Error::new(Code::CloudUnavailable, format!("GET {url}: {m}"))
+                .with_hint(net::PROXY_HINT),
+        ),
+        Failure::Transient(m) => BACKOFF
+            .get(attempt)
+            .copied()
+            .ok_or_else(|| Error::new(Code::CloudUnavailable, format!("GET {url}: {m}"))),
+    }
+}
+
+/// What `Client::get` uses of a response: the status, the headers it acts
+/// on, and the body.
+struct Reply {
+    status: u16,
+    /// `Link` (pagination).
+    link: Option<String>,
+    /// `Location` (redirects).
+    location: Option<String>,
+    /// `Retry-After`, in seconds.
+    retry_after: Option<u64>,
+    /// `x-ratelimit-remaining`.
+    remaining: Option<String>,
+    /// `x-ratelimit-reset`, in seconds since the Unix epoch.
+    reset: Option<u64>,
+    /// `x-accepted-oauth-scopes`: the scopes the endpoint takes.
+    accepted_scopes: Option<String>,
+    /// `x-oauth-scopes`: the scopes the token has.
+    token_scopes: Option<String>,
+    /// `x-accepted-github-permissions`: the fine-grained permissions the
+    /// endpoint takes.
+    accepted_perms: Option<String>,
+    /// At most `MAX_BODY` bytes; empty if unreadable.
+    body: String,
+    /// The body's `message` field, or empty.
+    message: String,
+}
+
+impl Reply {
+    /// Keep what `get` acts on of `resp`, reading its body.
+    fn read(mut resp: ureq::http::Response<ureq::Body>) -> Reply {
+        let status = resp.status().as_u16();
+        let header = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)
+        };
+        let link = header("link");
+        let location = header("location");
+        let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+        let remaining = header("x-ratelimit-remaining");
+        let reset = header("x-ratelimit-reset").and_then(|v| v.trim().parse::<u64>().ok());
+        let accepted_scopes = header("x-accepted-oauth-scopes");
+        let token_scopes = header("x-oauth-scopes");
+        let accepted_perms = header("x-accepted-github-permissions");
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_string()
+            .unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+            .unwrap_or_default();
+        Reply {
+            status,
+            link,
+            location,
+            retry_after,
+            remaining,
+            reset,
+            accepted_scopes,
+            token_scopes,
+            accepted_perms,
+            body,
+            message,
+        }
+    }
+
+    /// A 429, or a 403 that says the rate limit is exhausted.
+    fn rate_limited(&self) -> bool {
+        self.status == 429
+            || (self.status == 403
+                && (self.remaining.as_deref() == Some("0") || self.retry_after.is_some()))
+    }
+
+    /// How long GitHub asks to wait: `Retry-After`, else until the reset
+    /// time plus a second, else a minute.
+    fn rate_limit_wait(&self) -> Duration {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        match (self.retry_after, self.reset) {
+            (Some(s), _) => Duration::from_secs(s),
+            (None, Some(r)) => Duration::from_secs(r.saturating_sub(now) + 1),
+            (None, None) => Duration::from_secs(60),
+        }
+    }
+
+    /// The error for a 401, 403 or 404 to `GET url`.
+    fn refusal(self, url: &str) -> Error {
+        let message = self.message;
+        match self.status {
+            401 => Error::new(
+                Code::CloudUnauthorized,
+                format!("GitHub refused the token (401 {message})"),
+            ),
+            403 => {
+                let has = self.token_scopes.as_deref().filter(|t| !t.is_empty());
+                let need = self
+                    .accepted_scopes
+                    .filter(|s| !s.is_empty())
+                    .map(|s| {
+                        let has = has.unwrap_or("none");
+                        format!("the token needs scope {s} (it has: {has})")
+                    })
+                    .or(self
+                        .accepted_perms
+                        .map(|p| format!("the token needs permission {p}")))
+                    .unwrap_or_else(|| {
+                        "the token lacks a scope (classic tokens need read:enterprise) \
+                         or you are not an enterprise admin"
+                            .into()
+                    });
+                Error::new(
+                    Code::CloudForbidden,
+                    format!("GitHub answered 403 {message}: {need}"),
+                )
+            }
+            _ => Error::new(
+                Code::CloudNotFound,
+                format!(
+                    "GitHub answered 404 for {url}: \
+                     no such enterprise, or this token cannot see it"
+                ),
+            ),
+        }
+    }
+}
 
 impl Client {
     /// A client for the API at `base` (https, or http to loopback). The
@@ -358,136 +546,95 @@ impl Client {
         let mut attempt = 0;
         let mut redirects = 0;
         loop {
-            let resp = self
-                .agent
-                .get(&url)
-                .header("Accept", "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", API_VERSION)
-                .header("Authorization", format!("Bearer {}", self.token.as_str()))
-                .call();
-            let mut resp = match resp {
-                Ok(r) => r,
-                Err(e) => match net::classify(&e) {
-                    Failure::Tls(m) => {
-                        return Err(Error::new(Code::CloudTls, format!("GET {url}: {m}")))
-                    }
-                    Failure::Proxy(m) => {
-                        return Err(
-                            Error::new(Code::CloudUnavailable, format!("GET {url}: {m}"))
-                                .with_hint(net::PROXY_HINT),
-                        )
-                    }
-                    Failure::Transient(m) => {
-                        if attempt < BACKOFF.len() {
-                            std::thread::sleep(BACKOFF[attempt]);
-                            attempt += 1;
-                            continue;
-                        }
-                        return Err(Error::new(
-                            Code::CloudUnavailable,
-                            format!("GET {url}: {m}"),
-                        ));
-                    }
-                },
+            let step = match self.send(&url) {
+                Ok(resp) => self.judge(&url, Reply::read(resp), attempt, redirects)?,
+                Err(e) => Step::Retry(transport_failure(&url, &e, attempt)?),
             };
-            let status = resp.status().as_u16();
-            let header = |n: &str| {
-                resp.headers()
-                    .get(n)
-                    .and_then(|v| v.to_str().ok())
-                    .map(String::from)
-            };
-            let link = header("link");
-            let location = header("location");
-            let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
-            let remaining = header("x-ratelimit-remaining");
-            let reset = header("x-ratelimit-reset").and_then(|v| v.trim().parse::<u64>().ok());
-            let accepted_scopes = header("x-accepted-oauth-scopes");
-            let token_scopes = header("x-oauth-scopes");
-            let accepted_perms = header("x-accepted-github-permissions");
-            let body = resp
-                .body_mut()
-                .with_config()
-                .limit(MAX_BODY)
-                .read_to_string()
-                .unwrap_or_default();
-            let message = serde_json::from_str::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
-                .unwrap_or_default();
-            let rate_limited = status == 429
-                || (status == 403 && (remaining.as_deref() == Some("0") || retry_after.is_some()));
-            match status {
-                200..=299 => {
-                    let v = serde_json::from_str(&body).map_err(|e| {
-                        Error::new(Code::CloudResponse, format!("GET {url}: the response is not JSON: {e}"))
-                    })?;
-                    let next = match link.as_deref().and_then(next_link) {
-                        Some(n) => Some(self.same_origin(&n, "the pagination link (Link: rel=\"next\")")?),
-                        None => None,
-                    };
-                    return Ok((v, next));
-                }
-                301 | 302 | 303 | 307 | 308 => {
-                    let Some(loc) = location else {
-                        return Err(Error::new(
-                            Code::CloudResponse,
-                            format!("GET {url}: HTTP {status} without a Location"),
-                        ));
-                    };
-                    if redirects >= MAX_REDIRECTS {
-                        return Err(Error::new(
-                            Code::CloudResponse,
-                            format!("GET {url}: more than {MAX_REDIRECTS} redirects"),
-                        ));
-                    }
-                    url = self.same_origin(&loc, &format!("the redirect (HTTP {status})"))?;
+            match step {
+                Step::Done(v, next) => return Ok((v, next)),
+                Step::Follow(next) => {
+                    url = next;
                     redirects += 1;
                 }
-                _ if rate_limited => {
-                    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-                    let wait = match (retry_after, reset) {
-                        (Some(s), _) => Duration::from_secs(s),
-                        (None, Some(r)) => Duration::from_secs(r.saturating_sub(now) + 1),
-                        (None, None) => Duration::from_secs(60),
-                    };
-                    if wait > MAX_RATE_LIMIT_WAIT || attempt >= 3 {
-                        return Err(Error::new(
-                            Code::CloudRateLimited,
-                            format!("GitHub's rate limit is exhausted for {}s more ({message})", wait.as_secs()),
-                        ));
-                    }
+                Step::Retry(wait) => {
                     std::thread::sleep(wait);
                     attempt += 1;
                 }
-                401 => {
-                    return Err(Error::new(Code::CloudUnauthorized, format!("GitHub refused the token (401 {message})")))
-                }
-                403 => {
-                    let need = accepted_scopes
-                        .filter(|s| !s.is_empty())
-                        .map(|s| format!("the token needs scope {s} (it has: {})", token_scopes.as_deref().filter(|t| !t.is_empty()).unwrap_or("none")))
-                        .or(accepted_perms.map(|p| format!("the token needs permission {p}")))
-                        .unwrap_or_else(|| "the token lacks a scope (classic tokens need read:enterprise) or you are not an enterprise admin".into());
-                    return Err(Error::new(Code::CloudForbidden, format!("GitHub answered 403 {message}: {need}")));
-                }
-                404 => {
-                    return Err(Error::new(
-                        Code::CloudNotFound,
-                        format!("GitHub answered 404 for {url}: no such enterprise, or this token cannot see it"),
-                    ))
-                }
-                500..=599 if attempt < BACKOFF.len() => {
-                    std::thread::sleep(BACKOFF[attempt]);
-                    attempt += 1;
-                }
-                _ => {
-                    return Err(Error::new(
-                        Code::CloudUnavailable,
-                        format!("GET {url}: HTTP {status} {message}"),
-                    ))
-                }
             }
+        }
+    }
+
+    /// One GET with the API's headers and the token.
+    fn send(
+        &self,
+        url: &str,
+    ) -> std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+        self.agent
+            .get(url)
+            .header("Accept", "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", API_VERSION)
+            .header("Authorization", format!("Bearer {}", self.token.as_str()))
+            .call()
+    }
+
+    /// What to do with the response to `GET url`, after `attempt` retries
+    /// and `redirects` redirects: 2xx is done, a redirect is followed within
+    /// the origin, a rate limit or a 5xx is waited out a few times, and
+    /// anything else is its error.
+    fn judge(&self, url: &str, r: Reply, attempt: usize, redirects: usize) -> Result<Step> {
+        let status = r.status;
+        match status {
+            200..=299 => {
+                let v = serde_json::from_str(&r.body).map_err(|e| {
+                    Error::new(
+                        Code::CloudResponse,
+                        format!("GET {url}: the response is not JSON: {e}"),
+                    )
+                })?;
+                let next = match r.link.as_deref().and_then(next_link) {
+                    Some(n) => {
+                        Some(self.same_origin(&n, "the pagination link (Link: rel=\"next\")")?)
+                    }
+                    None => None,
+                };
+                Ok(Step::Done(v, next))
+            }
+            301 | 302 | 303 | 307 | 308 => {
+                let Some(loc) = r.location else {
+                    return Err(Error::new(
+                        Code::CloudResponse,
+                        format!("GET {url}: HTTP {status} without a Location"),
+                    ));
+                };
+                if redirects >= MAX_REDIRECTS {
+                    return Err(Error::new(
+                        Code::CloudResponse,
+                        format!("GET {url}: more than {MAX_REDIRECTS} redirects"),
+                    ));
+                }
+                let next = self.same_origin(&loc, &format!("the redirect (HTTP {status})"))?;
+                Ok(Step::Follow(next))
+            }
+            _ if r.rate_limited() => {
+                let wait = r.rate_limit_wait();
+                if wait > MAX_RATE_LIMIT_WAIT || attempt >= 3 {
+                    return Err(Error::new(
+                        Code::CloudRateLimited,
+                        format!(
+                            "GitHub's rate limit is exhausted for {}s more ({})",
+                            wait.as_secs(),
+                            r.message
+                        ),
+                    ));
+                }
+                Ok(Step::Retry(wait))
+            }
+            401 | 403 | 404 => Err(r.refusal(url)),
+            500..=599 if attempt < BACKOFF.len() => Ok(Step::Retry(BACKOFF[attempt])),
+            _ => Err(Error::new(
+                Code::CloudUnavailable,
+                format!("GET {url}: HTTP {status} {}", r.message),
+            )),
         }
     }
 
@@ -557,7 +704,7 @@ const MAX_BODY: u64 = 64 * 1024 * 1024;
 /// RFC 3339 (`T` or a space, fractions, `Z` or an offset) and the
 /// `YYYY-MM-DD HH:MM:SS UTC` / `… +0000` forms Ruby prints. Anything else is
 /// `None`, and callers report it.
-pub fn parse_sync_date(s: &str) -> Option<SystemTime> {
+pub(crate) fn parse_sync_date(s: &str) -> Option<SystemTime> {
     let t = s.trim();
     if let Some(base) = t
         .strip_suffix(" UTC")
@@ -587,7 +734,7 @@ fn strict_rfc3339(s: &str) -> Option<SystemTime> {
 }
 
 /// Parse GitHub's timestamps (RFC 3339, possibly with fractions or an offset).
-pub fn parse_github_time(s: &str) -> Option<SystemTime> {
+fn parse_github_time(s: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(s).ok().or_else(|| {
         // humantime does not take offsets: normalise "+HH:MM" to UTC.
         let (base, sign, off) = if let Some(i) = s.rfind('+').filter(|i| *i > 10) {

@@ -35,11 +35,13 @@ pub const SCRYPT_MAX_WORK_FACTOR: u8 = 20;
 /// Recipients for an export: what the manifest lists, and what age encrypts to.
 #[derive(Default)]
 pub struct Recipients {
+    /// The recipients as the manifest lists them, in the order added.
     pub listed: Vec<ListedRecipient>,
     boxed: Vec<Box<dyn age::Recipient + Send>>,
 }
 
 impl Recipients {
+    /// True when none was added: the export is not encrypted.
     pub fn is_empty(&self) -> bool {
         self.listed.is_empty()
     }
@@ -193,7 +195,7 @@ impl Recipients {
 
 /// A recipient for messages: hybrid recipients are nearly 2,000 characters,
 /// so long strings show their start and end only (quoted, like `{:?}`).
-pub fn abbreviate(s: &str) -> String {
+fn abbreviate(s: &str) -> String {
     let chars: Vec<char> = s.chars().collect();
     if chars.len() <= 80 {
         return format!("{s:?}");
@@ -225,6 +227,8 @@ pub struct Identities {
 const OPENSSH_BEGIN: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
 
 impl Identities {
+    /// True when there is no identity and no passphrase: nothing can be
+    /// decrypted.
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty() && self.passphrase.is_none()
     }
@@ -297,7 +301,7 @@ impl Identities {
 
     /// A hint for "no identity matched", from the signed recipient list:
     /// a bundle for post-quantum recipients needs a post-quantum identity.
-    pub fn no_match_hint(&self, listed: &[ListedRecipient]) -> Option<String> {
+    pub(crate) fn no_match_hint(&self, listed: &[ListedRecipient]) -> Option<String> {
         let pq = !listed.is_empty() && listed.iter().all(|r| r.is_post_quantum());
         (pq && !self.hybrid).then(|| {
             "the bundle is encrypted to post-quantum recipients (age1pq1…) only: pass the \
@@ -312,10 +316,6 @@ impl Identities {
         self.passphrase = Some(SecretString::from(pass.to_string()));
     }
 
-    pub fn has_passphrase(&self) -> bool {
-        self.passphrase.is_some()
-    }
-
     /// Start decrypting one age file. `max_work_factor` caps scrypt.
     pub fn decrypt<R: Read>(
         &self,
@@ -328,7 +328,7 @@ impl Identities {
 
     /// Unwrap the file key of an age file whose header was already read
     /// (and checked by the caller). `max_work_factor` caps scrypt.
-    pub fn unlock<R: Read>(
+    pub(crate) fn unlock<R: Read>(
         &self,
         d: age::Decryptor<R>,
         max_work_factor: u8,
@@ -357,7 +357,7 @@ impl Identities {
 }
 
 /// Map age's errors to airlock's codes.
-pub fn decrypt_error(e: age::DecryptError) -> Error {
+pub(crate) fn decrypt_error(e: age::DecryptError) -> Error {
     use age::DecryptError as D;
     match e {
         D::NoMatchingKeys => Error::new(
@@ -390,7 +390,7 @@ pub fn decrypt_error(e: age::DecryptError) -> Error {
 }
 
 /// Map an error from reading the age payload stream.
-pub fn stream_error(name: &str, e: io::Error) -> Error {
+pub(crate) fn stream_error(name: &str, e: io::Error) -> Error {
     match e.kind() {
         io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => Error::new(
             Code::DecryptFailed,
@@ -403,7 +403,10 @@ pub fn stream_error(name: &str, e: io::Error) -> Error {
 /// The recipient stanzas in an age header: their type and first argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stanza {
+    /// The stanza's type, the word after `-> ` (`X25519`, `ssh-ed25519`,
+    /// `scrypt`, `mlkem768x25519`, or anything else, grease included).
     pub kind: String,
+    /// The space-separated arguments after the type, as written.
     pub args: Vec<String>,
 }
 
@@ -467,7 +470,7 @@ fn ssh_tag(recipient: &str) -> Option<String> {
 /// work factor as listed. (X25519 and mlkem768x25519 stanzas reveal no
 /// recipient; their count is what can be checked without a key. A classical
 /// stanza hidden beside signed post-quantum ones is thus caught here.)
-pub fn check_header(stanzas: &[Stanza], listed: &[ListedRecipient]) -> Result<()> {
+pub(crate) fn check_header(stanzas: &[Stanza], listed: &[ListedRecipient]) -> Result<()> {
     let mismatch = |m: String| Error::new(Code::RecipientsMismatch, m);
     let real: Vec<&Stanza> = stanzas
         .iter()

@@ -92,7 +92,7 @@ pub fn remove_temporaries_for_exit() -> usize {
 
 /// `.airlock-XXXXXX.tmp`: the names `temp_beside` gives (tempfile's six
 /// random letters and digits).
-pub fn is_temp_name(name: &str) -> bool {
+fn is_temp_name(name: &str) -> bool {
     name.strip_prefix(".airlock-")
         .and_then(|r| r.strip_suffix(".tmp"))
         .is_some_and(|mid| mid.len() == 6 && mid.bytes().all(|b| b.is_ascii_alphanumeric()))
@@ -104,7 +104,7 @@ pub fn is_temp_name(name: &str) -> bool {
 /// can be taken belongs to no running airlock. Only regular files with
 /// airlock's own temporary names are considered. Returns what was removed,
 /// with sizes.
-pub fn sweep_stale(dir: &Path) -> Vec<(PathBuf, u64)> {
+pub(crate) fn sweep_stale(dir: &Path) -> Vec<(PathBuf, u64)> {
     let mut out = Vec::new();
     let Ok(rd) = fs::read_dir(dir) else {
         return out;
@@ -165,7 +165,7 @@ fn sweep_once(dir: &Path) {
 /// It is registered for the signal handler and locked (`flock`) while it
 /// lives, so another airlock sweeping the directory never takes it for a
 /// stale one; stale ones in the directory are swept first.
-pub fn temp_beside(target: &Path, mode: u32) -> Result<NamedTempFile> {
+pub(crate) fn temp_beside(target: &Path, mode: u32) -> Result<NamedTempFile> {
     let dir = parent_dir(target);
     sweep_once(&dir);
     for _ in 0..100 {
@@ -317,7 +317,7 @@ pub fn ensure_dir(dir: &Path, what: &str) -> Result<()> {
 }
 
 /// fsync a directory so a rename in it is durable.
-pub fn sync_dir(dir: &Path) -> Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io_write(dir, e))
@@ -333,7 +333,7 @@ pub fn publish(tmp: NamedTempFile, target: &Path, overwrite: bool) -> Result<()>
 }
 
 /// `publish` for a temporary file the caller has already fsynced.
-pub fn publish_synced(tmp: NamedTempFile, target: &Path, overwrite: bool) -> Result<()> {
+pub(crate) fn publish_synced(tmp: NamedTempFile, target: &Path, overwrite: bool) -> Result<()> {
     if overwrite {
         tmp.persist(target)
             .map_err(|e| Error::io_write(target, e.error))?;
@@ -362,7 +362,7 @@ pub fn write_atomic(target: &Path, data: &[u8], mode: u32, overwrite: bool) -> R
 
 /// Ask the kernel to drop a (synced, hence clean) file's cached pages, so the
 /// next read comes from the device. Best effort: some file systems ignore it.
-pub fn evict_cache(file: &File) {
+pub(crate) fn evict_cache(file: &File) {
     let _ = rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed);
 }
 
@@ -370,7 +370,7 @@ pub fn evict_cache(file: &File) {
 /// `AIRLOCK_FAULT=read-error`, a read fails with EIO once more than 1 MiB has
 /// been read from the same stream (an input file or a bundle member), as a
 /// failing disk or a pulled USB stick would. Release builds never fail here.
-pub fn injected_read_error(done: u64) -> std::io::Result<()> {
+pub(crate) fn injected_read_error(done: u64) -> std::io::Result<()> {
     #[cfg(debug_assertions)]
     if done > 1 << 20 && std::env::var("AIRLOCK_FAULT").as_deref() == Ok("read-error") {
         return Err(std::io::Error::from_raw_os_error(5));
@@ -382,7 +382,7 @@ pub fn injected_read_error(done: u64) -> std::io::Result<()> {
 /// Fault injection for crash tests: in debug builds only, abort the process
 /// (no destructors run, as with `kill -9`) when `AIRLOCK_FAULT` names this
 /// point. Release builds compile this to nothing.
-pub fn fault_point(point: &str) {
+pub(crate) fn fault_point(point: &str) {
     #[cfg(debug_assertions)]
     if std::env::var("AIRLOCK_FAULT").as_deref() == Ok(point) {
         std::process::abort();
@@ -421,7 +421,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 }
 
 /// SHA-256 of everything a reader yields (lowercase hex).
-pub fn sha256_reader<R: std::io::Read>(f: &mut R) -> std::io::Result<String> {
+pub(crate) fn sha256_reader<R: std::io::Read>(f: &mut R) -> std::io::Result<String> {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     let mut buf = buffer(1 << 20)
@@ -461,7 +461,7 @@ const HELPER_STACK: usize = 256 * 1024;
 /// inside a new thread whose signal stack cannot be allocated, and under a
 /// memory limit that panic cannot print and hangs the process; so first
 /// reserve (and free) more than a thread needs, fallibly, and refuse early.
-pub fn helper_thread(name: &str) -> crate::Result<std::thread::Builder> {
+pub(crate) fn helper_thread(name: &str) -> crate::Result<std::thread::Builder> {
     let mut probe: Vec<u8> = Vec::new();
     probe
         .try_reserve_exact(4 * HELPER_STACK + (1 << 20))
@@ -481,25 +481,30 @@ pub fn helper_thread(name: &str) -> crate::Result<std::thread::Builder> {
 /// SHA-256 either computed in line or on a second core. Export uses the
 /// second core: hashing (about 1.1 GB/s with SHA instructions) then runs
 /// beside the CRC, the zip writing and the encryption instead of after them.
-pub enum Hasher {
+pub(crate) enum Hasher {
     /// Not wanted: nothing is computed and `finish` gives zeros, which the
     /// caller never shows (extract does not need the plaintext's hash).
     Off,
+    /// Computed by the caller's thread as bytes arrive.
     Inline(sha2::Sha256),
+    /// Computed by a helper thread (see [`Hasher::side`]).
     Side {
+        /// Copies of the chunks go to the thread; `None` once a send failed.
         tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+        /// The thread, which returns the hasher when `tx` is dropped.
         handle: std::thread::JoinHandle<sha2::Sha256>,
     },
 }
 
 impl Hasher {
-    pub fn inline() -> Hasher {
+    /// A hasher computed in line by the caller's thread.
+    pub(crate) fn inline() -> Hasher {
         Hasher::Inline(sha2::Sha256::default())
     }
 
     /// A hashing thread fed through a short queue (at most 4 chunks in
     /// flight, so memory stays bounded whatever the payload size).
-    pub fn side() -> crate::Result<Hasher> {
+    pub(crate) fn side() -> crate::Result<Hasher> {
         use sha2::Digest;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
         let handle = helper_thread("sha256")?
@@ -522,7 +527,8 @@ impl Hasher {
         })
     }
 
-    pub fn update(&mut self, data: &[u8]) {
+    /// Hash `data` next (for `Side`, a copy goes to the thread).
+    pub(crate) fn update(&mut self, data: &[u8]) {
         use sha2::Digest;
         match self {
             Hasher::Off => {}
@@ -539,7 +545,9 @@ impl Hasher {
         }
     }
 
-    pub fn finish(self) -> crate::Result<[u8; 32]> {
+    /// The SHA-256 of everything given to `update`, zeros for `Off`; an
+    /// `Internal` error if the thread died or missed a chunk.
+    pub(crate) fn finish(self) -> crate::Result<[u8; 32]> {
         use sha2::Digest;
         match self {
             Hasher::Off => Ok([0; 32]),
@@ -567,7 +575,7 @@ impl Hasher {
 /// fsync has little left to wait for and the device works while airlock
 /// hashes and writes. An error from an early sync is kept and returned by
 /// `finish` (after a failed fsync, a later one may wrongly succeed).
-pub struct EarlyWriteback {
+pub(crate) struct EarlyWriteback {
     file: File,
     since: u64,
     tx: Option<std::sync::mpsc::SyncSender<()>>,
@@ -577,7 +585,9 @@ pub struct EarlyWriteback {
 const WRITEBACK_EVERY: u64 = 32 << 20;
 
 impl EarlyWriteback {
-    pub fn new(file: File) -> Result<EarlyWriteback> {
+    /// Wrap `file` (written from its current position) and start the
+    /// helper thread.
+    pub(crate) fn new(file: File) -> Result<EarlyWriteback> {
         let clone = file.try_clone().map_err(|e| {
             Error::new(
                 Code::IoWrite,
@@ -607,7 +617,7 @@ impl EarlyWriteback {
     }
 
     /// Stop the helper; the first error of an early sync, if any.
-    pub fn finish(mut self) -> std::io::Result<File> {
+    pub(crate) fn finish(mut self) -> std::io::Result<File> {
         self.tx = None;
         if let Some(h) = self.handle.take() {
             h.join()

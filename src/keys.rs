@@ -19,8 +19,11 @@ use crate::sshsig::PublicKey;
 /// ssh-agent (never in airlock's memory).
 pub struct Signer {
     secret: Secret,
+    /// The public half, which the signatures name.
     pub public: PublicKey,
-    pub comment: String,
+    /// The key file's comment (empty for an agent key), carried into
+    /// [`unencrypted_openssh`].
+    comment: String,
 }
 
 enum Secret {
@@ -38,12 +41,14 @@ impl Signer {
         }
     }
 
+    /// The public key's fingerprint, `SHA256:` and unpadded base64, as
+    /// `ssh-keygen -l` prints it.
     pub fn fingerprint(&self) -> String {
         self.public.fingerprint()
     }
 
     /// The private key, when airlock holds it.
-    pub fn signing_key(&self) -> Option<&SigningKey> {
+    fn signing_key(&self) -> Option<&SigningKey> {
         match &self.secret {
             Secret::Key(k) => Some(k),
             Secret::Agent(_) => None,
@@ -64,7 +69,7 @@ impl Signer {
 pub type PassphraseSource<'a> = &'a mut dyn FnMut() -> Result<Zeroizing<String>>;
 
 /// Refuse private key files that group or others can read, as OpenSSH does.
-pub fn check_private_permissions(path: &Path) -> Result<()> {
+pub(crate) fn check_private_permissions(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = fs::metadata(path).map_err(|e| Error::io_read(path, e))?;
     let mode = meta.permissions().mode() & 0o777;
@@ -217,7 +222,7 @@ pub fn load_signer(path: &Path, passphrase: PassphraseSource<'_>) -> Result<Sign
 
 /// The key as an unencrypted OpenSSH private key file, in memory (zeroized
 /// on drop). Used to hand a decrypted key to age as an SSH identity.
-pub fn unencrypted_openssh(signer: &Signer) -> Result<Zeroizing<String>> {
+pub(crate) fn unencrypted_openssh(signer: &Signer) -> Result<Zeroizing<String>> {
     let sk = signer.signing_key().ok_or_else(|| {
         Error::new(
             Code::KeyType,
@@ -233,7 +238,7 @@ pub fn unencrypted_openssh(signer: &Signer) -> Result<Zeroizing<String>> {
 }
 
 /// Read an OpenSSH public key line (`ssh-ed25519 AAAA… comment`).
-pub fn parse_public_line(line: &str) -> Result<PublicKey> {
+pub(crate) fn parse_public_line(line: &str) -> Result<PublicKey> {
     let mut parts = line.split_whitespace();
     let (Some(t), Some(b)) = (parts.next(), parts.next()) else {
         return Err(Error::new(Code::KeyRead, "not an OpenSSH public key line"));
@@ -250,9 +255,14 @@ pub fn load_public(path: &Path) -> Result<PublicKey> {
 
 /// What `generate` wrote.
 pub struct Generated {
+    /// The private key file (mode 0600).
     pub private_path: PathBuf,
+    /// The public key file, `private_path` with `.pub` appended.
     pub public_path: PathBuf,
+    /// The new public key.
     pub public: PublicKey,
+    /// The public key file's line, `ssh-ed25519 AAAA… comment`, without
+    /// the newline.
     pub public_line: String,
 }
 

@@ -35,6 +35,8 @@ pub enum TrustSource {
 #[derive(Debug, Clone)]
 pub struct Trust {
     roots: RootCerts,
+    /// Where the roots came from (`--ca-file` certificates are added to
+    /// these).
     pub source: TrustSource,
     /// Certificates taken from the store (or the environment).
     pub store_certs: usize,
@@ -47,7 +49,7 @@ fn env_path(var: &str) -> Option<String> {
 }
 
 /// Read every certificate of a PEM file.
-pub fn read_ca_file(path: &Path) -> Result<Vec<Certificate<'static>>> {
+fn read_ca_file(path: &Path) -> Result<Vec<Certificate<'static>>> {
     let bytes = std::fs::read(path).map_err(|e| {
         Error::new(
             Code::TlsTrust,
@@ -169,9 +171,12 @@ pub fn agent(trust: &Trust, timeout: Duration) -> ureq::Agent {
 /// The origin of a URL: scheme, host and port (the port made explicit).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
-    pub scheme: String,
-    pub host: String,
-    pub port: u16,
+    /// `http` or `https`, lowercase.
+    scheme: String,
+    /// The host as the URL has it, lowercase (IPv6 in brackets).
+    host: String,
+    /// The port, the scheme's default when the URL gives none.
+    port: u16,
 }
 
 impl std::fmt::Display for Origin {
@@ -247,7 +252,7 @@ pub fn resolve(base: &Origin, target: &str) -> Option<String> {
 }
 
 /// What a transport failure means.
-pub enum Failure {
+pub(crate) enum Failure {
     /// The server's certificate did not verify (or TLS failed otherwise):
     /// retrying does not help; the trust configuration might.
     Tls(String),
@@ -257,7 +262,8 @@ pub enum Failure {
     Transient(String),
 }
 
-pub fn classify(e: &ureq::Error) -> Failure {
+/// Sort a ureq error into what the caller should do about it.
+pub(crate) fn classify(e: &ureq::Error) -> Failure {
     match e {
         ureq::Error::Rustls(inner) => Failure::Tls(format!("TLS: {inner}")),
         // ureq hands rustls' handshake errors up as I/O errors.
@@ -284,10 +290,10 @@ pub fn classify(e: &ureq::Error) -> Failure {
 }
 
 /// The hint for a TLS verification failure.
-pub const TLS_HINT: &str = "the server's certificate does not chain to a CA airlock trusts; behind a TLS-inspecting proxy add the company CA: --ca-file FILE (or ca_file in airlock.toml), SSL_CERT_FILE / SSL_CERT_DIR, or the system store (update-ca-certificates)";
+pub(crate) const TLS_HINT: &str = "the server's certificate does not chain to a CA airlock trusts; behind a TLS-inspecting proxy add the company CA: --ca-file FILE (or ca_file in airlock.toml), SSL_CERT_FILE / SSL_CERT_DIR, or the system store (update-ca-certificates)";
 
 /// The hint for a proxy failure.
-pub const PROXY_HINT: &str = "check HTTPS_PROXY (http://[user:password@]proxy:port) and NO_PROXY; docs/operator-guide.md explains both";
+pub(crate) const PROXY_HINT: &str = "check HTTPS_PROXY (http://[user:password@]proxy:port) and NO_PROXY; docs/operator-guide.md explains both";
 
 /// Paths named for diagnostics (`-v`): where trust came from.
 pub fn describe(trust: &Trust, ca_file: Option<&Path>) -> String {

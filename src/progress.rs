@@ -21,19 +21,22 @@ pub fn install(sink: Box<dyn Sink>) {
     let _ = SINK.set(sink);
 }
 
-pub fn begin(label: &str, total: u64) {
+/// Tell the sink a stream of `total` bytes named `label` starts.
+pub(crate) fn begin(label: &str, total: u64) {
     if let Some(s) = SINK.get() {
         s.begin(label, total);
     }
 }
 
-pub fn advance(n: u64) {
+/// Tell the sink `n` more bytes of the current stream were processed.
+pub(crate) fn advance(n: u64) {
     if let Some(s) = SINK.get() {
         s.advance(n);
     }
 }
 
-pub fn end() {
+/// Tell the sink the current stream ended.
+pub(crate) fn end() {
     if let Some(s) = SINK.get() {
         s.end();
     }

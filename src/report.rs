@@ -218,21 +218,54 @@ fn timelines(fleet: &[Instance]) -> String {
         svg.push_str("<text x=\"16\" y=\"24\" font-size=\"13\">no events</text></svg>");
         return svg;
     }
-    let lo0 = all.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi0 = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let (lo0, hi0) = if hi0 - lo0 < HOUR {
-        (lo0 - 12.0 * HOUR, hi0 + 12.0 * HOUR)
-    } else {
-        (lo0, hi0)
-    };
-    let pad = (hi0 - lo0) * 0.03;
-    let (lo, hi) = (lo0 - pad, hi0 + pad);
-    let x = |s: f64| LEFT + (s - lo) / (hi - lo) * (W - LEFT - RIGHT);
-    // Ticks: gridlines through every row, labels on top.
+    let axis = Axis::around(&all);
+    ticks(&mut svg, &axis, h);
+    for (n, i) in fleet.iter().enumerate() {
+        timeline_row(&mut svg, n, i, &axis);
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The time axis: the instants (seconds since the Unix epoch) at its left
+/// and right ends.
+struct Axis {
+    lo: f64,
+    hi: f64,
+}
+
+impl Axis {
+    /// An axis over the event times `all` (not empty): their span, widened
+    /// by 12 hours each way if under an hour, plus 3 % on each side.
+    fn around(all: &[f64]) -> Axis {
+        let lo0 = all.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi0 = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (lo0, hi0) = if hi0 - lo0 < HOUR {
+            (lo0 - 12.0 * HOUR, hi0 + 12.0 * HOUR)
+        } else {
+            (lo0, hi0)
+        };
+        let pad = (hi0 - lo0) * 0.03;
+        Axis {
+            lo: lo0 - pad,
+            hi: hi0 + pad,
+        }
+    }
+
+    /// The x coordinate of instant `s`.
+    fn x(&self, s: f64) -> f64 {
+        LEFT + (s - self.lo) / (self.hi - self.lo) * (W - LEFT - RIGHT)
+    }
+}
+
+/// The date ticks: gridlines through every row (the drawing is `h` high),
+/// labels on top.
+fn ticks(svg: &mut String, axis: &Axis, h: f64) {
+    let (lo, hi) = (axis.lo, axis.hi);
     let step = tick_step(hi - lo);
     let mut t = (lo / step).ceil() * step;
     while t <= hi {
-        let tx = x(t);
+        let tx = axis.x(t);
         svg.push_str(&format!(
             "<g class=\"tick\"><line x1=\"{tx:.1}\" y1=\"{:.1}\" x2=\"{tx:.1}\" y2=\"{:.1}\" stroke=\"#d0d7de\"/><text x=\"{tx:.1}\" y=\"14\" font-size=\"11\" text-anchor=\"middle\" fill=\"#57606a\">{}</text></g>",
             AXIS - 14.0,
@@ -241,50 +274,50 @@ fn timelines(fleet: &[Instance]) -> String {
         ));
         t += step;
     }
-    for (n, i) in fleet.iter().enumerate() {
-        let top = AXIS + ROW * n as f64;
-        let y = top + 38.0;
-        svg.push_str(&format!(
-            "<g class=\"timeline\" data-host=\"{}\"><text x=\"{LEFT}\" y=\"{:.1}\" font-size=\"12\" font-weight=\"600\">{}</text><line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#8c959f\"/>",
-            esc(&i.host_name),
-            top + 12.0,
-            esc(&i.host_name),
-            W - RIGHT
-        ));
-        for kind in ["export", "import", "sync", "refused"] {
-            let mut pts: Vec<Point<'_>> = i
-                .timeline
-                .iter()
-                .filter(|m| m.kind == kind)
-                .filter_map(|m| secs(&m.time).map(|s| Point { m, x: x(s) }))
-                .collect();
-            // Groups hold one outcome each, so a confirmed hand-over is
-            // never hidden in a group of superseded ones; drawn last, the
-            // states that matter most are on top.
-            pts.sort_by(|a, b| {
-                (draw_order(&a.m.outcome), a.x)
-                    .partial_cmp(&(draw_order(&b.m.outcome), b.x))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
-            let mut group: Vec<&Point<'_>> = Vec::new();
-            for p in &pts {
-                if group
-                    .first()
-                    .is_some_and(|g| p.x - g.x > GROUP || g.m.outcome != p.m.outcome)
-                {
-                    svg.push_str(&mark(kind, &group, y));
-                    group.clear();
-                }
-                group.push(p);
-            }
-            if !group.is_empty() {
+}
+
+/// Row `n`: instance `i`'s name, its line, and its events grouped by kind.
+fn timeline_row(svg: &mut String, n: usize, i: &Instance, axis: &Axis) {
+    let top = AXIS + ROW * n as f64;
+    let y = top + 38.0;
+    svg.push_str(&format!(
+        "<g class=\"timeline\" data-host=\"{}\"><text x=\"{LEFT}\" y=\"{:.1}\" font-size=\"12\" font-weight=\"600\">{}</text><line x1=\"{LEFT}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#8c959f\"/>",
+        esc(&i.host_name),
+        top + 12.0,
+        esc(&i.host_name),
+        W - RIGHT
+    ));
+    for kind in ["export", "import", "sync", "refused"] {
+        let mut pts: Vec<Point<'_>> = i
+            .timeline
+            .iter()
+            .filter(|m| m.kind == kind)
+            .filter_map(|m| secs(&m.time).map(|s| Point { m, x: axis.x(s) }))
+            .collect();
+        // Groups hold one outcome each, so a confirmed hand-over is
+        // never hidden in a group of superseded ones; drawn last, the
+        // states that matter most are on top.
+        pts.sort_by(|a, b| {
+            (draw_order(&a.m.outcome), a.x)
+                .partial_cmp(&(draw_order(&b.m.outcome), b.x))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let mut group: Vec<&Point<'_>> = Vec::new();
+        for p in &pts {
+            if group
+                .first()
+                .is_some_and(|g| p.x - g.x > GROUP || g.m.outcome != p.m.outcome)
+            {
                 svg.push_str(&mark(kind, &group, y));
+                group.clear();
             }
+            group.push(p);
         }
-        svg.push_str("</g>");
+        if !group.is_empty() {
+            svg.push_str(&mark(kind, &group, y));
+        }
     }
-    svg.push_str("</svg>");
-    svg
+    svg.push_str("</g>");
 }
 
 fn state_cell(s: &str) -> String {
@@ -294,6 +327,19 @@ fn state_cell(s: &str) -> String {
 /// Render the whole page.
 pub fn html(fleet: &[Instance], seats: Option<&SeatReport>, now: SystemTime) -> String {
     let mut h = String::new();
+    page_head(&mut h, now);
+    fleet_table(&mut h, fleet);
+    h.push_str("<h2>Timelines</h2><p class=\"legend\"><span style=\"color:#1f6feb\">● export created</span><span style=\"color:#1a7f37\">■ import confirmed</span><span style=\"color:#bf8700\">■ import to upload</span><span style=\"color:#8c959f\">□ import superseded</span><span style=\"color:#bf8700\">□ import outdated (do not upload)</span><span style=\"color:#8250df\">▼ successful sync</span><span style=\"color:#cf222e\">▼ failed sync · ✕ refused</span><span>n: events grouped (hover for each)</span></p>");
+    h.push_str(&timelines(fleet));
+    handovers_table(&mut h, fleet);
+    seats_section(&mut h, seats);
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// The document head (title, inline style) and the page's heading with
+/// the time it was made.
+fn page_head(h: &mut String, now: SystemTime) {
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width\">");
     h.push_str("<title>airlock: GHES license usage fleet report</title><style>");
@@ -307,6 +353,10 @@ pub fn html(fleet: &[Instance], seats: Option<&SeatReport>, now: SystemTime) -> 
         esc(&format_time(now)),
         esc(&crate::tool_version())
     ));
+}
+
+/// The fleet table: one row per instance.
+fn fleet_table(h: &mut String, fleet: &[Instance]) {
     h.push_str("<h2>Fleet</h2><table id=\"fleet\"><thead><tr><th>Host</th><th>Server id</th><th>Last export created</th><th>Last import</th><th>Confirmed bundle (by sync of)</th><th>To upload</th><th>Superseded</th><th>Last sync status</th><th>Warnings</th></tr></thead><tbody>");
     for i in fleet {
         let warn = if i.warnings.is_empty() {
@@ -347,8 +397,11 @@ pub fn html(fleet: &[Instance], seats: Option<&SeatReport>, now: SystemTime) -> 
         ));
     }
     h.push_str("</tbody></table>");
-    h.push_str("<h2>Timelines</h2><p class=\"legend\"><span style=\"color:#1f6feb\">● export created</span><span style=\"color:#1a7f37\">■ import confirmed</span><span style=\"color:#bf8700\">■ import to upload</span><span style=\"color:#8c959f\">□ import superseded</span><span style=\"color:#bf8700\">□ import outdated (do not upload)</span><span style=\"color:#8250df\">▼ successful sync</span><span style=\"color:#cf222e\">▼ failed sync · ✕ refused</span><span>n: events grouped (hover for each)</span></p>");
-    h.push_str(&timelines(fleet));
+}
+
+/// The hand-over table: every hand-over of every instance, newest first
+/// within an instance.
+fn handovers_table(h: &mut String, fleet: &[Instance]) {
     h.push_str("<h2>Hand-overs</h2><table id=\"handovers\"><thead><tr><th>Host</th><th>Bundle</th><th>Created</th><th>Handed over</th><th>State</th><th>Confirmed by sync of</th><th>File</th></tr></thead><tbody>");
     for i in fleet {
         for b in i.handovers.iter().rev() {
@@ -366,6 +419,10 @@ pub fn html(fleet: &[Instance], seats: Option<&SeatReport>, now: SystemTime) -> 
         }
     }
     h.push_str("</tbody></table>");
+}
+
+/// The seat-leak section: the unmatched server users, or how to fetch them.
+fn seats_section(h: &mut String, seats: Option<&SeatReport>) {
     h.push_str("<h2>Seat leaks</h2>");
     match seats {
         None => h.push_str("<p id=\"seats\">Not known: run <code>airlock cloud seats --enterprise SLUG</code>.</p>"),
@@ -390,8 +447,6 @@ pub fn html(fleet: &[Instance], seats: Option<&SeatReport>, now: SystemTime) -> 
             h.push_str("</tbody></table>");
         }
     }
-    h.push_str("</body></html>\n");
-    h
 }
 
 #[cfg(test)]

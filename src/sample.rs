@@ -4,7 +4,9 @@
 
 use sha2::{Digest, Sha256};
 
+/// A host name for samples (an `example.com` name, never a real server).
 pub const SAMPLE_HOST: &str = "ghes.example.com";
+/// A server id for samples: a well-formed version 4 UUID, made up.
 pub const SAMPLE_SERVER_ID: &str = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
 fn instance(host: &str, server_id: &str) -> String {

@@ -9,34 +9,40 @@ use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256, Sha512};
 
-pub const MAGIC: &[u8; 6] = b"SSHSIG";
+/// The preamble of every SSHSIG blob and of the data it signs.
+const MAGIC: &[u8; 6] = b"SSHSIG";
+/// The namespace every bundle signature is made in (`ssh-keygen -n`).
 pub const BUNDLE_NAMESPACE: &str = "airlock-bundle";
 const BEGIN: &str = "-----BEGIN SSH SIGNATURE-----\n";
 const END: &str = "-----END SSH SIGNATURE-----\n";
 const ED25519: &str = "ssh-ed25519";
 /// OpenSSH's FIDO (security key) Ed25519 type.
-pub const SK_ED25519: &str = "sk-ssh-ed25519@openssh.com";
+const SK_ED25519: &str = "sk-ssh-ed25519@openssh.com";
 /// FIDO flag: the user touched the token.
 pub const SK_USER_PRESENT: u8 = 0x01;
 /// Longest armored signature airlock reads (an Ed25519 SSHSIG is ~300 bytes).
-pub const MAX_ARMORED_LEN: u64 = 4096;
+pub(crate) const MAX_ARMORED_LEN: u64 = 4096;
 
 /// The hash SSHSIG applies to the message before signing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashAlg {
+    /// `sha256`.
     Sha256,
+    /// `sha512`, what `ssh-keygen -Y sign` uses.
     Sha512,
 }
 
 impl HashAlg {
-    pub fn name(self) -> &'static str {
+    /// The name SSHSIG records (`sha256`, `sha512`).
+    fn name(self) -> &'static str {
         match self {
             HashAlg::Sha256 => "sha256",
             HashAlg::Sha512 => "sha512",
         }
     }
 
-    pub fn digest(self, msg: &[u8]) -> Vec<u8> {
+    /// The digest of `msg` (32 or 64 bytes).
+    fn digest(self, msg: &[u8]) -> Vec<u8> {
         match self {
             HashAlg::Sha256 => Sha256::digest(msg).to_vec(),
             HashAlg::Sha512 => Sha512::digest(msg).to_vec(),
@@ -60,7 +66,9 @@ pub enum SigError {
 /// FIDO signature extras: authenticator flags and counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SkInfo {
+    /// Authenticator flags ([`SK_USER_PRESENT`], user verified, …).
     pub flags: u8,
+    /// The token's signature counter.
     pub counter: u32,
 }
 
@@ -79,11 +87,14 @@ impl std::fmt::Display for SigError {
 /// `sk-ssh-ed25519@openssh.com` key bound to an application (`ssh:`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PublicKey {
+    /// The Ed25519 public key, compressed Edwards point.
     pub key: [u8; 32],
+    /// The FIDO application string (`ssh:…`); `None` for a plain key.
     pub application: Option<String>,
 }
 
 impl PublicKey {
+    /// A plain `ssh-ed25519` key.
     pub fn ed25519(key: [u8; 32]) -> PublicKey {
         PublicKey {
             key,
@@ -91,6 +102,8 @@ impl PublicKey {
         }
     }
 
+    /// The OpenSSH key type: `ssh-ed25519`, or
+    /// `sk-ssh-ed25519@openssh.com` when there is an application.
     pub fn key_type(&self) -> &'static str {
         if self.application.is_some() {
             SK_ED25519
@@ -197,7 +210,11 @@ fn ed25519_verify(vk: &VerifyingKey, signed: &[u8], sig: &[u8; 64]) -> Result<()
 
 /// A raw Ed25519 signature over `data` by a plain `ssh-ed25519` key, with the
 /// same strict checks as SSHSIG verification (used for signed KRLs).
-pub fn verify_ed25519_raw(key: &PublicKey, data: &[u8], sig: &[u8; 64]) -> Result<(), SigError> {
+pub(crate) fn verify_ed25519_raw(
+    key: &PublicKey,
+    data: &[u8],
+    sig: &[u8; 64],
+) -> Result<(), SigError> {
     if key.application.is_some() {
         return Err(SigError::UnsupportedKey(key.key_type().into()));
     }
@@ -207,9 +224,13 @@ pub fn verify_ed25519_raw(key: &PublicKey, data: &[u8], sig: &[u8; 64]) -> Resul
 /// A parsed SSHSIG.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SshSig {
+    /// The key that made the signature, as the signature names it.
     pub public_key: PublicKey,
+    /// The namespace it was made in (`airlock-bundle` for a bundle).
     pub namespace: String,
+    /// The hash applied to the message before signing.
     pub hash_alg: HashAlg,
+    /// The raw Ed25519 signature, R then S.
     pub signature: [u8; 64],
     /// Present exactly for FIDO keys.
     pub sk: Option<SkInfo>,

@@ -96,6 +96,7 @@ impl StateDir {
         })
     }
 
+    /// The state directory itself (the ledger lives in it).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -105,7 +106,7 @@ impl StateDir {
     }
 
     /// The last number handed out for a key (0 if none).
-    pub fn last_sequence(&self, key_id_hex: &str) -> Result<u64> {
+    fn last_sequence(&self, key_id_hex: &str) -> Result<u64> {
         let p = self.sequence_path(key_id_hex);
         match fs::read_to_string(&p) {
             Ok(s) => s.trim().parse::<u64>().map_err(|_| {

@@ -35,29 +35,36 @@ use crate::sshsig::{PublicKey, BUNDLE_NAMESPACE};
 use keys::{key_type, near_key_type, Key, KeyType};
 
 /// Largest allowed_signers or revoked-keys file airlock reads.
-pub const MAX_TRUST_FILE: u64 = 16 << 20;
+const MAX_TRUST_FILE: u64 = 16 << 20;
 
 /// One usable line of an allowed_signers file.
 #[derive(Debug, Clone)]
 pub struct AllowedSigner {
-    pub line: usize,
+    /// The 1-based line number in the file (0 for a store built in code).
+    pub(crate) line: usize,
     /// The principals pattern list, as OpenSSH's `strdelimw` returns it
     /// (quotes removed, nothing trimmed).
-    pub principals: String,
+    pub(crate) principals: String,
     /// The `namespaces=` pattern list, unquoted, if the line has one.
-    pub namespaces: Option<String>,
-    pub valid_after: Option<SystemTime>,
-    pub valid_before: Option<SystemTime>,
-    pub key: PublicKey,
+    pub(crate) namespaces: Option<String>,
+    /// `valid-after=`: bundles made before this instant are refused.
+    pub(crate) valid_after: Option<SystemTime>,
+    /// `valid-before=`: bundles made after this instant are refused.
+    pub(crate) valid_before: Option<SystemTime>,
+    /// The trusted key.
+    pub(crate) key: PublicKey,
 }
 
 /// Revoked keys: public key blobs listed explicitly, and SHA-1 / SHA-256
 /// hashes of blobs (binary KRL fingerprint sections).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Revoked {
-    pub keys: HashSet<Vec<u8>>,
-    pub sha1: HashSet<[u8; 20]>,
-    pub sha256: HashSet<[u8; 32]>,
+    /// SSH wire blobs of revoked keys.
+    keys: HashSet<Vec<u8>>,
+    /// SHA-1 digests of revoked keys' blobs.
+    sha1: HashSet<[u8; 20]>,
+    /// SHA-256 digests of revoked keys' blobs.
+    sha256: HashSet<[u8; 32]>,
 }
 
 impl Revoked {
@@ -78,7 +85,9 @@ impl Revoked {
                 .contains(&<[u8; 32]>::from(Sha256::digest(&blob)))
     }
 
-    pub fn is_empty(&self) -> bool {
+    /// True when nothing is revoked.
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.keys.is_empty() && self.sha1.is_empty() && self.sha256.is_empty()
     }
 }
@@ -86,8 +95,10 @@ impl Revoked {
 /// The trust store: allowed signers plus revoked keys.
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
-    pub signers: Vec<AllowedSigner>,
-    pub revoked: Revoked,
+    /// The usable lines of the allowed_signers file, in file order.
+    pub(crate) signers: Vec<AllowedSigner>,
+    /// Keys that are refused whatever `signers` says.
+    pub(crate) revoked: Revoked,
     /// Where the signers came from, for messages.
     pub source: String,
 }
@@ -440,116 +451,12 @@ fn read_key_field(s: &str) -> Option<std::result::Result<(Key, &str), String>> {
 /// `Some` for a line airlock can use, `None` for a valid line that can never
 /// match an airlock signature (another key type, `cert-authority`).
 fn parse_signer_line(line: usize, s: &str) -> std::result::Result<Option<AllowedSigner>, String> {
-    // Principals: OpenSSH `strdelimw`. The token ends at the first space or
-    // tab; a double quote removes itself and the token then ends at the
-    // next double quote.
-    let (principals, rest) = match s.find([' ', '\t', '"']) {
-        None => {
-            return Err(if key_type(s).is_some() {
-                "the line has no principals before the key".to_string()
-            } else {
-                "the line has only one field; expected PRINCIPALS [OPTIONS] KEYTYPE BASE64 [COMMENT]"
-                    .to_string()
-            })
-        }
-        Some(i) if s.as_bytes()[i] == b'"' => {
-            let quoted = &s[i + 1..];
-            let j = quoted
-                .find('"')
-                .ok_or("a double quote in the principals is not closed")?;
-            let after = &quoted[j + 1..];
-            if !(after.is_empty() || after.starts_with(WS)) {
-                return Err(format!(
-                    "text {} follows the closing quote of the principals without a space",
-                    show(after.split(WS).next().unwrap_or(""))
-                ));
-            }
-            (
-                format!("{}{}", &s[..i], &quoted[..j]),
-                after.trim_start_matches(WS),
-            )
-        }
-        Some(i) => (s[..i].to_string(), s[i..].trim_start_matches(WS)),
-    };
-    if principals.is_empty() {
-        return Err("the principals are empty".into());
-    }
-    if looks_like_option(&principals) {
-        return Err(format!(
-            "the line has no principals: it starts with the option {}, which OpenSSH would take as the principal; \
-             write the host name(s) first, e.g. ghes.example.com {} ssh-ed25519 AAAA…",
-            show(&principals),
-            // The options as written (the line is printable text by now).
-            s.split(WS)
-                .next()
-                .filter(|o| o.len() <= 80)
-                .unwrap_or("namespaces=\"airlock-bundle\"")
-        ));
-    }
-    if key_type(&principals).is_some()
-        || near_key_type(&principals).is_some_and(|n| n.eq_ignore_ascii_case(&principals))
-    {
-        return Err(format!(
-            "the line has no principals before the key: it starts with the key type {}; \
-             write the host name(s) first, e.g. ghes.example.com {} AAAA…",
-            show(&principals),
-            near_key_type(&principals).unwrap_or("ssh-ed25519")
-        ));
-    }
+    let (principals, rest) = split_principals(s)?;
+    check_principals(&principals, s)?;
     if rest.is_empty() {
         return Err("no key after the principals".into());
     }
-
-    // Key, or options then key.
-    let (opts, (key, comment)) = match read_key_field(rest) {
-        Some(k) => (SigOpts::default(), k?),
-        None => {
-            let field = &rest[..rest.find(WS).unwrap_or(rest.len())];
-            if let Some(c) = near_key_type(field) {
-                return Err(format!(
-                    "unknown key type {}: key types are case-sensitive, write {c}",
-                    show(field)
-                ));
-            }
-            let end = options_end(rest)?;
-            let (opts, after) = (&rest[..end], rest[end..].trim_start_matches(WS));
-            if after.is_empty() {
-                return Err(format!("no key after {}", show(opts)));
-            }
-            let k = match read_key_field(after) {
-                Some(k) => k?,
-                None => {
-                    let next = &after[..after.find(WS).unwrap_or(after.len())];
-                    return Err(if looks_like_option(next) {
-                        format!(
-                            "options are separated by commas, not spaces: {} follows {} after a space",
-                            show(next),
-                            show(opts)
-                        )
-                    } else if let Some(c) = near_key_type(next) {
-                        format!(
-                            "unknown key type {}: key types are case-sensitive, write {c}",
-                            show(next)
-                        )
-                    } else {
-                        format!(
-                            "expected a key (KEYTYPE BASE64, e.g. ssh-ed25519 AAAA…) after {}, found {}",
-                            show(opts),
-                            show(next)
-                        )
-                    });
-                }
-            };
-            let o = parse_options(opts).map_err(|e| {
-                if principals.ends_with(',') && !looks_like_option(opts) {
-                    format!("{e}; principals are separated by commas without spaces")
-                } else {
-                    e
-                }
-            })?;
-            (o, k)
-        }
-    };
+    let (opts, (key, comment)) = options_and_key(rest, &principals)?;
     if let Some(w) = comment.split(WS).next().filter(|w| looks_like_option(w)) {
         return Err(format!(
             "{} after the key is a comment to OpenSSH, not an option: options go between the principals and the key",
@@ -575,6 +482,128 @@ fn parse_signer_line(line: usize, s: &str) -> std::result::Result<Option<Allowed
         valid_before: opts.valid_before,
         key,
     }))
+}
+
+/// The principals field of a line and the rest after it (blanks skipped),
+/// as OpenSSH's `strdelimw` splits them: the token ends at the first space
+/// or tab; a double quote removes itself and the token then ends at the
+/// next double quote.
+fn split_principals(s: &str) -> std::result::Result<(String, &str), String> {
+    match s.find([' ', '\t', '"']) {
+        None => Err(if key_type(s).is_some() {
+            "the line has no principals before the key".to_string()
+        } else {
+            "the line has only one field; expected PRINCIPALS [OPTIONS] KEYTYPE BASE64 [COMMENT]"
+                .to_string()
+        }),
+        Some(i) if s.as_bytes()[i] == b'"' => {
+            let quoted = &s[i + 1..];
+            let j = quoted
+                .find('"')
+                .ok_or("a double quote in the principals is not closed")?;
+            let after = &quoted[j + 1..];
+            if !(after.is_empty() || after.starts_with(WS)) {
+                return Err(format!(
+                    "text {} follows the closing quote of the principals without a space",
+                    show(after.split(WS).next().unwrap_or(""))
+                ));
+            }
+            Ok((
+                format!("{}{}", &s[..i], &quoted[..j]),
+                after.trim_start_matches(WS),
+            ))
+        }
+        Some(i) => Ok((s[..i].to_string(), s[i..].trim_start_matches(WS))),
+    }
+}
+
+/// Refuse principals OpenSSH would take but the writer did not mean: empty,
+/// an option or a key type where the host names belong. `s` is the line.
+fn check_principals(principals: &str, s: &str) -> std::result::Result<(), String> {
+    if principals.is_empty() {
+        return Err("the principals are empty".into());
+    }
+    if looks_like_option(principals) {
+        return Err(format!(
+            "the line has no principals: it starts with the option {}, which OpenSSH would take as the principal; \
+             write the host name(s) first, e.g. ghes.example.com {} ssh-ed25519 AAAA…",
+            show(principals),
+            // The options as written (the line is printable text by now).
+            s.split(WS)
+                .next()
+                .filter(|o| o.len() <= 80)
+                .unwrap_or("namespaces=\"airlock-bundle\"")
+        ));
+    }
+    if key_type(principals).is_some()
+        || near_key_type(principals).is_some_and(|n| n.eq_ignore_ascii_case(principals))
+    {
+        return Err(format!(
+            "the line has no principals before the key: it starts with the key type {}; \
+             write the host name(s) first, e.g. ghes.example.com {} AAAA…",
+            show(principals),
+            near_key_type(principals).unwrap_or("ssh-ed25519")
+        ));
+    }
+    Ok(())
+}
+
+/// What follows the principals: the key, or options then the key. Returns
+/// the options (default when there are none), the key and its comment.
+fn options_and_key<'s>(
+    rest: &'s str,
+    principals: &str,
+) -> std::result::Result<(SigOpts, (Key, &'s str)), String> {
+    if let Some(k) = read_key_field(rest) {
+        return Ok((SigOpts::default(), k?));
+    }
+    let field = &rest[..rest.find(WS).unwrap_or(rest.len())];
+    if let Some(c) = near_key_type(field) {
+        return Err(format!(
+            "unknown key type {}: key types are case-sensitive, write {c}",
+            show(field)
+        ));
+    }
+    let end = options_end(rest)?;
+    let (opts, after) = (&rest[..end], rest[end..].trim_start_matches(WS));
+    if after.is_empty() {
+        return Err(format!("no key after {}", show(opts)));
+    }
+    let k = match read_key_field(after) {
+        Some(k) => k?,
+        None => return Err(not_a_key_after_options(after, opts)),
+    };
+    let o = parse_options(opts).map_err(|e| {
+        if principals.ends_with(',') && !looks_like_option(opts) {
+            format!("{e}; principals are separated by commas without spaces")
+        } else {
+            e
+        }
+    })?;
+    Ok((o, k))
+}
+
+/// Why `after`, which follows the options `opts`, is not a key.
+fn not_a_key_after_options(after: &str, opts: &str) -> String {
+    let next = &after[..after.find(WS).unwrap_or(after.len())];
+    if looks_like_option(next) {
+        format!(
+            "options are separated by commas, not spaces: {} follows {} after a space",
+            show(next),
+            show(opts)
+        )
+    } else if let Some(c) = near_key_type(next) {
+        format!(
+            "unknown key type {}: key types are case-sensitive, write {c}",
+            show(next)
+        )
+    } else {
+        format!(
+            "expected a key (KEYTYPE BASE64, e.g. ssh-ed25519 AAAA…) after {}, found {}",
+            show(opts),
+            show(next)
+        )
+    }
 }
 
 /// Parse an allowed_signers file (see the module documentation). Valid
@@ -675,6 +704,9 @@ pub fn parse_revoked(path: &str, data: impl AsRef<[u8]>) -> Result<Revoked> {
 }
 
 impl TrustStore {
+    /// Read an allowed_signers file and, if given, a revoked-keys file (one
+    /// public key per line, or a binary KRL), as `ssh-keygen -Y verify -f
+    /// -r` reads them.
     pub fn load(allowed: &Path, revoked: Option<&Path>) -> Result<TrustStore> {
         let name = allowed.display().to_string();
         let signers = parse_allowed_signers(&name, read_file(allowed)?)?;
@@ -704,6 +736,43 @@ impl TrustStore {
                 format!("signing key {fp} is revoked"),
             ));
         }
+        let lines: Vec<&AllowedSigner> = self
+            .for_principal(key, principal, &fp)?
+            .into_iter()
+            .filter(|s| {
+                s.namespaces
+                    .as_deref()
+                    .is_none_or(|ns| match_pattern_list(BUNDLE_NAMESPACE, ns))
+            })
+            .collect();
+        if lines.is_empty() {
+            return Err(Error::new(
+                Code::SigNamespace,
+                format!(
+                    "{} allows key {fp} only for other namespaces than {BUNDLE_NAMESPACE}",
+                    self.source
+                ),
+            ));
+        }
+        let mut last = None;
+        for s in lines {
+            match self.outside_window(s, &fp, created) {
+                Some(e) => last = Some(e),
+                None => return Ok(s),
+            }
+        }
+        Err(last
+            .unwrap_or_else(|| Error::new(Code::SigWindow, "no trust line admits the signing key")))
+    }
+
+    /// The lines of `key` (whose fingerprint is `fp`) whose principals match
+    /// `principal`; an error if the key has no line, or none for it.
+    fn for_principal(
+        &self,
+        key: &PublicKey,
+        principal: &str,
+        fp: &str,
+    ) -> Result<Vec<&AllowedSigner>> {
         let lines: Vec<&AllowedSigner> = self.signers.iter().filter(|s| s.key == *key).collect();
         if lines.is_empty() {
             return Err(Error::new(
@@ -736,67 +805,49 @@ impl TrustStore {
                 self.source
             )));
         }
-        let lines: Vec<&AllowedSigner> = lines
-            .into_iter()
-            .filter(|s| {
-                s.namespaces
-                    .as_deref()
-                    .is_none_or(|ns| match_pattern_list(BUNDLE_NAMESPACE, ns))
-            })
-            .collect();
-        if lines.is_empty() {
-            return Err(Error::new(
-                Code::SigNamespace,
-                format!(
-                    "{} allows key {fp} only for other namespaces than {BUNDLE_NAMESPACE}",
-                    self.source
-                ),
-            ));
+        Ok(lines)
+    }
+
+    /// Why line `s` does not admit a bundle made at `created` (its
+    /// valid-after / valid-before window), or `None` if it does.
+    fn outside_window(&self, s: &AllowedSigner, fp: &str, created: SystemTime) -> Option<Error> {
+        let made = humantime::format_rfc3339_seconds(created);
+        if s.valid_after.is_some_and(|t| created < t) {
+            let when = fmt_time(s.valid_after);
+            return Some(
+                Error::new(
+                    Code::SigWindow,
+                    format!(
+                        "signing key {fp} is valid only after {when} ({}:{}, valid-after) but the bundle was made {made}",
+                        self.source, s.line
+                    ),
+                )
+                .with_hint(format!(
+                    "the importer's trust line says the key was not in service yet; if it was (valid-after is meant \
+                     to be the day of the key ceremony, not a future date), correct valid-after on line {} of {} \
+                     to a date on or before {made}; otherwise re-export with the key in service",
+                    s.line, self.source
+                )),
+            );
         }
-        let mut last = None;
-        for s in lines {
-            let made = humantime::format_rfc3339_seconds(created);
-            if s.valid_after.is_some_and(|t| created < t) {
-                let when = fmt_time(s.valid_after);
-                last = Some(
-                    Error::new(
-                        Code::SigWindow,
-                        format!(
-                            "signing key {fp} is valid only after {when} ({}:{}, valid-after) but the bundle was made {made}",
-                            self.source, s.line
-                        ),
-                    )
-                    .with_hint(format!(
-                        "the importer's trust line says the key was not in service yet; if it was (valid-after is meant \
-                         to be the day of the key ceremony, not a future date), correct valid-after on line {} of {} \
-                         to a date on or before {made}; otherwise re-export with the key in service",
-                        s.line, self.source
-                    )),
-                );
-                continue;
-            }
-            if s.valid_before.is_some_and(|t| created > t) {
-                let when = fmt_time(s.valid_before);
-                last = Some(
-                    Error::new(
-                        Code::SigWindow,
-                        format!(
-                            "signing key {fp} was valid only before {when} ({}:{}, valid-before) but the bundle was made {made}",
-                            self.source, s.line
-                        ),
-                    )
-                    .with_hint(format!(
-                        "the key was retired before the bundle was made: re-export with the current key; if the key \
-                         is meant to be still in service, extend valid-before on line {} of {}",
-                        s.line, self.source
-                    )),
-                );
-                continue;
-            }
-            return Ok(s);
+        if s.valid_before.is_some_and(|t| created > t) {
+            let when = fmt_time(s.valid_before);
+            return Some(
+                Error::new(
+                    Code::SigWindow,
+                    format!(
+                        "signing key {fp} was valid only before {when} ({}:{}, valid-before) but the bundle was made {made}",
+                        self.source, s.line
+                    ),
+                )
+                .with_hint(format!(
+                    "the key was retired before the bundle was made: re-export with the current key; if the key \
+                     is meant to be still in service, extend valid-before on line {} of {}",
+                    s.line, self.source
+                )),
+            );
         }
-        Err(last
-            .unwrap_or_else(|| Error::new(Code::SigWindow, "no trust line admits the signing key")))
+        None
     }
 }
 
@@ -805,7 +856,7 @@ fn fmt_time(t: Option<SystemTime>) -> String {
 }
 
 /// OpenSSH `match_pattern`: `*` and `?` wildcards over bytes, case-sensitive.
-pub fn match_pattern(s: &str, pat: &str) -> bool {
+fn match_pattern(s: &str, pat: &str) -> bool {
     fn m(s: &[u8], p: &[u8]) -> bool {
         // Iterative glob with single backtrack point: linear enough for short
         // principals and free of exponential blow-up.

@@ -30,8 +30,11 @@ use crate::error::{Code, Error, Result};
 pub enum Users {
     /// Encrypted to GitHub (a base64 blob); airlock cannot count them.
     Encrypted,
-    /// In clear: a list of this many user records.
-    Clear { count: u64 },
+    /// In clear: a list of user records.
+    Clear {
+        /// How many records the list holds.
+        count: u64,
+    },
     /// No `users` field.
     Absent,
 }
@@ -49,9 +52,16 @@ impl fmt::Display for Users {
 /// The envelope of a valid usage file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UsageInfo {
+    /// `instance.host_name`: the GHES host the file is from (passes
+    /// [`is_host_name`]).
     pub host_name: String,
+    /// `instance.server_id`: the instance's UUID, as written (passes
+    /// [`is_uuid`]).
     pub server_id: String,
+    /// `instance.version` as written (`3.15.2`); a value that is not a
+    /// string in its JSON form; `None` when absent or `null`.
     pub version: Option<String>,
+    /// What the `users` field holds.
     pub users: Users,
 }
 
@@ -681,78 +691,18 @@ fn sniff_buffered<R: BufRead>(r: R) -> Sniff {
         pos: 0,
         capture: None,
     };
-    let mut bom = false;
-    let mut saw_instance = false;
-    let mut instance_raw = None;
-    let mut users = Users::Absent;
-    let mut seen_users = false;
-    let result: ScanResult<()> = (|| {
-        // Byte by byte: the first read may be shorter than the mark.
-        if sc.peek()? == BOM.first().copied() {
-            for &b in BOM {
-                if sc.peek()? != Some(b) {
-                    return Err("not a JSON object".into());
-                }
-                sc.take(1)?;
-            }
-            bom = true;
-        }
-        if sc.ws()? != Some(b'{') {
-            return Err("not a JSON object".into());
-        }
-        sc.take(1)?;
-        if sc.ws()? == Some(b'}') {
-            sc.take(1)?;
-        } else {
-            loop {
-                let mut k = Key::default();
-                sc.ws()?;
-                let at = sc.pos;
-                sc.key(Some(&mut k))?;
-                let duplicate = |name: &str| format!("has a duplicate field `{name}` at byte {at}");
-                if k.is("instance") {
-                    if saw_instance {
-                        return Err(duplicate("instance"));
-                    }
-                    saw_instance = true;
-                    sc.ws()?;
-                    sc.capture = Some(Vec::new());
-                    let r = sc.skip_value();
-                    instance_raw = sc.capture.take();
-                    r?;
-                } else if k.is("users") {
-                    if seen_users {
-                        return Err(duplicate("users"));
-                    }
-                    seen_users = true;
-                    users = sc.users()?;
-                } else {
-                    sc.skip_value()?;
-                }
-                match sc.ws()? {
-                    Some(b',') => sc.take(1)?,
-                    Some(b'}') => {
-                        sc.take(1)?;
-                        break;
-                    }
-                    Some(c) => {
-                        return Err(
-                            sc.bad(&format!("expected ',' or '}}', found {}", show(c)), sc.pos)
-                        )
-                    }
-                    None => return Err(sc.eof()),
-                }
-            }
-        }
-        if sc.ws()?.is_some() {
-            return Err(sc.bad("trailing data after the object", sc.pos));
-        }
-        Ok(())
-    })();
-    if !saw_instance {
+    let mut top = TopLevel {
+        bom: false,
+        saw_instance: false,
+        instance_raw: None,
+        users: Users::Absent,
+        seen_users: false,
+    };
+    let result = scan_document(&mut sc, &mut top);
+    if !top.saw_instance {
         return Sniff::Other;
     }
-    if bom {
+    if top.bom {
         return Sniff::Invalid(
             "not valid JSON: byte order mark (U+FEFF) at byte 0; GHES writes none".into(),
         );
@@ -760,13 +710,104 @@ fn sniff_buffered<R: BufRead>(r: R) -> Sniff {
     if let Err(e) = result {
         return Sniff::Invalid(e);
     }
-    let Some(raw) = instance_raw else {
+    let Some(raw) = top.instance_raw else {
         return Sniff::Other;
     };
+    envelope(&raw, top.users)
+}
+
+/// What the scan of the top-level object found, kept when the scan fails
+/// part way (a file with an `instance` is then invalid rather than other).
+struct TopLevel {
+    /// The input starts with a UTF-8 byte order mark.
+    bom: bool,
+    /// An `instance` member was met (its value may be broken).
+    saw_instance: bool,
+    /// The bytes of `instance`'s value, once it was read whole.
+    instance_raw: Option<Vec<u8>>,
+    /// What the `users` member holds.
+    users: Users,
+    /// A `users` member was met.
+    seen_users: bool,
+}
+
+/// The whole input: an optional byte order mark, one JSON object, then
+/// nothing but whitespace.
+fn scan_document<R: BufRead>(sc: &mut Scanner<R>, top: &mut TopLevel) -> ScanResult<()> {
+    // Byte by byte: the first read may be shorter than the mark.
+    if sc.peek()? == BOM.first().copied() {
+        for &b in BOM {
+            if sc.peek()? != Some(b) {
+                return Err("not a JSON object".into());
+            }
+            sc.take(1)?;
+        }
+        top.bom = true;
+    }
+    if sc.ws()? != Some(b'{') {
+        return Err("not a JSON object".into());
+    }
+    sc.take(1)?;
+    if sc.ws()? == Some(b'}') {
+        sc.take(1)?;
+    } else {
+        while scan_member(sc, top)? {}
+    }
+    if sc.ws()?.is_some() {
+        return Err(sc.bad("trailing data after the object", sc.pos));
+    }
+    Ok(())
+}
+
+/// One `"key": value` of the top-level object and the `,` or `}` after it:
+/// `instance` is captured, `users` classified, anything else skipped.
+/// Returns whether another member follows.
+fn scan_member<R: BufRead>(sc: &mut Scanner<R>, top: &mut TopLevel) -> ScanResult<bool> {
+    let mut k = Key::default();
+    sc.ws()?;
+    let at = sc.pos;
+    sc.key(Some(&mut k))?;
+    let duplicate = |name: &str| format!("has a duplicate field `{name}` at byte {at}");
+    if k.is("instance") {
+        if top.saw_instance {
+            return Err(duplicate("instance"));
+        }
+        top.saw_instance = true;
+        sc.ws()?;
+        sc.capture = Some(Vec::new());
+        let r = sc.skip_value();
+        top.instance_raw = sc.capture.take();
+        r?;
+    } else if k.is("users") {
+        if top.seen_users {
+            return Err(duplicate("users"));
+        }
+        top.seen_users = true;
+        top.users = sc.users()?;
+    } else {
+        sc.skip_value()?;
+    }
+    match sc.ws()? {
+        Some(b',') => {
+            sc.take(1)?;
+            Ok(true)
+        }
+        Some(b'}') => {
+            sc.take(1)?;
+            Ok(false)
+        }
+        Some(c) => Err(sc.bad(&format!("expected ',' or '}}', found {}", show(c)), sc.pos)),
+        None => Err(sc.eof()),
+    }
+}
+
+/// Validate the `instance` object (`raw`, its bytes) of a file whose syntax
+/// passed: a UUID `server_id` and a host name are required.
+fn envelope(raw: &[u8], users: Users) -> Sniff {
     if raw.first() != Some(&b'{') {
         return Sniff::Invalid("instance is not an object".into());
     }
-    let inst: Instance = match serde_json::from_slice(&raw) {
+    let inst: Instance = match serde_json::from_slice(raw) {
         Ok(i) => i,
         Err(e) => return Sniff::Invalid(format!("instance is not a valid object: {e}")),
     };

@@ -30,32 +30,39 @@ const DOS_DATE: u16 = (1 << 5) | 1;
 /// Regular file, mode 0644.
 const EXTERNAL_ATTR: u32 = 0o100644 << 16;
 
-pub const LOCAL_FIXED: u64 = 30;
-pub const LOCAL_EXTRA: u64 = 20;
-pub const CENTRAL_FIXED: u64 = 46;
-pub const CENTRAL_EXTRA: u64 = 28;
-pub const ZIP64_EOCD_LEN: u64 = 56;
-pub const ZIP64_LOCATOR_LEN: u64 = 20;
-pub const EOCD_LEN: u64 = 22;
+/// Header and record lengths in bytes: fixed part, then airlock's one
+/// Zip64 extra field where there is one.
+const LOCAL_FIXED: u64 = 30;
+const LOCAL_EXTRA: u64 = 20;
+const CENTRAL_FIXED: u64 = 46;
+const CENTRAL_EXTRA: u64 = 28;
+const ZIP64_EOCD_LEN: u64 = 56;
+const ZIP64_LOCATOR_LEN: u64 = 20;
+const EOCD_LEN: u64 = 22;
 const TAIL_LEN: u64 = ZIP64_EOCD_LEN + ZIP64_LOCATOR_LEN + EOCD_LEN;
 
 /// Format limits (docs/format.md §5).
-pub const MAX_MEMBERS: usize = 64;
-pub const MAX_NAME_LEN: usize = 128;
+const MAX_MEMBERS: usize = 64;
+const MAX_NAME_LEN: usize = 128;
 
 /// One member as the container records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// The member's name as stored (UTF-8, `/`-separated, checked by
+    /// `check_name_syntax`).
     pub name: String,
     /// Offset of the local header.
     pub header_offset: u64,
+    /// Length of the member's data in bytes (stored, so compressed and
+    /// uncompressed sizes are both this).
     pub size: u64,
+    /// CRC-32 of the member's data, as the headers record it.
     pub crc32: u32,
 }
 
 impl Entry {
     /// Offset of the first data byte.
-    pub fn data_offset(&self) -> u64 {
+    fn data_offset(&self) -> u64 {
         self.header_offset + LOCAL_FIXED + self.name.len() as u64 + LOCAL_EXTRA
     }
 
@@ -163,6 +170,8 @@ pub struct Writer<W: Write + Seek> {
 }
 
 impl<W: Write + Seek> Writer<W> {
+    /// A writer for an empty `out`: the zip starts at offset 0 and headers
+    /// are patched by absolute offset.
     pub fn new(out: W) -> Self {
         Writer {
             out,
@@ -171,6 +180,7 @@ impl<W: Write + Seek> Writer<W> {
         }
     }
 
+    /// The members finished so far, in write order.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
@@ -266,7 +276,7 @@ impl<W: Write + Seek> Write for MemberWriter<'_, W> {
 /// `signatures/NAME`, where NAME is 1..=MAX_NAME_LEN of `[A-Za-z0-9._-]`, not
 /// starting with a dot. This rules out traversal, absolute paths,
 /// directories, backslashes, control characters and Unicode look-alikes.
-pub fn check_name_syntax(name: &str) -> Result<()> {
+pub(crate) fn check_name_syntax(name: &str) -> Result<()> {
     let bad = |why: &str| {
         Error::new(
             Code::ZipName,
@@ -325,8 +335,11 @@ pub trait Medium: Read + Seek + Send {
 /// modification time afterwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
+    /// Size in bytes.
     pub len: u64,
+    /// Modification time: seconds since the Unix epoch, nanoseconds.
     pub mtime: (i64, i64),
+    /// Status-change time: seconds since the Unix epoch, nanoseconds.
     pub ctime: (i64, i64),
 }
 
@@ -358,7 +371,7 @@ impl Medium for io::Cursor<Vec<u8>> {
 /// opened without blocking so it can be refused (reading one would consume
 /// it, and a second read would see other bytes); devices and directories are
 /// refused too.
-pub fn open_bundle(path: &std::path::Path) -> Result<File> {
+pub(crate) fn open_bundle(path: &std::path::Path) -> Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -402,7 +415,6 @@ fn changed(msg: impl Into<String>) -> Error {
 /// A container whose layout has been checked. Member data is not yet read.
 pub struct Reader {
     medium: Box<dyn Medium>,
-    len: u64,
     stamp: Stamp,
     entries: Vec<Entry>,
     cd_offset: u64,
@@ -610,27 +622,15 @@ impl Reader {
         }
         Ok(Reader {
             medium,
-            len,
             stamp,
             entries,
             cd_offset,
         })
     }
 
+    /// The members in central-directory order (which is also file order).
     pub fn entries(&self) -> &[Entry] {
         &self.entries
-    }
-
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    pub fn find(&self, name: &str) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.name == name)
     }
 
     /// Read a small member whole, checking its CRC and an upper bound.
@@ -672,7 +672,7 @@ impl Reader {
     /// SHA-256 for the ledger), and every structural byte is compared with
     /// what `open` checked: a medium that answers differently the second
     /// time fails with `BUNDLE-CHANGED`.
-    pub fn pass(&mut self, whole: Option<crate::fsutil::Hasher>) -> Result<Pass<'_>> {
+    pub(crate) fn pass(&mut self, whole: Option<crate::fsutil::Hasher>) -> Result<Pass<'_>> {
         self.medium
             .seek(SeekFrom::Start(0))
             .map_err(|e| Error::new(Code::IoRead, format!("cannot read bundle: {e}")))?;
@@ -684,7 +684,7 @@ impl Reader {
     }
 
     /// Has the file's size or time changed since `open`?
-    pub fn check_unchanged(&self) -> Result<()> {
+    pub(crate) fn check_unchanged(&self) -> Result<()> {
         let now = self
             .medium
             .stamp()
@@ -701,7 +701,7 @@ impl Reader {
 
 /// The sequential pass over a bundle: members in file order, then the
 /// central directory and trailer. See `Reader::pass`.
-pub struct Pass<'a> {
+pub(crate) struct Pass<'a> {
     reader: &'a mut Reader,
     /// Index of the next member.
     next: usize,
@@ -734,7 +734,7 @@ impl Pass<'_> {
 
     /// The next member in file order: its local header is checked again and
     /// a reader over its data returned (CRC checked at its end).
-    pub fn next_member(&mut self) -> Result<Option<(Entry, MemberReader<'_>)>> {
+    pub(crate) fn next_member(&mut self) -> Result<Option<(Entry, MemberReader<'_>)>> {
         let Some(e) = self.reader.entries.get(self.next).cloned() else {
             return Ok(None);
         };
@@ -788,7 +788,7 @@ impl Pass<'_> {
 }
 
 /// Turn an error from a `MemberReader` back into an airlock error.
-pub fn member_read_error(entry: &Entry, e: io::Error) -> Error {
+pub(crate) fn member_read_error(entry: &Entry, e: io::Error) -> Error {
     if e.kind() == io::ErrorKind::InvalidData {
         Error::new(Code::ZipCrc, format!("{}: {}", entry.name, e))
     } else if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -870,7 +870,12 @@ mod tests {
         let z = build(&[("payload/a.json", b"{}"), ("manifest.json", b"hello")]);
         let mut r = open(&z).unwrap();
         assert_eq!(r.entries().len(), 2);
-        let e = r.find("manifest.json").unwrap().clone();
+        let e = r
+            .entries()
+            .iter()
+            .find(|e| e.name == "manifest.json")
+            .unwrap()
+            .clone();
         assert_eq!(r.read_small(&e, 100).unwrap(), b"hello");
     }
 

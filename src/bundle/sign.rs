@@ -9,10 +9,12 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read};
 use std::path::Path;
 
+use tempfile::NamedTempFile;
+
 use crate::bundle::container::{member_read_error, open_bundle, Writer};
 use crate::bundle::manifest::{Manifest, MANIFEST_NAME, MAX_SIGNATURES};
 use crate::bundle::rules::{signature_member_name, CHUNK};
-use crate::bundle::verify::{open_layout, read_signed, Signed};
+use crate::bundle::verify::{open_layout, read_signed, Layout, Signed};
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
 use crate::sshsig::{SshSig, BUNDLE_NAMESPACE};
@@ -45,7 +47,35 @@ pub fn add_signature(path: &Path, armored: &[u8]) -> Result<SshSig> {
     let signed = read_signed(&mut layout)?;
     let (manifest, existing) = (signed.manifest, signed.sigs);
     Manifest::parse(&manifest)?;
-    sig.verify(&manifest)
+    let sigs = signature_members(&sig, &manifest, &existing)?;
+    let tmp = rewrite(path, &mut layout, &manifest, &sigs)?;
+    // Check the rewritten container before it replaces the original.
+    let check = File::open(tmp.path()).map_err(|e| Error::io_read(tmp.path(), e))?;
+    let mut l2 = open_layout(check)?;
+    let Signed {
+        manifest: m2,
+        sigs: s2,
+        ..
+    } = read_signed(&mut l2)?;
+    if m2 != manifest || s2.len() != sigs.len() {
+        return Err(Error::new(
+            Code::Readback,
+            "the rewritten bundle does not read back as written",
+        ));
+    }
+    fsutil::publish(tmp, path, true)?;
+    Ok(sig)
+}
+
+/// The signature members of the bundle once `sig` is added to `existing`:
+/// (member name, armored text) in name order. `sig` must verify over
+/// `manifest`, be by a key that has not signed yet, and fit the limit.
+fn signature_members(
+    sig: &SshSig,
+    manifest: &[u8],
+    existing: &[SshSig],
+) -> Result<Vec<(String, String)>> {
+    sig.verify(manifest)
         .map_err(|e| Error::new(Code::SigInvalid, format!("the new signature: {e}")))?;
     if existing.iter().any(|s| s.public_key == sig.public_key) {
         return Err(Error::new(
@@ -64,11 +94,22 @@ pub fn add_signature(path: &Path, armored: &[u8]) -> Result<SshSig> {
     }
     let mut sigs: Vec<(String, String)> = existing
         .iter()
-        .chain(std::iter::once(&sig))
+        .chain(std::iter::once(sig))
         .map(|s| (signature_member_name(s), s.to_armored()))
         .collect();
     sigs.sort();
+    Ok(sigs)
+}
 
+/// Write the canonical container again into a temporary file beside
+/// `path`: the payload members copied from `layout` byte for byte, then
+/// `manifest`, then `sigs`.
+fn rewrite(
+    path: &Path,
+    layout: &mut Layout,
+    manifest: &[u8],
+    sigs: &[(String, String)],
+) -> Result<NamedTempFile> {
     let tmp = fsutil::temp_beside(path, 0o644)?;
     let out = tmp
         .as_file()
@@ -90,29 +131,14 @@ pub fn add_signature(path: &Path, armored: &[u8]) -> Result<SshSig> {
         }
         w.finish().map_err(|err| Error::io_write(path, err))?;
     }
-    zw.add_bytes(MANIFEST_NAME, &manifest)
+    zw.add_bytes(MANIFEST_NAME, manifest)
         .map_err(|e| Error::io_write(path, e))?;
-    for (name, text) in &sigs {
+    for (name, text) in sigs {
         zw.add_bytes(name, text.as_bytes())
             .map_err(|e| Error::io_write(path, e))?;
     }
     let b = zw.finish().map_err(|e| Error::io_write(path, e))?;
     b.into_inner()
         .map_err(|e| Error::io_write(path, e.into_error()))?;
-    // Check the rewritten container before it replaces the original.
-    let check = File::open(tmp.path()).map_err(|e| Error::io_read(tmp.path(), e))?;
-    let mut l2 = open_layout(check)?;
-    let Signed {
-        manifest: m2,
-        sigs: s2,
-        ..
-    } = read_signed(&mut l2)?;
-    if m2 != manifest || s2.len() != sigs.len() {
-        return Err(Error::new(
-            Code::Readback,
-            "the rewritten bundle does not read back as written",
-        ));
-    }
-    fsutil::publish(tmp, path, true)?;
-    Ok(sig)
+    Ok(tmp)
 }

@@ -8,11 +8,15 @@ use crate::usage::Sniffer;
 
 /// Counts and hashes bytes on their way to another writer, optionally
 /// feeding them to the usage-file sniffer too.
-pub struct Tee<'a, W: Write> {
-    pub inner: W,
-    pub sha: fsutil::Hasher,
-    pub size: u64,
-    pub sniffer: Option<&'a mut Sniffer>,
+pub(crate) struct Tee<'a, W: Write> {
+    /// Where the bytes go.
+    pub(crate) inner: W,
+    /// SHA-256 of every byte `inner` accepted.
+    pub(crate) sha: fsutil::Hasher,
+    /// Number of bytes `inner` accepted.
+    pub(crate) size: u64,
+    /// Also fed every accepted byte, when set.
+    pub(crate) sniffer: Option<&'a mut Sniffer>,
 }
 
 impl<W: Write> Write for Tee<'_, W> {

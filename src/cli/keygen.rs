@@ -39,41 +39,54 @@ pub fn run(a: Args) -> Result<()> {
     // directory must exist (docs/operator-guide.md, "Output directories").
     airlock::fsutil::ensure_dir(&airlock::fsutil::parent_dir(&a.out), "key directory")?;
     if a.age {
-        let created = airlock::bundle::manifest::format_time(std::time::SystemTime::now());
-        let (text, recipient) = if a.post_quantum {
-            airlock::crypt::generate_hybrid_identity(&created)
-        } else {
-            airlock::crypt::generate_identity(&created)
-        };
-        if !a.force && a.out.exists() {
-            return Err(airlock::Error::new(
-                airlock::Code::OutputExists,
-                format!("{} already exists", a.out.display()),
-            ));
-        }
-        airlock::fsutil::write_atomic(&a.out, text.as_bytes(), 0o600, a.force)?;
-        if super::json() {
-            super::print_json(&serde_json::json!({
-                "ok": true,
-                "identity": a.out,
-                "recipient": recipient,
-                "type": if a.post_quantum { "mlkem768x25519" } else { "x25519" },
-            }));
-        } else {
-            outln!("identity   {} (mode 600)", a.out.display());
-            outln!("recipient  {recipient}");
-            outln!("");
-            if a.post_quantum {
-                outln!(
-                    "Give the exporter the recipient (also on the identity file's \"# public key:\" \
-                     line), in a file: airlock export … --recipients-file FILE"
-                );
-            } else {
-                outln!("Give the exporter the recipient: airlock export … --recipient {recipient}");
-            }
-        }
-        return Ok(());
+        age_identity(&a)
+    } else {
+        signing_key(&a)
     }
+}
+
+/// `--age`: write an age identity (X25519, or hybrid with
+/// `--post-quantum`) and print its recipient.
+fn age_identity(a: &Args) -> Result<()> {
+    let created = airlock::bundle::manifest::format_time(std::time::SystemTime::now());
+    let (text, recipient) = if a.post_quantum {
+        airlock::crypt::generate_hybrid_identity(&created)
+    } else {
+        airlock::crypt::generate_identity(&created)
+    };
+    if !a.force && a.out.exists() {
+        return Err(airlock::Error::new(
+            airlock::Code::OutputExists,
+            format!("{} already exists", a.out.display()),
+        ));
+    }
+    airlock::fsutil::write_atomic(&a.out, text.as_bytes(), 0o600, a.force)?;
+    if super::json() {
+        super::print_json(&serde_json::json!({
+            "ok": true,
+            "identity": a.out,
+            "recipient": recipient,
+            "type": if a.post_quantum { "mlkem768x25519" } else { "x25519" },
+        }));
+    } else {
+        outln!("identity   {} (mode 600)", a.out.display());
+        outln!("recipient  {recipient}");
+        outln!("");
+        if a.post_quantum {
+            outln!(
+                "Give the exporter the recipient (also on the identity file's \"# public key:\" \
+                 line), in a file: airlock export … --recipients-file FILE"
+            );
+        } else {
+            outln!("Give the exporter the recipient: airlock export … --recipient {recipient}");
+        }
+    }
+    Ok(())
+}
+
+/// Write an OpenSSH Ed25519 signing key pair, optionally encrypted, and
+/// print the allowed_signers line for the importer.
+fn signing_key(a: &Args) -> Result<()> {
     let pass = if a.passphrase {
         Some(super::prompt_new_passphrase(
             &format!("the new key {}", a.out.display()),

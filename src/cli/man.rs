@@ -163,41 +163,14 @@ fn page(cmd: &clap::Command, name: &str, all: &[String]) -> std::io::Result<Vec<
     let mut buf = Vec::new();
     man.render_title(&mut buf)?;
     man.render_name_section(&mut buf)?;
-    let usage = cmd.clone().render_usage().to_string();
-    let usage = usage
-        .trim()
-        .strip_prefix("Usage: ")
-        .unwrap_or(usage.trim())
-        .to_string();
-    let typed = name.replace('-', " ");
-    let mut s = String::new();
-    section(&mut s, "SYNOPSIS");
-    let rest = usage.strip_prefix(&typed).unwrap_or(&usage);
-    s.push_str(&format!("\\fB{}\\fR{}\n", esc(&typed), esc(rest)));
-    buf.extend_from_slice(s.as_bytes());
+    buf.extend_from_slice(synopsis(cmd, name).as_bytes());
     man.render_description_section(&mut buf)?;
     man.render_options_section(&mut buf)?;
     if cmd.get_subcommands().next().is_some() {
         man.render_subcommands_section(&mut buf)?;
     }
     let mut s = String::new();
-    section(&mut s, "EXIT STATUS");
-    item(
-        &mut s,
-        "0",
-        "success (also when standard output is a closed pipe)",
-    );
-    for &c in Class::ALL {
-        let code = match c {
-            Class::Interrupted => "129, 130, 143".to_string(),
-            c => c.exit_code().to_string(),
-        };
-        item(&mut s, &code, &format!("{}: {}", c.name(), c.meaning()));
-    }
-    s.push_str(&format!(
-        ".PP\n{}\n",
-        esc("Every failure prints one line, error[AIRLOCK-E-CODE]: cause, and a hint on standard error; with --json, standard output carries {\"ok\": false, \"error\": {...}}. Every code is listed with its fix in docs/errors.md.")
-    ));
+    exit_status(&mut s);
     section(&mut s, "ENVIRONMENT");
     for (k, v) in ENVIRONMENT {
         item(&mut s, k, v);
@@ -213,7 +186,58 @@ fn page(cmd: &clap::Command, name: &str, all: &[String]) -> std::io::Result<Vec<
             example(&mut s, what, &lines);
         }
     }
-    section(&mut s, "SEE ALSO");
+    see_also(&mut s, name, all);
+    section(&mut s, "VERSION");
+    s.push_str(&format!(
+        "{}\n",
+        esc(&format!("v{}", env!("CARGO_PKG_VERSION")))
+    ));
+    buf.extend_from_slice(s.as_bytes());
+    Ok(buf)
+}
+
+/// The SYNOPSIS section: clap's usage line with the command name (`name`
+/// with spaces for dashes) in bold.
+fn synopsis(cmd: &clap::Command, name: &str) -> String {
+    let usage = cmd.clone().render_usage().to_string();
+    let usage = usage
+        .trim()
+        .strip_prefix("Usage: ")
+        .unwrap_or(usage.trim())
+        .to_string();
+    let typed = name.replace('-', " ");
+    let mut s = String::new();
+    section(&mut s, "SYNOPSIS");
+    let rest = usage.strip_prefix(&typed).unwrap_or(&usage);
+    s.push_str(&format!("\\fB{}\\fR{}\n", esc(&typed), esc(rest)));
+    s
+}
+
+/// The EXIT STATUS section: 0, then every failure class with its code.
+fn exit_status(s: &mut String) {
+    section(s, "EXIT STATUS");
+    item(
+        s,
+        "0",
+        "success (also when standard output is a closed pipe)",
+    );
+    for &c in Class::ALL {
+        let code = match c {
+            Class::Interrupted => "129, 130, 143".to_string(),
+            c => c.exit_code().to_string(),
+        };
+        item(s, &code, &format!("{}: {}", c.name(), c.meaning()));
+    }
+    s.push_str(&format!(
+        ".PP\n{}\n",
+        esc("Every failure prints one line, error[AIRLOCK-E-CODE]: cause, and a hint on standard error; with --json, standard output carries {\"ok\": false, \"error\": {...}}. Every code is listed with its fix in docs/errors.md.")
+    ));
+}
+
+/// The SEE ALSO section: airlock(1) and the parent command's page (unless
+/// this is that page), ssh-keygen(1), age(1), and the documentation.
+fn see_also(s: &mut String, name: &str, all: &[String]) {
+    section(s, "SEE ALSO");
     let mut refs: Vec<String> = Vec::new();
     if name != "airlock" {
         refs.push("airlock(1)".into());
@@ -234,13 +258,6 @@ fn page(cmd: &clap::Command, name: &str, all: &[String]) -> std::io::Result<Vec<
         esc(&refs.join(", ")),
         esc("The documentation in docs/ of the source: format.md, operator-guide.md, errors.md, json-output.md.")
     ));
-    section(&mut s, "VERSION");
-    s.push_str(&format!(
-        "{}\n",
-        esc(&format!("v{}", env!("CARGO_PKG_VERSION")))
-    ));
-    buf.extend_from_slice(s.as_bytes());
-    Ok(buf)
 }
 
 /// Every page: (file name, roff text).

@@ -370,7 +370,6 @@ pub fn print_error_exit(e: &Error, json: bool, exit_code: i32) {
 /// usage); with `--json` anywhere before `--`, standard output carries the
 /// failure object (or the help or version text). Returns the exit status.
 pub fn args_error(e: clap::Error, raw: &[std::ffi::OsString]) -> u8 {
-    use clap::error::ErrorKind;
     let json = raw
         .iter()
         .skip(1)
@@ -378,16 +377,7 @@ pub fn args_error(e: clap::Error, raw: &[std::ffi::OsString]) -> u8 {
         .any(|a| a == "--json");
     let text = e.render().to_string();
     if !e.use_stderr() {
-        if json {
-            let key = if e.kind() == ErrorKind::DisplayVersion {
-                "version"
-            } else {
-                "help"
-            };
-            print_json(&serde_json::json!({"ok": true, key: text.trim_end()}));
-        } else {
-            let _ = e.print();
-        }
+        help_or_version(&e, &text, json);
         return 0;
     }
     let color = io::stderr().is_terminal()
@@ -408,31 +398,7 @@ pub fn args_error(e: clap::Error, raw: &[std::ffi::OsString]) -> u8 {
         .take_while(|w| !w.starts_with(['[', '<', '-']) && *w != "COMMAND")
         .collect();
     let command = command.join(" ");
-    let (cause, shown) = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        // clap printed the help: no error line of its own.
-        let cause = format!("{command} needs a command");
-        let shown = format!(
-            "{text}\nairlock: {red}error[{}]{reset}: {cause}\n",
-            Code::Args.as_str()
-        );
-        (cause, shown)
-    } else {
-        let body = text.strip_prefix("error: ").unwrap_or(&text);
-        let cause = body
-            .split("\n\n")
-            .next()
-            .unwrap_or("")
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ");
-        let shown = format!(
-            "airlock: {red}error[{}]{reset}: {body}",
-            Code::Args.as_str()
-        );
-        (cause, shown)
-    };
+    let (cause, shown) = clap_message(&e, &text, &command, (red, reset));
     let mut hints: Vec<String> = text
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix("tip: "))
@@ -455,6 +421,59 @@ pub fn args_error(e: clap::Error, raw: &[std::ffi::OsString]) -> u8 {
     }
     let _ = io::stderr().write_all(shown.as_bytes());
     err.exit_code() as u8
+}
+
+/// `--help` or `--version` (clap's `text`): printed as clap prints it, or
+/// as `{"ok": true, "help"|"version": …}` with `--json`.
+fn help_or_version(e: &clap::Error, text: &str, json: bool) {
+    if json {
+        let key = if e.kind() == clap::error::ErrorKind::DisplayVersion {
+            "version"
+        } else {
+            "help"
+        };
+        print_json(&serde_json::json!({"ok": true, key: text.trim_end()}));
+    } else {
+        let _ = e.print();
+    }
+}
+
+/// The cause of a refused command line (one line) and what standard error
+/// shows: clap's message behind airlock's `error[AIRLOCK-E-ARGS]`, or, when
+/// clap printed the help because a subcommand is missing, the help and then
+/// the error line. `red` and `reset` start and end the colour (empty
+/// without colour).
+fn clap_message(
+    e: &clap::Error,
+    text: &str,
+    command: &str,
+    (red, reset): (&str, &str),
+) -> (String, String) {
+    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // clap printed the help: no error line of its own.
+        let cause = format!("{command} needs a command");
+        let shown = format!(
+            "{text}\nairlock: {red}error[{}]{reset}: {cause}\n",
+            Code::Args.as_str()
+        );
+        (cause, shown)
+    } else {
+        let body = text.strip_prefix("error: ").unwrap_or(text);
+        let cause = body
+            .split("\n\n")
+            .next()
+            .unwrap_or("")
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let shown = format!(
+            "airlock: {red}error[{}]{reset}: {body}",
+            Code::Args.as_str()
+        );
+        (cause, shown)
+    }
 }
 
 /// Parse `--at`: RFC 3339 (`2026-11-28T12:00:00Z`) or a Unix time.

@@ -58,9 +58,9 @@ const EK_PQ_LEN: usize = 1184;
 const CT_PQ_LEN: usize = 1088;
 const X25519_LEN: usize = 32;
 /// Length of a recipient (public key).
-pub const PUBLIC_KEY_LEN: usize = EK_PQ_LEN + X25519_LEN;
+const PUBLIC_KEY_LEN: usize = EK_PQ_LEN + X25519_LEN;
 /// Length of the encapsulated key carried in a stanza.
-pub const ENC_LEN: usize = CT_PQ_LEN + X25519_LEN;
+const ENC_LEN: usize = CT_PQ_LEN + X25519_LEN;
 /// Length of a stanza body: the file key and the ChaCha20Poly1305 tag.
 const BODY_LEN: usize = FILE_KEY_BYTES + 16;
 

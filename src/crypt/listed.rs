@@ -36,7 +36,7 @@ pub enum ListedRecipient {
 
 impl ListedRecipient {
     /// The manifest's `type`.
-    pub fn type_name(&self) -> &'static str {
+    fn type_name(&self) -> &'static str {
         match self {
             ListedRecipient::X25519(_) => "x25519",
             ListedRecipient::MlKem768X25519(_) => hybrid::STANZA_TAG,
@@ -46,7 +46,7 @@ impl ListedRecipient {
     }
 
     /// The tag of the age header stanza this recipient produces.
-    pub fn stanza_tag(&self) -> &'static str {
+    pub(crate) fn stanza_tag(&self) -> &'static str {
         match self {
             ListedRecipient::X25519(_) => "X25519",
             ListedRecipient::MlKem768X25519(_) => hybrid::STANZA_TAG,
@@ -66,7 +66,7 @@ impl ListedRecipient {
     }
 
     /// A hybrid post-quantum recipient.
-    pub fn is_post_quantum(&self) -> bool {
+    pub(crate) fn is_post_quantum(&self) -> bool {
         matches!(self, ListedRecipient::MlKem768X25519(_))
     }
 

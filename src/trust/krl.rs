@@ -30,7 +30,21 @@ const CERT_KEY_ID: u8 = 0x23;
 /// offset of the structure at fault.
 pub fn parse(data: &[u8]) -> Result<Revoked, String> {
     let mut r = Reader::new(&data[MAGIC.len()..]);
-    let at = |r: &Reader<'_>| MAGIC.len() + r.offset();
+    read_header(&mut r)?;
+    let sections = r.offset();
+    // Pass 1, as OpenSSH: signatures must come last and must verify.
+    let signers = signatures(data, r)?;
+    // Pass 2: the sections themselves.
+    let out = sections_of(&data[MAGIC.len() + sections..], MAGIC.len() + sections)?;
+    if !signers.is_empty() && signers.iter().all(|k| out.contains(k)) {
+        return Err("every key that signed this KRL is revoked by it (ssh-keygen then treats every key as revoked)".into());
+    }
+    Ok(out)
+}
+
+/// The header after the magic: format version 1, then the KRL version,
+/// date, flags, reserved string and comment, which airlock does not use.
+fn read_header(r: &mut Reader<'_>) -> Result<(), String> {
     let version = r.u32().map_err(|e| format!("header: {e}"))?;
     if version != 1 {
         return Err(format!(
@@ -45,10 +59,14 @@ pub fn parse(data: &[u8]) -> Result<Revoked, String> {
         r.cstring()?; // comment
         Ok(())
     })()
-    .map_err(|e| format!("header: {e}"))?;
-    let sections = r.offset();
+    .map_err(|e| format!("header: {e}"))
+}
 
-    // Pass 1, as OpenSSH: signatures must come last and must verify.
+/// Walk the sections (`r` is at the first, `data` is the whole KRL) and
+/// check the signature sections: they come last, are by distinct Ed25519
+/// keys and verify over everything before them. Returns the signing keys.
+fn signatures(data: &[u8], mut r: Reader<'_>) -> Result<Vec<PublicKey>, String> {
+    let at = |r: &Reader<'_>| MAGIC.len() + r.offset();
     let mut signers: Vec<PublicKey> = Vec::new();
     while !r.is_empty() {
         let start = at(&r);
@@ -84,12 +102,16 @@ pub fn parse(data: &[u8]) -> Result<Revoked, String> {
         }
         signers.push(key);
     }
+    Ok(signers)
+}
 
-    // Pass 2: the sections themselves.
-    let mut r = Reader::new(&data[MAGIC.len() + sections..]);
+/// Read the sections in `body`, which starts at byte `base` of the KRL: the
+/// revoked keys and hashes, certificate sections checked for form only.
+fn sections_of(body: &[u8], base: usize) -> Result<Revoked, String> {
+    let mut r = Reader::new(body);
     let mut out = Revoked::default();
     while !r.is_empty() {
-        let start = MAGIC.len() + sections + r.offset();
+        let start = base + r.offset();
         let ty = r
             .u8()
             .map_err(|e| format!("section at byte {start}: {e}"))?;
@@ -112,9 +134,6 @@ pub fn parse(data: &[u8]) -> Result<Revoked, String> {
             t => Err(format!("unknown section type {t}")),
         };
         res.map_err(|e| format!("section at byte {start}: {e}"))?;
-    }
-    if !signers.is_empty() && signers.iter().all(|k| out.contains(k)) {
-        return Err("every key that signed this KRL is revoked by it (ssh-keygen then treats every key as revoked)".into());
     }
     Ok(out)
 }
