@@ -5,6 +5,7 @@ pub mod container;
 pub mod export;
 pub mod manifest;
 pub mod sign;
+pub mod stage;
 pub mod verify;
 
 pub use export::{export, ExportOptions, ExportReport, Input, InputSource};

@@ -205,8 +205,10 @@ impl Sealer {
     }
 
     /// Seal the last chunk (empty only if the whole plaintext was).
-    pub fn finish(mut self, out: &mut Vec<u8>) -> io::Result<()> {
-        Self::seal_onto(&mut self.stream, &self.held, true, out)
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        Self::seal_onto(&mut self.stream, &self.held, true, out)?;
+        self.held.clear();
+        Ok(())
     }
 }
 
