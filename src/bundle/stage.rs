@@ -132,7 +132,7 @@ impl BundleHash {
         while at < end {
             // The bytes before the member alone, then whole blocks of it.
             let stop = if at < member_at { member_at } else { end };
-            let want = ((stop - at) as usize).min(BLOCK);
+            let want = (stop - at).min(BLOCK as u64) as usize;
             let mut buf = pool.take()?;
             let n = match self.file.read_at(&mut buf[..want], at) {
                 Ok(0) => return Err(readback_error(io::ErrorKind::UnexpectedEof.into())),
@@ -194,7 +194,7 @@ fn crc_range(file: &File, from: u64, to: Option<u64>) -> io::Result<(crc32fast::
     loop {
         let want = match to {
             Some(end) if at >= end => break,
-            Some(end) => ((end - at) as usize).min(BLOCK),
+            Some(end) => (end - at).min(BLOCK as u64) as usize,
             None => BLOCK,
         };
         match file.read_at(&mut buf[..want], at) {
