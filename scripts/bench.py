@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """airlock's benchmark: airlock and its reference commands on the same inputs,
-in one run. Prints wall time (median of N runs), MB/s, peak RSS, and the
-ratios of issue #7. Run through scripts/bench.sh.
+in one run. Prints wall time (median of N runs), CPU time (user + sys, median),
+MB/s, peak RSS, the ratios of issues #7, #14 and #20, and whether every golden
+bundle verifies. Run through scripts/bench.sh.
+
+The ratios compare airlock with reference commands timed in the same run on
+the same disk, so they mean the same on a slow disk and a fast one; the CPU
+column tells a CPU-bound case from a disk-bound one.
 
 Inputs: a realistic 5 MB usage file and a 1 GiB usage-shaped file (and 4 GiB
 with --big; the 5 MB one only with --quick), written to BENCH_DIR (default: a directory under /var/tmp, so
@@ -31,8 +36,9 @@ def sh(cmd, **kw):
 
 
 def timed(cmd, setup=None):
-    """Median wall time and max peak RSS (KiB) of RUNS runs of a shell command."""
-    times, rss = [], []
+    """Median wall time, max peak RSS (KiB) and median CPU time (user + sys,
+    s) of RUNS runs of a shell command."""
+    times, rss, cpu = [], [], []
     for _ in range(RUNS):
         if setup:
             sh(setup)
@@ -40,14 +46,16 @@ def timed(cmd, setup=None):
         # child's ru_maxrss would include the forked Python image.
         rss_file = os.path.join(DIR, "rss")
         t0 = time.perf_counter()
-        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss_file, "bash", "-c", cmd],
+        p = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", "-o", rss_file, "bash", "-c", cmd],
                            stdout=subprocess.DEVNULL)
         dt = time.perf_counter() - t0
         if p.returncode != 0:
             raise SystemExit(f"bench: failed ({p.returncode}): {cmd}")
         times.append(dt)
-        rss.append(int(open(rss_file).read().split()[-1]))
-    return statistics.median(times), max(rss)
+        m, u, s = open(rss_file).read().split()[-3:]
+        rss.append(int(m))
+        cpu.append(float(u) + float(s))
+    return statistics.median(times), max(rss), statistics.median(cpu)
 
 
 def make_usage(path, size):
@@ -98,6 +106,9 @@ def main():
         r["durable copy (dd conv=fsync)"] = timed(f"dd if={src} of={out}/copy bs=1M conv=fsync status=none", clean)
         r["airlock export (signed)"] = timed(
             f"{AIRLOCK} export {src} --key {k} --out {out}/b.zip --state-dir {st} --no-read-back", clean)
+        # The default: the bundle is read back from the device and verified.
+        r["airlock export (signed, with read-back)"] = timed(
+            f"{AIRLOCK} export {src} --key {k} --out {out}/b.zip --state-dir {st}", clean)
         sh(f"{clean}; {AIRLOCK} export {src} --key {k} --out {out}/b.zip --state-dir {st} --no-read-back > /dev/null")
         r["airlock verify (signed)"] = timed(f"{AIRLOCK} verify {out}/b.zip --trust {DIR}/allowed")
         r["airlock export read-back alone"] = timed(
@@ -140,19 +151,22 @@ def main():
 
     for label, (size, r) in results.items():
         print(f"\n### {label} ({size:,} bytes), median of {RUNS} runs\n")
-        print("| case | time (s) | MB/s | peak RSS (MiB) |")
-        print("|---|---:|---:|---:|")
-        for name, (t, rss) in r.items():
-            print(f"| {name} | {t:.3f} | {size / MB / t:.0f} | {rss / 1024:.1f} |")
+        print("| case | time (s) | CPU (s) | MB/s | peak RSS (MiB) |")
+        print("|---|---:|---:|---:|---:|")
+        for name, (t, rss, cpu) in r.items():
+            print(f"| {name} | {t:.3f} | {cpu:.2f} | {size / MB / t:.0f} | {rss / 1024:.1f} |")
         g = lambda n: r[n][0]
         print("\n| target | ratio | goal | met |")
         print("|---|---:|---:|---|")
         rows = [
             ("signed verify / openssl dgst", g("airlock verify (signed)") / g("openssl dgst -sha256"), 1.2),
-            ("signed export / max(openssl, durable copy)",
+            ("signed export / max(openssl, durable copy) (#20)",
              g("airlock export (signed)") / max(g("openssl dgst -sha256"), g("durable copy (dd conv=fsync)")), 1.2),
-            ("encrypted export / (age -r + sync)", g("airlock export (encrypted)") / g("age -r + sync"), 1.1),
-            ("encrypted extract / (age -d + sync)", g("airlock extract (encrypted)") / g("age -d + sync"), 1.1),
+            ("encrypted export / (age -r + sync) (#20)", g("airlock export (encrypted)") / g("age -r + sync"), 1.2),
+            ("export with read-back / (durable copy + verify) (#20)",
+             g("airlock export (signed, with read-back)")
+             / (g("durable copy (dd conv=fsync)") + g("airlock verify (signed)")), 1.3),
+            ("encrypted extract / (age -d + sync) (#14)", g("airlock extract (encrypted)") / g("age -d + sync"), 1.15),
             ("shell pipeline export / airlock encrypted export",
              g("shell pipeline export") / g("airlock export (encrypted)"), None),
             ("shell pipeline import / airlock extract",
@@ -171,8 +185,36 @@ def main():
         if label == "5 MB":
             print(f"5 MB export {g('airlock export (signed)') * 1000:.0f} ms (goal <= 40), "
                   f"verify {g('airlock verify (signed)') * 1000:.0f} ms (goal <= 25)")
+    golden_ok, golden_all = golden()
+    print(f"\ngolden bundles: {golden_ok} of {golden_all} verify (goal: all)")
     json.dump({k: {n: list(v) for n, v in r.items()} for k, (_, r) in results.items()},
               open(os.path.join(DIR, "results.json"), "w"), indent=1)
+
+
+def golden():
+    """Verify every golden bundle of fixtures/expectations.json with the
+    binary just benchmarked, at its creation time, decrypting it where the
+    fixture names an identity or passphrase. Returns (verified, total)."""
+    e = json.load(open(os.path.join(ROOT, "fixtures", "expectations.json")))
+    ok = 0
+    for case in e["golden"]:
+        args = [AIRLOCK, "verify", os.path.join(ROOT, "fixtures", case["file"]),
+                "--trust", os.path.join(ROOT, e["trust"]),
+                "--revoked", os.path.join(ROOT, e["revoked"]), "--at", case["at"]]
+        if "identity" in case:
+            # Identity files must not be readable by others: a 0600 copy.
+            ident = os.path.join(DIR, "golden-" + os.path.basename(case["identity"]))
+            shutil.copyfile(os.path.join(ROOT, case["identity"]), ident)
+            os.chmod(ident, 0o600)
+            args += ["--identity", ident]
+        if "passphrase_file" in case:
+            args += ["--passphrase-file", os.path.join(ROOT, case["passphrase_file"])]
+        p = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if p.returncode == 0:
+            ok += 1
+        else:
+            print(f"golden bundle {case['file']} does not verify: {p.stderr.strip()}")
+    return ok, len(e["golden"])
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ use crate::keys::{self, PassphraseSource};
 
 pub mod hybrid;
 pub mod listed;
+pub mod stream;
 
 pub use listed::{ListedRecipient, MAX_HYBRID_RECIPIENTS};
 
@@ -333,6 +334,21 @@ impl Identities {
         d: age::Decryptor<R>,
         max_work_factor: u8,
     ) -> Result<age::stream::StreamReader<R>> {
+        self.with_identities(d, max_work_factor, |d, ids| d.decrypt(ids.into_iter()))
+    }
+
+    /// Hand `decrypt` the identities that may try this header: the
+    /// passphrase alone (scrypt capped at `max_work_factor`) for a
+    /// passphrase file, the loaded identities otherwise.
+    fn with_identities<R: Read, T>(
+        &self,
+        d: age::Decryptor<R>,
+        max_work_factor: u8,
+        decrypt: impl FnOnce(
+            age::Decryptor<R>,
+            Vec<&dyn age::Identity>,
+        ) -> std::result::Result<T, age::DecryptError>,
+    ) -> Result<T> {
         let mut scrypt_id;
         let mut ids: Vec<&dyn age::Identity> = self
             .ids
@@ -352,7 +368,7 @@ impl Identities {
             scrypt_id.set_max_work_factor(max_work_factor.min(SCRYPT_MAX_WORK_FACTOR));
             ids = vec![&scrypt_id];
         }
-        d.decrypt(ids.into_iter()).map_err(decrypt_error)
+        decrypt(d, ids).map_err(decrypt_error)
     }
 }
 

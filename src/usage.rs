@@ -844,13 +844,13 @@ pub fn invalid(name: &str, why: &str) -> Error {
 
 /// Runs `sniff` on another thread, fed with chunks the caller reads anyway.
 pub struct Sniffer {
-    tx: Option<SyncSender<Vec<u8>>>,
+    tx: Option<SyncSender<crate::blocks::Piece>>,
     handle: JoinHandle<Sniff>,
 }
 
 struct ChannelReader {
-    rx: Receiver<Vec<u8>>,
-    buf: Vec<u8>,
+    rx: Receiver<crate::blocks::Piece>,
+    buf: crate::blocks::Piece,
     pos: usize,
 }
 
@@ -867,7 +867,7 @@ impl Read for ChannelReader {
 /// The parser reads the chunks in place: no second copy into a `BufReader`.
 impl BufRead for ChannelReader {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        while self.pos == self.buf.len() {
+        while self.pos == self.buf.bytes().len() {
             match self.rx.recv() {
                 Ok(b) => {
                     self.buf = b;
@@ -876,10 +876,10 @@ impl BufRead for ChannelReader {
                 Err(_) => return Ok(&[]),
             }
         }
-        Ok(&self.buf[self.pos..])
+        Ok(&self.buf.bytes()[self.pos..])
     }
     fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.buf.len());
+        self.pos = (self.pos + n).min(self.buf.bytes().len());
     }
 }
 
@@ -887,12 +887,12 @@ impl Sniffer {
     /// Start the parser thread. A system that refuses the thread (memory or
     /// thread limits) gets an error, not a panic.
     pub fn spawn() -> Result<Sniffer> {
-        let (tx, rx) = sync_channel::<Vec<u8>>(4);
+        let (tx, rx) = sync_channel::<crate::blocks::Piece>(4);
         let handle = crate::fsutil::helper_thread("usage-parser")?
             .spawn(move || {
                 sniff_buffered(ChannelReader {
                     rx,
-                    buf: Vec::new(),
+                    buf: crate::blocks::Piece::owned(Vec::new()),
                     pos: 0,
                 })
             })
@@ -910,8 +910,13 @@ impl Sniffer {
 
     /// Feed the next chunk. Once the parser has given up, chunks are dropped.
     pub fn feed(&mut self, chunk: &[u8]) {
+        self.feed_piece(crate::blocks::Piece::owned(chunk.to_vec()));
+    }
+
+    /// Feed the next chunk without copying it.
+    pub fn feed_piece(&mut self, piece: crate::blocks::Piece) {
         if let Some(tx) = &self.tx {
-            if tx.send(chunk.to_vec()).is_err() {
+            if tx.send(piece).is_err() {
                 self.tx = None;
             }
         }

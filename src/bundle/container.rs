@@ -62,7 +62,7 @@ pub struct Entry {
 
 impl Entry {
     /// Offset of the first data byte.
-    fn data_offset(&self) -> u64 {
+    pub(crate) fn data_offset(&self) -> u64 {
         self.header_offset + LOCAL_FIXED + self.name.len() as u64 + LOCAL_EXTRA
     }
 
@@ -196,8 +196,21 @@ impl<W: Write + Seek> Writer<W> {
     /// Start a streamed member. Write its data to the returned handle, then
     /// call `finish`.
     pub fn begin(&mut self, name: &str) -> io::Result<MemberWriter<'_, W>> {
+        self.begin_known(name, 0, 0)
+    }
+
+    /// Start a streamed member whose size and CRC-32 are known beforehand
+    /// (from a pre-pass over a regular file): the header written now is
+    /// final when the data agrees, so the file can be hashed as it is
+    /// written. `finish` patches the header only if the data disagreed.
+    pub fn begin_known(
+        &mut self,
+        name: &str,
+        size: u64,
+        crc: u32,
+    ) -> io::Result<MemberWriter<'_, W>> {
         let header_offset = self.pos;
-        let header = local_header(name, 0, 0);
+        let header = local_header(name, size, crc);
         self.out.write_all(&header)?;
         self.pos += header.len() as u64;
         Ok(MemberWriter {
@@ -206,7 +219,14 @@ impl<W: Write + Seek> Writer<W> {
             header_offset,
             size: 0,
             crc: crc32fast::Hasher::new(),
+            written: (size, crc),
         })
+    }
+
+    /// Flush buffered bytes to the inner writer (so another handle on the
+    /// same file can read them).
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 
     /// Write the central directory and trailer; return the inner writer.
@@ -231,19 +251,24 @@ pub struct MemberWriter<'a, W: Write + Seek> {
     header_offset: u64,
     size: u64,
     crc: crc32fast::Hasher,
+    /// Size and CRC in the header as written.
+    written: (u64, u32),
 }
 
 impl<W: Write + Seek> MemberWriter<'_, W> {
-    /// Patch the local header with the final size and CRC.
+    /// Patch the local header with the final size and CRC, unless it holds
+    /// them already.
     pub fn finish(self) -> io::Result<Entry> {
         let crc = self.crc.finalize();
-        let header = local_header(&self.name, self.size, crc);
         let w = self.writer;
-        w.out.flush()?;
-        w.out.seek(SeekFrom::Start(self.header_offset))?;
-        w.out.write_all(&header)?;
-        w.out.flush()?;
-        w.out.seek(SeekFrom::End(0))?;
+        if self.written != (self.size, crc) {
+            let header = local_header(&self.name, self.size, crc);
+            w.out.flush()?;
+            w.out.seek(SeekFrom::Start(self.header_offset))?;
+            w.out.write_all(&header)?;
+            w.out.flush()?;
+            w.out.seek(SeekFrom::End(0))?;
+        }
         let entry = Entry {
             name: self.name,
             header_offset: self.header_offset,

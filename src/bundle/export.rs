@@ -8,12 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use crate::bundle::container::{check_name_syntax, Writer};
 use crate::bundle::manifest::{
-    format_time, version_for, Encryption, Fingerprint, FormatName, HexDigest, Manifest,
-    PayloadEntry, PayloadKind, Sequence, Source, Timestamp, MANIFEST_NAME, MAX_LIFETIME,
-    MAX_PAYLOAD_MEMBERS,
+    format_time, version_for, Encryption, Fingerprint, FormatName, Manifest, PayloadEntry,
+    PayloadKind, Sequence, Source, Timestamp, MANIFEST_NAME, MAX_LIFETIME, MAX_PAYLOAD_MEMBERS,
 };
 use crate::bundle::rules::{bundle_id, derived_name, signature_member_name, CHUNK};
-use crate::bundle::tee::Tee;
+use crate::bundle::stage::{self, BundleHash};
 use crate::bundle::verify::{verify_bundle, Clock, Destination, VerifyOptions};
 use crate::crypt::Recipients;
 use crate::error::{Code, Error, Result};
@@ -22,7 +21,7 @@ use crate::keys::Signer;
 use crate::ledger::{kind, outcome, Event, Ledger};
 use crate::state::StateDir;
 use crate::trust::{AllowedSigner, TrustStore};
-use crate::usage::{self, Sniff, Sniffer, UsageInfo};
+use crate::usage::{self, Sniff, UsageInfo};
 
 /// Where a payload's bytes come from.
 pub enum InputSource {
@@ -143,11 +142,12 @@ struct Staged {
     usage: Option<UsageInfo>,
 }
 
-fn stream_member<W: Write + io::Seek>(
+fn stream_member<W: Write + io::Seek + Send>(
     zw: &mut Writer<W>,
     input: &Input,
     out_path: &Path,
     recipients: &Recipients,
+    bundle: Option<&mut BundleHash>,
 ) -> Result<Staged> {
     let encrypt = !recipients.is_empty();
     let member = if encrypt {
@@ -160,87 +160,48 @@ fn stream_member<W: Write + io::Seek>(
             "rename the file: payload names may use letters, digits, '.', '_' and '-', and must not start with a dot",
         )
     })?;
-    let (mut reader, label, total): (Box<dyn Read>, String, u64) = match &input.source {
-        InputSource::Path(p) => {
-            let f = File::open(p).map_err(|e| Error::io_read(p, e))?;
-            let total = f.metadata().map(|m| m.len()).unwrap_or(0);
-            (Box::new(f), p.display().to_string(), total)
-        }
-        InputSource::Stdin => (
-            Box::new(io::stdin().lock()),
-            "standard input".to_string(),
-            0,
-        ),
-    };
-    crate::progress::begin(&format!("export {}", input.name), total);
-    let werr = |e: io::Error| Error::io_write(out_path, e);
-    let mut sniffer = Sniffer::spawn()?;
-    let mut buf = crate::fsutil::buffer(CHUNK)?;
-    let member_writer = zw.begin(&member).map_err(werr)?;
-    // SHA-256 of what goes into the member: the age file when encrypting.
-    let hashing = Tee {
-        inner: member_writer,
-        sha: fsutil::Hasher::side()?,
-        size: 0,
-        sniffer: None,
-    };
-    // The plaintext goes either straight into the member or through age.
-    enum Sink<W: Write> {
-        Clear(W),
-        Age(age::stream::StreamWriter<W>),
-    }
-    let mut sink = if encrypt {
-        Sink::Age(recipients.encryptor()?.wrap_output(hashing).map_err(werr)?)
-    } else {
-        Sink::Clear(hashing)
-    };
-    let mut done = 0u64;
-    let mut head: Vec<u8> = Vec::new();
-    loop {
-        let n = match fsutil::injected_read_error(done).and_then(|_| reader.read(&mut buf)) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(Error::new(
-                    Code::IoRead,
-                    format!("cannot read {label}: {e}"),
-                ))
+    // The file itself too, for the CRC pre-pass (positioned reads).
+    let (mut reader, label, total, file): (Box<dyn Read>, String, u64, Option<File>) =
+        match &input.source {
+            InputSource::Path(p) => {
+                let f = File::open(p).map_err(|e| Error::io_read(p, e))?;
+                let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+                let pre = f.try_clone().ok();
+                (Box::new(f), p.display().to_string(), total, pre)
             }
+            InputSource::Stdin => (
+                Box::new(io::stdin().lock()),
+                "standard input".to_string(),
+                0,
+                None,
+            ),
         };
-        if head.len() < HEAD {
-            head.extend_from_slice(&buf[..n.min(HEAD - head.len())]);
-        }
-        done += n as u64;
-        sniffer.feed(&buf[..n]);
-        crate::progress::advance(n as u64);
-        match &mut sink {
-            Sink::Clear(w) => w.write_all(&buf[..n]),
-            Sink::Age(w) => w.write_all(&buf[..n]),
-        }
-        .map_err(werr)?;
-    }
-    let hashing = match sink {
-        Sink::Clear(w) => w,
-        Sink::Age(w) => w.finish().map_err(werr)?,
-    };
+    crate::progress::begin(&format!("export {}", input.name), total);
+    let s = stage::stage(
+        zw,
+        &member,
+        &mut reader,
+        file.as_ref(),
+        &label,
+        out_path,
+        recipients,
+        bundle,
+    )?;
     crate::progress::end();
-    let digest = HexDigest::from_bytes(&hashing.sha.finish()?);
-    let entry = hashing.inner.finish().map_err(werr)?;
-    let (kind, usage) = match sniffer.finish()? {
+    let (kind, usage) = match s.verdict {
         Sniff::Usage(u) => (PayloadKind::Usage, Some(u)),
         Sniff::Invalid(why) => return Err(usage::invalid(&label, &why)),
         Sniff::Other if input.require_usage => {
             let stdin = matches!(input.source, InputSource::Stdin);
-            return Err(not_usage(&label, &head, done, stdin));
+            return Err(not_usage(&label, &s.head, s.read, stdin));
         }
         Sniff::Other => (PayloadKind::File, None),
     };
     Ok(Staged {
         entry: PayloadEntry {
             name: member,
-            size: entry.size,
-            sha256: digest,
+            size: s.entry.size,
+            sha256: s.sha256,
             kind,
             encryption: encrypt.then_some(Encryption::Age),
         },
@@ -391,6 +352,17 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         CHUNK,
         fsutil::EarlyWriteback::new(file)?,
     ));
+    // Without a read-back, the ledger's bundle hash is taken in the writing
+    // pass when it can be (stage.rs), else after it.
+    let mut bundle_hash = if opts.read_back {
+        None
+    } else {
+        let f = tmp
+            .as_file()
+            .try_clone()
+            .map_err(|e| Error::io_write(tmp.path(), e))?;
+        Some(BundleHash::new(f))
+    };
     let mut staged = Vec::new();
     for input in &opts.inputs {
         staged.push(stream_member(
@@ -398,6 +370,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
             input,
             &probe_target,
             opts.recipients,
+            bundle_hash.as_mut(),
         )?);
     }
     let source = resolve_source(&staged, opts.host_name.clone(), opts.server_id.clone())?;
@@ -451,9 +424,11 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     // The ledger records the bundle's SHA-256. With the read-back (the
     // default) it comes from the read-back's verifying pass over the device:
     // the hash of what is on the medium, from the read that was verified.
-    // Without it, the file is hashed on the second core from the page cache
-    // while fsync waits for the device.
-    let side_hash = if opts.read_back {
+    // Without it, it was taken while the bundle was written, or else the
+    // file is hashed on the second core from the page cache while fsync
+    // waits for the device.
+    let in_pass = bundle_hash.filter(BundleHash::usable);
+    let side_hash = if opts.read_back || in_pass.is_some() {
         None
     } else {
         let hash_path = tmp.path().to_path_buf();
@@ -469,6 +444,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         )
     };
     let synced = file.sync_all();
+    let in_pass = in_pass.map(BundleHash::finish).transpose()?.flatten();
     drop(file);
     let side_hash = side_hash
         .map(|h| {
@@ -481,7 +457,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
 
     fsutil::fault_point("export:written");
     // Read back from the device, not the page cache: removable media lie.
-    let bundle_sha256 = match side_hash {
+    let bundle_sha256 = match in_pass.or(side_hash) {
         Some(h) => h,
         None => readback(tmp.path(), signer, &manifest_bytes, opts.created)?,
     };

@@ -6,6 +6,7 @@ pub mod export;
 pub mod manifest;
 pub mod rules;
 pub mod sign;
+pub mod stage;
 pub mod tee;
 pub mod types;
 pub mod verify;

@@ -1041,12 +1041,26 @@ fn decrypt_member(
             _ => None,
         })
         .unwrap_or(crypt::SCRYPT_MAX_WORK_FACTOR);
-    let mut stream = ids.unlock(decryptor, max_wf).map_err(|e| {
-        match (e.code, ids.no_match_hint(&m.recipients)) {
-            (Code::DecryptNoIdentity, Some(hint)) => e.with_hint(hint),
-            _ => e,
+    let hint = |e: Error| match (e.code, ids.no_match_hint(&m.recipients)) {
+        (Code::DecryptNoIdentity, Some(hint)) => e.with_hint(hint),
+        _ => e,
+    };
+    // The payload through crypt::stream (ring's ChaCha20-Poly1305) when the
+    // nonce is at hand: what was kept is exactly the header and the nonce
+    // unless it filled the whole head.
+    let consumed = head.borrow().clone();
+    let nonce = consumed
+        .len()
+        .checked_sub(crypt::stream::NONCE_LEN)
+        .filter(|_| consumed.len() < HEAD_LEN)
+        .and_then(|at| <[u8; crypt::stream::NONCE_LEN]>::try_from(&consumed[at..]).ok());
+    let mut stream: Box<dyn Read + '_> = match nonce {
+        Some(nonce) => {
+            let key = ids.unlock_stream(decryptor, max_wf, &nonce).map_err(hint)?;
+            Box::new(crypt::stream::StreamReader::new(&mut *src, key)?)
         }
-    })?;
+        None => Box::new(ids.unlock(decryptor, max_wf).map_err(hint)?),
+    };
     let mut sniffer = p.is_usage().then(Sniffer::spawn).transpose()?;
     // Decryption on this core, the plaintext's SHA-256 on the other.
     let mut tee = Tee {
