@@ -131,6 +131,7 @@ pub fn run(a: Args) -> Result<()> {
             server_id: None,
             created,
             expires_in: Duration::from_secs(30 * 24 * 3600),
+            now: airlock::bundle::verify::Clock::System,
             out: p("stick"),
             overwrite: false,
             state: &state,

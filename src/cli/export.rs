@@ -135,6 +135,7 @@ pub fn run(a: Args) -> Result<()> {
         server_id: a.server_id,
         created: created()?,
         expires_in: a.expires_in,
+        now: airlock::bundle::verify::Clock::System,
         out: a.out,
         overwrite: a.force,
         state: &state,
