@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+use crate::bundle::verify::Clock;
 use crate::error::{Code, Error, Result};
 use crate::net::{self, Failure, Origin, Trust};
 
@@ -294,6 +295,8 @@ pub struct Client {
     base: String,
     origin: Origin,
     token: Zeroizing<String>,
+    /// The clock a rate limit's reset time is measured against.
+    clock: Clock,
 }
 
 /// The URL of `rel="next"` in a `Link` header.
@@ -314,7 +317,14 @@ const MAX_REDIRECTS: usize = 5;
 impl Client {
     /// A client for the API at `base` (https, or http to loopback). The
     /// token is only ever sent to `base`'s origin.
-    pub fn new(base: &str, token: Zeroizing<String>, trust: &Trust) -> Result<Client> {
+    /// A client for the API at `base`; `clock` tells how long a rate
+    /// limit's reset time is from now.
+    pub fn new(
+        base: &str,
+        token: Zeroizing<String>,
+        trust: &Trust,
+        clock: Clock,
+    ) -> Result<Client> {
         let base = base.trim_end_matches('/').to_string();
         let origin = net::check_url(&base, "--api-url")?;
         Ok(Client {
@@ -322,6 +332,7 @@ impl Client {
             base,
             origin,
             token,
+            clock,
         })
     }
 
@@ -445,7 +456,7 @@ impl Client {
                     redirects += 1;
                 }
                 _ if rate_limited => {
-                    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+                    let now = self.clock.now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
                     let wait = match (retry_after, reset) {
                         (Some(s), _) => Duration::from_secs(s),
                         (None, Some(r)) => Duration::from_secs(r.saturating_sub(now) + 1),

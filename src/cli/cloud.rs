@@ -186,7 +186,7 @@ pub fn run_cloud(a: CloudArgs) -> Result<i32> {
             airlock::net::describe(&trust, ca_file.as_deref())
         ));
     }
-    let client = Client::new(&api, token, &trust)?;
+    let client = Client::new(&api, token, &trust, airlock::bundle::verify::Clock::System)?;
     let dir = state_dir(&a.common, &cfg)?;
     match a.cmd {
         CloudCmd::Status(s) => {

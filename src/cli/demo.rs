@@ -281,6 +281,7 @@ pub fn run(a: Args) -> Result<()> {
         &standin.url,
         zeroize::Zeroizing::new("demo-token-not-a-secret".into()),
         &airlock::net::Trust::load(None)?,
+        airlock::bundle::verify::Clock::System,
     )?;
     let status = client.license_sync_status(ENTERPRISE)?;
     let mut ledger = airlock::ledger::Ledger::open(istate.path())?;

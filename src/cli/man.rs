@@ -74,7 +74,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("SSH_AUTH_SOCK", "The ssh-agent socket, for --agent."),
     (
         "SOURCE_DATE_EPOCH",
-        "Creation time of an exported bundle, in Unix seconds (reproducible builds).",
+        "With export --reproducible, the creation time of the bundle, in Unix seconds; ignored otherwise.",
     ),
     (
         "NO_COLOR",

@@ -284,8 +284,7 @@ fn run_command(command: Command) -> Result<()> {
     }
 }
 
-/// Print to stdout; a closed pipe (`airlock … | head`) ends the program
-/// quietly with success, as ripgrep does.
+/// Print to stdout; a closed pipe (`airlock … | head`) is not an error.
 pub fn out(s: &str) {
     if output().quiet {
         return;
@@ -293,12 +292,27 @@ pub fn out(s: &str) {
     raw_out(s);
 }
 
-/// Print regardless of --quiet (JSON, completions, man pages).
+/// Standard output was closed by its reader: later output is dropped.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the reader of standard output went away (`airlock … | head`).
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Print regardless of --quiet (JSON, completions, man pages). After a
+/// closed pipe, output is dropped quietly and the command finishes its
+/// work: its exit status is that of the work, as if the output had been
+/// read (ripgrep also exits 0). Stopping there would leave a batch half
+/// done while reporting success.
 pub fn raw_out(s: &str) {
+    if stdout_closed() {
+        return;
+    }
     let mut o = io::stdout().lock();
     if let Err(e) = o.write_all(s.as_bytes()).and_then(|_| o.flush()) {
         if e.kind() == io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+            STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }
