@@ -82,6 +82,7 @@ impl Config {
                     e.to_string().lines().next().unwrap_or("invalid")
                 ),
             )
+            .with_source(e)
         })?;
         let base = crate::fsutil::parent_dir(&path);
         let fix = |p: &mut Option<PathBuf>| {

@@ -285,7 +285,8 @@ impl Event {
 }
 
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
-    Error::new(Code::LedgerIo, format!("ledger {}: {e}", path.display()))
+    let cause = format!("ledger {}: {e}", path.display());
+    Error::new(Code::LedgerIo, cause).with_source(e)
 }
 
 /// An open ledger.

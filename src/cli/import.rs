@@ -289,13 +289,7 @@ fn run_single(a: &Args, bundle: &Path) -> Result<()> {
 }
 
 fn error_json(e: &Error) -> serde_json::Value {
-    serde_json::json!({
-        "code": e.code.as_str(),
-        "class": e.code.class().name(),
-        "exit_code": e.exit_code(),
-        "cause": e.cause,
-        "hint": e.hint(),
-    })
+    super::error_json(e, e.exit_code())
 }
 
 fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
@@ -370,15 +364,13 @@ fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
                 super::already_reported();
             }
             let failed = counts.get("refused").unwrap_or(&0) + counts.get("failed").unwrap_or(&0);
-            Err(Error::new(
-                e.code,
-                format!(
-                    "{failed} of {total} bundle(s) not imported; the first: {}: {}",
-                    b.display(),
-                    e.cause
-                ),
-            )
-            .with_hint(e.hint().to_string()))
+            let summary = format!(
+                "{failed} of {total} bundle(s) not imported; the first: {}: {}",
+                b.display(),
+                e.cause
+            );
+            let hint = e.hint().to_string();
+            Err(Error::new(e.code, summary).with_hint(hint).with_source(e))
         }
     }
 }

@@ -347,16 +347,7 @@ pub fn print_error(e: &Error, json: bool) {
 /// `print_error` with the exit status the process will have.
 pub fn print_error_exit(e: &Error, json: bool, exit_code: i32) {
     if json {
-        print_json(&serde_json::json!({
-            "ok": false,
-            "error": {
-                "code": e.code.as_str(),
-                "class": e.code.class().name(),
-                "exit_code": exit_code,
-                "cause": e.cause,
-                "hint": e.hint(),
-            }
-        }));
+        print_json(&serde_json::json!({"ok": false, "error": error_json(e, exit_code)}));
     }
     let (red, dim, reset) = if output().color_err {
         ("\x1b[1;31m", "\x1b[2m", "\x1b[0m")
@@ -371,12 +362,32 @@ pub fn print_error_exit(e: &Error, json: bool, exit_code: i32) {
         e.hint()
     );
     if output().verbose > 0 {
+        for c in e.chain() {
+            let _ = writeln!(io::stderr(), "  {dim}caused by:{reset} {c}");
+        }
         let _ = writeln!(
             io::stderr(),
             "  class: {} (exit code {exit_code}); every code is explained in docs/errors.md",
             e.code.class().name(),
         );
     }
+}
+
+/// The `error` object of `--json` output (docs/json-output.md):
+/// `caused_by` lists the chain of causes, outermost first, when there is one.
+pub fn error_json(e: &Error, exit_code: i32) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "code": e.code.as_str(),
+        "class": e.code.class().name(),
+        "exit_code": exit_code,
+        "cause": e.cause,
+        "hint": e.hint(),
+    });
+    let chain = e.chain();
+    if !chain.is_empty() {
+        v["caused_by"] = chain.into();
+    }
+    v
 }
 
 /// A command line clap refused, or `--help`/`--version`. An error is shown
@@ -456,16 +467,7 @@ pub fn args_error(e: clap::Error, raw: &[std::ffi::OsString]) -> u8 {
     hints.push(format!("`{command} --help` lists every option"));
     let err = Error::new(Code::Args, cause).with_hint(hints.join("; "));
     if json {
-        print_json(&serde_json::json!({
-            "ok": false,
-            "error": {
-                "code": err.code.as_str(),
-                "class": err.code.class().name(),
-                "exit_code": err.exit_code(),
-                "cause": err.cause,
-                "hint": err.hint(),
-            }
-        }));
+        print_json(&serde_json::json!({"ok": false, "error": error_json(&err, err.exit_code())}));
     }
     let _ = io::stderr().write_all(shown.as_bytes());
     err.exit_code() as u8
@@ -500,10 +502,7 @@ pub fn passphrase_source(
         }
         rpassword::prompt_password(format!("Passphrase of the key {key}: "))
             .map(Zeroizing::new)
-            .map_err(|e| {
-                let e = prompt_failed(e, "--key-passphrase-file");
-                Error::new(Code::KeyPassphrase, e.cause.clone()).with_hint(e.hint().to_string())
-            })
+            .map_err(|e| prompt_failed(e, "--key-passphrase-file").recode(Code::KeyPassphrase))
     }
 }
 
@@ -584,12 +583,14 @@ fn prompt_failed(e: io::Error, file_flag: &str) -> Error {
         .with_hint(format!(
             "put the passphrase on the first line of a file only you can read (chmod 600) and pass {file_flag} FILE"
         ))
+        .with_source(e)
     } else {
         Error::new(
             Code::Args,
             format!("cannot read the passphrase from the terminal: {e}"),
         )
         .with_hint(format!("pass {file_flag} FILE instead"))
+        .with_source(e)
     }
 }
 
