@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use airlock::bundle::{self, Input};
 use airlock::error::{Code, Error, Result};
 use airlock::keys;
-use airlock::state::{default_state_dir, StateDir};
+use airlock::state::StateDir;
 
 use crate::outln;
 
@@ -51,9 +51,8 @@ pub struct Args {
     /// Name inside the bundle for the file read from standard input
     #[arg(long, value_name = "NAME", default_value = "license-usage.json")]
     pub stdin_name: String,
-    /// State directory holding sequence numbers
-    #[arg(long, value_name = "DIR", env = "AIRLOCK_STATE_DIR")]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: super::settings::StateArgs,
     /// Encrypt to this recipient: age1pq1… (post-quantum), age1… or
     /// "ssh-ed25519 AAAA…" (repeatable; post-quantum ones cannot be mixed
     /// with the others)
@@ -117,8 +116,10 @@ fn created(a: &Args) -> Result<Option<SystemTime>> {
 
 pub fn run(a: Args) -> Result<()> {
     let json = super::json();
-    // Checked first, so a bad SOURCE_DATE_EPOCH fails before any prompt.
+    // Checked first, so a bad SOURCE_DATE_EPOCH or airlock.toml fails
+    // before any prompt.
     let created = created(&a)?;
+    let settings = a.state.settings()?;
     let mut inputs = Vec::new();
     for f in &a.files {
         let mut input = if f.as_os_str() == "-" {
@@ -154,11 +155,7 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(p) = &bundle_pass {
         recipients.set_passphrase(p, airlock::crypt::SCRYPT_WORK_FACTOR)?;
     }
-    let state_path = match a.state_dir {
-        Some(d) => d,
-        None => default_state_dir()?,
-    };
-    let state = StateDir::open(&state_path)?;
+    let state = StateDir::open(&settings.state_dir()?)?;
     let report = bundle::export(bundle::ExportOptions {
         inputs,
         signer: &signer,

@@ -10,6 +10,7 @@ mod inspect;
 mod keygen;
 mod log;
 mod man;
+mod settings;
 mod sign;
 mod signals;
 mod verify;
@@ -511,6 +512,7 @@ pub fn passphrase_source(
 pub struct IdentityArgs {
     /// Decrypt with this age identity file (AGE-SECRET-KEY-1… or post-quantum
     /// AGE-SECRET-KEY-PQ-1…) or OpenSSH Ed25519 private key (repeatable)
+    /// [env: AIRLOCK_IDENTITY, colon-separated; config: identities]
     #[arg(long = "identity", short = 'i', value_name = "FILE")]
     pub identities: Vec<PathBuf>,
     /// Passphrase of a passphrase-encrypted bundle, on the first line of FILE
@@ -522,18 +524,23 @@ pub struct IdentityArgs {
 }
 
 impl IdentityArgs {
-    /// Load the identities; for a passphrase bundle without --passphrase-file,
-    /// ask on the terminal.
-    pub fn load(&self, bundle: &Path) -> Result<airlock::crypt::Identities> {
+    /// Load `identities` (the resolved ones: these flags, else the
+    /// environment's, else the configuration's); for a passphrase bundle
+    /// without --passphrase-file, ask on the terminal.
+    pub fn load(
+        &self,
+        identities: &[PathBuf],
+        bundle: &Path,
+    ) -> Result<airlock::crypt::Identities> {
         let mut ids = airlock::crypt::Identities::default();
-        for f in &self.identities {
+        for f in identities {
             let mut pass = passphrase_source(f, self.key_passphrase_file.clone());
             ids.add_file(f, &mut pass)?;
         }
         if let Some(f) = &self.passphrase_file {
             let p = airlock::keys::read_passphrase_file(f)?;
             ids.set_passphrase(&p);
-        } else if self.identities.is_empty() && io::stdin().is_terminal() {
+        } else if identities.is_empty() && io::stdin().is_terminal() {
             // Only a passphrase bundle needs asking; look (untrusted) first.
             let scrypt = airlock::bundle::inspect(bundle)
                 .ok()
