@@ -637,7 +637,7 @@ pub fn require_ledger(dir: &Path) -> Result<()> {
             dir.display()
         ),
     )
-    .with_hint("export or import a bundle first, or pass --state-dir (or set AIRLOCK_STATE_DIR) of the host that did"))
+    .with_hint("export or import a bundle first, or pass --state-dir (or set AIRLOCK_STATE_DIR, or state_dir in airlock.toml) of the host that did"))
 }
 
 /// Human-readable byte count.
