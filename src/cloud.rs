@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+use crate::bundle::verify::Clock;
 use crate::error::{Code, Error, Result};
 use crate::net::{self, Failure, Origin, Trust};
 
@@ -323,6 +324,8 @@ pub struct Client {
     base: String,
     origin: Origin,
     token: Zeroizing<String>,
+    /// The clock a rate limit's reset time is measured against.
+    clock: Clock,
 }
 
 /// The URL of `rel="next"` in a `Link` header.
@@ -446,11 +449,8 @@ impl Reply {
 
     /// How long GitHub asks to wait: `Retry-After`, else until the reset
     /// time plus a second, else a minute.
-    fn rate_limit_wait(&self) -> Duration {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+    fn rate_limit_wait(&self, now: SystemTime) -> Duration {
+        let now = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         match (self.retry_after, self.reset) {
             (Some(s), _) => Duration::from_secs(s),
             (None, Some(r)) => Duration::from_secs(r.saturating_sub(now) + 1),
@@ -502,7 +502,14 @@ impl Reply {
 impl Client {
     /// A client for the API at `base` (https, or http to loopback). The
     /// token is only ever sent to `base`'s origin.
-    pub fn new(base: &str, token: Zeroizing<String>, trust: &Trust) -> Result<Client> {
+    /// A client for the API at `base`; `clock` tells how long a rate
+    /// limit's reset time is from now.
+    pub fn new(
+        base: &str,
+        token: Zeroizing<String>,
+        trust: &Trust,
+        clock: Clock,
+    ) -> Result<Client> {
         let base = base.trim_end_matches('/').to_string();
         let origin = net::check_url(&base, "--api-url")?;
         Ok(Client {
@@ -510,6 +517,7 @@ impl Client {
             base,
             origin,
             token,
+            clock,
         })
     }
 
@@ -616,7 +624,7 @@ impl Client {
                 Ok(Step::Follow(next))
             }
             _ if r.rate_limited() => {
-                let wait = r.rate_limit_wait();
+                let wait = r.rate_limit_wait(self.clock.now());
                 if wait > MAX_RATE_LIMIT_WAIT || attempt >= 3 {
                     return Err(Error::new(
                         Code::CloudRateLimited,

@@ -1,7 +1,13 @@
-//! The configuration file `airlock.toml`: defaults for the importer's and
-//! the Cloud commands' options. Precedence, highest first: command-line
-//! flags, environment variables, this file (docs/operator-guide.md).
+//! Configuration: the file `airlock.toml` ([`Config`], one layer), the
+//! table of its keys ([`KEYS`]), and the one resolved configuration
+//! ([`Settings`]) every command builds once from its flags, the environment
+//! and the file, in that precedence (docs/import.md lists the keys).
+//!
+//! The resolved type lives in the library, beside the file's type and the
+//! key table, so that a key is added in one module and the precedence rules
+//! are unit-tested without the binary; the CLI only fills the flags layer.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -55,9 +61,12 @@ impl Config {
     /// default location if it exists, else an empty configuration. Relative
     /// paths in the file are relative to the file's directory.
     pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>)> {
-        let env = std::env::var_os("AIRLOCK_CONFIG")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from);
+        Config::load_with(explicit, &|k| std::env::var_os(k))
+    }
+
+    /// `load`, reading `AIRLOCK_CONFIG` through `env`.
+    pub fn load_with(explicit: Option<&Path>, env: Env<'_>) -> Result<(Config, Option<PathBuf>)> {
+        let env = var(env, "AIRLOCK_CONFIG").map(PathBuf::from);
         let (path, required) = match (explicit, env) {
             (Some(p), _) => (p.to_path_buf(), true),
             (None, Some(p)) => (p, true),
@@ -82,6 +91,7 @@ impl Config {
                     e.to_string().lines().next().unwrap_or("invalid")
                 ),
             )
+            .with_source(e)
         })?;
         let base = crate::fsutil::parent_dir(&path);
         let fix = |p: &mut Option<PathBuf>| {
@@ -107,9 +117,501 @@ impl Config {
     }
 }
 
+/// How the environment is read: `|name| std::env::var_os(name)` in the
+/// program, a table in tests.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
+/// A variable that is set and not empty (empty counts as unset, as it does
+/// for a flag given no value).
+fn var(env: Env<'_>, name: &str) -> Option<OsString> {
+    env(name).filter(|v| !v.is_empty())
+}
+
+/// One key of `airlock.toml`.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    /// The key in `airlock.toml`.
+    pub name: &'static str,
+    /// The environment variable that sets it, between the flag and the file.
+    pub env: Option<&'static str>,
+    /// The command-line flag that sets it.
+    pub flag: &'static str,
+    /// The commands that take it.
+    pub commands: &'static [&'static str],
+    /// What it is.
+    pub about: &'static str,
+}
+
+const TRUSTING: &[&str] = &["verify", "extract", "import", "watch"];
+const IMPORTING: &[&str] = &["import", "watch"];
+
+/// Every key of `airlock.toml`, in the order the docs list them. Tests check
+/// that docs/import.md, docs/operator-guide.md, the man pages and every
+/// command's `--help` name each one.
+pub const KEYS: &[Key] = &[
+    Key { name: "trust", env: Some("AIRLOCK_TRUST"), flag: "--trust", commands: TRUSTING,
+        about: "the allowed_signers file" },
+    Key { name: "revoked", env: Some("AIRLOCK_REVOKED"), flag: "--revoked", commands: TRUSTING,
+        about: "revoked public keys, one per line, or a KRL" },
+    Key { name: "identities", env: Some("AIRLOCK_IDENTITY"), flag: "--identity", commands: TRUSTING,
+        about: "age identity files or OpenSSH keys to decrypt with (the variable is colon-separated)" },
+    Key { name: "require_signers", env: None, flag: "--require-signers", commands: TRUSTING,
+        about: "valid signatures required from distinct trusted keys, 1 to 16 (default 1)" },
+    Key { name: "state_dir", env: Some("AIRLOCK_STATE_DIR"), flag: "--state-dir",
+        commands: &["export", "import", "watch", "log", "cloud", "fleet", "report"],
+        about: "the state directory: sequence numbers, ledger, default outbox (default ~/.local/state/airlock)" },
+    Key { name: "outbox", env: Some("AIRLOCK_OUTBOX"), flag: "--outbox", commands: IMPORTING,
+        about: "the outbox directory (default STATE_DIR/outbox)" },
+    Key { name: "enterprise", env: Some("AIRLOCK_ENTERPRISE"), flag: "--enterprise",
+        commands: &["import", "watch", "cloud"],
+        about: "the GitHub Enterprise Cloud enterprise slug" },
+    Key { name: "submit_url", env: Some("AIRLOCK_SUBMIT_URL"), flag: "--submit-url", commands: IMPORTING,
+        about: "an internal endpoint to POST verified payloads to, instead of the outbox" },
+    Key { name: "submit_token_file", env: None, flag: "--submit-token-file", commands: IMPORTING,
+        about: "the file holding the bearer token for submit_url (AIRLOCK_SUBMIT_TOKEN, the token itself, comes between the flag and the file)" },
+    Key { name: "ca_file", env: None, flag: "--ca-file", commands: &["import", "watch", "cloud"],
+        about: "extra CA certificates (PEM) for HTTPS to GitHub and to submit_url" },
+    Key { name: "api_url", env: None, flag: "--api-url", commands: &["cloud"],
+        about: "the GitHub REST API base URL, for anything host does not cover" },
+    Key { name: "host", env: Some("GH_HOST"), flag: "--host", commands: &["cloud"],
+        about: "the GitHub host: github.com or NAME.ghe.com (one of api_url and host)" },
+    Key { name: "token_file", env: None, flag: "--token-file", commands: &["cloud"],
+        about: "the file holding the GitHub token (GH_TOKEN or GITHUB_TOKEN, the token itself, comes between the flag and the file)" },
+];
+
+impl Config {
+    /// The environment layer: each key's variable ([`KEYS`]).
+    pub fn from_env(env: Env<'_>) -> Config {
+        let path = |n: &str| var(env, n).map(PathBuf::from);
+        let text = |n: &str| var(env, n).map(|v| v.to_string_lossy().into_owned());
+        Config {
+            trust: path("AIRLOCK_TRUST"),
+            revoked: path("AIRLOCK_REVOKED"),
+            identities: var(env, "AIRLOCK_IDENTITY")
+                .map(|v| std::env::split_paths(&v).collect())
+                .unwrap_or_default(),
+            state_dir: path("AIRLOCK_STATE_DIR"),
+            outbox: path("AIRLOCK_OUTBOX"),
+            enterprise: text("AIRLOCK_ENTERPRISE"),
+            submit_url: text("AIRLOCK_SUBMIT_URL"),
+            host: text("GH_HOST").filter(|h| !h.trim().is_empty()),
+            ..Config::default()
+        }
+    }
+}
+
+/// Where a token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// A file (a flag, or a key of the file).
+    File(PathBuf),
+    /// An environment variable holding the token itself.
+    Env(&'static str),
+}
+
+/// The one resolved configuration: each key from the command line, else
+/// the environment, else `airlock.toml`. Built once per command by the CLI.
+#[derive(Debug, Default, Clone)]
+pub struct Settings {
+    flags: Config,
+    env: Config,
+    file: Config,
+    /// The configuration file that was read, if any.
+    pub file_path: Option<PathBuf>,
+    github_token_env: Option<&'static str>,
+    submit_token_env: bool,
+}
+
+/// The first layer that has it.
+fn first<T: Clone>(layers: [&Option<T>; 3]) -> Option<T> {
+    layers.into_iter().find_map(|v| v.clone())
+}
+
+impl Settings {
+    /// Resolve the flags given against the environment (`env`) and the
+    /// configuration file (`--config`, else `AIRLOCK_CONFIG`, else the
+    /// default location if it exists).
+    pub fn load(flags: Config, config: Option<&Path>, env: Env<'_>) -> Result<Settings> {
+        let (file, file_path) = Config::load_with(config, env)?;
+        Settings::load_layers(flags, env, file, file_path)
+    }
+
+    /// `load` with the file's layer already read.
+    fn load_layers(
+        flags: Config,
+        env: Env<'_>,
+        file: Config,
+        file_path: Option<PathBuf>,
+    ) -> Result<Settings> {
+        let github_token_env = ["GH_TOKEN", "GITHUB_TOKEN"]
+            .into_iter()
+            .find(|n| var(env, n).is_some_and(|t| !t.to_string_lossy().trim().is_empty()));
+        Settings::resolve(
+            flags,
+            Config::from_env(env),
+            file,
+            file_path,
+            github_token_env,
+            var(env, "AIRLOCK_SUBMIT_TOKEN").is_some(),
+        )
+    }
+
+    /// Resolve three layers; refuses a file whose values cannot work.
+    pub fn resolve(
+        flags: Config,
+        env: Config,
+        file: Config,
+        file_path: Option<PathBuf>,
+        github_token_env: Option<&'static str>,
+        submit_token_env: bool,
+    ) -> Result<Settings> {
+        let shown = || {
+            file_path
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "airlock.toml".into())
+        };
+        if let Some(n) = file.require_signers {
+            if !(1..=16).contains(&n) {
+                return Err(Error::new(
+                    Code::ConfigInvalid,
+                    format!("{}: require_signers = {n}: a number from 1 to 16", shown()),
+                ));
+            }
+        }
+        if file.api_url.is_some() && file.host.is_some() {
+            return Err(Error::new(
+                Code::ConfigInvalid,
+                format!("{} sets both api_url and host", shown()),
+            )
+            .with_hint("keep one: host = \"NAME.ghe.com\", or api_url for anything else"));
+        }
+        Ok(Settings {
+            flags,
+            env,
+            file,
+            file_path,
+            github_token_env,
+            submit_token_env,
+        })
+    }
+
+    /// The allowed_signers file; required.
+    pub fn trust(&self) -> Result<PathBuf> {
+        first([&self.flags.trust, &self.env.trust, &self.file.trust]).ok_or_else(|| {
+            Error::new(Code::Args, "no trust file").with_hint(
+                "pass --trust ALLOWED_SIGNERS, set AIRLOCK_TRUST, or set trust in airlock.toml",
+            )
+        })
+    }
+
+    pub fn revoked(&self) -> Option<PathBuf> {
+        first([&self.flags.revoked, &self.env.revoked, &self.file.revoked])
+    }
+
+    /// Identities to decrypt with: the first layer that names any.
+    pub fn identities(&self) -> Vec<PathBuf> {
+        [&self.flags, &self.env, &self.file]
+            .into_iter()
+            .map(|c| &c.identities)
+            .find(|v| !v.is_empty())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Signatures required from distinct trusted keys (default 1).
+    pub fn require_signers(&self) -> usize {
+        first([
+            &self.flags.require_signers,
+            &self.env.require_signers,
+            &self.file.require_signers,
+        ])
+        .unwrap_or(1)
+    }
+
+    /// The state directory: configured, else the default
+    /// (`$XDG_STATE_HOME/airlock`, else `~/.local/state/airlock`). The one
+    /// place this fallback is written.
+    pub fn state_dir(&self) -> Result<PathBuf> {
+        match first([
+            &self.flags.state_dir,
+            &self.env.state_dir,
+            &self.file.state_dir,
+        ]) {
+            Some(d) => Ok(d),
+            None => crate::state::default_state_dir(),
+        }
+    }
+
+    /// The outbox, if one is named (else the state directory's).
+    pub fn outbox(&self) -> Option<PathBuf> {
+        first([&self.flags.outbox, &self.env.outbox, &self.file.outbox])
+    }
+
+    pub fn enterprise(&self) -> Option<String> {
+        first([
+            &self.flags.enterprise,
+            &self.env.enterprise,
+            &self.file.enterprise,
+        ])
+    }
+
+    pub fn submit_url(&self) -> Option<String> {
+        first([
+            &self.flags.submit_url,
+            &self.env.submit_url,
+            &self.file.submit_url,
+        ])
+    }
+
+    /// Where the bearer token for `submit_url` comes from: `--submit-token-file`,
+    /// else `AIRLOCK_SUBMIT_TOKEN`, else `submit_token_file`; `None`: no token.
+    pub fn submit_token(&self) -> Option<TokenSource> {
+        if let Some(f) = &self.flags.submit_token_file {
+            return Some(TokenSource::File(f.clone()));
+        }
+        if self.submit_token_env {
+            return Some(TokenSource::Env("AIRLOCK_SUBMIT_TOKEN"));
+        }
+        self.file.submit_token_file.clone().map(TokenSource::File)
+    }
+
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        first([&self.flags.ca_file, &self.env.ca_file, &self.file.ca_file])
+    }
+
+    /// Where the GitHub token comes from: `--token-file`, else `GH_TOKEN`
+    /// or `GITHUB_TOKEN`, else `token_file`; `None`: there is none.
+    pub fn github_token(&self) -> Option<TokenSource> {
+        if let Some(f) = &self.flags.token_file {
+            return Some(TokenSource::File(f.clone()));
+        }
+        if let Some(v) = self.github_token_env {
+            return Some(TokenSource::Env(v));
+        }
+        self.file.token_file.clone().map(TokenSource::File)
+    }
+
+    /// The GitHub API base: the first layer that sets `api_url` or `host`
+    /// (`--api-url`/`--host`, then `GH_HOST`, then the file), else
+    /// api.github.com. A host becomes its API URL as `gh` derives it.
+    pub fn api_url(&self) -> Result<String> {
+        if let Some(u) = &self.flags.api_url {
+            return Ok(u.clone());
+        }
+        if let Some(h) = &self.flags.host {
+            return crate::cloud::api_url_for_host(h);
+        }
+        if let Some(h) = &self.env.host {
+            return crate::cloud::api_url_for_host(h).map_err(|e| {
+                e.context("GH_HOST").with_hint(
+                    "GH_HOST names the GitHub host for gh; the license endpoints exist only on github.com and NAME.ghe.com: unset GH_HOST for this command, or pass --host or --api-url",
+                )
+            });
+        }
+        match (&self.file.api_url, &self.file.host) {
+            (Some(u), _) => Ok(u.clone()),
+            (None, Some(h)) => crate::cloud::api_url_for_host(h),
+            (None, None) => Ok(crate::cloud::DEFAULT_API_URL.into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| {
+            vars.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    fn layer(state_dir: &str) -> Config {
+        Config {
+            state_dir: Some(state_dir.into()),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn flags_then_environment_then_file() {
+        let all = |flags: Config, env: &[(&str, &str)], file: Config| {
+            Settings::resolve(
+                flags,
+                Config::from_env(&env_of(env)),
+                file,
+                None,
+                None,
+                false,
+            )
+            .unwrap()
+        };
+        let env = [("AIRLOCK_STATE_DIR", "/env")];
+        let s = all(layer("/flag"), &env, layer("/file"));
+        assert_eq!(s.state_dir().unwrap(), PathBuf::from("/flag"));
+        let s = all(Config::default(), &env, layer("/file"));
+        assert_eq!(s.state_dir().unwrap(), PathBuf::from("/env"));
+        let s = all(Config::default(), &[], layer("/file"));
+        assert_eq!(s.state_dir().unwrap(), PathBuf::from("/file"));
+        // An empty variable counts as unset.
+        let s = all(
+            Config::default(),
+            &[("AIRLOCK_STATE_DIR", "")],
+            layer("/file"),
+        );
+        assert_eq!(s.state_dir().unwrap(), PathBuf::from("/file"));
+
+        // Identities: the first layer that names any, not a union.
+        let file = Config {
+            identities: vec!["/file/id".into()],
+            require_signers: Some(2),
+            ..Config::default()
+        };
+        let s = all(
+            Config::default(),
+            &[("AIRLOCK_IDENTITY", "/a:/b")],
+            file.clone(),
+        );
+        assert_eq!(
+            s.identities(),
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        let s = all(Config::default(), &[], file.clone());
+        assert_eq!(s.identities(), vec![PathBuf::from("/file/id")]);
+        assert_eq!(s.require_signers(), 2);
+        assert_eq!(
+            all(Config::default(), &[], Config::default()).require_signers(),
+            1
+        );
+        assert_eq!(
+            all(Config::default(), &[], Config::default())
+                .trust()
+                .unwrap_err()
+                .code,
+            Code::Args
+        );
+    }
+
+    #[test]
+    fn every_key_with_a_variable_is_read_from_it() {
+        for k in KEYS {
+            let Some(var) = k.env else { continue };
+            let value = if var == "GH_HOST" {
+                "octo.ghe.com"
+            } else {
+                "/x"
+            };
+            let c = Config::from_env(&env_of(&[(var, value)]));
+            let text = format!("{c:?}");
+            assert!(
+                text.contains(&format!("{}: Some(\"{value}\")", k.name))
+                    || text.contains(&format!("{}: [\"{value}\"]", k.name)),
+                "{var} does not set {}: {text}",
+                k.name
+            );
+        }
+        // And every key is a key of the file.
+        for k in KEYS {
+            let v = match k.name {
+                "require_signers" => "1".to_string(),
+                "identities" => "[\"x\"]".to_string(),
+                _ => "\"x\"".to_string(),
+            };
+            toml::from_str::<Config>(&format!("{} = {v}\n", k.name))
+                .unwrap_or_else(|e| panic!("{}: {e}", k.name));
+        }
+    }
+
+    #[test]
+    fn tokens_and_the_api_follow_the_same_precedence() {
+        let file = Config {
+            token_file: Some("/file/token".into()),
+            submit_token_file: Some("/file/submit".into()),
+            host: Some("octo.ghe.com".into()),
+            ..Config::default()
+        };
+        let s = |flags: Config, env: &[(&str, &str)]| {
+            Settings::load_layers(flags, &env_of(env), file.clone(), None).unwrap()
+        };
+        let file_only = s(Config::default(), &[]);
+        assert_eq!(
+            file_only.github_token(),
+            Some(TokenSource::File("/file/token".into()))
+        );
+        assert_eq!(
+            file_only.submit_token(),
+            Some(TokenSource::File("/file/submit".into()))
+        );
+        assert_eq!(file_only.api_url().unwrap(), "https://api.octo.ghe.com");
+        let env = s(
+            Config::default(),
+            &[
+                ("GH_TOKEN", " "),
+                ("GITHUB_TOKEN", "t"),
+                ("AIRLOCK_SUBMIT_TOKEN", "t"),
+                ("GH_HOST", "github.com"),
+            ],
+        );
+        assert_eq!(env.github_token(), Some(TokenSource::Env("GITHUB_TOKEN")));
+        assert_eq!(
+            env.submit_token(),
+            Some(TokenSource::Env("AIRLOCK_SUBMIT_TOKEN"))
+        );
+        assert_eq!(env.api_url().unwrap(), "https://api.github.com");
+        let flags = Config {
+            token_file: Some("/flag/token".into()),
+            submit_token_file: Some("/flag/submit".into()),
+            api_url: Some("http://127.0.0.1:1".into()),
+            ..Config::default()
+        };
+        let flag = s(flags, &[("GH_TOKEN", "t"), ("GH_HOST", "github.com")]);
+        assert_eq!(
+            flag.github_token(),
+            Some(TokenSource::File("/flag/token".into()))
+        );
+        assert_eq!(
+            flag.submit_token(),
+            Some(TokenSource::File("/flag/submit".into()))
+        );
+        assert_eq!(flag.api_url().unwrap(), "http://127.0.0.1:1");
+        // A GHES host in GH_HOST (set for gh) is a clear usage error.
+        let e = s(Config::default(), &[("GH_HOST", "ghes.corp.example")])
+            .api_url()
+            .unwrap_err();
+        assert_eq!(e.code, Code::Args);
+        assert!(e.cause.starts_with("GH_HOST: "), "{}", e.cause);
+        assert!(e.hint().contains("unset GH_HOST"));
+    }
+
+    #[test]
+    fn file_values_that_cannot_work_are_refused() {
+        for bad in [
+            Config {
+                require_signers: Some(0),
+                ..Config::default()
+            },
+            Config {
+                require_signers: Some(17),
+                ..Config::default()
+            },
+            Config {
+                api_url: Some("https://x".into()),
+                host: Some("github.com".into()),
+                ..Config::default()
+            },
+        ] {
+            let e = Settings::resolve(Config::default(), Config::default(), bad, None, None, false)
+                .unwrap_err();
+            assert_eq!(e.code, Code::ConfigInvalid);
+        }
+    }
 
     #[test]
     fn loads_and_resolves_relative_paths() {

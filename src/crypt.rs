@@ -151,9 +151,8 @@ impl Recipients {
             if l.is_empty() || l.starts_with('#') {
                 continue;
             }
-            self.add(l).map_err(|e| {
-                Error::new(e.code, format!("{}:{}: {}", path.display(), i + 1, e.cause))
-            })?;
+            self.add(l)
+                .map_err(|e| e.context(format!("{}:{}", path.display(), i + 1)))?;
             n += 1;
         }
         if n == 0 {
@@ -399,9 +398,10 @@ pub(crate) fn decrypt_error(e: age::DecryptError) -> Error {
             Code::DecryptFailed,
             "the age header MAC does not match: the file was altered",
         ),
-        D::Io(e) => Error::new(Code::IoRead, format!("reading the age file: {e}")),
+        D::Io(e) => Error::new(Code::IoRead, format!("reading the age file: {e}")).with_source(e),
         #[allow(unreachable_patterns)]
-        other => Error::new(Code::DecryptFailed, format!("decryption failed: {other}")),
+        other => Error::new(Code::DecryptFailed, format!("decryption failed: {other}"))
+            .with_source(other),
     }
 }
 
@@ -411,8 +411,9 @@ pub(crate) fn stream_error(name: &str, e: io::Error) -> Error {
         io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => Error::new(
             Code::DecryptFailed,
             format!("{name}: the ciphertext is truncated or altered ({e})"),
-        ),
-        _ => Error::new(Code::IoRead, format!("{name}: {e}")),
+        )
+        .with_source(e),
+        _ => Error::new(Code::IoRead, format!("{name}: {e}")).with_source(e),
     }
 }
 

@@ -281,12 +281,18 @@ codes! {
         "its temporary files were removed; run the same command again (an interrupted export or import is safe to re-run)"),
 }
 
-/// An airlock failure: a stable code, a one-line cause and a hint.
+/// What an error was caused by: an I/O, parser or library error, or the
+/// airlock error it was re-coded from.
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An airlock failure: a stable code, a one-line cause and a hint, and
+/// optionally the error that caused it (`std::error::Error::source`).
 #[derive(Debug)]
 pub struct Error {
     pub code: Code,
     pub cause: String,
     pub hint: Option<String>,
+    source: Option<Source>,
 }
 
 impl Error {
@@ -295,12 +301,43 @@ impl Error {
             code,
             cause: cause.into(),
             hint: None,
+            source: None,
         }
     }
 
     /// Replace the code's default hint with a more specific one.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Keep the error that caused this one: `source()` returns it, `-v`
+    /// prints it ("caused by:") and `--json` lists it (`caused_by`).
+    pub fn with_source(mut self, source: impl Into<Source>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The same failure under another code (say a write error that made a
+    /// hand-over fail): the cause stays, this error becomes the source, and
+    /// its hint is kept, because the original code's hint names what
+    /// actually went wrong (a full disk, an existing file) where the new
+    /// code's default only names the step that failed. A caller that knows
+    /// better replaces it with `with_hint`.
+    pub fn recode(self, code: Code) -> Error {
+        let hint = self.hint().to_string();
+        Error {
+            code,
+            cause: self.cause.clone(),
+            hint: Some(hint),
+            source: Some(Box::new(self)),
+        }
+    }
+
+    /// Put where it happened (`FILE`, `FILE:LINE`) before the cause,
+    /// keeping code, hint and source.
+    pub fn context(mut self, place: impl fmt::Display) -> Error {
+        self.cause = format!("{place}: {}", self.cause);
         self
     }
 
@@ -312,11 +349,30 @@ impl Error {
         self.code.class().exit_code()
     }
 
+    /// What caused this error, one entry per level, outermost first (empty
+    /// when nothing is known beyond `cause`). An airlock error in the chain
+    /// shows as `CODE: cause`.
+    pub fn chain(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut next = std::error::Error::source(self);
+        // Bounded: a chain is a few levels; a cycle is impossible with
+        // owned boxes, but a foreign error's `source` is not ours to trust.
+        while let Some(e) = next {
+            if out.len() == 32 {
+                break;
+            }
+            out.push(e.to_string());
+            next = e.source();
+        }
+        out
+    }
+
     pub fn io_read(what: &std::path::Path, e: std::io::Error) -> Self {
         Error::new(
             Code::IoRead,
             format!("cannot read {}: {}", what.display(), e),
         )
+        .with_source(e)
     }
 
     pub fn io_write(what: &std::path::Path, e: std::io::Error) -> Self {
@@ -324,6 +380,7 @@ impl Error {
             Code::IoWrite,
             format!("cannot write {}: {}", what.display(), e),
         )
+        .with_source(e)
     }
 }
 
@@ -333,7 +390,13 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -353,6 +416,40 @@ mod tests {
                 .all(|ch| ch.is_ascii_uppercase() || ch == '-'));
             assert!(!c.hint().is_empty());
         }
+    }
+
+    #[test]
+    fn sources_are_kept_and_recoding_keeps_the_original_hint() {
+        let full = std::io::Error::from_raw_os_error(28);
+        let e = Error::io_write(std::path::Path::new("/out/f"), full);
+        let e = e.recode(Code::HandoverFailed);
+        assert_eq!(e.code, Code::HandoverFailed);
+        assert_eq!(e.hint(), Code::IoWrite.hint());
+        let inner = std::error::Error::source(&e).unwrap();
+        let inner = inner.downcast_ref::<Error>().unwrap();
+        assert_eq!(inner.code, Code::IoWrite);
+        let chain = e.chain();
+        assert_eq!(chain.len(), 2, "{chain:?}");
+        assert!(chain[0].starts_with("AIRLOCK-E-IO-WRITE: cannot write /out/f"));
+        assert_eq!(chain[1], std::io::Error::from_raw_os_error(28).to_string());
+        // An explicit hint travels too; a caller can still replace it.
+        let e = Error::new(Code::Args, "x").with_hint("specific");
+        assert_eq!(e.recode(Code::KeyPassphrase).hint(), "specific");
+        let e = Error::new(Code::Args, "x").with_hint("specific");
+        assert_eq!(
+            e.recode(Code::Internal).with_hint("better").hint(),
+            "better"
+        );
+        // Context keeps code, hint and source.
+        let e = Error::io_read(
+            std::path::Path::new("f"),
+            std::io::Error::from_raw_os_error(2),
+        )
+        .with_hint("h")
+        .context("here:3");
+        assert_eq!((e.code, e.hint(), e.chain().len()), (Code::IoRead, "h", 1));
+        assert!(e.cause.starts_with("here:3: cannot read f"));
+        assert!(Error::new(Code::Args, "x").chain().is_empty());
     }
 
     #[test]

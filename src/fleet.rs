@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use crate::bundle::manifest::{format_time, parse_time};
 use crate::cloud::{parse_sync_date, ConsumedLicenses, SyncStatus};
-use crate::error::Result;
-use crate::ledger::{kind, outcome, Event, Ledger};
+use crate::error::{Code, Result};
+use crate::ledger::{Event, Kind, Ledger, Outcome};
 
 /// Where a hand-over stands with GitHub.
 pub mod state {
@@ -125,7 +125,7 @@ pub fn is_success(status: Option<&str>) -> bool {
 }
 
 fn is_own(e: &Event) -> bool {
-    e.kind == kind::EXPORT || e.kind == kind::IMPORT || e.kind == kind::HANDOVER
+    matches!(e.kind, Kind::Export | Kind::Import | Kind::Handover)
 }
 
 /// Hand-overs of an instance, once per bundle, in ledger order.
@@ -134,8 +134,8 @@ fn handovers<'a>(events: &'a [Event], server_id: &str) -> Vec<&'a Event> {
     events
         .iter()
         .filter(|e| {
-            e.kind == kind::HANDOVER
-                && e.outcome == outcome::DONE
+            e.kind == Kind::Handover
+                && e.outcome == Outcome::Done
                 && e.server_id.as_deref() == Some(server_id)
         })
         .filter(|e| seen.insert(e.bundle_sha256.clone()))
@@ -146,7 +146,7 @@ fn handovers<'a>(events: &'a [Event], server_id: &str) -> Vec<&'a Event> {
 fn settled(events: &[Event]) -> HashMap<String, &Event> {
     events
         .iter()
-        .filter(|e| e.kind == kind::CONFIRM)
+        .filter(|e| e.kind == Kind::Confirm)
         .filter_map(|e| e.bundle_sha256.clone().map(|s| (s, e)))
         .collect()
 }
@@ -197,21 +197,22 @@ pub fn apply_sync_status(
         // Record what GitHub said when it differs from what it said last.
         let previous = events
             .iter()
-            .filter(|e| e.kind == kind::CLOUD_SYNC && e.server_id.as_deref() == Some(id))
+            .filter(|e| e.kind == Kind::CloudSync && e.server_id.as_deref() == Some(id))
             .max_by_key(|e| e.seq);
         let same = previous.is_some_and(|p| {
-            p.created == date && Some(&p.outcome) == st.as_ref() && p.detail == err
+            p.created == date && Some(p.outcome.as_str()) == st.as_deref() && p.detail == err
         });
         if let (false, Some(s)) = (same, &st) {
             tx.append(Event {
-                kind: kind::CLOUD_SYNC.into(),
-                at: format_time(now),
-                outcome: s.clone(),
                 host_name: inst.hostname.clone(),
                 server_id: Some(id.into()),
                 created: date.clone(),
                 detail: err.clone(),
-                ..Default::default()
+                ..Event::new(
+                    Kind::CloudSync,
+                    Outcome::GitHub(s.clone()),
+                    format_time(now),
+                )
             })?;
         }
         let mut retire: Vec<PathBuf> = Vec::new();
@@ -225,8 +226,8 @@ pub fn apply_sync_status(
                 let key = |e: &Event| e.bundle_sha256.clone().unwrap_or_default();
                 if !done.contains_key(&key(top)) {
                     let mut c = top.clone();
-                    c.kind = kind::CONFIRM.into();
-                    c.outcome = outcome::CONFIRMED.into();
+                    c.kind = Kind::Confirm;
+                    c.outcome = Outcome::Confirmed;
                     c.at = format_time(now);
                     c.code = None;
                     c.detail = Some(format!(
@@ -244,8 +245,8 @@ pub fn apply_sync_status(
                         continue;
                     }
                     let mut c = (*h).clone();
-                    c.kind = kind::CONFIRM.into();
-                    c.outcome = outcome::SUPERSEDED.into();
+                    c.kind = Kind::Confirm;
+                    c.outcome = Outcome::Superseded;
                     c.at = format_time(now);
                     c.code = None;
                     c.detail = Some(format!(
@@ -391,12 +392,12 @@ pub fn fleet(events: &[Event], now: SystemTime, th: Thresholds) -> Vec<Instance>
     }
     let mut out = Vec::new();
     for (key, evs) in by {
-        let is = |e: &&Event, k: &str, o: &str| e.kind == k && e.outcome == o;
+        let is = |e: &&Event, k: Kind, o: Outcome| e.kind == k && e.outcome == o;
         let known = evs.iter().any(|e| is_own(e));
         let last_export_created = evs
             .iter()
             .filter(|e| {
-                is(e, kind::IMPORT, outcome::ACCEPTED) || is(e, kind::EXPORT, outcome::EXPORTED)
+                is(e, Kind::Import, Outcome::Accepted) || is(e, Kind::Export, Outcome::Exported)
             })
             .filter_map(|e| e.created.clone())
             .max();
@@ -405,18 +406,18 @@ pub fn fleet(events: &[Event], now: SystemTime, th: Thresholds) -> Vec<Instance>
         let hs: Vec<&Event> = evs
             .iter()
             .copied()
-            .filter(|e| is(e, kind::HANDOVER, outcome::DONE))
+            .filter(|e| is(e, Kind::Handover, Outcome::Done))
             .filter(|e| seen.insert(e.bundle_sha256.clone()))
             .collect();
         let confirms: HashMap<Option<String>, &Event> = evs
             .iter()
-            .filter(|e| e.kind == kind::CONFIRM)
+            .filter(|e| e.kind == Kind::Confirm)
             .map(|e| (e.bundle_sha256.clone(), *e))
             .collect();
         let syncs: Vec<&Event> = evs
             .iter()
             .copied()
-            .filter(|e| e.kind == kind::CLOUD_SYNC)
+            .filter(|e| e.kind == Kind::CloudSync)
             .collect();
         let unsettled_top = newest(
             hs.iter()
@@ -428,8 +429,8 @@ pub fn fleet(events: &[Event], now: SystemTime, th: Thresholds) -> Vec<Instance>
             .iter()
             .map(|h| {
                 let c = confirms.get(&h.bundle_sha256);
-                let st = match c.map(|c| c.outcome.as_str()) {
-                    Some(outcome::CONFIRMED) => state::CONFIRMED,
+                let st = match c.map(|c| &c.outcome) {
+                    Some(Outcome::Confirmed) => state::CONFIRMED,
                     Some(_) => state::SUPERSEDED,
                     None if Some(h.seq) == unsettled_top => state::PENDING,
                     None => state::OUTDATED,
@@ -441,7 +442,7 @@ pub fn fleet(events: &[Event], now: SystemTime, th: Thresholds) -> Vec<Instance>
                     ho.sync_date = c.and_then(|c| {
                         syncs
                             .iter()
-                            .filter(|s| s.seq < c.seq && is_success(Some(&s.outcome)))
+                            .filter(|s| s.seq < c.seq && is_success(Some(s.outcome.as_str())))
                             .max_by_key(|s| s.seq)
                             .and_then(|s| s.created.clone())
                     });
@@ -460,19 +461,18 @@ pub fn fleet(events: &[Event], now: SystemTime, th: Thresholds) -> Vec<Instance>
         let latest_sync = syncs.iter().max_by_key(|e| e.seq);
         let rollback_attempts = evs
             .iter()
-            .filter(|e| e.kind == kind::IMPORT && e.outcome == outcome::REJECTED)
+            .filter(|e| is(e, Kind::Import, Outcome::Rejected))
             .filter(|e| {
-                matches!(
-                    e.code.as_deref(),
-                    Some("AIRLOCK-E-LEDGER-ROLLBACK") | Some("AIRLOCK-E-LEDGER-OLDER")
-                )
+                let code = e.code.as_deref();
+                code == Some(Code::LedgerRollback.as_str())
+                    || code == Some(Code::LedgerOlder.as_str())
             })
             .count();
 
         let mut problems = Vec::new();
         if let Some(s) = latest_sync {
             let date = s.created.clone().unwrap_or_else(|| "no date".into());
-            if !is_success(Some(&s.outcome)) {
+            if !is_success(Some(s.outcome.as_str())) {
                 problems.push(Problem {
                     problem: problem::SYNC_FAILED.into(),
                     detail: format!(
@@ -549,25 +549,25 @@ pub fn fleet(events: &[Event], now: SystemTime, th: Thresholds) -> Vec<Instance>
                 bundle_id: e.bundle_id.clone(),
                 outcome: o.into(),
             };
-            match (e.kind.as_str(), e.outcome.as_str()) {
-                (kind::IMPORT, outcome::ACCEPTED) | (kind::EXPORT, outcome::EXPORTED) => {
+            match (&e.kind, &e.outcome) {
+                (Kind::Import, Outcome::Accepted) | (Kind::Export, Outcome::Exported) => {
                     if let Some(c) = &e.created {
                         timeline.push(mark("export", c, "created"));
                     }
                 }
-                (kind::HANDOVER, outcome::DONE) => {
+                (Kind::Handover, Outcome::Done) => {
                     let st = sha_state
                         .get(&e.bundle_sha256)
                         .cloned()
                         .unwrap_or_else(|| state::PENDING.into());
                     timeline.push(mark("import", &e.at, &st));
                 }
-                (kind::CLOUD_SYNC, o) => {
+                (Kind::CloudSync, o) => {
                     if let Some(c) = &e.created {
-                        timeline.push(mark("sync", c, o));
+                        timeline.push(mark("sync", c, o.as_str()));
                     }
                 }
-                (kind::IMPORT, outcome::REJECTED) => timeline.push(mark(
+                (Kind::Import, Outcome::Rejected) => timeline.push(mark(
                     "refused",
                     &e.at,
                     e.code.as_deref().unwrap_or("rejected"),
@@ -589,7 +589,7 @@ pub fn fleet(events: &[Event], now: SystemTime, th: Thresholds) -> Vec<Instance>
             last_confirmed_sync: last_confirmed.as_ref().and_then(|c| c.sync_date.clone()),
             last_confirmed,
             to_upload,
-            last_sync_status: latest_sync.map(|e| e.outcome.clone()),
+            last_sync_status: latest_sync.map(|e| e.outcome.to_string()),
             last_sync_date: latest_sync.and_then(|e| e.created.clone()),
             last_sync_error: latest_sync.and_then(|e| e.detail.clone()),
             imports: hs.len(),
@@ -704,9 +704,6 @@ mod tests {
 
     fn handover(l: &mut Ledger, n: u32, at: &str) {
         let mut e = Event {
-            kind: kind::HANDOVER.into(),
-            at: at.into(),
-            outcome: outcome::DONE.into(),
             bundle_sha256: Some(format!("sha{n}")),
             bundle_id: Some(format!("b{n}")),
             host_name: Some("ghes.example.com".into()),
@@ -715,13 +712,13 @@ mod tests {
             detail: Some(format!(
                 "/nowhere/out/f{n}.json; /nowhere/out/f{n}.UPLOAD.txt"
             )),
-            ..Default::default()
+            ..Event::new(Kind::Handover, Outcome::Done, at.into())
         };
-        e.kind = kind::IMPORT.into();
-        e.outcome = outcome::ACCEPTED.into();
+        e.kind = Kind::Import;
+        e.outcome = Outcome::Accepted;
         l.append(e.clone()).unwrap();
-        e.kind = kind::HANDOVER.into();
-        e.outcome = outcome::DONE.into();
+        e.kind = Kind::Handover;
+        e.outcome = Outcome::Done;
         l.append(e).unwrap();
     }
 

@@ -379,6 +379,18 @@ pub(crate) fn injected_read_error(done: u64) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Fault injection for tests: in debug builds only, when `AIRLOCK_FAULT`
+/// names this point, fail as a full disk would (ENOSPC writing `path`).
+/// Release builds never fail here.
+pub fn injected_disk_full(point: &str, path: &Path) -> Result<()> {
+    #[cfg(debug_assertions)]
+    if std::env::var("AIRLOCK_FAULT").as_deref() == Ok(point) {
+        return Err(Error::io_write(path, std::io::Error::from_raw_os_error(28)));
+    }
+    let _ = (point, path);
+    Ok(())
+}
+
 /// Fault injection for crash tests: in debug builds only, abort the process
 /// (no destructors run, as with `kill -9`) when `AIRLOCK_FAULT` names this
 /// point. Release builds compile this to nothing.

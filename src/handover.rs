@@ -227,14 +227,15 @@ pub fn instructions_name(m: &Manifest) -> String {
     format!("{}.UPLOAD.txt", prefix(m))
 }
 
+/// A publication into the outbox failed: `HANDOVER-FAILED` (a re-run
+/// retries), with the original error as its source and a hint for what
+/// actually went wrong: an existing file is not a full disk.
 fn failed(e: Error) -> Error {
-    let hint = (e.code == Code::OutputExists)
-        .then_some("move the file aside and run the same import again");
-    let e = Error::new(Code::HandoverFailed, e.cause);
-    match hint {
-        Some(h) => e.with_hint(h),
-        None => e,
-    }
+    let hint = match e.code {
+        Code::OutputExists => "move the file aside and run the same import again".to_string(),
+        _ => format!("{}; then run the same import again", e.hint()),
+    };
+    e.recode(Code::HandoverFailed).with_hint(hint)
 }
 
 /// Hand over to an outbox: publish the staged payload files (verified and
@@ -268,6 +269,7 @@ pub fn to_outbox(
             )
         })
         .collect();
+    fsutil::injected_disk_full("handover:disk-full", dir).map_err(failed)?;
     let mut out = staged
         .publish(0o644, Replace::IfIdentical)
         .map_err(failed)?;
@@ -360,11 +362,13 @@ pub fn to_http(
                 Err(e) => match net::classify(&e) {
                     Failure::Tls(msg) => {
                         return Err(Error::new(Code::HandoverFailed, format!("{target}: {msg}"))
-                            .with_hint(net::TLS_HINT))
+                            .with_hint(net::TLS_HINT)
+                            .with_source(e))
                     }
                     Failure::Proxy(msg) => {
                         return Err(Error::new(Code::HandoverFailed, format!("{target}: {msg}"))
-                            .with_hint(net::PROXY_HINT))
+                            .with_hint(net::PROXY_HINT)
+                            .with_source(e))
                     }
                     Failure::Transient(msg) => msg,
                 },

@@ -14,17 +14,18 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use serde::Serialize;
 
 use crate::bundle::container::open_bundle;
 use crate::bundle::manifest::format_time;
 use crate::bundle::rules::output_name;
-use crate::bundle::verify::{check_freshness, verify_bundle, Destination, Verified, VerifyOptions};
+use crate::bundle::verify::{
+    check_freshness, verify_bundle, Clock, Destination, Verified, VerifyOptions,
+};
 use crate::error::{Code, Error, Result};
 use crate::handover::{self, Target};
-use crate::ledger::{kind, outcome, Event, Ledger};
+use crate::ledger::{Event, Kind, Ledger, Outcome};
 use crate::state::StateDir;
 
 pub struct ImportOptions<'a> {
@@ -70,15 +71,15 @@ fn replaced_by(
 ) -> Vec<handover::Replaced> {
     let settled: std::collections::HashSet<&str> = events
         .iter()
-        .filter(|e| e.kind == kind::CONFIRM)
+        .filter(|e| e.kind == Kind::Confirm)
         .filter_map(|e| e.bundle_sha256.as_deref())
         .collect();
     let mut seen = std::collections::HashSet::new();
     events
         .iter()
         .filter(|e| {
-            e.kind == kind::HANDOVER
-                && e.outcome == outcome::DONE
+            e.kind == Kind::Handover
+                && e.outcome == Outcome::Done
                 && e.host_name.as_deref() == Some(m.source.host_name.as_str())
                 && e.server_id == m.source.server_id
         })
@@ -107,7 +108,14 @@ fn clean_leftovers(state: &Path, outbox: Option<&Path>) {
     }
 }
 
-fn event_from(v: &Verified, bundle_sha256: &str, kind: &str, outcome: &str) -> Event {
+/// A record about a verified bundle, dated by `clock`.
+fn event_from(
+    v: &Verified,
+    bundle_sha256: &str,
+    kind: Kind,
+    outcome: Outcome,
+    clock: Clock,
+) -> Event {
     let m = &v.manifest;
     let signer = v
         .signers
@@ -115,9 +123,6 @@ fn event_from(v: &Verified, bundle_sha256: &str, kind: &str, outcome: &str) -> E
         .find(|s| s.fingerprint == m.sequence.key)
         .or(v.signers.first());
     Event {
-        kind: kind.into(),
-        at: format_time(SystemTime::now()),
-        outcome: outcome.into(),
         bundle_sha256: Some(bundle_sha256.into()),
         bundle_id: Some(m.bundle_id.to_string()),
         signer: Some(m.sequence.key.to_string()),
@@ -127,7 +132,7 @@ fn event_from(v: &Verified, bundle_sha256: &str, kind: &str, outcome: &str) -> E
         server_id: m.source.server_id.clone(),
         created: Some(m.created.to_string()),
         expires: Some(m.expires.to_string()),
-        ..Default::default()
+        ..Event::new(kind, outcome, format_time(clock.now()))
     }
 }
 
@@ -221,10 +226,11 @@ fn refuse(
     tx: &crate::ledger::Tx<'_>,
     v: &Verified,
     sha: &str,
-    outcome: &str,
+    outcome: Outcome,
     e: Error,
+    clock: Clock,
 ) -> Result<Error> {
-    let mut ev = event_from(v, sha, kind::IMPORT, outcome);
+    let mut ev = event_from(v, sha, Kind::Import, outcome, clock);
     ev.code = Some(e.code.as_str().into());
     ev.detail = Some(e.cause.clone());
     tx.append(ev)?;
@@ -345,13 +351,10 @@ fn record_rejected(
         crate::fsutil::sha256_reader(f).ok()
     });
     let mut ev = Event {
-        kind: kind::IMPORT.into(),
-        at: format_time(SystemTime::now()),
-        outcome: outcome::REJECTED.into(),
         bundle_sha256: sha,
         code: Some(e.code.as_str().into()),
         detail: Some(e.cause.clone()),
-        ..Default::default()
+        ..Event::new(Kind::Import, Outcome::Rejected, format_time(opts.now.now()))
     };
     if let Some(m) = signed {
         ev.bundle_id = Some(m.bundle_id.to_string());
@@ -418,10 +421,17 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
     crate::fsutil::fault_point("import:verified");
 
     // 2. Ledger rules, in one exclusive transaction, at the moment of decision.
+    let clock = opts.verify.now;
     let tx = ledger.begin()?;
     let (accepted, done) = tx.bundle_state(&bundle_sha256)?;
     if done {
-        let mut e = event_from(&v, &bundle_sha256, kind::IMPORT, outcome::ALREADY);
+        let mut e = event_from(
+            &v,
+            &bundle_sha256,
+            Kind::Import,
+            Outcome::AlreadyImported,
+            clock,
+        );
         e.code = Some(Code::AlreadyImported.as_str().into());
         tx.append(e)?;
         tx.commit()?;
@@ -436,18 +446,18 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
     }
     let resumed = accepted;
     let verdict = if accepted {
-        check_resume(&tx, m)?.map(|e| (outcome::SUPERSEDED, e))
+        check_resume(&tx, m)?.map(|e| (Outcome::Superseded, e))
     } else {
-        check_rules(&tx, m)?.map(|e| (outcome::REJECTED, e))
+        check_rules(&tx, m)?.map(|e| (Outcome::Rejected, e))
     };
     let verdict = match verdict {
         Some(v) => Some(v),
         None => check_freshness(m, opts.verify.now.now(), opts.verify.skew)
             .err()
-            .map(|e| (outcome::REJECTED, e)),
+            .map(|e| (Outcome::Rejected, e)),
     };
     if let Some((outcome, e)) = verdict {
-        let e = refuse(&tx, &v, &bundle_sha256, outcome, e)?;
+        let e = refuse(&tx, &v, &bundle_sha256, outcome, e, clock)?;
         tx.commit()?;
         return Err(e);
     }
@@ -455,8 +465,9 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
         tx.append(event_from(
             &v,
             &bundle_sha256,
-            kind::IMPORT,
-            outcome::ACCEPTED,
+            Kind::Import,
+            Outcome::Accepted,
+            clock,
         ))?;
     }
     tx.commit()?;
@@ -510,7 +521,7 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
     match result {
         Ok(handed_over) => {
             crate::fsutil::fault_point("import:handed-over");
-            let mut e = event_from(&v, &bundle_sha256, kind::HANDOVER, outcome::DONE);
+            let mut e = event_from(&v, &bundle_sha256, Kind::Handover, Outcome::Done, clock);
             e.detail = Some(handed_over.join("; "));
             ledger.append(e)?;
             // The replaced hand-overs' files leave the outbox's top level,
@@ -537,7 +548,7 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             })
         }
         Err(err) => {
-            let mut e = event_from(&v, &bundle_sha256, kind::HANDOVER, outcome::FAILED);
+            let mut e = event_from(&v, &bundle_sha256, Kind::Handover, Outcome::Failed, clock);
             e.code = Some(err.code.as_str().into());
             e.detail = Some(err.cause.clone());
             ledger.append(e)?;
@@ -639,7 +650,7 @@ mod tests {
         let ev = Ledger::open(state.path()).unwrap().events().unwrap();
         let rejected: Vec<_> = ev
             .iter()
-            .filter(|e| e.outcome == outcome::REJECTED)
+            .filter(|e| e.outcome == Outcome::Rejected)
             .collect();
         assert_eq!(rejected.len(), 2);
         // The refused file's hash is recorded, taken from its descriptor.
@@ -656,16 +667,17 @@ mod tests {
         let mut l = Ledger::open(d.path()).unwrap();
         let m = crate::bundle::manifest::tests::sample();
         let ev = |created: &str, seq: i64, id: &str| Event {
-            kind: kind::IMPORT.into(),
-            at: "2026-11-28T00:00:00Z".into(),
-            outcome: outcome::ACCEPTED.into(),
             bundle_id: Some(id.into()),
             signer: Some(m.sequence.key.to_string()),
             sequence: Some(seq),
             host_name: Some(m.source.host_name.clone()),
             server_id: m.source.server_id.clone(),
             created: Some(created.into()),
-            ..Default::default()
+            ..Event::new(
+                Kind::Import,
+                Outcome::Accepted,
+                "2026-11-28T00:00:00Z".into(),
+            )
         };
         // The sample itself (created 2026-11-28, sequence 1) was accepted.
         l.append(ev(&m.created.to_string(), 1, &m.bundle_id))

@@ -249,8 +249,7 @@ pub(crate) fn parse_public_line(line: &str) -> Result<PublicKey> {
 /// Load a `.pub` file.
 pub fn load_public(path: &Path) -> Result<PublicKey> {
     let text = fs::read_to_string(path).map_err(|e| Error::io_read(path, e))?;
-    parse_public_line(text.trim())
-        .map_err(|e| Error::new(e.code, format!("{}: {}", path.display(), e.cause)))
+    parse_public_line(text.trim()).map_err(|e| e.context(path.display()))
 }
 
 /// What `generate` wrote.

@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -21,50 +22,168 @@ pub const LEDGER_FILE: &str = "ledger.sqlite";
 const SCHEMA_VERSION: i64 = 1;
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Event kinds.
-pub mod kind {
-    pub const EXPORT: &str = "export";
-    pub const IMPORT: &str = "import";
-    pub const HANDOVER: &str = "handover";
-    pub const CONFIRM: &str = "confirm";
-    /// What GitHub reported about an instance's last sync (outcome = status).
-    pub const CLOUD_SYNC: &str = "cloud-sync";
+/// What a record is about. Stored as text; `as_str` is the one mapping
+/// (docs/import.md lists the stored values).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `export`: a bundle of this host.
+    Export,
+    /// `import`: an attempt to import a bundle.
+    Import,
+    /// `handover`: delivery of a verified payload to the outbox or endpoint.
+    Handover,
+    /// `confirm`: GitHub's sync settled a hand-over.
+    Confirm,
+    /// `cloud-sync`: what GitHub reported about an instance's last sync
+    /// (the outcome is GitHub's status, [`Outcome::GitHub`]).
+    CloudSync,
+    /// Text this airlock does not know (a newer airlock's record), kept as
+    /// stored so the chain still verifies; no rule matches it.
+    Unknown(String),
 }
 
-/// Outcomes.
-pub mod outcome {
+impl Kind {
+    /// Every kind this airlock writes.
+    pub const ALL: [Kind; 5] = [
+        Kind::Export,
+        Kind::Import,
+        Kind::Handover,
+        Kind::Confirm,
+        Kind::CloudSync,
+    ];
+
+    /// The stored text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Kind::Export => "export",
+            Kind::Import => "import",
+            Kind::Handover => "handover",
+            Kind::Confirm => "confirm",
+            Kind::CloudSync => "cloud-sync",
+            Kind::Unknown(s) => s,
+        }
+    }
+
+    /// The kind stored as `text` (total: unknown text is kept).
+    pub fn from_stored(text: &str) -> Kind {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .unwrap_or_else(|| Kind::Unknown(text.to_string()))
+    }
+}
+
+/// How it ended. Stored as text; `as_str` is the one mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Outcome {
     /// export: a sequence number was reserved, the bundle not yet written.
-    pub const RESERVED: &str = "reserved";
+    Reserved,
     /// export: the bundle was published.
-    pub const EXPORTED: &str = "exported";
+    Exported,
     /// import: the bundle passed verification and the ledger rules.
-    pub const ACCEPTED: &str = "accepted";
+    Accepted,
     /// import: refused, with code and reason.
-    pub const REJECTED: &str = "rejected";
+    Rejected,
     /// import: the same bundle was already handed over.
-    pub const ALREADY: &str = "already-imported";
+    AlreadyImported,
     /// handover: the payload reached the outbox or endpoint.
-    pub const DONE: &str = "done";
+    Done,
     /// handover: it did not; a re-run retries.
-    pub const FAILED: &str = "failed";
+    Failed,
     /// Two meanings, told apart by the kind (docs/import.md):
     /// - import: accepted earlier, but a newer bundle for the instance was
     ///   accepted before its hand-over finished; it is not handed over.
     /// - confirm: handed over, but GitHub's successful sync covers a newer
     ///   hand-over of the instance; this file was not the one GitHub kept.
-    pub const SUPERSEDED: &str = "superseded";
+    Superseded,
     /// confirm: GitHub reported a successful sync after the hand-over, and
     /// this bundle was the newest handed over for the instance before it.
-    pub const CONFIRMED: &str = "confirmed";
+    Confirmed,
+    /// cloud-sync: GitHub's status as given (`success`, `failed`, …).
+    GitHub(String),
+    /// Text this airlock does not know for the record's kind (a newer
+    /// airlock's record), kept as stored; no rule matches it.
+    Unknown(String),
 }
 
+impl Outcome {
+    /// Every fixed outcome this airlock writes.
+    pub const FIXED: [Outcome; 9] = [
+        Outcome::Reserved,
+        Outcome::Exported,
+        Outcome::Accepted,
+        Outcome::Rejected,
+        Outcome::AlreadyImported,
+        Outcome::Done,
+        Outcome::Failed,
+        Outcome::Superseded,
+        Outcome::Confirmed,
+    ];
+
+    /// The stored text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Outcome::Reserved => "reserved",
+            Outcome::Exported => "exported",
+            Outcome::Accepted => "accepted",
+            Outcome::Rejected => "rejected",
+            Outcome::AlreadyImported => "already-imported",
+            Outcome::Done => "done",
+            Outcome::Failed => "failed",
+            Outcome::Superseded => "superseded",
+            Outcome::Confirmed => "confirmed",
+            Outcome::GitHub(s) | Outcome::Unknown(s) => s,
+        }
+    }
+
+    /// The outcome stored as `text` in a record of `kind` (total: a
+    /// cloud-sync record's outcome is GitHub's text, whatever it says;
+    /// unknown text is kept).
+    pub fn from_stored(kind: &Kind, text: &str) -> Outcome {
+        if *kind == Kind::CloudSync {
+            return Outcome::GitHub(text.to_string());
+        }
+        Outcome::FIXED
+            .into_iter()
+            .find(|o| o.as_str() == text)
+            .unwrap_or_else(|| Outcome::Unknown(text.to_string()))
+    }
+}
+
+macro_rules! stored_text {
+    ($t:ty) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+        impl Serialize for $t {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+        impl ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::Borrowed(ValueRef::Text(
+                    self.as_str().as_bytes(),
+                )))
+            }
+        }
+    };
+}
+stored_text!(Kind);
+stored_text!(Outcome);
+
 /// One ledger record. Fields that do not apply are `None`.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Event {
     pub seq: i64,
-    pub kind: String,
+    pub kind: Kind,
     pub at: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub bundle_sha256: Option<String>,
     pub bundle_id: Option<String>,
     pub signer: Option<String>,
@@ -80,11 +199,39 @@ pub struct Event {
     pub hash: String,
 }
 
+/// The records the freshness rules look at: accepted imports.
+const ACCEPTED_IMPORT: (Kind, Outcome) = (Kind::Import, Outcome::Accepted);
+
 const COLUMNS: &str =
     "seq, kind, at, outcome, bundle_sha256, bundle_id, signer, principal, sequence, \
                        host_name, server_id, created, expires, code, detail, prev_hash, hash";
 
 impl Event {
+    /// A record of `kind` and `outcome` at time `at` (RFC 3339, from the
+    /// caller's clock), every other field empty; the ledger fills in `seq`
+    /// and the hashes when it appends it.
+    pub fn new(kind: Kind, outcome: Outcome, at: String) -> Event {
+        Event {
+            seq: 0,
+            kind,
+            at,
+            outcome,
+            bundle_sha256: None,
+            bundle_id: None,
+            signer: None,
+            principal: None,
+            sequence: None,
+            host_name: None,
+            server_id: None,
+            created: None,
+            expires: None,
+            code: None,
+            detail: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
     /// The hash of this record given the previous one: SHA-256 over the
     /// previous hash and the canonical JSON array of every other field.
     pub fn compute_hash(&self, prev: &str) -> String {
@@ -113,11 +260,13 @@ impl Event {
     }
 
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+        let kind = Kind::from_stored(&r.get::<_, String>(1)?);
+        let outcome = Outcome::from_stored(&kind, &r.get::<_, String>(3)?);
         Ok(Event {
             seq: r.get(0)?,
-            kind: r.get(1)?,
+            kind,
             at: r.get(2)?,
-            outcome: r.get(3)?,
+            outcome,
             bundle_sha256: r.get(4)?,
             bundle_id: r.get(5)?,
             signer: r.get(6)?,
@@ -136,7 +285,8 @@ impl Event {
 }
 
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
-    Error::new(Code::LedgerIo, format!("ledger {}: {e}", path.display()))
+    let cause = format!("ledger {}: {e}", path.display());
+    Error::new(Code::LedgerIo, cause).with_source(e)
 }
 
 /// An open ledger.
@@ -355,14 +505,14 @@ impl Tx<'_> {
 
     /// Has this bundle been accepted? Has it been handed over?
     pub fn bundle_state(&self, bundle_sha256: &str) -> Result<(bool, bool)> {
-        let accepted: Option<i64> = self.one(
-            "SELECT COUNT(*) FROM events WHERE kind='import' AND outcome='accepted' AND bundle_sha256=?1",
-            params![bundle_sha256],
-        )?;
-        let done: Option<i64> = self.one(
-            "SELECT COUNT(*) FROM events WHERE kind='handover' AND outcome='done' AND bundle_sha256=?1",
-            params![bundle_sha256],
-        )?;
+        let count = |kind: Kind, outcome: Outcome| -> Result<Option<i64>> {
+            self.one(
+                "SELECT COUNT(*) FROM events WHERE kind=?1 AND outcome=?2 AND bundle_sha256=?3",
+                params![kind, outcome, bundle_sha256],
+            )
+        };
+        let accepted = count(Kind::Import, Outcome::Accepted)?;
+        let done = count(Kind::Handover, Outcome::Done)?;
         Ok((accepted.unwrap_or(0) > 0, done.unwrap_or(0) > 0))
     }
 
@@ -373,10 +523,11 @@ impl Tx<'_> {
         host: &str,
         server_id: Option<&str>,
     ) -> Result<Option<i64>> {
+        let (kind, outcome) = ACCEPTED_IMPORT;
         self.one(
-            "SELECT MAX(sequence) FROM events WHERE kind='import' AND outcome='accepted' AND signer=?1 \
-             AND host_name=?2 AND server_id IS ?3",
-            params![signer, host, server_id],
+            "SELECT MAX(sequence) FROM events WHERE kind=?1 AND outcome=?2 AND signer=?3 \
+             AND host_name=?4 AND server_id IS ?5",
+            params![kind, outcome, signer, host, server_id],
         )
     }
 
@@ -391,12 +542,13 @@ impl Tx<'_> {
         signer: &str,
         sequence: i64,
     ) -> Result<Option<(String, String)>> {
+        let (kind, outcome) = ACCEPTED_IMPORT;
         self.tx
             .query_row(
-                "SELECT bundle_id, created FROM events WHERE kind='import' AND outcome='accepted' \
-                 AND host_name=?1 AND server_id IS ?2 AND (created > ?3 OR (signer=?4 AND sequence > ?5)) \
+                "SELECT bundle_id, created FROM events WHERE kind=?1 AND outcome=?2 \
+                 AND host_name=?3 AND server_id IS ?4 AND (created > ?5 OR (signer=?6 AND sequence > ?7)) \
                  ORDER BY seq LIMIT 1",
-                params![host, server_id, created, signer, sequence],
+                params![kind, outcome, host, server_id, created, signer, sequence],
                 |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?)),
             )
             .optional()
@@ -407,10 +559,11 @@ impl Tx<'_> {
     /// Newest accepted creation time for an instance, from any signer.
     pub fn newest_created(&self, host: &str, server_id: Option<&str>) -> Result<Option<String>> {
         // RFC 3339 UTC times of one fixed form sort as text.
+        let (kind, outcome) = ACCEPTED_IMPORT;
         self.one(
-            "SELECT MAX(created) FROM events WHERE kind='import' AND outcome='accepted' \
-             AND host_name=?1 AND server_id IS ?2",
-            params![host, server_id],
+            "SELECT MAX(created) FROM events WHERE kind=?1 AND outcome=?2 \
+             AND host_name=?3 AND server_id IS ?4",
+            params![kind, outcome, host, server_id],
         )
     }
 }
@@ -419,13 +572,122 @@ impl Tx<'_> {
 mod tests {
     use super::*;
 
-    fn ev(kind: &str, outcome: &str) -> Event {
-        Event {
-            kind: kind.into(),
-            at: "2026-11-28T00:00:00Z".into(),
-            outcome: outcome.into(),
-            ..Default::default()
+    fn ev(kind: Kind, outcome: Outcome) -> Event {
+        Event::new(kind, outcome, "2026-11-28T00:00:00Z".into())
+    }
+
+    /// The stored text is an interface: ledgers on disk hold it and the
+    /// hash chain covers it. These are the values docs/import.md lists.
+    #[test]
+    fn stored_text_is_unchanged() {
+        let kinds: Vec<&str> = Kind::ALL.iter().map(Kind::as_str).collect();
+        assert_eq!(
+            kinds,
+            ["export", "import", "handover", "confirm", "cloud-sync"]
+        );
+        let outcomes: Vec<&str> = Outcome::FIXED.iter().map(Outcome::as_str).collect();
+        assert_eq!(
+            outcomes,
+            [
+                "reserved",
+                "exported",
+                "accepted",
+                "rejected",
+                "already-imported",
+                "done",
+                "failed",
+                "superseded",
+                "confirmed"
+            ]
+        );
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_stored(k.as_str()), k);
+            for o in Outcome::FIXED {
+                let back = Outcome::from_stored(&k, o.as_str());
+                assert_eq!(back.as_str(), o.as_str());
+                if k != Kind::CloudSync {
+                    assert_eq!(back, o);
+                }
+            }
         }
+        // GitHub's status is its own text, even when it reads like ours.
+        assert_eq!(
+            Outcome::from_stored(&Kind::CloudSync, "failed"),
+            Outcome::GitHub("failed".into())
+        );
+        assert_eq!(Kind::from_stored("later"), Kind::Unknown("later".into()));
+        assert_eq!(
+            Outcome::from_stored(&Kind::Import, "later"),
+            Outcome::Unknown("later".into())
+        );
+        assert_eq!(format!("{:<8}|", Kind::Import), "import  |");
+        let json = serde_json::to_string(&ev(Kind::CloudSync, Outcome::GitHub("success".into())));
+        assert!(json
+            .unwrap()
+            .contains(r#""kind":"cloud-sync","at":"2026-11-28T00:00:00Z","outcome":"success""#));
+    }
+
+    /// A record's hash, pinned: computed independently (SHA-256 over the
+    /// genesis hash, a newline and the compact JSON array of the fields),
+    /// as every ledger written so far has it.
+    #[test]
+    fn record_hash_is_unchanged() {
+        let mut e = ev(Kind::CloudSync, Outcome::GitHub("success".into()));
+        e.seq = 1;
+        e.host_name = Some("ghes.example.com".into());
+        e.server_id = Some("6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into());
+        e.created = Some("2026-11-27T00:00:00Z".into());
+        assert_eq!(
+            e.compute_hash(GENESIS),
+            "d6712921b1f60c96029d1c2e9d70c33330efc10116d9491a10b2074fafeac43b"
+        );
+    }
+
+    /// A ledger written by an earlier airlock (text in the SQL, as it was)
+    /// and one with a record this airlock does not know still verify, list
+    /// and answer the rules.
+    #[test]
+    fn earlier_and_unknown_records_still_read() {
+        let d = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(d.path()).unwrap();
+        let raw = Connection::open(d.path().join(LEDGER_FILE)).unwrap();
+        let mut prev = GENESIS.to_string();
+        for (seq, kind, outcome) in [
+            (1, "import", "accepted"),
+            (2, "handover", "done"),
+            (3, "a-later-kind", "something"),
+            (4, "cloud-sync", "success"),
+        ] {
+            let mut e = ev(Kind::from_stored(kind), Outcome::Unknown(outcome.into()));
+            e.seq = seq;
+            e.bundle_sha256 = Some("b".into());
+            e.host_name = Some("h".into());
+            e.signer = Some("k".into());
+            e.sequence = Some(3);
+            let hash = e.compute_hash(&prev);
+            raw.execute(
+                &format!(
+                    "INSERT INTO events (seq, kind, at, outcome, bundle_sha256, host_name, signer, sequence, prev_hash, hash) \
+                     VALUES ({seq}, '{kind}', '2026-11-28T00:00:00Z', '{outcome}', 'b', 'h', 'k', 3, '{prev}', '{hash}')"
+                ),
+                [],
+            )
+            .unwrap();
+            prev = hash;
+        }
+        assert_eq!(l.verify_chain().unwrap(), (4, prev));
+        let evs = l.events().unwrap();
+        assert_eq!(evs[0].kind, Kind::Import);
+        assert_eq!(evs[0].outcome, Outcome::Accepted);
+        assert_eq!(evs[2].kind, Kind::Unknown("a-later-kind".into()));
+        assert_eq!(evs[3].outcome, Outcome::GitHub("success".into()));
+        let tx = l.begin().unwrap();
+        assert_eq!(tx.bundle_state("b").unwrap(), (true, true));
+        assert_eq!(tx.max_sequence("k", "h", None).unwrap(), Some(3));
+        drop(tx);
+        // And records appended now continue the same chain.
+        l.append(ev(Kind::Export, Outcome::Reserved)).unwrap();
+        assert_eq!(l.verify_chain().unwrap().0, 5);
     }
 
     #[test]
@@ -433,7 +695,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut l = Ledger::open(d.path()).unwrap();
         for i in 0..5 {
-            let mut e = ev(kind::IMPORT, outcome::ACCEPTED);
+            let mut e = ev(Kind::Import, Outcome::Accepted);
             e.sequence = Some(i);
             l.append(e).unwrap();
         }
@@ -453,7 +715,7 @@ mod tests {
     fn rules_queries() {
         let d = tempfile::tempdir().unwrap();
         let mut l = Ledger::open(d.path()).unwrap();
-        let mut e = ev(kind::IMPORT, outcome::ACCEPTED);
+        let mut e = ev(Kind::Import, Outcome::Accepted);
         e.signer = Some("k".into());
         e.host_name = Some("h".into());
         e.sequence = Some(7);

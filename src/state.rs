@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
 
-/// Where state lives when neither `--state-dir` nor `AIRLOCK_STATE_DIR` is
-/// given: `$XDG_STATE_HOME/airlock`, else `~/.local/state/airlock`.
+/// Where state lives when none of `--state-dir`, `AIRLOCK_STATE_DIR` and
+/// `state_dir` is given (`config::Settings::state_dir`):
+/// `$XDG_STATE_HOME/airlock`, else `~/.local/state/airlock`.
 pub fn default_state_dir() -> Result<PathBuf> {
     if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(x).join("airlock"));
@@ -19,8 +20,9 @@ pub fn default_state_dir() -> Result<PathBuf> {
     match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
         Some(h) => Ok(PathBuf::from(h).join(".local/state/airlock")),
         None => Err(
-            Error::new(Code::Args, "cannot find a state directory: HOME is not set")
-                .with_hint("pass --state-dir DIR or set AIRLOCK_STATE_DIR"),
+            Error::new(Code::Args, "cannot find a state directory: HOME is not set").with_hint(
+                "pass --state-dir DIR, set AIRLOCK_STATE_DIR, or set state_dir in airlock.toml",
+            ),
         ),
     }
 }

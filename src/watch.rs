@@ -28,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use crate::bundle::manifest::format_time;
+use crate::bundle::verify::Clock;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
 use crate::import::{disposition, Disposition, ImportReport};
@@ -55,6 +56,8 @@ pub struct WatchOptions {
     pub retry_after: Duration,
     /// Stop once no file is waiting (for tests and one-shot runs).
     pub until_idle: bool,
+    /// The clock a quarantine's reason file is dated by.
+    pub now: Clock,
 }
 
 /// What the watcher did, for the caller to print or log.
@@ -245,7 +248,7 @@ fn judge(
                 t.first_seen.elapsed().as_secs()
             ),
         );
-        let to = quarantine(&opts.dir, name, &e)?;
+        let to = quarantine(opts, name, &e)?;
         tracked.remove(name);
         on(WatchEvent::Placed {
             name: &shown,
@@ -289,7 +292,7 @@ fn judge(
                 .as_ref()
                 .err()
                 .ok_or_else(|| Error::new(Code::Internal, "a refusal without an error"))?;
-            let to = quarantine(&opts.dir, name, e)?;
+            let to = quarantine(opts, name, e)?;
             tracked.remove(name);
             on(WatchEvent::Placed {
                 name: &shown,
@@ -339,7 +342,8 @@ fn move_into(dir: &Path, name: &OsString, sub: &str) -> Result<PathBuf> {
 }
 
 /// Write `NAME.reason.json` into the quarantine, then move the file there.
-fn quarantine(dir: &Path, name: &OsString, e: &Error) -> Result<PathBuf> {
+fn quarantine(opts: &WatchOptions, name: &OsString, e: &Error) -> Result<PathBuf> {
+    let dir = opts.dir.as_path();
     let q = dir.join(QUARANTINE);
     let to = free_name(&q, name);
     let file = to
@@ -353,7 +357,7 @@ fn quarantine(dir: &Path, name: &OsString, e: &Error) -> Result<PathBuf> {
         exit_code: e.exit_code(),
         cause: &e.cause,
         hint: e.hint(),
-        time: format_time(SystemTime::now()),
+        time: format_time(opts.now.now()),
     };
     let mut text = serde_json::to_vec_pretty(&reason)
         .map_err(|err| Error::new(Code::Internal, format!("reason file: {err}")))?;

@@ -90,6 +90,7 @@ fn export_from_stdin_into_a_directory_names_the_bundle() {
         .arg(&stick)
         .env("AIRLOCK_STATE_DIR", d.path().join("state"))
         .env("SOURCE_DATE_EPOCH", "1793491200")
+        .arg("--reproducible")
         .arg("--json")
         .write_stdin(usage.clone())
         .output()
@@ -172,11 +173,110 @@ fn same_inputs_key_sequence_and_time_give_identical_bundles() {
             .arg("--state-dir")
             .arg(d.path().join(format!("state{i}")))
             .env("SOURCE_DATE_EPOCH", "1793491200")
+            .arg("--reproducible")
             .assert()
             .success();
         bundles.push(std::fs::read(&b).unwrap());
     }
     assert_eq!(bundles[0], bundles[1]);
+}
+
+/// Regression (issue 15): nix shells export SOURCE_DATE_EPOCH=315532800 for
+/// every program; a bundle made there was dated 1980 and refused as expired.
+/// The variable dates a bundle only with --reproducible; --created sets the
+/// time explicitly.
+#[test]
+fn source_date_epoch_dates_a_bundle_only_when_asked() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    let u = sample_usage(d.path());
+    let allowed = allowed_signers(
+        d.path(),
+        airlock::sample::SAMPLE_HOST,
+        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
+    );
+    let export = |name: &str, extra: &[&str]| {
+        let b = d.path().join(name);
+        let o = airlock()
+            .arg("export")
+            .arg(&u)
+            .arg("--key")
+            .arg(&k)
+            .arg("--out")
+            .arg(&b)
+            .arg("--state-dir")
+            .arg(d.path().join("exporter"))
+            .arg("--json")
+            .args(extra)
+            .env("SOURCE_DATE_EPOCH", "315532800")
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        (b, v, o.status.code())
+    };
+    let import = |b: &std::path::Path| {
+        airlock()
+            .arg("import")
+            .arg(b)
+            .arg("--trust")
+            .arg(&allowed)
+            .arg("--state-dir")
+            .arg(d.path().join("importer"))
+            .output()
+            .unwrap()
+    };
+
+    // No flag: the real time, and the bundle imports.
+    let before = std::time::SystemTime::now();
+    let (plain, v, code) = export("plain.zip", &[]);
+    assert_eq!(code, Some(0), "{v}");
+    let created = humantime::parse_rfc3339(v["created"].as_str().unwrap()).unwrap();
+    let second = std::time::Duration::from_secs(1);
+    assert!(
+        created + second >= before && created <= std::time::SystemTime::now() + second,
+        "created {} is not the time of the export",
+        v["created"]
+    );
+    let o = import(&plain);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // --reproducible: SOURCE_DATE_EPOCH, so 1980, expired at import.
+    let (old, v, code) = export("old.zip", &["--reproducible"]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["created"], "1980-01-01T00:00:00Z");
+    let o = import(&old);
+    assert_eq!(o.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("AIRLOCK-E-BUNDLE-EXPIRED"));
+
+    // --created: that time, whatever SOURCE_DATE_EPOCH says.
+    let (_, v, code) = export("set.zip", &["--created", "2026-11-01T00:00:00Z"]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["created"], "2026-11-01T00:00:00Z");
+    let (_, v, code) = export("unix.zip", &["--created", "1793491200"]);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["created"], "2026-11-01T00:00:00Z");
+
+    // The two cannot be combined; --reproducible needs the variable.
+    let (_, v, code) = export("both.zip", &["--created", "1793491200", "--reproducible"]);
+    assert_eq!(
+        (code, v["error"]["code"].as_str()),
+        (Some(2), Some("AIRLOCK-E-ARGS"))
+    );
+    let o = airlock()
+        .arg("export")
+        .arg(&u)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(d.path().join("unset.zip"))
+        .arg("--state-dir")
+        .arg(d.path().join("exporter"))
+        .arg("--reproducible")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("SOURCE_DATE_EPOCH, which is not set"));
+    assert!(!d.path().join("unset.zip").exists());
 }
 
 #[test]
@@ -574,6 +674,75 @@ fn broken_pipe_is_not_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.stderr.is_empty());
+}
+
+/// Regression (issue 15): a closed pipe used to end the process at once
+/// with status 0, so `airlock import DIR | head -1` imported the first
+/// bundle, skipped the rest and reported success. Output is now dropped and
+/// the work finishes.
+#[test]
+fn a_closed_pipe_does_not_cut_a_batch_short() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    let public = read_pub(&d.path().join("exporter_ed25519.pub"));
+    let drop_dir = d.path().join("drop");
+    std::fs::create_dir(&drop_dir).unwrap();
+    let mut trust = String::new();
+    for (i, host) in ["a.example.com", "b.example.com", "c.example.com"]
+        .iter()
+        .enumerate()
+    {
+        let u = d.path().join(format!("{host}.json"));
+        let id = format!("6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4{i}");
+        std::fs::write(&u, airlock::sample::usage_clear(host, &id, 3)).unwrap();
+        export(
+            d.path(),
+            &k,
+            &[&u],
+            &drop_dir.join(format!("{host}.airlock.zip")),
+            &[],
+        );
+        trust.push_str(&format!("{host} namespaces=\"airlock-bundle\" {public}\n"));
+    }
+    let allowed = d.path().join("allowed_signers");
+    std::fs::write(&allowed, trust).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("airlock");
+    let mut c = std::process::Command::new(bin);
+    isolate(&mut c);
+    let mut child = c
+        .arg("import")
+        .arg(&drop_dir)
+        .arg("--trust")
+        .arg(&allowed)
+        .arg("--state-dir")
+        .arg(d.path().join("importer"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = airlock()
+        .arg("log")
+        .arg("--json")
+        .arg("--state-dir")
+        .arg(d.path().join("importer"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+    let done = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "handover" && e["outcome"] == "done")
+        .count();
+    assert_eq!(done, 3, "{v}");
 }
 
 #[test]

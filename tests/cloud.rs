@@ -86,6 +86,7 @@ impl World {
             .arg("--state-dir")
             .arg(self.p("exporter"))
             .env("SOURCE_DATE_EPOCH", t.to_string())
+            .arg("--reproducible")
             .assert()
             .success();
         b

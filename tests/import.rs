@@ -31,7 +31,7 @@ impl World {
     fn p(&self, n: &str) -> PathBuf {
         self.dir.path().join(n)
     }
-    /// Export a usage file of `host`, SOURCE_DATE_EPOCH = `t`.
+    /// Export a usage file of `host` created at `t` (--reproducible).
     fn bundle(&self, name: &str, host: &str, t: u64, key: &Path, users: usize) -> PathBuf {
         let u = self.p(&format!("{name}.json"));
         let id = if host == "ghes.example.com" {
@@ -51,6 +51,7 @@ impl World {
             .arg("--state-dir")
             .arg(self.p("exporter-state"))
             .env("SOURCE_DATE_EPOCH", t.to_string())
+            .arg("--reproducible")
             .assert()
             .success();
         b
@@ -586,6 +587,104 @@ fn config_file_with_flags_and_environment_taking_precedence() {
         .assert()
         .code(2)
         .stderr(contains("AIRLOCK-E-CONFIG-INVALID"));
+}
+
+/// Regression (issue 15): a failed hand-over showed the same hint whether
+/// the disk was full or a file of that name existed, and dropped the
+/// original error. Now the hint follows the original error, `-v` prints the
+/// chain of causes and `--json` lists it.
+#[test]
+fn a_failed_handover_says_why_full_disk_or_existing_file() {
+    let w = world();
+    let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 3);
+    let full = "check that the directory exists, is writable and has free space; then run the same import again";
+
+    // A full disk: the write error's hint; -v shows the chain down to the OS.
+    let out = w
+        .import(&b)
+        .arg("-v")
+        .env("AIRLOCK_FAULT", "handover:disk-full")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(12));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error[AIRLOCK-E-HANDOVER-FAILED]"), "{err}");
+    assert!(err.contains(&format!("hint: {full}")), "{err}");
+    let caused: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("caused by: "))
+        .collect();
+    assert_eq!(caused.len(), 2, "{err}");
+    assert!(
+        caused[0].starts_with("AIRLOCK-E-IO-WRITE: cannot write"),
+        "{err}"
+    );
+    assert_eq!(
+        caused[1],
+        std::io::Error::from_raw_os_error(28).to_string(),
+        "{err}"
+    );
+    // Without -v the chain is not printed.
+    let out = w
+        .import(&b)
+        .env("AIRLOCK_FAULT", "handover:disk-full")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(12));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("caused by"));
+    // --json: the same hint, and the chain as caused_by.
+    let out = w
+        .import(&b)
+        .arg("--json")
+        .env("AIRLOCK_FAULT", "handover:disk-full")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "AIRLOCK-E-HANDOVER-FAILED");
+    assert_eq!(v["error"]["hint"], full);
+    let chain = v["error"]["caused_by"].as_array().unwrap();
+    assert_eq!(chain.len(), 2, "{v}");
+    assert!(chain[0]
+        .as_str()
+        .unwrap()
+        .starts_with("AIRLOCK-E-IO-WRITE: "));
+    assert!(w.outbox_payloads().is_empty());
+
+    // The re-run delivers (and tells the file's name in the outbox).
+    w.import(&b).assert().success();
+    let name = w.outbox_payloads().pop().unwrap();
+
+    // Another outbox holding a different file of that name: another hint.
+    let other = w.p("outbox2");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join(&name), "someone else's file\n").unwrap();
+    let out = airlock()
+        .arg("import")
+        .arg(&b)
+        .arg("--trust")
+        .arg(&w.allowed)
+        .arg("--state-dir")
+        .arg(w.p("importer-state2"))
+        .arg("--outbox")
+        .arg(&other)
+        .arg("-v")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(12));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("hint: move the file aside and run the same import again"),
+        "{err}"
+    );
+    assert!(!err.contains(full), "{err}");
+    assert!(
+        err.contains("caused by: AIRLOCK-E-OUTPUT-EXISTS: "),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(other.join(&name)).unwrap(),
+        "someone else's file\n"
+    );
 }
 
 #[test]

@@ -64,6 +64,7 @@ impl World {
             .arg("--state-dir")
             .arg(self.p("exporter-state"))
             .env("SOURCE_DATE_EPOCH", t.to_string())
+            .arg("--reproducible")
             .assert()
             .success();
         b

@@ -39,6 +39,7 @@ fn small_bundle(
         server_id: Some(airlock::sample::SAMPLE_SERVER_ID.into()),
         created,
         expires_in: Duration::from_secs(3600),
+        now: created.into(),
         out: dir.join("b.zip"),
         overwrite: false,
         state: &state,

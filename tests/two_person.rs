@@ -34,6 +34,7 @@ fn export(dir: &Path, key: &Path, out: &str, epoch: u64, extra: &[&str]) -> Path
         .arg(dir.join("state"))
         .args(extra)
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
+        .arg("--reproducible")
         .assert()
         .success();
     b

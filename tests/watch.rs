@@ -84,6 +84,7 @@ impl World {
             .arg("--state-dir")
             .arg(self.p(&format!("exporter-{kname}")))
             .env("SOURCE_DATE_EPOCH", t.to_string())
+            .arg("--reproducible")
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -18,7 +18,7 @@ use crate::crypt::Recipients;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
 use crate::keys::Signer;
-use crate::ledger::{kind, outcome, Event, Ledger};
+use crate::ledger::{Event, Kind, Ledger, Outcome};
 use crate::state::StateDir;
 use crate::trust::{AllowedSigner, TrustStore};
 use crate::usage::{self, Sniff, UsageInfo};
@@ -113,8 +113,12 @@ pub struct ExportOptions<'a> {
     pub signer: &'a Signer,
     pub host_name: Option<String>,
     pub server_id: Option<String>,
+    /// The bundle's signed creation time.
     pub created: SystemTime,
     pub expires_in: Duration,
+    /// The clock the ledger's records are dated by (the moment of the run,
+    /// which `created` need not be).
+    pub now: Clock,
     /// A file path, or a directory in which a name is derived.
     pub out: PathBuf,
     pub overwrite: bool,
@@ -382,12 +386,9 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     // shows as a reserved number without an export.
     let mut ledger = Ledger::open(opts.state.path())?;
     let reserved = Event {
-        kind: kind::EXPORT.into(),
-        at: format_time(SystemTime::now()),
-        outcome: outcome::RESERVED.into(),
         signer: Some(fp.clone()),
         sequence: Some(number as i64),
-        ..Default::default()
+        ..Event::new(Kind::Export, Outcome::Reserved, format_time(opts.now.now()))
     };
     ledger.append(reserved)?;
     fsutil::fault_point("export:reserved");
@@ -476,9 +477,6 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     fsutil::publish_synced(tmp, &target, opts.overwrite)?;
     fsutil::fault_point("export:published");
     ledger.append(Event {
-        kind: kind::EXPORT.into(),
-        at: format_time(SystemTime::now()),
-        outcome: outcome::EXPORTED.into(),
         bundle_sha256: Some(bundle_sha256),
         bundle_id: Some(manifest.bundle_id.to_string()),
         signer: Some(fp.clone()),
@@ -489,7 +487,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         created: Some(manifest.created.to_string()),
         expires: Some(manifest.expires.to_string()),
         detail: Some(target.display().to_string()),
-        ..Default::default()
+        ..Event::new(Kind::Export, Outcome::Exported, format_time(opts.now.now()))
     })?;
     Ok(ExportReport {
         path: target,
@@ -605,6 +603,7 @@ mod tests {
             server_id: None,
             created: SystemTime::now(),
             expires_in: Duration::from_secs(3600),
+            now: Clock::System,
             out: s.dir.path().to_path_buf(),
             overwrite: false,
             state: &s.state,
@@ -626,7 +625,7 @@ mod tests {
             .unwrap()
             .into_iter()
             .rev()
-            .find(|e| e.outcome == outcome::EXPORTED)
+            .find(|e| e.outcome == Outcome::Exported)
             .and_then(|e| e.bundle_sha256)
             .unwrap()
     }
@@ -668,7 +667,7 @@ mod tests {
             .events()
             .unwrap()
             .iter()
-            .filter(|e| e.outcome == outcome::EXPORTED)
+            .filter(|e| e.outcome == Outcome::Exported)
             .filter_map(|e| e.sequence)
             .collect();
         assert_eq!(seqs, vec![1, 2]);

@@ -5,29 +5,37 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use airlock::cloud::{self, Client};
-use airlock::config::Config;
+use airlock::config::{Config, Settings, TokenSource};
 use airlock::error::{Code, Error, Result};
 use airlock::fleet::{self, SeatReport, Thresholds, SEATS_FILE};
 use airlock::ledger::Ledger;
 use airlock::net::Trust;
-use airlock::state::default_state_dir;
 
 use crate::outln;
 
 #[derive(clap::Args, Debug)]
 pub struct Common {
-    /// Configuration file (default: ~/.config/airlock/airlock.toml)
+    /// Configuration file (default: ~/.config/airlock/airlock.toml) [env: AIRLOCK_CONFIG]
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// State directory holding the ledger [env: AIRLOCK_STATE_DIR; config: state_dir]
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "AIRLOCK_STATE_DIR",
-        hide_env = true,
-        global = true
-    )]
+    #[arg(long, value_name = "DIR", global = true)]
     pub state_dir: Option<PathBuf>,
+}
+
+impl Common {
+    /// The resolved configuration, with `flags` set by the command's other
+    /// options.
+    fn settings(&self, flags: Config) -> Result<Settings> {
+        Settings::load(
+            Config {
+                state_dir: self.state_dir.clone(),
+                ..flags
+            },
+            self.config.as_deref(),
+            &|k| std::env::var_os(k),
+        )
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -37,13 +45,7 @@ pub struct CloudArgs {
     #[command(flatten)]
     pub common: Common,
     /// Enterprise slug [env: AIRLOCK_ENTERPRISE; config: enterprise]
-    #[arg(
-        long,
-        value_name = "SLUG",
-        env = "AIRLOCK_ENTERPRISE",
-        hide_env = true,
-        global = true
-    )]
+    #[arg(long, value_name = "SLUG", global = true)]
     pub enterprise: Option<String>,
     /// GitHub host, as gh takes it: github.com, or NAME.ghe.com for GHE.com [env: GH_HOST; config: host]
     #[arg(long, value_name = "HOST", global = true, conflicts_with = "api_url")]
@@ -51,7 +53,7 @@ pub struct CloudArgs {
     /// API base URL, for anything --host does not cover [config: api_url]
     #[arg(long, value_name = "URL", global = true)]
     pub api_url: Option<String>,
-    /// File holding the GitHub token (else GH_TOKEN or GITHUB_TOKEN) [config: token_file]
+    /// File holding the GitHub token [env: GH_TOKEN or GITHUB_TOKEN, the token itself; config: token_file]
     #[arg(long, value_name = "FILE", global = true)]
     pub token_file: Option<PathBuf>,
     /// Also trust the CA certificates in this PEM file (TLS-inspecting proxy) [config: ca_file]
@@ -122,72 +124,46 @@ pub struct ReportArgs {
     pub force: bool,
 }
 
-fn state_dir(c: &Common, cfg: &Config) -> Result<PathBuf> {
-    match c.state_dir.clone().or(cfg.state_dir.clone()) {
-        Some(d) => Ok(d),
-        None => default_state_dir(),
-    }
-}
-
-/// The API base: --api-url, else --host, else GH_HOST, else the
-/// configuration's api_url or host, else api.github.com.
-fn api_base(a: &CloudArgs, cfg: &Config) -> Result<String> {
-    if let Some(u) = &a.api_url {
-        return Ok(u.clone());
-    }
-    if let Some(h) = &a.host {
-        return cloud::api_url_for_host(h);
-    }
-    if let Some(h) = std::env::var("GH_HOST")
-        .ok()
-        .filter(|h| !h.trim().is_empty())
-    {
-        return cloud::api_url_for_host(&h).map_err(|e| {
-            Error::new(Code::Args, format!("GH_HOST: {}", e.cause)).with_hint(
-                "GH_HOST names the GitHub host for gh; the license endpoints exist only on github.com and NAME.ghe.com: unset GH_HOST for this command, or pass --host or --api-url",
-            )
-        });
-    }
-    match (&cfg.api_url, &cfg.host) {
-        (Some(_), Some(_)) => Err(Error::new(
-            Code::ConfigInvalid,
-            "airlock.toml sets both api_url and host",
-        )
-        .with_hint("keep one: host = \"NAME.ghe.com\", or api_url for anything else")),
-        (Some(u), None) => Ok(u.clone()),
-        (None, Some(h)) => cloud::api_url_for_host(h),
-        (None, None) => Ok(cloud::DEFAULT_API_URL.into()),
-    }
-}
-
 fn warn(w: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "airlock: warning: {w}");
 }
 
 pub fn run_cloud(a: CloudArgs) -> Result<i32> {
-    let (cfg, _) = Config::load(a.common.config.as_deref())?;
-    let enterprise = a
-        .enterprise
-        .clone()
-        .or(cfg.enterprise.clone())
-        .ok_or_else(|| {
-            Error::new(Code::Args, "no enterprise").with_hint(
-                "pass --enterprise SLUG, set AIRLOCK_ENTERPRISE, or set enterprise in airlock.toml",
-            )
-        })?;
-    let api = api_base(&a, &cfg)?;
-    let token = cloud::token(a.token_file.clone().or(cfg.token_file.clone()).as_deref())?;
-    let ca_file = a.ca_file.clone().or(cfg.ca_file.clone());
+    let s = a.common.settings(Config {
+        enterprise: a.enterprise.clone(),
+        host: a.host.clone(),
+        api_url: a.api_url.clone(),
+        token_file: a.token_file.clone(),
+        ca_file: a.ca_file.clone(),
+        ..Config::default()
+    })?;
+    let enterprise = s.enterprise().ok_or_else(|| {
+        Error::new(Code::Args, "no enterprise").with_hint(
+            "pass --enterprise SLUG, set AIRLOCK_ENTERPRISE, or set enterprise in airlock.toml",
+        )
+    })?;
+    let api = s.api_url()?;
+    let token_source = s.github_token();
+    let token = cloud::token(match &token_source {
+        Some(TokenSource::File(f)) => Some(f.as_path()),
+        _ => None,
+    })?;
+    let ca_file = s.ca_file();
     let trust = Trust::load(ca_file.as_deref())?;
     if super::output().verbose > 0 {
+        let from = match &token_source {
+            Some(TokenSource::File(f)) => f.display().to_string(),
+            Some(TokenSource::Env(v)) => (*v).to_string(),
+            None => "none".into(),
+        };
         warn_info(&format!(
-            "API {api}; trusted CAs: {}",
+            "API {api}; token from {from}; trusted CAs: {}",
             airlock::net::describe(&trust, ca_file.as_deref())
         ));
     }
-    let client = Client::new(&api, token, &trust)?;
-    let dir = state_dir(&a.common, &cfg)?;
+    let client = Client::new(&api, token, &trust, airlock::bundle::verify::Clock::System)?;
+    let dir = s.state_dir()?;
     match a.cmd {
         CloudCmd::Status(s) => {
             let status = client.license_sync_status(&enterprise)?;
@@ -362,8 +338,7 @@ fn load_fleet(
     common: &Common,
     th: Thresholds,
 ) -> Result<(Vec<fleet::Instance>, Option<SeatReport>)> {
-    let (cfg, _) = Config::load(common.config.as_deref())?;
-    let dir = state_dir(common, &cfg)?;
+    let dir = common.settings(Config::default())?.state_dir()?;
     super::require_ledger(&dir)?;
     let ledger = Ledger::open(&dir)?;
     let f = fleet::fleet(&ledger.events()?, SystemTime::now(), th);

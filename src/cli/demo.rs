@@ -90,6 +90,7 @@ impl Exporter {
             server_id: None,
             created,
             expires_in: Duration::from_secs(30 * 24 * 3600),
+            now: Clock::System,
             out: self.stick.clone(),
             overwrite: false,
             state: &self.state,
@@ -429,6 +430,7 @@ fn cloud_steps(st: &mut Story, imp: &Importer, handed_at: SystemTime) -> Result<
         &standin.url,
         zeroize::Zeroizing::new("demo-token-not-a-secret".into()),
         &airlock::net::Trust::load(None)?,
+        airlock::bundle::verify::Clock::System,
     )?;
     let status = client.license_sync_status(ENTERPRISE)?;
     let mut ledger = airlock::ledger::Ledger::open(imp.state.path())?;

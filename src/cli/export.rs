@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use airlock::bundle::{self, Input};
 use airlock::error::{Code, Error, Result};
 use airlock::keys;
-use airlock::state::{default_state_dir, StateDir};
+use airlock::state::StateDir;
 
 use crate::outln;
 
@@ -38,15 +38,21 @@ pub struct Args {
     /// Source instance server id (default: from the usage file)
     #[arg(long, value_name = "UUID")]
     pub server_id: Option<String>,
+    /// The bundle's signed creation time, RFC 3339 or Unix seconds (default: now)
+    #[arg(long, value_name = "TIME", value_parser = super::parse_time_arg, conflicts_with = "reproducible")]
+    pub created: Option<SystemTime>,
+    /// Take the creation time from SOURCE_DATE_EPOCH, for reproducible
+    /// bundles (without this flag, SOURCE_DATE_EPOCH is ignored)
+    #[arg(long)]
+    pub reproducible: bool,
     /// How long the bundle stays valid, e.g. 30d, 12h
     #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = humantime::parse_duration)]
     pub expires_in: Duration,
     /// Name inside the bundle for the file read from standard input
     #[arg(long, value_name = "NAME", default_value = "license-usage.json")]
     pub stdin_name: String,
-    /// State directory holding sequence numbers
-    #[arg(long, value_name = "DIR", env = "AIRLOCK_STATE_DIR")]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: super::settings::StateArgs,
     /// Encrypt to this recipient: age1pq1… (post-quantum), age1… or
     /// "ssh-ed25519 AAAA…" (repeatable; post-quantum ones cannot be mixed
     /// with the others)
@@ -69,25 +75,51 @@ pub struct Args {
     pub force: bool,
 }
 
-/// Creation time: SOURCE_DATE_EPOCH when set (reproducible builds), else now.
-fn created() -> Result<SystemTime> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(s) => s
-            .trim()
-            .parse::<u64>()
-            .map(|n| SystemTime::UNIX_EPOCH + Duration::from_secs(n))
-            .map_err(|_| {
-                Error::new(
-                    Code::Args,
-                    format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds"),
-                )
-            }),
-        Err(_) => Ok(SystemTime::now()),
+/// The signed creation time: `--created`, else SOURCE_DATE_EPOCH with
+/// `--reproducible`, else `None`: now, read when the bundle is made. SOURCE_DATE_EPOCH alone changes nothing: build
+/// environments (nix shells) export it for every program, and a bundle dated
+/// by it would be refused as expired (docs/decisions.md).
+fn created(a: &Args) -> Result<Option<SystemTime>> {
+    let epoch = std::env::var_os("SOURCE_DATE_EPOCH");
+    if let Some(t) = a.created {
+        return Ok(Some(t));
     }
+    if !a.reproducible {
+        if epoch.is_some() && super::output().verbose > 0 {
+            eprintln!(
+                "airlock: SOURCE_DATE_EPOCH is set and ignored: the bundle is dated now (pass --reproducible to date it by SOURCE_DATE_EPOCH)"
+            );
+        }
+        return Ok(None);
+    }
+    let s = epoch.ok_or_else(|| {
+        Error::new(
+            Code::Args,
+            "--reproducible needs SOURCE_DATE_EPOCH, which is not set",
+        )
+        .with_hint(
+            "set SOURCE_DATE_EPOCH to the creation time in Unix seconds, or pass --created TIME",
+        )
+    })?;
+    let s = s.to_string_lossy();
+    s.trim()
+        .parse::<u64>()
+        .map(|n| Some(SystemTime::UNIX_EPOCH + Duration::from_secs(n)))
+        .map_err(|_| {
+            Error::new(
+                Code::Args,
+                format!("SOURCE_DATE_EPOCH={s:?} is not a number of seconds"),
+            )
+            .with_hint("set SOURCE_DATE_EPOCH to the creation time in Unix seconds, or pass --created TIME")
+        })
 }
 
 pub fn run(a: Args) -> Result<()> {
     let json = super::json();
+    // Checked first, so a bad SOURCE_DATE_EPOCH or airlock.toml fails
+    // before any prompt.
+    let created = created(&a)?;
+    let settings = a.state.settings()?;
     let mut inputs = Vec::new();
     for f in &a.files {
         let mut input = if f.as_os_str() == "-" {
@@ -123,18 +155,15 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(p) = &bundle_pass {
         recipients.set_passphrase(p, airlock::crypt::SCRYPT_WORK_FACTOR)?;
     }
-    let state_path = match a.state_dir {
-        Some(d) => d,
-        None => default_state_dir()?,
-    };
-    let state = StateDir::open(&state_path)?;
+    let state = StateDir::open(&settings.state_dir()?)?;
     let report = bundle::export(bundle::ExportOptions {
         inputs,
         signer: &signer,
         host_name: a.host_name,
         server_id: a.server_id,
-        created: created()?,
+        created: created.unwrap_or_else(SystemTime::now),
         expires_in: a.expires_in,
+        now: airlock::bundle::verify::Clock::System,
         out: a.out,
         overwrite: a.force,
         state: &state,

@@ -14,17 +14,8 @@ pub struct Args {
     /// The bundle to extract
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
-    /// OpenSSH allowed_signers file: which key may speak for which instance
-    #[arg(long, value_name = "ALLOWED_SIGNERS", env = "AIRLOCK_TRUST")]
-    pub trust: PathBuf,
-    /// Revoked public keys, one per line
-    #[arg(long, value_name = "FILE", env = "AIRLOCK_REVOKED")]
-    pub revoked: Option<PathBuf>,
     #[command(flatten)]
-    pub ids: super::IdentityArgs,
-    /// Require valid signatures from N distinct trusted keys (two-person rule)
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::parse_signers)]
-    pub require_signers: usize,
+    pub trust: super::settings::TrustArgs,
     /// Directory to write the payload files into (created only inside your home directory)
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -34,10 +25,11 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let trust = TrustStore::load(&a.trust, a.revoked.as_deref())?;
+    let settings = a.trust.settings()?;
+    let trust = TrustStore::load(&settings.trust()?, settings.revoked().as_deref())?;
     // One rule for output directories (docs/operator-guide.md).
     airlock::fsutil::ensure_dir(&a.out, "output directory")?;
-    let ids = a.ids.load(&a.bundle)?;
+    let ids = a.trust.ids.load(&settings.identities(), &a.bundle)?;
     let (v, written) = extract(
         &a.bundle,
         &VerifyOptions {
@@ -45,7 +37,7 @@ pub fn run(a: Args) -> Result<()> {
             now: Clock::System,
             skew: DEFAULT_SKEW,
             identities: Some(&ids),
-            require_signers: a.require_signers,
+            require_signers: settings.require_signers(),
         },
         ExtractTo {
             dir: &a.out,

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 
 use airlock::bundle::verify::{Clock, DEFAULT_SKEW};
 use airlock::bundle::VerifyOptions;
-use airlock::config::Config;
+use airlock::config::{Config, Settings, TokenSource};
 use airlock::error::{Code, Error, Result};
 use airlock::handover::Target;
 use airlock::import::{batch_order, disposition, import, Disposition, ImportOptions, ImportReport};
-use airlock::state::{default_state_dir, StateDir};
+use airlock::state::StateDir;
 use airlock::trust::TrustStore;
 use zeroize::Zeroizing;
 
@@ -27,38 +27,21 @@ pub struct Args {
 /// The importer's options, shared by `import` and `watch`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ImportArgs {
-    /// Configuration file (default: ~/.config/airlock/airlock.toml)
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// OpenSSH allowed_signers file [env: AIRLOCK_TRUST; config: trust]
-    #[arg(
-        long,
-        value_name = "ALLOWED_SIGNERS",
-        env = "AIRLOCK_TRUST",
-        hide_env = true
-    )]
-    pub trust: Option<PathBuf>,
-    /// Revoked public keys, or a KRL [env: AIRLOCK_REVOKED; config: revoked]
-    #[arg(long, value_name = "FILE", env = "AIRLOCK_REVOKED", hide_env = true)]
-    pub revoked: Option<PathBuf>,
     #[command(flatten)]
-    pub ids: super::IdentityArgs,
-    /// Require valid signatures from N distinct trusted keys (two-person rule) [config: require_signers]
-    #[arg(long, value_name = "N", value_parser = super::parse_signers)]
-    pub require_signers: Option<usize>,
+    pub trust: super::settings::TrustArgs,
     /// State directory holding the ledger [env: AIRLOCK_STATE_DIR; config: state_dir]
-    #[arg(long, value_name = "DIR", env = "AIRLOCK_STATE_DIR", hide_env = true)]
+    #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// Outbox directory (default: STATE_DIR/outbox) [env: AIRLOCK_OUTBOX; config: outbox]
-    #[arg(long, value_name = "DIR", env = "AIRLOCK_OUTBOX", hide_env = true)]
+    #[arg(long, value_name = "DIR")]
     pub outbox: Option<PathBuf>,
     /// GitHub Enterprise Cloud enterprise slug, for the upload page URL [env: AIRLOCK_ENTERPRISE; config: enterprise]
-    #[arg(long, value_name = "SLUG", env = "AIRLOCK_ENTERPRISE", hide_env = true)]
+    #[arg(long, value_name = "SLUG")]
     pub enterprise: Option<String>,
     /// POST the payload to this internal endpoint instead of the outbox [env: AIRLOCK_SUBMIT_URL; config: submit_url]
-    #[arg(long, value_name = "URL", env = "AIRLOCK_SUBMIT_URL", hide_env = true)]
+    #[arg(long, value_name = "URL")]
     pub submit_url: Option<String>,
-    /// Bearer token for --submit-url, on the first line of FILE (or env AIRLOCK_SUBMIT_TOKEN) [config: submit_token_file]
+    /// Bearer token for --submit-url, on the first line of FILE [env: AIRLOCK_SUBMIT_TOKEN, the token itself; config: submit_token_file]
     #[arg(long, value_name = "FILE")]
     pub submit_token_file: Option<PathBuf>,
     /// Also trust the CA certificates in this PEM file for --submit-url [config: ca_file]
@@ -78,43 +61,35 @@ pub struct Resolved {
 }
 
 impl ImportArgs {
+    /// The resolved configuration of these options.
+    pub fn settings(&self) -> Result<Settings> {
+        self.trust.file.settings(Config {
+            state_dir: self.state_dir.clone(),
+            outbox: self.outbox.clone(),
+            enterprise: self.enterprise.clone(),
+            submit_url: self.submit_url.clone(),
+            submit_token_file: self.submit_token_file.clone(),
+            ca_file: self.ca_file.clone(),
+            ..self.trust.layer()
+        })
+    }
+
     /// Resolve the options; `bundle` is the one a passphrase prompt is for.
     pub fn resolve(&self, bundle: &Path) -> Result<Resolved> {
-        let mut a = self.clone();
-        let (cfg, _) = Config::load(a.config.as_deref())?;
-        let trust_path = a.trust.or(cfg.trust).ok_or_else(|| {
-            Error::new(Code::Args, "no trust file").with_hint(
-                "pass --trust ALLOWED_SIGNERS, set AIRLOCK_TRUST, or set trust in airlock.toml",
-            )
-        })?;
-        let revoked = a.revoked.or(cfg.revoked);
-        let trust = TrustStore::load(&trust_path, revoked.as_deref())?;
-        if a.ids.identities.is_empty() {
-            a.ids.identities = std::env::var_os("AIRLOCK_IDENTITY")
-                .filter(|v| !v.is_empty())
-                .map(|v| std::env::split_paths(&v).collect())
-                .unwrap_or(cfg.identities);
-        }
-        let ids = a.ids.load(bundle)?;
-        let state_path = match a.state_dir.or(cfg.state_dir) {
-            Some(d) => d,
-            None => default_state_dir()?,
-        };
-        let target = match a.submit_url.or(cfg.submit_url) {
+        let s = self.settings()?;
+        let trust = TrustStore::load(&s.trust()?, s.revoked().as_deref())?;
+        let ids = self.trust.ids.load(&s.identities(), bundle)?;
+        let state_path = s.state_dir()?;
+        let target = match s.submit_url() {
             Some(url) => {
-                let token = match (
-                    std::env::var("AIRLOCK_SUBMIT_TOKEN")
-                        .ok()
-                        .filter(|t| !t.is_empty()),
-                    a.submit_token_file.or(cfg.submit_token_file),
-                ) {
-                    (_, Some(f)) => Some(airlock::keys::read_passphrase_file(&f)?),
-                    (Some(t), None) => Some(Zeroizing::new(t)),
-                    (None, None) => None,
+                let token = match s.submit_token() {
+                    Some(TokenSource::File(f)) => Some(airlock::keys::read_passphrase_file(&f)?),
+                    Some(TokenSource::Env(v)) => std::env::var(v).ok().map(Zeroizing::new),
+                    None => None,
                 };
                 // Refuse a bad URL or CA file before anything is recorded.
                 airlock::net::check_url(&url, "--submit-url")?;
-                let ca_file = a.ca_file.or(cfg.ca_file);
+                let ca_file = s.ca_file();
                 airlock::net::Trust::load(ca_file.as_deref())?;
                 Target::Http {
                     url,
@@ -126,7 +101,7 @@ impl ImportArgs {
                 // One rule for output directories (docs/operator-guide.md):
                 // the default outbox is airlock's own (created with the state
                 // directory); one you name is created only inside your home.
-                let outbox = match a.outbox.or(cfg.outbox) {
+                let outbox = match s.outbox() {
                     Some(o) => {
                         airlock::fsutil::ensure_dir(&o, "outbox")?;
                         o
@@ -141,8 +116,8 @@ impl ImportArgs {
             ids,
             state_path,
             target,
-            enterprise: a.enterprise.or(cfg.enterprise),
-            require_signers: a.require_signers.or(cfg.require_signers).unwrap_or(1),
+            enterprise: s.enterprise(),
+            require_signers: s.require_signers(),
         })
     }
 }
@@ -289,13 +264,7 @@ fn run_single(a: &Args, bundle: &Path) -> Result<()> {
 }
 
 fn error_json(e: &Error) -> serde_json::Value {
-    serde_json::json!({
-        "code": e.code.as_str(),
-        "class": e.code.class().name(),
-        "exit_code": e.exit_code(),
-        "cause": e.cause,
-        "hint": e.hint(),
-    })
+    super::error_json(e, e.exit_code())
 }
 
 fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
@@ -370,15 +339,13 @@ fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
                 super::already_reported();
             }
             let failed = counts.get("refused").unwrap_or(&0) + counts.get("failed").unwrap_or(&0);
-            Err(Error::new(
-                e.code,
-                format!(
-                    "{failed} of {total} bundle(s) not imported; the first: {}: {}",
-                    b.display(),
-                    e.cause
-                ),
-            )
-            .with_hint(e.hint().to_string()))
+            let summary = format!(
+                "{failed} of {total} bundle(s) not imported; the first: {}: {}",
+                b.display(),
+                e.cause
+            );
+            let hint = e.hint().to_string();
+            Err(Error::new(e.code, summary).with_hint(hint).with_source(e))
         }
     }
 }

@@ -1,33 +1,21 @@
 //! `airlock log`: list the ledger of a state directory, and check its chain.
 
-use std::path::PathBuf;
-
-use airlock::config::Config;
 use airlock::error::Result;
 use airlock::ledger::Ledger;
-use airlock::state::default_state_dir;
 
 use crate::outln;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Configuration file (default: ~/.config/airlock/airlock.toml)
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// State directory holding the ledger [env: AIRLOCK_STATE_DIR]
-    #[arg(long, value_name = "DIR", env = "AIRLOCK_STATE_DIR", hide_env = true)]
-    pub state_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: super::settings::StateArgs,
     /// Recompute the hash chain; fail if any record was edited, removed or reordered
     #[arg(long)]
     pub verify: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let (cfg, _) = Config::load(a.config.as_deref())?;
-    let dir = match a.state_dir.or(cfg.state_dir) {
-        Some(d) => d,
-        None => default_state_dir()?,
-    };
+    let dir = a.state.settings()?.state_dir()?;
     // A state directory that does not exist has no ledger to list (and
     // `log` creates no directory); an existing one without records lists
     // an empty ledger.

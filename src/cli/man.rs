@@ -48,7 +48,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ("AIRLOCK_REVOKED", "The revoked-keys file, as --revoked."),
     (
         "AIRLOCK_IDENTITY",
-        "Decryption identities for import, colon-separated, as --identity.",
+        "Decryption identities for verify, extract, import and watch, colon-separated, as --identity.",
     ),
     (
         "AIRLOCK_OUTBOX",
@@ -64,17 +64,21 @@ const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "AIRLOCK_SUBMIT_TOKEN",
-        "Bearer token for AIRLOCK_SUBMIT_URL.",
+        "Bearer token for the submit URL; --submit-token-file wins over it, it wins over submit_token_file in airlock.toml.",
     ),
     ("AIRLOCK_CONFIG", "The configuration file, as --config."),
     (
         "GH_TOKEN, GITHUB_TOKEN",
-        "GitHub token for cloud status and cloud seats (read:enterprise).",
+        "GitHub token for cloud status and cloud seats (read:enterprise); --token-file wins over it, it wins over token_file in airlock.toml.",
+    ),
+    (
+        "GH_HOST",
+        "The GitHub host for cloud, as --host (github.com or NAME.ghe.com).",
     ),
     ("SSH_AUTH_SOCK", "The ssh-agent socket, for --agent."),
     (
         "SOURCE_DATE_EPOCH",
-        "Creation time of an exported bundle, in Unix seconds (reproducible builds).",
+        "With export --reproducible, the creation time of the bundle, in Unix seconds; ignored otherwise.",
     ),
     (
         "NO_COLOR",
@@ -87,7 +91,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 ];
 
 const FILES: &[(&str, &str)] = &[
-    ("~/.config/airlock/airlock.toml", "Configuration of import, log, cloud, fleet and report (docs/import.md)."),
+    ("~/.config/airlock/airlock.toml", "Configuration of verify, extract, import, watch, export, log, cloud, fleet and report: see CONFIGURATION (docs/import.md)."),
     ("~/.local/state/airlock/", "The state directory: sequence/ (per-key sequence numbers of the exporter), ledger.sqlite (the hash-chained import and export ledger), lock, outbox/ (the default outbox)."),
     ("allowed_signers", "OpenSSH allowed_signers file: which key may sign for which GHES host (see ssh-keygen(1), ALLOWED SIGNERS)."),
     ("revoked_keys", "Revoked public keys, one per line, or a binary KRL made with ssh-keygen -k."),
@@ -153,6 +157,38 @@ fn examples(name: &str) -> Vec<(&'static str, Vec<&'static str>)> {
     }
 }
 
+/// The keys of airlock.toml this page's command takes (every key on
+/// airlock(1)), from the one table of keys.
+fn configuration(out: &mut String, name: &str) {
+    let cmd = name
+        .strip_prefix("airlock-")
+        .map(|c| c.split('-').next().unwrap_or(c));
+    let keys: Vec<&airlock::config::Key> = airlock::config::KEYS
+        .iter()
+        .filter(|k| cmd.is_none_or(|c| k.commands.contains(&c)))
+        .collect();
+    if keys.is_empty() {
+        return;
+    }
+    section(out, "CONFIGURATION");
+    out.push_str(&format!(
+        "{}
+",
+        esc("Keys of airlock.toml (--config FILE, else AIRLOCK_CONFIG, else ~/.config/airlock/airlock.toml if it exists). Each value comes from the flag, else the environment variable, else the file; relative paths in the file are relative to its directory.")
+    ));
+    for k in keys {
+        let from = match k.env {
+            Some(e) => format!("{}, {e}", k.flag),
+            None => k.flag.to_string(),
+        };
+        item(
+            out,
+            k.name,
+            &format!("{} ({from}; used by {}).", k.about, k.commands.join(", ")),
+        );
+    }
+}
+
 /// One page: clap_mangen's title, name, description, options and
 /// subcommands, with airlock's synopsis and sections.
 fn page(cmd: &clap::Command, name: &str, all: &[String]) -> std::io::Result<Vec<u8>> {
@@ -175,6 +211,7 @@ fn page(cmd: &clap::Command, name: &str, all: &[String]) -> std::io::Result<Vec<
     for (k, v) in ENVIRONMENT {
         item(&mut s, k, v);
     }
+    configuration(&mut s, name);
     section(&mut s, "FILES");
     for (k, v) in FILES {
         item(&mut s, k, v);

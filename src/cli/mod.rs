@@ -10,6 +10,7 @@ mod inspect;
 mod keygen;
 mod log;
 mod man;
+mod settings;
 mod sign;
 mod signals;
 mod verify;
@@ -284,8 +285,7 @@ fn run_command(command: Command) -> Result<()> {
     }
 }
 
-/// Print to stdout; a closed pipe (`airlock … | head`) ends the program
-/// quietly with success, as ripgrep does.
+/// Print to stdout; a closed pipe (`airlock … | head`) is not an error.
 pub fn out(s: &str) {
     if output().quiet {
         return;
@@ -293,12 +293,27 @@ pub fn out(s: &str) {
     raw_out(s);
 }
 
-/// Print regardless of --quiet (JSON, completions, man pages).
+/// Standard output was closed by its reader: later output is dropped.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the reader of standard output went away (`airlock … | head`).
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Print regardless of --quiet (JSON, completions, man pages). After a
+/// closed pipe, output is dropped quietly and the command finishes its
+/// work: its exit status is that of the work, as if the output had been
+/// read (ripgrep also exits 0). Stopping there would leave a batch half
+/// done while reporting success.
 pub fn raw_out(s: &str) {
+    if stdout_closed() {
+        return;
+    }
     let mut o = io::stdout().lock();
     if let Err(e) = o.write_all(s.as_bytes()).and_then(|_| o.flush()) {
         if e.kind() == io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
+            STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::SeqCst);
         }
     }
 }
@@ -333,16 +348,7 @@ pub fn print_error(e: &Error, json: bool) {
 /// `print_error` with the exit status the process will have.
 pub fn print_error_exit(e: &Error, json: bool, exit_code: i32) {
     if json {
-        print_json(&serde_json::json!({
-            "ok": false,
-            "error": {
-                "code": e.code.as_str(),
-                "class": e.code.class().name(),
-                "exit_code": exit_code,
-                "cause": e.cause,
-                "hint": e.hint(),
-            }
-        }));
+        print_json(&serde_json::json!({"ok": false, "error": error_json(e, exit_code)}));
     }
     let (red, dim, reset) = if output().color_err {
         ("\x1b[1;31m", "\x1b[2m", "\x1b[0m")
@@ -357,12 +363,32 @@ pub fn print_error_exit(e: &Error, json: bool, exit_code: i32) {
         e.hint()
     );
     if output().verbose > 0 {
+        for c in e.chain() {
+            let _ = writeln!(io::stderr(), "  {dim}caused by:{reset} {c}");
+        }
         let _ = writeln!(
             io::stderr(),
             "  class: {} (exit code {exit_code}); every code is explained in docs/errors.md",
             e.code.class().name(),
         );
     }
+}
+
+/// The `error` object of `--json` output (docs/json-output.md):
+/// `caused_by` lists the chain of causes, outermost first, when there is one.
+pub fn error_json(e: &Error, exit_code: i32) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "code": e.code.as_str(),
+        "class": e.code.class().name(),
+        "exit_code": exit_code,
+        "cause": e.cause,
+        "hint": e.hint(),
+    });
+    let chain = e.chain();
+    if !chain.is_empty() {
+        v["caused_by"] = chain.into();
+    }
+    v
 }
 
 /// A command line clap refused, or `--help`/`--version`. An error is shown
@@ -408,16 +434,7 @@ pub fn args_error(e: clap::Error, raw: &[std::ffi::OsString]) -> u8 {
     hints.push(format!("`{command} --help` lists every option"));
     let err = Error::new(Code::Args, cause).with_hint(hints.join("; "));
     if json {
-        print_json(&serde_json::json!({
-            "ok": false,
-            "error": {
-                "code": err.code.as_str(),
-                "class": err.code.class().name(),
-                "exit_code": err.exit_code(),
-                "cause": err.cause,
-                "hint": err.hint(),
-            }
-        }));
+        print_json(&serde_json::json!({"ok": false, "error": error_json(&err, err.exit_code())}));
     }
     let _ = io::stderr().write_all(shown.as_bytes());
     err.exit_code() as u8
@@ -505,10 +522,7 @@ pub fn passphrase_source(
         }
         rpassword::prompt_password(format!("Passphrase of the key {key}: "))
             .map(Zeroizing::new)
-            .map_err(|e| {
-                let e = prompt_failed(e, "--key-passphrase-file");
-                Error::new(Code::KeyPassphrase, e.cause.clone()).with_hint(e.hint().to_string())
-            })
+            .map_err(|e| prompt_failed(e, "--key-passphrase-file").recode(Code::KeyPassphrase))
     }
 }
 
@@ -517,6 +531,7 @@ pub fn passphrase_source(
 pub struct IdentityArgs {
     /// Decrypt with this age identity file (AGE-SECRET-KEY-1… or post-quantum
     /// AGE-SECRET-KEY-PQ-1…) or OpenSSH Ed25519 private key (repeatable)
+    /// [env: AIRLOCK_IDENTITY, colon-separated; config: identities]
     #[arg(long = "identity", short = 'i', value_name = "FILE")]
     pub identities: Vec<PathBuf>,
     /// Passphrase of a passphrase-encrypted bundle, on the first line of FILE
@@ -528,18 +543,23 @@ pub struct IdentityArgs {
 }
 
 impl IdentityArgs {
-    /// Load the identities; for a passphrase bundle without --passphrase-file,
-    /// ask on the terminal.
-    pub fn load(&self, bundle: &Path) -> Result<airlock::crypt::Identities> {
+    /// Load `identities` (the resolved ones: these flags, else the
+    /// environment's, else the configuration's); for a passphrase bundle
+    /// without --passphrase-file, ask on the terminal.
+    pub fn load(
+        &self,
+        identities: &[PathBuf],
+        bundle: &Path,
+    ) -> Result<airlock::crypt::Identities> {
         let mut ids = airlock::crypt::Identities::default();
-        for f in &self.identities {
+        for f in identities {
             let mut pass = passphrase_source(f, self.key_passphrase_file.clone());
             ids.add_file(f, &mut pass)?;
         }
         if let Some(f) = &self.passphrase_file {
             let p = airlock::keys::read_passphrase_file(f)?;
             ids.set_passphrase(&p);
-        } else if self.identities.is_empty() && io::stdin().is_terminal() {
+        } else if identities.is_empty() && io::stdin().is_terminal() {
             // Only a passphrase bundle needs asking; look (untrusted) first.
             let scrypt = airlock::bundle::inspect(bundle)
                 .ok()
@@ -589,12 +609,14 @@ fn prompt_failed(e: io::Error, file_flag: &str) -> Error {
         .with_hint(format!(
             "put the passphrase on the first line of a file only you can read (chmod 600) and pass {file_flag} FILE"
         ))
+        .with_source(e)
     } else {
         Error::new(
             Code::Args,
             format!("cannot read the passphrase from the terminal: {e}"),
         )
         .with_hint(format!("pass {file_flag} FILE instead"))
+        .with_source(e)
     }
 }
 
@@ -634,7 +656,7 @@ pub fn require_ledger(dir: &Path) -> Result<()> {
             dir.display()
         ),
     )
-    .with_hint("export or import a bundle first, or pass --state-dir (or set AIRLOCK_STATE_DIR) of the host that did"))
+    .with_hint("export or import a bundle first, or pass --state-dir (or set AIRLOCK_STATE_DIR, or state_dir in airlock.toml) of the host that did"))
 }
 
 /// Human-readable byte count.

@@ -16,26 +16,18 @@ pub struct Args {
     /// The bundle to check
     #[arg(value_name = "BUNDLE")]
     pub bundle: PathBuf,
-    /// OpenSSH allowed_signers file: which key may speak for which instance
-    #[arg(long, value_name = "ALLOWED_SIGNERS", env = "AIRLOCK_TRUST")]
-    pub trust: PathBuf,
-    /// Revoked public keys, one per line
-    #[arg(long, value_name = "FILE", env = "AIRLOCK_REVOKED")]
-    pub revoked: Option<PathBuf>,
+    #[command(flatten)]
+    pub trust: super::settings::TrustArgs,
     /// Verify as of this moment (RFC 3339 or Unix seconds), for audits of old bundles
     #[arg(long, value_name = "TIME", value_parser = super::parse_time_arg)]
     pub at: Option<SystemTime>,
-    #[command(flatten)]
-    pub ids: super::IdentityArgs,
-    /// Require valid signatures from N distinct trusted keys (two-person rule)
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = super::parse_signers)]
-    pub require_signers: usize,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let trust = TrustStore::load(&a.trust, a.revoked.as_deref())?;
+    let settings = a.trust.settings()?;
+    let trust = TrustStore::load(&settings.trust()?, settings.revoked().as_deref())?;
     let now = a.at.map(Clock::Fixed).unwrap_or(Clock::System);
-    let ids = a.ids.load(&a.bundle)?;
+    let ids = a.trust.ids.load(&settings.identities(), &a.bundle)?;
     let v = verify_file(
         &a.bundle,
         &VerifyOptions {
@@ -43,7 +35,7 @@ pub fn run(a: Args) -> Result<()> {
             now,
             skew: DEFAULT_SKEW,
             identities: Some(&ids),
-            require_signers: a.require_signers,
+            require_signers: settings.require_signers(),
         },
     )?;
     let m = &v.manifest;

@@ -54,6 +54,7 @@ pub fn run(a: Args) -> Result<()> {
         poll: a.poll,
         retry_after: a.retry_after,
         until_idle: a.once,
+        now: airlock::bundle::verify::Clock::System,
     };
     let json = super::json();
     // Options, trust and identities are read again for every bundle, so a
@@ -63,7 +64,14 @@ pub fn run(a: Args) -> Result<()> {
         let state = open_state(&r.state_path, true)?;
         Ok(import_one(&r, &state, path))
     };
-    let mut on = |ev: WatchEvent<'_>| report(&ev, json, &a.dir);
+    let mut on = |ev: WatchEvent<'_>| {
+        report(&ev, json, &a.dir);
+        // Nobody reads the events any more (`airlock watch … | head`): stop
+        // as on SIGTERM, after the bundle in hand.
+        if super::stdout_closed() {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    };
     watch(&opts, &stop, &mut import, &mut on)
 }
 
