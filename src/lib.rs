@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod blocks;
 pub mod bundle;
+pub mod clock;
 pub mod cloud;
 pub mod config;
 pub mod crypt;

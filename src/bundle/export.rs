@@ -25,13 +25,17 @@ use crate::usage::{self, Sniff, UsageInfo};
 
 /// Where a payload's bytes come from.
 pub enum InputSource {
+    /// A file, opened when its member is written.
     Path(PathBuf),
+    /// This process's standard input, read once.
     Stdin,
 }
 
+/// One payload file of a bundle.
 pub struct Input {
     /// File name inside the bundle (without `payload/`).
     pub name: String,
+    /// Where its bytes come from.
     pub source: InputSource,
     /// Refuse the input unless it is a GHES license usage file (what
     /// `export -` expects: a failed `ghe-license` must not become a signed
@@ -108,21 +112,30 @@ fn not_usage(label: &str, head: &[u8], size: u64, stdin: bool) -> Error {
     Error::new(Code::NotUsageFile, cause).with_hint(hint)
 }
 
+/// Everything [`export`] needs.
 pub struct ExportOptions<'a> {
+    /// The payload files (1..=32).
     pub inputs: Vec<Input>,
+    /// The signing key.
     pub signer: &'a Signer,
+    /// The GHES host name, when no usage file names it (or to check it).
     pub host_name: Option<String>,
+    /// The GHES server id, likewise.
     pub server_id: Option<String>,
     /// The bundle's signed creation time.
     pub created: SystemTime,
+    /// How long after `created` the bundle expires (1 s ..= 366 days).
     pub expires_in: Duration,
     /// The clock the ledger's records are dated by (the moment of the run,
     /// which `created` need not be).
     pub now: Clock,
     /// A file path, or a directory in which a name is derived.
     pub out: PathBuf,
+    /// Replace an existing file at `out`.
     pub overwrite: bool,
+    /// The exporter's state directory (sequence numbers, ledger).
     pub state: &'a StateDir,
+    /// The tool named in the manifest, `airlock X.Y.Z`.
     pub tool: String,
     /// Encrypt every payload member to these recipients (none: signed only).
     pub recipients: &'a Recipients,
@@ -134,8 +147,11 @@ pub struct ExportOptions<'a> {
 /// What export produced.
 #[derive(Debug)]
 pub struct ExportReport {
+    /// The published bundle.
     pub path: PathBuf,
+    /// Its manifest, as signed.
     pub manifest: Manifest,
+    /// Its size in bytes.
     pub bundle_size: u64,
     /// Usage files recognised, by member name.
     pub usage: Vec<(String, UsageInfo)>,
@@ -160,7 +176,7 @@ fn stream_member<W: Write + io::Seek + Send>(
         format!("payload/{}", input.name)
     };
     check_name_syntax(&member).map_err(|e| {
-        Error::new(Code::Args, e.cause).with_hint(
+        e.recode(Code::Args).with_hint(
             "rename the file: payload names may use letters, digits, '.', '_' and '-', and must not start with a dot",
         )
     })?;
@@ -289,147 +305,387 @@ fn resolve_source(
     }
 }
 
-/// Export a bundle.
-pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
-    if opts.inputs.is_empty() {
-        return Err(Error::new(Code::Args, "nothing to export"));
-    }
-    if opts.inputs.len() > MAX_PAYLOAD_MEMBERS {
-        return Err(Error::new(
-            Code::Args,
-            format!("at most {MAX_PAYLOAD_MEMBERS} files fit in one bundle"),
-        ));
-    }
-    if opts.expires_in.is_zero() || opts.expires_in > MAX_LIFETIME {
-        return Err(Error::new(
-            Code::Args,
-            "--expires-in must be between 1 second and 366 days",
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for i in &opts.inputs {
-        if !seen.insert(i.name.to_ascii_lowercase()) {
-            return Err(Error::new(
-                Code::Args,
-                format!("two inputs are both named {}", i.name),
-            ));
-        }
-    }
-    if opts
-        .inputs
-        .iter()
-        .filter(|i| matches!(i.source, InputSource::Stdin))
-        .count()
-        > 1
-    {
-        return Err(Error::new(
-            Code::Args,
-            "standard input can be read only once",
-        ));
-    }
-    // A path ending in '/' names a directory (a mounted stick), existing or not.
-    let names_dir = opts.out.as_os_str().as_encoded_bytes().ends_with(b"/");
-    if names_dir || opts.out.is_dir() {
-        fsutil::ensure_dir(&opts.out, "output directory")?;
-    } else {
-        fsutil::ensure_dir(&fsutil::parent_dir(&opts.out), "output directory")?;
-    }
-    let out_is_dir = opts.out.is_dir();
-    let probe_target = if out_is_dir {
-        opts.out.join("bundle")
-    } else {
-        opts.out.clone()
-    };
-    if !out_is_dir && !opts.overwrite && opts.out.exists() {
-        return Err(Error::new(
-            Code::OutputExists,
-            format!("{} already exists", opts.out.display()),
-        ));
-    }
+/// What makes a bundle besides its payload: who signs it, who can decrypt
+/// it, where it comes from and when it was made.
+pub struct BundleSpec<'a> {
+    /// The signing key (a key file or ssh-agent).
+    pub signer: &'a Signer,
+    /// Encrypt every payload member to these recipients (none: signed only).
+    pub recipients: &'a Recipients,
+    /// The GHES instance's host name, when no usage file names it (or to
+    /// check that it does).
+    pub host_name: Option<String>,
+    /// The GHES server id, likewise.
+    pub server_id: Option<String>,
+    /// The bundle's signed creation time.
+    pub created: SystemTime,
+    /// How long after `created` the bundle expires (1 s ..= 366 days).
+    pub expires_in: Duration,
+    /// The tool named in the manifest, `airlock X.Y.Z`.
+    pub tool: String,
+}
 
-    let tmp = fsutil::temp_beside(&probe_target, 0o644)?;
-    let file = tmp
-        .as_file()
-        .try_clone()
-        .map_err(|e| Error::io_write(tmp.path(), e))?;
+/// A bundle written by [`write_bundle`].
+pub struct Written<W> {
+    /// Where it was written, positioned at its end.
+    pub out: W,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The exact bytes of `manifest.json`, as signed.
+    pub manifest_bytes: Vec<u8>,
+    /// Usage files recognised, by member name.
+    pub usage: Vec<(String, UsageInfo)>,
+}
+
+/// Write a complete signed bundle of `inputs` to `out` (a file, or a
+/// `Cursor<Vec<u8>>` in memory), with sequence number `sequence`. This is
+/// export without the state directory, ledger, atomic publication and
+/// read-back that [`export`] adds around it.
+///
+/// ```
+/// use std::io::Cursor;
+/// use std::time::{Duration, SystemTime};
+/// use airlock::bundle::export::{write_bundle, BundleSpec, Input};
+/// use airlock::bundle::verify::{verify, Clock, VerifyOptions, DEFAULT_SKEW};
+/// use airlock::crypt::Recipients;
+///
+/// # fn main() -> airlock::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let usage = dir.path().join("license-usage.json");
+/// std::fs::write(&usage, airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3)).unwrap();
+/// let key = airlock::keys::generate(&dir.path().join("id_ed25519"), "doc", None, true)?;
+/// let signer = airlock::keys::load_signer(&dir.path().join("id_ed25519"), &mut || unreachable!())?;
+///
+/// // Export into memory.
+/// let spec = BundleSpec {
+///     signer: &signer,
+///     recipients: &Recipients::default(),
+///     host_name: None,
+///     server_id: None,
+///     created: SystemTime::now(),
+///     expires_in: Duration::from_secs(7 * 24 * 3600),
+///     tool: airlock::tool_version(),
+/// };
+/// let written = write_bundle(Cursor::new(Vec::new()), &[Input::path(&usage)?], &spec, 1)?;
+///
+/// // Verify it from memory, trusting that key for the instance.
+/// let trust_file = dir.path().join("allowed_signers");
+/// std::fs::write(&trust_file, format!("ghes.example.com namespaces=\"airlock-bundle\" {}\n", key.public_line)).unwrap();
+/// let trust = airlock::trust::TrustStore::load(&trust_file, None)?;
+/// let opts = VerifyOptions {
+///     trust: &trust,
+///     identities: None,
+///     require_signers: 1,
+///     now: Clock::System,
+///     skew: DEFAULT_SKEW,
+/// };
+/// let v = verify(Cursor::new(written.out.into_inner()), &opts)?;
+/// assert_eq!(v.manifest, written.manifest);
+/// # Ok(())
+/// # }
+/// ```
+pub fn write_bundle<W: Write + io::Seek + Send>(
+    out: W,
+    inputs: &[Input],
+    spec: &BundleSpec<'_>,
+    sequence: u64,
+) -> Result<Written<W>> {
+    check_inputs(inputs, spec.expires_in)?;
+    let mut zw = Writer::new(out);
+    let staged = stage_all(&mut zw, inputs, spec, Path::new("the bundle"), None)?;
+    let (manifest, manifest_bytes) = sign_and_finish(
+        &mut zw,
+        staged.entries(),
+        spec,
+        sequence,
+        Path::new("the bundle"),
+    )?;
+    Ok(Written {
+        out: zw
+            .finish()
+            .map_err(|e| Error::io_write(Path::new("the bundle"), e))?,
+        manifest,
+        manifest_bytes,
+        usage: staged.usage(),
+    })
+}
+
+/// Export a bundle: [`write_bundle`] into a temporary file beside the
+/// target, with the next sequence number of the state directory (reserved in
+/// the exporter's ledger first), then sync, read back from the device and
+/// verify, publish under its final name, and record the export.
+pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
+    check_inputs(&opts.inputs, opts.expires_in)?;
+    let place = OutputPlace::resolve(&opts.out, opts.overwrite)?;
+    let spec = BundleSpec {
+        signer: opts.signer,
+        recipients: opts.recipients,
+        host_name: opts.host_name.clone(),
+        server_id: opts.server_id.clone(),
+        created: opts.created,
+        expires_in: opts.expires_in,
+        tool: opts.tool.clone(),
+    };
+    let tmp = fsutil::temp_beside(&place.probe, 0o644)?;
+    let clone = || {
+        tmp.as_file()
+            .try_clone()
+            .map_err(|e| Error::io_write(tmp.path(), e))
+    };
     let mut zw = Writer::new(BufWriter::with_capacity(
         CHUNK,
-        fsutil::EarlyWriteback::new(file)?,
+        fsutil::EarlyWriteback::new(clone()?)?,
     ));
     // Without a read-back, the ledger's bundle hash is taken in the writing
     // pass when it can be (stage.rs), else after it.
-    let mut bundle_hash = if opts.read_back {
-        None
-    } else {
-        let f = tmp
-            .as_file()
-            .try_clone()
-            .map_err(|e| Error::io_write(tmp.path(), e))?;
-        Some(BundleHash::new(f))
+    let mut bundle_hash = match opts.read_back {
+        true => None,
+        false => Some(BundleHash::new(clone()?)),
     };
+    let staged = stage_all(
+        &mut zw,
+        &opts.inputs,
+        &spec,
+        &place.probe,
+        bundle_hash.as_mut(),
+    )?;
+    let (mut ledger, number) = reserve(&opts)?;
+    let (manifest, manifest_bytes) =
+        sign_and_finish(&mut zw, staged.entries(), &spec, number, &place.probe)?;
+    let buffered = zw.finish().map_err(|e| Error::io_write(&place.probe, e))?;
+    let file = buffered
+        .into_inner()
+        .map_err(|e| Error::io_write(&place.probe, e.into_error()))?
+        .finish()
+        .map_err(|e| Error::io_write(&place.probe, e))?;
+    let bundle_sha256 = sync_and_hash(file, &tmp, bundle_hash, &place.probe)?;
+    fsutil::fault_point("export:written");
+    // Read back from the device, not the page cache: removable media lie.
+    let bundle_sha256 = match bundle_sha256 {
+        Some(h) => h,
+        None => readback(tmp.path(), opts.signer, &manifest_bytes, opts.created)?,
+    };
+    let target = place.target(&manifest);
+    let bundle_size = tmp
+        .as_file()
+        .metadata()
+        .map_err(|e| Error::io_write(tmp.path(), e))?
+        .len();
+    // Synced above (beside the ledger hash); only the rename is left.
+    fsutil::publish_synced(tmp, &target, opts.overwrite)?;
+    fsutil::fault_point("export:published");
+    ledger.append(Event {
+        bundle_sha256: Some(bundle_sha256),
+        bundle_id: Some(manifest.bundle_id.to_string()),
+        signer: Some(manifest.sequence.key.to_string()),
+        principal: None,
+        sequence: Some(number as i64),
+        host_name: Some(manifest.source.host_name.clone()),
+        server_id: manifest.source.server_id.clone(),
+        created: Some(manifest.created.to_string()),
+        expires: Some(manifest.expires.to_string()),
+        detail: Some(target.display().to_string()),
+        ..Event::new(Kind::Export, Outcome::Exported, format_time(opts.now.now()))
+    })?;
+    Ok(ExportReport {
+        path: target,
+        manifest,
+        bundle_size,
+        usage: staged.usage(),
+    })
+}
+
+/// The inputs make a bundle: 1..=32 of them, distinct names, standard input
+/// at most once, and a lifetime within the format's limit.
+fn check_inputs(inputs: &[Input], expires_in: Duration) -> Result<()> {
+    let args = |m: String| Err(Error::new(Code::Args, m));
+    if inputs.is_empty() {
+        return args("nothing to export".into());
+    }
+    if inputs.len() > MAX_PAYLOAD_MEMBERS {
+        return args(format!(
+            "at most {MAX_PAYLOAD_MEMBERS} files fit in one bundle"
+        ));
+    }
+    if expires_in.is_zero() || expires_in > MAX_LIFETIME {
+        return args("--expires-in must be between 1 second and 366 days".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for i in inputs {
+        if !seen.insert(i.name.to_ascii_lowercase()) {
+            return args(format!("two inputs are both named {}", i.name));
+        }
+    }
+    let stdin = inputs
+        .iter()
+        .filter(|i| matches!(i.source, InputSource::Stdin))
+        .count();
+    if stdin > 1 {
+        return args("standard input can be read only once".into());
+    }
+    Ok(())
+}
+
+/// Where the bundle goes: a directory (its name derived from the manifest)
+/// or a file path; `probe` is a path in the target directory that temporary
+/// files and error messages use.
+struct OutputPlace {
+    out: PathBuf,
+    is_dir: bool,
+    probe: PathBuf,
+}
+
+impl OutputPlace {
+    fn resolve(out: &Path, overwrite: bool) -> Result<OutputPlace> {
+        // A path ending in '/' names a directory (a mounted stick), existing or not.
+        let names_dir = out.as_os_str().as_encoded_bytes().ends_with(b"/");
+        if names_dir || out.is_dir() {
+            fsutil::ensure_dir(out, "output directory")?;
+        } else {
+            fsutil::ensure_dir(&fsutil::parent_dir(out), "output directory")?;
+        }
+        let is_dir = out.is_dir();
+        if !is_dir && !overwrite && out.exists() {
+            return Err(Error::new(
+                Code::OutputExists,
+                format!("{} already exists", out.display()),
+            ));
+        }
+        Ok(OutputPlace {
+            out: out.to_path_buf(),
+            is_dir,
+            probe: if is_dir {
+                out.join("bundle")
+            } else {
+                out.to_path_buf()
+            },
+        })
+    }
+
+    /// The final path of the bundle with this manifest.
+    fn target(&self, m: &Manifest) -> PathBuf {
+        if self.is_dir {
+            self.out.join(derived_name(m))
+        } else {
+            self.out.clone()
+        }
+    }
+}
+
+/// The payload members as written, and the instance they come from.
+struct StagedAll {
+    members: Vec<Staged>,
+    source: Source,
+}
+
+impl StagedAll {
+    /// The manifest's payload list and source.
+    fn entries(&self) -> (Vec<PayloadEntry>, Source) {
+        let payload = self.members.iter().map(|s| s.entry.clone()).collect();
+        (payload, self.source.clone())
+    }
+
+    fn usage(&self) -> Vec<(String, UsageInfo)> {
+        self.members
+            .iter()
+            .filter_map(|s| s.usage.clone().map(|u| (s.entry.name.clone(), u)))
+            .collect()
+    }
+}
+
+/// Stream every input into the bundle as a payload member, and decide the
+/// source instance from the usage files and the spec.
+fn stage_all<W: Write + io::Seek + Send>(
+    zw: &mut Writer<W>,
+    inputs: &[Input],
+    spec: &BundleSpec<'_>,
+    out_path: &Path,
+    mut bundle_hash: Option<&mut BundleHash>,
+) -> Result<StagedAll> {
     let mut staged = Vec::new();
-    for input in &opts.inputs {
+    for input in inputs {
         staged.push(stream_member(
-            &mut zw,
+            zw,
             input,
-            &probe_target,
-            opts.recipients,
-            bundle_hash.as_mut(),
+            out_path,
+            spec.recipients,
+            bundle_hash.as_deref_mut(),
         )?);
     }
-    let source = resolve_source(&staged, opts.host_name.clone(), opts.server_id.clone())?;
+    let source = resolve_source(&staged, spec.host_name.clone(), spec.server_id.clone())?;
+    Ok(StagedAll {
+        members: staged,
+        source,
+    })
+}
 
-    let signer = opts.signer;
-    let fp = signer.fingerprint();
-    let number = opts.state.next_sequence(&signer.public.id_hex())?;
-    // The ledger records the reservation first, so a crash before publication
-    // shows as a reserved number without an export.
+/// The next sequence number for the signer, recorded in the exporter's
+/// ledger before anything is published: a crash before publication shows as
+/// a reserved number without an export.
+fn reserve(opts: &ExportOptions<'_>) -> Result<(Ledger, u64)> {
+    let number = opts.state.next_sequence(&opts.signer.public.id_hex())?;
     let mut ledger = Ledger::open(opts.state.path())?;
-    let reserved = Event {
-        signer: Some(fp.clone()),
+    ledger.append(Event {
+        signer: Some(opts.signer.fingerprint()),
         sequence: Some(number as i64),
         ..Event::new(Kind::Export, Outcome::Reserved, format_time(opts.now.now()))
-    };
-    ledger.append(reserved)?;
+    })?;
     fsutil::fault_point("export:reserved");
-    let created = Timestamp::from_system(opts.created);
-    let expires = created + opts.expires_in;
+    Ok((ledger, number))
+}
+
+/// Build and check the manifest for the staged payload, sign it, and write
+/// it and its signature after the payload.
+fn sign_and_finish<W: Write + io::Seek>(
+    zw: &mut Writer<W>,
+    (payload, source): (Vec<PayloadEntry>, Source),
+    spec: &BundleSpec<'_>,
+    number: u64,
+    out_path: &Path,
+) -> Result<(Manifest, Vec<u8>)> {
+    let fp = spec.signer.fingerprint();
     let key = Fingerprint::parse(&fp)
         .ok_or_else(|| Error::new(Code::Internal, format!("fingerprint {fp:?}")))?;
-    let payload: Vec<PayloadEntry> = staged.iter().map(|s| s.entry.clone()).collect();
+    let created = Timestamp::from_system(spec.created);
     let manifest = Manifest {
         format: FormatName::AirlockBundle,
-        version: version_for(&opts.recipients.listed),
+        version: version_for(&spec.recipients.listed),
         bundle_id: bundle_id(&key, number, created, &payload),
         created,
-        expires,
-        tool: opts.tool.clone(),
+        expires: created + spec.expires_in,
+        tool: spec.tool.clone(),
         source,
         sequence: Sequence { key, number },
         payload,
-        recipients: opts.recipients.listed.clone(),
+        recipients: spec.recipients.listed.clone(),
     };
     manifest.check()?;
     let manifest_bytes = manifest.to_bytes();
-    let sig = signer.sign(crate::sshsig::BUNDLE_NAMESPACE, &manifest_bytes)?;
+    let sig = spec
+        .signer
+        .sign(crate::sshsig::BUNDLE_NAMESPACE, &manifest_bytes)?;
     zw.add_bytes(MANIFEST_NAME, &manifest_bytes)
-        .map_err(|e| Error::io_write(&probe_target, e))?;
+        .map_err(|e| Error::io_write(out_path, e))?;
     zw.add_bytes(&signature_member_name(&sig), sig.to_armored().as_bytes())
-        .map_err(|e| Error::io_write(&probe_target, e))?;
-    let buffered = zw.finish().map_err(|e| Error::io_write(&probe_target, e))?;
-    let file = buffered
-        .into_inner()
-        .map_err(|e| Error::io_write(&probe_target, e.into_error()))?
-        .finish()
-        .map_err(|e| Error::io_write(&probe_target, e))?;
-    // The ledger records the bundle's SHA-256. With the read-back (the
-    // default) it comes from the read-back's verifying pass over the device:
-    // the hash of what is on the medium, from the read that was verified.
-    // Without it, it was taken while the bundle was written, or else the
-    // file is hashed on the second core from the page cache while fsync
-    // waits for the device.
+        .map_err(|e| Error::io_write(out_path, e))?;
+    Ok((manifest, manifest_bytes))
+}
+
+/// Sync the written bundle. The ledger records the bundle's SHA-256: with
+/// the read-back (the default) it comes from the read-back's verifying pass
+/// over the device (`None` here), the hash of what is on the medium from the
+/// read that was verified. Without it, it was taken while the bundle was
+/// written, or else the file is hashed on the second core from the page
+/// cache while fsync waits for the device.
+fn sync_and_hash(
+    file: File,
+    tmp: &tempfile::NamedTempFile,
+    bundle_hash: Option<BundleHash>,
+    out_path: &Path,
+) -> Result<Option<String>> {
+    let read_back = bundle_hash.is_none();
     let in_pass = bundle_hash.filter(BundleHash::usable);
-    let side_hash = if opts.read_back || in_pass.is_some() {
+    let side_hash = if read_back || in_pass.is_some() {
         None
     } else {
         let hash_path = tmp.path().to_path_buf();
@@ -454,50 +710,8 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
                 .map_err(|e| Error::io_read(tmp.path(), e))
         })
         .transpose()?;
-    synced.map_err(|e| Error::io_write(&probe_target, e))?;
-
-    fsutil::fault_point("export:written");
-    // Read back from the device, not the page cache: removable media lie.
-    let bundle_sha256 = match in_pass.or(side_hash) {
-        Some(h) => h,
-        None => readback(tmp.path(), signer, &manifest_bytes, opts.created)?,
-    };
-
-    let target = if out_is_dir {
-        opts.out.join(derived_name(&manifest))
-    } else {
-        opts.out.clone()
-    };
-    let bundle_size = tmp
-        .as_file()
-        .metadata()
-        .map_err(|e| Error::io_write(tmp.path(), e))?
-        .len();
-    // Synced above (beside the ledger hash); only the rename is left.
-    fsutil::publish_synced(tmp, &target, opts.overwrite)?;
-    fsutil::fault_point("export:published");
-    ledger.append(Event {
-        bundle_sha256: Some(bundle_sha256),
-        bundle_id: Some(manifest.bundle_id.to_string()),
-        signer: Some(fp.clone()),
-        principal: None,
-        sequence: Some(number as i64),
-        host_name: Some(manifest.source.host_name.clone()),
-        server_id: manifest.source.server_id.clone(),
-        created: Some(manifest.created.to_string()),
-        expires: Some(manifest.expires.to_string()),
-        detail: Some(target.display().to_string()),
-        ..Event::new(Kind::Export, Outcome::Exported, format_time(opts.now.now()))
-    })?;
-    Ok(ExportReport {
-        path: target,
-        manifest,
-        bundle_size,
-        usage: staged
-            .into_iter()
-            .filter_map(|s| s.usage.map(|u| (s.entry.name, u)))
-            .collect(),
-    })
+    synced.map_err(|e| Error::io_write(out_path, e))?;
+    Ok(in_pass.or(side_hash))
 }
 
 /// Verify a freshly written bundle with the exporter's own key as the only

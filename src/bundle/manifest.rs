@@ -318,7 +318,7 @@ impl Manifest {
         }
         let mut names = HashSet::new();
         for p in &self.payload {
-            check_name_syntax(&p.name).map_err(|e| invalid(e.cause))?;
+            check_name_syntax(&p.name).map_err(|e| e.recode(Code::ManifestInvalid))?;
             if !p.name.starts_with("payload/") {
                 return Err(invalid(format!("{} is not under payload/", p.name)));
             }

@@ -54,9 +54,11 @@ const SPLIT_AT: u64 = 32 << 20;
 
 /// What staging a member produced.
 pub struct Staged {
+    /// The member's container entry (size and CRC as written).
     pub entry: Entry,
     /// SHA-256 of the member's bytes (the age file when encrypted), hex.
     pub sha256: HexDigest,
+    /// What the usage-file sniffer made of the input.
     pub verdict: Sniff,
     /// The first bytes of the input, to describe it when it is refused.
     pub head: Vec<u8>,
@@ -78,6 +80,7 @@ pub struct BundleHash {
 }
 
 impl BundleHash {
+    /// Hash `file`, the bundle being written, as it is written.
     pub fn new(file: File) -> BundleHash {
         BundleHash {
             file,
@@ -289,6 +292,36 @@ fn read_blocks(
     Ok((head, done))
 }
 
+/// The member's SHA-256, from its side hasher, or, for a member whose
+/// hashing was deferred, from the page cache together with the bundle's.
+/// A clear member whose input changed between the CRC pre-pass and the
+/// write (its header was patched) spoils the in-pass bundle hash.
+fn member_digest<W: Write + Seek + Send>(
+    zw: &mut Writer<W>,
+    entry: &Entry,
+    sha: Option<SideSha>,
+    bundle: Option<&mut BundleHash>,
+    known: Option<(u64, u32)>,
+    out_path: &Path,
+) -> Result<[u8; 32]> {
+    match (sha, bundle) {
+        (Some(s), Some(b)) => {
+            if known.is_some_and(|k| k != (entry.size, entry.crc32)) {
+                b.spoil();
+            }
+            s.finish()
+        }
+        (Some(s), None) => s.finish(),
+        (None, Some(b)) => {
+            zw.flush().map_err(|e| Error::io_write(out_path, e))?;
+            let mut s = SideSha::spawn("sha256")?;
+            b.catch_up(entry.end(), entry.data_offset(), Some(&mut s))?;
+            s.finish()
+        }
+        (None, None) => Err(Error::new(Code::Internal, "a member was not hashed")),
+    }
+}
+
 /// Stream one input into a new member `member` of `zw`: plain, or as an
 /// age file when there are recipients.
 #[allow(clippy::too_many_arguments)]
@@ -362,23 +395,7 @@ pub fn stage<W: Write + Seek + Send>(
         })?
     };
     let entry = mw.finish().map_err(werr)?;
-    let digest = match (sha, bundle) {
-        (Some(s), Some(b)) => {
-            if known.is_some_and(|k| k != (entry.size, entry.crc32)) {
-                // The input changed between the passes: the header was patched.
-                b.spoil();
-            }
-            s.finish()?
-        }
-        (Some(s), None) => s.finish()?,
-        (None, Some(b)) => {
-            zw.flush().map_err(werr)?;
-            let mut s = SideSha::spawn("sha256")?;
-            b.catch_up(entry.end(), entry.data_offset(), Some(&mut s))?;
-            s.finish()?
-        }
-        (None, None) => return Err(Error::new(Code::Internal, "a member was not hashed")),
-    };
+    let digest = member_digest(zw, &entry, sha, bundle, known, out_path)?;
     Ok(Staged {
         entry,
         sha256: HexDigest::from_bytes(&digest),

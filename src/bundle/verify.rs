@@ -38,35 +38,14 @@ use crate::sshsig::{SigError, SshSig, BUNDLE_NAMESPACE, MAX_ARMORED_LEN};
 use crate::trust::TrustStore;
 use crate::usage::{Sniff, Sniffer, UsageInfo};
 
+pub use crate::clock::Clock;
+
 /// Allowed clock difference between exporter and verifier.
 pub const DEFAULT_SKEW: Duration = Duration::from_secs(5 * 60);
 
-/// Where "now" comes from. The library never reads the clock by itself: the
-/// caller says whether decisions are taken as of the system clock (read at
-/// the moment of each decision) or as of a fixed moment (`--at`, tests,
-/// export's read-back).
-#[derive(Debug, Clone, Copy)]
-pub enum Clock {
-    System,
-    Fixed(SystemTime),
-}
-
-impl Clock {
-    pub fn now(&self) -> SystemTime {
-        match self {
-            Clock::System => SystemTime::now(),
-            Clock::Fixed(t) => *t,
-        }
-    }
-}
-
-impl From<SystemTime> for Clock {
-    fn from(t: SystemTime) -> Clock {
-        Clock::Fixed(t)
-    }
-}
-
+/// What a verification trusts, decrypts with, and when it decides.
 pub struct VerifyOptions<'a> {
+    /// The allowed signers and revoked keys.
     pub trust: &'a TrustStore,
     /// Identities to decrypt encrypted payloads with; without them only the
     /// ciphertext is checked.
@@ -75,33 +54,45 @@ pub struct VerifyOptions<'a> {
     pub require_signers: usize,
     /// The clock freshness is judged by, at the moment of decision.
     pub now: Clock,
+    /// How far in the future `created` may be (clock difference).
     pub skew: Duration,
 }
 
 /// A signature that passed crypto and trust.
 #[derive(Debug, Clone, Serialize)]
 pub struct AcceptedSigner {
+    /// The key's `SHA256:` fingerprint.
     pub fingerprint: String,
+    /// The principals of the trust file line that accepted it.
     pub principals: String,
+    /// That line's number in the trust file.
     pub trust_line: usize,
 }
 
 /// What was checked about one payload member.
 #[derive(Debug, Clone, Serialize)]
 pub struct PayloadCheck {
+    /// Member name, as listed.
     pub name: String,
+    /// Member size as stored (the ciphertext when encrypted).
     pub size: u64,
+    /// The signed SHA-256 of the member as stored, which it matched.
     pub sha256: HexDigest,
+    /// What the member holds.
     pub kind: PayloadKind,
+    /// The member is an age file.
     pub encrypted: bool,
     /// True when an encrypted member was decrypted to its end.
     pub decrypted: bool,
     /// True when the content was validated (clear, or decrypted).
     pub validated: bool,
+    /// Size of the content (clear, or decrypted).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plaintext_size: Option<u64>,
+    /// SHA-256 of the content, when it was taken (not by extract).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plaintext_sha256: Option<HexDigest>,
+    /// What the usage file says, when the member is one and was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageInfo>,
 }
@@ -109,9 +100,13 @@ pub struct PayloadCheck {
 /// A bundle that verified.
 #[derive(Debug)]
 pub struct Verified {
+    /// The manifest, parsed and checked.
     pub manifest: Manifest,
+    /// Its exact signed bytes.
     pub manifest_bytes: Vec<u8>,
+    /// The signatures that passed crypto and trust.
     pub signers: Vec<AcceptedSigner>,
+    /// Each payload member, in member order.
     pub payload: Vec<PayloadCheck>,
     /// SHA-256 of the whole file as read in the verifying pass (when asked).
     pub bundle_sha256: Option<String>,
@@ -121,9 +116,13 @@ pub struct Verified {
 
 /// The container with its members sorted into their roles.
 pub struct Layout {
+    /// The strict reader, positioned nowhere in particular.
     pub reader: Reader,
+    /// The payload members, in order, before the manifest.
     pub payload: Vec<Entry>,
+    /// `manifest.json`.
     pub manifest: Entry,
+    /// The signature members, in name order, after the manifest.
     pub signatures: Vec<Entry>,
 }
 
@@ -197,6 +196,7 @@ fn sig_error(name: &str, e: SigError) -> Error {
 pub struct Signed {
     /// The exact bytes of `manifest.json`.
     pub manifest: Vec<u8>,
+    /// The signatures, parsed, in member order.
     pub sigs: Vec<SshSig>,
     /// The armored text of each signature member, in member order.
     pub texts: Vec<Vec<u8>>,
@@ -406,7 +406,9 @@ pub enum Destination<'a> {
     /// Private (0600) temporary files in `dir`, one per member, to be
     /// published by the caller under the names `name` gives.
     Dir {
+        /// The directory the files will be published in.
         dir: &'a Path,
+        /// The file name of each member.
         name: Naming<'a>,
         /// Refuse up front when a target exists (extract without --force).
         refuse_existing: bool,
@@ -432,8 +434,9 @@ pub struct StagedFile {
     temp: NamedTempFile,
     /// Where it will be published.
     pub target: PathBuf,
-    /// Its content's SHA-256 and size.
+    /// Its content's SHA-256, hex (empty when it was not taken).
     pub sha256: String,
+    /// Its size in bytes.
     pub size: u64,
 }
 
@@ -448,6 +451,7 @@ impl StagedFile {
 /// deletes them.
 #[derive(Default)]
 pub struct Staged {
+    /// One per payload member, in member order.
     pub files: Vec<StagedFile>,
 }
 
@@ -565,7 +569,9 @@ pub fn verify<M: Medium + 'static>(medium: M, opts: &VerifyOptions<'_>) -> Resul
 /// Where `extract` writes: a directory, and whether existing files may be
 /// replaced.
 pub struct ExtractTo<'a> {
+    /// The directory (it must exist).
     pub dir: &'a Path,
+    /// Replace files that exist there.
     pub overwrite: bool,
 }
 
@@ -716,13 +722,7 @@ fn read_all(
                 "member order changed after checking",
             ));
         }
-        let temp = match dest {
-            Destination::Discard => None,
-            Destination::Dir { dir, name, .. } => {
-                let target = dir.join(name(manifest, p));
-                Some((fsutil::temp_beside(&target, 0o600)?, target))
-            }
-        };
+        let temp = staging_file(dest, manifest, p)?;
         let sink = match &temp {
             Some((t, _)) => Some(writeback(t)?),
             None => None,
@@ -755,8 +755,35 @@ fn read_all(
         }
         checks.push(check);
     }
-    // The manifest and signatures again: the bytes this pass hashes must be
-    // the bytes that were verified.
+    reread_signed(&mut pass, signed)?;
+    let whole = pass.finish()?;
+    Ok(PassResult {
+        checks,
+        staged,
+        bundle_sha256: whole.map(hex::encode),
+    })
+}
+
+/// The temporary file a member is staged in (0600, in the destination
+/// directory), and the name it will be published under; none when the
+/// payload is discarded.
+fn staging_file(
+    dest: &Destination<'_>,
+    manifest: &Manifest,
+    p: &PayloadEntry,
+) -> Result<Option<(NamedTempFile, PathBuf)>> {
+    match dest {
+        Destination::Discard => Ok(None),
+        Destination::Dir { dir, name, .. } => {
+            let target = dir.join(name(manifest, p));
+            Ok(Some((fsutil::temp_beside(&target, 0o600)?, target)))
+        }
+    }
+}
+
+/// The manifest and signatures again, in this pass: the bytes it hashes
+/// must be the bytes that were verified.
+fn reread_signed(pass: &mut crate::bundle::container::Pass<'_>, signed: &Signed) -> Result<()> {
     let signed_members = std::iter::once(&signed.manifest).chain(signed.texts.iter());
     for want in signed_members {
         let (e, mut r) = pass
@@ -776,12 +803,7 @@ fn read_all(
             ));
         }
     }
-    let whole = pass.finish()?;
-    Ok(PassResult {
-        checks,
-        staged,
-        bundle_sha256: whole.map(hex::encode),
-    })
+    Ok(())
 }
 
 /// The extraction temp file, written with early writeback (see
@@ -892,6 +914,47 @@ impl Digesting<'_, '_> {
     }
 }
 
+impl PayloadCheck {
+    /// Nothing checked yet about member `p`.
+    fn unread(p: &PayloadEntry) -> PayloadCheck {
+        PayloadCheck {
+            name: p.name.clone(),
+            size: p.size,
+            sha256: p.sha256.clone(),
+            kind: p.kind,
+            encrypted: p.encryption.is_some(),
+            decrypted: false,
+            validated: false,
+            plaintext_size: None,
+            plaintext_sha256: None,
+            usage: None,
+        }
+    }
+}
+
+/// Which error a failed member read reports: the container's own complaint
+/// first (CRC, short member), as the rest of the reader reports it; then a
+/// local I/O failure; then the signed digest, so that a member that was
+/// swapped or altered is reported as such, whatever else went wrong while
+/// decrypting or parsing it; else `err` itself.
+fn member_failure(
+    mut src: Digesting<'_, '_>,
+    p: &PayloadEntry,
+    buf: &mut [u8],
+    err: Error,
+) -> Error {
+    if let Some(container) = src.failed.take() {
+        return container;
+    }
+    if err.code.class() == crate::error::Class::Io {
+        return err;
+    }
+    if let Err(e) = src.drain(buf) {
+        return e;
+    }
+    src.check(p).err().unwrap_or(err)
+}
+
 /// Read one payload member once: digest, and either copy the clear bytes,
 /// or decrypt, into `sink`; validate a usage file on the side.
 #[allow(clippy::too_many_arguments)]
@@ -906,18 +969,7 @@ fn read_member(
     buf: &mut [u8],
 ) -> Result<PayloadCheck> {
     let encrypted = p.encryption.is_some();
-    let mut check = PayloadCheck {
-        name: p.name.clone(),
-        size: p.size,
-        sha256: p.sha256.clone(),
-        kind: p.kind,
-        encrypted,
-        decrypted: false,
-        validated: false,
-        plaintext_size: None,
-        plaintext_sha256: None,
-        usage: None,
-    };
+    let mut check = PayloadCheck::unread(p);
     let identities = opts.identities.filter(|i| !i.is_empty());
     // Decryption keeps this core busy: the ciphertext's SHA-256 goes to the
     // other one (the plaintext's has a thread of its own).
@@ -948,21 +1000,7 @@ fn read_member(
     crate::progress::end();
     let verdict = match verdict {
         Ok(v) => v,
-        Err(err) => {
-            // The container's own complaint first (CRC, short member), as
-            // the rest of the reader reports it; then the signed digest: a
-            // member that was swapped or altered is reported as such,
-            // whatever else went wrong while decrypting or parsing it.
-            if let Some(container) = src.failed.take() {
-                return Err(container);
-            }
-            if err.code.class() == crate::error::Class::Io {
-                return Err(err);
-            }
-            src.drain(buf)?;
-            src.check(p)?;
-            return Err(err);
-        }
+        Err(err) => return Err(member_failure(src, p, buf, err)),
     };
     if encrypted && identities.is_none() {
         let head = src.head.take();
@@ -1016,6 +1054,39 @@ fn copy_clear(
     sniffer.map(|s| s.finish()).transpose()
 }
 
+/// The scrypt work factor the manifest signed (unlocking caps it at
+/// airlock's limit), or that limit when no passphrase is listed.
+fn max_work_factor(m: &Manifest) -> u8 {
+    m.recipients
+        .iter()
+        .find_map(|r| match r {
+            crypt::ListedRecipient::Scrypt { work_factor } => Some(*work_factor),
+            _ => None,
+        })
+        .unwrap_or(crypt::SCRYPT_MAX_WORK_FACTOR)
+}
+
+/// Decrypted bytes from `stream` into `tee` until the age stream ends.
+fn pump(
+    stream: &mut dyn Read,
+    tee: &mut Tee<'_, Sink>,
+    buf: &mut [u8],
+    p: &PayloadEntry,
+) -> Result<()> {
+    loop {
+        let n = match stream.read(buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(crypt::stream_error(&p.name, err)),
+        };
+        crate::progress::advance(n as u64);
+        tee.write_all(&buf[..n]).map_err(|err| {
+            Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p)))
+        })?;
+    }
+}
+
 /// An encrypted member: check the age header against the signed recipients,
 /// then decrypt to the end, plaintext to the sink.
 #[allow(clippy::too_many_arguments)]
@@ -1033,14 +1104,7 @@ fn decrypt_member(
     let decryptor = age::Decryptor::new(&mut *src).map_err(crypt::decrypt_error)?;
     // age reads exactly the header: what was kept is the header.
     crypt::check_header(&crypt::header_stanzas(&head.borrow()[..])?, &m.recipients)?;
-    let max_wf = m
-        .recipients
-        .iter()
-        .find_map(|r| match r {
-            crypt::ListedRecipient::Scrypt { work_factor } => Some(*work_factor),
-            _ => None,
-        })
-        .unwrap_or(crypt::SCRYPT_MAX_WORK_FACTOR);
+    let max_wf = max_work_factor(m);
     let hint = |e: Error| match (e.code, ids.no_match_hint(&m.recipients)) {
         (Code::DecryptNoIdentity, Some(hint)) => e.with_hint(hint),
         _ => e,
@@ -1073,18 +1137,7 @@ fn decrypt_member(
         size: 0,
         sniffer: sniffer.as_mut(),
     };
-    loop {
-        let n = match stream.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(crypt::stream_error(&p.name, err)),
-        };
-        crate::progress::advance(n as u64);
-        tee.write_all(&buf[..n]).map_err(|err| {
-            Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p)))
-        })?;
-    }
+    pump(&mut *stream, &mut tee, buf, p)?;
     drop(stream);
     // The age stream ended cleanly; nothing may follow it in the member.
     if src.drain(buf)? != 0 {
@@ -1135,25 +1188,39 @@ fn validate_usage(manifest: &Manifest, p: &PayloadEntry, verdict: Sniff) -> Resu
 /// What `inspect` shows: everything, trusted nothing.
 #[derive(Debug, Serialize)]
 pub struct Inspection {
+    /// Every member, in order.
     pub members: Vec<InspectedMember>,
+    /// `manifest.json` as text, when it is UTF-8.
     pub manifest_text: Option<String>,
+    /// Why the manifest does not parse, when it does not.
     pub manifest_error: Option<String>,
+    /// The manifest, when it parses (not trusted).
     pub manifest: Option<Manifest>,
+    /// Each signature member.
     pub signatures: Vec<InspectedSignature>,
 }
 
+/// A member's name and stored size.
 #[derive(Debug, Serialize)]
 pub struct InspectedMember {
+    /// Member name.
     pub name: String,
+    /// Stored size in bytes.
     pub size: u64,
 }
 
+/// What a signature member claims, unverified.
 #[derive(Debug, Serialize)]
 pub struct InspectedSignature {
+    /// Member name.
     pub member: String,
+    /// The signing key's fingerprint, when the signature parses.
     pub fingerprint: Option<String>,
+    /// The signing key, OpenSSH public key form.
     pub public_key: Option<String>,
+    /// The SSHSIG namespace.
     pub namespace: Option<String>,
+    /// Why the signature does not parse, when it does not.
     pub error: Option<String>,
 }
 
