@@ -21,8 +21,8 @@ use crate::error::{Code, Error, Result};
 use crate::keys::{self, PassphraseSource};
 
 pub mod hybrid;
-pub mod listed;
-pub mod stream;
+mod listed;
+pub(crate) mod stream;
 
 pub use listed::{ListedRecipient, MAX_HYBRID_RECIPIENTS};
 

@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
-pub mod blocks;
+pub(crate) mod blocks;
 pub mod bundle;
 pub mod clock;
 pub mod cloud;

@@ -16,7 +16,7 @@ use crate::usage::{is_host_name, is_uuid};
 pub use crate::bundle::types::{
     BundleId, Encryption, Fingerprint, FormatName, FormatVersion, HexDigest, PayloadKind, Timestamp,
 };
-pub use crate::crypt::listed::{ListedRecipient as Recipient, MAX_HYBRID_RECIPIENTS};
+pub use crate::crypt::{ListedRecipient as Recipient, MAX_HYBRID_RECIPIENTS};
 
 /// The member holding the manifest.
 pub const MANIFEST_NAME: &str = "manifest.json";

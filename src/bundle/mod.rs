@@ -6,9 +6,9 @@ pub mod export;
 pub mod manifest;
 pub mod rules;
 pub mod sign;
-pub mod stage;
-pub mod tee;
-pub mod types;
+mod stage;
+mod tee;
+mod types;
 pub mod verify;
 
 pub use export::{export, ExportOptions, ExportReport, Input, InputSource};

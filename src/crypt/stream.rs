@@ -380,11 +380,6 @@ impl<R: Read> StreamReader<R> {
         })
     }
 
-    /// The reader underneath.
-    pub fn get_mut(&mut self) -> &mut R {
-        &mut self.inner
-    }
-
     fn next_chunk(&mut self) -> io::Result<()> {
         let mut n = 0;
         if let Some(b) = self.ahead.take() {
