@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod agent;
+pub mod build_info;
 pub mod bundle;
 pub mod cloud;
 pub mod config;
