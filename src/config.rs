@@ -636,4 +636,67 @@ mod tests {
             Code::IoRead
         );
     }
+
+    /// The example the packages install (packaging/airlock.toml) is a valid
+    /// configuration as it stands, and, with every commented-out setting
+    /// enabled, still loads and names every key the format knows (the list
+    /// of keys comes from serde's own refusal of an unknown one, so a key
+    /// added to `Config` without an example line fails here).
+    #[test]
+    fn the_packaged_example_loads_and_names_every_key() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/airlock.toml");
+        let (c, _) = Config::load(Some(&p)).unwrap();
+        assert_eq!(
+            c.trust.unwrap(),
+            PathBuf::from("/etc/airlock/allowed_signers")
+        );
+        assert_eq!(c.state_dir.unwrap(), PathBuf::from("/var/lib/airlock"));
+        assert_eq!(
+            c.outbox.unwrap(),
+            PathBuf::from("/var/spool/airlock/outbox")
+        );
+        assert_eq!(c.enterprise.as_deref(), Some("octo-corp"));
+
+        let text = std::fs::read_to_string(&p).unwrap();
+        let mut all = String::new();
+        let mut named = Vec::new();
+        for line in text.lines() {
+            let l = line.strip_prefix("# ").unwrap_or(line);
+            if let Some((k, _)) = l.split_once(" = ").filter(|(k, _)| !k.contains(' ')) {
+                all.push_str(l);
+                all.push('\n');
+                named.push(k.to_string());
+            }
+        }
+        let d = tempfile::tempdir().unwrap();
+        let q = d.path().join("airlock.toml");
+        std::fs::write(&q, &all).unwrap();
+        let (c, _) = Config::load(Some(&q)).unwrap();
+        assert_eq!(c.identities, [PathBuf::from("/etc/airlock/identity.txt")]);
+        assert_eq!(c.require_signers, Some(2));
+        assert!(c.submit_url.is_some() && c.submit_token_file.is_some());
+        assert!(c.api_url.is_some() && c.host.is_some() && c.token_file.is_some());
+        assert!(c.ca_file.is_some());
+
+        let err = toml::from_str::<Config>("no_such_key = 1\n")
+            .unwrap_err()
+            .to_string();
+        let expected = err
+            .split_once("expected one of ")
+            .unwrap_or_else(|| panic!("no list of keys in: {err}"))
+            .1
+            .lines()
+            .next()
+            .unwrap_or_default();
+        let mut keys: Vec<String> = expected
+            .split(", ")
+            .map(|k| k.trim().trim_matches('`').to_string())
+            .filter(|k| !k.is_empty())
+            .collect();
+        keys.sort();
+        named.sort();
+        named.dedup();
+        assert!(keys.iter().any(|k| k == "trust") && keys.len() > 1, "{err}");
+        assert_eq!(named, keys, "keys in packaging/airlock.toml vs Config");
+    }
 }

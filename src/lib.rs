@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub(crate) mod blocks;
+pub mod build_info;
 pub mod bundle;
 pub mod clock;
 pub mod cloud;

@@ -632,6 +632,42 @@ fn exit_codes_per_class() {
         .stdout(contains(env!("CARGO_PKG_VERSION")));
 }
 
+/// `--version` says how the binary was built, one fact a line; `-V` is the
+/// version alone (scripts compare it).
+#[test]
+fn version_says_how_the_binary_was_built() {
+    let out = airlock().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], format!("airlock {}", env!("CARGO_PKG_VERSION")));
+    let keys: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split_once(": ").expect("key: value").0)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "commit",
+            "target",
+            "glibc",
+            "rustc",
+            "profile",
+            "test hooks"
+        ]
+    );
+    let arch = format!("target: {}-", std::env::consts::ARCH);
+    assert!(lines[2].starts_with(&arch), "{text}");
+    // Hooks and profile agree: only debug builds carry the test hooks.
+    let release = lines.contains(&"profile: release");
+    assert_eq!(lines.contains(&"test hooks: none"), release, "{text}");
+    let out = airlock().arg("-V").output().unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("airlock {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
 #[test]
 fn inspect_labels_everything_unverified() {
     let b = root().join("fixtures/bundles/fail_untrusted_key.airlock.zip");
@@ -657,7 +693,7 @@ fn inspect_labels_everything_unverified() {
 #[test]
 fn broken_pipe_is_not_an_error() {
     let b = root().join("fixtures/bundles/golden_clear_users.airlock.zip");
-    let bin = assert_cmd::cargo::cargo_bin("airlock");
+    let bin = airlock_bin();
     let mut child = std::process::Command::new(bin)
         .arg("inspect")
         .arg(&b)
@@ -706,8 +742,7 @@ fn a_closed_pipe_does_not_cut_a_batch_short() {
     }
     let allowed = d.path().join("allowed_signers");
     std::fs::write(&allowed, trust).unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("airlock");
-    let mut c = std::process::Command::new(bin);
+    let mut c = std::process::Command::new(airlock_bin());
     isolate(&mut c);
     let mut child = c
         .arg("import")

@@ -1092,7 +1092,7 @@ fn system_store_run(w: &World, s: &Server, certs: &Path) -> Option<std::process:
         .arg("mount --bind \"$1\" /etc/ssl/certs && shift && exec \"$@\"")
         .arg("sh")
         .arg(certs)
-        .arg(assert_cmd::cargo::cargo_bin("airlock"))
+        .arg(airlock_bin())
         .args([
             "cloud",
             "status",

@@ -74,8 +74,7 @@ fn every_json_command_is_documented() {
 #[test]
 fn man_pages_and_completions() {
     let d = tempfile::tempdir().unwrap();
-    let out = assert_cmd::Command::cargo_bin("airlock")
-        .unwrap()
+    let out = assert_cmd::Command::new(common::airlock_bin())
         .arg("man")
         .arg("--dir")
         .arg(d.path())
@@ -92,8 +91,7 @@ fn man_pages_and_completions() {
         assert!(text.contains(".TH"), "{page} is not a man page");
     }
     for shell in ["bash", "zsh", "fish"] {
-        let out = assert_cmd::Command::cargo_bin("airlock")
-            .unwrap()
+        let out = assert_cmd::Command::new(common::airlock_bin())
             .arg("completions")
             .arg(shell)
             .output()

@@ -173,7 +173,7 @@ fn item01_no_upload_steps_without_a_usage_file() {
 /// written a temporary file in `stick` when this returns.
 fn hanging_export(d: &Path, stick: &Path, state: &str, json: bool) -> std::process::Child {
     let k = key(d, "exporter_ed25519");
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("airlock"));
+    let mut c = Command::new(airlock_bin());
     isolate(&mut c);
     c.arg("export")
         .arg("-")
@@ -609,7 +609,7 @@ fn item09_held_lock_is_announced() {
         .unwrap();
     lock.lock().unwrap();
     std::fs::write(state.join("lock"), "4242\n").unwrap();
-    let mut c = Command::new(assert_cmd::cargo::cargo_bin("airlock"));
+    let mut c = Command::new(airlock_bin());
     isolate(&mut c);
     let mut child = c
         .args(["-v", "import"])

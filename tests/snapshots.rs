@@ -2,7 +2,11 @@
 //! pinned in tests/cmd/*.toml (regenerate with TRYCMD=overwrite after an
 //! intended change, and review the diff).
 
+mod common;
+
 #[test]
 fn cli_snapshots() {
-    trycmd::TestCases::new().case("tests/cmd/*.toml");
+    trycmd::TestCases::new()
+        .register_bin("airlock", common::airlock_bin())
+        .case("tests/cmd/*.toml");
 }

@@ -69,9 +69,7 @@ impl Drop for Tmux {
 }
 
 fn bin() -> String {
-    assert_cmd::cargo::cargo_bin("airlock")
-        .display()
-        .to_string()
+    airlock_bin().display().to_string()
 }
 
 fn sh_quote(p: &Path) -> String {

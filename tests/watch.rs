@@ -102,7 +102,7 @@ impl World {
             .arg(self.p("outbox"));
     }
     fn cmd(&self) -> Command {
-        let mut c = Command::new(assert_cmd::cargo::cargo_bin("airlock"));
+        let mut c = Command::new(airlock_bin());
         isolate(&mut c);
         c
     }
@@ -586,7 +586,7 @@ fn a_hundred_bundles_from_twenty_instances_with_kills() {
 #[test]
 fn systemd_units_verify_and_their_recipes_run() {
     let w = World::new();
-    let bin = assert_cmd::cargo::cargo_bin("airlock");
+    let bin = airlock_bin();
     let units = root().join("packaging/systemd");
     let staged = w.p("units");
     std::fs::create_dir_all(&staged).unwrap();

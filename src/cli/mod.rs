@@ -29,6 +29,7 @@ use airlock::error::{Code, Error, Result};
 #[command(
     name = "airlock",
     version,
+    long_version = airlock::build_info::long_version(),
     about = "Carry data across an air gap in signed, optionally encrypted bundles",
     long_about = "airlock packages files (first of all the GitHub Enterprise Server license usage file) \
 into bundles signed with Ed25519 (OpenSSH SSHSIG), and proves their integrity, provenance and \

@@ -12,11 +12,74 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The path of the airlock binary under test: `AIRLOCK_BIN` when set (an
+/// absolute path: tests/run.sh runs the integration tests a second time
+/// against the released portable binary that way), else the one Cargo built.
+pub fn airlock_bin() -> PathBuf {
+    match std::env::var_os("AIRLOCK_BIN").filter(|v| !v.is_empty()) {
+        Some(p) => {
+            let p = PathBuf::from(p);
+            assert!(
+                p.is_absolute() && p.is_file(),
+                "AIRLOCK_BIN={} is not an absolute path to a file",
+                p.display()
+            );
+            p
+        }
+        None => assert_cmd::cargo::cargo_bin("airlock"),
+    }
+}
+
 /// The airlock binary under test.
 pub fn airlock() -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::cargo_bin("airlock").expect("binary");
+    let mut c = assert_cmd::Command::new(airlock_bin());
     isolate(c.env_remove("SOURCE_DATE_EPOCH"));
     c
+}
+
+/// Whether the binary under test has the debug-build test hooks
+/// (`AIRLOCK_FAULT`, `AIRLOCK_PAUSE`): asked once of `airlock --version`.
+/// Release builds compile the hooks out (src/fsutil.rs).
+pub fn has_test_hooks() -> bool {
+    static HOOKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HOOKS.get_or_init(|| {
+        let out = Command::new(airlock_bin())
+            .arg("--version")
+            .output()
+            .expect("run airlock --version");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("\ntest hooks: "),
+            "airlock --version does not say whether test hooks are compiled in:\n{text}"
+        );
+        text.contains("\ntest hooks: AIRLOCK_FAULT")
+    })
+}
+
+/// For a test that needs the debug-build hooks: true when the binary under
+/// test lacks them (a release binary, given by `AIRLOCK_BIN`), after
+/// recording the skip on stderr and in the file `AIRLOCK_TEST_SKIPS` names
+/// (tests/run.sh prints and counts that file). The test then returns at once.
+pub fn skip_without_test_hooks(test: &str) -> bool {
+    if has_test_hooks() {
+        return false;
+    }
+    let line = format!(
+        "{test}: skipped, needs the fault/pause hooks (AIRLOCK_FAULT, AIRLOCK_PAUSE) that release builds compile out; run against {}\n",
+        airlock_bin().display()
+    );
+    eprint!("{line}");
+    if let Some(log) = std::env::var_os("AIRLOCK_TEST_SKIPS").filter(|v| !v.is_empty()) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open AIRLOCK_TEST_SKIPS");
+        f.write_all(line.as_bytes())
+            .expect("write AIRLOCK_TEST_SKIPS");
+    }
+    true
 }
 
 /// Keep the user's environment and configuration out of a test run.
@@ -34,6 +97,8 @@ pub fn isolate<C: EnvLike>(c: &mut C) {
         "GH_TOKEN",
         "GITHUB_TOKEN",
         "AIRLOCK_FAULT",
+        "AIRLOCK_PAUSE",
+        "AIRLOCK_PAUSE_DIR",
         // The network environment: no proxy, the default CA store, github.com.
         "HTTPS_PROXY",
         "https_proxy",
