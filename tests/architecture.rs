@@ -1,8 +1,14 @@
 //! The shape of the crate, checked from its sources (docs/architecture.md):
-//! the library's modules depend on each other one way only.
+//! the library's modules depend on each other one way only, and no function
+//! in `src/` is longer than a reader can hold without a reason written beside
+//! it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+/// Longest function, in lines from `fn` to its closing brace, without a
+/// `// Long:` reason above it.
+const MAX_FN_LINES: usize = 80;
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {
@@ -147,4 +153,107 @@ fn the_format_layer_depends_on_no_pipeline() {
             );
         }
     }
+}
+
+/// Each function of `src/` (outside unit-test modules) with its length.
+fn long_functions() -> Vec<(String, usize)> {
+    let root = src();
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    let mut long = Vec::new();
+    // Unit-test modules kept in their own file are test code.
+    files.retain(|f| f.file_name().is_some_and(|n| n != "tests.rs"));
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let lines: Vec<&str> = non_test(&text).lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let l = lines[i];
+            let indent = l.len() - l.trim_start().len();
+            let t = l.trim_start();
+            let is_fn = [
+                "fn ",
+                "pub fn ",
+                "pub(crate) fn ",
+                "pub(super) fn ",
+                "const fn ",
+            ]
+            .iter()
+            .any(|p| t.starts_with(p));
+            if !is_fn || t.ends_with(';') {
+                i += 1;
+                continue;
+            }
+            // rustfmt closes a body at the signature's indentation.
+            let close = format!("{}}}", &l[..indent]);
+            let one_line = |j: usize| j == i && lines[j].ends_with('}');
+            let Some(end) = (i..lines.len()).find(|&j| lines[j] == close || one_line(j)) else {
+                break;
+            };
+            let n = end - i + 1;
+            // The reason sits in the comments and attributes right above.
+            let reason = lines[..i]
+                .iter()
+                .rev()
+                .take_while(|p| {
+                    let p = p.trim_start();
+                    p.starts_with("//") || p.starts_with("#[")
+                })
+                .any(|p| p.trim_start().starts_with("// Long:"));
+            if n > MAX_FN_LINES && !reason {
+                let rel = f.strip_prefix(&root).unwrap().display().to_string();
+                long.push((format!("src/{rel}:{} {}", i + 1, t), n));
+            }
+            i = end + 1;
+        }
+    }
+    long
+}
+
+#[test]
+fn no_long_function_without_a_reason() {
+    let long = long_functions();
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FN_LINES} lines without a `// Long:` reason above them:\n{}",
+        long.iter()
+            .map(|(f, n)| format!("  {n:4} {f}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// The manifest's free-text fields are exactly those whose values have no
+/// fixed set (a tool name, a host name, a server id, a member name); every
+/// other field is typed (`src/bundle/types.rs`), so a misspelt kind or time
+/// cannot compile.
+#[test]
+fn manifest_fields_with_fixed_values_are_typed() {
+    let text = std::fs::read_to_string(src().join("bundle/manifest.rs")).unwrap();
+    let text = non_test(&text);
+    let mut strings = Vec::new();
+    for name in ["Manifest", "Fields", "Source", "Sequence", "PayloadEntry"] {
+        let start = text
+            .find(&format!("struct {name} {{"))
+            .unwrap_or_else(|| panic!("struct {name}"));
+        let body = &text[start..start + text[start..].find("\n}").unwrap()];
+        for line in body.lines() {
+            let l = line.trim().trim_start_matches("pub ");
+            if let Some((field, ty)) = l.split_once(": ") {
+                if ty.trim_end_matches(',').contains("String") {
+                    strings.push(format!("{name}.{field}"));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        strings,
+        [
+            "Manifest.tool",
+            "Fields.tool",
+            "Source.host_name",
+            "Source.server_id",
+            "PayloadEntry.name"
+        ]
+    );
 }
