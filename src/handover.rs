@@ -21,9 +21,15 @@ use crate::net::{self, Failure};
 
 /// Where verified payloads go.
 pub enum Target {
+    /// Publish into this outbox directory, beside upload steps for GitHub
+    /// Enterprise Cloud (created when missing).
     Outbox(PathBuf),
+    /// POST each payload file to an internal endpoint.
     Http {
+        /// The endpoint (`https://`, or `http://` to loopback only); the
+        /// payload and token go to its origin only.
         url: String,
+        /// Sent as `Authorization: Bearer TOKEN` when given.
         token: Option<Zeroizing<String>>,
         /// Extra CA certificates (PEM) for the endpoint's TLS.
         ca_file: Option<PathBuf>,
@@ -34,7 +40,9 @@ pub enum Target {
 /// a newer one replaces: its files must not be uploaded any more.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Replaced {
+    /// The replaced bundle's id.
     pub bundle_id: String,
+    /// Its creation time (RFC 3339), as recorded in the ledger.
     pub created: String,
     /// Its files (payload and upload steps) where they were handed over.
     pub files: Vec<String>,
@@ -48,7 +56,7 @@ pub const SUPERSEDED_DIR: &str = "superseded";
 /// before, or removed by the operator) are skipped; nothing is ever
 /// replaced. Only absolute paths are touched (what hand-overs record).
 /// Returns the new paths, and one message per file that could not be moved.
-pub fn move_aside(files: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+pub(crate) fn move_aside(files: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
     let mut moved = Vec::new();
     let mut errors = Vec::new();
     for f in files {
@@ -91,14 +99,14 @@ pub fn move_aside(files: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
 }
 
 /// The file name prefix for an instance and time: `HOST_YYYYMMDDTHHMMSSZ`.
-pub fn prefix(m: &Manifest) -> String {
+fn prefix(m: &Manifest) -> String {
     format!("{}_{}", m.source.host_name, m.created_compact())
 }
 
 /// The upload steps, as text. `files` are (outbox name, SHA-256) in the
 /// manifest's payload order; only GHES license usage files are to be
 /// uploaded to GitHub, other carried files are listed as such.
-pub fn instructions(
+fn instructions(
     m: &Manifest,
     files: &[(String, String)],
     enterprise: Option<&str>,
@@ -215,7 +223,7 @@ pub fn instructions(
 }
 
 /// The name a payload file gets in the outbox: `HOST_TIME_NAME`.
-pub fn outbox_name(m: &Manifest, p: &PayloadEntry) -> String {
+pub(crate) fn outbox_name(m: &Manifest, p: &PayloadEntry) -> String {
     format!("{}_{}", prefix(m), output_name(p))
 }
 
@@ -223,7 +231,7 @@ pub fn outbox_name(m: &Manifest, p: &PayloadEntry) -> String {
 /// `HOST_TIME.UPLOAD.txt`. Payload files are `HOST_TIME_NAME`, so within a
 /// bundle the two can never collide, whatever the payload names are; across
 /// bundles nothing in the outbox is ever replaced by other content.
-pub fn instructions_name(m: &Manifest) -> String {
+fn instructions_name(m: &Manifest) -> String {
     format!("{}.UPLOAD.txt", prefix(m))
 }
 
@@ -241,7 +249,7 @@ fn failed(e: Error) -> Error {
 /// Hand over to an outbox: publish the staged payload files (verified and
 /// written in the outbox by the verifying read) and the upload steps.
 /// Returns the paths written.
-pub fn to_outbox(
+pub(crate) fn to_outbox(
     dir: &Path,
     m: &Manifest,
     staged: Staged,
@@ -289,7 +297,7 @@ pub fn to_outbox(
 
 /// Retry schedule for HTTP hand-over: 5xx and connection errors are retried
 /// after these pauses; 4xx are not.
-pub const HTTP_BACKOFF: [Duration; 4] = [
+const HTTP_BACKOFF: [Duration; 4] = [
     Duration::from_millis(500),
     Duration::from_secs(1),
     Duration::from_secs(2),
@@ -304,7 +312,7 @@ const MAX_REDIRECTS: usize = 5;
 /// endpoint. The token and the payload go only to `url`'s origin: a redirect
 /// elsewhere is refused, and so are redirects that would turn the POST
 /// into a GET (301, 302, 303).
-pub fn to_http(
+pub(crate) fn to_http(
     url: &str,
     token: Option<&str>,
     ca_file: Option<&Path>,

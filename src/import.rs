@@ -28,22 +28,36 @@ use crate::handover::{self, Target};
 use crate::ledger::{Event, Kind, Ledger, Outcome};
 use crate::state::StateDir;
 
+/// What an import needs besides the bundle.
 pub struct ImportOptions<'a> {
+    /// How the bundle is verified (trust, identities, signers, clock); the
+    /// clock also dates the ledger records.
     pub verify: VerifyOptions<'a>,
     /// Locked state directory: serialises imports on this host.
     pub state: &'a StateDir,
+    /// Where the verified payload is handed over.
     pub target: Target,
+    /// The GitHub Enterprise Cloud enterprise slug: the upload steps then
+    /// link its licensing page.
     pub enterprise: Option<String>,
 }
 
+/// A bundle imported and handed over.
 #[derive(Debug, Serialize)]
 pub struct ImportReport {
+    /// SHA-256 of the bundle file, lowercase hex, from the verifying read.
     pub bundle_sha256: String,
+    /// The bundle id from the signed manifest.
     pub bundle_id: String,
+    /// The source instance's host name.
     pub host_name: String,
+    /// The source instance's server id (a UUID), when the manifest has one.
     pub server_id: Option<String>,
+    /// The bundle's per-signer sequence number.
     pub sequence: u64,
+    /// Fingerprint of the key that numbers the bundles.
     pub signer: String,
+    /// The bundle's signed creation time (RFC 3339).
     pub created: String,
     /// True when this run finished a hand-over an earlier run had started.
     pub resumed: bool,
