@@ -22,7 +22,7 @@ use crate::error::{Code, Result};
 use crate::ledger::{Event, Kind, Ledger, Outcome};
 
 /// Where a hand-over stands with GitHub.
-pub mod state {
+mod state {
     /// GitHub's successful sync after it covers it: it is the newest
     /// hand-over of the instance before that sync.
     pub const CONFIRMED: &str = "confirmed";
@@ -39,7 +39,10 @@ pub mod state {
 /// One hand-over of a bundle, and where it stands.
 #[derive(Debug, Clone, Serialize)]
 pub struct HandedOver {
+    /// The bundle id from the signed manifest.
     pub bundle_id: Option<String>,
+    /// SHA-256 of the bundle file, lowercase hex: what identifies the
+    /// hand-over.
     pub bundle_sha256: Option<String>,
     /// The bundle's creation time.
     pub created: Option<String>,
@@ -78,7 +81,7 @@ impl HandedOver {
 }
 
 /// The paths (or HTTP results) a hand-over record lists.
-pub fn handover_files(h: &Event) -> Vec<String> {
+pub(crate) fn handover_files(h: &Event) -> Vec<String> {
     h.detail
         .as_deref()
         .map(|d| {
@@ -93,10 +96,16 @@ pub fn handover_files(h: &Event) -> Vec<String> {
 /// What `cloud status` found for one instance.
 #[derive(Debug, Serialize)]
 pub struct InstanceSync {
+    /// The server id GitHub reports.
     pub server_id: String,
+    /// The host name GitHub reports.
     pub hostname: Option<String>,
+    /// GitHub's status of the last sync (`success`, `failed`, …); `None`:
+    /// no sync yet.
     pub status: Option<String>,
+    /// The date of the last sync, as GitHub gives it.
     pub date: Option<String>,
+    /// GitHub's error text for the last sync.
     pub error: Option<String>,
     /// GitHub gave a date in no form airlock reads: nothing was confirmed.
     pub date_unreadable: bool,
@@ -116,7 +125,7 @@ pub struct InstanceSync {
 }
 
 /// A successful sync status.
-pub fn is_success(status: Option<&str>) -> bool {
+pub(crate) fn is_success(status: Option<&str>) -> bool {
     status.is_some_and(|s| {
         s.eq_ignore_ascii_case("success")
             || s.eq_ignore_ascii_case("succeeded")
@@ -290,7 +299,7 @@ impl Default for Thresholds {
 
 /// Health problems, each with its bit in the check's exit status
 /// (`16 + the sum of the bits`; docs/errors.md).
-pub mod problem {
+mod problem {
     /// GitHub's last sync for the instance failed.
     pub const SYNC_FAILED: &str = "sync-failed";
     /// GitHub's last sync has a date airlock cannot read (or none).
@@ -303,6 +312,8 @@ pub mod problem {
     /// The base of every unhealthy exit status.
     pub const BASE: i32 = 16;
 
+    /// The bit of the problem named `kind` in the exit status (0 for an
+    /// unknown name).
     pub fn bit(kind: &str) -> i32 {
         match kind {
             SYNC_FAILED | SYNC_UNREADABLE => 1,
@@ -316,17 +327,21 @@ pub mod problem {
 /// One health problem of an instance.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
+    /// Its name: `sync-failed`, `sync-date-unreadable`, `unconfirmed` or
+    /// `no-export`.
     pub problem: String,
+    /// What is wrong and what to do, one sentence.
     pub detail: String,
 }
 
 /// A mark on the report's timeline.
 #[derive(Debug, Clone, Serialize)]
-pub struct Mark {
+pub(crate) struct Mark {
     /// `export`, `import`, `sync` or `refused`.
     pub kind: String,
     /// The exact time (RFC 3339, or GitHub's text for syncs).
     pub time: String,
+    /// The bundle it is about (none for syncs).
     pub bundle_id: Option<String>,
     /// For imports the hand-over's state; for syncs GitHub's status; for
     /// refusals the error code; for exports `created`.
@@ -336,12 +351,18 @@ pub struct Mark {
 /// One row of the fleet table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Instance {
+    /// The host name: from airlock's own records when any, else GitHub's.
     pub host_name: String,
+    /// The server id (a UUID); `None` for an instance known by host name
+    /// only.
     pub server_id: Option<String>,
     /// Whether airlock exported or imported this instance; false for an
     /// instance only GitHub reported.
     pub known: bool,
+    /// Creation time of the newest bundle exported, or accepted on import,
+    /// for the instance (RFC 3339).
     pub last_export_created: Option<String>,
+    /// When the newest hand-over happened (RFC 3339).
     pub last_import: Option<String>,
     /// The date of the sync that confirmed the newest confirmed bundle.
     pub last_confirmed_sync: Option<String>,
@@ -349,12 +370,20 @@ pub struct Instance {
     pub last_confirmed: Option<HandedOver>,
     /// The one hand-over to upload (newest, not yet confirmed).
     pub to_upload: Option<HandedOver>,
+    /// GitHub's status in the newest sync record (`success`, `failed`, …).
     pub last_sync_status: Option<String>,
+    /// The date of that sync, as GitHub gave it.
     pub last_sync_date: Option<String>,
+    /// GitHub's error text for that sync.
     pub last_sync_error: Option<String>,
+    /// Bundles handed over (each counted once).
     pub imports: usize,
+    /// Hand-overs confirmed by a GitHub sync.
     pub confirmed: usize,
+    /// Hand-overs settled as superseded (not the file GitHub kept).
     pub superseded: usize,
+    /// Imports refused as a rollback or replay (`LEDGER-ROLLBACK`,
+    /// `LEDGER-OLDER`).
     pub rollback_attempts: usize,
     /// Every hand-over, oldest first.
     pub handovers: Vec<HandedOver>,
@@ -364,7 +393,7 @@ pub struct Instance {
     pub warnings: Vec<String>,
     /// Time-ordered marks for the report's timeline.
     #[serde(skip)]
-    pub timeline: Vec<Mark>,
+    pub(crate) timeline: Vec<Mark>,
 }
 
 fn days(d: Duration) -> u64 {
@@ -614,18 +643,26 @@ pub fn fleet(events: &[Event], now: SystemTime, th: Thresholds) -> Vec<Instance>
 /// The health check's verdict over a fleet.
 #[derive(Debug, Clone, Serialize)]
 pub struct Health {
+    /// No instance has a problem.
     pub healthy: bool,
     /// 0 when healthy, else 16 + the sum of the problems' bits.
     pub exit_code: i32,
+    /// Instances checked.
     pub instances: usize,
+    /// Every problem of every instance, in fleet order.
     pub problems: Vec<InstanceProblem>,
 }
 
+/// One health problem, with the instance it belongs to.
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceProblem {
+    /// The instance's host name (as in [`Instance`]).
     pub host_name: String,
+    /// The instance's server id, if known.
     pub server_id: Option<String>,
+    /// The problem's name (as in [`Problem`]).
     pub problem: String,
+    /// What is wrong and what to do, one sentence.
     pub detail: String,
 }
 
@@ -659,20 +696,32 @@ pub fn health(fleet: &[Instance]) -> Health {
 /// The seat-leak list kept from the last `cloud seats` run.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SeatReport {
+    /// The enterprise slug.
     pub enterprise: String,
+    /// When GitHub was asked (RFC 3339).
     pub fetched: String,
+    /// Seats in use, as GitHub counts them.
     pub total_seats_consumed: u64,
+    /// Seats the enterprise bought.
     pub total_seats_purchased: u64,
+    /// Server users that match no Cloud account, in GitHub's order.
     pub unmatched: Vec<UnmatchedUser>,
 }
 
+/// A user with a server account that matched no Cloud account, so it
+/// consumes a seat of its own (the primary-email mismatch).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct UnmatchedUser {
+    /// The server accounts, as GitHub lists them (`HOSTNAME:ID`).
     pub server_user_ids: Vec<String>,
+    /// The accounts' emails on the servers.
     pub server_emails: Vec<String>,
+    /// GitHub's license type for the user.
     pub license_type: Option<String>,
 }
 
+/// The file in the state directory where `cloud seats` keeps its last
+/// [`SeatReport`] (JSON), for `report`.
 pub const SEATS_FILE: &str = "cloud-seats.json";
 
 /// The users who hold a server account but match no Cloud account.
