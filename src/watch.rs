@@ -287,18 +287,34 @@ fn judge(
             return Ok(());
         }
     };
-    let d = disposition(&result);
+    place(opts, name, &shown, tracked, &result, on)
+}
+
+/// Act on an import's verdict: try again later (a failure of this host, or
+/// a file still being written), quarantine a refused file, or move an
+/// imported (already imported, superseded) one into `done/`.
+fn place(
+    opts: &WatchOptions,
+    name: &OsString,
+    shown: &str,
+    tracked: &mut HashMap<OsString, Track>,
+    result: &Result<ImportReport>,
+    on: &mut dyn FnMut(WatchEvent<'_>),
+) -> Result<()> {
+    let d = disposition(result);
     match d {
         Disposition::Retry => {
-            if let Err(e) = &result {
-                if e.code == Code::BundleChanged {
-                    // Still being written: wait for it to settle again.
-                    t.changed_at = Instant::now();
-                } else {
-                    t.retry_at = Some(Instant::now() + opts.retry_after);
+            if let Err(e) = result {
+                if let Some(t) = tracked.get_mut(name) {
+                    if e.code == Code::BundleChanged {
+                        // Still being written: wait for it to settle again.
+                        t.changed_at = Instant::now();
+                    } else {
+                        t.retry_at = Some(Instant::now() + opts.retry_after);
+                    }
                 }
                 on(WatchEvent::Retry {
-                    name: &shown,
+                    name: shown,
                     error: e,
                 });
             }
@@ -312,7 +328,7 @@ fn judge(
             let to = quarantine(opts, name, e)?;
             tracked.remove(name);
             on(WatchEvent::Placed {
-                name: &shown,
+                name: shown,
                 disposition: d,
                 to: &to,
                 report: None,
@@ -323,7 +339,7 @@ fn judge(
             let to = move_into(&opts.dir, name, DONE)?;
             tracked.remove(name);
             on(WatchEvent::Placed {
-                name: &shown,
+                name: shown,
                 disposition: d,
                 to: &to,
                 report: result.as_ref().ok(),
