@@ -37,7 +37,7 @@ pub struct Config {
     pub submit_url: Option<String>,
     /// File holding the bearer token for submit_url.
     pub submit_token_file: Option<PathBuf>,
-    /// GitHub REST API base URL (https://api.github.com or https://api.SUBDOMAIN.ghe.com).
+    /// GitHub REST API base URL (`https://api.github.com` or `https://api.SUBDOMAIN.ghe.com`).
     pub api_url: Option<String>,
     /// GitHub host, as in `GH_HOST`: github.com or NAME.ghe.com.
     pub host: Option<String>,
