@@ -26,15 +26,19 @@ impl Drop for Block {
 /// few bytes of its own (a header, a trailer).
 #[derive(Clone)]
 pub enum Piece {
+    /// The filled part of a pool's block (see `Pool::share`).
     Shared(Arc<Block>),
+    /// Bytes of its own, outside any pool.
     Owned(Arc<Vec<u8>>),
 }
 
 impl Piece {
+    /// A piece holding `bytes` itself (no pool).
     pub fn owned(bytes: Vec<u8>) -> Piece {
         Piece::Owned(Arc::new(bytes))
     }
 
+    /// The bytes: for a shared block only its filled part.
     pub fn bytes(&self) -> &[u8] {
         match self {
             Piece::Shared(b) => &b.data[..b.len],
@@ -47,7 +51,7 @@ impl Piece {
 /// waits for one to come back when all are in use. Nothing that holds a
 /// block may wait for the pool's owner, or the two would wait for each
 /// other; airlock's passes only hand blocks downstream.
-pub struct Pool {
+pub(crate) struct Pool {
     size: usize,
     max: usize,
     made: usize,
@@ -56,6 +60,8 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// A pool of buffers of `size` bytes, at most `max` (at least 1) at a
+    /// time; none is allocated until taken.
     pub fn new(size: usize, max: usize) -> Pool {
         let (home, back) = channel();
         Pool {
@@ -99,7 +105,7 @@ impl Pool {
 
 /// SHA-256 on a thread of its own, fed pieces through a short queue (at
 /// most `QUEUE` pieces wait, so memory stays bounded).
-pub struct SideSha {
+pub(crate) struct SideSha {
     tx: Option<SyncSender<Piece>>,
     handle: std::thread::JoinHandle<sha2::Sha256>,
     /// Bytes fed so far.
@@ -107,9 +113,11 @@ pub struct SideSha {
 }
 
 /// Pieces that may wait for a consumer thread.
-pub const QUEUE: usize = 3;
+pub(crate) const QUEUE: usize = 3;
 
 impl SideSha {
+    /// Start the hashing thread, named `name`; a refused thread is
+    /// `RESOURCES`, not a panic.
     pub fn spawn(name: &str) -> Result<SideSha> {
         use sha2::Digest;
         let (tx, rx) = sync_channel::<Piece>(QUEUE);
@@ -134,6 +142,7 @@ impl SideSha {
         })
     }
 
+    /// Hash the next piece (counted in `fed`; dropped if the thread died).
     pub fn feed(&mut self, piece: Piece) {
         self.fed += piece.bytes().len() as u64;
         if let Some(t) = &self.tx {
@@ -145,6 +154,8 @@ impl SideSha {
         }
     }
 
+    /// End of input: the SHA-256 of every piece fed, in order, or an
+    /// internal error if the thread died before it saw them all.
     pub fn finish(mut self) -> Result<[u8; 32]> {
         use sha2::Digest;
         let complete = self.tx.is_some();

@@ -14,6 +14,9 @@ use serde::Deserialize;
 
 use crate::error::{Code, Error, Result};
 
+/// One layer of configuration: the keys of `airlock.toml` ([`KEYS`]), each
+/// unset (`None`, empty) unless this layer gives it. The same type holds
+/// the flags layer and the environment layer.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -34,7 +37,7 @@ pub struct Config {
     pub submit_url: Option<String>,
     /// File holding the bearer token for submit_url.
     pub submit_token_file: Option<PathBuf>,
-    /// GitHub REST API base URL (https://api.github.com or https://api.SUBDOMAIN.ghe.com).
+    /// GitHub REST API base URL (`https://api.github.com` or `https://api.SUBDOMAIN.ghe.com`).
     pub api_url: Option<String>,
     /// GitHub host, as in `GH_HOST`: github.com or NAME.ghe.com.
     pub host: Option<String>,
@@ -47,7 +50,7 @@ pub struct Config {
 }
 
 /// `$XDG_CONFIG_HOME/airlock/airlock.toml`, else `~/.config/airlock/airlock.toml`.
-pub fn default_path() -> Option<PathBuf> {
+fn default_path() -> Option<PathBuf> {
     if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(x).join("airlock/airlock.toml"));
     }
@@ -57,15 +60,11 @@ pub fn default_path() -> Option<PathBuf> {
 }
 
 impl Config {
-    /// Load `explicit` (which must exist), else `AIRLOCK_CONFIG`, else the
-    /// default location if it exists, else an empty configuration. Relative
-    /// paths in the file are relative to the file's directory.
-    pub fn load(explicit: Option<&Path>) -> Result<(Config, Option<PathBuf>)> {
-        Config::load_with(explicit, &|k| std::env::var_os(k))
-    }
-
-    /// `load`, reading `AIRLOCK_CONFIG` through `env`.
-    pub fn load_with(explicit: Option<&Path>, env: Env<'_>) -> Result<(Config, Option<PathBuf>)> {
+    /// Load `explicit` (which must exist), else `AIRLOCK_CONFIG` (read
+    /// through `env`), else the default location if it exists, else an
+    /// empty configuration. Relative paths in the file are relative to the
+    /// file's directory.
+    fn load_with(explicit: Option<&Path>, env: Env<'_>) -> Result<(Config, Option<PathBuf>)> {
         let env = var(env, "AIRLOCK_CONFIG").map(PathBuf::from);
         let (path, required) = match (explicit, env) {
             (Some(p), _) => (p.to_path_buf(), true),
@@ -181,7 +180,7 @@ pub const KEYS: &[Key] = &[
 
 impl Config {
     /// The environment layer: each key's variable ([`KEYS`]).
-    pub fn from_env(env: Env<'_>) -> Config {
+    fn from_env(env: Env<'_>) -> Config {
         let path = |n: &str| var(env, n).map(PathBuf::from);
         let text = |n: &str| var(env, n).map(|v| v.to_string_lossy().into_owned());
         Config {
@@ -257,7 +256,7 @@ impl Settings {
     }
 
     /// Resolve three layers; refuses a file whose values cannot work.
-    pub fn resolve(
+    fn resolve(
         flags: Config,
         env: Config,
         file: Config,
@@ -305,6 +304,7 @@ impl Settings {
         })
     }
 
+    /// The revoked-keys file (public keys one per line, or a KRL), if any.
     pub fn revoked(&self) -> Option<PathBuf> {
         first([&self.flags.revoked, &self.env.revoked, &self.file.revoked])
     }
@@ -348,6 +348,7 @@ impl Settings {
         first([&self.flags.outbox, &self.env.outbox, &self.file.outbox])
     }
 
+    /// The GitHub Enterprise Cloud enterprise slug, if any.
     pub fn enterprise(&self) -> Option<String> {
         first([
             &self.flags.enterprise,
@@ -356,6 +357,8 @@ impl Settings {
         ])
     }
 
+    /// The internal endpoint to POST verified payloads to instead of the
+    /// outbox, if any.
     pub fn submit_url(&self) -> Option<String> {
         first([
             &self.flags.submit_url,
@@ -376,6 +379,8 @@ impl Settings {
         self.file.submit_token_file.clone().map(TokenSource::File)
     }
 
+    /// Extra CA certificates (PEM) to trust for HTTPS to GitHub and to the
+    /// submit URL, besides the system's, if any.
     pub fn ca_file(&self) -> Option<PathBuf> {
         first([&self.flags.ca_file, &self.env.ca_file, &self.file.ca_file])
     }
@@ -618,18 +623,18 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("airlock.toml");
         std::fs::write(&p, "trust = \"allowed_signers\"\nidentities = [\"/abs/id.txt\", \"id2.txt\"]\nenterprise = \"octo\"\n").unwrap();
-        let (c, used) = Config::load(Some(&p)).unwrap();
+        let (c, used) = Config::load_with(Some(&p), &|_| None).unwrap();
         assert_eq!(used.unwrap(), p);
         assert_eq!(c.trust.unwrap(), d.path().join("allowed_signers"));
         assert_eq!(c.identities[0], PathBuf::from("/abs/id.txt"));
         assert_eq!(c.identities[1], d.path().join("id2.txt"));
         std::fs::write(&p, "trusst = \"x\"\n").unwrap();
         assert_eq!(
-            Config::load(Some(&p)).err().unwrap().code,
+            Config::load_with(Some(&p), &|_| None).err().unwrap().code,
             Code::ConfigInvalid
         );
         assert_eq!(
-            Config::load(Some(&d.path().join("missing.toml")))
+            Config::load_with(Some(&d.path().join("missing.toml")), &|_| None)
                 .err()
                 .unwrap()
                 .code,

@@ -41,6 +41,9 @@ pub enum Class {
 }
 
 impl Class {
+    /// The process exit code of this class (docs/errors.md). For
+    /// `Interrupted` it is SIGINT's 130; the binary exits with 128 + the
+    /// number of the signal it actually got.
     pub fn exit_code(self) -> i32 {
         match self {
             Class::Internal => 1,
@@ -99,6 +102,8 @@ impl Class {
         }
     }
 
+    /// The class's stable kebab-case name (`--json`'s `class`, a quarantine
+    /// reason's `class`).
     pub fn name(self) -> &'static str {
         match self {
             Class::Internal => "internal",
@@ -123,18 +128,24 @@ macro_rules! codes {
     ($( $variant:ident => ($code:literal, $class:ident, $hint:literal), )*) => {
         /// Stable error codes.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum Code { $( $variant, )* }
+        pub enum Code { $(
+            #[doc = concat!("`", $code, "` (class ", stringify!($class), "); hint: ", $hint)]
+            $variant,
+        )* }
 
         impl Code {
             /// Every code, for documentation checks.
             pub const ALL: &'static [Code] = &[ $( Code::$variant, )* ];
 
+            /// The stable code, `AIRLOCK-E-…`: what scripts match on.
             pub fn as_str(self) -> &'static str {
                 match self { $( Code::$variant => $code, )* }
             }
+            /// The class, which decides the exit code.
             pub fn class(self) -> Class {
                 match self { $( Code::$variant => Class::$class, )* }
             }
+            /// The default hint: what to do about it, one line.
             pub fn hint(self) -> &'static str {
                 match self { $( Code::$variant => $hint, )* }
             }
@@ -289,13 +300,18 @@ pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// optionally the error that caused it (`std::error::Error::source`).
 #[derive(Debug)]
 pub struct Error {
+    /// The stable code; its class gives the exit code.
     pub code: Code,
+    /// What went wrong, one line, naming the file or value concerned.
     pub cause: String,
+    /// A hint more specific than the code's default, if any (see `hint()`).
     pub hint: Option<String>,
     source: Option<Source>,
 }
 
 impl Error {
+    /// An error with `code` and `cause`, the code's default hint and no
+    /// source.
     pub fn new(code: Code, cause: impl Into<String>) -> Self {
         Error {
             code,
@@ -336,15 +352,17 @@ impl Error {
 
     /// Put where it happened (`FILE`, `FILE:LINE`) before the cause,
     /// keeping code, hint and source.
-    pub fn context(mut self, place: impl fmt::Display) -> Error {
+    pub(crate) fn context(mut self, place: impl fmt::Display) -> Error {
         self.cause = format!("{place}: {}", self.cause);
         self
     }
 
+    /// The hint to show: the specific one if set, else the code's default.
     pub fn hint(&self) -> &str {
         self.hint.as_deref().unwrap_or(self.code.hint())
     }
 
+    /// The process exit code of the error's class.
     pub fn exit_code(&self) -> i32 {
         self.code.class().exit_code()
     }
@@ -367,6 +385,7 @@ impl Error {
         out
     }
 
+    /// `IO-READ`: `what` could not be read; `e` is kept as the source.
     pub fn io_read(what: &std::path::Path, e: std::io::Error) -> Self {
         Error::new(
             Code::IoRead,
@@ -375,6 +394,7 @@ impl Error {
         .with_source(e)
     }
 
+    /// `IO-WRITE`: `what` could not be written; `e` is kept as the source.
     pub fn io_write(what: &std::path::Path, e: std::io::Error) -> Self {
         Error::new(
             Code::IoWrite,
@@ -398,6 +418,7 @@ impl std::error::Error for Error {
     }
 }
 
+/// A result whose error is an airlock [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

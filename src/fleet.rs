@@ -17,12 +17,12 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::bundle::manifest::{format_time, parse_time};
-use crate::cloud::{parse_sync_date, ConsumedLicenses, SyncStatus};
+use crate::cloud::{parse_sync_date, ConsumedLicenses, ServerInstance, SyncStatus};
 use crate::error::{Code, Result};
-use crate::ledger::{Event, Kind, Ledger, Outcome};
+use crate::ledger::{Event, Kind, Ledger, Outcome, Tx};
 
 /// Where a hand-over stands with GitHub.
-pub mod state {
+mod state {
     /// GitHub's successful sync after it covers it: it is the newest
     /// hand-over of the instance before that sync.
     pub const CONFIRMED: &str = "confirmed";
@@ -39,7 +39,10 @@ pub mod state {
 /// One hand-over of a bundle, and where it stands.
 #[derive(Debug, Clone, Serialize)]
 pub struct HandedOver {
+    /// The bundle id from the signed manifest.
     pub bundle_id: Option<String>,
+    /// SHA-256 of the bundle file, lowercase hex: what identifies the
+    /// hand-over.
     pub bundle_sha256: Option<String>,
     /// The bundle's creation time.
     pub created: Option<String>,
@@ -78,7 +81,7 @@ impl HandedOver {
 }
 
 /// The paths (or HTTP results) a hand-over record lists.
-pub fn handover_files(h: &Event) -> Vec<String> {
+pub(crate) fn handover_files(h: &Event) -> Vec<String> {
     h.detail
         .as_deref()
         .map(|d| {
@@ -93,10 +96,16 @@ pub fn handover_files(h: &Event) -> Vec<String> {
 /// What `cloud status` found for one instance.
 #[derive(Debug, Serialize)]
 pub struct InstanceSync {
+    /// The server id GitHub reports.
     pub server_id: String,
+    /// The host name GitHub reports.
     pub hostname: Option<String>,
+    /// GitHub's status of the last sync (`success`, `failed`, …); `None`:
+    /// no sync yet.
     pub status: Option<String>,
+    /// The date of the last sync, as GitHub gives it.
     pub date: Option<String>,
+    /// GitHub's error text for the last sync.
     pub error: Option<String>,
     /// GitHub gave a date in no form airlock reads: nothing was confirmed.
     pub date_unreadable: bool,
@@ -116,7 +125,7 @@ pub struct InstanceSync {
 }
 
 /// A successful sync status.
-pub fn is_success(status: Option<&str>) -> bool {
+pub(crate) fn is_success(status: Option<&str>) -> bool {
     status.is_some_and(|s| {
         s.eq_ignore_ascii_case("success")
             || s.eq_ignore_ascii_case("succeeded")
@@ -169,105 +178,135 @@ pub fn apply_sync_status(
     let done = settled(&events);
     let mut out = Vec::new();
     for inst in &status.server_instances {
-        let id = inst.server_id.as_str();
-        let last = inst.last_sync.as_ref();
-        let st = last.and_then(|l| l.status.clone());
-        let date = last.and_then(|l| l.date.clone());
-        let err = last.and_then(|l| l.error.clone());
-        let known = events
-            .iter()
-            .any(|e| is_own(e) && e.server_id.as_deref() == Some(id));
-        let sync_time = date.as_deref().and_then(parse_sync_date);
-        let date_unreadable = date.is_some() && sync_time.is_none();
-        let mut res = InstanceSync {
-            server_id: id.into(),
-            hostname: inst.hostname.clone(),
-            status: st.clone(),
-            date: date.clone(),
-            error: err.clone(),
-            date_unreadable,
-            confirmed: None,
-            superseded: Vec::new(),
-            newly_confirmed: Vec::new(),
-            moved: Vec::new(),
-            move_errors: Vec::new(),
-            known,
-        };
-        let tx = ledger.begin()?;
-        // Record what GitHub said when it differs from what it said last.
-        let previous = events
-            .iter()
-            .filter(|e| e.kind == Kind::CloudSync && e.server_id.as_deref() == Some(id))
-            .max_by_key(|e| e.seq);
-        let same = previous.is_some_and(|p| {
-            p.created == date && Some(p.outcome.as_str()) == st.as_deref() && p.detail == err
-        });
-        if let (false, Some(s)) = (same, &st) {
-            tx.append(Event {
-                host_name: inst.hostname.clone(),
-                server_id: Some(id.into()),
-                created: date.clone(),
-                detail: err.clone(),
-                ..Event::new(
-                    Kind::CloudSync,
-                    Outcome::GitHub(s.clone()),
-                    format_time(now),
-                )
-            })?;
-        }
-        let mut retire: Vec<PathBuf> = Vec::new();
-        if let (true, Some(sync_time)) = (is_success(st.as_deref()), sync_time) {
-            let before: Vec<&Event> = handovers(&events, id)
-                .into_iter()
-                .filter(|h| parse_time(&h.at).is_some_and(|t| t < sync_time))
-                .collect();
-            if let Some(top) = newest(before.iter().copied()) {
-                let d = date.clone().unwrap_or_default();
-                let key = |e: &Event| e.bundle_sha256.clone().unwrap_or_default();
-                if !done.contains_key(&key(top)) {
-                    let mut c = top.clone();
-                    c.kind = Kind::Confirm;
-                    c.outcome = Outcome::Confirmed;
-                    c.at = format_time(now);
-                    c.code = None;
-                    c.detail = Some(format!(
-                        "GitHub reports a successful sync at {d}, after this hand-over ({}), the newest of the instance before it",
-                        top.at
-                    ));
-                    tx.append(c)?;
-                    let mut h = HandedOver::from_event(top, state::CONFIRMED);
-                    h.sync_date = date.clone();
-                    res.newly_confirmed.push(key(top));
-                    res.confirmed = Some(h);
-                }
-                for h in before.iter().filter(|h| h.seq != top.seq) {
-                    if done.contains_key(&key(h)) {
-                        continue;
-                    }
-                    let mut c = (*h).clone();
-                    c.kind = Kind::Confirm;
-                    c.outcome = Outcome::Superseded;
-                    c.at = format_time(now);
-                    c.code = None;
-                    c.detail = Some(format!(
-                        "superseded: GitHub's successful sync at {d} covers bundle {} (created {}), handed over after this one",
-                        top.bundle_id.as_deref().unwrap_or("?"),
-                        top.created.as_deref().unwrap_or("?")
-                    ));
-                    tx.append(c)?;
-                    let ho = HandedOver::from_event(h, state::SUPERSEDED);
-                    retire.extend(ho.files.iter().map(PathBuf::from));
-                    res.superseded.push(ho);
-                }
-            }
-        }
-        tx.commit()?;
-        let (moved, errors) = crate::handover::move_aside(&retire);
-        res.moved = moved.iter().map(|p| p.display().to_string()).collect();
-        res.move_errors = errors;
-        out.push(res);
+        out.push(apply_instance(ledger, &events, &done, inst, now)?);
     }
     Ok(out)
+}
+
+/// One instance of GitHub's answer: in one transaction, record what GitHub
+/// said and settle the hand-overs its successful sync covers; then move the
+/// superseded hand-overs' files aside.
+fn apply_instance(
+    ledger: &mut Ledger,
+    events: &[Event],
+    done: &HashMap<String, &Event>,
+    inst: &ServerInstance,
+    now: SystemTime,
+) -> Result<InstanceSync> {
+    let id = inst.server_id.as_str();
+    let last = inst.last_sync.as_ref();
+    let st = last.and_then(|l| l.status.clone());
+    let date = last.and_then(|l| l.date.clone());
+    let err = last.and_then(|l| l.error.clone());
+    let known = events
+        .iter()
+        .any(|e| is_own(e) && e.server_id.as_deref() == Some(id));
+    let sync_time = date.as_deref().and_then(parse_sync_date);
+    let date_unreadable = date.is_some() && sync_time.is_none();
+    let mut res = InstanceSync {
+        server_id: id.into(),
+        hostname: inst.hostname.clone(),
+        status: st.clone(),
+        date: date.clone(),
+        error: err.clone(),
+        date_unreadable,
+        confirmed: None,
+        superseded: Vec::new(),
+        newly_confirmed: Vec::new(),
+        moved: Vec::new(),
+        move_errors: Vec::new(),
+        known,
+    };
+    let tx = ledger.begin()?;
+    // Record what GitHub said when it differs from what it said last.
+    let previous = events
+        .iter()
+        .filter(|e| e.kind == Kind::CloudSync && e.server_id.as_deref() == Some(id))
+        .max_by_key(|e| e.seq);
+    let same = previous.is_some_and(|p| {
+        p.created == date && Some(p.outcome.as_str()) == st.as_deref() && p.detail == err
+    });
+    if let (false, Some(s)) = (same, &st) {
+        tx.append(Event {
+            host_name: inst.hostname.clone(),
+            server_id: Some(id.into()),
+            created: date.clone(),
+            detail: err.clone(),
+            ..Event::new(
+                Kind::CloudSync,
+                Outcome::GitHub(s.clone()),
+                format_time(now),
+            )
+        })?;
+    }
+    let mut retire: Vec<PathBuf> = Vec::new();
+    if let (true, Some(sync_time)) = (is_success(st.as_deref()), sync_time) {
+        let before: Vec<&Event> = handovers(events, id)
+            .into_iter()
+            .filter(|h| parse_time(&h.at).is_some_and(|t| t < sync_time))
+            .collect();
+        retire = settle(&tx, &before, done, &date.unwrap_or_default(), now, &mut res)?;
+    }
+    tx.commit()?;
+    let (moved, errors) = crate::handover::move_aside(&retire);
+    res.moved = moved.iter().map(|p| p.display().to_string()).collect();
+    res.move_errors = errors;
+    Ok(res)
+}
+
+/// Settle the hand-overs `before` a successful sync dated `d`: the newest
+/// is confirmed, the others superseded (each at most once: `done` are
+/// settled already). Notes both in `res`; returns the superseded ones'
+/// files, to move aside once the transaction is committed.
+fn settle(
+    tx: &Tx<'_>,
+    before: &[&Event],
+    done: &HashMap<String, &Event>,
+    d: &str,
+    now: SystemTime,
+    res: &mut InstanceSync,
+) -> Result<Vec<PathBuf>> {
+    let mut retire = Vec::new();
+    let Some(top) = newest(before.iter().copied()) else {
+        return Ok(retire);
+    };
+    let key = |e: &Event| e.bundle_sha256.clone().unwrap_or_default();
+    if !done.contains_key(&key(top)) {
+        let mut c = top.clone();
+        c.kind = Kind::Confirm;
+        c.outcome = Outcome::Confirmed;
+        c.at = format_time(now);
+        c.code = None;
+        c.detail = Some(format!(
+            "GitHub reports a successful sync at {d}, after this hand-over ({}), the newest of the instance before it",
+            top.at
+        ));
+        tx.append(c)?;
+        let mut h = HandedOver::from_event(top, state::CONFIRMED);
+        h.sync_date = res.date.clone();
+        res.newly_confirmed.push(key(top));
+        res.confirmed = Some(h);
+    }
+    for h in before.iter().filter(|h| h.seq != top.seq) {
+        if done.contains_key(&key(h)) {
+            continue;
+        }
+        let mut c = (*h).clone();
+        c.kind = Kind::Confirm;
+        c.outcome = Outcome::Superseded;
+        c.at = format_time(now);
+        c.code = None;
+        c.detail = Some(format!(
+            "superseded: GitHub's successful sync at {d} covers bundle {} (created {}), handed over after this one",
+            top.bundle_id.as_deref().unwrap_or("?"),
+            top.created.as_deref().unwrap_or("?")
+        ));
+        tx.append(c)?;
+        let ho = HandedOver::from_event(h, state::SUPERSEDED);
+        retire.extend(ho.files.iter().map(PathBuf::from));
+        res.superseded.push(ho);
+    }
+    Ok(retire)
 }
 
 /// Thresholds for fleet warnings and the health check.
@@ -290,7 +329,7 @@ impl Default for Thresholds {
 
 /// Health problems, each with its bit in the check's exit status
 /// (`16 + the sum of the bits`; docs/errors.md).
-pub mod problem {
+mod problem {
     /// GitHub's last sync for the instance failed.
     pub const SYNC_FAILED: &str = "sync-failed";
     /// GitHub's last sync has a date airlock cannot read (or none).
@@ -303,6 +342,8 @@ pub mod problem {
     /// The base of every unhealthy exit status.
     pub const BASE: i32 = 16;
 
+    /// The bit of the problem named `kind` in the exit status (0 for an
+    /// unknown name).
     pub fn bit(kind: &str) -> i32 {
         match kind {
             SYNC_FAILED | SYNC_UNREADABLE => 1,
@@ -316,17 +357,21 @@ pub mod problem {
 /// One health problem of an instance.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
+    /// Its name: `sync-failed`, `sync-date-unreadable`, `unconfirmed` or
+    /// `no-export`.
     pub problem: String,
+    /// What is wrong and what to do, one sentence.
     pub detail: String,
 }
 
 /// A mark on the report's timeline.
 #[derive(Debug, Clone, Serialize)]
-pub struct Mark {
+pub(crate) struct Mark {
     /// `export`, `import`, `sync` or `refused`.
     pub kind: String,
     /// The exact time (RFC 3339, or GitHub's text for syncs).
     pub time: String,
+    /// The bundle it is about (none for syncs).
     pub bundle_id: Option<String>,
     /// For imports the hand-over's state; for syncs GitHub's status; for
     /// refusals the error code; for exports `created`.
@@ -336,12 +381,18 @@ pub struct Mark {
 /// One row of the fleet table.
 #[derive(Debug, Clone, Serialize)]
 pub struct Instance {
+    /// The host name: from airlock's own records when any, else GitHub's.
     pub host_name: String,
+    /// The server id (a UUID); `None` for an instance known by host name
+    /// only.
     pub server_id: Option<String>,
     /// Whether airlock exported or imported this instance; false for an
     /// instance only GitHub reported.
     pub known: bool,
+    /// Creation time of the newest bundle exported, or accepted on import,
+    /// for the instance (RFC 3339).
     pub last_export_created: Option<String>,
+    /// When the newest hand-over happened (RFC 3339).
     pub last_import: Option<String>,
     /// The date of the sync that confirmed the newest confirmed bundle.
     pub last_confirmed_sync: Option<String>,
@@ -349,12 +400,20 @@ pub struct Instance {
     pub last_confirmed: Option<HandedOver>,
     /// The one hand-over to upload (newest, not yet confirmed).
     pub to_upload: Option<HandedOver>,
+    /// GitHub's status in the newest sync record (`success`, `failed`, …).
     pub last_sync_status: Option<String>,
+    /// The date of that sync, as GitHub gave it.
     pub last_sync_date: Option<String>,
+    /// GitHub's error text for that sync.
     pub last_sync_error: Option<String>,
+    /// Bundles handed over (each counted once).
     pub imports: usize,
+    /// Hand-overs confirmed by a GitHub sync.
     pub confirmed: usize,
+    /// Hand-overs settled as superseded (not the file GitHub kept).
     pub superseded: usize,
+    /// Imports refused as a rollback or replay (`LEDGER-ROLLBACK`,
+    /// `LEDGER-OLDER`).
     pub rollback_attempts: usize,
     /// Every hand-over, oldest first.
     pub handovers: Vec<HandedOver>,
@@ -364,7 +423,7 @@ pub struct Instance {
     pub warnings: Vec<String>,
     /// Time-ordered marks for the report's timeline.
     #[serde(skip)]
-    pub timeline: Vec<Mark>,
+    pub(crate) timeline: Vec<Mark>,
 }
 
 fn days(d: Duration) -> u64 {
@@ -373,7 +432,21 @@ fn days(d: Duration) -> u64 {
 
 /// Build the fleet table from a ledger's records.
 pub fn fleet(events: &[Event], now: SystemTime, th: Thresholds) -> Vec<Instance> {
-    // Group by server id when known, else host name.
+    let (by, host_of) = group_by_instance(events);
+    by.into_iter()
+        .map(|(key, evs)| {
+            let host_name = host_of.get(&key).cloned().unwrap_or_else(|| key.clone());
+            instance(key, host_name, &evs, now, th)
+        })
+        .collect()
+}
+
+/// Records grouped by instance (the server id when known, else
+/// `host:NAME`), in ledger order, and the host name each instance is shown
+/// with: the one airlock saw in a bundle over GitHub's.
+type Grouped<'a> = (BTreeMap<String, Vec<&'a Event>>, BTreeMap<String, String>);
+
+fn group_by_instance(events: &[Event]) -> Grouped<'_> {
     let mut by: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
     let mut host_of: BTreeMap<String, String> = BTreeMap::new();
     for e in events {
@@ -390,242 +463,293 @@ pub fn fleet(events: &[Event], now: SystemTime, th: Thresholds) -> Vec<Instance>
         }
         by.entry(key).or_default().push(e);
     }
-    let mut out = Vec::new();
-    for (key, evs) in by {
-        let is = |e: &&Event, k: Kind, o: Outcome| e.kind == k && e.outcome == o;
-        let known = evs.iter().any(|e| is_own(e));
-        let last_export_created = evs
-            .iter()
-            .filter(|e| {
-                is(e, Kind::Import, Outcome::Accepted) || is(e, Kind::Export, Outcome::Exported)
-            })
-            .filter_map(|e| e.created.clone())
-            .max();
-        // Hand-overs, once per bundle.
-        let mut seen = HashSet::new();
-        let hs: Vec<&Event> = evs
-            .iter()
-            .copied()
-            .filter(|e| is(e, Kind::Handover, Outcome::Done))
-            .filter(|e| seen.insert(e.bundle_sha256.clone()))
-            .collect();
-        let confirms: HashMap<Option<String>, &Event> = evs
-            .iter()
-            .filter(|e| e.kind == Kind::Confirm)
-            .map(|e| (e.bundle_sha256.clone(), *e))
-            .collect();
-        let syncs: Vec<&Event> = evs
-            .iter()
-            .copied()
-            .filter(|e| e.kind == Kind::CloudSync)
-            .collect();
-        let unsettled_top = newest(
-            hs.iter()
-                .copied()
-                .filter(|h| !confirms.contains_key(&h.bundle_sha256)),
-        )
-        .map(|h| h.seq);
-        let mut handed: Vec<HandedOver> = hs
-            .iter()
-            .map(|h| {
-                let c = confirms.get(&h.bundle_sha256);
-                let st = match c.map(|c| &c.outcome) {
-                    Some(Outcome::Confirmed) => state::CONFIRMED,
-                    Some(_) => state::SUPERSEDED,
-                    None if Some(h.seq) == unsettled_top => state::PENDING,
-                    None => state::OUTDATED,
-                };
-                let mut ho = HandedOver::from_event(h, st);
-                if st == state::CONFIRMED {
-                    // The sync recorded last before the confirmation is the
-                    // one that confirmed it (both in one transaction).
-                    ho.sync_date = c.and_then(|c| {
-                        syncs
-                            .iter()
-                            .filter(|s| s.seq < c.seq && is_success(Some(s.outcome.as_str())))
-                            .max_by_key(|s| s.seq)
-                            .and_then(|s| s.created.clone())
-                    });
-                }
-                ho
-            })
-            .collect();
-        handed.sort_by(|a, b| (&a.created, &a.handed_over).cmp(&(&b.created, &b.handed_over)));
-        let last_import = hs.iter().map(|e| e.at.clone()).max();
-        let last_confirmed = handed
-            .iter()
-            .rev()
-            .find(|h| h.state == state::CONFIRMED)
-            .cloned();
-        let to_upload = handed.iter().find(|h| h.state == state::PENDING).cloned();
-        let latest_sync = syncs.iter().max_by_key(|e| e.seq);
-        let rollback_attempts = evs
-            .iter()
-            .filter(|e| is(e, Kind::Import, Outcome::Rejected))
-            .filter(|e| {
-                let code = e.code.as_deref();
-                code == Some(Code::LedgerRollback.as_str())
-                    || code == Some(Code::LedgerOlder.as_str())
-            })
-            .count();
+    (by, host_of)
+}
 
-        let mut problems = Vec::new();
-        if let Some(s) = latest_sync {
-            let date = s.created.clone().unwrap_or_else(|| "no date".into());
-            if !is_success(Some(s.outcome.as_str())) {
-                problems.push(Problem {
-                    problem: problem::SYNC_FAILED.into(),
-                    detail: format!(
-                        "last sync on GitHub {} ({date}): {}",
-                        s.outcome,
-                        s.detail.clone().unwrap_or_else(|| "no error text".into())
-                    ),
-                });
-            } else if s.created.as_deref().and_then(parse_sync_date).is_none() {
-                problems.push(Problem {
-                    problem: problem::SYNC_UNREADABLE.into(),
-                    detail: format!(
-                        "GitHub reports a successful sync dated {date:?}, which airlock cannot read: nothing is confirmed by it"
-                    ),
-                });
-            }
-        }
-        if let Some(p) = &to_upload {
-            if let Some(t) = parse_time(&p.handed_over) {
-                let age = now.duration_since(t).unwrap_or_default();
-                if age > th.unconfirmed_after {
-                    let file = p.upload_files().first().map(|f| f.to_string());
-                    problems.push(Problem {
-                        problem: problem::UNCONFIRMED.into(),
-                        detail: format!(
-                            "newest import (bundle {}, handed over {}) not confirmed by GitHub after {} days (limit {}): upload {}, then run `airlock cloud status`",
-                            p.bundle_id.as_deref().unwrap_or("?"),
-                            p.handed_over,
-                            days(age),
-                            days(th.unconfirmed_after),
-                            file.unwrap_or_else(|| "its file".into())
-                        ),
-                    });
-                }
-            }
-        }
-        if known {
-            if let Some(t) = last_export_created.as_deref().and_then(parse_time) {
-                let age = now.duration_since(t).unwrap_or_default();
-                if age > th.expected_interval {
-                    problems.push(Problem {
-                        problem: problem::NO_EXPORT.into(),
-                        detail: format!(
-                            "no bundle for {} days (expected every {} days)",
-                            days(age),
-                            days(th.expected_interval)
-                        ),
-                    });
-                }
-            }
-        }
-        let mut warnings: Vec<String> = problems.iter().map(|p| p.detail.clone()).collect();
-        let outdated = handed.iter().filter(|h| h.state == state::OUTDATED).count();
-        if outdated > 0 {
-            warnings.push(format!(
-                "{outdated} earlier hand-over(s) not confirmed and replaced by a newer one: do not upload them"
-            ));
-        }
-        if rollback_attempts > 0 {
-            warnings.push(format!(
-                "{rollback_attempts} rollback or replay attempt(s) refused"
-            ));
-        }
+fn is(e: &Event, k: Kind, o: Outcome) -> bool {
+    e.kind == k && e.outcome == o
+}
 
-        let mut timeline: Vec<Mark> = Vec::new();
-        let sha_state: HashMap<Option<String>, String> = handed
-            .iter()
-            .map(|h| (h.bundle_sha256.clone(), h.state.clone()))
-            .collect();
-        for e in &evs {
-            let mark = |k: &str, t: &str, o: &str| Mark {
-                kind: k.into(),
-                time: t.into(),
-                bundle_id: e.bundle_id.clone(),
-                outcome: o.into(),
-            };
-            match (&e.kind, &e.outcome) {
-                (Kind::Import, Outcome::Accepted) | (Kind::Export, Outcome::Exported) => {
-                    if let Some(c) = &e.created {
-                        timeline.push(mark("export", c, "created"));
-                    }
-                }
-                (Kind::Handover, Outcome::Done) => {
-                    let st = sha_state
-                        .get(&e.bundle_sha256)
-                        .cloned()
-                        .unwrap_or_else(|| state::PENDING.into());
-                    timeline.push(mark("import", &e.at, &st));
-                }
-                (Kind::CloudSync, o) => {
-                    if let Some(c) = &e.created {
-                        timeline.push(mark("sync", c, o.as_str()));
-                    }
-                }
-                (Kind::Import, Outcome::Rejected) => timeline.push(mark(
-                    "refused",
-                    &e.at,
-                    e.code.as_deref().unwrap_or("rejected"),
-                )),
-                _ => {}
-            }
-        }
-        // Exports seen both by the exporter's and the importer's ledger
-        // are one event.
-        let mut once = HashSet::new();
-        timeline.retain(|m| once.insert((m.kind.clone(), m.time.clone(), m.bundle_id.clone())));
-        timeline.sort_by(|a, b| a.time.cmp(&b.time));
-        out.push(Instance {
-            host_name: host_of.get(&key).cloned().unwrap_or_else(|| key.clone()),
-            server_id: (!key.starts_with("host:")).then(|| key.clone()),
-            known,
-            last_export_created,
-            last_import,
-            last_confirmed_sync: last_confirmed.as_ref().and_then(|c| c.sync_date.clone()),
-            last_confirmed,
-            to_upload,
-            last_sync_status: latest_sync.map(|e| e.outcome.to_string()),
-            last_sync_date: latest_sync.and_then(|e| e.created.clone()),
-            last_sync_error: latest_sync.and_then(|e| e.detail.clone()),
-            imports: hs.len(),
-            confirmed: handed
-                .iter()
-                .filter(|h| h.state == state::CONFIRMED)
-                .count(),
-            superseded: handed
-                .iter()
-                .filter(|h| h.state == state::SUPERSEDED)
-                .count(),
-            rollback_attempts,
-            handovers: handed,
-            problems,
-            warnings,
-            timeline,
-        });
+/// One row of the fleet table, from the records of one instance.
+fn instance(
+    key: String,
+    host_name: String,
+    evs: &[&Event],
+    now: SystemTime,
+    th: Thresholds,
+) -> Instance {
+    let known = evs.iter().any(|e| is_own(e));
+    let last_export_created = evs
+        .iter()
+        .filter(|e| {
+            is(e, Kind::Import, Outcome::Accepted) || is(e, Kind::Export, Outcome::Exported)
+        })
+        .filter_map(|e| e.created.clone())
+        .max();
+    // Hand-overs, once per bundle.
+    let mut seen = HashSet::new();
+    let hs: Vec<&Event> = evs
+        .iter()
+        .copied()
+        .filter(|e| is(e, Kind::Handover, Outcome::Done))
+        .filter(|e| seen.insert(e.bundle_sha256.clone()))
+        .collect();
+    let syncs: Vec<&Event> = evs
+        .iter()
+        .copied()
+        .filter(|e| e.kind == Kind::CloudSync)
+        .collect();
+    let handed = handed_over(evs, &hs, &syncs);
+    let last_import = hs.iter().map(|e| e.at.clone()).max();
+    let last_confirmed = handed
+        .iter()
+        .rev()
+        .find(|h| h.state == state::CONFIRMED)
+        .cloned();
+    let to_upload = handed.iter().find(|h| h.state == state::PENDING).cloned();
+    let latest_sync = syncs.iter().copied().max_by_key(|e| e.seq);
+    let rollback_attempts = evs
+        .iter()
+        .filter(|e| is(e, Kind::Import, Outcome::Rejected))
+        .filter(|e| {
+            let code = e.code.as_deref();
+            code == Some(Code::LedgerRollback.as_str()) || code == Some(Code::LedgerOlder.as_str())
+        })
+        .count();
+    let mut problems = sync_problems(latest_sync);
+    problems.extend(unconfirmed_problem(to_upload.as_ref(), now, th));
+    if known {
+        problems.extend(no_export_problem(last_export_created.as_deref(), now, th));
     }
-    out
+    let warnings = warnings(&problems, &handed, rollback_attempts);
+    let timeline = timeline(evs, &handed);
+    let count = |st: &str| handed.iter().filter(|h| h.state == st).count();
+    Instance {
+        host_name,
+        server_id: (!key.starts_with("host:")).then(|| key.clone()),
+        known,
+        last_export_created,
+        last_import,
+        last_confirmed_sync: last_confirmed.as_ref().and_then(|c| c.sync_date.clone()),
+        last_confirmed,
+        to_upload,
+        last_sync_status: latest_sync.map(|e| e.outcome.to_string()),
+        last_sync_date: latest_sync.and_then(|e| e.created.clone()),
+        last_sync_error: latest_sync.and_then(|e| e.detail.clone()),
+        imports: hs.len(),
+        confirmed: count(state::CONFIRMED),
+        superseded: count(state::SUPERSEDED),
+        rollback_attempts,
+        handovers: handed,
+        problems,
+        warnings,
+        timeline,
+    }
+}
+
+/// The hand-overs `hs` of an instance with where each stands, oldest first
+/// (by creation time, then hand-over time): settled by a confirm record,
+/// else the newest unsettled one is pending and the rest outdated.
+fn handed_over(evs: &[&Event], hs: &[&Event], syncs: &[&Event]) -> Vec<HandedOver> {
+    let confirms: HashMap<Option<String>, &Event> = evs
+        .iter()
+        .filter(|e| e.kind == Kind::Confirm)
+        .map(|e| (e.bundle_sha256.clone(), *e))
+        .collect();
+    let unsettled_top = newest(
+        hs.iter()
+            .copied()
+            .filter(|h| !confirms.contains_key(&h.bundle_sha256)),
+    )
+    .map(|h| h.seq);
+    let mut handed: Vec<HandedOver> = hs
+        .iter()
+        .map(|h| {
+            let c = confirms.get(&h.bundle_sha256);
+            let st = match c.map(|c| &c.outcome) {
+                Some(Outcome::Confirmed) => state::CONFIRMED,
+                Some(_) => state::SUPERSEDED,
+                None if Some(h.seq) == unsettled_top => state::PENDING,
+                None => state::OUTDATED,
+            };
+            let mut ho = HandedOver::from_event(h, st);
+            if st == state::CONFIRMED {
+                // The sync recorded last before the confirmation is the
+                // one that confirmed it (both in one transaction).
+                ho.sync_date = c.and_then(|c| {
+                    syncs
+                        .iter()
+                        .filter(|s| s.seq < c.seq && is_success(Some(s.outcome.as_str())))
+                        .max_by_key(|s| s.seq)
+                        .and_then(|s| s.created.clone())
+                });
+            }
+            ho
+        })
+        .collect();
+    handed.sort_by(|a, b| (&a.created, &a.handed_over).cmp(&(&b.created, &b.handed_over)));
+    handed
+}
+
+/// GitHub's newest sync record as a problem: failed, or successful with a
+/// date airlock cannot read.
+fn sync_problems(latest_sync: Option<&Event>) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if let Some(s) = latest_sync {
+        let date = s.created.clone().unwrap_or_else(|| "no date".into());
+        if !is_success(Some(s.outcome.as_str())) {
+            problems.push(Problem {
+                problem: problem::SYNC_FAILED.into(),
+                detail: format!(
+                    "last sync on GitHub {} ({date}): {}",
+                    s.outcome,
+                    s.detail.clone().unwrap_or_else(|| "no error text".into())
+                ),
+            });
+        } else if s.created.as_deref().and_then(parse_sync_date).is_none() {
+            problems.push(Problem {
+                problem: problem::SYNC_UNREADABLE.into(),
+                detail: format!(
+                    "GitHub reports a successful sync dated {date:?}, which airlock cannot read: nothing is confirmed by it"
+                ),
+            });
+        }
+    }
+    problems
+}
+
+/// The pending hand-over, unconfirmed for longer than the limit.
+fn unconfirmed_problem(
+    to_upload: Option<&HandedOver>,
+    now: SystemTime,
+    th: Thresholds,
+) -> Option<Problem> {
+    let p = to_upload?;
+    let t = parse_time(&p.handed_over)?;
+    let age = now.duration_since(t).unwrap_or_default();
+    if age <= th.unconfirmed_after {
+        return None;
+    }
+    let file = p.upload_files().first().map(|f| f.to_string());
+    Some(Problem {
+        problem: problem::UNCONFIRMED.into(),
+        detail: format!(
+            "newest import (bundle {}, handed over {}) not confirmed by GitHub after {} days (limit {}): upload {}, then run `airlock cloud status`",
+            p.bundle_id.as_deref().unwrap_or("?"),
+            p.handed_over,
+            days(age),
+            days(th.unconfirmed_after),
+            file.unwrap_or_else(|| "its file".into())
+        ),
+    })
+}
+
+/// No bundle created within the expected interval.
+fn no_export_problem(
+    last_export_created: Option<&str>,
+    now: SystemTime,
+    th: Thresholds,
+) -> Option<Problem> {
+    let t = last_export_created.and_then(parse_time)?;
+    let age = now.duration_since(t).unwrap_or_default();
+    (age > th.expected_interval).then(|| Problem {
+        problem: problem::NO_EXPORT.into(),
+        detail: format!(
+            "no bundle for {} days (expected every {} days)",
+            days(age),
+            days(th.expected_interval)
+        ),
+    })
+}
+
+/// The problems, then other things worth a look, as sentences.
+fn warnings(problems: &[Problem], handed: &[HandedOver], rollback_attempts: usize) -> Vec<String> {
+    let mut warnings: Vec<String> = problems.iter().map(|p| p.detail.clone()).collect();
+    let outdated = handed.iter().filter(|h| h.state == state::OUTDATED).count();
+    if outdated > 0 {
+        warnings.push(format!(
+            "{outdated} earlier hand-over(s) not confirmed and replaced by a newer one: do not upload them"
+        ));
+    }
+    if rollback_attempts > 0 {
+        warnings.push(format!(
+            "{rollback_attempts} rollback or replay attempt(s) refused"
+        ));
+    }
+    warnings
+}
+
+/// The instance's marks for the report's timeline, in time order.
+fn timeline(evs: &[&Event], handed: &[HandedOver]) -> Vec<Mark> {
+    let mut timeline: Vec<Mark> = Vec::new();
+    let sha_state: HashMap<Option<String>, String> = handed
+        .iter()
+        .map(|h| (h.bundle_sha256.clone(), h.state.clone()))
+        .collect();
+    for e in evs {
+        let mark = |k: &str, t: &str, o: &str| Mark {
+            kind: k.into(),
+            time: t.into(),
+            bundle_id: e.bundle_id.clone(),
+            outcome: o.into(),
+        };
+        match (&e.kind, &e.outcome) {
+            (Kind::Import, Outcome::Accepted) | (Kind::Export, Outcome::Exported) => {
+                if let Some(c) = &e.created {
+                    timeline.push(mark("export", c, "created"));
+                }
+            }
+            (Kind::Handover, Outcome::Done) => {
+                let st = sha_state
+                    .get(&e.bundle_sha256)
+                    .cloned()
+                    .unwrap_or_else(|| state::PENDING.into());
+                timeline.push(mark("import", &e.at, &st));
+            }
+            (Kind::CloudSync, o) => {
+                if let Some(c) = &e.created {
+                    timeline.push(mark("sync", c, o.as_str()));
+                }
+            }
+            (Kind::Import, Outcome::Rejected) => timeline.push(mark(
+                "refused",
+                &e.at,
+                e.code.as_deref().unwrap_or("rejected"),
+            )),
+            _ => {}
+        }
+    }
+    // Exports seen both by the exporter's and the importer's ledger
+    // are one event.
+    let mut once = HashSet::new();
+    timeline.retain(|m| once.insert((m.kind.clone(), m.time.clone(), m.bundle_id.clone())));
+    timeline.sort_by(|a, b| a.time.cmp(&b.time));
+    timeline
 }
 
 /// The health check's verdict over a fleet.
 #[derive(Debug, Clone, Serialize)]
 pub struct Health {
+    /// No instance has a problem.
     pub healthy: bool,
     /// 0 when healthy, else 16 + the sum of the problems' bits.
     pub exit_code: i32,
+    /// Instances checked.
     pub instances: usize,
+    /// Every problem of every instance, in fleet order.
     pub problems: Vec<InstanceProblem>,
 }
 
+/// One health problem, with the instance it belongs to.
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceProblem {
+    /// The instance's host name (as in [`Instance`]).
     pub host_name: String,
+    /// The instance's server id, if known.
     pub server_id: Option<String>,
+    /// The problem's name (as in [`Problem`]).
     pub problem: String,
+    /// What is wrong and what to do, one sentence.
     pub detail: String,
 }
 
@@ -659,20 +783,32 @@ pub fn health(fleet: &[Instance]) -> Health {
 /// The seat-leak list kept from the last `cloud seats` run.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SeatReport {
+    /// The enterprise slug.
     pub enterprise: String,
+    /// When GitHub was asked (RFC 3339).
     pub fetched: String,
+    /// Seats in use, as GitHub counts them.
     pub total_seats_consumed: u64,
+    /// Seats the enterprise bought.
     pub total_seats_purchased: u64,
+    /// Server users that match no Cloud account, in GitHub's order.
     pub unmatched: Vec<UnmatchedUser>,
 }
 
+/// A user with a server account that matched no Cloud account, so it
+/// consumes a seat of its own (the primary-email mismatch).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct UnmatchedUser {
+    /// The server accounts, as GitHub lists them (`HOSTNAME:ID`).
     pub server_user_ids: Vec<String>,
+    /// The accounts' emails on the servers.
     pub server_emails: Vec<String>,
+    /// GitHub's license type for the user.
     pub license_type: Option<String>,
 }
 
+/// The file in the state directory where `cloud seats` keeps its last
+/// [`SeatReport`] (JSON), for `report`.
 pub const SEATS_FILE: &str = "cloud-seats.json";
 
 /// The users who hold a server account but match no Cloud account.

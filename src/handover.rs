@@ -21,9 +21,15 @@ use crate::net::{self, Failure};
 
 /// Where verified payloads go.
 pub enum Target {
+    /// Publish into this outbox directory, beside upload steps for GitHub
+    /// Enterprise Cloud (created when missing).
     Outbox(PathBuf),
+    /// POST each payload file to an internal endpoint.
     Http {
+        /// The endpoint (`https://`, or `http://` to loopback only); the
+        /// payload and token go to its origin only.
         url: String,
+        /// Sent as `Authorization: Bearer TOKEN` when given.
         token: Option<Zeroizing<String>>,
         /// Extra CA certificates (PEM) for the endpoint's TLS.
         ca_file: Option<PathBuf>,
@@ -34,7 +40,9 @@ pub enum Target {
 /// a newer one replaces: its files must not be uploaded any more.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Replaced {
+    /// The replaced bundle's id.
     pub bundle_id: String,
+    /// Its creation time (RFC 3339), as recorded in the ledger.
     pub created: String,
     /// Its files (payload and upload steps) where they were handed over.
     pub files: Vec<String>,
@@ -48,7 +56,7 @@ pub const SUPERSEDED_DIR: &str = "superseded";
 /// before, or removed by the operator) are skipped; nothing is ever
 /// replaced. Only absolute paths are touched (what hand-overs record).
 /// Returns the new paths, and one message per file that could not be moved.
-pub fn move_aside(files: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+pub(crate) fn move_aside(files: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
     let mut moved = Vec::new();
     let mut errors = Vec::new();
     for f in files {
@@ -91,14 +99,14 @@ pub fn move_aside(files: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
 }
 
 /// The file name prefix for an instance and time: `HOST_YYYYMMDDTHHMMSSZ`.
-pub fn prefix(m: &Manifest) -> String {
+fn prefix(m: &Manifest) -> String {
     format!("{}_{}", m.source.host_name, m.created_compact())
 }
 
 /// The upload steps, as text. `files` are (outbox name, SHA-256) in the
 /// manifest's payload order; only GHES license usage files are to be
 /// uploaded to GitHub, other carried files are listed as such.
-pub fn instructions(
+fn instructions(
     m: &Manifest,
     files: &[(String, String)],
     enterprise: Option<&str>,
@@ -107,25 +115,7 @@ pub fn instructions(
 ) -> String {
     let is_usage = |i: usize| m.payload.get(i).is_some_and(|p| p.is_usage());
     if !(0..files.len()).any(is_usage) {
-        let mut s = format!(
-            "Not for GitHub: bundle {} from {} carries no GHES license usage file\n\n",
-            m.bundle_id, m.source.host_name
-        );
-        for (name, sha) in files {
-            s.push_str(&format!("File     {name}\nSHA-256  {sha}\n"));
-        }
-        s.push_str(&format!(
-            "\nVerified by {} from bundle {} (SHA-256 {bundle_sha256}),\nsigned by {} (sequence {}), created {}.\n\n\
-             These files were carried as ordinary files (export --kind file). Do not upload them on\n\
-             GitHub Enterprise Cloud's \"Add server usage\" page: it takes only the license usage file\n\
-             that GHES exports (ghe-license usage -o -y).\n",
-            crate::tool_version(),
-            m.bundle_id,
-            m.sequence.key,
-            m.sequence.number,
-            m.created
-        ));
-        return s;
+        return not_for_github(m, files, bundle_sha256);
     }
     let others: Vec<String> = files
         .iter()
@@ -139,7 +129,6 @@ pub fn instructions(
         .filter(|(i, _)| is_usage(*i))
         .map(|(_, f)| f.clone())
         .collect();
-    let files = &files[..];
     let mut s = String::new();
     s.push_str(&format!(
         "Upload to GitHub Enterprise Cloud: license usage of {} ({})\n\n",
@@ -156,30 +145,65 @@ pub fn instructions(
             m.source.host_name
         )),
     }
+    push_files(&mut s, &files);
+    push_replaced(&mut s, m, replaced);
+    push_verified_by(&mut s, m, bundle_sha256);
+    push_steps(&mut s, enterprise, &others);
+    s
+}
+
+/// The steps of a bundle that carries no usage file: its files are listed,
+/// and not to be uploaded.
+fn not_for_github(m: &Manifest, files: &[(String, String)], bundle_sha256: &str) -> String {
+    let mut s = format!(
+        "Not for GitHub: bundle {} from {} carries no GHES license usage file\n\n",
+        m.bundle_id, m.source.host_name
+    );
+    push_files(&mut s, files);
+    push_verified_by(&mut s, m, bundle_sha256);
+    s.push_str(
+        "These files were carried as ordinary files (export --kind file). Do not upload them on\n\
+         GitHub Enterprise Cloud's \"Add server usage\" page: it takes only the license usage file\n\
+         that GHES exports (ghe-license usage -o -y).\n",
+    );
+    s
+}
+
+/// One `File`/`SHA-256` pair of lines per file.
+fn push_files(s: &mut String, files: &[(String, String)]) {
     for (name, sha) in files {
         s.push_str(&format!("File     {name}\nSHA-256  {sha}\n"));
     }
-    if !replaced.is_empty() {
-        s.push_str(&format!(
-            "\nIt replaces {} earlier hand-over(s) of {} that GitHub has not confirmed;\ndo NOT upload them (an older file after this one would roll back seat counts).\nTheir files are moved into {SUPERSEDED_DIR}/ in this outbox:\n",
-            replaced.len(),
-            m.source.host_name
-        ));
-        for r in replaced {
-            let names: Vec<&str> = r
-                .files
-                .iter()
-                .filter(|f| !f.ends_with(".UPLOAD.txt"))
-                .map(|f| f.rsplit('/').next().unwrap_or(f))
-                .collect();
-            s.push_str(&format!(
-                "  bundle {} (created {}): {}\n",
-                r.bundle_id,
-                r.created,
-                names.join(", ")
-            ));
-        }
+}
+
+/// The earlier hand-overs this one replaces, not to be uploaded.
+fn push_replaced(s: &mut String, m: &Manifest, replaced: &[Replaced]) {
+    if replaced.is_empty() {
+        return;
     }
+    s.push_str(&format!(
+        "\nIt replaces {} earlier hand-over(s) of {} that GitHub has not confirmed;\ndo NOT upload them (an older file after this one would roll back seat counts).\nTheir files are moved into {SUPERSEDED_DIR}/ in this outbox:\n",
+        replaced.len(),
+        m.source.host_name
+    ));
+    for r in replaced {
+        let names: Vec<&str> = r
+            .files
+            .iter()
+            .filter(|f| !f.ends_with(".UPLOAD.txt"))
+            .map(|f| f.rsplit('/').next().unwrap_or(f))
+            .collect();
+        s.push_str(&format!(
+            "  bundle {} (created {}): {}\n",
+            r.bundle_id,
+            r.created,
+            names.join(", ")
+        ));
+    }
+}
+
+/// Which airlock verified which bundle, signed by whom, created when.
+fn push_verified_by(s: &mut String, m: &Manifest, bundle_sha256: &str) {
     s.push_str(&format!(
         "\nVerified by {} from bundle {} (SHA-256 {bundle_sha256}),\nsigned by {} (sequence {}), created {}.\n\n",
         crate::tool_version(),
@@ -188,6 +212,11 @@ pub fn instructions(
         m.sequence.number,
         m.created
     ));
+}
+
+/// The numbered steps on GitHub, with the enterprise's licensing page when
+/// the slug is known; `others` are carried files not for GitHub.
+fn push_steps(s: &mut String, enterprise: Option<&str>, others: &[String]) {
     s.push_str("Steps (GitHub Docs: \"Syncing license usage between GitHub Enterprise Server and GitHub Enterprise Cloud\"):\n");
     match enterprise {
         Some(slug) => s.push_str(&format!(
@@ -211,11 +240,10 @@ pub fn instructions(
             s.push_str("4. Confirm GitHub processed it: airlock cloud status --enterprise SLUG\n")
         }
     }
-    s
 }
 
 /// The name a payload file gets in the outbox: `HOST_TIME_NAME`.
-pub fn outbox_name(m: &Manifest, p: &PayloadEntry) -> String {
+pub(crate) fn outbox_name(m: &Manifest, p: &PayloadEntry) -> String {
     format!("{}_{}", prefix(m), output_name(p))
 }
 
@@ -223,7 +251,7 @@ pub fn outbox_name(m: &Manifest, p: &PayloadEntry) -> String {
 /// `HOST_TIME.UPLOAD.txt`. Payload files are `HOST_TIME_NAME`, so within a
 /// bundle the two can never collide, whatever the payload names are; across
 /// bundles nothing in the outbox is ever replaced by other content.
-pub fn instructions_name(m: &Manifest) -> String {
+fn instructions_name(m: &Manifest) -> String {
     format!("{}.UPLOAD.txt", prefix(m))
 }
 
@@ -241,7 +269,7 @@ fn failed(e: Error) -> Error {
 /// Hand over to an outbox: publish the staged payload files (verified and
 /// written in the outbox by the verifying read) and the upload steps.
 /// Returns the paths written.
-pub fn to_outbox(
+pub(crate) fn to_outbox(
     dir: &Path,
     m: &Manifest,
     staged: Staged,
@@ -289,7 +317,7 @@ pub fn to_outbox(
 
 /// Retry schedule for HTTP hand-over: 5xx and connection errors are retried
 /// after these pauses; 4xx are not.
-pub const HTTP_BACKOFF: [Duration; 4] = [
+const HTTP_BACKOFF: [Duration; 4] = [
     Duration::from_millis(500),
     Duration::from_secs(1),
     Duration::from_secs(2),
@@ -304,7 +332,7 @@ const MAX_REDIRECTS: usize = 5;
 /// endpoint. The token and the payload go only to `url`'s origin: a redirect
 /// elsewhere is refused, and so are redirects that would turn the POST
 /// into a GET (301, 302, 303).
-pub fn to_http(
+pub(crate) fn to_http(
     url: &str,
     token: Option<&str>,
     ca_file: Option<&Path>,
@@ -314,29 +342,43 @@ pub fn to_http(
 ) -> Result<Vec<String>> {
     let origin = net::check_url(url, "--submit-url")?;
     let trust = net::Trust::load(ca_file)?;
-    let agent = net::agent(&trust, Duration::from_secs(120));
+    let post = Post {
+        agent: net::agent(&trust, Duration::from_secs(120)),
+        origin,
+        url,
+        token,
+        m,
+        bundle_sha256,
+    };
     let mut results = Vec::new();
     for (f, p) in staged.files.iter().zip(&m.payload) {
-        let name = output_name(p);
+        results.push(post.file(f.path(), output_name(p))?);
+    }
+    Ok(results)
+}
+
+/// The HTTP hand-over of one bundle: where to, with what credentials.
+struct Post<'a> {
+    agent: ureq::Agent,
+    /// `url`'s origin: the only place the payload and token may go.
+    origin: net::Origin,
+    url: &'a str,
+    token: Option<&'a str>,
+    m: &'a Manifest,
+    bundle_sha256: &'a str,
+}
+
+impl Post<'_> {
+    /// POST the file at `path` as `name`: 5xx and connection errors are
+    /// retried after `HTTP_BACKOFF`'s pauses, 4xx are not, 307/308 within
+    /// the origin are followed. Returns `NAME -> HTTP STATUS`.
+    fn file(&self, path: &Path, name: &str) -> Result<String> {
         let mut attempt = 0;
         let mut redirects = 0;
-        let mut target = url.to_string();
+        let mut target = self.url.to_string();
         loop {
-            let file = File::open(f.path()).map_err(|e| Error::io_read(f.path(), e))?;
-            let mut req = agent
-                .post(&target)
-                .header("Content-Type", "application/json")
-                .header("Idempotency-Key", bundle_sha256)
-                .header("X-Airlock-Bundle-Id", m.bundle_id.as_str())
-                .header("X-Airlock-Source-Host", &m.source.host_name)
-                .header("X-Airlock-File-Name", name);
-            if let Some(id) = &m.source.server_id {
-                req = req.header("X-Airlock-Server-Id", id);
-            }
-            if let Some(t) = token {
-                req = req.header("Authorization", format!("Bearer {t}"));
-            }
-            let outcome = match req.send(file) {
+            let file = File::open(path).map_err(|e| Error::io_read(path, e))?;
+            let outcome = match self.request(&target, name).send(file) {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let location = resp
@@ -345,10 +387,15 @@ pub fn to_http(
                         .and_then(|v| v.to_str().ok())
                         .map(String::from);
                     if (200..300).contains(&status) {
-                        results.push(format!("{name} -> HTTP {status}"));
-                        break;
+                        return Ok(format!("{name} -> HTTP {status}"));
                     } else if (300..400).contains(&status) {
-                        target = follow(&origin, &target, status, location.as_deref(), redirects)?;
+                        target = follow(
+                            &self.origin,
+                            &target,
+                            status,
+                            location.as_deref(),
+                            redirects,
+                        )?;
                         redirects += 1;
                         continue;
                     } else if (400..500).contains(&status) {
@@ -383,7 +430,26 @@ pub fn to_http(
             attempt += 1;
         }
     }
-    Ok(results)
+
+    /// The POST of file `name` to `target`, with the bundle's headers.
+    fn request(&self, target: &str, name: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        let m = self.m;
+        let mut req = self
+            .agent
+            .post(target)
+            .header("Content-Type", "application/json")
+            .header("Idempotency-Key", self.bundle_sha256)
+            .header("X-Airlock-Bundle-Id", m.bundle_id.as_str())
+            .header("X-Airlock-Source-Host", &m.source.host_name)
+            .header("X-Airlock-File-Name", name);
+        if let Some(id) = &m.source.server_id {
+            req = req.header("X-Airlock-Server-Id", id);
+        }
+        if let Some(t) = self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        req
+    }
 }
 
 /// Where a redirect of the hand-over POST may go: 307/308 within the

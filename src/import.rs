@@ -21,29 +21,43 @@ use crate::bundle::container::open_bundle;
 use crate::bundle::manifest::format_time;
 use crate::bundle::rules::output_name;
 use crate::bundle::verify::{
-    check_freshness, verify_bundle, Clock, Destination, Verified, VerifyOptions,
+    check_freshness, verify_bundle, Clock, Destination, Staged, Verified, VerifyOptions,
 };
 use crate::error::{Code, Error, Result};
 use crate::handover::{self, Target};
 use crate::ledger::{Event, Kind, Ledger, Outcome};
 use crate::state::StateDir;
 
+/// What an import needs besides the bundle.
 pub struct ImportOptions<'a> {
+    /// How the bundle is verified (trust, identities, signers, clock); the
+    /// clock also dates the ledger records.
     pub verify: VerifyOptions<'a>,
     /// Locked state directory: serialises imports on this host.
     pub state: &'a StateDir,
+    /// Where the verified payload is handed over.
     pub target: Target,
+    /// The GitHub Enterprise Cloud enterprise slug: the upload steps then
+    /// link its licensing page.
     pub enterprise: Option<String>,
 }
 
+/// A bundle imported and handed over.
 #[derive(Debug, Serialize)]
 pub struct ImportReport {
+    /// SHA-256 of the bundle file, lowercase hex, from the verifying read.
     pub bundle_sha256: String,
+    /// The bundle id from the signed manifest.
     pub bundle_id: String,
+    /// The source instance's host name.
     pub host_name: String,
+    /// The source instance's server id (a UUID), when the manifest has one.
     pub server_id: Option<String>,
+    /// The bundle's per-signer sequence number.
     pub sequence: u64,
+    /// Fingerprint of the key that numbers the bundles.
     pub signer: String,
+    /// The bundle's signed creation time (RFC 3339).
     pub created: String,
     /// True when this run finished a hand-over an earlier run had started.
     pub resumed: bool,
@@ -369,26 +383,35 @@ fn record_rejected(
     Ok(())
 }
 
-/// Import a bundle.
-pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
-    let state = opts.state.path();
-    let outbox = match &opts.target {
-        Target::Outbox(d) => Some(d.as_path()),
-        Target::Http { .. } => None,
-    };
-    clean_leftovers(state, outbox);
-    let mut ledger = Ledger::open(state)?;
+/// What the verifying read left behind: the verified bundle, its payload
+/// staged in `dir`, and the bundle file's SHA-256 taken by that read.
+struct StagedBundle {
+    dir: PathBuf,
+    /// Removes the HTTP spool (and the plaintext in it) when dropped.
+    spool: Option<RemoveOnDrop>,
+    v: Verified,
+    staged: Staged,
+    sha256: String,
+}
 
-    // 1. One read: verify, decrypt and stage the payload where it goes.
+/// Step 1, one read: open the bundle, verify it, decrypt and stage the
+/// payload where it goes. A refusal by the open or the verification is
+/// recorded (`record_rejected`) before it is returned.
+fn verify_and_stage(
+    bundle: &Path,
+    opts: &ImportOptions<'_>,
+    ledger: &mut Ledger,
+    to_outbox: bool,
+) -> Result<StagedBundle> {
     let file = match open_bundle(bundle) {
         Ok(f) => f,
         Err(e) => {
-            record_rejected(&mut ledger, None, &e, &opts.verify)?;
+            record_rejected(ledger, None, &e, &opts.verify)?;
             return Err(e);
         }
     };
     let mut keep = file.try_clone().ok();
-    let (dir, _spool) = staging_dir(state, &opts.target)?;
+    let (dir, spool) = staging_dir(opts.state.path(), &opts.target)?;
     let outbox_name = |m: &crate::bundle::Manifest, p: &crate::bundle::manifest::PayloadEntry| {
         handover::outbox_name(m, p)
     };
@@ -397,37 +420,50 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
     };
     let dest = Destination::Dir {
         dir: &dir,
-        name: if outbox.is_some() {
-            &outbox_name
-        } else {
-            &plain_name
-        },
+        name: if to_outbox { &outbox_name } else { &plain_name },
         refuse_existing: false,
         hash_plaintext: true,
     };
     let (v, staged) = match verify_bundle(file, &opts.verify, &dest, true) {
         Ok(x) => x,
         Err(e) => {
-            record_rejected(&mut ledger, keep.as_mut(), &e, &opts.verify)?;
+            record_rejected(ledger, keep.as_mut(), &e, &opts.verify)?;
             return Err(e);
         }
     };
     drop(keep);
-    let bundle_sha256 = v
+    let sha256 = v
         .bundle_sha256
         .clone()
         .ok_or_else(|| Error::new(Code::Internal, "the verifying read took no bundle hash"))?;
-    let m = &v.manifest;
-    crate::fsutil::fault_point("import:verified");
+    Ok(StagedBundle {
+        dir,
+        spool,
+        v,
+        staged,
+        sha256,
+    })
+}
 
-    // 2. Ledger rules, in one exclusive transaction, at the moment of decision.
+/// Step 2, the ledger's rules in one exclusive transaction, at the moment
+/// of decision: refuse (and record) a bundle already handed over, a
+/// rollback, an older or superseded bundle, or one expired by now; else
+/// record it accepted. Returns whether an earlier run had accepted it
+/// already (this run resumes its hand-over).
+fn apply_rules(
+    ledger: &mut Ledger,
+    v: &Verified,
+    bundle_sha256: &str,
+    opts: &ImportOptions<'_>,
+) -> Result<bool> {
+    let m = &v.manifest;
     let clock = opts.verify.now;
     let tx = ledger.begin()?;
-    let (accepted, done) = tx.bundle_state(&bundle_sha256)?;
+    let (accepted, done) = tx.bundle_state(bundle_sha256)?;
     if done {
         let mut e = event_from(
-            &v,
-            &bundle_sha256,
+            v,
+            bundle_sha256,
             Kind::Import,
             Outcome::AlreadyImported,
             clock,
@@ -444,7 +480,6 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             ),
         ));
     }
-    let resumed = accepted;
     let verdict = if accepted {
         check_resume(&tx, m)?.map(|e| (Outcome::Superseded, e))
     } else {
@@ -457,28 +492,27 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             .map(|e| (Outcome::Rejected, e)),
     };
     if let Some((outcome, e)) = verdict {
-        let e = refuse(&tx, &v, &bundle_sha256, outcome, e, clock)?;
+        let e = refuse(&tx, v, bundle_sha256, outcome, e, clock)?;
         tx.commit()?;
         return Err(e);
     }
     if !accepted {
         tx.append(event_from(
-            &v,
-            &bundle_sha256,
+            v,
+            bundle_sha256,
             Kind::Import,
             Outcome::Accepted,
             clock,
         ))?;
     }
     tx.commit()?;
-    crate::fsutil::fault_point("import:accepted");
+    Ok(accepted)
+}
 
-    // 3. Hand-over, then record it.
-    let replaced = match &opts.target {
-        Target::Outbox(_) => replaced_by(&ledger.events()?, m, &bundle_sha256),
-        Target::Http { .. } => Vec::new(),
-    };
-    let upload: Vec<String> = match &opts.target {
+/// The file(s) to upload to GitHub from an outbox hand-over: the usage
+/// files (every file when the bundle carries none); none for HTTP.
+fn upload_files(target: &Target, m: &crate::bundle::Manifest, staged: &Staged) -> Vec<String> {
+    match target {
         Target::Outbox(_) => {
             let any_usage = m.payload.iter().any(|p| p.is_usage());
             staged
@@ -490,7 +524,83 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
                 .collect()
         }
         Target::Http { .. } => Vec::new(),
+    }
+}
+
+/// After step 3: record the hand-over's outcome, `done` (with the paths or
+/// HTTP results) or `failed` (with its code and cause), and pass it on.
+fn record_handover(
+    ledger: &mut Ledger,
+    v: &Verified,
+    bundle_sha256: &str,
+    clock: Clock,
+    result: Result<Vec<String>>,
+) -> Result<Vec<String>> {
+    match result {
+        Ok(handed_over) => {
+            crate::fsutil::fault_point("import:handed-over");
+            let mut e = event_from(v, bundle_sha256, Kind::Handover, Outcome::Done, clock);
+            e.detail = Some(handed_over.join("; "));
+            ledger.append(e)?;
+            Ok(handed_over)
+        }
+        Err(err) => {
+            let mut e = event_from(v, bundle_sha256, Kind::Handover, Outcome::Failed, clock);
+            e.code = Some(err.code.as_str().into());
+            e.detail = Some(err.cause.clone());
+            ledger.append(e)?;
+            Err(err)
+        }
+    }
+}
+
+/// The replaced hand-overs' files leave the outbox's top level, so that it
+/// holds one file to upload per instance. Returns where they went, and one
+/// message per file that could not be moved.
+fn move_replaced_aside(replaced: &[handover::Replaced]) -> (Vec<String>, Vec<String>) {
+    let files: Vec<PathBuf> = replaced
+        .iter()
+        .flat_map(|r| r.files.iter().map(PathBuf::from))
+        .collect();
+    let (moved, move_errors) = handover::move_aside(&files);
+    let moved = moved.iter().map(|p| p.display().to_string()).collect();
+    (moved, move_errors)
+}
+
+/// Import a bundle: verify it in one read (step 1), apply the ledger's
+/// rules (step 2), hand it over and record the hand-over (step 3), in that
+/// order; each step's refusal or failure is recorded before it is returned.
+pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
+    let state = opts.state.path();
+    let outbox = match &opts.target {
+        Target::Outbox(d) => Some(d.as_path()),
+        Target::Http { .. } => None,
     };
+    clean_leftovers(state, outbox);
+    let mut ledger = Ledger::open(state)?;
+
+    // 1. One read: verify, decrypt and stage the payload where it goes.
+    let StagedBundle {
+        dir,
+        spool: _spool,
+        v,
+        staged,
+        sha256: bundle_sha256,
+    } = verify_and_stage(bundle, opts, &mut ledger, outbox.is_some())?;
+    let m = &v.manifest;
+    crate::fsutil::fault_point("import:verified");
+
+    // 2. Ledger rules, in one exclusive transaction, at the moment of decision.
+    let clock = opts.verify.now;
+    let resumed = apply_rules(&mut ledger, &v, &bundle_sha256, opts)?;
+    crate::fsutil::fault_point("import:accepted");
+
+    // 3. Hand-over, then record it.
+    let replaced = match &opts.target {
+        Target::Outbox(_) => replaced_by(&ledger.events()?, m, &bundle_sha256),
+        Target::Http { .. } => Vec::new(),
+    };
+    let upload = upload_files(&opts.target, m, &staged);
     let result = match &opts.target {
         Target::Outbox(_) => handover::to_outbox(
             &dir,
@@ -518,43 +628,23 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             &bundle_sha256,
         ),
     };
-    match result {
-        Ok(handed_over) => {
-            crate::fsutil::fault_point("import:handed-over");
-            let mut e = event_from(&v, &bundle_sha256, Kind::Handover, Outcome::Done, clock);
-            e.detail = Some(handed_over.join("; "));
-            ledger.append(e)?;
-            // The replaced hand-overs' files leave the outbox's top level,
-            // so that it holds one file to upload per instance.
-            let files: Vec<PathBuf> = replaced
-                .iter()
-                .flat_map(|r| r.files.iter().map(PathBuf::from))
-                .collect();
-            let (moved, move_errors) = handover::move_aside(&files);
-            Ok(ImportReport {
-                bundle_sha256,
-                bundle_id: m.bundle_id.to_string(),
-                host_name: m.source.host_name.clone(),
-                server_id: m.source.server_id.clone(),
-                sequence: m.sequence.number,
-                signer: m.sequence.key.to_string(),
-                created: m.created.to_string(),
-                resumed,
-                handed_over,
-                upload,
-                replaced,
-                moved_aside: moved.iter().map(|p| p.display().to_string()).collect(),
-                move_errors,
-            })
-        }
-        Err(err) => {
-            let mut e = event_from(&v, &bundle_sha256, Kind::Handover, Outcome::Failed, clock);
-            e.code = Some(err.code.as_str().into());
-            e.detail = Some(err.cause.clone());
-            ledger.append(e)?;
-            Err(err)
-        }
-    }
+    let handed_over = record_handover(&mut ledger, &v, &bundle_sha256, clock, result)?;
+    let (moved_aside, move_errors) = move_replaced_aside(&replaced);
+    Ok(ImportReport {
+        bundle_sha256,
+        bundle_id: m.bundle_id.to_string(),
+        host_name: m.source.host_name.clone(),
+        server_id: m.source.server_id.clone(),
+        sequence: m.sequence.number,
+        signer: m.sequence.key.to_string(),
+        created: m.created.to_string(),
+        resumed,
+        handed_over,
+        upload,
+        replaced,
+        moved_aside,
+        move_errors,
+    })
 }
 
 #[cfg(test)]

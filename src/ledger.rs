@@ -18,6 +18,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Code, Error, Result};
 
+/// The ledger's file name inside a state directory (SQLite; its WAL
+/// `ledger.sqlite-wal` beside it is part of it).
 pub const LEDGER_FILE: &str = "ledger.sqlite";
 const SCHEMA_VERSION: i64 = 1;
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -44,7 +46,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind this airlock writes.
-    pub const ALL: [Kind; 5] = [
+    const ALL: [Kind; 5] = [
         Kind::Export,
         Kind::Import,
         Kind::Handover,
@@ -65,7 +67,7 @@ impl Kind {
     }
 
     /// The kind stored as `text` (total: unknown text is kept).
-    pub fn from_stored(text: &str) -> Kind {
+    fn from_stored(text: &str) -> Kind {
         Kind::ALL
             .into_iter()
             .find(|k| k.as_str() == text)
@@ -108,7 +110,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every fixed outcome this airlock writes.
-    pub const FIXED: [Outcome; 9] = [
+    const FIXED: [Outcome; 9] = [
         Outcome::Reserved,
         Outcome::Exported,
         Outcome::Accepted,
@@ -139,7 +141,7 @@ impl Outcome {
     /// The outcome stored as `text` in a record of `kind` (total: a
     /// cloud-sync record's outcome is GitHub's text, whatever it says;
     /// unknown text is kept).
-    pub fn from_stored(kind: &Kind, text: &str) -> Outcome {
+    fn from_stored(kind: &Kind, text: &str) -> Outcome {
         if *kind == Kind::CloudSync {
             return Outcome::GitHub(text.to_string());
         }
@@ -180,22 +182,43 @@ stored_text!(Outcome);
 /// One ledger record. Fields that do not apply are `None`.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Event {
+    /// Position in the ledger: 1, 2, 3, … without gaps (0 until appended).
     pub seq: i64,
+    /// What the record is about.
     pub kind: Kind,
+    /// When the record was made, RFC 3339 UTC, from the caller's clock.
     pub at: String,
+    /// How it ended; its meaning depends on `kind`.
     pub outcome: Outcome,
+    /// SHA-256 of the bundle file, lowercase hex.
     pub bundle_sha256: Option<String>,
+    /// The bundle id from the signed manifest.
     pub bundle_id: Option<String>,
+    /// Fingerprint of the key that numbers the bundles (`sequence`).
     pub signer: Option<String>,
+    /// The allowed_signers principals that admitted the bundle.
     pub principal: Option<String>,
+    /// The bundle's per-signer sequence number.
     pub sequence: Option<i64>,
+    /// The source instance's host name, from the signed manifest (or
+    /// GitHub's host name for a `cloud-sync` record).
     pub host_name: Option<String>,
+    /// The source instance's server id (a UUID).
     pub server_id: Option<String>,
+    /// The bundle's creation time; for `cloud-sync`, GitHub's sync date as
+    /// given.
     pub created: Option<String>,
+    /// The bundle's expiry time.
     pub expires: Option<String>,
+    /// The error code (`AIRLOCK-E-…`) of a refusal or failure.
     pub code: Option<String>,
+    /// The reason, or where the payload was handed over (paths or HTTP
+    /// results joined by `"; "`), or GitHub's error text.
     pub detail: Option<String>,
+    /// The previous record's `hash` (64 zeros for the first record).
     pub prev_hash: String,
+    /// SHA-256 over `prev_hash`, a newline and the JSON array of the fields
+    /// `seq` … `detail`, lowercase hex.
     pub hash: String,
 }
 
@@ -234,7 +257,7 @@ impl Event {
 
     /// The hash of this record given the previous one: SHA-256 over the
     /// previous hash and the canonical JSON array of every other field.
-    pub fn compute_hash(&self, prev: &str) -> String {
+    fn compute_hash(&self, prev: &str) -> String {
         let fields = serde_json::json!([
             self.seq,
             self.kind,
@@ -297,7 +320,7 @@ pub struct Ledger {
 
 /// A write transaction: records appended through it are chained and become
 /// visible together at `commit`.
-pub struct Tx<'a> {
+pub(crate) struct Tx<'a> {
     tx: rusqlite::Transaction<'a>,
     path: &'a Path,
 }
@@ -377,12 +400,13 @@ impl Ledger {
         Ok(Ledger { conn, path })
     }
 
+    /// The ledger file (`STATE/ledger.sqlite`).
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Begin an exclusive write transaction (concurrent writers wait).
-    pub fn begin(&mut self) -> Result<Tx<'_>> {
+    pub(crate) fn begin(&mut self) -> Result<Tx<'_>> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -394,7 +418,7 @@ impl Ledger {
     }
 
     /// Append one record in its own transaction.
-    pub fn append(&mut self, e: Event) -> Result<Event> {
+    pub(crate) fn append(&mut self, e: Event) -> Result<Event> {
         let tx = self.begin()?;
         let e = tx.append(e)?;
         tx.commit()?;
@@ -457,7 +481,7 @@ impl Ledger {
 
 impl Tx<'_> {
     /// Append a record, filling in seq, prev_hash and hash.
-    pub fn append(&self, mut e: Event) -> Result<Event> {
+    pub(crate) fn append(&self, mut e: Event) -> Result<Event> {
         let last: Option<(i64, String)> = self
             .tx
             .query_row(
@@ -487,7 +511,9 @@ impl Tx<'_> {
         Ok(e)
     }
 
-    pub fn commit(self) -> Result<()> {
+    /// Commit: every record appended through this transaction becomes
+    /// visible and durable at once (dropping it instead rolls them back).
+    pub(crate) fn commit(self) -> Result<()> {
         self.tx.commit().map_err(|e| db_err(self.path, e))
     }
 
@@ -504,7 +530,7 @@ impl Tx<'_> {
     }
 
     /// Has this bundle been accepted? Has it been handed over?
-    pub fn bundle_state(&self, bundle_sha256: &str) -> Result<(bool, bool)> {
+    pub(crate) fn bundle_state(&self, bundle_sha256: &str) -> Result<(bool, bool)> {
         let count = |kind: Kind, outcome: Outcome| -> Result<Option<i64>> {
             self.one(
                 "SELECT COUNT(*) FROM events WHERE kind=?1 AND outcome=?2 AND bundle_sha256=?3",
@@ -517,7 +543,7 @@ impl Tx<'_> {
     }
 
     /// Highest accepted sequence number from a signer for an instance.
-    pub fn max_sequence(
+    pub(crate) fn max_sequence(
         &self,
         signer: &str,
         host: &str,
@@ -534,7 +560,7 @@ impl Tx<'_> {
     /// A bundle accepted for the instance that overtakes one created at
     /// `created` with `signer`/`sequence`: created later, or a higher
     /// sequence from the same signer. Its bundle id and creation time.
-    pub fn overtaken_by(
+    pub(crate) fn overtaken_by(
         &self,
         host: &str,
         server_id: Option<&str>,
@@ -557,7 +583,11 @@ impl Tx<'_> {
     }
 
     /// Newest accepted creation time for an instance, from any signer.
-    pub fn newest_created(&self, host: &str, server_id: Option<&str>) -> Result<Option<String>> {
+    pub(crate) fn newest_created(
+        &self,
+        host: &str,
+        server_id: Option<&str>,
+    ) -> Result<Option<String>> {
         // RFC 3339 UTC times of one fixed form sort as text.
         let (kind, outcome) = ACCEPTED_IMPORT;
         self.one(

@@ -35,14 +35,16 @@ use crate::import::{disposition, Disposition, ImportReport};
 
 /// The suffix of the files a drop folder takes; anything else is left alone.
 pub const SUFFIX: &str = ".airlock.zip";
-/// Where judged files go.
-pub const DONE: &str = "done";
-pub const QUARANTINE: &str = "quarantine";
+/// Where judged files go: imported (or already imported, or superseded)…
+const DONE: &str = "done";
+/// …or refused, with `NAME.reason.json` beside each.
+const QUARANTINE: &str = "quarantine";
 const LOCK: &str = ".airlock-watch.lock";
 
 /// How a drop folder is watched.
 #[derive(Debug, Clone)]
 pub struct WatchOptions {
+    /// The drop folder; `done/` and `quarantine/` are made inside it.
     pub dir: PathBuf,
     /// A file is complete once its size and time have not changed for this
     /// long and it ends with a zip trailer.
@@ -64,29 +66,44 @@ pub struct WatchOptions {
 #[derive(Debug)]
 pub enum WatchEvent<'a> {
     /// Watching: with inotify, or by polling only (and why).
-    Started { inotify: Result<(), String> },
+    Started {
+        /// `Ok` when inotify watches the folder; else why not (the watcher
+        /// then polls only).
+        inotify: Result<(), String>,
+    },
     /// A file was judged and moved.
     Placed {
+        /// The file's name in the drop folder.
         name: &'a str,
+        /// The verdict that decided where it went.
         disposition: Disposition,
+        /// Where it is now: in `done/` or `quarantine/`.
         to: &'a Path,
+        /// The import's report, when the import succeeded.
         report: Option<&'a ImportReport>,
+        /// The error, when the import ended in one (including already
+        /// imported and superseded, which go to `done/`).
         error: Option<&'a Error>,
     },
     /// A failure of this host; the file stays and is tried again.
-    Retry { name: &'a str, error: &'a Error },
+    Retry {
+        /// The file's name in the drop folder.
+        name: &'a str,
+        /// The failure (setup, I/O, lock, hand-over…).
+        error: &'a Error,
+    },
 }
 
 /// Why a file was quarantined, written beside it as `NAME.reason.json`.
 #[derive(Debug, Serialize)]
-pub struct Reason<'a> {
-    pub file: &'a str,
-    pub code: &'a str,
-    pub class: &'a str,
-    pub exit_code: i32,
-    pub cause: &'a str,
-    pub hint: &'a str,
-    pub time: String,
+struct Reason<'a> {
+    file: &'a str,
+    code: &'a str,
+    class: &'a str,
+    exit_code: i32,
+    cause: &'a str,
+    hint: &'a str,
+    time: String,
 }
 
 /// A file being watched until it is complete.
@@ -206,7 +223,7 @@ fn scan(dir: &Path, tracked: &mut HashMap<OsString, Track>, now: Instant) -> Res
 
 /// Does the file end with airlock's zip trailer (Zip64 locator, then the
 /// end-of-central-directory record)? A copy still in progress does not.
-pub fn has_trailer(path: &Path) -> bool {
+fn has_trailer(path: &Path) -> bool {
     let check = || -> std::io::Result<bool> {
         let mut f = File::open(path)?;
         let len = f.metadata()?.len();
@@ -270,18 +287,34 @@ fn judge(
             return Ok(());
         }
     };
-    let d = disposition(&result);
+    place(opts, name, &shown, tracked, &result, on)
+}
+
+/// Act on an import's verdict: try again later (a failure of this host, or
+/// a file still being written), quarantine a refused file, or move an
+/// imported (already imported, superseded) one into `done/`.
+fn place(
+    opts: &WatchOptions,
+    name: &OsString,
+    shown: &str,
+    tracked: &mut HashMap<OsString, Track>,
+    result: &Result<ImportReport>,
+    on: &mut dyn FnMut(WatchEvent<'_>),
+) -> Result<()> {
+    let d = disposition(result);
     match d {
         Disposition::Retry => {
-            if let Err(e) = &result {
-                if e.code == Code::BundleChanged {
-                    // Still being written: wait for it to settle again.
-                    t.changed_at = Instant::now();
-                } else {
-                    t.retry_at = Some(Instant::now() + opts.retry_after);
+            if let Err(e) = result {
+                if let Some(t) = tracked.get_mut(name) {
+                    if e.code == Code::BundleChanged {
+                        // Still being written: wait for it to settle again.
+                        t.changed_at = Instant::now();
+                    } else {
+                        t.retry_at = Some(Instant::now() + opts.retry_after);
+                    }
                 }
                 on(WatchEvent::Retry {
-                    name: &shown,
+                    name: shown,
                     error: e,
                 });
             }
@@ -295,7 +328,7 @@ fn judge(
             let to = quarantine(opts, name, e)?;
             tracked.remove(name);
             on(WatchEvent::Placed {
-                name: &shown,
+                name: shown,
                 disposition: d,
                 to: &to,
                 report: None,
@@ -306,7 +339,7 @@ fn judge(
             let to = move_into(&opts.dir, name, DONE)?;
             tracked.remove(name);
             on(WatchEvent::Placed {
-                name: &shown,
+                name: shown,
                 disposition: d,
                 to: &to,
                 report: result.as_ref().ok(),

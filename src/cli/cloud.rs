@@ -1,7 +1,7 @@
 //! `airlock cloud status|seats`: ask GitHub Enterprise Cloud what it made of
 //! the uploads; `airlock fleet` and `airlock report`: what the ledger knows.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use airlock::cloud::{self, Client};
@@ -130,6 +130,16 @@ fn warn(w: &str) {
 }
 
 pub fn run_cloud(a: CloudArgs) -> Result<i32> {
+    let (enterprise, client, dir) = connect(&a)?;
+    match a.cmd {
+        CloudCmd::Status(s) => run_status(&s, &client, &enterprise, &dir),
+        CloudCmd::Seats => run_seats(&client, &enterprise, &dir),
+    }
+}
+
+/// The resolved enterprise, a client for GitHub's API (token, CAs) and the
+/// state directory.
+fn connect(a: &CloudArgs) -> Result<(String, Client, PathBuf)> {
     let s = a.common.settings(Config {
         enterprise: a.enterprise.clone(),
         host: a.host.clone(),
@@ -164,94 +174,99 @@ pub fn run_cloud(a: CloudArgs) -> Result<i32> {
     }
     let client = Client::new(&api, token, &trust, airlock::bundle::verify::Clock::System)?;
     let dir = s.state_dir()?;
-    match a.cmd {
-        CloudCmd::Status(s) => {
-            let status = client.license_sync_status(&enterprise)?;
-            if !super::json() {
-                for w in &status.warnings {
-                    warn(w);
-                }
-            }
-            // Only the ledger writes need the lock: take it after the network call.
-            let _state = airlock::state::StateDir::open(&dir)?;
-            let mut ledger = Ledger::open(&dir)?;
-            let now = SystemTime::now();
-            let res = fleet::apply_sync_status(&mut ledger, &status, now)?;
-            let health = s
-                .check
-                .check
-                .then(|| -> Result<_> {
-                    let f = fleet::fleet(&ledger.events()?, now, s.check.thresholds());
-                    Ok(fleet::health(&f))
-                })
-                .transpose()?;
-            if super::json() {
-                let mut v = serde_json::json!({"ok": true, "enterprise": enterprise, "instances": res, "warnings": status.warnings});
-                if let Some(h) = &health {
-                    v["health"] = serde_json::to_value(h).unwrap_or_default();
-                }
-                super::print_json(&v);
-                return Ok(health.map(|h| h.exit_code).unwrap_or(0));
-            }
-            if res.is_empty() {
-                outln!("GitHub reports no Enterprise Server instances for {enterprise}.");
-            }
-            for r in &res {
-                print_sync(r);
-            }
-            if let Some(h) = &health {
-                print_health(h);
-                return Ok(h.exit_code);
-            }
+    Ok((enterprise, client, dir))
+}
+
+/// `cloud status`: GitHub's sync status, recorded in the ledger (which
+/// confirms hand-overs), then printed; with `--check`, the health check's
+/// exit status.
+fn run_status(s: &StatusArgs, client: &Client, enterprise: &str, dir: &Path) -> Result<i32> {
+    let status = client.license_sync_status(enterprise)?;
+    if !super::json() {
+        for w in &status.warnings {
+            warn(w);
         }
-        CloudCmd::Seats => {
-            let c = client.consumed_licenses(&enterprise)?;
-            let rep = fleet::seat_report(&enterprise, &c, SystemTime::now());
-            if dir.is_dir() {
-                let text = serde_json::to_vec_pretty(&rep).unwrap_or_default();
-                airlock::fsutil::write_atomic(&dir.join(SEATS_FILE), &text, 0o600, true)?;
-            }
-            if super::json() {
-                super::print_json(
-                    &serde_json::json!({"ok": true, "seats": rep, "warnings": c.warnings}),
-                );
-                return Ok(0);
-            }
-            for w in &c.warnings {
-                warn(w);
-            }
+    }
+    // Only the ledger writes need the lock: take it after the network call.
+    let _state = airlock::state::StateDir::open(dir)?;
+    let mut ledger = Ledger::open(dir)?;
+    let now = SystemTime::now();
+    let res = fleet::apply_sync_status(&mut ledger, &status, now)?;
+    let health = s
+        .check
+        .check
+        .then(|| -> Result<_> {
+            let f = fleet::fleet(&ledger.events()?, now, s.check.thresholds());
+            Ok(fleet::health(&f))
+        })
+        .transpose()?;
+    if super::json() {
+        let mut v = serde_json::json!({"ok": true, "enterprise": enterprise, "instances": res, "warnings": status.warnings});
+        if let Some(h) = &health {
+            v["health"] = serde_json::to_value(h).unwrap_or_default();
+        }
+        super::print_json(&v);
+        return Ok(health.map(|h| h.exit_code).unwrap_or(0));
+    }
+    if res.is_empty() {
+        outln!("GitHub reports no Enterprise Server instances for {enterprise}.");
+    }
+    for r in &res {
+        print_sync(r);
+    }
+    if let Some(h) = &health {
+        print_health(h);
+        return Ok(h.exit_code);
+    }
+    Ok(0)
+}
+
+/// `cloud seats`: the seat counts and the server users that match no Cloud
+/// account, kept in the state directory for `report`.
+fn run_seats(client: &Client, enterprise: &str, dir: &Path) -> Result<i32> {
+    let c = client.consumed_licenses(enterprise)?;
+    let rep = fleet::seat_report(enterprise, &c, SystemTime::now());
+    if dir.is_dir() {
+        let text = serde_json::to_vec_pretty(&rep).unwrap_or_default();
+        airlock::fsutil::write_atomic(&dir.join(SEATS_FILE), &text, 0o600, true)?;
+    }
+    if super::json() {
+        super::print_json(&serde_json::json!({"ok": true, "seats": rep, "warnings": c.warnings}));
+        return Ok(0);
+    }
+    for w in &c.warnings {
+        warn(w);
+    }
+    outln!(
+        "{enterprise}: {} seats consumed of {} purchased",
+        rep.total_seats_consumed,
+        rep.total_seats_purchased
+    );
+    if rep.total_seats_consumed > rep.total_seats_purchased {
+        outln!(
+            "  {}: {} more seats consumed than purchased",
+            super::paint("warning", "33"),
+            rep.total_seats_consumed - rep.total_seats_purchased
+        );
+    }
+    if rep.unmatched.is_empty() {
+        outln!(
+            "none of the {} user(s) listed is a server user without a Cloud account",
+            c.users.len()
+        );
+    } else {
+        outln!(
+            "{} server user(s) match no Cloud account and consume a separate seat:",
+            rep.unmatched.len()
+        );
+        for u in &rep.unmatched {
             outln!(
-                "{enterprise}: {} seats consumed of {} purchased",
-                rep.total_seats_consumed,
-                rep.total_seats_purchased
+                "  {}  {}",
+                u.server_user_ids.join(","),
+                u.server_emails.join(",")
             );
-            if rep.total_seats_consumed > rep.total_seats_purchased {
-                outln!(
-                    "  {}: {} more seats consumed than purchased",
-                    super::paint("warning", "33"),
-                    rep.total_seats_consumed - rep.total_seats_purchased
-                );
-            }
-            if rep.unmatched.is_empty() {
-                outln!(
-                    "none of the {} user(s) listed is a server user without a Cloud account",
-                    c.users.len()
-                );
-            } else {
-                outln!(
-                    "{} server user(s) match no Cloud account and consume a separate seat:",
-                    rep.unmatched.len()
-                );
-                for u in &rep.unmatched {
-                    outln!(
-                        "  {}  {}",
-                        u.server_user_ids.join(","),
-                        u.server_emails.join(",")
-                    );
-                }
-                outln!("Fix: make each user's GHES primary email match their Cloud account (SAML/SCIM attribute or a verified email).");
-            }
         }
+        outln!("Fix: make each user's GHES primary email match their Cloud account (SAML/SCIM attribute or a verified email).");
     }
     Ok(0)
 }

@@ -417,6 +417,37 @@ fn cloud_steps(st: &mut Story, imp: &Importer, handed_at: SystemTime) -> Result<
         ),
         sample::github_consumed_licenses(sample::SAMPLE_HOST),
     )?;
+    let (client, ledger, synced) = status_step(st, imp, &standin)?;
+
+    st.step("licence manager: airlock cloud seats, then airlock fleet (stand-in, then the ledger)");
+    let seats = fleet::seat_report(
+        ENTERPRISE,
+        &client.consumed_licenses(ENTERPRISE)?,
+        SystemTime::now(),
+    );
+    drop(standin);
+    say_seats(st, &seats);
+    let rows = fleet::fleet(&ledger.events()?, SystemTime::now(), Thresholds::default());
+    say_fleet(st, &rows);
+    Ok(CloudView {
+        synced,
+        seats,
+        rows,
+        ledger,
+    })
+}
+
+/// Step 9: `cloud status` against the stand-in, recorded in the importer's
+/// ledger, which must confirm the imported bundle.
+fn status_step(
+    st: &mut Story,
+    imp: &Importer,
+    standin: &StandIn,
+) -> Result<(
+    airlock::cloud::Client,
+    airlock::ledger::Ledger,
+    Vec<fleet::InstanceSync>,
+)> {
     st.step(&format!(
         "importer: airlock cloud status --enterprise {ENTERPRISE} --api-url {}",
         standin.url
@@ -448,14 +479,11 @@ fn cloud_steps(st: &mut Story, imp: &Importer, handed_at: SystemTime) -> Result<
     if synced.iter().all(|s| s.newly_confirmed.is_empty()) {
         return Err(bug("the stand-in's successful sync confirmed nothing"));
     }
+    Ok((client, ledger, synced))
+}
 
-    st.step("licence manager: airlock cloud seats, then airlock fleet (stand-in, then the ledger)");
-    let seats = fleet::seat_report(
-        ENTERPRISE,
-        &client.consumed_licenses(ENTERPRISE)?,
-        SystemTime::now(),
-    );
-    drop(standin);
+/// Step 10's seat counts and seat leaks.
+fn say_seats(st: &Story, seats: &fleet::SeatReport) {
     st.say(&format!(
         "{ENTERPRISE}: {} seats consumed of {} purchased; {} server user(s) match no Cloud account:",
         seats.total_seats_consumed,
@@ -469,8 +497,11 @@ fn cloud_steps(st: &mut Story, imp: &Importer, handed_at: SystemTime) -> Result<
             u.server_emails.join(",")
         ));
     }
-    let rows = fleet::fleet(&ledger.events()?, SystemTime::now(), Thresholds::default());
-    for i in &rows {
+}
+
+/// Step 10's fleet rows, with their warnings.
+fn say_fleet(st: &Story, rows: &[fleet::Instance]) {
+    for i in rows {
         let d = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
         st.say(&format!(
             "fleet: {} {} last import {}, last confirmed sync {}, {} warning(s)",
@@ -484,12 +515,6 @@ fn cloud_steps(st: &mut Story, imp: &Importer, handed_at: SystemTime) -> Result<
             st.say(&format!("  warning: {w}"));
         }
     }
-    Ok(CloudView {
-        synced,
-        seats,
-        rows,
-        ledger,
-    })
 }
 
 /// Step 11: the ledger's records and its hash chain.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use airlock::bundle::{self, Input};
+use airlock::bundle::{self, ExportReport, Input};
 use airlock::error::{Code, Error, Result};
 use airlock::keys;
 use airlock::state::StateDir;
@@ -120,18 +120,7 @@ pub fn run(a: Args) -> Result<()> {
     // before any prompt.
     let created = created(&a)?;
     let settings = a.state.settings()?;
-    let mut inputs = Vec::new();
-    for f in &a.files {
-        let mut input = if f.as_os_str() == "-" {
-            Input::stdin(&a.stdin_name, a.kind.as_deref() == Some("file"))
-        } else {
-            Input::path(f)?
-        };
-        if a.kind.as_deref() == Some("usage") {
-            input.require_usage = true;
-        }
-        inputs.push(input);
-    }
+    let inputs = inputs(&a)?;
     let mut recipients = airlock::crypt::Recipients::default();
     for r in &a.recipients {
         recipients.add(r)?;
@@ -156,6 +145,7 @@ pub fn run(a: Args) -> Result<()> {
         recipients.set_passphrase(p, airlock::crypt::SCRYPT_WORK_FACTOR)?;
     }
     let state = StateDir::open(&settings.state_dir()?)?;
+    let read_back = !a.no_read_back;
     let report = bundle::export(bundle::ExportOptions {
         inputs,
         signer: &signer,
@@ -169,25 +159,54 @@ pub fn run(a: Args) -> Result<()> {
         state: &state,
         tool: airlock::tool_version(),
         recipients: &recipients,
-        read_back: !a.no_read_back,
+        read_back,
     })?;
-    let m = &report.manifest;
     if json {
-        super::print_json(&serde_json::json!({
-            "ok": true,
-            "bundle": report.path,
-            "bundle_size": report.bundle_size,
-            "bundle_id": m.bundle_id,
-            "source": m.source,
-            "sequence": m.sequence,
-            "created": m.created,
-            "expires": m.expires,
-            "payload": m.payload,
-            "usage_files": report.usage.iter().map(|(n, u)| serde_json::json!({"member": n, "usage": u})).collect::<Vec<_>>(),
-            "read_back": true,
-        }));
-        return Ok(());
+        print_json(&report);
+    } else {
+        print_text(&report, read_back);
     }
+    Ok(())
+}
+
+/// The inputs named, in order: files, or `-` for standard input.
+fn inputs(a: &Args) -> Result<Vec<Input>> {
+    let mut inputs = Vec::new();
+    for f in &a.files {
+        let mut input = if f.as_os_str() == "-" {
+            Input::stdin(&a.stdin_name, a.kind.as_deref() == Some("file"))
+        } else {
+            Input::path(f)?
+        };
+        if a.kind.as_deref() == Some("usage") {
+            input.require_usage = true;
+        }
+        inputs.push(input);
+    }
+    Ok(inputs)
+}
+
+/// The bundle written, as one JSON document (docs/json-output.md).
+fn print_json(report: &ExportReport) {
+    let m = &report.manifest;
+    super::print_json(&serde_json::json!({
+        "ok": true,
+        "bundle": report.path,
+        "bundle_size": report.bundle_size,
+        "bundle_id": m.bundle_id,
+        "source": m.source,
+        "sequence": m.sequence,
+        "created": m.created,
+        "expires": m.expires,
+        "payload": m.payload,
+        "usage_files": report.usage.iter().map(|(n, u)| serde_json::json!({"member": n, "usage": u})).collect::<Vec<_>>(),
+        "read_back": true,
+    }));
+}
+
+/// The bundle written, for a person: what each input is, then the bundle.
+fn print_text(report: &ExportReport, read_back: bool) {
+    let m = &report.manifest;
     for (name, u) in &report.usage {
         outln!("{name}: GHES license usage file");
         outln!("  host         {}", u.host_name);
@@ -225,8 +244,7 @@ pub fn run(a: Args) -> Result<()> {
             m.recipients.len()
         );
     }
-    if !a.no_read_back {
+    if read_back {
         outln!("  read back from disk and verified");
     }
-    Ok(())
 }

@@ -267,6 +267,15 @@ fn error_json(e: &Error) -> serde_json::Value {
     super::error_json(e, e.exit_code())
 }
 
+/// A batch's outcome: one JSON result per bundle, the count of each
+/// disposition, and the first bundle that failed, with its error.
+#[derive(Default)]
+struct Batch {
+    results: Vec<serde_json::Value>,
+    counts: std::collections::BTreeMap<&'static str, usize>,
+    first_failure: Option<(PathBuf, Error)>,
+}
+
 fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
     if bundles.is_empty() {
         return Err(Error::new(Code::Args, "no *.airlock.zip files to import")
@@ -275,43 +284,15 @@ fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
     let ordered = batch_order(bundles);
     let r = a.opts.resolve(&ordered[0])?;
     let state = open_state(&r.state_path, false)?;
-    let mut results = Vec::new();
-    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    let mut first_failure: Option<(PathBuf, Error)> = None;
+    let mut batch = Batch::default();
     for b in &ordered {
-        let res = import_one(&r, &state, b);
-        let d = disposition(&res);
-        let label = match d {
-            Disposition::Imported => "imported",
-            Disposition::AlreadyImported => "already-imported",
-            Disposition::Superseded => "superseded",
-            Disposition::Refused => "refused",
-            Disposition::Retry => "failed",
-        };
-        *counts.entry(label).or_default() += 1;
-        let shown = b.display().to_string();
-        match &res {
-            _ if super::json() => {}
-            Ok(rep) => outln!(
-                "{label:<17} {shown}  {} {} sequence {}",
-                rep.host_name,
-                rep.created,
-                rep.sequence
-            ),
-            Err(e) => outln!("{label:<17} {shown}  {}: {}", e.code.as_str(), e.cause),
-        }
-        let mut item = serde_json::json!({ "bundle": shown, "disposition": d });
-        match res {
-            Ok(rep) => item["import"] = serde_json::json!(rep),
-            Err(e) => {
-                item["error"] = error_json(&e);
-                if d.is_failure() && first_failure.is_none() {
-                    first_failure = Some((b.clone(), e));
-                }
-            }
-        }
-        results.push(item);
+        import_in_batch(&r, &state, b, &mut batch);
     }
+    let Batch {
+        results,
+        counts,
+        first_failure,
+    } = batch;
     let total = ordered.len();
     let summary = counts
         .iter()
@@ -348,4 +329,41 @@ fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
             Err(Error::new(e.code, summary).with_hint(hint).with_source(e))
         }
     }
+}
+
+/// Import one bundle of a batch: its summary line (not with `--json`), its
+/// JSON result, its count, and the batch's first failure if it is one.
+fn import_in_batch(r: &Resolved, state: &StateDir, b: &Path, batch: &mut Batch) {
+    let res = import_one(r, state, b);
+    let d = disposition(&res);
+    let label = match d {
+        Disposition::Imported => "imported",
+        Disposition::AlreadyImported => "already-imported",
+        Disposition::Superseded => "superseded",
+        Disposition::Refused => "refused",
+        Disposition::Retry => "failed",
+    };
+    *batch.counts.entry(label).or_default() += 1;
+    let shown = b.display().to_string();
+    match &res {
+        _ if super::json() => {}
+        Ok(rep) => outln!(
+            "{label:<17} {shown}  {} {} sequence {}",
+            rep.host_name,
+            rep.created,
+            rep.sequence
+        ),
+        Err(e) => outln!("{label:<17} {shown}  {}: {}", e.code.as_str(), e.cause),
+    }
+    let mut item = serde_json::json!({ "bundle": shown, "disposition": d });
+    match res {
+        Ok(rep) => item["import"] = serde_json::json!(rep),
+        Err(e) => {
+            item["error"] = error_json(&e);
+            if d.is_failure() && batch.first_failure.is_none() {
+                batch.first_failure = Some((b.to_path_buf(), e));
+            }
+        }
+    }
+    batch.results.push(item);
 }

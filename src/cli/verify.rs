@@ -4,8 +4,8 @@ use airlock::crypt::ListedRecipient;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use airlock::bundle::verify::{Clock, DEFAULT_SKEW};
-use airlock::bundle::{verify_file, VerifyOptions};
+use airlock::bundle::verify::{Clock, PayloadCheck, DEFAULT_SKEW};
+use airlock::bundle::{verify_file, Verified, VerifyOptions};
 use airlock::error::Result;
 use airlock::trust::TrustStore;
 
@@ -38,24 +38,36 @@ pub fn run(a: Args) -> Result<()> {
             require_signers: settings.require_signers(),
         },
     )?;
-    let m = &v.manifest;
     let decrypted = v.payload.iter().all(|p| !p.encrypted || p.decrypted);
     if super::json() {
-        super::print_json(&serde_json::json!({
-            "ok": true,
-            "bundle": a.bundle,
-            "verified_at": airlock::bundle::manifest::format_time(v.decided_at),
-            "bundle_id": m.bundle_id,
-            "source": m.source,
-            "sequence": m.sequence,
-            "created": m.created,
-            "expires": m.expires,
-            "signers": v.signers,
-            "payload": v.payload,
-            "payload_decrypted": decrypted,
-        }));
-        return Ok(());
+        print_json(&a, &v, decrypted);
+    } else {
+        print_text(&a, &trust, &v, decrypted);
     }
+    Ok(())
+}
+
+/// The verdict as one JSON document (docs/json-output.md).
+fn print_json(a: &Args, v: &Verified, decrypted: bool) {
+    let m = &v.manifest;
+    super::print_json(&serde_json::json!({
+        "ok": true,
+        "bundle": a.bundle,
+        "verified_at": airlock::bundle::manifest::format_time(v.decided_at),
+        "bundle_id": m.bundle_id,
+        "source": m.source,
+        "sequence": m.sequence,
+        "created": m.created,
+        "expires": m.expires,
+        "signers": v.signers,
+        "payload": v.payload,
+        "payload_decrypted": decrypted,
+    }));
+}
+
+/// The verdict for a person: what was checked, then `VERIFIED`.
+fn print_text(a: &Args, trust: &TrustStore, v: &Verified, decrypted: bool) {
+    let m = &v.manifest;
     outln!("bundle {}", a.bundle.display());
     outln!(
         "  container    canonical, {} members",
@@ -90,48 +102,11 @@ pub fn run(a: Args) -> Result<()> {
         }
     );
     if m.is_encrypted() {
-        let r: Vec<String> = m
-            .recipients
-            .iter()
-            .map(|r| match r {
-                // Nearly 2,000 characters: the start and end identify it;
-                // --json and `airlock inspect` give it whole.
-                ListedRecipient::MlKem768X25519(s) => format!(
-                    "{}…{} (post-quantum)",
-                    s.get(..24).unwrap_or(s),
-                    s.get(s.len().saturating_sub(8)..).unwrap_or("")
-                ),
-                ListedRecipient::X25519(s) | ListedRecipient::SshEd25519(s) => s.clone(),
-                ListedRecipient::Scrypt { work_factor } => {
-                    format!("a passphrase (scrypt 2^{work_factor})")
-                }
-            })
-            .collect();
+        let r: Vec<String> = m.recipients.iter().map(recipient).collect();
         outln!("  encrypted to {}", r.join(", "));
     }
     for p in &v.payload {
-        outln!(
-            "  payload      {} {} sha256 {}",
-            p.name,
-            super::bytes(p.size),
-            p.sha256
-        );
-        if p.decrypted {
-            outln!(
-                "               decrypted to its end: {} sha256 {}",
-                super::bytes(p.plaintext_size.unwrap_or(0)),
-                p.plaintext_sha256.as_deref().unwrap_or("")
-            );
-        }
-        if let Some(u) = &p.usage {
-            outln!(
-                "               GHES license usage: {} {}, GHES {}, users {}",
-                u.host_name,
-                u.server_id,
-                u.version.as_deref().unwrap_or("unknown"),
-                u.users
-            );
-        }
+        print_payload(p);
     }
     if !decrypted {
         outln!(
@@ -140,5 +115,48 @@ pub fn run(a: Args) -> Result<()> {
         outln!("  give --identity to check the plaintext too");
     }
     outln!("{}", super::paint("VERIFIED", "1;32"));
-    Ok(())
+}
+
+/// A listed recipient, as the text output names it.
+fn recipient(r: &ListedRecipient) -> String {
+    match r {
+        // Nearly 2,000 characters: the start and end identify it;
+        // --json and `airlock inspect` give it whole.
+        ListedRecipient::MlKem768X25519(s) => format!(
+            "{}…{} (post-quantum)",
+            s.get(..24).unwrap_or(s),
+            s.get(s.len().saturating_sub(8)..).unwrap_or("")
+        ),
+        ListedRecipient::X25519(s) | ListedRecipient::SshEd25519(s) => s.clone(),
+        ListedRecipient::Scrypt { work_factor } => {
+            format!("a passphrase (scrypt 2^{work_factor})")
+        }
+    }
+}
+
+/// One payload member: its digest, and what decryption and the usage-file
+/// check found.
+fn print_payload(p: &PayloadCheck) {
+    outln!(
+        "  payload      {} {} sha256 {}",
+        p.name,
+        super::bytes(p.size),
+        p.sha256
+    );
+    if p.decrypted {
+        outln!(
+            "               decrypted to its end: {} sha256 {}",
+            super::bytes(p.plaintext_size.unwrap_or(0)),
+            p.plaintext_sha256.as_deref().unwrap_or("")
+        );
+    }
+    if let Some(u) = &p.usage {
+        outln!(
+            "               GHES license usage: {} {}, GHES {}, users {}",
+            u.host_name,
+            u.server_id,
+            u.version.as_deref().unwrap_or("unknown"),
+            u.users
+        );
+    }
 }

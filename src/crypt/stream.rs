@@ -36,20 +36,20 @@ use crate::crypt::{Identities, Recipients};
 use crate::error::{Code, Error, Result};
 
 /// Plaintext bytes per chunk.
-pub const CHUNK: usize = 64 * 1024;
+pub(crate) const CHUNK: usize = 64 * 1024;
 /// Poly1305 tag bytes after each chunk.
-pub const TAG: usize = 16;
+pub(crate) const TAG: usize = 16;
 /// A full chunk as stored.
-pub const SEALED_CHUNK: usize = CHUNK + TAG;
+pub(crate) const SEALED_CHUNK: usize = CHUNK + TAG;
 /// The payload nonce that follows the header.
-pub const NONCE_LEN: usize = 16;
+pub(crate) const NONCE_LEN: usize = 16;
 
 fn internal(msg: &str) -> Error {
     Error::new(Code::Internal, format!("payload encryption: {msg}"))
 }
 
 /// The payload STREAM for one age file: the key and the chunk counter.
-pub struct PayloadStream {
+pub(crate) struct PayloadStream {
     key: LessSafeKey,
     counter: u64,
     /// The last chunk was sealed or opened: nothing may follow.
@@ -148,12 +148,14 @@ impl PayloadStream {
 /// Encrypts a plaintext given in pieces of any size into sealed chunks. The
 /// chunk that ends the plaintext seen so far is held back until more comes
 /// (then it is not the last) or `finish` (then it is).
-pub struct Sealer {
+pub(crate) struct Sealer {
     stream: PayloadStream,
     held: Zeroizing<Vec<u8>>,
 }
 
 impl Sealer {
+    /// A sealer for `stream`, with its one-chunk buffer allocated now
+    /// (`RESOURCES` when it cannot be).
     pub fn new(stream: PayloadStream) -> Result<Sealer> {
         let mut held = Zeroizing::new(Vec::new());
         held.try_reserve_exact(CHUNK).map_err(|e| {
@@ -214,9 +216,10 @@ impl Sealer {
 
 /// The start of an age file made by the age crate for some recipients: its
 /// header and payload nonce, and the sealer for the payload that follows.
-pub struct Encryption {
+pub(crate) struct Encryption {
     /// Header and payload nonce, as the age crate wrote them.
     pub header: Vec<u8>,
+    /// Seals the payload that follows the nonce.
     pub sealer: Sealer,
 }
 
@@ -247,7 +250,7 @@ impl Recipients {
     /// Start an age file for these recipients: the age crate writes the
     /// header; the payload is sealed by this module. Checked against the
     /// age crate's own output before it is used.
-    pub fn encryption(&self) -> Result<Encryption> {
+    pub(crate) fn encryption(&self) -> Result<Encryption> {
         let key = RefCell::new(None);
         let differs = Cell::new(false);
         let noting: Vec<Noting<'_>> = self
@@ -346,7 +349,7 @@ impl age::Identity for NotingIdentity<'_> {
 /// refuses as truncated; one flagged last with data after it is refused by
 /// both (here at once, there one chunk later). ring overwrites a chunk that
 /// fails to open, so a second attempt would need a copy of every chunk.
-pub struct StreamReader<R: Read> {
+pub(crate) struct StreamReader<R: Read> {
     inner: R,
     stream: PayloadStream,
     /// One sealed chunk and the byte after it.
@@ -360,6 +363,9 @@ pub struct StreamReader<R: Read> {
 }
 
 impl<R: Read> StreamReader<R> {
+    /// Decrypt `inner`, the payload after the nonce, with `stream`; its
+    /// buffer (one sealed chunk and a byte) is allocated now (`RESOURCES`
+    /// when it cannot be).
     pub fn new(inner: R, stream: PayloadStream) -> Result<StreamReader<R>> {
         let mut buf = Zeroizing::new(Vec::new());
         buf.try_reserve_exact(SEALED_CHUNK + 1).map_err(|e| {
@@ -456,7 +462,7 @@ impl Identities {
     /// the payload key is derived here from that key and `nonce`, the 16
     /// bytes the age crate read after the header. The `age::stream` reader
     /// the crate returns is dropped unread.
-    pub fn unlock_stream<R: Read>(
+    pub(crate) fn unlock_stream<R: Read>(
         &self,
         d: age::Decryptor<R>,
         max_work_factor: u8,
