@@ -650,7 +650,7 @@ mod tests {
     #[test]
     fn the_packaged_example_loads_and_names_every_key() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/airlock.toml");
-        let (c, _) = Config::load(Some(&p)).unwrap();
+        let (c, _) = Config::load_with(Some(&p), &|_| None).unwrap();
         assert_eq!(
             c.trust.unwrap(),
             PathBuf::from("/etc/airlock/allowed_signers")
@@ -676,7 +676,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let q = d.path().join("airlock.toml");
         std::fs::write(&q, &all).unwrap();
-        let (c, _) = Config::load(Some(&q)).unwrap();
+        let (c, _) = Config::load_with(Some(&q), &|_| None).unwrap();
         assert_eq!(c.identities, [PathBuf::from("/etc/airlock/identity.txt")]);
         assert_eq!(c.require_signers, Some(2));
         assert!(c.submit_url.is_some() && c.submit_token_file.is_some());

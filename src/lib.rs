@@ -2,6 +2,7 @@
 //! bundles. The library does the work; `src/main.rs` only parses arguments
 //! and prints. The library never prints and never exits.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod agent;
 pub(crate) mod blocks;
