@@ -246,7 +246,15 @@ fn item02_interrupted_export_leaves_nothing() {
         let o = child.wait_with_output().unwrap();
         let e = failed(&o, "AIRLOCK-E-INTERRUPTED", exit);
         assert!(e.contains(&format!("SIG{sig}")), "{e}");
-        assert!(e.contains("removed 1 temporary file"), "{e}");
+        // At least the partial bundle; under load a run has been seen to
+        // report 2 (its own second temporary file, also removed): the
+        // guarantee is that nothing is left, checked below.
+        let removed = e
+            .split("removed ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse::<u32>().ok());
+        assert!(removed.is_some_and(|n| n >= 1), "{e}");
         assert!(
             listing(&stick).is_empty() && temps(&stick).is_empty(),
             "{:?}",
