@@ -591,6 +591,48 @@ fn verify_at_checks_freshness_as_of_a_moment() {
         .success();
 }
 
+/// Regression: a time past year 9999 (`--created`, or `--at` in Unix
+/// seconds up to u64::MAX) panicked: RFC 3339 cannot write it, and the
+/// second overflowed the clock. Now both are argument errors.
+#[test]
+fn times_past_year_9999_are_refused_not_a_panic() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    let u = d.path().join("usage.json");
+    std::fs::write(
+        &u,
+        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 2),
+    )
+    .unwrap();
+    airlock()
+        .arg("export")
+        .arg(&u)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(d.path().join("b.zip"))
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .args(["--created", "9999-12-31T00:00:00Z"])
+        .assert()
+        .code(2)
+        .stderr(contains("AIRLOCK-E-ARGS"))
+        .stderr(contains("9999-12-31T23:59:59Z"));
+    assert!(!d.path().join("b.zip").exists());
+    let golden = root().join("fixtures/bundles/golden_encrypted_users.airlock.zip");
+    for at in ["18446744073709551615", "253402300800"] {
+        airlock()
+            .arg("verify")
+            .arg(&golden)
+            .arg("--trust")
+            .arg(root().join("keys/allowed_signers"))
+            .args(["--at", at])
+            .assert()
+            .code(2)
+            .stderr(contains("after 9999-12-31T23:59:59Z"));
+    }
+}
+
 #[test]
 fn exit_codes_per_class() {
     let d = tempfile::tempdir().unwrap();

@@ -390,7 +390,7 @@ pub fn write_bundle<W: Write + io::Seek + Send>(
     spec: &BundleSpec<'_>,
     sequence: u64,
 ) -> Result<Written<W>> {
-    check_inputs(inputs, spec.expires_in)?;
+    check_inputs(inputs, spec.created, spec.expires_in)?;
     let mut zw = Writer::new(out);
     let staged = stage_all(&mut zw, inputs, spec, Path::new("the bundle"), None)?;
     let (manifest, manifest_bytes) = sign_and_finish(
@@ -415,7 +415,7 @@ pub fn write_bundle<W: Write + io::Seek + Send>(
 /// the exporter's ledger first), then sync, read back from the device and
 /// verify, publish under its final name, and record the export.
 pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
-    check_inputs(&opts.inputs, opts.expires_in)?;
+    check_inputs(&opts.inputs, opts.created, opts.expires_in)?;
     let place = OutputPlace::resolve(&opts.out, opts.overwrite)?;
     let spec = BundleSpec {
         signer: opts.signer,
@@ -496,8 +496,8 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
 }
 
 /// The inputs make a bundle: 1..=32 of them, distinct names, standard input
-/// at most once, and a lifetime within the format's limit.
-fn check_inputs(inputs: &[Input], expires_in: Duration) -> Result<()> {
+/// at most once, and a lifetime within the format's limits.
+fn check_inputs(inputs: &[Input], created: SystemTime, expires_in: Duration) -> Result<()> {
     let args = |m: String| Err(Error::new(Code::Args, m));
     if inputs.is_empty() {
         return args("nothing to export".into());
@@ -509,6 +509,13 @@ fn check_inputs(inputs: &[Input], expires_in: Duration) -> Result<()> {
     }
     if expires_in.is_zero() || expires_in > MAX_LIFETIME {
         return args("--expires-in must be between 1 second and 366 days".into());
+    }
+    if !(Timestamp::from_system(created) + expires_in).is_writable() {
+        return Err(Error::new(
+            Code::Args,
+            "the bundle would expire after 9999-12-31T23:59:59Z, which the format cannot write",
+        )
+        .with_hint("pass a --created time in the years 1970 to 9999"));
     }
     let mut seen = std::collections::HashSet::new();
     for i in inputs {

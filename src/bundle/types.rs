@@ -114,6 +114,10 @@ impl HexDigest {
 pub struct Timestamp(SystemTime);
 
 impl Timestamp {
+    /// The last second the format can write: 9999-12-31T23:59:59Z (RFC 3339
+    /// has four-digit years).
+    pub const MAX_SECS: u64 = 253_402_300_799;
+
     /// `t` truncated to whole seconds.
     pub fn from_system(t: SystemTime) -> Self {
         let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -130,6 +134,19 @@ impl Timestamp {
     /// The instant.
     pub fn system_time(self) -> SystemTime {
         self.0
+    }
+
+    /// Seconds since 1970-01-01T00:00:00Z.
+    pub fn unix_secs(self) -> u64 {
+        self.0
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+    }
+
+    /// Within the years the format can write (1970 through 9999).
+    pub fn is_writable(self) -> bool {
+        self.unix_secs() <= Self::MAX_SECS
     }
 
     /// Without separators (`20261101T000000Z`), for file names.
@@ -150,6 +167,12 @@ impl std::ops::Add<Duration> for Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Past year 9999 humantime cannot write the time (its Display
+        // fails, and a failing Display panics in `to_string`): say the
+        // seconds instead. Export refuses such a time before it is signed.
+        if !self.is_writable() {
+            return write!(f, "{}s after 1970-01-01T00:00:00Z", self.unix_secs());
+        }
         write!(f, "{}", humantime::format_rfc3339_seconds(self.0))
     }
 }
@@ -299,6 +322,13 @@ mod tests {
         ] {
             assert!(de::<Timestamp>(bad).is_none(), "{bad}");
         }
+        // Past year 9999: shown, never a panic; not writable.
+        let far = Timestamp::from_system(UNIX_EPOCH + Duration::from_secs(Timestamp::MAX_SECS + 1));
+        assert!(!far.is_writable());
+        assert_eq!(far.to_string(), "253402300800s after 1970-01-01T00:00:00Z");
+        assert!(Timestamp::parse("9999-12-31T23:59:59Z")
+            .unwrap()
+            .is_writable());
         let later = t + Duration::from_millis(1500);
         assert_eq!(later.to_string(), "2026-11-28T00:00:01Z");
         assert!(later > t);

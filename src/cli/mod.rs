@@ -497,6 +497,12 @@ fn clap_message(
 /// Parse `--at`: RFC 3339 (`2026-11-28T12:00:00Z`) or a Unix time.
 pub fn parse_time_arg(s: &str) -> std::result::Result<SystemTime, String> {
     if let Ok(secs) = s.parse::<u64>() {
+        // Beyond year 9999 no bundle time can be written or compared.
+        if secs > airlock::bundle::manifest::Timestamp::MAX_SECS {
+            return Err(format!(
+                "{secs} is after 9999-12-31T23:59:59Z; use RFC 3339 such as 2026-11-28T12:00:00Z, or Unix seconds"
+            ));
+        }
         return Ok(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs));
     }
     humantime::parse_rfc3339_weak(s)
