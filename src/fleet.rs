@@ -272,16 +272,15 @@ fn settle(
     };
     let key = |e: &Event| e.bundle_sha256.clone().unwrap_or_default();
     if !done.contains_key(&key(top)) {
-        let mut c = top.clone();
-        c.kind = Kind::Confirm;
-        c.outcome = Outcome::Confirmed;
-        c.at = format_time(now);
-        c.code = None;
-        c.detail = Some(format!(
-            "GitHub reports a successful sync at {d}, after this hand-over ({}), the newest of the instance before it",
-            top.at
-        ));
-        tx.append(c)?;
+        tx.append(confirm_record(
+            top,
+            Outcome::Confirmed,
+            now,
+            format!(
+                "GitHub reports a successful sync at {d}, after this hand-over ({}), the newest of the instance before it",
+                top.at
+            ),
+        ))?;
         let mut h = HandedOver::from_event(top, state::CONFIRMED);
         h.sync_date = res.date.clone();
         res.newly_confirmed.push(key(top));
@@ -291,22 +290,33 @@ fn settle(
         if done.contains_key(&key(h)) {
             continue;
         }
-        let mut c = (*h).clone();
-        c.kind = Kind::Confirm;
-        c.outcome = Outcome::Superseded;
-        c.at = format_time(now);
-        c.code = None;
-        c.detail = Some(format!(
-            "superseded: GitHub's successful sync at {d} covers bundle {} (created {}), handed over after this one",
-            top.bundle_id.as_deref().unwrap_or("?"),
-            top.created.as_deref().unwrap_or("?")
-        ));
-        tx.append(c)?;
+        tx.append(confirm_record(
+            h,
+            Outcome::Superseded,
+            now,
+            format!(
+                "superseded: GitHub's successful sync at {d} covers bundle {} (created {}), handed over after this one",
+                top.bundle_id.as_deref().unwrap_or("?"),
+                top.created.as_deref().unwrap_or("?")
+            ),
+        ))?;
         let ho = HandedOver::from_event(h, state::SUPERSEDED);
         retire.extend(ho.files.iter().map(PathBuf::from));
         res.superseded.push(ho);
     }
     Ok(retire)
+}
+
+/// The `confirm` record that settles hand-over `h` with `outcome`: its
+/// bundle's fields, dated `now`, no error code.
+fn confirm_record(h: &Event, outcome: Outcome, now: SystemTime, detail: String) -> Event {
+    let mut c = h.clone();
+    c.kind = Kind::Confirm;
+    c.outcome = outcome;
+    c.at = format_time(now);
+    c.code = None;
+    c.detail = Some(detail);
+    c
 }
 
 /// Thresholds for fleet warnings and the health check.
