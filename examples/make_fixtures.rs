@@ -279,17 +279,19 @@ fn main() {
             .collect();
         bundle::export(bundle::ExportOptions {
             inputs,
-            signer: &exporter,
-            host_name: None,
-            server_id: None,
-            created: at,
-            expires_in: month,
+            bundle: bundle::BundleSpec {
+                signer: &exporter,
+                host_name: None,
+                server_id: None,
+                created: at,
+                expires_in: month,
+                tool: airlock::tool_version(),
+                recipients: &Recipients::default(),
+            },
             now: at.into(),
             out: out.clone(),
             overwrite: true,
             state: &state,
-            tool: airlock::tool_version(),
-            recipients: &Recipients::default(),
             read_back: true,
         })
         .expect("golden export");
@@ -1018,17 +1020,19 @@ fn main() {
         }
         bundle::export(bundle::ExportOptions {
             inputs: vec![Input::path(&fx.join("usage/ghes-clear-users.json")).unwrap()],
-            signer: &exporter,
-            host_name: None,
-            server_id: None,
-            created: at,
-            expires_in: month,
+            bundle: bundle::BundleSpec {
+                signer: &exporter,
+                host_name: None,
+                server_id: None,
+                created: at,
+                expires_in: month,
+                tool: airlock::tool_version(),
+                recipients: &rs,
+            },
             now: at.into(),
             out: out.clone(),
             overwrite: true,
             state: &state,
-            tool: airlock::tool_version(),
-            recipients: &rs,
             read_back: true,
         })
         .expect("encrypted golden export");

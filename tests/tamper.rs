@@ -34,17 +34,19 @@ fn small_bundle(
     let created = humantime::parse_rfc3339(FIXTURE_TIME).unwrap();
     let r = bundle::export(bundle::ExportOptions {
         inputs: vec![Input::path(&f).unwrap()],
-        signer: &signer,
-        host_name: Some("ghes.example.com".into()),
-        server_id: Some(airlock::sample::SAMPLE_SERVER_ID.into()),
-        created,
-        expires_in: Duration::from_secs(3600),
+        bundle: bundle::BundleSpec {
+            signer: &signer,
+            host_name: Some("ghes.example.com".into()),
+            server_id: Some(airlock::sample::SAMPLE_SERVER_ID.into()),
+            created,
+            expires_in: Duration::from_secs(3600),
+            tool: airlock::tool_version(),
+            recipients: &Default::default(),
+        },
         now: created.into(),
         out: dir.join("b.zip"),
         overwrite: false,
         state: &state,
-        tool: airlock::tool_version(),
-        recipients: &Default::default(),
         read_back: true,
     })
     .unwrap();

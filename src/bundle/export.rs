@@ -116,18 +116,10 @@ fn not_usage(label: &str, head: &[u8], size: u64, stdin: bool) -> Error {
 pub struct ExportOptions<'a> {
     /// The payload files (1..=32).
     pub inputs: Vec<Input>,
-    /// The signing key.
-    pub signer: &'a Signer,
-    /// The GHES host name, when no usage file names it (or to check it).
-    pub host_name: Option<String>,
-    /// The GHES server id, likewise.
-    pub server_id: Option<String>,
-    /// The bundle's signed creation time.
-    pub created: SystemTime,
-    /// How long after `created` the bundle expires (1 s ..= 366 days).
-    pub expires_in: Duration,
+    /// Who signs, who can decrypt, the source instance and the times.
+    pub bundle: BundleSpec<'a>,
     /// The clock the ledger's records are dated by (the moment of the run,
-    /// which `created` need not be).
+    /// which `bundle.created` need not be).
     pub now: Clock,
     /// A file path, or a directory in which a name is derived.
     pub out: PathBuf,
@@ -135,10 +127,6 @@ pub struct ExportOptions<'a> {
     pub overwrite: bool,
     /// The exporter's state directory (sequence numbers, ledger).
     pub state: &'a StateDir,
-    /// The tool named in the manifest, `airlock X.Y.Z`.
-    pub tool: String,
-    /// Encrypt every payload member to these recipients (none: signed only).
-    pub recipients: &'a Recipients,
     /// Read the bundle back from the device and verify it before publishing.
     /// Always on in normal use; off only to time the write path alone.
     pub read_back: bool,
@@ -415,17 +403,9 @@ pub fn write_bundle<W: Write + io::Seek + Send>(
 /// the exporter's ledger first), then sync, read back from the device and
 /// verify, publish under its final name, and record the export.
 pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
-    check_inputs(&opts.inputs, opts.created, opts.expires_in)?;
+    let spec = &opts.bundle;
+    check_inputs(&opts.inputs, spec.created, spec.expires_in)?;
     let place = OutputPlace::resolve(&opts.out, opts.overwrite)?;
-    let spec = BundleSpec {
-        signer: opts.signer,
-        recipients: opts.recipients,
-        host_name: opts.host_name.clone(),
-        server_id: opts.server_id.clone(),
-        created: opts.created,
-        expires_in: opts.expires_in,
-        tool: opts.tool.clone(),
-    };
     let tmp = fsutil::temp_beside(&place.probe, 0o644)?;
     let clone = || {
         tmp.as_file()
@@ -445,13 +425,13 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     let staged = stage_all(
         &mut zw,
         &opts.inputs,
-        &spec,
+        spec,
         &place.probe,
         bundle_hash.as_mut(),
     )?;
     let (mut ledger, number) = reserve(&opts)?;
     let (manifest, manifest_bytes) =
-        sign_and_finish(&mut zw, staged.entries(), &spec, number, &place.probe)?;
+        sign_and_finish(&mut zw, staged.entries(), spec, number, &place.probe)?;
     let buffered = zw.finish().map_err(|e| Error::io_write(&place.probe, e))?;
     let file = buffered
         .into_inner()
@@ -463,7 +443,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     // Read back from the device, not the page cache: removable media lie.
     let bundle_sha256 = match bundle_sha256 {
         Some(h) => h,
-        None => readback(tmp.path(), opts.signer, &manifest_bytes, opts.created)?,
+        None => readback(tmp.path(), spec.signer, &manifest_bytes, spec.created)?,
     };
     let target = place.target(&manifest);
     let bundle_size = tmp
@@ -630,10 +610,12 @@ fn stage_all<W: Write + io::Seek + Send>(
 /// ledger before anything is published: a crash before publication shows as
 /// a reserved number without an export.
 fn reserve(opts: &ExportOptions<'_>) -> Result<(Ledger, u64)> {
-    let number = opts.state.next_sequence(&opts.signer.public.id_hex())?;
+    let number = opts
+        .state
+        .next_sequence(&opts.bundle.signer.public.id_hex())?;
     let mut ledger = Ledger::open(opts.state.path())?;
     ledger.append(Event {
-        signer: Some(opts.signer.fingerprint()),
+        signer: Some(opts.bundle.signer.fingerprint()),
         sequence: Some(number as i64),
         ..Event::new(Kind::Export, Outcome::Reserved, format_time(opts.now.now()))
     })?;
@@ -819,17 +801,19 @@ mod tests {
     ) -> ExportOptions<'a> {
         ExportOptions {
             inputs: vec![Input::path(input).unwrap()],
-            signer: &s.signer,
-            host_name: None,
-            server_id: None,
-            created: SystemTime::now(),
-            expires_in: Duration::from_secs(3600),
+            bundle: BundleSpec {
+                signer: &s.signer,
+                host_name: None,
+                server_id: None,
+                created: SystemTime::now(),
+                expires_in: Duration::from_secs(3600),
+                tool: "airlock test".into(),
+                recipients: r,
+            },
             now: Clock::System,
             out: s.dir.path().to_path_buf(),
             overwrite: false,
             state: &s.state,
-            tool: "airlock test".into(),
-            recipients: r,
             read_back,
         }
     }
@@ -933,7 +917,7 @@ mod tests {
         let u = usage(&s);
         let none = Recipients::default();
         let mut o = opts(&s, &u, false, &none);
-        o.host_name = Some("other.example.com".into());
+        o.bundle.host_name = Some("other.example.com".into());
         assert_eq!(export(o).err().unwrap().code, Code::SourceConflict);
         // An opaque file needs a host name.
         let f = s.dir.path().join("notes.txt");
@@ -941,7 +925,7 @@ mod tests {
         let o = opts(&s, &f, false, &none);
         assert_eq!(export(o).err().unwrap().code, Code::SourceUnknown);
         let mut o = opts(&s, &f, false, &none);
-        o.host_name = Some("not a host".into());
+        o.bundle.host_name = Some("not a host".into());
         assert_eq!(export(o).err().unwrap().code, Code::Args);
         // Nothing was left in the output directory by the failures.
         let left: Vec<_> = std::fs::read_dir(s.dir.path())

@@ -11,6 +11,6 @@ mod tee;
 mod types;
 pub mod verify;
 
-pub use export::{export, ExportOptions, ExportReport, Input, InputSource};
+pub use export::{export, BundleSpec, ExportOptions, ExportReport, Input, InputSource};
 pub use manifest::Manifest;
 pub use verify::{inspect, verify_file, Verified, VerifyOptions};

@@ -85,17 +85,19 @@ impl Exporter {
     fn export(&self, created: SystemTime) -> Result<bundle::ExportReport> {
         bundle::export(bundle::ExportOptions {
             inputs: vec![Input::path(&self.usage_path)?],
-            signer: &self.signer,
-            host_name: None,
-            server_id: None,
-            created,
-            expires_in: Duration::from_secs(30 * 24 * 3600),
+            bundle: bundle::BundleSpec {
+                signer: &self.signer,
+                host_name: None,
+                server_id: None,
+                created,
+                expires_in: Duration::from_secs(30 * 24 * 3600),
+                tool: airlock::tool_version(),
+                recipients: &self.recipients,
+            },
             now: Clock::System,
             out: self.stick.clone(),
             overwrite: false,
             state: &self.state,
-            tool: airlock::tool_version(),
-            recipients: &self.recipients,
             read_back: true,
         })
     }

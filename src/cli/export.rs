@@ -148,17 +148,19 @@ pub fn run(a: Args) -> Result<()> {
     let read_back = !a.no_read_back;
     let report = bundle::export(bundle::ExportOptions {
         inputs,
-        signer: &signer,
-        host_name: a.host_name,
-        server_id: a.server_id,
-        created: created.unwrap_or_else(SystemTime::now),
-        expires_in: a.expires_in,
+        bundle: bundle::BundleSpec {
+            signer: &signer,
+            host_name: a.host_name,
+            server_id: a.server_id,
+            created: created.unwrap_or_else(SystemTime::now),
+            expires_in: a.expires_in,
+            tool: airlock::tool_version(),
+            recipients: &recipients,
+        },
         now: airlock::bundle::verify::Clock::System,
         out: a.out,
         overwrite: a.force,
         state: &state,
-        tool: airlock::tool_version(),
-        recipients: &recipients,
         read_back,
     })?;
     if json {
