@@ -363,6 +363,19 @@ fn import_step(
     ))
 }
 
+/// When the replayed "older" bundle is dated: an hour before `now`, but not
+/// before today's UTC midnight, where the demo's allowed_signers line
+/// (`valid-after`, from `airlock keygen`) starts; in the first hour after
+/// midnight an hour earlier would be refused for the key's window instead of
+/// as a replay.
+fn older_than_first(now: SystemTime) -> SystemTime {
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let midnight = secs - secs % 86_400;
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs.saturating_sub(3600).max(midnight))
+}
+
 /// Step 7: a forged and an older bundle, both refused. Returns their codes.
 fn attacker_step(
     st: &mut Story,
@@ -393,7 +406,7 @@ fn attacker_step(
         "forged",
         verify_file(&forged, &verify_opts(&imp.trust, None)).map(|_| ()),
     )?;
-    let older = ex.export(SystemTime::now() - Duration::from_secs(3600))?;
+    let older = ex.export(older_than_first(SystemTime::now()))?;
     let older_code = refused(st, "older bundle", imp.import(&older.path).map(|_| ()))?;
     Ok((forged_code, older_code))
 }
@@ -538,4 +551,23 @@ fn audit_step(st: &mut Story, ledger: &airlock::ledger::Ledger) -> Result<(usize
         &head[..16]
     ));
     Ok((n, head))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    // Regression: run between 00:00 and 01:00 UTC the demo's older bundle
+    // predated the key's valid-after and was refused as AIRLOCK-E-SIG-WINDOW.
+    #[test]
+    fn the_older_bundle_stays_inside_the_keys_window() {
+        let day = 20_428 * 86_400; // a UTC midnight
+        assert_eq!(older_than_first(at(day + 12 * 3600)), at(day + 11 * 3600));
+        assert_eq!(older_than_first(at(day + 32 * 60)), at(day));
+        assert!(older_than_first(at(day + 32 * 60)) < at(day + 32 * 60));
+    }
 }
