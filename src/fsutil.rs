@@ -490,15 +490,13 @@ pub(crate) fn helper_thread(name: &str) -> crate::Result<std::thread::Builder> {
         .stack_size(HELPER_STACK))
 }
 
-/// SHA-256 either computed in line or on a second core. Export uses the
-/// second core: hashing (about 1.1 GB/s with SHA instructions) then runs
-/// beside the CRC, the zip writing and the encryption instead of after them.
+/// SHA-256 of bytes that are not in shared blocks (extract's plaintext),
+/// on a second core, or not at all. Bytes in shared blocks go to
+/// `blocks::SideSha` instead, without a copy.
 pub(crate) enum Hasher {
     /// Not wanted: nothing is computed and `finish` gives zeros, which the
     /// caller never shows (extract does not need the plaintext's hash).
     Off,
-    /// Computed by the caller's thread as bytes arrive.
-    Inline(sha2::Sha256),
     /// Computed by a helper thread (see [`Hasher::side`]).
     Side {
         /// Copies of the chunks go to the thread; `None` once a send failed.
@@ -509,11 +507,6 @@ pub(crate) enum Hasher {
 }
 
 impl Hasher {
-    /// A hasher computed in line by the caller's thread.
-    pub(crate) fn inline() -> Hasher {
-        Hasher::Inline(sha2::Sha256::default())
-    }
-
     /// A hashing thread fed through a short queue (at most 4 chunks in
     /// flight, so memory stays bounded whatever the payload size).
     pub(crate) fn side() -> crate::Result<Hasher> {
@@ -541,10 +534,8 @@ impl Hasher {
 
     /// Hash `data` next (for `Side`, a copy goes to the thread).
     pub(crate) fn update(&mut self, data: &[u8]) {
-        use sha2::Digest;
         match self {
             Hasher::Off => {}
-            Hasher::Inline(h) => h.update(data),
             Hasher::Side { tx, .. } => {
                 if let Some(t) = tx {
                     // The thread only ends when the sender is dropped, so a
@@ -563,7 +554,6 @@ impl Hasher {
         use sha2::Digest;
         match self {
             Hasher::Off => Ok([0; 32]),
-            Hasher::Inline(h) => Ok(h.finalize().into()),
             Hasher::Side { tx, handle } => {
                 let complete = tx.is_some();
                 drop(tx);
@@ -717,15 +707,17 @@ mod tests {
     }
 
     #[test]
-    fn side_hasher_equals_inline() {
+    fn side_hasher_equals_sha256() {
+        use sha2::Digest;
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + i / 255) as u8).collect();
-        let mut a = Hasher::inline();
         let mut b = Hasher::side().unwrap();
         for c in data.chunks(65_537) {
-            a.update(c);
             b.update(c);
         }
-        assert_eq!(a.finish().unwrap(), b.finish().unwrap());
+        assert_eq!(
+            b.finish().unwrap(),
+            <[u8; 32]>::from(sha2::Sha256::digest(&data))
+        );
     }
 
     #[test]

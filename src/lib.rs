@@ -12,6 +12,7 @@ pub mod clock;
 pub mod cloud;
 pub mod config;
 pub mod crypt;
+pub(crate) mod device;
 pub mod error;
 pub mod fleet;
 pub mod fsutil;

@@ -19,6 +19,46 @@ fn demo_runs_end_to_end() {
         .stdout(contains("verdict: the genuine bundle verified"));
 }
 
+/// The JSON says whether the bundle was read back, and the hash it found is
+/// the file's; without a read-back there is no hash to report (decision 67).
+#[test]
+fn export_json_reports_the_read_back_and_its_hash() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    let clear = d.path().join("clear.json");
+    std::fs::write(
+        &clear,
+        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3),
+    )
+    .unwrap();
+    for (i, read_back) in [true, false].into_iter().enumerate() {
+        let b = d.path().join(format!("b{i}.airlock.zip"));
+        let mut cmd = airlock();
+        cmd.arg("export")
+            .arg(&clear)
+            .arg("--key")
+            .arg(&k)
+            .arg("--out")
+            .arg(&b)
+            .arg("--state-dir")
+            .arg(d.path().join("state"))
+            .arg("--json");
+        if !read_back {
+            cmd.arg("--no-read-back");
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["read_back"], read_back);
+        if read_back {
+            let want = airlock::fsutil::sha256_file(&b).unwrap();
+            assert_eq!(v["bundle_sha256"], want.as_str());
+        } else {
+            assert!(v["bundle_sha256"].is_null(), "{v}");
+        }
+    }
+}
+
 #[test]
 fn export_describes_the_usage_file_and_verify_accepts() {
     let d = tempfile::tempdir().unwrap();

@@ -12,6 +12,7 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
+use crate::blocks::{Piece, Pool, SideSha};
 use crate::error::{Code, Error, Result};
 
 const LOCAL_SIG: u32 = 0x0403_4b50;
@@ -185,9 +186,10 @@ impl<W: Write + Seek> Writer<W> {
         &self.entries
     }
 
-    /// Add a member whose bytes are all in memory.
+    /// Add a member whose bytes are all in memory (its header is final when
+    /// written: nothing is patched).
     pub fn add_bytes(&mut self, name: &str, data: &[u8]) -> io::Result<()> {
-        let mut m = self.begin(name)?;
+        let mut m = self.begin_known(name, data.len() as u64, crc32fast::hash(data))?;
         m.write_all(data)?;
         m.finish()?;
         Ok(())
@@ -199,16 +201,10 @@ impl<W: Write + Seek> Writer<W> {
         self.begin_known(name, 0, 0)
     }
 
-    /// Start a streamed member whose size and CRC-32 are known beforehand
-    /// (from a pre-pass over a regular file): the header written now is
-    /// final when the data agrees, so the file can be hashed as it is
-    /// written. `finish` patches the header only if the data disagreed.
-    pub fn begin_known(
-        &mut self,
-        name: &str,
-        size: u64,
-        crc: u32,
-    ) -> io::Result<MemberWriter<'_, W>> {
+    /// Start a member whose size and CRC-32 are known beforehand: the
+    /// header written now is final when the data agrees; `finish` patches
+    /// it only if the data disagreed.
+    fn begin_known(&mut self, name: &str, size: u64, crc: u32) -> io::Result<MemberWriter<'_, W>> {
         let header_offset = self.pos;
         let header = local_header(name, size, crc);
         self.out.write_all(&header)?;
@@ -377,6 +373,13 @@ impl Medium for File {
             mtime: (m.mtime(), m.mtime_nsec()),
             ctime: (m.ctime(), m.ctime_nsec()),
         })
+    }
+}
+
+/// The device under the file, past the page cache (export's read-back).
+impl Medium for crate::device::DeviceReader {
+    fn stamp(&self) -> io::Result<Stamp> {
+        self.file().stamp()
     }
 }
 
@@ -682,29 +685,34 @@ impl Reader {
         self.medium
             .seek(SeekFrom::Start(entry.data_offset()))
             .map_err(|e| Error::new(Code::IoRead, format!("cannot read bundle: {e}")))?;
-        Ok(MemberReader {
-            inner: (&mut *self.medium as &mut dyn Read).take(entry.size),
-            crc: crc32fast::Hasher::new(),
-            expected: entry.crc32,
-            size: entry.size,
-            remaining: entry.size,
-            whole: None,
-        })
+        // A small member (the manifest, a signature) gets a block of its size.
+        let size = entry.size.clamp(1, READ_BLOCK as u64) as usize;
+        Ok(MemberReader::new(
+            &mut *self.medium,
+            Blocks::Own(Pool::new(size, 1)),
+            entry,
+            None,
+        ))
     }
 
     /// Start the one sequential read of the whole file, from offset 0 to its
-    /// end. Every byte it returns is also fed to `whole` (the bundle's
-    /// SHA-256 for the ledger), and every structural byte is compared with
-    /// what `open` checked: a medium that answers differently the second
-    /// time fails with `BUNDLE-CHANGED`.
-    pub(crate) fn pass(&mut self, whole: Option<crate::fsutil::Hasher>) -> Result<Pass<'_>> {
+    /// end. With `hash`, every byte it returns is also fed to the bundle's
+    /// SHA-256 for the ledger (on a thread of its own), and every structural
+    /// byte is compared with what `open` checked: a medium that answers
+    /// differently the second time fails with `BUNDLE-CHANGED`.
+    pub(crate) fn pass(&mut self, hash: bool) -> Result<Pass<'_>> {
         self.medium
             .seek(SeekFrom::Start(0))
             .map_err(|e| Error::new(Code::IoRead, format!("cannot read bundle: {e}")))?;
+        let whole = match hash {
+            true => Some(SideSha::spawn("bundle-sha256")?),
+            false => None,
+        };
         Ok(Pass {
             reader: self,
             next: 0,
             whole,
+            pool: Pool::new(READ_BLOCK, READ_POOL),
         })
     }
 
@@ -724,13 +732,22 @@ impl Reader {
     }
 }
 
+/// Bytes per block of a member read in the pass: the medium is read into
+/// these and they are shared, not copied, with the hashing, parsing and
+/// writing threads (`crate::blocks`).
+pub(crate) const READ_BLOCK: usize = 1 << 20;
+/// Blocks of the pass: each consumer queues a few (`blocks::QUEUE`, the
+/// parser 4), and a block is back only when the slowest one is done with it.
+const READ_POOL: usize = 8;
+
 /// The sequential pass over a bundle: members in file order, then the
 /// central directory and trailer. See `Reader::pass`.
 pub(crate) struct Pass<'a> {
     reader: &'a mut Reader,
     /// Index of the next member.
     next: usize,
-    whole: Option<crate::fsutil::Hasher>,
+    whole: Option<SideSha>,
+    pool: Pool,
 }
 
 impl Pass<'_> {
@@ -746,13 +763,13 @@ impl Pass<'_> {
                 }
                 _ => Error::new(Code::IoRead, format!("cannot read bundle: {e}")),
             })?;
-        if let Some(h) = self.whole.as_mut() {
-            h.update(&got);
-        }
         if got != want {
             return Err(changed(format!(
                 "the medium returned different bytes for {what} on a second read"
             )));
+        }
+        if let Some(h) = self.whole.as_mut() {
+            h.feed(Piece::owned(got));
         }
         Ok(())
     }
@@ -766,14 +783,12 @@ impl Pass<'_> {
         self.next += 1;
         let header = local_header(&e.name, e.size, e.crc32);
         self.expect(&header, &format!("the local header of {}", e.name))?;
-        let r = MemberReader {
-            inner: (&mut *self.reader.medium as &mut dyn Read).take(e.size),
-            crc: crc32fast::Hasher::new(),
-            expected: e.crc32,
-            size: e.size,
-            remaining: e.size,
-            whole: self.whole.as_mut(),
-        };
+        let r = MemberReader::new(
+            &mut *self.reader.medium,
+            Blocks::Pass(&mut self.pool),
+            &e,
+            self.whole.as_mut(),
+        );
         Ok(Some((e, r)))
     }
 
@@ -805,10 +820,7 @@ impl Pass<'_> {
             Err(e) => return Err(Error::new(Code::IoRead, format!("cannot read bundle: {e}"))),
         }
         self.reader.check_unchanged()?;
-        match self.whole.take() {
-            Some(h) => h.finish().map(Some),
-            None => Ok(None),
-        }
+        self.whole.take().map(SideSha::finish).transpose()
     }
 }
 
@@ -826,31 +838,91 @@ pub(crate) fn member_read_error(entry: &Entry, e: io::Error) -> Error {
     }
 }
 
+/// Where a member reader's blocks come from: the pass's pool, or one of its
+/// own for a member read alone.
+enum Blocks<'a> {
+    Pass(&'a mut Pool),
+    Own(Pool),
+}
+
+impl Blocks<'_> {
+    fn pool(&mut self) -> &mut Pool {
+        match self {
+            Blocks::Pass(p) => p,
+            Blocks::Own(p) => p,
+        }
+    }
+}
+
 /// One member's data: bounded to its size, CRC-checked at its end, and fed to
-/// the whole-file hash during a sequential pass.
+/// the whole-file hash during a sequential pass. Read it block by block with
+/// `next_piece` (the blocks are shared, not copied), or through `Read`.
 pub struct MemberReader<'a> {
-    inner: io::Take<&'a mut dyn Read>,
+    medium: &'a mut dyn Medium,
+    blocks: Blocks<'a>,
     crc: crc32fast::Hasher,
     expected: u32,
     size: u64,
     remaining: u64,
-    whole: Option<&'a mut crate::fsutil::Hasher>,
+    whole: Option<&'a mut SideSha>,
+    /// The piece `Read` is serving, and how much of it was served.
+    current: Option<(Piece, usize)>,
 }
 
-impl MemberReader<'_> {
+impl<'a> MemberReader<'a> {
+    fn new(
+        medium: &'a mut dyn Medium,
+        blocks: Blocks<'a>,
+        entry: &Entry,
+        whole: Option<&'a mut SideSha>,
+    ) -> MemberReader<'a> {
+        MemberReader {
+            medium,
+            blocks,
+            crc: crc32fast::Hasher::new(),
+            expected: entry.crc32,
+            size: entry.size,
+            remaining: entry.size,
+            whole,
+            current: None,
+        }
+    }
+
     /// Bytes not yet read.
     pub fn remaining(&self) -> u64 {
         self.remaining
     }
-}
 
-impl Read for MemberReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// The next block of the member (up to `READ_BLOCK` bytes), `None` at
+    /// its end. The block that completes the member is returned only if the
+    /// CRC matches (else `InvalidData`); a member shorter than its entry is
+    /// `UnexpectedEof`.
+    pub(crate) fn next_piece(&mut self) -> io::Result<Option<Piece>> {
+        if let Some((p, at)) = self.current.take() {
+            // Mixed use: the rest of what `Read` had not served yet.
+            if at < p.bytes().len() {
+                return Ok(Some(Piece::owned(p.bytes()[at..].to_vec())));
+            }
+        }
         if self.remaining == 0 {
-            return Ok(0);
+            return Ok(None);
         }
         crate::fsutil::injected_read_error(self.size - self.remaining)?;
-        let n = self.inner.read(buf)?;
+        let mut buf = self
+            .blocks
+            .pool()
+            .take()
+            .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e.cause))?;
+        let want = self.remaining.min(buf.len() as u64) as usize;
+        let mut n = 0;
+        while n < want {
+            match self.medium.read(&mut buf[n..want]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -858,8 +930,9 @@ impl Read for MemberReader<'_> {
             ));
         }
         self.crc.update(&buf[..n]);
+        let piece = self.blocks.pool().share(buf, n);
         if let Some(h) = self.whole.as_mut() {
-            h.update(&buf[..n]);
+            h.feed(piece.clone());
         }
         self.remaining -= n as u64;
         if self.remaining == 0 && self.crc.clone().finalize() != self.expected {
@@ -868,6 +941,27 @@ impl Read for MemberReader<'_> {
                 "CRC-32 mismatch",
             ));
         }
+        Ok(Some(piece))
+    }
+}
+
+impl Read for MemberReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (piece, at) = match self.current.take() {
+            Some((p, at)) if at < p.bytes().len() => (p, at),
+            used => {
+                // Back to the pool before the next block is taken from it.
+                drop(used);
+                match self.next_piece()? {
+                    Some(p) => (p, 0),
+                    None => return Ok(0),
+                }
+            }
+        };
+        let rest = &piece.bytes()[at..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.current = Some((piece, at + n));
         Ok(n)
     }
 }

@@ -2,7 +2,7 @@
 //! read back from the device before it is given its final name.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -11,8 +11,8 @@ use crate::bundle::manifest::{
     format_time, version_for, Encryption, Fingerprint, FormatName, Manifest, PayloadEntry,
     PayloadKind, Sequence, Source, Timestamp, MANIFEST_NAME, MAX_LIFETIME, MAX_PAYLOAD_MEMBERS,
 };
-use crate::bundle::rules::{bundle_id, derived_name, signature_member_name, CHUNK};
-use crate::bundle::stage::{self, BundleHash};
+use crate::bundle::rules::{bundle_id, derived_name, signature_member_name};
+use crate::bundle::stage;
 use crate::bundle::verify::{verify_bundle, Clock, Destination, VerifyOptions};
 use crate::crypt::Recipients;
 use crate::error::{Code, Error, Result};
@@ -143,6 +143,9 @@ pub struct ExportReport {
     pub bundle_size: u64,
     /// Usage files recognised, by member name.
     pub usage: Vec<(String, UsageInfo)>,
+    /// The SHA-256 of the bundle as the read-back found it on the device;
+    /// `None` without a read-back (decision 67).
+    pub bundle_sha256: Option<String>,
 }
 
 struct Staged {
@@ -155,7 +158,6 @@ fn stream_member<W: Write + io::Seek + Send>(
     input: &Input,
     out_path: &Path,
     recipients: &Recipients,
-    bundle: Option<&mut BundleHash>,
 ) -> Result<Staged> {
     let encrypt = !recipients.is_empty();
     let member = if encrypt {
@@ -168,33 +170,20 @@ fn stream_member<W: Write + io::Seek + Send>(
             "rename the file: payload names may use letters, digits, '.', '_' and '-', and must not start with a dot",
         )
     })?;
-    // The file itself too, for the CRC pre-pass (positioned reads).
-    let (mut reader, label, total, file): (Box<dyn Read>, String, u64, Option<File>) =
-        match &input.source {
-            InputSource::Path(p) => {
-                let f = File::open(p).map_err(|e| Error::io_read(p, e))?;
-                let total = f.metadata().map(|m| m.len()).unwrap_or(0);
-                let pre = f.try_clone().ok();
-                (Box::new(f), p.display().to_string(), total, pre)
-            }
-            InputSource::Stdin => (
-                Box::new(io::stdin().lock()),
-                "standard input".to_string(),
-                0,
-                None,
-            ),
-        };
+    let (mut reader, label, total): (Box<dyn Read>, String, u64) = match &input.source {
+        InputSource::Path(p) => {
+            let f = File::open(p).map_err(|e| Error::io_read(p, e))?;
+            let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+            (Box::new(f), p.display().to_string(), total)
+        }
+        InputSource::Stdin => (
+            Box::new(io::stdin().lock()),
+            "standard input".to_string(),
+            0,
+        ),
+    };
     crate::progress::begin(&format!("export {}", input.name), total);
-    let s = stage::stage(
-        zw,
-        &member,
-        &mut reader,
-        file.as_ref(),
-        &label,
-        out_path,
-        recipients,
-        bundle,
-    )?;
+    let s = stage::stage(zw, &member, &mut reader, &label, out_path, recipients)?;
     crate::progress::end();
     let (kind, usage) = match s.verdict {
         Sniff::Usage(u) => (PayloadKind::Usage, Some(u)),
@@ -380,7 +369,7 @@ pub fn write_bundle<W: Write + io::Seek + Send>(
 ) -> Result<Written<W>> {
     check_inputs(inputs, spec.created, spec.expires_in)?;
     let mut zw = Writer::new(out);
-    let staged = stage_all(&mut zw, inputs, spec, Path::new("the bundle"), None)?;
+    let staged = stage_all(&mut zw, inputs, spec, Path::new("the bundle"))?;
     let (manifest, manifest_bytes) = sign_and_finish(
         &mut zw,
         staged.entries(),
@@ -407,43 +396,36 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     check_inputs(&opts.inputs, spec.created, spec.expires_in)?;
     let place = OutputPlace::resolve(&opts.out, opts.overwrite)?;
     let tmp = fsutil::temp_beside(&place.probe, 0o644)?;
-    let clone = || {
-        tmp.as_file()
-            .try_clone()
-            .map_err(|e| Error::io_write(tmp.path(), e))
-    };
-    let mut zw = Writer::new(BufWriter::with_capacity(
-        CHUNK,
-        fsutil::EarlyWriteback::new(clone()?)?,
-    ));
-    // Without a read-back, the ledger's bundle hash is taken in the writing
-    // pass when it can be (stage.rs), else after it.
-    let mut bundle_hash = match opts.read_back {
-        true => None,
-        false => Some(BundleHash::new(clone()?)),
-    };
-    let staged = stage_all(
-        &mut zw,
-        &opts.inputs,
-        spec,
-        &place.probe,
-        bundle_hash.as_mut(),
-    )?;
+    let handle = tmp
+        .as_file()
+        .try_clone()
+        .map_err(|e| Error::io_write(tmp.path(), e))?;
+    // Past the page cache where the file system allows it (decision 68).
+    let mut zw = Writer::new(crate::device::DeviceWriter::new(handle)?);
+    let staged = stage_all(&mut zw, &opts.inputs, spec, &place.probe)?;
     let (mut ledger, number) = reserve(&opts)?;
     let (manifest, manifest_bytes) =
         sign_and_finish(&mut zw, staged.entries(), spec, number, &place.probe)?;
-    let buffered = zw.finish().map_err(|e| Error::io_write(&place.probe, e))?;
-    let file = buffered
-        .into_inner()
-        .map_err(|e| Error::io_write(&place.probe, e.into_error()))?
+    let file = zw
         .finish()
+        .and_then(crate::device::DeviceWriter::finish)
         .map_err(|e| Error::io_write(&place.probe, e))?;
-    let bundle_sha256 = sync_and_hash(file, &tmp, bundle_hash, &place.probe)?;
+    file.sync_all()
+        .map_err(|e| Error::io_write(&place.probe, e))?;
+    drop(file);
     fsutil::fault_point("export:written");
     // Read back from the device, not the page cache: removable media lie.
-    let bundle_sha256 = match bundle_sha256 {
-        Some(h) => h,
-        None => readback(tmp.path(), spec.signer, &manifest_bytes, spec.created)?,
+    // The ledger records the SHA-256 of what that read found; without a
+    // read-back there is no verified read of the file, and no hash
+    // (decision 67).
+    let bundle_sha256 = match opts.read_back {
+        true => Some(readback(
+            tmp.path(),
+            spec.signer,
+            &manifest_bytes,
+            spec.created,
+        )?),
+        false => None,
     };
     let target = place.target(&manifest);
     let bundle_size = tmp
@@ -451,11 +433,11 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         .metadata()
         .map_err(|e| Error::io_write(tmp.path(), e))?
         .len();
-    // Synced above (beside the ledger hash); only the rename is left.
+    // Synced above; only the rename is left.
     fsutil::publish_synced(tmp, &target, opts.overwrite)?;
     fsutil::fault_point("export:published");
     ledger.append(Event {
-        bundle_sha256: Some(bundle_sha256),
+        bundle_sha256: bundle_sha256.clone(),
         bundle_id: Some(manifest.bundle_id.to_string()),
         signer: Some(manifest.sequence.key.to_string()),
         principal: None,
@@ -472,6 +454,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         manifest,
         bundle_size,
         usage: staged.usage(),
+        bundle_sha256,
     })
 }
 
@@ -587,17 +570,10 @@ fn stage_all<W: Write + io::Seek + Send>(
     inputs: &[Input],
     spec: &BundleSpec<'_>,
     out_path: &Path,
-    mut bundle_hash: Option<&mut BundleHash>,
 ) -> Result<StagedAll> {
     let mut staged = Vec::new();
     for input in inputs {
-        staged.push(stream_member(
-            zw,
-            input,
-            out_path,
-            spec.recipients,
-            bundle_hash.as_deref_mut(),
-        )?);
+        staged.push(stream_member(zw, input, out_path, spec.recipients)?);
     }
     let source = resolve_source(&staged, spec.host_name.clone(), spec.server_id.clone())?;
     Ok(StagedAll {
@@ -660,49 +636,6 @@ fn sign_and_finish<W: Write + io::Seek>(
     Ok((manifest, manifest_bytes))
 }
 
-/// Sync the written bundle. The ledger records the bundle's SHA-256: with
-/// the read-back (the default) it comes from the read-back's verifying pass
-/// over the device (`None` here), the hash of what is on the medium from the
-/// read that was verified. Without it, it was taken while the bundle was
-/// written, or else the file is hashed on the second core from the page
-/// cache while fsync waits for the device.
-fn sync_and_hash(
-    file: File,
-    tmp: &tempfile::NamedTempFile,
-    bundle_hash: Option<BundleHash>,
-    out_path: &Path,
-) -> Result<Option<String>> {
-    let read_back = bundle_hash.is_none();
-    let in_pass = bundle_hash.filter(BundleHash::usable);
-    let side_hash = if read_back || in_pass.is_some() {
-        None
-    } else {
-        let hash_path = tmp.path().to_path_buf();
-        Some(
-            fsutil::helper_thread("bundle-sha256")?
-                .spawn(move || fsutil::sha256_file(&hash_path))
-                .map_err(|e| {
-                    Error::new(
-                        Code::Resources,
-                        format!("cannot start the hashing thread: {e}"),
-                    )
-                })?,
-        )
-    };
-    let synced = file.sync_all();
-    let in_pass = in_pass.map(BundleHash::finish).transpose()?.flatten();
-    drop(file);
-    let side_hash = side_hash
-        .map(|h| {
-            h.join()
-                .map_err(|_| Error::new(Code::Internal, "the hashing thread panicked"))?
-                .map_err(|e| Error::io_read(tmp.path(), e))
-        })
-        .transpose()?;
-    synced.map_err(|e| Error::io_write(out_path, e))?;
-    Ok(in_pass.or(side_hash))
-}
-
 /// Verify a freshly written bundle with the exporter's own key as the only
 /// trusted key, after evicting it from the page cache, through the same core
 /// as `verify`. Returns the SHA-256 of the bundle as that pass read it.
@@ -712,8 +645,8 @@ pub fn readback(
     manifest_bytes: &[u8],
     created: SystemTime,
 ) -> Result<String> {
-    let file = crate::bundle::container::open_bundle(path)?;
-    fsutil::evict_cache(&file);
+    // From the device itself, not the page cache (decision 68).
+    let file = crate::device::DeviceReader::new(crate::bundle::container::open_bundle(path)?)?;
     let trust = TrustStore {
         signers: vec![AllowedSigner {
             line: 0,
@@ -824,19 +757,19 @@ mod tests {
         p
     }
 
-    fn ledger_hash(s: &Setup) -> String {
+    fn ledger_hash(s: &Setup) -> Option<String> {
         let l = Ledger::open(s.state.path()).unwrap();
         l.events()
             .unwrap()
             .into_iter()
             .rev()
             .find(|e| e.outcome == Outcome::Exported)
-            .and_then(|e| e.bundle_sha256)
             .unwrap()
+            .bundle_sha256
     }
 
-    /// The ledger's bundle hash is that of the published file, whether it
-    /// comes from the read-back's pass or from the hashing thread.
+    /// The ledger's bundle hash is that of the published file, from the
+    /// read-back's pass; without a read-back, there is none (decision 67).
     #[test]
     fn the_ledger_records_the_published_bundle_with_and_without_read_back() {
         let s = setup();
@@ -844,7 +777,8 @@ mod tests {
         let none = Recipients::default();
         for read_back in [true, false] {
             let r = export(opts(&s, &u, read_back, &none)).unwrap();
-            assert_eq!(ledger_hash(&s), fsutil::sha256_file(&r.path).unwrap());
+            let want = read_back.then(|| fsutil::sha256_file(&r.path).unwrap());
+            assert_eq!(ledger_hash(&s), want);
             assert!(r
                 .path
                 .file_name()

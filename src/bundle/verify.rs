@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use tempfile::NamedTempFile;
 
+use crate::blocks::{Piece, SideSha};
 use crate::bundle::container::{
     member_read_error, open_bundle, Entry, Medium, MemberReader, Reader,
 };
@@ -703,12 +704,7 @@ fn read_all(
     dest: &Destination<'_>,
     hash_bundle: bool,
 ) -> Result<PassResult> {
-    let whole = if hash_bundle {
-        Some(fsutil::Hasher::side()?)
-    } else {
-        None
-    };
-    let mut pass = reader.pass(whole)?;
+    let mut pass = reader.pass(hash_bundle)?;
     let mut buf = fsutil::buffer(CHUNK)?;
     let mut checks = Vec::new();
     let mut staged = Staged::default();
@@ -845,25 +841,51 @@ impl Sink {
 }
 
 /// A member's bytes on their way out of the container: SHA-256 against the
-/// signed digest, and the first 64 KiB kept for the age header check.
+/// signed digest (on a thread of its own, fed the container's blocks
+/// without a copy), and the first 64 KiB kept for the age header check.
 struct Digesting<'r, 'a> {
     inner: &'r mut MemberReader<'a>,
     entry: &'r Entry,
-    /// In line, or on the second core while this one decrypts.
-    sha: fsutil::Hasher,
+    sha: SideSha,
     /// Shared so the age header can be read while age holds the reader.
     head: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
     /// The container's own complaint (CRC, short member, I/O), kept even
     /// when age or another consumer reported it under its own name.
     failed: Option<Error>,
+    /// The block `Read` is serving, and how much of it was served.
+    current: Option<(Piece, usize)>,
 }
 
 const HEAD_LEN: usize = 64 * 1024;
 
-impl Read for Digesting<'_, '_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = match self.inner.read(buf) {
-            Ok(n) => n,
+impl<'r, 'a> Digesting<'r, 'a> {
+    fn new(inner: &'r mut MemberReader<'a>, entry: &'r Entry) -> Result<Digesting<'r, 'a>> {
+        Ok(Digesting {
+            inner,
+            entry,
+            sha: SideSha::spawn("sha256")?,
+            head: Default::default(),
+            failed: None,
+            current: None,
+        })
+    }
+
+    fn keep_head(&self, bytes: &[u8]) {
+        let mut head = self.head.borrow_mut();
+        if head.len() < HEAD_LEN {
+            let take = bytes.len().min(HEAD_LEN - head.len());
+            head.extend_from_slice(&bytes[..take]);
+        }
+    }
+
+    /// The member's next block, hashed; `None` at its end.
+    fn next_piece(&mut self) -> io::Result<Option<Piece>> {
+        match self.inner.next_piece() {
+            Ok(Some(p)) => {
+                self.sha.feed(p.clone());
+                Ok(Some(p))
+            }
+            Ok(None) => Ok(None),
             Err(e) => {
                 if e.kind() != io::ErrorKind::Interrupted && self.failed.is_none() {
                     self.failed = Some(member_read_error(
@@ -871,27 +893,50 @@ impl Read for Digesting<'_, '_> {
                         io::Error::new(e.kind(), e.to_string()),
                     ));
                 }
-                return Err(e);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Read for Digesting<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let (piece, at) = match self.current.take() {
+            Some((p, at)) if at < p.bytes().len() => (p, at),
+            used => {
+                drop(used);
+                match self.next_piece()? {
+                    Some(p) => (p, 0),
+                    None => return Ok(0),
+                }
             }
         };
-        self.sha.update(&buf[..n]);
-        let mut head = self.head.borrow_mut();
-        if head.len() < HEAD_LEN {
-            let take = n.min(HEAD_LEN - head.len());
-            head.extend_from_slice(&buf[..take]);
-        }
+        let rest = &piece.bytes()[at..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        // What was served, exactly: age reads the header through here.
+        self.keep_head(&rest[..n]);
+        self.current = Some((piece, at + n));
         Ok(n)
     }
 }
 
 impl Digesting<'_, '_> {
     /// Read what is left of the member (hashing it). Returns the byte count.
-    fn drain(&mut self, buf: &mut [u8]) -> Result<u64> {
+    fn drain(&mut self) -> Result<u64> {
         let mut n = 0u64;
+        if let Some((p, at)) = self.current.take() {
+            let rest = &p.bytes()[at.min(p.bytes().len())..];
+            self.keep_head(rest);
+            n += rest.len() as u64;
+        }
         loop {
-            match self.read(buf) {
-                Ok(0) => return Ok(n),
-                Ok(k) => n += k as u64,
+            match self.next_piece() {
+                Ok(None) => return Ok(n),
+                Ok(Some(p)) => {
+                    self.keep_head(p.bytes());
+                    n += p.bytes().len() as u64;
+                }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(member_read_error(self.entry, err)),
             }
@@ -937,19 +982,14 @@ impl PayloadCheck {
 /// local I/O failure; then the signed digest, so that a member that was
 /// swapped or altered is reported as such, whatever else went wrong while
 /// decrypting or parsing it; else `err` itself.
-fn member_failure(
-    mut src: Digesting<'_, '_>,
-    p: &PayloadEntry,
-    buf: &mut [u8],
-    err: Error,
-) -> Error {
+fn member_failure(mut src: Digesting<'_, '_>, p: &PayloadEntry, err: Error) -> Error {
     if let Some(container) = src.failed.take() {
         return container;
     }
     if err.code.class() == crate::error::Class::Io {
         return err;
     }
-    if let Err(e) = src.drain(buf) {
+    if let Err(e) = src.drain() {
         return e;
     }
     src.check(p).err().unwrap_or(err)
@@ -971,36 +1011,23 @@ fn read_member(
     let encrypted = p.encryption.is_some();
     let mut check = PayloadCheck::unread(p);
     let identities = opts.identities.filter(|i| !i.is_empty());
-    // Decryption keeps this core busy: the ciphertext's SHA-256 goes to the
-    // other one (the plaintext's has a thread of its own).
-    let sha = if encrypted && identities.is_some() {
-        fsutil::Hasher::side()?
-    } else {
-        fsutil::Hasher::inline()
-    };
-    let mut src = Digesting {
-        inner: r,
-        entry: e,
-        sha,
-        head: Default::default(),
-        failed: None,
-    };
+    let mut src = Digesting::new(r, e)?;
     let extracting = sink.is_some();
     let sink = Sink(sink);
     crate::progress::begin(&format!("verify {}", p.name), p.size);
     let verdict = if !encrypted {
-        copy_clear(p, &mut src, sink, buf).map(Some)
+        copy_clear(p, &mut src, sink).map(Some)
     } else if let Some(ids) = identities {
         decrypt_member(p, &mut src, m, ids, sink, hash_plaintext, buf, &mut check)
     } else {
         // Ciphertext only: the digest, then the header against the signed
         // recipients.
-        src.drain(buf).map(|_| None)
+        src.drain().map(|_| None)
     };
     crate::progress::end();
     let verdict = match verdict {
         Ok(v) => v,
-        Err(err) => return Err(member_failure(src, p, buf, err)),
+        Err(err) => return Err(member_failure(src, p, err)),
     };
     if encrypted && identities.is_none() {
         let head = src.head.take();
@@ -1027,28 +1054,27 @@ fn read_member(
     Ok(check)
 }
 
-/// A clear member: every byte to the sink, and to the usage sniffer.
+/// A clear member: every block to the sink, and to the usage sniffer.
 fn copy_clear(
     p: &PayloadEntry,
     src: &mut Digesting<'_, '_>,
     mut sink: Sink,
-    buf: &mut [u8],
 ) -> Result<Option<Sniff>> {
     let mut sniffer = p.is_usage().then(Sniffer::spawn).transpose()?;
     loop {
-        let n = match src.read(buf) {
-            Ok(0) => break,
-            Ok(n) => n,
+        let piece = match src.next_piece() {
+            Ok(None) => break,
+            Ok(Some(piece)) => piece,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(member_read_error(src.entry, err)),
         };
-        crate::progress::advance(n as u64);
-        if let Some(s) = sniffer.as_mut() {
-            s.feed(&buf[..n]);
-        }
-        sink.write_all(&buf[..n]).map_err(|err| {
+        crate::progress::advance(piece.bytes().len() as u64);
+        sink.write_all(piece.bytes()).map_err(|err| {
             Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p)))
         })?;
+        if let Some(s) = sniffer.as_mut() {
+            s.feed_piece(piece);
+        }
     }
     sink.finish(output_name(p))?;
     sniffer.map(|s| s.finish()).transpose()
@@ -1140,7 +1166,7 @@ fn decrypt_member(
     pump(&mut *stream, &mut tee, buf, p)?;
     drop(stream);
     // The age stream ended cleanly; nothing may follow it in the member.
-    if src.drain(buf)? != 0 {
+    if src.drain()? != 0 {
         return Err(Error::new(
             Code::DecryptFailed,
             format!("{}: data follows the end of the age payload", p.name),

@@ -145,7 +145,6 @@ pub fn run(a: Args) -> Result<()> {
         recipients.set_passphrase(p, airlock::crypt::SCRYPT_WORK_FACTOR)?;
     }
     let state = StateDir::open(&settings.state_dir()?)?;
-    let read_back = !a.no_read_back;
     let report = bundle::export(bundle::ExportOptions {
         inputs,
         bundle: bundle::BundleSpec {
@@ -161,12 +160,12 @@ pub fn run(a: Args) -> Result<()> {
         out: a.out,
         overwrite: a.force,
         state: &state,
-        read_back,
+        read_back: !a.no_read_back,
     })?;
     if json {
         print_json(&report);
     } else {
-        print_text(&report, read_back);
+        print_text(&report);
     }
     Ok(())
 }
@@ -202,12 +201,13 @@ fn print_json(report: &ExportReport) {
         "expires": m.expires,
         "payload": m.payload,
         "usage_files": report.usage.iter().map(|(n, u)| serde_json::json!({"member": n, "usage": u})).collect::<Vec<_>>(),
-        "read_back": true,
+        "read_back": report.bundle_sha256.is_some(),
+        "bundle_sha256": report.bundle_sha256,
     }));
 }
 
 /// The bundle written, for a person: what each input is, then the bundle.
-fn print_text(report: &ExportReport, read_back: bool) {
+fn print_text(report: &ExportReport) {
     let m = &report.manifest;
     for (name, u) in &report.usage {
         outln!("{name}: GHES license usage file");
@@ -246,7 +246,11 @@ fn print_text(report: &ExportReport, read_back: bool) {
             m.recipients.len()
         );
     }
-    if read_back {
-        outln!("  read back from disk and verified");
+    match &report.bundle_sha256 {
+        Some(h) => {
+            outln!("  sha256       {h}");
+            outln!("  read back from disk and verified");
+        }
+        None => outln!("  not read back (--no-read-back): no bundle hash in the ledger"),
     }
 }

@@ -1,0 +1,704 @@
+//! A bundle written to, and read back from, the device itself rather than
+//! the page cache (`O_DIRECT`), for export (issue #20, decision 68).
+//!
+//! Export writes a file it will not read from the cache again, then reads it
+//! back to prove what the medium holds. Through the page cache, the writing
+//! costs a kernel copy of every byte into freshly allocated cache pages, and
+//! the read-back could only ask the kernel to drop those pages first
+//! (`posix_fadvise`, advice). Past the cache, the device is written by DMA
+//! from airlock's own buffers, and the read-back reads the device by
+//! construction.
+//!
+//! Direct I/O needs buffers, offsets and lengths aligned to the device's
+//! block size; [`ALIGN`] (4096) suits 512-byte and 4 KiB sectors alike. A
+//! file system that refuses it (tmpfs, some network and FUSE file systems)
+//! refuses the flag, or the first write, with `EINVAL`: both sides then fall
+//! back to the page cache, the writer with an early `fdatasync` every 32 MiB
+//! as before, the reader after evicting the file's pages.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Code, Error, Result};
+
+/// Alignment of direct I/O buffers, offsets and lengths.
+pub(crate) const ALIGN: usize = 4096;
+/// Bytes per write (and per read of the reader).
+const WRITE_BLOCK: usize = 1 << 20;
+/// Buffers of the writer: one filling, the others queued or being written.
+const WRITE_BUFFERS: usize = 4;
+/// Without direct I/O: ask for writeback every so many bytes, so the final
+/// fsync has little left to wait for.
+const WRITEBACK_EVERY: u64 = 32 << 20;
+
+/// A buffer whose window `[off, off + len)` starts at an `ALIGN`ed address.
+struct Aligned {
+    mem: Vec<u8>,
+    off: usize,
+    len: usize,
+}
+
+impl Aligned {
+    fn new(len: usize) -> Result<Aligned> {
+        let mem = crate::fsutil::buffer(len + ALIGN)?;
+        let off = mem.as_ptr().align_offset(ALIGN);
+        if off > ALIGN {
+            return Err(Error::new(Code::Internal, "cannot align an I/O buffer"));
+        }
+        Ok(Aligned { mem, off, len })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.mem[self.off..self.off + self.len]
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.mem[self.off..self.off + self.len]
+    }
+}
+
+fn round_up(n: u64) -> u64 {
+    n.div_ceil(ALIGN as u64) * ALIGN as u64
+}
+
+fn round_down(n: u64) -> u64 {
+    n / ALIGN as u64 * ALIGN as u64
+}
+
+/// Turn direct I/O on or off for `file` (an open file description: every
+/// clone of the `File` shares it). `false` when the file system refuses it.
+fn set_direct(file: &File, on: bool) -> bool {
+    use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+    let Ok(flags) = fcntl_getfl(file) else {
+        return false;
+    };
+    let flags = match on {
+        true => flags | OFlags::DIRECT,
+        false => flags - OFlags::DIRECT,
+    };
+    fcntl_setfl(file, flags).is_ok()
+}
+
+fn is_einval(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
+}
+
+enum Job {
+    /// Write `buf`'s first `len` bytes (a multiple of ALIGN) at `at`.
+    Write { buf: Aligned, len: usize, at: u64 },
+    /// Answer once every job before this one is done.
+    Barrier(Sender<()>),
+}
+
+/// What the writing thread shares with the writer.
+struct Shared {
+    /// Still writing past the page cache.
+    direct: AtomicBool,
+    /// The first error of a write; later writes are skipped.
+    error: Mutex<Option<io::Error>>,
+}
+
+impl Shared {
+    fn take_error(&self) -> io::Result<()> {
+        match self.error.lock().map(|mut e| e.take()) {
+            Ok(Some(e)) => Err(e),
+            Ok(None) => Ok(()),
+            Err(_) => Err(io::Error::other("the writing thread panicked")),
+        }
+    }
+}
+
+/// The writing thread: each job's write, in order; buffers go back to the
+/// writer when written.
+fn writing(file: File, jobs: Receiver<Job>, back: Sender<Aligned>, shared: Arc<Shared>) {
+    let mut since_sync = 0u64;
+    for job in jobs {
+        match job {
+            Job::Barrier(done) => {
+                let _ = done.send(());
+            }
+            Job::Write { buf, len, at } => {
+                let failed = shared.error.lock().map_or(true, |e| e.is_some());
+                if !failed {
+                    let mut r = file.write_all_at(&buf.bytes()[..len], at);
+                    if r.as_ref().is_err_and(is_einval) && shared.direct.load(Ordering::SeqCst) {
+                        // The file system takes the flag but not the write:
+                        // the page cache, from here on.
+                        shared.direct.store(false, Ordering::SeqCst);
+                        set_direct(&file, false);
+                        r = file.write_all_at(&buf.bytes()[..len], at);
+                    }
+                    if r.is_ok() && !shared.direct.load(Ordering::SeqCst) {
+                        since_sync += len as u64;
+                        if since_sync >= WRITEBACK_EVERY {
+                            since_sync = 0;
+                            r = file.sync_data();
+                        }
+                    }
+                    if let Err(e) = r {
+                        if let Ok(mut slot) = shared.error.lock() {
+                            slot.get_or_insert(e);
+                        }
+                    }
+                }
+                // The writer may be gone (an error path): then it is freed.
+                let _ = back.send(buf);
+            }
+        }
+    }
+}
+
+/// Writes a new, empty file sequentially, past the page cache when the file
+/// system allows it, from a thread of its own: `write` copies into aligned
+/// blocks and returns; full blocks are written by the thread. Seeking back
+/// to rewrite bytes already written (the zip writer patching a local
+/// header) is supported; seeking past the end is not. [`DeviceWriter::finish`]
+/// writes the last block and sets the file's length; it does not sync.
+pub(crate) struct DeviceWriter {
+    file: File,
+    /// The block being filled, for file offsets `[base, base + fill)`.
+    cur: Option<Aligned>,
+    base: u64,
+    fill: usize,
+    /// The position of the next write.
+    pos: u64,
+    made: usize,
+    jobs: Option<SyncSender<Job>>,
+    back: Receiver<Aligned>,
+    shared: Arc<Shared>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DeviceWriter {
+    /// Write `file` (empty, opened for reading and writing) from offset 0.
+    pub(crate) fn new(file: File) -> Result<DeviceWriter> {
+        DeviceWriter::with(file, true)
+    }
+
+    /// As `new`, trying direct I/O only if `try_direct` (tests take the
+    /// page-cache path with `false`).
+    fn with(file: File, try_direct: bool) -> Result<DeviceWriter> {
+        let direct = try_direct && set_direct(&file, true);
+        let clone = file.try_clone().map_err(|e| {
+            Error::new(
+                Code::IoWrite,
+                format!("cannot duplicate a file handle: {e}"),
+            )
+        })?;
+        let shared = Arc::new(Shared {
+            direct: AtomicBool::new(direct),
+            error: Mutex::new(None),
+        });
+        let (jobs, rx) = sync_channel::<Job>(WRITE_BUFFERS);
+        let (home, back) = channel();
+        let s = shared.clone();
+        let handle = crate::fsutil::helper_thread("device-write")?
+            .spawn(move || writing(clone, rx, home, s))
+            .map_err(|e| {
+                Error::new(
+                    Code::Resources,
+                    format!("cannot start the writing thread: {e}"),
+                )
+            })?;
+        Ok(DeviceWriter {
+            file,
+            cur: None,
+            base: 0,
+            fill: 0,
+            pos: 0,
+            made: 0,
+            jobs: Some(jobs),
+            back,
+            shared,
+            handle: Some(handle),
+        })
+    }
+
+    /// Whether the bytes went past the page cache (so far).
+    pub(crate) fn direct(&self) -> bool {
+        self.shared.direct.load(Ordering::SeqCst)
+    }
+
+    fn send(&mut self, job: Job) -> io::Result<()> {
+        let sent = self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
+        self.shared.take_error()?;
+        match sent {
+            true => Ok(()),
+            false => Err(io::Error::other("the writing thread stopped")),
+        }
+    }
+
+    /// A buffer for the next block: one that came back, a new one while
+    /// fewer than WRITE_BUFFERS exist, else the next to come back.
+    fn fresh(&mut self) -> io::Result<Aligned> {
+        if let Ok(b) = self.back.try_recv() {
+            return Ok(b);
+        }
+        if self.made < WRITE_BUFFERS {
+            self.made += 1;
+            return Aligned::new(WRITE_BLOCK)
+                .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e.cause));
+        }
+        self.back
+            .recv()
+            .map_err(|_| io::Error::other("the writing thread stopped"))
+    }
+
+    /// Hand the full block to the thread and start the next one.
+    fn ship(&mut self) -> io::Result<()> {
+        if let Some(buf) = self.cur.take() {
+            let at = self.base;
+            self.send(Job::Write {
+                buf,
+                len: WRITE_BLOCK,
+                at,
+            })?;
+        }
+        self.base += WRITE_BLOCK as u64;
+        self.fill = 0;
+        Ok(())
+    }
+
+    /// Wait until every block handed over is written.
+    fn barrier(&mut self) -> io::Result<()> {
+        let (tx, rx) = channel();
+        self.send(Job::Barrier(tx))?;
+        rx.recv()
+            .map_err(|_| io::Error::other("the writing thread stopped"))?;
+        self.shared.take_error()
+    }
+
+    /// Rewrite `data` at `at`, all of it before `base` (already handed
+    /// over): after the thread wrote everything, read the aligned blocks
+    /// around it, change them and write them again.
+    fn patch_written(&mut self, at: u64, data: &[u8]) -> io::Result<()> {
+        self.barrier()?;
+        if !self.direct() {
+            return self.file.write_all_at(data, at);
+        }
+        let from = round_down(at);
+        let to = round_up(at + data.len() as u64);
+        let mut buf = Aligned::new((to - from) as usize)
+            .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e.cause))?;
+        self.file.read_exact_at(buf.bytes_mut(), from)?;
+        let i = (at - from) as usize;
+        buf.bytes_mut()[i..i + data.len()].copy_from_slice(data);
+        self.file.write_all_at(buf.bytes(), from)
+    }
+
+    /// Write the last block and set the file's length. Returns the file,
+    /// not yet synced.
+    pub(crate) fn finish(mut self) -> io::Result<File> {
+        let len = self.base + self.fill as u64;
+        if let Some(mut buf) = self.cur.take() {
+            // Whole aligned blocks; what lies past the end is cut off below.
+            let padded = round_up(self.fill as u64) as usize;
+            buf.bytes_mut()[self.fill..padded].fill(0);
+            let at = self.base;
+            self.send(Job::Write {
+                buf,
+                len: padded,
+                at,
+            })?;
+        }
+        self.jobs = None;
+        if let Some(h) = self.handle.take() {
+            h.join()
+                .map_err(|_| io::Error::other("the writing thread panicked"))?;
+        }
+        self.shared.take_error()?;
+        self.file.set_len(len)?;
+        self.file.try_clone()
+    }
+}
+
+impl Write for DeviceWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let end = self.base + self.fill as u64;
+        if self.pos > end {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "writing past the end of a device-written file",
+            ));
+        }
+        if self.pos < self.base {
+            // Bytes already handed over: rewrite those before `base`.
+            let n = data.len().min((self.base - self.pos) as usize);
+            let at = self.pos;
+            self.patch_written(at, &data[..n])?;
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        if self.cur.is_none() {
+            self.cur = Some(self.fresh()?);
+        }
+        let i = (self.pos - self.base) as usize;
+        let n = data.len().min(WRITE_BLOCK - i);
+        if let Some(cur) = self.cur.as_mut() {
+            cur.bytes_mut()[i..i + n].copy_from_slice(&data[..n]);
+        }
+        self.pos += n as u64;
+        self.fill = self.fill.max(i + n);
+        if self.fill == WRITE_BLOCK && self.pos == self.base + WRITE_BLOCK as u64 {
+            self.ship()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Blocks are written when full, the last one by `finish`.
+        self.shared.take_error()
+    }
+}
+
+impl Seek for DeviceWriter {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let end = self.base + self.fill as u64;
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => end.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
+impl Drop for DeviceWriter {
+    fn drop(&mut self) {
+        // On an error path: stop the thread without waiting for it.
+        self.jobs = None;
+    }
+}
+
+/// Bytes per read of the reader.
+const READ_BLOCK: usize = 2 << 20;
+/// Reads in flight ahead of the one being served, once reading is
+/// sequential: a direct read waits for the device, so without them the
+/// device would idle while the blocks are hashed.
+const READ_AHEAD: usize = 2;
+
+/// One block read by the reading thread: its buffer, file offset, and the
+/// byte count or error.
+type Filled = (Aligned, u64, io::Result<usize>);
+
+/// Read the aligned block at `at` into `buf`: whole, or up to the end of
+/// the file. A file system that takes the direct flag but refuses the read
+/// is read through the page cache from then on.
+fn read_block(file: &File, buf: &mut Aligned, at: u64, direct: &AtomicBool) -> io::Result<usize> {
+    let mut n = 0;
+    loop {
+        match file.read_at(&mut buf.bytes_mut()[n..], at + n as u64) {
+            Ok(0) => return Ok(n),
+            Ok(k) => {
+                n += k;
+                // A direct read stops short only at the end of the file.
+                if n == buf.len || (direct.load(Ordering::SeqCst) && n % ALIGN != 0) {
+                    return Ok(n);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_einval(&e) && direct.load(Ordering::SeqCst) => {
+                direct.store(false, Ordering::SeqCst);
+                set_direct(file, false);
+                crate::fsutil::evict_cache(file);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads a file from the device, past the page cache when the file system
+/// allows it (else from the cache after evicting the file's pages): for
+/// export's read-back of what it just wrote. Blocks are read by a thread of
+/// its own, up to `READ_AHEAD` ahead once the reads are sequential.
+pub(crate) struct DeviceReader {
+    file: File,
+    /// The block being served: buffer, file offset, valid bytes.
+    current: Option<(Aligned, u64, usize)>,
+    pos: u64,
+    /// Offsets asked of the thread, in order; answers come in that order.
+    asked: std::collections::VecDeque<u64>,
+    spare: Vec<Aligned>,
+    /// Offset of the block fetched before `current`, to tell sequential
+    /// reading from seeks.
+    last: Option<u64>,
+    len: u64,
+    jobs: Option<Sender<(Aligned, u64)>>,
+    done: Receiver<Filled>,
+    /// Shared with the thread, which turns it off if reads are refused.
+    #[cfg_attr(not(test), allow(dead_code))]
+    direct: Arc<AtomicBool>,
+}
+
+impl DeviceReader {
+    /// Read `file` from the device.
+    pub(crate) fn new(file: File) -> Result<DeviceReader> {
+        DeviceReader::with(file, true)
+    }
+
+    fn with(file: File, try_direct: bool) -> Result<DeviceReader> {
+        let direct = try_direct && set_direct(&file, true);
+        if !direct {
+            crate::fsutil::evict_cache(&file);
+        }
+        let len = file
+            .metadata()
+            .map_err(|e| Error::new(Code::IoRead, format!("cannot stat bundle: {e}")))?
+            .len();
+        let direct = Arc::new(AtomicBool::new(direct));
+        let clone = file.try_clone().map_err(|e| {
+            Error::new(Code::IoRead, format!("cannot duplicate a file handle: {e}"))
+        })?;
+        let (jobs, rx) = channel::<(Aligned, u64)>();
+        let (tx, done) = channel::<Filled>();
+        let d = direct.clone();
+        crate::fsutil::helper_thread("device-read")?
+            .spawn(move || {
+                for (mut buf, at) in rx {
+                    let r = read_block(&clone, &mut buf, at, &d);
+                    if tx.send((buf, at, r)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| {
+                Error::new(
+                    Code::Resources,
+                    format!("cannot start the reading thread: {e}"),
+                )
+            })?;
+        let mut spare = Vec::new();
+        for _ in 0..=READ_AHEAD {
+            spare.push(Aligned::new(READ_BLOCK)?);
+        }
+        Ok(DeviceReader {
+            file,
+            current: None,
+            pos: 0,
+            asked: Default::default(),
+            spare,
+            last: None,
+            len,
+            jobs: Some(jobs),
+            done,
+            direct,
+        })
+    }
+
+    /// Whether the reads go past the page cache.
+    #[cfg(test)]
+    fn direct(&self) -> bool {
+        self.direct.load(Ordering::SeqCst)
+    }
+
+    /// The file, for its size and times.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    fn ask(&mut self, at: u64) -> io::Result<()> {
+        let buf = self
+            .spare
+            .pop()
+            .ok_or_else(|| io::Error::other("device reader: no buffer left"))?;
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|j| j.send((buf, at)).is_ok());
+        if !sent {
+            return Err(io::Error::other("the reading thread stopped"));
+        }
+        self.asked.push_back(at);
+        Ok(())
+    }
+
+    fn answer(&mut self) -> io::Result<Filled> {
+        self.asked.pop_front();
+        self.done
+            .recv()
+            .map_err(|_| io::Error::other("the reading thread stopped"))
+    }
+
+    /// Make the block at `base` current: from what was asked ahead, else
+    /// asked now; then ask for the next ones if reading is sequential.
+    fn fetch(&mut self, base: u64) -> io::Result<()> {
+        if let Some((buf, _, _)) = self.current.take() {
+            self.spare.push(buf);
+        }
+        // Answers for other offsets (a seek) are dropped.
+        while self.asked.front().is_some_and(|&a| a != base) {
+            let (buf, _, _) = self.answer()?;
+            self.spare.push(buf);
+        }
+        if self.asked.is_empty() {
+            self.ask(base)?;
+        }
+        let (buf, at, r) = self.answer()?;
+        let sequential = self.last.is_some_and(|l| l + READ_BLOCK as u64 == base);
+        self.last = Some(base);
+        match r {
+            Ok(n) => self.current = Some((buf, at, n)),
+            Err(e) => {
+                self.spare.push(buf);
+                return Err(e);
+            }
+        }
+        if sequential {
+            let mut next = self.asked.back().copied().unwrap_or(base) + READ_BLOCK as u64;
+            while self.asked.len() < READ_AHEAD && next < self.len && !self.spare.is_empty() {
+                self.ask(next)?;
+                next += READ_BLOCK as u64;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for DeviceReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let pos = self.pos;
+        let serves = |c: &Option<(Aligned, u64, usize)>| {
+            c.as_ref()
+                .is_some_and(|(_, at, n)| pos >= *at && pos < at + *n as u64)
+        };
+        if !serves(&self.current) {
+            self.fetch(pos / READ_BLOCK as u64 * READ_BLOCK as u64)?;
+            if !serves(&self.current) {
+                return Ok(0); // at or past the end
+            }
+        }
+        let Some((buf, at, valid)) = self.current.as_ref() else {
+            return Ok(0);
+        };
+        let i = (pos - at) as usize;
+        let n = out.len().min(valid - i);
+        out[..n].copy_from_slice(&buf.bytes()[i..i + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Seek for DeviceReader {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.file.metadata()?.len().checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        self.pos = target
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn data(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 + i / 4093) as u8).collect()
+    }
+
+    /// Sequential writes of odd sizes, and patches before and inside the
+    /// block being filled, give the same file as a `Cursor` would.
+    #[test]
+    fn writes_and_patches_match_a_plain_file() {
+        for direct in [true, false] {
+            writes_and_patches(direct);
+        }
+    }
+
+    fn writes_and_patches(direct: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        for total in [0, 1, ALIGN - 1, ALIGN, WRITE_BLOCK, 3 * WRITE_BLOCK + 123] {
+            let bytes = data(total);
+            let path = dir.path().join(format!("f{total}"));
+            let f = File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .unwrap();
+            let mut w = DeviceWriter::with(f, direct).unwrap();
+            // Asked for, direct I/O is still up to the file system.
+            assert!(direct || !w.direct());
+            let mut model = Cursor::new(Vec::new());
+            let mut at = 0;
+            let mut step = 1;
+            while at < total {
+                let n = step.min(total - at);
+                w.write_all(&bytes[at..at + n]).unwrap();
+                model.write_all(&bytes[at..at + n]).unwrap();
+                at += n;
+                step = step * 3 + 5;
+                // Now and then, patch a few bytes far back and near.
+                for back in [at / 2, at.saturating_sub(10)] {
+                    let patch = [0xAB, 0xCD, 0xEF];
+                    let n = patch.len().min(at - back);
+                    for s in [&mut w as &mut dyn WriteSeek, &mut model] {
+                        s.seek(SeekFrom::Start(back as u64)).unwrap();
+                        s.write_all(&patch[..n]).unwrap();
+                        s.seek(SeekFrom::End(0)).unwrap();
+                    }
+                }
+            }
+            w.finish().unwrap();
+            assert!(
+                std::fs::read(&path).unwrap() == model.into_inner(),
+                "{total}"
+            );
+        }
+    }
+
+    trait WriteSeek: Write + Seek {}
+    impl<T: Write + Seek> WriteSeek for T {}
+
+    #[test]
+    fn the_reader_returns_the_file_with_seeks_anywhere() {
+        for direct in [true, false] {
+            reads_anywhere(direct);
+        }
+    }
+
+    fn reads_anywhere(direct: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = data(5 * READ_BLOCK + 777);
+        let path = dir.path().join("r");
+        std::fs::write(&path, &bytes).unwrap();
+        let mut r = DeviceReader::with(File::open(&path).unwrap(), direct).unwrap();
+        assert!(direct || !r.direct());
+        let mut all = Vec::new();
+        r.read_to_end(&mut all).unwrap();
+        assert!(all == bytes);
+        for at in [
+            0,
+            1,
+            4095,
+            4096,
+            READ_BLOCK + 3,
+            3 * READ_BLOCK - 2,
+            bytes.len() - 5,
+            7,
+        ] {
+            r.seek(SeekFrom::Start(at as u64)).unwrap();
+            let mut got = [0u8; 5];
+            r.read_exact(&mut got).unwrap();
+            assert_eq!(got, bytes[at..at + 5]);
+        }
+        r.seek(SeekFrom::End(0)).unwrap();
+        assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0);
+    }
+}
