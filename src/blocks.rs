@@ -11,7 +11,6 @@ use crate::error::{Code, Error, Result};
 /// Bytes shared between threads; returned to its pool when dropped.
 pub struct Block {
     data: Vec<u8>,
-    len: usize,
     home: Sender<Vec<u8>>,
 }
 
@@ -22,11 +21,19 @@ impl Drop for Block {
     }
 }
 
-/// A piece of a byte stream handed to another thread: a shared block, or a
-/// few bytes of its own (a header, a trailer).
+/// A piece of a byte stream handed to another thread: a window of a shared
+/// block, or a few bytes of its own (a header, a trailer). Cloning or
+/// narrowing a piece shares its bytes; nothing is copied.
 #[derive(Clone)]
-pub enum Piece {
-    /// The filled part of a pool's block (see `Pool::share`).
+pub struct Piece {
+    data: Data,
+    start: usize,
+    end: usize,
+}
+
+#[derive(Clone)]
+enum Data {
+    /// A pool's block (see `Pool::share`).
     Shared(Arc<Block>),
     /// Bytes of its own, outside any pool.
     Owned(Arc<Vec<u8>>),
@@ -35,14 +42,32 @@ pub enum Piece {
 impl Piece {
     /// A piece holding `bytes` itself (no pool).
     pub fn owned(bytes: Vec<u8>) -> Piece {
-        Piece::Owned(Arc::new(bytes))
+        let end = bytes.len();
+        Piece {
+            data: Data::Owned(Arc::new(bytes)),
+            start: 0,
+            end,
+        }
     }
 
-    /// The bytes: for a shared block only its filled part.
+    /// The bytes of the window.
     pub fn bytes(&self) -> &[u8] {
-        match self {
-            Piece::Shared(b) => &b.data[..b.len],
-            Piece::Owned(v) => v,
+        let all = match &self.data {
+            Data::Shared(b) => &b.data,
+            Data::Owned(v) => v.as_slice(),
+        };
+        &all[self.start..self.end]
+    }
+
+    /// The part `from..to` of this piece's bytes (clamped to them), sharing
+    /// the same block.
+    pub fn slice(&self, from: usize, to: usize) -> Piece {
+        let len = self.end - self.start;
+        let to = to.min(len);
+        Piece {
+            data: self.data.clone(),
+            start: self.start + from.min(to),
+            end: self.start + to,
         }
     }
 }
@@ -92,14 +117,33 @@ impl Pool {
         Ok(v)
     }
 
+    /// A buffer that is free now, without waiting: `None` when all `max`
+    /// are in use.
+    pub fn try_take(&mut self) -> Option<Result<Vec<u8>>> {
+        match self.back.try_recv() {
+            Ok(v) => Some(Ok(v)),
+            Err(_) if self.made < self.max => Some(self.take()),
+            Err(_) => None,
+        }
+    }
+
     /// Share the first `len` bytes of a buffer taken from this pool.
     pub fn share(&self, data: Vec<u8>, len: usize) -> Piece {
-        let len = len.min(data.len());
-        Piece::Shared(Arc::new(Block {
-            data,
-            len,
-            home: self.home.clone(),
-        }))
+        self.share_window(data, 0, len)
+    }
+
+    /// Share the bytes `start..start + len` of a buffer taken from this
+    /// pool (clamped to the buffer).
+    pub fn share_window(&self, data: Vec<u8>, start: usize, len: usize) -> Piece {
+        let end = start.saturating_add(len).min(data.len());
+        Piece {
+            data: Data::Shared(Arc::new(Block {
+                data,
+                home: self.home.clone(),
+            })),
+            start: start.min(end),
+            end,
+        }
     }
 }
 
@@ -199,6 +243,30 @@ mod tests {
         assert_eq!(c.len(), 1000);
         assert_eq!(pool.made, 2);
         t.join().unwrap();
+    }
+
+    #[test]
+    fn windows_and_slices_share_the_block_until_the_last_is_dropped() {
+        let mut pool = Pool::new(100, 1);
+        let mut a = pool.take().unwrap();
+        a.iter_mut().enumerate().for_each(|(i, x)| *x = i as u8);
+        let w = pool.share_window(a, 10, 50);
+        assert_eq!(w.bytes(), &(10..60).collect::<Vec<u8>>()[..]);
+        let s = w.slice(5, 8);
+        assert_eq!(s.bytes(), &[15, 16, 17]);
+        assert_eq!(w.slice(45, 1000).bytes(), &[55, 56, 57, 58, 59]);
+        assert!(w.slice(70, 80).bytes().is_empty());
+        assert!(
+            Pool::new(4, 1)
+                .share_window(vec![0; 4], 3, usize::MAX)
+                .bytes()
+                == [0]
+        );
+        drop(w);
+        // The slice still holds the block: nothing is free yet.
+        assert!(pool.try_take().is_none());
+        drop(s);
+        assert_eq!(pool.try_take().unwrap().unwrap().len(), 100);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 
+use crate::blocks::{Piece, Pool};
 use crate::error::{Code, Error, Result};
 
 /// Alignment of direct I/O buffers, offsets and lengths.
@@ -380,28 +381,33 @@ impl Drop for DeviceWriter {
 }
 
 /// Bytes per read of the reader.
-const READ_BLOCK: usize = 2 << 20;
+const READ_BLOCK: usize = 1 << 20;
 /// Reads in flight ahead of the one being served, once reading is
 /// sequential: a direct read waits for the device, so without them the
 /// device would idle while the blocks are hashed.
-const READ_AHEAD: usize = 2;
+const READ_AHEAD: usize = 4;
+/// Blocks of the reader at most: the one served, those read ahead, and
+/// those its consumers still hold (each hashing queue holds a few, see
+/// `blocks::QUEUE`). Pieces are windows of these blocks, not copies.
+const READ_BUFFERS: usize = 16;
 
 /// One block read by the reading thread: its buffer, file offset, and the
 /// byte count or error.
-type Filled = (Aligned, u64, io::Result<usize>);
+type Filled = (Vec<u8>, u64, io::Result<usize>);
 
-/// Read the aligned block at `at` into `buf`: whole, or up to the end of
-/// the file. A file system that takes the direct flag but refuses the read
-/// is read through the page cache from then on.
-fn read_block(file: &File, buf: &mut Aligned, at: u64, direct: &AtomicBool) -> io::Result<usize> {
+/// Read the aligned block at `at` into `buf` (`READ_BLOCK` bytes at an
+/// aligned address): whole, or up to the end of the file. A file system
+/// that takes the direct flag but refuses the read is read through the
+/// page cache from then on.
+fn read_block(file: &File, buf: &mut [u8], at: u64, direct: &AtomicBool) -> io::Result<usize> {
     let mut n = 0;
     loop {
-        match file.read_at(&mut buf.bytes_mut()[n..], at + n as u64) {
+        match file.read_at(&mut buf[n..], at + n as u64) {
             Ok(0) => return Ok(n),
             Ok(k) => {
                 n += k;
                 // A direct read stops short only at the end of the file.
-                if n == buf.len || (direct.load(Ordering::SeqCst) && n % ALIGN != 0) {
+                if n == buf.len() || (direct.load(Ordering::SeqCst) && n % ALIGN != 0) {
                     return Ok(n);
                 }
             }
@@ -416,23 +422,30 @@ fn read_block(file: &File, buf: &mut Aligned, at: u64, direct: &AtomicBool) -> i
     }
 }
 
+/// The aligned `READ_BLOCK` window of a pool buffer.
+fn window(buf: &[u8]) -> Option<(usize, usize)> {
+    let off = buf.as_ptr().align_offset(ALIGN);
+    (off.checked_add(READ_BLOCK)? <= buf.len()).then_some((off, off + READ_BLOCK))
+}
+
 /// Reads a file from the device, past the page cache when the file system
 /// allows it (else from the cache after evicting the file's pages): for
 /// export's read-back of what it just wrote. Blocks are read by a thread of
-/// its own, up to `READ_AHEAD` ahead once the reads are sequential.
+/// its own, up to `READ_AHEAD` ahead once the reads are sequential, and
+/// handed on as shared pieces (`read_piece`) or copied (`Read`).
 pub(crate) struct DeviceReader {
     file: File,
-    /// The block being served: buffer, file offset, valid bytes.
-    current: Option<(Aligned, u64, usize)>,
+    /// The block being served (its valid bytes) and its file offset.
+    current: Option<(Piece, u64)>,
     pos: u64,
     /// Offsets asked of the thread, in order; answers come in that order.
     asked: std::collections::VecDeque<u64>,
-    spare: Vec<Aligned>,
+    pool: Pool,
     /// Offset of the block fetched before `current`, to tell sequential
     /// reading from seeks.
     last: Option<u64>,
     len: u64,
-    jobs: Option<Sender<(Aligned, u64)>>,
+    jobs: Option<Sender<(Vec<u8>, u64)>>,
     done: Receiver<Filled>,
     /// Shared with the thread, which turns it off if reads are refused.
     #[cfg_attr(not(test), allow(dead_code))]
@@ -458,13 +471,16 @@ impl DeviceReader {
         let clone = file.try_clone().map_err(|e| {
             Error::new(Code::IoRead, format!("cannot duplicate a file handle: {e}"))
         })?;
-        let (jobs, rx) = channel::<(Aligned, u64)>();
+        let (jobs, rx) = channel::<(Vec<u8>, u64)>();
         let (tx, done) = channel::<Filled>();
         let d = direct.clone();
         crate::fsutil::helper_thread("device-read")?
             .spawn(move || {
                 for (mut buf, at) in rx {
-                    let r = read_block(&clone, &mut buf, at, &d);
+                    let r = match window(&buf) {
+                        Some((from, to)) => read_block(&clone, &mut buf[from..to], at, &d),
+                        None => Err(io::Error::other("cannot align a read buffer")),
+                    };
                     if tx.send((buf, at, r)).is_err() {
                         return;
                     }
@@ -476,16 +492,12 @@ impl DeviceReader {
                     format!("cannot start the reading thread: {e}"),
                 )
             })?;
-        let mut spare = Vec::new();
-        for _ in 0..=READ_AHEAD {
-            spare.push(Aligned::new(READ_BLOCK)?);
-        }
         Ok(DeviceReader {
             file,
             current: None,
             pos: 0,
             asked: Default::default(),
-            spare,
+            pool: Pool::new(READ_BLOCK + ALIGN, READ_BUFFERS),
             last: None,
             len,
             jobs: Some(jobs),
@@ -505,11 +517,18 @@ impl DeviceReader {
         &self.file
     }
 
-    fn ask(&mut self, at: u64) -> io::Result<()> {
-        let buf = self
-            .spare
-            .pop()
-            .ok_or_else(|| io::Error::other("device reader: no buffer left"))?;
+    /// Ask the thread for the block at `at`. Waits for a free buffer when
+    /// `wait`, else gives up (`false`) when none is free: reading ahead
+    /// never waits for the consumers.
+    fn ask(&mut self, at: u64, wait: bool) -> io::Result<bool> {
+        let buf = match wait {
+            true => Some(self.pool.take()),
+            false => self.pool.try_take(),
+        };
+        let Some(buf) = buf else {
+            return Ok(false);
+        };
+        let buf = buf.map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e.cause))?;
         let sent = self
             .jobs
             .as_ref()
@@ -518,48 +537,79 @@ impl DeviceReader {
             return Err(io::Error::other("the reading thread stopped"));
         }
         self.asked.push_back(at);
-        Ok(())
+        Ok(true)
     }
 
-    fn answer(&mut self) -> io::Result<Filled> {
+    /// The next answer: the block's valid bytes (the buffer goes back to
+    /// the pool when the piece and every part of it are dropped), its
+    /// offset, and whether the read succeeded.
+    fn answer(&mut self) -> io::Result<(Piece, u64, io::Result<()>)> {
         self.asked.pop_front();
-        self.done
+        let (buf, at, r) = self
+            .done
             .recv()
-            .map_err(|_| io::Error::other("the reading thread stopped"))
+            .map_err(|_| io::Error::other("the reading thread stopped"))?;
+        let (from, n) = match (&r, window(&buf)) {
+            (Ok(n), Some((from, _))) => (from, *n),
+            _ => (0, 0),
+        };
+        Ok((self.pool.share_window(buf, from, n), at, r.map(|_| ())))
     }
 
     /// Make the block at `base` current: from what was asked ahead, else
     /// asked now; then ask for the next ones if reading is sequential.
     fn fetch(&mut self, base: u64) -> io::Result<()> {
-        if let Some((buf, _, _)) = self.current.take() {
-            self.spare.push(buf);
-        }
-        // Answers for other offsets (a seek) are dropped.
+        self.current = None;
+        // Answers for other offsets (a seek) are dropped, failed or not.
         while self.asked.front().is_some_and(|&a| a != base) {
-            let (buf, _, _) = self.answer()?;
-            self.spare.push(buf);
+            let _ = self.answer()?;
         }
         if self.asked.is_empty() {
-            self.ask(base)?;
+            self.ask(base, true)?;
         }
-        let (buf, at, r) = self.answer()?;
+        let (piece, at, r) = self.answer()?;
+        r?;
         let sequential = self.last.is_some_and(|l| l + READ_BLOCK as u64 == base);
         self.last = Some(base);
-        match r {
-            Ok(n) => self.current = Some((buf, at, n)),
-            Err(e) => {
-                self.spare.push(buf);
-                return Err(e);
-            }
-        }
+        self.current = Some((piece, at));
         if sequential {
             let mut next = self.asked.back().copied().unwrap_or(base) + READ_BLOCK as u64;
-            while self.asked.len() < READ_AHEAD && next < self.len && !self.spare.is_empty() {
-                self.ask(next)?;
+            while self.asked.len() < READ_AHEAD && next < self.len && self.ask(next, false)? {
                 next += READ_BLOCK as u64;
             }
         }
         Ok(())
+    }
+
+    /// The current block, made to hold `pos` if it does not: `None` at or
+    /// past the end of the file.
+    fn serving(&mut self) -> io::Result<Option<(&Piece, usize)>> {
+        let pos = self.pos;
+        let serves = |c: &Option<(Piece, u64)>| {
+            c.as_ref()
+                .is_some_and(|(p, at)| pos >= *at && pos < at + p.bytes().len() as u64)
+        };
+        if !serves(&self.current) {
+            self.fetch(pos / READ_BLOCK as u64 * READ_BLOCK as u64)?;
+            if !serves(&self.current) {
+                return Ok(None);
+            }
+        }
+        Ok(self
+            .current
+            .as_ref()
+            .map(|(p, at)| (p, (pos - at) as usize)))
+    }
+
+    /// Up to `max` next bytes as a window of the block read, not a copy; an
+    /// empty piece at the end of the file.
+    pub(crate) fn read_piece(&mut self, max: usize) -> io::Result<Piece> {
+        let piece = match self.serving()? {
+            Some((p, i)) => p.slice(i, i.saturating_add(max)),
+            None => Piece::owned(Vec::new()),
+        };
+        self.pos += piece.bytes().len() as u64;
+        Ok(piece)
     }
 }
 
@@ -568,23 +618,12 @@ impl Read for DeviceReader {
         if out.is_empty() {
             return Ok(0);
         }
-        let pos = self.pos;
-        let serves = |c: &Option<(Aligned, u64, usize)>| {
-            c.as_ref()
-                .is_some_and(|(_, at, n)| pos >= *at && pos < at + *n as u64)
-        };
-        if !serves(&self.current) {
-            self.fetch(pos / READ_BLOCK as u64 * READ_BLOCK as u64)?;
-            if !serves(&self.current) {
-                return Ok(0); // at or past the end
-            }
-        }
-        let Some((buf, at, valid)) = self.current.as_ref() else {
+        let Some((p, i)) = self.serving()? else {
             return Ok(0);
         };
-        let i = (pos - at) as usize;
-        let n = out.len().min(valid - i);
-        out[..n].copy_from_slice(&buf.bytes()[i..i + n]);
+        let bytes = &p.bytes()[i..];
+        let n = out.len().min(bytes.len());
+        out[..n].copy_from_slice(&bytes[..n]);
         self.pos += n as u64;
         Ok(n)
     }
@@ -700,5 +739,25 @@ mod tests {
         }
         r.seek(SeekFrom::End(0)).unwrap();
         assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0);
+        // Pieces: the same bytes, never more than asked, none past a block.
+        for (start, max) in [(0, READ_BLOCK), (3, 100_000), (READ_BLOCK - 1, 5)] {
+            r.seek(SeekFrom::Start(start as u64)).unwrap();
+            let mut got = Vec::new();
+            let mut held = Vec::new();
+            loop {
+                let p = r.read_piece(max).unwrap();
+                if p.bytes().is_empty() {
+                    break;
+                }
+                assert!(p.bytes().len() <= max);
+                got.extend_from_slice(p.bytes());
+                // Hold a few, as a hashing queue does; the pool lends others.
+                held.push(p);
+                if held.len() > 3 {
+                    held.remove(0);
+                }
+            }
+            assert!(got == bytes[start..], "{start} {max}");
+        }
     }
 }

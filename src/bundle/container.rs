@@ -349,6 +349,15 @@ pub trait Medium: Read + Seek + Send {
     /// Size and times, compared at the end of a run: a bundle rewritten while
     /// it was read fails with `BUNDLE-CHANGED`.
     fn stamp(&self) -> io::Result<Stamp>;
+
+    /// Up to `max` next bytes as a shared piece, for a medium that holds
+    /// them in shared blocks already (export's device reader): `None` when
+    /// it does not, and the reader copies into blocks of its own. An empty
+    /// piece is the end of the medium.
+    #[doc(hidden)]
+    fn read_piece(&mut self, _max: usize) -> Option<io::Result<Piece>> {
+        None
+    }
 }
 
 /// A file's size, modification time and status-change time (seconds and
@@ -380,6 +389,10 @@ impl Medium for File {
 impl Medium for crate::device::DeviceReader {
     fn stamp(&self) -> io::Result<Stamp> {
         self.file().stamp()
+    }
+
+    fn read_piece(&mut self, max: usize) -> Option<io::Result<Piece>> {
+        Some(crate::device::DeviceReader::read_piece(self, max))
     }
 }
 
@@ -893,6 +906,27 @@ impl<'a> MemberReader<'a> {
         self.remaining
     }
 
+    /// Up to `want` bytes read from the medium into a block of the
+    /// reader's pool (empty at the end of the medium).
+    fn read_own_block(&mut self, want: usize) -> io::Result<Piece> {
+        let mut buf = self
+            .blocks
+            .pool()
+            .take()
+            .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e.cause))?;
+        let want = want.min(buf.len());
+        let mut n = 0;
+        while n < want {
+            match self.medium.read(&mut buf[n..want]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.blocks.pool().share(buf, n))
+    }
+
     /// The next block of the member (up to `READ_BLOCK` bytes), `None` at
     /// its end. The block that completes the member is returned only if the
     /// CRC matches (else `InvalidData`); a member shorter than its entry is
@@ -908,29 +942,19 @@ impl<'a> MemberReader<'a> {
             return Ok(None);
         }
         crate::fsutil::injected_read_error(self.size - self.remaining)?;
-        let mut buf = self
-            .blocks
-            .pool()
-            .take()
-            .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e.cause))?;
-        let want = self.remaining.min(buf.len() as u64) as usize;
-        let mut n = 0;
-        while n < want {
-            match self.medium.read(&mut buf[n..want]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        if n == 0 {
+        let want = self.remaining.min(READ_BLOCK as u64) as usize;
+        let piece = match self.medium.read_piece(want) {
+            Some(p) => p?,
+            None => self.read_own_block(want)?,
+        };
+        if piece.bytes().is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "member ends early",
             ));
         }
-        self.crc.update(&buf[..n]);
-        let piece = self.blocks.pool().share(buf, n);
+        let n = piece.bytes().len();
+        self.crc.update(piece.bytes());
         if let Some(h) = self.whole.as_mut() {
             h.feed(piece.clone());
         }
