@@ -173,7 +173,12 @@ def main():
              g("shell pipeline import") / g("airlock extract (encrypted)"), None),
         ]
         for name, ratio, goal in rows:
-            if goal is None:
+            if size < 1 << 30:
+                # The ratio goals are set at 1 GiB: at 5 MB process start-up
+                # and fsync latency, not throughput, decide them.
+                shown = f"{ratio:.1f}x faster" if goal is None else f"{ratio:.2f}"
+                print(f"| {name} | {shown} | (at 1 GiB) | - |")
+            elif goal is None:
                 print(f"| {name} | {ratio:.1f}x faster | >= 10x | {'yes' if ratio >= 10 else 'no'} |")
             else:
                 print(f"| {name} | {ratio:.2f} | <= {goal} | {'yes' if ratio <= goal else 'no'} |")
