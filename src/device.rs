@@ -12,7 +12,8 @@
 //! Direct I/O needs buffers, offsets and lengths aligned to the device's
 //! block size; [`ALIGN`] (4096) suits 512-byte and 4 KiB sectors alike. A
 //! file system that refuses it (tmpfs, some network and FUSE file systems)
-//! refuses the flag, or the first write, with `EINVAL`: both sides then fall
+//! refuses the flag, or a transfer, with `EINVAL` (FUSE ones also with
+//! `EPERM` or `EOPNOTSUPP`): both sides then fall
 //! back to the page cache, the writer with an early `fdatasync` every 32 MiB
 //! as before, the reader after evicting the file's pages.
 
@@ -70,6 +71,19 @@ fn round_down(n: u64) -> u64 {
     n / ALIGN as u64 * ALIGN as u64
 }
 
+/// Turn direct I/O on for `file` where it means the device: not on a FUSE
+/// file system, whose daemon writes the device however it does (so direct
+/// I/O proves nothing there) and whose direct paths vary (`fusefat` then
+/// reports sizes rounded to 4096 and refuses reads at the end). `false`
+/// when not turned on.
+fn try_direct(file: &File) -> bool {
+    const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+    // `f_type`'s integer type differs between targets.
+    #[allow(clippy::unnecessary_cast)]
+    let fuse = rustix::fs::fstatfs(file).is_ok_and(|s| s.f_type as i64 == FUSE_SUPER_MAGIC);
+    !fuse && set_direct(file, true)
+}
+
 /// Turn direct I/O on or off for `file` (an open file description: every
 /// clone of the `File` shares it). `false` when the file system refuses it.
 fn set_direct(file: &File, on: bool) -> bool {
@@ -84,8 +98,16 @@ fn set_direct(file: &File, on: bool) -> bool {
     fcntl_setfl(file, flags).is_ok()
 }
 
-fn is_einval(e: &io::Error) -> bool {
-    e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error())
+/// Whether a direct transfer was refused (rather than failed): `EINVAL`
+/// from file systems that take the flag but not the transfer, `EPERM` and
+/// `EOPNOTSUPP` from FUSE file systems (`fusefat` refuses a direct read
+/// that runs past the end of the file). Refused, the same transfer is
+/// retried through the page cache; an I/O error is reported as it is.
+fn refused(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    [Errno::INVAL, Errno::PERM, Errno::OPNOTSUPP]
+        .iter()
+        .any(|c| e.raw_os_error() == Some(c.raw_os_error()))
 }
 
 enum Job {
@@ -126,7 +148,7 @@ fn writing(file: File, jobs: Receiver<Job>, back: Sender<Aligned>, shared: Arc<S
                 let failed = shared.error.lock().map_or(true, |e| e.is_some());
                 if !failed {
                     let mut r = file.write_all_at(&buf.bytes()[..len], at);
-                    if r.as_ref().is_err_and(is_einval) && shared.direct.load(Ordering::SeqCst) {
+                    if r.as_ref().is_err_and(refused) && shared.direct.load(Ordering::SeqCst) {
                         // The file system takes the flag but not the write:
                         // the page cache, from here on.
                         shared.direct.store(false, Ordering::SeqCst);
@@ -183,7 +205,7 @@ impl DeviceWriter {
     /// As `new`, trying direct I/O only if `try_direct` (tests take the
     /// page-cache path with `false`).
     fn with(file: File, try_direct: bool) -> Result<DeviceWriter> {
-        let direct = try_direct && set_direct(&file, true);
+        let direct = try_direct && self::try_direct(&file);
         let clone = file.try_clone().map_err(|e| {
             Error::new(
                 Code::IoWrite,
@@ -294,17 +316,22 @@ impl DeviceWriter {
     /// Write the last block and set the file's length. Returns the file,
     /// not yet synced.
     pub(crate) fn finish(mut self) -> io::Result<File> {
-        let len = self.base + self.fill as u64;
-        if let Some(mut buf) = self.cur.take() {
-            // Whole aligned blocks; what lies past the end is cut off below.
-            let padded = round_up(self.fill as u64) as usize;
-            buf.bytes_mut()[self.fill..padded].fill(0);
-            let at = self.base;
-            self.send(Job::Write {
-                buf,
-                len: padded,
-                at,
-            })?;
+        let mut tail = Vec::new();
+        if let Some(buf) = self.cur.take() {
+            // The whole aligned sectors go direct; the few bytes after the
+            // last one through the page cache below, so the file never
+            // needs truncating (FAT through FUSE refuses to shrink a file).
+            let aligned = round_down(self.fill as u64) as usize;
+            tail = buf.bytes()[aligned..self.fill].to_vec();
+            if aligned > 0 {
+                let at = self.base;
+                self.send(Job::Write {
+                    buf,
+                    len: aligned,
+                    at,
+                })?;
+            }
+            self.base += aligned as u64;
         }
         self.jobs = None;
         if let Some(h) = self.handle.take() {
@@ -312,7 +339,10 @@ impl DeviceWriter {
                 .map_err(|_| io::Error::other("the writing thread panicked"))?;
         }
         self.shared.take_error()?;
-        self.file.set_len(len)?;
+        if !tail.is_empty() {
+            set_direct(&self.file, false);
+            self.file.write_all_at(&tail, self.base)?;
+        }
         self.file.try_clone()
     }
 }
@@ -412,7 +442,7 @@ fn read_block(file: &File, buf: &mut [u8], at: u64, direct: &AtomicBool) -> io::
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_einval(&e) && direct.load(Ordering::SeqCst) => {
+            Err(e) if refused(&e) && direct.load(Ordering::SeqCst) => {
                 direct.store(false, Ordering::SeqCst);
                 set_direct(file, false);
                 crate::fsutil::evict_cache(file);
@@ -459,7 +489,7 @@ impl DeviceReader {
     }
 
     fn with(file: File, try_direct: bool) -> Result<DeviceReader> {
-        let direct = try_direct && set_direct(&file, true);
+        let direct = try_direct && self::try_direct(&file);
         if !direct {
             crate::fsutil::evict_cache(&file);
         }
@@ -704,6 +734,18 @@ mod tests {
 
     trait WriteSeek: Write + Seek {}
     impl<T: Write + Seek> WriteSeek for T {}
+
+    #[test]
+    fn only_refusals_fall_back_to_the_page_cache() {
+        use rustix::io::Errno;
+        let e = |c: Errno| io::Error::from_raw_os_error(c.raw_os_error());
+        for c in [Errno::INVAL, Errno::PERM, Errno::OPNOTSUPP] {
+            assert!(refused(&e(c)), "{c:?}");
+        }
+        for c in [Errno::IO, Errno::NOSPC, Errno::FBIG, Errno::ACCESS] {
+            assert!(!refused(&e(c)), "{c:?}");
+        }
+    }
 
     #[test]
     fn the_reader_returns_the_file_with_seeks_anywhere() {

@@ -334,22 +334,86 @@ pub fn publish(tmp: NamedTempFile, target: &Path, overwrite: bool) -> Result<()>
 
 /// `publish` for a temporary file the caller has already fsynced.
 pub(crate) fn publish_synced(tmp: NamedTempFile, target: &Path, overwrite: bool) -> Result<()> {
-    if overwrite {
-        tmp.persist(target)
-            .map_err(|e| Error::io_write(target, e.error))?;
-    } else {
-        tmp.persist_noclobber(target).map_err(|e| {
-            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::new(
-                    Code::OutputExists,
-                    format!("{} already exists", target.display()),
-                )
-            } else {
-                Error::io_write(target, e.error)
-            }
-        })?;
-    }
+    let persisted = match overwrite {
+        true => tmp.persist(target).map(drop).map_err(|e| e.error),
+        false => persist_noclobber(tmp, target),
+    };
+    persisted.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            Error::new(
+                Code::OutputExists,
+                format!("{} already exists", target.display()),
+            )
+        } else {
+            Error::io_write(target, e)
+        }
+    })?;
     sync_dir(&parent_dir(target))
+}
+
+/// Rename `tmp` to `target` unless `target` exists (`AlreadyExists`).
+/// tempfile does it atomically with `renameat2(RENAME_NOREPLACE)`, else a
+/// hard link. A file system with neither (FAT and exFAT through FUSE, as
+/// older distributions mount removable media; some network file systems)
+/// refuses both with `EINVAL`, `EPERM` or `EOPNOTSUPP`: there the name is
+/// reserved by creating it exclusively, and the temporary file renamed over
+/// that reservation (decision 69).
+pub(crate) fn persist_noclobber(tmp: NamedTempFile, target: &Path) -> std::io::Result<()> {
+    let tried = match no_link_injected() {
+        true => Err(tempfile::PersistError {
+            error: std::io::Error::from_raw_os_error(rustix::io::Errno::PERM.raw_os_error()),
+            file: tmp,
+        }),
+        false => tmp.persist_noclobber(target).map(drop),
+    };
+    match tried {
+        Ok(()) => Ok(()),
+        Err(e) if cannot_rename_noreplace(&e.error) => persist_reserving(e.file, target),
+        Err(e) => Err(e.error),
+    }
+}
+
+/// Whether `e` says the file system has no atomic no-clobber rename (rather
+/// than that the target exists, or permission is denied).
+fn cannot_rename_noreplace(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    let e = Errno::from_io_error(e);
+    [Errno::INVAL, Errno::PERM, Errno::OPNOTSUPP, Errno::NOSYS]
+        .iter()
+        .any(|c| e == Some(*c))
+}
+
+/// Reserve `target` by creating it exclusively (empty, 0600), then rename
+/// `tmp` over it. If the rename fails, the reservation is removed, but only
+/// while it is still the file this call created. A crash between the two
+/// steps leaves an empty file under the name, which no reader takes for a
+/// bundle or a usage file.
+fn persist_reserving(tmp: NamedTempFile, target: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let reserved = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(target)?
+        .metadata()?;
+    fault_point("publish:reserved");
+    tmp.persist(target).map(drop).map_err(|e| {
+        let ours = fs::symlink_metadata(target)
+            .is_ok_and(|m| m.dev() == reserved.dev() && m.ino() == reserved.ino() && m.len() == 0);
+        if ours {
+            let _ = fs::remove_file(target);
+        }
+        e.error
+    })
+}
+
+/// Test hook, debug builds only: `AIRLOCK_FAULT=no-hard-links` makes the
+/// atomic no-clobber rename fail as on a file system without hard links.
+fn no_link_injected() -> bool {
+    #[cfg(debug_assertions)]
+    return std::env::var("AIRLOCK_FAULT").as_deref() == Ok("no-hard-links");
+    #[cfg(not(debug_assertions))]
+    false
 }
 
 /// Write `data` to `target` atomically with the given mode.
@@ -704,6 +768,45 @@ mod tests {
             .symlink_metadata()
             .is_ok());
         drop(live);
+    }
+
+    fn temp_with(dir: &Path, bytes: &[u8]) -> NamedTempFile {
+        let mut t = NamedTempFile::new_in(dir).unwrap();
+        t.write_all(bytes).unwrap();
+        t
+    }
+
+    // Regression: on FUSE exFAT (and FAT) neither renameat2(RENAME_NOREPLACE)
+    // nor link() works, and publishing a bundle failed with EPERM.
+    #[test]
+    fn publishing_by_reservation_never_replaces_a_file() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("b.airlock.zip");
+        persist_reserving(temp_with(d.path(), b"first"), &target).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"first");
+        let e = persist_reserving(temp_with(d.path(), b"second"), &target).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&target).unwrap(), b"first");
+        // Only the target is left: both temporary files are gone.
+        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn only_a_missing_no_clobber_rename_falls_back() {
+        use rustix::io::Errno;
+        let e = |c: Errno| std::io::Error::from_raw_os_error(c.raw_os_error());
+        for c in [Errno::INVAL, Errno::PERM, Errno::OPNOTSUPP, Errno::NOSYS] {
+            assert!(cannot_rename_noreplace(&e(c)), "{c:?}");
+        }
+        for c in [
+            Errno::EXIST,
+            Errno::ACCESS,
+            Errno::NOSPC,
+            Errno::IO,
+            Errno::ROFS,
+        ] {
+            assert!(!cannot_rename_noreplace(&e(c)), "{c:?}");
+        }
     }
 
     #[test]

@@ -395,3 +395,38 @@ fn io_error_mid_read_fails_cleanly_everywhere_and_reruns() {
     run_ok(&mut w.import(&b));
     w.ledger_ok("importer-state");
 }
+
+/// A file system with neither `renameat2(RENAME_NOREPLACE)` nor hard links
+/// (FAT and exFAT through FUSE): bundles and extracted files are still
+/// published without replacing anything (decision 69). Regression: both
+/// failed with EPERM.
+#[test]
+fn publishing_without_hard_links_still_never_replaces() {
+    if skip_without_test_hooks("publishing_without_hard_links_still_never_replaces") {
+        return;
+    }
+    let w = world();
+    let stick = w.p("stick");
+    std::fs::create_dir(&stick).unwrap();
+    let b = stick.join("b.airlock.zip");
+    run_ok(w.export(&b).env("AIRLOCK_FAULT", "no-hard-links"));
+    run_ok(&mut w.verify(&b));
+    let before = std::fs::read(&b).unwrap();
+    let out = run(w.export(&b).env("AIRLOCK_FAULT", "no-hard-links"));
+    failed(&out, "AIRLOCK-E-OUTPUT-EXISTS", 2);
+    assert!(std::fs::read(&b).unwrap() == before);
+    let names: Vec<_> = std::fs::read_dir(&stick)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["b.airlock.zip"], "temporary files left behind");
+    w.ledger_ok("state");
+    let out_dir = w.p("extracted");
+    std::fs::create_dir(&out_dir).unwrap();
+    run_ok(
+        w.extract(&b, &out_dir)
+            .env("AIRLOCK_FAULT", "no-hard-links"),
+    );
+    let extracted = out_dir.join("license-usage.json");
+    assert!(std::fs::read(&extracted).unwrap() == std::fs::read(&w.usage).unwrap());
+}

@@ -485,9 +485,9 @@ impl Staged {
                 .map_err(|e| Error::io_write(&f.target, e))?;
             fsutil::fault_point("publish:synced");
             let result = if replace == Replace::Always {
-                f.temp.persist(&f.target).map_err(|e| e.error)
+                f.temp.persist(&f.target).map(drop).map_err(|e| e.error)
             } else {
-                f.temp.persist_noclobber(&f.target).map_err(|e| e.error)
+                fsutil::persist_noclobber(f.temp, &f.target)
             };
             result.map_err(|e| {
                 if e.kind() == io::ErrorKind::AlreadyExists {
