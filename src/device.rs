@@ -180,7 +180,8 @@ fn writing(file: File, jobs: Receiver<Job>, back: Sender<Aligned>, shared: Arc<S
 /// blocks and returns; full blocks are written by the thread. Seeking back
 /// to rewrite bytes already written (the zip writer patching a local
 /// header) is supported; seeking past the end is not. [`DeviceWriter::finish`]
-/// writes the last block and sets the file's length; it does not sync.
+/// writes the last block (its whole sectors directly, the bytes after them
+/// through the page cache); it does not sync.
 pub(crate) struct DeviceWriter {
     file: File,
     /// The block being filled, for file offsets `[base, base + fill)`.
@@ -313,8 +314,8 @@ impl DeviceWriter {
         self.file.write_all_at(buf.bytes(), from)
     }
 
-    /// Write the last block and set the file's length. Returns the file,
-    /// not yet synced.
+    /// Write the last block: its whole sectors past the page cache, the
+    /// bytes after them through it. Returns the file, not yet synced.
     pub(crate) fn finish(mut self) -> io::Result<File> {
         let mut tail = Vec::new();
         if let Some(buf) = self.cur.take() {
