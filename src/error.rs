@@ -277,7 +277,7 @@ codes! {
     BundleIncomplete => ("AIRLOCK-E-BUNDLE-INCOMPLETE", Integrity,
         "the file stopped growing before its end (no zip trailer): the transfer is incomplete; send or copy it again"),
     LedgerSuperseded => ("AIRLOCK-E-LEDGER-SUPERSEDED", Ledger,
-        "a newer bundle for this instance was imported after this one was accepted; it is not handed over (upload the newer one)"),
+        "a newer bundle for this instance was imported in the same run, or after this one was accepted; it is not handed over (upload the newer one)"),
     TlsTrust => ("AIRLOCK-E-TLS-TRUST", Usage,
         "give a readable PEM file of CA certificates (convert DER with `openssl x509 -inform der -in CA.cer -out CA.pem`), or unset SSL_CERT_FILE / SSL_CERT_DIR"),
     CloudTls => ("AIRLOCK-E-CLOUD-TLS", Cloud,
@@ -290,6 +290,8 @@ codes! {
         "create the directory first, or check the path; under /media or /mnt, check that the stick is mounted"),
     Interrupted => ("AIRLOCK-E-INTERRUPTED", Interrupted,
         "its temporary files were removed; run the same command again (an interrupted export or import is safe to re-run)"),
+    HandoverInFlight => ("AIRLOCK-E-HANDOVER-IN-FLIGHT", Handover,
+        "another airlock process is handing over a bundle of this instance; run the same import again once it has finished (`airlock log` shows its lease)"),
 }
 
 /// What an error was caused by: an I/O, parser or library error, or the

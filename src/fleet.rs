@@ -1,323 +1,22 @@
 //! The fleet view: every instance the ledger has seen, with its last export,
 //! import and confirmed sync, its hand-overs and where each stands with
-//! GitHub, warnings, and the health check for monitoring; and recording
-//! what GitHub says about syncs into the ledger (confirmations).
+//! GitHub, warnings, and the health check for monitoring.
 //!
-//! What a successful sync proves: GitHub processed *an* upload for the
-//! instance at that date. GitHub keeps one usage set per server, replaced by
-//! each upload, and airlock's outbox tells the operator to upload only the
-//! newest file. So a successful sync confirms the newest bundle handed over
-//! for that instance before the sync, and only that one; earlier hand-overs
-//! of the instance not yet settled are recorded as superseded (decision 30).
+//! A view only: it reads the ledger's records and writes nothing. Where a
+//! hand-over stands is derived by `crate::lifecycle` (decision 30: a
+//! successful sync confirms the newest bundle handed over before it, and
+//! only that one), which also records GitHub's answers.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::bundle::manifest::{format_time, parse_time};
-use crate::cloud::{parse_sync_date, ConsumedLicenses, ServerInstance, SyncStatus};
-use crate::error::{Code, Result};
-use crate::ledger::{Event, Kind, Ledger, Outcome, Tx};
-
-/// Where a hand-over stands with GitHub.
-mod state {
-    /// GitHub's successful sync after it covers it: it is the newest
-    /// hand-over of the instance before that sync.
-    pub const CONFIRMED: &str = "confirmed";
-    /// A newer hand-over of the instance was confirmed: this file was not
-    /// the one GitHub kept.
-    pub const SUPERSEDED: &str = "superseded";
-    /// The newest hand-over of the instance, not yet confirmed: the one
-    /// file to upload.
-    pub const PENDING: &str = "pending";
-    /// Not settled yet, but a newer hand-over exists: do not upload it.
-    pub const OUTDATED: &str = "outdated";
-}
-
-/// One hand-over of a bundle, and where it stands.
-#[derive(Debug, Clone, Serialize)]
-pub struct HandedOver {
-    /// The bundle id from the signed manifest.
-    pub bundle_id: Option<String>,
-    /// SHA-256 of the bundle file, lowercase hex: what identifies the
-    /// hand-over.
-    pub bundle_sha256: Option<String>,
-    /// The bundle's creation time.
-    pub created: Option<String>,
-    /// When it reached the outbox or endpoint.
-    pub handed_over: String,
-    /// The files in the outbox (payload, then the upload steps), or the
-    /// HTTP results.
-    pub files: Vec<String>,
-    /// `confirmed`, `superseded`, `pending` or `outdated`.
-    pub state: String,
-    /// For `confirmed`: the date of the sync that confirmed it.
-    pub sync_date: Option<String>,
-}
-
-impl HandedOver {
-    fn from_event(h: &Event, state: &str) -> HandedOver {
-        HandedOver {
-            bundle_id: h.bundle_id.clone(),
-            bundle_sha256: h.bundle_sha256.clone(),
-            created: h.created.clone(),
-            handed_over: h.at.clone(),
-            files: handover_files(h),
-            state: state.into(),
-            sync_date: None,
-        }
-    }
-
-    /// The files a person uploads: the payload files, without the steps.
-    pub fn upload_files(&self) -> Vec<&str> {
-        self.files
-            .iter()
-            .map(String::as_str)
-            .filter(|f| !f.ends_with(".UPLOAD.txt"))
-            .collect()
-    }
-}
-
-/// The paths (or HTTP results) a hand-over record lists.
-pub(crate) fn handover_files(h: &Event) -> Vec<String> {
-    h.detail
-        .as_deref()
-        .map(|d| {
-            d.split("; ")
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// What `cloud status` found for one instance.
-#[derive(Debug, Serialize)]
-pub struct InstanceSync {
-    /// The server id GitHub reports.
-    pub server_id: String,
-    /// The host name GitHub reports.
-    pub hostname: Option<String>,
-    /// GitHub's status of the last sync (`success`, `failed`, …); `None`:
-    /// no sync yet.
-    pub status: Option<String>,
-    /// The date of the last sync, as GitHub gives it.
-    pub date: Option<String>,
-    /// GitHub's error text for the last sync.
-    pub error: Option<String>,
-    /// GitHub gave a date in no form airlock reads: nothing was confirmed.
-    pub date_unreadable: bool,
-    /// The bundle this run confirmed, if any.
-    pub confirmed: Option<HandedOver>,
-    /// Hand-overs this run recorded as superseded.
-    pub superseded: Vec<HandedOver>,
-    /// SHA-256 of the bundle newly confirmed (zero or one entry).
-    pub newly_confirmed: Vec<String>,
-    /// Outbox files moved into `superseded/` by this run.
-    pub moved: Vec<String>,
-    /// Files that could not be moved, with the reason.
-    pub move_errors: Vec<String>,
-    /// Whether airlock exported or imported this instance (records of
-    /// GitHub's own reports do not count).
-    pub known: bool,
-}
-
-/// A successful sync status.
-pub(crate) fn is_success(status: Option<&str>) -> bool {
-    status.is_some_and(|s| {
-        s.eq_ignore_ascii_case("success")
-            || s.eq_ignore_ascii_case("succeeded")
-            || s.eq_ignore_ascii_case("completed")
-    })
-}
-
-fn is_own(e: &Event) -> bool {
-    matches!(e.kind, Kind::Export | Kind::Import | Kind::Handover)
-}
-
-/// Hand-overs of an instance, once per bundle, in ledger order.
-fn handovers<'a>(events: &'a [Event], server_id: &str) -> Vec<&'a Event> {
-    let mut seen = HashSet::new();
-    events
-        .iter()
-        .filter(|e| {
-            e.kind == Kind::Handover
-                && e.outcome == Outcome::Done
-                && e.server_id.as_deref() == Some(server_id)
-        })
-        .filter(|e| seen.insert(e.bundle_sha256.clone()))
-        .collect()
-}
-
-/// Bundles already confirmed or superseded.
-fn settled(events: &[Event]) -> HashMap<String, &Event> {
-    events
-        .iter()
-        .filter(|e| e.kind == Kind::Confirm)
-        .filter_map(|e| e.bundle_sha256.clone().map(|s| (s, e)))
-        .collect()
-}
-
-/// Newest first by bundle creation time, then ledger order.
-fn newest<'a>(hs: impl Iterator<Item = &'a Event>) -> Option<&'a Event> {
-    hs.max_by(|a, b| (&a.created, a.seq).cmp(&(&b.created, b.seq)))
-}
-
-/// Record GitHub's sync status in the ledger; for each instance whose last
-/// sync succeeded, confirm the newest bundle handed over before the sync
-/// and record the earlier unsettled hand-overs as superseded, then move
-/// their outbox files into `superseded/`.
-pub fn apply_sync_status(
-    ledger: &mut Ledger,
-    status: &SyncStatus,
-    now: SystemTime,
-) -> Result<Vec<InstanceSync>> {
-    let events = ledger.events()?;
-    let done = settled(&events);
-    let mut out = Vec::new();
-    for inst in &status.server_instances {
-        out.push(apply_instance(ledger, &events, &done, inst, now)?);
-    }
-    Ok(out)
-}
-
-/// One instance of GitHub's answer: in one transaction, record what GitHub
-/// said and settle the hand-overs its successful sync covers; then move the
-/// superseded hand-overs' files aside.
-fn apply_instance(
-    ledger: &mut Ledger,
-    events: &[Event],
-    done: &HashMap<String, &Event>,
-    inst: &ServerInstance,
-    now: SystemTime,
-) -> Result<InstanceSync> {
-    let id = inst.server_id.as_str();
-    let last = inst.last_sync.as_ref();
-    let st = last.and_then(|l| l.status.clone());
-    let date = last.and_then(|l| l.date.clone());
-    let err = last.and_then(|l| l.error.clone());
-    let known = events
-        .iter()
-        .any(|e| is_own(e) && e.server_id.as_deref() == Some(id));
-    let sync_time = date.as_deref().and_then(parse_sync_date);
-    let date_unreadable = date.is_some() && sync_time.is_none();
-    let mut res = InstanceSync {
-        server_id: id.into(),
-        hostname: inst.hostname.clone(),
-        status: st.clone(),
-        date: date.clone(),
-        error: err.clone(),
-        date_unreadable,
-        confirmed: None,
-        superseded: Vec::new(),
-        newly_confirmed: Vec::new(),
-        moved: Vec::new(),
-        move_errors: Vec::new(),
-        known,
-    };
-    let tx = ledger.begin()?;
-    // Record what GitHub said when it differs from what it said last.
-    let previous = events
-        .iter()
-        .filter(|e| e.kind == Kind::CloudSync && e.server_id.as_deref() == Some(id))
-        .max_by_key(|e| e.seq);
-    let same = previous.is_some_and(|p| {
-        p.created == date && Some(p.outcome.as_str()) == st.as_deref() && p.detail == err
-    });
-    if let (false, Some(s)) = (same, &st) {
-        tx.append(Event {
-            host_name: inst.hostname.clone(),
-            server_id: Some(id.into()),
-            created: date.clone(),
-            detail: err.clone(),
-            ..Event::new(
-                Kind::CloudSync,
-                Outcome::GitHub(s.clone()),
-                format_time(now),
-            )
-        })?;
-    }
-    let mut retire: Vec<PathBuf> = Vec::new();
-    if let (true, Some(sync_time)) = (is_success(st.as_deref()), sync_time) {
-        let before: Vec<&Event> = handovers(events, id)
-            .into_iter()
-            .filter(|h| parse_time(&h.at).is_some_and(|t| t < sync_time))
-            .collect();
-        retire = settle(&tx, &before, done, &date.unwrap_or_default(), now, &mut res)?;
-    }
-    tx.commit()?;
-    let (moved, errors) = crate::handover::move_aside(&retire);
-    res.moved = moved.iter().map(|p| p.display().to_string()).collect();
-    res.move_errors = errors;
-    Ok(res)
-}
-
-/// Settle the hand-overs `before` a successful sync dated `d`: the newest
-/// is confirmed, the others superseded (each at most once: `done` are
-/// settled already). Notes both in `res`; returns the superseded ones'
-/// files, to move aside once the transaction is committed.
-fn settle(
-    tx: &Tx<'_>,
-    before: &[&Event],
-    done: &HashMap<String, &Event>,
-    d: &str,
-    now: SystemTime,
-    res: &mut InstanceSync,
-) -> Result<Vec<PathBuf>> {
-    let mut retire = Vec::new();
-    let Some(top) = newest(before.iter().copied()) else {
-        return Ok(retire);
-    };
-    let key = |e: &Event| e.bundle_sha256.clone().unwrap_or_default();
-    if !done.contains_key(&key(top)) {
-        tx.append(confirm_record(
-            top,
-            Outcome::Confirmed,
-            now,
-            format!(
-                "GitHub reports a successful sync at {d}, after this hand-over ({}), the newest of the instance before it",
-                top.at
-            ),
-        ))?;
-        let mut h = HandedOver::from_event(top, state::CONFIRMED);
-        h.sync_date = res.date.clone();
-        res.newly_confirmed.push(key(top));
-        res.confirmed = Some(h);
-    }
-    for h in before.iter().filter(|h| h.seq != top.seq) {
-        if done.contains_key(&key(h)) {
-            continue;
-        }
-        tx.append(confirm_record(
-            h,
-            Outcome::Superseded,
-            now,
-            format!(
-                "superseded: GitHub's successful sync at {d} covers bundle {} (created {}), handed over after this one",
-                top.bundle_id.as_deref().unwrap_or("?"),
-                top.created.as_deref().unwrap_or("?")
-            ),
-        ))?;
-        let ho = HandedOver::from_event(h, state::SUPERSEDED);
-        retire.extend(ho.files.iter().map(PathBuf::from));
-        res.superseded.push(ho);
-    }
-    Ok(retire)
-}
-
-/// The `confirm` record that settles hand-over `h` with `outcome`: its
-/// bundle's fields, dated `now`, no error code.
-fn confirm_record(h: &Event, outcome: Outcome, now: SystemTime, detail: String) -> Event {
-    let mut c = h.clone();
-    c.kind = Kind::Confirm;
-    c.outcome = outcome;
-    c.at = format_time(now);
-    c.code = None;
-    c.detail = Some(detail);
-    c
-}
+use crate::bundle::manifest::{format_time, BundleId, HexDigest, Timestamp};
+use crate::cloud::{parse_sync_date, ConsumedLicenses};
+use crate::error::Code;
+use crate::ledger::{Event, Kind, Outcome};
+use crate::lifecycle::{is_own, is_success, standings, HandedOver, Standing};
 
 /// Thresholds for fleet warnings and the health check.
 #[derive(Debug, Clone, Copy)]
@@ -374,18 +73,66 @@ pub struct Problem {
     pub detail: String,
 }
 
+/// What a mark on the report's timeline shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum MarkKind {
+    /// A bundle's creation (seen by the exporter or the importer).
+    Export,
+    /// A hand-over.
+    Import,
+    /// GitHub's report of a sync.
+    Sync,
+    /// An import refused.
+    Refused,
+}
+
+impl MarkKind {
+    /// Its name in the report (CSS class, title).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            MarkKind::Export => "export",
+            MarkKind::Import => "import",
+            MarkKind::Sync => "sync",
+            MarkKind::Refused => "refused",
+        }
+    }
+}
+
+/// What happened at a mark.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum MarkState {
+    /// An export: the bundle was created.
+    Created,
+    /// A hand-over: where it stands with GitHub.
+    Standing(Standing),
+    /// A sync: GitHub's status, and whether it is a success.
+    GitHub(String, bool),
+    /// A refusal: its error code.
+    Refused(String),
+}
+
+impl MarkState {
+    /// Its text in the report (CSS class, title).
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            MarkState::Created => "created",
+            MarkState::Standing(s) => s.as_str(),
+            MarkState::GitHub(s, _) | MarkState::Refused(s) => s,
+        }
+    }
+}
+
 /// A mark on the report's timeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub(crate) struct Mark {
-    /// `export`, `import`, `sync` or `refused`.
-    pub kind: String,
+    /// What it shows.
+    pub kind: MarkKind,
     /// The exact time (RFC 3339, or GitHub's text for syncs).
     pub time: String,
     /// The bundle it is about (none for syncs).
-    pub bundle_id: Option<String>,
-    /// For imports the hand-over's state; for syncs GitHub's status; for
-    /// refusals the error code; for exports `created`.
-    pub outcome: String,
+    pub bundle_id: Option<BundleId>,
+    /// What happened.
+    pub outcome: MarkState,
 }
 
 /// One row of the fleet table.
@@ -400,10 +147,10 @@ pub struct Instance {
     /// instance only GitHub reported.
     pub known: bool,
     /// Creation time of the newest bundle exported, or accepted on import,
-    /// for the instance (RFC 3339).
-    pub last_export_created: Option<String>,
-    /// When the newest hand-over happened (RFC 3339).
-    pub last_import: Option<String>,
+    /// for the instance.
+    pub last_export_created: Option<Timestamp>,
+    /// When the newest hand-over happened.
+    pub last_import: Option<Timestamp>,
     /// The date of the sync that confirmed the newest confirmed bundle.
     pub last_confirmed_sync: Option<String>,
     /// The newest confirmed hand-over.
@@ -494,30 +241,27 @@ fn instance(
         .filter(|e| {
             is(e, Kind::Import, Outcome::Accepted) || is(e, Kind::Export, Outcome::Exported)
         })
-        .filter_map(|e| e.created.clone())
+        .filter_map(|e| e.created)
         .max();
-    // Hand-overs, once per bundle.
-    let mut seen = HashSet::new();
-    let hs: Vec<&Event> = evs
-        .iter()
-        .copied()
-        .filter(|e| is(e, Kind::Handover, Outcome::Done))
-        .filter(|e| seen.insert(e.bundle_sha256.clone()))
-        .collect();
+    let handed = standings(evs);
     let syncs: Vec<&Event> = evs
         .iter()
         .copied()
         .filter(|e| e.kind == Kind::CloudSync)
         .collect();
-    let handed = handed_over(evs, &hs, &syncs);
-    let last_import = hs.iter().map(|e| e.at.clone()).max();
+    let last_import = handed.iter().map(|h| h.handed_over).max();
     let last_confirmed = handed
         .iter()
         .rev()
-        .find(|h| h.state == state::CONFIRMED)
+        .find(|h| h.state == Standing::Confirmed)
         .cloned();
-    let to_upload = handed.iter().find(|h| h.state == state::PENDING).cloned();
+    let to_upload = handed
+        .iter()
+        .find(|h| h.state == Standing::Pending)
+        .cloned();
     let latest_sync = syncs.iter().copied().max_by_key(|e| e.seq);
+    // Refusals as a rollback or replay; bundles superseded within a batch
+    // are recorded as superseded, not here.
     let rollback_attempts = evs
         .iter()
         .filter(|e| is(e, Kind::Import, Outcome::Rejected))
@@ -529,11 +273,11 @@ fn instance(
     let mut problems = sync_problems(latest_sync);
     problems.extend(unconfirmed_problem(to_upload.as_ref(), now, th));
     if known {
-        problems.extend(no_export_problem(last_export_created.as_deref(), now, th));
+        problems.extend(no_export_problem(last_export_created, now, th));
     }
     let warnings = warnings(&problems, &handed, rollback_attempts);
     let timeline = timeline(evs, &handed);
-    let count = |st: &str| handed.iter().filter(|h| h.state == st).count();
+    let count = |st: Standing| handed.iter().filter(|h| h.state == st).count();
     Instance {
         host_name,
         server_id: (!key.starts_with("host:")).then(|| key.clone()),
@@ -544,11 +288,11 @@ fn instance(
         last_confirmed,
         to_upload,
         last_sync_status: latest_sync.map(|e| e.outcome.to_string()),
-        last_sync_date: latest_sync.and_then(|e| e.created.clone()),
+        last_sync_date: latest_sync.and_then(|e| e.github_date.clone()),
         last_sync_error: latest_sync.and_then(|e| e.detail.clone()),
-        imports: hs.len(),
-        confirmed: count(state::CONFIRMED),
-        superseded: count(state::SUPERSEDED),
+        imports: handed.len(),
+        confirmed: count(Standing::Confirmed),
+        superseded: count(Standing::Superseded),
         rollback_attempts,
         handovers: handed,
         problems,
@@ -557,56 +301,12 @@ fn instance(
     }
 }
 
-/// The hand-overs `hs` of an instance with where each stands, oldest first
-/// (by creation time, then hand-over time): settled by a confirm record,
-/// else the newest unsettled one is pending and the rest outdated.
-fn handed_over(evs: &[&Event], hs: &[&Event], syncs: &[&Event]) -> Vec<HandedOver> {
-    let confirms: HashMap<Option<String>, &Event> = evs
-        .iter()
-        .filter(|e| e.kind == Kind::Confirm)
-        .map(|e| (e.bundle_sha256.clone(), *e))
-        .collect();
-    let unsettled_top = newest(
-        hs.iter()
-            .copied()
-            .filter(|h| !confirms.contains_key(&h.bundle_sha256)),
-    )
-    .map(|h| h.seq);
-    let mut handed: Vec<HandedOver> = hs
-        .iter()
-        .map(|h| {
-            let c = confirms.get(&h.bundle_sha256);
-            let st = match c.map(|c| &c.outcome) {
-                Some(Outcome::Confirmed) => state::CONFIRMED,
-                Some(_) => state::SUPERSEDED,
-                None if Some(h.seq) == unsettled_top => state::PENDING,
-                None => state::OUTDATED,
-            };
-            let mut ho = HandedOver::from_event(h, st);
-            if st == state::CONFIRMED {
-                // The sync recorded last before the confirmation is the
-                // one that confirmed it (both in one transaction).
-                ho.sync_date = c.and_then(|c| {
-                    syncs
-                        .iter()
-                        .filter(|s| s.seq < c.seq && is_success(Some(s.outcome.as_str())))
-                        .max_by_key(|s| s.seq)
-                        .and_then(|s| s.created.clone())
-                });
-            }
-            ho
-        })
-        .collect();
-    handed.sort_by(|a, b| (&a.created, &a.handed_over).cmp(&(&b.created, &b.handed_over)));
-    handed
-}
-
 /// GitHub's newest sync record as a problem: failed, or successful with a
 /// date airlock cannot read.
 fn sync_problems(latest_sync: Option<&Event>) -> Vec<Problem> {
     let mut problems = Vec::new();
     if let Some(s) = latest_sync {
-        let date = s.created.clone().unwrap_or_else(|| "no date".into());
+        let date = s.github_date.clone().unwrap_or_else(|| "no date".into());
         if !is_success(Some(s.outcome.as_str())) {
             problems.push(Problem {
                 problem: problem::SYNC_FAILED.into(),
@@ -616,7 +316,7 @@ fn sync_problems(latest_sync: Option<&Event>) -> Vec<Problem> {
                     s.detail.clone().unwrap_or_else(|| "no error text".into())
                 ),
             });
-        } else if s.created.as_deref().and_then(parse_sync_date).is_none() {
+        } else if s.github_date.as_deref().and_then(parse_sync_date).is_none() {
             problems.push(Problem {
                 problem: problem::SYNC_UNREADABLE.into(),
                 detail: format!(
@@ -635,8 +335,9 @@ fn unconfirmed_problem(
     th: Thresholds,
 ) -> Option<Problem> {
     let p = to_upload?;
-    let t = parse_time(&p.handed_over)?;
-    let age = now.duration_since(t).unwrap_or_default();
+    let age = now
+        .duration_since(p.handed_over.system_time())
+        .unwrap_or_default();
     if age <= th.unconfirmed_after {
         return None;
     }
@@ -656,12 +357,13 @@ fn unconfirmed_problem(
 
 /// No bundle created within the expected interval.
 fn no_export_problem(
-    last_export_created: Option<&str>,
+    last_export_created: Option<Timestamp>,
     now: SystemTime,
     th: Thresholds,
 ) -> Option<Problem> {
-    let t = last_export_created.and_then(parse_time)?;
-    let age = now.duration_since(t).unwrap_or_default();
+    let age = now
+        .duration_since(last_export_created?.system_time())
+        .unwrap_or_default();
     (age > th.expected_interval).then(|| Problem {
         problem: problem::NO_EXPORT.into(),
         detail: format!(
@@ -675,7 +377,10 @@ fn no_export_problem(
 /// The problems, then other things worth a look, as sentences.
 fn warnings(problems: &[Problem], handed: &[HandedOver], rollback_attempts: usize) -> Vec<String> {
     let mut warnings: Vec<String> = problems.iter().map(|p| p.detail.clone()).collect();
-    let outdated = handed.iter().filter(|h| h.state == state::OUTDATED).count();
+    let outdated = handed
+        .iter()
+        .filter(|h| h.state == Standing::Outdated)
+        .count();
     if outdated > 0 {
         warnings.push(format!(
             "{outdated} earlier hand-over(s) not confirmed and replaced by a newer one: do not upload them"
@@ -692,39 +397,45 @@ fn warnings(problems: &[Problem], handed: &[HandedOver], rollback_attempts: usiz
 /// The instance's marks for the report's timeline, in time order.
 fn timeline(evs: &[&Event], handed: &[HandedOver]) -> Vec<Mark> {
     let mut timeline: Vec<Mark> = Vec::new();
-    let sha_state: HashMap<Option<String>, String> = handed
+    let sha_state: HashMap<Option<HexDigest>, Standing> = handed
         .iter()
-        .map(|h| (h.bundle_sha256.clone(), h.state.clone()))
+        .map(|h| (h.bundle_sha256.clone(), h.state))
         .collect();
     for e in evs {
-        let mark = |k: &str, t: &str, o: &str| Mark {
-            kind: k.into(),
-            time: t.into(),
+        let mark = |kind: MarkKind, time: String, outcome: MarkState| Mark {
+            kind,
+            time,
             bundle_id: e.bundle_id.clone(),
-            outcome: o.into(),
+            outcome,
         };
-        match (&e.kind, &e.outcome) {
+        match (e.kind, &e.outcome) {
             (Kind::Import, Outcome::Accepted) | (Kind::Export, Outcome::Exported) => {
-                if let Some(c) = &e.created {
-                    timeline.push(mark("export", c, "created"));
+                if let Some(c) = e.created {
+                    timeline.push(mark(MarkKind::Export, c.to_string(), MarkState::Created));
                 }
             }
             (Kind::Handover, Outcome::Done) => {
                 let st = sha_state
                     .get(&e.bundle_sha256)
-                    .cloned()
-                    .unwrap_or_else(|| state::PENDING.into());
-                timeline.push(mark("import", &e.at, &st));
+                    .copied()
+                    .unwrap_or(Standing::Pending);
+                timeline.push(mark(
+                    MarkKind::Import,
+                    e.at.to_string(),
+                    MarkState::Standing(st),
+                ));
             }
             (Kind::CloudSync, o) => {
-                if let Some(c) = &e.created {
-                    timeline.push(mark("sync", c, o.as_str()));
+                if let Some(c) = &e.github_date {
+                    let ok = is_success(Some(o.as_str()));
+                    let st = MarkState::GitHub(o.as_str().to_string(), ok);
+                    timeline.push(mark(MarkKind::Sync, c.clone(), st));
                 }
             }
             (Kind::Import, Outcome::Rejected) => timeline.push(mark(
-                "refused",
-                &e.at,
-                e.code.as_deref().unwrap_or("rejected"),
+                MarkKind::Refused,
+                e.at.to_string(),
+                MarkState::Refused(e.code.clone().unwrap_or_else(|| "rejected".into())),
             )),
             _ => {}
         }
@@ -732,7 +443,7 @@ fn timeline(evs: &[&Event], handed: &[HandedOver]) -> Vec<Mark> {
     // Exports seen both by the exporter's and the importer's ledger
     // are one event.
     let mut once = HashSet::new();
-    timeline.retain(|m| once.insert((m.kind.clone(), m.time.clone(), m.bundle_id.clone())));
+    timeline.retain(|m| once.insert((m.kind, m.time.clone(), m.bundle_id.clone())));
     timeline.sort_by(|a, b| a.time.cmp(&b.time));
     timeline
 }
@@ -844,21 +555,25 @@ pub fn seat_report(enterprise: &str, c: &ConsumedLicenses, now: SystemTime) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::{LastSync, ServerInstance};
+    use crate::bundle::manifest::parse_time;
+    use crate::cloud::{LastSync, ServerInstance, SyncStatus};
+    use crate::ledger::Ledger;
+    use crate::lifecycle::apply_sync_status;
 
     const ID: &str = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
     fn handover(l: &mut Ledger, n: u32, at: &str) {
         let mut e = Event {
-            bundle_sha256: Some(format!("sha{n}")),
-            bundle_id: Some(format!("b{n}")),
+            bundle_sha256: HexDigest::parse(&format!("{n}").repeat(64)),
+            bundle_id: BundleId::parse(&format!("{n}").repeat(32)),
             host_name: Some("ghes.example.com".into()),
             server_id: Some(ID.into()),
-            created: Some(format!("2026-11-0{n}T00:00:00Z")),
-            detail: Some(format!(
-                "/nowhere/out/f{n}.json; /nowhere/out/f{n}.UPLOAD.txt"
-            )),
-            ..Event::new(Kind::Handover, Outcome::Done, at.into())
+            created: Timestamp::parse(&format!("2026-11-0{n}T00:00:00Z")),
+            files: vec![
+                format!("/nowhere/out/f{n}.json"),
+                format!("/nowhere/out/f{n}.UPLOAD.txt"),
+            ],
+            ..Event::new(Kind::Handover, Outcome::Done, Timestamp::parse(at).unwrap())
         };
         e.kind = Kind::Import;
         e.outcome = Outcome::Accepted;
@@ -900,14 +615,14 @@ mod tests {
         let r = apply_sync_status(&mut l, &status("2026-11-05T00:00:00Z", "success"), now).unwrap();
         assert_eq!(
             r[0].confirmed.as_ref().unwrap().bundle_id.as_deref(),
-            Some("b4")
+            Some("4".repeat(32).as_str())
         );
         let sup: Vec<_> = r[0]
             .superseded
             .iter()
-            .map(|h| h.bundle_id.clone().unwrap())
+            .map(|h| h.bundle_id.clone().unwrap().to_string())
             .collect();
-        assert_eq!(sup, ["b1", "b2", "b3"]);
+        assert_eq!(sup, ["1".repeat(32), "2".repeat(32), "3".repeat(32)]);
         // Files not there: reported, nothing else touched.
         assert_eq!(r[0].move_errors.len(), 0, "missing files are not errors");
         // Again: nothing new.
@@ -920,7 +635,7 @@ mod tests {
         assert_eq!(i.superseded, 3);
         assert_eq!(
             i.last_confirmed.as_ref().unwrap().bundle_id.as_deref(),
-            Some("b4")
+            Some("4".repeat(32).as_str())
         );
         assert_eq!(
             i.last_confirmed_sync.as_deref(),
@@ -928,7 +643,7 @@ mod tests {
         );
         assert_eq!(
             i.to_upload.as_ref().unwrap().bundle_id.as_deref(),
-            Some("b6")
+            Some("6".repeat(32).as_str())
         );
         assert_eq!(
             i.to_upload.as_ref().unwrap().upload_files(),
@@ -962,7 +677,7 @@ mod tests {
             apply_sync_status(&mut l, &status("2026-11-01 05:00:00 UTC", "success"), now).unwrap();
         assert_eq!(
             r[0].confirmed.as_ref().unwrap().bundle_id.as_deref(),
-            Some("b1")
+            Some("1".repeat(32).as_str())
         );
         assert!(health(&fleet(&l.events().unwrap(), now, Thresholds::default())).healthy);
     }

@@ -317,6 +317,31 @@ pub fn ensure_dir(dir: &Path, what: &str) -> Result<()> {
 }
 
 /// fsync a directory so a rename in it is durable.
+/// Make sure `dir` is a real directory that airlock may put files in:
+/// created (0700) when missing, and refused when it is a symbolic link or
+/// anything but a directory (`ENOTDIR`): a link there would send files
+/// elsewhere than the user named.
+pub(crate) fn real_subdir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let m = std::fs::symlink_metadata(dir)?;
+    if m.file_type().is_dir() {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            format!(
+                "{} is not a real directory (a symbolic link or a file); nothing is moved there",
+                dir.display()
+            ),
+        ))
+    }
+}
+
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())

@@ -17,6 +17,7 @@ use crate::bundle::verify::{Replace, Staged};
 use crate::bundle::Manifest;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
+use crate::lifecycle::{Replaced, SUPERSEDED_DIR};
 use crate::net::{self, Failure};
 
 /// Where verified payloads go.
@@ -34,68 +35,6 @@ pub enum Target {
         /// Extra CA certificates (PEM) for the endpoint's TLS.
         ca_file: Option<PathBuf>,
     },
-}
-
-/// An earlier hand-over of the same instance, not confirmed by GitHub, that
-/// a newer one replaces: its files must not be uploaded any more.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Replaced {
-    /// The replaced bundle's id.
-    pub bundle_id: String,
-    /// Its creation time (RFC 3339), as recorded in the ledger.
-    pub created: String,
-    /// Its files (payload and upload steps) where they were handed over.
-    pub files: Vec<String>,
-}
-
-/// The directory, inside the outbox, that replaced and superseded
-/// hand-overs are moved into.
-pub const SUPERSEDED_DIR: &str = "superseded";
-
-/// Move outbox files into `superseded/` beside them. Files already gone (moved
-/// before, or removed by the operator) are skipped; nothing is ever
-/// replaced. Only absolute paths are touched (what hand-overs record).
-/// Returns the new paths, and one message per file that could not be moved.
-pub(crate) fn move_aside(files: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
-    let mut moved = Vec::new();
-    let mut errors = Vec::new();
-    for f in files {
-        if !f.is_absolute() {
-            continue;
-        }
-        let (Some(dir), Some(name)) = (f.parent(), f.file_name()) else {
-            continue;
-        };
-        if dir.file_name().is_some_and(|n| n == SUPERSEDED_DIR) {
-            continue;
-        }
-        match std::fs::symlink_metadata(f) {
-            Ok(m) if m.file_type().is_file() => {}
-            Ok(_) => {
-                errors.push(format!("{}: not a regular file; left alone", f.display()));
-                continue;
-            }
-            Err(_) => continue,
-        }
-        let aside = dir.join(SUPERSEDED_DIR);
-        let to = aside.join(name);
-        // A hard link never replaces an existing file; then drop the old name.
-        let r = std::fs::create_dir_all(&aside)
-            .and_then(|_| std::fs::hard_link(f, &to))
-            .and_then(|_| std::fs::remove_file(f));
-        match r {
-            Ok(()) => moved.push(to),
-            Err(e) => errors.push(format!("{}: {e}", f.display())),
-        }
-    }
-    let dirs: std::collections::BTreeSet<&Path> = moved.iter().filter_map(|p| p.parent()).collect();
-    for d in dirs {
-        let _ = fsutil::sync_dir(d);
-        if let Some(p) = d.parent() {
-            let _ = fsutil::sync_dir(p);
-        }
-    }
-    (moved, errors)
 }
 
 /// The file name prefix for an instance and time: `HOST_YYYYMMDDTHHMMSSZ`.
@@ -195,8 +134,10 @@ fn push_replaced(s: &mut String, m: &Manifest, replaced: &[Replaced]) {
             .collect();
         s.push_str(&format!(
             "  bundle {} (created {}): {}\n",
-            r.bundle_id,
-            r.created,
+            r.bundle_id.as_deref().unwrap_or("?"),
+            r.created
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "?".into()),
             names.join(", ")
         ));
     }
@@ -480,42 +421,5 @@ fn follow(
             "a redirect to {u}, outside {origin}; not followed, the payload and token were not sent there"
         )),
         None => refuse(format!("a redirect to {loc:?}, not an absolute or root-relative URL; not followed")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn move_aside_never_replaces_and_skips_what_is_gone() {
-        let d = tempfile::tempdir().unwrap();
-        let a = d.path().join("h_1_usage.json");
-        let b = d.path().join("h_1.UPLOAD.txt");
-        std::fs::write(&a, "a").unwrap();
-        std::fs::write(&b, "b").unwrap();
-        std::fs::create_dir(d.path().join(SUPERSEDED_DIR)).unwrap();
-        // Something else already has b's name there: b stays.
-        std::fs::write(
-            d.path().join(SUPERSEDED_DIR).join("h_1.UPLOAD.txt"),
-            "other",
-        )
-        .unwrap();
-        let gone = d.path().join("gone.json");
-        let (moved, errors) =
-            move_aside(&[a.clone(), b.clone(), gone, PathBuf::from("relative.json")]);
-        assert_eq!(
-            moved,
-            [d.path().join(SUPERSEDED_DIR).join("h_1_usage.json")]
-        );
-        assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(!a.exists() && b.exists());
-        assert_eq!(
-            std::fs::read_to_string(d.path().join(SUPERSEDED_DIR).join("h_1.UPLOAD.txt")).unwrap(),
-            "other"
-        );
-        // Again: nothing to do.
-        let (moved, errors) = move_aside(&moved);
-        assert!(moved.is_empty() && errors.is_empty());
     }
 }

@@ -1,31 +1,36 @@
 //! Import: everything `verify` checks, then the ledger's freshness rules,
-//! then hand-over, with every attempt recorded (docs/import.md).
+//! then hand-over, with every attempt recorded (docs/import.md). The
+//! bundle's states and transitions are `crate::lifecycle`'s; this module
+//! drives them for one bundle.
 //!
-//! One read: the bundle is verified, decrypted and written into private
-//! temporary files in the outbox (or a private spool for HTTP) by the single
-//! verification core, and its SHA-256 for the ledger comes from that read.
+//! One open, one read: the bundle is opened once (`O_NOFOLLOW|O_NONBLOCK`,
+//! checked with `fstat`; [`Opened`]), and only that descriptor is read:
+//! batch ordering included. The source is never modified. The bundle is
+//! verified, decrypted and written into private temporary files in the
+//! outbox (or a private spool for HTTP) by the single verification core,
+//! and its SHA-256 for the ledger comes from that read.
 //!
 //! Crash safety: an `accepted` record is committed before the hand-over and
 //! a `handover done` record after it. An import killed anywhere in between
 //! leaves an accepted-but-not-handed-over bundle, which the same import,
 //! re-run, hands over (idempotently) instead of refusing it, unless a newer
 //! bundle for the instance was imported meanwhile: then it is recorded as
-//! superseded and not handed over.
+//! superseded and not handed over. An HTTP hand-over waits on the network
+//! with the state lock released, under a lease (`handover started`, with
+//! its pid) that keeps other runs from handing over the instance meanwhile.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::bundle::container::open_bundle;
-use crate::bundle::manifest::format_time;
+use crate::bundle::manifest::{BundleId, Fingerprint, HexDigest, Manifest, Timestamp};
 use crate::bundle::rules::output_name;
-use crate::bundle::verify::{
-    check_freshness, verify_bundle, Clock, Destination, Staged, Verified, VerifyOptions,
-};
+use crate::bundle::verify::{verify_bundle, Destination, Staged, Verified, VerifyOptions};
 use crate::error::{Code, Error, Result};
 use crate::handover::{self, Target};
-use crate::ledger::{Event, Kind, Ledger, Outcome};
+use crate::ledger::Ledger;
+use crate::lifecycle::{self, Batch, Decision, Replaced};
 use crate::state::StateDir;
 
 /// What an import needs besides the bundle.
@@ -45,10 +50,10 @@ pub struct ImportOptions<'a> {
 /// A bundle imported and handed over.
 #[derive(Debug, Serialize)]
 pub struct ImportReport {
-    /// SHA-256 of the bundle file, lowercase hex, from the verifying read.
-    pub bundle_sha256: String,
+    /// SHA-256 of the bundle file, from the verifying read.
+    pub bundle_sha256: HexDigest,
     /// The bundle id from the signed manifest.
-    pub bundle_id: String,
+    pub bundle_id: BundleId,
     /// The source instance's host name.
     pub host_name: String,
     /// The source instance's server id (a UUID), when the manifest has one.
@@ -56,9 +61,9 @@ pub struct ImportReport {
     /// The bundle's per-signer sequence number.
     pub sequence: u64,
     /// Fingerprint of the key that numbers the bundles.
-    pub signer: String,
-    /// The bundle's signed creation time (RFC 3339).
-    pub created: String,
+    pub signer: Fingerprint,
+    /// The bundle's signed creation time.
+    pub created: Timestamp,
     /// True when this run finished a hand-over an earlier run had started.
     pub resumed: bool,
     /// Outbox paths, or HTTP results.
@@ -68,85 +73,78 @@ pub struct ImportReport {
     pub upload: Vec<String>,
     /// Earlier hand-overs of the instance, not confirmed by GitHub, that
     /// this one replaces: not to be uploaded; moved into `superseded/`.
-    pub replaced: Vec<handover::Replaced>,
+    pub replaced: Vec<Replaced>,
     /// Where their files went.
     pub moved_aside: Vec<String>,
     /// Files that could not be moved aside, with the reason.
     pub move_errors: Vec<String>,
 }
 
-/// Earlier hand-overs of the same instance into an outbox that GitHub has
-/// not confirmed (nor superseded): all of them, including those whose files
-/// an earlier import already moved aside.
-fn replaced_by(
-    events: &[Event],
-    m: &crate::bundle::Manifest,
-    sha: &str,
-) -> Vec<handover::Replaced> {
-    let settled: std::collections::HashSet<&str> = events
-        .iter()
-        .filter(|e| e.kind == Kind::Confirm)
-        .filter_map(|e| e.bundle_sha256.as_deref())
-        .collect();
-    let mut seen = std::collections::HashSet::new();
-    events
-        .iter()
-        .filter(|e| {
-            e.kind == Kind::Handover
-                && e.outcome == Outcome::Done
-                && e.host_name.as_deref() == Some(m.source.host_name.as_str())
-                && e.server_id == m.source.server_id
-        })
-        .filter(|e| {
-            e.bundle_sha256
-                .as_deref()
-                .is_some_and(|s| s != sha && !settled.contains(s))
-        })
-        .filter(|e| seen.insert(e.bundle_sha256.clone()))
-        .map(|e| handover::Replaced {
-            bundle_id: e.bundle_id.clone().unwrap_or_default(),
-            created: e.created.clone().unwrap_or_default(),
-            files: crate::fleet::handover_files(e),
-        })
-        // Outbox hand-overs record absolute paths; HTTP ones do not.
-        .filter(|r| r.files.iter().any(|f| Path::new(f).is_absolute()))
-        .collect()
+/// A bundle opened once, and the name it was opened by (for messages and
+/// the ledger). Every later step reads this descriptor, never the name.
+#[derive(Debug)]
+pub struct Opened {
+    file: File,
+    name: PathBuf,
 }
 
-/// Remove what a killed run may have left: the spool, and airlock's own
-/// temporary files in the outbox. Safe because the state lock is held.
-fn clean_leftovers(state: &Path, outbox: Option<&Path>) {
-    let _ = std::fs::remove_dir_all(state.join("spool"));
-    if let Some(dir) = outbox {
-        crate::fsutil::sweep_stale(dir);
+impl Opened {
+    /// Open `path` once, without following a symbolic link and without
+    /// blocking (a FIFO, device, socket or directory is refused at once,
+    /// by `fstat` of what was opened: `NOT-A-FILE`).
+    pub fn open(path: &Path) -> Result<Opened> {
+        let file = crate::bundle::container::open_bundle_nofollow(path)?;
+        Ok(Opened {
+            file,
+            name: path.to_path_buf(),
+        })
+    }
+
+    /// A descriptor opened by the caller (the watcher's claimed file).
+    pub fn from_file(file: File, name: PathBuf) -> Opened {
+        Opened { file, name }
+    }
+
+    /// The name it was opened by.
+    pub fn path(&self) -> &Path {
+        &self.name
+    }
+
+    /// Its manifest's instance and creation time, read through the
+    /// descriptor without verifying (only to order a batch: verification
+    /// decides later, on its own read). `None` when it does not read.
+    fn sort_key(&self) -> Option<((String, String), Timestamp)> {
+        let f = self.file.try_clone().ok()?;
+        let mut layout = crate::bundle::verify::open_layout(f).ok()?;
+        let signed = crate::bundle::verify::read_signed(&mut layout).ok()?;
+        let m = Manifest::parse(&signed.manifest).ok()?;
+        Some((
+            (m.source.host_name, m.source.server_id.unwrap_or_default()),
+            m.created,
+        ))
     }
 }
 
-/// A record about a verified bundle, dated by `clock`.
-fn event_from(
-    v: &Verified,
-    bundle_sha256: &str,
-    kind: Kind,
-    outcome: Outcome,
-    clock: Clock,
-) -> Event {
-    let m = &v.manifest;
-    let signer = v
-        .signers
-        .iter()
-        .find(|s| s.fingerprint == m.sequence.key)
-        .or(v.signers.first());
-    Event {
-        bundle_sha256: Some(bundle_sha256.into()),
-        bundle_id: Some(m.bundle_id.to_string()),
-        signer: Some(m.sequence.key.to_string()),
-        principal: signer.map(|s| s.principals.clone()),
-        sequence: Some(m.sequence.number as i64),
-        host_name: Some(m.source.host_name.clone()),
-        server_id: m.source.server_id.clone(),
-        created: Some(m.created.to_string()),
-        expires: Some(m.expires.to_string()),
-        ..Event::new(kind, outcome, format_time(clock.now()))
+/// Remove what a killed run may have left: spools of processes that are
+/// gone, and airlock's own temporary files in the outbox. Safe because the
+/// state lock is held (a live HTTP hand-over's spool is its own process's).
+fn clean_leftovers(state: &Path, outbox: Option<&Path>) {
+    if let Ok(rd) = std::fs::read_dir(state.join("spool")) {
+        for e in rd.flatten() {
+            let live = e
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|pid| {
+                    pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+                });
+            if !live {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    if let Some(dir) = outbox {
+        crate::fsutil::sweep_stale(dir);
     }
 }
 
@@ -158,13 +156,16 @@ pub enum Disposition {
     Imported,
     /// The same bundle was handed over before: nothing to do.
     AlreadyImported,
-    /// Genuine but not the newest: a newer bundle for its instance (or a
-    /// higher sequence from its key) was imported, so it is not handed over.
+    /// Genuine but not the newest: a newer bundle for its instance was
+    /// imported in the same run (or overtook it before its hand-over), so
+    /// it is not handed over.
     Superseded,
-    /// Refused: the bundle, or what it needs (trust, identity), is wrong.
+    /// Refused: the bundle, or what it needs (trust, identity), is wrong;
+    /// a rollback or replay is refused too.
     Refused,
-    /// Not judged: a failure of this host (disk, lock, outbox, endpoint) or a
-    /// file still changing. Try again later.
+    /// Not judged: a failure of this host (disk, lock, outbox, endpoint),
+    /// a hand-over in flight in another process, or a file still changing.
+    /// Try again later.
     Retry,
 }
 
@@ -183,9 +184,8 @@ pub fn disposition(r: &Result<ImportReport>) -> Disposition {
     };
     match e.code {
         Code::AlreadyImported => Disposition::AlreadyImported,
-        Code::LedgerOlder | Code::LedgerRollback | Code::LedgerSuperseded => {
-            Disposition::Superseded
-        }
+        Code::LedgerSuperseded => Disposition::Superseded,
+        Code::LedgerOlder | Code::LedgerRollback => Disposition::Refused,
         Code::BundleChanged | Code::StateLock | Code::LedgerIo | Code::Resources => {
             Disposition::Retry
         }
@@ -202,26 +202,24 @@ pub fn disposition(r: &Result<ImportReport>) -> Disposition {
 /// the older ones in the batch are superseded rather than handed over first
 /// and replaced a moment later (GitHub keeps only the last upload per
 /// server). Files whose manifest cannot be read (they will be refused) come
-/// last, in the order given.
-pub fn batch_order(paths: Vec<PathBuf>) -> Vec<PathBuf> {
+/// last, in the order given. Each bundle is read through its descriptor.
+pub fn batch_order(bundles: Vec<Opened>) -> Vec<Opened> {
     let mut known = Vec::new();
     let mut unknown = Vec::new();
-    for p in paths {
-        let m = crate::bundle::sign::manifest_bytes(&p)
-            .and_then(|b| crate::bundle::Manifest::parse(&b));
-        match m {
-            Ok(m) => known.push((
-                (m.source.host_name, m.source.server_id.unwrap_or_default()),
-                m.created,
-                p,
-            )),
-            Err(_) => unknown.push(p),
+    for b in bundles {
+        match b.sort_key() {
+            Some((inst, created)) => known.push((inst, created, b)),
+            None => unknown.push(b),
         }
     }
-    known.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+    known.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(b.1.cmp(&a.1))
+            .then(a.2.name.cmp(&b.2.name))
+    });
     known
         .into_iter()
-        .map(|(_, _, p)| p)
+        .map(|(_, _, b)| b)
         .chain(unknown)
         .collect()
 }
@@ -235,78 +233,9 @@ impl Drop for RemoveOnDrop {
     }
 }
 
-/// Refuse and record: the bundle verified, a ledger rule says no.
-fn refuse(
-    tx: &crate::ledger::Tx<'_>,
-    v: &Verified,
-    sha: &str,
-    outcome: Outcome,
-    e: Error,
-    clock: Clock,
-) -> Result<Error> {
-    let mut ev = event_from(v, sha, Kind::Import, outcome, clock);
-    ev.code = Some(e.code.as_str().into());
-    ev.detail = Some(e.cause.clone());
-    tx.append(ev)?;
-    Ok(e)
-}
-
-/// The ledger rules for a bundle not yet accepted: no rollback of a
-/// signer's sequence, nothing older than what was imported for the instance.
-fn check_rules(tx: &crate::ledger::Tx<'_>, m: &crate::bundle::Manifest) -> Result<Option<Error>> {
-    let sid = m.source.server_id.as_deref();
-    let seq = m.sequence.number as i64;
-    if let Some(max) = tx.max_sequence(&m.sequence.key, &m.source.host_name, sid)? {
-        if seq <= max {
-            return Ok(Some(Error::new(
-                Code::LedgerRollback,
-                format!(
-                    "sequence {seq} from {} for {} is not above {max}, already imported: rollback or replay",
-                    m.sequence.key, m.source.host_name
-                ),
-            )));
-        }
-    }
-    if let Some(newest) = tx.newest_created(&m.source.host_name, sid)? {
-        if m.created.to_string() <= newest {
-            return Ok(Some(Error::new(
-                Code::LedgerOlder,
-                format!(
-                    "the bundle was created {}, not after {newest}, the newest already imported for {} (from any key)",
-                    m.created, m.source.host_name
-                ),
-            )));
-        }
-    }
-    Ok(None)
-}
-
-/// For a bundle accepted earlier whose hand-over did not finish: has a newer
-/// bundle for the instance been accepted since? Then handing this one over
-/// now would put an older file after a newer one.
-fn check_resume(tx: &crate::ledger::Tx<'_>, m: &crate::bundle::Manifest) -> Result<Option<Error>> {
-    let sid = m.source.server_id.as_deref();
-    let newer = tx.overtaken_by(
-        &m.source.host_name,
-        sid,
-        &m.created.to_string(),
-        &m.sequence.key,
-        m.sequence.number as i64,
-    )?;
-    Ok(newer.map(|(id, created)| {
-        Error::new(
-            Code::LedgerSuperseded,
-            format!(
-                "bundle {} was accepted but not handed over, and bundle {id} (created {created}) for {} was imported since: it is superseded",
-                m.bundle_id, m.source.host_name
-            ),
-        )
-    }))
-}
-
 /// Where the verifying read writes the payload: straight into the outbox
 /// (private temporary files, published after the ledger accepted the
-/// bundle), or a private spool for HTTP hand-over.
+/// bundle), or this process's private spool for HTTP hand-over.
 fn staging_dir(state: &Path, target: &Target) -> Result<(PathBuf, Option<RemoveOnDrop>)> {
     match target {
         Target::Outbox(dir) => {
@@ -330,7 +259,9 @@ fn staging_dir(state: &Path, target: &Target) -> Result<(PathBuf, Option<RemoveO
         }
         Target::Http { .. } => {
             use std::os::unix::fs::DirBuilderExt;
-            let spool = state.join("spool");
+            // Per process: an HTTP hand-over releases the state lock while
+            // it waits, and another run's clean-up must not take its files.
+            let spool = state.join("spool").join(std::process::id().to_string());
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -351,6 +282,7 @@ fn staging_dir(state: &Path, target: &Target) -> Result<(PathBuf, Option<RemoveO
 /// recorded.
 fn record_rejected(
     ledger: &mut Ledger,
+    name: &Path,
     file: Option<&mut File>,
     e: &Error,
     opts: &VerifyOptions<'_>,
@@ -359,28 +291,19 @@ fn record_rejected(
         let f = f.try_clone().ok()?;
         crate::bundle::verify::trusted_manifest(f, opts).ok()
     });
-    let sha = file.and_then(|f| {
+    let read = file.and_then(|f| {
         use std::io::{Seek, SeekFrom};
+        let size = f.metadata().ok()?.len();
         f.seek(SeekFrom::Start(0)).ok()?;
-        crate::fsutil::sha256_reader(f).ok()
+        let sha = crate::fsutil::sha256_reader(f).ok()?;
+        Some(crate::ledger::ReadFacts {
+            file_name: name.to_string_lossy().escape_debug().to_string(),
+            file_size: size,
+            read_bytes: size,
+            read_sha256: HexDigest::parse(&sha)?,
+        })
     });
-    let mut ev = Event {
-        bundle_sha256: sha,
-        code: Some(e.code.as_str().into()),
-        detail: Some(e.cause.clone()),
-        ..Event::new(Kind::Import, Outcome::Rejected, format_time(opts.now.now()))
-    };
-    if let Some(m) = signed {
-        ev.bundle_id = Some(m.bundle_id.to_string());
-        ev.signer = Some(m.sequence.key.to_string());
-        ev.sequence = Some(m.sequence.number as i64);
-        ev.host_name = Some(m.source.host_name);
-        ev.server_id = m.source.server_id;
-        ev.created = Some(m.created.to_string());
-        ev.expires = Some(m.expires.to_string());
-    }
-    ledger.append(ev)?;
-    Ok(())
+    lifecycle::refused_unverified(ledger, e, read, signed.as_ref(), opts.now.now())
 }
 
 /// What the verifying read left behind: the verified bundle, its payload
@@ -391,33 +314,25 @@ struct StagedBundle {
     spool: Option<RemoveOnDrop>,
     v: Verified,
     staged: Staged,
-    sha256: String,
+    sha256: HexDigest,
 }
 
-/// Step 1, one read: open the bundle, verify it, decrypt and stage the
-/// payload where it goes. A refusal by the open or the verification is
-/// recorded (`record_rejected`) before it is returned.
+/// Step 1, one read: verify the opened bundle, decrypt and stage the
+/// payload where it goes. A refusal by the verification is recorded
+/// (`record_rejected`) before it is returned.
 fn verify_and_stage(
-    bundle: &Path,
+    bundle: Opened,
     opts: &ImportOptions<'_>,
     ledger: &mut Ledger,
     to_outbox: bool,
 ) -> Result<StagedBundle> {
-    let file = match open_bundle(bundle) {
-        Ok(f) => f,
-        Err(e) => {
-            record_rejected(ledger, None, &e, &opts.verify)?;
-            return Err(e);
-        }
-    };
+    let Opened { file, name } = bundle;
     let mut keep = file.try_clone().ok();
     let (dir, spool) = staging_dir(opts.state.path(), &opts.target)?;
-    let outbox_name = |m: &crate::bundle::Manifest, p: &crate::bundle::manifest::PayloadEntry| {
-        handover::outbox_name(m, p)
-    };
-    let plain_name = |_: &crate::bundle::Manifest, p: &crate::bundle::manifest::PayloadEntry| {
-        output_name(p).to_string()
-    };
+    let outbox_name =
+        |m: &Manifest, p: &crate::bundle::manifest::PayloadEntry| handover::outbox_name(m, p);
+    let plain_name =
+        |_: &Manifest, p: &crate::bundle::manifest::PayloadEntry| output_name(p).to_string();
     let dest = Destination::Dir {
         dir: &dir,
         name: if to_outbox { &outbox_name } else { &plain_name },
@@ -427,14 +342,15 @@ fn verify_and_stage(
     let (v, staged) = match verify_bundle(file, &opts.verify, &dest, true) {
         Ok(x) => x,
         Err(e) => {
-            record_rejected(ledger, keep.as_mut(), &e, &opts.verify)?;
+            record_rejected(ledger, &name, keep.as_mut(), &e, &opts.verify)?;
             return Err(e);
         }
     };
     drop(keep);
     let sha256 = v
         .bundle_sha256
-        .clone()
+        .as_deref()
+        .and_then(HexDigest::parse)
         .ok_or_else(|| Error::new(Code::Internal, "the verifying read took no bundle hash"))?;
     Ok(StagedBundle {
         dir,
@@ -445,73 +361,9 @@ fn verify_and_stage(
     })
 }
 
-/// Step 2, the ledger's rules in one exclusive transaction, at the moment
-/// of decision: refuse (and record) a bundle already handed over, a
-/// rollback, an older or superseded bundle, or one expired by now; else
-/// record it accepted. Returns whether an earlier run had accepted it
-/// already (this run resumes its hand-over).
-fn apply_rules(
-    ledger: &mut Ledger,
-    v: &Verified,
-    bundle_sha256: &str,
-    opts: &ImportOptions<'_>,
-) -> Result<bool> {
-    let m = &v.manifest;
-    let clock = opts.verify.now;
-    let tx = ledger.begin()?;
-    let (accepted, done) = tx.bundle_state(bundle_sha256)?;
-    if done {
-        let mut e = event_from(
-            v,
-            bundle_sha256,
-            Kind::Import,
-            Outcome::AlreadyImported,
-            clock,
-        );
-        e.code = Some(Code::AlreadyImported.as_str().into());
-        tx.append(e)?;
-        tx.commit()?;
-        return Err(Error::new(
-            Code::AlreadyImported,
-            format!(
-                "bundle {} (SHA-256 {}) was already imported and handed over",
-                m.bundle_id,
-                &bundle_sha256[..16]
-            ),
-        ));
-    }
-    let verdict = if accepted {
-        check_resume(&tx, m)?.map(|e| (Outcome::Superseded, e))
-    } else {
-        check_rules(&tx, m)?.map(|e| (Outcome::Rejected, e))
-    };
-    let verdict = match verdict {
-        Some(v) => Some(v),
-        None => check_freshness(m, opts.verify.now.now(), opts.verify.skew)
-            .err()
-            .map(|e| (Outcome::Rejected, e)),
-    };
-    if let Some((outcome, e)) = verdict {
-        let e = refuse(&tx, v, bundle_sha256, outcome, e, clock)?;
-        tx.commit()?;
-        return Err(e);
-    }
-    if !accepted {
-        tx.append(event_from(
-            v,
-            bundle_sha256,
-            Kind::Import,
-            Outcome::Accepted,
-            clock,
-        ))?;
-    }
-    tx.commit()?;
-    Ok(accepted)
-}
-
 /// The file(s) to upload to GitHub from an outbox hand-over: the usage
 /// files (every file when the bundle carries none); none for HTTP.
-fn upload_files(target: &Target, m: &crate::bundle::Manifest, staged: &Staged) -> Vec<String> {
+fn upload_files(target: &Target, m: &Manifest, staged: &Staged) -> Vec<String> {
     match target {
         Target::Outbox(_) => {
             let any_usage = m.payload.iter().any(|p| p.is_usage());
@@ -527,50 +379,51 @@ fn upload_files(target: &Target, m: &crate::bundle::Manifest, staged: &Staged) -
     }
 }
 
-/// After step 3: record the hand-over's outcome, `done` (with the paths or
-/// HTTP results) or `failed` (with its code and cause), and pass it on.
-fn record_handover(
-    ledger: &mut Ledger,
-    v: &Verified,
-    bundle_sha256: &str,
-    clock: Clock,
-    result: Result<Vec<String>>,
-) -> Result<Vec<String>> {
-    match result {
-        Ok(handed_over) => {
-            crate::fsutil::fault_point("import:handed-over");
-            let mut e = event_from(v, bundle_sha256, Kind::Handover, Outcome::Done, clock);
-            e.detail = Some(handed_over.join("; "));
-            ledger.append(e)?;
-            Ok(handed_over)
-        }
-        Err(err) => {
-            let mut e = event_from(v, bundle_sha256, Kind::Handover, Outcome::Failed, clock);
-            e.code = Some(err.code.as_str().into());
-            e.detail = Some(err.cause.clone());
-            ledger.append(e)?;
-            Err(err)
-        }
-    }
-}
-
 /// The replaced hand-overs' files leave the outbox's top level, so that it
 /// holds one file to upload per instance. Returns where they went, and one
 /// message per file that could not be moved.
-fn move_replaced_aside(replaced: &[handover::Replaced]) -> (Vec<String>, Vec<String>) {
+fn move_replaced_aside(replaced: &[Replaced]) -> (Vec<String>, Vec<String>) {
     let files: Vec<PathBuf> = replaced
         .iter()
         .flat_map(|r| r.files.iter().map(PathBuf::from))
         .collect();
-    let (moved, move_errors) = handover::move_aside(&files);
+    let (moved, move_errors) = lifecycle::move_into(&files, lifecycle::SUPERSEDED_DIR);
     let moved = moved.iter().map(|p| p.display().to_string()).collect();
     (moved, move_errors)
 }
 
-/// Import a bundle: verify it in one read (step 1), apply the ledger's
-/// rules (step 2), hand it over and record the hand-over (step 3), in that
-/// order; each step's refusal or failure is recorded before it is returned.
+/// Import a bundle by name: open it once ([`Opened::open`]), then
+/// [`import_result`] as a batch of one.
 pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
+    import_result(Opened::open(bundle), opts, &mut Batch::new())
+}
+
+/// Import what [`Opened::open`] gave: a refusal to open (not a regular
+/// file, a symbolic link, unreadable) is recorded like any refusal.
+pub fn import_result(
+    opened: Result<Opened>,
+    opts: &ImportOptions<'_>,
+    batch: &mut Batch,
+) -> Result<ImportReport> {
+    match opened {
+        Ok(b) => import_opened(b, opts, batch),
+        Err(e) => {
+            let mut ledger = Ledger::open(opts.state.path())?;
+            lifecycle::refused_unverified(&mut ledger, &e, None, None, opts.verify.now.now())?;
+            Err(e)
+        }
+    }
+}
+
+/// Import an opened bundle: verify it in one read (step 1), apply the
+/// ledger's rules with the batch's acceptances (step 2), hand it over and
+/// record the hand-over (step 3), in that order; each step's refusal or
+/// failure is recorded before it is returned.
+pub fn import_opened(
+    bundle: Opened,
+    opts: &ImportOptions<'_>,
+    batch: &mut Batch,
+) -> Result<ImportReport> {
     let state = opts.state.path();
     let outbox = match &opts.target {
         Target::Outbox(d) => Some(d.as_path()),
@@ -585,19 +438,20 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
         spool: _spool,
         v,
         staged,
-        sha256: bundle_sha256,
+        sha256,
     } = verify_and_stage(bundle, opts, &mut ledger, outbox.is_some())?;
     let m = &v.manifest;
     crate::fsutil::fault_point("import:verified");
 
     // 2. Ledger rules, in one exclusive transaction, at the moment of decision.
-    let clock = opts.verify.now;
-    let resumed = apply_rules(&mut ledger, &v, &bundle_sha256, opts)?;
+    let now = || opts.verify.now.now();
+    let decision = lifecycle::decide(&mut ledger, &v, &sha256, batch, now(), opts.verify.skew)?;
+    batch.accepted(sha256.clone());
     crate::fsutil::fault_point("import:accepted");
 
     // 3. Hand-over, then record it.
     let replaced = match &opts.target {
-        Target::Outbox(_) => replaced_by(&ledger.events()?, m, &bundle_sha256),
+        Target::Outbox(_) => lifecycle::replaced_by(&ledger.events()?, m, &sha256),
         Target::Http { .. } => Vec::new(),
     };
     let upload = upload_files(&opts.target, m, &staged);
@@ -607,7 +461,7 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             m,
             staged,
             opts.enterprise.as_deref(),
-            &bundle_sha256,
+            &sha256,
             &replaced,
         )
         .map(|ps| {
@@ -619,26 +473,32 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             url,
             token,
             ca_file,
-        } => handover::to_http(
-            url,
-            token.as_ref().map(|t| t.as_str()),
-            ca_file.as_deref(),
-            m,
-            &staged,
-            &bundle_sha256,
-        ),
+        } => {
+            // The lease first, then the network without the state lock.
+            lifecycle::start_handover(&mut ledger, &v, &sha256, now())?;
+            opts.state.unlocked(|| {
+                handover::to_http(
+                    url,
+                    token.as_ref().map(|t| t.as_str()),
+                    ca_file.as_deref(),
+                    m,
+                    &staged,
+                    &sha256,
+                )
+            })?
+        }
     };
-    let handed_over = record_handover(&mut ledger, &v, &bundle_sha256, clock, result)?;
+    let handed_over = lifecycle::end_handover(&mut ledger, &v, &sha256, now(), result)?;
     let (moved_aside, move_errors) = move_replaced_aside(&replaced);
     Ok(ImportReport {
-        bundle_sha256,
-        bundle_id: m.bundle_id.to_string(),
+        bundle_sha256: sha256.clone(),
+        bundle_id: m.bundle_id.clone(),
         host_name: m.source.host_name.clone(),
         server_id: m.source.server_id.clone(),
         sequence: m.sequence.number,
-        signer: m.sequence.key.to_string(),
-        created: m.created.to_string(),
-        resumed,
+        signer: m.sequence.key.clone(),
+        created: m.created,
+        resumed: decision == Decision::Resume,
         handed_over,
         upload,
         replaced,
@@ -740,54 +600,14 @@ mod tests {
         let ev = Ledger::open(state.path()).unwrap().events().unwrap();
         let rejected: Vec<_> = ev
             .iter()
-            .filter(|e| e.outcome == Outcome::Rejected)
+            .filter(|e| e.outcome == crate::ledger::Outcome::Rejected)
             .collect();
         assert_eq!(rejected.len(), 2);
         // The refused file's hash is recorded, taken from its descriptor.
         let f = root().join("fixtures/bundles/fail_tampered_payload.airlock.zip");
         assert_eq!(
-            rejected[0].bundle_sha256.as_deref(),
-            Some(crate::fsutil::sha256_file(&f).unwrap().as_str())
+            rejected[0].read.as_ref().map(|r| r.read_sha256.to_string()),
+            Some(crate::fsutil::sha256_file(&f).unwrap())
         );
-    }
-
-    #[test]
-    fn resume_is_refused_once_a_newer_bundle_was_accepted() {
-        let d = tempfile::tempdir().unwrap();
-        let mut l = Ledger::open(d.path()).unwrap();
-        let m = crate::bundle::manifest::tests::sample();
-        let ev = |created: &str, seq: i64, id: &str| Event {
-            bundle_id: Some(id.into()),
-            signer: Some(m.sequence.key.to_string()),
-            sequence: Some(seq),
-            host_name: Some(m.source.host_name.clone()),
-            server_id: m.source.server_id.clone(),
-            created: Some(created.into()),
-            ..Event::new(
-                Kind::Import,
-                Outcome::Accepted,
-                "2026-11-28T00:00:00Z".into(),
-            )
-        };
-        // The sample itself (created 2026-11-28, sequence 1) was accepted.
-        l.append(ev(&m.created.to_string(), 1, &m.bundle_id))
-            .unwrap();
-        {
-            let tx = l.begin().unwrap();
-            assert!(check_resume(&tx, &m).unwrap().is_none());
-            assert!(check_rules(&tx, &m).unwrap().is_some(), "a replay");
-        }
-        // A newer one for the same instance: the resume is superseded.
-        l.append(ev("2026-11-29T00:00:00Z", 2, "newer")).unwrap();
-        let tx = l.begin().unwrap();
-        let e = check_resume(&tx, &m).unwrap().unwrap();
-        assert_eq!(e.code, Code::LedgerSuperseded);
-        assert!(e.cause.contains("newer"), "{e}");
-        // Another instance's bundles do not count.
-        drop(tx);
-        let mut other = m.clone();
-        other.source.host_name = "other.example.com".into();
-        let tx = l.begin().unwrap();
-        assert!(check_resume(&tx, &other).unwrap().is_none());
     }
 }

@@ -2,11 +2,21 @@
 //! recording every export, import attempt, hand-over and confirmation, each
 //! record carrying the hash of the one before.
 //!
-//! The importer's freshness rules are queries over accepted records, so the
-//! rules and the audit trail can never disagree. `verify_chain` recomputes
-//! the chain and detects any edited, removed or reordered record (removal of
-//! the newest records is detected only against a head hash kept elsewhere:
-//! `airlock log` prints it). Schema: docs/ledger.md.
+//! The importer's freshness rules and a bundle's place in its lifecycle
+//! (`crate::lifecycle`) are queries over these records, so the rules, the
+//! state and the audit trail can never disagree. `verify_chain` recomputes
+//! the chain from the stored text and detects any edited, removed or
+//! reordered record (removal of the newest records is detected only against
+//! a head hash kept elsewhere: `airlock log` prints it).
+//!
+//! Schema v2 (docs/import.md, "The ledger"): the same columns as v1, each
+//! with a `CHECK` constraint an auditor can read with `sqlite3`, plus the
+//! columns of the hand-over lifecycle (`files`, `lease_pid`), GitHub's parsed
+//! sync time beside its raw date (`sync_time`) and what a refusal's one read
+//! established (`file_name`, `file_size`, `read_bytes`, `read_sha256`). A v1
+//! ledger is migrated in place, its rows and their hashes unchanged
+//! (`record_version` 1); rows written now are `record_version` 2 and their
+//! hash covers the new columns too.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,17 +26,19 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::bundle::manifest::{BundleId, Fingerprint, HexDigest, Timestamp};
 use crate::error::{Code, Error, Result};
 
 /// The ledger's file name inside a state directory (SQLite; its WAL
 /// `ledger.sqlite-wal` beside it is part of it).
 pub const LEDGER_FILE: &str = "ledger.sqlite";
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What a record is about. Stored as text; `as_str` is the one mapping
-/// (docs/import.md lists the stored values).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// (docs/import.md lists the stored values; the schema's `CHECK` admits
+/// only these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     /// `export`: a bundle of this host.
     Export,
@@ -39,14 +51,11 @@ pub enum Kind {
     /// `cloud-sync`: what GitHub reported about an instance's last sync
     /// (the outcome is GitHub's status, [`Outcome::GitHub`]).
     CloudSync,
-    /// Text this airlock does not know (a newer airlock's record), kept as
-    /// stored so the chain still verifies; no rule matches it.
-    Unknown(String),
 }
 
 impl Kind {
-    /// Every kind this airlock writes.
-    const ALL: [Kind; 5] = [
+    /// Every kind, in the order docs/import.md lists them.
+    pub const ALL: [Kind; 5] = [
         Kind::Export,
         Kind::Import,
         Kind::Handover,
@@ -55,23 +64,18 @@ impl Kind {
     ];
 
     /// The stored text.
-    pub fn as_str(&self) -> &str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             Kind::Export => "export",
             Kind::Import => "import",
             Kind::Handover => "handover",
             Kind::Confirm => "confirm",
             Kind::CloudSync => "cloud-sync",
-            Kind::Unknown(s) => s,
         }
     }
 
-    /// The kind stored as `text` (total: unknown text is kept).
-    fn from_stored(text: &str) -> Kind {
-        Kind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == text)
-            .unwrap_or_else(|| Kind::Unknown(text.to_string()))
+    fn from_stored(text: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == text)
     }
 }
 
@@ -88,13 +92,17 @@ pub enum Outcome {
     Rejected,
     /// import: the same bundle was already handed over.
     AlreadyImported,
+    /// handover: started, not finished: the `lease_pid` process is handing
+    /// it over now (HTTP), with no lock held while it waits on the network.
+    Started,
     /// handover: the payload reached the outbox or endpoint.
     Done,
     /// handover: it did not; a re-run retries.
     Failed,
     /// Two meanings, told apart by the kind (docs/import.md):
-    /// - import: accepted earlier, but a newer bundle for the instance was
-    ///   accepted before its hand-over finished; it is not handed over.
+    /// - import: genuine but not handed over: older than a bundle of the
+    ///   same instance accepted in the same batch or watch pass, or accepted
+    ///   earlier and overtaken by a newer bundle before its hand-over ended.
     /// - confirm: handed over, but GitHub's successful sync covers a newer
     ///   hand-over of the instance; this file was not the one GitHub kept.
     Superseded,
@@ -103,14 +111,11 @@ pub enum Outcome {
     Confirmed,
     /// cloud-sync: GitHub's status as given (`success`, `failed`, …).
     GitHub(String),
-    /// Text this airlock does not know for the record's kind (a newer
-    /// airlock's record), kept as stored; no rule matches it.
-    Unknown(String),
 }
 
 impl Outcome {
-    /// Every fixed outcome this airlock writes.
-    const FIXED: [Outcome; 9] = [
+    /// Every fixed outcome (all but GitHub's own statuses).
+    pub const FIXED: [Outcome; 10] = [
         Outcome::Reserved,
         Outcome::Exported,
         Outcome::Accepted,
@@ -120,6 +125,7 @@ impl Outcome {
         Outcome::Failed,
         Outcome::Superseded,
         Outcome::Confirmed,
+        Outcome::Started,
     ];
 
     /// The stored text.
@@ -130,25 +136,22 @@ impl Outcome {
             Outcome::Accepted => "accepted",
             Outcome::Rejected => "rejected",
             Outcome::AlreadyImported => "already-imported",
+            Outcome::Started => "started",
             Outcome::Done => "done",
             Outcome::Failed => "failed",
             Outcome::Superseded => "superseded",
             Outcome::Confirmed => "confirmed",
-            Outcome::GitHub(s) | Outcome::Unknown(s) => s,
+            Outcome::GitHub(s) => s,
         }
     }
 
-    /// The outcome stored as `text` in a record of `kind` (total: a
-    /// cloud-sync record's outcome is GitHub's text, whatever it says;
-    /// unknown text is kept).
-    fn from_stored(kind: &Kind, text: &str) -> Outcome {
-        if *kind == Kind::CloudSync {
-            return Outcome::GitHub(text.to_string());
+    /// The outcome stored as `text` in a record of `kind`: a cloud-sync
+    /// record's outcome is GitHub's text, whatever it says.
+    fn from_stored(kind: Kind, text: &str) -> Option<Outcome> {
+        if kind == Kind::CloudSync {
+            return Some(Outcome::GitHub(text.to_string()));
         }
-        Outcome::FIXED
-            .into_iter()
-            .find(|o| o.as_str() == text)
-            .unwrap_or_else(|| Outcome::Unknown(text.to_string()))
+        Outcome::FIXED.into_iter().find(|o| o.as_str() == text)
     }
 }
 
@@ -179,61 +182,169 @@ macro_rules! stored_text {
 stored_text!(Kind);
 stored_text!(Outcome);
 
+/// What one read of a refused file established, recorded instead of
+/// reading it again (docs/import.md): its name (escaped for display), its
+/// size, how many bytes verification read before it refused, and the
+/// SHA-256 of exactly those bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadFacts {
+    /// The file's name, escaped (`crate::names`): safe in a terminal and a log.
+    pub file_name: String,
+    /// The file's size when it was opened (`fstat`).
+    pub file_size: u64,
+    /// Bytes the verifying read consumed, from the start of the file.
+    pub read_bytes: u64,
+    /// SHA-256 of those bytes (of the whole file when `read_bytes` is its
+    /// size).
+    pub read_sha256: HexDigest,
+}
+
 /// One ledger record. Fields that do not apply are `None`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     /// Position in the ledger: 1, 2, 3, … without gaps (0 until appended).
-    pub seq: i64,
+    pub seq: u64,
     /// What the record is about.
     pub kind: Kind,
-    /// When the record was made, RFC 3339 UTC, from the caller's clock.
-    pub at: String,
+    /// When the record was made, from the caller's clock.
+    pub at: Timestamp,
     /// How it ended; its meaning depends on `kind`.
     pub outcome: Outcome,
-    /// SHA-256 of the bundle file, lowercase hex.
-    pub bundle_sha256: Option<String>,
+    /// SHA-256 of the bundle file.
+    pub bundle_sha256: Option<HexDigest>,
     /// The bundle id from the signed manifest.
-    pub bundle_id: Option<String>,
+    pub bundle_id: Option<BundleId>,
     /// Fingerprint of the key that numbers the bundles (`sequence`).
-    pub signer: Option<String>,
+    pub signer: Option<Fingerprint>,
     /// The allowed_signers principals that admitted the bundle.
     pub principal: Option<String>,
     /// The bundle's per-signer sequence number.
-    pub sequence: Option<i64>,
+    pub sequence: Option<u64>,
     /// The source instance's host name, from the signed manifest (or
     /// GitHub's host name for a `cloud-sync` record).
     pub host_name: Option<String>,
     /// The source instance's server id (a UUID).
     pub server_id: Option<String>,
-    /// The bundle's creation time; for `cloud-sync`, GitHub's sync date as
-    /// given.
-    pub created: Option<String>,
+    /// The bundle's creation time.
+    pub created: Option<Timestamp>,
     /// The bundle's expiry time.
-    pub expires: Option<String>,
+    pub expires: Option<Timestamp>,
     /// The error code (`AIRLOCK-E-…`) of a refusal or failure.
     pub code: Option<String>,
-    /// The reason, or where the payload was handed over (paths or HTTP
-    /// results joined by `"; "`), or GitHub's error text.
+    /// The reason, or GitHub's error text.
     pub detail: Option<String>,
+    /// handover `done`: the outbox paths or HTTP results, one per file.
+    pub files: Vec<String>,
+    /// handover `started`: the process handing it over (its lease, with
+    /// `at`; `crate::lifecycle` says when it has lapsed).
+    pub lease_pid: Option<u32>,
+    /// cloud-sync: GitHub's sync date exactly as given (decision 32).
+    pub github_date: Option<String>,
+    /// cloud-sync: that date parsed, when airlock can read it.
+    pub sync_time: Option<Timestamp>,
+    /// import `rejected`: what the one read established.
+    pub read: Option<ReadFacts>,
+    /// 1 for records written by a v1 airlock (their hash covers the v1
+    /// columns only), 2 for records written now.
+    pub record_version: u8,
     /// The previous record's `hash` (64 zeros for the first record).
     pub prev_hash: String,
-    /// SHA-256 over `prev_hash`, a newline and the JSON array of the fields
-    /// `seq` … `detail`, lowercase hex.
+    /// SHA-256 over `prev_hash`, a newline and the JSON array of the stored
+    /// fields, lowercase hex (docs/import.md).
     pub hash: String,
 }
 
-/// The records the freshness rules look at: accepted imports.
-const ACCEPTED_IMPORT: (Kind, Outcome) = (Kind::Import, Outcome::Accepted);
+/// A record exactly as stored: the text the hash chain covers, and the
+/// form `airlock log --json` prints (the v1 fields, then the v2 fields that
+/// are set).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+struct Row {
+    seq: i64,
+    kind: String,
+    at: String,
+    outcome: String,
+    bundle_sha256: Option<String>,
+    bundle_id: Option<String>,
+    signer: Option<String>,
+    principal: Option<String>,
+    sequence: Option<i64>,
+    host_name: Option<String>,
+    server_id: Option<String>,
+    created: Option<String>,
+    expires: Option<String>,
+    code: Option<String>,
+    detail: Option<String>,
+    #[serde(skip)]
+    record_version: i64,
+    #[serde(skip)]
+    files: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease_pid: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sync_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_size: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_bytes: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_sha256: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
 
 const COLUMNS: &str =
     "seq, kind, at, outcome, bundle_sha256, bundle_id, signer, principal, sequence, \
-                       host_name, server_id, created, expires, code, detail, prev_hash, hash";
+     host_name, server_id, created, expires, code, detail, record_version, files, lease_pid, \
+     sync_time, file_name, file_size, read_bytes, read_sha256, prev_hash, hash";
+
+/// Schema v2. Every value an airlock writes passes these checks; an auditor
+/// reads them with `sqlite3 ledger.sqlite .schema`.
+const CREATE_EVENTS: &str = "CREATE TABLE events (
+    seq INTEGER PRIMARY KEY CHECK (seq > 0),
+    kind TEXT NOT NULL CHECK (kind IN ('export','import','handover','confirm','cloud-sync')),
+    at TEXT NOT NULL CHECK (at GLOB '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
+    outcome TEXT NOT NULL CHECK (kind = 'cloud-sync' OR outcome IN ('reserved','exported','accepted',
+        'rejected','already-imported','started','done','failed','superseded','confirmed')),
+    bundle_sha256 TEXT CHECK (bundle_sha256 IS NULL OR (length(bundle_sha256) = 64
+        AND bundle_sha256 NOT GLOB '*[^0-9a-f]*')),
+    bundle_id TEXT CHECK (bundle_id IS NULL OR (length(bundle_id) = 32
+        AND bundle_id NOT GLOB '*[^0-9a-f]*')),
+    signer TEXT CHECK (signer IS NULL OR (signer GLOB 'SHA256:*' AND length(signer) = 50)),
+    principal TEXT,
+    sequence INTEGER CHECK (sequence IS NULL OR sequence >= 0),
+    host_name TEXT,
+    server_id TEXT,
+    created TEXT CHECK (kind = 'cloud-sync' OR created IS NULL OR created GLOB
+        '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
+    expires TEXT CHECK (expires IS NULL OR expires GLOB
+        '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
+    code TEXT CHECK (code IS NULL OR code GLOB 'AIRLOCK-E-*'),
+    detail TEXT,
+    record_version INTEGER NOT NULL DEFAULT 1 CHECK (record_version IN (1, 2)),
+    files TEXT CHECK (files IS NULL OR (json_valid(files) AND json_type(files) = 'array')),
+    lease_pid INTEGER CHECK (lease_pid IS NULL OR (kind = 'handover' AND outcome = 'started' AND lease_pid > 0)),
+    sync_time TEXT CHECK (sync_time IS NULL OR (kind = 'cloud-sync' AND sync_time GLOB
+        '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z')),
+    file_name TEXT,
+    file_size INTEGER CHECK (file_size IS NULL OR file_size >= 0),
+    read_bytes INTEGER CHECK (read_bytes IS NULL OR read_bytes >= 0),
+    read_sha256 TEXT CHECK (read_sha256 IS NULL OR (length(read_sha256) = 64
+        AND read_sha256 NOT GLOB '*[^0-9a-f]*')),
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+)";
+
+fn opt_i64(v: Option<u64>) -> Option<i64> {
+    v.map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+}
 
 impl Event {
-    /// A record of `kind` and `outcome` at time `at` (RFC 3339, from the
-    /// caller's clock), every other field empty; the ledger fills in `seq`
-    /// and the hashes when it appends it.
-    pub fn new(kind: Kind, outcome: Outcome, at: String) -> Event {
+    /// A record of `kind` and `outcome` at time `at` (from the caller's
+    /// clock), every other field empty; the ledger fills in `seq` and the
+    /// hashes when it appends it.
+    pub fn new(kind: Kind, outcome: Outcome, at: Timestamp) -> Event {
         Event {
             seq: 0,
             kind,
@@ -250,46 +361,110 @@ impl Event {
             expires: None,
             code: None,
             detail: None,
+            files: Vec::new(),
+            lease_pid: None,
+            github_date: None,
+            sync_time: None,
+            read: None,
+            record_version: 2,
             prev_hash: String::new(),
             hash: String::new(),
         }
     }
 
-    /// The hash of this record given the previous one: SHA-256 over the
-    /// previous hash and the canonical JSON array of every other field.
+    /// The stored form.
+    fn to_row(&self) -> Row {
+        let created = match self.kind {
+            Kind::CloudSync => self.github_date.clone(),
+            _ => self.created.map(|t| t.to_string()),
+        };
+        // A v1 record kept its hand-over's files in `detail` only.
+        let files = (self.record_version >= 2 && !self.files.is_empty())
+            .then(|| serde_json::to_string(&self.files).unwrap_or_default());
+        Row {
+            seq: opt_i64(Some(self.seq)).unwrap_or(0),
+            kind: self.kind.as_str().into(),
+            at: self.at.to_string(),
+            outcome: self.outcome.as_str().into(),
+            bundle_sha256: self.bundle_sha256.as_ref().map(|d| d.to_string()),
+            bundle_id: self.bundle_id.as_ref().map(|d| d.to_string()),
+            signer: self.signer.as_ref().map(|d| d.to_string()),
+            principal: self.principal.clone(),
+            sequence: opt_i64(self.sequence),
+            host_name: self.host_name.clone(),
+            server_id: self.server_id.clone(),
+            created,
+            expires: self.expires.map(|t| t.to_string()),
+            code: self.code.clone(),
+            detail: self.detail.clone(),
+            record_version: i64::from(self.record_version),
+            files,
+            lease_pid: self.lease_pid.map(i64::from),
+            sync_time: self.sync_time.map(|t| t.to_string()),
+            file_name: self.read.as_ref().map(|r| r.file_name.clone()),
+            file_size: opt_i64(self.read.as_ref().map(|r| r.file_size)),
+            read_bytes: opt_i64(self.read.as_ref().map(|r| r.read_bytes)),
+            read_sha256: self.read.as_ref().map(|r| r.read_sha256.to_string()),
+            prev_hash: self.prev_hash.clone(),
+            hash: self.hash.clone(),
+        }
+    }
+}
+
+impl Serialize for Event {
+    /// As stored: `airlock log --json` prints what the chain covers.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_row().serialize(s)
+    }
+}
+
+impl Row {
+    /// SHA-256 over the previous hash, a newline and the canonical JSON
+    /// array of the stored fields: the 15 v1 fields, and for a v2 record
+    /// its version and the v2 fields after them.
     fn compute_hash(&self, prev: &str) -> String {
-        let fields = serde_json::json!([
-            self.seq,
-            self.kind,
-            self.at,
-            self.outcome,
-            self.bundle_sha256,
-            self.bundle_id,
-            self.signer,
-            self.principal,
-            self.sequence,
-            self.host_name,
-            self.server_id,
-            self.created,
-            self.expires,
-            self.code,
-            self.detail,
-        ]);
+        let mut fields = vec![
+            serde_json::json!(self.seq),
+            serde_json::json!(self.kind),
+            serde_json::json!(self.at),
+            serde_json::json!(self.outcome),
+            serde_json::json!(self.bundle_sha256),
+            serde_json::json!(self.bundle_id),
+            serde_json::json!(self.signer),
+            serde_json::json!(self.principal),
+            serde_json::json!(self.sequence),
+            serde_json::json!(self.host_name),
+            serde_json::json!(self.server_id),
+            serde_json::json!(self.created),
+            serde_json::json!(self.expires),
+            serde_json::json!(self.code),
+            serde_json::json!(self.detail),
+        ];
+        if self.record_version != 1 {
+            fields.extend([
+                serde_json::json!(self.record_version),
+                serde_json::json!(self.files),
+                serde_json::json!(self.lease_pid),
+                serde_json::json!(self.sync_time),
+                serde_json::json!(self.file_name),
+                serde_json::json!(self.file_size),
+                serde_json::json!(self.read_bytes),
+                serde_json::json!(self.read_sha256),
+            ]);
+        }
         let mut h = Sha256::new();
         h.update(prev.as_bytes());
         h.update(b"\n");
-        h.update(fields.to_string().as_bytes());
+        h.update(serde_json::Value::Array(fields).to_string().as_bytes());
         hex::encode(h.finalize())
     }
 
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
-        let kind = Kind::from_stored(&r.get::<_, String>(1)?);
-        let outcome = Outcome::from_stored(&kind, &r.get::<_, String>(3)?);
-        Ok(Event {
+    fn from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
             seq: r.get(0)?,
-            kind,
+            kind: r.get(1)?,
             at: r.get(2)?,
-            outcome,
+            outcome: r.get(3)?,
             bundle_sha256: r.get(4)?,
             bundle_id: r.get(5)?,
             signer: r.get(6)?,
@@ -301,8 +476,100 @@ impl Event {
             expires: r.get(12)?,
             code: r.get(13)?,
             detail: r.get(14)?,
-            prev_hash: r.get(15)?,
-            hash: r.get(16)?,
+            record_version: r.get(15)?,
+            files: r.get(16)?,
+            lease_pid: r.get(17)?,
+            sync_time: r.get(18)?,
+            file_name: r.get(19)?,
+            file_size: r.get(20)?,
+            read_bytes: r.get(21)?,
+            read_sha256: r.get(22)?,
+            prev_hash: r.get(23)?,
+            hash: r.get(24)?,
+        })
+    }
+
+    /// The typed record. `None` names the first field that does not read
+    /// (the schema's checks make that a record not written by airlock).
+    fn to_event(&self) -> std::result::Result<Event, &'static str> {
+        let kind = Kind::from_stored(&self.kind).ok_or("kind")?;
+        let outcome = Outcome::from_stored(kind, &self.outcome).ok_or("outcome")?;
+        let time = |v: &Option<String>, what| match v {
+            None => Ok(None),
+            Some(t) => Timestamp::parse(t).map(Some).ok_or(what),
+        };
+        let u = |v: Option<i64>, what| match v {
+            None => Ok(None),
+            Some(n) => u64::try_from(n).map(Some).map_err(|_| what),
+        };
+        let (created, github_date) = match kind {
+            Kind::CloudSync => (None, self.created.clone()),
+            _ => (time(&self.created, "created")?, None),
+        };
+        let files = match (&self.files, kind, &outcome) {
+            (Some(f), _, _) => serde_json::from_str(f).map_err(|_| "files")?,
+            // v1 hand-overs listed their files in `detail`, joined by "; ".
+            (None, Kind::Handover, Outcome::Done) if self.record_version == 1 => self
+                .detail
+                .as_deref()
+                .unwrap_or("")
+                .split("; ")
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let read = match (
+            &self.file_name,
+            self.file_size,
+            self.read_bytes,
+            &self.read_sha256,
+        ) {
+            (Some(n), Some(s), Some(b), Some(h)) => Some(ReadFacts {
+                file_name: n.clone(),
+                file_size: u(Some(s), "file_size")?.unwrap_or(0),
+                read_bytes: u(Some(b), "read_bytes")?.unwrap_or(0),
+                read_sha256: HexDigest::parse(h).ok_or("read_sha256")?,
+            }),
+            (None, None, None, None) => None,
+            _ => return Err("file_name"),
+        };
+        Ok(Event {
+            seq: u(Some(self.seq), "seq")?.unwrap_or(0),
+            kind,
+            at: Timestamp::parse(&self.at).ok_or("at")?,
+            outcome,
+            bundle_sha256: match &self.bundle_sha256 {
+                None => None,
+                Some(s) => Some(HexDigest::parse(s).ok_or("bundle_sha256")?),
+            },
+            bundle_id: match &self.bundle_id {
+                None => None,
+                Some(s) => Some(BundleId::parse(s).ok_or("bundle_id")?),
+            },
+            signer: match &self.signer {
+                None => None,
+                Some(s) => Some(Fingerprint::parse(s).ok_or("signer")?),
+            },
+            principal: self.principal.clone(),
+            sequence: u(self.sequence, "sequence")?,
+            host_name: self.host_name.clone(),
+            server_id: self.server_id.clone(),
+            created,
+            expires: time(&self.expires, "expires")?,
+            code: self.code.clone(),
+            detail: self.detail.clone(),
+            files,
+            lease_pid: match self.lease_pid {
+                None => None,
+                Some(p) => Some(u32::try_from(p).map_err(|_| "lease_pid")?),
+            },
+            github_date,
+            sync_time: time(&self.sync_time, "sync_time")?,
+            read,
+            record_version: if self.record_version == 1 { 1 } else { 2 },
+            prev_hash: self.prev_hash.clone(),
+            hash: self.hash.clone(),
         })
     }
 }
@@ -325,13 +592,44 @@ pub(crate) struct Tx<'a> {
     path: &'a Path,
 }
 
+/// The v1 table as v1 airlocks created it (for the migration's test).
+#[cfg(test)]
+const CREATE_EVENTS_V1: &str = "CREATE TABLE events (
+    seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, at TEXT NOT NULL, outcome TEXT NOT NULL,
+    bundle_sha256 TEXT, bundle_id TEXT, signer TEXT, principal TEXT, sequence INTEGER,
+    host_name TEXT, server_id TEXT, created TEXT, expires TEXT, code TEXT, detail TEXT,
+    prev_hash TEXT NOT NULL, hash TEXT NOT NULL)";
+
 impl Ledger {
-    /// Open (creating if needed) the ledger in a state directory.
+    /// Open (creating if needed) the ledger in a state directory; a v1
+    /// ledger is migrated to v2 first.
     pub fn open(state_dir: &Path) -> Result<Ledger> {
+        Self::open_with(state_dir, Duration::from_secs(60))
+    }
+
+    /// Open for reading only, waiting at most `busy` for a writer: what
+    /// `cloud status --check` reports from when another process holds the
+    /// state lock. Never creates or migrates anything.
+    pub fn open_read_only(state_dir: &Path, busy: Duration) -> Result<Ledger> {
+        use rusqlite::OpenFlags;
+        let path = state_dir.join(LEDGER_FILE);
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| db_err(&path, e))?;
+        conn.busy_timeout(busy).map_err(|e| db_err(&path, e))?;
+        let l = Ledger { conn, path };
+        match l.schema_version()? {
+            Some(SCHEMA_VERSION) => Ok(l),
+            v => Err(l.version_error(v)),
+        }
+    }
+
+    fn open_with(state_dir: &Path, busy: Duration) -> Result<Ledger> {
         let path = state_dir.join(LEDGER_FILE);
         let conn = Connection::open(&path).map_err(|e| db_err(&path, e))?;
-        conn.busy_timeout(Duration::from_secs(60))
-            .map_err(|e| db_err(&path, e))?;
+        conn.busy_timeout(busy).map_err(|e| db_err(&path, e))?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(|e| db_err(&path, e))?;
         conn.pragma_update(None, "synchronous", "FULL")
@@ -345,32 +643,62 @@ impl Ledger {
             true,
         )
         .map_err(|e| db_err(&path, e))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS events (
-                seq INTEGER PRIMARY KEY,
-                kind TEXT NOT NULL,
-                at TEXT NOT NULL,
-                outcome TEXT NOT NULL,
-                bundle_sha256 TEXT,
-                bundle_id TEXT,
-                signer TEXT,
-                principal TEXT,
-                sequence INTEGER,
-                host_name TEXT,
-                server_id TEXT,
-                created TEXT,
-                expires TEXT,
-                code TEXT,
-                detail TEXT,
-                prev_hash TEXT NOT NULL,
-                hash TEXT NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS events_bundle ON events(bundle_sha256);
-             CREATE INDEX IF NOT EXISTS events_instance ON events(server_id, host_name);",
+        let mut l = Ledger { conn, path };
+        l.create_or_migrate()?;
+        Ok(l)
+    }
+
+    fn schema_version(&self) -> Result<Option<i64>> {
+        let has_meta: bool = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type='table' AND name='meta'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(|e| db_err(&self.path, e))?;
+        if !has_meta {
+            return Ok(None);
+        }
+        let v: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key='schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| db_err(&self.path, e))?;
+        Ok(v.map(|v| v.parse().unwrap_or(-1)))
+    }
+
+    fn version_error(&self, v: Option<i64>) -> Error {
+        let v = v.map_or("none".to_string(), |v| v.to_string());
+        Error::new(
+            Code::LedgerIo,
+            format!(
+                "ledger {} has schema version {v}; this airlock knows 1 and {SCHEMA_VERSION}",
+                self.path.display()
+            ),
+        )
+    }
+
+    /// A new ledger gets schema v2; a v1 ledger is copied into the v2 table
+    /// in one transaction, every row and hash unchanged (`record_version`
+    /// 1); a row the v2 checks refuse was not written by airlock, and the
+    /// migration stops there (`LEDGER-TAMPERED`), changing nothing.
+    fn create_or_migrate(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| db_err(&path, e))?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
         )
         .map_err(|e| db_err(&path, e))?;
-        let v: Option<String> = conn
+        let v: Option<String> = tx
             .query_row(
                 "SELECT value FROM meta WHERE key='schema_version'",
                 [],
@@ -378,26 +706,30 @@ impl Ledger {
             )
             .optional()
             .map_err(|e| db_err(&path, e))?;
-        match v {
+        match v.as_deref() {
             None => {
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?1)",
-                    params![SCHEMA_VERSION.to_string()],
-                )
+                tx.execute_batch(&format!(
+                    "{CREATE_EVENTS};
+                     CREATE INDEX events_bundle ON events(bundle_sha256);
+                     CREATE INDEX events_instance ON events(server_id, host_name);
+                     INSERT INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');"
+                ))
                 .map_err(|e| db_err(&path, e))?;
             }
-            Some(v) if v == SCHEMA_VERSION.to_string() => {}
-            Some(v) => {
+            Some("1") => migrate_v1(&tx, &path)?,
+            Some("2") => {}
+            Some(other) => {
                 return Err(Error::new(
                     Code::LedgerIo,
                     format!(
-                        "ledger {} has schema version {v}; this airlock knows {SCHEMA_VERSION}",
+                        "ledger {} has schema version {other}; this airlock knows 1 and {SCHEMA_VERSION}",
                         path.display()
                     ),
-                ))
+                )
+                .with_hint("use the airlock that wrote this ledger, or a newer one"))
             }
         }
-        Ok(Ledger { conn, path })
+        tx.commit().map_err(|e| db_err(&path, e))
     }
 
     /// The ledger file (`STATE/ledger.sqlite`).
@@ -425,25 +757,43 @@ impl Ledger {
         Ok(e)
     }
 
-    /// Every record, in order.
-    pub fn events(&self) -> Result<Vec<Event>> {
+    fn rows(&self) -> Result<Vec<Row>> {
         let mut st = self
             .conn
             .prepare(&format!("SELECT {COLUMNS} FROM events ORDER BY seq"))
             .map_err(|e| db_err(&self.path, e))?;
         let rows = st
-            .query_map([], Event::from_row)
+            .query_map([], Row::from_sql)
             .map_err(|e| db_err(&self.path, e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| db_err(&self.path, e))
     }
 
-    /// Recompute the hash chain. Returns the number of records and the head
-    /// hash, or the first record that does not fit.
+    /// Every record, in order.
+    pub fn events(&self) -> Result<Vec<Event>> {
+        self.rows()?
+            .iter()
+            .map(|r| {
+                r.to_event().map_err(|field| {
+                    Error::new(
+                        Code::LedgerTampered,
+                        format!(
+                            "record {} of {}: its {field} is not a value airlock writes",
+                            r.seq,
+                            self.path.display()
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Recompute the hash chain from the stored text. Returns the number of
+    /// records and the head hash, or the first record that does not fit.
     pub fn verify_chain(&self) -> Result<(usize, String)> {
-        let events = self.events()?;
+        let rows = self.rows()?;
         let mut prev = GENESIS.to_string();
-        for (i, e) in events.iter().enumerate() {
+        for (i, e) in rows.iter().enumerate() {
             let want_seq = i as i64 + 1;
             if e.seq != want_seq {
                 return Err(Error::new(
@@ -475,8 +825,42 @@ impl Ledger {
             }
             prev = e.hash.clone();
         }
-        Ok((events.len(), prev))
+        Ok((rows.len(), prev))
     }
+}
+
+/// v1 → v2 inside `tx`: the rows move into the checked table unchanged.
+fn migrate_v1(tx: &rusqlite::Transaction<'_>, path: &Path) -> Result<()> {
+    let v1_columns =
+        "seq, kind, at, outcome, bundle_sha256, bundle_id, signer, principal, sequence, \
+                      host_name, server_id, created, expires, code, detail, prev_hash, hash";
+    tx.execute_batch(&format!(
+        "ALTER TABLE events RENAME TO events_v1;
+         DROP INDEX IF EXISTS events_bundle;
+         DROP INDEX IF EXISTS events_instance;
+         {CREATE_EVENTS};"
+    ))
+    .map_err(|e| db_err(path, e))?;
+    tx.execute(
+        &format!("INSERT INTO events ({v1_columns}, record_version) SELECT {v1_columns}, 1 FROM events_v1 ORDER BY seq"),
+        [],
+    )
+    .map_err(|e| {
+        let cause = format!(
+            "ledger {}: a v1 record does not pass the v2 schema's checks, so airlock did not write it ({e}); nothing was migrated",
+            path.display()
+        );
+        Error::new(Code::LedgerTampered, cause)
+            .with_source(e)
+            .with_hint("check the ledger with `airlock log --verify` using the airlock that wrote it")
+    })?;
+    tx.execute_batch(
+        "DROP TABLE events_v1;
+         CREATE INDEX events_bundle ON events(bundle_sha256);
+         CREATE INDEX events_instance ON events(server_id, host_name);
+         UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+    )
+    .map_err(|e| db_err(path, e))
 }
 
 impl Tx<'_> {
@@ -495,16 +879,21 @@ impl Tx<'_> {
             Some((s, h)) => (s + 1, h),
             None => (1, GENESIS.to_string()),
         };
-        e.seq = seq;
+        e.seq = seq as u64;
+        e.record_version = 2;
         e.prev_hash = prev.clone();
-        e.hash = e.compute_hash(&prev);
+        let mut row = e.to_row();
+        e.hash = row.compute_hash(&prev);
+        row.hash = e.hash.clone();
         self.tx
             .execute(
-                &format!("INSERT INTO events ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
+                &format!("INSERT INTO events ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25)"),
                 params![
-                    e.seq, e.kind, e.at, e.outcome, e.bundle_sha256, e.bundle_id, e.signer, e.principal,
-                    e.sequence, e.host_name, e.server_id, e.created, e.expires, e.code, e.detail,
-                    e.prev_hash, e.hash
+                    row.seq, row.kind, row.at, row.outcome, row.bundle_sha256, row.bundle_id,
+                    row.signer, row.principal, row.sequence, row.host_name, row.server_id,
+                    row.created, row.expires, row.code, row.detail, row.record_version, row.files,
+                    row.lease_pid, row.sync_time, row.file_name, row.file_size, row.read_bytes,
+                    row.read_sha256, row.prev_hash, row.hash
                 ],
             )
             .map_err(|x| db_err(self.path, x))?;
@@ -517,6 +906,37 @@ impl Tx<'_> {
         self.tx.commit().map_err(|e| db_err(self.path, e))
     }
 
+    /// Every record, in order, as this transaction sees them.
+    pub(crate) fn events(&self) -> Result<Vec<Event>> {
+        let mut st = self
+            .tx
+            .prepare(&format!("SELECT {COLUMNS} FROM events ORDER BY seq"))
+            .map_err(|e| db_err(self.path, e))?;
+        let rows = st
+            .query_map([], Row::from_sql)
+            .map_err(|e| db_err(self.path, e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| db_err(self.path, e))?;
+        rows.iter()
+            .map(|r| {
+                r.to_event().map_err(|field| {
+                    Error::new(
+                        Code::LedgerTampered,
+                        format!(
+                            "record {}: its {field} is not a value airlock writes",
+                            r.seq
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// The freshness rules' queries over accepted imports. Each can leave out
+/// the bundles in `except` (a batch's own acceptances: what is older than
+/// one of them is superseded, not a rollback).
+impl Tx<'_> {
     fn one<T: rusqlite::types::FromSql>(
         &self,
         sql: &str,
@@ -530,11 +950,11 @@ impl Tx<'_> {
     }
 
     /// Has this bundle been accepted? Has it been handed over?
-    pub(crate) fn bundle_state(&self, bundle_sha256: &str) -> Result<(bool, bool)> {
+    pub(crate) fn bundle_state(&self, bundle_sha256: &HexDigest) -> Result<(bool, bool)> {
         let count = |kind: Kind, outcome: Outcome| -> Result<Option<i64>> {
             self.one(
                 "SELECT COUNT(*) FROM events WHERE kind=?1 AND outcome=?2 AND bundle_sha256=?3",
-                params![kind, outcome, bundle_sha256],
+                params![kind, outcome, bundle_sha256.as_str()],
             )
         };
         let accepted = count(Kind::Import, Outcome::Accepted)?;
@@ -542,19 +962,48 @@ impl Tx<'_> {
         Ok((accepted.unwrap_or(0) > 0, done.unwrap_or(0) > 0))
     }
 
+    /// Was this bundle judged superseded by a newer bundle of its own run
+    /// before? (Then it is superseded again, not a rollback.)
+    pub(crate) fn was_superseded(&self, bundle_sha256: &HexDigest) -> Result<bool> {
+        let n: Option<i64> = self.one(
+            "SELECT COUNT(*) FROM events WHERE kind='import' AND outcome='superseded' AND bundle_sha256=?1",
+            params![bundle_sha256.as_str()],
+        )?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
     /// Highest accepted sequence number from a signer for an instance.
     pub(crate) fn max_sequence(
         &self,
-        signer: &str,
+        signer: &Fingerprint,
         host: &str,
         server_id: Option<&str>,
-    ) -> Result<Option<i64>> {
-        let (kind, outcome) = ACCEPTED_IMPORT;
-        self.one(
-            "SELECT MAX(sequence) FROM events WHERE kind=?1 AND outcome=?2 AND signer=?3 \
-             AND host_name=?4 AND server_id IS ?5",
-            params![kind, outcome, signer, host, server_id],
-        )
+        except: &[HexDigest],
+    ) -> Result<Option<u64>> {
+        let n: Option<i64> = self.one(
+            "SELECT MAX(sequence) FROM events WHERE kind='import' AND outcome='accepted' \
+             AND signer=?1 AND host_name=?2 AND server_id IS ?3 \
+             AND bundle_sha256 NOT IN (SELECT value FROM json_each(?4))",
+            params![signer.as_str(), host, server_id, except_json(except)],
+        )?;
+        Ok(n.and_then(|n| u64::try_from(n).ok()))
+    }
+
+    /// Newest accepted creation time for an instance, from any signer.
+    pub(crate) fn newest_created(
+        &self,
+        host: &str,
+        server_id: Option<&str>,
+        except: &[HexDigest],
+    ) -> Result<Option<Timestamp>> {
+        // Canonical RFC 3339 UTC times sort as text.
+        let t: Option<String> = self.one(
+            "SELECT MAX(created) FROM events WHERE kind='import' AND outcome='accepted' \
+             AND host_name=?1 AND server_id IS ?2 \
+             AND bundle_sha256 NOT IN (SELECT value FROM json_each(?3))",
+            params![host, server_id, except_json(except)],
+        )?;
+        Ok(t.as_deref().and_then(Timestamp::parse))
     }
 
     /// A bundle accepted for the instance that overtakes one created at
@@ -564,50 +1013,57 @@ impl Tx<'_> {
         &self,
         host: &str,
         server_id: Option<&str>,
-        created: &str,
-        signer: &str,
-        sequence: i64,
+        created: Timestamp,
+        signer: &Fingerprint,
+        sequence: u64,
     ) -> Result<Option<(String, String)>> {
-        let (kind, outcome) = ACCEPTED_IMPORT;
         self.tx
             .query_row(
-                "SELECT bundle_id, created FROM events WHERE kind=?1 AND outcome=?2 \
-                 AND host_name=?3 AND server_id IS ?4 AND (created > ?5 OR (signer=?6 AND sequence > ?7)) \
+                "SELECT bundle_id, created FROM events WHERE kind='import' AND outcome='accepted' \
+                 AND host_name=?1 AND server_id IS ?2 AND (created > ?3 OR (signer=?4 AND sequence > ?5)) \
                  ORDER BY seq LIMIT 1",
-                params![kind, outcome, host, server_id, created, signer, sequence],
+                params![host, server_id, created.to_string(), signer.as_str(), opt_i64(Some(sequence))],
                 |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?)),
             )
             .optional()
             .map(|o| o.map(|(a, b)| (a.unwrap_or_default(), b.unwrap_or_default())))
             .map_err(|e| db_err(self.path, e))
     }
+}
 
-    /// Newest accepted creation time for an instance, from any signer.
-    pub(crate) fn newest_created(
-        &self,
-        host: &str,
-        server_id: Option<&str>,
-    ) -> Result<Option<String>> {
-        // RFC 3339 UTC times of one fixed form sort as text.
-        let (kind, outcome) = ACCEPTED_IMPORT;
-        self.one(
-            "SELECT MAX(created) FROM events WHERE kind=?1 AND outcome=?2 \
-             AND host_name=?3 AND server_id IS ?4",
-            params![kind, outcome, host, server_id],
-        )
-    }
+fn except_json(except: &[HexDigest]) -> String {
+    serde_json::to_string(&except.iter().map(|d| d.as_str()).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn ev(kind: Kind, outcome: Outcome) -> Event {
-        Event::new(kind, outcome, "2026-11-28T00:00:00Z".into())
+    const SHA: &str = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
+    const KEY: &str = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+    fn t(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
     }
 
-    /// The stored text is an interface: ledgers on disk hold it and the
-    /// hash chain covers it. These are the values docs/import.md lists.
+    fn ev(kind: Kind, outcome: Outcome) -> Event {
+        Event::new(kind, outcome, t("2026-11-28T00:00:00Z"))
+    }
+
+    fn accepted(seq: u64, created: &str, sha: &str) -> Event {
+        Event {
+            signer: Fingerprint::parse(KEY),
+            host_name: Some("h".into()),
+            sequence: Some(seq),
+            created: Some(t(created)),
+            bundle_sha256: HexDigest::parse(sha),
+            ..ev(Kind::Import, Outcome::Accepted)
+        }
+    }
+
+    /// The stored text is an interface: ledgers on disk hold it, the hash
+    /// chain covers it and the schema's checks list it.
     #[test]
     fn stored_text_is_unchanged() {
         let kinds: Vec<&str> = Kind::ALL.iter().map(Kind::as_str).collect();
@@ -627,29 +1083,29 @@ mod tests {
                 "done",
                 "failed",
                 "superseded",
-                "confirmed"
+                "confirmed",
+                "started"
             ]
         );
+        for o in &outcomes {
+            assert!(
+                CREATE_EVENTS.contains(&format!("'{o}'")),
+                "{o} not in the schema"
+            );
+        }
         for k in Kind::ALL {
-            assert_eq!(Kind::from_stored(k.as_str()), k);
+            assert_eq!(Kind::from_stored(k.as_str()), Some(k));
             for o in Outcome::FIXED {
-                let back = Outcome::from_stored(&k, o.as_str());
+                let back = Outcome::from_stored(k, o.as_str()).unwrap();
                 assert_eq!(back.as_str(), o.as_str());
-                if k != Kind::CloudSync {
-                    assert_eq!(back, o);
-                }
             }
         }
         // GitHub's status is its own text, even when it reads like ours.
         assert_eq!(
-            Outcome::from_stored(&Kind::CloudSync, "failed"),
-            Outcome::GitHub("failed".into())
+            Outcome::from_stored(Kind::CloudSync, "failed"),
+            Some(Outcome::GitHub("failed".into()))
         );
-        assert_eq!(Kind::from_stored("later"), Kind::Unknown("later".into()));
-        assert_eq!(
-            Outcome::from_stored(&Kind::Import, "later"),
-            Outcome::Unknown("later".into())
-        );
+        assert_eq!(Kind::from_stored("later"), None);
         assert_eq!(format!("{:<8}|", Kind::Import), "import  |");
         let json = serde_json::to_string(&ev(Kind::CloudSync, Outcome::GitHub("success".into())));
         assert!(json
@@ -657,67 +1113,151 @@ mod tests {
             .contains(r#""kind":"cloud-sync","at":"2026-11-28T00:00:00Z","outcome":"success""#));
     }
 
-    /// A record's hash, pinned: computed independently (SHA-256 over the
-    /// genesis hash, a newline and the compact JSON array of the fields),
-    /// as every ledger written so far has it.
+    /// A v1 record's hash, pinned: computed independently (SHA-256 over the
+    /// genesis hash, a newline and the compact JSON array of the 15 fields),
+    /// as every v1 ledger has it; GitHub's raw date is stored in `created`.
     #[test]
-    fn record_hash_is_unchanged() {
+    fn v1_record_hash_is_unchanged() {
         let mut e = ev(Kind::CloudSync, Outcome::GitHub("success".into()));
         e.seq = 1;
+        e.record_version = 1;
         e.host_name = Some("ghes.example.com".into());
         e.server_id = Some("6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into());
-        e.created = Some("2026-11-27T00:00:00Z".into());
+        e.github_date = Some("2026-11-27T00:00:00Z".into());
+        e.sync_time = None;
         assert_eq!(
-            e.compute_hash(GENESIS),
+            e.to_row().compute_hash(GENESIS),
             "d6712921b1f60c96029d1c2e9d70c33330efc10116d9491a10b2074fafeac43b"
         );
+        // A v2 record's hash covers the v2 fields too.
+        e.record_version = 2;
+        let h2 = e.to_row().compute_hash(GENESIS);
+        e.lease_pid = Some(1);
+        assert_ne!(e.to_row().compute_hash(GENESIS), h2);
     }
 
-    /// A ledger written by an earlier airlock (text in the SQL, as it was)
-    /// and one with a record this airlock does not know still verify, list
-    /// and answer the rules.
+    /// A ledger written by a v1 airlock is migrated in place: every row and
+    /// hash kept, the chain verifies, the records read typed (hand-over
+    /// files from `detail`, GitHub's date raw), the rules answer, and
+    /// records appended now continue the same chain.
     #[test]
-    fn earlier_and_unknown_records_still_read() {
+    fn v1_ledgers_migrate_and_still_verify() {
         let d = tempfile::tempdir().unwrap();
-        let mut l = Ledger::open(d.path()).unwrap();
         let raw = Connection::open(d.path().join(LEDGER_FILE)).unwrap();
+        raw.execute_batch(&format!(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '1');
+             {CREATE_EVENTS_V1};"
+        ))
+        .unwrap();
         let mut prev = GENESIS.to_string();
-        for (seq, kind, outcome) in [
-            (1, "import", "accepted"),
-            (2, "handover", "done"),
-            (3, "a-later-kind", "something"),
-            (4, "cloud-sync", "success"),
+        for (seq, kind, outcome, created, detail) in [
+            (1, "import", "accepted", "2026-11-01T00:00:00Z", None),
+            (
+                2,
+                "handover",
+                "done",
+                "2026-11-01T00:00:00Z",
+                Some("/o/a.json; /o/a.UPLOAD.txt"),
+            ),
+            (3, "cloud-sync", "success", "Nov 2", None),
         ] {
-            let mut e = ev(Kind::from_stored(kind), Outcome::Unknown(outcome.into()));
-            e.seq = seq;
-            e.bundle_sha256 = Some("b".into());
-            e.host_name = Some("h".into());
-            e.signer = Some("k".into());
-            e.sequence = Some(3);
-            let hash = e.compute_hash(&prev);
+            let row = Row {
+                seq,
+                kind: kind.into(),
+                at: "2026-11-28T00:00:00Z".into(),
+                outcome: outcome.into(),
+                bundle_sha256: Some(SHA.into()),
+                host_name: Some("h".into()),
+                signer: Some(KEY.into()),
+                sequence: Some(3),
+                created: Some(created.into()),
+                detail: detail.map(String::from),
+                record_version: 1,
+                ..Row::default()
+            };
+            let hash = row.compute_hash(&prev);
             raw.execute(
-                &format!(
-                    "INSERT INTO events (seq, kind, at, outcome, bundle_sha256, host_name, signer, sequence, prev_hash, hash) \
-                     VALUES ({seq}, '{kind}', '2026-11-28T00:00:00Z', '{outcome}', 'b', 'h', 'k', 3, '{prev}', '{hash}')"
-                ),
-                [],
+                "INSERT INTO events (seq, kind, at, outcome, bundle_sha256, host_name, signer, sequence, created, detail, prev_hash, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'h', ?6, 3, ?7, ?8, ?9, ?10)",
+                params![seq, kind, row.at, outcome, SHA, KEY, created, detail, prev, hash],
             )
             .unwrap();
             prev = hash;
         }
-        assert_eq!(l.verify_chain().unwrap(), (4, prev));
+        drop(raw);
+        let mut l = Ledger::open(d.path()).unwrap();
+        assert_eq!(l.verify_chain().unwrap(), (3, prev));
         let evs = l.events().unwrap();
-        assert_eq!(evs[0].kind, Kind::Import);
         assert_eq!(evs[0].outcome, Outcome::Accepted);
-        assert_eq!(evs[2].kind, Kind::Unknown("a-later-kind".into()));
-        assert_eq!(evs[3].outcome, Outcome::GitHub("success".into()));
+        assert_eq!(evs[1].files, ["/o/a.json", "/o/a.UPLOAD.txt"]);
+        assert_eq!(evs[2].github_date.as_deref(), Some("Nov 2"));
+        assert!(evs.iter().all(|e| e.record_version == 1));
         let tx = l.begin().unwrap();
-        assert_eq!(tx.bundle_state("b").unwrap(), (true, true));
-        assert_eq!(tx.max_sequence("k", "h", None).unwrap(), Some(3));
+        let sha = HexDigest::parse(SHA).unwrap();
+        assert_eq!(tx.bundle_state(&sha).unwrap(), (true, true));
+        let key = Fingerprint::parse(KEY).unwrap();
+        assert_eq!(tx.max_sequence(&key, "h", None, &[]).unwrap(), Some(3));
         drop(tx);
-        // And records appended now continue the same chain.
         l.append(ev(Kind::Export, Outcome::Reserved)).unwrap();
-        assert_eq!(l.verify_chain().unwrap().0, 5);
+        assert_eq!(l.verify_chain().unwrap().0, 4);
+        let raw = Connection::open(d.path().join(LEDGER_FILE)).unwrap();
+        let v: String = raw
+            .query_row(
+                "SELECT value FROM meta WHERE key='schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(v, "2");
+        // Reopening a v2 ledger changes nothing.
+        drop(l);
+        assert_eq!(Ledger::open(d.path()).unwrap().verify_chain().unwrap().0, 4);
+    }
+
+    /// A v1 row no airlock wrote stops the migration, which changes nothing.
+    #[test]
+    fn a_v1_row_the_checks_refuse_stops_the_migration() {
+        let d = tempfile::tempdir().unwrap();
+        let raw = Connection::open(d.path().join(LEDGER_FILE)).unwrap();
+        raw.execute_batch(&format!(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '1');
+             {CREATE_EVENTS_V1};
+             INSERT INTO events (seq, kind, at, outcome, prev_hash, hash)
+               VALUES (1, 'import', 'yesterday', 'accepted', '', '');"
+        ))
+        .unwrap();
+        let e = Ledger::open(d.path()).err().unwrap();
+        assert_eq!(e.code, Code::LedgerTampered);
+        let v: String = raw
+            .query_row(
+                "SELECT value FROM meta WHERE key='schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(v, "1");
+    }
+
+    /// The schema's checks hold values airlock does not write out of the
+    /// table, even when written with `sqlite3` by hand.
+    #[test]
+    fn the_schema_refuses_what_airlock_never_writes() {
+        let d = tempfile::tempdir().unwrap();
+        Ledger::open(d.path()).unwrap();
+        let raw = Connection::open(d.path().join(LEDGER_FILE)).unwrap();
+        for bad in [
+            "'imported', '2026-11-28T00:00:00Z', 'accepted', NULL",
+            "'import', '2026-11-28 00:00', 'accepted', NULL",
+            "'import', '2026-11-28T00:00:00Z', 'maybe', NULL",
+            "'import', '2026-11-28T00:00:00Z', 'accepted', 'ABC'",
+        ] {
+            let sql = format!(
+                "INSERT INTO events (seq, kind, at, outcome, bundle_sha256, prev_hash, hash) VALUES (1, {bad}, '', '')"
+            );
+            assert!(raw.execute(&sql, []).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -727,6 +1267,7 @@ mod tests {
         for i in 0..5 {
             let mut e = ev(Kind::Import, Outcome::Accepted);
             e.sequence = Some(i);
+            e.files = vec![format!("/o/{i}")];
             l.append(e).unwrap();
         }
         assert_eq!(l.verify_chain().unwrap().0, 5);
@@ -737,28 +1278,39 @@ mod tests {
         raw.execute("UPDATE events SET sequence=2 WHERE seq=3", [])
             .unwrap();
         l.verify_chain().unwrap();
+        raw.execute("UPDATE events SET files='[\"/elsewhere\"]' WHERE seq=3", [])
+            .unwrap();
+        assert_eq!(l.verify_chain().err().unwrap().code, Code::LedgerTampered);
+        raw.execute("UPDATE events SET files='[\"/o/2\"]' WHERE seq=3", [])
+            .unwrap();
+        l.verify_chain().unwrap();
         raw.execute("DELETE FROM events WHERE seq=2", []).unwrap();
         assert!(l.verify_chain().is_err());
     }
 
     #[test]
-    fn rules_queries() {
+    fn rules_queries_and_exceptions() {
         let d = tempfile::tempdir().unwrap();
         let mut l = Ledger::open(d.path()).unwrap();
-        let mut e = ev(Kind::Import, Outcome::Accepted);
-        e.signer = Some("k".into());
-        e.host_name = Some("h".into());
-        e.sequence = Some(7);
-        e.created = Some("2026-11-01T00:00:00Z".into());
-        e.bundle_sha256 = Some("b".into());
-        l.append(e).unwrap();
+        let other = "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0";
+        l.append(accepted(7, "2026-11-01T00:00:00Z", SHA)).unwrap();
+        l.append(accepted(9, "2026-11-03T00:00:00Z", other))
+            .unwrap();
         let tx = l.begin().unwrap();
-        assert_eq!(tx.max_sequence("k", "h", None).unwrap(), Some(7));
-        assert_eq!(tx.max_sequence("k", "h", Some("x")).unwrap(), None);
+        let key = Fingerprint::parse(KEY).unwrap();
+        assert_eq!(tx.max_sequence(&key, "h", None, &[]).unwrap(), Some(9));
+        assert_eq!(tx.max_sequence(&key, "h", Some("x"), &[]).unwrap(), None);
+        let except = [HexDigest::parse(other).unwrap()];
+        assert_eq!(tx.max_sequence(&key, "h", None, &except).unwrap(), Some(7));
         assert_eq!(
-            tx.newest_created("h", None).unwrap().as_deref(),
-            Some("2026-11-01T00:00:00Z")
+            tx.newest_created("h", None, &[]).unwrap(),
+            Some(t("2026-11-03T00:00:00Z"))
         );
-        assert_eq!(tx.bundle_state("b").unwrap(), (true, false));
+        assert_eq!(
+            tx.newest_created("h", None, &except).unwrap(),
+            Some(t("2026-11-01T00:00:00Z"))
+        );
+        let sha = HexDigest::parse(SHA).unwrap();
+        assert_eq!(tx.bundle_state(&sha).unwrap(), (true, false));
     }
 }

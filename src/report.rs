@@ -4,7 +4,8 @@
 use std::time::SystemTime;
 
 use crate::bundle::manifest::{format_time, parse_time};
-use crate::fleet::{Instance, Mark, SeatReport};
+use crate::fleet::{Instance, Mark, MarkKind, MarkState, SeatReport};
+use crate::lifecycle::Standing;
 
 /// Escape text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -22,8 +23,10 @@ pub fn esc(s: &str) -> String {
     o
 }
 
-fn opt(s: &Option<String>) -> String {
-    s.as_deref().map(esc).unwrap_or_else(|| "—".into())
+fn opt<T: std::fmt::Display>(s: &Option<T>) -> String {
+    s.as_ref()
+        .map(|v| esc(&v.to_string()))
+        .unwrap_or_else(|| "—".into())
 }
 
 fn secs(t: &str) -> Option<f64> {
@@ -87,15 +90,16 @@ struct Point<'a> {
     x: f64,
 }
 
-fn state_of(ms: &[&Point<'_>]) -> String {
+/// The state a group of marks shares (`None`: mixed).
+fn state_of<'a>(ms: &[&Point<'a>]) -> Option<&'a MarkState> {
     let first = &ms[0].m.outcome;
-    let o = if ms.iter().all(|p| &p.m.outcome == first) {
-        first.clone()
-    } else {
-        "mixed".into()
-    };
-    // Class names: letters, digits and dashes only.
-    o.chars()
+    ms.iter().all(|p| &p.m.outcome == first).then_some(first)
+}
+
+/// A group's CSS class: letters, digits and dashes only.
+fn class_of(st: Option<&MarkState>) -> String {
+    st.map_or("mixed", MarkState::as_str)
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' {
                 c.to_ascii_lowercase()
@@ -107,67 +111,64 @@ fn state_of(ms: &[&Point<'_>]) -> String {
 }
 
 /// Superseded and outdated first, confirmed last (on top).
-fn draw_order(outcome: &str) -> u8 {
+fn draw_order(outcome: &MarkState) -> u8 {
     match outcome {
-        "superseded" | "outdated" => 0,
-        "pending" => 1,
-        "confirmed" => 3,
+        MarkState::Standing(Standing::Superseded | Standing::Outdated) => 0,
+        MarkState::Standing(Standing::Pending) => 1,
+        MarkState::Standing(Standing::Confirmed) => 3,
         _ => 2,
     }
 }
 
-fn sync_ok(o: &str) -> bool {
-    crate::fleet::is_success(Some(o))
-}
-
 /// One group of close marks of one kind: its shape, a count when more
 /// than one, and a title listing every event exactly.
-fn mark(kind: &str, ms: &[&Point<'_>], y: f64) -> String {
+fn mark(kind: MarkKind, ms: &[&Point<'_>], y: f64) -> String {
     let x = ms.iter().map(|p| p.x).sum::<f64>() / ms.len() as f64;
     let st = state_of(ms);
+    let class = class_of(st);
     let lines: Vec<String> = ms
         .iter()
         .map(|p| {
             format!(
                 "{} {}{}: {}",
-                p.m.kind,
+                p.m.kind.as_str(),
                 p.m.time,
                 p.m.bundle_id
                     .as_deref()
                     .map(|b| format!(" bundle {b}"))
                     .unwrap_or_default(),
-                p.m.outcome
+                p.m.outcome.as_str()
             )
         })
         .collect();
     let title = format!("<title>{}</title>", esc(&lines.join("\n")));
-    let (fill, stroke) = match (kind, st.as_str()) {
-        ("export", _) => ("#1f6feb", "#1f6feb"),
-        ("import", "confirmed") => ("#1a7f37", "#1a7f37"),
-        ("import", "pending") => ("#bf8700", "#bf8700"),
-        ("import", "superseded") => ("#ffffff", "#8c959f"),
-        ("import", "outdated") => ("#ffffff", "#bf8700"),
-        ("import", _) => ("#d0d7de", "#57606a"),
-        ("sync", o) if sync_ok(o) => ("#8250df", "#8250df"),
-        ("sync", _) => ("#cf222e", "#cf222e"),
+    use MarkState::{GitHub, Standing as At};
+    let (fill, stroke) = match (kind, st) {
+        (MarkKind::Export, _) => ("#1f6feb", "#1f6feb"),
+        (MarkKind::Import, Some(At(Standing::Confirmed))) => ("#1a7f37", "#1a7f37"),
+        (MarkKind::Import, Some(At(Standing::Pending))) => ("#bf8700", "#bf8700"),
+        (MarkKind::Import, Some(At(Standing::Superseded))) => ("#ffffff", "#8c959f"),
+        (MarkKind::Import, Some(At(Standing::Outdated))) => ("#ffffff", "#bf8700"),
+        (MarkKind::Import, _) => ("#d0d7de", "#57606a"),
+        (MarkKind::Sync, Some(GitHub(_, true))) => ("#8250df", "#8250df"),
         _ => ("#cf222e", "#cf222e"),
     };
     // Lanes around the track line `y`: exports and refusals above,
     // imports on it (superseded and outdated ones just below), syncs under.
-    let lane = match (kind, st.as_str()) {
-        ("export", _) | ("refused", _) => y - 18.0,
-        ("import", "superseded") | ("import", "outdated") => y + 13.0,
-        ("import", _) => y,
-        _ => y + 27.0,
+    let lane = match (kind, st) {
+        (MarkKind::Export | MarkKind::Refused, _) => y - 18.0,
+        (MarkKind::Import, Some(At(Standing::Superseded | Standing::Outdated))) => y + 13.0,
+        (MarkKind::Import, _) => y,
+        (MarkKind::Sync, _) => y + 27.0,
     };
     let shape = match kind {
-        "export" => format!("<circle cx=\"{x:.1}\" cy=\"{lane:.1}\" r=\"5\" fill=\"{fill}\" stroke=\"{stroke}\"/>"),
-        "import" => format!(
+        MarkKind::Export => format!("<circle cx=\"{x:.1}\" cy=\"{lane:.1}\" r=\"5\" fill=\"{fill}\" stroke=\"{stroke}\"/>"),
+        MarkKind::Import => format!(
             "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"2\"/>",
             x - 5.0,
             lane - 5.0
         ),
-        "sync" => format!(
+        MarkKind::Sync => format!(
             "<polygon points=\"{:.1},{:.1} {x:.1},{:.1} {:.1},{:.1}\" fill=\"{fill}\"/>",
             x - 6.0,
             lane - 5.0,
@@ -175,15 +176,15 @@ fn mark(kind: &str, ms: &[&Point<'_>], y: f64) -> String {
             x + 6.0,
             lane - 5.0
         ),
-        _ => format!(
+        MarkKind::Refused => format!(
             "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{fill}\" font-size=\"13\">✕</text>",
             x - 4.0,
             lane + 5.0
         ),
     };
-    let sync_class = match kind {
-        "sync" if sync_ok(&st) => " confirmed",
-        "sync" => " failed",
+    let sync_class = match (kind, st) {
+        (MarkKind::Sync, Some(GitHub(_, true))) => " confirmed",
+        (MarkKind::Sync, _) => " failed",
         _ => "",
     };
     let count = if ms.len() > 1 {
@@ -197,7 +198,8 @@ fn mark(kind: &str, ms: &[&Point<'_>], y: f64) -> String {
         String::new()
     };
     format!(
-        "<g class=\"ev {kind} {st}{sync_class}{}\" data-count=\"{}\">{title}{shape}{count}</g>",
+        "<g class=\"ev {} {class}{sync_class}{}\" data-count=\"{}\">{title}{shape}{count}</g>",
+        kind.as_str(),
         if ms.len() > 1 { " group" } else { "" },
         ms.len()
     )
@@ -287,7 +289,12 @@ fn timeline_row(svg: &mut String, n: usize, i: &Instance, axis: &Axis) {
         esc(&i.host_name),
         W - RIGHT
     ));
-    for kind in ["export", "import", "sync", "refused"] {
+    for kind in [
+        MarkKind::Export,
+        MarkKind::Import,
+        MarkKind::Sync,
+        MarkKind::Refused,
+    ] {
         let mut pts: Vec<Point<'_>> = i
             .timeline
             .iter()
@@ -320,7 +327,7 @@ fn timeline_row(svg: &mut String, n: usize, i: &Instance, axis: &Axis) {
     svg.push_str("</g>");
 }
 
-fn state_cell(s: &str) -> String {
+fn state_cell(s: Standing) -> String {
     format!("<span class=\"state {s}\">{s}</span>")
 }
 
@@ -407,12 +414,12 @@ fn handovers_table(h: &mut String, fleet: &[Instance]) {
         for b in i.handovers.iter().rev() {
             h.push_str(&format!(
                 "<tr class=\"handover {}\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                esc(&b.state),
+                b.state,
                 esc(&i.host_name),
                 opt(&b.bundle_id),
                 opt(&b.created),
-                esc(&b.handed_over),
-                state_cell(&esc(&b.state)),
+                b.handed_over,
+                state_cell(b.state),
                 opt(&b.sync_date),
                 esc(&b.upload_files().join(", "))
             ));
@@ -459,7 +466,7 @@ mod tests {
             host_name: "<script>alert(1)</script>".into(),
             server_id: Some("x".into()),
             known: true,
-            last_export_created: Some("2026-11-01T00:00:00Z".into()),
+            last_export_created: crate::bundle::manifest::Timestamp::parse("2026-11-01T00:00:00Z"),
             last_import: None,
             last_confirmed_sync: None,
             last_confirmed: None,
@@ -475,10 +482,10 @@ mod tests {
             problems: vec![],
             warnings: vec!["a & b".into()],
             timeline: vec![Mark {
-                kind: "export".into(),
+                kind: MarkKind::Refused,
                 time: "2026-11-01T00:00:00Z".into(),
-                bundle_id: Some("<b>".into()),
-                outcome: "created".into(),
+                bundle_id: None,
+                outcome: MarkState::Refused("<b>".into()),
             }],
         };
         let page = html(&[i], None, SystemTime::UNIX_EPOCH);

@@ -98,6 +98,24 @@ impl StateDir {
         })
     }
 
+    /// Run `f` with the lock released, and take it again before returning:
+    /// for a wait on the network (an HTTP hand-over), which must not hold
+    /// other airlock processes up. The ledger's lease keeps them from the
+    /// same work meanwhile (`crate::lifecycle`).
+    pub fn unlocked<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        let lock_path = self.path.join("lock");
+        let lock_err = |e: std::io::Error| {
+            Error::new(
+                Code::StateLock,
+                format!("cannot lock {}: {e}", lock_path.display()),
+            )
+        };
+        self._lock.unlock().map_err(lock_err)?;
+        let r = f();
+        self._lock.lock().map_err(lock_err)?;
+        Ok(r)
+    }
+
     /// The state directory itself (the ledger lives in it).
     pub fn path(&self) -> &Path {
         &self.path

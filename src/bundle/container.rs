@@ -413,12 +413,34 @@ impl Medium for io::Cursor<Vec<u8>> {
 /// it, and a second read would see other bytes); devices and directories are
 /// refused too.
 pub(crate) fn open_bundle(path: &std::path::Path) -> Result<File> {
+    open_with(path, rustix::fs::OFlags::empty())
+}
+
+/// [`open_bundle`], refusing a symbolic link (`O_NOFOLLOW`): what `import`
+/// and `watch` open, so that the file judged is the one named, not what a
+/// link on the medium points to.
+pub(crate) fn open_bundle_nofollow(path: &std::path::Path) -> Result<File> {
+    open_with(path, rustix::fs::OFlags::NOFOLLOW)
+}
+
+fn open_with(path: &std::path::Path, extra: rustix::fs::OFlags) -> Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY | extra;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags((rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY).bits() as i32)
+        .custom_flags(flags.bits() as i32)
         .open(path)
-        .map_err(|e| Error::io_read(path, e))?;
+        .map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                Error::new(
+                    Code::NotAFile,
+                    format!("{} is a symbolic link, not a bundle file", path.display()),
+                )
+                .with_hint("give the path of the file the link points to")
+            } else {
+                Error::io_read(path, e)
+            }
+        })?;
     let ft = file
         .metadata()
         .map_err(|e| Error::io_read(path, e))?

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::bundle::container::{check_name_syntax, Writer};
 use crate::bundle::manifest::{
-    format_time, version_for, Encryption, Fingerprint, FormatName, Manifest, PayloadEntry,
+    version_for, Encryption, Fingerprint, FormatName, HexDigest, Manifest, PayloadEntry,
     PayloadKind, Sequence, Source, Timestamp, MANIFEST_NAME, MAX_LIFETIME, MAX_PAYLOAD_MEMBERS,
 };
 use crate::bundle::rules::{bundle_id, derived_name, signature_member_name};
@@ -437,17 +437,21 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     fsutil::publish_synced(tmp, &target, opts.overwrite)?;
     fsutil::fault_point("export:published");
     ledger.append(Event {
-        bundle_sha256: bundle_sha256.clone(),
-        bundle_id: Some(manifest.bundle_id.to_string()),
-        signer: Some(manifest.sequence.key.to_string()),
+        bundle_sha256: bundle_sha256.as_deref().and_then(HexDigest::parse),
+        bundle_id: Some(manifest.bundle_id.clone()),
+        signer: Some(manifest.sequence.key.clone()),
         principal: None,
-        sequence: Some(number as i64),
+        sequence: Some(number),
         host_name: Some(manifest.source.host_name.clone()),
         server_id: manifest.source.server_id.clone(),
-        created: Some(manifest.created.to_string()),
-        expires: Some(manifest.expires.to_string()),
+        created: Some(manifest.created),
+        expires: Some(manifest.expires),
         detail: Some(target.display().to_string()),
-        ..Event::new(Kind::Export, Outcome::Exported, format_time(opts.now.now()))
+        ..Event::new(
+            Kind::Export,
+            Outcome::Exported,
+            Timestamp::from_system(opts.now.now()),
+        )
     })?;
     Ok(ExportReport {
         path: target,
@@ -591,9 +595,13 @@ fn reserve(opts: &ExportOptions<'_>) -> Result<(Ledger, u64)> {
         .next_sequence(&opts.bundle.signer.public.id_hex())?;
     let mut ledger = Ledger::open(opts.state.path())?;
     ledger.append(Event {
-        signer: Some(opts.bundle.signer.fingerprint()),
-        sequence: Some(number as i64),
-        ..Event::new(Kind::Export, Outcome::Reserved, format_time(opts.now.now()))
+        signer: Fingerprint::parse(&opts.bundle.signer.fingerprint()),
+        sequence: Some(number),
+        ..Event::new(
+            Kind::Export,
+            Outcome::Reserved,
+            Timestamp::from_system(opts.now.now()),
+        )
     })?;
     fsutil::fault_point("export:reserved");
     Ok((ledger, number))
@@ -766,6 +774,7 @@ mod tests {
             .find(|e| e.outcome == Outcome::Exported)
             .unwrap()
             .bundle_sha256
+            .map(|d| d.to_string())
     }
 
     /// The ledger's bundle hash is that of the published file, from the
@@ -802,7 +811,7 @@ mod tests {
         }
         // Sequence numbers went up by one per export.
         let l = Ledger::open(s.state.path()).unwrap();
-        let seqs: Vec<i64> = l
+        let seqs: Vec<u64> = l
             .events()
             .unwrap()
             .iter()

@@ -191,7 +191,7 @@ fn run_status(s: &StatusArgs, client: &Client, enterprise: &str, dir: &Path) -> 
     let _state = airlock::state::StateDir::open(dir)?;
     let mut ledger = Ledger::open(dir)?;
     let now = SystemTime::now();
-    let res = fleet::apply_sync_status(&mut ledger, &status, now)?;
+    let res = airlock::lifecycle::apply_sync_status(&mut ledger, &status, now)?;
     let health = s
         .check
         .check
@@ -277,7 +277,7 @@ fn warn_info(s: &str) {
     let _ = writeln!(std::io::stderr(), "airlock: {s}");
 }
 
-fn print_sync(r: &fleet::InstanceSync) {
+fn print_sync(r: &airlock::lifecycle::InstanceSync) {
     let host = r.hostname.as_deref().unwrap_or("?");
     let st = r.status.as_deref().unwrap_or("no sync yet");
     outln!(
@@ -299,7 +299,7 @@ fn print_sync(r: &fleet::InstanceSync) {
         outln!(
             "  confirmed bundle {} (created {}), handed over {}: the newest before this sync",
             c.bundle_id.as_deref().unwrap_or("?"),
-            c.created.as_deref().unwrap_or("?"),
+            super::or_dash(&c.created),
             c.handed_over
         );
         for f in c.upload_files() {
@@ -320,9 +320,10 @@ fn print_sync(r: &fleet::InstanceSync) {
     }
     if !r.moved.is_empty() {
         outln!(
-            "  moved {} superseded outbox file(s) into {}/",
+            "  moved {} settled outbox file(s) into {}/ and {}/: the outbox's top level holds only what is still to upload",
             r.moved.len(),
-            airlock::handover::SUPERSEDED_DIR
+            airlock::lifecycle::CONFIRMED_DIR,
+            airlock::lifecycle::SUPERSEDED_DIR
         );
     }
     for e in &r.move_errors {
@@ -390,21 +391,20 @@ pub fn run_fleet(a: FleetArgs) -> Result<i32> {
         "LAST SYNC"
     );
     for i in &f {
-        let d = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
         outln!(
             "{:<28} {:<36} {:<20} {:<20} {:<20} {}",
             i.host_name,
-            d(&i.server_id),
-            d(&i.last_export_created),
-            d(&i.last_import),
-            d(&i.last_confirmed_sync),
-            d(&i.last_sync_status)
+            super::or_dash(&i.server_id),
+            super::or_dash(&i.last_export_created),
+            super::or_dash(&i.last_import),
+            super::or_dash(&i.last_confirmed_sync),
+            super::or_dash(&i.last_sync_status)
         );
         if let Some(c) = &i.last_confirmed {
             outln!(
                 "  confirmed:  bundle {} (created {}) by GitHub's sync of {}: {}",
                 c.bundle_id.as_deref().unwrap_or("?"),
-                c.created.as_deref().unwrap_or("?"),
+                super::or_dash(&c.created),
                 c.sync_date.as_deref().unwrap_or("?"),
                 c.upload_files().join(", ")
             );

@@ -134,7 +134,7 @@ impl Importer {
 
 /// What the Cloud steps found.
 struct CloudView {
-    synced: Vec<fleet::InstanceSync>,
+    synced: Vec<airlock::lifecycle::InstanceSync>,
     seats: fleet::SeatReport,
     rows: Vec<fleet::Instance>,
     ledger: airlock::ledger::Ledger,
@@ -461,7 +461,7 @@ fn status_step(
 ) -> Result<(
     airlock::cloud::Client,
     airlock::ledger::Ledger,
-    Vec<fleet::InstanceSync>,
+    Vec<airlock::lifecycle::InstanceSync>,
 )> {
     st.step(&format!(
         "importer: airlock cloud status --enterprise {ENTERPRISE} --api-url {}",
@@ -480,7 +480,7 @@ fn status_step(
     )?;
     let status = client.license_sync_status(ENTERPRISE)?;
     let mut ledger = airlock::ledger::Ledger::open(imp.state.path())?;
-    let synced = fleet::apply_sync_status(&mut ledger, &status, SystemTime::now())?;
+    let synced = airlock::lifecycle::apply_sync_status(&mut ledger, &status, SystemTime::now())?;
     for s in &synced {
         st.say(&format!(
             "{} ({}): last sync {} {}; confirmed {} imported bundle(s) in the ledger",
@@ -517,13 +517,12 @@ fn say_seats(st: &Story, seats: &fleet::SeatReport) {
 /// Step 10's fleet rows, with their warnings.
 fn say_fleet(st: &Story, rows: &[fleet::Instance]) {
     for i in rows {
-        let d = |s: &Option<String>| s.clone().unwrap_or_else(|| "-".into());
         st.say(&format!(
             "fleet: {} {} last import {}, last confirmed sync {}, {} warning(s)",
             i.host_name,
-            d(&i.server_id),
-            d(&i.last_import),
-            d(&i.last_confirmed_sync),
+            super::or_dash(&i.server_id),
+            super::or_dash(&i.last_import),
+            super::or_dash(&i.last_confirmed_sync),
             i.warnings.len()
         ));
         for w in &i.warnings {

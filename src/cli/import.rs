@@ -8,7 +8,10 @@ use airlock::bundle::VerifyOptions;
 use airlock::config::{Config, Settings, TokenSource};
 use airlock::error::{Code, Error, Result};
 use airlock::handover::Target;
-use airlock::import::{batch_order, disposition, import, Disposition, ImportOptions, ImportReport};
+use airlock::import::{
+    batch_order, disposition, import, import_result, Disposition, ImportOptions, ImportReport,
+    Opened,
+};
 use airlock::state::StateDir;
 use airlock::trust::TrustStore;
 use zeroize::Zeroizing;
@@ -136,34 +139,47 @@ pub fn open_state(path: &Path, loud: bool) -> Result<StateDir> {
     Ok(state)
 }
 
+/// The import options of resolved settings.
+fn options<'a>(r: &'a Resolved, state: &'a StateDir) -> ImportOptions<'a> {
+    ImportOptions {
+        verify: VerifyOptions {
+            trust: &r.trust,
+            now: Clock::System,
+            skew: DEFAULT_SKEW,
+            identities: Some(&r.ids),
+            require_signers: r.require_signers,
+        },
+        state,
+        target: match &r.target {
+            Target::Outbox(d) => Target::Outbox(d.clone()),
+            Target::Http {
+                url,
+                token,
+                ca_file,
+            } => Target::Http {
+                url: url.clone(),
+                token: token.clone(),
+                ca_file: ca_file.clone(),
+            },
+        },
+        enterprise: r.enterprise.clone(),
+    }
+}
+
 /// Import one bundle with resolved options.
 pub fn import_one(r: &Resolved, state: &StateDir, bundle: &Path) -> Result<ImportReport> {
-    import(
-        bundle,
-        &ImportOptions {
-            verify: VerifyOptions {
-                trust: &r.trust,
-                now: Clock::System,
-                skew: DEFAULT_SKEW,
-                identities: Some(&r.ids),
-                require_signers: r.require_signers,
-            },
-            state,
-            target: match &r.target {
-                Target::Outbox(d) => Target::Outbox(d.clone()),
-                Target::Http {
-                    url,
-                    token,
-                    ca_file,
-                } => Target::Http {
-                    url: url.clone(),
-                    token: token.clone(),
-                    ca_file: ca_file.clone(),
-                },
-            },
-            enterprise: r.enterprise.clone(),
-        },
-    )
+    import(bundle, &options(r, state))
+}
+
+/// Import one bundle of a batch or watch pass (opened, or its refusal to
+/// open), with the batch's acceptances.
+pub fn import_in(
+    r: &Resolved,
+    state: &StateDir,
+    bundle: Result<Opened>,
+    batch: &mut airlock::lifecycle::Batch,
+) -> Result<ImportReport> {
+    import_result(bundle, &options(r, state), batch)
 }
 
 /// The bundles named: files as given, directories expanded to their
@@ -244,13 +260,13 @@ fn run_single(a: &Args, bundle: &Path) -> Result<()> {
         let ids: Vec<&str> = report
             .replaced
             .iter()
-            .map(|r| r.bundle_id.as_str())
+            .map(|r| r.bundle_id.as_deref().unwrap_or("?"))
             .collect();
         outln!(
             "  replaces     {} earlier hand-over(s) not confirmed by GitHub: {} (do not upload them; moved into {}/)",
             report.replaced.len(),
             ids.join(", "),
-            airlock::handover::SUPERSEDED_DIR
+            airlock::lifecycle::SUPERSEDED_DIR
         );
     }
     for e in &report.move_errors {
@@ -281,19 +297,39 @@ fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
         return Err(Error::new(Code::Args, "no *.airlock.zip files to import")
             .with_hint("name bundle files, or directories that hold *.airlock.zip files"));
     }
-    let ordered = batch_order(bundles);
-    let r = a.opts.resolve(&ordered[0])?;
+    // Each bundle is opened once; the order, the verification and the
+    // ledger read only those descriptors.
+    let mut opened = Vec::new();
+    let mut unopened = Vec::new();
+    for p in bundles {
+        match Opened::open(&p) {
+            Ok(o) => opened.push(o),
+            Err(e) => unopened.push((p, e)),
+        }
+    }
+    let ordered = batch_order(opened);
+    let first = ordered
+        .first()
+        .map(|o| o.path().to_path_buf())
+        .or_else(|| unopened.first().map(|u| u.0.clone()))
+        .unwrap_or_default();
+    let r = a.opts.resolve(&first)?;
     let state = open_state(&r.state_path, false)?;
     let mut batch = Batch::default();
-    for b in &ordered {
-        import_in_batch(&r, &state, b, &mut batch);
+    let mut accepted = airlock::lifecycle::Batch::new();
+    let total = ordered.len() + unopened.len();
+    for b in ordered {
+        let name = b.path().to_path_buf();
+        import_in_batch(&r, &state, &name, Ok(b), &mut accepted, &mut batch);
+    }
+    for (name, e) in unopened {
+        import_in_batch(&r, &state, &name, Err(e), &mut accepted, &mut batch);
     }
     let Batch {
         results,
         counts,
         first_failure,
     } = batch;
-    let total = ordered.len();
     let summary = counts
         .iter()
         .map(|(k, v)| format!("{v} {k}"))
@@ -333,8 +369,15 @@ fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
 
 /// Import one bundle of a batch: its summary line (not with `--json`), its
 /// JSON result, its count, and the batch's first failure if it is one.
-fn import_in_batch(r: &Resolved, state: &StateDir, b: &Path, batch: &mut Batch) {
-    let res = import_one(r, state, b);
+fn import_in_batch(
+    r: &Resolved,
+    state: &StateDir,
+    b: &Path,
+    bundle: Result<Opened>,
+    accepted: &mut airlock::lifecycle::Batch,
+    batch: &mut Batch,
+) {
+    let res = import_in(r, state, bundle, accepted);
     let d = disposition(&res);
     let label = match d {
         Disposition::Imported => "imported",

@@ -691,3 +691,8 @@ pub fn parse_signers(s: &str) -> std::result::Result<usize, String> {
         _ => Err("a number from 1 to 16".into()),
     }
 }
+
+/// A value, or `-` when there is none (tables).
+pub fn or_dash<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "-".into(), |v| v.to_string())
+}

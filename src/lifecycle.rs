@@ -1,0 +1,1090 @@
+//! A bundle's life on the connected side after the verifying read: its
+//! typed states, and every transition between them, in one place.
+//!
+//! ```text
+//!  (watch only)                       import / import DIR / watch
+//!  arrived ──claim──▶ claimed ──open, verify, stage──▶ verified+staged
+//!     │                  │                                  │
+//!     │ (never a         │ refused by the container,        │ ledger rules
+//!     │  trailer)        │ signatures, trust, digests…      ├──────────────▶ refused ──▶ quarantined (watch)
+//!     ▼                  ▼                                  │  (older than a bundle accepted in
+//!  quarantined        refused ──▶ quarantined (watch)       │   the same batch: superseded)
+//!                                                           ▼
+//!                                                       accepted
+//!                                                           │ outbox: rename (under the state lock)
+//!                                                           │ HTTP: lease (pid, time), lock released
+//!                                                           ▼
+//!                                            handing over ──failed──▶ accepted (a re-run resumes)
+//!                                                           │
+//!                                                           ▼
+//!                                                      handed over (per file: outbox path or HTTP result)
+//!                                                           │ GitHub's successful sync (cloud status)
+//!                                              ┌────────────┴────────────┐
+//!                                              ▼                         ▼
+//!                                          confirmed                superseded
+//!                                  (file to outbox/confirmed/)  (file to outbox/superseded/)
+//! ```
+//!
+//! The ledger is the only store: each transition that outlives a process
+//! is one appended record (`crate::ledger`), and a bundle's stage is
+//! derived from its records ([`stage_of`]). `arrived`, `claimed` and
+//! `quarantined` are places in the drop folder (`crate::watch`), not
+//! records. `fleet` and `report` only read what is derived here.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::bundle::manifest::{BundleId, HexDigest, Manifest, Timestamp};
+use crate::bundle::verify::{check_freshness, Verified};
+use crate::cloud::{parse_sync_date, ServerInstance, SyncStatus};
+use crate::error::{Code, Error, Result};
+use crate::fsutil;
+use crate::ledger::{Event, Kind, Ledger, Outcome, ReadFacts, Tx};
+
+/// Where a bundle is in its life (the diagram above).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    /// In the drop folder, not claimed yet (watch).
+    Arrived,
+    /// Renamed into the watcher's claim directory and opened (watch).
+    Claimed,
+    /// Refused: by verification or by a ledger rule.
+    Refused,
+    /// Genuine, but not handed over: a newer bundle of its instance was
+    /// accepted first.
+    NotHandedOver,
+    /// Verified and accepted by the ledger rules, not handed over (yet, or
+    /// a hand-over failed and a re-run resumes it).
+    Accepted,
+    /// Being handed over by another process now (HTTP): its lease.
+    HandingOver(Lease),
+    /// Handed over: outbox paths or HTTP results, one per file.
+    HandedOver(Vec<String>),
+    /// GitHub's successful sync covers it.
+    Confirmed,
+    /// Handed over, but GitHub kept a newer hand-over of the instance.
+    Superseded,
+    /// Moved into the drop folder's `quarantine/` (watch).
+    Quarantined,
+}
+
+/// A hand-over in flight: the process doing it and since when. It is
+/// respected while that process lives and for at most [`LEASE_MAX`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// The process handing the bundle over.
+    pub pid: u32,
+    /// When it started.
+    pub since: Timestamp,
+}
+
+/// The longest a lease is respected, whatever its process: far above any
+/// hand-over's deadline, so a live lease always means work in progress.
+pub const LEASE_MAX: Duration = Duration::from_secs(3600);
+
+impl Lease {
+    /// Still held: its process runs (on this host) and it is younger than
+    /// [`LEASE_MAX`]. A lease of this very process is not live (a crash
+    /// left it, and this process is the one resuming it).
+    pub fn is_live(&self, now: SystemTime) -> bool {
+        let young = now
+            .duration_since(self.since.system_time())
+            .map_or(true, |age| age < LEASE_MAX);
+        young
+            && self.pid != std::process::id()
+            && Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+}
+
+/// A bundle's stage from the ledger's records (`None`: never seen).
+pub fn stage_of(events: &[Event], sha: &HexDigest) -> Option<Stage> {
+    let mut stage = None;
+    for e in events
+        .iter()
+        .filter(|e| e.bundle_sha256.as_ref() == Some(sha))
+    {
+        stage = match (e.kind, &e.outcome, stage) {
+            (Kind::Import, Outcome::Rejected, s @ Some(_)) => s,
+            (Kind::Import, Outcome::Rejected, None) => Some(Stage::Refused),
+            (Kind::Import, Outcome::Accepted, _) => Some(Stage::Accepted),
+            (Kind::Import, Outcome::Superseded, Some(Stage::Accepted))
+            | (Kind::Import, Outcome::Superseded, None) => Some(Stage::NotHandedOver),
+            (Kind::Handover, Outcome::Started, _) => Some(Stage::HandingOver(Lease {
+                pid: e.lease_pid.unwrap_or(0),
+                since: e.at,
+            })),
+            (Kind::Handover, Outcome::Failed, _) => Some(Stage::Accepted),
+            (Kind::Handover, Outcome::Done, _) => Some(Stage::HandedOver(e.files.clone())),
+            (Kind::Confirm, Outcome::Confirmed, _) => Some(Stage::Confirmed),
+            (Kind::Confirm, Outcome::Superseded, _) => Some(Stage::Superseded),
+            (_, _, s) => s,
+        };
+    }
+    stage
+}
+
+/// Where a handed-over bundle stands with GitHub (`fleet`, `report`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Standing {
+    /// GitHub's successful sync after it covers it: it is the newest
+    /// hand-over of the instance before that sync.
+    Confirmed,
+    /// A newer hand-over of the instance was confirmed: this file was not
+    /// the one GitHub kept.
+    Superseded,
+    /// The newest hand-over of the instance, not yet confirmed: the one
+    /// file to upload.
+    Pending,
+    /// Not settled yet, but a newer hand-over exists: do not upload it.
+    Outdated,
+}
+
+impl Standing {
+    /// The name shown and serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Confirmed => "confirmed",
+            Standing::Superseded => "superseded",
+            Standing::Pending => "pending",
+            Standing::Outdated => "outdated",
+        }
+    }
+}
+
+impl std::fmt::Display for Standing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// One hand-over of a bundle, and where it stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct HandedOver {
+    /// The bundle id from the signed manifest.
+    pub bundle_id: Option<BundleId>,
+    /// SHA-256 of the bundle file: what identifies the hand-over.
+    pub bundle_sha256: Option<HexDigest>,
+    /// The bundle's creation time.
+    pub created: Option<Timestamp>,
+    /// When it reached the outbox or endpoint.
+    pub handed_over: Timestamp,
+    /// The files in the outbox (payload, then the upload steps), or the
+    /// HTTP results.
+    pub files: Vec<String>,
+    /// Where it stands.
+    pub state: Standing,
+    /// For `confirmed`: the date of the sync that confirmed it, as GitHub
+    /// gave it.
+    pub sync_date: Option<String>,
+}
+
+impl HandedOver {
+    fn from_event(h: &Event, state: Standing) -> HandedOver {
+        HandedOver {
+            bundle_id: h.bundle_id.clone(),
+            bundle_sha256: h.bundle_sha256.clone(),
+            created: h.created,
+            handed_over: h.at,
+            files: h.files.clone(),
+            state,
+            sync_date: None,
+        }
+    }
+
+    /// The files a person uploads: the payload files, without the steps.
+    pub fn upload_files(&self) -> Vec<&str> {
+        self.files
+            .iter()
+            .map(String::as_str)
+            .filter(|f| !f.ends_with(".UPLOAD.txt"))
+            .collect()
+    }
+}
+
+/// A successful sync status.
+pub fn is_success(status: Option<&str>) -> bool {
+    status.is_some_and(|s| {
+        s.eq_ignore_ascii_case("success")
+            || s.eq_ignore_ascii_case("succeeded")
+            || s.eq_ignore_ascii_case("completed")
+    })
+}
+
+/// Newest first by bundle creation time, then ledger order.
+fn newest<'a>(hs: impl Iterator<Item = &'a Event>) -> Option<&'a Event> {
+    hs.max_by(|a, b| (&a.created, a.seq).cmp(&(&b.created, b.seq)))
+}
+
+/// Hand-over records of one instance's records `evs`, once per bundle, in
+/// ledger order.
+pub fn handovers<'a>(evs: &[&'a Event]) -> Vec<&'a Event> {
+    let mut seen = HashSet::new();
+    evs.iter()
+        .copied()
+        .filter(|e| e.kind == Kind::Handover && e.outcome == Outcome::Done)
+        .filter(|e| seen.insert(e.bundle_sha256.clone()))
+        .collect()
+}
+
+/// The hand-overs of one instance (its records `evs`) with where each
+/// stands, oldest first (by creation time, then hand-over time): settled by
+/// a confirm record, else the newest unsettled one is pending and the rest
+/// outdated.
+pub fn standings(evs: &[&Event]) -> Vec<HandedOver> {
+    let hs = handovers(evs);
+    let confirms: HashMap<Option<HexDigest>, &Event> = evs
+        .iter()
+        .filter(|e| e.kind == Kind::Confirm)
+        .map(|e| (e.bundle_sha256.clone(), *e))
+        .collect();
+    let unsettled_top = newest(
+        hs.iter()
+            .copied()
+            .filter(|h| !confirms.contains_key(&h.bundle_sha256)),
+    )
+    .map(|h| h.seq);
+    let mut handed: Vec<HandedOver> = hs
+        .iter()
+        .map(|h| {
+            let c = confirms.get(&h.bundle_sha256);
+            let st = match c.map(|c| &c.outcome) {
+                Some(Outcome::Confirmed) => Standing::Confirmed,
+                Some(_) => Standing::Superseded,
+                None if Some(h.seq) == unsettled_top => Standing::Pending,
+                None => Standing::Outdated,
+            };
+            let mut ho = HandedOver::from_event(h, st);
+            if st == Standing::Confirmed {
+                // The sync recorded last before the confirmation is the
+                // one that confirmed it (both in one transaction).
+                ho.sync_date = c.and_then(|c| {
+                    evs.iter()
+                        .filter(|s| s.kind == Kind::CloudSync && s.seq < c.seq)
+                        .filter(|s| is_success(Some(s.outcome.as_str())))
+                        .max_by_key(|s| s.seq)
+                        .and_then(|s| s.github_date.clone())
+                });
+            }
+            ho
+        })
+        .collect();
+    handed.sort_by(|a, b| (&a.created, &a.handed_over).cmp(&(&b.created, &b.handed_over)));
+    handed
+}
+
+/// An earlier hand-over of the same instance, not confirmed by GitHub, that
+/// a newer one replaces: its files must not be uploaded any more.
+#[derive(Debug, Clone, Serialize)]
+pub struct Replaced {
+    /// The replaced bundle's id.
+    pub bundle_id: Option<BundleId>,
+    /// Its creation time, as recorded in the ledger.
+    pub created: Option<Timestamp>,
+    /// Its files (payload and upload steps) where they were handed over.
+    pub files: Vec<String>,
+}
+
+/// Earlier hand-overs of `m`'s instance into an outbox that GitHub has not
+/// settled: all of them, including those whose files an earlier import
+/// already moved aside.
+pub(crate) fn replaced_by(events: &[Event], m: &Manifest, sha: &HexDigest) -> Vec<Replaced> {
+    let settled: HashSet<&HexDigest> = events
+        .iter()
+        .filter(|e| e.kind == Kind::Confirm)
+        .filter_map(|e| e.bundle_sha256.as_ref())
+        .collect();
+    let mine: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            e.host_name.as_deref() == Some(m.source.host_name.as_str())
+                && e.server_id == m.source.server_id
+        })
+        .collect();
+    handovers(&mine)
+        .into_iter()
+        .filter(|e| {
+            e.bundle_sha256
+                .as_ref()
+                .is_some_and(|s| s != sha && !settled.contains(s))
+        })
+        .map(|e| Replaced {
+            bundle_id: e.bundle_id.clone(),
+            created: e.created,
+            files: e.files.clone(),
+        })
+        // Outbox hand-overs record absolute paths; HTTP ones do not.
+        .filter(|r| r.files.iter().any(|f| Path::new(f).is_absolute()))
+        .collect()
+}
+
+/// The bundles accepted so far in one batch (`import DIR`) or one watch
+/// pass. A bundle older than one of them is *superseded*, not a rollback:
+/// a backlog is not an attack (docs/import.md).
+#[derive(Debug, Default)]
+pub struct Batch {
+    accepted: Vec<HexDigest>,
+}
+
+impl Batch {
+    /// A batch with nothing accepted yet.
+    pub fn new() -> Batch {
+        Batch::default()
+    }
+
+    /// Note a bundle accepted in this batch.
+    pub fn accepted(&mut self, sha: HexDigest) {
+        self.accepted.push(sha);
+    }
+}
+
+/// A record about a verified bundle.
+fn event_from(
+    v: &Verified,
+    sha: &HexDigest,
+    kind: Kind,
+    outcome: Outcome,
+    now: SystemTime,
+) -> Event {
+    let m = &v.manifest;
+    let signer = v
+        .signers
+        .iter()
+        .find(|s| s.fingerprint == m.sequence.key)
+        .or(v.signers.first());
+    Event {
+        bundle_sha256: Some(sha.clone()),
+        bundle_id: Some(m.bundle_id.clone()),
+        signer: Some(m.sequence.key.clone()),
+        principal: signer.map(|s| s.principals.clone()),
+        sequence: Some(m.sequence.number),
+        host_name: Some(m.source.host_name.clone()),
+        server_id: m.source.server_id.clone(),
+        created: Some(m.created),
+        expires: Some(m.expires),
+        ..Event::new(kind, outcome, Timestamp::from_system(now))
+    }
+}
+
+/// Record a bundle refused by its verifying read: what that read
+/// established, and the signed manifest's claims only when a trusted key
+/// had signed them before the refusal (`signed`).
+pub(crate) fn refused_unverified(
+    ledger: &mut Ledger,
+    e: &Error,
+    read: Option<ReadFacts>,
+    signed: Option<&Manifest>,
+    now: SystemTime,
+) -> Result<()> {
+    let mut ev = Event {
+        code: Some(e.code.as_str().into()),
+        detail: Some(e.cause.clone()),
+        read,
+        ..Event::new(Kind::Import, Outcome::Rejected, Timestamp::from_system(now))
+    };
+    if let Some(m) = signed {
+        ev.bundle_id = Some(m.bundle_id.clone());
+        ev.signer = Some(m.sequence.key.clone());
+        ev.sequence = Some(m.sequence.number);
+        ev.host_name = Some(m.source.host_name.clone());
+        ev.server_id = m.source.server_id.clone();
+        ev.created = Some(m.created);
+        ev.expires = Some(m.expires);
+    }
+    ledger.append(ev)?;
+    Ok(())
+}
+
+/// What the ledger rules decided for a verified bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Accepted now: hand it over.
+    Accepted,
+    /// Accepted by an earlier run whose hand-over did not finish: hand it
+    /// over now.
+    Resume,
+}
+
+/// The ledger's rules, in one exclusive transaction, at the moment of
+/// decision; the verdict is recorded before it is returned. Refused: a
+/// bundle already handed over (`ALREADY-IMPORTED`), one another process is
+/// handing over now (`HANDOVER-IN-FLIGHT`, nothing recorded), a rollback,
+/// one older than what was imported, one superseded (by a newer bundle of
+/// the same batch, or overtaken before its hand-over finished), or one
+/// expired by now.
+pub(crate) fn decide(
+    ledger: &mut Ledger,
+    v: &Verified,
+    sha: &HexDigest,
+    batch: &Batch,
+    now: SystemTime,
+    skew: Duration,
+) -> Result<Decision> {
+    let m = &v.manifest;
+    let tx = ledger.begin()?;
+    if let Some(lease) = live_lease(&tx, m, now)? {
+        return Err(Error::new(
+            Code::HandoverInFlight,
+            format!(
+                "process {} is handing over a bundle of {} since {}",
+                lease.pid, m.source.host_name, lease.since
+            ),
+        ));
+    }
+    let (accepted, done) = tx.bundle_state(sha)?;
+    if done {
+        let mut e = event_from(v, sha, Kind::Import, Outcome::AlreadyImported, now);
+        e.code = Some(Code::AlreadyImported.as_str().into());
+        tx.append(e)?;
+        tx.commit()?;
+        return Err(Error::new(
+            Code::AlreadyImported,
+            format!(
+                "bundle {} (SHA-256 {}) was already imported and handed over",
+                m.bundle_id,
+                &sha[..16]
+            ),
+        ));
+    }
+    let verdict = if accepted {
+        check_resume(&tx, m)?.map(|e| (Outcome::Superseded, e))
+    } else {
+        let before = tx.was_superseded(sha)?;
+        check_rules(&tx, m, batch)?.map(|(o, e)| match (o, before) {
+            // Judged superseded when it was first seen: the same verdict
+            // again (a re-run of the same backlog), not a rollback.
+            (Outcome::Rejected, true) => (
+                Outcome::Superseded,
+                Error::new(
+                    Code::LedgerSuperseded,
+                    format!(
+                        "bundle {} was superseded by a newer bundle of {} when it was first imported; it is not handed over",
+                        m.bundle_id, m.source.host_name
+                    ),
+                ),
+            ),
+            (o, _) => (o, e),
+        })
+    };
+    let verdict = verdict.or_else(|| {
+        check_freshness(m, now, skew)
+            .err()
+            .map(|e| (Outcome::Rejected, e))
+    });
+    if let Some((outcome, e)) = verdict {
+        let mut ev = event_from(v, sha, Kind::Import, outcome, now);
+        ev.code = Some(e.code.as_str().into());
+        ev.detail = Some(e.cause.clone());
+        tx.append(ev)?;
+        tx.commit()?;
+        return Err(e);
+    }
+    if !accepted {
+        tx.append(event_from(v, sha, Kind::Import, Outcome::Accepted, now))?;
+    }
+    tx.commit()?;
+    Ok(if accepted {
+        Decision::Resume
+    } else {
+        Decision::Accepted
+    })
+}
+
+/// A live lease on a hand-over of `m`'s instance: one hand-over in flight
+/// per instance, so two processes never deliver its files out of order.
+fn live_lease(tx: &Tx<'_>, m: &Manifest, now: SystemTime) -> Result<Option<Lease>> {
+    let events = tx.events()?;
+    let mine: HashSet<&HexDigest> = events
+        .iter()
+        .filter(|e| {
+            e.kind == Kind::Handover
+                && e.host_name.as_deref() == Some(m.source.host_name.as_str())
+                && e.server_id == m.source.server_id
+        })
+        .filter_map(|e| e.bundle_sha256.as_ref())
+        .collect();
+    Ok(mine
+        .into_iter()
+        .find_map(|sha| match stage_of(&events, sha) {
+            Some(Stage::HandingOver(l)) if l.is_live(now) => Some(l),
+            _ => None,
+        }))
+}
+
+/// The ledger rules for a bundle not yet accepted: no rollback of a
+/// signer's sequence, nothing older than what was imported for the
+/// instance. Older only than bundles accepted in this batch: superseded.
+fn check_rules(tx: &Tx<'_>, m: &Manifest, batch: &Batch) -> Result<Option<(Outcome, Error)>> {
+    let Some(e) = rule_error(tx, m, &[])? else {
+        return Ok(None);
+    };
+    if batch.accepted.is_empty() || rule_error(tx, m, &batch.accepted)?.is_some() {
+        return Ok(Some((Outcome::Rejected, e)));
+    }
+    Ok(Some((
+        Outcome::Superseded,
+        Error::new(
+            Code::LedgerSuperseded,
+            format!(
+                "bundle {} (created {}) is older than a bundle of {} imported in the same run: superseded, not handed over",
+                m.bundle_id, m.created, m.source.host_name
+            ),
+        ),
+    )))
+}
+
+fn rule_error(tx: &Tx<'_>, m: &Manifest, except: &[HexDigest]) -> Result<Option<Error>> {
+    let sid = m.source.server_id.as_deref();
+    let seq = m.sequence.number;
+    let host = &m.source.host_name;
+    if let Some(max) = tx.max_sequence(&m.sequence.key, host, sid, except)? {
+        if seq <= max {
+            return Ok(Some(Error::new(
+                Code::LedgerRollback,
+                format!(
+                    "sequence {seq} from {} for {host} is not above {max}, already imported: rollback or replay",
+                    m.sequence.key
+                ),
+            )));
+        }
+    }
+    if let Some(newest) = tx.newest_created(host, sid, except)? {
+        if m.created <= newest {
+            return Ok(Some(Error::new(
+                Code::LedgerOlder,
+                format!(
+                    "the bundle was created {}, not after {newest}, the newest already imported for {host} (from any key)",
+                    m.created
+                ),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// For a bundle accepted earlier whose hand-over did not finish: has a newer
+/// bundle for the instance been accepted since? Then handing this one over
+/// now would put an older file after a newer one.
+fn check_resume(tx: &Tx<'_>, m: &Manifest) -> Result<Option<Error>> {
+    let sid = m.source.server_id.as_deref();
+    let newer = tx.overtaken_by(
+        &m.source.host_name,
+        sid,
+        m.created,
+        &m.sequence.key,
+        m.sequence.number,
+    )?;
+    Ok(newer.map(|(id, created)| {
+        Error::new(
+            Code::LedgerSuperseded,
+            format!(
+                "bundle {} was accepted but not handed over, and bundle {id} (created {created}) for {} was imported since: it is superseded",
+                m.bundle_id, m.source.host_name
+            ),
+        )
+    }))
+}
+
+/// Take the lease on a hand-over that waits on the network (HTTP): from
+/// now on no other process hands over a bundle of this instance until this
+/// one records the end, or its lease lapses.
+pub(crate) fn start_handover(
+    ledger: &mut Ledger,
+    v: &Verified,
+    sha: &HexDigest,
+    now: SystemTime,
+) -> Result<()> {
+    let mut e = event_from(v, sha, Kind::Handover, Outcome::Started, now);
+    e.lease_pid = Some(std::process::id());
+    ledger.append(e)?;
+    Ok(())
+}
+
+/// Record the end of a hand-over: `done` with one entry per file (the
+/// outbox paths or HTTP results), or `failed` with its code and cause
+/// (the bundle stays accepted: a re-run resumes it).
+pub(crate) fn end_handover(
+    ledger: &mut Ledger,
+    v: &Verified,
+    sha: &HexDigest,
+    now: SystemTime,
+    result: Result<Vec<String>>,
+) -> Result<Vec<String>> {
+    match result {
+        Ok(files) => {
+            fsutil::fault_point("import:handed-over");
+            let mut e = event_from(v, sha, Kind::Handover, Outcome::Done, now);
+            // `detail` keeps the v1 spelling for readers of `log`.
+            e.detail = Some(files.join("; "));
+            e.files = files.clone();
+            ledger.append(e)?;
+            Ok(files)
+        }
+        Err(err) => {
+            let mut e = event_from(v, sha, Kind::Handover, Outcome::Failed, now);
+            e.code = Some(err.code.as_str().into());
+            e.detail = Some(err.cause.clone());
+            ledger.append(e)?;
+            Err(err)
+        }
+    }
+}
+
+/// The directory inside the outbox that replaced and superseded hand-overs
+/// are moved into.
+pub const SUPERSEDED_DIR: &str = "superseded";
+/// The directory inside the outbox that confirmed hand-overs are moved
+/// into: the top level holds only what is still to upload.
+pub const CONFIRMED_DIR: &str = "confirmed";
+
+/// Move outbox files into `sub/` beside them. Files already gone (moved
+/// before, or removed by the operator) are skipped; nothing is ever
+/// replaced; `sub` must be a real directory (never followed as a link).
+/// Only absolute paths are touched (what hand-overs record). Returns the
+/// new paths, and one message per file that could not be moved.
+pub(crate) fn move_into(files: &[PathBuf], sub: &str) -> (Vec<PathBuf>, Vec<String>) {
+    let mut moved = Vec::new();
+    let mut errors = Vec::new();
+    for f in files {
+        if !f.is_absolute() {
+            continue;
+        }
+        let (Some(dir), Some(name)) = (f.parent(), f.file_name()) else {
+            continue;
+        };
+        if dir
+            .file_name()
+            .is_some_and(|n| n == SUPERSEDED_DIR || n == CONFIRMED_DIR)
+        {
+            continue;
+        }
+        match std::fs::symlink_metadata(f) {
+            Ok(m) if m.file_type().is_file() => {}
+            Ok(_) => {
+                errors.push(format!("{}: not a regular file; left alone", f.display()));
+                continue;
+            }
+            Err(_) => continue,
+        }
+        let aside = dir.join(sub);
+        let to = aside.join(name);
+        let r = fsutil::real_subdir(&aside)
+            // A hard link never replaces an existing file; then drop the old name.
+            .and_then(|_| std::fs::hard_link(f, &to))
+            .and_then(|_| std::fs::remove_file(f));
+        match r {
+            Ok(()) => moved.push(to),
+            Err(e) => errors.push(format!("{}: {e}", f.display())),
+        }
+    }
+    let dirs: std::collections::BTreeSet<&Path> = moved.iter().filter_map(|p| p.parent()).collect();
+    for d in dirs {
+        let _ = fsutil::sync_dir(d);
+        if let Some(p) = d.parent() {
+            let _ = fsutil::sync_dir(p);
+        }
+    }
+    (moved, errors)
+}
+
+/// What `cloud status` found and recorded for one instance.
+#[derive(Debug, Serialize)]
+pub struct InstanceSync {
+    /// The server id GitHub reports.
+    pub server_id: String,
+    /// The host name GitHub reports.
+    pub hostname: Option<String>,
+    /// GitHub's status of the last sync (`success`, `failed`, …); `None`:
+    /// no sync yet.
+    pub status: Option<String>,
+    /// The date of the last sync, as GitHub gives it.
+    pub date: Option<String>,
+    /// GitHub's error text for the last sync.
+    pub error: Option<String>,
+    /// GitHub gave a date in no form airlock reads: nothing was confirmed.
+    pub date_unreadable: bool,
+    /// The bundle this run confirmed, if any.
+    pub confirmed: Option<HandedOver>,
+    /// Hand-overs this run recorded as superseded.
+    pub superseded: Vec<HandedOver>,
+    /// SHA-256 of the bundle newly confirmed (zero or one entry).
+    pub newly_confirmed: Vec<HexDigest>,
+    /// Outbox files moved into `superseded/` or `confirmed/` by this run.
+    pub moved: Vec<String>,
+    /// Files that could not be moved, with the reason.
+    pub move_errors: Vec<String>,
+    /// Whether airlock exported or imported this instance (records of
+    /// GitHub's own reports do not count).
+    pub known: bool,
+}
+
+/// airlock's own records (not GitHub's reports).
+pub fn is_own(e: &Event) -> bool {
+    matches!(e.kind, Kind::Export | Kind::Import | Kind::Handover)
+}
+
+/// Record GitHub's sync status in the ledger; for each instance whose last
+/// sync succeeded, confirm the newest bundle handed over before the sync
+/// and record the earlier unsettled hand-overs as superseded, then move
+/// their outbox files into `confirmed/` and `superseded/` (decision 30).
+pub fn apply_sync_status(
+    ledger: &mut Ledger,
+    status: &SyncStatus,
+    now: SystemTime,
+) -> Result<Vec<InstanceSync>> {
+    let events = ledger.events()?;
+    let settled: HashSet<HexDigest> = events
+        .iter()
+        .filter(|e| e.kind == Kind::Confirm)
+        .filter_map(|e| e.bundle_sha256.clone())
+        .collect();
+    let mut out = Vec::new();
+    for inst in &status.server_instances {
+        out.push(apply_instance(ledger, &events, &settled, inst, now)?);
+    }
+    Ok(out)
+}
+
+/// One instance of GitHub's answer: in one transaction, record what GitHub
+/// said and settle the hand-overs its successful sync covers; then move
+/// the settled hand-overs' files out of the outbox's top level.
+fn apply_instance(
+    ledger: &mut Ledger,
+    events: &[Event],
+    settled: &HashSet<HexDigest>,
+    inst: &ServerInstance,
+    now: SystemTime,
+) -> Result<InstanceSync> {
+    let id = inst.server_id.as_str();
+    let last = inst.last_sync.as_ref();
+    let st = last.and_then(|l| l.status.clone());
+    let date = last.and_then(|l| l.date.clone());
+    let err = last.and_then(|l| l.error.clone());
+    let mine: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.server_id.as_deref() == Some(id))
+        .collect();
+    let sync_time = date.as_deref().and_then(parse_sync_date);
+    let mut res = InstanceSync {
+        server_id: id.into(),
+        hostname: inst.hostname.clone(),
+        status: st.clone(),
+        date: date.clone(),
+        error: err.clone(),
+        date_unreadable: date.is_some() && sync_time.is_none(),
+        confirmed: None,
+        superseded: Vec::new(),
+        newly_confirmed: Vec::new(),
+        moved: Vec::new(),
+        move_errors: Vec::new(),
+        known: mine.iter().any(|e| is_own(e)),
+    };
+    let tx = ledger.begin()?;
+    // Record what GitHub said when it differs from what it said last.
+    let previous = mine
+        .iter()
+        .filter(|e| e.kind == Kind::CloudSync)
+        .max_by_key(|e| e.seq);
+    let same = previous.is_some_and(|p| {
+        p.github_date == date && Some(p.outcome.as_str()) == st.as_deref() && p.detail == err
+    });
+    if let (false, Some(s)) = (same, &st) {
+        tx.append(Event {
+            host_name: inst.hostname.clone(),
+            server_id: Some(id.into()),
+            github_date: date.clone(),
+            sync_time: sync_time.map(Timestamp::from_system),
+            detail: err.clone(),
+            ..Event::new(
+                Kind::CloudSync,
+                Outcome::GitHub(s.clone()),
+                Timestamp::from_system(now),
+            )
+        })?;
+    }
+    let mut retire = (Vec::new(), Vec::new());
+    if let (true, Some(sync_time)) = (is_success(st.as_deref()), sync_time) {
+        let before: Vec<&Event> = handovers(&mine)
+            .into_iter()
+            .filter(|h| h.at.system_time() < sync_time)
+            .collect();
+        retire = settle(
+            &tx,
+            &before,
+            settled,
+            &date.unwrap_or_default(),
+            now,
+            &mut res,
+        )?;
+    }
+    tx.commit()?;
+    for (files, sub) in [(retire.0, CONFIRMED_DIR), (retire.1, SUPERSEDED_DIR)] {
+        let (moved, errors) = move_into(&files, sub);
+        res.moved
+            .extend(moved.iter().map(|p| p.display().to_string()));
+        res.move_errors.extend(errors);
+    }
+    Ok(res)
+}
+
+/// Settle the hand-overs `before` a successful sync dated `d`: the newest
+/// is confirmed, the others superseded (each at most once). Notes both in
+/// `res`; returns the confirmed and the superseded ones' files, to move
+/// once the transaction is committed.
+fn settle(
+    tx: &Tx<'_>,
+    before: &[&Event],
+    settled: &HashSet<HexDigest>,
+    d: &str,
+    now: SystemTime,
+    res: &mut InstanceSync,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let (mut confirmed, mut superseded) = (Vec::new(), Vec::new());
+    let Some(top) = newest(before.iter().copied()) else {
+        return Ok((confirmed, superseded));
+    };
+    let is_settled = |e: &Event| {
+        e.bundle_sha256
+            .as_ref()
+            .is_some_and(|s| settled.contains(s))
+    };
+    if !is_settled(top) {
+        tx.append(confirm_record(
+            top,
+            Outcome::Confirmed,
+            now,
+            format!(
+                "GitHub reports a successful sync at {d}, after this hand-over ({}), the newest of the instance before it",
+                top.at
+            ),
+        ))?;
+        let mut h = HandedOver::from_event(top, Standing::Confirmed);
+        h.sync_date = res.date.clone();
+        confirmed.extend(h.files.iter().map(PathBuf::from));
+        res.newly_confirmed.extend(top.bundle_sha256.clone());
+        res.confirmed = Some(h);
+    }
+    for h in before.iter().filter(|h| h.seq != top.seq && !is_settled(h)) {
+        tx.append(confirm_record(
+            h,
+            Outcome::Superseded,
+            now,
+            format!(
+                "superseded: GitHub's successful sync at {d} covers bundle {} (created {}), handed over after this one",
+                top.bundle_id.as_deref().unwrap_or("?"),
+                top.created.map(|c| c.to_string()).unwrap_or_else(|| "?".into())
+            ),
+        ))?;
+        let ho = HandedOver::from_event(h, Standing::Superseded);
+        superseded.extend(ho.files.iter().map(PathBuf::from));
+        res.superseded.push(ho);
+    }
+    Ok((confirmed, superseded))
+}
+
+/// The `confirm` record that settles hand-over `h` with `outcome`: its
+/// bundle's fields, dated `now`, no error code.
+fn confirm_record(h: &Event, outcome: Outcome, now: SystemTime, detail: String) -> Event {
+    Event {
+        bundle_sha256: h.bundle_sha256.clone(),
+        bundle_id: h.bundle_id.clone(),
+        signer: h.signer.clone(),
+        principal: h.principal.clone(),
+        sequence: h.sequence,
+        host_name: h.host_name.clone(),
+        server_id: h.server_id.clone(),
+        created: h.created,
+        expires: h.expires,
+        detail: Some(detail),
+        ..Event::new(Kind::Confirm, outcome, Timestamp::from_system(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn move_into_never_replaces_and_skips_what_is_gone() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("h_1_usage.json");
+        let b = d.path().join("h_1.UPLOAD.txt");
+        std::fs::write(&a, "a").unwrap();
+        std::fs::write(&b, "b").unwrap();
+        std::fs::create_dir(d.path().join(SUPERSEDED_DIR)).unwrap();
+        // Something else already has b's name there: b stays.
+        std::fs::write(
+            d.path().join(SUPERSEDED_DIR).join("h_1.UPLOAD.txt"),
+            "other",
+        )
+        .unwrap();
+        let gone = d.path().join("gone.json");
+        let (moved, errors) = move_into(
+            &[a.clone(), b.clone(), gone, PathBuf::from("relative.json")],
+            SUPERSEDED_DIR,
+        );
+        assert_eq!(
+            moved,
+            [d.path().join(SUPERSEDED_DIR).join("h_1_usage.json")]
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(!a.exists() && b.exists());
+        assert_eq!(
+            std::fs::read_to_string(d.path().join(SUPERSEDED_DIR).join("h_1.UPLOAD.txt")).unwrap(),
+            "other"
+        );
+        // Again: nothing to do.
+        let (moved, errors) = move_into(&moved, SUPERSEDED_DIR);
+        assert!(moved.is_empty() && errors.is_empty());
+    }
+
+    /// A `confirmed/` that is a symbolic link is not followed: nothing moves.
+    #[test]
+    fn move_into_refuses_a_linked_subdirectory() {
+        let d = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), d.path().join(CONFIRMED_DIR)).unwrap();
+        let a = d.path().join("h_1_usage.json");
+        std::fs::write(&a, "a").unwrap();
+        let (moved, errors) = move_into(std::slice::from_ref(&a), CONFIRMED_DIR);
+        assert!(moved.is_empty());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("not a real directory"), "{errors:?}");
+        assert!(a.exists());
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    }
+
+    fn accepted(m: &Manifest, created: &str, seq: u64, id: &str, sha: &str) -> Event {
+        Event {
+            bundle_sha256: HexDigest::parse(&sha.repeat(64)),
+            bundle_id: BundleId::parse(&id.repeat(32)),
+            signer: Some(m.sequence.key.clone()),
+            sequence: Some(seq),
+            host_name: Some(m.source.host_name.clone()),
+            server_id: m.source.server_id.clone(),
+            created: Timestamp::parse(created),
+            ..Event::new(
+                Kind::Import,
+                Outcome::Accepted,
+                Timestamp::parse("2026-11-28T00:00:00Z").unwrap(),
+            )
+        }
+    }
+
+    #[test]
+    fn resume_is_refused_once_a_newer_bundle_was_accepted() {
+        let d = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(d.path()).unwrap();
+        let m = crate::bundle::manifest::tests::sample();
+        // The sample itself (created 2026-11-28, sequence 1) was accepted.
+        let mut own = accepted(&m, &m.created.to_string(), 1, "a", "a");
+        own.bundle_id = Some(m.bundle_id.clone());
+        l.append(own).unwrap();
+        {
+            let tx = l.begin().unwrap();
+            assert!(check_resume(&tx, &m).unwrap().is_none());
+            let (o, e) = check_rules(&tx, &m, &Batch::new()).unwrap().unwrap();
+            assert_eq!(
+                (o, e.code),
+                (Outcome::Rejected, Code::LedgerRollback),
+                "a replay"
+            );
+        }
+        // A newer one for the same instance: the resume is superseded.
+        l.append(accepted(&m, "2026-11-29T00:00:00Z", 2, "b", "b"))
+            .unwrap();
+        let tx = l.begin().unwrap();
+        let e = check_resume(&tx, &m).unwrap().unwrap();
+        assert_eq!(e.code, Code::LedgerSuperseded);
+        assert!(e.cause.contains(&"b".repeat(32)), "{e}");
+        // Another instance's bundles do not count.
+        drop(tx);
+        let mut other = m.clone();
+        other.source.host_name = "other.example.com".into();
+        let tx = l.begin().unwrap();
+        assert!(check_resume(&tx, &other).unwrap().is_none());
+    }
+
+    /// Older than a bundle accepted in the same batch: superseded; older
+    /// than one accepted in an earlier run: a rollback, whatever the batch.
+    #[test]
+    fn superseded_within_a_batch_rollback_across_runs() {
+        let d = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(d.path()).unwrap();
+        let mut m = crate::bundle::manifest::tests::sample();
+        m.sequence.number = 5;
+        // This batch accepted a newer bundle (sequence 9) of the instance.
+        l.append(accepted(&m, "2026-11-30T00:00:00Z", 9, "c", "c"))
+            .unwrap();
+        let mut batch = Batch::new();
+        batch.accepted(HexDigest::parse(&"c".repeat(64)).unwrap());
+        {
+            let tx = l.begin().unwrap();
+            let (o, e) = check_rules(&tx, &m, &batch).unwrap().unwrap();
+            assert_eq!((o, e.code), (Outcome::Superseded, Code::LedgerSuperseded));
+            // Outside the batch (a later run), the same bundle is a rollback.
+            let (o, e) = check_rules(&tx, &m, &Batch::new()).unwrap().unwrap();
+            assert_eq!((o, e.code), (Outcome::Rejected, Code::LedgerRollback));
+        }
+        // An earlier run had accepted sequence 7: a rollback even in a batch.
+        l.append(accepted(&m, "2026-11-29T00:00:00Z", 7, "e", "e"))
+            .unwrap();
+        let tx = l.begin().unwrap();
+        let (o, e) = check_rules(&tx, &m, &batch).unwrap().unwrap();
+        assert_eq!((o, e.code), (Outcome::Rejected, Code::LedgerRollback));
+    }
+
+    #[test]
+    fn stages_follow_the_records() {
+        let m = crate::bundle::manifest::tests::sample();
+        let a = accepted(&m, "2026-11-29T00:00:00Z", 2, "b", "b");
+        let sha = a.bundle_sha256.clone().unwrap();
+        let mut evs = vec![a.clone()];
+        assert_eq!(stage_of(&evs, &sha), Some(Stage::Accepted));
+        let mut started = a.clone();
+        started.kind = Kind::Handover;
+        started.outcome = Outcome::Started;
+        started.lease_pid = Some(1);
+        evs.push(started);
+        assert!(matches!(stage_of(&evs, &sha), Some(Stage::HandingOver(l)) if l.pid == 1));
+        let mut failed = a.clone();
+        failed.kind = Kind::Handover;
+        failed.outcome = Outcome::Failed;
+        evs.push(failed);
+        assert_eq!(stage_of(&evs, &sha), Some(Stage::Accepted));
+        let mut done = a.clone();
+        done.kind = Kind::Handover;
+        done.outcome = Outcome::Done;
+        done.files = vec!["/o/f".into()];
+        evs.push(done);
+        assert_eq!(
+            stage_of(&evs, &sha),
+            Some(Stage::HandedOver(vec!["/o/f".into()]))
+        );
+        let mut c = a.clone();
+        c.kind = Kind::Confirm;
+        c.outcome = Outcome::Confirmed;
+        evs.push(c);
+        assert_eq!(stage_of(&evs, &sha), Some(Stage::Confirmed));
+        assert_eq!(
+            stage_of(&evs, &HexDigest::parse(&"f".repeat(64)).unwrap()),
+            None
+        );
+        // A lease of a process that is gone, or too old, is not live.
+        let now = SystemTime::now();
+        let gone = Lease {
+            pid: u32::MAX - 1,
+            since: Timestamp::from_system(now),
+        };
+        assert!(!gone.is_live(now));
+        let init = Lease {
+            pid: 1,
+            since: Timestamp::from_system(now),
+        };
+        assert!(init.is_live(now));
+        assert!(!init.is_live(now + LEASE_MAX + Duration::from_secs(1)));
+    }
+}
