@@ -12,7 +12,6 @@
 //! bundle for the instance was imported meanwhile: then it is recorded as
 //! superseded and not handed over.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -21,7 +20,7 @@ use crate::bundle::container::open_bundle;
 use crate::bundle::manifest::format_time;
 use crate::bundle::rules::output_name;
 use crate::bundle::verify::{
-    check_freshness, verify_bundle, Clock, Destination, Staged, Verified, VerifyOptions,
+    check_freshness, verify_bundle, Clock, Destination, Refusal, Staged, Verified, VerifyOptions,
 };
 use crate::error::{Code, Error, Result};
 use crate::handover::{self, Target};
@@ -40,6 +39,9 @@ pub struct ImportOptions<'a> {
     /// The GitHub Enterprise Cloud enterprise slug: the upload steps then
     /// link its licensing page.
     pub enterprise: Option<String>,
+    /// How the upload steps' confirm step runs `cloud status` against this
+    /// state directory.
+    pub status: handover::StatusCommand,
 }
 
 /// A bundle imported and handed over.
@@ -343,44 +345,62 @@ fn staging_dir(state: &Path, target: &Target) -> Result<(PathBuf, Option<RemoveO
     }
 }
 
-/// Record a bundle refused by verification. Its SHA-256 is taken from the
-/// same descriptor the verification read, when it can be read at all. When
-/// a trusted key signed its manifest (the refusal came later: no identity,
-/// expired, a damaged member), the record names the instance, bundle and
-/// signer from that signed manifest; an untrusted bundle's claims are never
-/// recorded.
+/// Record a bundle refused by the open or the verification, from what that
+/// one read established and nothing else (no second read: a refusal costs
+/// what `verify` costs). When trusted keys had signed the manifest that
+/// read checked (the refusal came later: no identity, expired, a damaged
+/// member), the record names the instance, bundle and signer from it; an
+/// untrusted bundle's claims are never recorded. The bundle's SHA-256 is
+/// recorded only when the read covered the whole file.
 fn record_rejected(
     ledger: &mut Ledger,
-    file: Option<&mut File>,
-    e: &Error,
+    bundle: &Path,
+    refusal: &Refusal,
     opts: &VerifyOptions<'_>,
 ) -> Result<()> {
-    let signed = file.as_ref().and_then(|f| {
-        let f = f.try_clone().ok()?;
-        crate::bundle::verify::trusted_manifest(f, opts).ok()
-    });
-    let sha = file.and_then(|f| {
-        use std::io::{Seek, SeekFrom};
-        f.seek(SeekFrom::Start(0)).ok()?;
-        crate::fsutil::sha256_reader(f).ok()
-    });
+    let e = &refusal.error;
+    let read = refusal.read.as_deref();
+    let whole = read.filter(|r| r.read_offset == 0 && r.read_bytes == r.size);
     let mut ev = Event {
-        bundle_sha256: sha,
+        bundle_sha256: whole.map(|r| r.read_sha256.clone()),
         code: Some(e.code.as_str().into()),
         detail: Some(e.cause.clone()),
+        file: Some(escape_name(bundle)),
+        read: read.cloned(),
         ..Event::new(Kind::Import, Outcome::Rejected, format_time(opts.now.now()))
     };
-    if let Some(m) = signed {
+    if let Some(m) = refusal.signed.as_deref() {
         ev.bundle_id = Some(m.bundle_id.to_string());
         ev.signer = Some(m.sequence.key.to_string());
         ev.sequence = Some(m.sequence.number as i64);
-        ev.host_name = Some(m.source.host_name);
-        ev.server_id = m.source.server_id;
+        ev.host_name = Some(m.source.host_name.clone());
+        ev.server_id = m.source.server_id.clone();
         ev.created = Some(m.created.to_string());
         ev.expires = Some(m.expires.to_string());
     }
     ledger.append(ev)?;
     Ok(())
+}
+
+/// A path as text that cannot forge a line: backslash, control characters
+/// and bytes that are not UTF-8 escaped (`\\`, `\n`, `\u{1b}`, `\xff`).
+// TODO(i27-names): use the shared `names` module once it is merged.
+fn escape_name(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in p.as_os_str().as_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' || c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 /// What the verifying read left behind: the verified bundle, its payload
@@ -405,12 +425,16 @@ fn verify_and_stage(
 ) -> Result<StagedBundle> {
     let file = match open_bundle(bundle) {
         Ok(f) => f,
-        Err(e) => {
-            record_rejected(ledger, None, &e, &opts.verify)?;
-            return Err(e);
+        Err(error) => {
+            let refusal = Refusal {
+                error,
+                read: None,
+                signed: None,
+            };
+            record_rejected(ledger, bundle, &refusal, &opts.verify)?;
+            return Err(refusal.error);
         }
     };
-    let mut keep = file.try_clone().ok();
     let (dir, spool) = staging_dir(opts.state.path(), &opts.target)?;
     let outbox_name = |m: &crate::bundle::Manifest, p: &crate::bundle::manifest::PayloadEntry| {
         handover::outbox_name(m, p)
@@ -426,12 +450,13 @@ fn verify_and_stage(
     };
     let (v, staged) = match verify_bundle(file, &opts.verify, &dest, true) {
         Ok(x) => x,
-        Err(e) => {
-            record_rejected(ledger, keep.as_mut(), &e, &opts.verify)?;
-            return Err(e);
+        Err(refusal) => {
+            // Tests change the file here: the record must not follow.
+            crate::fsutil::pause_point("import:refused");
+            record_rejected(ledger, bundle, &refusal, &opts.verify)?;
+            return Err(refusal.error);
         }
     };
-    drop(keep);
     let sha256 = v
         .bundle_sha256
         .clone()
@@ -607,6 +632,7 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             m,
             staged,
             opts.enterprise.as_deref(),
+            &opts.status,
             &bundle_sha256,
             &replaced,
         )
@@ -679,6 +705,7 @@ mod tests {
                 state,
                 target: Target::Outbox(outbox.to_path_buf()),
                 enterprise: Some("octo".into()),
+                status: Default::default(),
             },
         )
     }

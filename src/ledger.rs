@@ -16,6 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::bundle::verify::ReadFacts;
 use crate::error::{Code, Error, Result};
 
 /// The ledger's file name inside a state directory (SQLite; its WAL
@@ -215,10 +216,19 @@ pub struct Event {
     /// The reason, or where the payload was handed over (paths or HTTP
     /// results joined by `"; "`), or GitHub's error text.
     pub detail: Option<String>,
+    /// A refused import: the bundle file as it was named, escaped
+    /// (docs/import.md). Absent from `log --json` when empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// A refused import: what the one verifying read established (size,
+    /// the range it read, that range's SHA-256). Absent when empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read: Option<ReadFacts>,
     /// The previous record's `hash` (64 zeros for the first record).
     pub prev_hash: String,
     /// SHA-256 over `prev_hash`, a newline and the JSON array of the fields
-    /// `seq` … `detail`, lowercase hex.
+    /// `seq` … `detail` (then `file` and the read's five facts, when either
+    /// is set), lowercase hex.
     pub hash: String,
 }
 
@@ -227,7 +237,19 @@ const ACCEPTED_IMPORT: (Kind, Outcome) = (Kind::Import, Outcome::Accepted);
 
 const COLUMNS: &str =
     "seq, kind, at, outcome, bundle_sha256, bundle_id, signer, principal, sequence, \
-                       host_name, server_id, created, expires, code, detail, prev_hash, hash";
+                       host_name, server_id, created, expires, code, detail, prev_hash, hash, \
+                       file, file_size, read_offset, read_bytes, read_sha256";
+
+/// Columns added after schema 1 was first written: a refusal's file name and
+/// read facts (issue 27). Added to an older ledger when it is opened; its
+/// records keep their hashes (`compute_hash` leaves them out when empty).
+const ADDED_COLUMNS: [(&str, &str); 5] = [
+    ("file", "TEXT"),
+    ("file_size", "INTEGER"),
+    ("read_offset", "INTEGER"),
+    ("read_bytes", "INTEGER"),
+    ("read_sha256", "TEXT"),
+];
 
 impl Event {
     /// A record of `kind` and `outcome` at time `at` (RFC 3339, from the
@@ -250,6 +272,8 @@ impl Event {
             expires: None,
             code: None,
             detail: None,
+            file: None,
+            read: None,
             prev_hash: String::new(),
             hash: String::new(),
         }
@@ -258,7 +282,7 @@ impl Event {
     /// The hash of this record given the previous one: SHA-256 over the
     /// previous hash and the canonical JSON array of every other field.
     fn compute_hash(&self, prev: &str) -> String {
-        let fields = serde_json::json!([
+        let mut fields = serde_json::json!([
             self.seq,
             self.kind,
             self.at,
@@ -275,6 +299,19 @@ impl Event {
             self.code,
             self.detail,
         ]);
+        // Records without them hash as before these fields existed.
+        if self.file.is_some() || self.read.is_some() {
+            if let Some(a) = fields.as_array_mut() {
+                let r = self.read.as_ref();
+                a.extend([
+                    serde_json::json!(self.file),
+                    serde_json::json!(r.map(|r| r.size)),
+                    serde_json::json!(r.map(|r| r.read_offset)),
+                    serde_json::json!(r.map(|r| r.read_bytes)),
+                    serde_json::json!(r.map(|r| &r.read_sha256)),
+                ]);
+            }
+        }
         let mut h = Sha256::new();
         h.update(prev.as_bytes());
         h.update(b"\n");
@@ -301,15 +338,52 @@ impl Event {
             expires: r.get(12)?,
             code: r.get(13)?,
             detail: r.get(14)?,
+            file: r.get(17)?,
+            read: read_facts(r)?,
             prev_hash: r.get(15)?,
             hash: r.get(16)?,
         })
     }
 }
 
+/// The read facts of a row (columns 18–21), when it has them all.
+fn read_facts(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<ReadFacts>> {
+    let n = |i: usize| -> rusqlite::Result<Option<u64>> {
+        Ok(r.get::<_, Option<i64>>(i)?
+            .and_then(|v| u64::try_from(v).ok()))
+    };
+    Ok(
+        match (n(18)?, n(19)?, n(20)?, r.get::<_, Option<String>>(21)?) {
+            (Some(size), Some(read_offset), Some(read_bytes), Some(read_sha256)) => {
+                Some(ReadFacts {
+                    size,
+                    read_offset,
+                    read_bytes,
+                    read_sha256,
+                })
+            }
+            _ => None,
+        },
+    )
+}
+
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
     let cause = format!("ledger {}: {e}", path.display());
     Error::new(Code::LedgerIo, cause).with_source(e)
+}
+
+/// Add the columns a ledger written before them lacks (`ADDED_COLUMNS`).
+fn add_columns(conn: &Connection) -> rusqlite::Result<()> {
+    let have: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('events')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, ty) in ADDED_COLUMNS {
+        if !have.iter().any(|h| h == name) {
+            conn.execute_batch(&format!("ALTER TABLE events ADD COLUMN {name} {ty}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// An open ledger.
@@ -364,12 +438,18 @@ impl Ledger {
                 code TEXT,
                 detail TEXT,
                 prev_hash TEXT NOT NULL,
-                hash TEXT NOT NULL
+                hash TEXT NOT NULL,
+                file TEXT,
+                file_size INTEGER,
+                read_offset INTEGER,
+                read_bytes INTEGER,
+                read_sha256 TEXT
              );
              CREATE INDEX IF NOT EXISTS events_bundle ON events(bundle_sha256);
              CREATE INDEX IF NOT EXISTS events_instance ON events(server_id, host_name);",
         )
         .map_err(|e| db_err(&path, e))?;
+        add_columns(&conn).map_err(|e| db_err(&path, e))?;
         let v: Option<String> = conn
             .query_row(
                 "SELECT value FROM meta WHERE key='schema_version'",
@@ -498,13 +578,16 @@ impl Tx<'_> {
         e.seq = seq;
         e.prev_hash = prev.clone();
         e.hash = e.compute_hash(&prev);
+        let r = e.read.as_ref();
         self.tx
             .execute(
-                &format!("INSERT INTO events ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"),
+                &format!("INSERT INTO events ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)"),
                 params![
                     e.seq, e.kind, e.at, e.outcome, e.bundle_sha256, e.bundle_id, e.signer, e.principal,
                     e.sequence, e.host_name, e.server_id, e.created, e.expires, e.code, e.detail,
-                    e.prev_hash, e.hash
+                    e.prev_hash, e.hash, e.file,
+                    r.map(|r| r.size as i64), r.map(|r| r.read_offset as i64),
+                    r.map(|r| r.read_bytes as i64), r.map(|r| r.read_sha256.as_str())
                 ],
             )
             .map_err(|x| db_err(self.path, x))?;

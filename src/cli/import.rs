@@ -58,6 +58,8 @@ pub struct Resolved {
     pub target: Target,
     pub enterprise: Option<String>,
     pub require_signers: usize,
+    /// UPLOAD.txt's confirm step: `cloud status` on this state directory.
+    pub status: airlock::handover::StatusCommand,
 }
 
 impl ImportArgs {
@@ -114,10 +116,11 @@ impl ImportArgs {
         Ok(Resolved {
             trust,
             ids,
-            state_path,
             target,
             enterprise: s.enterprise(),
             require_signers: s.require_signers(),
+            status: airlock::handover::StatusCommand::new(&state_path, s.file_path.as_deref()),
+            state_path,
         })
     }
 }
@@ -162,6 +165,7 @@ pub fn import_one(r: &Resolved, state: &StateDir, bundle: &Path) -> Result<Impor
                 },
             },
             enterprise: r.enterprise.clone(),
+            status: r.status.clone(),
         },
     )
 }
