@@ -770,11 +770,42 @@ mod tests {
             .filter(|e| e.outcome == Outcome::Rejected)
             .collect();
         assert_eq!(rejected.len(), 2);
-        // The refused file's hash is recorded, taken from its descriptor.
+        // What the one read got (issue 27: no second read): the tampered
+        // bundle's prefix up to the member that failed, and its names from
+        // the manifest that read checked; the expired one was refused before
+        // its payload was read: the end of the file the trailer check read.
+        use sha2::Digest;
         let f = root().join("fixtures/bundles/fail_tampered_payload.airlock.zip");
+        let bytes = std::fs::read(&f).unwrap();
+        let r = rejected[0].read.as_ref().unwrap();
+        assert_eq!((r.size, r.read_offset), (bytes.len() as u64, 0));
+        assert!(r.read_bytes > 0 && r.read_bytes < r.size, "{r:?}");
+        let prefix = &bytes[..r.read_bytes as usize];
+        assert_eq!(r.read_sha256, hex::encode(sha2::Sha256::digest(prefix)));
+        assert_eq!(rejected[0].bundle_sha256, None);
+        assert!(rejected[0].bundle_id.is_some());
+        assert!(rejected[0]
+            .file
+            .as_deref()
+            .unwrap()
+            .ends_with("fail_tampered_payload.airlock.zip"));
+        let g =
+            std::fs::read(root().join("fixtures/bundles/golden_clear_users.airlock.zip")).unwrap();
+        let r = rejected[1].read.as_ref().unwrap();
+        assert_eq!(r.read_offset + r.read_bytes, g.len() as u64);
+        let tail = &g[r.read_offset as usize..];
+        assert_eq!(r.read_sha256, hex::encode(sha2::Sha256::digest(tail)));
+        assert_eq!(rejected[1].bundle_sha256, None);
+        assert!(rejected[1].bundle_id.is_some());
+    }
+
+    #[test]
+    fn names_are_escaped_for_the_ledger() {
+        use std::os::unix::ffi::OsStrExt;
+        let p = std::ffi::OsStr::from_bytes(b"drop/a\nb\\c\x1b[1m\xff.zip");
         assert_eq!(
-            rejected[0].bundle_sha256.as_deref(),
-            Some(crate::fsutil::sha256_file(&f).unwrap().as_str())
+            escape_name(Path::new(p)),
+            "drop/a\\nb\\\\c\\u{1b}[1m\\xff.zip"
         );
     }
 
