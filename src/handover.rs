@@ -37,6 +37,85 @@ pub enum Target {
     },
 }
 
+/// How to run `airlock cloud status` so that it reads the ledger this
+/// import wrote: UPLOAD.txt's confirm step names it (decision 74).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusCommand {
+    /// `sudo -u USER` first: the state directory belongs to another user,
+    /// or to an account without a login shell (the packaged watcher's
+    /// `airlock`).
+    pub run_as: Option<String>,
+    /// `--config FILE`: the configuration file this run read.
+    pub config: Option<PathBuf>,
+    /// `--state-dir DIR`: the state directory, unless it is the invoking
+    /// user's default one.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl StatusCommand {
+    /// The command for a run that used `state_dir` and read `config`.
+    pub fn new(state_dir: &Path, config: Option<&Path>) -> StatusCommand {
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let run_as = fsutil::run_as_owner(state_dir);
+        let default = crate::state::default_state_dir().ok();
+        let state_dir = (run_as.is_some() || default.as_deref() != Some(state_dir))
+            .then(|| absolute(state_dir));
+        StatusCommand {
+            run_as,
+            config: config.map(absolute),
+            state_dir,
+        }
+    }
+
+    /// The command line, ready to paste into a POSIX shell.
+    pub fn line(&self, enterprise: &str) -> String {
+        let mut s = String::new();
+        if let Some(u) = &self.run_as {
+            s.push_str(&format!("sudo -u {} ", shell_word(u.as_bytes())));
+        }
+        s.push_str("airlock cloud status");
+        use std::os::unix::ffi::OsStrExt;
+        if let Some(c) = &self.config {
+            s.push_str(&format!(
+                " --config {}",
+                shell_word(c.as_os_str().as_bytes())
+            ));
+        }
+        if let Some(d) = &self.state_dir {
+            s.push_str(&format!(
+                " --state-dir {}",
+                shell_word(d.as_os_str().as_bytes())
+            ));
+        }
+        s.push_str(&format!(" --enterprise {enterprise}"));
+        s
+    }
+}
+
+/// One word for a POSIX shell: as it is when it holds only safe characters,
+/// else in single quotes; bytes that are not printable UTF-8 as `$'\xNN'`.
+fn shell_word(w: &[u8]) -> String {
+    let safe = |b: &u8| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(b);
+    if !w.is_empty() && w.iter().all(safe) {
+        return String::from_utf8_lossy(w).into_owned();
+    }
+    if let Ok(t) = std::str::from_utf8(w) {
+        if !t.chars().any(char::is_control) {
+            return format!("'{}'", t.replace('\'', r"'\''"));
+        }
+    }
+    let mut s = String::from("$'");
+    for b in w {
+        match b {
+            b'\'' | b'\\' => s.push_str(&format!("\\{}", *b as char)),
+            0x20..=0x7e => s.push(*b as char),
+            _ => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    s.push('\'');
+    s
+}
+
 /// The file name prefix for an instance and time: `HOST_YYYYMMDDTHHMMSSZ`.
 fn prefix(m: &Manifest) -> String {
     format!("{}_{}", m.source.host_name, m.created_compact())
@@ -49,6 +128,7 @@ fn instructions(
     m: &Manifest,
     files: &[(String, String)],
     enterprise: Option<&str>,
+    status: &StatusCommand,
     bundle_sha256: &str,
     replaced: &[Replaced],
 ) -> String {
@@ -87,7 +167,7 @@ fn instructions(
     push_files(&mut s, &files);
     push_replaced(&mut s, m, replaced);
     push_verified_by(&mut s, m, bundle_sha256);
-    push_steps(&mut s, enterprise, &others);
+    push_steps(&mut s, enterprise, status, &others);
     s
 }
 
@@ -156,8 +236,9 @@ fn push_verified_by(s: &mut String, m: &Manifest, bundle_sha256: &str) {
 }
 
 /// The numbered steps on GitHub, with the enterprise's licensing page when
-/// the slug is known; `others` are carried files not for GitHub.
-fn push_steps(s: &mut String, enterprise: Option<&str>, others: &[String]) {
+/// the slug is known; `others` are carried files not for GitHub. The
+/// confirm step reads the ledger this import wrote (`status`).
+fn push_steps(s: &mut String, enterprise: Option<&str>, status: &StatusCommand, others: &[String]) {
     s.push_str("Steps (GitHub Docs: \"Syncing license usage between GitHub Enterprise Server and GitHub Enterprise Cloud\"):\n");
     match enterprise {
         Some(slug) => s.push_str(&format!(
@@ -173,14 +254,10 @@ fn push_steps(s: &mut String, enterprise: Option<&str>, others: &[String]) {
             others.join(", ")
         ));
     }
-    match enterprise {
-        Some(slug) => s.push_str(&format!(
-            "4. Confirm GitHub processed it: airlock cloud status --enterprise {slug}\n"
-        )),
-        None => {
-            s.push_str("4. Confirm GitHub processed it: airlock cloud status --enterprise SLUG\n")
-        }
-    }
+    s.push_str(&format!(
+        "4. Confirm GitHub processed it: {}\n",
+        status.line(enterprise.unwrap_or("SLUG"))
+    ));
 }
 
 /// The name a payload file gets in the outbox: `HOST_TIME_NAME`.
@@ -210,11 +287,15 @@ fn failed(e: Error) -> Error {
 /// Hand over to an outbox: publish the staged payload files (verified and
 /// written in the outbox by the verifying read) and the upload steps.
 /// Returns the paths written.
+///
+/// Every file placed there is 0600, or 0640 when the outbox directory's
+/// group is `airlock` (decision 74), whatever the directory's mode.
 pub(crate) fn to_outbox(
     dir: &Path,
     m: &Manifest,
     staged: Staged,
     enterprise: Option<&str>,
+    status: &StatusCommand,
     bundle_sha256: &str,
     replaced: &[Replaced],
 ) -> Result<Vec<PathBuf>> {
@@ -239,11 +320,11 @@ pub(crate) fn to_outbox(
         })
         .collect();
     fsutil::injected_disk_full("handover:disk-full", dir).map_err(failed)?;
-    let mut out = staged
-        .publish(0o644, Replace::IfIdentical)
-        .map_err(failed)?;
+    let access = fsutil::OutboxAccess::of(dir);
+    let mode = staged.grant(access);
+    let mut out = staged.publish(mode, Replace::IfIdentical).map_err(failed)?;
     fsutil::fault_point("handover:payload-published");
-    let text = instructions(m, &listed, enterprise, bundle_sha256, replaced);
+    let text = instructions(m, &listed, enterprise, status, bundle_sha256, replaced);
     let txt = dir.join(instructions_name(m));
     // A re-run (say with another --enterprise) may rewrite this bundle's own
     // instructions; any other file of that name is left alone.
@@ -251,7 +332,7 @@ pub(crate) fn to_outbox(
         (t.starts_with("Upload to GitHub Enterprise Cloud:") || t.starts_with("Not for GitHub:"))
             && t.contains(bundle_sha256)
     });
-    fsutil::write_atomic(&txt, text.as_bytes(), 0o644, ours).map_err(failed)?;
+    fsutil::write_atomic_as(&txt, text.as_bytes(), access, ours).map_err(failed)?;
     out.push(txt);
     Ok(out)
 }
@@ -421,5 +502,46 @@ fn follow(
             "a redirect to {u}, outside {origin}; not followed, the payload and token were not sent there"
         )),
         None => refuse(format!("a redirect to {loc:?}, not an absolute or root-relative URL; not followed")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 27): the watcher's steps said `airlock cloud status
+    /// --enterprise …`, which in the administrator's shell reads another
+    /// ledger. The step names the state directory and configuration used,
+    /// and the owner to run it as.
+    #[test]
+    fn the_confirm_step_reads_the_ledger_of_this_import() {
+        let packaged = StatusCommand {
+            run_as: Some("airlock".into()),
+            config: Some("/etc/airlock/airlock.toml".into()),
+            state_dir: Some("/var/lib/airlock".into()),
+        };
+        assert_eq!(
+            packaged.line("octo-corp"),
+            "sudo -u airlock airlock cloud status --config /etc/airlock/airlock.toml --state-dir /var/lib/airlock --enterprise octo-corp"
+        );
+        assert_eq!(
+            StatusCommand::default().line("SLUG"),
+            "airlock cloud status --enterprise SLUG"
+        );
+        let odd = StatusCommand {
+            run_as: Some("#1001".into()),
+            config: None,
+            state_dir: Some(PathBuf::from("/srv/it's here")),
+        };
+        assert_eq!(
+            odd.line("x"),
+            r"sudo -u '#1001' airlock cloud status --state-dir '/srv/it'\''s here' --enterprise x"
+        );
+        assert_eq!(shell_word(b"/a\nb\xff"), r"$'/a\x0ab\xff'");
+        // This process's own default state directory needs no flag.
+        let d = tempfile::tempdir().unwrap();
+        let own = StatusCommand::new(d.path(), None);
+        assert_eq!(own.run_as, None);
+        assert_eq!(own.state_dir.as_deref(), Some(d.path()));
     }
 }

@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::bundle::manifest::{BundleId, Fingerprint, HexDigest, Manifest, Timestamp};
 use crate::bundle::rules::output_name;
-use crate::bundle::verify::{verify_bundle, Destination, Staged, Verified, VerifyOptions};
+use crate::bundle::verify::{verify_bundle, Destination, Refusal, Staged, Verified, VerifyOptions};
 use crate::error::{Code, Error, Result};
 use crate::handover::{self, Target};
 use crate::ledger::Ledger;
@@ -45,6 +45,9 @@ pub struct ImportOptions<'a> {
     /// The GitHub Enterprise Cloud enterprise slug: the upload steps then
     /// link its licensing page.
     pub enterprise: Option<String>,
+    /// How the upload steps' confirm step runs `cloud status` against this
+    /// state directory.
+    pub status: handover::StatusCommand,
 }
 
 /// A bundle imported and handed over.
@@ -274,36 +277,61 @@ fn staging_dir(state: &Path, target: &Target) -> Result<(PathBuf, Option<RemoveO
     }
 }
 
-/// Record a bundle refused by verification. Its SHA-256 is taken from the
-/// same descriptor the verification read, when it can be read at all. When
-/// a trusted key signed its manifest (the refusal came later: no identity,
-/// expired, a damaged member), the record names the instance, bundle and
-/// signer from that signed manifest; an untrusted bundle's claims are never
-/// recorded.
+/// Record a bundle refused by the open or the verification, from what that
+/// one read established and nothing else (no second read: a refusal costs
+/// what `verify` costs). When trusted keys had signed the manifest that
+/// read checked (the refusal came later: no identity, expired, a damaged
+/// member), the record names the instance, bundle and signer from it; an
+/// untrusted bundle's claims are never recorded. The bundle's SHA-256 is
+/// recorded only when the read covered the whole file.
 fn record_rejected(
     ledger: &mut Ledger,
-    name: &Path,
-    file: Option<&mut File>,
-    e: &Error,
+    bundle: &Path,
+    refusal: &Refusal,
     opts: &VerifyOptions<'_>,
 ) -> Result<()> {
-    let signed = file.as_ref().and_then(|f| {
-        let f = f.try_clone().ok()?;
-        crate::bundle::verify::trusted_manifest(f, opts).ok()
-    });
-    let read = file.and_then(|f| {
-        use std::io::{Seek, SeekFrom};
-        let size = f.metadata().ok()?.len();
-        f.seek(SeekFrom::Start(0)).ok()?;
-        let sha = crate::fsutil::sha256_reader(f).ok()?;
+    let read = refusal.read.as_deref();
+    let whole = read
+        .filter(|r| r.read_offset == 0 && r.read_bytes == r.size)
+        .and_then(|r| HexDigest::parse(&r.read_sha256));
+    let facts = read.and_then(|r| {
         Some(crate::ledger::ReadFacts {
-            file_name: name.to_string_lossy().escape_debug().to_string(),
-            file_size: size,
-            read_bytes: size,
-            read_sha256: HexDigest::parse(&sha)?,
+            file_name: escape_name(bundle),
+            file_size: r.size,
+            read_offset: r.read_offset,
+            read_bytes: r.read_bytes,
+            read_sha256: HexDigest::parse(&r.read_sha256)?,
         })
     });
-    lifecycle::refused_unverified(ledger, e, read, signed.as_ref(), opts.now.now())
+    lifecycle::refused_unverified(
+        ledger,
+        &refusal.error,
+        whole,
+        facts,
+        refusal.signed.as_deref(),
+        opts.now.now(),
+    )
+}
+
+/// A path as text that cannot forge a line: backslash, control characters
+/// and bytes that are not UTF-8 escaped (`\\`, `\n`, `\u{1b}`, `\xff`).
+// TODO(i27-names): use the shared `names` module once it is merged.
+fn escape_name(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in p.as_os_str().as_bytes().utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c == '\\' || c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
 }
 
 /// What the verifying read left behind: the verified bundle, its payload
@@ -327,7 +355,6 @@ fn verify_and_stage(
     to_outbox: bool,
 ) -> Result<StagedBundle> {
     let Opened { file, name } = bundle;
-    let mut keep = file.try_clone().ok();
     let (dir, spool) = staging_dir(opts.state.path(), &opts.target)?;
     let outbox_name =
         |m: &Manifest, p: &crate::bundle::manifest::PayloadEntry| handover::outbox_name(m, p);
@@ -341,12 +368,13 @@ fn verify_and_stage(
     };
     let (v, staged) = match verify_bundle(file, &opts.verify, &dest, true) {
         Ok(x) => x,
-        Err(e) => {
-            record_rejected(ledger, &name, keep.as_mut(), &e, &opts.verify)?;
-            return Err(e);
+        Err(refusal) => {
+            // Tests change the file here: the record must not follow.
+            crate::fsutil::pause_point("import:refused");
+            record_rejected(ledger, &name, &refusal, &opts.verify)?;
+            return Err(refusal.error);
         }
     };
-    drop(keep);
     let sha256 = v
         .bundle_sha256
         .as_deref()
@@ -409,7 +437,14 @@ pub fn import_result(
         Ok(b) => import_opened(b, opts, batch),
         Err(e) => {
             let mut ledger = Ledger::open(opts.state.path())?;
-            lifecycle::refused_unverified(&mut ledger, &e, None, None, opts.verify.now.now())?;
+            lifecycle::refused_unverified(
+                &mut ledger,
+                &e,
+                None,
+                None,
+                None,
+                opts.verify.now.now(),
+            )?;
             Err(e)
         }
     }
@@ -461,6 +496,7 @@ pub fn import_opened(
             m,
             staged,
             opts.enterprise.as_deref(),
+            &opts.status,
             &sha256,
             &replaced,
         )
@@ -539,6 +575,7 @@ mod tests {
                 state,
                 target: Target::Outbox(outbox.to_path_buf()),
                 enterprise: Some("octo".into()),
+                status: Default::default(),
             },
         )
     }
@@ -603,11 +640,44 @@ mod tests {
             .filter(|e| e.outcome == crate::ledger::Outcome::Rejected)
             .collect();
         assert_eq!(rejected.len(), 2);
-        // The refused file's hash is recorded, taken from its descriptor.
+        // What the one read got (issue 27: no second read): the tampered
+        // bundle's prefix up to the member that failed, and its names from
+        // the manifest that read checked; the expired one was refused before
+        // its payload was read: the end of the file the trailer check read.
+        use sha2::Digest;
         let f = root().join("fixtures/bundles/fail_tampered_payload.airlock.zip");
+        let bytes = std::fs::read(&f).unwrap();
+        let r = rejected[0].read.as_ref().unwrap();
+        assert_eq!((r.file_size, r.read_offset), (bytes.len() as u64, 0));
+        assert!(r.read_bytes > 0 && r.read_bytes < r.file_size, "{r:?}");
+        let prefix = &bytes[..r.read_bytes as usize];
         assert_eq!(
-            rejected[0].read.as_ref().map(|r| r.read_sha256.to_string()),
-            Some(crate::fsutil::sha256_file(&f).unwrap())
+            r.read_sha256.as_str(),
+            hex::encode(sha2::Sha256::digest(prefix))
+        );
+        assert_eq!(rejected[0].bundle_sha256, None);
+        assert!(rejected[0].bundle_id.is_some());
+        assert!(r.file_name.ends_with("fail_tampered_payload.airlock.zip"));
+        let g =
+            std::fs::read(root().join("fixtures/bundles/golden_clear_users.airlock.zip")).unwrap();
+        let r = rejected[1].read.as_ref().unwrap();
+        assert_eq!(r.read_offset + r.read_bytes, g.len() as u64);
+        let tail = &g[r.read_offset as usize..];
+        assert_eq!(
+            r.read_sha256.as_str(),
+            hex::encode(sha2::Sha256::digest(tail))
+        );
+        assert_eq!(rejected[1].bundle_sha256, None);
+        assert!(rejected[1].bundle_id.is_some());
+    }
+
+    #[test]
+    fn names_are_escaped_for_the_ledger() {
+        use std::os::unix::ffi::OsStrExt;
+        let p = std::ffi::OsStr::from_bytes(b"drop/a\nb\\c\x1b[1m\xff.zip");
+        assert_eq!(
+            escape_name(Path::new(p)),
+            "drop/a\\nb\\\\c\\u{1b}[1m\\xff.zip"
         );
     }
 }

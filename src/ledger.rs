@@ -13,7 +13,8 @@
 //! with a `CHECK` constraint an auditor can read with `sqlite3`, plus the
 //! columns of the hand-over lifecycle (`files`, `lease_pid`), GitHub's parsed
 //! sync time beside its raw date (`sync_time`) and what a refusal's one read
-//! established (`file_name`, `file_size`, `read_bytes`, `read_sha256`). A v1
+//! established (`file`, `file_size`, `read_offset`, `read_bytes`,
+//! `read_sha256`). A v1
 //! ledger is migrated in place, its rows and their hashes unchanged
 //! (`record_version` 1); rows written now are `record_version` 2 and their
 //! hash covers the new columns too.
@@ -184,18 +185,22 @@ stored_text!(Outcome);
 
 /// What one read of a refused file established, recorded instead of
 /// reading it again (docs/import.md): its name (escaped for display), its
-/// size, how many bytes verification read before it refused, and the
-/// SHA-256 of exactly those bytes.
+/// size, the range of bytes verification read before it refused, and the
+/// SHA-256 of exactly that range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReadFacts {
     /// The file's name, escaped (`crate::names`): safe in a terminal and a log.
     pub file_name: String,
     /// The file's size when it was opened (`fstat`).
     pub file_size: u64,
-    /// Bytes the verifying read consumed, from the start of the file.
+    /// Where the range the verifying read consumed starts: 0 once the
+    /// sequential pass began; the trailer's region when the refusal came
+    /// before it (docs/import.md).
+    pub read_offset: u64,
+    /// Bytes in that range.
     pub read_bytes: u64,
-    /// SHA-256 of those bytes (of the whole file when `read_bytes` is its
-    /// size).
+    /// SHA-256 of exactly that range (of the whole file when it covers it:
+    /// then `bundle_sha256` is set too).
     pub read_sha256: HexDigest,
 }
 
@@ -283,21 +288,35 @@ struct Row {
     #[serde(skip_serializing_if = "Option::is_none")]
     sync_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    file_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(skip)]
     file_size: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip)]
+    read_offset: Option<i64>,
+    #[serde(skip)]
     read_bytes: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip)]
     read_sha256: Option<String>,
+    /// `log --json`: the read facts as one object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read: Option<JsonRead>,
     prev_hash: String,
     hash: String,
+}
+
+/// A refusal's read facts in `log --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct JsonRead {
+    size: i64,
+    read_offset: i64,
+    read_bytes: i64,
+    read_sha256: String,
 }
 
 const COLUMNS: &str =
     "seq, kind, at, outcome, bundle_sha256, bundle_id, signer, principal, sequence, \
      host_name, server_id, created, expires, code, detail, record_version, files, lease_pid, \
-     sync_time, file_name, file_size, read_bytes, read_sha256, prev_hash, hash";
+     sync_time, file, file_size, read_offset, read_bytes, read_sha256, prev_hash, hash";
 
 /// Schema v2. Every value an airlock writes passes these checks; an auditor
 /// reads them with `sqlite3 ledger.sqlite .schema`.
@@ -327,8 +346,9 @@ const CREATE_EVENTS: &str = "CREATE TABLE events (
     lease_pid INTEGER CHECK (lease_pid IS NULL OR (kind = 'handover' AND outcome = 'started' AND lease_pid > 0)),
     sync_time TEXT CHECK (sync_time IS NULL OR (kind = 'cloud-sync' AND sync_time GLOB
         '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z')),
-    file_name TEXT,
+    file TEXT,
     file_size INTEGER CHECK (file_size IS NULL OR file_size >= 0),
+    read_offset INTEGER CHECK (read_offset IS NULL OR read_offset >= 0),
     read_bytes INTEGER CHECK (read_bytes IS NULL OR read_bytes >= 0),
     read_sha256 TEXT CHECK (read_sha256 IS NULL OR (length(read_sha256) = 64
         AND read_sha256 NOT GLOB '*[^0-9a-f]*')),
@@ -401,10 +421,17 @@ impl Event {
             files,
             lease_pid: self.lease_pid.map(i64::from),
             sync_time: self.sync_time.map(|t| t.to_string()),
-            file_name: self.read.as_ref().map(|r| r.file_name.clone()),
+            file: self.read.as_ref().map(|r| r.file_name.clone()),
             file_size: opt_i64(self.read.as_ref().map(|r| r.file_size)),
+            read_offset: opt_i64(self.read.as_ref().map(|r| r.read_offset)),
             read_bytes: opt_i64(self.read.as_ref().map(|r| r.read_bytes)),
             read_sha256: self.read.as_ref().map(|r| r.read_sha256.to_string()),
+            read: self.read.as_ref().map(|r| JsonRead {
+                size: opt_i64(Some(r.file_size)).unwrap_or(0),
+                read_offset: opt_i64(Some(r.read_offset)).unwrap_or(0),
+                read_bytes: opt_i64(Some(r.read_bytes)).unwrap_or(0),
+                read_sha256: r.read_sha256.to_string(),
+            }),
             prev_hash: self.prev_hash.clone(),
             hash: self.hash.clone(),
         }
@@ -446,8 +473,9 @@ impl Row {
                 serde_json::json!(self.files),
                 serde_json::json!(self.lease_pid),
                 serde_json::json!(self.sync_time),
-                serde_json::json!(self.file_name),
+                serde_json::json!(self.file),
                 serde_json::json!(self.file_size),
+                serde_json::json!(self.read_offset),
                 serde_json::json!(self.read_bytes),
                 serde_json::json!(self.read_sha256),
             ]);
@@ -480,12 +508,14 @@ impl Row {
             files: r.get(16)?,
             lease_pid: r.get(17)?,
             sync_time: r.get(18)?,
-            file_name: r.get(19)?,
+            file: r.get(19)?,
             file_size: r.get(20)?,
-            read_bytes: r.get(21)?,
-            read_sha256: r.get(22)?,
-            prev_hash: r.get(23)?,
-            hash: r.get(24)?,
+            read_offset: r.get(21)?,
+            read_bytes: r.get(22)?,
+            read_sha256: r.get(23)?,
+            prev_hash: r.get(24)?,
+            hash: r.get(25)?,
+            read: None,
         })
     }
 
@@ -520,19 +550,21 @@ impl Row {
             _ => Vec::new(),
         };
         let read = match (
-            &self.file_name,
+            &self.file,
             self.file_size,
+            self.read_offset,
             self.read_bytes,
             &self.read_sha256,
         ) {
-            (Some(n), Some(s), Some(b), Some(h)) => Some(ReadFacts {
+            (Some(n), Some(s), Some(o), Some(b), Some(h)) => Some(ReadFacts {
                 file_name: n.clone(),
                 file_size: u(Some(s), "file_size")?.unwrap_or(0),
+                read_offset: u(Some(o), "read_offset")?.unwrap_or(0),
                 read_bytes: u(Some(b), "read_bytes")?.unwrap_or(0),
                 read_sha256: HexDigest::parse(h).ok_or("read_sha256")?,
             }),
-            (None, None, None, None) => None,
-            _ => return Err("file_name"),
+            (None, None, None, None, None) => None,
+            _ => return Err("file"),
         };
         Ok(Event {
             seq: u(Some(self.seq), "seq")?.unwrap_or(0),
@@ -887,13 +919,13 @@ impl Tx<'_> {
         row.hash = e.hash.clone();
         self.tx
             .execute(
-                &format!("INSERT INTO events ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25)"),
+                &format!("INSERT INTO events ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)"),
                 params![
                     row.seq, row.kind, row.at, row.outcome, row.bundle_sha256, row.bundle_id,
                     row.signer, row.principal, row.sequence, row.host_name, row.server_id,
                     row.created, row.expires, row.code, row.detail, row.record_version, row.files,
-                    row.lease_pid, row.sync_time, row.file_name, row.file_size, row.read_bytes,
-                    row.read_sha256, row.prev_hash, row.hash
+                    row.lease_pid, row.sync_time, row.file, row.file_size, row.read_offset,
+                    row.read_bytes, row.read_sha256, row.prev_hash, row.hash
                 ],
             )
             .map_err(|x| db_err(self.path, x))?;

@@ -370,16 +370,19 @@ fn event_from(
 }
 
 /// Record a bundle refused by its verifying read: what that read
-/// established, and the signed manifest's claims only when a trusted key
-/// had signed them before the refusal (`signed`).
+/// established (the bundle's SHA-256 only when that read covered the whole
+/// file), and the signed manifest's claims only when a trusted key had
+/// signed them before the refusal (`signed`).
 pub(crate) fn refused_unverified(
     ledger: &mut Ledger,
     e: &Error,
+    whole_file_sha256: Option<HexDigest>,
     read: Option<ReadFacts>,
     signed: Option<&Manifest>,
     now: SystemTime,
 ) -> Result<()> {
     let mut ev = Event {
+        bundle_sha256: whole_file_sha256,
         code: Some(e.code.as_str().into()),
         detail: Some(e.cause.clone()),
         read,

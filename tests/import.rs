@@ -719,3 +719,124 @@ fn exporter_keeps_a_chained_ledger_too() {
         vec!["reserved", "exported", "reserved", "exported"]
     );
 }
+
+/// Regression (issue 27): `verify` refused a 48 GiB sparse junk file in
+/// milliseconds, and `import` then read and hashed all of it again for its
+/// ledger record (minutes). The record now holds what the one read got.
+#[test]
+fn a_48_gib_junk_file_is_refused_and_recorded_without_a_second_read() {
+    use sha2::Digest;
+    let w = world();
+    const SIZE: u64 = 48 << 30;
+    // Junk, and junk that ends in a zip end-of-central-directory record.
+    let eocd = [b"PK\x05\x06".as_slice(), &[0u8; 18]].concat();
+    for (name, tail) in [("junk", &[][..]), ("trailer", &eocd[..])] {
+        let f = w.p(&format!("{name}.airlock.zip"));
+        let file = std::fs::File::create(&f).unwrap();
+        file.set_len(SIZE).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, tail, SIZE - tail.len() as u64).unwrap();
+        drop(file);
+        let start = std::time::Instant::now();
+        let out = w.import_std(&f).output().unwrap();
+        let took = start.elapsed();
+        eprintln!("{name}: refused in {took:?}");
+        assert!(!out.status.success());
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "{name}: {took:?}"
+        );
+        let ev = w.events();
+        let row = ev.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(row["outcome"], "rejected", "{row}");
+        assert!(row["bundle_sha256"].is_null(), "{row}");
+        let read = &row["read"];
+        assert_eq!(read["size"], SIZE, "{row}");
+        let n = read["read_bytes"].as_u64().unwrap();
+        assert!(n > 0 && n <= 64 * 1024, "{row}");
+        assert_eq!(read["read_offset"], SIZE - n, "{row}");
+        let mut end = vec![0u8; n as usize];
+        let k = end.len() - tail.len();
+        end[k..].copy_from_slice(tail);
+        assert_eq!(read["read_sha256"], hex::encode(sha2::Sha256::digest(&end)));
+        assert!(
+            row["file"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("{name}.airlock.zip")),
+            "{row}"
+        );
+        std::fs::remove_file(&f).unwrap();
+    }
+}
+
+/// Regression (issue 27): an encrypted bundle's decrypted usage file was
+/// written 0644 into an existing 0755 outbox. Every file placed there is
+/// 0600 (0640 only for the group `airlock`), whatever the directory's mode;
+/// and the upload steps' confirm step names this state directory.
+#[test]
+fn outbox_files_are_private_whatever_the_directory_mode() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let w = world();
+    let importer = key(w.dir.path(), "importer_ed25519");
+    let recipient = read_pub(&w.p("importer_ed25519.pub"));
+    std::fs::create_dir(w.p("outbox")).unwrap();
+    std::fs::set_permissions(w.p("outbox"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let usage = w.p("usage.json");
+    std::fs::write(
+        &usage,
+        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 5),
+    )
+    .unwrap();
+    let t = now_minus(1);
+    for (name, extra, at) in [
+        ("signed", vec![], t),
+        ("sealed", vec!["--recipient", recipient.as_str()], t + 60),
+    ] {
+        let b = w.p(&format!("{name}.airlock.zip"));
+        airlock()
+            .arg("export")
+            .arg(&usage)
+            .arg("--key")
+            .arg(&w.key)
+            .arg("--out")
+            .arg(&b)
+            .arg("--state-dir")
+            .arg(w.p("exporter-state"))
+            .args(&extra)
+            .env("SOURCE_DATE_EPOCH", at.to_string())
+            .arg("--reproducible")
+            .assert()
+            .success();
+        w.import(&b)
+            .arg("--identity")
+            .arg(&importer)
+            .arg("--enterprise")
+            .arg("octo-corp")
+            .assert()
+            .success();
+    }
+    let mut seen = 0;
+    for dir in [w.p("outbox"), w.p("outbox/superseded")] {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let m = e.metadata().unwrap();
+            if m.is_file() {
+                seen += 1;
+                assert_eq!(m.mode() & 0o777, 0o600, "{}", e.path().display());
+            }
+        }
+    }
+    assert_eq!(seen, 4, "two usage files and two upload steps");
+    let steps = listing(&w.p("outbox"))
+        .into_iter()
+        .find(|f| f.ends_with(".UPLOAD.txt"))
+        .unwrap();
+    let text = std::fs::read_to_string(w.p("outbox").join(steps)).unwrap();
+    let state = w.p("importer-state");
+    assert!(
+        text.contains(&format!(
+            "4. Confirm GitHub processed it: airlock cloud status --state-dir {} --enterprise octo-corp\n",
+            state.display()
+        )),
+        "{text}"
+    );
+}

@@ -462,3 +462,59 @@ fn payload_names_never_collide_with_airlock_files_in_the_outbox() {
     // Opaque files only: the steps file says they are not for GitHub (#16).
     assert!(text.starts_with("Not for GitHub:"), "{text}");
 }
+
+/// Regression (issue 27): after `verify` refused a junk file, import read it
+/// again for its ledger record, so a medium that answered with a genuine
+/// bundle the second time made the refused record name that bundle's id,
+/// instance and sequence. Now the record holds only what the one read saw.
+#[test]
+fn a_refused_file_that_turns_genuine_afterwards_is_not_recorded_as_that_bundle() {
+    if skip_without_test_hooks(
+        "a_refused_file_that_turns_genuine_afterwards_is_not_recorded_as_that_bundle",
+    ) {
+        return;
+    }
+    let w = world();
+    let genuine =
+        std::fs::read(w.bundle("a", "ghes.example.com", now() - 3600, "30days", 20)).unwrap();
+    let junk_path = w.p("junk.airlock.zip");
+    let junk = vec![0x5au8; genuine.len()];
+    assert!(junk.len() <= 64 * 1024, "the trailer search reads it all");
+    std::fs::write(&junk_path, &junk).unwrap();
+    let out = paused(w.cmd("import", &junk_path), "import:refused", || {
+        rewrite_in_place(&junk_path, &genuine)
+    });
+    assert!(!out.status.success(), "{}", code_of(&out));
+    assert!(
+        code_of(&out).contains("AIRLOCK-E-NOT-A-BUNDLE"),
+        "{}",
+        code_of(&out)
+    );
+    let ev = w.events();
+    let row = ev.last().unwrap();
+    assert_eq!(row["outcome"], "rejected", "{row}");
+    for field in ["bundle_id", "host_name", "server_id", "sequence", "signer"] {
+        assert!(row[field].is_null(), "{field}: {row}");
+    }
+    // What the one read got: the junk's last 64 KiB (the trailer search),
+    // here the whole junk file, so that is its bundle hash too.
+    use sha2::Digest;
+    assert_eq!(
+        row["bundle_sha256"],
+        hex::encode(sha2::Sha256::digest(&junk))
+    );
+    let read = &row["read"];
+    let n = read["read_bytes"].as_u64().unwrap() as usize;
+    assert_eq!(n, junk.len().min(64 * 1024), "{row}");
+    assert_eq!(read["size"], junk.len() as u64);
+    assert_eq!(read["read_offset"], (junk.len() - n) as u64);
+    assert_eq!(
+        read["read_sha256"],
+        hex::encode(sha2::Sha256::digest(&junk[junk.len() - n..]))
+    );
+    assert!(
+        row["file"].as_str().unwrap().ends_with("junk.airlock.zip"),
+        "{row}"
+    );
+    assert!(w.outbox().is_empty());
+}

@@ -12,6 +12,8 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
+use serde::Serialize;
+
 use crate::blocks::{Piece, Pool, SideSha};
 use crate::error::{Code, Error, Result};
 
@@ -472,6 +474,61 @@ fn changed(msg: impl Into<String>) -> Error {
     Error::new(Code::BundleChanged, msg)
 }
 
+/// What one read of a bundle established about the file, whether or not it
+/// verified: its size, and one contiguous range of it with the SHA-256 of
+/// the bytes the read got there. Import records these for a refusal, so a
+/// refusal costs no second read (docs/import.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReadFacts {
+    /// The file's size from `fstat` when the read began.
+    pub size: u64,
+    /// Where the hashed range starts: 0 for the sequential pass (a prefix;
+    /// the whole file when `read_bytes == size`), else the end of the file
+    /// the trailer check read before it refused (a suffix).
+    pub read_offset: u64,
+    /// Bytes in the hashed range (0 when nothing was read).
+    pub read_bytes: u64,
+    /// SHA-256 of those bytes as the read got them, lowercase hex.
+    pub read_sha256: String,
+}
+
+impl ReadFacts {
+    /// Nothing read yet from a file of `size` bytes.
+    fn unread(size: u64) -> ReadFacts {
+        ReadFacts {
+            size,
+            read_offset: 0,
+            read_bytes: 0,
+            read_sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest([])),
+        }
+    }
+
+    /// The read got `bytes` at the end of the file; kept when it covers
+    /// more than what is noted.
+    fn note_suffix(&mut self, parts: &[&[u8]]) {
+        use sha2::Digest;
+        let n: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        if n <= self.read_bytes || n > self.size {
+            return;
+        }
+        let mut h = sha2::Sha256::new();
+        parts.iter().for_each(|p| h.update(p));
+        self.read_offset = self.size - n;
+        self.read_bytes = n;
+        self.read_sha256 = hex::encode(h.finalize());
+    }
+
+    /// The sequential pass read the first `n` bytes, hashing to `sha`.
+    fn prefix(size: u64, n: u64, sha: [u8; 32]) -> ReadFacts {
+        ReadFacts {
+            size,
+            read_offset: 0,
+            read_bytes: n,
+            read_sha256: hex::encode(sha),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Strict reader
 
@@ -481,6 +538,12 @@ pub struct Reader {
     stamp: Stamp,
     entries: Vec<Entry>,
     cd_offset: u64,
+    /// The end of the file `open` read (trailer, central directory).
+    suffix: ReadFacts,
+    /// The sequential pass's hash of what it has read so far.
+    pass_sha: Option<SideSha>,
+    /// The pass's prefix, once its hash was finished.
+    prefix: Option<ReadFacts>,
 }
 
 fn read_exact_at(file: &mut dyn Medium, offset: u64, buf: &mut [u8]) -> Result<()> {
@@ -508,7 +571,11 @@ fn u64_at(b: &[u8], i: usize) -> u64 {
 }
 
 /// The trailer's verdict: member count, central directory offset and size.
-fn read_tail(file: &mut dyn Medium, len: u64) -> Result<(u64, u64, u64)> {
+fn read_tail(
+    file: &mut dyn Medium,
+    len: u64,
+    facts: &mut ReadFacts,
+) -> Result<(u64, u64, u64, Vec<u8>)> {
     if len < TAIL_LEN {
         return Err(Error::new(
             Code::NotABundle,
@@ -517,12 +584,14 @@ fn read_tail(file: &mut dyn Medium, len: u64) -> Result<(u64, u64, u64)> {
     }
     let mut t = vec![0u8; TAIL_LEN as usize];
     read_exact_at(file, len - TAIL_LEN, &mut t)?;
+    facts.note_suffix(&[&t]);
     let eocd = &t[(ZIP64_EOCD_LEN + ZIP64_LOCATOR_LEN) as usize..];
     if u32_at(eocd, 0) != EOCD_SIG {
         // Distinguish "not a zip at all" from "zip with junk after it".
         let back = len.min(64 * 1024);
         let mut w = vec![0u8; back as usize];
         read_exact_at(file, len - back, &mut w)?;
+        facts.note_suffix(&[&w]);
         if w.windows(4).any(|x| x == EOCD_SIG.to_le_bytes()) {
             return Err(structure("data follows the end of the zip"));
         }
@@ -559,7 +628,7 @@ fn read_tail(file: &mut dyn Medium, len: u64) -> Result<(u64, u64, u64)> {
     if tail(count, cd_offset, cd_size) != t {
         return Err(structure("the zip trailer is not in canonical form"));
     }
-    Ok((count, cd_offset, cd_size))
+    Ok((count, cd_offset, cd_size, t))
 }
 
 /// Parse the central directory into entries, each checked for canonical form.
@@ -640,14 +709,26 @@ impl Reader {
     /// Check the whole layout: trailer, central directory, every local header,
     /// contiguity from offset 0 to the end of the file, names.
     pub fn open<M: Medium + 'static>(medium: M) -> Result<Reader> {
+        Reader::open_noting(medium, &mut None)
+    }
+
+    /// `open`, noting in `facts` what it read, also when it refuses: the
+    /// size once the file was stat'ed, then the end of the file it read.
+    pub(crate) fn open_noting<M: Medium + 'static>(
+        medium: M,
+        facts: &mut Option<ReadFacts>,
+    ) -> Result<Reader> {
         let mut medium: Box<dyn Medium> = Box::new(medium);
         let stamp = medium
             .stamp()
             .map_err(|e| Error::new(Code::IoRead, format!("cannot stat bundle: {e}")))?;
         let len = stamp.len;
-        let (count, cd_offset, cd_size) = read_tail(medium.as_mut(), len)?;
+        let noted = facts.insert(ReadFacts::unread(len));
+        let (count, cd_offset, cd_size, t) = read_tail(medium.as_mut(), len, noted)?;
         let mut cd = vec![0u8; cd_size as usize];
         read_exact_at(medium.as_mut(), cd_offset, &mut cd)?;
+        // The central directory ends where the trailer starts (read_tail).
+        noted.note_suffix(&[&cd, &t]);
         let entries = parse_central(&cd, count)?;
 
         // Contiguity: members follow each other from offset 0 and the last
@@ -688,7 +769,26 @@ impl Reader {
             stamp,
             entries,
             cd_offset,
+            suffix: noted.clone(),
+            pass_sha: None,
+            prefix: None,
         })
+    }
+
+    /// What this read established so far: the sequential pass's prefix
+    /// once it read anything and was hashing (`pass(true)`), else the end
+    /// of the file `open` read. Finishes the pass's hash.
+    pub(crate) fn facts(&mut self) -> ReadFacts {
+        if let Some(h) = self.pass_sha.take() {
+            let n = h.fed;
+            if let Ok(sha) = h.finish() {
+                self.prefix = Some(ReadFacts::prefix(self.stamp.len, n, sha));
+            }
+        }
+        match &self.prefix {
+            Some(p) if p.read_bytes > 0 => p.clone(),
+            _ => self.suffix.clone(),
+        }
     }
 
     /// The members in central-directory order (which is also file order).
@@ -739,14 +839,14 @@ impl Reader {
         self.medium
             .seek(SeekFrom::Start(0))
             .map_err(|e| Error::new(Code::IoRead, format!("cannot read bundle: {e}")))?;
-        let whole = match hash {
+        self.pass_sha = match hash {
             true => Some(SideSha::spawn("bundle-sha256")?),
             false => None,
         };
+        self.prefix = None;
         Ok(Pass {
             reader: self,
             next: 0,
-            whole,
             pool: Pool::new(READ_BLOCK, READ_POOL),
         })
     }
@@ -781,7 +881,6 @@ pub(crate) struct Pass<'a> {
     reader: &'a mut Reader,
     /// Index of the next member.
     next: usize,
-    whole: Option<SideSha>,
     pool: Pool,
 }
 
@@ -803,7 +902,7 @@ impl Pass<'_> {
                 "the medium returned different bytes for {what} on a second read"
             )));
         }
-        if let Some(h) = self.whole.as_mut() {
+        if let Some(h) = self.reader.pass_sha.as_mut() {
             h.feed(Piece::owned(got));
         }
         Ok(())
@@ -822,7 +921,7 @@ impl Pass<'_> {
             &mut *self.reader.medium,
             Blocks::Pass(&mut self.pool),
             &e,
-            self.whole.as_mut(),
+            self.reader.pass_sha.as_mut(),
         );
         Ok(Some((e, r)))
     }
@@ -855,7 +954,13 @@ impl Pass<'_> {
             Err(e) => return Err(Error::new(Code::IoRead, format!("cannot read bundle: {e}"))),
         }
         self.reader.check_unchanged()?;
-        self.whole.take().map(SideSha::finish).transpose()
+        let Some(h) = self.reader.pass_sha.take() else {
+            return Ok(None);
+        };
+        let n = h.fed;
+        let sha = h.finish()?;
+        self.reader.prefix = Some(ReadFacts::prefix(self.reader.stamp.len, n, sha));
+        Ok(Some(sha))
     }
 }
 

@@ -674,7 +674,8 @@ pub fn readback(
         identities: None,
         require_signers: 1,
     };
-    let (v, _) = verify_bundle(file, &opts, &Destination::Discard, true).map_err(|e| {
+    let (v, _) = verify_bundle(file, &opts, &Destination::Discard, true).map_err(|r| {
+        let e = r.error;
         let code = if e.code == Code::BundleChanged {
             Code::BundleChanged
         } else {

@@ -24,6 +24,7 @@ use serde::Serialize;
 use tempfile::NamedTempFile;
 
 use crate::blocks::{Piece, SideSha};
+pub use crate::bundle::container::ReadFacts;
 use crate::bundle::container::{
     member_read_error, open_bundle, Entry, Medium, MemberReader, Reader,
 };
@@ -129,7 +130,16 @@ pub struct Layout {
 
 /// Step 1: strict container, member roles and order.
 pub fn open_layout<M: Medium + 'static>(medium: M) -> Result<Layout> {
-    let reader = Reader::open(medium)?;
+    open_layout_noting(medium, &mut None)
+}
+
+/// `open_layout`, noting in `facts` what it read, also when it refuses
+/// (`Reader::open_noting`; sorting the members reads nothing more).
+fn open_layout_noting<M: Medium + 'static>(
+    medium: M,
+    facts: &mut Option<ReadFacts>,
+) -> Result<Layout> {
+    let reader = Reader::open_noting(medium, facts)?;
     let entries = reader.entries().to_vec();
     let mut payload = Vec::new();
     let mut manifest = None;
@@ -457,6 +467,14 @@ pub struct Staged {
 }
 
 impl Staged {
+    /// Give every file the outbox's group when it has one (decision 74);
+    /// the mode to publish them with: 0640 only when every file has it.
+    pub(crate) fn grant(&self, access: fsutil::OutboxAccess) -> u32 {
+        self.files
+            .iter()
+            .fold(0o640, |mode, f| mode & access.grant(f.temp.as_file()))
+    }
+
     /// Publish every file: mode, fsync, rename, then fsync of each
     /// directory. Returns the published paths (also those left in place by
     /// `IfIdentical`).
@@ -515,21 +533,6 @@ impl Staged {
 // ---------------------------------------------------------------------------
 // The core
 
-/// Steps 1–4 of the core only (container, signatures, manifest, trust): the
-/// manifest, when a trusted key signed it for its source; the payload is not
-/// read. Import uses it to record which instance a bundle refused later in
-/// the core (say for a missing identity) came from.
-pub fn trusted_manifest<M: Medium + 'static>(
-    medium: M,
-    opts: &VerifyOptions<'_>,
-) -> Result<Manifest> {
-    let mut layout = open_layout(medium)?;
-    let signed = read_signed(&mut layout)?;
-    let manifest = Manifest::parse(&signed.manifest)?;
-    check_trust(&manifest, &signed.sigs, opts.trust, opts.require_signers)?;
-    Ok(manifest)
-}
-
 /// Verify a bundle file. Encrypted members are checked as ciphertext only
 /// unless identities are given.
 pub fn verify_file(path: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
@@ -564,7 +567,9 @@ pub fn verify_file(path: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
 /// # }
 /// ```
 pub fn verify<M: Medium + 'static>(medium: M, opts: &VerifyOptions<'_>) -> Result<Verified> {
-    verify_bundle(medium, opts, &Destination::Discard, false).map(|(v, _)| v)
+    verify_bundle(medium, opts, &Destination::Discard, false)
+        .map(|(v, _)| v)
+        .map_err(Error::from)
 }
 
 /// Where `extract` writes: a directory, and whether existing files may be
@@ -602,24 +607,74 @@ pub fn extract(
     Ok((v, written))
 }
 
+/// A bundle the verification core refused, with what its one read
+/// established: import records these, and reads nothing again.
+#[derive(Debug)]
+pub struct Refusal {
+    /// Why it was refused.
+    pub error: Error,
+    /// Size and the bytes read (`None` when the file could not be stat'ed).
+    pub read: Option<Box<ReadFacts>>,
+    /// The manifest, when trusted signatures over these very bytes had been
+    /// checked before the refusal (say the payload was damaged, or no
+    /// identity decrypts it): it may name the bundle. Never an untrusted
+    /// bundle's claims.
+    pub signed: Option<Box<Manifest>>,
+}
+
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Error {
+        r.error
+    }
+}
+
 /// The single verification core: open the container, check signatures,
 /// trust and the member list, then read the whole file once, streaming each
 /// payload member into `dest`, and judge freshness at the end. With
 /// `hash_bundle`, the SHA-256 of the whole file is taken from that same read.
+/// A refusal carries what that read established (`Refusal`).
 pub fn verify_bundle<M: Medium + 'static>(
     medium: M,
     opts: &VerifyOptions<'_>,
     dest: &Destination<'_>,
     hash_bundle: bool,
-) -> Result<(Verified, Staged)> {
+) -> std::result::Result<(Verified, Staged), Refusal> {
     // 1. container
-    let mut layout = open_layout(medium)?;
+    let mut read = None;
+    let mut layout = match open_layout_noting(medium, &mut read) {
+        Ok(l) => l,
+        Err(error) => {
+            return Err(Refusal {
+                error,
+                read: read.map(Box::new),
+                signed: None,
+            })
+        }
+    };
+    let mut signed = None;
+    verify_opened(&mut layout, opts, dest, hash_bundle, &mut signed).map_err(|error| Refusal {
+        error,
+        read: Some(Box::new(layout.reader.facts())),
+        signed,
+    })
+}
+
+/// The core after step 1; `trusted` gets the manifest once trusted keys
+/// signed it.
+fn verify_opened(
+    layout: &mut Layout,
+    opts: &VerifyOptions<'_>,
+    dest: &Destination<'_>,
+    hash_bundle: bool,
+    trusted: &mut Option<Box<Manifest>>,
+) -> Result<(Verified, Staged)> {
     // 2. signatures over the manifest bytes
-    let signed = read_signed(&mut layout)?;
+    let signed = read_signed(layout)?;
     // 3. manifest (signed bytes only)
     let manifest = Manifest::parse(&signed.manifest)?;
     // 4. trust
     let signers = check_trust(&manifest, &signed.sigs, opts.trust, opts.require_signers)?;
+    *trusted = Some(Box::new(manifest.clone()));
     // 5. member list
     check_members(&manifest, &layout.payload)?;
     // An expired bundle is refused before its payload is read; freshness is
@@ -1439,7 +1494,7 @@ mod tests {
             },
             None => Destination::Discard,
         };
-        verify_bundle(medium, &opts(&t, ids), &dest, hash)
+        verify_bundle(medium, &opts(&t, ids), &dest, hash).map_err(Error::from)
     }
 
     #[test]
@@ -1592,7 +1647,7 @@ mod tests {
         let err = verify_bundle(Lying::new(b.clone(), b), &o, &Destination::Discard, false)
             .err()
             .unwrap();
-        assert_eq!(err.code, Code::BundleExpired);
+        assert_eq!(err.error.code, Code::BundleExpired);
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct Resolved {
     pub target: Target,
     pub enterprise: Option<String>,
     pub require_signers: usize,
+    /// UPLOAD.txt's confirm step: `cloud status` on this state directory.
+    pub status: airlock::handover::StatusCommand,
 }
 
 impl ImportArgs {
@@ -117,10 +119,11 @@ impl ImportArgs {
         Ok(Resolved {
             trust,
             ids,
-            state_path,
             target,
             enterprise: s.enterprise(),
             require_signers: s.require_signers(),
+            status: airlock::handover::StatusCommand::new(&state_path, s.file_path.as_deref()),
+            state_path,
         })
     }
 }
@@ -163,6 +166,7 @@ fn options<'a>(r: &'a Resolved, state: &'a StateDir) -> ImportOptions<'a> {
             },
         },
         enterprise: r.enterprise.clone(),
+        status: r.status.clone(),
     }
 }
 
