@@ -535,6 +535,28 @@ fn main() {
         &mut cases,
     );
 
+    // Decision 70: a usage file is checked against the source whatever its
+    // label. A key trusted only for OTHER_HOST signs a bundle for its own
+    // instance that carries SAMPLE_HOST's usage file labelled `file`.
+    let mfs = manifest(
+        &[(u, &enc, PayloadKind::File)],
+        at,
+        month,
+        2,
+        &other_host,
+        OTHER_HOST,
+        OTHER_ID,
+    )
+    .to_bytes();
+    let sfs = sig(&mfs, &other_host, BUNDLE_NAMESPACE);
+    emit(
+        "fail_file_member_other_source.airlock.zip",
+        zip(&[(p(u), enc.clone()), ("manifest.json".into(), mfs), sfs]),
+        "AIRLOCK-E-PAYLOAD-SOURCE",
+        "another instance's usage file labelled `file`, signed by a key trusted for the manifest's instance",
+        &mut cases,
+    );
+
     emit(
         "fail_no_signature.airlock.zip",
         zip(&[(p(u), enc.clone()), ("manifest.json".into(), m.clone())]),

@@ -910,7 +910,11 @@ impl Sniffer {
 
     /// Feed the next chunk. Once the parser has given up, chunks are dropped.
     pub fn feed(&mut self, chunk: &[u8]) {
-        self.feed_piece(crate::blocks::Piece::owned(chunk.to_vec()));
+        // No copy once the parser has given up (most files that are not
+        // usage files: verification sniffs every member).
+        if self.tx.is_some() {
+            self.feed_piece(crate::blocks::Piece::owned(chunk.to_vec()));
+        }
     }
 
     /// Feed the next chunk without copying it.

@@ -97,6 +97,11 @@ pub struct PayloadCheck {
     /// What the usage file says, when the member is one and was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageInfo>,
+    /// True when the content was read and checked against the manifest's
+    /// source: a member that is a GHES usage file, whatever its label, names
+    /// that instance (decision 70). False only for an encrypted member that
+    /// was not decrypted: extract and import check it when they decrypt.
+    pub source_checked: bool,
 }
 
 /// A bundle that verified.
@@ -1028,6 +1033,7 @@ impl PayloadCheck {
             plaintext_size: None,
             plaintext_sha256: None,
             usage: None,
+            source_checked: false,
         }
     }
 }
@@ -1102,20 +1108,24 @@ fn read_member(
         check.plaintext_size = Some(p.size);
         check.plaintext_sha256 = Some(p.sha256.clone());
     }
-    if let Some(v) = verdict.flatten() {
-        check.usage = Some(validate_usage(m, p, v)?);
+    // Every member's plaintext was sniffed, whatever its label (decision
+    // 70); none only for ciphertext that was not decrypted.
+    if let Some(v) = verdict {
+        check.usage = if p.is_usage() {
+            Some(validate_usage(m, p, v)?)
+        } else {
+            validate_file(m, p, v)?
+        };
+        check.source_checked = true;
     }
     check.validated = !encrypted || check.decrypted;
     Ok(check)
 }
 
-/// A clear member: every block to the sink, and to the usage sniffer.
-fn copy_clear(
-    p: &PayloadEntry,
-    src: &mut Digesting<'_, '_>,
-    mut sink: Sink,
-) -> Result<Option<Sniff>> {
-    let mut sniffer = p.is_usage().then(Sniffer::spawn).transpose()?;
+/// A clear member: every block to the sink, and to the usage sniffer
+/// (every member, whatever its label: a `file` may be a usage file too).
+fn copy_clear(p: &PayloadEntry, src: &mut Digesting<'_, '_>, mut sink: Sink) -> Result<Sniff> {
+    let mut sniffer = Sniffer::spawn()?;
     loop {
         let piece = match src.next_piece() {
             Ok(None) => break,
@@ -1127,12 +1137,10 @@ fn copy_clear(
         sink.write_all(piece.bytes()).map_err(|err| {
             Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p)))
         })?;
-        if let Some(s) = sniffer.as_mut() {
-            s.feed_piece(piece);
-        }
+        sniffer.feed_piece(piece);
     }
     sink.finish(output_name(p))?;
-    sniffer.map(|s| s.finish()).transpose()
+    sniffer.finish()
 }
 
 /// The scrypt work factor the manifest signed (unlocking caps it at
@@ -1180,7 +1188,7 @@ fn decrypt_member(
     hash_plaintext: bool,
     buf: &mut [u8],
     check: &mut PayloadCheck,
-) -> Result<Option<Option<Sniff>>> {
+) -> Result<Option<Sniff>> {
     let head = src.head.clone();
     let decryptor = age::Decryptor::new(&mut *src).map_err(crypt::decrypt_error)?;
     // age reads exactly the header: what was kept is the header.
@@ -1206,7 +1214,8 @@ fn decrypt_member(
         }
         None => Box::new(ids.unlock(decryptor, max_wf).map_err(hint)?),
     };
-    let mut sniffer = p.is_usage().then(Sniffer::spawn).transpose()?;
+    // Every member's plaintext, whatever its label (decision 70).
+    let mut sniffer = Sniffer::spawn()?;
     // Decryption on this core, the plaintext's SHA-256 on the other.
     let mut tee = Tee {
         inner: sink,
@@ -1216,7 +1225,7 @@ fn decrypt_member(
             fsutil::Hasher::Off
         },
         size: 0,
-        sniffer: sniffer.as_mut(),
+        sniffer: Some(&mut sniffer),
     };
     pump(&mut *stream, &mut tee, buf, p)?;
     drop(stream);
@@ -1235,27 +1244,57 @@ fn decrypt_member(
     let digest = sha.finish()?;
     check.plaintext_sha256 = hash_plaintext.then(|| HexDigest::from_bytes(&digest));
     inner.finish(output_name(p))?;
-    Ok(Some(sniffer.map(|s| s.finish()).transpose()?))
+    Ok(Some(sniffer.finish()?))
+}
+
+/// A usage file (under either label) must name the manifest's source: the
+/// instance the signing key is trusted for.
+fn check_source(manifest: &Manifest, p: &PayloadEntry, u: &UsageInfo) -> Result<()> {
+    if u.host_name != manifest.source.host_name
+        || Some(&u.server_id) != manifest.source.server_id.as_ref()
+    {
+        let label = if p.is_usage() {
+            String::new()
+        } else {
+            " (a GHES license usage file labelled `file`)".to_string()
+        };
+        return Err(Error::new(
+            Code::PayloadSource,
+            format!(
+                "{}{label} is from {} ({}) but the manifest names {} ({})",
+                p.name,
+                u.host_name,
+                u.server_id,
+                manifest.source.host_name,
+                manifest.source.server_id.as_deref().unwrap_or("-")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A `file` member, judged by export's rule (bundle/export.rs): content that
+/// is a usage file must name the source, content that looks like one but is
+/// not valid is refused as export refuses it, anything else is a file.
+fn validate_file(
+    manifest: &Manifest,
+    p: &PayloadEntry,
+    verdict: Sniff,
+) -> Result<Option<UsageInfo>> {
+    match verdict {
+        Sniff::Usage(u) => {
+            check_source(manifest, p, &u)?;
+            Ok(Some(u))
+        }
+        Sniff::Invalid(why) => Err(crate::usage::invalid(&p.name, &why)),
+        Sniff::Other => Ok(None),
+    }
 }
 
 fn validate_usage(manifest: &Manifest, p: &PayloadEntry, verdict: Sniff) -> Result<UsageInfo> {
     match verdict {
         Sniff::Usage(u) => {
-            if u.host_name != manifest.source.host_name
-                || Some(&u.server_id) != manifest.source.server_id.as_ref()
-            {
-                return Err(Error::new(
-                    Code::PayloadSource,
-                    format!(
-                        "{} is from {} ({}) but the manifest names {} ({})",
-                        p.name,
-                        u.host_name,
-                        u.server_id,
-                        manifest.source.host_name,
-                        manifest.source.server_id.as_deref().unwrap_or("-")
-                    ),
-                ));
-            }
+            check_source(manifest, p, &u)?;
             Ok(u)
         }
         Sniff::Invalid(why) => Err(crate::usage::invalid(&p.name, &why)),
@@ -1702,5 +1741,44 @@ mod tests {
         assert_ne!(std::fs::read(&first[0]).unwrap(), b"other");
         // Only the published file is left: no temporary files.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// Decision 70: every member is sniffed, whatever its label; a usage
+    /// file labelled `file` must name the source. Only ciphertext that was
+    /// not decrypted goes unchecked, and says so.
+    #[test]
+    fn every_member_is_checked_against_the_source_whatever_its_label() {
+        let t = trust();
+        let at = |name: &str, ids| verify(std::io::Cursor::new(golden(name)), &opts(&t, ids));
+        let e = at("fail_file_member_other_source.airlock.zip", None).unwrap_err();
+        assert_eq!(e.code, Code::PayloadSource, "{e}");
+        let v = at("golden_usage_and_file.airlock.zip", None).unwrap();
+        assert!(v.payload.iter().all(|p| p.source_checked));
+        assert_eq!(v.payload[1].kind, PayloadKind::File);
+        assert!(v.payload[1].usage.is_none());
+        let v = at("golden_enc_x25519.airlock.zip", None).unwrap();
+        assert!(!v.payload[0].source_checked);
+        let (_d, ids) = identity();
+        let v = at("golden_enc_x25519.airlock.zip", Some(&ids)).unwrap();
+        assert!(v.payload[0].source_checked);
+    }
+
+    #[test]
+    fn a_file_member_is_judged_by_exports_rule() {
+        let v = verify(
+            std::io::Cursor::new(golden("golden_usage_and_file.airlock.zip")),
+            &opts(&trust(), None),
+        )
+        .unwrap();
+        let (m, file) = (&v.manifest, &v.manifest.payload[1]);
+        assert!(matches!(validate_file(m, file, Sniff::Other), Ok(None)));
+        let e = validate_file(m, file, Sniff::Invalid("broken".into())).unwrap_err();
+        assert_eq!(e.code, Code::UsageFileInvalid);
+        let own = v.payload[0].usage.clone().unwrap();
+        assert!(validate_file(m, file, Sniff::Usage(own.clone())).is_ok());
+        let mut theirs = own;
+        theirs.server_id = "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f".into();
+        let e = validate_file(m, file, Sniff::Usage(theirs)).unwrap_err();
+        assert_eq!(e.code, Code::PayloadSource);
     }
 }

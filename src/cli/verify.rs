@@ -159,4 +159,11 @@ fn print_payload(p: &PayloadCheck) {
             u.users
         );
     }
+    if !p.source_checked {
+        // Decision 70: whether the content is another instance's usage file
+        // is known only from the plaintext.
+        outln!(
+            "               source NOT checked (encrypted): extract and import check it when they decrypt"
+        );
+    }
 }
