@@ -619,13 +619,14 @@ pub fn import(bundle: &Path, opts: &ImportOptions<'_>) -> Result<ImportReport> {
             url,
             token,
             ca_file,
+            timing,
         } => handover::to_http(
             url,
             token.as_ref().map(|t| t.as_str()),
             ca_file.as_deref(),
+            *timing,
             m,
             &staged,
-            &bundle_sha256,
         ),
     };
     let handed_over = record_handover(&mut ledger, &v, &bundle_sha256, clock, result)?;
