@@ -1020,6 +1020,59 @@ fn cloud_status_reports_without_recording_while_another_process_holds_the_lock()
         .any(|e| e["kind"] == "confirm" && e["server_id"] == ID_A));
 }
 
+/// Done when (#27): an import whose endpoint never answers fails within its
+/// deadline, and `cloud status --check` meanwhile answers within seconds
+/// (whether or not the import holds the state lock while it waits).
+#[test]
+fn cloud_status_answers_while_an_import_waits_on_a_silent_endpoint() {
+    let w = world();
+    let b = w.export("ghes-a.example.com", ID_A, now_secs() - 60);
+    let silent = common::http::Silent::start();
+    let mut import = std::process::Command::new(airlock_bin());
+    isolate(&mut import);
+    import
+        .arg("import")
+        .arg(&b)
+        .arg("--trust")
+        .arg(&w.allowed)
+        .arg("--state-dir")
+        .arg(w.p("state"))
+        .arg("--submit-url")
+        .arg(&silent.url)
+        .args(["--http-timeout", "30s", "--http-deadline", "30s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let started = std::time::Instant::now();
+    let child = import.spawn().unwrap();
+    // Wait until the import is on the network.
+    while *silent.accepted.lock().unwrap() == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let body = format!(
+        r#"{{"server_instances":[{{"server_id":"{ID_A}","hostname":"ghes-a.example.com","last_sync":{{"date":"{}","status":"success"}}}}]}}"#,
+        rfc3339(now_secs() - 7200)
+    );
+    let s = Server::start(vec![Response::new(200, &body)]);
+    let start = std::time::Instant::now();
+    let out = w
+        .cloud(&s, &["status", "--check", "--json"])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    // 5 s for the lock at most; waiting for the import would take 30 s.
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v["recorded"].is_boolean());
+    // And the import ends by its deadline, as a hand-over failure.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(12));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AIRLOCK-E-HANDOVER-TIMEOUT"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(90));
+}
+
 /// A test CA's PEM in `dir`.
 fn write_ca(dir: &Path, pki: &TestPki) -> PathBuf {
     let f = dir.join("corp-ca.pem");
