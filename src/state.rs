@@ -128,27 +128,12 @@ impl StateDir {
                 ));
                 on_wait(&lock_path);
                 let start = Instant::now();
-                match limit {
-                    None => lock.lock().map_err(lock_err)?,
-                    Some(l) => {
-                        // flock has no timeout: poll.
-                        loop {
-                            match lock.try_lock() {
-                                Ok(()) => break,
-                                Err(fs::TryLockError::WouldBlock) if start.elapsed() < l => {
-                                    std::thread::sleep(LOCK_POLL.min(l));
-                                }
-                                Err(fs::TryLockError::WouldBlock) => {
-                                    return Ok(Locked::No {
-                                        lock_path,
-                                        holder,
-                                        waited: start.elapsed(),
-                                    })
-                                }
-                                Err(fs::TryLockError::Error(e)) => return Err(lock_err(e)),
-                            }
-                        }
-                    }
+                if !wait_for(&lock, limit).map_err(lock_err)? {
+                    return Ok(Locked::No {
+                        lock_path,
+                        holder,
+                        waited: start.elapsed(),
+                    });
                 }
                 Some(start.elapsed())
             }
@@ -209,6 +194,27 @@ impl StateDir {
             true,
         )?;
         Ok(n)
+    }
+}
+
+/// Wait for the lock: without limit, or for at most `limit` (false: not
+/// taken in that time).
+fn wait_for(lock: &File, limit: Option<Duration>) -> std::io::Result<bool> {
+    let Some(limit) = limit else {
+        lock.lock()?;
+        return Ok(true);
+    };
+    // flock has no timeout: poll.
+    let start = Instant::now();
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(fs::TryLockError::WouldBlock) if start.elapsed() < limit => {
+                std::thread::sleep(LOCK_POLL.min(limit));
+            }
+            Err(fs::TryLockError::WouldBlock) => return Ok(false),
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
     }
 }
 
