@@ -9,6 +9,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -37,6 +38,12 @@ pub struct Config {
     pub submit_url: Option<String>,
     /// File holding the bearer token for submit_url.
     pub submit_token_file: Option<PathBuf>,
+    /// The most one HTTP hand-over request may take (`30s`, `2min`).
+    #[serde(default, deserialize_with = "duration_key")]
+    pub http_timeout: Option<Duration>,
+    /// The most a bundle's whole HTTP hand-over may take, retries included.
+    #[serde(default, deserialize_with = "duration_key")]
+    pub http_deadline: Option<Duration>,
     /// GitHub REST API base URL (`https://api.github.com` or `https://api.SUBDOMAIN.ghe.com`).
     pub api_url: Option<String>,
     /// GitHub host, as in `GH_HOST`: github.com or NAME.ghe.com.
@@ -47,6 +54,26 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// Signatures required from distinct trusted keys.
     pub require_signers: Option<usize>,
+}
+
+/// A duration above zero, as humantime writes it (`30s`, `5min`, `1h 30m`):
+/// the form of `--http-timeout` and the like.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if d.is_zero() => Err("a duration above zero, such as 30s or 5min".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("{e}; write a duration such as 30s or 5min")),
+    }
+}
+
+/// A duration key of the file (`http_timeout = "30s"`).
+fn duration_key<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Duration>, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// `$XDG_CONFIG_HOME/airlock/airlock.toml`, else `~/.config/airlock/airlock.toml`.
@@ -168,6 +195,10 @@ pub const KEYS: &[Key] = &[
         about: "an internal endpoint to POST verified payloads to, instead of the outbox" },
     Key { name: "submit_token_file", env: None, flag: "--submit-token-file", commands: IMPORTING,
         about: "the file holding the bearer token for submit_url (AIRLOCK_SUBMIT_TOKEN, the token itself, comes between the flag and the file)" },
+    Key { name: "http_timeout", env: None, flag: "--http-timeout", commands: IMPORTING,
+        about: "the most one request to submit_url may take (default 30s)" },
+    Key { name: "http_deadline", env: None, flag: "--http-deadline", commands: IMPORTING,
+        about: "the most a bundle's whole hand-over to submit_url may take, every file and retry included (default 5min)" },
     Key { name: "ca_file", env: None, flag: "--ca-file", commands: &["import", "watch", "cloud"],
         about: "extra CA certificates (PEM) for HTTPS to GitHub and to submit_url" },
     Key { name: "api_url", env: None, flag: "--api-url", commands: &["cloud"],
@@ -379,6 +410,26 @@ impl Settings {
         self.file.submit_token_file.clone().map(TokenSource::File)
     }
 
+    /// How long one request to the submit URL, and a bundle's whole
+    /// hand-over there, may take (defaults: 30 s and 5 min).
+    pub fn http_timing(&self) -> crate::handover::HttpTiming {
+        let d = crate::handover::HttpTiming::default();
+        crate::handover::HttpTiming {
+            timeout: first([
+                &self.flags.http_timeout,
+                &self.env.http_timeout,
+                &self.file.http_timeout,
+            ])
+            .unwrap_or(d.timeout),
+            deadline: first([
+                &self.flags.http_deadline,
+                &self.env.http_deadline,
+                &self.file.http_deadline,
+            ])
+            .unwrap_or(d.deadline),
+        }
+    }
+
     /// Extra CA certificates (PEM) to trust for HTTPS to GitHub and to the
     /// submit URL, besides the system's, if any.
     pub fn ca_file(&self) -> Option<PathBuf> {
@@ -527,6 +578,7 @@ mod tests {
             let v = match k.name {
                 "require_signers" => "1".to_string(),
                 "identities" => "[\"x\"]".to_string(),
+                "http_timeout" | "http_deadline" => "\"30s\"".to_string(),
                 _ => "\"x\"".to_string(),
             };
             toml::from_str::<Config>(&format!("{} = {v}\n", k.name))
@@ -593,6 +645,44 @@ mod tests {
         assert_eq!(e.code, Code::Args);
         assert!(e.cause.starts_with("GH_HOST: "), "{}", e.cause);
         assert!(e.hint().contains("unset GH_HOST"));
+    }
+
+    #[test]
+    fn http_timing_has_defaults_and_refuses_zero_or_nonsense() {
+        let t = |file: &str| {
+            toml::from_str::<Config>(file).map(|c| {
+                Settings::resolve(Config::default(), Config::default(), c, None, None, false)
+                    .unwrap()
+                    .http_timing()
+            })
+        };
+        assert_eq!(t("").unwrap(), crate::handover::HttpTiming::default());
+        let got = t("http_timeout = \"2s\"\nhttp_deadline = \"1min 30s\"\n").unwrap();
+        assert_eq!(
+            (got.timeout, got.deadline),
+            (Duration::from_secs(2), Duration::from_secs(90))
+        );
+        for bad in [
+            "http_timeout = \"0s\"",
+            "http_deadline = \"soon\"",
+            "http_timeout = 30",
+        ] {
+            assert!(t(bad).is_err(), "{bad}");
+        }
+        // A flag wins over the file.
+        let s = Settings::resolve(
+            Config {
+                http_timeout: Some(Duration::from_secs(5)),
+                ..Config::default()
+            },
+            Config::default(),
+            toml::from_str("http_timeout = \"9s\"").unwrap(),
+            None,
+            None,
+            false,
+        )
+        .unwrap();
+        assert_eq!(s.http_timing().timeout, Duration::from_secs(5));
     }
 
     #[test]
@@ -682,6 +772,8 @@ mod tests {
         assert!(c.submit_url.is_some() && c.submit_token_file.is_some());
         assert!(c.api_url.is_some() && c.host.is_some() && c.token_file.is_some());
         assert!(c.ca_file.is_some());
+        assert_eq!(c.http_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(c.http_deadline, Some(Duration::from_secs(300)));
 
         let err = toml::from_str::<Config>("no_such_key = 1\n")
             .unwrap_err()

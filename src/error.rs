@@ -270,6 +270,8 @@ codes! {
         "GitHub answered in an unexpected shape; report it with the command you ran"),
     HandoverRejected => ("AIRLOCK-E-HANDOVER-REJECTED", Handover,
         "the endpoint refused the payload (HTTP 4xx); check the URL and token, then run the same import again"),
+    HandoverTimeout => ("AIRLOCK-E-HANDOVER-TIMEOUT", Handover,
+        "the endpoint did not answer within the hand-over deadline; check it (or raise http_timeout / http_deadline) and run the same import again"),
     BundleChanged => ("AIRLOCK-E-BUNDLE-CHANGED", Integrity,
         "the bundle changed while airlock read it (rewritten meanwhile, or a medium that returns different bytes); copy it to local disk, check the medium, and run again"),
     NotAFile => ("AIRLOCK-E-NOT-A-FILE", Io,

@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
@@ -34,6 +34,8 @@ pub enum Target {
         token: Option<Zeroizing<String>>,
         /// Extra CA certificates (PEM) for the endpoint's TLS.
         ca_file: Option<PathBuf>,
+        /// How long one request, and the whole hand-over, may take.
+        timing: HttpTiming,
     },
 }
 
@@ -338,7 +340,7 @@ pub(crate) fn to_outbox(
 }
 
 /// Retry schedule for HTTP hand-over: 5xx and connection errors are retried
-/// after these pauses; 4xx are not.
+/// after these pauses, as long as the deadline allows; 4xx are not.
 const HTTP_BACKOFF: [Duration; 4] = [
     Duration::from_millis(500),
     Duration::from_secs(1),
@@ -349,37 +351,97 @@ const HTTP_BACKOFF: [Duration; 4] = [
 /// Redirects followed (307/308, same origin) before giving up.
 const MAX_REDIRECTS: usize = 5;
 
-/// POST each staged payload file to `url`. The bundle digest is the
-/// idempotency key, so a retried or re-run hand-over is recognisable by the
-/// endpoint. The token and the payload go only to `url`'s origin: a redirect
-/// elsewhere is refused, and so are redirects that would turn the POST
-/// into a GET (301, 302, 303).
+/// How long an HTTP hand-over may take (`http_timeout`, `http_deadline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpTiming {
+    /// The most one request may take, from connecting to the answer's
+    /// headers (the whole body is sent within it).
+    pub timeout: Duration,
+    /// The most the whole hand-over of a bundle may take: every file, every
+    /// retry and every pause between them.
+    pub deadline: Duration,
+}
+
+impl HttpTiming {
+    /// Default per-request timeout (`http_timeout`).
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default total deadline (`http_deadline`).
+    pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(300);
+}
+
+impl Default for HttpTiming {
+    fn default() -> Self {
+        HttpTiming {
+            timeout: Self::DEFAULT_TIMEOUT,
+            deadline: Self::DEFAULT_DEADLINE,
+        }
+    }
+}
+
+/// The `Idempotency-Key` of one file of a bundle:
+/// `airlock-BUNDLE_ID-SHA256`, the bundle id (32 hex digits) and the SHA-256
+/// of the bytes POSTed (64 hex digits), 105 characters. Every file of a
+/// bundle gets its own key (an endpoint that follows the IETF idempotency
+/// draft refuses a key reused with another body, or replays the first
+/// answer), and a re-run sends the same keys. When the same bytes come again
+/// in one bundle under another name, the `n`th copy (n ≥ 2, in payload
+/// order) gets `-n` appended, so that no two files of a bundle share a key.
+pub fn idempotency_key(bundle_id: &str, file_sha256: &str, copy: usize) -> String {
+    match copy {
+        0 | 1 => format!("airlock-{bundle_id}-{file_sha256}"),
+        n => format!("airlock-{bundle_id}-{file_sha256}-{n}"),
+    }
+}
+
+/// POST each staged payload file to `url`, each with its own idempotency key
+/// (`idempotency_key`), so a retried or re-run hand-over is recognisable by
+/// the endpoint. Each request may take `timing.timeout`, the whole
+/// hand-over `timing.deadline` (counted from this call): past it, the
+/// hand-over fails with `HANDOVER-TIMEOUT` and no pause sleeps beyond it.
+/// Holds no lock: the caller decides what it holds while this waits on the
+/// network. The token and the payload go only to `url`'s origin: a redirect
+/// elsewhere is refused, and so are redirects that would turn the POST into
+/// a GET (301, 302, 303).
 pub(crate) fn to_http(
     url: &str,
     token: Option<&str>,
     ca_file: Option<&Path>,
+    timing: HttpTiming,
     m: &Manifest,
     staged: &Staged,
-    bundle_sha256: &str,
 ) -> Result<Vec<String>> {
+    let deadline = Instant::now() + timing.deadline;
     let origin = net::check_url(url, "--submit-url")?;
     let trust = net::Trust::load(ca_file)?;
     let post = Post {
-        agent: net::agent(&trust, Duration::from_secs(120)),
+        agent: net::agent(&trust, timing.timeout),
         origin,
         url,
         token,
         m,
-        bundle_sha256,
+        timing,
+        deadline,
     };
     let mut results = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
     for (f, p) in staged.files.iter().zip(&m.payload) {
-        results.push(post.file(f.path(), output_name(p))?);
+        // The digest of the bytes sent; the member's (as stored) when the
+        // read did not take it.
+        let sha = if f.sha256.is_empty() {
+            p.sha256.as_str()
+        } else {
+            f.sha256.as_str()
+        };
+        seen.push(sha);
+        let copy = seen.iter().filter(|s| **s == sha).count();
+        let key = idempotency_key(m.bundle_id.as_str(), sha, copy);
+        results.push(post.file(f.path(), output_name(p), &key)?);
     }
     Ok(results)
 }
 
-/// The HTTP hand-over of one bundle: where to, with what credentials.
+/// The HTTP hand-over of one bundle: where to, with what credentials, until
+/// when.
 struct Post<'a> {
     agent: ureq::Agent,
     /// `url`'s origin: the only place the payload and token may go.
@@ -387,20 +449,44 @@ struct Post<'a> {
     url: &'a str,
     token: Option<&'a str>,
     m: &'a Manifest,
-    bundle_sha256: &'a str,
+    timing: HttpTiming,
+    /// When the whole hand-over must have ended.
+    deadline: Instant,
 }
 
 impl Post<'_> {
-    /// POST the file at `path` as `name`: 5xx and connection errors are
-    /// retried after `HTTP_BACKOFF`'s pauses, 4xx are not, 307/308 within
-    /// the origin are followed. Returns `NAME -> HTTP STATUS`.
-    fn file(&self, path: &Path, name: &str) -> Result<String> {
+    /// The hand-over ran out of time (`HANDOVER-TIMEOUT`); `last` says what
+    /// the last attempt got.
+    fn timed_out(&self, target: &str, name: &str, last: &str) -> Error {
+        Error::new(
+            Code::HandoverTimeout,
+            format!(
+                "{target}: {name} not delivered within the hand-over deadline of {} (last attempt: {last})",
+                humantime::format_duration(self.timing.deadline)
+            ),
+        )
+    }
+
+    /// POST the file at `path` as `name` with idempotency key `key`: 5xx
+    /// and connection errors are retried after `HTTP_BACKOFF`'s pauses while
+    /// the deadline allows, 4xx are not, 307/308 within the origin are
+    /// followed. Returns `NAME -> HTTP STATUS`.
+    fn file(&self, path: &Path, name: &str, key: &str) -> Result<String> {
         let mut attempt = 0;
         let mut redirects = 0;
         let mut target = self.url.to_string();
         loop {
+            // Each request gets the per-request timeout, or what is left of
+            // the deadline when that is less.
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.timed_out(&target, name, "none, no time left"));
+            }
             let file = File::open(path).map_err(|e| Error::io_read(path, e))?;
-            let outcome = match self.request(&target, name).send(file) {
+            let outcome = match self
+                .request(&target, name, key, self.timing.timeout.min(left))
+                .send(file)
+            {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let location = resp
@@ -442,25 +528,43 @@ impl Post<'_> {
                     Failure::Transient(msg) => msg,
                 },
             };
-            if attempt >= HTTP_BACKOFF.len() {
+            let Some(&pause) = HTTP_BACKOFF.get(attempt) else {
+                if Instant::now() >= self.deadline {
+                    return Err(self.timed_out(&target, name, &outcome));
+                }
                 return Err(Error::new(
                     Code::HandoverFailed,
                     format!("{target}: {outcome} after {} attempts", attempt + 1),
                 ));
+            };
+            // Never sleep past the deadline: a pause that would end there
+            // leaves no time for another attempt.
+            if Instant::now() + pause >= self.deadline {
+                return Err(self.timed_out(&target, name, &outcome));
             }
-            std::thread::sleep(HTTP_BACKOFF[attempt]);
+            std::thread::sleep(pause);
             attempt += 1;
         }
     }
 
-    /// The POST of file `name` to `target`, with the bundle's headers.
-    fn request(&self, target: &str, name: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+    /// The POST of file `name` to `target`, with the bundle's headers and
+    /// the file's idempotency key, within `timeout`.
+    fn request(
+        &self,
+        target: &str,
+        name: &str,
+        key: &str,
+        timeout: Duration,
+    ) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
         let m = self.m;
         let mut req = self
             .agent
             .post(target)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
             .header("Content-Type", "application/json")
-            .header("Idempotency-Key", self.bundle_sha256)
+            .header("Idempotency-Key", key)
             .header("X-Airlock-Bundle-Id", m.bundle_id.as_str())
             .header("X-Airlock-Source-Host", &m.source.host_name)
             .header("X-Airlock-File-Name", name);
@@ -543,5 +647,19 @@ mod tests {
         let own = StatusCommand::new(d.path(), None);
         assert_eq!(own.run_as, None);
         assert_eq!(own.state_dir.as_deref(), Some(d.path()));
+    }
+
+    #[test]
+    fn idempotency_keys_are_per_file_and_fit_a_header() {
+        let id = "0123456789abcdef0123456789abcdef";
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        let k = idempotency_key(id, &a, 1);
+        assert_eq!(k, format!("airlock-{id}-{a}"));
+        assert_eq!(k.len(), 105);
+        assert_ne!(k, idempotency_key(id, &b, 1));
+        // The same bytes twice in one bundle: still distinct keys.
+        assert_eq!(idempotency_key(id, &a, 2), format!("{k}-2"));
+        assert!(k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'));
     }
 }

@@ -509,6 +509,7 @@ pub fn import_opened(
             url,
             token,
             ca_file,
+            timing,
         } => {
             // The lease first, then the network without the state lock.
             lifecycle::start_handover(&mut ledger, &v, &sha256, now())?;
@@ -517,9 +518,9 @@ pub fn import_opened(
                     url,
                     token.as_ref().map(|t| t.as_str()),
                     ca_file.as_deref(),
+                    *timing,
                     m,
                     &staged,
-                    &sha256,
                 )
             })?
         }

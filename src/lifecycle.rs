@@ -751,6 +751,38 @@ pub fn apply_sync_status(
     Ok(out)
 }
 
+/// GitHub's sync status beside the ledger as committed, without recording
+/// anything or settling any hand-over: what `cloud status` shows when
+/// another process holds the state directory.
+pub fn sync_view(events: &[Event], status: &SyncStatus) -> Vec<InstanceSync> {
+    status
+        .server_instances
+        .iter()
+        .map(|inst| {
+            let id = inst.server_id.as_str();
+            let last = inst.last_sync.as_ref();
+            let date = last.and_then(|l| l.date.clone());
+            InstanceSync {
+                server_id: id.into(),
+                hostname: inst.hostname.clone(),
+                status: last.and_then(|l| l.status.clone()),
+                date_unreadable: date.is_some()
+                    && date.as_deref().and_then(parse_sync_date).is_none(),
+                date,
+                error: last.and_then(|l| l.error.clone()),
+                confirmed: None,
+                superseded: Vec::new(),
+                newly_confirmed: Vec::new(),
+                moved: Vec::new(),
+                move_errors: Vec::new(),
+                known: events
+                    .iter()
+                    .any(|e| is_own(e) && e.server_id.as_deref() == Some(id)),
+            }
+        })
+        .collect()
+}
+
 /// One instance of GitHub's answer: in one transaction, record what GitHub
 /// said and settle the hand-overs its successful sync covers; then move
 /// the settled hand-overs' files out of the outbox's top level.

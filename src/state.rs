@@ -6,6 +6,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
@@ -27,12 +28,30 @@ pub fn default_state_dir() -> Result<PathBuf> {
     }
 }
 
+/// How often a bounded wait for the lock tries again.
+const LOCK_POLL: Duration = Duration::from_millis(100);
+
+/// The outcome of a bounded wait for the state directory's lock.
+pub enum Locked {
+    /// Locked: the directory, to record in.
+    Yes(StateDir),
+    /// Another process kept the lock for the whole wait.
+    No {
+        /// The lock file.
+        lock_path: PathBuf,
+        /// The process that holds it, as it wrote into the file.
+        holder: Option<u32>,
+        /// How long this one waited.
+        waited: Duration,
+    },
+}
+
 /// An opened, locked state directory. The lock is released on drop.
 pub struct StateDir {
     path: PathBuf,
     _lock: File,
     /// How long `open` waited for another airlock process's lock.
-    pub waited: Option<std::time::Duration>,
+    pub waited: Option<Duration>,
 }
 
 impl StateDir {
@@ -46,6 +65,30 @@ impl StateDir {
     /// waiting for a lock another process holds (so a caller can say so);
     /// `waited` then says for how long.
     pub fn open_reporting(path: &Path, on_wait: &mut dyn FnMut(&Path)) -> Result<StateDir> {
+        match StateDir::open_within(path, None, on_wait)? {
+            Locked::Yes(s) => Ok(s),
+            // Without a limit the wait ends only with the lock.
+            Locked::No { lock_path, .. } => Err(Error::new(
+                Code::StateLock,
+                format!("cannot lock {}", lock_path.display()),
+            )),
+        }
+    }
+
+    /// `open`, waiting at most `limit` for another process's lock: for
+    /// readers that can make do with the committed state (`cloud status`),
+    /// so that a run holding the lock (say one waiting on a slow endpoint)
+    /// does not hold them up without bound.
+    pub fn open_waiting_at_most(path: &Path, limit: Duration) -> Result<Locked> {
+        StateDir::open_within(path, Some(limit), &mut |_| {})
+    }
+
+    /// Take the lock, waiting for it without limit or for at most `limit`.
+    fn open_within(
+        path: &Path,
+        limit: Option<Duration>,
+        on_wait: &mut dyn FnMut(&Path),
+    ) -> Result<Locked> {
         use std::os::unix::fs::DirBuilderExt;
         fs::DirBuilder::new()
             .recursive(true)
@@ -71,16 +114,27 @@ impl StateDir {
                 // Say why nothing happens: another run holds the directory.
                 let holder = fs::read_to_string(&lock_path)
                     .ok()
-                    .and_then(|t| t.trim().parse::<u32>().ok())
+                    .and_then(|t| t.trim().parse::<u32>().ok());
+                let shown = holder
                     .map(|pid| format!(" (pid {pid})"))
                     .unwrap_or_default();
+                let until = match limit {
+                    None => "it ends when that run ends (Ctrl-C to give up)".to_string(),
+                    Some(l) => format!("waiting at most {}", humantime::format_duration(l)),
+                };
                 crate::progress::note(&format!(
-                    "waiting for another airlock process{holder} that holds {}; it ends when that run ends (Ctrl-C to give up)",
+                    "waiting for another airlock process{shown} that holds {}; {until}",
                     lock_path.display()
                 ));
                 on_wait(&lock_path);
-                let start = std::time::Instant::now();
-                lock.lock().map_err(lock_err)?;
+                let start = Instant::now();
+                if !wait_for(&lock, limit).map_err(lock_err)? {
+                    return Ok(Locked::No {
+                        lock_path,
+                        holder,
+                        waited: start.elapsed(),
+                    });
+                }
                 Some(start.elapsed())
             }
             Err(fs::TryLockError::Error(e)) => return Err(lock_err(e)),
@@ -91,11 +145,11 @@ impl StateDir {
             let _ = lock.set_len(0);
             let _ = (&lock).write_all(format!("{}\n", std::process::id()).as_bytes());
         }
-        Ok(StateDir {
+        Ok(Locked::Yes(StateDir {
             path: path.to_path_buf(),
             _lock: lock,
             waited,
-        })
+        }))
     }
 
     /// Run `f` with the lock released, and take it again before returning:
@@ -161,9 +215,50 @@ impl StateDir {
     }
 }
 
+/// Wait for the lock: without limit, or for at most `limit` (false: not
+/// taken in that time).
+fn wait_for(lock: &File, limit: Option<Duration>) -> std::io::Result<bool> {
+    let Some(limit) = limit else {
+        lock.lock()?;
+        return Ok(true);
+    };
+    // flock has no timeout: poll.
+    let start = Instant::now();
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(true),
+            Err(fs::TryLockError::WouldBlock) if start.elapsed() < limit => {
+                std::thread::sleep(LOCK_POLL.min(limit));
+            }
+            Err(fs::TryLockError::WouldBlock) => return Ok(false),
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bounded_wait_gives_up_and_then_locks_once_free() {
+        let d = tempfile::tempdir().unwrap();
+        let held = StateDir::open(d.path()).unwrap();
+        let start = Instant::now();
+        match StateDir::open_waiting_at_most(d.path(), Duration::from_millis(300)).unwrap() {
+            Locked::No { holder, waited, .. } => {
+                assert_eq!(holder, Some(std::process::id()));
+                assert!(waited >= Duration::from_millis(300));
+            }
+            Locked::Yes(_) => panic!("locked while another holder has it"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(30));
+        drop(held);
+        assert!(matches!(
+            StateDir::open_waiting_at_most(d.path(), Duration::from_millis(300)).unwrap(),
+            Locked::Yes(_)
+        ));
+    }
 
     #[test]
     fn sequences_increase_and_persist() {

@@ -958,6 +958,121 @@ fn fleet_check_exit_statuses() {
         .stdout(contains("healthy: 2 instance(s) checked"));
 }
 
+/// Regression (#27): `cloud status` waited without limit for the state
+/// lock, which an import held while its HTTP hand-over waited on the
+/// network. Now it waits at most 5 s, then reports GitHub's answer beside
+/// the ledger as committed, records nothing, and says so.
+#[test]
+fn cloud_status_reports_without_recording_while_another_process_holds_the_lock() {
+    let w = world();
+    let body = format!(
+        r#"{{"server_instances":[{{"server_id":"{ID_A}","hostname":"ghes-a.example.com","last_sync":{{"date":"{d}","status":"success"}}}}]}}"#,
+        d = rfc3339(now_secs() + 60)
+    );
+    let before = ledger_events(&w).as_array().unwrap().len();
+    // Held the way airlock holds it: flock on STATE/lock.
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(w.p("state").join("lock"))
+        .unwrap();
+    lock.lock().unwrap();
+
+    let s = Server::start(vec![Response::new(200, &body)]);
+    let start = std::time::Instant::now();
+    let out = w
+        .cloud(&s, &["status", "--check", "--json"])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["recorded"], false);
+    assert_eq!(v["instances"][0]["status"], "success");
+    assert_eq!(v["instances"][0]["known"], true);
+    assert!(v["instances"][0]["confirmed"].is_null());
+    assert_eq!(v["health"]["healthy"], true);
+    let s = Server::start(vec![Response::new(200, &body)]);
+    w.cloud(&s, &["status"])
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .success()
+        .stdout(contains("not recorded: another airlock process"))
+        .stdout(contains("confirmed bundle").not());
+    assert_eq!(ledger_events(&w).as_array().unwrap().len(), before);
+
+    // Once the lock is free, the same answer is recorded.
+    drop(lock);
+    let s = Server::start(vec![Response::new(200, &body)]);
+    let out = w.cloud(&s, &["status", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["recorded"], true);
+    assert!(ledger_events(&w)
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "confirm" && e["server_id"] == ID_A));
+}
+
+/// Done when (#27): an import whose endpoint never answers fails within its
+/// deadline, and `cloud status --check` meanwhile answers within seconds
+/// (whether or not the import holds the state lock while it waits).
+#[test]
+fn cloud_status_answers_while_an_import_waits_on_a_silent_endpoint() {
+    let w = world();
+    let b = w.export("ghes-a.example.com", ID_A, now_secs() - 60);
+    let silent = common::http::Silent::start();
+    let mut import = std::process::Command::new(airlock_bin());
+    isolate(&mut import);
+    import
+        .arg("import")
+        .arg(&b)
+        .arg("--trust")
+        .arg(&w.allowed)
+        .arg("--state-dir")
+        .arg(w.p("state"))
+        .arg("--submit-url")
+        .arg(&silent.url)
+        .args(["--http-timeout", "30s", "--http-deadline", "30s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let started = std::time::Instant::now();
+    let child = import.spawn().unwrap();
+    // Wait until the import is on the network.
+    while *silent.accepted.lock().unwrap() == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let body = format!(
+        r#"{{"server_instances":[{{"server_id":"{ID_A}","hostname":"ghes-a.example.com","last_sync":{{"date":"{}","status":"success"}}}}]}}"#,
+        rfc3339(now_secs() - 7200)
+    );
+    let s = Server::start(vec![Response::new(200, &body)]);
+    let start = std::time::Instant::now();
+    let out = w
+        .cloud(&s, &["status", "--check", "--json"])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    // 5 s for the lock at most; waiting for the import would take 30 s.
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v["recorded"].is_boolean());
+    // And the import ends by its deadline, as a hand-over failure.
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(12));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AIRLOCK-E-HANDOVER-TIMEOUT"));
+    assert!(started.elapsed() < std::time::Duration::from_secs(90));
+}
+
 /// A test CA's PEM in `dir`.
 fn write_ca(dir: &Path, pki: &TestPki) -> PathBuf {
     let f = dir.join("corp-ca.pem");

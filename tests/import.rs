@@ -473,8 +473,13 @@ fn concurrent_imports() {
     );
 }
 
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
 #[test]
-fn http_handover_retries_and_uses_the_bundle_digest_as_idempotency_key() {
+fn http_handover_retries_with_the_files_own_idempotency_key() {
     let w = world();
     let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 10);
     let server = Server::start(vec![
@@ -493,16 +498,20 @@ fn http_handover_retries_and_uses_the_bundle_digest_as_idempotency_key() {
         .stdout(contains("HTTP 201"));
     let reqs = server.requests();
     assert_eq!(reqs.len(), 3);
-    let digest = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(std::fs::read(&b).unwrap()))
-    };
+    let usage = std::fs::read(w.p("b.json")).unwrap();
     for r in &reqs {
         assert_eq!(r.method, "POST");
         assert_eq!(r.path, "/usage");
         assert_eq!(r.headers["authorization"], "Bearer s3cr3t-token");
-        assert_eq!(r.headers["idempotency-key"], digest);
-        assert_eq!(r.body, std::fs::read(w.p("b.json")).unwrap());
+        // airlock-BUNDLE_ID-SHA256 of the file sent (docs/import.md); the
+        // same on every retry.
+        let id = &r.headers["x-airlock-bundle-id"];
+        assert_eq!(id.len(), 32);
+        assert_eq!(
+            r.headers["idempotency-key"],
+            format!("airlock-{id}-{}", sha256_hex(&usage))
+        );
+        assert_eq!(r.body, usage);
     }
     assert!(
         w.outbox_payloads().is_empty(),
@@ -510,6 +519,134 @@ fn http_handover_retries_and_uses_the_bundle_digest_as_idempotency_key() {
     );
     // The token never appears in the ledger.
     assert!(!w.events().to_string().contains("s3cr3t"));
+}
+
+/// A `file` bundle with two members, `one.txt` and `two.txt`.
+fn two_file_bundle(w: &World) -> PathBuf {
+    std::fs::write(w.p("one.txt"), "first file\n").unwrap();
+    std::fs::write(w.p("two.txt"), "second file, other bytes\n").unwrap();
+    let b = w.p("two.airlock.zip");
+    airlock()
+        .arg("export")
+        .arg(w.p("one.txt"))
+        .arg(w.p("two.txt"))
+        .args(["--kind", "file", "--host-name", "ghes.example.com", "--key"])
+        .arg(&w.key)
+        .arg("--out")
+        .arg(&b)
+        .arg("--state-dir")
+        .arg(w.p("exporter-state"))
+        .assert()
+        .success();
+    b
+}
+
+/// What a keyed endpoint accepted: (idempotency key, body), in order.
+type Kept = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// An endpoint that keeps what it accepted per idempotency key. A known key
+/// is answered with the first answer again (a replay); with `strict`, a
+/// known key with another body is refused 422, as the IETF idempotency
+/// draft says.
+fn keyed_endpoint(strict: bool) -> (Server, Kept) {
+    let kept = Kept::default();
+    let k = kept.clone();
+    let server = Server::start_fn(10, move |r| {
+        let key = r
+            .headers
+            .get("idempotency-key")
+            .cloned()
+            .unwrap_or_default();
+        let mut kept = k.lock().unwrap();
+        match kept.iter().find(|(have, _)| *have == key) {
+            Some((_, body)) if strict && *body != r.body => {
+                Response::new(422, "key reused with another body")
+            }
+            Some(_) => Response::new(201, "{}"),
+            None => {
+                kept.push((key, r.body.clone()));
+                Response::new(201, "{}")
+            }
+        }
+    });
+    (server, kept)
+}
+
+/// Regression (#27): every file of a bundle went with the same key, so an
+/// endpoint following the IETF draft refused file 2 (422), and one that
+/// replays answers dropped it while airlock recorded the hand-over done.
+/// Each file now has its own key: both arrive, and a re-run sends the same
+/// keys again.
+#[test]
+fn two_files_of_a_bundle_reach_endpoints_that_refuse_or_replay_a_reused_key() {
+    for strict in [true, false] {
+        let w = world();
+        let b = two_file_bundle(&w);
+        let (server, kept) = keyed_endpoint(strict);
+        w.import(&b)
+            .arg("--submit-url")
+            .arg(&server.url)
+            .assert()
+            .success()
+            .stdout(contains("HTTP 201"));
+        let bodies: Vec<Vec<u8>> = kept.lock().unwrap().iter().map(|k| k.1.clone()).collect();
+        assert_eq!(
+            bodies,
+            [
+                std::fs::read(w.p("one.txt")).unwrap(),
+                std::fs::read(w.p("two.txt")).unwrap()
+            ],
+            "strict={strict}"
+        );
+        let keys: Vec<String> = server
+            .requests()
+            .iter()
+            .map(|r| r.headers["idempotency-key"].clone())
+            .collect();
+        assert_eq!(keys.len(), 2);
+        assert_ne!(keys[0], keys[1]);
+        for k in &keys {
+            assert!(k.starts_with("airlock-") && k.len() <= 110, "{k}");
+        }
+        assert!(keys[1].ends_with(&sha256_hex(&bodies[1])));
+    }
+}
+
+/// Regression (#27): a POST that was never answered cost 5 × 120 s per
+/// file. The per-request timeout and the hand-over deadline bound it, and
+/// the failure says which limit ended it.
+#[test]
+fn a_never_answering_endpoint_fails_within_the_deadline() {
+    let w = world();
+    let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 3);
+    let silent = common::http::Silent::start();
+    let start = std::time::Instant::now();
+    w.import(&b)
+        .arg("--submit-url")
+        .arg(&silent.url)
+        .args(["--http-timeout", "2s", "--http-deadline", "4s"])
+        .timeout(std::time::Duration::from_secs(120))
+        .assert()
+        .code(12)
+        .stderr(contains("AIRLOCK-E-HANDOVER-TIMEOUT"))
+        .stderr(contains("deadline of 4s"));
+    let took = start.elapsed();
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+    assert!(*silent.accepted.lock().unwrap() >= 1);
+    // Not recorded as handed over: a re-run tries again.
+    let ev = w.events();
+    assert!(!ev
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kind"] == "handover" && e["outcome"] == "done"));
+    // A duration of zero, or none at all, is refused before anything runs.
+    w.import(&b)
+        .arg("--submit-url")
+        .arg(&silent.url)
+        .args(["--http-timeout", "0s"])
+        .assert()
+        .code(2);
 }
 
 #[test]

@@ -10,6 +10,7 @@ use airlock::error::{Code, Error, Result};
 use airlock::fleet::{self, SeatReport, Thresholds, SEATS_FILE};
 use airlock::ledger::Ledger;
 use airlock::net::Trust;
+use airlock::state::Locked;
 
 use crate::outln;
 
@@ -129,6 +130,10 @@ fn warn(w: &str) {
     let _ = writeln!(std::io::stderr(), "airlock: warning: {w}");
 }
 
+/// How long `cloud status` waits for another process's state lock before it
+/// reports without recording.
+const STATUS_LOCK_WAIT: Duration = Duration::from_secs(5);
+
 pub fn run_cloud(a: CloudArgs) -> Result<i32> {
     let (enterprise, client, dir) = connect(&a)?;
     match a.cmd {
@@ -187,26 +192,58 @@ fn run_status(s: &StatusArgs, client: &Client, enterprise: &str, dir: &Path) -> 
             warn(w);
         }
     }
-    // Only the ledger writes need the lock: take it after the network call.
-    let _state = airlock::state::StateDir::open(dir)?;
-    let mut ledger = Ledger::open(dir)?;
+    // Only the ledger writes need the lock: take it after the network call,
+    // and wait for it only briefly. A run that holds it (say an import
+    // waiting on a slow endpoint) does not hold this one up: it reports from
+    // the ledger as committed, recording nothing, and says so.
     let now = SystemTime::now();
-    let res = airlock::lifecycle::apply_sync_status(&mut ledger, &status, now)?;
+    let (res, events, unrecorded) = match airlock::state::StateDir::open_waiting_at_most(
+        dir,
+        STATUS_LOCK_WAIT,
+    )? {
+        Locked::Yes(_state) => {
+            let mut ledger = Ledger::open(dir)?;
+            let res = airlock::lifecycle::apply_sync_status(&mut ledger, &status, now)?;
+            (res, ledger.events()?, None)
+        }
+        Locked::No {
+            lock_path, holder, ..
+        } => {
+            // WAL readers do not wait for the writer; no ledger yet
+            // means nothing committed.
+            let events = if dir.join(airlock::ledger::LEDGER_FILE).exists() {
+                Ledger::open(dir)?.events()?
+            } else {
+                Vec::new()
+            };
+            let holder = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
+            let why = format!(
+                    "not recorded: another airlock process{holder} held {} for {} s; this is GitHub's answer beside the ledger as last committed, nothing was confirmed or recorded; run again to record it",
+                    lock_path.display(),
+                    STATUS_LOCK_WAIT.as_secs()
+                );
+            (
+                airlock::lifecycle::sync_view(&events, &status),
+                events,
+                Some(why),
+            )
+        }
+    };
     let health = s
         .check
         .check
-        .then(|| -> Result<_> {
-            let f = fleet::fleet(&ledger.events()?, now, s.check.thresholds());
-            Ok(fleet::health(&f))
-        })
-        .transpose()?;
+        .then(|| fleet::health(&fleet::fleet(&events, now, s.check.thresholds())));
     if super::json() {
-        let mut v = serde_json::json!({"ok": true, "enterprise": enterprise, "instances": res, "warnings": status.warnings});
+        let mut v = serde_json::json!({"ok": true, "enterprise": enterprise, "recorded": unrecorded.is_none(), "instances": res, "warnings": status.warnings});
         if let Some(h) = &health {
             v["health"] = serde_json::to_value(h).unwrap_or_default();
         }
         super::print_json(&v);
         return Ok(health.map(|h| h.exit_code).unwrap_or(0));
+    }
+    if let Some(why) = &unrecorded {
+        // Shown even with --quiet: it changes what the rest means.
+        super::raw_out(&format!("{why}\n"));
     }
     if res.is_empty() {
         outln!("GitHub reports no Enterprise Server instances for {enterprise}.");

@@ -50,6 +50,12 @@ pub struct ImportArgs {
     /// Also trust the CA certificates in this PEM file for --submit-url [config: ca_file]
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// The most one request to --submit-url may take (default 30s) [config: http_timeout]
+    #[arg(long, value_name = "DURATION", value_parser = airlock::config::parse_duration)]
+    pub http_timeout: Option<std::time::Duration>,
+    /// The most a bundle's whole hand-over to --submit-url may take, retries included (default 5min) [config: http_deadline]
+    #[arg(long, value_name = "DURATION", value_parser = airlock::config::parse_duration)]
+    pub http_deadline: Option<std::time::Duration>,
 }
 
 /// Everything an import needs, resolved from flags, environment and
@@ -75,6 +81,8 @@ impl ImportArgs {
             submit_url: self.submit_url.clone(),
             submit_token_file: self.submit_token_file.clone(),
             ca_file: self.ca_file.clone(),
+            http_timeout: self.http_timeout,
+            http_deadline: self.http_deadline,
             ..self.trust.layer()
         })
     }
@@ -100,6 +108,7 @@ impl ImportArgs {
                     url,
                     token,
                     ca_file,
+                    timing: s.http_timing(),
                 }
             }
             None => {
@@ -159,10 +168,12 @@ fn options<'a>(r: &'a Resolved, state: &'a StateDir) -> ImportOptions<'a> {
                 url,
                 token,
                 ca_file,
+                timing,
             } => Target::Http {
                 url: url.clone(),
                 token: token.clone(),
                 ca_file: ca_file.clone(),
+                timing: *timing,
             },
         },
         enterprise: r.enterprise.clone(),

@@ -245,6 +245,87 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Answer each request with `answer(request)`, for at most `max`
+    /// requests, then stop: for endpoints whose answer depends on what was
+    /// sent (idempotency keys).
+    pub fn start_fn(
+        max: usize,
+        mut answer: impl FnMut(&Request) -> Response + Send + 'static,
+    ) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let rec = requests.clone();
+        let handle = std::thread::spawn(move || {
+            let mut left = max;
+            while left > 0 {
+                let Ok((stream, _)) = listener.accept() else {
+                    return;
+                };
+                stream
+                    .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                    .ok();
+                let mut reader = BufReader::new(stream);
+                while left > 0 {
+                    let Some(req) = read_request(&mut reader) else {
+                        break;
+                    };
+                    left -= 1;
+                    let r = answer(&req);
+                    rec.lock().unwrap().push(req);
+                    let mut out = format!(
+                        "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+                        r.status,
+                        r.body.len()
+                    );
+                    for (k, v) in &r.headers {
+                        out.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                    out.push_str("\r\n");
+                    out.push_str(&r.body);
+                    let s = reader.get_mut();
+                    if s.write_all(out.as_bytes()).and_then(|_| s.flush()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Server {
+            url,
+            requests,
+            handle: Some(handle),
+        }
+    }
+}
+
+/// A loopback endpoint that accepts connections, reads nothing and never
+/// answers: a hand-over to it can only end by a timeout.
+pub struct Silent {
+    pub url: String,
+    /// Connections accepted so far.
+    pub accepted: Arc<Mutex<usize>>,
+}
+
+impl Silent {
+    pub fn start() -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let accepted = Arc::new(Mutex::new(0));
+        let count = accepted.clone();
+        std::thread::spawn(move || {
+            // Keep every connection open, unanswered, for the test's life.
+            let mut open = Vec::new();
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                *count.lock().unwrap() += 1;
+                open.push(stream);
+            }
+        });
+        Silent { url, accepted }
+    }
+}
+
 /// A loopback HTTP CONNECT proxy: records each tunnel's target, and
 /// tunnels only to loopback ports (`127.0.0.1`, `localhost`); any other
 /// target is answered 403, so a test can see where a client wanted to go
