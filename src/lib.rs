@@ -20,6 +20,7 @@ pub mod handover;
 pub mod import;
 pub mod keys;
 pub mod ledger;
+pub mod names;
 pub mod net;
 pub mod progress;
 pub mod report;
