@@ -292,6 +292,8 @@ codes! {
         "create the directory first, or check the path; under /media or /mnt, check that the stick is mounted"),
     Interrupted => ("AIRLOCK-E-INTERRUPTED", Interrupted,
         "its temporary files were removed; run the same command again (an interrupted export or import is safe to re-run)"),
+    WatchLeft => ("AIRLOCK-E-WATCH-LEFT", Io,
+        "the file was still being written; run `airlock watch --once` again once its transfer has finished"),
     HandoverInFlight => ("AIRLOCK-E-HANDOVER-IN-FLIGHT", Handover,
         "another airlock process is handing over a bundle of this instance; run the same import again once it has finished (`airlock log` shows its lease)"),
 }

@@ -113,6 +113,19 @@ impl Opened {
         &self.name
     }
 
+    /// What was opened: its device and inode (`fstat`), to detect a
+    /// replacement by name later.
+    pub fn identity(&self) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        self.file.metadata().ok().map(|m| (m.dev(), m.ino()))
+    }
+
+    /// Whether what was opened ends with a bundle's zip trailer (a complete
+    /// transfer), read through the descriptor.
+    pub fn has_trailer(&self) -> bool {
+        crate::bundle::container::ends_with_trailer(&self.file)
+    }
+
     /// Its manifest's instance and creation time, read through the
     /// descriptor without verifying (only to order a batch: verification
     /// decides later, on its own read). `None` when it does not read.
@@ -371,7 +384,11 @@ fn verify_and_stage(
         Err(refusal) => {
             // Tests change the file here: the record must not follow.
             crate::fsutil::pause_point("import:refused");
-            record_rejected(ledger, &name, &refusal, &opts.verify)?;
+            // A file that changed while it was read is no verdict on a
+            // bundle: tried again later, without a record per attempt.
+            if refusal.error.code != Code::BundleChanged {
+                record_rejected(ledger, &name, &refusal, &opts.verify)?;
+            }
             return Err(refusal.error);
         }
     };

@@ -1,29 +1,40 @@
 //! The drop-folder importer behind `airlock watch DIR`: bundles that cross a
 //! data diode or a cross-domain gateway land in DIR with no one present.
 //!
-//! A file is judged once, when it is complete: its size and modification
-//! time unchanged for `settle`, and a zip trailer at its end. It is then
-//! imported with exactly the rules of `airlock import` (the caller's import
-//! function), and moved to `DIR/done/` (imported, already imported, or
-//! superseded by a newer bundle) or `DIR/quarantine/` with
-//! `NAME.reason.json` beside it (refused, or still incomplete after
-//! `incomplete_after`). A failure of this host (disk, lock, outbox,
-//! endpoint) leaves the file where it is, to be tried again.
+//! The claim rule (docs/automation.md): a file is *settled* when its size,
+//! modification and status-change times have not changed for `settle` (by
+//! `stat`, by name); a settled file that ends with a zip trailer is
+//! *claimed*: renamed into the private `DIR/.airlock-claim/` (same file
+//! system), then opened there once, without following links and without
+//! blocking (a FIFO, device or socket is refused at once), and its trailer
+//! checked again on that descriptor. From then on only the descriptor is
+//! read, and only what was claimed is moved: a stat by name before each move
+//! detects a replacement (device and inode numbers are unreliable on FUSE,
+//! SMB and vfat: they can say "replaced", never "same"). A file renamed over
+//! the original name meanwhile is a new arrival, judged in a later pass.
 //!
-//! Restarts and `kill -9` are safe at any moment: the ledger makes a second
-//! import of the same bundle `ALREADY-IMPORTED` (moved to `done/`), an
-//! interrupted hand-over is finished (or superseded) by the import rules,
-//! and files only ever move by rename within DIR. New files are noticed
-//! through inotify where the file system supports it, and by rescanning
-//! every `poll` everywhere (network and removable file systems).
+//! Each pass judges its settled files together, newest first per instance
+//! (`import::batch_order`), as one batch: a bundle older than one accepted
+//! in the same pass is superseded; older than one accepted before is a
+//! rollback and is quarantined. Imported (already imported, superseded)
+//! files go to `DIR/done/`, refused ones to `DIR/quarantine/` with
+//! `NAME.reason.json` beside them; a failure of this host puts the file
+//! back and tries again after `retry_after`. Derived names stay within 255
+//! bytes (`crate::names`).
+//!
+//! Restarts and `kill -9` are safe at any moment: files left in the claim
+//! directory are put back at start (and reported), the ledger makes a second
+//! import of the same bundle `ALREADY-IMPORTED`, and an interrupted
+//! hand-over is finished (or superseded) by the import rules.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -31,7 +42,9 @@ use crate::bundle::manifest::format_time;
 use crate::bundle::verify::Clock;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
-use crate::import::{disposition, Disposition, ImportReport};
+use crate::import::{batch_order, disposition, Disposition, ImportReport, Opened};
+use crate::lifecycle::Batch;
+use crate::names;
 
 /// The suffix of the files a drop folder takes; anything else is left alone.
 pub const SUFFIX: &str = ".airlock.zip";
@@ -39,30 +52,35 @@ pub const SUFFIX: &str = ".airlock.zip";
 const DONE: &str = "done";
 /// …or refused, with `NAME.reason.json` beside each.
 const QUARANTINE: &str = "quarantine";
+/// Where a file is claimed (renamed) before it is opened.
+pub const CLAIM: &str = ".airlock-claim";
 const LOCK: &str = ".airlock-watch.lock";
 
 /// How a drop folder is watched.
 #[derive(Debug, Clone)]
 pub struct WatchOptions {
-    /// The drop folder; `done/` and `quarantine/` are made inside it.
+    /// The drop folder; `done/`, `quarantine/` and `.airlock-claim/` are
+    /// made inside it.
     pub dir: PathBuf,
-    /// A file is complete once its size and time have not changed for this
-    /// long and it ends with a zip trailer.
+    /// A file is complete once its size and times have not changed for
+    /// this long and it ends with a zip trailer.
     pub settle: Duration,
-    /// A file still incomplete this long after it was first seen is
-    /// quarantined (`BUNDLE-INCOMPLETE`).
+    /// A settled file without a trailer this long after it was first seen
+    /// is quarantined (`BUNDLE-INCOMPLETE`).
     pub incomplete_after: Duration,
     /// Rescan at least this often (the only trigger without inotify).
     pub poll: Duration,
     /// Wait this long before trying again after a failure of this host.
     pub retry_after: Duration,
-    /// Stop once no file is waiting (for tests and one-shot runs).
-    pub until_idle: bool,
+    /// `--once`: judge what is in the folder and stop (module doc of
+    /// [`Summary`] for the rules).
+    pub once: bool,
     /// The clock a quarantine's reason file is dated by.
     pub now: Clock,
 }
 
-/// What the watcher did, for the caller to print or log.
+/// What the watcher did, for the caller to print or log. Names are the
+/// files' names in the drop folder, as bytes (escape them to show them).
 #[derive(Debug)]
 pub enum WatchEvent<'a> {
     /// Watching: with inotify, or by polling only (and why).
@@ -71,10 +89,17 @@ pub enum WatchEvent<'a> {
         /// then polls only).
         inotify: Result<(), String>,
     },
+    /// A file a stopped watcher had claimed was put back to be judged again.
+    Recovered {
+        /// Its name in the claim directory.
+        name: &'a OsStr,
+        /// Where it is now, in the drop folder.
+        to: &'a Path,
+    },
     /// A file was judged and moved.
     Placed {
         /// The file's name in the drop folder.
-        name: &'a str,
+        name: &'a OsStr,
         /// The verdict that decided where it went.
         disposition: Disposition,
         /// Where it is now: in `done/` or `quarantine/`.
@@ -85,11 +110,20 @@ pub enum WatchEvent<'a> {
         /// imported and superseded, which go to `done/`).
         error: Option<&'a Error>,
     },
-    /// A failure of this host; the file stays and is tried again.
+    /// A failure of this host; the file is back in the drop folder and is
+    /// tried again (with `--once`: once).
     Retry {
         /// The file's name in the drop folder.
-        name: &'a str,
+        name: &'a OsStr,
         /// The failure (setup, I/O, lock, hand-over…).
+        error: &'a Error,
+    },
+    /// `--once` ends with this file not judged: it kept changing, or a
+    /// failure of this host repeated. It stays in the drop folder.
+    Left {
+        /// The file's name in the drop folder.
+        name: &'a OsStr,
+        /// Why it was not judged.
         error: &'a Error,
     },
 }
@@ -97,7 +131,9 @@ pub enum WatchEvent<'a> {
 /// Why a file was quarantined, written beside it as `NAME.reason.json`.
 #[derive(Debug, Serialize)]
 struct Reason<'a> {
-    file: &'a str,
+    file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_bytes: Option<String>,
     code: &'a str,
     class: &'a str,
     exit_code: i32,
@@ -106,114 +142,180 @@ struct Reason<'a> {
     time: String,
 }
 
+/// What a run judged. With `--once` it decides the exit status: anything
+/// quarantined, failed or left is a failure (docs/automation.md).
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Files moved to `done/`, by disposition (imported, already imported,
+    /// superseded).
+    pub done: usize,
+    /// Files moved to `quarantine/`.
+    pub quarantined: usize,
+    /// Files whose host failure repeated (`--once`), left in the folder.
+    pub failed: usize,
+    /// Files still changing when `--once` ended, left in the folder.
+    pub left: usize,
+    /// The first file quarantined, failed or left, and why.
+    pub first_failure: Option<(OsString, Error)>,
+}
+
+impl Summary {
+    fn failure(&mut self, name: &OsStr, e: &Error) {
+        if self.first_failure.is_none() {
+            let copy = Error::new(e.code, e.cause.clone()).with_hint(e.hint().to_string());
+            self.first_failure = Some((name.to_os_string(), copy));
+        }
+    }
+}
+
 /// A file being watched until it is complete.
 struct Track {
-    len: u64,
-    mtime: SystemTime,
+    stamp: Stamp,
     changed_at: Instant,
     first_seen: Instant,
     retry_at: Option<Instant>,
+    retries: u32,
 }
 
-/// Import one bundle. The outer error is a failure to set up (trust file,
-/// identities, state directory): the file is tried again later. The inner
-/// result is the import's verdict on the bundle.
-pub type ImportFn<'a> = dyn FnMut(&Path) -> Result<Result<ImportReport>> + 'a;
+/// What `stat` says of a file by name: size, modification and change times.
+type Stamp = (u64, i64, i64, i64, i64);
 
-/// Watch `opts.dir` until `stop` is set (checked at least twice a second,
-/// and between bundles: a bundle being imported is finished first).
+fn stamp(md: &fs::Metadata) -> Stamp {
+    (
+        md.len(),
+        md.mtime(),
+        md.mtime_nsec(),
+        md.ctime(),
+        md.ctime_nsec(),
+    )
+}
+
+/// Import one opened bundle (or its refusal to open) as part of `batch`.
+/// The outer error is a failure to set up (trust file, identities, state
+/// directory): the file is tried again later. The inner result is the
+/// import's verdict on the bundle.
+pub type ImportFn<'a> = dyn FnMut(Result<Opened>, &mut Batch) -> Result<Result<ImportReport>> + 'a;
+
+/// The drop folder's directories, checked once at start.
+struct Dirs {
+    root: PathBuf,
+    claim: PathBuf,
+    done: PathBuf,
+    quarantine: PathBuf,
+}
+
+impl Dirs {
+    /// The configured folder may be a symbolic link (resolved once, here);
+    /// the subdirectories airlock makes must be real directories.
+    fn open(dir: &Path) -> Result<Dirs> {
+        let root = fs::canonicalize(dir).map_err(|e| {
+            Error::new(Code::IoRead, format!("drop folder {}: {e}", dir.display()))
+                .with_hint("create the drop folder, or check the path given to airlock watch")
+        })?;
+        if !root.is_dir() {
+            return Err(Error::new(
+                Code::NotAFile,
+                format!("{} is not a directory", dir.display()),
+            ));
+        }
+        let d = Dirs {
+            claim: root.join(CLAIM),
+            done: root.join(DONE),
+            quarantine: root.join(QUARANTINE),
+            root,
+        };
+        for sub in [&d.claim, &d.done, &d.quarantine] {
+            fsutil::real_subdir(sub).map_err(|e| {
+                Error::io_write(sub, e).with_hint(
+                    "remove or rename what is there (a symbolic link or a file): airlock moves files only into real directories it made",
+                )
+            })?;
+        }
+        fsutil::sweep_stale(&d.done);
+        fsutil::sweep_stale(&d.quarantine);
+        Ok(d)
+    }
+}
+
+/// Watch `opts.dir` until `stop` is set (checked at least twice a second
+/// and between bundles), or with `once` until what is in it was judged.
 pub fn watch(
     opts: &WatchOptions,
     stop: &AtomicBool,
     import: &mut ImportFn<'_>,
     on: &mut dyn FnMut(WatchEvent<'_>),
-) -> Result<()> {
-    let dir = &opts.dir;
-    let md = fs::metadata(dir).map_err(|e| {
-        Error::new(Code::IoRead, format!("drop folder {}: {e}", dir.display()))
-            .with_hint("create the drop folder, or check the path given to airlock watch")
-    })?;
-    if !md.is_dir() {
-        return Err(Error::new(
-            Code::NotAFile,
-            format!("{} is not a directory", dir.display()),
-        ));
-    }
-    for sub in [DONE, QUARANTINE] {
-        fs::create_dir_all(dir.join(sub)).map_err(|e| Error::io_write(&dir.join(sub), e))?;
-        fsutil::sweep_stale(&dir.join(sub));
-    }
-    let _lock = lock_dir(dir)?;
-    let mut wake = Wake::new(dir);
+) -> Result<Summary> {
+    let dirs = Dirs::open(&opts.dir)?;
+    let _lock = lock_dir(&dirs.root)?;
+    recover(&dirs, on)?;
+    let mut wake = Wake::new(&dirs.root);
     on(WatchEvent::Started {
         inotify: wake.status(),
     });
-    let mut tracked: HashMap<OsString, Track> = HashMap::new();
+    let mut w = Watcher {
+        opts,
+        dirs: &dirs,
+        tracked: HashMap::new(),
+        summary: Summary::default(),
+        on,
+    };
     loop {
         if stop.load(Ordering::SeqCst) {
-            return Ok(());
+            return Ok(w.summary);
         }
         let now = Instant::now();
-        scan(dir, &mut tracked, now)?;
-        let mut ready: Vec<OsString> = tracked
-            .iter()
-            .filter(|(_, t)| {
-                now.duration_since(t.changed_at) >= opts.settle
-                    && t.retry_at.is_none_or(|r| r <= now)
-            })
-            .map(|(n, _)| n.clone())
-            .collect();
-        ready.sort();
-        for name in ready {
-            if stop.load(Ordering::SeqCst) {
-                return Ok(());
-            }
-            judge(opts, &name, &mut tracked, import, on)?;
+        scan(&dirs.root, &mut w.tracked, now)?;
+        let ready = w.ready(now);
+        w.pass(ready, import, stop)?;
+        if opts.once && w.once_finished(Instant::now()) {
+            return Ok(w.summary);
         }
-        if opts.until_idle && tracked.is_empty() {
-            return Ok(());
-        }
-        wake.wait(next_wake(opts, &tracked, Instant::now()), stop);
+        wake.wait(w.next_wake(Instant::now()), stop);
     }
 }
 
-/// How long to sleep: until the next file could be complete or retried, at
-/// most `poll`, and at most half a second so `stop` is seen promptly.
-fn next_wake(opts: &WatchOptions, tracked: &HashMap<OsString, Track>, now: Instant) -> Duration {
-    let mut d = opts.poll.min(Duration::from_millis(500));
-    for t in tracked.values() {
-        let due = t.retry_at.unwrap_or(t.changed_at + opts.settle);
-        d = d.min(due.saturating_duration_since(now));
+/// Put back what a stopped watcher had claimed, to be judged again.
+fn recover(dirs: &Dirs, on: &mut dyn FnMut(WatchEvent<'_>)) -> Result<()> {
+    let rd = fs::read_dir(&dirs.claim).map_err(|e| Error::io_read(&dirs.claim, e))?;
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        let to = put_back(dirs, &name)?;
+        on(WatchEvent::Recovered {
+            name: &name,
+            to: &to,
+        });
     }
-    d.max(Duration::from_millis(20))
+    Ok(())
 }
 
 /// Rescan: track new and changed candidate files, forget vanished ones.
+/// Names are bytes: any name that ends in `.airlock.zip` is a candidate.
 fn scan(dir: &Path, tracked: &mut HashMap<OsString, Track>, now: Instant) -> Result<()> {
     let rd = fs::read_dir(dir).map_err(|e| Error::io_read(dir, e))?;
     let mut seen = Vec::new();
     for entry in rd.flatten() {
         let name = entry.file_name();
-        let Some(s) = name.to_str() else { continue };
-        if s.starts_with('.') || !s.ends_with(SUFFIX) {
+        if name.as_bytes().starts_with(b".") || !names::has_suffix(&name, SUFFIX) {
             continue;
         }
-        let Ok(md) = entry.metadata() else { continue };
-        if !md.is_file() {
+        // lstat: a link, FIFO or device is claimed too, and refused then.
+        let Ok(md) = fs::symlink_metadata(entry.path()) else {
+            continue;
+        };
+        if md.is_dir() {
             continue;
         }
-        let (len, mtime) = (md.len(), md.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+        let st = stamp(&md);
         seen.push(name.clone());
         let t = tracked.entry(name).or_insert(Track {
-            len,
-            mtime,
+            stamp: st,
             changed_at: now,
             first_seen: now,
             retry_at: None,
+            retries: 0,
         });
-        if t.len != len || t.mtime != mtime {
-            t.len = len;
-            t.mtime = mtime;
+        if t.stamp != st {
+            t.stamp = st;
             t.changed_at = now;
         }
     }
@@ -221,185 +323,408 @@ fn scan(dir: &Path, tracked: &mut HashMap<OsString, Track>, now: Instant) -> Res
     Ok(())
 }
 
-/// Does the file end with airlock's zip trailer (Zip64 locator, then the
-/// end-of-central-directory record)? A copy still in progress does not.
-fn has_trailer(path: &Path) -> bool {
-    let check = || -> std::io::Result<bool> {
-        let mut f = File::open(path)?;
-        let len = f.metadata()?.len();
-        if len < 98 {
-            return Ok(false);
-        }
-        let mut t = [0u8; 42];
-        f.seek(SeekFrom::Start(len - 42))?;
-        f.read_exact(&mut t)?;
-        Ok(t[..4] == 0x0706_4b50u32.to_le_bytes() && t[20..24] == 0x0605_4b50u32.to_le_bytes())
-    };
-    check().unwrap_or(false)
+/// What a look at a settled file by name found.
+enum Peek {
+    /// A regular file that ends with airlock's zip trailer.
+    Complete,
+    /// A regular file without it (yet).
+    Incomplete,
+    /// Not a regular file (or a link): claimed and refused.
+    NotAFile,
+    /// Gone.
+    Gone,
 }
 
-/// Judge one settled file: import it, or quarantine it as incomplete.
-fn judge(
-    opts: &WatchOptions,
-    name: &OsString,
-    tracked: &mut HashMap<OsString, Track>,
-    import: &mut ImportFn<'_>,
-    on: &mut dyn FnMut(WatchEvent<'_>),
-) -> Result<()> {
-    let path = opts.dir.join(name);
-    let shown = name.to_string_lossy().into_owned();
-    let Some(t) = tracked.get_mut(name) else {
-        return Ok(());
-    };
-    if !has_trailer(&path) {
-        if t.first_seen.elapsed() < opts.incomplete_after {
-            // Still arriving (or stalled): look again once it changes.
-            t.changed_at = Instant::now();
-            return Ok(());
+/// Open without following links or blocking (a FIFO opens at once).
+fn open_quietly(path: &Path) -> std::io::Result<File> {
+    let flags =
+        rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NOCTTY;
+    fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+}
+
+fn peek(path: &Path) -> Peek {
+    match open_quietly(path) {
+        Ok(f) => match f.metadata() {
+            Ok(m) if m.is_file() => {
+                if crate::bundle::container::ends_with_trailer(&f) {
+                    Peek::Complete
+                } else {
+                    Peek::Incomplete
+                }
+            }
+            Ok(_) => Peek::NotAFile,
+            Err(_) => Peek::Gone,
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Peek::Gone,
+        Err(_) => Peek::NotAFile,
+    }
+}
+
+/// A file claimed in this pass: its name in the drop folder and the
+/// identity of what was opened (device, inode), to detect a replacement.
+struct Claimed {
+    name: OsString,
+    ident: Option<(u64, u64)>,
+}
+
+/// The state of one run.
+struct Watcher<'o> {
+    opts: &'o WatchOptions,
+    dirs: &'o Dirs,
+    tracked: HashMap<OsString, Track>,
+    summary: Summary,
+    on: &'o mut dyn FnMut(WatchEvent<'_>),
+}
+
+impl Watcher<'_> {
+    /// The settled files whose retry (if any) is due, by name.
+    fn ready(&self, now: Instant) -> Vec<OsString> {
+        let mut ready: Vec<OsString> = self
+            .tracked
+            .iter()
+            .filter(|(_, t)| {
+                now.duration_since(t.changed_at) >= self.opts.settle
+                    && t.retry_at.is_none_or(|r| r <= now)
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        ready.sort();
+        ready
+    }
+
+    /// How long to sleep: until the next file could be complete or retried,
+    /// at most `poll`, and at most half a second so `stop` is seen promptly.
+    fn next_wake(&self, now: Instant) -> Duration {
+        let mut d = self.opts.poll.min(Duration::from_millis(500));
+        for t in self.tracked.values() {
+            let due = t.retry_at.unwrap_or(t.changed_at + self.opts.settle);
+            d = d.min(due.saturating_duration_since(now));
         }
-        let e = Error::new(
+        d.max(Duration::from_millis(20))
+    }
+
+    /// One pass: claim the ready files, then judge them as one batch,
+    /// newest first per instance.
+    fn pass(
+        &mut self,
+        ready: Vec<OsString>,
+        import: &mut ImportFn<'_>,
+        stop: &AtomicBool,
+    ) -> Result<()> {
+        let mut claimed: HashMap<PathBuf, Claimed> = HashMap::new();
+        let mut opened = Vec::new();
+        for name in ready {
+            if let Some((c, o)) = self.claim(&name)? {
+                claimed.insert(o.path().to_path_buf(), c);
+                opened.push(o);
+            }
+        }
+        let mut batch = Batch::new();
+        for o in batch_order(opened) {
+            let Some(c) = claimed.remove(o.path()) else {
+                continue;
+            };
+            if stop.load(Ordering::SeqCst) {
+                // Not judged: back where it came from, for the next run.
+                drop(o);
+                put_back(self.dirs, &c.name)?;
+                continue;
+            }
+            let result = import(Ok(o), &mut batch);
+            self.place(&c, result)?;
+        }
+        Ok(())
+    }
+
+    /// Claim a settled file: look at it by name, rename it into the claim
+    /// directory, open it there and check its trailer on that descriptor.
+    /// `None`: not claimed now (gone, still arriving, or refused here).
+    fn claim(&mut self, name: &OsString) -> Result<Option<(Claimed, Opened)>> {
+        let path = self.dirs.root.join(name);
+        let incomplete = match peek(&path) {
+            Peek::Gone => {
+                self.tracked.remove(name);
+                return Ok(None);
+            }
+            Peek::Incomplete => true,
+            Peek::Complete | Peek::NotAFile => false,
+        };
+        if incomplete && !self.give_up_on(name) {
+            return Ok(None);
+        }
+        let claimed = self.dirs.claim.join(name);
+        if let Err(e) = rename_noreplace(&path, &claimed) {
+            // Gone meanwhile, or a name clash in our own directory.
+            if e.kind() != std::io::ErrorKind::NotFound {
+                let err = Error::io_write(&claimed, e);
+                self.retry(name, &err);
+            }
+            return Ok(None);
+        }
+        fsutil::pause_point("watch:claimed");
+        let opened = Opened::open(&claimed);
+        let ident = opened.as_ref().ok().and_then(|o| o.identity());
+        let c = Claimed {
+            name: name.clone(),
+            ident,
+        };
+        let e = match opened {
+            Ok(o) if o.has_trailer() => return Ok(Some((c, o))),
+            Ok(_) => self.incomplete_error(name),
+            Err(e) => e,
+        };
+        self.quarantine(&c, &e)?;
+        Ok(None)
+    }
+
+    /// A settled file without a trailer: quarantine it now (`--once`, or
+    /// once `incomplete_after` has passed), else look again when it changes.
+    fn give_up_on(&mut self, name: &OsString) -> bool {
+        let Some(t) = self.tracked.get_mut(name) else {
+            return false;
+        };
+        if self.opts.once || t.first_seen.elapsed() >= self.opts.incomplete_after {
+            return true;
+        }
+        t.changed_at = Instant::now();
+        false
+    }
+
+    fn incomplete_error(&self, name: &OsStr) -> Error {
+        let (len, seen) = self
+            .tracked
+            .get(name)
+            .map(|t| (t.stamp.0, t.first_seen.elapsed().as_secs()))
+            .unwrap_or_default();
+        Error::new(
             Code::BundleIncomplete,
             format!(
-                "{shown} stopped growing at {} bytes without a zip trailer, {} s after it appeared",
-                t.len,
-                t.first_seen.elapsed().as_secs()
+                "{} stopped growing at {len} bytes without a zip trailer, {seen} s after it appeared",
+                names::escape(name)
             ),
-        );
-        let to = quarantine(opts, name, &e)?;
-        tracked.remove(name);
-        on(WatchEvent::Placed {
-            name: &shown,
+        )
+    }
+
+    /// Act on an import's verdict: put the file back and try again later (a
+    /// failure of this host), quarantine a refused file, or move an
+    /// imported (already imported, superseded) one into `done/`.
+    fn place(&mut self, c: &Claimed, result: Result<Result<ImportReport>>) -> Result<()> {
+        let result = match result {
+            Ok(r) => r,
+            Err(setup) => {
+                put_back(self.dirs, &c.name)?;
+                self.retry(&c.name, &setup);
+                return Ok(());
+            }
+        };
+        let d = disposition(&result);
+        match (d, &result) {
+            (Disposition::Retry, Err(e)) => {
+                put_back(self.dirs, &c.name)?;
+                self.retry(&c.name, e);
+            }
+            (Disposition::Refused, Err(e)) => self.quarantine(c, e)?,
+            _ => {
+                self.tracked.remove(&c.name);
+                let to = match self.move_claimed(c, &self.dirs.done) {
+                    Ok(to) => to,
+                    Err(e) => {
+                        self.stuck(c, &e);
+                        return Ok(());
+                    }
+                };
+                self.summary.done += 1;
+                (self.on)(WatchEvent::Placed {
+                    name: &c.name,
+                    disposition: d,
+                    to: &to,
+                    report: result.as_ref().ok(),
+                    error: result.as_ref().err(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A failure of this host: try again after `retry_after` (`--once`:
+    /// once, after min(retry_after, settle); then it is left).
+    fn retry(&mut self, name: &OsStr, e: &Error) {
+        let Some(t) = self.tracked.get_mut(name) else {
+            return;
+        };
+        if self.opts.once && t.retries >= 1 {
+            self.tracked.remove(name);
+            self.summary.failed += 1;
+            self.summary.failure(name, e);
+            (self.on)(WatchEvent::Left { name, error: e });
+            return;
+        }
+        t.retries += 1;
+        let pause = if self.opts.once {
+            self.opts.retry_after.min(self.opts.settle)
+        } else {
+            self.opts.retry_after
+        };
+        t.retry_at = Some(Instant::now() + pause);
+        (self.on)(WatchEvent::Retry { name, error: e });
+    }
+
+    /// Write `NAME.reason.json` into the quarantine, then move the claimed
+    /// file there.
+    fn quarantine(&mut self, c: &Claimed, e: &Error) -> Result<()> {
+        let q = &self.dirs.quarantine;
+        let to = free_name(q, &c.name);
+        let file = to.file_name().unwrap_or_default().to_os_string();
+        let reason = Reason {
+            file: names::lossy(&file),
+            file_bytes: names::bytes_field(&file),
+            code: e.code.as_str(),
+            class: e.code.class().name(),
+            exit_code: e.exit_code(),
+            cause: &e.cause,
+            hint: e.hint(),
+            time: format_time(self.opts.now.now()),
+        };
+        let mut text = serde_json::to_vec_pretty(&reason)
+            .map_err(|err| Error::new(Code::Internal, format!("reason file: {err}")))?;
+        text.push(b'\n');
+        let reason_path = q.join(names::derived_name(&file, ".reason.json"));
+        fsutil::write_atomic(&reason_path, &text, 0o644, true)?;
+        self.tracked.remove(&c.name);
+        let to = match self.move_claimed_to(c, to) {
+            Ok(to) => to,
+            Err(err) => {
+                self.stuck(c, &err);
+                return Ok(());
+            }
+        };
+        self.summary.quarantined += 1;
+        self.summary.failure(&c.name, e);
+        (self.on)(WatchEvent::Placed {
+            name: &c.name,
             disposition: Disposition::Refused,
             to: &to,
             report: None,
-            error: Some(&e),
+            error: Some(e),
         });
-        return Ok(());
+        Ok(())
     }
-    let result = match import(&path) {
-        Ok(r) => r,
-        Err(setup) => {
-            t.retry_at = Some(Instant::now() + opts.retry_after);
-            on(WatchEvent::Retry {
-                name: &shown,
-                error: &setup,
-            });
-            return Ok(());
+
+    /// A claimed file that cannot be moved (replaced in the claim
+    /// directory, or a rename failed): reported and left there; the next
+    /// start puts it back. Never a reason to stop.
+    fn stuck(&mut self, c: &Claimed, e: &Error) {
+        self.summary.failed += 1;
+        self.summary.failure(&c.name, e);
+        (self.on)(WatchEvent::Left {
+            name: &c.name,
+            error: e,
+        });
+    }
+
+    fn move_claimed(&self, c: &Claimed, dir: &Path) -> Result<PathBuf> {
+        self.move_claimed_to(c, free_name(dir, &c.name))
+    }
+
+    /// Move what was claimed, and only that: a file in the claim directory
+    /// that is not the one opened (another device or inode) stays there.
+    fn move_claimed_to(&self, c: &Claimed, to: PathBuf) -> Result<PathBuf> {
+        let from = self.dirs.claim.join(&c.name);
+        let now = fs::symlink_metadata(&from).map_err(|e| Error::io_read(&from, e))?;
+        if c.ident.is_some_and(|id| id != (now.dev(), now.ino())) {
+            return Err(Error::new(
+                Code::BundleChanged,
+                format!(
+                    "{} was replaced in {} after it was claimed; it is left there",
+                    names::escape(&c.name),
+                    self.dirs.claim.display()
+                ),
+            ));
         }
-    };
-    place(opts, name, &shown, tracked, &result, on)
+        rename_noreplace(&from, &to).map_err(|e| Error::io_write(&to, e))?;
+        if let Some(dir) = to.parent() {
+            fsutil::sync_dir(dir)?;
+        }
+        fsutil::sync_dir(&self.dirs.claim)?;
+        Ok(to)
+    }
+
+    /// `--once`: finished when no tracked file has work left. A file still
+    /// changing two settle times after it was first seen is left (and
+    /// reported).
+    fn once_finished(&mut self, now: Instant) -> bool {
+        let settle = self.opts.settle;
+        let growing: Vec<OsString> = self
+            .tracked
+            .iter()
+            .filter(|(_, t)| {
+                now.duration_since(t.changed_at) < settle
+                    && now.duration_since(t.first_seen) >= settle * 2
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in growing {
+            self.tracked.remove(&name);
+            let e = Error::new(
+                Code::WatchLeft,
+                format!(
+                    "{} was still changing when watch --once ended; it stays in the drop folder",
+                    names::escape(&name)
+                ),
+            );
+            self.summary.left += 1;
+            self.summary.failure(&name, &e);
+            (self.on)(WatchEvent::Left {
+                name: &name,
+                error: &e,
+            });
+        }
+        self.tracked.is_empty()
+    }
 }
 
-/// Act on an import's verdict: try again later (a failure of this host, or
-/// a file still being written), quarantine a refused file, or move an
-/// imported (already imported, superseded) one into `done/`.
-fn place(
-    opts: &WatchOptions,
-    name: &OsString,
-    shown: &str,
-    tracked: &mut HashMap<OsString, Track>,
-    result: &Result<ImportReport>,
-    on: &mut dyn FnMut(WatchEvent<'_>),
-) -> Result<()> {
-    let d = disposition(result);
-    match d {
-        Disposition::Retry => {
-            if let Err(e) = result {
-                if let Some(t) = tracked.get_mut(name) {
-                    if e.code == Code::BundleChanged {
-                        // Still being written: wait for it to settle again.
-                        t.changed_at = Instant::now();
-                    } else {
-                        t.retry_at = Some(Instant::now() + opts.retry_after);
-                    }
-                }
-                on(WatchEvent::Retry {
-                    name: shown,
-                    error: e,
-                });
-            }
-            return Ok(());
-        }
-        Disposition::Refused => {
-            let e = result
-                .as_ref()
-                .err()
-                .ok_or_else(|| Error::new(Code::Internal, "a refusal without an error"))?;
-            let to = quarantine(opts, name, e)?;
-            tracked.remove(name);
-            on(WatchEvent::Placed {
-                name: shown,
-                disposition: d,
-                to: &to,
-                report: None,
-                error: Some(e),
-            });
-        }
-        Disposition::Imported | Disposition::AlreadyImported | Disposition::Superseded => {
-            let to = move_into(&opts.dir, name, DONE)?;
-            tracked.remove(name);
-            on(WatchEvent::Placed {
-                name: shown,
-                disposition: d,
-                to: &to,
-                report: result.as_ref().ok(),
-                error: result.as_ref().err(),
-            });
-        }
-    }
-    Ok(())
+/// Move a claimed file back into the drop folder (under a free name: a new
+/// file may have arrived under its name).
+fn put_back(dirs: &Dirs, name: &OsStr) -> Result<PathBuf> {
+    let to = free_name(&dirs.root, name);
+    let from = dirs.claim.join(name);
+    rename_noreplace(&from, &to).map_err(|e| Error::io_write(&to, e))?;
+    fsutil::sync_dir(&dirs.root)?;
+    Ok(to)
 }
 
-/// `NAME` in `DIR/SUB`, or `STEM.N.airlock.zip` when that is taken (a file
-/// dropped twice keeps both copies).
-fn free_name(dir: &Path, name: &OsString) -> PathBuf {
+/// `NAME` in `DIR`, or `STEM.N.airlock.zip` when that is taken (a file
+/// dropped twice keeps both copies); never longer than 255 bytes.
+fn free_name(dir: &Path, name: &OsStr) -> PathBuf {
     let first = dir.join(name);
-    if !first.exists() {
+    if fs::symlink_metadata(&first).is_err() {
         return first;
     }
-    let s = name.to_string_lossy();
-    let stem = s.strip_suffix(SUFFIX).unwrap_or(&s);
+    let b = name.as_bytes();
+    let stem = b.strip_suffix(SUFFIX.as_bytes()).unwrap_or(b);
+    let stem = OsString::from_vec(stem.to_vec());
     (2..)
-        .map(|n| dir.join(format!("{stem}.{n}{SUFFIX}")))
-        .find(|p| !p.exists())
+        .map(|n| dir.join(names::derived_name(&stem, &format!(".{n}{SUFFIX}"))))
+        .find(|p| fs::symlink_metadata(p).is_err())
         .unwrap_or(first)
 }
 
-/// Move `DIR/NAME` into `DIR/SUB/` by rename; durable.
-fn move_into(dir: &Path, name: &OsString, sub: &str) -> Result<PathBuf> {
-    let to = free_name(&dir.join(sub), name);
-    fs::rename(dir.join(name), &to).map_err(|e| Error::io_write(&to, e))?;
-    fsutil::sync_dir(&dir.join(sub))?;
-    fsutil::sync_dir(dir)?;
-    Ok(to)
-}
-
-/// Write `NAME.reason.json` into the quarantine, then move the file there.
-fn quarantine(opts: &WatchOptions, name: &OsString, e: &Error) -> Result<PathBuf> {
-    let dir = opts.dir.as_path();
-    let q = dir.join(QUARANTINE);
-    let to = free_name(&q, name);
-    let file = to
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let reason = Reason {
-        file: &file,
-        code: e.code.as_str(),
-        class: e.code.class().name(),
-        exit_code: e.exit_code(),
-        cause: &e.cause,
-        hint: e.hint(),
-        time: format_time(opts.now.now()),
-    };
-    let mut text = serde_json::to_vec_pretty(&reason)
-        .map_err(|err| Error::new(Code::Internal, format!("reason file: {err}")))?;
-    text.push(b'\n');
-    fsutil::write_atomic(&q.join(format!("{file}.reason.json")), &text, 0o644, true)?;
-    fs::rename(dir.join(name), &to).map_err(|err| Error::io_write(&to, err))?;
-    fsutil::sync_dir(&q)?;
-    fsutil::sync_dir(dir)?;
-    Ok(to)
+/// Rename without replacing what is at `to` (`EEXIST` instead).
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        // Without RENAME_NOREPLACE (old kernels, some FUSE file systems):
+        // a hard link never replaces either; then drop the old name.
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+            fs::hard_link(from, to)?;
+            fs::remove_file(from)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// One watcher per drop folder: an exclusive lock on `DIR/.airlock-watch.lock`.
@@ -409,6 +734,7 @@ fn lock_dir(dir: &Path) -> Result<File> {
         .create(true)
         .truncate(false)
         .write(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(&p)
         .map_err(|e| Error::io_write(&p, e))?;
     match f.try_lock() {

@@ -470,6 +470,23 @@ fn open_with(path: &std::path::Path, extra: rustix::fs::OFlags) -> Result<File> 
     Ok(file)
 }
 
+/// Does the file end with airlock's zip trailer (Zip64 locator, then the
+/// end-of-central-directory record)? A copy still in progress does not.
+/// Reads the last 42 bytes of the descriptor (positioned reads only).
+pub(crate) fn ends_with_trailer(f: &File) -> bool {
+    use std::os::unix::fs::FileExt;
+    let check = || -> io::Result<bool> {
+        let len = f.metadata()?.len();
+        if len < 98 {
+            return Ok(false);
+        }
+        let mut t = [0u8; 42];
+        f.read_exact_at(&mut t, len - 42)?;
+        Ok(t[..4] == 0x0706_4b50u32.to_le_bytes() && t[20..24] == 0x0605_4b50u32.to_le_bytes())
+    };
+    check().unwrap_or(false)
+}
+
 fn changed(msg: impl Into<String>) -> Error {
     Error::new(Code::BundleChanged, msg)
 }

@@ -1,17 +1,22 @@
 //! `airlock watch DIR`: the unattended importer for a drop folder (behind a
 //! data diode or a cross-domain gateway). Runs until SIGTERM, SIGINT or
-//! SIGHUP; a bundle being imported is finished first, then it exits 0.
+//! SIGHUP, acted on within a second in every state: the bundle in hand is
+//! finished if it finishes within that second, else abandoned at a safe
+//! point (everything the watcher and the import do survives `kill -9`; the
+//! claimed file is put back at the next start). Exits 0 then.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use airlock::error::{Code, Error, Result};
-use airlock::import::Disposition;
-use airlock::watch::{watch, WatchEvent, WatchOptions};
+use airlock::import::{Disposition, Opened};
+use airlock::lifecycle::Batch;
+use airlock::names;
+use airlock::watch::{watch, Summary, WatchEvent, WatchOptions};
 
-use super::import::{import_one, open_state, ImportArgs};
+use super::import::{import_in, open_state, ImportArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -32,10 +37,13 @@ pub struct Args {
     /// After a failure of this host (disk, outbox, endpoint, lock), try the file again after this long
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = super::parse_duration)]
     pub retry_after: Duration,
-    /// Judge what is in the folder, then exit (instead of watching)
+    /// Judge what is in the folder, then exit (instead of watching): non-zero when a file was quarantined, failed twice or was still changing
     #[arg(long)]
     pub once: bool,
 }
+
+/// How long a signal waits for the bundle in hand before it is abandoned.
+const STOP_GRACE: Duration = Duration::from_millis(800);
 
 pub fn run(a: Args) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -47,32 +55,98 @@ pub fn run(a: Args) -> Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop))
             .map_err(|e| Error::new(Code::Internal, format!("cannot handle signal {sig}: {e}")))?;
     }
+    // The watcher runs on its own thread, so that a signal is acted on
+    // within a second whatever it is doing (a long verification, a slow
+    // endpoint): this thread decides when to stop waiting for it.
+    let worker_stop = Arc::clone(&stop);
+    let worker = std::thread::Builder::new()
+        .name("watch".into())
+        .spawn(move || run_watch(&a, &worker_stop))
+        .map_err(|e| Error::new(Code::Resources, format!("cannot start the watcher: {e}")))?;
+    let joined = |w: std::thread::JoinHandle<Result<()>>| {
+        w.join()
+            .unwrap_or_else(|_| Err(Error::new(Code::Internal, "the watcher thread panicked")))
+    };
+    loop {
+        if worker.is_finished() {
+            return joined(worker);
+        }
+        if stop.load(Ordering::SeqCst) {
+            let deadline = Instant::now() + STOP_GRACE;
+            while !worker.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if worker.is_finished() {
+                return joined(worker);
+            }
+            eprintln!(
+                "airlock watch: stopped with a bundle in hand; it is put back and judged again at the next start"
+            );
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run_watch(a: &Args, stop: &AtomicBool) -> Result<()> {
     let opts = WatchOptions {
         dir: a.dir.clone(),
         settle: a.settle,
         incomplete_after: a.incomplete_after,
         poll: a.poll,
         retry_after: a.retry_after,
-        until_idle: a.once,
+        once: a.once,
         now: airlock::bundle::verify::Clock::System,
     };
     let json = super::json();
     // Options, trust and identities are read again for every bundle, so a
     // changed trust file applies without a restart.
-    let mut import = |path: &std::path::Path| {
-        let r = a.opts.resolve(path)?;
+    let mut import = |b: Result<Opened>, batch: &mut Batch| {
+        let path = match &b {
+            Ok(o) => o.path().to_path_buf(),
+            Err(_) => a.dir.clone(),
+        };
+        let r = a.opts.resolve(&path)?;
         let state = open_state(&r.state_path, true)?;
-        Ok(import_one(&r, &state, path))
+        Ok(import_in(&r, &state, b, batch))
     };
     let mut on = |ev: WatchEvent<'_>| {
         report(&ev, json, &a.dir);
         // Nobody reads the events any more (`airlock watch … | head`): stop
-        // as on SIGTERM, after the bundle in hand.
+        // as on SIGTERM.
         if super::stdout_closed() {
-            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            stop.store(true, Ordering::SeqCst);
         }
     };
-    watch(&opts, &stop, &mut import, &mut on)
+    let summary = watch(&opts, stop, &mut import, &mut on)?;
+    if a.once {
+        return once_status(summary, json);
+    }
+    Ok(())
+}
+
+/// `--once`'s status: the counts, then the first failure as the error
+/// (its exit code: the class of what happened to that file).
+fn once_status(s: Summary, json: bool) -> Result<()> {
+    let text = format!(
+        "{} done, {} quarantined, {} failed, {} left",
+        s.done, s.quarantined, s.failed, s.left
+    );
+    if json {
+        let line = serde_json::json!({"event": "finished", "done": s.done,
+            "quarantined": s.quarantined, "failed": s.failed, "left": s.left});
+        crate::cli::raw_out(&format!("{line}\n"));
+    } else {
+        eprintln!("airlock watch --once: {text}");
+    }
+    match s.first_failure {
+        None => Ok(()),
+        Some((name, e)) => {
+            let hint = e.hint().to_string();
+            let cause = format!("{text}; the first: {}: {}", names::escape(&name), e.cause);
+            Err(Error::new(e.code, cause).with_hint(hint))
+        }
+    }
 }
 
 fn report(ev: &WatchEvent<'_>, json: bool, dir: &std::path::Path) {
@@ -83,9 +157,26 @@ fn report(ev: &WatchEvent<'_>, json: bool, dir: &std::path::Path) {
                 Err(e) => format!("rescans only (no inotify: {e})"),
             };
             if json {
-                serde_json::json!({"event": "started", "dir": dir, "inotify": inotify.is_ok()})
+                let mut v = serde_json::json!({"event": "started", "inotify": inotify.is_ok()});
+                names::insert(&mut v, "dir", dir);
+                v
             } else {
-                eprintln!("airlock watch: watching {} ({how})", dir.display());
+                eprintln!("airlock watch: watching {} ({how})", names::shown(dir));
+                return;
+            }
+        }
+        WatchEvent::Recovered { name, to } => {
+            if json {
+                let mut v = serde_json::json!({"event": "recovered"});
+                names::insert(&mut v, "file", name);
+                names::insert(&mut v, "to", to);
+                v
+            } else {
+                eprintln!(
+                    "airlock watch: {} was claimed by a watcher that stopped; put back as {}",
+                    names::shown(name),
+                    names::shown(to)
+                );
                 return;
             }
         }
@@ -97,9 +188,9 @@ fn report(ev: &WatchEvent<'_>, json: bool, dir: &std::path::Path) {
             error,
         } => {
             if json {
-                let mut v = serde_json::json!({
-                    "event": "placed", "file": name, "disposition": disposition, "to": to,
-                });
+                let mut v = serde_json::json!({"event": "placed", "disposition": disposition});
+                names::insert(&mut v, "file", name);
+                names::insert(&mut v, "to", to);
                 if let Some(r) = report {
                     v["import"] = serde_json::json!(r);
                 }
@@ -116,21 +207,32 @@ fn report(ev: &WatchEvent<'_>, json: bool, dir: &std::path::Path) {
                     Disposition::Retry => "retry",
                 };
                 let why = error
-                    .map(|e| format!(" ({}: {})", e.code.as_str(), e.cause))
+                    .map(|e| format!(" ({}: {})", e.code.as_str(), names::one_line(&e.cause)))
                     .unwrap_or_default();
-                crate::outln!("{what}: {name} -> {}{why}", to.display());
+                crate::outln!(
+                    "{what}: {} -> {}{why}",
+                    names::shown(name),
+                    names::shown(to)
+                );
                 return;
             }
         }
-        WatchEvent::Retry { name, error } => {
+        WatchEvent::Retry { name, error } | WatchEvent::Left { name, error } => {
+            let (event, then) = match ev {
+                WatchEvent::Retry { .. } => ("retry", "will try again"),
+                _ => ("left", "left in the drop folder"),
+            };
             if json {
-                serde_json::json!({"event": "retry", "file": name,
-                    "error": {"code": error.code.as_str(), "cause": error.cause}})
+                let mut v = serde_json::json!({"event": event,
+                    "error": {"code": error.code.as_str(), "cause": error.cause}});
+                names::insert(&mut v, "file", name);
+                v
             } else {
                 eprintln!(
-                    "airlock watch: {name}: {}: {} (will try again)",
+                    "airlock watch: {}: {}: {} ({then})",
+                    names::shown(name),
                     error.code.as_str(),
-                    error.cause
+                    names::one_line(&error.cause)
                 );
                 return;
             }
