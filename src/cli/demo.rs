@@ -15,6 +15,7 @@ use airlock::error::{Code, Error, Result};
 use airlock::fleet::{self, Thresholds};
 use airlock::handover::Target;
 use airlock::import::{import, ImportOptions};
+use airlock::names;
 use airlock::sample;
 use airlock::standin::StandIn;
 use airlock::state::StateDir;
@@ -162,7 +163,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let mut st = Story { json, step: 0 };
     if !json {
-        outln!("airlock demo in {}", dir.display());
+        outln!("airlock demo in {}", names::shown(&dir));
     }
     let ex = exporter_side(&mut st, &dir)?;
     let report = export_step(&mut st, &ex)?;
@@ -172,10 +173,9 @@ pub fn run(a: Args) -> Result<()> {
     let cloud = cloud_steps(&mut st, &imp, first.handed_at)?;
     let (records, head) = audit_step(&mut st, &cloud.ledger)?;
     if json {
-        super::print_json(&serde_json::json!({
+        let mut doc = serde_json::json!({
             "ok": true,
-            "dir": keep.then_some(&dir),
-            "bundle": report.path,
+            "dir": null,
             "encrypted_to": [ex.recipient],
             "verified_without_identity": true,
             "handed_over": first.report.handed_over,
@@ -187,7 +187,12 @@ pub fn run(a: Args) -> Result<()> {
             "seats": cloud.seats,
             "fleet": cloud.rows,
             "ledger": {"records": records, "head": head},
-        }));
+        });
+        if keep {
+            names::insert(&mut doc, "dir", &dir);
+        }
+        names::insert(&mut doc, "bundle", &report.path);
+        super::print_json(&doc);
         return Ok(());
     }
     outln!("\nverdict: the genuine bundle verified, decrypted and was handed over once with its upload steps;");
@@ -218,7 +223,7 @@ fn exporter_side(st: &mut Story, dir: &std::path::Path) -> Result<Exporter> {
     let g = keys::generate(&key_path, "demo exporter", None, true)?;
     st.say(&format!(
         "{} ({})",
-        key_path.display(),
+        names::shown(&key_path),
         g.public.fingerprint()
     ));
 
@@ -226,7 +231,7 @@ fn exporter_side(st: &mut Story, dir: &std::path::Path) -> Result<Exporter> {
     let id_path = dir.join("importer/identity.txt");
     let (id_text, recipient) = airlock::crypt::generate_identity(&format_time(SystemTime::now()));
     fsutil::write_atomic(&id_path, id_text.as_bytes(), 0o600, true)?;
-    st.say(&format!("{} (mode 600)", id_path.display()));
+    st.say(&format!("{} (mode 600)", names::shown(&id_path)));
     st.say(&format!("recipient {recipient}: given to the exporter"));
 
     st.step("exporter: the GHES license usage file (synthetic sample, users in clear)");
@@ -235,7 +240,7 @@ fn exporter_side(st: &mut Story, dir: &std::path::Path) -> Result<Exporter> {
     fsutil::write_atomic(&usage_path, &usage, 0o600, true)?;
     st.say(&format!(
         "{} ({} bytes): it names every user, so it travels encrypted",
-        usage_path.display(),
+        names::shown(&usage_path),
         usage.len()
     ));
     let signer = keys::load_signer(&key_path, &mut || Err(bug("the demo key has a passphrase")))?;
@@ -273,7 +278,7 @@ fn export_step(st: &mut Story, ex: &Exporter) -> Result<bundle::ExportReport> {
     ));
     st.say(&format!(
         "wrote {} ({} bytes), read it back from disk: OK",
-        report.path.display(),
+        names::shown(&report.path),
         report.bundle_size
     ));
     Ok(report)
