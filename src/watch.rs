@@ -18,7 +18,7 @@
 //! every `poll` everywhere (network and removable file systems).
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -32,6 +32,7 @@ use crate::bundle::verify::Clock;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
 use crate::import::{disposition, Disposition, ImportReport};
+use crate::names;
 
 /// The suffix of the files a drop folder takes; anything else is left alone.
 pub const SUFFIX: &str = ".airlock.zip";
@@ -73,8 +74,8 @@ pub enum WatchEvent<'a> {
     },
     /// A file was judged and moved.
     Placed {
-        /// The file's name in the drop folder.
-        name: &'a str,
+        /// The file's name in the drop folder (bytes: escape it to print).
+        name: &'a OsStr,
         /// The verdict that decided where it went.
         disposition: Disposition,
         /// Where it is now: in `done/` or `quarantine/`.
@@ -87,8 +88,8 @@ pub enum WatchEvent<'a> {
     },
     /// A failure of this host; the file stays and is tried again.
     Retry {
-        /// The file's name in the drop folder.
-        name: &'a str,
+        /// The file's name in the drop folder (bytes: escape it to print).
+        name: &'a OsStr,
         /// The failure (setup, I/O, lock, hand-over…).
         error: &'a Error,
     },
@@ -97,7 +98,10 @@ pub enum WatchEvent<'a> {
 /// Why a file was quarantined, written beside it as `NAME.reason.json`.
 #[derive(Debug, Serialize)]
 struct Reason<'a> {
-    file: &'a str,
+    /// Lossy when the name is not UTF-8; `file_bytes` then has its bytes.
+    file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_bytes: Option<String>,
     code: &'a str,
     class: &'a str,
     exit_code: i32,
@@ -194,8 +198,8 @@ fn scan(dir: &Path, tracked: &mut HashMap<OsString, Track>, now: Instant) -> Res
     let mut seen = Vec::new();
     for entry in rd.flatten() {
         let name = entry.file_name();
-        let Some(s) = name.to_str() else { continue };
-        if s.starts_with('.') || !s.ends_with(SUFFIX) {
+        // Bytes, not UTF-8: every name is a candidate (decision 71).
+        if name.as_encoded_bytes().starts_with(b".") || !names::has_suffix(&name, SUFFIX) {
             continue;
         }
         let Ok(md) = entry.metadata() else { continue };
@@ -247,7 +251,7 @@ fn judge(
     on: &mut dyn FnMut(WatchEvent<'_>),
 ) -> Result<()> {
     let path = opts.dir.join(name);
-    let shown = name.to_string_lossy().into_owned();
+    let shown = names::escape(name);
     let Some(t) = tracked.get_mut(name) else {
         return Ok(());
     };
@@ -268,7 +272,7 @@ fn judge(
         let to = quarantine(opts, name, &e)?;
         tracked.remove(name);
         on(WatchEvent::Placed {
-            name: &shown,
+            name,
             disposition: Disposition::Refused,
             to: &to,
             report: None,
@@ -281,13 +285,13 @@ fn judge(
         Err(setup) => {
             t.retry_at = Some(Instant::now() + opts.retry_after);
             on(WatchEvent::Retry {
-                name: &shown,
+                name,
                 error: &setup,
             });
             return Ok(());
         }
     };
-    place(opts, name, &shown, tracked, &result, on)
+    place(opts, name, tracked, &result, on)
 }
 
 /// Act on an import's verdict: try again later (a failure of this host, or
@@ -296,7 +300,6 @@ fn judge(
 fn place(
     opts: &WatchOptions,
     name: &OsString,
-    shown: &str,
     tracked: &mut HashMap<OsString, Track>,
     result: &Result<ImportReport>,
     on: &mut dyn FnMut(WatchEvent<'_>),
@@ -313,10 +316,7 @@ fn place(
                         t.retry_at = Some(Instant::now() + opts.retry_after);
                     }
                 }
-                on(WatchEvent::Retry {
-                    name: shown,
-                    error: e,
-                });
+                on(WatchEvent::Retry { name, error: e });
             }
             return Ok(());
         }
@@ -328,7 +328,7 @@ fn place(
             let to = quarantine(opts, name, e)?;
             tracked.remove(name);
             on(WatchEvent::Placed {
-                name: shown,
+                name,
                 disposition: d,
                 to: &to,
                 report: None,
@@ -339,7 +339,7 @@ fn place(
             let to = move_into(&opts.dir, name, DONE)?;
             tracked.remove(name);
             on(WatchEvent::Placed {
-                name: shown,
+                name,
                 disposition: d,
                 to: &to,
                 report: result.as_ref().ok(),
@@ -351,16 +351,16 @@ fn place(
 }
 
 /// `NAME` in `DIR/SUB`, or `STEM.N.airlock.zip` when that is taken (a file
-/// dropped twice keeps both copies).
-fn free_name(dir: &Path, name: &OsString) -> PathBuf {
+/// dropped twice keeps both copies), shortened to fit 255 bytes.
+fn free_name(dir: &Path, name: &OsStr) -> PathBuf {
     let first = dir.join(name);
     if !first.exists() {
         return first;
     }
-    let s = name.to_string_lossy();
-    let stem = s.strip_suffix(SUFFIX).unwrap_or(&s);
+    let b = name.as_encoded_bytes();
+    let stem = names::from_bytes(b.strip_suffix(SUFFIX.as_bytes()).unwrap_or(b));
     (2..)
-        .map(|n| dir.join(format!("{stem}.{n}{SUFFIX}")))
+        .map(|n| dir.join(names::derived_name(&stem, &format!(".{n}{SUFFIX}"))))
         .find(|p| !p.exists())
         .unwrap_or(first)
 }
@@ -379,12 +379,10 @@ fn quarantine(opts: &WatchOptions, name: &OsString, e: &Error) -> Result<PathBuf
     let dir = opts.dir.as_path();
     let q = dir.join(QUARANTINE);
     let to = free_name(&q, name);
-    let file = to
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file = to.file_name().unwrap_or(name);
     let reason = Reason {
-        file: &file,
+        file: names::lossy(file),
+        file_bytes: names::bytes_field(file),
         code: e.code.as_str(),
         class: e.code.class().name(),
         exit_code: e.exit_code(),
@@ -395,7 +393,8 @@ fn quarantine(opts: &WatchOptions, name: &OsString, e: &Error) -> Result<PathBuf
     let mut text = serde_json::to_vec_pretty(&reason)
         .map_err(|err| Error::new(Code::Internal, format!("reason file: {err}")))?;
     text.push(b'\n');
-    fsutil::write_atomic(&q.join(format!("{file}.reason.json")), &text, 0o644, true)?;
+    let reason_file = names::derived_name(file, ".reason.json");
+    fsutil::write_atomic(&q.join(reason_file), &text, 0o644, true)?;
     fs::rename(dir.join(name), &to).map_err(|err| Error::io_write(&to, err))?;
     fsutil::sync_dir(&q)?;
     fsutil::sync_dir(dir)?;

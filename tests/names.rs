@@ -370,3 +370,105 @@ fn import_dir_takes_every_legal_name_and_forges_no_line() {
     assert_eq!(with_bytes.len(), 1, "{v}");
     assert_bytes_field("import DIR", with_bytes[0], "bundle", &drop.join(&names[0]));
 }
+
+/// Regression: a legal 250- or 255-byte name made `NAME.reason.json` (and a
+/// de-duplicated `STEM.2.airlock.zip`) longer than 255 bytes, and the
+/// watcher exited 3; names that are not UTF-8 were never looked at.
+#[test]
+fn watch_quarantines_long_and_odd_names_and_keeps_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let key = key(d, "exporter_ed25519");
+    let allowed = allowed_signers(
+        d,
+        "*.example.com",
+        &[&read_pub(&d.join("exporter_ed25519.pub"))],
+    );
+    let drop = d.join("drop");
+    std::fs::create_dir_all(drop.join("quarantine")).unwrap();
+    let n250 = format!("{}.airlock.zip", "j".repeat(250 - 12));
+    let n255 = format!("{}.airlock.zip", "k".repeat(255 - 12));
+    let odd = os(b"\xff-junk\n\x1b[2J.airlock.zip");
+    for n in [OsString::from(&n250), OsString::from(&n255), odd.clone()] {
+        std::fs::write(drop.join(&n), b"not a bundle").unwrap();
+    }
+    // Taken in the quarantine: the 255-byte file needs a de-duplicated name.
+    std::fs::write(drop.join("quarantine").join(&n255), b"earlier").unwrap();
+    // And one genuine bundle under a name that is not UTF-8.
+    let made = d.join("made");
+    std::fs::create_dir(&made).unwrap();
+    let v = export(d, &key, "a.example.com", now() - 600, &made);
+    let good = os(b"good-\xe9.airlock.zip");
+    std::fs::copy(v["bundle"].as_str().unwrap(), drop.join(&good)).unwrap();
+
+    std::fs::create_dir(d.join("outbox")).unwrap();
+    let mut o = cmd()
+        .arg("watch")
+        .arg(&drop)
+        .args(["--once", "--settle", "0s", "--incomplete-after", "0s"])
+        .arg("--trust")
+        .arg(&allowed)
+        .arg("--state-dir")
+        .arg(d.join("importer-state"))
+        .arg("--outbox")
+        .arg(d.join("outbox"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `--once` must end: a generous bound, the child killed past it.
+    let start = std::time::Instant::now();
+    while o.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(120) {
+            let _ = o.kill();
+            panic!("watch --once did not exit within 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = o.wait_with_output().unwrap();
+    let text = String::from_utf8(o.stdout).expect("UTF-8");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("error["), "{err}");
+    assert_ne!(o.status.code(), Some(101), "{err}");
+    assert_ne!(o.status.code(), Some(3), "{err}");
+    assert!(
+        !text.contains('\x1b') && !err.contains('\x1b'),
+        "{text}{err}"
+    );
+    assert_eq!(text.lines().count(), 4, "one line per file: {text}");
+
+    let q = drop.join("quarantine");
+    let mut in_q: Vec<OsString> = std::fs::read_dir(&q)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    in_q.sort();
+    assert!(in_q.iter().all(|n| n.len() <= 255), "{in_q:?}");
+    let reasons: Vec<&OsString> = in_q
+        .iter()
+        .filter(|n| n.as_bytes().ends_with(b".reason.json"))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{in_q:?}");
+    assert!(q.join(&n250).exists() && q.join(&odd).exists(), "{in_q:?}");
+    // The 255-byte one beside the earlier file, under a shortened name.
+    let bundles: Vec<_> = in_q
+        .iter()
+        .filter(|n| n.as_bytes().ends_with(b".airlock.zip"))
+        .collect();
+    assert_eq!(bundles.len(), 4, "{in_q:?}");
+    // Each reason names its file, with the bytes when not UTF-8.
+    for r in reasons {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(q.join(r)).unwrap()).unwrap();
+        assert_eq!(v["code"], "AIRLOCK-E-BUNDLE-INCOMPLETE", "{v}");
+        let file = match v.get("file_bytes") {
+            Some(b) => os(&base64::engine::general_purpose::STANDARD
+                .decode(b.as_str().unwrap())
+                .unwrap()),
+            None => OsString::from(v["file"].as_str().unwrap()),
+        };
+        assert!(q.join(&file).exists(), "{v}");
+    }
+    assert!(drop.join("done").join(&good).exists(), "{text}");
+    assert!(text.contains("\\xff-junk\\n\\x1b[2J.airlock.zip"), "{text}");
+}

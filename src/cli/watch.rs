@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use airlock::error::{Code, Error, Result};
 use airlock::import::Disposition;
+use airlock::names;
 use airlock::watch::{watch, WatchEvent, WatchOptions};
 
 use super::import::{import_one, open_state, ImportArgs};
@@ -83,9 +84,15 @@ fn report(ev: &WatchEvent<'_>, json: bool, dir: &std::path::Path) {
                 Err(e) => format!("rescans only (no inotify: {e})"),
             };
             if json {
-                serde_json::json!({"event": "started", "dir": dir, "inotify": inotify.is_ok()})
+                let mut v = serde_json::json!({"event": "started", "inotify": inotify.is_ok()});
+                names::insert(&mut v, "dir", dir);
+                v
             } else {
-                eprintln!("airlock watch: watching {} ({how})", dir.display());
+                eprintln!(
+                    "airlock watch: watching {} ({})",
+                    names::shown(dir),
+                    names::one_line(&how)
+                );
                 return;
             }
         }
@@ -97,9 +104,9 @@ fn report(ev: &WatchEvent<'_>, json: bool, dir: &std::path::Path) {
             error,
         } => {
             if json {
-                let mut v = serde_json::json!({
-                    "event": "placed", "file": name, "disposition": disposition, "to": to,
-                });
+                let mut v = serde_json::json!({"event": "placed", "disposition": disposition});
+                names::insert(&mut v, "file", name);
+                names::insert(&mut v, "to", to);
                 if let Some(r) = report {
                     v["import"] = serde_json::json!(r);
                 }
@@ -116,21 +123,29 @@ fn report(ev: &WatchEvent<'_>, json: bool, dir: &std::path::Path) {
                     Disposition::Retry => "retry",
                 };
                 let why = error
-                    .map(|e| format!(" ({}: {})", e.code.as_str(), e.cause))
+                    .map(|e| format!(" ({}: {})", e.code.as_str(), names::one_line(&e.cause)))
                     .unwrap_or_default();
-                crate::outln!("{what}: {name} -> {}{why}", to.display());
+                // One line per file, whatever its name (decision 71).
+                crate::outln!(
+                    "{what}: {} -> {}{why}",
+                    names::shown(name),
+                    names::shown(to)
+                );
                 return;
             }
         }
         WatchEvent::Retry { name, error } => {
             if json {
-                serde_json::json!({"event": "retry", "file": name,
-                    "error": {"code": error.code.as_str(), "cause": error.cause}})
+                let mut v = serde_json::json!({"event": "retry",
+                    "error": {"code": error.code.as_str(), "cause": error.cause}});
+                names::insert(&mut v, "file", name);
+                v
             } else {
                 eprintln!(
-                    "airlock watch: {name}: {}: {} (will try again)",
+                    "airlock watch: {}: {}: {} (will try again)",
+                    names::shown(name),
                     error.code.as_str(),
-                    error.cause
+                    names::one_line(&error.cause)
                 );
                 return;
             }
