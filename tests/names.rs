@@ -275,6 +275,29 @@ fn every_subcommand_takes_paths_that_are_not_utf8() {
     let o = cmd().arg("inspect").arg(&bundle).output().unwrap();
     assert!(o.status.success());
     assert!(!o.stdout.contains(&0x1b));
+
+    // The demo, kept in such a directory: it re-read the UPLOAD.txt by the
+    // report's lossy path (IO-READ).
+    let demo = d.join(os(b"demo-\xff"));
+    std::fs::create_dir(&demo).unwrap();
+    let v = run_json("demo --dir", cmd().args(["demo", "--dir"]).arg(&demo));
+    assert_bytes_field("demo", &v, "dir", &demo);
+
+    // watch: its JSON events carry the bytes too.
+    let w = d.join(os(b"watch-\xff"));
+    std::fs::create_dir(&w).unwrap();
+    let o = cmd()
+        .arg("watch")
+        .arg(&w)
+        .args(["--once", "--json", "--trust"])
+        .arg(&allowed)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    let v = one_json("watch --once --json", &o);
+    assert_eq!(v["event"], "started", "{v}");
+    assert_bytes_field("watch", &v, "dir", &w);
 }
 
 /// Three bundles under names that are not UTF-8, 250 bytes long, and with a

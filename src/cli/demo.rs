@@ -4,7 +4,7 @@
 //! `cloud seats` and `fleet` against a loopback stand-in for GitHub's API
 //! that the demo starts itself (it is not GitHub, and says so).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use airlock::bundle::manifest::format_time;
@@ -203,12 +203,10 @@ pub fn run(a: Args) -> Result<()> {
             .handed_over
             .iter()
             .find(|h| !h.ends_with(".UPLOAD.txt"));
-        outln!(
-            "The usage file to upload: {}",
-            payload
-                .map(|s| s.as_str())
-                .unwrap_or_else(|| imp.outbox.to_str().unwrap_or(""))
-        );
+        match payload {
+            Some(p) => outln!("The usage file to upload: {}", names::shown(p)),
+            None => outln!("The usage file to upload: {}", names::shown(&imp.outbox)),
+        }
     } else {
         outln!("(The demo directory is removed now; run `airlock demo --dir DIR` to keep it.)");
     }
@@ -335,13 +333,16 @@ fn import_step(
     let first = imp.import(&report.path)?;
     let handed_at = SystemTime::now();
     for h in &first.handed_over {
-        st.say(&format!("handed over {h}"));
+        st.say(&format!("handed over {}", names::shown(h)));
     }
+    // The report's paths are text (lossy when the demo directory's name is
+    // not UTF-8); the file's own name is airlock's, so rejoin it.
     let upload_txt = first
         .handed_over
         .iter()
         .find(|h| h.ends_with(".UPLOAD.txt"))
-        .map(PathBuf::from)
+        .and_then(|h| Path::new(h).file_name())
+        .map(|n| imp.outbox.join(n))
         .ok_or_else(|| bug("no UPLOAD.txt in the outbox"))?;
     let steps = std::fs::read_to_string(&upload_txt).map_err(|e| Error::io_read(&upload_txt, e))?;
     st.say(&format!(
