@@ -395,7 +395,7 @@ impl Error {
     pub fn io_read(what: &std::path::Path, e: std::io::Error) -> Self {
         Error::new(
             Code::IoRead,
-            format!("cannot read {}: {}", what.display(), e),
+            format!("cannot read {}: {}", crate::names::shown(what), e),
         )
         .with_source(e)
     }
@@ -404,7 +404,7 @@ impl Error {
     pub fn io_write(what: &std::path::Path, e: std::io::Error) -> Self {
         Error::new(
             Code::IoWrite,
-            format!("cannot write {}: {}", what.display(), e),
+            format!("cannot write {}: {}", crate::names::shown(what), e),
         )
         .with_source(e)
     }

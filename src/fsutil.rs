@@ -155,7 +155,7 @@ fn sweep_once(dir: &Path) {
     for (p, size) in sweep_stale(dir) {
         crate::progress::note(&format!(
             "removed {} ({size} bytes), a temporary file left by an interrupted airlock run",
-            p.display()
+            crate::names::shown(&p)
         ));
     }
 }
@@ -182,7 +182,7 @@ pub(crate) fn temp_beside(target: &Path, mode: u32) -> Result<NamedTempFile> {
                 let e = text.split(" at path ").next().unwrap_or(&text);
                 Error::new(
                     Code::IoWrite,
-                    format!("cannot write in {}: {e}", dir.display()),
+                    format!("cannot write in {}: {e}", crate::names::shown(&dir)),
                 )
             })?;
         // Where locks are not supported (rare), the file is left unlocked:
@@ -208,7 +208,7 @@ pub(crate) fn temp_beside(target: &Path, mode: u32) -> Result<NamedTempFile> {
         Code::IoWrite,
         format!(
             "cannot keep a temporary file in {}: something removes them as they are made",
-            dir.display()
+            crate::names::shown(&dir)
         ),
     ))
 }
@@ -266,7 +266,10 @@ pub fn ensure_dir(dir: &Path, what: &str) -> Result<()> {
         Ok(_) => {
             return Err(Error::new(
                 Code::OutputDir,
-                format!("{what} {} is a file, not a directory", dir.display()),
+                format!(
+                    "{what} {} is a file, not a directory",
+                    crate::names::shown(dir)
+                ),
             )
             .with_hint("give the path of a directory, or remove the file that is in the way"))
         }
@@ -283,7 +286,7 @@ pub fn ensure_dir(dir: &Path, what: &str) -> Result<()> {
             .map_err(|e| {
                 Error::new(
                     Code::OutputDir,
-                    format!("cannot create {what} {}: {e}", dir.display()),
+                    format!("cannot create {what} {}: {e}", crate::names::shown(dir)),
                 )
                 .with_hint("check the permissions of its parent directory")
             });
@@ -292,25 +295,25 @@ pub fn ensure_dir(dir: &Path, what: &str) -> Result<()> {
     let parent = missing.parent().unwrap_or(Path::new("/"));
     let on_media = MEDIA_ROOTS.iter().any(|r| full.starts_with(r));
     let cause = if missing == full {
-        format!("{what} {} does not exist", dir.display())
+        format!("{what} {} does not exist", crate::names::shown(dir))
     } else {
         format!(
             "{what} {} does not exist ({} is missing)",
-            dir.display(),
-            missing.display()
+            crate::names::shown(dir),
+            crate::names::shown(&missing)
         )
     };
     let hint = if on_media {
         format!(
             "is the stick mounted? {} is where removable media appear and {} is not there; mount it (or check the path with `ls {}`), then run again",
-            parent.display(),
-            missing.display(),
-            parent.display()
+            crate::names::shown(parent),
+            crate::names::shown(&missing),
+            crate::names::shown(parent)
         )
     } else {
         format!(
             "create it first (mkdir -p {}); airlock creates missing directories only inside your home directory",
-            dir.display()
+            crate::names::shown(dir)
         )
     };
     Err(Error::new(Code::OutputDir, cause).with_hint(hint))
@@ -367,7 +370,7 @@ pub(crate) fn publish_synced(tmp: NamedTempFile, target: &Path, overwrite: bool)
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             Error::new(
                 Code::OutputExists,
-                format!("{} already exists", target.display()),
+                format!("{} already exists", crate::names::shown(target)),
             )
         } else {
             Error::io_write(target, e)

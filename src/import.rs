@@ -309,7 +309,7 @@ fn record_rejected(
         .and_then(|r| HexDigest::parse(&r.read_sha256));
     let facts = read.and_then(|r| {
         Some(crate::ledger::ReadFacts {
-            file_name: escape_name(bundle),
+            file_name: crate::names::escape(bundle),
             file_size: r.size,
             read_offset: r.read_offset,
             read_bytes: r.read_bytes,
@@ -324,27 +324,6 @@ fn record_rejected(
         refusal.signed.as_deref(),
         opts.now.now(),
     )
-}
-
-/// A path as text that cannot forge a line: backslash, control characters
-/// and bytes that are not UTF-8 escaped (`\\`, `\n`, `\u{1b}`, `\xff`).
-// TODO(i27-names): use the shared `names` module once it is merged.
-fn escape_name(p: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out = String::new();
-    for chunk in p.as_os_str().as_bytes().utf8_chunks() {
-        for c in chunk.valid().chars() {
-            if c == '\\' || c.is_control() {
-                out.extend(c.escape_default());
-            } else {
-                out.push(c);
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out
 }
 
 /// What the verifying read left behind: the verified bundle, its payload
@@ -687,15 +666,5 @@ mod tests {
         );
         assert_eq!(rejected[1].bundle_sha256, None);
         assert!(rejected[1].bundle_id.is_some());
-    }
-
-    #[test]
-    fn names_are_escaped_for_the_ledger() {
-        use std::os::unix::ffi::OsStrExt;
-        let p = std::ffi::OsStr::from_bytes(b"drop/a\nb\\c\x1b[1m\xff.zip");
-        assert_eq!(
-            escape_name(Path::new(p)),
-            "drop/a\\nb\\\\c\\u{1b}[1m\\xff.zip"
-        );
     }
 }

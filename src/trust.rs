@@ -708,10 +708,11 @@ impl TrustStore {
     /// public key per line, or a binary KRL), as `ssh-keygen -Y verify -f
     /// -r` reads them.
     pub fn load(allowed: &Path, revoked: Option<&Path>) -> Result<TrustStore> {
-        let name = allowed.display().to_string();
+        // Escaped once: every message about the file quotes it (decision 71).
+        let name = crate::names::escape(allowed);
         let signers = parse_allowed_signers(&name, read_file(allowed)?)?;
         let revoked = match revoked {
-            Some(p) => parse_revoked(&p.display().to_string(), read_file(p)?)?,
+            Some(p) => parse_revoked(&crate::names::escape(p), read_file(p)?)?,
             None => Revoked::default(),
         };
         Ok(TrustStore {

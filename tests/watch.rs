@@ -507,7 +507,13 @@ fn a_hundred_bundles_from_twenty_instances_with_kills() {
     let q = names(&drop.join("quarantine"));
     let qb: Vec<&String> = q.iter().filter(|n| n.ends_with(".airlock.zip")).collect();
     for n in &corrupted {
-        assert!(qb.contains(&n), "{n} not quarantined: {q:?}\ndone: {:?}\nclaim: {:?}\ndrop: {:?}", names(&drop.join("done")), names(&drop.join(".airlock-claim")), names(&drop));
+        assert!(
+            qb.contains(&n),
+            "{n} not quarantined: {q:?}\ndone: {:?}\nclaim: {:?}\ndrop: {:?}",
+            names(&drop.join("done")),
+            names(&drop.join(".airlock-claim")),
+            names(&drop)
+        );
     }
     let mut rollbacks = 0;
     for n in &qb {

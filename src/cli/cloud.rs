@@ -9,6 +9,7 @@ use airlock::config::{Config, Settings, TokenSource};
 use airlock::error::{Code, Error, Result};
 use airlock::fleet::{self, SeatReport, Thresholds, SEATS_FILE};
 use airlock::ledger::Ledger;
+use airlock::names;
 use airlock::net::Trust;
 use airlock::state::Locked;
 
@@ -168,7 +169,7 @@ fn connect(a: &CloudArgs) -> Result<(String, Client, PathBuf)> {
     let trust = Trust::load(ca_file.as_deref())?;
     if super::output().verbose > 0 {
         let from = match &token_source {
-            Some(TokenSource::File(f)) => f.display().to_string(),
+            Some(TokenSource::File(f)) => names::escape(f),
             Some(TokenSource::Env(v)) => (*v).to_string(),
             None => "none".into(),
         };
@@ -480,15 +481,17 @@ pub fn run_report(a: ReportArgs) -> Result<i32> {
     if !a.force && a.html.exists() {
         return Err(Error::new(
             Code::OutputExists,
-            format!("{} already exists", a.html.display()),
+            format!("{} already exists", names::shown(&a.html)),
         ));
     }
     airlock::fsutil::ensure_dir(&airlock::fsutil::parent_dir(&a.html), "report directory")?;
     airlock::fsutil::write_atomic(&a.html, page.as_bytes(), 0o644, a.force)?;
     if super::json() {
-        super::print_json(&serde_json::json!({"ok": true, "report": a.html, "instances": f.len()}));
+        let mut doc = serde_json::json!({"ok": true, "instances": f.len()});
+        names::insert(&mut doc, "report", &a.html);
+        super::print_json(&doc);
     } else {
-        outln!("wrote {} ({} instance(s))", a.html.display(), f.len());
+        outln!("wrote {} ({} instance(s))", names::shown(&a.html), f.len());
     }
     Ok(0)
 }

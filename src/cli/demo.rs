@@ -4,7 +4,7 @@
 //! `cloud seats` and `fleet` against a loopback stand-in for GitHub's API
 //! that the demo starts itself (it is not GitHub, and says so).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use airlock::bundle::manifest::format_time;
@@ -15,6 +15,7 @@ use airlock::error::{Code, Error, Result};
 use airlock::fleet::{self, Thresholds};
 use airlock::handover::Target;
 use airlock::import::{import, ImportOptions};
+use airlock::names;
 use airlock::sample;
 use airlock::standin::StandIn;
 use airlock::state::StateDir;
@@ -163,7 +164,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let mut st = Story { json, step: 0 };
     if !json {
-        outln!("airlock demo in {}", dir.display());
+        outln!("airlock demo in {}", names::shown(&dir));
     }
     let ex = exporter_side(&mut st, &dir)?;
     let report = export_step(&mut st, &ex)?;
@@ -173,10 +174,9 @@ pub fn run(a: Args) -> Result<()> {
     let cloud = cloud_steps(&mut st, &imp, first.handed_at)?;
     let (records, head) = audit_step(&mut st, &cloud.ledger)?;
     if json {
-        super::print_json(&serde_json::json!({
+        let mut doc = serde_json::json!({
             "ok": true,
-            "dir": keep.then_some(&dir),
-            "bundle": report.path,
+            "dir": null,
             "encrypted_to": [ex.recipient],
             "verified_without_identity": true,
             "handed_over": first.report.handed_over,
@@ -188,7 +188,12 @@ pub fn run(a: Args) -> Result<()> {
             "seats": cloud.seats,
             "fleet": cloud.rows,
             "ledger": {"records": records, "head": head},
-        }));
+        });
+        if keep {
+            names::insert(&mut doc, "dir", &dir);
+        }
+        names::insert(&mut doc, "bundle", &report.path);
+        super::print_json(&doc);
         return Ok(());
     }
     outln!("\nverdict: the genuine bundle verified, decrypted and was handed over once with its upload steps;");
@@ -199,12 +204,10 @@ pub fn run(a: Args) -> Result<()> {
             .handed_over
             .iter()
             .find(|h| !h.ends_with(".UPLOAD.txt"));
-        outln!(
-            "The usage file to upload: {}",
-            payload
-                .map(|s| s.as_str())
-                .unwrap_or_else(|| imp.outbox.to_str().unwrap_or(""))
-        );
+        match payload {
+            Some(p) => outln!("The usage file to upload: {}", names::shown(p)),
+            None => outln!("The usage file to upload: {}", names::shown(&imp.outbox)),
+        }
     } else {
         outln!("(The demo directory is removed now; run `airlock demo --dir DIR` to keep it.)");
     }
@@ -219,7 +222,7 @@ fn exporter_side(st: &mut Story, dir: &std::path::Path) -> Result<Exporter> {
     let g = keys::generate(&key_path, "demo exporter", None, true)?;
     st.say(&format!(
         "{} ({})",
-        key_path.display(),
+        names::shown(&key_path),
         g.public.fingerprint()
     ));
 
@@ -227,7 +230,7 @@ fn exporter_side(st: &mut Story, dir: &std::path::Path) -> Result<Exporter> {
     let id_path = dir.join("importer/identity.txt");
     let (id_text, recipient) = airlock::crypt::generate_identity(&format_time(SystemTime::now()));
     fsutil::write_atomic(&id_path, id_text.as_bytes(), 0o600, true)?;
-    st.say(&format!("{} (mode 600)", id_path.display()));
+    st.say(&format!("{} (mode 600)", names::shown(&id_path)));
     st.say(&format!("recipient {recipient}: given to the exporter"));
 
     st.step("exporter: the GHES license usage file (synthetic sample, users in clear)");
@@ -236,7 +239,7 @@ fn exporter_side(st: &mut Story, dir: &std::path::Path) -> Result<Exporter> {
     fsutil::write_atomic(&usage_path, &usage, 0o600, true)?;
     st.say(&format!(
         "{} ({} bytes): it names every user, so it travels encrypted",
-        usage_path.display(),
+        names::shown(&usage_path),
         usage.len()
     ));
     let signer = keys::load_signer(&key_path, &mut || Err(bug("the demo key has a passphrase")))?;
@@ -274,7 +277,7 @@ fn export_step(st: &mut Story, ex: &Exporter) -> Result<bundle::ExportReport> {
     ));
     st.say(&format!(
         "wrote {} ({} bytes), read it back from disk: OK",
-        report.path.display(),
+        names::shown(&report.path),
         report.bundle_size
     ));
     Ok(report)
@@ -331,13 +334,16 @@ fn import_step(
     let first = imp.import(&report.path)?;
     let handed_at = SystemTime::now();
     for h in &first.handed_over {
-        st.say(&format!("handed over {h}"));
+        st.say(&format!("handed over {}", names::shown(h)));
     }
+    // The report's paths are text (lossy when the demo directory's name is
+    // not UTF-8); the file's own name is airlock's, so rejoin it.
     let upload_txt = first
         .handed_over
         .iter()
         .find(|h| h.ends_with(".UPLOAD.txt"))
-        .map(PathBuf::from)
+        .and_then(|h| Path::new(h).file_name())
+        .map(|n| imp.outbox.join(n))
         .ok_or_else(|| bug("no UPLOAD.txt in the outbox"))?;
     let steps = std::fs::read_to_string(&upload_txt).map_err(|e| Error::io_read(&upload_txt, e))?;
     st.say(&format!(

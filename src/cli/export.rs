@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use airlock::bundle::{self, ExportReport, Input};
 use airlock::error::{Code, Error, Result};
 use airlock::keys;
+use airlock::names;
 use airlock::state::StateDir;
 
 use crate::outln;
@@ -190,9 +191,8 @@ fn inputs(a: &Args) -> Result<Vec<Input>> {
 /// The bundle written, as one JSON document (docs/json-output.md).
 fn print_json(report: &ExportReport) {
     let m = &report.manifest;
-    super::print_json(&serde_json::json!({
+    let mut doc = serde_json::json!({
         "ok": true,
-        "bundle": report.path,
         "bundle_size": report.bundle_size,
         "bundle_id": m.bundle_id,
         "source": m.source,
@@ -203,7 +203,9 @@ fn print_json(report: &ExportReport) {
         "usage_files": report.usage.iter().map(|(n, u)| serde_json::json!({"member": n, "usage": u})).collect::<Vec<_>>(),
         "read_back": report.bundle_sha256.is_some(),
         "bundle_sha256": report.bundle_sha256,
-    }));
+    });
+    names::insert(&mut doc, "bundle", &report.path);
+    super::print_json(&doc);
 }
 
 /// The bundle written, for a person: what each input is, then the bundle.
@@ -224,7 +226,7 @@ fn print_text(report: &ExportReport) {
     }
     outln!(
         "bundle {} ({})",
-        report.path.display(),
+        names::shown(&report.path),
         super::bytes(report.bundle_size)
     );
     outln!("  id           {}", m.bundle_id);

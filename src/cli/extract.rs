@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use airlock::bundle::verify::{extract, Clock, ExtractTo, DEFAULT_SKEW};
 use airlock::bundle::VerifyOptions;
 use airlock::error::Result;
+use airlock::names;
 use airlock::trust::TrustStore;
 
 use crate::outln;
@@ -45,21 +46,22 @@ pub fn run(a: Args) -> Result<()> {
         },
     )?;
     if super::json() {
-        super::print_json(&serde_json::json!({
+        let mut doc = serde_json::json!({
             "ok": true,
-            "bundle": a.bundle,
             "bundle_id": v.manifest.bundle_id,
             "source": v.manifest.source,
             "sequence": v.manifest.sequence,
             "signers": v.signers,
             "payload": v.payload,
-            "written": written,
-        }));
+        });
+        names::insert(&mut doc, "bundle", &a.bundle);
+        names::insert_list(&mut doc, "written", &written);
+        super::print_json(&doc);
         return Ok(());
     }
     outln!(
         "bundle {} VERIFIED (signed by {})",
-        a.bundle.display(),
+        names::shown(&a.bundle),
         v.signers
             .iter()
             .map(|s| s.fingerprint.as_str())
@@ -70,7 +72,7 @@ pub fn run(a: Args) -> Result<()> {
         outln!(
             "  {} -> {} ({}{})",
             p.name,
-            w.display(),
+            names::shown(w),
             super::bytes(p.plaintext_size.unwrap_or(p.size)),
             if p.decrypted { ", decrypted" } else { "" }
         );

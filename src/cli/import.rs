@@ -12,6 +12,7 @@ use airlock::import::{
     batch_order, disposition, import, import_result, Disposition, ImportOptions, ImportReport,
     Opened,
 };
+use airlock::names;
 use airlock::state::StateDir;
 use airlock::trust::TrustStore;
 use zeroize::Zeroizing;
@@ -205,15 +206,17 @@ fn expand(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, bool)> {
     for p in paths {
         if p.is_dir() {
             batch = true;
+            // Names are bytes: one that is not UTF-8 is a bundle like any
+            // other (decision 71).
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| Error::io_read(p, e))?
                 .flatten()
                 .map(|e| e.path())
                 .filter(|f| {
-                    f.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.ends_with(airlock::watch::SUFFIX) && !n.starts_with('.'))
-                        && f.is_file()
+                    f.file_name().is_some_and(|n| {
+                        names::has_suffix(n, airlock::watch::SUFFIX)
+                            && !n.as_encoded_bytes().starts_with(b".")
+                    }) && f.is_file()
                 })
                 .collect();
             found.sort();
@@ -257,17 +260,18 @@ fn run_single(a: &Args, bundle: &Path) -> Result<()> {
         outln!("  finished the hand-over of an earlier, interrupted import");
     }
     for h in &report.handed_over {
-        outln!("  handed over  {h}");
+        outln!("  handed over  {}", names::shown(h));
     }
     match report.upload.as_slice() {
         [] => {}
         [one] => outln!(
-            "  upload       {one}\n               (the one file to upload for {}; steps in the .UPLOAD.txt beside it)",
+            "  upload       {}\n               (the one file to upload for {}; steps in the .UPLOAD.txt beside it)",
+            names::shown(one),
             report.host_name
         ),
         many => {
             for f in many {
-                outln!("  upload       {f}");
+                outln!("  upload       {}", names::shown(f));
             }
         }
     }
@@ -285,11 +289,15 @@ fn run_single(a: &Args, bundle: &Path) -> Result<()> {
         );
     }
     for e in &report.move_errors {
-        outln!("  {}: could not move {e}", super::paint("warning", "33"));
+        outln!(
+            "  {}: could not move {}",
+            super::paint("warning", "33"),
+            names::one_line(e)
+        );
     }
     outln!(
         "  recorded in  {}",
-        r.state_path.join(airlock::ledger::LEDGER_FILE).display()
+        names::shown(&r.state_path.join(airlock::ledger::LEDGER_FILE))
     );
     Ok(())
 }
@@ -373,8 +381,8 @@ fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
             let failed = counts.get("refused").unwrap_or(&0) + counts.get("failed").unwrap_or(&0);
             let summary = format!(
                 "{failed} of {total} bundle(s) not imported; the first: {}: {}",
-                b.display(),
-                e.cause
+                names::shown(&b),
+                names::one_line(&e.cause)
             );
             let hint = e.hint().to_string();
             Err(Error::new(e.code, summary).with_hint(hint).with_source(e))
@@ -402,7 +410,7 @@ fn import_in_batch(
         Disposition::Retry => "failed",
     };
     *batch.counts.entry(label).or_default() += 1;
-    let shown = b.display().to_string();
+    let shown = names::shown(b);
     match &res {
         _ if super::json() => {}
         Ok(rep) => outln!(
@@ -411,9 +419,14 @@ fn import_in_batch(
             rep.created,
             rep.sequence
         ),
-        Err(e) => outln!("{label:<17} {shown}  {}: {}", e.code.as_str(), e.cause),
+        Err(e) => outln!(
+            "{label:<17} {shown}  {}: {}",
+            e.code.as_str(),
+            names::one_line(&e.cause)
+        ),
     }
-    let mut item = serde_json::json!({ "bundle": shown, "disposition": d });
+    let mut item = serde_json::json!({ "disposition": d });
+    names::insert(&mut item, "bundle", b);
     match res {
         Ok(rep) => item["import"] = serde_json::json!(rep),
         Err(e) => {

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use airlock::bundle::inspect;
 use airlock::error::Result;
+use airlock::names;
 
 use crate::outln;
 
@@ -27,7 +28,7 @@ pub fn run(a: Args) -> Result<()> {
     outln!(
         "UNVERIFIED: nothing below has been checked against a trust store; use `airlock verify`."
     );
-    outln!("bundle {}", a.bundle.display());
+    outln!("bundle {}", names::shown(&a.bundle));
     outln!("members:");
     for m in &i.members {
         outln!("  {:>12}  {}", m.size, m.name);

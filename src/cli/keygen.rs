@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use airlock::error::Result;
 use airlock::keys;
+use airlock::names;
 
 use crate::outln;
 
@@ -57,19 +58,20 @@ fn age_identity(a: &Args) -> Result<()> {
     if !a.force && a.out.exists() {
         return Err(airlock::Error::new(
             airlock::Code::OutputExists,
-            format!("{} already exists", a.out.display()),
+            format!("{} already exists", names::shown(&a.out)),
         ));
     }
     airlock::fsutil::write_atomic(&a.out, text.as_bytes(), 0o600, a.force)?;
     if super::json() {
-        super::print_json(&serde_json::json!({
+        let mut doc = serde_json::json!({
             "ok": true,
-            "identity": a.out,
             "recipient": recipient,
             "type": if a.post_quantum { "mlkem768x25519" } else { "x25519" },
-        }));
+        });
+        names::insert(&mut doc, "identity", &a.out);
+        super::print_json(&doc);
     } else {
-        outln!("identity   {} (mode 600)", a.out.display());
+        outln!("identity   {} (mode 600)", names::shown(&a.out));
         outln!("recipient  {recipient}");
         outln!("");
         if a.post_quantum {
@@ -89,7 +91,7 @@ fn age_identity(a: &Args) -> Result<()> {
 fn signing_key(a: &Args) -> Result<()> {
     let pass = if a.passphrase {
         Some(super::prompt_new_passphrase(
-            &format!("the new key {}", a.out.display()),
+            &format!("the new key {}", names::shown(&a.out)),
             "--passphrase-file",
         )?)
     } else if let Some(f) = &a.passphrase_file {
@@ -104,26 +106,27 @@ fn signing_key(a: &Args) -> Result<()> {
         a.force,
     )?;
     if super::json() {
-        super::print_json(&serde_json::json!({
+        let mut doc = serde_json::json!({
             "ok": true,
             "allowed_signers_line": allowed_line("HOST", &g.public_line),
-            "private_key": g.private_path,
-            "public_key": g.public_path,
             "fingerprint": g.public.fingerprint(),
             "public_key_line": g.public_line,
             "encrypted": pass.is_some(),
-        }));
+        });
+        names::insert(&mut doc, "private_key", &g.private_path);
+        names::insert(&mut doc, "public_key", &g.public_path);
+        super::print_json(&doc);
     } else {
         outln!(
             "private key  {} (mode 600{})",
-            g.private_path.display(),
+            names::shown(&g.private_path),
             if pass.is_some() {
                 ", passphrase-protected"
             } else {
                 ""
             }
         );
-        outln!("public key   {}", g.public_path.display());
+        outln!("public key   {}", names::shown(&g.public_path));
         outln!("fingerprint  {}", g.public.fingerprint());
         outln!("");
         outln!(

@@ -2,6 +2,7 @@
 
 use airlock::error::Result;
 use airlock::ledger::Ledger;
+use airlock::names;
 
 use crate::outln;
 
@@ -30,13 +31,14 @@ pub fn run(a: Args) -> Result<()> {
     };
     let events = ledger.events()?;
     if super::json() {
-        super::print_json(&serde_json::json!({
+        let mut doc = serde_json::json!({
             "ok": true,
-            "ledger": ledger.path(),
             "events": events,
             "chain_verified": chain.is_some(),
             "head": events.last().map(|e| e.hash.clone()),
-        }));
+        });
+        names::insert(&mut doc, "ledger", ledger.path());
+        super::print_json(&doc);
         return Ok(());
     }
     for e in &events {
@@ -53,7 +55,7 @@ pub fn run(a: Args) -> Result<()> {
         let detail = e
             .detail
             .as_deref()
-            .map(|d| format!(": {d}"))
+            .map(|d| format!(": {}", names::one_line(d)))
             .unwrap_or_default();
         outln!(
             "{:>5}  {}  {:<8} {:<16} {}{}{}",

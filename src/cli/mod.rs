@@ -24,6 +24,7 @@ use clap::{Parser, Subcommand};
 use zeroize::Zeroizing;
 
 use airlock::error::{Code, Error, Result};
+use airlock::names;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -248,12 +249,14 @@ pub fn run(cli: Cli) -> Result<i32> {
                         let path = dir.join(&file);
                         airlock::fsutil::write_atomic(&path, &page, 0o644, true)?;
                         if !json() {
-                            crate::outln!("{}", path.display());
+                            crate::outln!("{}", names::shown(&path));
                         }
                         written.push(path);
                     }
                     if json() {
-                        print_json(&serde_json::json!({"ok": true, "written": written}));
+                        let mut doc = serde_json::json!({"ok": true});
+                        names::insert_list(&mut doc, "written", &written);
+                        print_json(&doc);
                     }
                 }
             }
@@ -356,15 +359,18 @@ pub fn print_error_exit(e: &Error, json: bool, exit_code: i32) {
     } else {
         ("", "", "")
     };
+    // A cause may quote a file name: one line each, no terminal control
+    // (decision 71).
     let _ = writeln!(
         io::stderr(),
         "airlock: {red}error[{}]{reset}: {}\n  {dim}hint:{reset} {}",
         e.code.as_str(),
-        e.cause,
-        e.hint()
+        names::one_line(&e.cause),
+        names::one_line(e.hint())
     );
     if output().verbose > 0 {
         for c in e.chain() {
+            let c = names::one_line(&c);
             let _ = writeln!(io::stderr(), "  {dim}caused by:{reset} {c}");
         }
         let _ = writeln!(
@@ -515,7 +521,7 @@ pub fn passphrase_source(
     key: &Path,
     file: Option<PathBuf>,
 ) -> impl FnMut() -> Result<Zeroizing<String>> {
-    let key = key.display().to_string();
+    let key = names::escape(key);
     move || {
         if let Some(f) = &file {
             return airlock::keys::read_passphrase_file(f);
@@ -660,7 +666,7 @@ pub fn require_ledger(dir: &Path) -> Result<()> {
         Code::IoRead,
         format!(
             "no ledger in {}: nothing was exported or imported with this state directory yet",
-            dir.display()
+            names::shown(&dir)
         ),
     )
     .with_hint("export or import a bundle first, or pass --state-dir (or set AIRLOCK_STATE_DIR, or state_dir in airlock.toml) of the host that did"))

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use airlock::bundle::sign;
 use airlock::error::{Code, Error, Result};
+use airlock::names;
 use airlock::sshsig::BUNDLE_NAMESPACE;
 
 use crate::outln;
@@ -48,16 +49,17 @@ pub fn run(a: Args) -> Result<()> {
     };
     let sig = sign::add_signature(&a.bundle, &armored)?;
     if super::json() {
-        super::print_json(&serde_json::json!({
+        let mut doc = serde_json::json!({
             "ok": true,
-            "bundle": a.bundle,
             "added_signature": sig.public_key.fingerprint(),
-        }));
+        });
+        names::insert(&mut doc, "bundle", &a.bundle);
+        super::print_json(&doc);
     } else {
         outln!(
             "added signature by {} to {}",
             sig.public_key.fingerprint(),
-            a.bundle.display()
+            names::shown(&a.bundle)
         );
     }
     Ok(())

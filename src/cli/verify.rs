@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use airlock::bundle::verify::{Clock, PayloadCheck, DEFAULT_SKEW};
 use airlock::bundle::{verify_file, Verified, VerifyOptions};
 use airlock::error::Result;
+use airlock::names;
 use airlock::trust::TrustStore;
 
 use crate::outln;
@@ -50,9 +51,8 @@ pub fn run(a: Args) -> Result<()> {
 /// The verdict as one JSON document (docs/json-output.md).
 fn print_json(a: &Args, v: &Verified, decrypted: bool) {
     let m = &v.manifest;
-    super::print_json(&serde_json::json!({
+    let mut doc = serde_json::json!({
         "ok": true,
-        "bundle": a.bundle,
         "verified_at": airlock::bundle::manifest::format_time(v.decided_at),
         "bundle_id": m.bundle_id,
         "source": m.source,
@@ -62,13 +62,15 @@ fn print_json(a: &Args, v: &Verified, decrypted: bool) {
         "signers": v.signers,
         "payload": v.payload,
         "payload_decrypted": decrypted,
-    }));
+    });
+    names::insert(&mut doc, "bundle", &a.bundle);
+    super::print_json(&doc);
 }
 
 /// The verdict for a person: what was checked, then `VERIFIED`.
 fn print_text(a: &Args, trust: &TrustStore, v: &Verified, decrypted: bool) {
     let m = &v.manifest;
-    outln!("bundle {}", a.bundle.display());
+    outln!("bundle {}", names::shown(&a.bundle));
     outln!(
         "  container    canonical, {} members",
         m.payload.len() + 1 + v.signers.len()
