@@ -321,12 +321,12 @@ pub fn ensure_dir(dir: &Path, what: &str) -> Result<()> {
 
 /// fsync a directory so a rename in it is durable.
 /// Make sure `dir` is a real directory that airlock may put files in:
-/// created (0700) when missing, and refused when it is a symbolic link or
-/// anything but a directory (`ENOTDIR`): a link there would send files
-/// elsewhere than the user named.
-pub(crate) fn real_subdir(dir: &Path) -> std::io::Result<()> {
+/// created with `mode` (less the umask) when missing, and refused when it
+/// is a symbolic link or anything but a directory (`ENOTDIR`): a link there
+/// would send files elsewhere than the user named.
+pub(crate) fn real_subdir(dir: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+    match std::fs::DirBuilder::new().mode(mode).create(dir) {
         Ok(()) => return Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),

@@ -674,7 +674,8 @@ pub(crate) fn move_into(files: &[PathBuf], sub: &str) -> (Vec<PathBuf>, Vec<Stri
         }
         let aside = dir.join(sub);
         let to = aside.join(name);
-        let r = fsutil::real_subdir(&aside)
+        // 0750: the outbox's group (decision 74) reads what is kept there.
+        let r = fsutil::real_subdir(&aside, 0o750)
             // A hard link never replaces an existing file; then drop the old name.
             .and_then(|_| std::fs::hard_link(f, &to))
             .and_then(|_| std::fs::remove_file(f));

@@ -224,8 +224,10 @@ impl Dirs {
             quarantine: root.join(QUARANTINE),
             root,
         };
-        for sub in [&d.claim, &d.done, &d.quarantine] {
-            fsutil::real_subdir(sub).map_err(|e| {
+        // done/ and quarantine/ as the folder's group may read them (an
+        // administrator reads the reasons); the claim directory private.
+        for (sub, mode) in [(&d.claim, 0o700), (&d.done, 0o750), (&d.quarantine, 0o750)] {
+            fsutil::real_subdir(sub, mode).map_err(|e| {
                 Error::io_write(sub, e).with_hint(
                     "remove or rename what is there (a symbolic link or a file): airlock moves files only into real directories it made",
                 )
