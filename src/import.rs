@@ -446,6 +446,53 @@ pub fn import_result(
     }
 }
 
+/// Step 3: hand the staged payload over. Into the outbox under the state
+/// lock; by HTTP under a lease, with the state lock released while it waits
+/// on the network. The outer error: the lease could not be taken or the
+/// lock taken again; the inner result is the hand-over's.
+fn hand_over(
+    opts: &ImportOptions<'_>,
+    ledger: &mut Ledger,
+    v: &Verified,
+    sha256: &HexDigest,
+    dir: &Path,
+    staged: Staged,
+    replaced: &[Replaced],
+) -> Result<Result<Vec<String>>> {
+    let m = &v.manifest;
+    Ok(match &opts.target {
+        Target::Outbox(_) => handover::to_outbox(
+            dir,
+            m,
+            staged,
+            opts.enterprise.as_deref(),
+            &opts.status,
+            sha256,
+            replaced,
+        )
+        .map(|ps| ps.iter().map(|p| p.display().to_string()).collect()),
+        Target::Http {
+            url,
+            token,
+            ca_file,
+            timing,
+        } => {
+            // The lease first, then the network without the state lock.
+            lifecycle::start_handover(ledger, v, sha256, opts.verify.now.now())?;
+            opts.state.unlocked(|| {
+                handover::to_http(
+                    url,
+                    token.as_ref().map(|t| t.as_str()),
+                    ca_file.as_deref(),
+                    *timing,
+                    m,
+                    &staged,
+                )
+            })?
+        }
+    })
+}
+
 /// Import an opened bundle: verify it in one read (step 1), apply the
 /// ledger's rules with the batch's acceptances (step 2), hand it over and
 /// record the hand-over (step 3), in that order; each step's refusal or
@@ -486,41 +533,7 @@ pub fn import_opened(
         Target::Http { .. } => Vec::new(),
     };
     let upload = upload_files(&opts.target, m, &staged);
-    let result = match &opts.target {
-        Target::Outbox(_) => handover::to_outbox(
-            &dir,
-            m,
-            staged,
-            opts.enterprise.as_deref(),
-            &opts.status,
-            &sha256,
-            &replaced,
-        )
-        .map(|ps| {
-            ps.iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-        }),
-        Target::Http {
-            url,
-            token,
-            ca_file,
-            timing,
-        } => {
-            // The lease first, then the network without the state lock.
-            lifecycle::start_handover(&mut ledger, &v, &sha256, now())?;
-            opts.state.unlocked(|| {
-                handover::to_http(
-                    url,
-                    token.as_ref().map(|t| t.as_str()),
-                    ca_file.as_deref(),
-                    *timing,
-                    m,
-                    &staged,
-                )
-            })?
-        }
-    };
+    let result = hand_over(opts, &mut ledger, &v, &sha256, &dir, staged, &replaced)?;
     let handed_over = lifecycle::end_handover(&mut ledger, &v, &sha256, now(), result)?;
     let (moved_aside, move_errors) = move_replaced_aside(&replaced);
     Ok(ImportReport {

@@ -3,7 +3,7 @@
 //! record carrying the hash of the one before.
 //!
 //! The importer's freshness rules and a bundle's place in its lifecycle
-//! (`crate::lifecycle`) are queries over these records, so the rules, the
+//! (the lifecycle module) are queries over these records, so the rules, the
 //! state and the audit trail can never disagree. `verify_chain` recomputes
 //! the chain from the stored text and detects any edited, removed or
 //! reordered record (removal of the newest records is detected only against
@@ -241,7 +241,7 @@ pub struct Event {
     /// handover `done`: the outbox paths or HTTP results, one per file.
     pub files: Vec<String>,
     /// handover `started`: the process handing it over (its lease, with
-    /// `at`; `crate::lifecycle` says when it has lapsed).
+    /// `at`; the lifecycle module says when it has lapsed).
     pub lease_pid: Option<u32>,
     /// cloud-sync: GitHub's sync date exactly as given (decision 32).
     pub github_date: Option<String>,
@@ -519,6 +519,28 @@ impl Row {
         })
     }
 
+    /// A refusal's read facts: all five columns, or none.
+    fn read_facts(&self) -> std::result::Result<Option<ReadFacts>, &'static str> {
+        let u = |v: i64, what| u64::try_from(v).map_err(|_| what);
+        match (
+            &self.file,
+            self.file_size,
+            self.read_offset,
+            self.read_bytes,
+            &self.read_sha256,
+        ) {
+            (Some(n), Some(s), Some(o), Some(b), Some(h)) => Ok(Some(ReadFacts {
+                file_name: n.clone(),
+                file_size: u(s, "file_size")?,
+                read_offset: u(o, "read_offset")?,
+                read_bytes: u(b, "read_bytes")?,
+                read_sha256: HexDigest::parse(h).ok_or("read_sha256")?,
+            })),
+            (None, None, None, None, None) => Ok(None),
+            _ => Err("file"),
+        }
+    }
+
     /// The typed record. `None` names the first field that does not read
     /// (the schema's checks make that a record not written by airlock).
     fn to_event(&self) -> std::result::Result<Event, &'static str> {
@@ -549,23 +571,7 @@ impl Row {
                 .collect(),
             _ => Vec::new(),
         };
-        let read = match (
-            &self.file,
-            self.file_size,
-            self.read_offset,
-            self.read_bytes,
-            &self.read_sha256,
-        ) {
-            (Some(n), Some(s), Some(o), Some(b), Some(h)) => Some(ReadFacts {
-                file_name: n.clone(),
-                file_size: u(Some(s), "file_size")?.unwrap_or(0),
-                read_offset: u(Some(o), "read_offset")?.unwrap_or(0),
-                read_bytes: u(Some(b), "read_bytes")?.unwrap_or(0),
-                read_sha256: HexDigest::parse(h).ok_or("read_sha256")?,
-            }),
-            (None, None, None, None, None) => None,
-            _ => return Err("file"),
-        };
+        let read = self.read_facts()?;
         Ok(Event {
             seq: u(Some(self.seq), "seq")?.unwrap_or(0),
             kind,

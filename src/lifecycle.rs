@@ -28,7 +28,7 @@
 //! The ledger is the only store: each transition that outlives a process
 //! is one appended record (`crate::ledger`), and a bundle's stage is
 //! derived from its records ([`stage_of`]). `arrived`, `claimed` and
-//! `quarantined` are places in the drop folder (`crate::watch`), not
+//! `quarantined` are places in the drop folder (the watcher), not
 //! records. `fleet` and `report` only read what is derived here.
 
 use std::collections::{HashMap, HashSet};

@@ -120,6 +120,30 @@ fn draw_order(outcome: &MarkState) -> u8 {
     }
 }
 
+/// A group's fill and stroke colours, and its lane around the track line
+/// `y`: exports and refusals above, imports on it (superseded and outdated
+/// ones just below), syncs under.
+fn style(kind: MarkKind, st: Option<&MarkState>, y: f64) -> (&'static str, &'static str, f64) {
+    use MarkState::{GitHub, Standing as At};
+    let (fill, stroke) = match (kind, st) {
+        (MarkKind::Export, _) => ("#1f6feb", "#1f6feb"),
+        (MarkKind::Import, Some(At(Standing::Confirmed))) => ("#1a7f37", "#1a7f37"),
+        (MarkKind::Import, Some(At(Standing::Pending))) => ("#bf8700", "#bf8700"),
+        (MarkKind::Import, Some(At(Standing::Superseded))) => ("#ffffff", "#8c959f"),
+        (MarkKind::Import, Some(At(Standing::Outdated))) => ("#ffffff", "#bf8700"),
+        (MarkKind::Import, _) => ("#d0d7de", "#57606a"),
+        (MarkKind::Sync, Some(GitHub(_, true))) => ("#8250df", "#8250df"),
+        _ => ("#cf222e", "#cf222e"),
+    };
+    let lane = match (kind, st) {
+        (MarkKind::Export | MarkKind::Refused, _) => y - 18.0,
+        (MarkKind::Import, Some(At(Standing::Superseded | Standing::Outdated))) => y + 13.0,
+        (MarkKind::Import, _) => y,
+        (MarkKind::Sync, _) => y + 27.0,
+    };
+    (fill, stroke, lane)
+}
+
 /// One group of close marks of one kind: its shape, a count when more
 /// than one, and a title listing every event exactly.
 fn mark(kind: MarkKind, ms: &[&Point<'_>], y: f64) -> String {
@@ -142,25 +166,7 @@ fn mark(kind: MarkKind, ms: &[&Point<'_>], y: f64) -> String {
         })
         .collect();
     let title = format!("<title>{}</title>", esc(&lines.join("\n")));
-    use MarkState::{GitHub, Standing as At};
-    let (fill, stroke) = match (kind, st) {
-        (MarkKind::Export, _) => ("#1f6feb", "#1f6feb"),
-        (MarkKind::Import, Some(At(Standing::Confirmed))) => ("#1a7f37", "#1a7f37"),
-        (MarkKind::Import, Some(At(Standing::Pending))) => ("#bf8700", "#bf8700"),
-        (MarkKind::Import, Some(At(Standing::Superseded))) => ("#ffffff", "#8c959f"),
-        (MarkKind::Import, Some(At(Standing::Outdated))) => ("#ffffff", "#bf8700"),
-        (MarkKind::Import, _) => ("#d0d7de", "#57606a"),
-        (MarkKind::Sync, Some(GitHub(_, true))) => ("#8250df", "#8250df"),
-        _ => ("#cf222e", "#cf222e"),
-    };
-    // Lanes around the track line `y`: exports and refusals above,
-    // imports on it (superseded and outdated ones just below), syncs under.
-    let lane = match (kind, st) {
-        (MarkKind::Export | MarkKind::Refused, _) => y - 18.0,
-        (MarkKind::Import, Some(At(Standing::Superseded | Standing::Outdated))) => y + 13.0,
-        (MarkKind::Import, _) => y,
-        (MarkKind::Sync, _) => y + 27.0,
-    };
+    let (fill, stroke, lane) = style(kind, st, y);
     let shape = match kind {
         MarkKind::Export => format!("<circle cx=\"{x:.1}\" cy=\"{lane:.1}\" r=\"5\" fill=\"{fill}\" stroke=\"{stroke}\"/>"),
         MarkKind::Import => format!(
@@ -183,7 +189,7 @@ fn mark(kind: MarkKind, ms: &[&Point<'_>], y: f64) -> String {
         ),
     };
     let sync_class = match (kind, st) {
-        (MarkKind::Sync, Some(GitHub(_, true))) => " confirmed",
+        (MarkKind::Sync, Some(MarkState::GitHub(_, true))) => " confirmed",
         (MarkKind::Sync, _) => " failed",
         _ => "",
     };

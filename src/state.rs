@@ -155,7 +155,7 @@ impl StateDir {
     /// Run `f` with the lock released, and take it again before returning:
     /// for a wait on the network (an HTTP hand-over), which must not hold
     /// other airlock processes up. The ledger's lease keeps them from the
-    /// same work meanwhile (`crate::lifecycle`).
+    /// same work meanwhile (the lifecycle module).
     pub fn unlocked<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
         let lock_path = self.path.join("lock");
         let lock_err = |e: std::io::Error| {

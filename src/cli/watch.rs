@@ -149,36 +149,31 @@ fn once_status(s: Summary, json: bool) -> Result<()> {
     }
 }
 
+/// One event: a JSON line with `--json`, else a line for people (stdout
+/// for files placed, stderr for the rest).
 fn report(ev: &WatchEvent<'_>, json: bool, dir: &std::path::Path) {
-    let line = match ev {
+    let line = if json {
+        event_json(ev, dir)
+    } else {
+        event_text(ev, dir);
+        return;
+    };
+    crate::cli::raw_out(&format!("{line}\n"));
+}
+
+fn event_json(ev: &WatchEvent<'_>, dir: &std::path::Path) -> serde_json::Value {
+    let err = |e: &Error| serde_json::json!({"code": e.code.as_str(), "cause": e.cause});
+    match ev {
         WatchEvent::Started { inotify } => {
-            let how = match inotify {
-                Ok(()) => "inotify, and a rescan".to_string(),
-                Err(e) => format!("rescans only (no inotify: {e})"),
-            };
-            if json {
-                let mut v = serde_json::json!({"event": "started", "inotify": inotify.is_ok()});
-                names::insert(&mut v, "dir", dir);
-                v
-            } else {
-                eprintln!("airlock watch: watching {} ({how})", names::shown(dir));
-                return;
-            }
+            let mut v = serde_json::json!({"event": "started", "inotify": inotify.is_ok()});
+            names::insert(&mut v, "dir", dir);
+            v
         }
         WatchEvent::Recovered { name, to } => {
-            if json {
-                let mut v = serde_json::json!({"event": "recovered"});
-                names::insert(&mut v, "file", name);
-                names::insert(&mut v, "to", to);
-                v
-            } else {
-                eprintln!(
-                    "airlock watch: {} was claimed by a watcher that stopped; put back as {}",
-                    names::shown(name),
-                    names::shown(to)
-                );
-                return;
-            }
+            let mut v = serde_json::json!({"event": "recovered"});
+            names::insert(&mut v, "file", name);
+            names::insert(&mut v, "to", to);
+            v
         }
         WatchEvent::Placed {
             name,
@@ -187,56 +182,77 @@ fn report(ev: &WatchEvent<'_>, json: bool, dir: &std::path::Path) {
             report,
             error,
         } => {
-            if json {
-                let mut v = serde_json::json!({"event": "placed", "disposition": disposition});
-                names::insert(&mut v, "file", name);
-                names::insert(&mut v, "to", to);
-                if let Some(r) = report {
-                    v["import"] = serde_json::json!(r);
-                }
-                if let Some(e) = error {
-                    v["error"] = serde_json::json!({"code": e.code.as_str(), "cause": e.cause});
-                }
-                v
-            } else {
-                let what = match disposition {
-                    Disposition::Imported => "imported",
-                    Disposition::AlreadyImported => "already imported",
-                    Disposition::Superseded => "superseded",
-                    Disposition::Refused => "QUARANTINED",
-                    Disposition::Retry => "retry",
-                };
-                let why = error
-                    .map(|e| format!(" ({}: {})", e.code.as_str(), names::one_line(&e.cause)))
-                    .unwrap_or_default();
-                crate::outln!(
-                    "{what}: {} -> {}{why}",
-                    names::shown(name),
-                    names::shown(to)
-                );
-                return;
+            let mut v = serde_json::json!({"event": "placed", "disposition": disposition});
+            names::insert(&mut v, "file", name);
+            names::insert(&mut v, "to", to);
+            if let Some(r) = report {
+                v["import"] = serde_json::json!(r);
             }
+            if let Some(e) = error {
+                v["error"] = err(e);
+            }
+            v
         }
         WatchEvent::Retry { name, error } | WatchEvent::Left { name, error } => {
-            let (event, then) = match ev {
-                WatchEvent::Retry { .. } => ("retry", "will try again"),
-                _ => ("left", "left in the drop folder"),
+            let event = match ev {
+                WatchEvent::Retry { .. } => "retry",
+                _ => "left",
             };
-            if json {
-                let mut v = serde_json::json!({"event": event,
-                    "error": {"code": error.code.as_str(), "cause": error.cause}});
-                names::insert(&mut v, "file", name);
-                v
-            } else {
-                eprintln!(
-                    "airlock watch: {}: {}: {} ({then})",
-                    names::shown(name),
-                    error.code.as_str(),
-                    names::one_line(&error.cause)
-                );
-                return;
-            }
+            let mut v = serde_json::json!({"event": event, "error": err(error)});
+            names::insert(&mut v, "file", name);
+            v
         }
-    };
-    crate::cli::raw_out(&format!("{line}\n"));
+    }
+}
+
+fn event_text(ev: &WatchEvent<'_>, dir: &std::path::Path) {
+    match ev {
+        WatchEvent::Started { inotify } => {
+            let how = match inotify {
+                Ok(()) => "inotify, and a rescan".to_string(),
+                Err(e) => format!("rescans only (no inotify: {e})"),
+            };
+            eprintln!("airlock watch: watching {} ({how})", names::shown(dir));
+        }
+        WatchEvent::Recovered { name, to } => eprintln!(
+            "airlock watch: {} was claimed by a watcher that stopped; put back as {}",
+            names::shown(name),
+            names::shown(to)
+        ),
+        WatchEvent::Placed {
+            name,
+            disposition,
+            to,
+            error,
+            ..
+        } => {
+            let what = match disposition {
+                Disposition::Imported => "imported",
+                Disposition::AlreadyImported => "already imported",
+                Disposition::Superseded => "superseded",
+                Disposition::Refused => "QUARANTINED",
+                Disposition::Retry => "retry",
+            };
+            let why = error
+                .map(|e| format!(" ({}: {})", e.code.as_str(), names::one_line(&e.cause)))
+                .unwrap_or_default();
+            crate::outln!(
+                "{what}: {} -> {}{why}",
+                names::shown(name),
+                names::shown(to)
+            );
+        }
+        WatchEvent::Retry { name, error } | WatchEvent::Left { name, error } => {
+            let then = match ev {
+                WatchEvent::Retry { .. } => "will try again",
+                _ => "left in the drop folder",
+            };
+            eprintln!(
+                "airlock watch: {}: {}: {} ({then})",
+                names::shown(name),
+                error.code.as_str(),
+                names::one_line(&error.cause)
+            );
+        }
+    }
 }
