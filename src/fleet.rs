@@ -946,4 +946,61 @@ mod tests {
         );
         assert!(health(&fleet(&l.events().unwrap(), now, Thresholds::default())).healthy);
     }
+
+    #[test]
+    fn the_plugin_report_ranks_problems_and_measures_ages() {
+        let d = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(d.path()).unwrap();
+        handover(&mut l, 1, "2026-11-01T01:00:00Z");
+        let now = at("2026-11-01T03:00:00Z");
+        apply_sync_status(&mut l, &status("2026-11-01T02:00:00Z", "success"), now).unwrap();
+        let f = fleet(&l.events().unwrap(), now, Thresholds::default());
+        let r = plugin_report(&f, None, now);
+        assert_eq!(r.status, Status::Ok);
+        let line = r.line();
+        assert!(
+            line.contains("'ghes.example.com last_sync_age'=3600s;;;0"),
+            "{line}"
+        );
+        assert!(line.contains("'seats_used'=U;;;0"), "{line}");
+        // Late and unconfirmed (WARNING) and stale (CRITICAL): CRITICAL,
+        // the stale one named first.
+        handover(&mut l, 2, "2026-11-02T01:00:00Z");
+        let later = at("2026-12-20T00:00:00Z");
+        let f = fleet(&l.events().unwrap(), later, Thresholds::default());
+        let r = plugin_report(&f, None, later);
+        assert_eq!(r.status, Status::Critical);
+        assert!(
+            r.text
+                .starts_with("2 problem(s), 1 instance(s) checked: ghes.example.com: no-export"),
+            "{}",
+            r.text
+        );
+        let m = metrics(&f, None, r.status, "fleet", later).render();
+        assert!(m.contains(
+            "airlock_instance_problem{command=\"fleet\",host_name=\"ghes.example.com\",server_id=\"6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\",problem=\"no-export\"} 1\n"
+        ), "{m}");
+        assert!(m.contains("airlock_last_confirmed_sync_timestamp_seconds{command=\"fleet\",host_name=\"ghes.example.com\",server_id=\"6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\"} 1793498400\n"), "{m}");
+    }
+
+    #[test]
+    fn instances_sharing_a_host_name_get_distinct_labels() {
+        let mut a = fleet(&[], SystemTime::UNIX_EPOCH, Thresholds::default());
+        assert!(a.is_empty());
+        let d = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(d.path()).unwrap();
+        handover(&mut l, 1, "2026-11-01T01:00:00Z");
+        let now = at("2026-11-01T03:00:00Z");
+        a = fleet(&l.events().unwrap(), now, Thresholds::default());
+        let mut b = a[0].clone();
+        b.server_id = Some("other".into());
+        a.push(b);
+        assert_eq!(
+            perf_names(&a),
+            [
+                format!("ghes.example.com {ID}"),
+                "ghes.example.com other".to_string()
+            ]
+        );
+    }
 }
