@@ -563,3 +563,28 @@ fn the_exposition_reader_is_strict() {
         assert!(r.is_err(), "accepted {bad:?}");
     }
 }
+
+/// The man pages of the checks list every status: errors 1-13, the
+/// problem bits 17-23 and the plugin format's 0-3.
+#[test]
+fn man_pages_list_every_check_status() {
+    let d = tempfile::tempdir().unwrap();
+    airlock()
+        .args(["man", "--dir"])
+        .arg(d.path())
+        .assert()
+        .success();
+    for page in ["airlock.1", "airlock-fleet.1", "airlock-cloud-status.1"] {
+        let roff = std::fs::read_to_string(d.path().join(page)).unwrap();
+        for code in (1..=13).chain(17..=23) {
+            assert!(
+                roff.contains(&format!(".TP\n\\fB{code}\\fR\n")),
+                "{page}: no {code}"
+            );
+        }
+        for st in ["OK", "WARNING", "CRITICAL", "UNKNOWN"] {
+            assert!(roff.contains(&format!("\\fR\n{st}: ")), "{page}: no {st}");
+        }
+        assert!(roff.contains("\\-\\-check\\-format plugin"), "{page}");
+    }
+}
