@@ -588,3 +588,45 @@ fn man_pages_list_every_check_status() {
         assert!(roff.contains("\\-\\-check\\-format plugin"), "{page}");
     }
 }
+
+/// A signal in plugin mode (a monitoring system's timeout sends SIGTERM)
+/// still ends with one UNKNOWN line and exit 3, not 143.
+#[test]
+fn plugin_format_reports_a_signal_as_unknown() {
+    let silent = common::http::Silent::start();
+    let d = tempfile::tempdir().unwrap();
+    let mut c = std::process::Command::new(airlock_bin());
+    isolate(&mut c);
+    let child = c
+        .args([
+            "cloud",
+            "status",
+            "--check-format",
+            "plugin",
+            "--enterprise",
+            "octo-corp",
+        ])
+        .args(["--api-url", &silent.url, "--state-dir"])
+        .arg(d.path())
+        .env("GH_TOKEN", "ghp_secret_token_value")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while *silent.accepted.lock().unwrap() == 0 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    let l = assert_plugin_output(&out, 3);
+    assert!(
+        l.contains("interrupted by SIGTERM") && l.contains("(AIRLOCK-E-INTERRUPTED)"),
+        "{l}"
+    );
+}
