@@ -21,6 +21,7 @@ pub mod import;
 pub mod keys;
 pub mod ledger;
 pub mod lifecycle;
+pub mod monitoring;
 pub mod names;
 pub mod net;
 pub mod progress;

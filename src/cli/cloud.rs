@@ -9,6 +9,7 @@ use airlock::config::{Config, Settings, TokenSource};
 use airlock::error::{Code, Error, Result};
 use airlock::fleet::{self, SeatReport, Thresholds, SEATS_FILE};
 use airlock::ledger::Ledger;
+use airlock::monitoring::Status;
 use airlock::names;
 use airlock::net::Trust;
 use airlock::state::Locked;
@@ -77,12 +78,28 @@ pub struct StatusArgs {
     pub check: CheckArgs,
 }
 
-/// Health limits, shared by `fleet`, `report` and `cloud status`.
+/// How `--check` reports (decision 78).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckFormat {
+    /// Exit 0, or 16 + the problem bits; one line per problem (docs/errors.md)
+    Bits,
+    /// Monitoring Plugins: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; one line with performance data
+    Plugin,
+}
+
+/// Health limits and monitoring output, shared by `fleet` and `cloud
+/// status`.
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
     /// Exit 0 only when every instance is healthy; else 16 + problem bits (docs/errors.md), one line per problem
     #[arg(long)]
     pub check: bool,
+    /// How --check reports: bits (the default, as above) or plugin (Nagios, Icinga, Zabbix: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN on any error; one line with performance data); implies --check
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub check_format: Option<CheckFormat>,
+    /// Write metrics for Prometheus' textfile collector to FILE (replaced atomically, mode 0644; labels host_name, server_id)
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
     /// Newest import must be confirmed by GitHub within N days of its hand-over
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub max_unconfirmed_days: u64,
@@ -92,6 +109,43 @@ pub struct CheckArgs {
 }
 
 impl CheckArgs {
+    /// `--check-format plugin`.
+    pub fn plugin(&self) -> bool {
+        self.check_format == Some(CheckFormat::Plugin)
+    }
+
+    /// `--check`, or a `--check-format`.
+    fn checking(&self) -> bool {
+        self.check || self.check_format.is_some()
+    }
+
+    /// The plugin format is one line; `--json` is another output.
+    fn refuse_json_with_plugin(&self) -> Result<()> {
+        if self.plugin() && super::json() {
+            return Err(Error::new(
+                Code::Args,
+                "--json and --check-format plugin each choose what standard output carries",
+            )
+            .with_hint("leave out --json for a monitoring system's plugin runner, or --check-format plugin for a script reading JSON"));
+        }
+        Ok(())
+    }
+
+    /// Write the metrics file, if asked for.
+    fn write_metrics(
+        &self,
+        command: &str,
+        f: &[fleet::Instance],
+        seats: Option<&SeatReport>,
+        status: Status,
+        now: SystemTime,
+    ) -> Result<()> {
+        match &self.metrics {
+            Some(file) => fleet::metrics(f, seats, status, command, now).write_textfile(file),
+            None => Ok(()),
+        }
+    }
+
     fn thresholds(&self) -> Thresholds {
         Thresholds {
             unconfirmed_after: Duration::from_secs(self.max_unconfirmed_days.saturating_mul(86400)),
@@ -129,6 +183,66 @@ pub struct ReportArgs {
 fn warn(w: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "airlock: warning: {w}");
+}
+
+/// How a check reports a failure of its own (decision 78): with
+/// `--check-format plugin`, the error as usual on standard error, then one
+/// `AIRLOCK UNKNOWN - …` line on standard output and exit 3; with
+/// `--metrics`, a textfile saying the check could not run, so a stale file
+/// is never taken for a verdict.
+pub struct Monitor {
+    plugin: bool,
+    metrics: Option<PathBuf>,
+    command: &'static str,
+}
+
+impl Monitor {
+    /// For a command with check options (`fleet`, `cloud status`);
+    /// `command` is its name in the metrics' `command` label.
+    pub fn of(check: Option<&CheckArgs>, command: &'static str) -> Monitor {
+        let plugin = check.is_some_and(|c| c.plugin());
+        super::set_plugin_mode(plugin);
+        Monitor {
+            plugin,
+            metrics: check.and_then(|c| c.metrics.clone()),
+            command,
+        }
+    }
+
+    /// For `cloud SUBCOMMAND`.
+    pub fn of_cloud(a: &CloudArgs) -> Monitor {
+        match &a.cmd {
+            CloudCmd::Status(s) => Monitor::of(Some(&s.check), "cloud-status"),
+            CloudCmd::Seats => Monitor::of(None, "cloud-seats"),
+        }
+    }
+
+    /// The command's result, with a failure reported as above.
+    pub fn finish(&self, r: Result<i32>) -> Result<i32> {
+        let Err(e) = r else { return r };
+        if let Some(f) = &self.metrics {
+            let m = fleet::run_metrics(self.command, Status::Unknown, SystemTime::now());
+            if let Err(w) = m.write_textfile(f) {
+                warn(&format!("{}: {}", w.code.as_str(), w.cause));
+            }
+        }
+        if !self.plugin {
+            return Err(e);
+        }
+        super::print_error(&e, false);
+        super::raw_out(&format!("{}\n", unknown_line(&e)));
+        Ok(Status::Unknown.exit_code())
+    }
+}
+
+/// The plugin line of an error: `AIRLOCK UNKNOWN - cause (CODE); hint`.
+pub fn unknown_line(e: &Error) -> String {
+    airlock::monitoring::plugin_line(
+        fleet::SERVICE,
+        Status::Unknown,
+        &format!("{} ({}); {}", e.cause, e.code.as_str(), e.hint()),
+        &[],
+    )
 }
 
 /// How long `cloud status` waits for another process's state lock before it
@@ -185,55 +299,33 @@ fn connect(a: &CloudArgs) -> Result<(String, Client, PathBuf)> {
 
 /// `cloud status`: GitHub's sync status, recorded in the ledger (which
 /// confirms hand-overs), then printed; with `--check`, the health check's
-/// exit status.
+/// exit status; with `--check-format plugin`, one line instead.
 fn run_status(s: &StatusArgs, client: &Client, enterprise: &str, dir: &Path) -> Result<i32> {
+    s.check.refuse_json_with_plugin()?;
     let status = client.license_sync_status(enterprise)?;
     if !super::json() {
         for w in &status.warnings {
             warn(w);
         }
     }
-    // Only the ledger writes need the lock: take it after the network call,
-    // and wait for it only briefly. A run that holds it (say an import
-    // waiting on a slow endpoint) does not hold this one up: it reports from
-    // the ledger as committed, recording nothing, and says so.
     let now = SystemTime::now();
-    let (res, events, unrecorded) = match airlock::state::StateDir::open_waiting_at_most(
-        dir,
-        STATUS_LOCK_WAIT,
-    )? {
-        Locked::Yes(_state) => {
-            let mut ledger = Ledger::open(dir)?;
-            let res = airlock::lifecycle::apply_sync_status(&mut ledger, &status, now)?;
-            (res, ledger.events()?, None)
-        }
-        Locked::No {
-            lock_path, holder, ..
-        } => {
-            // WAL readers do not wait for the writer; no ledger yet
-            // means nothing committed.
-            let events = if dir.join(airlock::ledger::LEDGER_FILE).exists() {
-                Ledger::open(dir)?.events()?
-            } else {
-                Vec::new()
-            };
-            let holder = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
-            let why = format!(
-                    "not recorded: another airlock process{holder} held {} for {} s; this is GitHub's answer beside the ledger as last committed, nothing was confirmed or recorded; run again to record it",
-                    lock_path.display(),
-                    STATUS_LOCK_WAIT.as_secs()
-                );
-            (
-                airlock::lifecycle::sync_view(&events, &status),
-                events,
-                Some(why),
-            )
-        }
-    };
-    let health = s
-        .check
-        .check
-        .then(|| fleet::health(&fleet::fleet(&events, now, s.check.thresholds())));
+    let (res, events, unrecorded) = record_sync(&status, dir, now)?;
+    let f = fleet::fleet(&events, now, s.check.thresholds());
+    let seats = read_seats(dir);
+    let mut report = fleet::plugin_report(&f, seats.as_ref(), now);
+    if let Some(why) = &unrecorded {
+        // Judged against the ledger as last committed, without GitHub's
+        // newest answer: not a verdict (decision 78).
+        report.status = Status::Unknown;
+        report.text = format!("{why}; as last committed: {}", report.text);
+    }
+    s.check
+        .write_metrics("cloud-status", &f, seats.as_ref(), report.status, now)?;
+    if s.check.plugin() {
+        super::raw_out(&format!("{}\n", report.line()));
+        return Ok(report.status.exit_code());
+    }
+    let health = s.check.checking().then(|| fleet::health(&f));
     if super::json() {
         let mut v = serde_json::json!({"ok": true, "enterprise": enterprise, "recorded": unrecorded.is_none(), "instances": res, "warnings": status.warnings});
         if let Some(h) = &health {
@@ -257,6 +349,61 @@ fn run_status(s: &StatusArgs, client: &Client, enterprise: &str, dir: &Path) -> 
         return Ok(h.exit_code);
     }
     Ok(0)
+}
+
+/// GitHub's answer recorded in the ledger: what it confirmed, the ledger's
+/// records, and why nothing was recorded, if so.
+type Recorded = (
+    Vec<airlock::lifecycle::InstanceSync>,
+    Vec<airlock::ledger::Event>,
+    Option<String>,
+);
+
+/// Record GitHub's answer under the state lock. Only the ledger writes need
+/// the lock: it is taken after the network call, and waited for only
+/// briefly. A run that holds it (say an import waiting on a slow endpoint)
+/// does not hold this one up: it reports from the ledger as committed,
+/// recording nothing, and says why.
+fn record_sync(status: &cloud::SyncStatus, dir: &Path, now: SystemTime) -> Result<Recorded> {
+    Ok(
+        match airlock::state::StateDir::open_waiting_at_most(dir, STATUS_LOCK_WAIT)? {
+            Locked::Yes(_state) => {
+                let mut ledger = Ledger::open(dir)?;
+                let res = airlock::lifecycle::apply_sync_status(&mut ledger, status, now)?;
+                (res, ledger.events()?, None)
+            }
+            Locked::No {
+                lock_path, holder, ..
+            } => {
+                // WAL readers do not wait for the writer; no ledger yet
+                // means nothing committed.
+                let events = if dir.join(airlock::ledger::LEDGER_FILE).exists() {
+                    Ledger::open(dir)?.events()?
+                } else {
+                    Vec::new()
+                };
+                let holder = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
+                let why = format!(
+                    "not recorded: another airlock process{holder} held {} for {} s; this is GitHub's answer beside the ledger as last committed, nothing was confirmed or recorded; run again to record it",
+                    lock_path.display(),
+                    STATUS_LOCK_WAIT.as_secs()
+                );
+                (
+                    airlock::lifecycle::sync_view(&events, status),
+                    events,
+                    Some(why),
+                )
+            }
+        },
+    )
+}
+
+/// The seat counts kept by the last `cloud seats`, if it ran and its file
+/// reads.
+fn read_seats(dir: &Path) -> Option<SeatReport> {
+    std::fs::read(dir.join(SEATS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
 }
 
 /// `cloud seats`: the seat counts and the server users that match no Cloud
@@ -391,31 +538,39 @@ fn print_health(h: &fleet::Health) {
 fn load_fleet(
     common: &Common,
     th: Thresholds,
+    now: SystemTime,
 ) -> Result<(Vec<fleet::Instance>, Option<SeatReport>)> {
     let dir = common.settings(Config::default())?.state_dir()?;
     super::require_ledger(&dir)?;
     let ledger = Ledger::open(&dir)?;
-    let f = fleet::fleet(&ledger.events()?, SystemTime::now(), th);
-    let seats = std::fs::read(dir.join(SEATS_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    Ok((f, seats))
+    let f = fleet::fleet(&ledger.events()?, now, th);
+    Ok((f, read_seats(&dir)))
 }
 
 pub fn run_fleet(a: FleetArgs) -> Result<i32> {
-    let (f, _) = load_fleet(&a.common, a.check.thresholds())?;
+    a.check.refuse_json_with_plugin()?;
+    let now = SystemTime::now();
+    let (f, seats) = load_fleet(&a.common, a.check.thresholds(), now)?;
+    let report = fleet::plugin_report(&f, seats.as_ref(), now);
+    a.check
+        .write_metrics("fleet", &f, seats.as_ref(), report.status, now)?;
+    if a.check.plugin() {
+        super::raw_out(&format!("{}\n", report.line()));
+        return Ok(report.status.exit_code());
+    }
     let health = fleet::health(&f);
+    let checking = a.check.checking();
     if super::json() {
         let mut v = serde_json::json!({"ok": true, "instances": f});
-        if a.check.check {
+        if checking {
             v["healthy"] = health.healthy.into();
             v["exit_code"] = health.exit_code.into();
             v["problems"] = serde_json::to_value(&health.problems).unwrap_or_default();
         }
         super::print_json(&v);
-        return Ok(if a.check.check { health.exit_code } else { 0 });
+        return Ok(if checking { health.exit_code } else { 0 });
     }
-    if a.check.check {
+    if checking {
         print_health(&health);
         return Ok(health.exit_code);
     }
@@ -476,8 +631,9 @@ pub fn run_report(a: ReportArgs) -> Result<i32> {
         unconfirmed_after: Duration::from_secs(a.max_unconfirmed_days.saturating_mul(86400)),
         expected_interval: a.expected_interval,
     };
-    let (f, seats) = load_fleet(&a.common, th)?;
-    let page = airlock::report::html(&f, seats.as_ref(), SystemTime::now());
+    let now = SystemTime::now();
+    let (f, seats) = load_fleet(&a.common, th, now)?;
+    let page = airlock::report::html(&f, seats.as_ref(), now);
     if !a.force && a.html.exists() {
         return Err(Error::new(
             Code::OutputExists,

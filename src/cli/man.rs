@@ -145,9 +145,15 @@ fn examples(name: &str) -> Vec<(&'static str, Vec<&'static str>)> {
             ("With airlock.toml holding trust, identities and enterprise:", vec!["airlock import BUNDLE"]),
         ],
         "airlock-log" => vec![("Check the hash chain and print its head for the change ticket:", vec!["airlock log --verify"])],
-        "airlock-cloud" | "airlock-cloud-status" => vec![("Confirm that GitHub processed the uploads:", vec!["GH_TOKEN=... airlock cloud status --enterprise octo-corp"])],
+        "airlock-cloud" | "airlock-cloud-status" => vec![
+            ("Confirm that GitHub processed the uploads:", vec!["GH_TOKEN=... airlock cloud status --enterprise octo-corp"]),
+            ("From a timer, as a Monitoring Plugins check that also feeds Prometheus' textfile collector (docs/automation.md):", vec!["airlock cloud status --check-format plugin --metrics /var/lib/prometheus/node-exporter/airlock.prom"]),
+        ],
         "airlock-cloud-seats" => vec![("Seats, and server users matching no Cloud account:", vec!["airlock cloud seats --enterprise octo-corp"])],
-        "airlock-fleet" => vec![("Every instance, with warnings:", vec!["airlock fleet"])],
+        "airlock-fleet" => vec![
+            ("Every instance, with warnings:", vec!["airlock fleet"]),
+            ("A Nagios or Icinga check (one line, exit 0-3):", vec!["airlock fleet --check-format plugin --max-unconfirmed-days 3"]),
+        ],
         "airlock-report" => vec![("One offline page for the licence manager:", vec!["airlock report --html fleet.html"])],
         "airlock-inspect" => vec![("Look inside a bundle without trusting it:", vec!["airlock inspect BUNDLE"])],
         "airlock-demo" => vec![("Run the demo and keep its files:", vec!["airlock demo --dir /tmp/airlock-demo"])],
@@ -206,7 +212,7 @@ fn page(cmd: &clap::Command, name: &str, all: &[String]) -> std::io::Result<Vec<
         man.render_subcommands_section(&mut buf)?;
     }
     let mut s = String::new();
-    exit_status(&mut s);
+    exit_status(&mut s, name);
     section(&mut s, "ENVIRONMENT");
     for (k, v) in ENVIRONMENT {
         item(&mut s, k, v);
@@ -250,8 +256,18 @@ fn synopsis(cmd: &clap::Command, name: &str) -> String {
     s
 }
 
-/// The EXIT STATUS section: 0, then every failure class with its code.
-fn exit_status(s: &mut String) {
+/// Pages of the commands with a health check (`--check`).
+const CHECK_PAGES: &[&str] = &[
+    "airlock",
+    "airlock-fleet",
+    "airlock-cloud",
+    "airlock-cloud-status",
+];
+
+/// The EXIT STATUS section: 0, then every failure class with its code, and
+/// on the pages of the commands with a health check, the statuses of its
+/// two formats (docs/errors.md).
+fn exit_status(s: &mut String, name: &str) {
     section(s, "EXIT STATUS");
     item(
         s,
@@ -269,6 +285,41 @@ fn exit_status(s: &mut String) {
         ".PP\n{}\n",
         esc("Every failure prints one line, error[AIRLOCK-E-CODE]: cause, and a hint on standard error; with --json, standard output carries {\"ok\": false, \"error\": {...}}. Every code is listed with its fix in docs/errors.md.")
     ));
+    if CHECK_PAGES.contains(&name) {
+        check_statuses(s);
+    }
+}
+
+/// The health check's statuses: 16 + problem bits by default, 0-3 with
+/// `--check-format plugin` (decision 78).
+fn check_statuses(s: &mut String) {
+    s.push_str(&format!(
+        ".PP\n{}\n",
+        esc("fleet --check and cloud status --check (--check-format bits, the default) exit 0 when every instance is healthy, else 16 + the sum of the bits of the problems found, one line per problem on standard output; errors keep the codes above:")
+    ));
+    for (code, text) in [
+        ("17", "a sync failed, or its date is unreadable (bit 1)"),
+        ("18", "an import is not confirmed in time (bit 2)"),
+        ("19", "17 and 18"),
+        ("20", "no export within the expected interval (bit 4)"),
+        ("21", "17 and 20"),
+        ("22", "18 and 20"),
+        ("23", "all three"),
+    ] {
+        item(s, code, text);
+    }
+    s.push_str(&format!(
+        ".PP\n{}\n",
+        esc("With --check-format plugin (Monitoring Plugins: Nagios, Icinga, Naemon, Zabbix), standard output is one line, AIRLOCK STATUS - text | performance data, and the exit status is one of these four, whatever happens:")
+    ));
+    for (code, text) in [
+        ("0", "OK: every instance healthy"),
+        ("1", "WARNING: an import is not confirmed in time"),
+        ("2", "CRITICAL: a sync failed or its date is unreadable, or no export within the expected interval"),
+        ("3", "UNKNOWN: the check could not decide: any error (configuration, token, network, GitHub, ledger, arguments), the state lock held by another process (cloud status), or a signal"),
+    ] {
+        item(s, code, text);
+    }
 }
 
 /// The SEE ALSO section: airlock(1) and the parent command's page (unless

@@ -262,8 +262,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Cloud(a) => cloud::run_cloud(a),
-        Command::Fleet(a) => cloud::run_fleet(a),
+        Command::Cloud(a) => cloud::Monitor::of_cloud(&a).finish(cloud::run_cloud(a)),
+        Command::Fleet(a) => {
+            cloud::Monitor::of(Some(&a.check), "fleet").finish(cloud::run_fleet(a))
+        }
         Command::Report(a) => cloud::run_report(a),
         _ => run_command(cli.command).map(|()| 0),
     }
@@ -287,6 +289,20 @@ fn run_command(command: Command) -> Result<()> {
         | Command::Fleet(_)
         | Command::Report(_) => Ok(()),
     }
+}
+
+/// `--check-format plugin` was given: every failure, a signal included,
+/// ends with one `AIRLOCK UNKNOWN - …` line and exit 3 (decision 78).
+static PLUGIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set by the check commands before they run.
+pub fn set_plugin_mode(on: bool) {
+    PLUGIN.store(on, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Whether failures end in the Monitoring Plugins form.
+pub fn plugin_mode() -> bool {
+    PLUGIN.load(std::sync::atomic::Ordering::SeqCst)
 }
 
 /// Print to stdout; a closed pipe (`airlock … | head`) is not an error.
@@ -440,11 +456,32 @@ pub fn args_error(e: clap::Error, raw: &[std::ffi::OsString]) -> u8 {
     hints.push(format!("usage: {usage}"));
     hints.push(format!("`{command} --help` lists every option"));
     let err = Error::new(Code::Args, cause).with_hint(hints.join("; "));
+    if plugin_requested(raw) {
+        // A plugin runner reads standard output and 0-3 (decision 78).
+        let _ = io::stderr().write_all(shown.as_bytes());
+        raw_out(&format!("{}\n", cloud::unknown_line(&err)));
+        return 3;
+    }
     if json {
         print_json(&serde_json::json!({"ok": false, "error": error_json(&err, err.exit_code())}));
     }
     let _ = io::stderr().write_all(shown.as_bytes());
     err.exit_code() as u8
+}
+
+/// Whether the command line asks for `--check-format plugin` (read from
+/// the words, since clap refused it).
+fn plugin_requested(raw: &[std::ffi::OsString]) -> bool {
+    let words: Vec<&std::ffi::OsStr> = raw
+        .iter()
+        .skip(1)
+        .map(|a| a.as_os_str())
+        .take_while(|a| *a != "--")
+        .collect();
+    words.iter().any(|a| *a == "--check-format=plugin")
+        || words
+            .windows(2)
+            .any(|w| w[0] == "--check-format" && w[1] == "plugin")
 }
 
 /// `--help` or `--version` (clap's `text`): printed as clap prints it, or

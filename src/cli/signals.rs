@@ -37,8 +37,13 @@ pub fn install() {
                     Code::Interrupted,
                     format!("interrupted by {name}; removed {removed} temporary file(s)"),
                 );
-                super::print_error_exit(&e, super::json(), 128 + sig);
-                std::process::exit(128 + sig);
+                // A plugin runner reads one status line and 0-3 only.
+                let code = if super::plugin_mode() { 3 } else { 128 + sig };
+                super::print_error_exit(&e, super::json(), code);
+                if super::plugin_mode() {
+                    super::raw_out(&format!("{}\n", super::cloud::unknown_line(&e)));
+                }
+                std::process::exit(code);
             }
         });
 }
