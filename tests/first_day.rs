@@ -1,0 +1,133 @@
+//! The first day of a new administrator, again (issue #28): each mistake
+//! made again, with the code and the message checked (the message carries
+//! the fix), and nothing left behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::*;
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Failed with `code` and exit `exit`, on one error line with a hint.
+fn failed(o: &Output, code: &str, exit: i32) -> String {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(exit), "{e}");
+    assert!(e.contains(&format!("error[{code}]")), "want {code}: {e}");
+    assert!(e.contains("hint:"), "no hint: {e}");
+    assert_eq!(e.matches("error[").count(), 1, "one error line: {e}");
+    e
+}
+
+/// `airlock export license-usage.json --out OUT` with the test key.
+fn export_to(d: &Path, out: &Path, media_roots: Option<&Path>) -> Output {
+    let k = key(d, "exporter_ed25519");
+    let u = sample_usage(d);
+    let mut c = airlock();
+    c.arg("export")
+        .arg(&u)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(out)
+        .arg("--state-dir")
+        .arg(d.join("state"));
+    if let Some(r) = media_roots {
+        c.env("AIRLOCK_TEST_MEDIA_ROOTS", r);
+    }
+    c.output().unwrap()
+}
+
+/// Item 1, as reported: `--out /media/stick` with no stick there exits
+/// OUTPUT-DIR and writes nothing, on this host's real /media.
+#[test]
+fn item01_out_media_stick_unmounted_writes_nothing() {
+    let stick = Path::new("/media/stick");
+    if stick.exists() {
+        eprintln!("item01_out_media_stick_unmounted_writes_nothing: skipped, /media/stick exists on this host");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let o = export_to(d.path(), stick, None);
+    let e = failed(&o, "AIRLOCK-E-OUTPUT-DIR", 3);
+    assert!(e.contains("is the stick mounted?"), "{e}");
+    assert!(!stick.exists(), "wrote /media/stick");
+    // No sequence number was used up.
+    let seq = d.path().join("state/sequence");
+    assert!(!seq.exists() || listing(&seq).is_empty());
+}
+
+/// Item 1: a missing `--out` that is not a bundle file name is refused
+/// anywhere, and under a media root a directory with nothing mounted on it
+/// is refused even though it exists (`--out /media/`).
+#[test]
+fn item01_out_missing_or_unmounted_is_output_dir() {
+    let d = tempfile::tempdir().unwrap();
+    let media = d.path().join("media");
+    std::fs::create_dir(&media).unwrap();
+    // Outside the media roots: a missing name without .zip.
+    let o = export_to(d.path(), &d.path().join("stick"), None);
+    let e = failed(&o, "AIRLOCK-E-OUTPUT-DIR", 3);
+    assert!(
+        e.contains("does not end in .zip") && e.contains("is the stick mounted?"),
+        "{e}"
+    );
+    assert!(e.contains(".airlock.zip"), "{e}");
+    assert!(!d.path().join("stick").exists());
+    if skip_without_test_hooks("item01_out_missing_or_unmounted_is_output_dir") {
+        return;
+    }
+    // Under a media root (the test override): missing, with or without a slash.
+    for out in [media.join("stick"), media.join("stick/")] {
+        let o = export_to(d.path(), &out, Some(&media));
+        let e = failed(&o, "AIRLOCK-E-OUTPUT-DIR", 3);
+        assert!(e.contains("is the stick mounted?"), "{e}");
+    }
+    // The media root itself, and a directory in it, exist but nothing is mounted.
+    std::fs::create_dir(media.join("user")).unwrap();
+    for out in [
+        format!("{}/", media.display()),
+        format!("{}/user/", media.display()),
+        format!("{}/user/u.airlock.zip", media.display()),
+    ] {
+        let o = export_to(d.path(), Path::new(&out), Some(&media));
+        let e = failed(&o, "AIRLOCK-E-OUTPUT-DIR", 3);
+        assert!(e.contains("no file system is mounted there"), "{e}");
+        assert!(
+            e.contains("is the stick mounted?") && e.contains("lsblk"),
+            "{e}"
+        );
+    }
+    assert!(listing(&media).is_empty(), "{:?}", listing(&media));
+    // A bundle file name in an existing directory outside the roots is fine.
+    let o = export_to(d.path(), &d.path().join("b.airlock.zip"), Some(&media));
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Item 1: under a media root, a directory on a mounted file system is
+/// used (here /dev/shm, a mount point on most Linux hosts, stands in).
+#[test]
+fn item01_out_on_a_mounted_file_system_is_used() {
+    use std::os::unix::fs::MetadataExt;
+    let shm = Path::new("/dev/shm");
+    let mounted = match (std::fs::metadata(shm), std::fs::metadata("/dev")) {
+        (Ok(a), Ok(b)) => a.dev() != b.dev(),
+        _ => false,
+    };
+    if !mounted {
+        eprintln!("item01_out_on_a_mounted_file_system_is_used: skipped, /dev/shm is not a mount point here");
+        return;
+    }
+    if skip_without_test_hooks("item01_out_on_a_mounted_file_system_is_used") {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let stick = tempfile::tempdir_in(shm).unwrap();
+    let o = export_to(d.path(), &stick.path().join(""), Some(shm));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(listing(stick.path()).len(), 1);
+}
