@@ -87,6 +87,36 @@ pub(crate) fn check_private_permissions(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The key type word when `text` is an OpenSSH public key or certificate
+/// line (`ssh-ed25519 AAAA…`), as a `.pub` file holds it.
+pub(crate) fn public_key_type(text: &[u8]) -> Option<&str> {
+    let head = text.get(..text.len().min(4096)).unwrap_or_default();
+    let head = match std::str::from_utf8(head) {
+        Ok(h) => h,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    let word = head.split_whitespace().next()?;
+    let public_types = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ssh-dss",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    ];
+    (public_types.contains(&word) || word.ends_with("-cert-v01@openssh.com")).then_some(word)
+}
+
+/// The private key file beside the public key `path` (the same name
+/// without `.pub`), if there is one.
+pub(crate) fn private_beside(path: &Path) -> Option<&str> {
+    path.to_str()
+        .and_then(|p| p.strip_suffix(".pub"))
+        .filter(|p| Path::new(p).is_file())
+}
+
 /// What a file given as a private key is, when it is plainly something else:
 /// a public key, an age identity, a key in another format, nothing.
 fn not_a_private_key(path: &Path, text: &[u8]) -> Option<Error> {
@@ -100,22 +130,8 @@ fn not_a_private_key(path: &Path, text: &[u8]) -> Option<Error> {
             ),
         );
     }
-    let word = first.split_whitespace().next().unwrap_or("");
-    let public_types = [
-        "ssh-ed25519",
-        "ssh-rsa",
-        "ssh-dss",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521",
-        "sk-ssh-ed25519@openssh.com",
-        "sk-ecdsa-sha2-nistp256@openssh.com",
-    ];
-    if public_types.contains(&word) || word.ends_with("-cert-v01@openssh.com") {
-        let private = path
-            .to_str()
-            .and_then(|p| p.strip_suffix(".pub"))
-            .filter(|p| Path::new(p).is_file());
+    if let Some(word) = public_key_type(text) {
+        let private = private_beside(path);
         let hint = match private {
             Some(p) => format!(
                 "pass --key {p} (the same name without .pub); to sign through ssh-agent holding this key, keep {shown} and add --agent"
