@@ -170,16 +170,17 @@ fn stream_member<W: Write + io::Seek + Send>(
             "rename the file: payload names may use letters, digits, '.', '_' and '-', and must not start with a dot",
         )
     })?;
-    let (mut reader, label, total): (Box<dyn Read>, String, u64) = match &input.source {
+    let (mut reader, label, total): (Box<dyn Read>, String, Option<u64>) = match &input.source {
         InputSource::Path(p) => {
             let f = File::open(p).map_err(|e| Error::io_read(p, e))?;
-            let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+            // A pipe or FIFO has no size to show progress against.
+            let total = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
             (Box::new(f), p.display().to_string(), total)
         }
         InputSource::Stdin => (
             Box::new(io::stdin().lock()),
             "standard input".to_string(),
-            0,
+            None,
         ),
     };
     crate::progress::begin(&format!("export {}", input.name), total);

@@ -1094,7 +1094,7 @@ fn read_member(
     let mut src = Digesting::new(r, e)?;
     let extracting = sink.is_some();
     let sink = Sink(sink);
-    crate::progress::begin(&format!("verify {}", p.name), p.size);
+    crate::progress::begin(&format!("verify {}", p.name), Some(p.size));
     let verdict = if !encrypted {
         copy_clear(p, &mut src, sink).map(Some)
     } else if let Some(ids) = identities {
