@@ -306,5 +306,8 @@ fn export_stdin_refuses_a_terminal_and_counts_bytes_from_a_pipe() {
         screen.contains("export license-usage.json done"),
         "no byte counter:\n{screen}"
     );
-    assert!(screen.contains("(size unknown)") && screen.contains("MiB"), "{screen}");
+    assert!(
+        screen.contains("(size unknown)") && screen.contains("MiB"),
+        "{screen}"
+    );
 }
