@@ -219,3 +219,108 @@ fn item08_same_second_is_ordered_by_the_sequence_of_one_key() {
     let e = failed(&o, "AIRLOCK-E-LEDGER-OLDER", 10);
     assert!(e.contains("not after"), "{e}");
 }
+
+/// Item 9: `keygen`'s default comment is user@host, as ssh-keygen's; a
+/// passphrase file others can read is used with a warning naming the fix.
+#[test]
+fn item09_keygen_comment_and_readable_passphrase_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let pass = d.path().join("pass.txt");
+    std::fs::write(&pass, "correct horse\n").unwrap();
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let k = d.path().join("k");
+    let o = airlock()
+        .arg("keygen")
+        .arg("-f")
+        .arg(&k)
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .env("USER", "alice")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("has mode 644"), "no warning: {e}");
+    assert!(e.contains(&format!("chmod 600 {}", pass.display())), "{e}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let line = std::fs::read_to_string(d.path().join("k.pub")).unwrap();
+    assert!(
+        line.trim_end()
+            .ends_with(&format!(" alice@{}", host.trim())),
+        "{line}"
+    );
+    // At 0600: no warning; -C still sets the comment.
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = airlock()
+        .arg("keygen")
+        .arg("-f")
+        .arg(d.path().join("k2"))
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .args(["-C", "ops"])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && !stderr(&o).contains("mode"),
+        "{}",
+        stderr(&o)
+    );
+    let line = std::fs::read_to_string(d.path().join("k2.pub")).unwrap();
+    assert!(line.trim_end().ends_with(" ops"), "{line}");
+}
+
+/// Item 3: a `.pub` given as `--identity` is named a public key, and the
+/// private key beside it is the file to give; no "chmod 600 key.pub".
+#[test]
+fn item03_public_key_as_identity() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "importer_ed25519");
+    let pubf = d.path().join("importer_ed25519.pub");
+    std::fs::set_permissions(&pubf, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = airlock()
+        .current_dir(root())
+        .args([
+            "verify",
+            "fixtures/bundles/golden_clear_users.airlock.zip",
+            "--trust",
+            "keys/allowed_signers",
+            "--at",
+            FIXTURE_TIME,
+            "--identity",
+        ])
+        .arg(&pubf)
+        .output()
+        .unwrap();
+    let e = failed(&o, "AIRLOCK-E-KEY-READ", o.status.code().unwrap_or(-1));
+    assert!(e.contains("is a public key (ssh-ed25519"), "{e}");
+    assert!(e.contains(&format!("--identity {}", k.display())), "{e}");
+    assert!(!e.contains("chmod"), "{e}");
+}
+
+/// Item 2: a typo in airlock.toml names the key, the line and the keys
+/// allowed, without -v.
+#[test]
+fn item02_config_typo_names_key_line_and_keys() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("airlock.toml");
+    std::fs::write(&c, "# site\ntrust = \"t\"\n\n\nenterprize = \"octo\"\n").unwrap();
+    let o = airlock()
+        .arg("log")
+        .arg("--config")
+        .arg(&c)
+        .output()
+        .unwrap();
+    let e = failed(
+        &o,
+        "AIRLOCK-E-CONFIG-INVALID",
+        o.status.code().unwrap_or(-1),
+    );
+    assert!(e.contains("line 5 (enterprize = \"octo\")"), "{e}");
+    assert!(
+        e.contains("unknown field `enterprize`, expected one of"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `enterprise`?"), "{e}");
+}
