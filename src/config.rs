@@ -108,17 +108,7 @@ impl Config {
             }
             Err(e) => return Err(Error::io_read(&path, e)),
         };
-        let mut c: Config = toml::from_str(&text).map_err(|e| {
-            Error::new(
-                Code::ConfigInvalid,
-                format!(
-                    "{}: {}",
-                    path.display(),
-                    e.to_string().lines().next().unwrap_or("invalid")
-                ),
-            )
-            .with_source(e)
-        })?;
+        let mut c: Config = toml::from_str(&text).map_err(|e| parse_error(&path, &text, e))?;
         let base = crate::fsutil::parent_dir(&path);
         let fix = |p: &mut Option<PathBuf>| {
             if let Some(x) = p.as_mut() {
@@ -146,6 +136,83 @@ impl Config {
 /// How the environment is read: `|name| std::env::var_os(name)` in the
 /// program, a table in tests.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
+/// A parse error of `path` that names the line, quotes it, and keeps the
+/// parser's own words (the key and, for an unknown key, the keys allowed):
+/// without `-v` the first line of toml's message said "at line 5,
+/// column 1" and nothing else.
+fn parse_error(path: &Path, text: &str, e: toml::de::Error) -> Error {
+    let msg = e.message().trim().replace('\n', " ");
+    let Some(span) = e.span() else {
+        return Error::new(Code::ConfigInvalid, format!("{}: {msg}", path.display()))
+            .with_hint(format!("fix {} as the message says", path.display()))
+            .with_source(e);
+    };
+    let start = span.start.min(text.len());
+    let before = text.as_bytes().get(..start).unwrap_or_default();
+    let line_no = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = text.get(line_start..).unwrap_or_default();
+    let line = line.lines().next().unwrap_or_default().trim();
+    // The quoted line is shown on a terminal: no control characters, bounded.
+    let mut shown: String = line
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(80)
+        .collect();
+    if line.chars().count() > 80 {
+        shown.push('…');
+    }
+    let hint = match msg.strip_prefix("unknown field `").and_then(|r| r.split_once('`')) {
+        Some((key, _)) => match closest_key(key) {
+            Some(k) => format!(
+                "did you mean `{k}`? correct the key on line {line_no} of {} to one of the keys listed, or remove the line",
+                path.display()
+            ),
+            None => format!(
+                "correct the key on line {line_no} of {} to one of the keys listed, or remove the line",
+                path.display()
+            ),
+        },
+        None => format!(
+            "fix line {line_no} of {} as the message says (docs/operator-guide.md lists every key and its form)",
+            path.display()
+        ),
+    };
+    Error::new(
+        Code::ConfigInvalid,
+        format!("{}, line {line_no} ({shown}): {msg}", path.display()),
+    )
+    .with_hint(hint)
+    .with_source(e)
+}
+
+/// The key of `airlock.toml` nearest to a misspelt `key` (at most two
+/// edits away), to suggest in the error.
+fn closest_key(key: &str) -> Option<&'static str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+    KEYS.iter()
+        .map(|k| (distance(key, k.name), k.name))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
 
 /// A variable that is set and not empty (empty counts as unset, as it does
 /// for a flag given no value).
@@ -730,6 +797,45 @@ mod tests {
                 .code,
             Code::IoRead
         );
+    }
+
+    /// Regression (issue 28, first day 2): a typo showed "TOML parse error
+    /// at line 5, column 1" and nothing else without `-v`.
+    #[test]
+    fn a_typo_names_the_key_the_line_and_the_keys_allowed() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("airlock.toml");
+        std::fs::write(&p, "# comment\ntrust = \"t\"\n\n\nenterprize = \"octo\"\n").unwrap();
+        let e = Config::load_with(Some(&p), &|_| None).err().unwrap();
+        assert_eq!(e.code, Code::ConfigInvalid);
+        assert!(
+            e.cause.contains("line 5 (enterprize = \"octo\")"),
+            "{}",
+            e.cause
+        );
+        assert!(
+            e.cause.contains("unknown field `enterprize`"),
+            "{}",
+            e.cause
+        );
+        assert!(
+            e.cause.contains("`enterprise`") && e.cause.contains("`trust`"),
+            "{}",
+            e.cause
+        );
+        let hint = e.hint.clone().unwrap_or_default();
+        assert!(
+            hint.contains("did you mean `enterprise`?") && hint.contains("line 5"),
+            "{hint}"
+        );
+        std::fs::write(&p, "trust = \"t\"\nrequire_signers = \"two\"\n").unwrap();
+        let e = Config::load_with(Some(&p), &|_| None).err().unwrap();
+        assert!(
+            e.cause.contains("line 2 (require_signers = \"two\")"),
+            "{}",
+            e.cause
+        );
+        assert!(e.hint.unwrap_or_default().contains("fix line 2"));
     }
 
     /// The example the packages install (packaging/airlock.toml) is a valid

@@ -226,6 +226,42 @@ pub struct Identities {
 
 const OPENSSH_BEGIN: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
 
+/// The error for a public key given as an identity: an OpenSSH `.pub` line
+/// or an age recipient (`age1…`), naming the file to give instead.
+fn public_key_given(path: &Path, text: &[u8]) -> Option<Error> {
+    let shown = path.display();
+    if let Some(word) = keys::public_key_type(text) {
+        let hint = match keys::private_beside(path) {
+            Some(p) => format!(
+                "give the private key {p} (the same name without .pub) as the identity: --identity {p}, or identities in airlock.toml"
+            ),
+            None => "give the private key (the file without .pub) as the identity: --identity FILE, or identities in airlock.toml".to_string(),
+        };
+        return Some(
+            Error::new(
+                Code::KeyRead,
+                format!("{shown} is a public key ({word} …); decrypting needs the private key"),
+            )
+            .with_hint(hint),
+        );
+    }
+    let first = text
+        .split(|&b| b == b'\n')
+        .map(|l| l.trim_ascii())
+        .find(|l| !l.is_empty() && !l.starts_with(b"#"))?;
+    let lower = first.to_ascii_lowercase();
+    if lower.starts_with(b"age1") && !lower.contains(&b' ') {
+        return Some(
+            Error::new(
+                Code::KeyRead,
+                format!("{shown} holds an age recipient (a public key, age1…); decrypting needs the identity"),
+            )
+            .with_hint("give the identity file the recipient was made from (AGE-SECRET-KEY-1… lines, as written by `airlock keygen --age` or age-keygen)"),
+        );
+    }
+    None
+}
+
 impl Identities {
     /// True when there is no identity and no passphrase: nothing can be
     /// decrypted.
@@ -237,8 +273,13 @@ impl Identities {
     /// `airlock keygen --age`) or an OpenSSH Ed25519 private key. Like
     /// private keys, identity files readable by others are refused.
     pub fn add_file(&mut self, path: &Path, passphrase: PassphraseSource<'_>) -> Result<()> {
-        keys::check_private_permissions(path)?;
         let text = Zeroizing::new(fs::read(path).map_err(|e| Error::io_read(path, e))?);
+        // A public key gets a message saying so before its (harmless)
+        // permissions are judged: "chmod 600 key.pub" sent people the wrong way.
+        if let Some(e) = public_key_given(path, &text) {
+            return Err(e);
+        }
+        keys::check_private_permissions(path)?;
         if text.starts_with(OPENSSH_BEGIN.as_bytes()) {
             // Decrypt the key with airlock's key loader (one passphrase path
             // for signing and identity keys), then hand age an unencrypted copy.
@@ -764,5 +805,44 @@ mod tests {
                 .code,
             Code::KeyRead
         );
+    }
+
+    /// Regression (issue 28, first day 3): a `.pub` given as identity was
+    /// first told "chmod 600 key.pub", then "not an age identity file".
+    #[test]
+    fn a_public_key_as_identity_says_so_before_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let private = write_private(d.path(), "id_ed25519", "not read\n");
+        let pubf = d.path().join("id_ed25519.pub");
+        std::fs::write(&pubf, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHx me@host\n").unwrap();
+        std::fs::set_permissions(&pubf, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Identities::default()
+            .add_file(&pubf, &mut || unreachable!())
+            .unwrap_err();
+        assert_eq!(e.code, Code::KeyRead);
+        assert!(
+            e.cause.contains("is a public key (ssh-ed25519"),
+            "{}",
+            e.cause
+        );
+        let hint = e.hint.unwrap_or_default();
+        assert!(
+            hint.contains(&format!("--identity {}", private.display())),
+            "{hint}"
+        );
+        assert!(!hint.contains("chmod"), "{hint}");
+        let rec = d.path().join("recipient.txt");
+        std::fs::write(
+            &rec,
+            "# public key\nage1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&rec, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Identities::default()
+            .add_file(&rec, &mut || unreachable!())
+            .unwrap_err();
+        assert!(e.cause.contains("holds an age recipient"), "{}", e.cause);
+        assert!(e.hint.unwrap_or_default().contains("AGE-SECRET-KEY-1"));
     }
 }

@@ -216,6 +216,125 @@ pub(crate) fn temp_beside(target: &Path, mode: u32) -> Result<NamedTempFile> {
 /// Roots under which removable media are mounted.
 const MEDIA_ROOTS: [&str; 4] = ["/media", "/mnt", "/run/media", "/Volumes"];
 
+/// The media roots in use: [`MEDIA_ROOTS`], or, in debug builds only, the
+/// colon-separated list in `AIRLOCK_TEST_MEDIA_ROOTS` (tests cannot mount a
+/// stick under /media). Each is made canonical when it exists.
+fn media_roots() -> Vec<PathBuf> {
+    #[cfg(debug_assertions)]
+    if let Some(v) = std::env::var_os("AIRLOCK_TEST_MEDIA_ROOTS") {
+        use std::os::unix::ffi::OsStrExt;
+        return v
+            .as_bytes()
+            .split(|&b| b == b':')
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                let p = PathBuf::from(std::ffi::OsStr::from_bytes(r));
+                fs::canonicalize(&p).unwrap_or(p)
+            })
+            .collect();
+    }
+    MEDIA_ROOTS
+        .iter()
+        .map(|r| fs::canonicalize(r).unwrap_or_else(|_| PathBuf::from(r)))
+        .collect()
+}
+
+/// The media root that `full` (absolute, canonical) lies under or is.
+fn media_root_of(full: &Path) -> Option<PathBuf> {
+    media_roots().into_iter().find(|r| full.starts_with(r))
+}
+
+/// Whether `dir` is a mount point: on another device than its parent, or
+/// listed as one in /proc/self/mountinfo (a bind mount keeps the device).
+fn is_mount_point(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(parent) = dir.parent() else {
+        return true; // "/"
+    };
+    match (fs::metadata(dir), fs::metadata(parent)) {
+        (Ok(d), Ok(p)) if d.dev() != p.dev() => return true,
+        (Ok(_), Ok(_)) => {}
+        _ => return false,
+    }
+    let Ok(info) = fs::read("/proc/self/mountinfo") else {
+        return false;
+    };
+    use std::os::unix::ffi::OsStrExt;
+    let want = dir.as_os_str().as_bytes();
+    info.split(|&b| b == b'\n').any(|line| {
+        line.split(|&b| b == b' ')
+            .nth(4)
+            .is_some_and(|m| unescape_mountinfo(m) == want)
+    })
+}
+
+/// A mount point as /proc/self/mountinfo writes it: space, tab, newline
+/// and backslash as `\ooo` octal escapes.
+fn unescape_mountinfo(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let oct = field
+            .get(i + 1..i + 4)
+            .filter(|o| field[i] == b'\\' && o.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(o) => {
+                let v = o.iter().fold(0u32, |a, c| a * 8 + u32::from(c - b'0'));
+                out.push(u8::try_from(v).unwrap_or(b'?'));
+                i += 4;
+            }
+            None => {
+                out.push(field[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Refuse an existing directory under /media, /mnt or /run/media (or one
+/// of those roots itself) unless a stick is mounted there: some directory
+/// from the media root down to `dir` must be a mount point. Otherwise the
+/// file lands on the host's own disk, where the stick should have been,
+/// and later blocks mounting it (docs/decisions.md, decision 79).
+pub fn ensure_mounted_media(dir: &Path, what: &str) -> Result<()> {
+    let Ok(full) = fs::canonicalize(dir) else {
+        return Ok(()); // ensure_dir has refused a missing directory already
+    };
+    let Some(root) = media_root_of(&full) else {
+        return Ok(());
+    };
+    let mut d = full.as_path();
+    loop {
+        if is_mount_point(d) {
+            return Ok(());
+        }
+        if d == root {
+            break;
+        }
+        match d.parent() {
+            Some(p) => d = p,
+            None => break,
+        }
+    }
+    Err(Error::new(
+        Code::OutputDir,
+        format!(
+            "{what} {} is under {} but no file system is mounted there",
+            dir.display(),
+            root.display()
+        ),
+    )
+    .with_hint(format!(
+        "is the stick mounted? mount it (`lsblk -f` lists sticks and where they are mounted), then run again; to write to this host's own disk, give a directory outside {}",
+        media_roots()
+            .iter()
+            .map(|r| r.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )))
+}
+
 /// The home directory, canonical, if HOME names one.
 fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME")
@@ -293,7 +412,7 @@ pub fn ensure_dir(dir: &Path, what: &str) -> Result<()> {
     }
     let missing = first_missing.unwrap_or_else(|| full.clone());
     let parent = missing.parent().unwrap_or(Path::new("/"));
-    let on_media = MEDIA_ROOTS.iter().any(|r| full.starts_with(r));
+    let on_media = media_root_of(&full).is_some();
     let cause = if missing == full {
         format!("{what} {} does not exist", crate::names::shown(dir))
     } else {

@@ -87,6 +87,36 @@ pub(crate) fn check_private_permissions(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The key type word when `text` is an OpenSSH public key or certificate
+/// line (`ssh-ed25519 AAAA…`), as a `.pub` file holds it.
+pub(crate) fn public_key_type(text: &[u8]) -> Option<&str> {
+    let head = text.get(..text.len().min(4096)).unwrap_or_default();
+    let head = match std::str::from_utf8(head) {
+        Ok(h) => h,
+        Err(e) => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    let word = head.split_whitespace().next()?;
+    let public_types = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ssh-dss",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    ];
+    (public_types.contains(&word) || word.ends_with("-cert-v01@openssh.com")).then_some(word)
+}
+
+/// The private key file beside the public key `path` (the same name
+/// without `.pub`), if there is one.
+pub(crate) fn private_beside(path: &Path) -> Option<&str> {
+    path.to_str()
+        .and_then(|p| p.strip_suffix(".pub"))
+        .filter(|p| Path::new(p).is_file())
+}
+
 /// What a file given as a private key is, when it is plainly something else:
 /// a public key, an age identity, a key in another format, nothing.
 fn not_a_private_key(path: &Path, text: &[u8]) -> Option<Error> {
@@ -100,22 +130,8 @@ fn not_a_private_key(path: &Path, text: &[u8]) -> Option<Error> {
             ),
         );
     }
-    let word = first.split_whitespace().next().unwrap_or("");
-    let public_types = [
-        "ssh-ed25519",
-        "ssh-rsa",
-        "ssh-dss",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-        "ecdsa-sha2-nistp521",
-        "sk-ssh-ed25519@openssh.com",
-        "sk-ecdsa-sha2-nistp256@openssh.com",
-    ];
-    if public_types.contains(&word) || word.ends_with("-cert-v01@openssh.com") {
-        let private = path
-            .to_str()
-            .and_then(|p| p.strip_suffix(".pub"))
-            .filter(|p| Path::new(p).is_file());
+    if let Some(word) = public_key_type(text) {
+        let private = private_beside(path);
         let hint = match private {
             Some(p) => format!(
                 "pass --key {p} (the same name without .pub); to sign through ssh-agent holding this key, keep {shown} and add --agent"
@@ -293,6 +309,9 @@ pub fn generate(
     let mut key = PrivateKey::random(&mut rng, Algorithm::Ed25519)
         .map_err(|e| Error::new(Code::Internal, format!("key generation failed: {e}")))?;
     key.set_comment(comment);
+    // Taken before encryption: an encrypted key's public half has lost its
+    // comment, and the .pub line should carry it, as ssh-keygen's does.
+    let kp_pub = key.public_key().clone();
     if let Some(p) = passphrase {
         key = key
             .encrypt(&mut rng, p)
@@ -301,7 +320,6 @@ pub fn generate(
     let text = key
         .to_openssh(LineEnding::LF)
         .map_err(|e| Error::new(Code::Internal, format!("key encoding failed: {e}")))?;
-    let kp_pub = key.public_key();
     let mut public_line = kp_pub
         .to_openssh()
         .map_err(|e| Error::new(Code::Internal, format!("key encoding failed: {e}")))?;
@@ -321,15 +339,55 @@ pub fn generate(
 }
 
 /// Read a passphrase from the first line of a file (without its newline).
+/// A file that group or others can read is used, with a warning naming the
+/// fix (a passphrase or token on a shared host is as good as public).
 pub fn read_passphrase_file(path: &Path) -> Result<Zeroizing<String>> {
     let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| Error::io_read(path, e))?);
+    if let Some(w) = readable_by_others(path) {
+        crate::progress::note(&w);
+    }
     let line = text.lines().next().unwrap_or("");
     Ok(Zeroizing::new(line.to_string()))
+}
+
+/// The warning for a secret file (passphrase, token) that group or others
+/// can read, if it is one. Pipes and devices (`<(…)`, /dev/stdin) are not
+/// judged: their mode says nothing about who read the secret.
+fn readable_by_others(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let m = fs::metadata(path).ok().filter(|m| m.is_file())?;
+    let mode = m.permissions().mode() & 0o777;
+    (mode & 0o044 != 0).then(|| {
+        format!(
+            "{} has mode {mode:03o}: others can read the secret in it; chmod 600 {}",
+            path.display(),
+            path.display()
+        )
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue 28, first day 9): a passphrase file at 644 was
+    /// accepted without a word.
+    #[test]
+    fn a_readable_passphrase_file_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("pass");
+        fs::write(&p, "secret\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(readable_by_others(&p), None);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        let w = readable_by_others(&p).unwrap();
+        assert!(
+            w.contains("has mode 644") && w.contains(&format!("chmod 600 {}", p.display())),
+            "{w}"
+        );
+        assert_eq!(&*read_passphrase_file(&p).unwrap(), "secret");
+    }
 
     #[test]
     fn generate_load_and_permissions() {

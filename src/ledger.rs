@@ -1044,6 +1044,33 @@ impl Tx<'_> {
         Ok(t.as_deref().and_then(Timestamp::parse))
     }
 
+    /// Whether a bundle for the instance created at exactly `created` was
+    /// accepted from another key than `signer` (the same-second rule: from
+    /// one key the sequence orders bundles of the same second; across keys
+    /// nothing does).
+    pub(crate) fn other_key_at(
+        &self,
+        host: &str,
+        server_id: Option<&str>,
+        created: Timestamp,
+        signer: &Fingerprint,
+        except: &[HexDigest],
+    ) -> Result<bool> {
+        let n: Option<i64> = self.one(
+            "SELECT COUNT(*) FROM events WHERE kind='import' AND outcome='accepted' \
+             AND host_name=?1 AND server_id IS ?2 AND created=?3 AND signer IS NOT ?4 \
+             AND bundle_sha256 NOT IN (SELECT value FROM json_each(?5))",
+            params![
+                host,
+                server_id,
+                created.to_string(),
+                signer.as_str(),
+                except_json(except)
+            ],
+        )?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
     /// A bundle accepted for the instance that overtakes one created at
     /// `created` with `signer`/`sequence`: created later, or a higher
     /// sequence from the same signer. Its bundle id and creation time.

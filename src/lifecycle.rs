@@ -555,7 +555,11 @@ fn rule_error(tx: &Tx<'_>, m: &Manifest, except: &[HexDigest]) -> Result<Option<
         }
     }
     if let Some(newest) = tx.newest_created(host, sid, except)? {
-        if m.created <= newest {
+        // Same second as the newest: newer only if every bundle of that
+        // second came from this key (its lower sequences: checked above).
+        let same_second_ok =
+            m.created == newest && !tx.other_key_at(host, sid, newest, &m.sequence.key, except)?;
+        if m.created <= newest && !same_second_ok {
             return Ok(Some(Error::new(
                 Code::LedgerOlder,
                 format!(

@@ -6,8 +6,9 @@ use std::sync::OnceLock;
 
 /// Receives progress of one stream at a time.
 pub trait Sink: Send + Sync {
-    /// A stream of `total` bytes starts.
-    fn begin(&self, label: &str, total: u64);
+    /// A stream of `total` bytes starts (`None`: its size is unknown, as
+    /// on standard input).
+    fn begin(&self, label: &str, total: Option<u64>);
     /// `n` more bytes were processed.
     fn advance(&self, n: u64);
     /// The stream ended.
@@ -21,8 +22,9 @@ pub fn install(sink: Box<dyn Sink>) {
     let _ = SINK.set(sink);
 }
 
-/// Tell the sink a stream of `total` bytes named `label` starts.
-pub(crate) fn begin(label: &str, total: u64) {
+/// Tell the sink a stream of `total` bytes (`None`: unknown) named `label`
+/// starts.
+pub(crate) fn begin(label: &str, total: Option<u64>) {
     if let Some(s) = SINK.get() {
         s.begin(label, total);
     }

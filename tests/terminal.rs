@@ -263,3 +263,51 @@ fn colour_on_a_terminal_and_never_with_no_color() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{1b}'));
 }
+
+/// Regression (issue 28, first day 5): `export -` with a terminal on
+/// standard input waited silently; it is refused at once, saying what to
+/// do. Piped in, a stream of unknown size shows a byte counter.
+#[test]
+fn export_stdin_refuses_a_terminal_and_counts_bytes_from_a_pipe() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    std::fs::create_dir(d.path().join("stick")).unwrap();
+    let cmd = format!(
+        "{} export - --key {} --out {} --state-dir {}",
+        bin(),
+        sh_quote(&k),
+        sh_quote(&d.path().join("stick/")),
+        sh_quote(&d.path().join("st"))
+    );
+    let t = Tmux::start(
+        &format!("airlock-tty-{}", std::process::id()),
+        &cmd,
+        &[("XDG_CONFIG_HOME", "/nonexistent")],
+    );
+    // Generous: "at once" means without waiting for input, not a deadline.
+    let screen = t.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=2"), "{screen}");
+    assert!(screen.contains("AIRLOCK-E-ARGS"), "{screen}");
+    assert!(screen.contains("which is a terminal"), "{screen}");
+    assert!(screen.contains("pipe the file in"), "{screen}");
+    assert!(listing(&d.path().join("stick")).is_empty());
+    drop(t);
+
+    let u = big_usage(d.path());
+    let cmd = format!("cat {} | {cmd}", sh_quote(&u));
+    let t = Tmux::start(
+        &format!("airlock-cnt-{}", std::process::id()),
+        &cmd,
+        &[("XDG_CONFIG_HOME", "/nonexistent")],
+    );
+    let screen = t.wait_for("EXIT=");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(
+        screen.contains("export license-usage.json done"),
+        "no byte counter:\n{screen}"
+    );
+    assert!(
+        screen.contains("(size unknown)") && screen.contains("MiB"),
+        "{screen}"
+    );
+}

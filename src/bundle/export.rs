@@ -170,16 +170,17 @@ fn stream_member<W: Write + io::Seek + Send>(
             "rename the file: payload names may use letters, digits, '.', '_' and '-', and must not start with a dot",
         )
     })?;
-    let (mut reader, label, total): (Box<dyn Read>, String, u64) = match &input.source {
+    let (mut reader, label, total): (Box<dyn Read>, String, Option<u64>) = match &input.source {
         InputSource::Path(p) => {
             let f = File::open(p).map_err(|e| Error::io_read(p, e))?;
-            let total = f.metadata().map(|m| m.len()).unwrap_or(0);
+            // A pipe or FIFO has no size to show progress against.
+            let total = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
             (Box::new(f), p.display().to_string(), total)
         }
         InputSource::Stdin => (
             Box::new(io::stdin().lock()),
             "standard input".to_string(),
-            0,
+            None,
         ),
     };
     crate::progress::begin(&format!("export {}", input.name), total);
@@ -513,11 +514,31 @@ impl OutputPlace {
     fn resolve(out: &Path, overwrite: bool) -> Result<OutputPlace> {
         // A path ending in '/' names a directory (a mounted stick), existing or not.
         let names_dir = out.as_os_str().as_encoded_bytes().ends_with(b"/");
-        if names_dir || out.is_dir() {
-            fsutil::ensure_dir(out, "output directory")?;
+        let dir = if names_dir || out.is_dir() {
+            out.to_path_buf()
         } else {
-            fsutil::ensure_dir(&fsutil::parent_dir(out), "output directory")?;
+            fsutil::parent_dir(out)
+        };
+        fsutil::ensure_dir(&dir, "output directory")?;
+        // A missing path that does not look like a bundle file name is a
+        // directory that is not there (`--out /media/stick`, stick not
+        // mounted): writing a file of that name would claim success.
+        let names_zip = out
+            .file_name()
+            .is_some_and(|n| n.as_encoded_bytes().ends_with(b".zip"));
+        if !names_dir && !names_zip && std::fs::symlink_metadata(out).is_err() {
+            return Err(Error::new(
+                Code::OutputDir,
+                format!(
+                    "--out {} does not exist, and its name does not end in .zip",
+                    out.display()
+                ),
+            )
+            .with_hint(
+                "is the stick mounted? to write into a directory, mount or create it first (a trailing / says you mean a directory); to name the bundle file, end the name in .airlock.zip",
+            ));
         }
+        fsutil::ensure_mounted_media(&dir, "output directory")?;
         let is_dir = out.is_dir();
         if !is_dir && !overwrite && out.exists() {
             return Err(Error::new(

@@ -342,6 +342,24 @@ pub fn check_trust(
     Ok(accepted)
 }
 
+/// A SIG-WINDOW refusal of a bundle that has expired as well keeps its code
+/// (format.md §6: trust is step 4, freshness step 7), but its hint must not
+/// send the importer to widen the trust line's window only to meet
+/// BUNDLE-EXPIRED next: the fix is a fresh bundle.
+fn expired_too(e: Error, manifest: &Manifest, now: SystemTime, skew: Duration) -> Error {
+    if e.code != Code::SigWindow {
+        return e;
+    }
+    match check_freshness(manifest, now, skew) {
+        Err(x) if x.code == Code::BundleExpired => e.with_hint(format!(
+            "the bundle has also expired (at {}): ask the exporter for a fresh bundle, signed with a key in service; \
+             do not change valid-after or valid-before in the trust file to admit it",
+            manifest.expires
+        )),
+        _ => e,
+    }
+}
+
 /// Step 5: the members in the container are exactly those of the manifest,
 /// in its order, with its sizes.
 pub fn check_members(manifest: &Manifest, payload: &[Entry]) -> Result<()> {
@@ -678,7 +696,8 @@ fn verify_opened(
     // 3. manifest (signed bytes only)
     let manifest = Manifest::parse(&signed.manifest)?;
     // 4. trust
-    let signers = check_trust(&manifest, &signed.sigs, opts.trust, opts.require_signers)?;
+    let signers = check_trust(&manifest, &signed.sigs, opts.trust, opts.require_signers)
+        .map_err(|e| expired_too(e, &manifest, opts.now.now(), opts.skew))?;
     *trusted = Some(Box::new(manifest.clone()));
     // 5. member list
     check_members(&manifest, &layout.payload)?;
@@ -1075,7 +1094,7 @@ fn read_member(
     let mut src = Digesting::new(r, e)?;
     let extracting = sink.is_some();
     let sink = Sink(sink);
-    crate::progress::begin(&format!("verify {}", p.name), p.size);
+    crate::progress::begin(&format!("verify {}", p.name), Some(p.size));
     let verdict = if !encrypted {
         copy_clear(p, &mut src, sink).map(Some)
     } else if let Some(ids) = identities {

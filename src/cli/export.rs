@@ -176,6 +176,17 @@ fn inputs(a: &Args) -> Result<Vec<Input>> {
     let mut inputs = Vec::new();
     for f in &a.files {
         let mut input = if f.as_os_str() == "-" {
+            // Refused at once: a terminal would wait silently for a file
+            // that nobody types.
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                return Err(Error::new(
+                    Code::Args,
+                    "`export -` reads the usage file from standard input, which is a terminal",
+                )
+                .with_hint(
+                    "pipe the file in (`ssh … ghe-license usage -o -y | airlock export - …`, or `< license-usage.json`), or name the file instead of -",
+                ));
+            }
             Input::stdin(&a.stdin_name, a.kind.as_deref() == Some("file"))
         } else {
             Input::path(f)?

@@ -14,9 +14,10 @@ pub struct Args {
     /// Where to write the private key; the public key goes to PATH.pub
     #[arg(long, short = 'f', value_name = "PATH")]
     pub out: PathBuf,
-    /// Comment stored in the key (shown by ssh-keygen -l)
-    #[arg(long, short = 'C', default_value = "airlock")]
-    pub comment: String,
+    /// Comment stored in the key (shown by ssh-keygen -l); default USER@HOST,
+    /// as ssh-keygen writes it
+    #[arg(long, short = 'C', value_name = "COMMENT")]
+    pub comment: Option<String>,
     /// Encrypt the private key with a passphrase asked twice on the terminal
     #[arg(long, conflicts_with = "passphrase_file")]
     pub passphrase: bool,
@@ -101,7 +102,7 @@ fn signing_key(a: &Args) -> Result<()> {
     };
     let g = keys::generate(
         &a.out,
-        &a.comment,
+        &a.comment.clone().unwrap_or_else(default_comment),
         pass.as_deref().map(|s| s.as_str()),
         a.force,
     )?;
@@ -143,4 +144,28 @@ pub fn allowed_line(host: &str, public_line: &str) -> String {
     let today = airlock::bundle::manifest::format_time(std::time::SystemTime::now());
     let day: String = today.chars().take(10).filter(|c| *c != '-').collect();
     format!("{host} namespaces=\"airlock-bundle\",valid-after=\"{day}Z\" {public_line}")
+}
+
+/// `user@host`, as ssh-keygen's default comment: the login name (USER,
+/// else LOGNAME, else the numeric uid) and the host name (/proc, else
+/// HOSTNAME); a part that cannot be found is left out with its `@`.
+fn default_comment() -> String {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| !u.is_empty() && !u.contains(char::is_whitespace))
+        .unwrap_or_else(|| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata("/proc/self")
+                .map_or_else(|_| "airlock".into(), |m| m.uid().to_string())
+        });
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace));
+    match host {
+        Some(h) => format!("{user}@{h}"),
+        None => user,
+    }
 }
