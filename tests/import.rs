@@ -982,12 +982,15 @@ fn outbox_files_are_private_whatever_the_directory_mode() {
 // Issue 27: the source is never modified; a backlog is superseded, not a
 // rollback; v1 ledgers migrate.
 
-/// What `lstat` says of `dir` and of everything under it: name (bytes),
-/// size, mode, modification and status-change times to the nanosecond.
-fn stat_snapshot(dir: &Path) -> Vec<(Vec<u8>, u64, u32, i64, i64, i64, i64)> {
+/// One entry's `lstat`: name (bytes), size, mode, modification and
+/// status-change times to the nanosecond.
+type Stat = (Vec<u8>, u64, u32, i64, i64, i64, i64);
+
+/// What `lstat` says of `dir` and of everything under it.
+fn stat_snapshot(dir: &Path) -> Vec<Stat> {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
-    fn walk(p: &Path, out: &mut Vec<(Vec<u8>, u64, u32, i64, i64, i64, i64)>) {
+    fn walk(p: &Path, out: &mut Vec<Stat>) {
         let m = std::fs::symlink_metadata(p).unwrap();
         out.push((
             p.as_os_str().as_bytes().to_vec(),
