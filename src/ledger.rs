@@ -944,14 +944,23 @@ impl Tx<'_> {
         self.tx.commit().map_err(|e| db_err(self.path, e))
     }
 
-    /// Every record, in order, as this transaction sees them.
-    pub(crate) fn events(&self) -> Result<Vec<Event>> {
+    /// The hand-over records of one instance, in order, as this
+    /// transaction sees them: what the lease rule reads on every import
+    /// (by the instance index, not the whole ledger each time).
+    pub(crate) fn handovers_of(
+        &self,
+        host_name: &str,
+        server_id: Option<&str>,
+    ) -> Result<Vec<Event>> {
         let mut st = self
             .tx
-            .prepare(&format!("SELECT {COLUMNS} FROM events ORDER BY seq"))
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM events WHERE kind = 'handover' AND host_name = ?1 \
+                 AND server_id IS ?2 ORDER BY seq"
+            ))
             .map_err(|e| db_err(self.path, e))?;
         let rows = st
-            .query_map([], Row::from_sql)
+            .query_map(params![host_name, server_id], Row::from_sql)
             .map_err(|e| db_err(self.path, e))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| db_err(self.path, e))?;

@@ -499,14 +499,11 @@ pub(crate) fn decide(
 /// A live lease on a hand-over of `m`'s instance: one hand-over in flight
 /// per instance, so two processes never deliver its files out of order.
 fn live_lease(tx: &Tx<'_>, m: &Manifest, now: SystemTime) -> Result<Option<Lease>> {
-    let events = tx.events()?;
+    // A lease is a bundle's last hand-over record: the instance's
+    // hand-over records are enough to tell.
+    let events = tx.handovers_of(&m.source.host_name, m.source.server_id.as_deref())?;
     let mine: HashSet<&HexDigest> = events
         .iter()
-        .filter(|e| {
-            e.kind == Kind::Handover
-                && e.host_name.as_deref() == Some(m.source.host_name.as_str())
-                && e.server_id == m.source.server_id
-        })
         .filter_map(|e| e.bundle_sha256.as_ref())
         .collect();
     Ok(mine
@@ -1075,6 +1072,45 @@ mod tests {
         let tx = l.begin().unwrap();
         let (o, e) = check_rules(&tx, &m, &batch).unwrap().unwrap();
         assert_eq!((o, e.code), (Outcome::Rejected, Code::LedgerRollback));
+    }
+
+    /// A hand-over in flight in another live process holds its instance
+    /// (only its instance), until its end is recorded; a lease of this
+    /// process (a crash it resumes) does not.
+    #[test]
+    fn a_live_lease_holds_its_instance_until_the_hand_over_ends() {
+        let d = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(d.path()).unwrap();
+        let m = crate::bundle::manifest::tests::sample();
+        let now = SystemTime::now();
+        let started = |pid: u32, sha: &str| Event {
+            lease_pid: Some(pid),
+            kind: Kind::Handover,
+            outcome: Outcome::Started,
+            at: Timestamp::from_system(now),
+            ..accepted(&m, "2026-11-29T00:00:00Z", 2, sha, sha)
+        };
+        let mut other = m.clone();
+        other.source.host_name = "other.example.com".into();
+        l.append(accepted(&m, "2026-11-29T00:00:00Z", 2, "b", "b"))
+            .unwrap();
+        // PID 1 lives (and is not this process).
+        l.append(started(1, "b")).unwrap();
+        {
+            let tx = l.begin().unwrap();
+            assert_eq!(live_lease(&tx, &m, now).unwrap().map(|x| x.pid), Some(1));
+            assert_eq!(live_lease(&tx, &other, now).unwrap(), None);
+        }
+        let mut done = started(1, "b");
+        (done.outcome, done.lease_pid) = (Outcome::Done, None);
+        l.append(done).unwrap();
+        {
+            let tx = l.begin().unwrap();
+            assert_eq!(live_lease(&tx, &m, now).unwrap(), None);
+        }
+        l.append(started(std::process::id(), "c")).unwrap();
+        let tx = l.begin().unwrap();
+        assert_eq!(live_lease(&tx, &m, now).unwrap(), None);
     }
 
     #[test]

@@ -517,7 +517,8 @@ impl Watcher<'_> {
         let result = match result {
             Ok(r) => r,
             Err(setup) => {
-                put_back(self.dirs, &c.name)?;
+                let to = put_back(self.dirs, &c.name)?;
+                self.restamp(&c.name, &to);
                 self.retry(&c.name, &setup);
                 return Ok(());
             }
@@ -525,7 +526,8 @@ impl Watcher<'_> {
         let d = disposition(&result);
         match (d, &result) {
             (Disposition::Retry, Err(e)) => {
-                put_back(self.dirs, &c.name)?;
+                let to = put_back(self.dirs, &c.name)?;
+                self.restamp(&c.name, &to);
                 self.retry(&c.name, e);
             }
             (Disposition::Refused, Err(e)) => self.quarantine(c, e)?,
@@ -549,6 +551,18 @@ impl Watcher<'_> {
             }
         }
         Ok(())
+    }
+
+    /// A file this watcher put back: the rename changed its status-change
+    /// time, which is not a change by anyone else (else `--once` would
+    /// leave it as "still changing" instead of trying it again).
+    fn restamp(&mut self, name: &OsStr, at: &Path) {
+        if at.file_name() != Some(name) {
+            return;
+        }
+        if let (Some(t), Ok(md)) = (self.tracked.get_mut(name), fs::symlink_metadata(at)) {
+            t.stamp = stamp(&md);
+        }
     }
 
     /// A failure of this host: try again after `retry_after` (`--once`:

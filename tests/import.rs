@@ -977,3 +977,584 @@ fn outbox_files_are_private_whatever_the_directory_mode() {
         "{text}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Issue 27: the source is never modified; a backlog is superseded, not a
+// rollback; v1 ledgers migrate.
+
+/// One entry's `lstat`: name (bytes), size, mode, modification and
+/// status-change times to the nanosecond.
+type Stat = (Vec<u8>, u64, u32, i64, i64, i64, i64);
+
+/// What `lstat` says of `dir` and of everything under it.
+fn stat_snapshot(dir: &Path) -> Vec<Stat> {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    fn walk(p: &Path, out: &mut Vec<Stat>) {
+        let m = std::fs::symlink_metadata(p).unwrap();
+        out.push((
+            p.as_os_str().as_bytes().to_vec(),
+            m.size(),
+            m.mode(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+        ));
+        if m.is_dir() {
+            for e in std::fs::read_dir(p).unwrap() {
+                walk(&e.unwrap().path(), out);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(dir, &mut v);
+    v.sort();
+    v
+}
+
+/// Regression (issue 27): `import FILE|DIR` must work on a read-only
+/// medium (sticks often are) and change nothing in it: no rename, no mode
+/// change, no temporary or lock file, not even a status-change time.
+/// Checked on a really read-only bind mount in a private mount namespace
+/// where one can be made (root is not bound by file modes), and always by
+/// `lstat` of every entry before and after.
+#[test]
+fn import_dir_on_a_read_only_directory_works_and_changes_nothing() {
+    let w = world();
+    let t = now_minus(2);
+    let stick = w.p("stick");
+    std::fs::create_dir_all(stick.join("sub")).unwrap();
+    for (name, host, at) in [
+        ("old", "ghes.example.com", t),
+        ("new", "ghes.example.com", t + 3600),
+        ("other", "other.example.com", t),
+    ] {
+        let b = w.bundle(name, host, at, &w.key, 3);
+        std::fs::rename(&b, stick.join(b.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(stick.join("junk.airlock.zip"), b"not a bundle").unwrap();
+    std::fs::write(stick.join("sub/README.txt"), b"left alone").unwrap();
+    let before = stat_snapshot(&stick);
+    let check = |out: &std::process::Output, what: &str| {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{what}: {e}\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let t = &v["totals"];
+        assert_eq!(
+            (&t["imported"], &t["superseded"], &t["refused"]),
+            (&2.into(), &1.into(), &1.into()),
+            "{what}: {v}"
+        );
+        assert_eq!(
+            stat_snapshot(&stick),
+            before,
+            "{what}: the directory changed"
+        );
+    };
+    let importer = |n: &str| -> Vec<std::ffi::OsString> {
+        vec![
+            "import".into(),
+            stick.clone().into(),
+            "--json".into(),
+            "--trust".into(),
+            w.allowed.clone().into(),
+            "--state-dir".into(),
+            w.p(&format!("state-{n}")).into(),
+            "--outbox".into(),
+            w.p(&format!("outbox-{n}")).into(),
+        ]
+    };
+
+    // A read-only bind mount of the directory over itself, in a private
+    // mount namespace.
+    let modes: [&[&str]; 2] = [&["--mount"], &["--mount", "--map-root-user"]];
+    let mode = modes.iter().find(|m| {
+        std::process::Command::new("unshare")
+            .args(**m)
+            .arg("true")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    match mode {
+        Some(mode) => {
+            let mut c = std::process::Command::new("unshare");
+            c.args(*mode)
+                .arg("sh")
+                .arg("-c")
+                .arg(
+                    "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" \
+                     && ! touch \"$1/.probe\" 2>/dev/null && shift && exec \"$@\"",
+                )
+                .arg("sh")
+                .arg(&stick)
+                .arg(airlock_bin())
+                .args(importer("ro"));
+            isolate(&mut c);
+            c.env("HOME", w.dir.path());
+            let out = c.output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(5),
+                "read-only mount: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            check(&out, "read-only mount");
+        }
+        None => eprintln!(
+            "NOTE: no mount namespace available (unshare -m needs root or user namespaces); \
+             the read-only directory was checked by lstat only"
+        ),
+    }
+
+    // The same import on the writable directory (another state directory):
+    // the same verdicts, and not one entry changed either.
+    let mut c = std::process::Command::new(airlock_bin());
+    c.args(importer("rw"));
+    isolate(&mut c);
+    c.env("HOME", w.dir.path());
+    let out = c.output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check(&out, "writable directory");
+}
+
+/// Write `n` bundles per instance for `instances` instances into `dir`,
+/// in process (`write_bundle`, not the CLI): instance i's bundle j is
+/// created `150 - 30 j` days ago, with sequence `5 i + j + 1`.
+fn write_backlog(w: &World, dir: &Path, instances: usize, n: usize) {
+    use airlock::bundle::export::{write_bundle, BundleSpec, Input};
+    let signer = airlock::keys::load_signer(&w.key, &mut || unreachable!("no passphrase")).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let usage = w.p("license-usage.json");
+    let recipients = airlock::crypt::Recipients::default();
+    for i in 0..instances {
+        for j in 0..n {
+            std::fs::write(
+                &usage,
+                airlock::sample::usage_clear(&backlog_host(i), &backlog_sid(i), 2),
+            )
+            .unwrap();
+            let spec = BundleSpec {
+                signer: &signer,
+                recipients: &recipients,
+                host_name: None,
+                server_id: None,
+                created: backlog_time(150 - 30 * j as u64),
+                expires_in: std::time::Duration::from_secs(366 * 86400),
+                tool: airlock::tool_version(),
+            };
+            let f = std::fs::File::create(dir.join(format!("h{i:03}-{j}.airlock.zip"))).unwrap();
+            write_bundle(
+                f,
+                &[Input::path(&usage).unwrap()],
+                &spec,
+                (5 * i + j + 1) as u64,
+            )
+            .unwrap();
+        }
+    }
+}
+
+fn backlog_host(i: usize) -> String {
+    format!("h{i:03}.example.com")
+}
+
+fn backlog_sid(i: usize) -> String {
+    format!("{i:08x}-0000-4000-8000-{i:012x}")
+}
+
+fn backlog_time(days_ago: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(now_minus(days_ago))
+}
+
+/// Every string in `v` that mentions a rollback.
+fn rollback_warnings(v: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) if s.contains("rollback") => out.push(s.clone()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    walk(v, &mut out);
+    out
+}
+
+/// Regression (issue 27): `import DIR` of a normal backlog (500 bundles,
+/// 100 instances, 5 months each) printed "100 imported, 400 superseded"
+/// but recorded the 400 as rejected `LEDGER-ROLLBACK`, and `fleet` warned
+/// of rollback attempts on every instance, hiding a real one.
+#[test]
+fn a_backlog_is_superseded_not_a_rollback_and_a_late_older_bundle_is_one() {
+    let w = world();
+    let backlog = w.p("backlog");
+    let start = std::time::Instant::now();
+    write_backlog(&w, &backlog, 100, 5);
+    eprintln!("500 bundles written in {:?}", start.elapsed());
+    let trust = w.p("allowed_signers");
+    std::fs::write(
+        &trust,
+        format!(
+            "*.example.com namespaces=\"airlock-bundle\" {}\n",
+            read_pub(&w.p("exporter_ed25519.pub"))
+        ),
+    )
+    .unwrap();
+    let run = |what: &str| -> serde_json::Value {
+        let start = std::time::Instant::now();
+        let out = w.import_std(&backlog).arg("--json").output().unwrap();
+        eprintln!("import DIR ({what}): {:?}", start.elapsed());
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let fleet = || -> serde_json::Value {
+        let out = airlock()
+            .args(["fleet", "--json", "--state-dir"])
+            .arg(w.p("importer-state"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let count = |ev: &serde_json::Value, outcome: &str| {
+        ev.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "import" && e["outcome"] == outcome)
+            .count()
+    };
+
+    let v = run("first");
+    assert_eq!(v["totals"]["imported"], 100, "{}", v["totals"]);
+    assert_eq!(v["totals"]["superseded"], 400, "{}", v["totals"]);
+    let ev = w.events();
+    assert_eq!(count(&ev, "superseded"), 400);
+    assert_eq!(count(&ev, "accepted"), 100);
+    assert_eq!(count(&ev, "rejected"), 0);
+    let f = fleet();
+    assert_eq!(f["instances"].as_array().unwrap().len(), 100);
+    assert_eq!(rollback_warnings(&f), Vec::<String>::new());
+
+    // The same backlog again: nothing new, and still no rollback.
+    let v = run("again");
+    assert_eq!(v["totals"]["already-imported"], 100, "{}", v["totals"]);
+    assert_eq!(v["totals"]["superseded"], 400, "{}", v["totals"]);
+    assert_eq!(count(&w.events(), "rejected"), 0);
+    assert_eq!(rollback_warnings(&fleet()), Vec::<String>::new());
+
+    // A bundle never seen, older than the newest of h007: a rollback, and
+    // the one warning.
+    let late = w.p("late");
+    std::fs::create_dir_all(&late).unwrap();
+    {
+        use airlock::bundle::export::{write_bundle, BundleSpec, Input};
+        let signer =
+            airlock::keys::load_signer(&w.key, &mut || unreachable!("no passphrase")).unwrap();
+        let usage = w.p("license-usage.json");
+        std::fs::write(
+            &usage,
+            airlock::sample::usage_clear(&backlog_host(7), &backlog_sid(7), 2),
+        )
+        .unwrap();
+        let spec = BundleSpec {
+            signer: &signer,
+            recipients: &airlock::crypt::Recipients::default(),
+            host_name: None,
+            server_id: None,
+            created: backlog_time(45),
+            expires_in: std::time::Duration::from_secs(366 * 86400),
+            tool: airlock::tool_version(),
+        };
+        let f = std::fs::File::create(late.join("h007-late.airlock.zip")).unwrap();
+        write_bundle(f, &[Input::path(&usage).unwrap()], &spec, 1000).unwrap();
+    }
+    let out = w
+        .import_std(&late.join("h007-late.airlock.zip"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("AIRLOCK-E-LEDGER-OLDER") || err.contains("AIRLOCK-E-LEDGER-ROLLBACK"),
+        "{err}"
+    );
+    let f = fleet();
+    assert_eq!(
+        rollback_warnings(&f),
+        vec!["1 rollback or replay attempt(s) refused".to_string()],
+        "{f}"
+    );
+    let h7 = f["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["host_name"] == backlog_host(7))
+        .unwrap();
+    assert_eq!(h7["rollback_attempts"], 1, "{h7}");
+}
+
+/// Issue 27: a ledger written by a v1 airlock, read by the CLI: it is
+/// migrated, `log --verify` succeeds, `log --json` prints each v1 record
+/// with exactly the fields and values it had, and new records continue
+/// the chain.
+#[test]
+fn a_v1_ledger_migrates_and_log_prints_its_records_as_before() {
+    use serde_json::{json, Value};
+    use sha2::Digest;
+    let w = world();
+    let state = w.p("importer-state");
+    std::fs::create_dir_all(&state).unwrap();
+    const SHA: &str = "2b1d2e5c7a1f6e0b9d8c7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d";
+    const SHA2: &str = "9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f";
+    const ID: &str = "0123456789abcdef0123456789abcdef";
+    const KEY: &str = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    const SID: &str = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    assert_eq!(KEY.len(), 50);
+    let h = "ghes.example.com";
+    let c = "2026-11-01T00:00:00Z";
+    let x = "2026-12-01T00:00:00Z";
+    let n = Value::Null;
+    // The 15 v1 fields of each record: seq, kind, at, outcome,
+    // bundle_sha256, bundle_id, signer, principal, sequence, host_name,
+    // server_id, created, expires, code, detail.
+    let records: Vec<[Value; 15]> = vec![
+        [
+            json!(1),
+            json!("export"),
+            json!("2026-11-01T00:00:01Z"),
+            json!("reserved"),
+            n.clone(),
+            n.clone(),
+            json!(KEY),
+            n.clone(),
+            json!(7),
+            json!(h),
+            json!(SID),
+            n.clone(),
+            n.clone(),
+            n.clone(),
+            n.clone(),
+        ],
+        [
+            json!(2),
+            json!("import"),
+            json!("2026-11-02T00:00:00Z"),
+            json!("accepted"),
+            json!(SHA),
+            json!(ID),
+            json!(KEY),
+            json!(h),
+            json!(7),
+            json!(h),
+            json!(SID),
+            json!(c),
+            json!(x),
+            n.clone(),
+            n.clone(),
+        ],
+        [
+            json!(3),
+            json!("handover"),
+            json!("2026-11-02T00:00:01Z"),
+            json!("done"),
+            json!(SHA),
+            json!(ID),
+            json!(KEY),
+            n.clone(),
+            json!(7),
+            json!(h),
+            json!(SID),
+            json!(c),
+            json!(x),
+            n.clone(),
+            json!("/o/ghes.json; /o/ghes.UPLOAD.txt"),
+        ],
+        [
+            json!(4),
+            json!("import"),
+            json!("2026-11-03T00:00:00Z"),
+            json!("rejected"),
+            json!(SHA2),
+            json!(ID),
+            json!(KEY),
+            n.clone(),
+            json!(7),
+            json!(h),
+            json!(SID),
+            json!(c),
+            json!(x),
+            json!("AIRLOCK-E-LEDGER-ROLLBACK"),
+            json!("sequence 7 is not above 7: rollback or replay"),
+        ],
+        [
+            json!(5),
+            json!("cloud-sync"),
+            json!("2026-11-04T00:00:00Z"),
+            json!("success"),
+            n.clone(),
+            n.clone(),
+            n.clone(),
+            n.clone(),
+            n.clone(),
+            json!(h),
+            json!(SID),
+            json!("Nov 3, 2026"),
+            n.clone(),
+            n.clone(),
+            n.clone(),
+        ],
+        [
+            json!(6),
+            json!("confirm"),
+            json!("2026-11-04T00:00:01Z"),
+            json!("confirmed"),
+            json!(SHA),
+            json!(ID),
+            n.clone(),
+            n.clone(),
+            json!(7),
+            json!(h),
+            json!(SID),
+            json!(c),
+            n.clone(),
+            n.clone(),
+            json!("Nov 3, 2026"),
+        ],
+    ];
+    let names = [
+        "seq",
+        "kind",
+        "at",
+        "outcome",
+        "bundle_sha256",
+        "bundle_id",
+        "signer",
+        "principal",
+        "sequence",
+        "host_name",
+        "server_id",
+        "created",
+        "expires",
+        "code",
+        "detail",
+    ];
+    let db = rusqlite::Connection::open(state.join("ledger.sqlite")).unwrap();
+    db.execute_batch(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO meta VALUES ('schema_version', '1');
+         CREATE TABLE events (
+            seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, at TEXT NOT NULL, outcome TEXT NOT NULL,
+            bundle_sha256 TEXT, bundle_id TEXT, signer TEXT, principal TEXT, sequence INTEGER,
+            host_name TEXT, server_id TEXT, created TEXT, expires TEXT, code TEXT, detail TEXT,
+            prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+         CREATE INDEX events_bundle ON events(bundle_sha256);",
+    )
+    .unwrap();
+    let mut prev = "0".repeat(64);
+    let mut want = Vec::new();
+    for r in &records {
+        // The v1 chain: SHA-256 over the previous hash, a newline and the
+        // compact JSON array of the 15 fields (docs/import.md).
+        let mut hh = sha2::Sha256::new();
+        hh.update(prev.as_bytes());
+        hh.update(b"\n");
+        hh.update(Value::Array(r.to_vec()).to_string().as_bytes());
+        let hash = hex::encode(hh.finalize());
+        let sql_values: Vec<rusqlite::types::Value> = r
+            .iter()
+            .chain([&json!(prev), &json!(hash)])
+            .map(|v| match v {
+                Value::Null => rusqlite::types::Value::Null,
+                Value::Number(n) => rusqlite::types::Value::Integer(n.as_i64().unwrap()),
+                Value::String(s) => rusqlite::types::Value::Text(s.clone()),
+                _ => unreachable!(),
+            })
+            .collect();
+        db.execute(
+            "INSERT INTO events VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)",
+            rusqlite::params_from_iter(sql_values),
+        )
+        .unwrap();
+        let mut obj = serde_json::Map::new();
+        for (k, v) in names.iter().zip(r.iter()) {
+            obj.insert(k.to_string(), v.clone());
+        }
+        obj.insert("prev_hash".into(), json!(prev));
+        obj.insert("hash".into(), json!(hash));
+        want.push(Value::Object(obj));
+        prev = hash;
+    }
+    drop(db);
+
+    let out = airlock()
+        .args(["log", "--verify", "--json", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["chain_verified"], true);
+    assert_eq!(v["head"], json!(prev));
+    let got = v["events"].as_array().unwrap();
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, w, "a v1 record prints differently after the migration");
+    }
+    let db = rusqlite::Connection::open(state.join("ledger.sqlite")).unwrap();
+    let version: String = db
+        .query_row(
+            "SELECT value FROM meta WHERE key='schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, "2");
+    drop(db);
+
+    // New records continue the chain, and the v1 records print the same.
+    let b = w.bundle("fresh", "other.example.com", now_minus(1), &w.key, 2);
+    w.import(&b).assert().success();
+    let ev = w.events();
+    let ev = ev.as_array().unwrap();
+    assert!(ev.len() > want.len(), "{ev:?}");
+    assert_eq!(&ev[..want.len()], &want[..]);
+    let out = airlock()
+        .args(["log", "--verify", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("chain verified: {} records", ev.len())),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

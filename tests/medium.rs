@@ -193,8 +193,9 @@ fn a_bundle_rewritten_after_its_signature_was_checked_is_refused_everywhere() {
     assert!(w.outbox().is_empty(), "{:?}", w.outbox());
     assert_eq!(listing(&w.p("out")), Vec::<String>::new());
     let ev = w.events();
-    assert!(ev.iter().all(|e| e["outcome"] != "accepted"), "{ev:?}");
-    assert_eq!(ev.last().unwrap()["code"], "AIRLOCK-E-BUNDLE-CHANGED");
+    // A file that changed while it was read is no verdict on a bundle: it
+    // is tried again, and nothing is recorded (issue 27).
+    assert!(ev.is_empty(), "{ev:?}");
 
     // The same with the modification time put back afterwards: the change
     // time still gives it away.

@@ -897,3 +897,788 @@ fn systemd_units_verify_and_their_recipes_run() {
         "{outbox:?}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Issue 27: the watcher's claim rule, names, --once, signals and ordering.
+
+/// A watcher command on `drop` with the importer's arguments of `w`.
+fn watch_cmd(w: &World, drop: &Path, allowed: &Path, settle: &str, extra: &[&str]) -> Command {
+    let mut c = w.cmd();
+    c.arg("watch")
+        .arg(drop)
+        .args([
+            "--settle",
+            settle,
+            "--poll",
+            "200ms",
+            "--retry-after",
+            "200ms",
+        ])
+        .args(extra);
+    w.importer_args(&mut c, allowed);
+    c
+}
+
+/// Spawn `c` with its output in files `w.p(tag.stdout|stderr)`.
+fn spawn_logged(w: &World, mut c: Command, tag: &str) -> Child {
+    let out = std::fs::File::create(w.p(&format!("{tag}.stdout"))).unwrap();
+    let err = std::fs::File::create(w.p(&format!("{tag}.stderr"))).unwrap();
+    c.stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+        .unwrap()
+}
+
+/// What a process spawned by [`spawn_logged`] wrote: stdout, stderr.
+fn logged(w: &World, tag: &str) -> (Vec<u8>, Vec<u8>) {
+    (
+        std::fs::read(w.p(&format!("{tag}.stdout"))).unwrap_or_default(),
+        std::fs::read(w.p(&format!("{tag}.stderr"))).unwrap_or_default(),
+    )
+}
+
+/// Run `c` to its end, killing it (and failing) after `limit`. Returns the
+/// exit code, stdout, stderr and how long it ran.
+fn run_bounded(
+    w: &World,
+    c: Command,
+    tag: &str,
+    limit: Duration,
+) -> (Option<i32>, String, String, Duration) {
+    let start = Instant::now();
+    let mut child = spawn_logged(w, c, tag);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            let took = start.elapsed();
+            let (o, e) = logged(w, tag);
+            return (
+                st.code(),
+                String::from_utf8_lossy(&o).into_owned(),
+                String::from_utf8_lossy(&e).into_owned(),
+                took,
+            );
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            let (o, e) = logged(w, tag);
+            panic!(
+                "{tag}: still running after {limit:?}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&o),
+                String::from_utf8_lossy(&e)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Wait until the watcher reached pause point `point` (AIRLOCK_PAUSE).
+fn wait_reached(hooks: &Path, point: &str, child: &mut Child) {
+    let reached = hooks.join(format!("{point}.reached"));
+    let start = Instant::now();
+    while !reached.exists() {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("exited ({st}) before {point}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{point} never reached"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn go(hooks: &Path, point: &str) {
+    std::fs::write(hooks.join(format!("{point}.go")), b"").unwrap();
+}
+
+/// The `*.airlock.zip` files in `dir`, with their full paths.
+fn zips(dir: &Path) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .filter(|e| e.file_name().as_bytes().ends_with(b".airlock.zip"))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Put `bytes` into `dir` under `name` in one step (written beside it
+/// under a name the watcher ignores, then renamed), as a transfer tool does.
+fn drop_as(dir: &Path, name: &std::ffi::OsStr, bytes: &[u8]) {
+    let part = dir.join(".incoming.part");
+    std::fs::write(&part, bytes).unwrap();
+    std::fs::rename(&part, dir.join(name)).unwrap();
+}
+
+fn allowed_all(w: &World) -> PathBuf {
+    allowed_signers(
+        w.dir.path(),
+        "*.example.com",
+        &[&w.pubkey("exporter_ed25519")],
+    )
+}
+
+fn ledger_rows<'a>(
+    ev: &'a [serde_json::Value],
+    sha: &str,
+    kind: &str,
+) -> Vec<&'a serde_json::Value> {
+    ev.iter()
+        .filter(|e| e["kind"] == kind && e["bundle_sha256"] == sha)
+        .collect()
+}
+
+/// Regression (issue 27): while bundle A was imported, a newer genuine
+/// bundle B renamed over A's name was moved to `done/` by name as if it
+/// had been imported: never verified or handed over, no ledger row, and
+/// the outbox kept the older file.
+#[test]
+fn a_bundle_renamed_over_one_being_imported_is_imported_in_its_own_right() {
+    if skip_without_test_hooks(
+        "a_bundle_renamed_over_one_being_imported_is_imported_in_its_own_right",
+    ) {
+        return;
+    }
+    let w = World::new();
+    let k = w.key("exporter_ed25519");
+    let allowed = allowed_all(&w);
+    let t = now() - 3 * 3600;
+    let a = w.bundle(&k, "a.example.com", t, 3);
+    let b = w.bundle(&k, "a.example.com", t + 600, 4);
+    let drop = w.p("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    let name = a.file_name().unwrap().to_os_string();
+    drop_as(&drop, &name, &std::fs::read(&a).unwrap());
+
+    let hooks = tempfile::tempdir().unwrap();
+    let mut c = watch_cmd(&w, &drop, &allowed, "300ms", &[]);
+    c.env("AIRLOCK_PAUSE", "watch:claimed")
+        .env("AIRLOCK_PAUSE_DIR", hooks.path());
+    let mut watcher = spawn_logged(&w, c, "watch");
+    wait_reached(hooks.path(), "watch:claimed", &mut watcher);
+    // A is claimed (out of the drop folder's name space), not yet read.
+    assert!(drop.join(".airlock-claim").join(&name).exists());
+    assert!(!drop.join(&name).exists());
+    drop_as(&drop, &name, &std::fs::read(&b).unwrap());
+    go(hooks.path(), "watch:claimed");
+
+    let done = drop.join("done");
+    let both = wait_until(Duration::from_secs(60), || zips(&done).len() == 2);
+    assert_eq!(sigterm(&mut watcher), Some(0));
+    let (out, err) = logged(&w, "watch");
+    assert!(
+        both,
+        "done: {:?}\ndrop: {:?}\n{}{}",
+        names(&done),
+        names(&drop),
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&err)
+    );
+    // done/ holds A and B byte for byte: each is what was verified.
+    let mut got: Vec<String> = zips(&done).iter().map(|p| sha(p)).collect();
+    let mut want = vec![sha(&a), sha(&b)];
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{:?}", names(&done));
+    assert!(zips(&drop).is_empty() && zips(&drop.join(".airlock-claim")).is_empty());
+
+    // Both have ledger rows: accepted and handed over, A first.
+    let ev = w.events();
+    for (p, what) in [(&a, "A"), (&b, "B")] {
+        let imports = ledger_rows(&ev, &sha(p), "import");
+        assert_eq!(imports.len(), 1, "{what}: {imports:?}");
+        assert_eq!(imports[0]["outcome"], "accepted", "{what}");
+        let done = ledger_rows(&ev, &sha(p), "handover");
+        assert!(
+            done.iter().any(|e| e["outcome"] == "done"),
+            "{what}: {done:?}"
+        );
+    }
+    // B, the newest, is the one usage file at the outbox's top level.
+    let hb = ledger_rows(&ev, &sha(&b), "handover")
+        .into_iter()
+        .find(|e| e["outcome"] == "done")
+        .unwrap()
+        .clone();
+    let outbox_json: Vec<String> = names(&w.p("outbox"))
+        .into_iter()
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    assert_eq!(outbox_json.len(), 1, "{outbox_json:?}");
+    assert!(
+        hb.to_string().contains(&outbox_json[0]),
+        "{outbox_json:?} is not B's: {hb}"
+    );
+}
+
+/// Issue 27, the same race inside the claim directory: a file put in place
+/// of the claimed one is never moved to `done/` as the verified one. While
+/// the claimed bundle is read, the swap is seen as a change (the claimed
+/// file's link count and status-change time moved): nothing is recorded,
+/// the new file is put back and imported in its own right. After the read,
+/// the identity check before the move sees it: it stays claimed, is
+/// reported, and the next start puts it back and imports it.
+#[test]
+fn a_file_swapped_into_the_claim_directory_is_never_placed_unverified() {
+    if skip_without_test_hooks("a_file_swapped_into_the_claim_directory_is_never_placed_unverified")
+    {
+        return;
+    }
+    let w = World::new();
+    let k = w.key("exporter_ed25519");
+    let allowed = allowed_all(&w);
+    let t = now() - 3 * 3600;
+    let made: Vec<PathBuf> = (0..4)
+        .map(|i| w.bundle(&k, "c.example.com", t + 600 * i, 3))
+        .collect();
+    let drop = w.p("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    let claim = drop.join(".airlock-claim");
+    let done = drop.join("done");
+    let ctx = |err: &str| {
+        format!(
+            "{err}\ndrop {:?}\nclaim {:?}\ndone {:?}\nquarantine {:?}",
+            names(&drop),
+            names(&claim),
+            names(&done),
+            names(&drop.join("quarantine"))
+        )
+    };
+    // Swap `new` in for the claimed `old` at pause point `point`.
+    let swap = |old: &Path, new: &Path, point: &str, tag: &str| -> (Option<i32>, String) {
+        let name = old.file_name().unwrap();
+        drop_as(&drop, name, &std::fs::read(old).unwrap());
+        let hooks = tempfile::tempdir().unwrap();
+        let mut c = watch_cmd(&w, &drop, &allowed, "300ms", &["--once"]);
+        c.env("AIRLOCK_PAUSE", point)
+            .env("AIRLOCK_PAUSE_DIR", hooks.path());
+        let mut watcher = spawn_logged(&w, c, tag);
+        wait_reached(hooks.path(), point, &mut watcher);
+        let part = claim.join(".swap");
+        std::fs::write(&part, std::fs::read(new).unwrap()).unwrap();
+        std::fs::rename(&part, claim.join(name)).unwrap();
+        go(hooks.path(), point);
+        let st = watcher.wait().unwrap();
+        let (_, err) = logged(&w, tag);
+        (st.code(), String::from_utf8_lossy(&err).into_owned())
+    };
+
+    // 1. During the read.
+    let (code, err) = swap(&made[0], &made[1], "verify:signed", "read");
+    assert_eq!(code, Some(0), "{}", ctx(&err));
+    assert!(err.contains("AIRLOCK-E-BUNDLE-CHANGED"), "{}", ctx(&err));
+    let z = zips(&done);
+    assert_eq!(z.len(), 1, "{}", ctx(&err));
+    assert_eq!(sha(&z[0]), sha(&made[1]));
+    let ev = w.events();
+    assert!(ledger_rows(&ev, &sha(&made[0]), "import").is_empty());
+    assert_eq!(
+        ledger_rows(&ev, &sha(&made[1]), "import")[0]["outcome"],
+        "accepted"
+    );
+
+    // 2. After the read: the import of the claimed bundle goes on (it was
+    // read whole through its descriptor); the other file is not moved.
+    let (code, err) = swap(&made[2], &made[3], "verify:payload-read", "after");
+    let name = made[2].file_name().unwrap();
+    assert_ne!(code, Some(0), "{}", ctx(&err));
+    assert!(err.contains("was replaced in"), "{}", ctx(&err));
+    assert_eq!(zips(&done).len(), 1, "{}", ctx(&err));
+    assert_eq!(sha(&claim.join(name)), sha(&made[3]), "{}", ctx(&err));
+    let ev = w.events();
+    assert_eq!(
+        ledger_rows(&ev, &sha(&made[2]), "import")[0]["outcome"],
+        "accepted"
+    );
+    assert!(ledger_rows(&ev, &sha(&made[3]), "import").is_empty());
+    // The next run puts it back and imports it.
+    let (code, out, err, _) = run_bounded(
+        &w,
+        watch_cmd(&w, &drop, &allowed, "300ms", &["--once"]),
+        "next",
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(0), "{out}{}", ctx(&err));
+    assert!(
+        err.contains("was claimed by a watcher that stopped"),
+        "{err}"
+    );
+    let mut got: Vec<String> = zips(&done).iter().map(|p| sha(p)).collect();
+    got.sort();
+    let mut want = vec![sha(&made[1]), sha(&made[3])];
+    want.sort();
+    assert_eq!(got, want, "{}", ctx(&err));
+    let ev = w.events();
+    assert_eq!(
+        ledger_rows(&ev, &sha(&made[3]), "import")[0]["outcome"],
+        "accepted"
+    );
+}
+
+fn os(b: &[u8]) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    std::ffi::OsString::from_vec(b.to_vec())
+}
+
+fn long_name(c: u8) -> std::ffi::OsString {
+    let mut v = vec![c; 250 - ".airlock.zip".len()];
+    v.extend_from_slice(b".airlock.zip");
+    os(&v)
+}
+
+/// The names in `dir`, as bytes.
+fn raw_names(dir: &Path) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Human output that no name can forge: valid UTF-8, no control character
+/// but the line ends, and every line one of `prefixes`.
+fn assert_unforged(text: &[u8], prefixes: &[&str]) {
+    let s = std::str::from_utf8(text).expect("human output is UTF-8");
+    assert!(
+        !s.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character in the output: {s:?}"
+    );
+    for l in s.lines() {
+        assert!(
+            prefixes.iter().any(|p| l.starts_with(p)),
+            "a line no event starts: {l:?}\nin {s}"
+        );
+    }
+}
+
+/// The name a quarantine reason file is about (`file`, or `file_bytes`).
+fn reason_file(r: &serde_json::Value) -> std::ffi::OsString {
+    use base64::Engine;
+    match r["file_bytes"].as_str() {
+        Some(b) => os(&base64::engine::general_purpose::STANDARD.decode(b).unwrap()),
+        None => r["file"].as_str().unwrap().into(),
+    }
+}
+
+/// Regression (issue 27): a legal 250-byte name made `NAME.reason.json` or
+/// a de-duplicated name longer than 255 bytes and the watcher exit 3;
+/// names that are not UTF-8 were skipped; newlines and escape sequences in
+/// names forged lines of the output. Valid bundles and junk under each kind
+/// of name, with `watch --once` and with a running watcher.
+#[test]
+fn any_legal_name_is_imported_or_quarantined_and_the_watcher_keeps_running() {
+    use std::os::unix::ffi::OsStrExt;
+    let w = World::new();
+    let k = w.key("exporter_ed25519");
+    let allowed = allowed_all(&w);
+    let t = now() - 3 * 3600;
+    let valid = [
+        long_name(b'v'),
+        os(b"caf\xe9-\xff.airlock.zip"),
+        os(b"two\nimported: forged -> done\x1b[2K.airlock.zip"),
+    ];
+    let junk = [
+        long_name(b'j'),
+        os(b"junk-\xfe\xfd.airlock.zip"),
+        os(b"junk\nQUARANTINED: none\x1b]0;title\x07.airlock.zip"),
+    ];
+    let bundles: Vec<PathBuf> = (0..3)
+        .map(|i| w.bundle(&k, &format!("n{i}.example.com"), t, 2))
+        .collect();
+    let drop = w.p("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    for (n, b) in valid.iter().zip(&bundles) {
+        drop_as(&drop, n, &std::fs::read(b).unwrap());
+    }
+    for n in &junk {
+        drop_as(&drop, n, b"not a bundle, no zip trailer");
+    }
+
+    // --once: judged, and exits (non-zero: something was quarantined).
+    let (code, out, err, _) = run_bounded(
+        &w,
+        watch_cmd(&w, &drop, &allowed, "300ms", &["--once"]),
+        "once",
+        Duration::from_secs(60),
+    );
+    assert!(
+        code.is_some_and(|c| c != 0 && c != 101),
+        "{code:?} {out}{err}"
+    );
+    let (o, e) = logged(&w, "once");
+    assert_unforged(&o, &["imported: ", "QUARANTINED: "]);
+    assert_unforged(&e, &["airlock watch", "airlock: error[", "  hint: "]);
+    assert_eq!(out.lines().count(), 6, "{out}");
+    let done = drop.join("done");
+    let q = drop.join("quarantine");
+    let mut want = valid.to_vec();
+    want.sort();
+    assert_eq!(raw_names(&done), want);
+    let qz: Vec<_> = raw_names(&q)
+        .into_iter()
+        .filter(|n| n.as_bytes().ends_with(b".airlock.zip"))
+        .collect();
+    let mut want = junk.to_vec();
+    want.sort();
+    assert_eq!(qz, want);
+    // One reason file per quarantined file, each within 255 bytes, naming
+    // its file exactly.
+    let reasons: Vec<_> = raw_names(&q)
+        .into_iter()
+        .filter(|n| !n.as_bytes().ends_with(b".airlock.zip"))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    for r in &reasons {
+        assert!(r.as_bytes().len() <= 255, "{r:?}");
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(q.join(r)).unwrap()).unwrap();
+        assert_eq!(v["code"], "AIRLOCK-E-BUNDLE-INCOMPLETE", "{v}");
+        assert!(junk.contains(&reason_file(&v)), "{v}");
+    }
+
+    // A running watcher (--json): the same names again (already imported,
+    // their names taken in done/), corrupted bundles (refused by the
+    // verifier, their names taken in quarantine/), then one more bundle: it
+    // is imported, so the watcher kept running.
+    let mut c = watch_cmd(&w, &drop, &allowed, "300ms", &["--json"]);
+    c.args(["--incomplete-after", "10m"]);
+    let mut watcher = spawn_logged(&w, c, "watch");
+    for (n, b) in valid.iter().zip(&bundles) {
+        drop_as(&drop, n, &std::fs::read(b).unwrap());
+    }
+    for (n, b) in junk.iter().zip(&bundles) {
+        let mut bad = std::fs::read(b).unwrap();
+        bad[200] ^= 1;
+        drop_as(&drop, n, &bad);
+    }
+    let six = wait_until(Duration::from_secs(60), || {
+        zips(&done).len() == 6 && zips(&q).len() == 6
+    });
+    let last = w.bundle(&k, "n9.example.com", t, 2);
+    drop_as(
+        &drop,
+        last.file_name().unwrap(),
+        &std::fs::read(&last).unwrap(),
+    );
+    let seven = wait_until(Duration::from_secs(60), || zips(&done).len() == 7);
+    let running = watcher.try_wait().unwrap().is_none();
+    let st = sigterm(&mut watcher);
+    let (o, e) = logged(&w, "watch");
+    let ctx = format!(
+        "done {:?}\nquarantine {:?}\n{}{}",
+        raw_names(&done),
+        raw_names(&q),
+        String::from_utf8_lossy(&o),
+        String::from_utf8_lossy(&e)
+    );
+    assert!(six && seven && running, "{ctx}");
+    assert_eq!(st, Some(0), "{ctx}");
+    for d in [&done, &q] {
+        for n in raw_names(d) {
+            assert!(n.as_bytes().len() <= 255, "{n:?}");
+        }
+    }
+    // Every event is one JSON line; names that are not UTF-8 carry their
+    // exact bytes.
+    let mut placed = 0;
+    for l in o.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(l)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(l)));
+        if v["event"] == "placed" {
+            placed += 1;
+            let name = reason_file(&v);
+            assert!(
+                valid.contains(&name) || junk.contains(&name) || name == last.file_name().unwrap(),
+                "{v}"
+            );
+        }
+    }
+    assert_eq!(placed, 7, "{ctx}");
+    // The corrupted copies were judged by the verifier, with ledger rows.
+    let ev = w.events();
+    let rejected = ev
+        .iter()
+        .filter(|e| e["kind"] == "import" && e["outcome"] == "rejected")
+        .count();
+    assert_eq!(rejected, 3, "{ev:?}");
+}
+
+/// Regression (issue 27): `watch --once` never exited after a failure of
+/// this host (a tracked file kept the loop alive), and waited for
+/// `--incomplete-after` (1 h) for one small junk file.
+#[test]
+fn watch_once_with_junk_and_a_host_failure_exits_within_the_settle_time() {
+    let w = World::new();
+    let k = w.key("exporter_ed25519");
+    let allowed = allowed_all(&w);
+    let b = w.bundle(&k, "a.example.com", now() - 3600, 3);
+    let drop = w.p("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    let bname = b.file_name().unwrap();
+    drop_as(&drop, bname, &std::fs::read(&b).unwrap());
+    drop_as(
+        &drop,
+        std::ffi::OsStr::new("junk.airlock.zip"),
+        b"0123456789",
+    );
+    // A failure of this host: the outbox is a regular file.
+    let outbox = w.p("outbox-is-a-file");
+    std::fs::write(&outbox, b"").unwrap();
+    let mut c = w.cmd();
+    c.arg("watch").arg(&drop).args([
+        "--once",
+        "--settle",
+        "1s",
+        "--retry-after",
+        "1m",
+        "--poll",
+        "30s",
+    ]);
+    c.arg("--trust")
+        .arg(&allowed)
+        .arg("--state-dir")
+        .arg(w.p("importer-state"))
+        .arg("--outbox")
+        .arg(&outbox);
+    let settle = Duration::from_secs(1);
+    let (code, out, err, took) = run_bounded(&w, c, "once", Duration::from_secs(60));
+    eprintln!("watch --once with junk and a host failure: exited after {took:?}");
+    assert!(
+        took < settle * 2 + Duration::from_secs(5),
+        "{took:?}\n{err}"
+    );
+    assert!(
+        code.is_some_and(|c| c != 0 && c != 101),
+        "{code:?} {out}{err}"
+    );
+    assert!(err.contains("1 quarantined, 1 failed"), "{err}");
+    // The junk is quarantined as incomplete; the bundle stays to be tried
+    // again, unjudged (nothing in done/ or quarantine/, no ledger verdict).
+    let r: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(drop.join("quarantine/junk.airlock.zip.reason.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r["code"], "AIRLOCK-E-BUNDLE-INCOMPLETE", "{r}");
+    assert_eq!(sha(&drop.join(bname)), sha(&b));
+    assert!(names(&drop.join("done")).is_empty());
+    assert!(names(&drop.join(".airlock-claim")).is_empty());
+}
+
+/// Regression (issue 27): a FIFO put in place of a bundle blocked the
+/// watcher's `File::open` forever, and SIGTERM was not acted on.
+#[test]
+fn a_fifo_is_quarantined_at_once_and_the_watcher_never_hangs() {
+    let w = World::new();
+    let k = w.key("exporter_ed25519");
+    let allowed = allowed_all(&w);
+    let b = w.bundle(&k, "a.example.com", now() - 3600, 3);
+    let drop = w.p("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    drop_as(&drop, b.file_name().unwrap(), &std::fs::read(&b).unwrap());
+    let st = tool("mkfifo")
+        .arg(drop.join("pipe.airlock.zip"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let (code, out, err, took) = run_bounded(
+        &w,
+        watch_cmd(&w, &drop, &allowed, "300ms", &["--once"]),
+        "once",
+        Duration::from_secs(30),
+    );
+    eprintln!("watch --once with a FIFO: {took:?}");
+    assert!(
+        code.is_some_and(|c| c != 0 && c != 101),
+        "{code:?} {out}{err}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(drop.join("quarantine/pipe.airlock.zip.reason.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(r["code"], "AIRLOCK-E-NOT-A-FILE", "{r}");
+    assert!(drop.join("done").join(b.file_name().unwrap()).exists());
+}
+
+/// Issue 27: a FIFO swapped in after the claim (between the rename and
+/// the open) is refused by the open, which does not block.
+#[test]
+fn a_fifo_swapped_in_after_the_claim_does_not_block_the_open() {
+    if skip_without_test_hooks("a_fifo_swapped_in_after_the_claim_does_not_block_the_open") {
+        return;
+    }
+    let w = World::new();
+    let k = w.key("exporter_ed25519");
+    let allowed = allowed_all(&w);
+    let b = w.bundle(&k, "a.example.com", now() - 3600, 3);
+    let drop = w.p("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    let name = b.file_name().unwrap();
+    drop_as(&drop, name, &std::fs::read(&b).unwrap());
+    let hooks = tempfile::tempdir().unwrap();
+    let mut c = watch_cmd(&w, &drop, &allowed, "300ms", &["--once"]);
+    c.env("AIRLOCK_PAUSE", "watch:claimed")
+        .env("AIRLOCK_PAUSE_DIR", hooks.path());
+    let start = Instant::now();
+    let mut watcher = spawn_logged(&w, c, "once");
+    wait_reached(hooks.path(), "watch:claimed", &mut watcher);
+    let claimed = drop.join(".airlock-claim").join(name);
+    std::fs::remove_file(&claimed).unwrap();
+    assert!(tool("mkfifo").arg(&claimed).status().unwrap().success());
+    go(hooks.path(), "watch:claimed");
+    let ok = wait_until(Duration::from_secs(20), || {
+        watcher.try_wait().unwrap().is_some()
+    });
+    if !ok {
+        let _ = watcher.kill();
+    }
+    let (o, e) = logged(&w, "once");
+    assert!(
+        ok,
+        "hung on the FIFO\n{}{}",
+        String::from_utf8_lossy(&o),
+        String::from_utf8_lossy(&e)
+    );
+    eprintln!(
+        "FIFO swapped in after the claim: exited after {:?}",
+        start.elapsed()
+    );
+    let reason = drop
+        .join("quarantine")
+        .join(format!("{}.reason.json", name.to_string_lossy()));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(reason).unwrap()).unwrap();
+    assert_eq!(r["code"], "AIRLOCK-E-NOT-A-FILE", "{r}");
+    assert!(names(&drop.join("done")).is_empty());
+}
+
+/// Regression (issue 27): SIGTERM was not acted on while a bundle was in
+/// hand. Now the watcher exits 0 within a second or so, the bundle stays
+/// claimed, and the next run puts it back (reported) and imports it.
+#[test]
+fn sigterm_during_an_import_exits_promptly_and_the_next_run_recovers_the_file() {
+    if skip_without_test_hooks(
+        "sigterm_during_an_import_exits_promptly_and_the_next_run_recovers_the_file",
+    ) {
+        return;
+    }
+    let w = World::new();
+    let k = w.key("exporter_ed25519");
+    let allowed = allowed_all(&w);
+    let b = w.bundle(&k, "a.example.com", now() - 3600, 3);
+    let drop = w.p("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    let name = b.file_name().unwrap();
+    drop_as(&drop, name, &std::fs::read(&b).unwrap());
+    let hooks = tempfile::tempdir().unwrap();
+    let mut c = watch_cmd(&w, &drop, &allowed, "300ms", &[]);
+    c.env("AIRLOCK_PAUSE", "verify:signed")
+        .env("AIRLOCK_PAUSE_DIR", hooks.path());
+    let mut watcher = spawn_logged(&w, c, "watch");
+    wait_reached(hooks.path(), "verify:signed", &mut watcher);
+    let start = Instant::now();
+    let code = sigterm(&mut watcher);
+    let took = start.elapsed();
+    eprintln!("SIGTERM during a paused import: exited after {took:?}");
+    let (_, e) = logged(&w, "watch");
+    assert_eq!(code, Some(0), "{}", String::from_utf8_lossy(&e));
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(drop.join(".airlock-claim").join(name).exists());
+    assert!(names(&drop.join("done")).is_empty());
+
+    let (code, out, err, _) = run_bounded(
+        &w,
+        watch_cmd(&w, &drop, &allowed, "300ms", &["--once", "--json"]),
+        "once",
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "recovered" && e["file"] == name.to_str().unwrap()),
+        "{out}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "placed" && e["disposition"] == "imported"),
+        "{out}"
+    );
+    assert_eq!(sha(&drop.join("done").join(name)), sha(&b));
+    let ev = w.events();
+    assert_eq!(ledger_rows(&ev, &sha(&b), "import").len(), 1);
+}
+
+/// Regression (issue 27): a file whose status-change time kept moving was
+/// judged at the settle pace, adding a ledger row each time. It is not
+/// judged while its metadata changes, and once, after.
+#[test]
+fn a_file_whose_ctime_keeps_changing_is_judged_once_after_it_stops() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let k = w.key("exporter_ed25519");
+    let allowed = allowed_all(&w);
+    let b = w.bundle(&k, "a.example.com", now() - 3600, 3);
+    let drop = w.p("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    let name = b.file_name().unwrap().to_os_string();
+    let mut watcher = spawn_logged(
+        &w,
+        watch_cmd(&w, &drop, &allowed, "500ms", &["--incomplete-after", "10m"]),
+        "watch",
+    );
+    // Written under a name the watcher ignores, opened, then renamed into
+    // place: the descriptor follows the file wherever it goes.
+    let part = drop.join(".part");
+    std::fs::write(&part, std::fs::read(&b).unwrap()).unwrap();
+    let f = std::fs::File::open(&part).unwrap();
+    std::fs::rename(&part, drop.join(&name)).unwrap();
+    let target = drop.join(&name);
+    let start = Instant::now();
+    let mut claimed_while_changing = 0;
+    let mut mode = 0o644;
+    while start.elapsed() < Duration::from_secs(3) {
+        mode ^= 0o040;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))
+            .unwrap();
+        if !target.exists() {
+            claimed_while_changing += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop_file(f);
+    let imported = wait_until(Duration::from_secs(60), || {
+        drop.join("done").join(&name).exists()
+    });
+    assert_eq!(sigterm(&mut watcher), Some(0));
+    let (o, e) = logged(&w, "watch");
+    let ctx = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o),
+        String::from_utf8_lossy(&e)
+    );
+    assert_eq!(claimed_while_changing, 0, "judged while it changed\n{ctx}");
+    assert!(imported, "{ctx}");
+    // One verdict, one row: no refusal or retry recorded per attempt.
+    let ev = w.events();
+    let imports: Vec<_> = ev.iter().filter(|e| e["kind"] == "import").collect();
+    assert_eq!(imports.len(), 1, "{imports:?}");
+    assert_eq!(imports[0]["outcome"], "accepted");
+    assert_eq!(imports[0]["bundle_sha256"], sha(&b));
+    assert_eq!(
+        String::from_utf8_lossy(&o).matches("imported: ").count(),
+        1,
+        "{ctx}"
+    );
+}
