@@ -533,9 +533,11 @@ pub fn import_opened(
         Target::Http { .. } => Vec::new(),
     };
     let upload = upload_files(&opts.target, m, &staged);
+    // The replaced files leave the top level first: a bundle of the same
+    // second (a higher sequence from the same key) has the same names.
+    let (moved_aside, move_errors) = move_replaced_aside(&replaced);
     let result = hand_over(opts, &mut ledger, &v, &sha256, &dir, staged, &replaced)?;
     let handed_over = lifecycle::end_handover(&mut ledger, &v, &sha256, now(), result)?;
-    let (moved_aside, move_errors) = move_replaced_aside(&replaced);
     Ok(ImportReport {
         bundle_sha256: sha256.clone(),
         bundle_id: m.bundle_id.clone(),

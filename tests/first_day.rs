@@ -170,10 +170,7 @@ fn import(d: &Path, allowed: &Path, b: &Path) -> Output {
         .arg("--state-dir")
         .arg(d.join("importer"))
         .arg("--outbox")
-        .arg(d.join(format!(
-            "outbox-{}",
-            b.file_stem().unwrap().to_string_lossy()
-        )))
+        .arg(d.join("outbox"))
         .env("HOME", d)
         .output()
         .unwrap()
@@ -214,6 +211,20 @@ fn item08_same_second_is_ordered_by_the_sequence_of_one_key() {
         o.status.success(),
         "sequence 2 of the same second: {}",
         stderr(&o)
+    );
+    // One outbox: the second of the same second replaced the first (same
+    // names), which moved into superseded/ before it was published.
+    let top: Vec<String> = std::fs::read_dir(d.path().join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    assert_eq!(top.len(), 1, "{top:?}");
+    let sup = d.path().join("outbox/superseded");
+    assert_eq!(
+        std::fs::read_dir(&sup).unwrap().count(),
+        2,
+        "payload and steps"
     );
     let o = import(d.path(), &allowed, &b3);
     let e = failed(&o, "AIRLOCK-E-LEDGER-OLDER", 10);
