@@ -509,6 +509,7 @@ pub fn import_opened(
             url,
             token,
             ca_file,
+            proxies,
             timing,
         } => {
             // The lease first, then the network without the state lock.
@@ -518,6 +519,7 @@ pub fn import_opened(
                     url,
                     token.as_ref().map(|t| t.as_str()),
                     ca_file.as_deref(),
+                    proxies,
                     *timing,
                     m,
                     &staged,

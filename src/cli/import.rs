@@ -108,6 +108,7 @@ impl ImportArgs {
                     url,
                     token,
                     ca_file,
+                    proxies: s.proxies()?,
                     timing: s.http_timing(),
                 }
             }
@@ -168,11 +169,13 @@ fn options<'a>(r: &'a Resolved, state: &'a StateDir) -> ImportOptions<'a> {
                 url,
                 token,
                 ca_file,
+                proxies,
                 timing,
             } => Target::Http {
                 url: url.clone(),
                 token: token.clone(),
                 ca_file: ca_file.clone(),
+                proxies: proxies.clone(),
                 timing: *timing,
             },
         },
