@@ -325,3 +325,32 @@ fn an_unusable_proxy_variable_is_an_error_naming_it() {
     assert!(s.requests().is_empty());
     assert!(proxy.targets().is_empty(), "{:?}", proxy.targets());
 }
+
+/// An `https://` proxy is spoken to over TLS (ureq's code; the first byte
+/// the proxy gets is a TLS handshake record, 0x16), never in clear.
+#[test]
+fn an_https_proxy_gets_tls() {
+    use std::io::Read;
+    let d = tempfile::tempdir().unwrap();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let first = std::thread::spawn(move || {
+        let (mut c, _) = l.accept().unwrap();
+        let mut b = [0u8; 1];
+        c.read_exact(&mut b).unwrap();
+        b[0]
+    });
+    let o = status(d.path(), &format!("https://{NAME}"))
+        .env("HTTPS_PROXY", format!("https://{addr}"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(13), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "through the proxy https://{addr} from HTTPS_PROXY"
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(first.join().unwrap(), 0x16);
+}
