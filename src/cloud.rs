@@ -320,7 +320,7 @@ impl ConsumedLicenses {
 
 /// A read-only client of GitHub's REST API, holding the token.
 pub struct Client {
-    agent: ureq::Agent,
+    agent: net::Agent,
     base: String,
     origin: Origin,
     token: Zeroizing<String>,
@@ -356,8 +356,8 @@ enum Step {
 /// What a request that got no response means: a transient failure is
 /// retried after the returned pause while `attempt` is within `BACKOFF`;
 /// TLS and proxy failures, and the last transient one, are errors.
-fn transport_failure(url: &str, e: &ureq::Error, attempt: usize) -> Result<Duration> {
-    match net::classify(e) {
+fn transport_failure(url: &str, failure: Failure, attempt: usize) -> Result<Duration> {
+    match failure {
         Failure::Tls(m) => Err(Error::new(Code::CloudTls, format!("GET {url}: {m}"))),
         Failure::Proxy(m) => Err(
             Error::new(Code::CloudUnavailable, format!("GET {url}: {m}"))
@@ -508,12 +508,13 @@ impl Client {
         base: &str,
         token: Zeroizing<String>,
         trust: &Trust,
+        proxies: &net::Proxies,
         clock: Clock,
     ) -> Result<Client> {
         let base = base.trim_end_matches('/').to_string();
         let origin = net::check_url(&base, "--api-url")?;
         Ok(Client {
-            agent: net::agent(trust, Duration::from_secs(60)),
+            agent: net::agent(trust, proxies, Duration::from_secs(60)),
             base,
             origin,
             token,
@@ -556,7 +557,11 @@ impl Client {
         loop {
             let step = match self.send(&url) {
                 Ok(resp) => self.judge(&url, Reply::read(resp), attempt, redirects)?,
-                Err(e) => Step::Retry(transport_failure(&url, &e, attempt)?),
+                Err(e) => Step::Retry(transport_failure(
+                    &url,
+                    self.agent.classify(&url, &e),
+                    attempt,
+                )?),
             };
             match step {
                 Step::Done(v, next) => return Ok((v, next)),

@@ -317,6 +317,9 @@ pub struct Settings {
     pub file_path: Option<PathBuf>,
     github_token_env: Option<&'static str>,
     submit_token_env: bool,
+    /// HTTPS_PROXY, ALL_PROXY, NO_PROXY (either spelling), judged only
+    /// when a command connects ([`Settings::proxies`]).
+    proxy_vars: crate::net::ProxyVars,
 }
 
 /// The first layer that has it.
@@ -343,14 +346,16 @@ impl Settings {
         let github_token_env = ["GH_TOKEN", "GITHUB_TOKEN"]
             .into_iter()
             .find(|n| var(env, n).is_some_and(|t| !t.to_string_lossy().trim().is_empty()));
-        Settings::resolve(
+        let mut s = Settings::resolve(
             flags,
             Config::from_env(env),
             file,
             file_path,
             github_token_env,
             var(env, "AIRLOCK_SUBMIT_TOKEN").is_some(),
-        )
+        )?;
+        s.proxy_vars = crate::net::ProxyVars::read(env);
+        Ok(s)
     }
 
     /// Resolve three layers; refuses a file whose values cannot work.
@@ -390,6 +395,7 @@ impl Settings {
             file_path,
             github_token_env,
             submit_token_env,
+            proxy_vars: crate::net::ProxyVars::default(),
         })
     }
 
@@ -501,6 +507,13 @@ impl Settings {
     /// submit URL, besides the system's, if any.
     pub fn ca_file(&self) -> Option<PathBuf> {
         first([&self.flags.ca_file, &self.env.ca_file, &self.file.ca_file])
+    }
+
+    /// The proxy for HTTPS to GitHub and to the submit URL, from
+    /// `HTTPS_PROXY`, else `ALL_PROXY`, with `NO_PROXY` (decision 76); an
+    /// error for a variable that cannot be used.
+    pub fn proxies(&self) -> Result<crate::net::Proxies> {
+        self.proxy_vars.resolve()
     }
 
     /// Where the GitHub token comes from: `--token-file`, else `GH_TOKEN`

@@ -296,6 +296,8 @@ codes! {
         "the file was still being written; run `airlock watch --once` again once its transfer has finished"),
     HandoverInFlight => ("AIRLOCK-E-HANDOVER-IN-FLIGHT", Handover,
         "another airlock process is handing over a bundle of this instance; run the same import again once it has finished (`airlock log` shows its lease)"),
+    ProxyInvalid => ("AIRLOCK-E-PROXY-INVALID", Usage,
+        "fix or unset the variable named: HTTPS_PROXY / ALL_PROXY take http://[user:password@]host:port (or https://, socks5h://, socks5://); docs/operator-guide.md explains them and NO_PROXY"),
 }
 
 /// What an error was caused by: an I/O, parser or library error, or the

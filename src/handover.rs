@@ -34,6 +34,8 @@ pub enum Target {
         token: Option<Zeroizing<String>>,
         /// Extra CA certificates (PEM) for the endpoint's TLS.
         ca_file: Option<PathBuf>,
+        /// The proxy, if any (loopback and `NO_PROXY` hosts direct).
+        proxies: net::Proxies,
         /// How long one request, and the whole hand-over, may take.
         timing: HttpTiming,
     },
@@ -406,6 +408,7 @@ pub(crate) fn to_http(
     url: &str,
     token: Option<&str>,
     ca_file: Option<&Path>,
+    proxies: &net::Proxies,
     timing: HttpTiming,
     m: &Manifest,
     staged: &Staged,
@@ -414,7 +417,7 @@ pub(crate) fn to_http(
     let origin = net::check_url(url, "--submit-url")?;
     let trust = net::Trust::load(ca_file)?;
     let post = Post {
-        agent: net::agent(&trust, timing.timeout),
+        agent: net::agent(&trust, proxies, timing.timeout),
         origin,
         url,
         token,
@@ -443,7 +446,7 @@ pub(crate) fn to_http(
 /// The HTTP hand-over of one bundle: where to, with what credentials, until
 /// when.
 struct Post<'a> {
-    agent: ureq::Agent,
+    agent: net::Agent,
     /// `url`'s origin: the only place the payload and token may go.
     origin: net::Origin,
     url: &'a str,
@@ -514,7 +517,7 @@ impl Post<'_> {
                     }
                     format!("HTTP {status}")
                 }
-                Err(e) => match net::classify(&e) {
+                Err(e) => match self.agent.classify(&target, &e) {
                     Failure::Tls(msg) => {
                         return Err(Error::new(Code::HandoverFailed, format!("{target}: {msg}"))
                             .with_hint(net::TLS_HINT)

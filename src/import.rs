@@ -475,6 +475,7 @@ fn hand_over(
             url,
             token,
             ca_file,
+            proxies,
             timing,
         } => {
             // The lease first, then the network without the state lock.
@@ -484,6 +485,7 @@ fn hand_over(
                     url,
                     token.as_ref().map(|t| t.as_str()),
                     ca_file.as_deref(),
+                    proxies,
                     *timing,
                     m,
                     &staged,

@@ -7,8 +7,9 @@
 //!   the way OpenSSL reads it, so `SSL_CERT_FILE` / `SSL_CERT_DIR` replace
 //!   it), plus `--ca-file` (PEM). Only when no store exists at all and no
 //!   file is given, the Mozilla roots compiled into airlock.
-//! - Proxy: `HTTPS_PROXY` (also `ALL_PROXY`, `HTTP_PROXY`) with `NO_PROXY`,
-//!   through an HTTP CONNECT tunnel, so TLS stays end to end.
+//! - Proxy: `HTTPS_PROXY`, else `ALL_PROXY`, with `NO_PROXY` ([`proxy`]);
+//!   loopback always direct; an HTTP CONNECT tunnel or SOCKS 5, so TLS
+//!   stays end to end.
 //! - Credentials go only to the origin (scheme, host, port) of the URL the
 //!   operator configured: redirects are never followed by the HTTP library,
 //!   and callers follow them, or pagination links, only within that origin.
@@ -19,6 +20,9 @@ use std::time::Duration;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 use crate::error::{Code, Error, Result};
+
+pub mod proxy;
+pub use proxy::{Proxies, ProxyVars};
 
 /// Where the trusted CA certificates came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,19 +157,74 @@ impl Trust {
     }
 }
 
-/// An HTTP agent: the given trust, the proxy from the environment, no
-/// automatic redirects, HTTP statuses returned rather than raised.
-pub fn agent(trust: &Trust, timeout: Duration) -> ureq::Agent {
-    let tls = TlsConfig::builder().root_certs(trust.roots.clone()).build();
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .tls_config(tls)
-        .proxy(ureq::Proxy::try_from_env())
-        .timeout_global(Some(timeout))
-        .user_agent(crate::tool_version())
-        .build()
-        .into()
+/// The HTTP agents of a run: one that connects directly (loopback,
+/// `NO_PROXY` hosts, or no proxy set) and one through the proxy; each
+/// request takes the one its URL calls for.
+#[derive(Clone)]
+pub struct Agent {
+    direct: ureq::Agent,
+    proxied: Option<ureq::Agent>,
+    proxies: Proxies,
+}
+
+/// HTTP agents: the given trust, `proxies`, no automatic redirects, HTTP
+/// statuses returned rather than raised.
+pub fn agent(trust: &Trust, proxies: &Proxies, timeout: Duration) -> Agent {
+    let build = |proxy: Option<ureq::Proxy>| -> ureq::Agent {
+        let tls = TlsConfig::builder().root_certs(trust.roots.clone()).build();
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .tls_config(tls)
+            // Always set: ureq's default reads the environment itself, in
+            // its own order.
+            .proxy(proxy)
+            .timeout_global(Some(timeout))
+            .user_agent(crate::tool_version())
+            .build()
+            .into()
+    };
+    Agent {
+        direct: build(None),
+        proxied: proxies.proxy.as_ref().map(|p| build(Some(p.proxy.clone()))),
+        proxies: proxies.clone(),
+    }
+}
+
+impl Agent {
+    /// The agent for a request to `url`.
+    fn pick(&self, url: &str) -> &ureq::Agent {
+        match (&self.proxied, self.proxies.for_url(url)) {
+            (Some(p), Some(_)) => p,
+            _ => &self.direct,
+        }
+    }
+
+    /// A GET of `url`, direct or through the proxy as `url` calls for.
+    pub fn get(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        self.pick(url).get(url)
+    }
+
+    /// A POST to `url`, direct or through the proxy as `url` calls for.
+    pub fn post(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        self.pick(url).post(url)
+    }
+
+    /// What a failed request to `url` means, naming the proxy it went
+    /// through (so a refused connection to the proxy does not read as
+    /// GitHub's).
+    pub(crate) fn classify(&self, url: &str, e: &ureq::Error) -> Failure {
+        let f = classify(e);
+        let Some(p) = self.proxies.for_url(url) else {
+            return f;
+        };
+        let via = format!(" (through the proxy {} from {})", p.shown, p.var);
+        match f {
+            Failure::Tls(m) => Failure::Tls(m + &via),
+            Failure::Proxy(m) => Failure::Proxy(m + &via),
+            Failure::Transient(m) => Failure::Transient(m + &via),
+        }
+    }
 }
 
 /// The origin of a URL: scheme, host and port (the port made explicit).
@@ -206,14 +265,6 @@ pub fn origin(url: &str) -> Option<Origin> {
     })
 }
 
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host == "[::1]"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|a| a.is_loopback())
-}
-
 /// A URL credentials may be sent to: https, or plain http to loopback
 /// (tests and local relays). `what` names the option, for the message.
 pub fn check_url(url: &str, what: &str) -> Result<Origin> {
@@ -223,7 +274,7 @@ pub fn check_url(url: &str, what: &str) -> Result<Origin> {
             format!("{what} {url:?} is not an absolute http(s) URL without user info"),
         )
     })?;
-    if o.scheme == "https" || is_loopback(&o.host) {
+    if o.scheme == "https" || proxy::is_loopback(&o.host) {
         Ok(o)
     } else {
         Err(Error::new(
@@ -279,9 +330,8 @@ pub(crate) fn classify(e: &ureq::Error) -> Failure {
             ))
         }
         ureq::Error::Tls(s) => Failure::Tls(format!("TLS: {s}")),
-        ureq::Error::InvalidProxyUrl => Failure::Proxy(
-            "the proxy URL in HTTPS_PROXY / ALL_PROXY / HTTP_PROXY is not valid".into(),
-        ),
+        // Proxy URLs are checked before any agent is built; kept for safety.
+        ureq::Error::InvalidProxyUrl => Failure::Proxy("the proxy URL is not valid".into()),
         ureq::Error::ConnectProxyFailed(s) => {
             Failure::Proxy(format!("the proxy refused the tunnel: {s}"))
         }
@@ -293,7 +343,7 @@ pub(crate) fn classify(e: &ureq::Error) -> Failure {
 pub(crate) const TLS_HINT: &str = "the server's certificate does not chain to a CA airlock trusts; behind a TLS-inspecting proxy add the company CA: --ca-file FILE (or ca_file in airlock.toml), SSL_CERT_FILE / SSL_CERT_DIR, or the system store (update-ca-certificates)";
 
 /// The hint for a proxy failure.
-pub(crate) const PROXY_HINT: &str = "check HTTPS_PROXY (http://[user:password@]proxy:port) and NO_PROXY; docs/operator-guide.md explains both";
+pub(crate) const PROXY_HINT: &str = "check HTTPS_PROXY or ALL_PROXY (http://[user:password@]proxy:port, or socks5h://) and NO_PROXY; docs/operator-guide.md explains them";
 
 /// Paths named for diagnostics (`-v`): where trust came from.
 pub fn describe(trust: &Trust, ca_file: Option<&Path>) -> String {

@@ -1223,22 +1223,21 @@ fn system_store_run(w: &World, s: &Server, certs: &Path) -> Option<std::process:
     Some(c.output().unwrap())
 }
 
-/// HTTPS_PROXY: the request goes through a CONNECT tunnel (TLS end to end,
-/// the test CA trusted); NO_PROXY bypasses it.
+/// HTTPS_PROXY does not apply to loopback (decision 76; tests/proxy.rs has
+/// the tunnelled cases, to a name only the test proxy resolves): https to
+/// `localhost` goes direct and the proxy sees nothing, NO_PROXY or not.
 #[test]
-fn https_through_a_connect_proxy() {
+fn https_to_loopback_bypasses_a_connect_proxy() {
     let w = World::new();
     std::fs::create_dir_all(w.p("state")).unwrap();
     let pki = TestPki::new();
     let ca = write_ca(w.dir.path(), &pki);
     let proxy = ConnectProxy::start();
     let s = Server::start_tls(vec![Response::new(200, SYNC_OK)], &pki);
-    let port = s.url.rsplit(':').next().unwrap().to_string();
     w.cloud(&s, &["status", "--ca-file", ca.to_str().unwrap()])
         .env("HTTPS_PROXY", &proxy.url)
         .assert()
         .success();
-    assert_eq!(proxy.targets(), [format!("CONNECT localhost:{port}")]);
     assert_eq!(s.requests().len(), 1);
 
     let s = Server::start_tls(vec![Response::new(200, SYNC_OK)], &pki);
@@ -1247,7 +1246,7 @@ fn https_through_a_connect_proxy() {
         .env("NO_PROXY", "localhost")
         .assert()
         .success();
-    assert_eq!(proxy.targets().len(), 1, "NO_PROXY: the proxy was not used");
+    assert!(proxy.targets().is_empty(), "{:?}", proxy.targets());
 }
 
 /// `--submit-url` over HTTPS uses the same trust: refused without the test

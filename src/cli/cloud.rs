@@ -281,6 +281,7 @@ fn connect(a: &CloudArgs) -> Result<(String, Client, PathBuf)> {
     })?;
     let ca_file = s.ca_file();
     let trust = Trust::load(ca_file.as_deref())?;
+    let proxies = s.proxies()?;
     if super::output().verbose > 0 {
         let from = match &token_source {
             Some(TokenSource::File(f)) => names::escape(f),
@@ -288,11 +289,18 @@ fn connect(a: &CloudArgs) -> Result<(String, Client, PathBuf)> {
             None => "none".into(),
         };
         warn_info(&format!(
-            "API {api}; token from {from}; trusted CAs: {}",
-            airlock::net::describe(&trust, ca_file.as_deref())
+            "API {api}; token from {from}; trusted CAs: {}; {}",
+            airlock::net::describe(&trust, ca_file.as_deref()),
+            proxies.describe()
         ));
     }
-    let client = Client::new(&api, token, &trust, airlock::bundle::verify::Clock::System)?;
+    let client = Client::new(
+        &api,
+        token,
+        &trust,
+        &proxies,
+        airlock::bundle::verify::Clock::System,
+    )?;
     let dir = s.state_dir()?;
     Ok((enterprise, client, dir))
 }

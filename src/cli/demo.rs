@@ -483,6 +483,9 @@ fn status_step(
         &standin.url,
         zeroize::Zeroizing::new("demo-token-not-a-secret".into()),
         &airlock::net::Trust::load(None)?,
+        // The proxy variables as any command reads them: the stand-in is
+        // on loopback, which is never proxied (decision 76).
+        &airlock::net::ProxyVars::from_process().resolve()?,
         airlock::bundle::verify::Clock::System,
     )?;
     let status = client.license_sync_status(ENTERPRISE)?;

@@ -109,6 +109,7 @@ impl ImportArgs {
                     url,
                     token,
                     ca_file,
+                    proxies: s.proxies()?,
                     timing: s.http_timing(),
                 }
             }
@@ -169,11 +170,13 @@ fn options<'a>(r: &'a Resolved, state: &'a StateDir) -> ImportOptions<'a> {
                 url,
                 token,
                 ca_file,
+                proxies,
                 timing,
             } => Target::Http {
                 url: url.clone(),
                 token: token.clone(),
                 ca_file: ca_file.clone(),
+                proxies: proxies.clone(),
                 timing: *timing,
             },
         },

@@ -22,6 +22,12 @@ pub struct TestPki {
 
 impl TestPki {
     pub fn new() -> TestPki {
+        TestPki::with_names(&["localhost", "127.0.0.1"])
+    }
+
+    /// A test CA and a server certificate for `names` (host names or IP
+    /// addresses), for a name only a test proxy resolves.
+    pub fn with_names(names: &[&str]) -> TestPki {
         use rcgen::{
             BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
         };
@@ -35,9 +41,9 @@ impl TestPki {
         let issuer = Issuer::new(ca, ca_key);
         let key = KeyPair::generate().unwrap();
         let mut leaf =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-        leaf.distinguished_name
-            .push(DnType::CommonName, "localhost");
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        leaf.distinguished_name.push(DnType::CommonName, names[0]);
         let cert = leaf.signed_by(&key, &issuer).unwrap();
         TestPki {
             ca_pem: ca_cert.pem(),
@@ -326,10 +332,13 @@ impl Silent {
     }
 }
 
-/// A loopback HTTP CONNECT proxy: records each tunnel's target, and
-/// tunnels only to loopback ports (`127.0.0.1`, `localhost`); any other
-/// target is answered 403, so a test can see where a client wanted to go
-/// without any traffic leaving the machine.
+/// A loopback HTTP CONNECT proxy: records each request line it gets
+/// (`CONNECT host:port`, or a plain request's), and tunnels only to
+/// loopback ports (`127.0.0.1`, `localhost`) and to the names it was told
+/// to resolve (to 127.0.0.1: names only this proxy knows, so a client can
+/// reach them through it and no other way); any other target is answered
+/// 403, so a test can see where a client wanted to go without any traffic
+/// leaving the machine.
 pub struct ConnectProxy {
     pub url: String,
     pub targets: Arc<Mutex<Vec<String>>>,
@@ -337,15 +346,22 @@ pub struct ConnectProxy {
 
 impl ConnectProxy {
     pub fn start() -> ConnectProxy {
+        ConnectProxy::start_resolving(&[])
+    }
+
+    /// A proxy that also resolves `names` to 127.0.0.1.
+    pub fn start_resolving(names: &[&str]) -> ConnectProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let targets = Arc::new(Mutex::new(Vec::new()));
         let rec = targets.clone();
+        let names: Arc<Vec<String>> = Arc::new(names.iter().map(|n| n.to_string()).collect());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
                 let rec = rec.clone();
-                std::thread::spawn(move || tunnel(stream, &rec));
+                let names = names.clone();
+                std::thread::spawn(move || tunnel(stream, &rec, &names));
             }
         });
         ConnectProxy { url, targets }
@@ -356,7 +372,16 @@ impl ConnectProxy {
     }
 }
 
-fn tunnel(client: TcpStream, rec: &Mutex<Vec<String>>) {
+/// Where a test proxy may connect `host` to: loopback, or a name it was
+/// told to resolve.
+fn loopback_for(host: &str, names: &[String]) -> Option<&'static str> {
+    let local = host == "127.0.0.1"
+        || host.eq_ignore_ascii_case("localhost")
+        || names.iter().any(|n| n.eq_ignore_ascii_case(host));
+    local.then_some("127.0.0.1")
+}
+
+fn tunnel(client: TcpStream, rec: &Mutex<Vec<String>>, names: &[String]) {
     client
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .ok();
@@ -368,13 +393,13 @@ fn tunnel(client: TcpStream, rec: &Mutex<Vec<String>>) {
     rec.lock()
         .unwrap()
         .push(format!("{} {}", req.method, req.path));
-    let host = req.path.rsplit_once(':').map(|(h, _)| h).unwrap_or("");
-    let local = host == "127.0.0.1" || host.eq_ignore_ascii_case("localhost");
-    if req.method != "CONNECT" || !local {
+    let (host, port) = req.path.rsplit_once(':').unwrap_or(("", ""));
+    let ip = loopback_for(host, names);
+    if req.method != "CONNECT" || ip.is_none() {
         let _ = out.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
         return;
     }
-    let Ok(upstream) = TcpStream::connect(req.path.replace("localhost", "127.0.0.1")) else {
+    let Ok(upstream) = TcpStream::connect(format!("{}:{port}", ip.unwrap_or_default())) else {
         let _ = out.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
         return;
     };
@@ -398,6 +423,104 @@ fn tunnel(client: TcpStream, rec: &Mutex<Vec<String>>) {
     let _ = std::io::copy(&mut up_r, &mut out);
     let _ = out.shutdown(std::net::Shutdown::Write);
     let _ = t.join();
+}
+
+/// A loopback SOCKS 5 proxy (RFC 1928, no authentication, or RFC 1929
+/// user/password when given): records `SOCKS5 host:port` for each
+/// CONNECT, resolves `names` (and loopback) to 127.0.0.1 and refuses
+/// anything else (reply 2, not allowed).
+pub struct Socks5Proxy {
+    pub url: String,
+    pub targets: Arc<Mutex<Vec<String>>>,
+}
+
+impl Socks5Proxy {
+    pub fn start_resolving(names: &[&str]) -> Socks5Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("socks5h://{}", listener.local_addr().unwrap());
+        let targets = Arc::new(Mutex::new(Vec::new()));
+        let rec = targets.clone();
+        let names: Arc<Vec<String>> = Arc::new(names.iter().map(|n| n.to_string()).collect());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let rec = rec.clone();
+                let names = names.clone();
+                std::thread::spawn(move || {
+                    let _ = socks5(stream, &rec, &names);
+                });
+            }
+        });
+        Socks5Proxy { url, targets }
+    }
+
+    pub fn targets(&self) -> Vec<String> {
+        self.targets.lock().unwrap().clone()
+    }
+}
+
+fn socks5(mut c: TcpStream, rec: &Mutex<Vec<String>>, names: &[String]) -> std::io::Result<()> {
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let mut b = [0u8; 2];
+    c.read_exact(&mut b)?;
+    let mut methods = vec![0u8; b[1] as usize];
+    c.read_exact(&mut methods)?;
+    if methods.contains(&2) {
+        c.write_all(&[5, 2])?;
+        let mut v = [0u8; 2];
+        c.read_exact(&mut v)?;
+        let mut user = vec![0u8; v[1] as usize];
+        c.read_exact(&mut user)?;
+        let mut n = [0u8; 1];
+        c.read_exact(&mut n)?;
+        let mut pass = vec![0u8; n[0] as usize];
+        c.read_exact(&mut pass)?;
+        c.write_all(&[1, 0])?;
+    } else {
+        c.write_all(&[5, 0])?;
+    }
+    let mut h = [0u8; 4];
+    c.read_exact(&mut h)?;
+    let host = match h[3] {
+        1 => {
+            let mut a = [0u8; 4];
+            c.read_exact(&mut a)?;
+            std::net::Ipv4Addr::from(a).to_string()
+        }
+        3 => {
+            let mut n = [0u8; 1];
+            c.read_exact(&mut n)?;
+            let mut name = vec![0u8; n[0] as usize];
+            c.read_exact(&mut name)?;
+            String::from_utf8_lossy(&name).into_owned()
+        }
+        _ => {
+            let mut a = [0u8; 16];
+            c.read_exact(&mut a)?;
+            std::net::Ipv6Addr::from(a).to_string()
+        }
+    };
+    let mut p = [0u8; 2];
+    c.read_exact(&mut p)?;
+    let port = u16::from_be_bytes(p);
+    rec.lock().unwrap().push(format!("SOCKS5 {host}:{port}"));
+    let upstream = loopback_for(&host, names).and_then(|ip| TcpStream::connect((ip, port)).ok());
+    let Some(upstream) = upstream else {
+        return c.write_all(&[5, 2, 0, 1, 0, 0, 0, 0, 0, 0]);
+    };
+    c.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0])?;
+    c.set_read_timeout(None)?;
+    let mut up_w = upstream.try_clone()?;
+    let mut up_r = upstream;
+    let mut c_r = c.try_clone()?;
+    let t = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c_r, &mut up_w);
+        let _ = up_w.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut up_r, &mut c);
+    let _ = c.shutdown(std::net::Shutdown::Write);
+    let _ = t.join();
+    Ok(())
 }
 
 impl Drop for Server {
