@@ -690,9 +690,20 @@ enum Step<T> {
 }
 
 /// What a request that got no response means: a transient failure is
-/// retried (its error kept for when no retry is left); TLS and proxy
-/// failures are errors.
-fn transport_failure(url: &str, e: &ureq::Error) -> Result<Error> {
+/// retried (its error kept for when no retry is left; a timeout is named
+/// as such); TLS and proxy failures are errors.
+fn transport_failure(url: &str, e: &ureq::Error, attempts: usize, timing: Timing) -> Result<Error> {
+    if let ureq::Error::Timeout(_) = e {
+        return Ok(Error::new(
+            Code::CloudUnavailable,
+            format!(
+                "GET {url}: GitHub's answer was too slow (not complete within http_timeout {}); {attempts} attempt(s) within http_deadline {}",
+                humantime::format_duration(timing.timeout),
+                humantime::format_duration(timing.deadline)
+            ),
+        )
+        .with_hint(SLOW_HINT));
+    }
     match net::classify(e) {
         Failure::Tls(m) => Err(Error::new(Code::CloudTls, format!("GET {url}: {m}"))),
         Failure::Proxy(m) => Err(
@@ -705,6 +716,9 @@ fn transport_failure(url: &str, e: &ureq::Error) -> Result<Error> {
         )),
     }
 }
+
+/// The hint for an answer that did not come in time.
+const SLOW_HINT: &str = "GitHub, or a proxy on the way, answers too slowly: check the network or proxy, or raise http_timeout (--http-timeout) and http_deadline (--http-deadline)";
 
 /// What `Client::get` uses of a response's headers.
 struct Reply {
@@ -884,7 +898,7 @@ fn body_error(url: &str, f: &BodyFault, attempts: usize, timing: Timing) -> Erro
     };
     let e = Error::new(f.code(), format!("GET {url}: {f}{after}{tries}"));
     match f {
-        BodyFault::Slow => e.with_hint("GitHub, or a proxy on the way, sends the answer too slowly: check the network or proxy, or raise http_timeout (--http-timeout) and http_deadline"),
+        BodyFault::Slow => e.with_hint(SLOW_HINT),
         BodyFault::Truncated(_) => e.with_hint("the connection keeps ending before the answer does: check the network or proxy (one that limits response sizes or times), then run again"),
         BodyFault::NotUtf8(_) | BodyFault::NotJson(_) => e.with_hint("something between airlock and GitHub (a proxy's error or login page, a TLS-inspecting proxy) may be answering instead of GitHub; run with -v, check the proxy, else report it with the command you ran"),
         _ => e,
@@ -964,7 +978,10 @@ impl Client {
             let left = deadline.saturating_duration_since(Instant::now());
             let step = match self.send(&url, self.timing.timeout.min(left)) {
                 Ok(resp) => self.judge(&url, endpoint, resp, attempt, redirects, parse)?,
-                Err(e) => Step::Retry(BACKOFF[attempt.min(2)], transport_failure(&url, &e)?),
+                Err(e) => Step::Retry(
+                    BACKOFF[attempt.min(2)],
+                    transport_failure(&url, &e, attempt + 1, self.timing)?,
+                ),
             };
             match step {
                 Step::Done(v, next) => return Ok((v, next)),
