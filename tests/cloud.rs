@@ -1353,7 +1353,7 @@ fn big_seats_standin(pages: usize, per_page: usize) -> Server {
             let email = format!("user{n}@corp.example");
             let login = format!("user{n}");
             body.push_str(&user(
-                (n % 3 != 0).then_some(login.as_str()),
+                (!n.is_multiple_of(3)).then_some(login.as_str()),
                 &[&id],
                 &[&email],
             ));
@@ -1361,7 +1361,11 @@ fn big_seats_standin(pages: usize, per_page: usize) -> Server {
         body.push_str("]}");
         let mut r = Response::new(200, &body);
         if page < pages {
-            let rel = if page % 2 == 1 { "next" } else { "\"next\"" };
+            let rel = if !page.is_multiple_of(2) {
+                "next"
+            } else {
+                "\"next\""
+            };
             r = r.header(
                 "Link",
                 &format!("</enterprises/octo-corp/consumed-licenses?per_page={per_page}&page={}>; rel={rel}, </enterprises/octo-corp/consumed-licenses?per_page={per_page}&page={pages}>; rel=\"last\"", page + 1),
