@@ -1034,39 +1034,7 @@ impl Client {
         let mut r = Reply::headers(&resp);
         let status = r.status;
         if (200..=299).contains(&status) {
-            let mut watched =
-                body::Watched::new(resp.body_mut().with_config().limit(MAX_BODY).reader());
-            let parsed = parse(&mut watched);
-            let fault = match parsed {
-                Ok(v) => {
-                    let next = match r.link.as_deref().and_then(next_link) {
-                        Some(n) => {
-                            Some(self.same_origin(&n, "the pagination link (Link: rel=\"next\")")?)
-                        }
-                        None => None,
-                    };
-                    return Ok(Step::Done(v, next));
-                }
-                Err(ParseError::Fatal(e)) => return Err(e),
-                Err(ParseError::Json(e)) => match watched.fault.take() {
-                    Some(f) => f,
-                    None => match e.classify() {
-                        serde_json::error::Category::Eof => {
-                            BodyFault::Truncated(format!("the JSON ends early: {e}"))
-                        }
-                        serde_json::error::Category::Syntax => BodyFault::NotJson(e.to_string()),
-                        serde_json::error::Category::Io => BodyFault::Unreadable(e.to_string()),
-                        serde_json::error::Category::Data => {
-                            return Err(shape_error(endpoint, &body::shape_message(&e)))
-                        }
-                    },
-                },
-            };
-            let err = body_error(url, &fault, attempt + 1, self.timing);
-            return match fault.retried() {
-                true => Ok(Step::Retry(BACKOFF[attempt.min(2)], err)),
-                false => Err(err),
-            };
+            return self.parsed(url, endpoint, resp, &r, attempt, parse);
         }
         r.read_message(&mut resp);
         match status {
@@ -1113,6 +1081,49 @@ impl Client {
                 Code::CloudUnavailable,
                 format!("GET {url}: HTTP {status} {}", r.message),
             )),
+        }
+    }
+
+    /// A 2xx answer: its body parsed as it streams in, or the fault that
+    /// kept it from being used (retried unless the body is too large).
+    fn parsed<T>(
+        &self,
+        url: &str,
+        endpoint: &str,
+        mut resp: ureq::http::Response<ureq::Body>,
+        r: &Reply,
+        attempt: usize,
+        parse: &mut dyn FnMut(&mut dyn std::io::Read) -> std::result::Result<T, ParseError>,
+    ) -> Result<Step<T>> {
+        use serde_json::error::Category;
+        let mut watched =
+            body::Watched::new(resp.body_mut().with_config().limit(MAX_BODY).reader());
+        let fault = match parse(&mut watched) {
+            Ok(v) => {
+                let next = match r.link.as_deref().and_then(next_link) {
+                    Some(n) => {
+                        Some(self.same_origin(&n, "the pagination link (Link: rel=\"next\")")?)
+                    }
+                    None => None,
+                };
+                return Ok(Step::Done(v, next));
+            }
+            Err(ParseError::Fatal(e)) => return Err(e),
+            // The reader's own record first: serde only saw an I/O error.
+            Err(ParseError::Json(e)) => match watched.fault.take() {
+                Some(f) => f,
+                None => match e.classify() {
+                    Category::Eof => BodyFault::Truncated(format!("the JSON ends early: {e}")),
+                    Category::Syntax => BodyFault::NotJson(e.to_string()),
+                    Category::Io => BodyFault::Unreadable(e.to_string()),
+                    Category::Data => return Err(shape_error(endpoint, &body::shape_message(&e))),
+                },
+            },
+        };
+        let err = body_error(url, &fault, attempt + 1, self.timing);
+        match fault.retried() {
+            true => Ok(Step::Retry(BACKOFF[attempt.min(2)], err)),
+            false => Err(err),
         }
     }
 
