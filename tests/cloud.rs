@@ -1689,3 +1689,39 @@ fn unquoted_rel_next_paginates_and_github_text_is_escaped() {
     assert!(text.contains(r"ghes\u{202e}.example.com"), "{text}");
     assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'));
 }
+
+/// A page cut off after some of its users were written out is read again
+/// from the start: the seat file has each unmatched user once.
+#[test]
+fn a_page_read_again_replaces_what_its_failed_reading_gave() {
+    let w = World::new();
+    std::fs::create_dir_all(w.p("state")).unwrap();
+    let users: Vec<String> = (0..50)
+        .map(|i| user(None, &[&format!("h:{i}")], &[]))
+        .collect();
+    let page = format!(
+        r#"{{"total_seats_consumed":50,"total_seats_purchased":50,"users":[{}]}}"#,
+        users.join(",")
+    );
+    let cut = &page.as_bytes()[..page.len() * 2 / 3];
+    let (url, n) = raw_server(vec![
+        Raw(raw_200(cut, page.len()), None),
+        Raw(raw_200(page.as_bytes(), page.len()), None),
+    ]);
+    cloud_at(&w, &url, &["seats"])
+        .assert()
+        .success()
+        .stdout(contains("50 server user(s) match no Cloud account"));
+    assert_eq!(*n.lock().unwrap(), 2);
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.p("state").join("cloud-seats.json")).unwrap())
+            .unwrap();
+    let ids: Vec<&str> = file["unmatched"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["server_user_ids"][0].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = (0..50).map(|i| format!("h:{i}")).collect();
+    assert_eq!(ids, want);
+}
