@@ -7,7 +7,11 @@
 //! `Retry-After` and `x-ratelimit-reset`), and turns 401/403/404 into
 //! distinct errors. The token is never logged or put in an error.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod body;
+
+use body::{BodyFault, Loose, ParseError};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -30,29 +34,106 @@ const BACKOFF: [Duration; 3] = [
 ];
 
 /// Read the token: `--token-file` (or the config's `token_file`), else
-/// `GH_TOKEN`, else `GITHUB_TOKEN`.
+/// `GH_TOKEN`, else `GITHUB_TOKEN`. A UTF-8 byte-order mark and line ends
+/// (CR, LF, spaces around it) are removed, as an editor on Windows leaves
+/// them; anything else that cannot go into an HTTP header (a space or a
+/// control character inside, a UTF-16 file) is refused naming the file or
+/// variable, never sent (it would fail as a network error).
 pub fn token(file: Option<&std::path::Path>) -> Result<Zeroizing<String>> {
     if let Some(f) = file {
-        let t = crate::keys::read_passphrase_file(f)?;
-        if t.trim().is_empty() {
-            return Err(Error::new(
-                Code::CloudToken,
-                format!("{} is empty", f.display()),
-            ));
-        }
-        return Ok(Zeroizing::new(t.trim().to_string()));
+        use std::io::Read;
+        let mut raw = Zeroizing::new(Vec::new());
+        std::fs::File::open(f)
+            .and_then(|h| h.take(MAX_TOKEN_FILE).read_to_end(&mut raw))
+            .map_err(|e| Error::io_read(f, e))?;
+        let name = f.display().to_string();
+        return clean_token(&raw, &name);
     }
     for v in ["GH_TOKEN", "GITHUB_TOKEN"] {
-        if let Ok(t) = std::env::var(v) {
-            if !t.trim().is_empty() {
-                return Ok(Zeroizing::new(t.trim().to_string()));
+        if let Some(t) = std::env::var_os(v) {
+            use std::os::unix::ffi::OsStrExt;
+            let raw = Zeroizing::new(t.as_bytes().to_vec());
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                continue;
             }
+            return clean_token(&raw, v);
         }
     }
     Err(Error::new(
         Code::CloudToken,
         "no GitHub token: set GH_TOKEN or GITHUB_TOKEN, or pass --token-file",
     ))
+}
+
+/// Bytes read from a token file at most (tokens are under 300 bytes).
+const MAX_TOKEN_FILE: u64 = 64 * 1024;
+
+/// The token in `raw` (from `source`, a file or a variable): the first line,
+/// without a UTF-8 BOM and surrounding whitespace; visible ASCII only.
+fn clean_token(raw: &[u8], source: &str) -> Result<Zeroizing<String>> {
+    let refuse = |why: &str| {
+        Error::new(Code::CloudToken, format!("the token in {source} {why}")).with_hint(
+            "put the token alone on the first line, as plain ASCII (UTF-8 without a byte-order mark is fine), and nothing else",
+        )
+    };
+    if raw.starts_with(&[0xFF, 0xFE]) || raw.starts_with(&[0xFE, 0xFF]) {
+        return Err(refuse(
+            "is UTF-16 text (a byte-order mark FF FE or FE FF); save the file as UTF-8 or ASCII",
+        ));
+    }
+    let raw = raw.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(raw);
+    // Only the first line counts (as for passphrase files); CRLF or LF.
+    let line = raw.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let t = line.trim_ascii();
+    if t.is_empty() {
+        return Err(Error::new(
+            Code::CloudToken,
+            format!("the token in {source} is empty (its first line is blank)"),
+        ));
+    }
+    if let Some(i) = t.iter().position(|b| !(0x21..=0x7E).contains(b)) {
+        let what = match t[i] {
+            b' ' | b'\t' => "a space or tab",
+            b if b < 0x20 || b == 0x7F => "a control character",
+            _ => "a non-ASCII character",
+        };
+        return Err(refuse(&format!(
+            "has {what} at byte {} of {}; a GitHub token is visible ASCII only",
+            i + 1,
+            t.len()
+        )));
+    }
+    // Checked above: ASCII only.
+    Ok(Zeroizing::new(String::from_utf8_lossy(t).into_owned()))
+}
+
+/// Text from GitHub made safe to show: every control character (C0,
+/// including newline and tab, DEL and C1) and every bidirectional override
+/// or isolate (U+202A–U+202E, U+2066–U+2069) becomes a visible escape
+/// (`\n`, `\u{1b}`), so that a string GitHub returns cannot move the
+/// cursor, recolour or reorder a terminal or a page. Applied where GitHub's
+/// answers are read, so the ledger, the JSON output, the terminal and the
+/// report all show the same text.
+pub fn sanitize(s: &str) -> String {
+    let bad = |c: char| {
+        c.is_control()
+            || ('\u{202a}'..='\u{202e}').contains(&c)
+            || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+    if !s.chars().any(bad) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if bad(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The API base for a GitHub host, as `gh` derives it from `GH_HOST`:
@@ -86,23 +167,53 @@ pub fn api_url_for_host(host: &str) -> Result<String> {
     }
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
+fn text(v: Option<&Loose>) -> Option<String> {
+    v?.text()
+}
+
+fn flag(v: Option<&Loose>) -> Option<bool> {
     match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        Loose::Flag(b) => Some(*b),
         _ => None,
     }
 }
 
-fn flag(v: Option<&Value>) -> Option<bool> {
-    v?.as_bool()
+fn texts(v: Option<&Loose>) -> Vec<String> {
+    match v {
+        Some(Loose::Texts(t)) => t.clone(),
+        _ => Vec::new(),
+    }
 }
 
-fn texts(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| text(Some(x))).collect())
-        .unwrap_or_default()
+/// Warnings about items skipped, at most [`MAX_WARNINGS`] kept (a page of a
+/// million bad items must not become a million lines in memory); the rest
+/// are counted.
+#[derive(Debug, Clone, Default)]
+pub struct Warnings {
+    kept: Vec<String>,
+    more: u64,
+}
+
+/// Warnings kept word for word; beyond them only a count.
+const MAX_WARNINGS: usize = 100;
+
+impl Warnings {
+    fn push(&mut self, w: String) {
+        if self.kept.len() < MAX_WARNINGS {
+            self.kept.push(w);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// The warnings, with one line for those not kept.
+    pub fn lines(&self) -> Vec<String> {
+        let mut v = self.kept.clone();
+        if self.more > 0 {
+            v.push(format!("… and {} more item(s) skipped likewise", self.more));
+        }
+        v
+    }
 }
 
 /// One server instance's last sync, as GitHub reports it.
@@ -147,59 +258,80 @@ fn shape_error(endpoint: &str, what: &str) -> Error {
     )
 }
 
+/// Server instances kept from `license-sync-status` at most: far more than
+/// any enterprise has, few enough to hold.
+const MAX_INSTANCES: usize = 100_000;
+
 impl SyncStatus {
-    /// Read a response body. The one key the endpoint always returns,
-    /// `server_instances` (an array), must be there.
-    fn from_json(v: &Value) -> Result<SyncStatus> {
+    /// Read a response body, one item at a time. The one key the endpoint
+    /// always returns, `server_instances` (an array), must be there.
+    fn read(r: &mut dyn std::io::Read) -> std::result::Result<SyncStatus, ParseError> {
         const EP: &str = "license-sync-status";
-        let obj = v
-            .as_object()
-            .ok_or_else(|| shape_error(EP, "the response is not a JSON object"))?;
-        let items = match obj.get("server_instances") {
-            Some(Value::Array(a)) => a,
-            Some(_) => return Err(shape_error(EP, "\"server_instances\" is not an array")),
-            None => {
-                return Err(shape_error(
-                    EP,
-                    "the response has no \"server_instances\" array",
-                ))
-            }
-        };
         let mut out = SyncStatus::default();
-        for (i, item) in items.iter().enumerate() {
-            let Some(o) = item.as_object() else {
-                out.warnings
-                    .push(format!("{EP}: item {i} is not an object; skipped"));
-                continue;
-            };
-            let Some(id) = text(o.get("server_id")).filter(|s| !s.trim().is_empty()) else {
-                out.warnings.push(format!(
-                    "{EP}: item {i} ({}) has no server_id; skipped",
-                    text(o.get("hostname")).unwrap_or_else(|| "no hostname".into())
-                ));
-                continue;
-            };
-            if out.server_instances.iter().any(|s| s.server_id == id) {
-                out.warnings.push(format!(
-                    "{EP}: item {i} repeats server_id {id}; only the first is used"
-                ));
-                continue;
+        let mut seen = std::collections::HashSet::new();
+        let mut warnings = Warnings::default();
+        let mut each = |i: u64, item: Loose| -> std::result::Result<(), String> {
+            if out.server_instances.len() >= MAX_INSTANCES {
+                return Err(format!("more than {MAX_INSTANCES} server instances"));
             }
-            let last_sync = o
-                .get("last_sync")
-                .and_then(Value::as_object)
-                .map(|l| LastSync {
-                    date: text(l.get("date")).filter(|s| !s.is_empty()),
-                    status: text(l.get("status")).filter(|s| !s.is_empty()),
-                    error: text(l.get("error")).filter(|s| !s.is_empty()),
-                });
-            out.server_instances.push(ServerInstance {
-                server_id: id,
-                hostname: text(o.get("hostname")).filter(|s| !s.is_empty()),
-                last_sync,
-            });
+            out.add(i, &item, &mut seen, &mut warnings);
+            Ok(())
+        };
+        let page = body::Page {
+            list: "server_instances",
+            scalars: &[],
+            each: &mut each,
+        };
+        let read = body::parse(r, page).map_err(ParseError::Json)?;
+        if read.items.is_none() {
+            return Err(ParseError::Fatal(shape_error(
+                EP,
+                "the response has no \"server_instances\" array",
+            )));
         }
+        out.warnings = warnings.lines();
         Ok(out)
+    }
+
+    /// Add item `i` if usable, else say why not in `warnings`.
+    fn add(
+        &mut self,
+        i: u64,
+        item: &Loose,
+        seen: &mut std::collections::HashSet<String>,
+        warnings: &mut Warnings,
+    ) {
+        const EP: &str = "license-sync-status";
+        if !matches!(item, Loose::Object(_)) {
+            warnings.push(format!("{EP}: item {i} is not an object; skipped"));
+            return;
+        }
+        let Some(id) = text(item.get("server_id")).filter(|s| !s.trim().is_empty()) else {
+            warnings.push(format!(
+                "{EP}: item {i} ({}) has no server_id; skipped",
+                text(item.get("hostname")).unwrap_or_else(|| "no hostname".into())
+            ));
+            return;
+        };
+        if !seen.insert(id.clone()) {
+            warnings.push(format!(
+                "{EP}: item {i} repeats server_id {id}; only the first is used"
+            ));
+            return;
+        }
+        let last_sync = match item.get("last_sync") {
+            Some(l @ Loose::Object(_)) => Some(LastSync {
+                date: text(l.get("date")).filter(|s| !s.is_empty()),
+                status: text(l.get("status")).filter(|s| !s.is_empty()),
+                error: text(l.get("error")).filter(|s| !s.is_empty()),
+            }),
+            _ => None,
+        };
+        self.server_instances.push(ServerInstance {
+            server_id: id,
+            hostname: text(item.get("hostname")).filter(|s| !s.is_empty()),
+            last_sync,
+        });
     }
 }
 
@@ -227,16 +359,21 @@ pub struct LicensedUser {
 
 impl LicensedUser {
     /// Read one item of `users`; `None` if it is not a JSON object.
-    fn from_json(v: &Value) -> Option<LicensedUser> {
-        let o = v.as_object()?;
+    fn from_loose(v: &Loose) -> Option<LicensedUser> {
+        if !matches!(v, Loose::Object(_)) {
+            return None;
+        }
         Some(LicensedUser {
-            github_com_login: text(o.get("github_com_login")),
-            github_com_user: flag(o.get("github_com_user")),
-            enterprise_server_user: flag(o.get("enterprise_server_user")),
-            enterprise_server_user_ids: texts(o.get("enterprise_server_user_ids")),
-            enterprise_server_emails: texts(o.get("enterprise_server_emails")),
-            license_type: text(o.get("license_type")).filter(|s| !s.is_empty()),
-            total_user_accounts: o.get("total_user_accounts").and_then(Value::as_u64),
+            github_com_login: text(v.get("github_com_login")),
+            github_com_user: flag(v.get("github_com_user")),
+            enterprise_server_user: flag(v.get("enterprise_server_user")),
+            enterprise_server_user_ids: texts(v.get("enterprise_server_user_ids")),
+            enterprise_server_emails: texts(v.get("enterprise_server_emails")),
+            license_type: text(v.get("license_type")).filter(|s| !s.is_empty()),
+            total_user_accounts: match v.get("total_user_accounts") {
+                Some(Loose::Count(n)) => Some(*n),
+                _ => None,
+            },
         })
     }
 
@@ -262,8 +399,9 @@ impl LicensedUser {
     }
 }
 
-/// `consumed-licenses`, every page read: the seat counts of the first page
-/// and the users of all pages.
+/// `consumed-licenses`, every page read into memory: the seat counts of
+/// the first page and the users of all pages. For small answers (the demo,
+/// tests); `cloud seats` streams with [`Client::consumed_licenses_into`].
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ConsumedLicenses {
     /// Seats in use, as GitHub counts them.
@@ -277,44 +415,142 @@ pub struct ConsumedLicenses {
     pub warnings: Vec<String>,
 }
 
-impl ConsumedLicenses {
-    /// Read one page. The keys the endpoint always returns
-    /// (`total_seats_consumed`, `total_seats_purchased`, `users`) must be
-    /// there with their types.
-    fn from_json(v: &Value) -> Result<ConsumedLicenses> {
+/// Where the users of `consumed-licenses` go as they are read, page by
+/// page. A page may be read again (a retry): what it gave since the last
+/// [`UserSink::commit`] is then taken back with [`UserSink::rollback`].
+pub trait UserSink {
+    /// One user, in response order.
+    fn user(&mut self, u: LicensedUser) -> Result<()>;
+    /// The users given so far are final.
+    fn commit(&mut self) -> Result<()>;
+    /// Forget the users given since the last commit.
+    fn rollback(&mut self) -> Result<()>;
+}
+
+/// The users kept in memory, for [`Client::consumed_licenses`].
+#[derive(Default)]
+struct Collect {
+    users: Vec<LicensedUser>,
+    committed: usize,
+}
+
+impl UserSink for Collect {
+    fn user(&mut self, u: LicensedUser) -> Result<()> {
+        self.users.push(u);
+        Ok(())
+    }
+    fn commit(&mut self) -> Result<()> {
+        self.committed = self.users.len();
+        Ok(())
+    }
+    fn rollback(&mut self) -> Result<()> {
+        self.users.truncate(self.committed);
+        Ok(())
+    }
+}
+
+/// What `consumed-licenses` says besides its users: the seat counts (from
+/// the first page), how many users were listed, and the items skipped.
+#[derive(Debug, Clone, Default)]
+pub struct SeatCounts {
+    /// Seats in use, as GitHub counts them.
+    pub total_seats_consumed: u64,
+    /// Seats the enterprise bought.
+    pub total_seats_purchased: u64,
+    /// Users listed over all pages.
+    pub users: u64,
+    /// Items skipped, each named.
+    pub warnings: Warnings,
+}
+
+/// One page of `consumed-licenses` read: its counts and how many users it
+/// listed; the users went to the sink.
+struct ConsumedPage {
+    consumed: u64,
+    purchased: u64,
+    users: u64,
+}
+
+impl ConsumedPage {
+    /// Read a page from `r`, handing each user (numbered from `first`) to
+    /// `sink`. The keys the endpoint always returns (`total_seats_consumed`,
+    /// `total_seats_purchased`, `users`) must be there with their types.
+    fn read(
+        r: &mut dyn std::io::Read,
+        first: u64,
+        sink: &mut dyn UserSink,
+        warnings: &mut Warnings,
+    ) -> std::result::Result<ConsumedPage, ParseError> {
         const EP: &str = "consumed-licenses";
-        let obj = v
-            .as_object()
-            .ok_or_else(|| shape_error(EP, "the response is not a JSON object"))?;
-        let count = |k: &str| -> Result<u64> {
-            match obj.get(k) {
-                Some(n) => n
-                    .as_u64()
-                    .ok_or_else(|| shape_error(EP, &format!("\"{k}\" is not a count"))),
-                None => Err(shape_error(EP, &format!("the response has no \"{k}\""))),
+        let mut failed = None;
+        let mut each = |i: u64, item: Loose| -> std::result::Result<(), String> {
+            match LicensedUser::from_loose(&item) {
+                Some(u) => sink.user(u).map_err(|e| {
+                    let m = e.to_string();
+                    failed = Some(e);
+                    m
+                }),
+                None => {
+                    warnings.push(format!(
+                        "{EP}: user {} is not an object; skipped",
+                        first + i
+                    ));
+                    Ok(())
+                }
             }
         };
-        let total_seats_consumed = count("total_seats_consumed")?;
-        let total_seats_purchased = count("total_seats_purchased")?;
-        let items = match obj.get("users") {
-            Some(Value::Array(a)) => a,
-            Some(_) => return Err(shape_error(EP, "\"users\" is not an array")),
-            None => return Err(shape_error(EP, "the response has no \"users\" array")),
+        let page = body::Page {
+            list: "users",
+            scalars: &["total_seats_consumed", "total_seats_purchased"],
+            each: &mut each,
         };
-        let mut out = ConsumedLicenses {
-            total_seats_consumed,
-            total_seats_purchased,
-            ..Default::default()
+        let read = match body::parse(r, page) {
+            Ok(p) => p,
+            Err(e) => return Err(failed.map_or(ParseError::Json(e), ParseError::Fatal)),
         };
-        for (i, u) in items.iter().enumerate() {
-            match LicensedUser::from_json(u) {
-                Some(u) => out.users.push(u),
-                None => out
-                    .warnings
-                    .push(format!("{EP}: user {i} is not an object; skipped")),
+        let count = |k: &str| -> std::result::Result<u64, ParseError> {
+            match read.scalars.iter().find(|(have, _)| have == k) {
+                Some((_, Loose::Count(n))) => Ok(*n),
+                Some(_) => Err(ParseError::Fatal(shape_error(
+                    EP,
+                    &format!("\"{k}\" is not a count"),
+                ))),
+                None => Err(ParseError::Fatal(shape_error(
+                    EP,
+                    &format!("the response has no \"{k}\""),
+                ))),
             }
+        };
+        let consumed = count("total_seats_consumed")?;
+        let purchased = count("total_seats_purchased")?;
+        let users = read.items.ok_or_else(|| {
+            ParseError::Fatal(shape_error(EP, "the response has no \"users\" array"))
+        })?;
+        Ok(ConsumedPage {
+            consumed,
+            purchased,
+            users,
+        })
+    }
+}
+
+/// How long GitHub may take: each request (`http_timeout`: connecting,
+/// the answer and its whole body), and each request with its retries and
+/// the pauses between them (`http_deadline`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// The most one request may take, body included.
+    pub timeout: Duration,
+    /// The most one request may take with its retries and pauses.
+    pub deadline: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            timeout: Duration::from_secs(30),
+            deadline: Duration::from_secs(300),
         }
-        Ok(out)
     }
 }
 
@@ -326,52 +562,171 @@ pub struct Client {
     token: Zeroizing<String>,
     /// The clock a rate limit's reset time is measured against.
     clock: Clock,
+    timing: Timing,
 }
 
-/// The URL of `rel="next"` in a `Link` header.
+/// The URL of the first link whose relation types include `next` in a
+/// `Link` header, parsed per RFC 8288 §3: link-values separated by commas
+/// (not those inside `<…>` or a quoted string), parameters after `;`, the
+/// `rel` value quoted or a bare token, a space-separated list of relation
+/// types compared case-insensitively, and only a link's first `rel` counted.
 fn next_link(link: &str) -> Option<String> {
-    for part in link.split(',') {
-        let mut segs = part.split(';');
-        let url = segs.next()?.trim();
-        if segs.any(|s| s.trim().replace(' ', "") == "rel=\"next\"") {
-            return url.strip_prefix('<')?.strip_suffix('>').map(String::from);
+    link_values(link)
+        .into_iter()
+        .find(|(_, rels)| rels.iter().any(|r| r.eq_ignore_ascii_case("next")))
+        .map(|(url, _)| url)
+}
+
+/// Each link-value of a `Link` header: its target and its relation types.
+/// A malformed link-value is skipped up to the next comma outside quotes.
+fn link_values(h: &str) -> Vec<(String, Vec<String>)> {
+    let b = h.as_bytes();
+    let mut i = 0;
+    let mut out = Vec::new();
+    let ows = |i: &mut usize| {
+        while *i < b.len() && matches!(b[*i], b' ' | b'\t') {
+            *i += 1;
         }
+    };
+    while i < b.len() {
+        ows(&mut i);
+        if i < b.len() && b[i] == b',' {
+            i += 1;
+            continue;
+        }
+        if i >= b.len() {
+            break;
+        }
+        let Some(end) = (b[i] == b'<').then(|| h[i..].find('>')).flatten() else {
+            i = skip_value(b, i);
+            continue;
+        };
+        let url = h[i + 1..i + end].trim().to_string();
+        i += end + 1;
+        let mut rels: Option<Vec<String>> = None;
+        loop {
+            ows(&mut i);
+            if i >= b.len() || b[i] == b',' {
+                break;
+            }
+            if b[i] != b';' {
+                i = skip_value(b, i);
+                break;
+            }
+            i += 1;
+            ows(&mut i);
+            let start = i;
+            while i < b.len() && !matches!(b[i], b'=' | b';' | b',' | b' ' | b'\t') {
+                i += 1;
+            }
+            let name = h[start..i].to_ascii_lowercase();
+            ows(&mut i);
+            let mut value = String::new();
+            if i < b.len() && b[i] == b'=' {
+                i += 1;
+                ows(&mut i);
+                if i < b.len() && b[i] == b'"' {
+                    i += 1;
+                    while i < b.len() && b[i] != b'"' {
+                        if b[i] == b'\\' && i + 1 < b.len() {
+                            i += 1;
+                        }
+                        let c = h[i..].chars().next().unwrap_or(' ');
+                        value.push(c);
+                        i += c.len_utf8();
+                    }
+                    i += 1;
+                } else {
+                    let start = i;
+                    while i < b.len() && !matches!(b[i], b';' | b',' | b' ' | b'\t') {
+                        i += 1;
+                    }
+                    value = h[start..i].to_string();
+                }
+            }
+            // RFC 8288 §3.3: occurrences after the first are ignored.
+            if name == "rel" && rels.is_none() {
+                rels = Some(value.split_ascii_whitespace().map(String::from).collect());
+            }
+        }
+        out.push((url, rels.unwrap_or_default()));
     }
-    None
+    out
+}
+
+/// The index after the link-value starting at `i`: at the next comma
+/// outside a quoted string and `<…>`.
+fn skip_value(b: &[u8], mut i: usize) -> usize {
+    let (mut quoted, mut angled) = (false, false);
+    while i < b.len() {
+        match b[i] {
+            b'\\' if quoted => i += 1,
+            b'"' if !angled => quoted = !quoted,
+            b'<' if !quoted => angled = true,
+            b'>' if !quoted => angled = false,
+            b',' if !quoted && !angled => return i + 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    i
 }
 
 /// Redirects followed (within the API's origin) before giving up.
 const MAX_REDIRECTS: usize = 5;
 
+/// Bytes of an error response's body read (for its `message`).
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+
 /// What to do after one request.
-enum Step {
-    /// The JSON body and the next page's URL.
-    Done(Value, Option<String>),
+enum Step<T> {
+    /// The parsed body and the next page's URL.
+    Done(T, Option<String>),
     /// Request this URL (a redirect's target, on the API's origin) next.
     Follow(String),
-    /// Wait this long, then request the same URL again.
-    Retry(Duration),
+    /// Wait this long, then request the same URL again; the error is what
+    /// to report if no retry is left.
+    Retry(Duration, Error),
 }
 
 /// What a request that got no response means: a transient failure is
-/// retried after the returned pause while `attempt` is within `BACKOFF`;
-/// TLS and proxy failures, and the last transient one, are errors.
-fn transport_failure(url: &str, failure: Failure, attempt: usize) -> Result<Duration> {
+/// retried (its error kept for when no retry is left; a timeout is named
+/// as such); TLS and proxy failures are errors.
+fn transport_failure(
+    url: &str,
+    e: &ureq::Error,
+    failure: Failure,
+    attempts: usize,
+    timing: Timing,
+) -> Result<Error> {
+    if let ureq::Error::Timeout(_) = e {
+        return Ok(Error::new(
+            Code::CloudUnavailable,
+            format!(
+                "GET {url}: GitHub's answer was too slow (not complete within http_timeout {}); {attempts} attempt(s) within http_deadline {}",
+                humantime::format_duration(timing.timeout),
+                humantime::format_duration(timing.deadline)
+            ),
+        )
+        .with_hint(SLOW_HINT));
+    }
     match failure {
         Failure::Tls(m) => Err(Error::new(Code::CloudTls, format!("GET {url}: {m}"))),
         Failure::Proxy(m) => Err(
             Error::new(Code::CloudUnavailable, format!("GET {url}: {m}"))
                 .with_hint(net::PROXY_HINT),
         ),
-        Failure::Transient(m) => BACKOFF
-            .get(attempt)
-            .copied()
-            .ok_or_else(|| Error::new(Code::CloudUnavailable, format!("GET {url}: {m}"))),
+        Failure::Transient(m) => Ok(Error::new(
+            Code::CloudUnavailable,
+            format!("GET {url}: {}", sanitize(&m)),
+        )),
     }
 }
 
-/// What `Client::get` uses of a response: the status, the headers it acts
-/// on, and the body.
+/// The hint for an answer that did not come in time.
+const SLOW_HINT: &str = "GitHub, or a proxy on the way, answers too slowly: check the network or proxy, or raise http_timeout (--http-timeout) and http_deadline (--http-deadline)";
+
+/// What `Client::get` uses of a response's headers.
 struct Reply {
     status: u16,
     /// `Link` (pagination).
@@ -391,53 +746,49 @@ struct Reply {
     /// `x-accepted-github-permissions`: the fine-grained permissions the
     /// endpoint takes.
     accepted_perms: Option<String>,
-    /// At most `MAX_BODY` bytes; empty if unreadable.
-    body: String,
-    /// The body's `message` field, or empty.
+    /// `X-GitHub-SSO`: SAML single sign-on (`required; url=…`).
+    sso: Option<String>,
+    /// The body's `message` field, or empty (read for errors only).
     message: String,
 }
 
 impl Reply {
-    /// Keep what `get` acts on of `resp`, reading its body.
-    fn read(mut resp: ureq::http::Response<ureq::Body>) -> Reply {
-        let status = resp.status().as_u16();
+    /// Keep what `get` acts on of `resp`'s headers (sanitised: they are
+    /// shown in errors).
+    fn headers(resp: &ureq::http::Response<ureq::Body>) -> Reply {
         let header = |n: &str| {
             resp.headers()
                 .get(n)
                 .and_then(|v| v.to_str().ok())
-                .map(String::from)
+                .map(sanitize)
         };
-        let link = header("link");
-        let location = header("location");
-        let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
-        let remaining = header("x-ratelimit-remaining");
-        let reset = header("x-ratelimit-reset").and_then(|v| v.trim().parse::<u64>().ok());
-        let accepted_scopes = header("x-accepted-oauth-scopes");
-        let token_scopes = header("x-oauth-scopes");
-        let accepted_perms = header("x-accepted-github-permissions");
+        Reply {
+            status: resp.status().as_u16(),
+            link: header("link"),
+            location: header("location"),
+            retry_after: header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()),
+            remaining: header("x-ratelimit-remaining"),
+            reset: header("x-ratelimit-reset").and_then(|v| v.trim().parse::<u64>().ok()),
+            accepted_scopes: header("x-accepted-oauth-scopes"),
+            token_scopes: header("x-oauth-scopes"),
+            accepted_perms: header("x-accepted-github-permissions"),
+            sso: header("x-github-sso"),
+            message: String::new(),
+        }
+    }
+
+    /// Read a short body (an error's) for its `message`.
+    fn read_message(&mut self, resp: &mut ureq::http::Response<ureq::Body>) {
         let body = resp
             .body_mut()
             .with_config()
-            .limit(MAX_BODY)
+            .limit(MAX_ERROR_BODY)
             .read_to_string()
             .unwrap_or_default();
-        let message = serde_json::from_str::<Value>(&body)
+        self.message = serde_json::from_str::<Value>(&body)
             .ok()
-            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
+            .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(sanitize))
             .unwrap_or_default();
-        Reply {
-            status,
-            link,
-            location,
-            retry_after,
-            remaining,
-            reset,
-            accepted_scopes,
-            token_scopes,
-            accepted_perms,
-            body,
-            message,
-        }
     }
 
     /// A 429, or a 403 that says the rate limit is exhausted.
@@ -458,18 +809,53 @@ impl Reply {
         }
     }
 
+    /// The authorization URL of a SAML SSO refusal (`X-GitHub-SSO:
+    /// required; url=…`), or `Some("")` for an SSO refusal without one.
+    fn sso_url(&self) -> Option<String> {
+        let h = self.sso.as_deref()?;
+        let mut parts = h.split(';').map(str::trim);
+        if !parts.next()?.eq_ignore_ascii_case("required") {
+            return None;
+        }
+        Some(
+            parts
+                .find_map(|p| p.strip_prefix("url="))
+                .unwrap_or("")
+                .to_string(),
+        )
+    }
+
     /// The error for a 401, 403 or 404 to `GET url`.
     fn refusal(self, url: &str) -> Error {
-        let message = self.message;
+        let message = &self.message;
         match self.status {
             401 => Error::new(
                 Code::CloudUnauthorized,
                 format!("GitHub refused the token (401 {message})"),
             ),
+            403 if self.sso_url().is_some() => {
+                let sso = self.sso_url().unwrap_or_default();
+                let (cause, hint) = if sso.is_empty() {
+                    (String::new(), "authorize the token for the organization's SAML single sign-on: on GitHub, Settings → Developer settings → your token → Configure SSO → Authorize; then run again".to_string())
+                } else {
+                    (
+                        format!("; authorize in your web browser: {sso}"),
+                        format!("open {sso} while signed in to GitHub as the token's owner and authorize the token (Configure SSO → Authorize); then run again. The token's scopes are not the problem"),
+                    )
+                };
+                Error::new(
+                    Code::CloudForbidden,
+                    format!(
+                        "GitHub answered 403 {message}: the organization enforces SAML single sign-on and this token is not authorized for it{cause}"
+                    ),
+                )
+                .with_hint(hint)
+            }
             403 => {
                 let has = self.token_scopes.as_deref().filter(|t| !t.is_empty());
                 let need = self
                     .accepted_scopes
+                    .as_deref()
                     .filter(|s| !s.is_empty())
                     .map(|s| {
                         let has = has.unwrap_or("none");
@@ -477,6 +863,7 @@ impl Reply {
                     })
                     .or(self
                         .accepted_perms
+                        .as_deref()
                         .map(|p| format!("the token needs permission {p}")))
                     .unwrap_or_else(|| {
                         "the token lacks a scope (classic tokens need read:enterprise) \
@@ -499,11 +886,35 @@ impl Reply {
     }
 }
 
+/// The error for a body that could not be used on any attempt.
+fn body_error(url: &str, f: &BodyFault, attempts: usize, timing: Timing) -> Error {
+    let after = match f {
+        BodyFault::Slow => format!(
+            " (not complete within http_timeout {})",
+            humantime::format_duration(timing.timeout)
+        ),
+        _ => String::new(),
+    };
+    let tries = match f.retried() {
+        true => format!(
+            "; {attempts} attempt(s) within http_deadline {}",
+            humantime::format_duration(timing.deadline)
+        ),
+        false => String::new(),
+    };
+    let e = Error::new(f.code(), format!("GET {url}: {f}{after}{tries}"));
+    match f {
+        BodyFault::Slow => e.with_hint(SLOW_HINT),
+        BodyFault::Truncated(_) => e.with_hint("the connection keeps ending before the answer does: check the network or proxy (one that limits response sizes or times), then run again"),
+        BodyFault::NotUtf8(_) | BodyFault::NotJson(_) => e.with_hint("something between airlock and GitHub (a proxy's error or login page, a TLS-inspecting proxy) may be answering instead of GitHub; run with -v, check the proxy, else report it with the command you ran"),
+        _ => e,
+    }
+}
+
 impl Client {
     /// A client for the API at `base` (https, or http to loopback). The
-    /// token is only ever sent to `base`'s origin.
-    /// A client for the API at `base`; `clock` tells how long a rate
-    /// limit's reset time is from now.
+    /// token is only ever sent to `base`'s origin. `clock` tells how long a
+    /// rate limit's reset time is from now.
     pub fn new(
         base: &str,
         token: Zeroizing<String>,
@@ -513,13 +924,21 @@ impl Client {
     ) -> Result<Client> {
         let base = base.trim_end_matches('/').to_string();
         let origin = net::check_url(&base, "--api-url")?;
+        let timing = Timing::default();
         Ok(Client {
-            agent: net::agent(trust, proxies, Duration::from_secs(60)),
+            agent: net::agent(trust, proxies, timing.timeout),
             base,
             origin,
             token,
             clock,
+            timing,
         })
+    }
+
+    /// The same client with other time limits.
+    pub fn with_timing(mut self, timing: Timing) -> Client {
+        self.timing = timing;
+        self
     }
 
     /// A URL the token may go to: same origin as the base, or an error
@@ -543,25 +962,39 @@ impl Client {
         }
     }
 
-    /// GET a URL (absolute, or a path under the base), with retries.
-    /// Returns the JSON body and the next page's URL (checked to be on the
-    /// API's origin).
-    fn get(&self, url: &str) -> Result<(Value, Option<String>)> {
+    /// GET a URL (absolute, or a path under the base), with retries, and
+    /// parse its body with `parse` as it streams in. Returns what `parse`
+    /// gave and the next page's URL (checked to be on the API's origin).
+    /// Each request may take `timing.timeout`; with its retries and pauses
+    /// `timing.deadline`: a pause that would end past it is not taken.
+    fn get<T>(
+        &self,
+        url: &str,
+        endpoint: &str,
+        parse: &mut dyn FnMut(&mut dyn std::io::Read) -> std::result::Result<T, ParseError>,
+    ) -> Result<(T, Option<String>)> {
         let mut url = if url.starts_with("http") {
             self.same_origin(url, "the URL")?
         } else {
             format!("{}{url}", self.base)
         };
+        let deadline = Instant::now() + self.timing.deadline;
         let mut attempt = 0;
         let mut redirects = 0;
         loop {
-            let step = match self.send(&url) {
-                Ok(resp) => self.judge(&url, Reply::read(resp), attempt, redirects)?,
-                Err(e) => Step::Retry(transport_failure(
-                    &url,
-                    self.agent.classify(&url, &e),
-                    attempt,
-                )?),
+            let left = deadline.saturating_duration_since(Instant::now());
+            let step = match self.send(&url, self.timing.timeout.min(left)) {
+                Ok(resp) => self.judge(&url, endpoint, resp, attempt, redirects, parse)?,
+                Err(e) => Step::Retry(
+                    BACKOFF[attempt.min(2)],
+                    transport_failure(
+                        &url,
+                        &e,
+                        self.agent.classify(&url, &e),
+                        attempt + 1,
+                        self.timing,
+                    )?,
+                ),
             };
             match step {
                 Step::Done(v, next) => return Ok((v, next)),
@@ -569,7 +1002,10 @@ impl Client {
                     url = next;
                     redirects += 1;
                 }
-                Step::Retry(wait) => {
+                Step::Retry(wait, last) => {
+                    if attempt >= BACKOFF.len() || Instant::now() + wait >= deadline {
+                        return Err(last);
+                    }
                     std::thread::sleep(wait);
                     attempt += 1;
                 }
@@ -577,41 +1013,44 @@ impl Client {
         }
     }
 
-    /// One GET with the API's headers and the token.
+    /// One GET with the API's headers and the token, within `timeout`.
     fn send(
         &self,
         url: &str,
+        timeout: Duration,
     ) -> std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error> {
         self.agent
             .get(url)
             .header("Accept", "application/vnd.github+json")
             .header("X-GitHub-Api-Version", API_VERSION)
             .header("Authorization", format!("Bearer {}", self.token.as_str()))
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
             .call()
     }
 
     /// What to do with the response to `GET url`, after `attempt` retries
-    /// and `redirects` redirects: 2xx is done, a redirect is followed within
-    /// the origin, a rate limit or a 5xx is waited out a few times, and
-    /// anything else is its error.
-    fn judge(&self, url: &str, r: Reply, attempt: usize, redirects: usize) -> Result<Step> {
+    /// and `redirects` redirects: 2xx is parsed (a body that is slow,
+    /// truncated, not UTF-8 or not JSON is retried), a redirect is followed
+    /// within the origin, a rate limit or a 5xx is waited out a few times,
+    /// and anything else is its error.
+    fn judge<T>(
+        &self,
+        url: &str,
+        endpoint: &str,
+        mut resp: ureq::http::Response<ureq::Body>,
+        attempt: usize,
+        redirects: usize,
+        parse: &mut dyn FnMut(&mut dyn std::io::Read) -> std::result::Result<T, ParseError>,
+    ) -> Result<Step<T>> {
+        let mut r = Reply::headers(&resp);
         let status = r.status;
+        if (200..=299).contains(&status) {
+            return self.parsed(url, endpoint, resp, &r, attempt, parse);
+        }
+        r.read_message(&mut resp);
         match status {
-            200..=299 => {
-                let v = serde_json::from_str(&r.body).map_err(|e| {
-                    Error::new(
-                        Code::CloudResponse,
-                        format!("GET {url}: the response is not JSON: {e}"),
-                    )
-                })?;
-                let next = match r.link.as_deref().and_then(next_link) {
-                    Some(n) => {
-                        Some(self.same_origin(&n, "the pagination link (Link: rel=\"next\")")?)
-                    }
-                    None => None,
-                };
-                Ok(Step::Done(v, next))
-            }
             301 | 302 | 303 | 307 | 308 => {
                 let Some(loc) = r.location else {
                     return Err(Error::new(
@@ -630,24 +1069,74 @@ impl Client {
             }
             _ if r.rate_limited() => {
                 let wait = r.rate_limit_wait(self.clock.now());
-                if wait > MAX_RATE_LIMIT_WAIT || attempt >= 3 {
-                    return Err(Error::new(
-                        Code::CloudRateLimited,
-                        format!(
-                            "GitHub's rate limit is exhausted for {}s more ({})",
-                            wait.as_secs(),
-                            r.message
-                        ),
-                    ));
+                let err = Error::new(
+                    Code::CloudRateLimited,
+                    format!(
+                        "GitHub's rate limit is exhausted for {}s more ({})",
+                        wait.as_secs(),
+                        r.message
+                    ),
+                );
+                if wait > MAX_RATE_LIMIT_WAIT {
+                    return Err(err);
                 }
-                Ok(Step::Retry(wait))
+                Ok(Step::Retry(wait, err))
             }
             401 | 403 | 404 => Err(r.refusal(url)),
-            500..=599 if attempt < BACKOFF.len() => Ok(Step::Retry(BACKOFF[attempt])),
+            500..=599 => Ok(Step::Retry(
+                BACKOFF[attempt.min(2)],
+                Error::new(
+                    Code::CloudUnavailable,
+                    format!("GET {url}: HTTP {status} {}", r.message),
+                ),
+            )),
             _ => Err(Error::new(
                 Code::CloudUnavailable,
                 format!("GET {url}: HTTP {status} {}", r.message),
             )),
+        }
+    }
+
+    /// A 2xx answer: its body parsed as it streams in, or the fault that
+    /// kept it from being used (retried unless the body is too large).
+    fn parsed<T>(
+        &self,
+        url: &str,
+        endpoint: &str,
+        mut resp: ureq::http::Response<ureq::Body>,
+        r: &Reply,
+        attempt: usize,
+        parse: &mut dyn FnMut(&mut dyn std::io::Read) -> std::result::Result<T, ParseError>,
+    ) -> Result<Step<T>> {
+        use serde_json::error::Category;
+        let mut watched =
+            body::Watched::new(resp.body_mut().with_config().limit(MAX_BODY).reader());
+        let fault = match parse(&mut watched) {
+            Ok(v) => {
+                let next = match r.link.as_deref().and_then(next_link) {
+                    Some(n) => {
+                        Some(self.same_origin(&n, "the pagination link (Link: rel=\"next\")")?)
+                    }
+                    None => None,
+                };
+                return Ok(Step::Done(v, next));
+            }
+            Err(ParseError::Fatal(e)) => return Err(e),
+            // The reader's own record first: serde only saw an I/O error.
+            Err(ParseError::Json(e)) => match watched.fault.take() {
+                Some(f) => f,
+                None => match e.classify() {
+                    Category::Eof => BodyFault::Truncated(format!("the JSON ends early: {e}")),
+                    Category::Syntax => BodyFault::NotJson(e.to_string()),
+                    Category::Io => BodyFault::Unreadable(e.to_string()),
+                    Category::Data => return Err(shape_error(endpoint, &body::shape_message(&e))),
+                },
+            },
+        };
+        let err = body_error(url, &fault, attempt + 1, self.timing);
+        match fault.retried() {
+            true => Ok(Step::Retry(BACKOFF[attempt.min(2)], err)),
+            false => Err(err),
         }
     }
 
@@ -667,43 +1156,73 @@ impl Client {
 
     /// `GET /enterprises/{enterprise}/license-sync-status`.
     pub fn license_sync_status(&self, enterprise: &str) -> Result<SyncStatus> {
-        let (v, _) = self.get(&Self::enterprise_path(enterprise, "license-sync-status")?)?;
-        SyncStatus::from_json(&v)
+        let path = Self::enterprise_path(enterprise, "license-sync-status")?;
+        let (s, _) = self.get(&path, "license-sync-status", &mut |r| SyncStatus::read(r))?;
+        Ok(s)
     }
 
-    /// `GET /enterprises/{enterprise}/consumed-licenses`, every page.
+    /// `GET /enterprises/{enterprise}/consumed-licenses`, every page, the
+    /// users kept in memory: for small answers (the demo).
     pub fn consumed_licenses(&self, enterprise: &str) -> Result<ConsumedLicenses> {
-        let mut url = format!(
-            "{}?per_page=100",
-            Self::enterprise_path(enterprise, "consumed-licenses")?
-        );
-        let mut all: Option<ConsumedLicenses> = None;
+        let mut sink = Collect::default();
+        let c = self.consumed_licenses_into(enterprise, &mut sink)?;
+        Ok(ConsumedLicenses {
+            total_seats_consumed: c.total_seats_consumed,
+            total_seats_purchased: c.total_seats_purchased,
+            users: sink.users,
+            warnings: c.warnings.lines(),
+        })
+    }
+
+    /// `GET /enterprises/{enterprise}/consumed-licenses`, every page, each
+    /// user handed to `sink` as it is read and not kept: memory does not
+    /// grow with the number of users or pages. The counts are the first
+    /// page's.
+    pub fn consumed_licenses_into(
+        &self,
+        enterprise: &str,
+        sink: &mut dyn UserSink,
+    ) -> Result<SeatCounts> {
+        const EP: &str = "consumed-licenses";
+        let mut url = format!("{}?per_page=100", Self::enterprise_path(enterprise, EP)?);
+        let mut out: Option<SeatCounts> = None;
+        // Each page's URL is kept to catch links that loop: 10,000 URLs
+        // at most, about a megabyte.
         let mut seen = std::collections::HashSet::new();
         for _ in 0..MAX_PAGES {
-            let (v, next) = self.get(&url)?;
-            let page = ConsumedLicenses::from_json(&v)?;
-            match all.as_mut() {
-                None => all = Some(page),
-                Some(a) => {
-                    a.users.extend(page.users);
-                    a.warnings.extend(page.warnings);
-                }
+            let first = out.as_ref().map_or(0, |c| c.users);
+            let mut warnings = Warnings::default();
+            let (page, next) = self.get(&url, EP, &mut |r| {
+                sink.rollback().map_err(ParseError::Fatal)?;
+                warnings = Warnings::default();
+                ConsumedPage::read(r, first, sink, &mut warnings)
+            })?;
+            sink.commit()?;
+            let c = out.get_or_insert_with(|| SeatCounts {
+                total_seats_consumed: page.consumed,
+                total_seats_purchased: page.purchased,
+                ..SeatCounts::default()
+            });
+            c.users += page.users;
+            for w in warnings.kept {
+                c.warnings.push(w);
             }
+            c.warnings.more += warnings.more;
             seen.insert(url.clone());
             match next {
                 Some(n) if seen.contains(&n) => {
                     return Err(Error::new(
                         Code::CloudResponse,
-                        format!("consumed-licenses: the pagination links loop back to {n}"),
+                        format!("{EP}: the pagination links loop back to {n}"),
                     ))
                 }
                 Some(n) => url = n,
-                None => return all.ok_or_else(|| shape_error("consumed-licenses", "no page")),
+                None => return out.ok_or_else(|| shape_error(EP, "no page")),
             }
         }
         Err(Error::new(
             Code::CloudResponse,
-            format!("consumed-licenses: more than {MAX_PAGES} pages"),
+            format!("{EP}: more than {MAX_PAGES} pages"),
         ))
     }
 }
@@ -848,8 +1367,23 @@ mod tests {
         }
     }
 
-    fn v(s: &str) -> Value {
-        serde_json::from_str(s).unwrap()
+    /// The code a parse failure ends in (a JSON shape error is
+    /// `CLOUD-RESPONSE`, as `Client::judge` makes it).
+    fn code(e: ParseError) -> Code {
+        match e {
+            ParseError::Fatal(e) => e.code,
+            ParseError::Json(_) => Code::CloudResponse,
+        }
+    }
+
+    fn sync(s: &str) -> std::result::Result<SyncStatus, ParseError> {
+        SyncStatus::read(&mut s.as_bytes())
+    }
+
+    fn consumed(s: &str) -> std::result::Result<(ConsumedPage, Vec<LicensedUser>), ParseError> {
+        let mut sink = Collect::default();
+        let p = ConsumedPage::read(&mut s.as_bytes(), 0, &mut sink, &mut Warnings::default())?;
+        Ok((p, sink.users))
     }
 
     #[test]
@@ -862,13 +1396,9 @@ mod tests {
             r#"{"server_instances": {"type": "array", "items": {}}}"#,
             r#"{"properties": {"server_instances": {"type": "array"}}}"#,
         ] {
-            assert_eq!(
-                SyncStatus::from_json(&v(bad)).err().unwrap().code,
-                Code::CloudResponse,
-                "{bad}"
-            );
+            assert_eq!(code(sync(bad).err().unwrap()), Code::CloudResponse, "{bad}");
         }
-        let s = SyncStatus::from_json(&v(r#"{"server_instances": [
+        let s = sync(r#"{"server_instances": [
             {"server_id": "a", "hostname": null, "last_sync": null, "extra": 1},
             {"hostname": "nameless.example"},
             {"server_id": "", "hostname": "empty.example"},
@@ -876,7 +1406,7 @@ mod tests {
             {"server_id": "b", "last_sync": {"date": "2026-11-28 10:58:40 UTC", "status": "success", "error": null}},
             {"server_id": "c", "last_sync": {"status": "failed", "error": "bad file"}},
             {"server_id": "a", "last_sync": {"status": "failed"}}
-        ], "unknown": true}"#)).unwrap();
+        ], "unknown": true}"#).ok().unwrap();
         let ids: Vec<&str> = s
             .server_instances
             .iter()
@@ -893,6 +1423,90 @@ mod tests {
         assert_eq!(s.server_instances[2].last_sync.as_ref().unwrap().date, None);
     }
 
+    /// Regression (#28): GitHub's strings cannot drive a terminal.
+    #[test]
+    fn text_from_github_is_sanitised() {
+        let s = sync(
+            r#"{"server_instances": [{"server_id": "a", "hostname": "h\u202eexe.txt",
+              "last_sync": {"status": "failed", "error": "\u001b[31mred\nline2\u0007\u009b\u2066"}}]}"#,
+        )
+        .ok()
+        .unwrap();
+        let i = &s.server_instances[0];
+        assert_eq!(i.hostname.as_deref(), Some("h\\u{202e}exe.txt"));
+        assert_eq!(
+            i.last_sync.as_ref().unwrap().error.as_deref(),
+            Some("\\u{1b}[31mred\\nline2\\u{7}\\u{9b}\\u{2066}")
+        );
+        assert_eq!(sanitize("plain é 😀"), "plain é 😀");
+        assert_eq!(sanitize("tab\there\r"), "tab\\there\\r");
+    }
+
+    #[test]
+    fn tokens_lose_a_bom_and_line_ends_or_are_refused() {
+        for ok in [
+            &b"ghp_abc\n"[..],
+            b"ghp_abc\r\n",
+            b"\xEF\xBB\xBFghp_abc\r\n",
+            b"  ghp_abc  \nsecond line",
+            b"ghp_abc",
+        ] {
+            assert_eq!(clean_token(ok, "f").unwrap().as_str(), "ghp_abc", "{ok:?}");
+        }
+        for (bad, why) in [
+            (&b"\xFF\xFEg\0h\0"[..], "UTF-16"),
+            (b"ghp abc", "a space or tab"),
+            (b"ghp\rabc", "a control character"),
+            (b"ghp\xc3\xa9", "non-ASCII"),
+            (b"\n\nghp_abc", "empty"),
+            (b"\xEF\xBB\xBF", "empty"),
+        ] {
+            let e = clean_token(bad, "/x/token.txt").err().unwrap();
+            assert_eq!(e.code, Code::CloudToken);
+            assert!(
+                e.cause.contains(why) && e.cause.contains("/x/token.txt"),
+                "{}",
+                e.cause
+            );
+            assert!(
+                !e.cause.contains("ghp"),
+                "the token is never shown: {}",
+                e.cause
+            );
+        }
+    }
+
+    #[test]
+    fn link_headers_per_rfc_8288() {
+        let n = |h: &str| next_link(h);
+        assert_eq!(
+            n("<https://a/x?page=2>; rel=next").as_deref(),
+            Some("https://a/x?page=2")
+        );
+        assert_eq!(
+            n("<https://a/x?page=2>;rel=\"next last\"").as_deref(),
+            Some("https://a/x?page=2")
+        );
+        assert_eq!(
+            n("<https://a/x?page=2> ; REL = \"Next\"").as_deref(),
+            Some("https://a/x?page=2")
+        );
+        // Commas inside <…> and inside quoted parameters do not split.
+        assert_eq!(
+            n(r#"<https://a/x?a=1,2>; title="a, b; rel=next"; rel="prev", <https://a/y?b=3,4>; rel=next"#).as_deref(),
+            Some("https://a/y?b=3,4")
+        );
+        // Only the first rel counts.
+        assert_eq!(n("<https://a/x>; rel=prev; rel=next"), None);
+        assert_eq!(n("<https://a/x>; rel=\"nextish\""), None);
+        // A malformed value does not hide a good one.
+        assert_eq!(
+            n("garbage; rel=next, <https://a/z>; rel=next").as_deref(),
+            Some("https://a/z")
+        );
+        assert_eq!(n(""), None);
+    }
+
     #[test]
     fn consumed_licenses_shapes() {
         for bad in [
@@ -901,23 +1515,26 @@ mod tests {
             r#"{"total_seats_consumed": 1, "users": []}"#,
             r#"{"total_seats_consumed": "1", "total_seats_purchased": 2, "users": []}"#,
             r#"{"total_seats_consumed": 1, "total_seats_purchased": 2, "users": {}}"#,
+            r#"{"total_seats_consumed": 1, "total_seats_purchased": 2, "users": [], "users": []}"#,
+            "[]",
         ] {
             assert_eq!(
-                ConsumedLicenses::from_json(&v(bad)).err().unwrap().code,
+                code(consumed(bad).err().unwrap()),
                 Code::CloudResponse,
                 "{bad}"
             );
         }
-        let c = ConsumedLicenses::from_json(&v(
-            r#"{"total_seats_consumed": 0, "total_seats_purchased": 0, "users": []}"#,
-        ))
+        let (p, users) = consumed(
+            r#"{"users": [{}, 7, {"enterprise_server_user_ids": ["h:1"]}], "total_seats_consumed": 0, "total_seats_purchased": 0}"#,
+        )
+        .ok()
         .unwrap();
-        assert!(c.users.is_empty());
+        assert_eq!((p.users, users.len()), (3, 2));
     }
 
     #[test]
     fn unmatched_users() {
-        let u = |s: &str| LicensedUser::from_json(&v(s)).unwrap();
+        let u = |s: &str| LicensedUser::from_loose(&serde_json::from_str(s).unwrap()).unwrap();
         assert!(u(r#"{"github_com_login":"","github_com_user":false,"enterprise_server_user":true,"enterprise_server_user_ids":["ghes.example.com:12"],"enterprise_server_emails":["a@corp.example"]}"#).is_unmatched_server_user());
         assert!(!u(
             r#"{"github_com_login":"mona","github_com_user":true,"enterprise_server_user":true}"#

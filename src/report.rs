@@ -7,8 +7,12 @@ use crate::bundle::manifest::{format_time, parse_time};
 use crate::fleet::{Instance, Mark, MarkKind, MarkState, SeatReport};
 use crate::lifecycle::Standing;
 
-/// Escape text for HTML element content and attribute values.
+/// Escape text for HTML element content and attribute values. Control
+/// characters and bidirectional overrides are first made visible escapes
+/// ([`crate::cloud::sanitize`]): text from GitHub, or recorded from it
+/// before airlock sanitised it, cannot reorder or hide what the page shows.
 pub fn esc(s: &str) -> String {
+    let s = crate::cloud::sanitize(s);
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -496,6 +500,12 @@ mod tests {
         };
         let page = html(&[i], None, SystemTime::UNIX_EPOCH);
         assert!(!page.contains("<script>"));
+        // Regression (#28): no control characters or bidi overrides reach
+        // the page, whatever the ledger holds.
+        assert_eq!(
+            esc("a\u{1b}[31m\u{202e}<b>\n"),
+            "a\\u{1b}[31m\\u{202e}&lt;b&gt;\\n"
+        );
         assert!(page.contains("&lt;script&gt;"));
         assert!(!page.contains("src=") && !page.contains("href="));
     }

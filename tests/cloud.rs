@@ -1326,3 +1326,401 @@ fn host_and_gh_host_pick_the_api() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A stand-in serving `pages` pages of `per_page` realistic users each,
+/// made as they are asked for (never stored); every third user is a server
+/// user matching no Cloud account. The `Link` header's `rel` is unquoted
+/// on odd pages (RFC 8288 allows both).
+fn big_seats_standin(pages: usize, per_page: usize) -> Server {
+    Server::start_fn(pages, move |req| {
+        let page: usize = req
+            .path
+            .split("page=")
+            .nth(2)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1);
+        let mut body = String::with_capacity(per_page * 700 + 100);
+        body.push_str(
+            r#"{"total_seats_consumed":1000000,"total_seats_purchased":900000,"users":["#,
+        );
+        for i in 0..per_page {
+            let n = (page - 1) * per_page + i;
+            if i > 0 {
+                body.push(',');
+            }
+            let id = format!("ghes-a.example.com:{n}");
+            let email = format!("user{n}@corp.example");
+            let login = format!("user{n}");
+            body.push_str(&user(
+                (!n.is_multiple_of(3)).then_some(login.as_str()),
+                &[&id],
+                &[&email],
+            ));
+        }
+        body.push_str("]}");
+        let mut r = Response::new(200, &body);
+        if page < pages {
+            let rel = if !page.is_multiple_of(2) {
+                "next"
+            } else {
+                "\"next\""
+            };
+            r = r.header(
+                "Link",
+                &format!("</enterprises/octo-corp/consumed-licenses?per_page={per_page}&page={}>; rel={rel}, </enterprises/octo-corp/consumed-licenses?per_page={per_page}&page={pages}>; rel=\"last\"", page + 1),
+            );
+        }
+        r
+    })
+}
+
+/// Run `airlock ARGS` under GNU time: the child's peak RSS in KiB (its
+/// `ru_maxrss`, read after it was waited for) and its exit status; its
+/// output goes to `dir`/stdout.json and stderr.txt.
+fn peak_rss_kib(args: &[&std::ffi::OsStr], dir: &Path) -> (u64, std::process::ExitStatus) {
+    let time = Path::new("/usr/bin/time");
+    assert!(
+        time.exists(),
+        "GNU time (/usr/bin/time) is needed to read the child's ru_maxrss"
+    );
+    let report = dir.join("rss.txt");
+    let mut c = std::process::Command::new(time);
+    isolate(&mut c);
+    let status = c
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&report)
+        .arg(airlock_bin())
+        .args(args)
+        .env("GH_TOKEN", "ghp_secret_token_value")
+        .stdout(std::fs::File::create(dir.join("stdout.json")).unwrap())
+        .stderr(std::fs::File::create(dir.join("stderr.txt")).unwrap())
+        .status()
+        .unwrap();
+    let kib = std::fs::read_to_string(&report)
+        .unwrap()
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap();
+    (kib, status)
+}
+
+/// Done when (#28): `cloud seats` keeps what it reports, not the users:
+/// 100,000 realistic users in 1,000 pages stay within 64 MiB peak RSS (the
+/// old reader kept every user: about 170 MiB here, 1.7 GiB at a million;
+/// scripts/seats-rss.sh measures a million in 10,000 pages).
+#[test]
+fn cloud_seats_memory_is_bounded_by_design() {
+    let w = World::new();
+    std::fs::create_dir_all(w.p("state")).unwrap();
+    // scripts/seats-rss.sh sets 10,000 (a million users).
+    let pages = std::env::var("AIRLOCK_SEATS_PAGES")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1_000);
+    let per_page = 100;
+    let s = big_seats_standin(pages, per_page);
+    let state = w.p("state");
+    let args: Vec<&std::ffi::OsStr> = [
+        "cloud",
+        "seats",
+        "--json",
+        "--enterprise",
+        "octo-corp",
+        "--api-url",
+        &s.url,
+    ]
+    .into_iter()
+    .map(std::ffi::OsStr::new)
+    .chain([std::ffi::OsStr::new("--state-dir"), state.as_os_str()])
+    .collect();
+    let (kib, status) = peak_rss_kib(&args, w.dir.path());
+    eprintln!(
+        "cloud seats, {} users in {pages} pages: peak RSS {:.1} MiB",
+        pages * per_page,
+        kib as f64 / 1024.0
+    );
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(w.p("stderr.txt")).unwrap()
+    );
+    assert!(kib <= 64 * 1024, "peak RSS {kib} KiB > 64 MiB");
+    assert_eq!(s.requests().len(), pages);
+    // Everything still there: each unmatched user once, in order, in the
+    // file and in the JSON output.
+    let out: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.p("stdout.json")).unwrap()).unwrap();
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.p("state").join("cloud-seats.json")).unwrap())
+            .unwrap();
+    assert_eq!(out["seats"], file);
+    let um = file["unmatched"].as_array().unwrap();
+    assert_eq!(um.len(), (pages * per_page).div_ceil(3));
+    assert_eq!(um[1]["server_user_ids"][0], "ghes-a.example.com:3");
+    assert_eq!(file["users"], pages * per_page);
+    assert_eq!(file["total_seats_consumed"], 1_000_000);
+}
+
+/// One scripted answer of [`raw_server`]: bytes written as they are, at
+/// once, or the head at once and the body a byte at a time with a pause
+/// between (a trickle); then the connection closed.
+struct Raw(Vec<u8>, Option<std::time::Duration>);
+
+/// A loopback server answering each connection with the next [`Raw`]
+/// reply, whatever was asked: for bodies no well-behaved server sends.
+/// Returns its URL and the number of connections it answered.
+fn raw_server(replies: Vec<Raw>) -> (String, std::sync::Arc<std::sync::Mutex<usize>>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::Mutex::new(0));
+    let n = count.clone();
+    std::thread::spawn(move || {
+        for Raw(bytes, trickle) in replies {
+            let Ok((stream, _)) = listener.accept() else {
+                return;
+            };
+            *n.lock().unwrap() += 1;
+            let mut r = std::io::BufReader::new(stream);
+            let mut line = String::new();
+            while r.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                line.clear();
+            }
+            let mut s = r.into_inner();
+            match trickle {
+                None => {
+                    let _ = s.write_all(&bytes);
+                }
+                Some(pause) => {
+                    let head = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    let _ = s.write_all(&bytes[..head]);
+                    for b in &bytes[head..] {
+                        if s.write_all(&[*b]).is_err() {
+                            break;
+                        }
+                        std::thread::sleep(pause);
+                    }
+                }
+            }
+        }
+    });
+    (url, count)
+}
+
+fn raw_200(body: &[u8], content_length: usize) -> Vec<u8> {
+    let mut v = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {content_length}\r\nConnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    v.extend_from_slice(body);
+    v
+}
+
+fn cloud_at(w: &World, url: &str, args: &[&str]) -> assert_cmd::Command {
+    let mut c = airlock();
+    c.arg("cloud")
+        .args(args)
+        .arg("--enterprise")
+        .arg("octo-corp")
+        .arg("--api-url")
+        .arg(url)
+        .arg("--state-dir")
+        .arg(w.p("state"))
+        .env("GH_TOKEN", "ghp_secret_token_value");
+    c
+}
+
+/// Regression (#28): truncated, non-UTF-8 and slow bodies are each named,
+/// retried with backoff, and end in a clear code within the deadline (not
+/// "not JSON: EOF … column 0"); a retry that gets a good body succeeds.
+#[test]
+fn bad_bodies_are_named_retried_and_bounded_by_the_deadline() {
+    let w = World::new();
+    std::fs::create_dir_all(w.p("state")).unwrap();
+    let ok = br#"{"server_instances":[]}"#;
+    let short = raw_200(br#"{"server_instances":["#, 1000);
+    let latin1 = raw_200(
+        b"{\"server_instances\":[{\"server_id\":\"caf\xe9\"}]}",
+        b"{\"server_instances\":[{\"server_id\":\"caf\xe9\"}]}".len(),
+    );
+    // A truncated body, then a good one: the retry succeeds.
+    let (url, n) = raw_server(vec![
+        Raw(short.clone(), None),
+        Raw(raw_200(ok, ok.len()), None),
+    ]);
+    cloud_at(&w, &url, &["status"])
+        .assert()
+        .success()
+        .stdout(contains("no Enterprise Server instances"));
+    assert_eq!(*n.lock().unwrap(), 2);
+
+    let deadline = ["--http-timeout", "1s", "--http-deadline", "4s"];
+    for (reply, trickle, named, code) in [
+        (short, None, "truncated", "AIRLOCK-E-CLOUD-UNAVAILABLE"),
+        (
+            latin1,
+            None,
+            "not UTF-8 (at byte 38)",
+            "AIRLOCK-E-CLOUD-RESPONSE",
+        ),
+        (
+            raw_200(ok, ok.len()),
+            Some(std::time::Duration::from_millis(300)),
+            "too slow",
+            "AIRLOCK-E-CLOUD-UNAVAILABLE",
+        ),
+    ] {
+        let replies = (0..5).map(|_| Raw(reply.clone(), trickle)).collect();
+        let (url, n) = raw_server(replies);
+        let t = std::time::Instant::now();
+        let mut args = vec!["status"];
+        args.extend(deadline);
+        cloud_at(&w, &url, &args)
+            .assert()
+            .code(13)
+            .stderr(contains(code))
+            .stderr(contains(named))
+            .stderr(contains("within http_deadline 4s"))
+            .stderr(contains("EOF while parsing").not());
+        let tries = *n.lock().unwrap();
+        assert!(tries >= 2, "{named}: retried ({tries} attempts)");
+        // Generous: the deadline is 4 s.
+        assert!(t.elapsed() < std::time::Duration::from_secs(30), "{named}");
+    }
+}
+
+/// Regression (#28): a SAML SSO 403 says so and gives the authorization
+/// URL from `X-GitHub-SSO`, as gh does, instead of blaming the scopes.
+#[test]
+fn sso_403_gives_the_authorization_url() {
+    let w = World::new();
+    let sso = "https://github.com/orgs/octo-org/sso?authorization_request=AZSCKtL4U8lX1H";
+    let s = Server::start(vec![Response::new(
+        403,
+        r#"{"message":"Resource protected by organization SAML enforcement. You must grant your Personal Access token access to this organization.","documentation_url":"https://docs.github.com/articles/authenticating-to-a-github-organization-with-saml-single-sign-on/"}"#,
+    )
+    .header("X-GitHub-SSO", &format!("required; url={sso}"))
+    .header("X-Accepted-OAuth-Scopes", "read:enterprise")
+    .header("X-OAuth-Scopes", "read:enterprise")]);
+    w.cloud(&s, &["seats"])
+        .assert()
+        .code(13)
+        .stderr(contains("AIRLOCK-E-CLOUD-FORBIDDEN"))
+        .stderr(contains("SAML single sign-on"))
+        .stderr(contains(format!("authorize in your web browser: {sso}")))
+        .stderr(contains("needs scope").not());
+}
+
+/// Regression (#28): a token file saved with a byte-order mark and CRLF
+/// works; one with a space inside is refused naming the file, not sent.
+#[test]
+fn token_files_with_a_bom_and_crlf_work() {
+    let w = World::new();
+    std::fs::create_dir_all(w.p("state")).unwrap();
+    let tf = w.p("token.txt");
+    std::fs::write(&tf, b"\xEF\xBB\xBFghp_from_file\r\n").unwrap();
+    let s = Server::start(vec![Response::new(200, r#"{"server_instances":[]}"#)]);
+    w.cloud(&s, &["status"])
+        .env_remove("GH_TOKEN")
+        .arg("--token-file")
+        .arg(&tf)
+        .assert()
+        .success();
+    assert_eq!(
+        s.requests()[0].headers["authorization"],
+        "Bearer ghp_from_file"
+    );
+    std::fs::write(&tf, b"ghp_from file\n").unwrap();
+    let s = Server::start(vec![]);
+    w.cloud(&s, &["status"])
+        .env_remove("GH_TOKEN")
+        .arg("--token-file")
+        .arg(&tf)
+        .assert()
+        .code(2)
+        .stderr(contains("AIRLOCK-E-CLOUD-TOKEN"))
+        .stderr(contains("token.txt"))
+        .stderr(contains("a space or tab"))
+        .stderr(contains("ghp_from").not());
+    assert!(s.requests().is_empty());
+}
+
+/// Regression (#28): `rel=next` without quotes paginates (the seat list
+/// was cut short), and text from GitHub reaches the terminal escaped.
+#[test]
+fn unquoted_rel_next_paginates_and_github_text_is_escaped() {
+    let w = World::new();
+    std::fs::create_dir_all(w.p("state")).unwrap();
+    let page = |ids: &[&str]| {
+        let users: Vec<String> = ids.iter().map(|i| user(None, &[i], &[])).collect();
+        format!(
+            r#"{{"total_seats_consumed":2,"total_seats_purchased":2,"users":[{}]}}"#,
+            users.join(",")
+        )
+    };
+    let (p1, p2) = (page(&["h:1"]), page(&["h:2"]));
+    let s = Server::start(vec![
+        Response::new(200, &p1).header(
+            "Link",
+            "</enterprises/octo-corp/consumed-licenses?per_page=100&page=2>; rel=next",
+        ),
+        Response::new(200, &p2),
+    ]);
+    w.cloud(&s, &["seats"])
+        .assert()
+        .success()
+        .stdout(contains("2 server user(s) match no Cloud account"))
+        .stdout(contains("h:2"));
+
+    let s = Server::start(vec![Response::new(
+        200,
+        &format!(
+            r#"{{"server_instances":[{{"server_id":"{ID_A}","hostname":"ghes\u202e.example.com","last_sync":{{"date":"2026-11-28T10:58:40Z","status":"failed","error":"\u001b[31mbad\nfile"}}}}]}}"#
+        ),
+    )]);
+    let out = w.cloud(&s, &["status"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(r"GitHub says: \u{1b}[31mbad\nfile"), "{text}");
+    assert!(text.contains(r"ghes\u{202e}.example.com"), "{text}");
+    assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'));
+}
+
+/// A page cut off after some of its users were written out is read again
+/// from the start: the seat file has each unmatched user once.
+#[test]
+fn a_page_read_again_replaces_what_its_failed_reading_gave() {
+    let w = World::new();
+    std::fs::create_dir_all(w.p("state")).unwrap();
+    let users: Vec<String> = (0..50)
+        .map(|i| user(None, &[&format!("h:{i}")], &[]))
+        .collect();
+    let page = format!(
+        r#"{{"total_seats_consumed":50,"total_seats_purchased":50,"users":[{}]}}"#,
+        users.join(",")
+    );
+    let cut = &page.as_bytes()[..page.len() * 2 / 3];
+    let (url, n) = raw_server(vec![
+        Raw(raw_200(cut, page.len()), None),
+        Raw(raw_200(page.as_bytes(), page.len()), None),
+    ]);
+    cloud_at(&w, &url, &["seats"])
+        .assert()
+        .success()
+        .stdout(contains("50 server user(s) match no Cloud account"));
+    assert_eq!(*n.lock().unwrap(), 2);
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.p("state").join("cloud-seats.json")).unwrap())
+            .unwrap();
+    let ids: Vec<&str> = file["unmatched"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["server_user_ids"][0].as_str().unwrap())
+        .collect();
+    let want: Vec<String> = (0..50).map(|i| format!("h:{i}")).collect();
+    assert_eq!(ids, want);
+}

@@ -19,6 +19,7 @@ command -v objdump    >/dev/null || need+=(binutils)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 command -v unshare    >/dev/null || need+=(util-linux)
 command -v man        >/dev/null || need+=(man-db)   # tests/first_hour.rs runs man -l on every page
+[ -x /usr/bin/time ] || need+=(time)   # tests/cloud.rs: the child's peak RSS (cloud seats memory bound)
 command -v promtool   >/dev/null || need+=(prometheus)   # tests/monitoring.rs: promtool check metrics (Debian ships it only in this package)
 command -v node       >/dev/null || need+=(nodejs)
 command -v npm        >/dev/null || need+=(npm)

@@ -62,6 +62,12 @@ pub struct CloudArgs {
     /// Also trust the CA certificates in this PEM file (TLS-inspecting proxy) [config: ca_file]
     #[arg(long, value_name = "FILE", global = true)]
     pub ca_file: Option<PathBuf>,
+    /// The most one request to GitHub may take, its whole answer included (default 30s) [config: http_timeout]
+    #[arg(long, value_name = "DURATION", global = true, value_parser = airlock::config::parse_duration)]
+    pub http_timeout: Option<Duration>,
+    /// The most one request to GitHub may take with its retries and pauses (default 5min) [config: http_deadline]
+    #[arg(long, value_name = "DURATION", global = true, value_parser = airlock::config::parse_duration)]
+    pub http_deadline: Option<Duration>,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -266,6 +272,8 @@ fn connect(a: &CloudArgs) -> Result<(String, Client, PathBuf)> {
         api_url: a.api_url.clone(),
         token_file: a.token_file.clone(),
         ca_file: a.ca_file.clone(),
+        http_timeout: a.http_timeout,
+        http_deadline: a.http_deadline,
         ..Config::default()
     })?;
     let enterprise = s.enterprise().ok_or_else(|| {
@@ -294,13 +302,18 @@ fn connect(a: &CloudArgs) -> Result<(String, Client, PathBuf)> {
             proxies.describe()
         ));
     }
+    let timing = s.http_timing();
     let client = Client::new(
         &api,
         token,
         &trust,
         &proxies,
         airlock::bundle::verify::Clock::System,
-    )?;
+    )?
+    .with_timing(cloud::Timing {
+        timeout: timing.timeout,
+        deadline: timing.deadline,
+    });
     let dir = s.state_dir()?;
     Ok((enterprise, client, dir))
 }
@@ -415,21 +428,34 @@ fn read_seats(dir: &Path) -> Option<SeatReport> {
 }
 
 /// `cloud seats`: the seat counts and the server users that match no Cloud
-/// account, kept in the state directory for `report`.
+/// account, kept in the state directory for `report`. The users are
+/// written out as GitHub's pages come and printed back from that file, so
+/// memory does not grow with them (decision 77).
 fn run_seats(client: &Client, enterprise: &str, dir: &Path) -> Result<i32> {
-    let c = client.consumed_licenses(enterprise)?;
-    let rep = fleet::seat_report(enterprise, &c, SystemTime::now());
-    if dir.is_dir() {
-        let text = serde_json::to_vec_pretty(&rep).unwrap_or_default();
-        airlock::fsutil::write_atomic(&dir.join(SEATS_FILE), &text, 0o600, true)?;
-    }
+    let mut w = fleet::SeatWriter::create(dir, enterprise, SystemTime::now())?;
+    let c = client.consumed_licenses_into(enterprise, &mut w)?;
+    let mut file = w.finish(&c)?;
+    let warnings = c.warnings.lines();
     if super::json() {
-        super::print_json(&serde_json::json!({"ok": true, "seats": rep, "warnings": c.warnings}));
+        // {"ok": true, "seats": <the file>, "warnings": [...]}, the file
+        // copied line by line.
+        let warnings = serde_json::to_string(&warnings).unwrap_or_else(|_| "[]".into());
+        super::raw_out("{\n\"ok\": true,\n\"seats\": ");
+        let mut first = true;
+        file.each_line(&mut |l| {
+            if !first {
+                super::raw_out("\n");
+            }
+            first = false;
+            super::raw_out(l);
+        })?;
+        super::raw_out(&format!(",\n\"warnings\": {warnings}\n}}\n"));
         return Ok(0);
     }
-    for w in &c.warnings {
+    for w in &warnings {
         warn(w);
     }
+    let rep = &file.summary;
     outln!(
         "{enterprise}: {} seats consumed of {} purchased",
         rep.total_seats_consumed,
@@ -442,23 +468,23 @@ fn run_seats(client: &Client, enterprise: &str, dir: &Path) -> Result<i32> {
             rep.total_seats_consumed - rep.total_seats_purchased
         );
     }
-    if rep.unmatched.is_empty() {
+    if file.unmatched == 0 {
         outln!(
             "none of the {} user(s) listed is a server user without a Cloud account",
-            c.users.len()
+            c.users
         );
     } else {
         outln!(
             "{} server user(s) match no Cloud account and consume a separate seat:",
-            rep.unmatched.len()
+            file.unmatched
         );
-        for u in &rep.unmatched {
+        file.each_unmatched(&mut |u| {
             outln!(
                 "  {}  {}",
                 u.server_user_ids.join(","),
                 u.server_emails.join(",")
             );
-        }
+        })?;
         outln!("Fix: make each user's GHES primary email match their Cloud account (SAML/SCIM attribute or a verified email).");
     }
     Ok(0)
