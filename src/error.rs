@@ -296,6 +296,8 @@ codes! {
         "the file was still being written; run `airlock watch --once` again once its transfer has finished"),
     HandoverInFlight => ("AIRLOCK-E-HANDOVER-IN-FLIGHT", Handover,
         "another airlock process is handing over a bundle of this instance; run the same import again once it has finished (`airlock log` shows its lease)"),
+    WrongDirection => ("AIRLOCK-E-WRONG-DIRECTION", Payload,
+        "the bundle was carried the wrong way: a licence bundle goes into the appliance on the isolated side, a usage bundle to the connected side; take it to the other side (`airlock inspect` shows its kind)"),
 }
 
 /// What an error was caused by: an I/O, parser or library error, or the
