@@ -16,9 +16,7 @@ use crate::error::{Code, Error, Result};
 pub const EXTENSION: &str = ".ghl";
 /// The name GitHub gives a licence file before its reference number.
 pub const PREFIX: &str = "github-enterprise-";
-/// Largest licence file airlock carries (GHES licences are about 32 KB):
-/// a bound, not a parse.
-pub const MAX_LICENCE_LEN: u64 = 1024 * 1024;
+pub use crate::bundle::manifest::MAX_LICENCE_LEN;
 
 /// What makes an export a licence bundle: the enterprise that signs for it
 /// and the licence's reference number.

@@ -33,6 +33,9 @@ pub const MAX_RECIPIENTS: usize = 64;
 /// (JavaScript's included) represents exactly, so no two readers of a
 /// manifest disagree on it.
 pub const MAX_SEQUENCE: u64 = (1 << 53) - 1;
+/// Largest licence file a licence bundle carries (GHES licences are about
+/// 32 KB): a bound, not a parse.
+pub const MAX_LICENCE_LEN: u64 = 1024 * 1024;
 /// Longest allowed gap between creation and expiry.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
 
@@ -473,12 +476,10 @@ impl Manifest {
                 p.name
             )));
         };
-        if p.size > crate::bundle::licence::MAX_LICENCE_LEN {
+        if p.size > MAX_LICENCE_LEN {
             return Err(invalid(format!(
                 "{}: {} bytes, above the {} bytes a licence may have",
-                p.name,
-                p.size,
-                crate::bundle::licence::MAX_LICENCE_LEN
+                p.name, p.size, MAX_LICENCE_LEN
             )));
         }
         if p.name != reference.member_name() {
