@@ -26,7 +26,7 @@ use airlock::bundle::rules::signature_member_name;
 use airlock::bundle::{self, Input};
 use airlock::crypt::Recipients;
 use airlock::keys::{self, Signer};
-use airlock::sample::{self, SAMPLE_HOST, SAMPLE_SERVER_ID};
+use airlock::sample::{self, SAMPLE_ENTERPRISE, SAMPLE_HOST, SAMPLE_REFERENCE, SAMPLE_SERVER_ID};
 use airlock::sshsig::BUNDLE_NAMESPACE;
 use airlock::state::StateDir;
 use serde_json::json;
@@ -123,6 +123,7 @@ fn manifest(
             size: b.len() as u64,
             sha256: HexDigest::from_bytes(&Sha256::digest(b).into()),
             kind: *k,
+            reference: None,
             encryption: None,
         })
         .collect();
@@ -136,10 +137,7 @@ fn manifest(
         created: Timestamp::from_system(created),
         expires: Timestamp::from_system(created + lifetime),
         tool: airlock::tool_version(),
-        source: Source {
-            host_name: host.into(),
-            server_id: Some(id.into()),
-        },
+        source: Source::instance(host, Some(id.into())),
         sequence: Sequence {
             key: Fingerprint::parse(&signer.fingerprint()).expect("fingerprint"),
             number: seq,
@@ -203,6 +201,10 @@ struct Case {
     code: &'static str,
     what: &'static str,
     identity: Option<&'static str>,
+    /// What the connected side's `import` says when it differs from
+    /// verify's code: a licence bundle whose manifest parses is refused as
+    /// `WRONG-DIRECTION` before anything else is judged (decision 81).
+    import_code: Option<&'static str>,
 }
 
 fn main() {
@@ -216,17 +218,20 @@ fn main() {
     let revoked = key("revoked_ed25519");
     let retired = key("retired_ed25519");
     let other_host = key("other-host_ed25519");
+    let connected = key("connected_ed25519");
 
     let allowed = format!(
         "# TEST ONLY: trust file for airlock's fixtures. Never trust these keys.\n\
          {SAMPLE_HOST} namespaces=\"airlock-bundle\" {} exporter\n\
          {SAMPLE_HOST} namespaces=\"airlock-bundle\" {} revoked\n\
          {SAMPLE_HOST} namespaces=\"airlock-bundle\",valid-before=\"20260101Z\" {} retired\n\
-         {OTHER_HOST} namespaces=\"airlock-bundle\" {} other-host\n",
+         {OTHER_HOST} namespaces=\"airlock-bundle\" {} other-host\n\
+         {SAMPLE_ENTERPRISE} namespaces=\"airlock-bundle\" {} connected\n",
         exporter.public.to_openssh(),
         revoked.public.to_openssh(),
         retired.public.to_openssh(),
-        other_host.public.to_openssh()
+        other_host.public.to_openssh(),
+        connected.public.to_openssh()
     );
     fs::write(root().join("keys/allowed_signers"), allowed).unwrap();
     fs::write(
@@ -312,6 +317,7 @@ fn main() {
             code,
             what,
             identity: None,
+            import_code: None,
         });
     };
     let good = |signer: &Signer, seq: u64| -> (Vec<u8>, (String, Vec<u8>)) {
@@ -857,17 +863,18 @@ fn main() {
         SAMPLE_HOST,
         SAMPLE_SERVER_ID,
     );
-    // Version 3 has no type: written as text.
+    // Version 4 has no type: written as text. (Version 3, once the unknown
+    // version here, is a licence bundle's since decision 81.)
     let v2 = String::from_utf8(v2.to_bytes())
         .expect("utf-8")
-        .replacen("\"version\": 1,", "\"version\": 3,", 1)
+        .replacen("\"version\": 1,", "\"version\": 4,", 1)
         .into_bytes();
     let v2_sig = sig(&v2, &exporter, BUNDLE_NAMESPACE);
     emit(
         "fail_format_version.airlock.zip",
         zip(&[(p(u), enc.clone()), ("manifest.json".into(), v2), v2_sig]),
         "AIRLOCK-E-FORMAT-VERSION",
-        "a signed manifest of format version 3, which this airlock does not know",
+        "a signed manifest of format version 4, which this airlock does not know",
         &mut cases,
     );
 
@@ -1108,6 +1115,7 @@ fn main() {
             code,
             what,
             identity,
+            import_code: None,
         });
     };
     let mine = to_me(&[]);
@@ -1306,12 +1314,17 @@ fn main() {
         None,
     );
 
+    let licence_golden = licence_fixtures(&fx, &connected, &exporter, &state, &mut cases);
+
     let list: Vec<_> = cases
         .iter()
         .map(|c| {
             let mut v = json!({"file": format!("bundles/{}", c.file), "at": FIXTURE_TIME, "code": c.code, "what": c.what});
             if let Some(i) = c.identity {
                 v["identity"] = json!(i);
+            }
+            if let Some(i) = c.import_code {
+                v["import_code"] = json!(i);
             }
             v
         })
@@ -1333,6 +1346,7 @@ fn main() {
                 }
                 v
             }))
+            .chain(std::iter::once(licence_golden))
             .collect::<Vec<_>>(),
         "fail": list,
     });
@@ -1343,4 +1357,175 @@ fn main() {
         "wrote {} fail_* bundles and fixtures/expectations.json",
         cases.len()
     );
+}
+
+/// The licence bundle fixtures (format version 3, decision 81): the stand-in
+/// licence, the golden licence bundle (through the real export path, made
+/// only when missing), and signed-only `fail_*` licence bundles. Returns
+/// the golden bundle's `expectations.json` entry.
+fn licence_fixtures(
+    fx: &std::path::Path,
+    connected: &Signer,
+    exporter: &Signer,
+    state: &StateDir,
+    cases: &mut Vec<Case>,
+) -> serde_json::Value {
+    use airlock::bundle::licence::LicenceInput;
+    use airlock::bundle::manifest::{EnterpriseSlug, LicenceReference};
+    fs::create_dir_all(fx.join("licence")).unwrap();
+    let ghl_name = format!("github-enterprise-{SAMPLE_REFERENCE}.ghl");
+    let ghl_path = fx.join("licence").join(&ghl_name);
+    let ghl = sample::licence(SAMPLE_REFERENCE);
+    fs::write(&ghl_path, &ghl).unwrap();
+    let at = t(FIXTURE_TIME);
+    let month = Duration::from_secs(30 * 24 * 3600);
+
+    let golden = "golden_licence.airlock.zip";
+    let out = fx.join("bundles").join(golden);
+    if !out.exists() {
+        let licence = LicenceInput::new(&ghl_path, SAMPLE_ENTERPRISE, None).unwrap();
+        bundle::export(bundle::ExportOptions {
+            inputs: vec![Input::licence(&ghl_path, licence)],
+            bundle: bundle::BundleSpec {
+                signer: connected,
+                host_name: None,
+                server_id: None,
+                created: at,
+                expires_in: month,
+                tool: airlock::tool_version(),
+                recipients: &Recipients::default(),
+            },
+            now: at.into(),
+            out: out.clone(),
+            overwrite: true,
+            state,
+            read_back: true,
+        })
+        .expect("golden licence export");
+        println!("wrote {}", out.display());
+    }
+
+    // A licence manifest built by hand, signed by `signer`.
+    let licence_manifest = |data: &[u8], seq: u64, signer: &Signer| {
+        let mut m = manifest(
+            &[(&ghl_name, data, PayloadKind::File)],
+            at,
+            month,
+            seq,
+            signer,
+            SAMPLE_HOST,
+            SAMPLE_SERVER_ID,
+        );
+        m.version = FormatVersion::V3;
+        m.source = Source::enterprise(EnterpriseSlug::parse(SAMPLE_ENTERPRISE).unwrap());
+        m.payload[0].kind = PayloadKind::Licence;
+        m.payload[0].reference = LicenceReference::parse(SAMPLE_REFERENCE);
+        m
+    };
+    let bundle_of = |m: &Manifest, member: &str, data: &[u8], signer: &Signer| {
+        let mb = m.to_bytes();
+        zip(&[
+            (member.to_string(), data.to_vec()),
+            ("manifest.json".into(), mb.clone()),
+            sig(&mb, signer, BUNDLE_NAMESPACE),
+        ])
+    };
+    let member = format!("payload/{ghl_name}");
+    let mut emit = |file: &str, bytes: Vec<u8>, code, import_code, what| {
+        fs::write(fx.join("bundles").join(file), bytes).unwrap();
+        cases.push(Case {
+            file: file.into(),
+            code,
+            what,
+            identity: None,
+            import_code,
+        });
+    };
+    let wrong_way = Some("AIRLOCK-E-WRONG-DIRECTION");
+
+    let mut m = licence_manifest(&ghl, 2, connected);
+    m.check().unwrap();
+    m.version = FormatVersion::V1;
+    emit(
+        "fail_licence_version_1.airlock.zip",
+        bundle_of(&m, &member, &ghl, connected),
+        "AIRLOCK-E-MANIFEST-INVALID",
+        None,
+        "a licence manifest claiming format version 1: licences are version 3, so that version-1 readers refuse them",
+    );
+
+    let m = licence_manifest(&ghl, 3, connected);
+    let text = String::from_utf8(m.to_bytes()).unwrap().replacen(
+        &format!("\"name\": \"{member}\""),
+        "\"name\": \"payload/github-enterprise-TEST124.ghl\"",
+        1,
+    );
+    let mb = text.into_bytes();
+    emit(
+        "fail_licence_name_mismatch.airlock.zip",
+        zip(&[
+            ("payload/github-enterprise-TEST124.ghl".into(), ghl.clone()),
+            ("manifest.json".into(), mb.clone()),
+            sig(&mb, connected, BUNDLE_NAMESPACE),
+        ]),
+        "AIRLOCK-E-MANIFEST-INVALID",
+        None,
+        "a licence member named for reference TEST124 while the signed reference is TEST123",
+    );
+
+    let usage = sample::usage_encrypted(SAMPLE_HOST, SAMPLE_SERVER_ID, 1024);
+    let m = licence_manifest(&usage, 4, connected);
+    m.check().unwrap();
+    emit(
+        "fail_licence_holds_usage.airlock.zip",
+        bundle_of(&m, &member, &usage, connected),
+        "AIRLOCK-E-PAYLOAD-SOURCE",
+        wrong_way,
+        "a GHES usage file labelled as a licence: a licence bundle names no instance, so it can carry no usage file",
+    );
+
+    let m = licence_manifest(&ghl, 5, exporter);
+    m.check().unwrap();
+    emit(
+        "fail_licence_signed_by_exporter.airlock.zip",
+        bundle_of(&m, &member, &ghl, exporter),
+        "AIRLOCK-E-SIG-PRINCIPAL",
+        wrong_way,
+        "a licence signed by the isolated side's export key, which is trusted for the instance, not the enterprise",
+    );
+
+    let enc = sample::usage_encrypted(SAMPLE_HOST, SAMPLE_SERVER_ID, 1024);
+    let m = manifest(
+        &[("license-usage.json", &enc, PayloadKind::Usage)],
+        at,
+        month,
+        6,
+        exporter,
+        SAMPLE_HOST,
+        SAMPLE_SERVER_ID,
+    );
+    let text = String::from_utf8(m.to_bytes())
+        .unwrap()
+        .replacen("\"version\": 1,", "\"version\": 3,", 1)
+        .into_bytes();
+    emit(
+        "fail_licence_version_3_usage.airlock.zip",
+        zip(&[
+            ("payload/license-usage.json".into(), enc.clone()),
+            ("manifest.json".into(), text.clone()),
+            sig(&text, exporter, BUNDLE_NAMESPACE),
+        ]),
+        "AIRLOCK-E-MANIFEST-INVALID",
+        None,
+        "a usage bundle claiming format version 3, the licence bundles' version",
+    );
+
+    json!({
+        "file": format!("bundles/{golden}"),
+        "at": FIXTURE_TIME,
+        "kind": "licence",
+        "enterprise": SAMPLE_ENTERPRISE,
+        "reference": SAMPLE_REFERENCE,
+        "payload": format!("licence/{ghl_name}"),
+    })
 }

@@ -298,6 +298,8 @@ codes! {
         "another airlock process is handing over a bundle of this instance; run the same import again once it has finished (`airlock log` shows its lease)"),
     ProxyInvalid => ("AIRLOCK-E-PROXY-INVALID", Usage,
         "fix or unset the variable named: HTTPS_PROXY / ALL_PROXY take http://[user:password@]host:port (or https://, socks5h://, socks5://); docs/operator-guide.md explains them and NO_PROXY"),
+    WrongDirection => ("AIRLOCK-E-WRONG-DIRECTION", Payload,
+        "the bundle was carried the wrong way: a licence bundle goes into the appliance on the isolated side, a usage bundle to the connected side; take it to the other side (`airlock inspect` shows its kind)"),
 }
 
 /// What an error was caused by: an I/O, parser or library error, or the

@@ -122,7 +122,7 @@ fn shell_word(w: &[u8]) -> String {
 
 /// The file name prefix for an instance and time: `HOST_YYYYMMDDTHHMMSSZ`.
 fn prefix(m: &Manifest) -> String {
-    format!("{}_{}", m.source.host_name, m.created_compact())
+    format!("{}_{}", m.source.host(), m.created_compact())
 }
 
 /// The upload steps, as text. `files` are (outbox name, SHA-256) in the
@@ -155,17 +155,17 @@ fn instructions(
     let mut s = String::new();
     s.push_str(&format!(
         "Upload to GitHub Enterprise Cloud: license usage of {} ({})\n\n",
-        m.source.host_name,
+        m.source.host(),
         m.source.server_id.as_deref().unwrap_or("no server id")
     ));
     match files.len() {
         1 => s.push_str(&format!(
             "This is the one file to upload for {}:\n\n",
-            m.source.host_name
+            m.source.host()
         )),
         _ => s.push_str(&format!(
             "Upload each of these files for {}:\n\n",
-            m.source.host_name
+            m.source.host()
         )),
     }
     push_files(&mut s, &files);
@@ -180,7 +180,8 @@ fn instructions(
 fn not_for_github(m: &Manifest, files: &[(String, String)], bundle_sha256: &str) -> String {
     let mut s = format!(
         "Not for GitHub: bundle {} from {} carries no GHES license usage file\n\n",
-        m.bundle_id, m.source.host_name
+        m.bundle_id,
+        m.source.host()
     );
     push_files(&mut s, files);
     push_verified_by(&mut s, m, bundle_sha256);
@@ -207,7 +208,7 @@ fn push_replaced(s: &mut String, m: &Manifest, replaced: &[Replaced]) {
     s.push_str(&format!(
         "\nIt replaces {} earlier hand-over(s) of {} that GitHub has not confirmed;\ndo NOT upload them (an older file after this one would roll back seat counts).\nTheir files are moved into {SUPERSEDED_DIR}/ in this outbox:\n",
         replaced.len(),
-        m.source.host_name
+        m.source.host()
     ));
     for r in replaced {
         let names: Vec<&str> = r
@@ -569,7 +570,7 @@ impl Post<'_> {
             .header("Content-Type", "application/json")
             .header("Idempotency-Key", key)
             .header("X-Airlock-Bundle-Id", m.bundle_id.as_str())
-            .header("X-Airlock-Source-Host", &m.source.host_name)
+            .header("X-Airlock-Source-Host", m.source.host())
             .header("X-Airlock-File-Name", name);
         if let Some(id) = &m.source.server_id {
             req = req.header("X-Airlock-Server-Id", id);

@@ -26,7 +26,9 @@ use serde::Serialize;
 
 use crate::bundle::manifest::{BundleId, Fingerprint, HexDigest, Manifest, Timestamp};
 use crate::bundle::rules::output_name;
-use crate::bundle::verify::{verify_bundle, Destination, Refusal, Staged, Verified, VerifyOptions};
+use crate::bundle::verify::{
+    verify_bundle_of, Destination, Refusal, Staged, Verified, VerifyOptions,
+};
 use crate::error::{Code, Error, Result};
 use crate::handover::{self, Target};
 use crate::ledger::Ledger;
@@ -135,7 +137,10 @@ impl Opened {
         let signed = crate::bundle::verify::read_signed(&mut layout).ok()?;
         let m = Manifest::parse(&signed.manifest).ok()?;
         Some((
-            (m.source.host_name, m.source.server_id.unwrap_or_default()),
+            (
+                m.source.principal().to_string(),
+                m.source.server_id.unwrap_or_default(),
+            ),
             m.created,
         ))
     }
@@ -358,7 +363,10 @@ fn verify_and_stage(
         refuse_existing: false,
         hash_plaintext: true,
     };
-    let (v, staged) = match verify_bundle(file, &opts.verify, &dest, true) {
+    // The connected side takes in usage bundles only: a licence bundle
+    // is refused by its signed kind (decision 81).
+    let usage_only = Some(crate::bundle::manifest::BundleKind::Usage);
+    let (v, staged) = match verify_bundle_of(file, &opts.verify, &dest, true, usage_only) {
         Ok(x) => x,
         Err(refusal) => {
             // Tests change the file here: the record must not follow.
@@ -543,7 +551,7 @@ pub fn import_opened(
     Ok(ImportReport {
         bundle_sha256: sha256.clone(),
         bundle_id: m.bundle_id.clone(),
-        host_name: m.source.host_name.clone(),
+        host_name: m.source.host().to_string(),
         server_id: m.source.server_id.clone(),
         sequence: m.sequence.number,
         signer: m.sequence.key.clone(),

@@ -300,7 +300,7 @@ pub(crate) fn replaced_by(events: &[Event], m: &Manifest, sha: &HexDigest) -> Ve
     let mine: Vec<&Event> = events
         .iter()
         .filter(|e| {
-            e.host_name.as_deref() == Some(m.source.host_name.as_str())
+            e.host_name.as_deref() == m.source.host_name.as_deref()
                 && e.server_id == m.source.server_id
         })
         .collect();
@@ -361,7 +361,7 @@ fn event_from(
         signer: Some(m.sequence.key.clone()),
         principal: signer.map(|s| s.principals.clone()),
         sequence: Some(m.sequence.number),
-        host_name: Some(m.source.host_name.clone()),
+        host_name: m.source.host_name.clone(),
         server_id: m.source.server_id.clone(),
         created: Some(m.created),
         expires: Some(m.expires),
@@ -392,7 +392,7 @@ pub(crate) fn refused_unverified(
         ev.bundle_id = Some(m.bundle_id.clone());
         ev.signer = Some(m.sequence.key.clone());
         ev.sequence = Some(m.sequence.number);
-        ev.host_name = Some(m.source.host_name.clone());
+        ev.host_name = m.source.host_name.clone();
         ev.server_id = m.source.server_id.clone();
         ev.created = Some(m.created);
         ev.expires = Some(m.expires);
@@ -433,7 +433,9 @@ pub(crate) fn decide(
             Code::HandoverInFlight,
             format!(
                 "process {} is handing over a bundle of {} since {}",
-                lease.pid, m.source.host_name, lease.since
+                lease.pid,
+                m.source.host(),
+                lease.since
             ),
         ));
     }
@@ -465,7 +467,7 @@ pub(crate) fn decide(
                     Code::LedgerSuperseded,
                     format!(
                         "bundle {} was superseded by a newer bundle of {} when it was first imported; it is not handed over",
-                        m.bundle_id, m.source.host_name
+                        m.bundle_id, m.source.host()
                     ),
                 ),
             ),
@@ -501,7 +503,7 @@ pub(crate) fn decide(
 fn live_lease(tx: &Tx<'_>, m: &Manifest, now: SystemTime) -> Result<Option<Lease>> {
     // A lease is a bundle's last hand-over record: the instance's
     // hand-over records are enough to tell.
-    let events = tx.handovers_of(&m.source.host_name, m.source.server_id.as_deref())?;
+    let events = tx.handovers_of(m.source.host(), m.source.server_id.as_deref())?;
     let mine: HashSet<&HexDigest> = events
         .iter()
         .filter_map(|e| e.bundle_sha256.as_ref())
@@ -530,7 +532,7 @@ fn check_rules(tx: &Tx<'_>, m: &Manifest, batch: &Batch) -> Result<Option<(Outco
             Code::LedgerSuperseded,
             format!(
                 "bundle {} (created {}) is older than a bundle of {} imported in the same run: superseded, not handed over",
-                m.bundle_id, m.created, m.source.host_name
+                m.bundle_id, m.created, m.source.host()
             ),
         ),
     )))
@@ -539,7 +541,7 @@ fn check_rules(tx: &Tx<'_>, m: &Manifest, batch: &Batch) -> Result<Option<(Outco
 fn rule_error(tx: &Tx<'_>, m: &Manifest, except: &[HexDigest]) -> Result<Option<Error>> {
     let sid = m.source.server_id.as_deref();
     let seq = m.sequence.number;
-    let host = &m.source.host_name;
+    let host = m.source.host();
     if let Some(max) = tx.max_sequence(&m.sequence.key, host, sid, except)? {
         if seq <= max {
             return Ok(Some(Error::new(
@@ -575,7 +577,7 @@ fn rule_error(tx: &Tx<'_>, m: &Manifest, except: &[HexDigest]) -> Result<Option<
 fn check_resume(tx: &Tx<'_>, m: &Manifest) -> Result<Option<Error>> {
     let sid = m.source.server_id.as_deref();
     let newer = tx.overtaken_by(
-        &m.source.host_name,
+        m.source.host(),
         sid,
         m.created,
         &m.sequence.key,
@@ -586,7 +588,7 @@ fn check_resume(tx: &Tx<'_>, m: &Manifest) -> Result<Option<Error>> {
             Code::LedgerSuperseded,
             format!(
                 "bundle {} was accepted but not handed over, and bundle {id} (created {created}) for {} was imported since: it is superseded",
-                m.bundle_id, m.source.host_name
+                m.bundle_id, m.source.host()
             ),
         )
     }))
@@ -1000,7 +1002,7 @@ mod tests {
             bundle_id: BundleId::parse(&id.repeat(32)),
             signer: Some(m.sequence.key.clone()),
             sequence: Some(seq),
-            host_name: Some(m.source.host_name.clone()),
+            host_name: m.source.host_name.clone(),
             server_id: m.source.server_id.clone(),
             created: Timestamp::parse(created),
             ..Event::new(
@@ -1040,7 +1042,7 @@ mod tests {
         // Another instance's bundles do not count.
         drop(tx);
         let mut other = m.clone();
-        other.source.host_name = "other.example.com".into();
+        other.source.host_name = Some("other.example.com".into());
         let tx = l.begin().unwrap();
         assert!(check_resume(&tx, &other).unwrap().is_none());
     }
@@ -1091,7 +1093,7 @@ mod tests {
             ..accepted(&m, "2026-11-29T00:00:00Z", 2, sha, sha)
         };
         let mut other = m.clone();
-        other.source.host_name = "other.example.com".into();
+        other.source.host_name = Some("other.example.com".into());
         l.append(accepted(&m, "2026-11-29T00:00:00Z", 2, "b", "b"))
             .unwrap();
         // PID 1 lives (and is not this process).

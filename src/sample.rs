@@ -36,6 +36,32 @@ fn blob(len: usize, seed: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
+/// An enterprise slug for samples (made up).
+pub const SAMPLE_ENTERPRISE: &str = "octo-corp";
+/// A licence reference number for samples (made up).
+pub const SAMPLE_REFERENCE: &str = "TEST123";
+/// Size of a sample licence: about that of a real GHES licence file.
+pub const SAMPLE_LICENCE_LEN: usize = 32 * 1024;
+/// The first line of every sample licence: it is a stand-in, never a licence.
+pub const LICENCE_STANDIN_LABEL: &[u8] =
+    b"AIRLOCK TEST STAND-IN: NOT A GHES LICENCE FILE; GHES refuses it.\n";
+
+/// A stand-in for a GHES licence file (`github-enterprise-<reference>.ghl`):
+/// [`SAMPLE_LICENCE_LEN`] opaque bytes, labelled as a stand-in on its first
+/// line, then bytes derived from `reference` (so two references give two
+/// files, and the same reference the same bytes). airlock never parses a
+/// licence; the stand-in only has to be opaque binary of a realistic size.
+pub fn licence(reference: &str) -> Vec<u8> {
+    let mut out = LICENCE_STANDIN_LABEL.to_vec();
+    let mut h = Sha256::digest(format!("airlock sample licence {reference}"));
+    while out.len() < SAMPLE_LICENCE_LEN {
+        out.extend_from_slice(&h);
+        h = Sha256::digest(h);
+    }
+    out.truncate(SAMPLE_LICENCE_LEN);
+    out
+}
+
 /// A usage file whose user list is encrypted to GitHub (the default form),
 /// with a users blob of about `blob_len` characters.
 pub fn usage_encrypted(host: &str, server_id: &str, blob_len: usize) -> Vec<u8> {
@@ -148,5 +174,15 @@ mod tests {
             Sniff::Usage(u) => assert_eq!(u.users, Users::Clear { count: 5 }),
             s => panic!("{s:?}"),
         }
+    }
+
+    #[test]
+    fn licence_stand_ins_are_opaque_labelled_and_deterministic() {
+        let l = licence(SAMPLE_REFERENCE);
+        assert_eq!(l.len(), SAMPLE_LICENCE_LEN);
+        assert!(l.starts_with(LICENCE_STANDIN_LABEL));
+        assert_eq!(l, licence(SAMPLE_REFERENCE));
+        assert_ne!(l, licence("OTHER1"));
+        assert!(matches!(sniff(&l[..]), Sniff::Other));
     }
 }

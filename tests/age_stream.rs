@@ -155,10 +155,7 @@ fn airlock_extracts_members_that_age_encrypted_at_every_chunk_boundary() {
             created,
             expires: created + Duration::from_secs(3600),
             tool: airlock::tool_version(),
-            source: Source {
-                host_name: "ghes.example.com".into(),
-                server_id: None,
-            },
+            source: Source::instance("ghes.example.com", None),
             sequence: Sequence {
                 key: Fingerprint::parse(&signer.fingerprint()).unwrap(),
                 number: i as u64 + 1,
@@ -168,6 +165,7 @@ fn airlock_extracts_members_that_age_encrypted_at_every_chunk_boundary() {
                 size: ct.len() as u64,
                 sha256: HexDigest::from_bytes(&sha2::Sha256::digest(&ct).into()),
                 kind: PayloadKind::File,
+                reference: None,
                 encryption: Some(Encryption::Age),
             }],
             recipients: vec![Recipient::X25519(s.recipient.clone())],

@@ -73,6 +73,11 @@ fn golden_bundles_verify_at_their_creation_time() {
         );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["ok"], true);
+        if g["kind"] == "licence" {
+            golden_licence(g, &v);
+            continue;
+        }
+        assert_eq!(v["kind"], "usage");
         assert_eq!(v["source"]["host_name"], "ghes.example.com");
         assert_eq!(
             v["payload_decrypted"],
@@ -88,6 +93,55 @@ fn golden_bundles_verify_at_their_creation_time() {
             assert_eq!(sha, hex::encode(sha2::Sha256::digest(&want)));
         }
     }
+}
+
+/// The golden licence bundle (format version 3, decision 81): verify shows
+/// it as a licence from the enterprise with its reference and the digest of
+/// the stand-in licence file; the connected side's import refuses it as
+/// carried the wrong way, records the refusal and hands nothing over.
+fn golden_licence(g: &serde_json::Value, v: &serde_json::Value) {
+    use sha2::Digest;
+    let file = fixture(g);
+    assert_eq!(v["kind"], "licence", "{}", file.display());
+    assert_eq!(
+        v["source"],
+        serde_json::json!({"enterprise": g["enterprise"]})
+    );
+    assert_eq!(v["licence"]["enterprise"], g["enterprise"]);
+    assert_eq!(v["licence"]["reference"], g["reference"]);
+    let ghl = std::fs::read(root().join("fixtures").join(g["payload"].as_str().unwrap())).unwrap();
+    let sha = hex::encode(sha2::Sha256::digest(&ghl));
+    assert_eq!(v["licence"]["sha256"], sha.as_str());
+    assert_eq!(v["payload"][0]["kind"], "ghes-license");
+    assert_eq!(v["payload"][0]["reference"], g["reference"]);
+    assert_eq!(v["signers"][0]["principals"], g["enterprise"]);
+
+    let state = tempfile::tempdir().unwrap();
+    let outbox = state.path().join("outbox");
+    let out = base("import", &file, "")
+        .current_dir(state.path())
+        .arg("--state-dir")
+        .arg(state.path())
+        .arg("--outbox")
+        .arg(&outbox)
+        .env("HOME", state.path())
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["error"]["code"], "AIRLOCK-E-WRONG-DIRECTION", "{r}");
+    assert_eq!(out.status.code(), Some(8));
+    assert!(!outbox.exists() || listing(&outbox).is_empty());
+    let log = airlock()
+        .args(["log", "--verify", "--json", "--state-dir"])
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert!(log.status.success());
+    let events: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+    let events = events["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["outcome"], "rejected");
+    assert_eq!(events[0]["code"], "AIRLOCK-E-WRONG-DIRECTION");
 }
 
 #[test]
@@ -173,6 +227,9 @@ fn every_fail_fixture_is_rejected_with_its_code_by_verify_extract_and_import() {
         assert!(!out.status.success(), "import accepted {}", file.display());
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let got = v["error"]["code"].as_str().unwrap();
+        // A licence bundle whose manifest parses is refused by its kind
+        // before anything else is judged (decision 81).
+        let want = f["import_code"].as_str().unwrap_or(want);
         assert!(
             got == want || got == "AIRLOCK-E-BUNDLE-EXPIRED",
             "import {}: {got}",

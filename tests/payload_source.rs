@@ -72,10 +72,7 @@ impl World {
             created: Timestamp::from_system(now),
             expires: Timestamp::from_system(now + Duration::from_secs(7 * 86400)),
             tool: airlock::tool_version(),
-            source: Source {
-                host_name: OTHER_HOST.into(),
-                server_id: Some(OTHER_ID.into()),
-            },
+            source: Source::instance(OTHER_HOST, Some(OTHER_ID.into())),
             sequence: Sequence {
                 key: Fingerprint::parse(&signer.fingerprint()).unwrap(),
                 number: 1,
@@ -87,6 +84,7 @@ impl World {
                     size: x.stored.len() as u64,
                     sha256: HexDigest::from_bytes(&Sha256::digest(&x.stored).into()),
                     kind: x.kind,
+                    reference: None,
                     encryption: x.encrypted.then_some(Encryption::Age),
                 })
                 .collect(),

@@ -274,10 +274,10 @@ fn bundle_with_a_member_encrypted_by_age_encryption_extracts() {
         created,
         expires: created + Duration::from_secs(7 * 24 * 3600),
         tool: airlock::tool_version(),
-        source: Source {
-            host_name: "ghes.example.com".into(),
-            server_id: Some(airlock::sample::SAMPLE_SERVER_ID.into()),
-        },
+        source: Source::instance(
+            "ghes.example.com",
+            Some(airlock::sample::SAMPLE_SERVER_ID.into()),
+        ),
         sequence: Sequence {
             key: Fingerprint::parse(&signer.fingerprint()).unwrap(),
             number: 1,
@@ -287,6 +287,7 @@ fn bundle_with_a_member_encrypted_by_age_encryption_extracts() {
             size: ct.len() as u64,
             sha256: HexDigest::from_bytes(&sha2::Sha256::digest(&ct).into()),
             kind: PayloadKind::Usage,
+            reference: None,
             encryption: Some(Encryption::Age),
         }],
         recipients: vec![Recipient::MlKem768X25519(recipient.clone())],

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::bundle::container::{check_name_syntax, Writer};
+use crate::bundle::licence::{LicenceInput, MAX_LICENCE_LEN};
 use crate::bundle::manifest::{
-    version_for, Encryption, Fingerprint, FormatName, HexDigest, Manifest, PayloadEntry,
+    version_for_payload, Encryption, Fingerprint, FormatName, HexDigest, Manifest, PayloadEntry,
     PayloadKind, Sequence, Source, Timestamp, MANIFEST_NAME, MAX_LIFETIME, MAX_PAYLOAD_MEMBERS,
 };
 use crate::bundle::rules::{bundle_id, derived_name, signature_member_name};
@@ -42,6 +43,9 @@ pub struct Input {
     /// bundle). Otherwise the content decides: a usage file is recognised,
     /// anything else travels as an opaque file.
     pub require_usage: bool,
+    /// A GHES licence file, making a licence bundle (format version 3,
+    /// decision 81): [`Input::licence`].
+    pub licence: Option<LicenceInput>,
 }
 
 impl Input {
@@ -61,7 +65,20 @@ impl Input {
             name,
             source: InputSource::Path(p.to_path_buf()),
             require_usage: false,
+            licence: None,
         })
+    }
+
+    /// A GHES licence file on disk, for the enterprise `licence.enterprise`:
+    /// named in the bundle `github-enterprise-<reference>.ghl`, after the
+    /// reference the manifest binds.
+    pub fn licence(p: &Path, licence: LicenceInput) -> Input {
+        Input {
+            name: licence.file_name(),
+            source: InputSource::Path(p.to_path_buf()),
+            require_usage: false,
+            licence: Some(licence),
+        }
     }
 
     /// Standard input, named `name` in the bundle; it must be a GHES license
@@ -71,6 +88,7 @@ impl Input {
             name: name.to_string(),
             source: InputSource::Stdin,
             require_usage: !any_kind,
+            licence: None,
         }
     }
 }
@@ -151,6 +169,8 @@ pub struct ExportReport {
 struct Staged {
     entry: PayloadEntry,
     usage: Option<UsageInfo>,
+    /// The enterprise of a licence.
+    licence: Option<LicenceInput>,
 }
 
 fn stream_member<W: Write + io::Seek + Send>(
@@ -183,9 +203,17 @@ fn stream_member<W: Write + io::Seek + Send>(
             None,
         ),
     };
+    // A licence's size is checked before it is read (when known) and after.
+    if let (Some(_), Some(t)) = (&input.licence, total) {
+        check_licence_size(&label, t)?;
+    }
     crate::progress::begin(&format!("export {}", input.name), total);
     let s = stage::stage(zw, &member, &mut reader, &label, out_path, recipients)?;
     crate::progress::end();
+    if let Some(l) = &input.licence {
+        check_licence_size(&label, s.read)?;
+        return licence_member(member, s, l, &label);
+    }
     let (kind, usage) = match s.verdict {
         Sniff::Usage(u) => (PayloadKind::Usage, Some(u)),
         Sniff::Invalid(why) => return Err(usage::invalid(&label, &why)),
@@ -201,9 +229,11 @@ fn stream_member<W: Write + io::Seek + Send>(
             size: s.entry.size,
             sha256: s.sha256,
             kind,
+            reference: None,
             encryption: encrypt.then_some(Encryption::Age),
         },
         usage,
+        licence: None,
     })
 }
 
@@ -216,10 +246,7 @@ fn resolve_source(
     let mut src: Option<Source> = None;
     for s in staged {
         if let Some(u) = &s.usage {
-            let this = Source {
-                host_name: u.host_name.clone(),
-                server_id: Some(u.server_id.clone()),
-            };
+            let this = Source::instance(u.host_name.clone(), Some(u.server_id.clone()));
             match &src {
                 None => src = Some(this),
                 Some(prev) if *prev == this => {}
@@ -228,7 +255,8 @@ fn resolve_source(
                         Code::SourceConflict,
                         format!(
                             "the usage files come from different instances ({} and {})",
-                            prev.host_name, this.host_name
+                            prev.host(),
+                            this.host()
                         ),
                     )
                     .with_hint("export each instance's usage file in its own bundle"))
@@ -238,7 +266,9 @@ fn resolve_source(
     }
     match src {
         Some(s) => {
-            if host_name.as_ref().is_some_and(|h| *h != s.host_name)
+            if host_name
+                .as_ref()
+                .is_some_and(|h| Some(h) != s.host_name.as_ref())
                 || server_id
                     .as_ref()
                     .is_some_and(|i| Some(i) != s.server_id.as_ref())
@@ -247,7 +277,7 @@ fn resolve_source(
                     Code::SourceConflict,
                     format!(
                         "the usage file is from {} ({}), not the instance given on the command line",
-                        s.host_name,
+                        s.host(),
                         s.server_id.as_deref().unwrap_or("-")
                     ),
                 ));
@@ -275,10 +305,7 @@ fn resolve_source(
                     ));
                 }
             }
-            Ok(Source {
-                host_name,
-                server_id,
-            })
+            Ok(Source::instance(host_name, server_id))
         }
     }
 }
@@ -443,7 +470,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         signer: Some(manifest.sequence.key.clone()),
         principal: None,
         sequence: Some(number),
-        host_name: Some(manifest.source.host_name.clone()),
+        host_name: manifest.source.host_name.clone(),
         server_id: manifest.source.server_id.clone(),
         created: Some(manifest.created),
         expires: Some(manifest.expires),
@@ -461,6 +488,86 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         usage: staged.usage(),
         bundle_sha256,
     })
+}
+
+// ---------------------------------------------------------------------------
+// Licence bundles (format version 3, decision 81)
+
+/// A licence is at most [`MAX_LICENCE_LEN`] bytes and not empty (an empty
+/// `.ghl` is a failed download): a bound, never a parse.
+fn check_licence_size(label: &str, size: u64) -> Result<()> {
+    if size == 0 || size > MAX_LICENCE_LEN {
+        return Err(Error::new(
+            Code::Args,
+            format!("{label} holds {size} bytes; a GHES licence file has 1 to {MAX_LICENCE_LEN}"),
+        )
+        .with_hint("download the licence file again from the enterprise's settings (Licensing)"));
+    }
+    Ok(())
+}
+
+/// The payload entry of a staged licence: kind `ghes-license`, its signed
+/// reference; refused when the content is a usage file (or looks like one).
+fn licence_member(
+    member: String,
+    s: stage::Staged,
+    l: &LicenceInput,
+    label: &str,
+) -> Result<Staged> {
+    if !matches!(s.verdict, Sniff::Other) {
+        return Err(Error::new(
+            Code::Args,
+            format!("{label} is named as a GHES licence (.ghl) but holds a license usage file"),
+        )
+        .with_hint("export usage files from the isolated side, under their own name"));
+    }
+    Ok(Staged {
+        entry: PayloadEntry {
+            name: member,
+            size: s.entry.size,
+            sha256: s.sha256,
+            kind: PayloadKind::Licence,
+            reference: Some(l.reference.clone()),
+            encryption: None,
+        },
+        usage: None,
+        licence: Some(l.clone()),
+    })
+}
+
+/// The enterprise of a licence bundle (`None` for any other bundle): a
+/// licence travels alone, in clear, with no instance named.
+fn licence_source(staged: &[Staged], spec: &BundleSpec<'_>) -> Result<Option<Source>> {
+    let Some(l) = staged.iter().find_map(|s| s.licence.as_ref()) else {
+        return Ok(None);
+    };
+    if staged.len() != 1 {
+        return Err(Error::new(
+            Code::Args,
+            "a GHES licence (.ghl) travels alone: one licence file per bundle, nothing beside it",
+        ));
+    }
+    if spec.host_name.is_some() || spec.server_id.is_some() {
+        return Err(Error::new(
+            Code::Args,
+            "a licence bundle comes from the enterprise, not from an instance: drop --host-name and --server-id",
+        ));
+    }
+    Ok(Some(Source::enterprise(l.enterprise.clone())))
+}
+
+/// A licence is not encrypted (decision 81): refused before any byte is
+/// read.
+fn check_licence_inputs(inputs: &[Input], recipients: &Recipients) -> Result<()> {
+    if inputs.iter().any(|i| i.licence.is_some()) && !recipients.is_empty() {
+        return Err(Error::new(
+            Code::Args,
+            "a licence bundle is signed, not encrypted: its digest must be checkable by the \
+             appliance's administrator without a key",
+        )
+        .with_hint("drop --recipient, --recipients-file and --passphrase for a .ghl file"));
+    }
+    Ok(())
 }
 
 /// The inputs make a bundle: 1..=32 of them, distinct names, standard input
@@ -596,11 +703,15 @@ fn stage_all<W: Write + io::Seek + Send>(
     spec: &BundleSpec<'_>,
     out_path: &Path,
 ) -> Result<StagedAll> {
+    check_licence_inputs(inputs, spec.recipients)?;
     let mut staged = Vec::new();
     for input in inputs {
         staged.push(stream_member(zw, input, out_path, spec.recipients)?);
     }
-    let source = resolve_source(&staged, spec.host_name.clone(), spec.server_id.clone())?;
+    let source = match licence_source(&staged, spec)? {
+        Some(enterprise) => enterprise,
+        None => resolve_source(&staged, spec.host_name.clone(), spec.server_id.clone())?,
+    };
     Ok(StagedAll {
         members: staged,
         source,
@@ -643,7 +754,7 @@ fn sign_and_finish<W: Write + io::Seek>(
     let created = Timestamp::from_system(spec.created);
     let manifest = Manifest {
         format: FormatName::AirlockBundle,
-        version: version_for(&spec.recipients.listed),
+        version: version_for_payload(&payload, &spec.recipients.listed),
         bundle_id: bundle_id(&key, number, created, &payload),
         created,
         expires: created + spec.expires_in,

@@ -2,7 +2,7 @@
 //!
 //! The signature covers the exact bytes of `manifest.json`; this module only
 //! parses bytes that already verified, and checks every field against the
-//! format-v1 rules before anything else uses them.
+//! format's rules (versions 1 to 3) before anything else uses them.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -14,7 +14,8 @@ use crate::error::{Code, Error, Result};
 use crate::usage::{is_host_name, is_uuid};
 
 pub use crate::bundle::types::{
-    BundleId, Encryption, Fingerprint, FormatName, FormatVersion, HexDigest, PayloadKind, Timestamp,
+    BundleId, Encryption, EnterpriseSlug, Fingerprint, FormatName, FormatVersion, HexDigest,
+    LicenceReference, PayloadKind, Timestamp,
 };
 pub use crate::crypt::{ListedRecipient as Recipient, MAX_HYBRID_RECIPIENTS};
 
@@ -32,18 +33,22 @@ pub const MAX_RECIPIENTS: usize = 64;
 /// (JavaScript's included) represents exactly, so no two readers of a
 /// manifest disagree on it.
 pub const MAX_SEQUENCE: u64 = (1 << 53) - 1;
+/// Largest licence file a licence bundle carries (GHES licences are about
+/// 32 KB): a bound, not a parse.
+pub const MAX_LICENCE_LEN: u64 = 1024 * 1024;
 /// Longest allowed gap between creation and expiry.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// The signed statement of a bundle. Every value in it passed the format's
 /// rules: one that deserialised, or that [`Manifest::check`] accepted, is a
-/// valid format-v1/v2 manifest.
+/// valid format-v1/v2/v3 manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, try_from = "Fields")]
 pub struct Manifest {
     /// Always `airlock-bundle`.
     pub format: FormatName,
-    /// 1, or 2 exactly when the recipients are post-quantum.
+    /// 3 exactly for a licence bundle, else 2 exactly when the recipients
+    /// are post-quantum, else 1.
     pub version: FormatVersion,
     /// Derived from the signer, sequence, time and payload digests.
     pub bundle_id: BundleId,
@@ -53,7 +58,8 @@ pub struct Manifest {
     pub expires: Timestamp,
     /// The exporting tool, `airlock X.Y.Z` (1..=64 characters).
     pub tool: String,
-    /// The GHES instance the payload came from.
+    /// The GHES instance the payload came from, or for a licence bundle the
+    /// enterprise.
     pub source: Source,
     /// The signer's sequence number.
     pub sequence: Sequence,
@@ -110,12 +116,21 @@ impl TryFrom<Fields> for Manifest {
     }
 }
 
-/// Where the payload came from.
+/// Where the payload came from: a GHES instance (`host_name`, optionally
+/// `server_id`; versions 1 and 2) or, for a licence bundle, an enterprise
+/// (`enterprise` alone; version 3). Exactly one of `host_name` and
+/// `enterprise` is present ([`Manifest::check`]); whichever it is, it is the
+/// principal signing keys must be allowed for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
-    /// The GHES hostname.
-    pub host_name: String,
+    /// The GHES hostname; absent only in a licence bundle.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub host_name: Option<String>,
     /// The GHES server id (a UUID), when the usage file names one.
     #[serde(
         default,
@@ -123,6 +138,73 @@ pub struct Source {
         deserialize_with = "present"
     )]
     pub server_id: Option<String>,
+    /// The GitHub Enterprise Cloud enterprise a licence bundle comes from;
+    /// present exactly in a licence bundle (decision 81).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub enterprise: Option<EnterpriseSlug>,
+}
+
+impl Source {
+    /// A GHES instance.
+    pub fn instance(host_name: impl Into<String>, server_id: Option<String>) -> Source {
+        Source {
+            host_name: Some(host_name.into()),
+            server_id,
+            enterprise: None,
+        }
+    }
+
+    /// An enterprise, the source of a licence bundle.
+    pub fn enterprise(slug: EnterpriseSlug) -> Source {
+        Source {
+            host_name: None,
+            server_id: None,
+            enterprise: Some(slug),
+        }
+    }
+
+    /// The principal signing keys must be allowed for: the host name, or the
+    /// enterprise slug of a licence bundle.
+    pub fn principal(&self) -> &str {
+        match (&self.host_name, &self.enterprise) {
+            (Some(h), _) => h,
+            (None, Some(e)) => e,
+            (None, None) => "",
+        }
+    }
+
+    /// The instance's host name; empty for a licence bundle, which comes
+    /// from no instance (the instance pipelines refuse licence bundles
+    /// before they look: `import` with `WRONG-DIRECTION`).
+    pub fn host(&self) -> &str {
+        self.host_name.as_deref().unwrap_or_default()
+    }
+}
+
+/// What a bundle carries, as its signed manifest says: it decides which
+/// side may take it in (decision 81).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BundleKind {
+    /// From a GHES instance to the connected side (usage files, other
+    /// files): versions 1 and 2.
+    Usage,
+    /// A GHES licence from the enterprise into the appliance: version 3.
+    Licence,
+}
+
+impl BundleKind {
+    /// The name `--json` and the docs use: `usage` or `licence`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BundleKind::Usage => "usage",
+            BundleKind::Licence => "licence",
+        }
+    }
 }
 
 /// The per-signer sequence number and the key it belongs to.
@@ -147,6 +229,15 @@ pub struct PayloadEntry {
     pub sha256: HexDigest,
     /// What the member holds.
     pub kind: PayloadKind,
+    /// The licence's reference number: present exactly when `kind` is
+    /// `ghes-license`, and then the name is
+    /// `payload/github-enterprise-<reference>.ghl`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub reference: Option<LicenceReference>,
     /// `age` when the member is an age file; absent when in clear.
     #[serde(
         default,
@@ -163,7 +254,19 @@ impl PayloadEntry {
     }
 }
 
-/// The format version a manifest with these recipients is written in.
+/// The format version a manifest with this payload and these recipients is
+/// written in: 3 for a licence, else as [`version_for`].
+pub fn version_for_payload(payload: &[PayloadEntry], recipients: &[Recipient]) -> FormatVersion {
+    if payload.iter().any(|p| p.kind == PayloadKind::Licence) {
+        FormatVersion::V3
+    } else {
+        version_for(recipients)
+    }
+}
+
+/// The format version a manifest of usage files or other files with these
+/// recipients is written in (a licence bundle's is 3:
+/// [`version_for_payload`]).
 pub fn version_for(recipients: &[Recipient]) -> FormatVersion {
     if recipients.iter().any(Recipient::is_post_quantum) {
         FormatVersion::V2
@@ -251,9 +354,10 @@ impl Manifest {
                 return Err(Error::new(
                     Code::FormatVersion,
                     format!(
-                        "bundle format version {n}; this airlock reads versions {} and {}",
+                        "bundle format version {n}; this airlock reads versions {}, {} and {}",
                         FormatVersion::V1,
-                        FormatVersion::V2
+                        FormatVersion::V2,
+                        FormatVersion::V3
                     ),
                 ))
             }
@@ -286,17 +390,7 @@ impl Manifest {
         if self.tool.is_empty() || self.tool.len() > 64 {
             return Err(invalid("tool must be 1..=64 characters"));
         }
-        if !is_host_name(&self.source.host_name) {
-            return Err(invalid("source.host_name is not a host name"));
-        }
-        if self
-            .source
-            .server_id
-            .as_deref()
-            .is_some_and(|id| !is_uuid(id))
-        {
-            return Err(invalid("source.server_id is not a UUID"));
-        }
+        self.check_source()?;
         if self.sequence.number == 0 {
             return Err(invalid("sequence.number starts at 1"));
         }
@@ -307,7 +401,95 @@ impl Manifest {
             )));
         }
         self.check_payload()?;
-        self.check_recipients()
+        self.check_recipients()?;
+        self.check_licence()
+    }
+
+    /// A GHES instance (`host_name`, optional `server_id`) or an enterprise
+    /// (`enterprise` alone), never both.
+    fn check_source(&self) -> Result<()> {
+        let s = &self.source;
+        match (&s.host_name, &s.enterprise) {
+            (Some(h), None) if !is_host_name(h) => {
+                return Err(invalid("source.host_name is not a host name"))
+            }
+            (Some(_), None) => {}
+            (None, Some(_)) if s.server_id.is_some() => {
+                return Err(invalid(
+                    "source.server_id belongs to an instance, not to an enterprise",
+                ))
+            }
+            (None, Some(_)) => {}
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "source names both an instance (host_name) and an enterprise",
+                ))
+            }
+            (None, None) => return Err(invalid("source has neither host_name nor enterprise")),
+        }
+        if s.server_id.as_deref().is_some_and(|id| !is_uuid(id)) {
+            return Err(invalid("source.server_id is not a UUID"));
+        }
+        Ok(())
+    }
+
+    /// Version 3 is exactly a licence bundle: one `ghes-license` member, in
+    /// clear, named after its signed reference, from an enterprise; and no
+    /// other version has any of these (decision 81).
+    fn check_licence(&self) -> Result<()> {
+        let licences = self
+            .payload
+            .iter()
+            .filter(|p| p.kind == PayloadKind::Licence)
+            .count();
+        let is_v3 = self.version == FormatVersion::V3;
+        if !is_v3 {
+            if licences != 0 || self.source.enterprise.is_some() {
+                return Err(invalid(format!(
+                    "a licence (kind ghes-license, source.enterprise) in a manifest of format \
+                     version {}: licence bundles are version 3",
+                    self.version
+                )));
+            }
+            if self.payload.iter().any(|p| p.reference.is_some()) {
+                return Err(invalid("a reference outside a ghes-license member"));
+            }
+            return Ok(());
+        }
+        if licences != 1 || self.payload.len() != 1 {
+            return Err(invalid(
+                "format version 3 is a licence bundle: exactly one member, of kind ghes-license",
+            ));
+        }
+        if self.source.enterprise.is_none() {
+            return Err(invalid(
+                "a licence bundle's source is an enterprise (source.enterprise)",
+            ));
+        }
+        if self.is_encrypted() {
+            return Err(invalid("a licence bundle is not encrypted"));
+        }
+        let p = &self.payload[0];
+        let Some(reference) = &p.reference else {
+            return Err(invalid(format!(
+                "{}: a licence needs its reference",
+                p.name
+            )));
+        };
+        if p.size > MAX_LICENCE_LEN {
+            return Err(invalid(format!(
+                "{}: {} bytes, above the {} bytes a licence may have",
+                p.name, p.size, MAX_LICENCE_LEN
+            )));
+        }
+        if p.name != reference.member_name() {
+            return Err(invalid(format!(
+                "{}: a licence with reference {reference} is named {}",
+                p.name,
+                reference.member_name()
+            )));
+        }
+        Ok(())
     }
 
     fn check_payload(&self) -> Result<()> {
@@ -376,7 +558,7 @@ impl Manifest {
                 "more than {MAX_HYBRID_RECIPIENTS} post-quantum recipients"
             )));
         }
-        if self.version != version_for(&self.recipients) {
+        if self.version != FormatVersion::V3 && self.version != version_for(&self.recipients) {
             return Err(invalid(format!(
                 "format version {} with {}: version 2 is written exactly when the recipients \
                  are post-quantum (mlkem768x25519), version 1 otherwise",
@@ -400,6 +582,23 @@ impl Manifest {
     pub fn is_encrypted(&self) -> bool {
         !self.recipients.is_empty()
     }
+
+    /// What the bundle carries, which decides the side that may take it.
+    pub fn kind(&self) -> BundleKind {
+        if self.version == FormatVersion::V3 {
+            BundleKind::Licence
+        } else {
+            BundleKind::Usage
+        }
+    }
+
+    /// A licence bundle's enterprise and its licence's reference number.
+    pub fn licence(&self) -> Option<(&EnterpriseSlug, &LicenceReference)> {
+        match (self.kind(), &self.source.enterprise, self.payload.first()) {
+            (BundleKind::Licence, Some(e), Some(p)) => p.reference.as_ref().map(|r| (e, r)),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -414,10 +613,10 @@ pub(crate) mod tests {
             created: Timestamp::parse("2026-11-28T00:00:00Z").unwrap(),
             expires: Timestamp::parse("2026-12-28T00:00:00Z").unwrap(),
             tool: "airlock 0.1.0".into(),
-            source: Source {
-                host_name: "ghes.example.com".into(),
-                server_id: Some("6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into()),
-            },
+            source: Source::instance(
+                "ghes.example.com",
+                Some("6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into()),
+            ),
             sequence: Sequence {
                 key: Fingerprint::parse(&format!("SHA256:{}", "A".repeat(43))).unwrap(),
                 number: 1,
@@ -427,10 +626,23 @@ pub(crate) mod tests {
                 size: 3,
                 sha256: HexDigest::parse(&"0".repeat(64)).unwrap(),
                 kind: PayloadKind::Usage,
+                reference: None,
                 encryption: None,
             }],
             recipients: vec![],
         }
+    }
+
+    /// A licence bundle's manifest (format version 3).
+    pub fn licence_sample() -> Manifest {
+        let mut m = sample();
+        m.version = FormatVersion::V3;
+        m.source = Source::enterprise(EnterpriseSlug::parse("octo-corp").unwrap());
+        let r = LicenceReference::parse("ABC123").unwrap();
+        m.payload[0].name = r.member_name();
+        m.payload[0].kind = PayloadKind::Licence;
+        m.payload[0].reference = Some(r);
+        m
     }
 
     #[test]
@@ -476,9 +688,9 @@ pub(crate) mod tests {
         m.payload.push(m.payload[0].clone());
         assert!(Manifest::parse(&m.to_bytes()).is_err());
         assert!(m.check().is_err());
-        let v3 = edited("\"version\": 1", "\"version\": 3");
+        let v4 = edited("\"version\": 1", "\"version\": 4");
         assert_eq!(
-            Manifest::parse(v3.as_bytes()).err().unwrap().code,
+            Manifest::parse(v4.as_bytes()).err().unwrap().code,
             Code::FormatVersion
         );
         let extra =
@@ -557,11 +769,17 @@ pub(crate) mod tests {
         let mut v2 = sample();
         v2.version = FormatVersion::V2;
         assert_eq!(code(&v2), Some(Code::ManifestInvalid));
-        // Version 3 is a format this airlock does not know.
+        // Version 4 is a format this airlock does not know; version 3 is
+        // a licence bundle's, not this.
+        let v4 = text(&m).replacen("\"version\": 2", "\"version\": 4", 1);
+        assert_eq!(
+            Manifest::parse(v4.as_bytes()).err().map(|e| e.code),
+            Some(Code::FormatVersion)
+        );
         let v3 = text(&m).replacen("\"version\": 2", "\"version\": 3", 1);
         assert_eq!(
             Manifest::parse(v3.as_bytes()).err().map(|e| e.code),
-            Some(Code::FormatVersion)
+            Some(Code::ManifestInvalid)
         );
         // Mixed with a classical recipient.
         let mut mixed = m.clone();
@@ -596,6 +814,105 @@ pub(crate) mod tests {
         assert!(Manifest::parse(&many.to_bytes()).is_ok());
     }
 
+    /// Version 3 is a licence bundle and nothing else: one clear
+    /// `ghes-license` member named after its signed reference, from an
+    /// enterprise; a licence in another version, or version 3 without one,
+    /// is refused (decision 81).
+    #[test]
+    fn version_3_is_a_licence_bundle_and_only_that() {
+        let m = licence_sample();
+        assert_eq!(Manifest::parse(&m.to_bytes()).unwrap(), m);
+        assert_eq!(m.kind(), BundleKind::Licence);
+        assert_eq!(sample().kind(), BundleKind::Usage);
+        assert_eq!(m.source.principal(), "octo-corp");
+        assert_eq!(m.source.host(), "");
+        let (e, r) = m.licence().unwrap();
+        assert_eq!((e.as_str(), r.as_str()), ("octo-corp", "ABC123"));
+        assert!(sample().licence().is_none());
+        assert_eq!(
+            version_for_payload(&m.payload, &m.recipients),
+            FormatVersion::V3
+        );
+        let text = String::from_utf8(m.to_bytes()).unwrap();
+        assert!(text.contains("\"source\": {\n    \"enterprise\": \"octo-corp\"\n  }"));
+        assert!(text.contains("\"kind\": \"ghes-license\",\n      \"reference\": \"ABC123\""));
+        let code = |m: &Manifest| Manifest::parse(&m.to_bytes()).err().map(|e| e.code);
+        let mut bad = Vec::new();
+        // A licence manifest claiming version 1 or 2.
+        for v in [FormatVersion::V1, FormatVersion::V2] {
+            let mut x = m.clone();
+            x.version = v;
+            bad.push(x);
+        }
+        // Version 3 without a licence: a usage bundle, or a file.
+        let mut x = sample();
+        x.version = FormatVersion::V3;
+        bad.push(x);
+        // The name disagrees with the signed reference.
+        let mut x = m.clone();
+        x.payload[0].name = "payload/github-enterprise-ABC124.ghl".into();
+        bad.push(x);
+        // No reference; a reference on a usage member.
+        let mut x = m.clone();
+        x.payload[0].reference = None;
+        bad.push(x);
+        let mut x = sample();
+        x.payload[0].reference = LicenceReference::parse("ABC123");
+        bad.push(x);
+        // An instance source, both sources, a server id beside an enterprise.
+        let mut x = m.clone();
+        x.source = sample().source;
+        bad.push(x);
+        let mut x = m.clone();
+        x.source.host_name = Some("octo-corp".into());
+        bad.push(x);
+        let mut x = m.clone();
+        x.source.server_id = sample().source.server_id;
+        bad.push(x);
+        // An enterprise source on a usage bundle.
+        let mut x = sample();
+        x.source.enterprise = m.source.enterprise.clone();
+        bad.push(x);
+        let mut x = sample();
+        x.source = m.source.clone();
+        bad.push(x);
+        // A second member; encrypted.
+        let mut x = m.clone();
+        let mut second = sample().payload[0].clone();
+        second.kind = PayloadKind::File;
+        x.payload.push(second);
+        bad.push(x);
+        let mut x = m.clone();
+        x.payload[0].name.push_str(".age");
+        x.payload[0].encryption = Some(Encryption::Age);
+        x.recipients = vec![Recipient::X25519("age1x".into())];
+        bad.push(x);
+        for (i, x) in bad.iter().enumerate() {
+            assert_eq!(code(x), Some(Code::ManifestInvalid), "case {i}");
+            assert!(x.check().is_err(), "case {i}");
+        }
+        // Spellings the schema refuses: a capitalised slug, `null`, a
+        // reference with a space.
+        for (from, to) in [
+            ("\"octo-corp\"", "\"Octo-Corp\""),
+            ("\"reference\": \"ABC123\"", "\"reference\": null"),
+            ("\"enterprise\": \"octo-corp\"", "\"enterprise\": null"),
+        ] {
+            let t = text.replacen(from, to, 1);
+            assert_ne!(t, text);
+            assert_eq!(
+                Manifest::parse(t.as_bytes()).err().map(|e| e.code),
+                Some(Code::ManifestInvalid),
+                "{to}"
+            );
+        }
+        let v4 = text.replacen("\"version\": 3", "\"version\": 4", 1);
+        assert_eq!(
+            Manifest::parse(v4.as_bytes()).err().map(|e| e.code),
+            Some(Code::FormatVersion)
+        );
+    }
+
     #[test]
     fn schema_lists_every_field() {
         // docs/manifest.schema.json must describe exactly what we write.
@@ -611,5 +928,35 @@ pub(crate) mod tests {
         for k in props.keys() {
             assert!(v.get(k).is_some(), "schema has {k} that the manifest lacks");
         }
+        // The source's and a payload entry's fields, over a usage and a
+        // licence manifest (encrypted: `encryption` is written).
+        let mut enc = sample();
+        enc.payload[0].encryption = Some(Encryption::Age);
+        let both = [enc, licence_sample()].map(|m| serde_json::to_value(m).unwrap());
+        for (schema_at, value_at) in [
+            ("/properties/source/properties", "/source"),
+            ("/properties/payload/items/properties", "/payload/0"),
+        ] {
+            let want: HashSet<&String> = schema
+                .pointer(schema_at)
+                .and_then(|p| p.as_object())
+                .unwrap()
+                .keys()
+                .collect();
+            let got: HashSet<&String> = both
+                .iter()
+                .flat_map(|v| v.pointer(value_at).unwrap().as_object().unwrap().keys())
+                .collect();
+            assert_eq!(want, got, "{schema_at}");
+        }
+        let enums = |at: &str| schema.pointer(at).unwrap().clone();
+        assert_eq!(
+            enums("/properties/version/enum"),
+            serde_json::json!([1, 2, 3])
+        );
+        assert_eq!(
+            enums("/properties/payload/items/properties/kind/enum"),
+            serde_json::json!(["ghes-license-usage", "file", "ghes-license"])
+        );
     }
 }

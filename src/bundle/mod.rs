@@ -3,6 +3,7 @@
 
 pub mod container;
 pub mod export;
+pub mod licence;
 pub mod manifest;
 pub mod rules;
 pub mod sign;

@@ -36,9 +36,14 @@ pub fn bundle_id(
 
 /// The name a bundle gets in an output directory.
 pub fn derived_name(m: &Manifest) -> String {
+    // A licence bundle: ENTERPRISE_licence-REFERENCE_… (decision 81).
+    let source = match m.licence() {
+        Some((enterprise, reference)) => format!("{enterprise}_licence-{reference}"),
+        None => m.source.host().to_string(),
+    };
     format!(
         "{}_{}_{:06}.airlock.zip",
-        m.source.host_name,
+        source,
         m.created_compact(),
         m.sequence.number
     )
@@ -67,6 +72,7 @@ mod tests {
             size: 1,
             sha256: HexDigest::parse(&"0".repeat(64)).unwrap(),
             kind: PayloadKind::File,
+            reference: None,
             encryption: None,
         }];
         let fp = Fingerprint::parse(&format!("SHA256:{}", "x".repeat(43))).unwrap();

@@ -101,6 +101,50 @@ checked_string!(
     |s| s.starts_with("SHA256:") && s.len() == 50
 );
 
+/// A licence reference number: 1 to 64 ASCII letters, digits and `-`,
+/// starting with a letter or digit (the suffix of
+/// `github-enterprise-<reference>.ghl`).
+fn is_reference(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && s.as_bytes()[0].is_ascii_alphanumeric()
+}
+
+/// An enterprise slug as GitHub writes it in `github.com/enterprises/SLUG`:
+/// 1 to 64 lowercase ASCII letters, digits and `-`, neither starting nor
+/// ending with `-`. One spelling only (no capitals): the slug is a trust
+/// principal, matched case-sensitively.
+fn is_enterprise_slug(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+checked_string!(
+    /// The reference number of a GHES licence file (format version 3).
+    LicenceReference,
+    "a licence reference number (1 to 64 letters, digits and '-', starting with a letter or digit)",
+    is_reference
+);
+
+checked_string!(
+    /// A GitHub Enterprise Cloud enterprise slug: the principal of a licence
+    /// bundle (format version 3).
+    EnterpriseSlug,
+    "an enterprise slug (1 to 64 lowercase letters, digits and '-', not at either end)",
+    is_enterprise_slug
+);
+
+impl LicenceReference {
+    /// The member name a licence with this reference has in a bundle:
+    /// `payload/github-enterprise-<reference>.ghl`.
+    pub fn member_name(&self) -> String {
+        format!("payload/github-enterprise-{}.ghl", self.0)
+    }
+}
+
 impl HexDigest {
     /// The lowercase hex of a 32-byte digest.
     pub fn from_bytes(d: &[u8; 32]) -> Self {
@@ -203,6 +247,10 @@ pub enum PayloadKind {
     /// Any other file, carried as bytes.
     #[serde(rename = "file")]
     File,
+    /// A GHES licence file (`github-enterprise-<reference>.ghl`), opaque
+    /// bytes going into an appliance: format version 3 only (decision 81).
+    #[serde(rename = "ghes-license")]
+    Licence,
 }
 
 impl PayloadKind {
@@ -211,6 +259,7 @@ impl PayloadKind {
         match self {
             PayloadKind::Usage => "ghes-license-usage",
             PayloadKind::File => "file",
+            PayloadKind::Licence => "ghes-license",
         }
     }
 }
@@ -237,6 +286,10 @@ pub enum FormatVersion {
     /// Version 1 plus the `mlkem768x25519` recipient type, written exactly
     /// when the payload is encrypted to post-quantum recipients (decision 45).
     V2,
+    /// A licence bundle: one `ghes-license` member, in clear, from an
+    /// enterprise (`source.enterprise`); written exactly for licence bundles,
+    /// so that every earlier reader refuses them (decision 81).
+    V3,
 }
 
 impl FormatVersion {
@@ -245,6 +298,7 @@ impl FormatVersion {
         match self {
             FormatVersion::V1 => 1,
             FormatVersion::V2 => 2,
+            FormatVersion::V3 => 3,
         }
     }
 
@@ -253,6 +307,7 @@ impl FormatVersion {
         match n {
             1 => Some(FormatVersion::V1),
             2 => Some(FormatVersion::V2),
+            3 => Some(FormatVersion::V3),
             _ => None,
         }
     }
@@ -342,11 +397,42 @@ mod tests {
             Some(PayloadKind::Usage)
         );
         assert!(de::<PayloadKind>("\"File\"").is_none());
+        assert_eq!(
+            de::<PayloadKind>("\"ghes-license\""),
+            Some(PayloadKind::Licence)
+        );
+        assert!(de::<PayloadKind>("\"ghes-licence\"").is_none());
+        for ok in ["ABC123", "0-1", "a"] {
+            assert!(LicenceReference::parse(ok).is_some(), "{ok}");
+        }
+        let long = "A".repeat(65);
+        for bad in ["", "-A", "A B", "A_B", "A.B", "ABC (1)", "é", long.as_str()] {
+            assert!(LicenceReference::parse(bad).is_none(), "{bad}");
+        }
+        assert_eq!(
+            LicenceReference::parse("ABC123").unwrap().member_name(),
+            "payload/github-enterprise-ABC123.ghl"
+        );
+        for ok in ["octo-corp", "a", "octo2"] {
+            assert!(EnterpriseSlug::parse(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "",
+            "Octo-Corp",
+            "-octo",
+            "octo-",
+            "octo.corp",
+            "octo_corp",
+            "ghes.example.com",
+        ] {
+            assert!(EnterpriseSlug::parse(bad).is_none(), "{bad}");
+        }
         assert_eq!(de::<Encryption>("\"age\""), Some(Encryption::Age));
         assert!(de::<Encryption>("\"AGE\"").is_none());
         assert!(de::<Encryption>("null").is_none());
         assert_eq!(de::<FormatVersion>("2"), Some(FormatVersion::V2));
-        for bad in ["0", "3", "1.0", "-1", "\"1\""] {
+        assert_eq!(de::<FormatVersion>("3"), Some(FormatVersion::V3));
+        for bad in ["0", "4", "1.0", "-1", "\"1\""] {
             assert!(de::<FormatVersion>(bad).is_none(), "{bad}");
         }
         assert!(de::<FormatName>("\"airlock-bundle\"").is_some());

@@ -29,7 +29,8 @@ use crate::bundle::container::{
     member_read_error, open_bundle, Entry, Medium, MemberReader, Reader,
 };
 use crate::bundle::manifest::{
-    HexDigest, Manifest, PayloadEntry, PayloadKind, MANIFEST_NAME, MAX_MANIFEST_LEN, MAX_SIGNATURES,
+    BundleKind, HexDigest, Manifest, PayloadEntry, PayloadKind, MANIFEST_NAME, MAX_MANIFEST_LEN,
+    MAX_SIGNATURES,
 };
 use crate::bundle::rules::{output_name, signature_member_name, CHUNK};
 use crate::bundle::tee::Tee;
@@ -82,6 +83,9 @@ pub struct PayloadCheck {
     pub sha256: HexDigest,
     /// What the member holds.
     pub kind: PayloadKind,
+    /// A licence's signed reference number (kind `ghes-license` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<crate::bundle::manifest::LicenceReference>,
     /// The member is an age file.
     pub encrypted: bool,
     /// True when an encrypted member was decrypted to its end.
@@ -273,7 +277,7 @@ pub fn check_trust(
     let mut refusals: Vec<String> = Vec::new();
     for s in sigs {
         let checked = trust
-            .check(&s.public_key, &manifest.source.host_name, created)
+            .check(&s.public_key, manifest.source.principal(), created)
             .and_then(|line| {
                 // User presence is always required (ssh-keygen -Y verify
                 // does not check it; airlock is stricter on purpose).
@@ -584,7 +588,7 @@ pub fn verify_file(path: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
 ///     skew: DEFAULT_SKEW,
 /// };
 /// let v = verify(Cursor::new(bytes), &opts)?;
-/// assert_eq!(v.manifest.source.host_name, "ghes.example.com");
+/// assert_eq!(v.manifest.source.principal(), "ghes.example.com");
 /// assert!(v.payload.iter().all(|p| p.validated));
 /// # Ok(())
 /// # }
@@ -662,6 +666,22 @@ pub fn verify_bundle<M: Medium + 'static>(
     dest: &Destination<'_>,
     hash_bundle: bool,
 ) -> std::result::Result<(Verified, Staged), Refusal> {
+    verify_bundle_of(medium, opts, dest, hash_bundle, None)
+}
+
+/// [`verify_bundle`] for a side that takes in one kind of bundle only
+/// (`accept`): a bundle of the other kind is refused with
+/// `WRONG-DIRECTION` as soon as its manifest's signatures are valid, before
+/// trust is looked up and before any payload byte is read (decision 81).
+/// The refusal carries no manifest: the kind alone decides it, and an
+/// untrusted bundle's claims are never recorded.
+pub fn verify_bundle_of<M: Medium + 'static>(
+    medium: M,
+    opts: &VerifyOptions<'_>,
+    dest: &Destination<'_>,
+    hash_bundle: bool,
+    accept: Option<BundleKind>,
+) -> std::result::Result<(Verified, Staged), Refusal> {
     // 1. container
     let mut read = None;
     let mut layout = match open_layout_noting(medium, &mut read) {
@@ -675,10 +695,12 @@ pub fn verify_bundle<M: Medium + 'static>(
         }
     };
     let mut signed = None;
-    verify_opened(&mut layout, opts, dest, hash_bundle, &mut signed).map_err(|error| Refusal {
-        error,
-        read: Some(Box::new(layout.reader.facts())),
-        signed,
+    verify_opened(&mut layout, opts, dest, (hash_bundle, accept), &mut signed).map_err(|error| {
+        Refusal {
+            error,
+            read: Some(Box::new(layout.reader.facts())),
+            signed,
+        }
     })
 }
 
@@ -688,13 +710,17 @@ fn verify_opened(
     layout: &mut Layout,
     opts: &VerifyOptions<'_>,
     dest: &Destination<'_>,
-    hash_bundle: bool,
+    (hash_bundle, accept): (bool, Option<BundleKind>),
     trusted: &mut Option<Box<Manifest>>,
 ) -> Result<(Verified, Staged)> {
     // 2. signatures over the manifest bytes
     let signed = read_signed(layout)?;
-    // 3. manifest (signed bytes only)
+    // 3. manifest (signed bytes only), and its kind where one side takes
+    //    one kind only
     let manifest = Manifest::parse(&signed.manifest)?;
+    if let Some(want) = accept {
+        check_kind(&manifest, want)?;
+    }
     // 4. trust
     let signers = check_trust(&manifest, &signed.sigs, opts.trust, opts.require_signers)
         .map_err(|e| expired_too(e, &manifest, opts.now.now(), opts.skew))?;
@@ -732,6 +758,29 @@ fn verify_opened(
         },
         read.staged,
     ))
+}
+
+/// A bundle of the kind this side takes in, or `WRONG-DIRECTION`. The
+/// cause names only the kind, which the signed manifest's format version
+/// decides, not its claims (enterprise, reference, instance): they are not
+/// trusted yet, and refusals are recorded.
+pub fn check_kind(m: &Manifest, want: BundleKind) -> Result<()> {
+    let got = m.kind();
+    if got == want {
+        return Ok(());
+    }
+    let cause = match got {
+        BundleKind::Licence => {
+            "this is a GHES licence bundle (format version 3, kind ghes-license): it goes into \
+             a GHES appliance on the isolated side, never to GitHub Enterprise Cloud; nothing \
+             was handed over"
+        }
+        BundleKind::Usage => {
+            "this is a usage bundle (from a GHES instance, for GitHub Enterprise Cloud), not a \
+             licence bundle: it is never applied to an appliance; nothing was applied"
+        }
+    };
+    Err(Error::new(Code::WrongDirection, cause))
 }
 
 /// A failure while the file changed under us is reported as the change.
@@ -1046,6 +1095,7 @@ impl PayloadCheck {
             size: p.size,
             sha256: p.sha256.clone(),
             kind: p.kind,
+            reference: p.reference.clone(),
             encrypted: p.encryption.is_some(),
             decrypted: false,
             validated: false,
@@ -1269,7 +1319,7 @@ fn decrypt_member(
 /// A usage file (under either label) must name the manifest's source: the
 /// instance the signing key is trusted for.
 fn check_source(manifest: &Manifest, p: &PayloadEntry, u: &UsageInfo) -> Result<()> {
-    if u.host_name != manifest.source.host_name
+    if manifest.source.host_name.as_ref() != Some(&u.host_name)
         || Some(&u.server_id) != manifest.source.server_id.as_ref()
     {
         let label = if p.is_usage() {
@@ -1284,7 +1334,7 @@ fn check_source(manifest: &Manifest, p: &PayloadEntry, u: &UsageInfo) -> Result<
                 p.name,
                 u.host_name,
                 u.server_id,
-                manifest.source.host_name,
+                manifest.source.principal(),
                 manifest.source.server_id.as_deref().unwrap_or("-")
             ),
         ));
@@ -1335,6 +1385,11 @@ pub struct Inspection {
     pub manifest_error: Option<String>,
     /// The manifest, when it parses (not trusted).
     pub manifest: Option<Manifest>,
+    /// What the manifest says the bundle is (`usage` or `licence`), when it
+    /// parses (not trusted).
+    pub kind: Option<crate::bundle::manifest::BundleKind>,
+    /// A licence bundle's enterprise and reference (not trusted).
+    pub licence: Option<crate::bundle::licence::LicenceSummary>,
     /// Each signature member.
     pub signatures: Vec<InspectedSignature>,
 }
@@ -1419,6 +1474,10 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         members,
         manifest_text,
         manifest_error,
+        kind: manifest.as_ref().map(Manifest::kind),
+        licence: manifest
+            .as_ref()
+            .and_then(crate::bundle::licence::LicenceSummary::of),
         manifest,
         signatures,
     })

@@ -302,7 +302,8 @@ fn boundary_step(
     let v = verify_file(&report.path, &verify_opts(&trust, None))?;
     st.say(&format!(
         "container canonical; signature {} trusted for {}",
-        v.signers[0].fingerprint, v.manifest.source.host_name
+        v.signers[0].fingerprint,
+        v.manifest.source.principal()
     ));
     st.say(&format!(
         "{}: ciphertext matches the signed SHA-256; the plaintext needs the identity",

@@ -16,11 +16,20 @@ pub struct Args {
     /// Files to carry; `-` reads a GHES license usage file from standard input
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// What the inputs are: `usage` (each must be a GHES license usage file) or
-    /// `file` (anything; usage files are still recognised). Default: standard
-    /// input must be a usage file; named files are recognised by content
-    #[arg(long, value_name = "KIND", value_parser = ["usage", "file"])]
+    /// What the inputs are: `usage` (each must be a GHES license usage file),
+    /// `file` (anything; usage files are still recognised) or `licence`
+    /// (alias `license`: one GHES licence file, signed for --enterprise).
+    /// Default: standard input must be a usage file; a named `*.ghl` file is
+    /// a licence; other named files are recognised by content
+    #[arg(long, value_name = "KIND", value_parser = ["usage", "file", "licence", "license"])]
     pub kind: Option<String>,
+    /// The licence's reference number (default: from the file name,
+    /// github-enterprise-REFERENCE.ghl, a browser's " (1)" dropped)
+    #[arg(long, value_name = "REFERENCE")]
+    pub reference: Option<String>,
+    /// Enterprise slug: the source, and trust principal, of a licence bundle [env: AIRLOCK_ENTERPRISE; config: enterprise]
+    #[arg(long, value_name = "SLUG")]
+    pub enterprise: Option<String>,
     /// OpenSSH Ed25519 private key to sign with (with --agent: its public key)
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
@@ -120,8 +129,12 @@ pub fn run(a: Args) -> Result<()> {
     // Checked first, so a bad SOURCE_DATE_EPOCH or airlock.toml fails
     // before any prompt.
     let created = created(&a)?;
-    let settings = a.state.settings()?;
-    let inputs = inputs(&a)?;
+    let settings = a.state.file.settings(airlock::config::Config {
+        state_dir: a.state.state_dir.clone(),
+        enterprise: a.enterprise.clone(),
+        ..Default::default()
+    })?;
+    let inputs = inputs(&a, &settings)?;
     let mut recipients = airlock::crypt::Recipients::default();
     for r in &a.recipients {
         recipients.add(r)?;
@@ -171,8 +184,18 @@ pub fn run(a: Args) -> Result<()> {
     Ok(())
 }
 
-/// The inputs named, in order: files, or `-` for standard input.
-fn inputs(a: &Args) -> Result<Vec<Input>> {
+/// The inputs named, in order: files, or `-` for standard input; a licence
+/// (`*.ghl`, or `--kind licence`) alone.
+fn inputs(a: &Args, settings: &airlock::config::Settings) -> Result<Vec<Input>> {
+    if let Some(licence) = licence_input(a, settings)? {
+        return Ok(vec![licence]);
+    }
+    if a.reference.is_some() {
+        return Err(Error::new(
+            Code::Args,
+            "--reference is for a GHES licence file (*.ghl, or --kind licence)",
+        ));
+    }
     let mut inputs = Vec::new();
     for f in &a.files {
         let mut input = if f.as_os_str() == "-" {
@@ -199,6 +222,53 @@ fn inputs(a: &Args) -> Result<Vec<Input>> {
     Ok(inputs)
 }
 
+/// The licence input when the export is a licence's (decision 81): a file
+/// named `*.ghl`, or `--kind licence`; one file, by name, for the
+/// enterprise configured. A `.ghl` under another `--kind` is refused, so a
+/// licence never travels as an ordinary file.
+fn licence_input(a: &Args, settings: &airlock::config::Settings) -> Result<Option<Input>> {
+    use airlock::bundle::licence::{is_licence_name, LicenceInput};
+    let named = a.files.iter().any(|f| {
+        f.file_name()
+            .is_some_and(|n| is_licence_name(n.as_encoded_bytes()))
+    });
+    let asked = matches!(a.kind.as_deref(), Some("licence" | "license"));
+    if !named && !asked {
+        return Ok(None);
+    }
+    if named && !asked && a.kind.is_some() {
+        return Err(Error::new(
+            Code::Args,
+            "a *.ghl file is a GHES licence: it travels in a licence bundle, not as a usage or plain file",
+        )
+        .with_hint("drop --kind (or pass --kind licence); rename the file if it is not a licence"));
+    }
+    let [file] = a.files.as_slice() else {
+        return Err(Error::new(
+            Code::Args,
+            "a GHES licence travels alone: give exactly one .ghl file",
+        ));
+    };
+    if file.as_os_str() == "-" {
+        return Err(Error::new(
+            Code::Args,
+            "a GHES licence is exported from its file, not from standard input",
+        )
+        .with_hint("give the downloaded github-enterprise-REFERENCE.ghl file by name"));
+    }
+    let enterprise = settings.enterprise().ok_or_else(|| {
+        Error::new(
+            Code::SourceUnknown,
+            "a licence bundle needs the enterprise it comes from",
+        )
+        .with_hint(
+            "pass --enterprise SLUG, set AIRLOCK_ENTERPRISE, or set enterprise in airlock.toml",
+        )
+    })?;
+    let licence = LicenceInput::new(file, &enterprise, a.reference.as_deref())?;
+    Ok(Some(Input::licence(file, licence)))
+}
+
 /// The bundle written, as one JSON document (docs/json-output.md).
 fn print_json(report: &ExportReport) {
     let m = &report.manifest;
@@ -206,6 +276,7 @@ fn print_json(report: &ExportReport) {
         "ok": true,
         "bundle_size": report.bundle_size,
         "bundle_id": m.bundle_id,
+        "kind": m.kind(),
         "source": m.source,
         "sequence": m.sequence,
         "created": m.created,
@@ -215,6 +286,9 @@ fn print_json(report: &ExportReport) {
         "read_back": report.bundle_sha256.is_some(),
         "bundle_sha256": report.bundle_sha256,
     });
+    if let Some(l) = airlock::bundle::licence::LicenceSummary::of(m) {
+        doc["licence"] = serde_json::json!(l);
+    }
     names::insert(&mut doc, "bundle", &report.path);
     super::print_json(&doc);
 }
@@ -232,7 +306,21 @@ fn print_text(report: &ExportReport) {
         );
         outln!("  users        {}", u.users);
     }
-    for p in m.payload.iter().filter(|p| !p.is_usage()) {
+    let licence = airlock::bundle::licence::LicenceSummary::of(m);
+    if let Some(l) = &licence {
+        outln!(
+            "{}: GHES licence, reference {}, {} sha256 {}",
+            l.member,
+            l.reference,
+            super::bytes(l.size),
+            l.sha256
+        );
+    }
+    for p in m
+        .payload
+        .iter()
+        .filter(|p| !p.is_usage() && licence.is_none())
+    {
         outln!("{}: opaque file, {}", p.name, super::bytes(p.size));
     }
     outln!(
@@ -241,11 +329,17 @@ fn print_text(report: &ExportReport) {
         super::bytes(report.bundle_size)
     );
     outln!("  id           {}", m.bundle_id);
-    outln!(
-        "  source       {} {}",
-        m.source.host_name,
-        m.source.server_id.as_deref().unwrap_or("")
-    );
+    match &licence {
+        Some(l) => outln!(
+            "  source       enterprise {} (a licence bundle, format version 3)",
+            l.enterprise
+        ),
+        None => outln!(
+            "  source       {} {}",
+            m.source.host(),
+            m.source.server_id.as_deref().unwrap_or("")
+        ),
+    }
     outln!(
         "  signed by    {} (sequence {})",
         m.sequence.key,

@@ -46,6 +46,13 @@ pub fn run(a: Args) -> Result<()> {
             _ => {}
         }
     }
+    if let Some(l) = &i.licence {
+        outln!(
+            "kind: GHES licence bundle for enterprise {}, reference {} (format version 3)",
+            l.enterprise,
+            l.reference
+        );
+    }
     if let Some(e) = &i.manifest_error {
         outln!("manifest: {e}");
     }

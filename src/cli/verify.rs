@@ -4,6 +4,7 @@ use airlock::crypt::ListedRecipient;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
+use airlock::bundle::licence::LicenceSummary;
 use airlock::bundle::verify::{Clock, PayloadCheck, DEFAULT_SKEW};
 use airlock::bundle::{verify_file, Verified, VerifyOptions};
 use airlock::error::Result;
@@ -55,6 +56,7 @@ fn print_json(a: &Args, v: &Verified, decrypted: bool) {
         "ok": true,
         "verified_at": airlock::bundle::manifest::format_time(v.decided_at),
         "bundle_id": m.bundle_id,
+        "kind": m.kind(),
         "source": m.source,
         "sequence": m.sequence,
         "created": m.created,
@@ -63,6 +65,9 @@ fn print_json(a: &Args, v: &Verified, decrypted: bool) {
         "payload": v.payload,
         "payload_decrypted": decrypted,
     });
+    if let Some(l) = LicenceSummary::of(m) {
+        doc["licence"] = serde_json::json!(l);
+    }
     names::insert(&mut doc, "bundle", &a.bundle);
     super::print_json(&doc);
 }
@@ -79,16 +84,25 @@ fn print_text(a: &Args, trust: &TrustStore, v: &Verified, decrypted: bool) {
         outln!(
             "  signature    {} trusted for {} ({}:{})",
             s.fingerprint,
-            m.source.host_name,
+            m.source.principal(),
             trust.source,
             s.trust_line
         );
     }
-    outln!(
-        "  source       {} {}",
-        m.source.host_name,
-        m.source.server_id.as_deref().unwrap_or("")
-    );
+    match LicenceSummary::of(m) {
+        Some(l) => {
+            outln!(
+                "  kind         GHES licence bundle (format version 3): it goes into the appliance"
+            );
+            outln!("  source       enterprise {}", l.enterprise);
+            outln!("  licence      reference {}", l.reference);
+        }
+        None => outln!(
+            "  source       {} {}",
+            m.source.host(),
+            m.source.server_id.as_deref().unwrap_or("")
+        ),
+    }
     outln!("  sequence     {}", m.sequence.number);
     outln!("  created      {}", m.created);
     outln!(
