@@ -335,3 +335,103 @@ fn item02_config_typo_names_key_line_and_keys() {
     );
     assert!(e.contains("did you mean `enterprise`?"), "{e}");
 }
+
+/// Item 6: a browser's second download, `license-usage (1).json`, travels as
+/// a payload name (`license-usage_1.json`), the original shown and kept in
+/// the exporter's ledger; two files that become the same name are refused.
+#[test]
+fn item06_ordinary_names_travel_as_payload_names() {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    let u = d.path().join("license-usage (1).json");
+    std::fs::write(
+        &u,
+        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 5),
+    )
+    .unwrap();
+    let state = d.path().join("state");
+    let o = airlock()
+        .arg("export")
+        .arg(&u)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(d.path())
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["payload"][0]["name"], "payload/license-usage_1.json",
+        "{v}"
+    );
+    assert_eq!(v["renamed"][0]["file"], "license-usage (1).json", "{v}");
+    assert_eq!(
+        v["renamed"][0]["payload_name"], "license-usage_1.json",
+        "{v}"
+    );
+    // The exporter's ledger keeps the original name.
+    let log = airlock()
+        .args(["log", "--json", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let log: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
+    let exported = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["outcome"] == "exported")
+        .unwrap()
+        .clone();
+    assert!(
+        exported["detail"]
+            .as_str()
+            .unwrap()
+            .contains("license-usage (1).json travels as license-usage_1.json"),
+        "{exported}"
+    );
+    // Human output says it too.
+    let o = airlock()
+        .arg("export")
+        .arg(&u)
+        .arg("--key")
+        .arg(&k)
+        .arg("--out")
+        .arg(d.path().join("again.airlock.zip"))
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("license-usage (1).json: travels as license-usage_1.json"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // Two files that become one payload name: refused, naming both.
+    let u2 = d.path().join("license-usage [1].json");
+    std::fs::copy(&u, &u2).unwrap();
+    let o = airlock()
+        .arg("export")
+        .arg(&u)
+        .arg(&u2)
+        .args(["--kind", "file", "--key"])
+        .arg(&k)
+        .arg("--out")
+        .arg(d.path().join("two.airlock.zip"))
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    let e = failed(&o, "AIRLOCK-E-ARGS", 2);
+    assert!(
+        e.contains("license-usage [1].json") && e.contains("license-usage (1).json"),
+        "{e}"
+    );
+    assert!(!d.path().join("two.airlock.zip").exists());
+}

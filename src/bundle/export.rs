@@ -36,6 +36,9 @@ pub enum InputSource {
 pub struct Input {
     /// File name inside the bundle (without `payload/`).
     pub name: String,
+    /// The file's own name, escaped, when `name` had to differ from it
+    /// (`rules::payload_name`): shown to the user and kept in the ledger.
+    pub original: Option<String>,
     /// Where its bytes come from.
     pub source: InputSource,
     /// Refuse the input unless it is a GHES license usage file (what
@@ -49,20 +52,23 @@ pub struct Input {
 }
 
 impl Input {
-    /// A file on disk, named in the bundle after its base name.
+    /// A file on disk, named in the bundle after its base name, made a
+    /// payload name when it has other characters (`rules::payload_name`:
+    /// `license-usage (1).json` travels as `license-usage_1.json`).
     pub fn path(p: &Path) -> Result<Input> {
-        let name = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| {
-                Error::new(
-                    Code::Args,
-                    format!("{} has no usable file name", p.display()),
-                )
-            })?
-            .to_string();
+        use std::os::unix::ffi::OsStrExt;
+        let base = p.file_name().unwrap_or_default();
+        let name = crate::bundle::rules::payload_name(base.as_bytes()).ok_or_else(|| {
+            Error::new(
+                Code::Args,
+                format!("{} has no usable file name", crate::names::escape(p)),
+            )
+            .with_hint("rename the file: payload names use letters, digits, '.', '_' and '-'")
+        })?;
+        let original = (name.as_bytes() != base.as_bytes()).then(|| crate::names::escape(base));
         Ok(Input {
             name,
+            original,
             source: InputSource::Path(p.to_path_buf()),
             require_usage: false,
             licence: None,
@@ -75,6 +81,7 @@ impl Input {
     pub fn licence(p: &Path, licence: LicenceInput) -> Input {
         Input {
             name: licence.file_name(),
+            original: None,
             source: InputSource::Path(p.to_path_buf()),
             require_usage: false,
             licence: Some(licence),
@@ -86,6 +93,7 @@ impl Input {
     pub fn stdin(name: &str, any_kind: bool) -> Input {
         Input {
             name: name.to_string(),
+            original: None,
             source: InputSource::Stdin,
             require_usage: !any_kind,
             licence: None,
@@ -164,6 +172,9 @@ pub struct ExportReport {
     /// The SHA-256 of the bundle as the read-back found it on the device;
     /// `None` without a read-back (decision 67).
     pub bundle_sha256: Option<String>,
+    /// Inputs whose file names were made payload names: (the file's name,
+    /// escaped; its name in the bundle).
+    pub renamed: Vec<(String, String)>,
 }
 
 struct Staged {
@@ -422,6 +433,11 @@ pub fn write_bundle<W: Write + io::Seek + Send>(
 pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     let spec = &opts.bundle;
     check_inputs(&opts.inputs, spec.created, spec.expires_in)?;
+    let renamed: Vec<(String, String)> = opts
+        .inputs
+        .iter()
+        .filter_map(|i| i.original.clone().map(|o| (o, i.name.clone())))
+        .collect();
     let place = OutputPlace::resolve(&opts.out, opts.overwrite)?;
     let tmp = fsutil::temp_beside(&place.probe, 0o644)?;
     let handle = tmp
@@ -474,7 +490,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         server_id: manifest.source.server_id.clone(),
         created: Some(manifest.created),
         expires: Some(manifest.expires),
-        detail: Some(target.display().to_string()),
+        detail: Some(export_detail(&target, &renamed)),
         ..Event::new(
             Kind::Export,
             Outcome::Exported,
@@ -487,6 +503,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         bundle_size,
         usage: staged.usage(),
         bundle_sha256,
+        renamed,
     })
 }
 
@@ -592,12 +609,7 @@ fn check_inputs(inputs: &[Input], created: SystemTime, expires_in: Duration) -> 
         )
         .with_hint("pass a --created time in the years 1970 to 9999"));
     }
-    let mut seen = std::collections::HashSet::new();
-    for i in inputs {
-        if !seen.insert(i.name.to_ascii_lowercase()) {
-            return args(format!("two inputs are both named {}", i.name));
-        }
-    }
+    check_distinct_names(inputs)?;
     let stdin = inputs
         .iter()
         .filter(|i| matches!(i.source, InputSource::Stdin))
@@ -716,6 +728,41 @@ fn stage_all<W: Write + io::Seek + Send>(
         members: staged,
         source,
     })
+}
+
+/// Two inputs with the same payload name (ASCII case folded: the format's
+/// duplicate rule) are refused, naming both files as they are named: a
+/// bundle's members are distinct, and neither may stand for the other.
+fn check_distinct_names(inputs: &[Input]) -> Result<()> {
+    for (i, a) in inputs.iter().enumerate() {
+        if let Some(b) = inputs[..i]
+            .iter()
+            .find(|b| b.name.eq_ignore_ascii_case(&a.name))
+        {
+            let shown = |x: &Input| x.original.clone().unwrap_or_else(|| x.name.clone());
+            return Err(Error::new(
+                Code::Args,
+                format!(
+                    "two inputs are both named {} in the bundle: {} and {}",
+                    a.name,
+                    shown(b),
+                    shown(a)
+                ),
+            )
+            .with_hint("rename one of the files (payload names use letters, digits, '.', '_' and '-')"));
+        }
+    }
+    Ok(())
+}
+
+/// The exporter's ledger record's detail: where the bundle went, and the
+/// inputs renamed to payload names.
+fn export_detail(target: &Path, renamed: &[(String, String)]) -> String {
+    let mut d = crate::names::escape(target);
+    for (from, to) in renamed {
+        d.push_str(&format!("; {from} travels as {to}"));
+    }
+    d
 }
 
 /// The next sequence number for the signer, recorded in the exporter's

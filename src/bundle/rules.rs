@@ -83,3 +83,55 @@ mod tests {
         assert_eq!(a.len(), 32);
     }
 }
+
+/// A payload name (docs/format.md §5: letters, digits, `.`, `_`, `-`, not
+/// starting with a dot) for a file name that has other characters, such as
+/// a browser's second download `license-usage (1).json`: each run of other
+/// characters (or bytes that are not UTF-8) becomes one `_`, a `_` before a
+/// `.` or at either end is dropped, and leading dots go. `None` when nothing
+/// usable is left. Names that are already valid come back unchanged.
+pub fn payload_name(original: &[u8]) -> Option<String> {
+    let ok = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-');
+    let mut out = String::with_capacity(original.len());
+    let mut gap = false;
+    for &b in original {
+        if ok(b) {
+            if gap && !out.is_empty() && b != b'.' {
+                out.push('_');
+            }
+            gap = false;
+            out.push(b as char);
+        } else {
+            gap = true;
+        }
+    }
+    let out = out.trim_start_matches(['.', '_']).to_string();
+    (!out.is_empty()).then_some(out)
+}
+
+#[cfg(test)]
+mod payload_name_tests {
+    use super::payload_name;
+
+    #[test]
+    fn ordinary_names_become_payload_names() {
+        let n = |s: &[u8]| payload_name(s);
+        assert_eq!(
+            n(b"license-usage.json").as_deref(),
+            Some("license-usage.json")
+        );
+        assert_eq!(
+            n(b"license-usage (1).json").as_deref(),
+            Some("license-usage_1.json")
+        );
+        assert_eq!(
+            n(b"usage [copy] 2.json").as_deref(),
+            Some("usage_copy_2.json")
+        );
+        assert_eq!(n(b"\xffusage\xfe.json").as_deref(), Some("usage.json"));
+        assert_eq!(n(b".hidden file").as_deref(), Some("hidden_file"));
+        assert_eq!(n(b"caf\xc3\xa9.json").as_deref(), Some("caf.json"));
+        assert_eq!(n(b"  (  )  "), None);
+        assert_eq!(n(b"..."), None);
+    }
+}

@@ -285,6 +285,7 @@ fn print_json(report: &ExportReport) {
         "usage_files": report.usage.iter().map(|(n, u)| serde_json::json!({"member": n, "usage": u})).collect::<Vec<_>>(),
         "read_back": report.bundle_sha256.is_some(),
         "bundle_sha256": report.bundle_sha256,
+        "renamed": report.renamed.iter().map(|(f, t)| serde_json::json!({"file": f, "payload_name": t})).collect::<Vec<_>>(),
     });
     if let Some(l) = airlock::bundle::licence::LicenceSummary::of(m) {
         doc["licence"] = serde_json::json!(l);
@@ -296,6 +297,9 @@ fn print_json(report: &ExportReport) {
 /// The bundle written, for a person: what each input is, then the bundle.
 fn print_text(report: &ExportReport) {
     let m = &report.manifest;
+    for (from, to) in &report.renamed {
+        outln!("{from}: travels as {to} (payload names use letters, digits, '.', '_' and '-'; docs/format.md §5)");
+    }
     for (name, u) in &report.usage {
         outln!("{name}: GHES license usage file");
         outln!("  host         {}", u.host_name);
