@@ -1724,3 +1724,41 @@ fn a_page_read_again_replaces_what_its_failed_reading_gave() {
     let want: Vec<String> = (0..50).map(|i| format!("h:{i}")).collect();
     assert_eq!(ids, want);
 }
+
+/// Regression (issue 28): text GitHub sent before airlock sanitised it, kept
+/// in the ledger (a sync's error), reached the terminal raw through `fleet`.
+#[test]
+fn fleet_prints_ledger_text_from_github_on_one_line_without_escapes() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    // A ledger with a cloud-sync record whose error text holds ESC and a
+    // newline, as an older airlock recorded GitHub's answer.
+    std::fs::create_dir_all(&state).unwrap();
+    let db = rusqlite::Connection::open(state.join("ledger.sqlite")).unwrap();
+    db.execute_batch(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO meta VALUES ('schema_version', '1');
+         CREATE TABLE events (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, at TEXT NOT NULL,
+           outcome TEXT NOT NULL, bundle_sha256 TEXT, bundle_id TEXT, signer TEXT, principal TEXT,
+           sequence INTEGER, host_name TEXT, server_id TEXT, created TEXT, expires TEXT, code TEXT,
+           detail TEXT, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);",
+    )
+    .unwrap();
+    db.execute(
+        "INSERT INTO events (seq, kind, at, outcome, host_name, server_id, created, detail, prev_hash, hash)
+         VALUES (1, 'cloud-sync', '2026-11-28T00:00:00Z', 'failed', 'ghes.example.com',
+                 '6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d', '2026-11-27T00:00:00Z', ?1, '', '')",
+        ["bad\x1b[31m red\nforged: line"],
+    )
+    .unwrap();
+    drop(db);
+    let o = airlock()
+        .args(["fleet", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains('\x1b'), "{out}");
+    assert!(!out.lines().any(|l| l.starts_with("forged")), "{out}");
+    assert!(out.contains("bad\\x1b[31m red\\nforged: line"), "{out}");
+}

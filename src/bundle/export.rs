@@ -749,7 +749,9 @@ fn check_distinct_names(inputs: &[Input]) -> Result<()> {
                     shown(a)
                 ),
             )
-            .with_hint("rename one of the files (payload names use letters, digits, '.', '_' and '-')"));
+            .with_hint(
+                "rename one of the files (payload names use letters, digits, '.', '_' and '-')",
+            ));
         }
     }
     Ok(())

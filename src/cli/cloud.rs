@@ -558,10 +558,10 @@ fn print_health(h: &fleet::Health) {
     for p in &h.problems {
         super::raw_out(&format!(
             "{} ({}): {}: {}\n",
-            p.host_name,
-            p.server_id.as_deref().unwrap_or("-"),
+            names::one_line(&p.host_name),
+            names::one_line(p.server_id.as_deref().unwrap_or("-")),
             p.problem,
-            p.detail
+            names::one_line(&p.detail)
         ));
     }
     if h.healthy {
@@ -620,12 +620,12 @@ pub fn run_fleet(a: FleetArgs) -> Result<i32> {
     for i in &f {
         outln!(
             "{:<28} {:<36} {:<20} {:<20} {:<20} {}",
-            i.host_name,
-            super::or_dash(&i.server_id),
+            names::one_line(&i.host_name),
+            names::one_line(&super::or_dash(&i.server_id)),
             super::or_dash(&i.last_export_created),
             super::or_dash(&i.last_import),
-            super::or_dash(&i.last_confirmed_sync),
-            super::or_dash(&i.last_sync_status)
+            names::one_line(&super::or_dash(&i.last_confirmed_sync)),
+            names::one_line(&super::or_dash(&i.last_sync_status))
         );
         if let Some(c) = &i.last_confirmed {
             outln!(
@@ -653,8 +653,14 @@ pub fn run_fleet(a: FleetArgs) -> Result<i32> {
         if !i.known {
             outln!("  (reported by GitHub only: not exported or imported through airlock here)");
         }
+        // Text from the ledger may be GitHub's, recorded before airlock
+        // sanitised it: one line, no terminal control.
         for w in &i.warnings {
-            outln!("  {}: {w}", super::paint("warning", "33"));
+            outln!(
+                "  {}: {}",
+                super::paint("warning", "33"),
+                names::one_line(w)
+            );
         }
     }
     Ok(0)
