@@ -618,52 +618,57 @@ pub fn run_fleet(a: FleetArgs) -> Result<i32> {
         "LAST SYNC"
     );
     for i in &f {
-        outln!(
-            "{:<28} {:<36} {:<20} {:<20} {:<20} {}",
-            names::one_line(&i.host_name),
-            names::one_line(&super::or_dash(&i.server_id)),
-            super::or_dash(&i.last_export_created),
-            super::or_dash(&i.last_import),
-            names::one_line(&super::or_dash(&i.last_confirmed_sync)),
-            names::one_line(&super::or_dash(&i.last_sync_status))
-        );
-        if let Some(c) = &i.last_confirmed {
-            outln!(
-                "  confirmed:  bundle {} (created {}) by GitHub's sync of {}: {}",
-                c.bundle_id.as_deref().unwrap_or("?"),
-                super::or_dash(&c.created),
-                c.sync_date.as_deref().unwrap_or("?"),
-                c.upload_files().join(", ")
-            );
-        }
-        if let Some(p) = &i.to_upload {
-            outln!(
-                "  to upload:  {} (bundle {}, handed over {}; not confirmed yet)",
-                p.upload_files().join(", "),
-                p.bundle_id.as_deref().unwrap_or("?"),
-                p.handed_over
-            );
-        }
-        if i.superseded > 0 {
-            outln!(
-                "  superseded: {} earlier hand-over(s), not the file GitHub kept",
-                i.superseded
-            );
-        }
-        if !i.known {
-            outln!("  (reported by GitHub only: not exported or imported through airlock here)");
-        }
-        // Text from the ledger may be GitHub's, recorded before airlock
-        // sanitised it: one line, no terminal control.
-        for w in &i.warnings {
-            outln!(
-                "  {}: {}",
-                super::paint("warning", "33"),
-                names::one_line(w)
-            );
-        }
+        print_instance(i);
     }
     Ok(0)
+}
+
+/// One instance of the fleet table, with its hand-overs and warnings.
+fn print_instance(i: &fleet::Instance) {
+    outln!(
+        "{:<28} {:<36} {:<20} {:<20} {:<20} {}",
+        names::one_line(&i.host_name),
+        names::one_line(&super::or_dash(&i.server_id)),
+        super::or_dash(&i.last_export_created),
+        super::or_dash(&i.last_import),
+        names::one_line(&super::or_dash(&i.last_confirmed_sync)),
+        names::one_line(&super::or_dash(&i.last_sync_status))
+    );
+    if let Some(c) = &i.last_confirmed {
+        outln!(
+            "  confirmed:  bundle {} (created {}) by GitHub's sync of {}: {}",
+            c.bundle_id.as_deref().unwrap_or("?"),
+            super::or_dash(&c.created),
+            c.sync_date.as_deref().unwrap_or("?"),
+            c.upload_files().join(", ")
+        );
+    }
+    if let Some(p) = &i.to_upload {
+        outln!(
+            "  to upload:  {} (bundle {}, handed over {}; not confirmed yet)",
+            p.upload_files().join(", "),
+            p.bundle_id.as_deref().unwrap_or("?"),
+            p.handed_over
+        );
+    }
+    if i.superseded > 0 {
+        outln!(
+            "  superseded: {} earlier hand-over(s), not the file GitHub kept",
+            i.superseded
+        );
+    }
+    if !i.known {
+        outln!("  (reported by GitHub only: not exported or imported through airlock here)");
+    }
+    // Text from the ledger may be GitHub's, recorded before airlock
+    // sanitised it: one line, no terminal control.
+    for w in &i.warnings {
+        outln!(
+            "  {}: {}",
+            super::paint("warning", "33"),
+            names::one_line(w)
+        );
+    }
 }
 
 pub fn run_report(a: ReportArgs) -> Result<i32> {
