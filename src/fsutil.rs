@@ -647,6 +647,17 @@ fn user_entry(text: &str, uid: u32) -> Option<(String, String)> {
     })
 }
 
+/// This process's effective user: the owner of `/proc/self` (Linux).
+pub fn effective_uid() -> Option<u32> {
+    fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+/// Whether another process `pid` runs on this host (`/proc/PID` exists):
+/// a lease or spool of this very process does not count.
+pub(crate) fn other_process_running(pid: u32) -> bool {
+    pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// The user to run a command as that reads `path`'s state, for a person
 /// pasting it: `path`'s owner when that is not this process's user, or is
 /// an account without a login shell (the packaged `airlock`, which only a
@@ -660,9 +671,7 @@ pub fn run_as_owner(path: &Path) -> Option<String> {
     let no_login = entry
         .as_ref()
         .is_some_and(|(_, shell)| shell.ends_with("/nologin") || shell.ends_with("/false"));
-    // This process's effective user owns /proc/self (Linux).
-    let me = fs::metadata("/proc/self").ok().map(|m| m.uid());
-    if me == Some(uid) && !no_login {
+    if effective_uid() == Some(uid) && !no_login {
         return None;
     }
     Some(

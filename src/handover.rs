@@ -21,6 +21,7 @@ use crate::lifecycle::{Replaced, SUPERSEDED_DIR};
 use crate::net::{self, Failure};
 
 /// Where verified payloads go.
+#[derive(Clone)]
 pub enum Target {
     /// Publish into this outbox directory, beside upload steps for GitHub
     /// Enterprise Cloud (created when missing).

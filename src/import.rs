@@ -156,9 +156,7 @@ fn clean_leftovers(state: &Path, outbox: Option<&Path>) {
                 .file_name()
                 .to_str()
                 .and_then(|n| n.parse::<u32>().ok())
-                .is_some_and(|pid| {
-                    pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
-                });
+                .is_some_and(crate::fsutil::other_process_running);
             if !live {
                 let _ = std::fs::remove_dir_all(e.path());
             }

@@ -93,9 +93,7 @@ impl Lease {
         let young = now
             .duration_since(self.since.system_time())
             .map_or(true, |age| age < LEASE_MAX);
-        young
-            && self.pid != std::process::id()
-            && Path::new(&format!("/proc/{}", self.pid)).exists()
+        young && fsutil::other_process_running(self.pid)
     }
 }
 
@@ -457,22 +455,7 @@ pub(crate) fn decide(
     let verdict = if accepted {
         check_resume(&tx, m)?.map(|e| (Outcome::Superseded, e))
     } else {
-        let before = tx.was_superseded(sha)?;
-        check_rules(&tx, m, batch)?.map(|(o, e)| match (o, before) {
-            // Judged superseded when it was first seen: the same verdict
-            // again (a re-run of the same backlog), not a rollback.
-            (Outcome::Rejected, true) => (
-                Outcome::Superseded,
-                Error::new(
-                    Code::LedgerSuperseded,
-                    format!(
-                        "bundle {} was superseded by a newer bundle of {} when it was first imported; it is not handed over",
-                        m.bundle_id, m.source.host()
-                    ),
-                ),
-            ),
-            (o, _) => (o, e),
-        })
+        check_new(&tx, m, sha, batch)?
     };
     let verdict = verdict.or_else(|| {
         check_freshness(m, now, skew)
@@ -496,6 +479,34 @@ pub(crate) fn decide(
     } else {
         Decision::Accepted
     })
+}
+
+/// The rules for a bundle not accepted before ([`check_rules`]); one that
+/// was judged superseded when first seen gets the same verdict again (a
+/// re-run of the same backlog), not a rollback.
+fn check_new(
+    tx: &Tx<'_>,
+    m: &Manifest,
+    sha: &HexDigest,
+    batch: &Batch,
+) -> Result<Option<(Outcome, Error)>> {
+    let verdict = check_rules(tx, m, batch)?;
+    // Only a refusal asks whether it was superseded when first seen.
+    let before = verdict.is_some() && tx.was_superseded(sha)?;
+    Ok(verdict.map(|(o, e)| match (o, before) {
+        (Outcome::Rejected, true) => (
+            Outcome::Superseded,
+            Error::new(
+                Code::LedgerSuperseded,
+                format!(
+                    "bundle {} was superseded by a newer bundle of {} when it was first imported; it is not handed over",
+                    m.bundle_id,
+                    m.source.host()
+                ),
+            ),
+        ),
+        (o, _) => (o, e),
+    }))
 }
 
 /// A live lease on a hand-over of `m`'s instance: one hand-over in flight

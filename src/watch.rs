@@ -337,18 +337,10 @@ enum Peek {
     Gone,
 }
 
-/// Open without following links or blocking (a FIFO opens at once).
-fn open_quietly(path: &Path) -> std::io::Result<File> {
-    let flags =
-        rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NOCTTY;
-    fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(flags.bits() as i32)
-        .open(path)
-}
-
+/// Look at a settled file by name, opened without following links or
+/// blocking (a FIFO opens at once).
 fn peek(path: &Path) -> Peek {
-    match open_quietly(path) {
+    match crate::bundle::container::open_unblocked(path, rustix::fs::OFlags::NOFOLLOW) {
         Ok(f) => match f.metadata() {
             Ok(m) if m.is_file() => {
                 if crate::bundle::container::ends_with_trailer(&f) {

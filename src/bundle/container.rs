@@ -425,24 +425,32 @@ pub(crate) fn open_bundle_nofollow(path: &std::path::Path) -> Result<File> {
     open_with(path, rustix::fs::OFlags::NOFOLLOW)
 }
 
-fn open_with(path: &std::path::Path, extra: rustix::fs::OFlags) -> Result<File> {
+/// Open for reading without blocking (a FIFO opens at once) and without
+/// taking a controlling terminal, plus `extra` flags; nothing checked yet.
+pub(crate) fn open_unblocked(
+    path: &std::path::Path,
+    extra: rustix::fs::OFlags,
+) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY | extra;
-    let file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(flags.bits() as i32)
         .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                Error::new(
-                    Code::NotAFile,
-                    format!("{} is a symbolic link, not a bundle file", path.display()),
-                )
-                .with_hint("give the path of the file the link points to")
-            } else {
-                Error::io_read(path, e)
-            }
-        })?;
+}
+
+fn open_with(path: &std::path::Path, extra: rustix::fs::OFlags) -> Result<File> {
+    let file = open_unblocked(path, extra).map_err(|e| {
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            Error::new(
+                Code::NotAFile,
+                format!("{} is a symbolic link, not a bundle file", path.display()),
+            )
+            .with_hint("give the path of the file the link points to")
+        } else {
+            Error::io_read(path, e)
+        }
+    })?;
     let ft = file
         .metadata()
         .map_err(|e| Error::io_read(path, e))?

@@ -164,22 +164,7 @@ fn options<'a>(r: &'a Resolved, state: &'a StateDir) -> ImportOptions<'a> {
             require_signers: r.require_signers,
         },
         state,
-        target: match &r.target {
-            Target::Outbox(d) => Target::Outbox(d.clone()),
-            Target::Http {
-                url,
-                token,
-                ca_file,
-                proxies,
-                timing,
-            } => Target::Http {
-                url: url.clone(),
-                token: token.clone(),
-                ca_file: ca_file.clone(),
-                proxies: proxies.clone(),
-                timing: *timing,
-            },
-        },
+        target: r.target.clone(),
         enterprise: r.enterprise.clone(),
         status: r.status.clone(),
     }

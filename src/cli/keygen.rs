@@ -155,9 +155,7 @@ fn default_comment() -> String {
         .filter_map(|v| std::env::var(v).ok())
         .find(|u| !u.is_empty() && !u.contains(char::is_whitespace))
         .unwrap_or_else(|| {
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata("/proc/self")
-                .map_or_else(|_| "airlock".into(), |m| m.uid().to_string())
+            airlock::fsutil::effective_uid().map_or_else(|| "airlock".into(), |u| u.to_string())
         });
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
