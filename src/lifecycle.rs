@@ -44,13 +44,11 @@ use crate::error::{Code, Error, Result};
 use crate::fsutil;
 use crate::ledger::{Event, Kind, Ledger, Outcome, ReadFacts, Tx};
 
-/// Where a bundle is in its life (the diagram above).
+/// Where a bundle is in its life, as its ledger records say (the diagram
+/// above; arrived, claimed and quarantined are places in the watcher's drop
+/// folder, not records).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stage {
-    /// In the drop folder, not claimed yet (watch).
-    Arrived,
-    /// Renamed into the watcher's claim directory and opened (watch).
-    Claimed,
     /// Refused: by verification or by a ledger rule.
     Refused,
     /// Genuine, but not handed over: a newer bundle of its instance was
@@ -67,8 +65,6 @@ pub enum Stage {
     Confirmed,
     /// Handed over, but GitHub kept a newer hand-over of the instance.
     Superseded,
-    /// Moved into the drop folder's `quarantine/` (watch).
-    Quarantined,
 }
 
 /// A hand-over in flight: the process doing it and since when. It is
