@@ -809,21 +809,7 @@ impl Ledger {
 
     /// Every record, in order.
     pub fn events(&self) -> Result<Vec<Event>> {
-        self.rows()?
-            .iter()
-            .map(|r| {
-                r.to_event().map_err(|field| {
-                    Error::new(
-                        Code::LedgerTampered,
-                        format!(
-                            "record {} of {}: its {field} is not a value airlock writes",
-                            r.seq,
-                            self.path.display()
-                        ),
-                    )
-                })
-            })
-            .collect()
+        typed(&self.rows()?, &self.path)
     }
 
     /// Recompute the hash chain from the stored text. Returns the number of
@@ -865,6 +851,25 @@ impl Ledger {
         }
         Ok((rows.len(), prev))
     }
+}
+
+/// The typed records of stored rows; a row whose text airlock would never
+/// write is `LEDGER-TAMPERED`, naming it.
+fn typed(rows: &[Row], path: &Path) -> Result<Vec<Event>> {
+    rows.iter()
+        .map(|r| {
+            r.to_event().map_err(|field| {
+                Error::new(
+                    Code::LedgerTampered,
+                    format!(
+                        "record {} of {}: its {field} is not a value airlock writes",
+                        r.seq,
+                        path.display()
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// v1 → v2 inside `tx`: the rows move into the checked table unchanged.
@@ -964,19 +969,7 @@ impl Tx<'_> {
             .map_err(|e| db_err(self.path, e))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| db_err(self.path, e))?;
-        rows.iter()
-            .map(|r| {
-                r.to_event().map_err(|field| {
-                    Error::new(
-                        Code::LedgerTampered,
-                        format!(
-                            "record {}: its {field} is not a value airlock writes",
-                            r.seq
-                        ),
-                    )
-                })
-            })
-            .collect()
+        typed(&rows, self.path)
     }
 }
 
