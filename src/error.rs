@@ -35,6 +35,12 @@ pub enum Class {
     Handover,
     /// GitHub's API refused or failed.
     Cloud,
+    /// The licence rules refuse the licence: an earlier expiry, fewer seats,
+    /// or a reference the appliance reads differently (licence in).
+    Licence,
+    /// The appliance could not be reached, refused the licence, is busy,
+    /// or reports another active licence after the apply (licence in).
+    Appliance,
     /// Interrupted by a signal (SIGINT, SIGTERM, SIGHUP); temporary files
     /// were removed. The exit code is 128 + the signal's number.
     Interrupted,
@@ -59,6 +65,8 @@ impl Class {
             Class::AlreadyImported => 11,
             Class::Handover => 12,
             Class::Cloud => 13,
+            Class::Licence => 14,
+            Class::Appliance => 15,
             Class::Interrupted => 130,
         }
     }
@@ -78,6 +86,8 @@ impl Class {
         Class::AlreadyImported,
         Class::Handover,
         Class::Cloud,
+        Class::Licence,
+        Class::Appliance,
         Class::Interrupted,
     ];
 
@@ -98,6 +108,8 @@ impl Class {
             Class::AlreadyImported => "this exact bundle was imported and handed over before; nothing was done",
             Class::Handover => "the verified payload could not be delivered to the outbox or endpoint; re-run to retry",
             Class::Cloud => "GitHub's API refused the request or failed",
+            Class::Licence => "the licence rules refuse the licence (earlier expiry, fewer seats, another reference); nothing was applied",
+            Class::Appliance => "the appliance could not be reached, refused or is busy, or reports another licence than the one applied",
             Class::Interrupted => "interrupted by SIGINT (130), SIGTERM (143) or SIGHUP (129); its temporary files were removed",
         }
     }
@@ -119,6 +131,8 @@ impl Class {
             Class::AlreadyImported => "already-imported",
             Class::Handover => "handover",
             Class::Cloud => "cloud",
+            Class::Licence => "licence",
+            Class::Appliance => "appliance",
             Class::Interrupted => "interrupted",
         }
     }
@@ -298,6 +312,30 @@ codes! {
         "another airlock process is handing over a bundle of this instance; run the same import again once it has finished (`airlock log` shows its lease)"),
     ProxyInvalid => ("AIRLOCK-E-PROXY-INVALID", Usage,
         "fix or unset the variable named: HTTPS_PROXY / ALL_PROXY take http://[user:password@]host:port (or https://, socks5h://, socks5://); docs/operator-guide.md explains them and NO_PROXY"),
+    NotALicence => ("AIRLOCK-E-NOT-A-LICENCE", Payload,
+        "`airlock licence import` takes a licence bundle (one github-enterprise-REFERENCE.ghl, exported on the connected side); usage bundles go to the connected side's `airlock import`"),
+    LicenceApplied => ("AIRLOCK-E-LICENCE-APPLIED", Ledger,
+        "this licence (its reference number) was applied and confirmed before; nothing to do (`airlock licence status` shows the active licence)"),
+    LicenceExpiryEarlier => ("AIRLOCK-E-LICENCE-EXPIRY-EARLIER", Licence,
+        "the licence expires before the active one: it is an older licence (a rollback); get the newest licence from GitHub"),
+    LicenceSeatsFewer => ("AIRLOCK-E-LICENCE-SEATS-FEWER", Licence,
+        "the licence has fewer seats than the active one; if the decrease was bought, run again with --allow-seat-decrease (it is recorded)"),
+    LicenceReference => ("AIRLOCK-E-LICENCE-REFERENCE", Licence,
+        "the appliance reads another reference number from the file than the bundle signed: the file is not the licence it claims to be; do not apply it"),
+    LicenceNotActive => ("AIRLOCK-E-LICENCE-NOT-ACTIVE", Appliance,
+        "after the apply the appliance reports another active licence; check it (`airlock licence status`) and restore the backup named if needed (docs/licence-in.md)"),
+    ApplianceBusy => ("AIRLOCK-E-APPLIANCE-BUSY", Appliance,
+        "the appliance is running a configuration run (config-apply); run the same licence import again once it has finished"),
+    ApplianceUnreachable => ("AIRLOCK-E-APPLIANCE-UNREACHABLE", Appliance,
+        "the appliance could not be reached or did not answer in time; check the host, port and network, then run again"),
+    ApplianceUnauthorized => ("AIRLOCK-E-APPLIANCE-UNAUTHORIZED", Appliance,
+        "the appliance refused the credentials; check the SSH key authorised for admin, or the Management Console password (appliance_password_file)"),
+    ApplianceHostKey => ("AIRLOCK-E-APPLIANCE-HOST-KEY", Appliance,
+        "the appliance's SSH host key is not the one pinned in appliance_known_hosts; confirm its fingerprint on the appliance's console before changing the file"),
+    ApplianceRefused => ("AIRLOCK-E-APPLIANCE-REFUSED", Appliance,
+        "the appliance refused the request or the licence file; read its message, and check the licence on the appliance (`ghe-license check`)"),
+    ApplianceResponse => ("AIRLOCK-E-APPLIANCE-RESPONSE", Appliance,
+        "the appliance answered in an unexpected shape; check its GHES version (the Manage API needs 3.12 or later) and report it with the command you ran"),
     WrongDirection => ("AIRLOCK-E-WRONG-DIRECTION", Payload,
         "the bundle was carried the wrong way: a licence bundle goes into the appliance on the isolated side, a usage bundle to the connected side; take it to the other side (`airlock inspect` shows its kind)"),
 }

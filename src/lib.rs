@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+pub mod appliance;
 pub(crate) mod blocks;
 pub mod build_info;
 pub mod bundle;
