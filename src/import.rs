@@ -110,6 +110,11 @@ impl Opened {
         Opened { file, name }
     }
 
+    /// The descriptor, for the one verifying read.
+    pub fn into_file(self) -> File {
+        self.file
+    }
+
     /// The name it was opened by.
     pub fn path(&self) -> &Path {
         &self.name
@@ -300,7 +305,7 @@ fn staging_dir(state: &Path, target: &Target) -> Result<(PathBuf, Option<RemoveO
 /// member), the record names the instance, bundle and signer from it; an
 /// untrusted bundle's claims are never recorded. The bundle's SHA-256 is
 /// recorded only when the read covered the whole file.
-fn record_rejected(
+pub(crate) fn record_rejected(
     ledger: &mut Ledger,
     bundle: &Path,
     refusal: &Refusal,

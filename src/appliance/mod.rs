@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::bundle::manifest::{HexDigest, LicenceReference, Timestamp};
 use crate::error::Result;
 
+pub mod licence_in;
 pub mod manage;
 pub mod ssh;
 
