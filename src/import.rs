@@ -201,13 +201,13 @@ impl Disposition {
 }
 
 /// Sort an import's outcome into a disposition.
-pub fn disposition(r: &Result<ImportReport>) -> Disposition {
+pub fn disposition<R>(r: &Result<R>) -> Disposition {
     use crate::error::Class;
     let Err(e) = r else {
         return Disposition::Imported;
     };
     match e.code {
-        Code::AlreadyImported => Disposition::AlreadyImported,
+        Code::AlreadyImported | Code::LicenceApplied => Disposition::AlreadyImported,
         Code::LedgerSuperseded => Disposition::Superseded,
         Code::LedgerOlder | Code::LedgerRollback => Disposition::Refused,
         Code::BundleChanged | Code::StateLock | Code::LedgerIo | Code::Resources => {
@@ -216,6 +216,9 @@ pub fn disposition(r: &Result<ImportReport>) -> Disposition {
         Code::NotAFile => Disposition::Refused,
         _ => match e.code.class() {
             Class::Io | Class::Handover | Class::Internal => Disposition::Retry,
+            // An appliance that is busy or unreachable: try again later; one
+            // that reports another licence after the apply is a verdict.
+            Class::Appliance if e.code != Code::LicenceNotActive => Disposition::Retry,
             _ => Disposition::Refused,
         },
     }

@@ -186,6 +186,53 @@ pub fn import_licence(
     confirm(&mut ledger, &c, facts, report, &mut warnings, back, now())
 }
 
+/// A licence bundle staged (the watcher's default, decision 83): verified,
+/// accepted by the ledger's rules and recorded, its file kept; applying it
+/// waits for a person, because the apply restarts GHES services.
+#[derive(Debug, Serialize)]
+pub struct StagedLicence {
+    /// SHA-256 of the bundle file, from the verifying read.
+    pub bundle_sha256: HexDigest,
+    /// The enterprise that signed the licence.
+    pub enterprise: String,
+    /// The signed reference number.
+    pub reference: String,
+    /// Where the verified licence file is kept.
+    pub received: String,
+    /// Accepted by an earlier run already (not recorded again).
+    pub already: bool,
+}
+
+/// Verify the licence bundle and apply the ledger's rules, recording the
+/// acceptance, without reaching the appliance: `airlock licence import`
+/// of the same bundle later applies it (as a resumed import).
+pub fn stage_licence(bundle: Opened, opts: &LicenceImport<'_>) -> Result<StagedLicence> {
+    let mut ledger = Ledger::open(opts.state.path())?;
+    let c = verify_licence(bundle, opts, &mut ledger)?;
+    let now = opts.verify.now.now();
+    let tx = ledger.begin()?;
+    let already = match ledger_verdict(&tx, &c, now, opts.verify.skew) {
+        Err(e) => {
+            record_refusal(tx, &c, &e, None, now)?;
+            return Err(e);
+        }
+        Ok(Verdict::New) => {
+            let facts = LicenceFacts::new(c.reference.clone());
+            tx.append(event(&c, Kind::Import, Outcome::Accepted, now, &facts))?;
+            tx.commit()?;
+            false
+        }
+        Ok(Verdict::Apply | Verdict::Confirm) => true,
+    };
+    Ok(StagedLicence {
+        bundle_sha256: c.sha.clone(),
+        enterprise: c.enterprise.clone(),
+        reference: c.reference.to_string(),
+        received: c.received.display().to_string(),
+        already,
+    })
+}
+
 /// Step 1: the one verifying read, the file kept in `received/` from it.
 fn verify_licence(
     bundle: Opened,

@@ -348,3 +348,40 @@ fn a_busy_appliance_is_retried_by_the_next_run_which_resumes() {
         Code::LedgerOlder
     );
 }
+
+#[test]
+fn a_staged_licence_waits_and_the_person_s_import_applies_it() {
+    let mut w = World::new();
+    let b = w.bundle("connected_ed25519", "NEW2", newer(), DAY);
+    let path = b.path().to_path_buf();
+    let opts = LicenceImport {
+        verify: VerifyOptions {
+            trust: &w.trust,
+            identities: None,
+            require_signers: 1,
+            now: Clock::Fixed(t0() + 2 * DAY),
+            skew: crate::bundle::verify::DEFAULT_SKEW,
+        },
+        state: &w.state,
+        seat_decrease: SeatDecrease::Refuse,
+    };
+    let s = stage_licence(b, &opts).unwrap();
+    assert!(!s.already);
+    assert_eq!(
+        fs::read(&s.received).unwrap().len(),
+        fs::metadata(&s.received).unwrap().len() as usize
+    );
+    // Staging again changes nothing; nothing reached the appliance.
+    assert!(
+        stage_licence(Opened::open(&path).unwrap(), &opts)
+            .unwrap()
+            .already
+    );
+    assert_eq!(w.appliance.applied, 0);
+    assert_eq!(w.records().len(), 1);
+    let r = w
+        .import(Opened::open(&path).unwrap(), SeatDecrease::Refuse)
+        .unwrap();
+    assert!(r.resumed);
+    assert_eq!(w.appliance.applied, 1);
+}
