@@ -8,6 +8,8 @@ mod extract;
 mod import;
 mod inspect;
 mod keygen;
+mod licence;
+mod licence_connect;
 mod log;
 mod man;
 mod settings;
@@ -70,6 +72,9 @@ pub enum Command {
     Import(import::Args),
     /// Import every bundle that arrives in a drop folder (data diode, gateway), unattended
     Watch(watch::Args),
+    /// Licence in (isolated side): import a licence bundle into the GHES appliance, watch for them, show the active licence
+    #[command(alias = "license")]
+    Licence(licence::LicenceArgs),
     /// List the ledger of exports and imports; --verify checks its hash chain
     Log(log::Args),
     /// Ask GitHub Enterprise Cloud about syncs and seats
@@ -324,6 +329,7 @@ fn run_command(command: Command) -> Result<()> {
         Command::Extract(a) => extract::run(a),
         Command::Import(a) => import::run(a),
         Command::Watch(a) => watch::run(a),
+        Command::Licence(a) => licence::run(a),
         Command::Log(a) => log::run(a),
         Command::Sign(a) => sign::run(a),
         Command::Demo(a) => demo::run(a),
