@@ -730,7 +730,7 @@ fn confirm(
     let same_expiry = report
         .candidate
         .as_ref()
-        .map_or(true, |cand| cand.expire_at == back.active.expire_at);
+        .is_none_or(|cand| cand.expire_at == back.active.expire_at);
     let ok = back.active.reference == c.reference && same_expiry && back.valid;
     let mut ev = event(
         c,

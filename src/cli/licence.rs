@@ -143,7 +143,7 @@ pub enum Watched {
     /// Verified and staged: waiting for `airlock licence import`.
     Staged(airlock::appliance::licence_in::StagedLicence),
     /// Applied and confirmed (`licence_auto_apply`).
-    Applied(LicenceReport),
+    Applied(Box<LicenceReport>),
 }
 
 impl super::watch::Shown for Watched {
@@ -179,7 +179,8 @@ fn run_watch(a: &ApplianceArgs, w: &WatchArgs, stop: &std::sync::atomic::AtomicB
             Ok(match appliance.as_mut() {
                 None => airlock::appliance::licence_in::stage_licence(opened, &opts)
                     .map(Watched::Staged),
-                Some(app) => import_licence(opened, &opts, app.as_mut()).map(Watched::Applied),
+                Some(app) => import_licence(opened, &opts, app.as_mut())
+                    .map(|r| Watched::Applied(Box::new(r))),
             })
         };
     super::watch::drive(&w.dir, &w.timing, stop, &mut judge)
