@@ -184,28 +184,7 @@ impl SshAppliance {
             .with_hint("check the appliance SSH command (it must be a program on PATH, or a path)")
         })?;
         let deadline = Instant::now() + self.cfg.timeout;
-        // Writer and readers on their own threads: a full pipe must not
-        // stall the others.
-        if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
-            let data = data.to_vec();
-            std::thread::spawn(move || {
-                let _ = stdin.write_all(&data);
-            });
-        }
-        let (tx, rx) = mpsc::channel();
-        if let Some(out) = child.stdout.take() {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let _ = tx.send((true, read_bounded(out, max_out)));
-            });
-        }
-        if let Some(err) = child.stderr.take() {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let _ = tx.send((false, read_bounded(err, MAX_STDERR as u64)));
-            });
-        }
-        drop(tx);
+        let rx = plumb(&mut child, input, max_out);
         let mut status = None;
         let mut timed_out = false;
         loop {
@@ -282,6 +261,35 @@ struct Ran {
     status: Option<i32>,
     stdout: Vec<u8>,
     stderr: String,
+}
+
+/// Writer and readers on their own threads (a full pipe must not stall the
+/// others); the readers' results, `(is_stdout, (bytes, over_the_bound))`,
+/// come through the channel.
+fn plumb(
+    child: &mut std::process::Child,
+    input: Option<&[u8]>,
+    max_out: u64,
+) -> mpsc::Receiver<(bool, (Vec<u8>, bool))> {
+    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+    }
+    let (tx, rx) = mpsc::channel();
+    if let Some(out) = child.stdout.take() {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send((true, read_bounded(out, max_out)));
+        });
+    }
+    if let Some(err) = child.stderr.take() {
+        std::thread::spawn(move || {
+            let _ = tx.send((false, read_bounded(err, MAX_STDERR as u64)));
+        });
+    }
+    rx
 }
 
 /// Read up to `max` bytes; `true` when there was more (the rest is not

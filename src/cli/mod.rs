@@ -255,6 +255,23 @@ impl airlock::progress::Sink for Bar {
     }
 }
 
+/// The hidden `airlock standin-appliance --state DIR [SSH ARGUMENTS…]`: the
+/// appliance stand-in's SSH face for tests and the demo (not GHES). Taken
+/// before clap, so no help, completion or man page lists it: an sshd forced
+/// command, or, given ssh's arguments, the SSH command itself. `args` are
+/// those after the subcommand's name; the exit status.
+pub fn standin_appliance(args: &[std::ffi::OsString]) -> u8 {
+    let (state, rest) = match args {
+        [flag, dir, rest @ ..] if flag == "--state" => (PathBuf::from(dir), rest),
+        _ => {
+            eprintln!("usage: airlock standin-appliance --state DIR [SSH ARGUMENTS...] (a test stand-in, not GHES)");
+            return 2;
+        }
+    };
+    let st = airlock::standin::appliance::ssh_main(&state, rest);
+    u8::try_from(st).unwrap_or(1)
+}
+
 /// Run a command; its exit status (0, or a `--check` status) on success.
 pub fn run(cli: Cli) -> Result<i32> {
     setup_output(&cli);

@@ -517,6 +517,68 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
+/// `PUT /manage/v1/config/license?apply=true`, multipart field `license`.
+fn put_licence(s: &mut TcpStream, state: &State, r: &Request, query: &str) {
+    let ct = r
+        .headers
+        .get("content-type")
+        .map(String::as_str)
+        .unwrap_or("");
+    let Some(file) = multipart_field(ct, &r.body, "license") else {
+        respond(
+            s,
+            "400 Bad Request",
+            &message("no license field in a multipart/form-data body"),
+        );
+        return;
+    };
+    if !query.split('&').any(|q| q == "apply=true") {
+        respond(
+            s,
+            "400 Bad Request",
+            &message("the stand-in only applies at once (apply=true)"),
+        );
+        return;
+    }
+    match state.apply(&file) {
+        Ok(()) => respond(s, "202 Accepted", ""),
+        Err(NotApplied::Busy) => respond(
+            s,
+            "409 Conflict",
+            &message("a configuration run (config-apply) is already in progress"),
+        ),
+        Err(NotApplied::Invalid) => respond(
+            s,
+            "400 Bad Request",
+            &message("the license file is not valid"),
+        ),
+        Err(NotApplied::Io(e)) => respond(s, "500 Internal Server Error", &message(&e)),
+    }
+}
+
+/// `GET /api/v3/enterprise/settings/license`, in the shape of GitHub's
+/// published example.
+fn settings_licence(s: &mut TcpStream, state: &State) {
+    let Some(l) = state.active() else {
+        respond(
+            s,
+            "500 Internal Server Error",
+            &message("no license installed"),
+        );
+        return;
+    };
+    let used = state.seats_used();
+    let body = serde_json::json!({
+        "seats": l.seats.map_or(serde_json::json!("unlimited"), |n| n.into()),
+        "seats_used": used,
+        "seats_available": l.seats.map_or(serde_json::json!("unlimited"), |n| n.saturating_sub(used).into()),
+        "kind": "standard",
+        "days_until_expiration": l.days_left(),
+        "expire_at": l.expire_at,
+    });
+    respond(s, "200 OK", &body.to_string())
+}
+
 fn handle(s: &mut TcpStream, state: &State, basic: &str, bearer: &str) {
     let Some(r) = read_request(s) else {
         respond(s, "400 Bad Request", &message("bad request"));
@@ -549,43 +611,7 @@ fn handle(s: &mut TcpStream, state: &State, basic: &str, bearer: &str) {
                 &message("no license installed"),
             ),
         },
-        ("PUT", "/manage/v1/config/license") => {
-            let ct = r
-                .headers
-                .get("content-type")
-                .map(String::as_str)
-                .unwrap_or("");
-            let Some(file) = multipart_field(ct, &r.body, "license") else {
-                respond(
-                    s,
-                    "400 Bad Request",
-                    &message("no license field in a multipart/form-data body"),
-                );
-                return;
-            };
-            if !query.split('&').any(|q| q == "apply=true") {
-                respond(
-                    s,
-                    "400 Bad Request",
-                    &message("the stand-in only applies at once (apply=true)"),
-                );
-                return;
-            }
-            match state.apply(&file) {
-                Ok(()) => respond(s, "202 Accepted", ""),
-                Err(NotApplied::Busy) => respond(
-                    s,
-                    "409 Conflict",
-                    &message("a configuration run (config-apply) is already in progress"),
-                ),
-                Err(NotApplied::Invalid) => respond(
-                    s,
-                    "400 Bad Request",
-                    &message("the license file is not valid"),
-                ),
-                Err(NotApplied::Io(e)) => respond(s, "500 Internal Server Error", &message(&e)),
-            }
-        }
+        ("PUT", "/manage/v1/config/license") => put_licence(s, state, &r, query),
         ("GET", "/manage/v1/config/license/check") => {
             let status = match state.active() {
                 _ if state.has(CHECK_INVALID) => "invalid",
@@ -599,25 +625,7 @@ fn handle(s: &mut TcpStream, state: &State, basic: &str, bearer: &str) {
                 &serde_json::json!([{ "status": status }]).to_string(),
             )
         }
-        ("GET", "/api/v3/enterprise/settings/license") => match state.active() {
-            Some(l) => {
-                let used = state.seats_used();
-                let body = serde_json::json!({
-                    "seats": l.seats.map_or(serde_json::json!("unlimited"), |n| n.into()),
-                    "seats_used": used,
-                    "seats_available": l.seats.map_or(serde_json::json!("unlimited"), |n| n.saturating_sub(used).into()),
-                    "kind": "standard",
-                    "days_until_expiration": l.days_left(),
-                    "expire_at": l.expire_at,
-                });
-                respond(s, "200 OK", &body.to_string())
-            }
-            None => respond(
-                s,
-                "500 Internal Server Error",
-                &message("no license installed"),
-            ),
-        },
+        ("GET", "/api/v3/enterprise/settings/license") => settings_licence(s, state),
         _ => respond(s, "404 Not Found", &message("Not Found")),
     }
 }
