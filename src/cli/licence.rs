@@ -55,8 +55,15 @@ pub struct ImportArgs {
 /// licence subcommands (each flag may follow the subcommand).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ApplianceArgs {
-    #[command(flatten)]
-    pub state: super::settings::StateArgs,
+    /// Configuration file (default: ~/.config/airlock/airlock.toml) [env: AIRLOCK_CONFIG]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// State directory: the ledger, received licences, backups [env: AIRLOCK_STATE_DIR; config: state_dir]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub state_dir: Option<PathBuf>,
+    /// Revoked public keys, one per line, or a KRL [env: AIRLOCK_REVOKED; config: revoked]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub revoked: Option<PathBuf>,
     /// allowed_signers for licence bundles: the connected side's keys, principal = the enterprise slug [env: AIRLOCK_LICENCE_TRUST; config: licence_trust]
     #[arg(long, value_name = "ALLOWED_SIGNERS", global = true)]
     pub licence_trust: Option<PathBuf>,
@@ -104,8 +111,12 @@ pub struct ApplianceArgs {
 impl ApplianceArgs {
     /// The resolved configuration of these options.
     pub fn settings(&self) -> Result<Settings> {
-        self.state.file.settings(Config {
-            state_dir: self.state.state_dir.clone(),
+        let file = super::settings::ConfigFile {
+            config: self.config.clone(),
+        };
+        file.settings(Config {
+            state_dir: self.state_dir.clone(),
+            revoked: self.revoked.clone(),
             licence_trust: self.licence_trust.clone(),
             appliance_host: self.appliance_host.clone(),
             appliance_ssh_command: self.appliance_ssh_command.clone(),
