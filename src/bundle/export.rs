@@ -14,14 +14,16 @@ use crate::bundle::manifest::{
 };
 use crate::bundle::rules::{bundle_id, derived_name, signature_member_name};
 use crate::bundle::stage;
-use crate::bundle::verify::{verify_bundle, Clock, Destination, VerifyOptions};
+use crate::bundle::verify::{
+    verify_bundle, Ask, Clock, Destination, Hashing, Verified, VerifyOptions,
+};
 use crate::crypt::Recipients;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
 use crate::keys::Signer;
 use crate::ledger::{Event, Kind, Ledger, Outcome};
 use crate::state::StateDir;
-use crate::trust::{AllowedSigner, TrustStore};
+use crate::trust::TrustStore;
 use crate::usage::{self, Sniff, UsageInfo};
 
 /// Where a payload's bytes come from.
@@ -481,7 +483,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     fsutil::publish_synced(tmp, &target, opts.overwrite)?;
     fsutil::fault_point("export:published");
     ledger.append(Event {
-        bundle_sha256: bundle_sha256.as_deref().and_then(HexDigest::parse),
+        bundle_sha256: bundle_sha256.clone(),
         bundle_id: Some(manifest.bundle_id.clone()),
         signer: Some(manifest.sequence.key.clone()),
         principal: None,
@@ -502,7 +504,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         manifest,
         bundle_size,
         usage: staged.usage(),
-        bundle_sha256,
+        bundle_sha256: bundle_sha256.as_ref().map(HexDigest::to_string),
         renamed,
     })
 }
@@ -833,21 +835,10 @@ pub fn readback(
     signer: &Signer,
     manifest_bytes: &[u8],
     created: SystemTime,
-) -> Result<String> {
+) -> Result<HexDigest> {
     // From the device itself, not the page cache (decision 68).
     let file = crate::device::DeviceReader::new(crate::bundle::container::open_bundle(path)?)?;
-    let trust = TrustStore {
-        signers: vec![AllowedSigner {
-            line: 0,
-            principals: "*".into(),
-            namespaces: None,
-            valid_after: None,
-            valid_before: None,
-            key: signer.public.clone(),
-        }],
-        revoked: Default::default(),
-        source: "the exporting key".into(),
-    };
+    let trust = TrustStore::only(signer.public.clone(), "the exporting key");
     let opts = VerifyOptions {
         trust: &trust,
         now: Clock::Fixed(created),
@@ -855,26 +846,50 @@ pub fn readback(
         identities: None,
         require_signers: 1,
     };
-    let (v, _) = verify_bundle(file, &opts, &Destination::Discard, true).map_err(|r| {
-        let e = r.error;
-        let code = if e.code == Code::BundleChanged {
-            Code::BundleChanged
-        } else {
-            Code::Readback
-        };
-        Error::new(
-            code,
-            format!("the bundle read back from disk does not verify: {e}"),
-        )
-    })?;
-    if v.manifest_bytes != manifest_bytes {
-        return Err(Error::new(
-            Code::Readback,
-            "the manifest read back differs from the one written",
-        ));
-    }
+    let ask = Ask {
+        bundle_sha256: Hashing::Take,
+        kind: None,
+    };
+    let dest = ReadBack {
+        written: manifest_bytes,
+    };
+    let (v, _) = verify_bundle(file, &opts, ask, dest).map_err(|r| readback_error(r.error))?;
     v.bundle_sha256
         .ok_or_else(|| Error::new(Code::Internal, "the read-back took no bundle hash"))
+}
+
+/// Export's read-back as the core's destination: the payload is checked
+/// and dropped, and the manifest that verified must be the one written.
+struct ReadBack<'a> {
+    written: &'a [u8],
+}
+
+impl Destination for ReadBack<'_> {
+    fn finish(&mut self, v: &Verified) -> Result<()> {
+        if v.manifest_bytes != self.written {
+            return Err(Error::new(
+                Code::Readback,
+                "the manifest read back differs from the one written",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The core's refusal of the read-back: `READBACK` (or `BUNDLE-CHANGED`,
+/// when the file changed while it was read), with the core's error kept as
+/// the source; the read-back's own refusal as it is.
+fn readback_error(e: Error) -> Error {
+    let code = match e.code {
+        Code::Readback => return e,
+        Code::BundleChanged => Code::BundleChanged,
+        _ => Code::Readback,
+    };
+    Error::new(
+        code,
+        format!("the bundle read back from disk does not verify: {e}"),
+    )
+    .with_source(e)
 }
 
 #[cfg(test)]
@@ -896,18 +911,7 @@ mod tests {
         let g = crate::keys::generate(&key, "test", None, false).unwrap();
         let signer = crate::keys::load_signer(&key, &mut || unreachable!()).unwrap();
         let state = StateDir::open(&dir.path().join("state")).unwrap();
-        let trust = TrustStore {
-            signers: vec![AllowedSigner {
-                line: 1,
-                principals: "*".into(),
-                namespaces: None,
-                valid_after: None,
-                valid_before: None,
-                key: g.public,
-            }],
-            revoked: Default::default(),
-            source: "test".into(),
-        };
+        let trust = TrustStore::only(g.public, "test");
         Setup {
             dir,
             signer,
@@ -1012,7 +1016,7 @@ mod tests {
         let bytes = std::fs::read(&r.path).unwrap();
         let mb = r.manifest.to_bytes();
         let h = readback(&r.path, &s.signer, &mb, SystemTime::now()).unwrap();
-        assert_eq!(h, fsutil::sha256_file(&r.path).unwrap());
+        assert_eq!(h.as_str(), fsutil::sha256_file(&r.path).unwrap());
         // A manifest other than the one written: READBACK.
         let mut other = mb.clone();
         other.push(b' ');
