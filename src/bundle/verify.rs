@@ -40,8 +40,6 @@ use crate::usage::UsageInfo;
 mod destination;
 mod inspect;
 mod member;
-#[cfg(test)]
-mod tests;
 
 pub use destination::{Destination, Dir, Discard, Naming, Replace, Staged, StagedFile};
 pub use inspect::{inspect, InspectedMember, InspectedSignature, Inspection};
@@ -156,43 +154,15 @@ fn open_layout_noting<M: Medium + 'static>(
     facts: &mut Option<ReadFacts>,
 ) -> Result<Layout> {
     let reader = Reader::open_noting(medium, facts)?;
-    let entries = reader.entries().to_vec();
-    let mut payload = Vec::new();
-    let mut manifest = None;
-    let mut signatures: Vec<Entry> = Vec::new();
-    for e in entries {
-        if e.name == MANIFEST_NAME {
-            if !signatures.is_empty() {
-                return Err(Error::new(
-                    Code::ZipStructure,
-                    "manifest.json is not before the signatures",
-                ));
-            }
-            manifest = Some(e);
-        } else if e.name.starts_with("signatures/") {
-            if manifest.is_none() {
-                return Err(Error::new(
-                    Code::ZipStructure,
-                    "a signature comes before manifest.json",
-                ));
-            }
-            if signatures.last().is_some_and(|l| l.name >= e.name) {
-                return Err(Error::new(
-                    Code::ZipStructure,
-                    "signatures are not in name order",
-                ));
-            }
-            signatures.push(e);
-        } else {
-            if manifest.is_some() {
-                return Err(Error::new(
-                    Code::ZipStructure,
-                    format!("{} comes after manifest.json", e.name),
-                ));
-            }
-            payload.push(e);
-        }
+    let mut roles = Roles::default();
+    for e in reader.entries().to_vec() {
+        roles.sort(e)?;
     }
+    let Roles {
+        payload,
+        manifest,
+        signatures,
+    } = roles;
     let manifest =
         manifest.ok_or_else(|| Error::new(Code::NotABundle, "the zip has no manifest.json"))?;
     if signatures.is_empty() {
@@ -213,6 +183,42 @@ fn open_layout_noting<M: Medium + 'static>(
         manifest,
         signatures,
     })
+}
+
+/// The members sorted so far: payload, then the manifest, then the
+/// signatures in name order.
+#[derive(Default)]
+struct Roles {
+    payload: Vec<Entry>,
+    manifest: Option<Entry>,
+    signatures: Vec<Entry>,
+}
+
+impl Roles {
+    /// The next member in file order, in its role, or why it is out of place.
+    fn sort(&mut self, e: Entry) -> Result<()> {
+        let misplaced = |why: String| Err(Error::new(Code::ZipStructure, why));
+        if e.name == MANIFEST_NAME {
+            if !self.signatures.is_empty() {
+                return misplaced("manifest.json is not before the signatures".into());
+            }
+            self.manifest = Some(e);
+        } else if e.name.starts_with("signatures/") {
+            if self.manifest.is_none() {
+                return misplaced("a signature comes before manifest.json".into());
+            }
+            if self.signatures.last().is_some_and(|l| l.name >= e.name) {
+                return misplaced("signatures are not in name order".into());
+            }
+            self.signatures.push(e);
+        } else {
+            if self.manifest.is_some() {
+                return misplaced(format!("{} comes after manifest.json", e.name));
+            }
+            self.payload.push(e);
+        }
+        Ok(())
+    }
 }
 
 fn sig_error(name: &str, e: SigError) -> Error {
@@ -278,34 +284,12 @@ pub fn check_trust(
     trust: &TrustStore,
     required: usize,
 ) -> Result<Vec<AcceptedSigner>> {
-    let created = manifest.created.system_time();
     let mut accepted = Vec::new();
     let mut first_err = None;
     let mut refusals: Vec<String> = Vec::new();
     for s in sigs {
-        let checked = trust
-            .check(&s.public_key, manifest.source.principal(), created)
-            .and_then(|line| {
-                // User presence is always required (ssh-keygen -Y verify
-                // does not check it; airlock is stricter on purpose).
-                if s.user_present() {
-                    Ok(line)
-                } else {
-                    Err(Error::new(
-                        Code::SigNoPresence,
-                        format!(
-                            "the FIDO signature by {} was made without touching the token",
-                            s.public_key.fingerprint()
-                        ),
-                    ))
-                }
-            });
-        match checked {
-            Ok(line) => accepted.push(AcceptedSigner {
-                fingerprint: s.public_key.fingerprint(),
-                principals: line.principals.clone(),
-                trust_line: line.line,
-            }),
+        match accept(manifest, s, trust) {
+            Ok(a) => accepted.push(a),
             Err(e) => {
                 refusals.push(format!(
                     "{} {}",
@@ -326,15 +310,7 @@ pub fn check_trust(
     // Keys are distinct: each signature member is named after its key, and
     // duplicate names are rejected with the container.
     if accepted.len() < required.max(1) {
-        return Err(Error::new(
-            Code::SigThreshold,
-            format!(
-                "{} valid signature(s) from distinct trusted keys ({}); the policy requires {required}{}",
-                accepted.len(),
-                accepted.iter().map(|a| a.fingerprint.as_str()).collect::<Vec<_>>().join(", "),
-                if refusals.is_empty() { String::new() } else { format!("; refused: {}", refusals.join(", ")) }
-            ),
-        ));
+        return Err(below_threshold(&accepted, &refusals, required));
     }
     if !accepted
         .iter()
@@ -351,6 +327,42 @@ pub fn check_trust(
         }));
     }
     Ok(accepted)
+}
+
+/// One signature against the trust store.
+fn accept(manifest: &Manifest, s: &SshSig, trust: &TrustStore) -> Result<AcceptedSigner> {
+    let created = manifest.created.system_time();
+    let line = trust.check(&s.public_key, manifest.source.principal(), created)?;
+    // User presence is always required (ssh-keygen -Y verify does not
+    // check it; airlock is stricter on purpose).
+    if !s.user_present() {
+        return Err(Error::new(
+            Code::SigNoPresence,
+            format!(
+                "the FIDO signature by {} was made without touching the token",
+                s.public_key.fingerprint()
+            ),
+        ));
+    }
+    Ok(AcceptedSigner {
+        fingerprint: s.public_key.fingerprint(),
+        principals: line.principals.clone(),
+        trust_line: line.line,
+    })
+}
+
+/// `SIG-THRESHOLD`: fewer distinct trusted keys signed than the policy
+/// requires.
+fn below_threshold(accepted: &[AcceptedSigner], refusals: &[String], required: usize) -> Error {
+    Error::new(
+        Code::SigThreshold,
+        format!(
+            "{} valid signature(s) from distinct trusted keys ({}); the policy requires {required}{}",
+            accepted.len(),
+            accepted.iter().map(|a| a.fingerprint.as_str()).collect::<Vec<_>>().join(", "),
+            if refusals.is_empty() { String::new() } else { format!("; refused: {}", refusals.join(", ")) }
+        ),
+    )
 }
 
 /// A SIG-WINDOW refusal of a bundle that has expired as well keeps its code
@@ -770,3 +782,6 @@ impl PayloadCheck {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::bundle::container::{open_bundle, Reader};
+use crate::bundle::container::{open_bundle, Entry, Reader};
 use crate::bundle::manifest::{Manifest, MANIFEST_NAME, MAX_MANIFEST_LEN};
 use crate::error::Result;
 use crate::sshsig::{SshSig, MAX_ARMORED_LEN};
@@ -83,28 +83,11 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
     } else {
         manifest_error = Some("no manifest.json".into());
     }
-    let mut signatures = Vec::new();
-    for e in entries.iter().filter(|e| e.name.starts_with("signatures/")) {
-        let mut s = InspectedSignature {
-            member: e.name.clone(),
-            fingerprint: None,
-            public_key: None,
-            namespace: None,
-            error: None,
-        };
-        match reader.read_small(e, MAX_ARMORED_LEN) {
-            Ok(t) => match SshSig::from_armored(&t) {
-                Ok(sig) => {
-                    s.fingerprint = Some(sig.public_key.fingerprint());
-                    s.public_key = Some(sig.public_key.to_openssh());
-                    s.namespace = Some(sig.namespace.clone());
-                }
-                Err(err) => s.error = Some(err.to_string()),
-            },
-            Err(err) => s.error = Some(err.to_string()),
-        }
-        signatures.push(s);
-    }
+    let signatures = entries
+        .iter()
+        .filter(|e| e.name.starts_with("signatures/"))
+        .map(|e| inspect_signature(&mut reader, e))
+        .collect();
     Ok(Inspection {
         members,
         manifest_text,
@@ -116,4 +99,27 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         manifest,
         signatures,
     })
+}
+
+/// What a signature member claims, or why it cannot be read.
+fn inspect_signature(reader: &mut Reader, e: &Entry) -> InspectedSignature {
+    let mut s = InspectedSignature {
+        member: e.name.clone(),
+        fingerprint: None,
+        public_key: None,
+        namespace: None,
+        error: None,
+    };
+    match reader.read_small(e, MAX_ARMORED_LEN) {
+        Ok(t) => match SshSig::from_armored(&t) {
+            Ok(sig) => {
+                s.fingerprint = Some(sig.public_key.fingerprint());
+                s.public_key = Some(sig.public_key.to_openssh());
+                s.namespace = Some(sig.namespace.clone());
+            }
+            Err(err) => s.error = Some(err.to_string()),
+        },
+        Err(err) => s.error = Some(err.to_string()),
+    }
+    s
 }
