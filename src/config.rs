@@ -750,6 +750,10 @@ mod tests {
                 "require_signers" => "1".to_string(),
                 "identities" => "[\"x\"]".to_string(),
                 "http_timeout" | "http_deadline" => "\"30s\"".to_string(),
+                "appliance_ssh_port" | "licence_warning_days" | "licence_critical_days" => {
+                    "1".to_string()
+                }
+                "licence_auto_apply" => "true".to_string(),
                 _ => "\"x\"".to_string(),
             };
             toml::from_str::<Config>(&format!("{} = {v}\n", k.name))

@@ -817,13 +817,10 @@ pub(crate) fn helper_thread(name: &str) -> crate::Result<std::thread::Builder> {
         .stack_size(HELPER_STACK))
 }
 
-/// SHA-256 of bytes that are not in shared blocks (extract's plaintext),
-/// on a second core, or not at all. Bytes in shared blocks go to
+/// SHA-256 of bytes that are not in shared blocks (decrypted plaintext),
+/// on a second core. Bytes in shared blocks go to
 /// `blocks::SideSha` instead, without a copy.
 pub(crate) enum Hasher {
-    /// Not wanted: nothing is computed and `finish` gives zeros, which the
-    /// caller never shows (extract does not need the plaintext's hash).
-    Off,
     /// Computed by a helper thread (see [`Hasher::side`]).
     Side {
         /// Copies of the chunks go to the thread; `None` once a send failed.
@@ -862,7 +859,6 @@ impl Hasher {
     /// Hash `data` next (for `Side`, a copy goes to the thread).
     pub(crate) fn update(&mut self, data: &[u8]) {
         match self {
-            Hasher::Off => {}
             Hasher::Side { tx, .. } => {
                 if let Some(t) = tx {
                     // The thread only ends when the sender is dropped, so a
@@ -875,12 +871,11 @@ impl Hasher {
         }
     }
 
-    /// The SHA-256 of everything given to `update`, zeros for `Off`; an
+    /// The SHA-256 of everything given to `update`; an
     /// `Internal` error if the thread died or missed a chunk.
     pub(crate) fn finish(self) -> crate::Result<[u8; 32]> {
         use sha2::Digest;
         match self {
-            Hasher::Off => Ok([0; 32]),
             Hasher::Side { tx, handle } => {
                 let complete = tx.is_some();
                 drop(tx);

@@ -321,7 +321,10 @@ pub(crate) fn to_outbox(
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
-                f.sha256.clone(),
+                f.sha256
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
             )
         })
         .collect();
@@ -432,11 +435,7 @@ pub(crate) fn to_http(
     for (f, p) in staged.files.iter().zip(&m.payload) {
         // The digest of the bytes sent; the member's (as stored) when the
         // read did not take it.
-        let sha = if f.sha256.is_empty() {
-            p.sha256.as_str()
-        } else {
-            f.sha256.as_str()
-        };
+        let sha = f.sha256.as_ref().unwrap_or(&p.sha256).as_str();
         seen.push(sha);
         let copy = seen.iter().filter(|s| **s == sha).count();
         let key = idempotency_key(m.bundle_id.as_str(), sha, copy);

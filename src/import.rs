@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::bundle::manifest::{BundleId, Fingerprint, HexDigest, Manifest, Timestamp};
 use crate::bundle::rules::output_name;
 use crate::bundle::verify::{
-    verify_bundle_of, Destination, Refusal, Staged, Verified, VerifyOptions,
+    verify_bundle, Ask, Dir, Hashing, Naming, Refusal, Replace, Staged, Verified, VerifyOptions,
 };
 use crate::error::{Code, Error, Result};
 use crate::handover::{self, Target};
@@ -363,17 +363,16 @@ fn verify_and_stage(
         |m: &Manifest, p: &crate::bundle::manifest::PayloadEntry| handover::outbox_name(m, p);
     let plain_name =
         |_: &Manifest, p: &crate::bundle::manifest::PayloadEntry| output_name(p).to_string();
-    let dest = Destination::Dir {
-        dir: &dir,
-        name: if to_outbox { &outbox_name } else { &plain_name },
-        refuse_existing: false,
-        hash_plaintext: true,
+    let naming: Naming<'_> = if to_outbox { &outbox_name } else { &plain_name };
+    let dest = Dir::new(&dir, naming, Replace::IfIdentical, Hashing::Take);
+    let ask = Ask {
+        bundle_sha256: Hashing::Take,
+        // The connected side takes in usage bundles only: a licence bundle
+        // is refused by its signed kind (decision 81).
+        kind: Some(crate::bundle::manifest::BundleKind::Usage),
     };
-    // The connected side takes in usage bundles only: a licence bundle
-    // is refused by its signed kind (decision 81).
-    let usage_only = Some(crate::bundle::manifest::BundleKind::Usage);
-    let (v, staged) = match verify_bundle_of(file, &opts.verify, &dest, true, usage_only) {
-        Ok(x) => x,
+    let (v, staged) = match verify_bundle(file, &opts.verify, ask, dest) {
+        Ok((v, dest)) => (v, dest.into_staged()),
         Err(refusal) => {
             // Tests change the file here: the record must not follow.
             crate::fsutil::pause_point("import:refused");
@@ -387,8 +386,7 @@ fn verify_and_stage(
     };
     let sha256 = v
         .bundle_sha256
-        .as_deref()
-        .and_then(HexDigest::parse)
+        .clone()
         .ok_or_else(|| Error::new(Code::Internal, "the verifying read took no bundle hash"))?;
     Ok(StagedBundle {
         dir,

@@ -722,6 +722,24 @@ impl TrustStore {
         })
     }
 
+    /// A store that trusts exactly `key`, for any principal, namespace and
+    /// time, and revokes nothing (export's read-back of what that key just
+    /// signed). `source` names it in messages.
+    pub fn only(key: PublicKey, source: &str) -> TrustStore {
+        TrustStore {
+            signers: vec![AllowedSigner {
+                line: 0,
+                principals: "*".into(),
+                namespaces: None,
+                valid_after: None,
+                valid_before: None,
+                key,
+            }],
+            revoked: Revoked::default(),
+            source: source.into(),
+        }
+    }
+
     /// Decide whether `key` may sign bundles for `principal` made at `created`.
     /// Checks in order: revoked, known, principal, namespace, window.
     pub fn check(

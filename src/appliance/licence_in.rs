@@ -19,8 +19,8 @@ use serde::Serialize;
 
 use crate::appliance::{Appliance, Backup, LicenceInfo, SeatsUsed};
 use crate::bundle::manifest::{BundleKind, HexDigest, Manifest, PayloadEntry, Timestamp};
-use crate::bundle::verify::{check_freshness, verify_bundle_of, Destination, Replace, Verified};
-use crate::bundle::verify::{Staged, VerifyOptions};
+use crate::bundle::verify::{check_freshness, verify_bundle, Ask, Dir, Hashing, Replace};
+use crate::bundle::verify::{Staged, Verified, VerifyOptions};
 use crate::error::{Code, Error, Result};
 use crate::import::Opened;
 use crate::ledger::{ActiveLicence, Event, Kind, Ledger, LicenceFacts, Outcome, Tx};
@@ -242,27 +242,26 @@ fn verify_licence(
     let name = bundle.path().to_path_buf();
     let dir = licence_dir(opts.state.path(), "received")?;
     let naming = |m: &Manifest, p: &PayloadEntry| format!("{}-{}", m.bundle_id, file_name(p));
-    let dest = Destination::Dir {
-        dir: &dir,
-        name: &naming,
-        refuse_existing: false,
-        hash_plaintext: false,
+    // The file's own SHA-256 is taken as it is staged: the bytes read
+    // back from the stage must be those.
+    let dest = Dir::new(&dir, &naming, Replace::IfIdentical, Hashing::Take);
+    let ask = Ask {
+        bundle_sha256: Hashing::Take,
+        kind: Some(BundleKind::Licence),
     };
     let file = bundle.into_file();
-    let (v, staged) =
-        match verify_bundle_of(file, &opts.verify, &dest, true, Some(BundleKind::Licence)) {
-            Ok(x) => x,
-            Err(refusal) => {
-                if refusal.error.code != Code::BundleChanged {
-                    crate::import::record_rejected(ledger, &name, &refusal, &opts.verify)?;
-                }
-                return Err(refusal.error);
+    let (v, staged) = match verify_bundle(file, &opts.verify, ask, dest) {
+        Ok((v, dest)) => (v, dest.into_staged()),
+        Err(refusal) => {
+            if refusal.error.code != Code::BundleChanged {
+                crate::import::record_rejected(ledger, &name, &refusal, &opts.verify)?;
             }
-        };
+            return Err(refusal.error);
+        }
+    };
     let sha = v
         .bundle_sha256
-        .as_deref()
-        .and_then(HexDigest::parse)
+        .clone()
         .ok_or_else(|| Error::new(Code::Internal, "the verifying read took no bundle hash"))?;
     let (enterprise, reference) = v
         .manifest
@@ -297,7 +296,7 @@ fn keep_received(staged: Staged) -> Result<(Vec<u8>, PathBuf)> {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(&bytes))
     };
-    if digest != f.sha256 {
+    if f.sha256.as_ref().map(|d| d.as_str()) != Some(digest.as_str()) {
         return Err(Error::new(
             Code::BundleChanged,
             format!(

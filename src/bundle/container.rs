@@ -856,17 +856,17 @@ impl Reader {
     }
 
     /// Start the one sequential read of the whole file, from offset 0 to its
-    /// end. With `hash`, every byte it returns is also fed to the bundle's
+    /// end. With `Hashing::Take`, every byte it returns is also fed to the bundle's
     /// SHA-256 for the ledger (on a thread of its own), and every structural
     /// byte is compared with what `open` checked: a medium that answers
     /// differently the second time fails with `BUNDLE-CHANGED`.
-    pub(crate) fn pass(&mut self, hash: bool) -> Result<Pass<'_>> {
+    pub(crate) fn pass(&mut self, hash: Hashing) -> Result<Pass<'_>> {
         self.medium
             .seek(SeekFrom::Start(0))
             .map_err(|e| Error::new(Code::IoRead, format!("cannot read bundle: {e}")))?;
         self.pass_sha = match hash {
-            true => Some(SideSha::spawn("bundle-sha256")?),
-            false => None,
+            Hashing::Take => Some(SideSha::spawn("bundle-sha256")?),
+            Hashing::Skip => None,
         };
         self.prefix = None;
         Ok(Pass {
@@ -989,17 +989,29 @@ impl Pass<'_> {
     }
 }
 
+/// Whether a SHA-256 is taken on the way (of a whole bundle, a member's
+/// content): `Skip` when nobody needs it, so none is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Hashing {
+    /// Take it.
+    Take,
+    /// Do not compute it: it is `None` where it would be reported.
+    #[default]
+    Skip,
+}
+
 /// Turn an error from a `MemberReader` back into an airlock error.
 pub(crate) fn member_read_error(entry: &Entry, e: io::Error) -> Error {
+    read_error(&entry.name, e)
+}
+
+fn read_error(name: &str, e: io::Error) -> Error {
     if e.kind() == io::ErrorKind::InvalidData {
-        Error::new(Code::ZipCrc, format!("{}: {}", entry.name, e))
+        Error::new(Code::ZipCrc, format!("{name}: {e}"))
     } else if e.kind() == io::ErrorKind::UnexpectedEof {
-        structure(format!("{} ends early", entry.name))
+        structure(format!("{name} ends early"))
     } else {
-        Error::new(
-            Code::IoRead,
-            format!("cannot read {} from bundle: {e}", entry.name),
-        )
+        Error::new(Code::IoRead, format!("cannot read {name} from bundle: {e}"))
     }
 }
 
@@ -1021,10 +1033,12 @@ impl Blocks<'_> {
 
 /// One member's data: bounded to its size, CRC-checked at its end, and fed to
 /// the whole-file hash during a sequential pass. Read it block by block with
-/// `next_piece` (the blocks are shared, not copied), or through `Read`.
+/// `next_piece` (the blocks are shared, not copied), or through `Read`; a
+/// verifying read also takes the member's own SHA-256 on the way (`tap`).
 pub struct MemberReader<'a> {
     medium: &'a mut dyn Medium,
     blocks: Blocks<'a>,
+    name: String,
     crc: crc32fast::Hasher,
     expected: u32,
     size: u64,
@@ -1032,6 +1046,27 @@ pub struct MemberReader<'a> {
     whole: Option<&'a mut SideSha>,
     /// The piece `Read` is serving, and how much of it was served.
     current: Option<(Piece, usize)>,
+    tap: Option<Tap>,
+}
+
+/// How many of a member's first bytes a tapped reader keeps: enough for an
+/// age header and the payload nonce after it.
+pub(crate) const HEAD_LEN: usize = 64 * 1024;
+
+/// The first bytes a tapped reader handed out, shared so that they can be
+/// looked at while another reader (age) holds the member reader.
+pub(crate) type Head = std::rc::Rc<std::cell::RefCell<Vec<u8>>>;
+
+/// What a verifying read takes of a member besides its CRC.
+struct Tap {
+    /// SHA-256 of the member's bytes, on a thread of its own, fed the
+    /// blocks without a copy.
+    sha: SideSha,
+    /// The first `HEAD_LEN` bytes handed out, exactly as handed out.
+    head: Head,
+    /// The reader's own complaint (CRC, short member, I/O), kept even when
+    /// age or another consumer reported it under its own name.
+    failed: Option<Error>,
 }
 
 impl<'a> MemberReader<'a> {
@@ -1044,18 +1079,62 @@ impl<'a> MemberReader<'a> {
         MemberReader {
             medium,
             blocks,
+            name: entry.name.clone(),
             crc: crc32fast::Hasher::new(),
             expected: entry.crc32,
             size: entry.size,
             remaining: entry.size,
             whole,
             current: None,
+            tap: None,
         }
     }
 
     /// Bytes not yet read.
     pub fn remaining(&self) -> u64 {
         self.remaining
+    }
+
+    /// From here on, also take the member's SHA-256 and keep its first
+    /// bytes and the first complaint (see `digest`, `head`, `failure`).
+    pub(crate) fn tap(&mut self) -> Result<()> {
+        self.tap = Some(Tap {
+            sha: SideSha::spawn("sha256")?,
+            head: Head::default(),
+            failed: None,
+        });
+        Ok(())
+    }
+
+    /// The first bytes handed out so far (empty when not tapped).
+    pub(crate) fn head(&self) -> Head {
+        self.tap
+            .as_ref()
+            .map(|t| t.head.clone())
+            .unwrap_or_default()
+    }
+
+    /// The reader's own first complaint, taken (never one when not tapped).
+    pub(crate) fn failure(&mut self) -> Option<Error> {
+        self.tap.as_mut().and_then(|t| t.failed.take())
+    }
+
+    /// The SHA-256 of the bytes read (`tap` must have been called).
+    pub(crate) fn digest(&mut self) -> Result<[u8; 32]> {
+        match self.tap.take() {
+            Some(t) => t.sha.finish(),
+            None => Err(Error::new(Code::Internal, "the member read was not tapped")),
+        }
+    }
+
+    /// Keep what was handed out, up to `HEAD_LEN` bytes in all.
+    fn keep_head(&self, bytes: &[u8]) {
+        let Some(t) = &self.tap else { return };
+        let mut head = t.head.borrow_mut();
+        if head.len() < HEAD_LEN {
+            let take = bytes.len().min(HEAD_LEN - head.len());
+            head.extend_from_slice(&bytes[..take]);
+        }
     }
 
     /// Up to `want` bytes read from the medium into a block of the
@@ -1087,9 +1166,43 @@ impl<'a> MemberReader<'a> {
         if let Some((p, at)) = self.current.take() {
             // Mixed use: the rest of what `Read` had not served yet.
             if at < p.bytes().len() {
-                return Ok(Some(Piece::owned(p.bytes()[at..].to_vec())));
+                let rest = p.slice(at, p.bytes().len());
+                self.keep_head(rest.bytes());
+                return Ok(Some(rest));
             }
         }
+        let piece = self.pull()?;
+        if let Some(p) = &piece {
+            self.keep_head(p.bytes());
+        }
+        Ok(piece)
+    }
+
+    /// The next block from the medium, counted, CRC-checked and hashed; a
+    /// failure is noted by the tap.
+    fn pull(&mut self) -> io::Result<Option<Piece>> {
+        let piece = self.read_piece();
+        match &piece {
+            Ok(Some(p)) => {
+                if let Some(t) = self.tap.as_mut() {
+                    t.sha.feed(p.clone());
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let name = &self.name;
+                if let Some(t) = self.tap.as_mut().filter(|t| t.failed.is_none()) {
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        let copy = io::Error::new(e.kind(), e.to_string());
+                        t.failed = Some(read_error(name, copy));
+                    }
+                }
+            }
+        }
+        piece
+    }
+
+    fn read_piece(&mut self) -> io::Result<Option<Piece>> {
         if self.remaining == 0 {
             return Ok(None);
         }
@@ -1119,6 +1232,24 @@ impl<'a> MemberReader<'a> {
         }
         Ok(Some(piece))
     }
+
+    /// A failure of this reader as an airlock error (see `member_read_error`).
+    pub(crate) fn error(&self, e: io::Error) -> Error {
+        read_error(&self.name, e)
+    }
+
+    /// Read what is left of the member. Returns the byte count.
+    pub(crate) fn drain(&mut self) -> Result<u64> {
+        let mut n = 0u64;
+        loop {
+            match self.next_piece() {
+                Ok(None) => return Ok(n),
+                Ok(Some(p)) => n += p.bytes().len() as u64,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(read_error(&self.name, err)),
+            }
+        }
+    }
 }
 
 impl Read for MemberReader<'_> {
@@ -1128,7 +1259,7 @@ impl Read for MemberReader<'_> {
             used => {
                 // Back to the pool before the next block is taken from it.
                 drop(used);
-                match self.next_piece()? {
+                match self.pull()? {
                     Some(p) => (p, 0),
                     None => return Ok(0),
                 }
@@ -1137,6 +1268,8 @@ impl Read for MemberReader<'_> {
         let rest = &piece.bytes()[at..];
         let n = rest.len().min(buf.len());
         buf[..n].copy_from_slice(&rest[..n]);
+        // What was handed out, exactly: age reads the header through here.
+        self.keep_head(&rest[..n]);
         self.current = Some((piece, at + n));
         Ok(n)
     }

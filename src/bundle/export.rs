@@ -14,14 +14,16 @@ use crate::bundle::manifest::{
 };
 use crate::bundle::rules::{bundle_id, derived_name, signature_member_name};
 use crate::bundle::stage;
-use crate::bundle::verify::{verify_bundle, Clock, Destination, VerifyOptions};
+use crate::bundle::verify::{
+    verify_bundle, Ask, Clock, Destination, Hashing, Verified, VerifyOptions,
+};
 use crate::crypt::Recipients;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
 use crate::keys::Signer;
 use crate::ledger::{Event, Kind, Ledger, Outcome};
 use crate::state::StateDir;
-use crate::trust::{AllowedSigner, TrustStore};
+use crate::trust::TrustStore;
 use crate::usage::{self, Sniff, UsageInfo};
 
 /// Where a payload's bytes come from.
@@ -184,6 +186,23 @@ struct Staged {
     licence: Option<LicenceInput>,
 }
 
+/// An input's reader, its name in messages, and its size when it has one.
+fn open_input(source: &InputSource) -> Result<(Box<dyn Read>, String, Option<u64>)> {
+    Ok(match source {
+        InputSource::Path(p) => {
+            let f = File::open(p).map_err(|e| Error::io_read(p, e))?;
+            // A pipe or FIFO has no size to show progress against.
+            let total = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            (Box::new(f), p.display().to_string(), total)
+        }
+        InputSource::Stdin => (
+            Box::new(io::stdin().lock()),
+            "standard input".to_string(),
+            None,
+        ),
+    })
+}
+
 fn stream_member<W: Write + io::Seek + Send>(
     zw: &mut Writer<W>,
     input: &Input,
@@ -201,19 +220,7 @@ fn stream_member<W: Write + io::Seek + Send>(
             "rename the file: payload names may use letters, digits, '.', '_' and '-', and must not start with a dot",
         )
     })?;
-    let (mut reader, label, total): (Box<dyn Read>, String, Option<u64>) = match &input.source {
-        InputSource::Path(p) => {
-            let f = File::open(p).map_err(|e| Error::io_read(p, e))?;
-            // A pipe or FIFO has no size to show progress against.
-            let total = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
-            (Box::new(f), p.display().to_string(), total)
-        }
-        InputSource::Stdin => (
-            Box::new(io::stdin().lock()),
-            "standard input".to_string(),
-            None,
-        ),
-    };
+    let (mut reader, label, total) = open_input(&input.source)?;
     // A licence's size is checked before it is read (when known) and after.
     if let (Some(_), Some(t)) = (&input.licence, total) {
         check_licence_size(&label, t)?;
@@ -254,71 +261,75 @@ fn resolve_source(
     host_name: Option<String>,
     server_id: Option<String>,
 ) -> Result<Source> {
-    let mut src: Option<Source> = None;
-    for s in staged {
-        if let Some(u) = &s.usage {
-            let this = Source::instance(u.host_name.clone(), Some(u.server_id.clone()));
-            match &src {
-                None => src = Some(this),
-                Some(prev) if *prev == this => {}
-                Some(prev) => {
-                    return Err(Error::new(
-                        Code::SourceConflict,
-                        format!(
-                            "the usage files come from different instances ({} and {})",
-                            prev.host(),
-                            this.host()
-                        ),
-                    )
-                    .with_hint("export each instance's usage file in its own bundle"))
-                }
-            }
-        }
+    let Some(s) = usage_source(staged)? else {
+        return flag_source(host_name, server_id);
+    };
+    if host_name
+        .as_ref()
+        .is_some_and(|h| Some(h) != s.host_name.as_ref())
+        || server_id
+            .as_ref()
+            .is_some_and(|i| Some(i) != s.server_id.as_ref())
+    {
+        return Err(Error::new(
+            Code::SourceConflict,
+            format!(
+                "the usage file is from {} ({}), not the instance given on the command line",
+                s.host(),
+                s.server_id.as_deref().unwrap_or("-")
+            ),
+        ));
     }
-    match src {
-        Some(s) => {
-            if host_name
-                .as_ref()
-                .is_some_and(|h| Some(h) != s.host_name.as_ref())
-                || server_id
-                    .as_ref()
-                    .is_some_and(|i| Some(i) != s.server_id.as_ref())
-            {
+    Ok(s)
+}
+
+/// The one instance the usage files come from (none without usage files).
+fn usage_source(staged: &[Staged]) -> Result<Option<Source>> {
+    let mut src: Option<Source> = None;
+    for u in staged.iter().filter_map(|s| s.usage.as_ref()) {
+        let this = Source::instance(u.host_name.clone(), Some(u.server_id.clone()));
+        match &src {
+            None => src = Some(this),
+            Some(prev) if *prev == this => {}
+            Some(prev) => {
                 return Err(Error::new(
                     Code::SourceConflict,
                     format!(
-                        "the usage file is from {} ({}), not the instance given on the command line",
-                        s.host(),
-                        s.server_id.as_deref().unwrap_or("-")
+                        "the usage files come from different instances ({} and {})",
+                        prev.host(),
+                        this.host()
                     ),
-                ));
-            }
-            Ok(s)
-        }
-        None => {
-            let host_name = host_name.ok_or_else(|| {
-                Error::new(
-                    Code::SourceUnknown,
-                    "no GHES license usage file among the inputs, and no --host-name",
                 )
-            })?;
-            if !usage::is_host_name(&host_name) {
-                return Err(Error::new(
-                    Code::Args,
-                    format!("--host-name {host_name:?} is not a host name"),
-                ));
+                .with_hint("export each instance's usage file in its own bundle"))
             }
-            if let Some(id) = &server_id {
-                if !usage::is_uuid(id) {
-                    return Err(Error::new(
-                        Code::Args,
-                        format!("--server-id {id:?} is not a UUID"),
-                    ));
-                }
-            }
-            Ok(Source::instance(host_name, server_id))
         }
     }
+    Ok(src)
+}
+
+/// The source named by --host-name (and --server-id), without usage files.
+fn flag_source(host_name: Option<String>, server_id: Option<String>) -> Result<Source> {
+    let host_name = host_name.ok_or_else(|| {
+        Error::new(
+            Code::SourceUnknown,
+            "no GHES license usage file among the inputs, and no --host-name",
+        )
+    })?;
+    if !usage::is_host_name(&host_name) {
+        return Err(Error::new(
+            Code::Args,
+            format!("--host-name {host_name:?} is not a host name"),
+        ));
+    }
+    if let Some(id) = &server_id {
+        if !usage::is_uuid(id) {
+            return Err(Error::new(
+                Code::Args,
+                format!("--server-id {id:?} is not a UUID"),
+            ));
+        }
+    }
+    Ok(Source::instance(host_name, server_id))
 }
 
 /// What makes a bundle besides its payload: who signs it, who can decrypt
@@ -450,13 +461,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     let (mut ledger, number) = reserve(&opts)?;
     let (manifest, manifest_bytes) =
         sign_and_finish(&mut zw, staged.entries(), spec, number, &place.probe)?;
-    let file = zw
-        .finish()
-        .and_then(crate::device::DeviceWriter::finish)
-        .map_err(|e| Error::io_write(&place.probe, e))?;
-    file.sync_all()
-        .map_err(|e| Error::io_write(&place.probe, e))?;
-    drop(file);
+    finish_file(zw, &place.probe)?;
     fsutil::fault_point("export:written");
     // Read back from the device, not the page cache: removable media lie.
     // The ledger records the SHA-256 of what that read found; without a
@@ -480,36 +485,48 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     // Synced above; only the rename is left.
     fsutil::publish_synced(tmp, &target, opts.overwrite)?;
     fsutil::fault_point("export:published");
-    ledger.append(Event {
-        bundle_sha256: bundle_sha256.as_deref().and_then(HexDigest::parse),
-        bundle_id: Some(manifest.bundle_id.clone()),
-        signer: Some(manifest.sequence.key.clone()),
-        // A licence bundle's source is the enterprise (decision 83: fleet
-        // lists licence exports per enterprise).
-        principal: manifest.licence().map(|(e, _)| e.to_string()),
-        licence: manifest
-            .licence()
-            .map(|(_, r)| crate::ledger::LicenceFacts::new(r.clone())),
-        sequence: Some(number),
-        host_name: manifest.source.host_name.clone(),
-        server_id: manifest.source.server_id.clone(),
-        created: Some(manifest.created),
-        expires: Some(manifest.expires),
-        detail: Some(export_detail(&target, &renamed)),
-        ..Event::new(
-            Kind::Export,
-            Outcome::Exported,
-            Timestamp::from_system(opts.now.now()),
-        )
-    })?;
+    let at = Timestamp::from_system(opts.now.now());
+    let detail = export_detail(&target, &renamed);
+    ledger.append(exported(&manifest, bundle_sha256.clone(), detail, at))?;
     Ok(ExportReport {
         path: target,
         manifest,
         bundle_size,
         usage: staged.usage(),
-        bundle_sha256,
+        bundle_sha256: bundle_sha256.as_ref().map(HexDigest::to_string),
         renamed,
     })
+}
+
+/// The finished zip, through the device writer, synced.
+fn finish_file(zw: Writer<crate::device::DeviceWriter>, probe: &Path) -> Result<()> {
+    let file = zw
+        .finish()
+        .and_then(crate::device::DeviceWriter::finish)
+        .map_err(|e| Error::io_write(probe, e))?;
+    file.sync_all().map_err(|e| Error::io_write(probe, e))
+}
+
+/// The exporter's ledger record of bundle `m`.
+fn exported(m: &Manifest, sha: Option<HexDigest>, detail: String, at: Timestamp) -> Event {
+    Event {
+        bundle_sha256: sha,
+        bundle_id: Some(m.bundle_id.clone()),
+        signer: Some(m.sequence.key.clone()),
+        // A licence bundle's source is the enterprise (decision 83: fleet
+        // lists licence exports per enterprise).
+        principal: m.licence().map(|(e, _)| e.to_string()),
+        licence: m
+            .licence()
+            .map(|(_, r)| crate::ledger::LicenceFacts::new(r.clone())),
+        sequence: Some(m.sequence.number),
+        host_name: m.source.host_name.clone(),
+        server_id: m.source.server_id.clone(),
+        created: Some(m.created),
+        expires: Some(m.expires),
+        detail: Some(detail),
+        ..Event::new(Kind::Export, Outcome::Exported, at)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -838,21 +855,10 @@ pub fn readback(
     signer: &Signer,
     manifest_bytes: &[u8],
     created: SystemTime,
-) -> Result<String> {
+) -> Result<HexDigest> {
     // From the device itself, not the page cache (decision 68).
     let file = crate::device::DeviceReader::new(crate::bundle::container::open_bundle(path)?)?;
-    let trust = TrustStore {
-        signers: vec![AllowedSigner {
-            line: 0,
-            principals: "*".into(),
-            namespaces: None,
-            valid_after: None,
-            valid_before: None,
-            key: signer.public.clone(),
-        }],
-        revoked: Default::default(),
-        source: "the exporting key".into(),
-    };
+    let trust = TrustStore::only(signer.public.clone(), "the exporting key");
     let opts = VerifyOptions {
         trust: &trust,
         now: Clock::Fixed(created),
@@ -860,26 +866,50 @@ pub fn readback(
         identities: None,
         require_signers: 1,
     };
-    let (v, _) = verify_bundle(file, &opts, &Destination::Discard, true).map_err(|r| {
-        let e = r.error;
-        let code = if e.code == Code::BundleChanged {
-            Code::BundleChanged
-        } else {
-            Code::Readback
-        };
-        Error::new(
-            code,
-            format!("the bundle read back from disk does not verify: {e}"),
-        )
-    })?;
-    if v.manifest_bytes != manifest_bytes {
-        return Err(Error::new(
-            Code::Readback,
-            "the manifest read back differs from the one written",
-        ));
-    }
+    let ask = Ask {
+        bundle_sha256: Hashing::Take,
+        kind: None,
+    };
+    let dest = ReadBack {
+        written: manifest_bytes,
+    };
+    let (v, _) = verify_bundle(file, &opts, ask, dest).map_err(|r| readback_error(r.error))?;
     v.bundle_sha256
         .ok_or_else(|| Error::new(Code::Internal, "the read-back took no bundle hash"))
+}
+
+/// Export's read-back as the core's destination: the payload is checked
+/// and dropped, and the manifest that verified must be the one written.
+struct ReadBack<'a> {
+    written: &'a [u8],
+}
+
+impl Destination for ReadBack<'_> {
+    fn finish(&mut self, v: &Verified) -> Result<()> {
+        if v.manifest_bytes != self.written {
+            return Err(Error::new(
+                Code::Readback,
+                "the manifest read back differs from the one written",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The core's refusal of the read-back: `READBACK` (or `BUNDLE-CHANGED`,
+/// when the file changed while it was read), with the core's error kept as
+/// the source; the read-back's own refusal as it is.
+fn readback_error(e: Error) -> Error {
+    let code = match e.code {
+        Code::Readback => return e,
+        Code::BundleChanged => Code::BundleChanged,
+        _ => Code::Readback,
+    };
+    Error::new(
+        code,
+        format!("the bundle read back from disk does not verify: {e}"),
+    )
+    .with_source(e)
 }
 
 #[cfg(test)]
@@ -901,18 +931,7 @@ mod tests {
         let g = crate::keys::generate(&key, "test", None, false).unwrap();
         let signer = crate::keys::load_signer(&key, &mut || unreachable!()).unwrap();
         let state = StateDir::open(&dir.path().join("state")).unwrap();
-        let trust = TrustStore {
-            signers: vec![AllowedSigner {
-                line: 1,
-                principals: "*".into(),
-                namespaces: None,
-                valid_after: None,
-                valid_before: None,
-                key: g.public,
-            }],
-            revoked: Default::default(),
-            source: "test".into(),
-        };
+        let trust = TrustStore::only(g.public, "test");
         Setup {
             dir,
             signer,
@@ -1017,7 +1036,7 @@ mod tests {
         let bytes = std::fs::read(&r.path).unwrap();
         let mb = r.manifest.to_bytes();
         let h = readback(&r.path, &s.signer, &mb, SystemTime::now()).unwrap();
-        assert_eq!(h, fsutil::sha256_file(&r.path).unwrap());
+        assert_eq!(h.as_str(), fsutil::sha256_file(&r.path).unwrap());
         // A manifest other than the one written: READBACK.
         let mut other = mb.clone();
         other.push(b' ');
