@@ -13,6 +13,7 @@ use crate::error::Result;
 
 pub mod manage;
 pub mod ssh;
+pub mod status;
 
 /// What the appliance says about a licence (the active one, or a candidate
 /// read without importing it).
