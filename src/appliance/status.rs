@@ -341,7 +341,8 @@ fn text(st: &LicenceStatus) -> String {
             .map_or_else(|| "unlimited".to_string(), |s| s.to_string());
         parts.push(match st.seats_used {
             Some(u) => format!("seats: {u} used of {licensed}"),
-            None => format!("seats: {licensed}"),
+            None if st.seats_unreadable => format!("seats: {licensed} licensed"),
+            None => format!("seats: {licensed} licensed (in use: no source configured)"),
         });
     }
     parts.join("; ")

@@ -202,15 +202,36 @@ pub struct Monitor {
     command: &'static str,
 }
 
+/// The service the `UNKNOWN` line names, when a check set another than
+/// `AIRLOCK` (`licence status`: `AIRLOCK LICENCE`).
+static SERVICE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
 impl Monitor {
     /// For a command with check options (`fleet`, `cloud status`);
     /// `command` is its name in the metrics' `command` label.
     pub fn of(check: Option<&CheckArgs>, command: &'static str) -> Monitor {
-        let plugin = check.is_some_and(|c| c.plugin());
+        Monitor::new(
+            check.is_some_and(|c| c.plugin()),
+            check.and_then(|c| c.metrics.clone()),
+            command,
+            fleet::SERVICE,
+        )
+    }
+
+    /// For any check: `plugin` for `--check-format plugin`, `metrics` the
+    /// textfile, `command` the metrics' `command` label and `service` the
+    /// status line's service name.
+    pub fn new(
+        plugin: bool,
+        metrics: Option<PathBuf>,
+        command: &'static str,
+        service: &'static str,
+    ) -> Monitor {
         super::set_plugin_mode(plugin);
+        let _ = SERVICE.set(service);
         Monitor {
             plugin,
-            metrics: check.and_then(|c| c.metrics.clone()),
+            metrics,
             command,
         }
     }
@@ -244,7 +265,7 @@ impl Monitor {
 /// The plugin line of an error: `AIRLOCK UNKNOWN - cause (CODE); hint`.
 pub fn unknown_line(e: &Error) -> String {
     airlock::monitoring::plugin_line(
-        fleet::SERVICE,
+        SERVICE.get().copied().unwrap_or(fleet::SERVICE),
         Status::Unknown,
         &format!("{} ({}); {}", e.cause, e.code.as_str(), e.hint()),
         &[],
