@@ -18,6 +18,12 @@
 //! ledger is migrated in place, its rows and their hashes unchanged
 //! (`record_version` 1); rows written now are `record_version` 2 and their
 //! hash covers the new columns too.
+//!
+//! Schema v3 (decision 83) adds one column, `licence`: a JSON object with
+//! what a licence bundle's records establish (its reference number, what the
+//! appliance read, the overrides given, the backup kept). Rows written now
+//! are `record_version` 3, and their hash covers that column as well; v1
+//! and v2 ledgers migrate in place, their rows and hashes unchanged.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,13 +33,13 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::bundle::manifest::{BundleId, Fingerprint, HexDigest, Timestamp};
+use crate::bundle::manifest::{BundleId, Fingerprint, HexDigest, LicenceReference, Timestamp};
 use crate::error::{Code, Error, Result};
 
 /// The ledger's file name inside a state directory (SQLite; its WAL
 /// `ledger.sqlite-wal` beside it is part of it).
 pub const LEDGER_FILE: &str = "ledger.sqlite";
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// What a record is about. Stored as text; `as_str` is the one mapping
@@ -204,6 +210,73 @@ pub struct ReadFacts {
     pub read_sha256: HexDigest,
 }
 
+/// What a licence bundle's record establishes (licence in, decision 83):
+/// stored as one JSON object in the `licence` column. The enterprise is the
+/// record's `principal`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenceFacts {
+    /// The reference number the bundle signed.
+    pub reference: LicenceReference,
+    /// The candidate's expiry, as the appliance read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_at: Option<Timestamp>,
+    /// The candidate's seats, as the appliance read them (`None`: unlimited
+    /// or not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats: Option<u64>,
+    /// The licence active on the appliance before this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_before: Option<ActiveLicence>,
+    /// Seats in use on the appliance, when a source is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats_used: Option<u64>,
+    /// The rules the operator overrode (`allow-seat-decrease`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<String>,
+    /// How the appliance was reached (`ssh`, `manage-api`) and which one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appliance: Option<String>,
+    /// Where the outgoing licence was kept before the apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    /// SHA-256 of the active licence file the appliance returned after the
+    /// apply (SSH only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_sha256: Option<HexDigest>,
+}
+
+impl LicenceFacts {
+    /// The facts of a licence bundle with this reference, nothing else known
+    /// yet.
+    pub fn new(reference: LicenceReference) -> LicenceFacts {
+        LicenceFacts {
+            reference,
+            expire_at: None,
+            seats: None,
+            active_before: None,
+            seats_used: None,
+            overrides: Vec::new(),
+            appliance: None,
+            backup: None,
+            active_sha256: None,
+        }
+    }
+}
+
+/// A licence as the appliance described it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActiveLicence {
+    /// Its reference number.
+    pub reference: LicenceReference,
+    /// Its expiry.
+    pub expire_at: Timestamp,
+    /// Its seats (`None`: unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seats: Option<u64>,
+}
+
 /// One ledger record. Fields that do not apply are `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -249,8 +322,11 @@ pub struct Event {
     pub sync_time: Option<Timestamp>,
     /// import `rejected`: what the one read established.
     pub read: Option<ReadFacts>,
+    /// A licence bundle's records: what they establish (decision 83).
+    pub licence: Option<LicenceFacts>,
     /// 1 for records written by a v1 airlock (their hash covers the v1
-    /// columns only), 2 for records written now.
+    /// columns only), 2 for those of a v2 airlock, 3 for records written now
+    /// (their hash covers `licence` too).
     pub record_version: u8,
     /// The previous record's `hash` (64 zeros for the first record).
     pub prev_hash: String,
@@ -297,6 +373,11 @@ struct Row {
     read_bytes: Option<i64>,
     #[serde(skip)]
     read_sha256: Option<String>,
+    #[serde(skip)]
+    licence: Option<String>,
+    /// `log --json`: the licence facts as one object.
+    #[serde(rename = "licence", skip_serializing_if = "Option::is_none")]
+    licence_json: Option<LicenceFacts>,
     /// `log --json`: the read facts as one object.
     #[serde(skip_serializing_if = "Option::is_none")]
     read: Option<JsonRead>,
@@ -316,7 +397,7 @@ struct JsonRead {
 const COLUMNS: &str =
     "seq, kind, at, outcome, bundle_sha256, bundle_id, signer, principal, sequence, \
      host_name, server_id, created, expires, code, detail, record_version, files, lease_pid, \
-     sync_time, file, file_size, read_offset, read_bytes, read_sha256, prev_hash, hash";
+     sync_time, file, file_size, read_offset, read_bytes, read_sha256, licence, prev_hash, hash";
 
 /// Schema v2. Every value an airlock writes passes these checks; an auditor
 /// reads them with `sqlite3 ledger.sqlite .schema`.
@@ -341,7 +422,7 @@ const CREATE_EVENTS: &str = "CREATE TABLE events (
         '[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9]Z'),
     code TEXT CHECK (code IS NULL OR code GLOB 'AIRLOCK-E-*'),
     detail TEXT,
-    record_version INTEGER NOT NULL DEFAULT 1 CHECK (record_version IN (1, 2)),
+    record_version INTEGER NOT NULL DEFAULT 1 CHECK (record_version IN (1, 2, 3)),
     files TEXT CHECK (files IS NULL OR (json_valid(files) AND json_type(files) = 'array')),
     lease_pid INTEGER CHECK (lease_pid IS NULL OR (kind = 'handover' AND outcome = 'started' AND lease_pid > 0)),
     sync_time TEXT CHECK (sync_time IS NULL OR (kind = 'cloud-sync' AND sync_time GLOB
@@ -352,6 +433,8 @@ const CREATE_EVENTS: &str = "CREATE TABLE events (
     read_bytes INTEGER CHECK (read_bytes IS NULL OR read_bytes >= 0),
     read_sha256 TEXT CHECK (read_sha256 IS NULL OR (length(read_sha256) = 64
         AND read_sha256 NOT GLOB '*[^0-9a-f]*')),
+    licence TEXT CHECK (licence IS NULL OR (record_version = 3 AND json_valid(licence)
+        AND json_type(licence) = 'object' AND json_type(licence, '$.reference') = 'text')),
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 )";
@@ -386,7 +469,8 @@ impl Event {
             github_date: None,
             sync_time: None,
             read: None,
-            record_version: 2,
+            licence: None,
+            record_version: 3,
             prev_hash: String::new(),
             hash: String::new(),
         }
@@ -426,6 +510,11 @@ impl Event {
             read_offset: opt_i64(self.read.as_ref().map(|r| r.read_offset)),
             read_bytes: opt_i64(self.read.as_ref().map(|r| r.read_bytes)),
             read_sha256: self.read.as_ref().map(|r| r.read_sha256.to_string()),
+            licence: self
+                .licence
+                .as_ref()
+                .map(|l| serde_json::to_string(l).unwrap_or_default()),
+            licence_json: self.licence.clone(),
             read: self.read.as_ref().map(|r| JsonRead {
                 size: opt_i64(Some(r.file_size)).unwrap_or(0),
                 read_offset: opt_i64(Some(r.read_offset)).unwrap_or(0),
@@ -480,6 +569,9 @@ impl Row {
                 serde_json::json!(self.read_sha256),
             ]);
         }
+        if self.record_version >= 3 {
+            fields.push(serde_json::json!(self.licence));
+        }
         let mut h = Sha256::new();
         h.update(prev.as_bytes());
         h.update(b"\n");
@@ -513,8 +605,10 @@ impl Row {
             read_offset: r.get(21)?,
             read_bytes: r.get(22)?,
             read_sha256: r.get(23)?,
-            prev_hash: r.get(24)?,
-            hash: r.get(25)?,
+            licence: r.get(24)?,
+            prev_hash: r.get(25)?,
+            hash: r.get(26)?,
+            licence_json: None,
             read: None,
         })
     }
@@ -572,6 +666,10 @@ impl Row {
             _ => Vec::new(),
         };
         let read = self.read_facts()?;
+        let licence = match &self.licence {
+            None => None,
+            Some(l) => Some(serde_json::from_str(l).map_err(|_| "licence")?),
+        };
         Ok(Event {
             seq: u(Some(self.seq), "seq")?.unwrap_or(0),
             kind,
@@ -605,7 +703,12 @@ impl Row {
             github_date,
             sync_time: time(&self.sync_time, "sync_time")?,
             read,
-            record_version: if self.record_version == 1 { 1 } else { 2 },
+            licence,
+            record_version: match self.record_version {
+                1 => 1,
+                2 => 2,
+                _ => 3,
+            },
             prev_hash: self.prev_hash.clone(),
             hash: self.hash.clone(),
         })
@@ -716,7 +819,7 @@ impl Ledger {
         Error::new(
             Code::LedgerIo,
             format!(
-                "ledger {} has schema version {v}; this airlock knows 1 and {SCHEMA_VERSION}",
+                "ledger {} has schema version {v}; this airlock knows 1 to {SCHEMA_VERSION}",
                 self.path.display()
             ),
         )
@@ -755,12 +858,13 @@ impl Ledger {
                 .map_err(|e| db_err(&path, e))?;
             }
             Some("1") => migrate_v1(&tx, &path)?,
-            Some("2") => {}
+            Some("2") => migrate_v2(&tx, &path)?,
+            Some("3") => {}
             Some(other) => {
                 return Err(Error::new(
                     Code::LedgerIo,
                     format!(
-                        "ledger {} has schema version {other}; this airlock knows 1 and {SCHEMA_VERSION}",
+                        "ledger {} has schema version {other}; this airlock knows 1 to {SCHEMA_VERSION}",
                         path.display()
                     ),
                 )
@@ -901,8 +1005,26 @@ fn migrate_v1(tx: &rusqlite::Transaction<'_>, path: &Path) -> Result<()> {
         "DROP TABLE events_v1;
          CREATE INDEX events_bundle ON events(bundle_sha256);
          CREATE INDEX events_instance ON events(server_id, host_name);
-         UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+         UPDATE meta SET value = '3' WHERE key = 'schema_version';",
     )
+    .map_err(|e| db_err(path, e))
+}
+
+/// v2 → v3 inside `tx`: the rows move into the table with the `licence`
+/// column unchanged (`record_version` 1 and 2 as they were).
+fn migrate_v2(tx: &rusqlite::Transaction<'_>, path: &Path) -> Result<()> {
+    let v2_columns = COLUMNS.replace(" licence,", "");
+    tx.execute_batch(&format!(
+        "ALTER TABLE events RENAME TO events_v2;
+         DROP INDEX IF EXISTS events_bundle;
+         DROP INDEX IF EXISTS events_instance;
+         {CREATE_EVENTS};
+         INSERT INTO events ({v2_columns}) SELECT {v2_columns} FROM events_v2 ORDER BY seq;
+         DROP TABLE events_v2;
+         CREATE INDEX events_bundle ON events(bundle_sha256);
+         CREATE INDEX events_instance ON events(server_id, host_name);
+         UPDATE meta SET value = '3' WHERE key = 'schema_version';"
+    ))
     .map_err(|e| db_err(path, e))
 }
 
@@ -923,20 +1045,20 @@ impl Tx<'_> {
             None => (1, GENESIS.to_string()),
         };
         e.seq = seq as u64;
-        e.record_version = 2;
+        e.record_version = 3;
         e.prev_hash = prev.clone();
         let mut row = e.to_row();
         e.hash = row.compute_hash(&prev);
         row.hash = e.hash.clone();
         self.tx
             .execute(
-                &format!("INSERT INTO events ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)"),
+                &format!("INSERT INTO events ({COLUMNS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27)"),
                 params![
                     row.seq, row.kind, row.at, row.outcome, row.bundle_sha256, row.bundle_id,
                     row.signer, row.principal, row.sequence, row.host_name, row.server_id,
                     row.created, row.expires, row.code, row.detail, row.record_version, row.files,
                     row.lease_pid, row.sync_time, row.file, row.file_size, row.read_offset,
-                    row.read_bytes, row.read_sha256, row.prev_hash, row.hash
+                    row.read_bytes, row.read_sha256, row.licence, row.prev_hash, row.hash
                 ],
             )
             .map_err(|x| db_err(self.path, x))?;
@@ -1203,6 +1325,80 @@ mod tests {
         assert_ne!(e.to_row().compute_hash(GENESIS), h2);
     }
 
+    /// A ledger written by a v2 airlock (before licence in) is migrated in
+    /// place: its rows and hashes kept, `record_version` 2 as it was; new
+    /// records are v3 and carry licence facts that read back typed.
+    #[test]
+    fn v2_ledgers_migrate_to_v3_and_licence_facts_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let create_v2 = CREATE_EVENTS
+            .replace("CHECK (record_version IN (1, 2, 3))", "CHECK (record_version IN (1, 2))")
+            .replace(
+                "    licence TEXT CHECK (licence IS NULL OR (record_version = 3 AND json_valid(licence)\n        AND json_type(licence) = 'object' AND json_type(licence, '$.reference') = 'text')),\n",
+                "",
+            );
+        assert!(!create_v2.contains("licence"), "{create_v2}");
+        let raw = Connection::open(d.path().join(LEDGER_FILE)).unwrap();
+        raw.execute_batch(&format!(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '2');
+             {create_v2};"
+        ))
+        .unwrap();
+        let mut e = ev(Kind::Handover, Outcome::Started);
+        e.seq = 1;
+        e.record_version = 2;
+        e.lease_pid = Some(7);
+        e.prev_hash = GENESIS.into();
+        let mut row = e.to_row();
+        row.hash = row.compute_hash(GENESIS);
+        let v2_columns = COLUMNS.replace(" licence,", "");
+        raw.execute(
+            &format!("INSERT INTO events ({v2_columns}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)"),
+            params![
+                row.seq, row.kind, row.at, row.outcome, row.bundle_sha256, row.bundle_id,
+                row.signer, row.principal, row.sequence, row.host_name, row.server_id,
+                row.created, row.expires, row.code, row.detail, row.record_version, row.files,
+                row.lease_pid, row.sync_time, row.file, row.file_size, row.read_offset,
+                row.read_bytes, row.read_sha256, row.prev_hash, row.hash
+            ],
+        )
+        .unwrap();
+        drop(raw);
+        let mut l = Ledger::open(d.path()).unwrap();
+        assert_eq!(l.verify_chain().unwrap(), (1, row.hash.clone()));
+        let evs = l.events().unwrap();
+        assert_eq!((evs[0].record_version, evs[0].lease_pid), (2, Some(7)));
+        let facts = LicenceFacts {
+            reference: LicenceReference::parse("ABC123").unwrap(),
+            seats: Some(500),
+            expire_at: Timestamp::parse("2027-12-31T00:00:00Z"),
+            overrides: vec!["allow-seat-decrease".into()],
+            ..LicenceFacts::new(LicenceReference::parse("ABC123").unwrap())
+        };
+        let mut lic = ev(Kind::Import, Outcome::Accepted);
+        lic.licence = Some(facts.clone());
+        let appended = l.append(lic).unwrap();
+        assert_eq!(appended.record_version, 3);
+        assert_eq!(l.verify_chain().unwrap().0, 2);
+        let evs = l.events().unwrap();
+        assert_eq!(evs[1].licence.as_ref(), Some(&facts));
+        // The licence column is covered by the hash.
+        let mut changed = evs[1].clone();
+        changed.licence.as_mut().unwrap().seats = Some(501);
+        assert_ne!(
+            changed.to_row().compute_hash(&evs[1].prev_hash),
+            evs[1].hash
+        );
+        // And `log --json` shows it as an object.
+        let json = serde_json::to_value(&evs[1]).unwrap();
+        assert_eq!(json["licence"]["reference"], "ABC123");
+        // A row with a licence column the schema refuses cannot be written.
+        let raw = Connection::open(d.path().join(LEDGER_FILE)).unwrap();
+        let bad = raw.execute("UPDATE events SET licence = '[1]' WHERE seq = 2", []);
+        assert!(bad.is_err());
+    }
+
     /// A ledger written by a v1 airlock is migrated in place: every row and
     /// hash kept, the chain verifies, the records read typed (hand-over
     /// files from `detail`, GitHub's date raw), the rules answer, and
@@ -1276,8 +1472,8 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(v, "2");
-        // Reopening a v2 ledger changes nothing.
+        assert_eq!(v, "3");
+        // Reopening a migrated ledger changes nothing.
         drop(l);
         assert_eq!(Ledger::open(d.path()).unwrap().verify_chain().unwrap().0, 4);
     }

@@ -484,7 +484,12 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         bundle_sha256: bundle_sha256.as_deref().and_then(HexDigest::parse),
         bundle_id: Some(manifest.bundle_id.clone()),
         signer: Some(manifest.sequence.key.clone()),
-        principal: None,
+        // A licence bundle's source is the enterprise (decision 83: fleet
+        // lists licence exports per enterprise).
+        principal: manifest.licence().map(|(e, _)| e.to_string()),
+        licence: manifest
+            .licence()
+            .map(|(_, r)| crate::ledger::LicenceFacts::new(r.clone())),
         sequence: Some(number),
         host_name: manifest.source.host_name.clone(),
         server_id: manifest.source.server_id.clone(),
