@@ -251,6 +251,13 @@ pub fn gather(
         }
         Err(e) => errors.push(("the active licence", e)),
     }
+    judge(&mut st, errors);
+    st
+}
+
+/// Add the problems the readings show, and the failures to read; then the
+/// verdict (the worst problem's) and the text.
+fn judge(st: &mut LicenceStatus, errors: Vec<(&str, Error)>) {
     if st.check_valid == Some(false) {
         st.problems.push(Problem {
             problem: problem::CHECK_INVALID,
@@ -276,8 +283,7 @@ pub fn gather(
     // Worst first: a monitoring system shows the start of the line.
     st.problems.sort_by_key(|p| std::cmp::Reverse(p.status));
     st.status = st.problems.first().map_or(Status::Ok, |p| p.status);
-    st.text = text(&st);
-    st
+    st.text = text(st);
 }
 
 /// The expiry as a problem, if it is one.
@@ -440,6 +446,13 @@ impl LicenceStatus {
                 flag(v),
             );
         }
+        self.history_metrics(&mut m);
+        m
+    }
+
+    /// The last licence applied and the problems, for [`Self::metrics`].
+    fn history_metrics(&self, m: &mut Metrics) {
+        let flag = |b: bool| f64::from(u8::from(b));
         if let Some(l) = &self.last_applied {
             let lr = [("command", COMMAND), ("reference", l.reference.as_str())];
             m.gauge(
@@ -464,7 +477,6 @@ impl LicenceStatus {
                 flag(on),
             );
         }
-        m
     }
 
     /// The human form: aligned `name: value` lines, then the problems.

@@ -590,22 +590,34 @@ fn print_health(h: &fleet::Health) {
     }
 }
 
-fn load_fleet(
-    common: &Common,
-    th: Thresholds,
-    now: SystemTime,
-) -> Result<(Vec<fleet::Instance>, Option<SeatReport>)> {
+/// What `fleet` and `report` show: the instances, the enterprises'
+/// licence bundles (apart from them), and the last `cloud seats`.
+struct Loaded {
+    instances: Vec<fleet::Instance>,
+    licences: Vec<fleet::EnterpriseLicences>,
+    seats: Option<SeatReport>,
+}
+
+fn load_fleet(common: &Common, th: Thresholds, now: SystemTime) -> Result<Loaded> {
     let dir = common.settings(Config::default())?.state_dir()?;
     super::require_ledger(&dir)?;
     let ledger = Ledger::open(&dir)?;
-    let f = fleet::fleet(&ledger.events()?, now, th);
-    Ok((f, read_seats(&dir)))
+    let events = ledger.events()?;
+    Ok(Loaded {
+        instances: fleet::fleet(&events, now, th),
+        licences: fleet::licences(&events),
+        seats: read_seats(&dir),
+    })
 }
 
 pub fn run_fleet(a: FleetArgs) -> Result<i32> {
     a.check.refuse_json_with_plugin()?;
     let now = SystemTime::now();
-    let (f, seats) = load_fleet(&a.common, a.check.thresholds(), now)?;
+    let Loaded {
+        instances: f,
+        licences,
+        seats,
+    } = load_fleet(&a.common, a.check.thresholds(), now)?;
     let report = fleet::plugin_report(&f, seats.as_ref(), now);
     a.check
         .write_metrics("fleet", &f, seats.as_ref(), report.status, now)?;
@@ -616,7 +628,7 @@ pub fn run_fleet(a: FleetArgs) -> Result<i32> {
     let health = fleet::health(&f);
     let checking = a.check.checking();
     if super::json() {
-        let mut v = serde_json::json!({"ok": true, "instances": f});
+        let mut v = serde_json::json!({"ok": true, "instances": f, "enterprises": licences});
         if checking {
             v["healthy"] = health.healthy.into();
             v["exit_code"] = health.exit_code.into();
@@ -641,7 +653,37 @@ pub fn run_fleet(a: FleetArgs) -> Result<i32> {
     for i in &f {
         print_instance(i);
     }
+    print_licences(&licences);
     Ok(0)
+}
+
+/// The licence bundles exported, per enterprise, after the instances
+/// (decision 85); nothing when there are none.
+fn print_licences(licences: &[fleet::EnterpriseLicences]) {
+    if licences.is_empty() {
+        return;
+    }
+    outln!("");
+    outln!(
+        "{:<28} {:<20} {:<20} {:>8}  {}",
+        "ENTERPRISE",
+        "LICENCE",
+        "EXPORTED",
+        "SEQUENCE",
+        "BUNDLE SHA256"
+    );
+    for e in licences {
+        for l in &e.licences {
+            outln!(
+                "{:<28} {:<20} {:<20} {:>8}  {}",
+                names::one_line(&e.enterprise),
+                l.reference.as_str(),
+                l.exported.to_string(),
+                super::or_dash(&l.sequence),
+                super::or_dash(&l.bundle_sha256)
+            );
+        }
+    }
 }
 
 /// One instance of the fleet table, with its hand-overs and warnings.
@@ -698,8 +740,12 @@ pub fn run_report(a: ReportArgs) -> Result<i32> {
         expected_interval: a.expected_interval,
     };
     let now = SystemTime::now();
-    let (f, seats) = load_fleet(&a.common, th, now)?;
-    let page = airlock::report::html(&f, seats.as_ref(), now);
+    let Loaded {
+        instances: f,
+        licences,
+        seats,
+    } = load_fleet(&a.common, th, now)?;
+    let page = airlock::report::html(&f, &licences, seats.as_ref(), now);
     if !a.force && a.html.exists() {
         return Err(Error::new(
             Code::OutputExists,
@@ -709,11 +755,20 @@ pub fn run_report(a: ReportArgs) -> Result<i32> {
     airlock::fsutil::ensure_dir(&airlock::fsutil::parent_dir(&a.html), "report directory")?;
     airlock::fsutil::write_atomic(&a.html, page.as_bytes(), 0o644, a.force)?;
     if super::json() {
-        let mut doc = serde_json::json!({"ok": true, "instances": f.len()});
+        let mut doc =
+            serde_json::json!({"ok": true, "instances": f.len(), "enterprises": licences.len()});
         names::insert(&mut doc, "report", &a.html);
         super::print_json(&doc);
     } else {
-        outln!("wrote {} ({} instance(s))", names::shown(&a.html), f.len());
+        let enterprises = match licences.len() {
+            0 => String::new(),
+            n => format!(", licence bundles of {n} enterprise(s)"),
+        };
+        outln!(
+            "wrote {} ({} instance(s){enterprises})",
+            names::shown(&a.html),
+            f.len()
+        );
     }
     Ok(0)
 }
