@@ -234,6 +234,17 @@ fn main() {
         connected.public.to_openssh()
     );
     fs::write(root().join("keys/allowed_signers"), allowed).unwrap();
+    // The isolated side's licence trust file: the connected side's key only
+    // (decision 83); an exporter's key in it would let an instance sign licences.
+    fs::write(
+        root().join("keys/licence_allowed_signers"),
+        format!(
+            "# TEST ONLY: the isolated side's licence trust file. Never trust these keys.\n\
+             {SAMPLE_ENTERPRISE} namespaces=\"airlock-bundle\" {} connected\n",
+            connected.public.to_openssh()
+        ),
+    )
+    .unwrap();
     fs::write(
         root().join("keys/revoked_keys"),
         format!(

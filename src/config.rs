@@ -54,6 +54,32 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// Signatures required from distinct trusted keys.
     pub require_signers: Option<usize>,
+    /// The isolated side's allowed_signers for licence bundles.
+    pub licence_trust: Option<PathBuf>,
+    /// The GHES appliance's host name (SSH).
+    pub appliance_host: Option<String>,
+    /// The SSH command, words split at spaces (default `ssh`).
+    pub appliance_ssh_command: Option<String>,
+    /// The appliance's administrative SSH port (default 122).
+    pub appliance_ssh_port: Option<u16>,
+    /// The SSH user (default `admin`).
+    pub appliance_ssh_user: Option<String>,
+    /// The known_hosts file that pins the appliance's host key.
+    pub appliance_known_hosts: Option<PathBuf>,
+    /// The Manage GHES API's base URL (`https://HOST:8443`).
+    pub appliance_manage_url: Option<String>,
+    /// The file holding the Management Console (root site admin) password.
+    pub appliance_password_file: Option<PathBuf>,
+    /// The appliance's REST API base URL (`https://HOST/api/v3`), for seats in use.
+    pub appliance_api_url: Option<String>,
+    /// The file holding a site-admin token for the appliance's REST API.
+    pub appliance_token_file: Option<PathBuf>,
+    /// watch: apply verified licence bundles without a person (default false).
+    pub licence_auto_apply: Option<bool>,
+    /// licence status: WARNING at this many days before expiry (default 30).
+    pub licence_warning_days: Option<u32>,
+    /// licence status: CRITICAL at this many days before expiry (default 7).
+    pub licence_critical_days: Option<u32>,
 }
 
 /// A duration above zero, as humantime writes it (`30s`, `5min`, `1h 30m`):
@@ -124,6 +150,10 @@ impl Config {
         fix(&mut c.submit_token_file);
         fix(&mut c.token_file);
         fix(&mut c.ca_file);
+        fix(&mut c.licence_trust);
+        fix(&mut c.appliance_known_hosts);
+        fix(&mut c.appliance_password_file);
+        fix(&mut c.appliance_token_file);
         for i in c.identities.iter_mut() {
             if i.is_relative() {
                 *i = base.join(&*i);
@@ -237,6 +267,7 @@ pub struct Key {
 
 const TRUSTING: &[&str] = &["verify", "extract", "import", "watch"];
 const IMPORTING: &[&str] = &["import", "watch"];
+const LICENCE: &[&str] = &["licence"];
 
 /// Every key of `airlock.toml`, in the order the docs list them. Tests check
 /// that docs/import.md, docs/operator-guide.md, the man pages and every
@@ -266,14 +297,40 @@ pub const KEYS: &[Key] = &[
         about: "the most one request to submit_url, or to GitHub (its whole answer included), may take (default 30s)" },
     Key { name: "http_deadline", env: None, flag: "--http-deadline", commands: &["import", "watch", "cloud"],
         about: "the most a bundle's whole hand-over to submit_url may take, every file and retry included; for cloud, one request to GitHub with its retries (default 5min)" },
-    Key { name: "ca_file", env: None, flag: "--ca-file", commands: &["import", "watch", "cloud"],
-        about: "extra CA certificates (PEM) for HTTPS to GitHub and to submit_url" },
+    Key { name: "ca_file", env: None, flag: "--ca-file", commands: &["import", "watch", "cloud", "licence"],
+        about: "extra CA certificates (PEM) for HTTPS to GitHub, to submit_url and to the appliance" },
     Key { name: "api_url", env: None, flag: "--api-url", commands: &["cloud"],
         about: "the GitHub REST API base URL, for anything host does not cover" },
     Key { name: "host", env: Some("GH_HOST"), flag: "--host", commands: &["cloud"],
         about: "the GitHub host: github.com or NAME.ghe.com (one of api_url and host)" },
     Key { name: "token_file", env: None, flag: "--token-file", commands: &["cloud"],
         about: "the file holding the GitHub token (GH_TOKEN or GITHUB_TOKEN, the token itself, comes between the flag and the file)" },
+    Key { name: "licence_trust", env: Some("AIRLOCK_LICENCE_TRUST"), flag: "--licence-trust", commands: LICENCE,
+        about: "the isolated side's allowed_signers for licence bundles: connected-side keys only, principal = the enterprise slug" },
+    Key { name: "appliance_host", env: Some("AIRLOCK_APPLIANCE_HOST"), flag: "--appliance-host", commands: LICENCE,
+        about: "the GHES appliance (its primary), reached over SSH as admin on port 122" },
+    Key { name: "appliance_ssh_command", env: Some("AIRLOCK_APPLIANCE_SSH_COMMAND"), flag: "--appliance-ssh-command", commands: LICENCE,
+        about: "the SSH command, words split at spaces, airlock's arguments appended, as GIT_SSH_COMMAND (default ssh)" },
+    Key { name: "appliance_ssh_port", env: None, flag: "--appliance-ssh-port", commands: LICENCE,
+        about: "the appliance's administrative SSH port (default 122)" },
+    Key { name: "appliance_ssh_user", env: None, flag: "--appliance-ssh-user", commands: LICENCE,
+        about: "the SSH user (default admin)" },
+    Key { name: "appliance_known_hosts", env: None, flag: "--appliance-known-hosts", commands: LICENCE,
+        about: "the known_hosts file pinning the appliance's SSH host key (required for SSH)" },
+    Key { name: "appliance_manage_url", env: Some("AIRLOCK_APPLIANCE_MANAGE_URL"), flag: "--appliance-manage-url", commands: LICENCE,
+        about: "the Manage GHES API (GHES 3.12+): https://HOST:8443" },
+    Key { name: "appliance_password_file", env: None, flag: "--appliance-password-file", commands: LICENCE,
+        about: "the file holding the root site admin password for the Manage API (AIRLOCK_APPLIANCE_PASSWORD, the password itself, comes between the flag and the file)" },
+    Key { name: "appliance_api_url", env: None, flag: "--appliance-api-url", commands: LICENCE,
+        about: "the appliance's REST API, https://HOST/api/v3: the source of seats in use" },
+    Key { name: "appliance_token_file", env: None, flag: "--appliance-token-file", commands: LICENCE,
+        about: "the file holding a site-admin token for appliance_api_url (AIRLOCK_APPLIANCE_TOKEN, the token itself, comes between the flag and the file)" },
+    Key { name: "licence_auto_apply", env: None, flag: "--licence-auto-apply", commands: LICENCE,
+        about: "apply verified licence bundles without waiting for a person (applying restarts GHES services; default false)" },
+    Key { name: "licence_warning_days", env: None, flag: "--warning-days", commands: LICENCE,
+        about: "licence status: WARNING when the licence expires within this many days (default 30)" },
+    Key { name: "licence_critical_days", env: None, flag: "--critical-days", commands: LICENCE,
+        about: "licence status: CRITICAL when the licence expires within this many days (default 7)" },
 ];
 
 impl Config {
@@ -291,6 +348,10 @@ impl Config {
             outbox: path("AIRLOCK_OUTBOX"),
             enterprise: text("AIRLOCK_ENTERPRISE"),
             submit_url: text("AIRLOCK_SUBMIT_URL"),
+            licence_trust: path("AIRLOCK_LICENCE_TRUST"),
+            appliance_host: text("AIRLOCK_APPLIANCE_HOST"),
+            appliance_ssh_command: text("AIRLOCK_APPLIANCE_SSH_COMMAND"),
+            appliance_manage_url: text("AIRLOCK_APPLIANCE_MANAGE_URL"),
             host: text("GH_HOST").filter(|h| !h.trim().is_empty()),
             ..Config::default()
         }
@@ -317,6 +378,9 @@ pub struct Settings {
     pub file_path: Option<PathBuf>,
     github_token_env: Option<&'static str>,
     submit_token_env: bool,
+    /// The secret-holding variables that are set (the appliance's
+    /// password and token).
+    secret_vars: Vec<&'static str>,
     /// HTTPS_PROXY, ALL_PROXY, NO_PROXY (either spelling), judged only
     /// when a command connects ([`Settings::proxies`]).
     proxy_vars: crate::net::ProxyVars,
@@ -355,6 +419,10 @@ impl Settings {
             var(env, "AIRLOCK_SUBMIT_TOKEN").is_some(),
         )?;
         s.proxy_vars = crate::net::ProxyVars::read(env);
+        s.secret_vars = ["AIRLOCK_APPLIANCE_PASSWORD", "AIRLOCK_APPLIANCE_TOKEN"]
+            .into_iter()
+            .filter(|n| var(env, n).is_some())
+            .collect();
         Ok(s)
     }
 
@@ -395,6 +463,7 @@ impl Settings {
             file_path,
             github_token_env,
             submit_token_env,
+            secret_vars: Vec::new(),
             proxy_vars: crate::net::ProxyVars::default(),
         })
     }
@@ -469,6 +538,28 @@ impl Settings {
             &self.env.submit_url,
             &self.file.submit_url,
         ])
+    }
+
+    /// A key's value from the first layer that sets it: the flag, the
+    /// environment, the file.
+    pub fn pick<T: Clone>(&self, key: impl Fn(&Config) -> &Option<T>) -> Option<T> {
+        first([key(&self.flags), key(&self.env), key(&self.file)])
+    }
+
+    /// Where a secret comes from: the flag's file, else the variable holding
+    /// it, else the configuration file's file.
+    pub fn secret(
+        &self,
+        file: impl Fn(&Config) -> &Option<PathBuf>,
+        var: &'static str,
+    ) -> Option<TokenSource> {
+        if let Some(f) = file(&self.flags) {
+            return Some(TokenSource::File(f.clone()));
+        }
+        if self.secret_vars.contains(&var) {
+            return Some(TokenSource::Env(var));
+        }
+        file(&self.file).clone().map(TokenSource::File)
     }
 
     /// Where the bearer token for `submit_url` comes from: `--submit-token-file`,

@@ -110,6 +110,11 @@ impl Opened {
         Opened { file, name }
     }
 
+    /// The descriptor, for the one verifying read.
+    pub fn into_file(self) -> File {
+        self.file
+    }
+
     /// The name it was opened by.
     pub fn path(&self) -> &Path {
         &self.name
@@ -196,13 +201,13 @@ impl Disposition {
 }
 
 /// Sort an import's outcome into a disposition.
-pub fn disposition(r: &Result<ImportReport>) -> Disposition {
+pub fn disposition<R>(r: &Result<R>) -> Disposition {
     use crate::error::Class;
     let Err(e) = r else {
         return Disposition::Imported;
     };
     match e.code {
-        Code::AlreadyImported => Disposition::AlreadyImported,
+        Code::AlreadyImported | Code::LicenceApplied => Disposition::AlreadyImported,
         Code::LedgerSuperseded => Disposition::Superseded,
         Code::LedgerOlder | Code::LedgerRollback => Disposition::Refused,
         Code::BundleChanged | Code::StateLock | Code::LedgerIo | Code::Resources => {
@@ -211,6 +216,9 @@ pub fn disposition(r: &Result<ImportReport>) -> Disposition {
         Code::NotAFile => Disposition::Refused,
         _ => match e.code.class() {
             Class::Io | Class::Handover | Class::Internal => Disposition::Retry,
+            // An appliance that is busy or unreachable: try again later; one
+            // that reports another licence after the apply is a verdict.
+            Class::Appliance if e.code != Code::LicenceNotActive => Disposition::Retry,
             _ => Disposition::Refused,
         },
     }
@@ -300,7 +308,7 @@ fn staging_dir(state: &Path, target: &Target) -> Result<(PathBuf, Option<RemoveO
 /// member), the record names the instance, bundle and signer from it; an
 /// untrusted bundle's claims are never recorded. The bundle's SHA-256 is
 /// recorded only when the read covered the whole file.
-fn record_rejected(
+pub(crate) fn record_rejected(
     ledger: &mut Ledger,
     bundle: &Path,
     refusal: &Refusal,

@@ -1095,6 +1095,25 @@ impl Tx<'_> {
     }
 }
 
+impl Tx<'_> {
+    /// Every record about a licence bundle, in order (the isolated side's
+    /// licence rules read them all: a few per year).
+    pub(crate) fn licence_events(&self) -> Result<Vec<Event>> {
+        let mut st = self
+            .tx
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM events WHERE licence IS NOT NULL ORDER BY seq"
+            ))
+            .map_err(|e| db_err(self.path, e))?;
+        let rows = st
+            .query_map([], Row::from_sql)
+            .map_err(|e| db_err(self.path, e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| db_err(self.path, e))?;
+        typed(&rows, self.path)
+    }
+}
+
 /// The freshness rules' queries over accepted imports. Each can leave out
 /// the bundles in `except` (a batch's own acceptances: what is older than
 /// one of them is superseded, not a rollback).

@@ -9,6 +9,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if raw.get(1).is_some_and(|a| a == "standin-appliance") {
+        return ExitCode::from(cli::standin_appliance(&raw[2..]));
+    }
     let args = match cli::Cli::try_parse_from(&raw) {
         Ok(a) => a,
         // Usage errors exit 2 (the documented usage code), help and version 0.

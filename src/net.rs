@@ -210,6 +210,11 @@ impl Agent {
         self.pick(url).post(url)
     }
 
+    /// A PUT to `url`, direct or through the proxy as `url` calls for.
+    pub fn put(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+        self.pick(url).put(url)
+    }
+
     /// What a failed request to `url` means, naming the proxy it went
     /// through (so a refused connection to the proxy does not read as
     /// GitHub's).

@@ -62,6 +62,39 @@ pub fn licence(reference: &str) -> Vec<u8> {
     out
 }
 
+/// The first line of a licence the appliance stand-in reads
+/// ([`appliance_licence`]): it is a stand-in, never a GHES licence.
+pub const APPLIANCE_LICENCE_LABEL: &[u8] = b"AIRLOCK STAND-IN LICENCE - not a GHES licence\n";
+
+/// A stand-in licence the appliance stand-in (`standin::appliance`) can
+/// read, since it has no GHES key to read a real one: the label line, one
+/// line of JSON `{"reference_number", "seats" (absent: unlimited),
+/// "expire_at"}` as `ghe-license info -j` spells them, then opaque bytes up
+/// to [`SAMPLE_LICENCE_LEN`]. airlock itself never parses a licence;
+/// `expire_at` is written as given (any RFC 3339 offset).
+pub fn appliance_licence(reference: &str, seats: Option<u64>, expire_at: &str) -> Vec<u8> {
+    let mut out = APPLIANCE_LICENCE_LABEL.to_vec();
+    let info = match seats {
+        Some(n) => {
+            serde_json::json!({"reference_number": reference, "seats": n, "expire_at": expire_at})
+        }
+        None => {
+            serde_json::json!({"reference_number": reference, "unlimited_seating": true, "expire_at": expire_at})
+        }
+    };
+    out.extend_from_slice(info.to_string().as_bytes());
+    out.push(b'\n');
+    let mut h = Sha256::digest(format!(
+        "airlock stand-in licence {reference} {seats:?} {expire_at}"
+    ));
+    while out.len() < SAMPLE_LICENCE_LEN {
+        out.extend_from_slice(&h);
+        h = Sha256::digest(h);
+    }
+    out.truncate(SAMPLE_LICENCE_LEN);
+    out
+}
+
 /// A usage file whose user list is encrypted to GitHub (the default form),
 /// with a users blob of about `blob_len` characters.
 pub fn usage_encrypted(host: &str, server_id: &str, blob_len: usize) -> Vec<u8> {
@@ -184,5 +217,21 @@ mod tests {
         assert_eq!(l, licence(SAMPLE_REFERENCE));
         assert_ne!(l, licence("OTHER1"));
         assert!(matches!(sniff(&l[..]), Sniff::Other));
+    }
+
+    #[test]
+    fn appliance_licences_are_labelled_and_differ_by_content() {
+        let a = appliance_licence("REF1", Some(100), "2027-01-01T00:00:00Z");
+        assert_eq!(a.len(), SAMPLE_LICENCE_LEN);
+        assert!(a.starts_with(APPLIANCE_LICENCE_LABEL));
+        assert_eq!(
+            a,
+            appliance_licence("REF1", Some(100), "2027-01-01T00:00:00Z")
+        );
+        assert_ne!(
+            a,
+            appliance_licence("REF1", Some(101), "2027-01-01T00:00:00Z")
+        );
+        assert!(matches!(sniff(&a[..]), Sniff::Other));
     }
 }

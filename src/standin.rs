@@ -10,6 +10,8 @@
 //! a request head of at most 16 KiB read with a 5 s timeout; it listens on
 //! 127.0.0.1 only and stops when dropped.
 
+pub mod appliance;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};

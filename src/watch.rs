@@ -82,7 +82,7 @@ pub struct WatchOptions {
 /// What the watcher did, for the caller to print or log. Names are the
 /// files' names in the drop folder, as bytes (escape them to show them).
 #[derive(Debug)]
-pub enum WatchEvent<'a> {
+pub enum WatchEvent<'a, R = ImportReport> {
     /// Watching: with inotify, or by polling only (and why).
     Started {
         /// `Ok` when inotify watches the folder; else why not (the watcher
@@ -105,7 +105,7 @@ pub enum WatchEvent<'a> {
         /// Where it is now: in `done/` or `quarantine/`.
         to: &'a Path,
         /// The import's report, when the import succeeded.
-        report: Option<&'a ImportReport>,
+        report: Option<&'a R>,
         /// The error, when the import ended in one (including already
         /// imported and superseded, which go to `done/`).
         error: Option<&'a Error>,
@@ -194,7 +194,8 @@ fn stamp(md: &fs::Metadata) -> Stamp {
 /// The outer error is a failure to set up (trust file, identities, state
 /// directory): the file is tried again later. The inner result is the
 /// import's verdict on the bundle.
-pub type ImportFn<'a> = dyn FnMut(Result<Opened>, &mut Batch) -> Result<Result<ImportReport>> + 'a;
+pub type ImportFn<'a, R = ImportReport> =
+    dyn FnMut(Result<Opened>, &mut Batch) -> Result<Result<R>> + 'a;
 
 /// The drop folder's directories, checked once at start.
 struct Dirs {
@@ -241,11 +242,11 @@ impl Dirs {
 
 /// Watch `opts.dir` until `stop` is set (checked at least twice a second
 /// and between bundles), or with `once` until what is in it was judged.
-pub fn watch(
+pub fn watch<R>(
     opts: &WatchOptions,
     stop: &AtomicBool,
-    import: &mut ImportFn<'_>,
-    on: &mut dyn FnMut(WatchEvent<'_>),
+    import: &mut ImportFn<'_, R>,
+    on: &mut dyn FnMut(WatchEvent<'_, R>),
 ) -> Result<Summary> {
     let dirs = Dirs::open(&opts.dir)?;
     let _lock = lock_dir(&dirs.root)?;
@@ -277,7 +278,7 @@ pub fn watch(
 }
 
 /// Put back what a stopped watcher had claimed, to be judged again.
-fn recover(dirs: &Dirs, on: &mut dyn FnMut(WatchEvent<'_>)) -> Result<()> {
+fn recover<R>(dirs: &Dirs, on: &mut dyn FnMut(WatchEvent<'_, R>)) -> Result<()> {
     let rd = fs::read_dir(&dirs.claim).map_err(|e| Error::io_read(&dirs.claim, e))?;
     for entry in rd.flatten() {
         let name = entry.file_name();
@@ -365,15 +366,15 @@ struct Claimed {
 }
 
 /// The state of one run.
-struct Watcher<'o> {
+struct Watcher<'o, R> {
     opts: &'o WatchOptions,
     dirs: &'o Dirs,
     tracked: HashMap<OsString, Track>,
     summary: Summary,
-    on: &'o mut dyn FnMut(WatchEvent<'_>),
+    on: &'o mut dyn FnMut(WatchEvent<'_, R>),
 }
 
-impl Watcher<'_> {
+impl<R> Watcher<'_, R> {
     /// The settled files whose retry (if any) is due, by name.
     fn ready(&self, now: Instant) -> Vec<OsString> {
         let mut ready: Vec<OsString> = self
@@ -405,7 +406,7 @@ impl Watcher<'_> {
     fn pass(
         &mut self,
         ready: Vec<OsString>,
-        import: &mut ImportFn<'_>,
+        import: &mut ImportFn<'_, R>,
         stop: &AtomicBool,
     ) -> Result<()> {
         let mut claimed: HashMap<PathBuf, Claimed> = HashMap::new();
@@ -505,7 +506,7 @@ impl Watcher<'_> {
     /// Act on an import's verdict: put the file back and try again later (a
     /// failure of this host), quarantine a refused file, or move an
     /// imported (already imported, superseded) one into `done/`.
-    fn place(&mut self, c: &Claimed, result: Result<Result<ImportReport>>) -> Result<()> {
+    fn place(&mut self, c: &Claimed, result: Result<Result<R>>) -> Result<()> {
         let result = match result {
             Ok(r) => r,
             Err(setup) => {

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+[ -x /usr/sbin/sshd ]  || need+=(openssh-server)   # tests/appliance.rs: the SSH hand-over through a real sshd on loopback
 command -v unzip      >/dev/null || need+=(unzip)
 command -v age        >/dev/null || need+=(age)
 command -v age-keygen >/dev/null || need+=(age)

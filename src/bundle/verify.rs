@@ -776,8 +776,13 @@ pub fn check_kind(m: &Manifest, want: BundleKind) -> Result<()> {
              was handed over"
         }
         BundleKind::Usage => {
-            "this is a usage bundle (from a GHES instance, for GitHub Enterprise Cloud), not a \
-             licence bundle: it is never applied to an appliance; nothing was applied"
+            // A usage bundle given to the licence import: not a licence
+            // (whichever side it is on), decision 83.
+            return Err(Error::new(
+                Code::NotALicence,
+                "this is a usage bundle (from a GHES instance, for GitHub Enterprise Cloud), not a \
+                 licence bundle: it is never applied to an appliance; nothing was applied",
+            ));
         }
     };
     Err(Error::new(Code::WrongDirection, cause))

@@ -8,6 +8,8 @@ mod extract;
 mod import;
 mod inspect;
 mod keygen;
+mod licence;
+mod licence_connect;
 mod log;
 mod man;
 mod settings;
@@ -70,6 +72,9 @@ pub enum Command {
     Import(import::Args),
     /// Import every bundle that arrives in a drop folder (data diode, gateway), unattended
     Watch(watch::Args),
+    /// Licence in (isolated side): import a licence bundle into the GHES appliance, watch for them, show the active licence
+    #[command(alias = "license")]
+    Licence(licence::LicenceArgs),
     /// List the ledger of exports and imports; --verify checks its hash chain
     Log(log::Args),
     /// Ask GitHub Enterprise Cloud about syncs and seats
@@ -250,6 +255,23 @@ impl airlock::progress::Sink for Bar {
     }
 }
 
+/// The hidden `airlock standin-appliance --state DIR [SSH ARGUMENTS…]`: the
+/// appliance stand-in's SSH face for tests and the demo (not GHES). Taken
+/// before clap, so no help, completion or man page lists it: an sshd forced
+/// command, or, given ssh's arguments, the SSH command itself. `args` are
+/// those after the subcommand's name; the exit status.
+pub fn standin_appliance(args: &[std::ffi::OsString]) -> u8 {
+    let (state, rest) = match args {
+        [flag, dir, rest @ ..] if flag == "--state" => (PathBuf::from(dir), rest),
+        _ => {
+            eprintln!("usage: airlock standin-appliance --state DIR [SSH ARGUMENTS...] (a test stand-in, not GHES)");
+            return 2;
+        }
+    };
+    let st = airlock::standin::appliance::ssh_main(&state, rest);
+    u8::try_from(st).unwrap_or(1)
+}
+
 /// Run a command; its exit status (0, or a `--check` status) on success.
 pub fn run(cli: Cli) -> Result<i32> {
     setup_output(&cli);
@@ -324,6 +346,7 @@ fn run_command(command: Command) -> Result<()> {
         Command::Extract(a) => extract::run(a),
         Command::Import(a) => import::run(a),
         Command::Watch(a) => watch::run(a),
+        Command::Licence(a) => licence::run(a),
         Command::Log(a) => log::run(a),
         Command::Sign(a) => sign::run(a),
         Command::Demo(a) => demo::run(a),

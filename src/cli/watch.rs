@@ -25,6 +25,13 @@ pub struct Args {
     pub dir: PathBuf,
     #[command(flatten)]
     pub opts: ImportArgs,
+    #[command(flatten)]
+    pub timing: Timing,
+}
+
+/// How a drop folder is watched (shared by `watch` and `licence watch`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Timing {
     /// A file is complete once unchanged this long and ending in a zip trailer
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = super::parse_duration)]
     pub settle: Duration,
@@ -46,6 +53,11 @@ pub struct Args {
 const STOP_GRACE: Duration = Duration::from_millis(800);
 
 pub fn run(a: Args) -> Result<()> {
+    in_thread(move |stop| run_watch(&a, stop))
+}
+
+/// Run a watcher on its own thread until it ends or a signal stops it.
+pub fn in_thread(f: impl FnOnce(&AtomicBool) -> Result<()> + Send + 'static) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [
         signal_hook::consts::SIGTERM,
@@ -61,7 +73,7 @@ pub fn run(a: Args) -> Result<()> {
     let worker_stop = Arc::clone(&stop);
     let worker = std::thread::Builder::new()
         .name("watch".into())
-        .spawn(move || run_watch(&a, &worker_stop))
+        .spawn(move || f(&worker_stop))
         .map_err(|e| Error::new(Code::Resources, format!("cannot start the watcher: {e}")))?;
     let joined = |w: std::thread::JoinHandle<Result<()>>| {
         w.join()
@@ -89,16 +101,6 @@ pub fn run(a: Args) -> Result<()> {
 }
 
 fn run_watch(a: &Args, stop: &AtomicBool) -> Result<()> {
-    let opts = WatchOptions {
-        dir: a.dir.clone(),
-        settle: a.settle,
-        incomplete_after: a.incomplete_after,
-        poll: a.poll,
-        retry_after: a.retry_after,
-        once: a.once,
-        now: airlock::bundle::verify::Clock::System,
-    };
-    let json = super::json();
     // Options, trust and identities are read again for every bundle, so a
     // changed trust file applies without a restart.
     let mut import = |b: Result<Opened>, batch: &mut Batch| {
@@ -110,16 +112,36 @@ fn run_watch(a: &Args, stop: &AtomicBool) -> Result<()> {
         let state = open_state(&r.state_path, true)?;
         Ok(import_in(&r, &state, b, batch))
     };
-    let mut on = |ev: WatchEvent<'_>| {
-        report(&ev, json, &a.dir);
+    drive(&a.dir, &a.timing, stop, &mut import)
+}
+
+/// Watch `dir`, printing each event, and with `--once` exit as it says.
+pub fn drive<R: Shown>(
+    dir: &std::path::Path,
+    t: &Timing,
+    stop: &AtomicBool,
+    import: &mut airlock::watch::ImportFn<'_, R>,
+) -> Result<()> {
+    let opts = WatchOptions {
+        dir: dir.to_path_buf(),
+        settle: t.settle,
+        incomplete_after: t.incomplete_after,
+        poll: t.poll,
+        retry_after: t.retry_after,
+        once: t.once,
+        now: airlock::bundle::verify::Clock::System,
+    };
+    let json = super::json();
+    let mut on = |ev: WatchEvent<'_, R>| {
+        report(&ev, json, dir);
         // Nobody reads the events any more (`airlock watch … | head`): stop
         // as on SIGTERM.
         if super::stdout_closed() {
             stop.store(true, Ordering::SeqCst);
         }
     };
-    let summary = watch(&opts, stop, &mut import, &mut on)?;
-    if a.once {
+    let summary = watch(&opts, stop, import, &mut on)?;
+    if t.once {
         return once_status(summary, json);
     }
     Ok(())
@@ -151,7 +173,23 @@ fn once_status(s: Summary, json: bool) -> Result<()> {
 
 /// One event: a JSON line with `--json`, else a line for people (stdout
 /// for files placed, stderr for the rest).
-fn report(ev: &WatchEvent<'_>, json: bool, dir: &std::path::Path) {
+/// What a watcher's report says: its key in `--json`'s `placed` event, and
+/// the word for a file judged good.
+pub trait Shown: serde::Serialize {
+    /// `import`, `licence`.
+    const KEY: &'static str;
+    /// `imported`, `staged`, `applied`.
+    fn what(&self) -> &'static str;
+}
+
+impl Shown for airlock::import::ImportReport {
+    const KEY: &'static str = "import";
+    fn what(&self) -> &'static str {
+        "imported"
+    }
+}
+
+fn report<R: Shown>(ev: &WatchEvent<'_, R>, json: bool, dir: &std::path::Path) {
     let line = if json {
         event_json(ev, dir)
     } else {
@@ -161,7 +199,7 @@ fn report(ev: &WatchEvent<'_>, json: bool, dir: &std::path::Path) {
     crate::cli::raw_out(&format!("{line}\n"));
 }
 
-fn event_json(ev: &WatchEvent<'_>, dir: &std::path::Path) -> serde_json::Value {
+fn event_json<R: Shown>(ev: &WatchEvent<'_, R>, dir: &std::path::Path) -> serde_json::Value {
     let err = |e: &Error| serde_json::json!({"code": e.code.as_str(), "cause": e.cause});
     match ev {
         WatchEvent::Started { inotify } => {
@@ -186,7 +224,7 @@ fn event_json(ev: &WatchEvent<'_>, dir: &std::path::Path) -> serde_json::Value {
             names::insert(&mut v, "file", name);
             names::insert(&mut v, "to", to);
             if let Some(r) = report {
-                v["import"] = serde_json::json!(r);
+                v[R::KEY] = serde_json::json!(r);
             }
             if let Some(e) = error {
                 v["error"] = err(e);
@@ -205,7 +243,7 @@ fn event_json(ev: &WatchEvent<'_>, dir: &std::path::Path) -> serde_json::Value {
     }
 }
 
-fn event_text(ev: &WatchEvent<'_>, dir: &std::path::Path) {
+fn event_text<R: Shown>(ev: &WatchEvent<'_, R>, dir: &std::path::Path) {
     match ev {
         WatchEvent::Started { inotify } => {
             let how = match inotify {
@@ -224,10 +262,10 @@ fn event_text(ev: &WatchEvent<'_>, dir: &std::path::Path) {
             disposition,
             to,
             error,
-            ..
+            report,
         } => {
             let what = match disposition {
-                Disposition::Imported => "imported",
+                Disposition::Imported => report.map_or("imported", |r| r.what()),
                 Disposition::AlreadyImported => "already imported",
                 Disposition::Superseded => "superseded",
                 Disposition::Refused => "QUARANTINED",

@@ -530,3 +530,79 @@ impl Drop for Server {
         let _ = self.handle.take();
     }
 }
+
+/// A TLS front on loopback for a plain-http server (the appliance
+/// stand-in): terminates TLS with `pki`'s certificate (for `localhost` and
+/// `127.0.0.1`), forwards each request to `backend`, one request per
+/// connection, and relays the answer. Stops when dropped.
+pub struct TlsFront {
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    addr: std::net::SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl TlsFront {
+    pub fn start(pki: &TestPki, backend: std::net::SocketAddr) -> TlsFront {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cfg = pki.server_config();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let handle = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(stream) = conn else { continue };
+                stream
+                    .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                    .ok();
+                let tls = rustls::ServerConnection::new(cfg.clone()).unwrap();
+                let mut reader = BufReader::new(rustls::StreamOwned::new(tls, stream));
+                // A client that refuses the certificate sends no request.
+                let Some(req) = read_request(&mut reader) else {
+                    continue;
+                };
+                let mut out = format!("{} {} HTTP/1.1\r\n", req.method, req.path);
+                for (k, v) in &req.headers {
+                    if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+                        out.push_str(&format!("{k}: {v}\r\n"));
+                    }
+                }
+                out.push_str(&format!(
+                    "content-length: {}\r\nconnection: close\r\n\r\n",
+                    req.body.len()
+                ));
+                let mut answer = Vec::new();
+                if let Ok(mut b) = TcpStream::connect(backend) {
+                    let _ = b.write_all(out.as_bytes());
+                    let _ = b.write_all(&req.body);
+                    let _ = b.read_to_end(&mut answer);
+                }
+                let s = reader.get_mut();
+                let _ = s.write_all(&answer);
+                s.conn.send_close_notify();
+                let _ = s.flush();
+            }
+        });
+        TlsFront {
+            url: format!("https://127.0.0.1:{}", addr.port()),
+            addr,
+            stop,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

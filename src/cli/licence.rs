@@ -1,0 +1,294 @@
+//! `airlock licence` (alias `license`): the isolated side's licence in —
+//! `import` verifies a licence bundle and applies it to the appliance,
+//! `status` reads the active licence (decision 83, docs/licence-in.md).
+
+use std::path::PathBuf;
+
+use airlock::appliance::licence_in::{import_licence, LicenceImport, LicenceReport, SeatDecrease};
+use airlock::bundle::verify::{Clock, DEFAULT_SKEW};
+use airlock::bundle::VerifyOptions;
+use airlock::config::{Config, Settings, TokenSource};
+use airlock::error::{Code, Error, Result};
+use airlock::import::Opened;
+use airlock::names;
+use airlock::trust::TrustStore;
+use zeroize::Zeroizing;
+
+use crate::outln;
+
+#[derive(clap::Args, Debug)]
+pub struct LicenceArgs {
+    #[command(flatten)]
+    pub appliance: ApplianceArgs,
+    #[command(subcommand)]
+    pub command: LicenceCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum LicenceCommand {
+    /// Verify a licence bundle, apply the licence rules, back up the active licence, apply and confirm
+    Import(ImportArgs),
+    /// Watch a drop folder for licence bundles: verify and stage them for a person, or apply them with --licence-auto-apply
+    Watch(WatchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WatchArgs {
+    /// The drop folder: *.airlock.zip files are judged, then moved to DIR/done/ or DIR/quarantine/
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    #[command(flatten)]
+    pub timing: super::watch::Timing,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The licence bundle (made on the connected side by `airlock export github-enterprise-REF.ghl`)
+    #[arg(value_name = "BUNDLE")]
+    pub bundle: PathBuf,
+    /// Apply a licence with fewer seats than the active one (the override is recorded)
+    #[arg(long)]
+    pub allow_seat_decrease: bool,
+}
+
+/// How airlock reaches the appliance, and what it trusts: shared by the
+/// licence subcommands (each flag may follow the subcommand).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ApplianceArgs {
+    #[command(flatten)]
+    pub state: super::settings::StateArgs,
+    /// allowed_signers for licence bundles: the connected side's keys, principal = the enterprise slug [env: AIRLOCK_LICENCE_TRUST; config: licence_trust]
+    #[arg(long, value_name = "ALLOWED_SIGNERS", global = true)]
+    pub licence_trust: Option<PathBuf>,
+    /// The GHES appliance (its primary), over SSH [env: AIRLOCK_APPLIANCE_HOST; config: appliance_host]
+    #[arg(long, value_name = "HOST", global = true)]
+    pub appliance_host: Option<String>,
+    /// The SSH command, words split at spaces, airlock's arguments appended (default ssh) [env: AIRLOCK_APPLIANCE_SSH_COMMAND; config: appliance_ssh_command]
+    #[arg(long, value_name = "COMMAND", global = true)]
+    pub appliance_ssh_command: Option<String>,
+    /// The appliance's administrative SSH port (default 122) [config: appliance_ssh_port]
+    #[arg(long, value_name = "PORT", global = true)]
+    pub appliance_ssh_port: Option<u16>,
+    /// The SSH user (default admin) [config: appliance_ssh_user]
+    #[arg(long, value_name = "USER", global = true)]
+    pub appliance_ssh_user: Option<String>,
+    /// known_hosts file pinning the appliance's SSH host key (required for SSH) [config: appliance_known_hosts]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub appliance_known_hosts: Option<PathBuf>,
+    /// The Manage GHES API, https://HOST:8443 (GHES 3.12+) [env: AIRLOCK_APPLIANCE_MANAGE_URL; config: appliance_manage_url]
+    #[arg(long, value_name = "URL", global = true)]
+    pub appliance_manage_url: Option<String>,
+    /// The root site admin password for the Manage API, on the first line of FILE [env: AIRLOCK_APPLIANCE_PASSWORD, the password itself; config: appliance_password_file]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub appliance_password_file: Option<PathBuf>,
+    /// The appliance's REST API, https://HOST/api/v3, for seats in use [config: appliance_api_url]
+    #[arg(long, value_name = "URL", global = true)]
+    pub appliance_api_url: Option<String>,
+    /// A site-admin token for --appliance-api-url, on the first line of FILE [env: AIRLOCK_APPLIANCE_TOKEN, the token itself; config: appliance_token_file]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub appliance_token_file: Option<PathBuf>,
+    /// Also trust the CA certificates in this PEM file for the appliance [config: ca_file]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
+    /// licence watch: apply verified licence bundles without waiting for a person (the apply restarts GHES services; default: stage them) [config: licence_auto_apply]
+    #[arg(long, global = true)]
+    pub licence_auto_apply: bool,
+    /// licence status: WARNING when the licence expires within N days (default 30) [config: licence_warning_days]
+    #[arg(long, value_name = "N", global = true)]
+    pub warning_days: Option<u32>,
+    /// licence status: CRITICAL when the licence expires within N days (default 7) [config: licence_critical_days]
+    #[arg(long, value_name = "N", global = true)]
+    pub critical_days: Option<u32>,
+}
+
+impl ApplianceArgs {
+    /// The resolved configuration of these options.
+    pub fn settings(&self) -> Result<Settings> {
+        self.state.file.settings(Config {
+            state_dir: self.state.state_dir.clone(),
+            licence_trust: self.licence_trust.clone(),
+            appliance_host: self.appliance_host.clone(),
+            appliance_ssh_command: self.appliance_ssh_command.clone(),
+            appliance_ssh_port: self.appliance_ssh_port,
+            appliance_ssh_user: self.appliance_ssh_user.clone(),
+            appliance_known_hosts: self.appliance_known_hosts.clone(),
+            appliance_manage_url: self.appliance_manage_url.clone(),
+            appliance_password_file: self.appliance_password_file.clone(),
+            appliance_api_url: self.appliance_api_url.clone(),
+            appliance_token_file: self.appliance_token_file.clone(),
+            ca_file: self.ca_file.clone(),
+            licence_auto_apply: self.licence_auto_apply.then_some(true),
+            licence_warning_days: self.warning_days,
+            licence_critical_days: self.critical_days,
+            ..Config::default()
+        })
+    }
+}
+
+pub fn run(a: LicenceArgs) -> Result<()> {
+    let s = a.appliance.settings()?;
+    match a.command {
+        LicenceCommand::Import(i) => run_import(&s, &i),
+        LicenceCommand::Watch(w) => {
+            let appliance = a.appliance;
+            super::watch::in_thread(move |stop| run_watch(&appliance, &w, stop))
+        }
+    }
+}
+
+/// What the licence watcher did with a bundle.
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Watched {
+    /// Verified and staged: waiting for `airlock licence import`.
+    Staged(airlock::appliance::licence_in::StagedLicence),
+    /// Applied and confirmed (`licence_auto_apply`).
+    Applied(Box<LicenceReport>),
+}
+
+impl super::watch::Shown for Watched {
+    const KEY: &'static str = "licence";
+    fn what(&self) -> &'static str {
+        match self {
+            Watched::Staged(_) => {
+                "staged (apply with `airlock licence import` of the file in done/)"
+            }
+            Watched::Applied(_) => "applied",
+        }
+    }
+}
+
+fn run_watch(a: &ApplianceArgs, w: &WatchArgs, stop: &std::sync::atomic::AtomicBool) -> Result<()> {
+    // The configuration is read again for every bundle, as `watch` does.
+    let mut judge =
+        |b: Result<Opened>, _batch: &mut airlock::lifecycle::Batch| -> Result<Result<Watched>> {
+            let s = a.settings()?;
+            let trust = licence_trust(&s)?;
+            let auto = s.pick(|c| &c.licence_auto_apply).unwrap_or(false);
+            let mut appliance = if auto {
+                Some(super::licence_connect::connect(&s)?)
+            } else {
+                None
+            };
+            let state = super::import::open_state(&s.state_dir()?, true)?;
+            let opened = match b {
+                Ok(o) => o,
+                Err(e) => return Ok(Err(e)),
+            };
+            let opts = options(&s, &trust, &state, false);
+            Ok(match appliance.as_mut() {
+                None => airlock::appliance::licence_in::stage_licence(opened, &opts)
+                    .map(Watched::Staged),
+                Some(app) => import_licence(opened, &opts, app.as_mut())
+                    .map(|r| Watched::Applied(Box::new(r))),
+            })
+        };
+    super::watch::drive(&w.dir, &w.timing, stop, &mut judge)
+}
+
+fn options<'a>(
+    s: &Settings,
+    trust: &'a TrustStore,
+    state: &'a airlock::state::StateDir,
+    allow_seat_decrease: bool,
+) -> LicenceImport<'a> {
+    LicenceImport {
+        verify: VerifyOptions {
+            trust,
+            identities: None,
+            require_signers: s.require_signers(),
+            now: Clock::System,
+            skew: DEFAULT_SKEW,
+        },
+        state,
+        seat_decrease: if allow_seat_decrease {
+            SeatDecrease::Allow
+        } else {
+            SeatDecrease::Refuse
+        },
+    }
+}
+
+/// The licence trust file: required, and never the usage trust file by
+/// default (the two sides trust different keys for different things).
+fn licence_trust(s: &Settings) -> Result<TrustStore> {
+    let path = s.pick(|c| &c.licence_trust).ok_or_else(|| {
+        Error::new(Code::Args, "no licence trust file: licence bundles are verified with their own allowed_signers")
+            .with_hint("pass --licence-trust FILE (or licence_trust in airlock.toml): the connected side's licence keys, each with the enterprise slug as principal (docs/key-management.md)")
+    })?;
+    TrustStore::load(&path, s.revoked().as_deref())
+}
+
+/// Read a secret: from its file's first line, or the variable holding it.
+pub fn read_secret(src: Option<TokenSource>) -> Result<Option<Zeroizing<String>>> {
+    Ok(match src {
+        Some(TokenSource::File(f)) => Some(airlock::keys::read_passphrase_file(&f)?),
+        Some(TokenSource::Env(v)) => std::env::var(v)
+            .ok()
+            .map(|t| Zeroizing::new(t.trim().to_string())),
+        None => None,
+    })
+}
+
+fn run_import(s: &Settings, a: &ImportArgs) -> Result<()> {
+    let trust = licence_trust(s)?;
+    let mut appliance = super::licence_connect::connect(s)?;
+    let state = super::import::open_state(&s.state_dir()?, false)?;
+    let opened = Opened::open(&a.bundle)?;
+    let opts = options(s, &trust, &state, a.allow_seat_decrease);
+    let report = import_licence(opened, &opts, appliance.as_mut())?;
+    print_report(&report);
+    Ok(())
+}
+
+fn print_report(r: &LicenceReport) {
+    if super::json() {
+        super::print_json(&serde_json::json!({ "ok": true, "licence": r }));
+        return;
+    }
+    outln!(
+        "applied licence {} of {} to {}",
+        r.reference,
+        r.enterprise,
+        names::one_line(&r.appliance)
+    );
+    if r.resumed {
+        outln!("  finished what an earlier, interrupted licence import had started");
+    }
+    if let Some(b) = &r.active_before {
+        outln!(
+            "  replaced     {} (expires {}, {} seats)",
+            b.reference,
+            b.expire_at,
+            seats(b.seats)
+        );
+    }
+    for b in &r.backup {
+        outln!("  backup       {}", names::shown(b));
+    }
+    outln!(
+        "  active now   {} (expires {}, {} seats), check: {}",
+        r.active_after.reference,
+        r.active_after.expire_at,
+        seats(r.active_after.seats),
+        if r.check_valid { "valid" } else { "NOT valid" }
+    );
+    if let Some(u) = &r.seats_used {
+        outln!("  seats used   {} ({})", u.seats, u.source);
+    }
+    for o in &r.overrides {
+        outln!("  override     {o} (recorded)");
+    }
+    for w in &r.warnings {
+        outln!(
+            "  {}: {}",
+            super::paint("warning", "33"),
+            names::one_line(w)
+        );
+    }
+    outln!("  kept         {}", names::shown(&r.received));
+}
+
+fn seats(s: Option<u64>) -> String {
+    s.map_or("unlimited".into(), |n| n.to_string())
+}

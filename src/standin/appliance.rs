@@ -1,0 +1,806 @@
+//! A STAND-IN for a GHES appliance, for tests and `airlock demo` only. It
+//! is not GHES, cannot read a real licence, and says so in every answer
+//! (`X-Airlock-Stand-In: not GHES`, "(airlock stand-in, not GHES)" in its
+//! messages).
+//!
+//! It keeps its state in a directory:
+//! - [`ACTIVE_FILE`] (`enterprise.ghl`): the active licence file, a
+//!   stand-in licence made by `sample::appliance_licence`;
+//! - marker files that change its behaviour: [`BUSY`] (a config-apply is
+//!   running: apply refuses), [`LIE`] (after an apply it reports success
+//!   but keeps the old licence), [`CHECK_INVALID`] (the check says
+//!   invalid), [`DENY_LOGIN`] and [`UNREACHABLE`] (SSH fails as ssh would);
+//! - [`SEATS_USED`]: the seats in use it reports (a number; default 0);
+//! - [`APPLIED_LOG`]: one line per licence really applied (reference).
+//!
+//! Two faces over the same directory:
+//! - SSH ([`ssh_main`], the hidden `airlock standin-appliance --state DIR`
+//!   subcommand): the commands airlock runs over SSH (decision 84), either
+//!   as an sshd forced command (`SSH_ORIGINAL_COMMAND`) or as the
+//!   configurable SSH command itself, taking ssh's arguments (then it also
+//!   checks the pinned host key against [`HOST_KEY`], when that file
+//!   exists, as `ssh -o StrictHostKeyChecking=yes` would);
+//! - HTTP ([`ManageStandIn`]): the Manage API's licence endpoints with
+//!   basic auth (`api_key:PASSWORD`) and the REST API's
+//!   `/api/v3/enterprise/settings/license` with a bearer token, plain http
+//!   on 127.0.0.1 (tests put a TLS front before it).
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+
+use crate::bundle::licence::MAX_LICENCE_LEN;
+use crate::error::{Code, Error, Result};
+use crate::sample::APPLIANCE_LICENCE_LABEL;
+
+/// The active licence file in the state directory.
+pub const ACTIVE_FILE: &str = "enterprise.ghl";
+/// Marker: a config-apply is running; applying is refused (busy).
+pub const BUSY: &str = "config-apply-running";
+/// Marker: an apply reports success but the old licence stays active.
+pub const LIE: &str = "lie-after-apply";
+/// Marker: the check says the active licence is invalid.
+pub const CHECK_INVALID: &str = "check-invalid";
+/// Marker: SSH logins are refused ("Permission denied").
+pub const DENY_LOGIN: &str = "deny-login";
+/// Marker: SSH cannot connect ("Connection refused").
+pub const UNREACHABLE: &str = "unreachable";
+/// The host key (an OpenSSH public key line) the SSH face presents when it
+/// acts as the SSH command.
+pub const HOST_KEY: &str = "host-key.pub";
+/// Seats in use, a decimal number.
+pub const SEATS_USED: &str = "seats-used";
+/// One line per licence applied: its reference number.
+pub const APPLIED_LOG: &str = "applied.log";
+
+/// Said in every message.
+const TAG: &str = "(airlock stand-in, not GHES)";
+
+/// What the stand-in reads from a stand-in licence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandInLicence {
+    /// `reference_number`.
+    pub reference: String,
+    /// `seats`; `None`: unlimited seating.
+    pub seats: Option<u64>,
+    /// `expire_at`, as written.
+    pub expire_at: String,
+}
+
+/// Read a stand-in licence (`sample::appliance_licence`); `None` for any
+/// other bytes, a real licence included.
+pub fn read_licence(bytes: &[u8]) -> Option<StandInLicence> {
+    let rest = bytes.strip_prefix(APPLIANCE_LICENCE_LABEL)?;
+    let end = rest.iter().position(|&b| b == b'\n')?;
+    let v: serde_json::Value = serde_json::from_slice(&rest[..end]).ok()?;
+    let unlimited = v.get("unlimited_seating").and_then(|u| u.as_bool()) == Some(true);
+    Some(StandInLicence {
+        reference: v.get("reference_number")?.as_str()?.to_string(),
+        seats: if unlimited {
+            None
+        } else {
+            Some(v.get("seats")?.as_u64()?)
+        },
+        expire_at: v.get("expire_at")?.as_str()?.to_string(),
+    })
+}
+
+impl StandInLicence {
+    /// As `ghe-license info -j` spells it (snake_case).
+    fn info_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "company": "airlock stand-in (not GHES)",
+            "evaluation": false,
+            "expire_at": self.expire_at,
+            "perpetual": false,
+            "reference_number": self.reference,
+            "seats": self.seats.unwrap_or(0),
+            "ssh_allowed": true,
+            "unlimited_seating": self.seats.is_none(),
+        })
+    }
+
+    /// As `GET /manage/v1/config/license` spells it (camelCase).
+    fn manage_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "company": "airlock stand-in (not GHES)",
+            "evaluation": false,
+            "expireAt": self.expire_at,
+            "perpetual": false,
+            "referenceNumber": self.reference,
+            "seats": self.seats.unwrap_or(0),
+            "sshAllowed": true,
+            "unlimitedSeating": self.seats.is_none(),
+        })
+    }
+
+    fn expired(&self) -> bool {
+        crate::appliance::parse_time(&self.expire_at)
+            .is_none_or(|t| t.system_time() < SystemTime::now())
+    }
+
+    fn days_left(&self) -> i64 {
+        let Some(t) = crate::appliance::parse_time(&self.expire_at) else {
+            return 0;
+        };
+        let now = SystemTime::now();
+        match t.system_time().duration_since(now) {
+            Ok(d) => (d.as_secs() / 86_400) as i64,
+            Err(e) => -((e.duration().as_secs() / 86_400) as i64) - 1,
+        }
+    }
+}
+
+/// The state directory.
+struct State(PathBuf);
+
+/// Why an apply did not happen.
+enum NotApplied {
+    Busy,
+    Invalid,
+    Io(String),
+}
+
+impl State {
+    fn has(&self, marker: &str) -> bool {
+        self.0.join(marker).exists()
+    }
+
+    fn active_bytes(&self) -> Option<Vec<u8>> {
+        std::fs::read(self.0.join(ACTIVE_FILE)).ok()
+    }
+
+    fn active(&self) -> Option<StandInLicence> {
+        self.active_bytes().as_deref().and_then(read_licence)
+    }
+
+    fn seats_used(&self) -> u64 {
+        std::fs::read_to_string(self.0.join(SEATS_USED))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn apply(&self, licence: &[u8]) -> std::result::Result<(), NotApplied> {
+        if self.has(BUSY) {
+            return Err(NotApplied::Busy);
+        }
+        let Some(l) = read_licence(licence) else {
+            return Err(NotApplied::Invalid);
+        };
+        if self.has(LIE) {
+            return Ok(());
+        }
+        crate::fsutil::write_atomic(&self.0.join(ACTIVE_FILE), licence, 0o644, true)
+            .map_err(|e| NotApplied::Io(e.cause))?;
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.0.join(APPLIED_LOG))
+            .map_err(|e| NotApplied::Io(e.to_string()))?;
+        writeln!(log, "{}", l.reference).map_err(|e| NotApplied::Io(e.to_string()))
+    }
+}
+
+/// Read at most `max` bytes; `None` when there are more.
+fn read_max(r: &mut dyn Read, max: u64) -> Option<Vec<u8>> {
+    let mut b = Vec::new();
+    r.take(max + 1).read_to_end(&mut b).ok()?;
+    (b.len() as u64 <= max).then_some(b)
+}
+
+/// Answer one remote command (`SSH_ORIGINAL_COMMAND`, words separated by
+/// spaces) over the state directory; the exit status.
+pub fn serve_command(
+    state: &Path,
+    command: &str,
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> i32 {
+    let s = State(state.to_path_buf());
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let r =
+        match words.as_slice() {
+            ["ghe-license", "info", "--pipe", "-j"] | ["ghe-license", "info", "-j", "--pipe"] => {
+                match read_max(stdin, MAX_LICENCE_LEN)
+                    .as_deref()
+                    .and_then(read_licence)
+                {
+                    Some(l) => writeln!(out, "{}", l.info_json()).map(|_| 0),
+                    None => writeln!(err, "ERROR: the license file is not valid {TAG}").map(|_| 1),
+                }
+            }
+            ["ghe-license", "info", "-j"] => match s.active() {
+                Some(l) => writeln!(out, "{}", l.info_json()).map(|_| 0),
+                None => writeln!(err, "ERROR: no license installed {TAG}").map(|_| 1),
+            },
+            ["cat", "/data/user/common/enterprise.ghl"] => match s.active_bytes() {
+                Some(b) => out.write_all(&b).map(|_| 0),
+                None => writeln!(
+                    err,
+                    "cat: /data/user/common/enterprise.ghl: No such file or directory {TAG}"
+                )
+                .map(|_| 1),
+            },
+            ["ghe-license", "import", "--pipe", "--apply"] => {
+                match read_max(stdin, MAX_LICENCE_LEN) {
+                None => writeln!(err, "ERROR: the license file is too large {TAG}").map(|_| 1),
+                Some(b) => match s.apply(&b) {
+                    Ok(()) => writeln!(out, "License imported and applied {TAG}").map(|_| 0),
+                    Err(NotApplied::Busy) => writeln!(
+                        err,
+                        "ERROR: a configuration run is already in progress (config-apply is running); try again later {TAG}"
+                    )
+                    .map(|_| 1),
+                    Err(NotApplied::Invalid) => {
+                        writeln!(err, "ERROR: the license file is not valid {TAG}").map(|_| 1)
+                    }
+                    Err(NotApplied::Io(e)) => writeln!(err, "ERROR: {e} {TAG}").map(|_| 1),
+                },
+            }
+            }
+            ["ghe-license", "check"] => match s.active() {
+                _ if s.has(CHECK_INVALID) => writeln!(out, "License is invalid. {TAG}").map(|_| 1),
+                Some(l) if l.expired() => writeln!(out, "License is expired. {TAG}").map(|_| 1),
+                Some(_) => writeln!(out, "License is valid. {TAG}").map(|_| 0),
+                None => writeln!(out, "No license installed. {TAG}").map(|_| 1),
+            },
+            _ => writeln!(
+                err,
+                "{}: command not found {TAG}",
+                crate::names::one_line(words.first().copied().unwrap_or(""))
+            )
+            .map(|_| 127),
+        };
+    let _ = out.flush();
+    r.unwrap_or(1)
+}
+
+/// ssh's options that take a value.
+const SSH_VALUE_OPTIONS: &str = "BbcDEeFIiJLlmOopQRSWw";
+
+/// ssh-style arguments: options, the destination, the remote words.
+#[derive(Debug, Default)]
+struct SshArgs {
+    options: Vec<String>,
+    port: Option<u16>,
+    dest: String,
+    remote: Vec<String>,
+}
+
+fn parse_ssh_args(args: &[OsString]) -> std::result::Result<SshArgs, String> {
+    let mut a = SshArgs::default();
+    let mut it = args.iter().map(|s| s.to_string_lossy().into_owned());
+    while let Some(w) = it.next() {
+        if w == "--" && a.dest.is_empty() {
+            continue;
+        }
+        if !a.dest.is_empty() {
+            if a.remote.is_empty() && w == "--" {
+                continue;
+            }
+            a.remote.push(w);
+            continue;
+        }
+        let Some(opt) = w.strip_prefix('-').and_then(|o| o.chars().next()) else {
+            a.dest = w;
+            continue;
+        };
+        if SSH_VALUE_OPTIONS.contains(opt) {
+            let inline = &w[1 + opt.len_utf8()..];
+            let v = if inline.is_empty() {
+                it.next().ok_or(format!("option -{opt} needs a value"))?
+            } else {
+                inline.to_string()
+            };
+            match opt {
+                'o' => a.options.push(v),
+                'p' => a.port = Some(v.parse().map_err(|_| format!("bad port {v:?}"))?),
+                _ => {}
+            }
+        }
+    }
+    if a.dest.is_empty() {
+        return Err("no destination".into());
+    }
+    Ok(a)
+}
+
+/// The value of `-o Key=value` (or `Key value`), the key matched without
+/// case, as ssh does.
+fn option<'a>(a: &'a SshArgs, key: &str) -> Option<&'a str> {
+    a.options.iter().rev().find_map(|o| {
+        let (k, v) = o.split_once('=').or_else(|| o.split_once(' '))?;
+        k.trim().eq_ignore_ascii_case(key).then(|| v.trim())
+    })
+}
+
+/// As `ssh -o StrictHostKeyChecking=yes` with the known_hosts file given:
+/// `None` when the presented key ([`HOST_KEY`]) is pinned there for the
+/// host, else ssh's message.
+fn host_key_problem(state: &Path, a: &SshArgs) -> Option<String> {
+    let key = std::fs::read_to_string(state.join(HOST_KEY)).ok()?;
+    let key: Vec<&str> = key.split_whitespace().take(2).collect();
+    let host = a.dest.rsplit('@').next().unwrap_or("");
+    let port = a.port.unwrap_or(22);
+    let pattern = if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    };
+    let known = option(a, "UserKnownHostsFile")
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .unwrap_or_default();
+    let mut other_key = false;
+    for line in known.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 3 || !f[0].split(',').any(|h| h == pattern) {
+            continue;
+        }
+        if f[1..3] == key[..] {
+            return None;
+        }
+        other_key = true;
+    }
+    Some(if other_key {
+        format!("@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@\nHost key for {pattern} has changed and you have requested strict checking. {TAG}\nHost key verification failed.\n")
+    } else {
+        format!("No {} host key is known for {pattern} and you have requested strict checking. {TAG}\nHost key verification failed.\n",
+            key.first().map_or("ED25519", |k| if k.contains("ed25519") { "ED25519" } else { "RSA" }))
+    })
+}
+
+/// The SSH face, on this process's standard streams: with no `args`, an
+/// sshd forced command answering `SSH_ORIGINAL_COMMAND`; with ssh-style
+/// `args` (`-o …`, `-p N`, `USER@HOST`, `--`, remote words), the SSH
+/// command itself. The exit status (255 for what ssh itself would fail).
+pub fn ssh_main(state: &Path, args: &[OsString]) -> i32 {
+    let mut stdin = std::io::stdin().lock();
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    let command = if args.is_empty() {
+        match std::env::var("SSH_ORIGINAL_COMMAND") {
+            Ok(c) => c,
+            Err(_) => {
+                let _ = writeln!(
+                    err,
+                    "airlock stand-in appliance: no command (SSH_ORIGINAL_COMMAND is unset) {TAG}"
+                );
+                return 1;
+            }
+        }
+    } else {
+        let a = match parse_ssh_args(args) {
+            Ok(a) => a,
+            Err(why) => {
+                let _ = writeln!(err, "airlock stand-in ssh: {why} {TAG}");
+                return 255;
+            }
+        };
+        let host = a.dest.rsplit('@').next().unwrap_or("").to_string();
+        if state.join(UNREACHABLE).exists() {
+            let _ = writeln!(
+                err,
+                "ssh: connect to host {host} port {}: Connection refused {TAG}",
+                a.port.unwrap_or(22)
+            );
+            return 255;
+        }
+        if let Some(m) = host_key_problem(state, &a) {
+            let _ = err.write_all(m.as_bytes());
+            return 255;
+        }
+        if state.join(DENY_LOGIN).exists() {
+            let _ = writeln!(err, "{}: Permission denied (publickey). {TAG}", a.dest);
+            return 255;
+        }
+        a.remote.join(" ")
+    };
+    serve_command(state, &command, &mut stdin, &mut out, &mut err)
+}
+
+/// The running HTTP face. Dropping it stops the server.
+pub struct ManageStandIn {
+    /// `http://127.0.0.1:PORT`: the Manage API's base URL; the REST API's
+    /// is this plus `/api/v3`.
+    pub url: String,
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+/// A request: method, target, headers (names lowercase), body.
+struct Request {
+    method: String,
+    target: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+fn read_request(s: &mut TcpStream) -> Option<Request> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 || buf.len() > 16 * 1024 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).ok()?.to_string();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split_whitespace();
+    let method = first.next()?.to_string();
+    let target = first.next()?.to_string();
+    let headers: HashMap<String, String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let len: u64 = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    if len > MAX_LICENCE_LEN + 64 * 1024 {
+        return None;
+    }
+    let mut body = buf[head_end + 4..].to_vec();
+    while (body.len() as u64) < len {
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(len as usize);
+    Some(Request {
+        method,
+        target,
+        headers,
+        body,
+    })
+}
+
+fn respond(s: &mut TcpStream, status: &str, body: &str) {
+    let _ = write!(
+        s,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json; charset=utf-8\r\n\
+         Content-Length: {}\r\nX-Airlock-Stand-In: not GHES\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = s.flush();
+}
+
+fn message(m: &str) -> String {
+    serde_json::json!({"message": format!("{m} {TAG}")}).to_string()
+}
+
+/// The `license` field of a multipart/form-data body.
+fn multipart_field(content_type: &str, body: &[u8], name: &str) -> Option<Vec<u8>> {
+    let b = content_type.split(';').find_map(|p| {
+        p.trim()
+            .strip_prefix("boundary=")
+            .map(|b| b.trim_matches('"').to_string())
+    })?;
+    let delim = format!("--{b}");
+    let mut parts = Vec::new();
+    let mut rest = body;
+    while let Some(i) = find(rest, delim.as_bytes()) {
+        parts.push(&rest[..i]);
+        rest = &rest[i + delim.len()..];
+    }
+    for p in parts.into_iter().skip(1) {
+        let p = p.strip_prefix(b"\r\n")?;
+        let he = find(p, b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&p[..he]).to_ascii_lowercase();
+        if head.contains(&format!("name=\"{name}\"")) {
+            let data = &p[he + 4..];
+            return Some(data.strip_suffix(b"\r\n").unwrap_or(data).to_vec());
+        }
+    }
+    None
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `PUT /manage/v1/config/license?apply=true`, multipart field `license`.
+fn put_licence(s: &mut TcpStream, state: &State, r: &Request, query: &str) {
+    let ct = r
+        .headers
+        .get("content-type")
+        .map(String::as_str)
+        .unwrap_or("");
+    let Some(file) = multipart_field(ct, &r.body, "license") else {
+        respond(
+            s,
+            "400 Bad Request",
+            &message("no license field in a multipart/form-data body"),
+        );
+        return;
+    };
+    if !query.split('&').any(|q| q == "apply=true") {
+        respond(
+            s,
+            "400 Bad Request",
+            &message("the stand-in only applies at once (apply=true)"),
+        );
+        return;
+    }
+    match state.apply(&file) {
+        Ok(()) => respond(s, "202 Accepted", ""),
+        Err(NotApplied::Busy) => respond(
+            s,
+            "409 Conflict",
+            &message("a configuration run (config-apply) is already in progress"),
+        ),
+        Err(NotApplied::Invalid) => respond(
+            s,
+            "400 Bad Request",
+            &message("the license file is not valid"),
+        ),
+        Err(NotApplied::Io(e)) => respond(s, "500 Internal Server Error", &message(&e)),
+    }
+}
+
+/// `GET /api/v3/enterprise/settings/license`, in the shape of GitHub's
+/// published example.
+fn settings_licence(s: &mut TcpStream, state: &State) {
+    let Some(l) = state.active() else {
+        respond(
+            s,
+            "500 Internal Server Error",
+            &message("no license installed"),
+        );
+        return;
+    };
+    let used = state.seats_used();
+    let body = serde_json::json!({
+        "seats": l.seats.map_or(serde_json::json!("unlimited"), |n| n.into()),
+        "seats_used": used,
+        "seats_available": l.seats.map_or(serde_json::json!("unlimited"), |n| n.saturating_sub(used).into()),
+        "kind": "standard",
+        "days_until_expiration": l.days_left(),
+        "expire_at": l.expire_at,
+    });
+    respond(s, "200 OK", &body.to_string())
+}
+
+fn handle(s: &mut TcpStream, state: &State, basic: &str, bearer: &str) {
+    let Some(r) = read_request(s) else {
+        respond(s, "400 Bad Request", &message("bad request"));
+        return;
+    };
+    let auth = r
+        .headers
+        .get("authorization")
+        .map(String::as_str)
+        .unwrap_or("");
+    let path = r.target.split('?').next().unwrap_or("");
+    let query = r.target.split_once('?').map(|(_, q)| q).unwrap_or("");
+    if path.starts_with("/manage/") && auth != basic {
+        respond(s, "401 Unauthorized", &message("Unauthorized"));
+        return;
+    }
+    if path.starts_with("/api/v3/")
+        && auth != format!("Bearer {bearer}")
+        && auth != format!("token {bearer}")
+    {
+        respond(s, "401 Unauthorized", &message("Bad credentials"));
+        return;
+    }
+    match (r.method.as_str(), path) {
+        ("GET", "/manage/v1/config/license") => match state.active() {
+            Some(l) => respond(s, "200 OK", &l.manage_json().to_string()),
+            None => respond(
+                s,
+                "500 Internal Server Error",
+                &message("no license installed"),
+            ),
+        },
+        ("PUT", "/manage/v1/config/license") => put_licence(s, state, &r, query),
+        ("GET", "/manage/v1/config/license/check") => {
+            let status = match state.active() {
+                _ if state.has(CHECK_INVALID) => "invalid",
+                Some(l) if l.expired() => "expired",
+                Some(_) => "valid",
+                None => "invalid",
+            };
+            respond(
+                s,
+                "200 OK",
+                &serde_json::json!([{ "status": status }]).to_string(),
+            )
+        }
+        ("GET", "/api/v3/enterprise/settings/license") => settings_licence(s, state),
+        _ => respond(s, "404 Not Found", &message("Not Found")),
+    }
+}
+
+impl ManageStandIn {
+    /// Serve the state directory `state` on 127.0.0.1 (a free port): the
+    /// Manage API with basic auth `api_key:password`, the REST API's
+    /// licence endpoint with `token`.
+    pub fn start(state: &Path, password: &str, token: &str) -> Result<ManageStandIn> {
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| {
+            Error::new(
+                Code::Internal,
+                format!("cannot start the appliance stand-in on 127.0.0.1: {e}"),
+            )
+        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::new(Code::Internal, format!("stand-in address: {e}")))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("api_key:{password}"))
+        );
+        let bearer = token.to_string();
+        let st = State(state.to_path_buf());
+        let handle = std::thread::Builder::new()
+            .name("appliance-stand-in".into())
+            .spawn(move || {
+                for conn in listener.incoming() {
+                    if stop2.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(mut s) = conn else { continue };
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+                    handle(&mut s, &st, &basic, &bearer);
+                }
+            })
+            .map_err(|e| {
+                Error::new(
+                    Code::Resources,
+                    format!("cannot start the appliance stand-in thread: {e}"),
+                )
+            })?;
+        Ok(ManageStandIn {
+            url: format!("http://{addr}"),
+            addr,
+            stop,
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for ManageStandIn {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::appliance_licence;
+
+    fn run(dir: &Path, cmd: &str, input: &[u8]) -> (i32, Vec<u8>, String) {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let st = serve_command(dir, cmd, &mut &input[..], &mut out, &mut err);
+        (st, out, String::from_utf8_lossy(&err).into_owned())
+    }
+
+    #[test]
+    fn ssh_commands_over_the_state_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let old = appliance_licence("OLD1", Some(10), "2030-01-01T00:00:00Z");
+        let new = appliance_licence("NEW2", None, "2031-01-01T00:00:00-08:00");
+        std::fs::write(d.path().join(ACTIVE_FILE), &old).unwrap();
+        let (st, out, _) = run(d.path(), "ghe-license info --pipe -j", &new);
+        assert_eq!(st, 0);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["reference_number"], "NEW2");
+        assert_eq!(v["unlimited_seating"], true);
+        assert_eq!(
+            run(d.path(), "cat /data/user/common/enterprise.ghl", b"").1,
+            old
+        );
+        assert_eq!(run(d.path(), "ghe-license check", b"").0, 0);
+        std::fs::write(d.path().join(BUSY), "").unwrap();
+        let (st, _, err) = run(d.path(), "ghe-license import --pipe --apply", &new);
+        assert_eq!(st, 1);
+        assert!(crate::appliance::says_busy(&err), "{err}");
+        std::fs::remove_file(d.path().join(BUSY)).unwrap();
+        assert_eq!(
+            run(d.path(), "ghe-license import --pipe --apply", b"junk").0,
+            1
+        );
+        assert_eq!(
+            run(d.path(), "ghe-license import --pipe --apply", &new).0,
+            0
+        );
+        assert_eq!(std::fs::read(d.path().join(ACTIVE_FILE)).unwrap(), new);
+        assert_eq!(
+            std::fs::read_to_string(d.path().join(APPLIED_LOG)).unwrap(),
+            "NEW2\n"
+        );
+        assert_eq!(run(d.path(), "rm -rf /", b"").0, 127);
+        std::fs::write(d.path().join(CHECK_INVALID), "").unwrap();
+        assert_eq!(run(d.path(), "ghe-license check", b"").0, 1);
+    }
+
+    #[test]
+    fn ssh_arguments_and_host_keys() {
+        let args: Vec<OsString> = [
+            "-i",
+            "/k",
+            "-oIdentitiesOnly=yes",
+            "-o",
+            "UserKnownHostsFile=/kh",
+            "-p",
+            "2222",
+            "-T",
+            "admin@127.0.0.1",
+            "--",
+            "ghe-license",
+            "info",
+            "-j",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let a = parse_ssh_args(&args).unwrap();
+        assert_eq!(a.port, Some(2222));
+        assert_eq!(a.dest, "admin@127.0.0.1");
+        assert_eq!(a.remote, ["ghe-license", "info", "-j"]);
+        assert_eq!(option(&a, "userknownhostsfile"), Some("/kh"));
+
+        let d = tempfile::tempdir().unwrap();
+        let kh = d.path().join("kh");
+        let mut a = a;
+        a.options
+            .push(format!("UserKnownHostsFile={}", kh.display()));
+        assert!(host_key_problem(d.path(), &a).is_none(), "no key: no check");
+        std::fs::write(d.path().join(HOST_KEY), "ssh-ed25519 AAAAkey stand-in\n").unwrap();
+        assert!(host_key_problem(d.path(), &a)
+            .unwrap()
+            .contains("No ED25519 host key is known"));
+        std::fs::write(&kh, "[127.0.0.1]:2222 ssh-ed25519 AAAAother\n").unwrap();
+        assert!(host_key_problem(d.path(), &a)
+            .unwrap()
+            .contains("REMOTE HOST IDENTIFICATION HAS CHANGED"));
+        std::fs::write(&kh, "x ssh-rsa B\n[127.0.0.1]:2222 ssh-ed25519 AAAAkey\n").unwrap();
+        assert!(host_key_problem(d.path(), &a).is_none());
+    }
+
+    #[test]
+    fn multipart_fields() {
+        let (body, ct) = crate::appliance::manage::multipart(b"A\r\n--B\r\nZ");
+        assert_eq!(
+            multipart_field(&ct, &body, "license").unwrap(),
+            b"A\r\n--B\r\nZ"
+        );
+        assert!(multipart_field(&ct, &body, "other").is_none());
+        assert!(multipart_field("text/plain", &body, "license").is_none());
+    }
+
+    #[test]
+    fn only_stand_in_licences_are_read() {
+        assert!(read_licence(&crate::sample::licence("X1")).is_none());
+        let l = read_licence(&appliance_licence("X1", Some(3), "2030-01-01T00:00:00Z")).unwrap();
+        assert_eq!((l.reference.as_str(), l.seats), ("X1", Some(3)));
+        assert!(!l.expired());
+        assert!(l.days_left() > 300);
+    }
+}
