@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::bundle::manifest::{format_time, BundleId, HexDigest, Timestamp};
+use crate::bundle::manifest::{
+    format_time, BundleId, Fingerprint, HexDigest, LicenceReference, Timestamp,
+};
 use crate::cloud::{parse_sync_date, ConsumedLicenses, LicensedUser, SeatCounts, UserSink};
 use crate::error::Code;
 use crate::error::{Error, Result};
@@ -212,6 +214,11 @@ fn group_by_instance(events: &[Event]) -> Grouped<'_> {
     let mut by: BTreeMap<String, Vec<&Event>> = BTreeMap::new();
     let mut host_of: BTreeMap<String, String> = BTreeMap::new();
     for e in events {
+        // A licence bundle comes from an enterprise, never an instance
+        // (decision 85): it has its own section.
+        if e.licence.is_some() {
+            continue;
+        }
         let key = match (&e.server_id, &e.host_name) {
             (Some(id), _) => id.clone(),
             (None, Some(h)) => format!("host:{h}"),
@@ -451,6 +458,67 @@ fn timeline(evs: &[&Event], handed: &[HandedOver]) -> Vec<Mark> {
     timeline.retain(|m| once.insert((m.kind, m.time.clone(), m.bundle_id.clone())));
     timeline.sort_by(|a, b| a.time.cmp(&b.time));
     timeline
+}
+
+/// One licence bundle exported on the connected side (decision 85).
+#[derive(Debug, Clone, Serialize)]
+pub struct LicenceExport {
+    /// The licence's reference number, as the bundle signed it.
+    pub reference: LicenceReference,
+    /// When the bundle was exported (the ledger record's time).
+    pub exported: Timestamp,
+    /// The bundle's creation time, from its manifest.
+    pub created: Option<Timestamp>,
+    /// The bundle's expiry time: it must be imported before.
+    pub expires: Option<Timestamp>,
+    /// The bundle id.
+    pub bundle_id: Option<BundleId>,
+    /// SHA-256 of the bundle file.
+    pub bundle_sha256: Option<HexDigest>,
+    /// The bundle's sequence number (per signing key).
+    pub sequence: Option<u64>,
+    /// The fingerprint of the key that signed and numbered it.
+    pub signer: Option<Fingerprint>,
+}
+
+/// The licence bundles of one enterprise: apart from the instances, with
+/// no health check of their own (an enterprise exports a licence once a
+/// year or at a seat purchase, never on a schedule).
+#[derive(Debug, Clone, Serialize)]
+pub struct EnterpriseLicences {
+    /// The enterprise slug (the bundle's principal).
+    pub enterprise: String,
+    /// Its licence bundles, oldest first.
+    pub licences: Vec<LicenceExport>,
+}
+
+/// The licence bundles the ledger records as exported, per enterprise
+/// (by slug), each enterprise's oldest first.
+pub fn licences(events: &[Event]) -> Vec<EnterpriseLicences> {
+    let mut by: BTreeMap<String, Vec<LicenceExport>> = BTreeMap::new();
+    for e in events {
+        let Some(l) = &e.licence else { continue };
+        if !is(e, Kind::Export, Outcome::Exported) {
+            continue;
+        }
+        let enterprise = e.principal.clone().unwrap_or_else(|| "?".into());
+        by.entry(enterprise).or_default().push(LicenceExport {
+            reference: l.reference.clone(),
+            exported: e.at,
+            created: e.created,
+            expires: e.expires,
+            bundle_id: e.bundle_id.clone(),
+            bundle_sha256: e.bundle_sha256.clone(),
+            sequence: e.sequence,
+            signer: e.signer.clone(),
+        });
+    }
+    by.into_iter()
+        .map(|(enterprise, licences)| EnterpriseLicences {
+            enterprise,
+            licences,
+        })
+        .collect()
 }
 
 /// The health check's verdict over a fleet.
@@ -1185,6 +1253,86 @@ mod tests {
             "airlock_instance_problem{command=\"fleet\",host_name=\"ghes.example.com\",server_id=\"6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\",problem=\"no-export\"} 1\n"
         ), "{m}");
         assert!(m.contains("airlock_last_confirmed_sync_timestamp_seconds{command=\"fleet\",host_name=\"ghes.example.com\",server_id=\"6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\"} 1793498400\n"), "{m}");
+    }
+
+    /// A licence bundle exported for `enterprise` at `at`, as export
+    /// records it.
+    fn licence_export(l: &mut Ledger, enterprise: &str, reference: &str, n: u64, at: &str) {
+        l.append(Event {
+            bundle_sha256: HexDigest::parse(&format!("{n:x}").repeat(64)),
+            bundle_id: BundleId::parse(&format!("{n:x}").repeat(32)),
+            principal: Some(enterprise.into()),
+            licence: Some(crate::ledger::LicenceFacts::new(
+                LicenceReference::parse(reference).unwrap(),
+            )),
+            sequence: Some(n),
+            created: Timestamp::parse(at),
+            expires: Timestamp::parse(at).map(|t| t + Duration::from_secs(30 * 86400)),
+            ..Event::new(
+                Kind::Export,
+                Outcome::Exported,
+                Timestamp::parse(at).unwrap(),
+            )
+        })
+        .unwrap();
+    }
+
+    /// Regression (#29): an enterprise's licence bundles are listed apart
+    /// and never make an instance, a `no-export` problem or a failed check.
+    #[test]
+    fn licence_exports_are_listed_per_enterprise_apart_from_instances() {
+        let d = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(d.path()).unwrap();
+        licence_export(&mut l, "octo-corp", "ABC123", 1, "2026-01-05T00:00:00Z");
+        handover(&mut l, 1, "2026-11-01T01:00:00Z");
+        licence_export(&mut l, "acme", "ZZZ9", 1, "2026-11-02T00:00:00Z");
+        licence_export(&mut l, "octo-corp", "ABC124", 2, "2026-11-03T00:00:00Z");
+        // Only a reservation (an export that did not finish): not listed.
+        l.append(Event {
+            sequence: Some(3),
+            ..Event::new(
+                Kind::Export,
+                Outcome::Reserved,
+                Timestamp::parse("2026-11-04T00:00:00Z").unwrap(),
+            )
+        })
+        .unwrap();
+        let events = l.events().unwrap();
+        // A year on: the instance is stale, the enterprises are not
+        // instances at all.
+        let late = at("2027-11-01T00:00:00Z");
+        let f = fleet(&events, late, Thresholds::default());
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].host_name, "ghes.example.com");
+        let h = health(&f);
+        assert_eq!(h.instances, 1);
+        assert!(h.problems.iter().all(|p| p.host_name == "ghes.example.com"));
+        let r = plugin_report(&f, None, late);
+        assert!(!r.text.contains("octo-corp"), "{}", r.text);
+        let ls = licences(&events);
+        let names: Vec<&str> = ls.iter().map(|e| e.enterprise.as_str()).collect();
+        assert_eq!(names, ["acme", "octo-corp"]);
+        let refs: Vec<&str> = ls[1]
+            .licences
+            .iter()
+            .map(|x| x.reference.as_str())
+            .collect();
+        assert_eq!(refs, ["ABC123", "ABC124"]);
+        let x = &ls[1].licences[1];
+        assert_eq!(x.sequence, Some(2));
+        assert_eq!(x.exported.to_string(), "2026-11-03T00:00:00Z");
+        assert_eq!(x.bundle_sha256.as_deref(), Some("2".repeat(64).as_str()));
+        let v = serde_json::to_value(&ls).unwrap();
+        assert_eq!(v[1]["licences"][0]["reference"], "ABC123");
+        // A ledger of licence exports only: no instance, healthy.
+        let d = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(d.path()).unwrap();
+        licence_export(&mut l, "octo-corp", "ABC123", 1, "2026-01-05T00:00:00Z");
+        let f = fleet(&l.events().unwrap(), late, Thresholds::default());
+        assert!(f.is_empty());
+        assert!(health(&f).healthy);
+        assert_eq!(plugin_report(&f, None, late).status, Status::Ok);
+        assert_eq!(licences(&l.events().unwrap())[0].licences.len(), 1);
     }
 
     #[test]

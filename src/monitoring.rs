@@ -1,5 +1,5 @@
 //! Output for monitoring systems, shared by every check airlock offers
-//! (`fleet`, `cloud status`, and later `license status`):
+//! (`fleet`, `cloud status` and `licence status`):
 //!
 //! - the Monitoring Plugins format (Nagios, Icinga, Naemon, Zabbix's and
 //!   Sensu's plugin runners): exit status 0 OK, 1 WARNING, 2 CRITICAL,
@@ -51,6 +51,13 @@ impl Status {
             Status::Critical => "CRITICAL",
             Status::Unknown => "UNKNOWN",
         }
+    }
+}
+
+/// In JSON, its name (`"WARNING"`).
+impl serde::Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -448,7 +455,7 @@ impl Metrics {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A number in the guidelines' class `[-0-9.]`: `-?D+(.D+)?`.

@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use crate::bundle::manifest::{format_time, parse_time};
-use crate::fleet::{Instance, Mark, MarkKind, MarkState, SeatReport};
+use crate::fleet::{EnterpriseLicences, Instance, Mark, MarkKind, MarkState, SeatReport};
 use crate::lifecycle::Standing;
 
 /// Escape text for HTML element content and attribute values. Control
@@ -341,14 +341,21 @@ fn state_cell(s: Standing) -> String {
     format!("<span class=\"state {s}\">{s}</span>")
 }
 
-/// Render the whole page.
-pub fn html(fleet: &[Instance], seats: Option<&SeatReport>, now: SystemTime) -> String {
+/// Render the whole page: the instances, then the enterprises' licence
+/// bundles apart from them, then the seat leaks.
+pub fn html(
+    fleet: &[Instance],
+    licences: &[EnterpriseLicences],
+    seats: Option<&SeatReport>,
+    now: SystemTime,
+) -> String {
     let mut h = String::new();
     page_head(&mut h, now);
     fleet_table(&mut h, fleet);
     h.push_str("<h2>Timelines</h2><p class=\"legend\"><span style=\"color:#1f6feb\">● export created</span><span style=\"color:#1a7f37\">■ import confirmed</span><span style=\"color:#bf8700\">■ import to upload</span><span style=\"color:#8c959f\">□ import superseded</span><span style=\"color:#bf8700\">□ import outdated (do not upload)</span><span style=\"color:#8250df\">▼ successful sync</span><span style=\"color:#cf222e\">▼ failed sync · ✕ refused</span><span>n: events grouped (hover for each)</span></p>");
     h.push_str(&timelines(fleet));
     handovers_table(&mut h, fleet);
+    licences_table(&mut h, licences);
     seats_section(&mut h, seats);
     h.push_str("</body></html>\n");
     h
@@ -438,6 +445,32 @@ fn handovers_table(h: &mut String, fleet: &[Instance]) {
     h.push_str("</tbody></table>");
 }
 
+/// The licence bundles exported, per enterprise, newest first within one
+/// (decision 85): not instances, so no health and no timeline.
+fn licences_table(h: &mut String, licences: &[EnterpriseLicences]) {
+    h.push_str("<h2>Licence bundles</h2>");
+    if licences.is_empty() {
+        h.push_str("<p id=\"licences\">None exported: a GHES licence file goes in with <code>airlock export github-enterprise-REF.ghl --enterprise SLUG</code>.</p>");
+        return;
+    }
+    h.push_str("<table id=\"licences\"><thead><tr><th>Enterprise</th><th>Reference</th><th>Exported</th><th>Bundle expires</th><th>Sequence</th><th>Bundle</th><th>Bundle SHA-256</th></tr></thead><tbody>");
+    for e in licences {
+        for l in e.licences.iter().rev() {
+            h.push_str(&format!(
+                "<tr class=\"licence\"><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                esc(&e.enterprise),
+                esc(&l.reference),
+                l.exported,
+                opt(&l.expires),
+                opt(&l.sequence),
+                opt(&l.bundle_id),
+                opt(&l.bundle_sha256)
+            ));
+        }
+    }
+    h.push_str("</tbody></table>");
+}
+
 /// The seat-leak section: the unmatched server users, or how to fetch them.
 fn seats_section(h: &mut String, seats: Option<&SeatReport>) {
     h.push_str("<h2>Seat leaks</h2>");
@@ -498,7 +531,7 @@ mod tests {
                 outcome: MarkState::Refused("<b>".into()),
             }],
         };
-        let page = html(&[i], None, SystemTime::UNIX_EPOCH);
+        let page = html(&[i], &[], None, SystemTime::UNIX_EPOCH);
         assert!(!page.contains("<script>"));
         // Regression (#28): no control characters or bidi overrides reach
         // the page, whatever the ledger holds.
@@ -508,5 +541,49 @@ mod tests {
         );
         assert!(page.contains("&lt;script&gt;"));
         assert!(!page.contains("src=") && !page.contains("href="));
+    }
+
+    #[test]
+    fn licence_bundles_have_their_own_section_apart_from_the_fleet() {
+        use crate::bundle::manifest::{HexDigest, LicenceReference, Timestamp};
+        use crate::fleet::LicenceExport;
+        let t = |s: &str| Timestamp::parse(s).unwrap();
+        let x = |r: &str, n: u64, at: &str| LicenceExport {
+            reference: LicenceReference::parse(r).unwrap(),
+            exported: t(at),
+            created: Some(t(at)),
+            expires: None,
+            bundle_id: None,
+            bundle_sha256: HexDigest::parse(&n.to_string().repeat(64)),
+            sequence: Some(n),
+            signer: None,
+        };
+        let ls = [EnterpriseLicences {
+            enterprise: "octo-<corp>".into(),
+            licences: vec![
+                x("ABC123", 1, "2026-01-05T00:00:00Z"),
+                x("ABC124", 2, "2026-11-03T00:00:00Z"),
+            ],
+        }];
+        let page = html(&[], &ls, None, SystemTime::UNIX_EPOCH);
+        let (_, section) = page.split_once("<h2>Licence bundles</h2>").unwrap();
+        let (table, _) = section.split_once("</table>").unwrap();
+        assert_eq!(table.matches("<tr class=\"licence\">").count(), 2);
+        // Newest first, escaped, with the digest and the sequence.
+        let a = table.find("ABC124").unwrap();
+        assert!(a < table.find("ABC123").unwrap());
+        assert!(table.contains("<td>octo-&lt;corp&gt;</td>"), "{table}");
+        assert!(table.contains(&"2".repeat(64)));
+        assert!(
+            table.contains("<td>2026-11-03T00:00:00Z</td><td>—</td><td>2</td>"),
+            "{table}"
+        );
+        // Not a row of the fleet table, nor a timeline.
+        let (_, fleet) = page.split_once("<table id=\"fleet\">").unwrap();
+        let (fleet, _) = fleet.split_once("</table>").unwrap();
+        assert!(!fleet.contains("octo"), "{fleet}");
+        assert!(!page.contains("data-host=\"octo"));
+        let none = html(&[], &[], None, SystemTime::UNIX_EPOCH);
+        assert!(none.contains("<p id=\"licences\">None exported"));
     }
 }

@@ -16,6 +16,7 @@ pub mod licence_in;
 pub mod manage;
 pub mod seats;
 pub mod ssh;
+pub mod status;
 
 pub use seats::SeatsSource;
 

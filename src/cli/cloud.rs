@@ -202,15 +202,36 @@ pub struct Monitor {
     command: &'static str,
 }
 
+/// The service the `UNKNOWN` line names, when a check set another than
+/// `AIRLOCK` (`licence status`: `AIRLOCK LICENCE`).
+static SERVICE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
 impl Monitor {
     /// For a command with check options (`fleet`, `cloud status`);
     /// `command` is its name in the metrics' `command` label.
     pub fn of(check: Option<&CheckArgs>, command: &'static str) -> Monitor {
-        let plugin = check.is_some_and(|c| c.plugin());
+        Monitor::new(
+            check.is_some_and(|c| c.plugin()),
+            check.and_then(|c| c.metrics.clone()),
+            command,
+            fleet::SERVICE,
+        )
+    }
+
+    /// For any check: `plugin` for `--check-format plugin`, `metrics` the
+    /// textfile, `command` the metrics' `command` label and `service` the
+    /// status line's service name.
+    pub fn new(
+        plugin: bool,
+        metrics: Option<PathBuf>,
+        command: &'static str,
+        service: &'static str,
+    ) -> Monitor {
         super::set_plugin_mode(plugin);
+        let _ = SERVICE.set(service);
         Monitor {
             plugin,
-            metrics: check.and_then(|c| c.metrics.clone()),
+            metrics,
             command,
         }
     }
@@ -244,7 +265,7 @@ impl Monitor {
 /// The plugin line of an error: `AIRLOCK UNKNOWN - cause (CODE); hint`.
 pub fn unknown_line(e: &Error) -> String {
     airlock::monitoring::plugin_line(
-        fleet::SERVICE,
+        SERVICE.get().copied().unwrap_or(fleet::SERVICE),
         Status::Unknown,
         &format!("{} ({}); {}", e.cause, e.code.as_str(), e.hint()),
         &[],
@@ -569,22 +590,34 @@ fn print_health(h: &fleet::Health) {
     }
 }
 
-fn load_fleet(
-    common: &Common,
-    th: Thresholds,
-    now: SystemTime,
-) -> Result<(Vec<fleet::Instance>, Option<SeatReport>)> {
+/// What `fleet` and `report` show: the instances, the enterprises'
+/// licence bundles (apart from them), and the last `cloud seats`.
+struct Loaded {
+    instances: Vec<fleet::Instance>,
+    licences: Vec<fleet::EnterpriseLicences>,
+    seats: Option<SeatReport>,
+}
+
+fn load_fleet(common: &Common, th: Thresholds, now: SystemTime) -> Result<Loaded> {
     let dir = common.settings(Config::default())?.state_dir()?;
     super::require_ledger(&dir)?;
     let ledger = Ledger::open(&dir)?;
-    let f = fleet::fleet(&ledger.events()?, now, th);
-    Ok((f, read_seats(&dir)))
+    let events = ledger.events()?;
+    Ok(Loaded {
+        instances: fleet::fleet(&events, now, th),
+        licences: fleet::licences(&events),
+        seats: read_seats(&dir),
+    })
 }
 
 pub fn run_fleet(a: FleetArgs) -> Result<i32> {
     a.check.refuse_json_with_plugin()?;
     let now = SystemTime::now();
-    let (f, seats) = load_fleet(&a.common, a.check.thresholds(), now)?;
+    let Loaded {
+        instances: f,
+        licences,
+        seats,
+    } = load_fleet(&a.common, a.check.thresholds(), now)?;
     let report = fleet::plugin_report(&f, seats.as_ref(), now);
     a.check
         .write_metrics("fleet", &f, seats.as_ref(), report.status, now)?;
@@ -595,7 +628,7 @@ pub fn run_fleet(a: FleetArgs) -> Result<i32> {
     let health = fleet::health(&f);
     let checking = a.check.checking();
     if super::json() {
-        let mut v = serde_json::json!({"ok": true, "instances": f});
+        let mut v = serde_json::json!({"ok": true, "instances": f, "enterprises": licences});
         if checking {
             v["healthy"] = health.healthy.into();
             v["exit_code"] = health.exit_code.into();
@@ -620,7 +653,37 @@ pub fn run_fleet(a: FleetArgs) -> Result<i32> {
     for i in &f {
         print_instance(i);
     }
+    print_licences(&licences);
     Ok(0)
+}
+
+/// The licence bundles exported, per enterprise, after the instances
+/// (decision 85); nothing when there are none.
+fn print_licences(licences: &[fleet::EnterpriseLicences]) {
+    if licences.is_empty() {
+        return;
+    }
+    outln!("");
+    outln!(
+        "{:<28} {:<20} {:<20} {:>8}  {}",
+        "ENTERPRISE",
+        "LICENCE",
+        "EXPORTED",
+        "SEQUENCE",
+        "BUNDLE SHA256"
+    );
+    for e in licences {
+        for l in &e.licences {
+            outln!(
+                "{:<28} {:<20} {:<20} {:>8}  {}",
+                names::one_line(&e.enterprise),
+                l.reference.as_str(),
+                l.exported.to_string(),
+                super::or_dash(&l.sequence),
+                super::or_dash(&l.bundle_sha256)
+            );
+        }
+    }
 }
 
 /// One instance of the fleet table, with its hand-overs and warnings.
@@ -677,8 +740,12 @@ pub fn run_report(a: ReportArgs) -> Result<i32> {
         expected_interval: a.expected_interval,
     };
     let now = SystemTime::now();
-    let (f, seats) = load_fleet(&a.common, th, now)?;
-    let page = airlock::report::html(&f, seats.as_ref(), now);
+    let Loaded {
+        instances: f,
+        licences,
+        seats,
+    } = load_fleet(&a.common, th, now)?;
+    let page = airlock::report::html(&f, &licences, seats.as_ref(), now);
     if !a.force && a.html.exists() {
         return Err(Error::new(
             Code::OutputExists,
@@ -688,11 +755,20 @@ pub fn run_report(a: ReportArgs) -> Result<i32> {
     airlock::fsutil::ensure_dir(&airlock::fsutil::parent_dir(&a.html), "report directory")?;
     airlock::fsutil::write_atomic(&a.html, page.as_bytes(), 0o644, a.force)?;
     if super::json() {
-        let mut doc = serde_json::json!({"ok": true, "instances": f.len()});
+        let mut doc =
+            serde_json::json!({"ok": true, "instances": f.len(), "enterprises": licences.len()});
         names::insert(&mut doc, "report", &a.html);
         super::print_json(&doc);
     } else {
-        outln!("wrote {} ({} instance(s))", names::shown(&a.html), f.len());
+        let enterprises = match licences.len() {
+            0 => String::new(),
+            n => format!(", licence bundles of {n} enterprise(s)"),
+        };
+        outln!(
+            "wrote {} ({} instance(s){enterprises})",
+            names::shown(&a.html),
+            f.len()
+        );
     }
     Ok(0)
 }
