@@ -325,11 +325,11 @@ pub const KEYS: &[Key] = &[
         about: "the appliance's REST API, https://HOST/api/v3: the source of seats in use" },
     Key { name: "appliance_token_file", env: None, flag: "--appliance-token-file", commands: LICENCE,
         about: "the file holding a site-admin token for appliance_api_url (AIRLOCK_APPLIANCE_TOKEN, the token itself, comes between the flag and the file)" },
-    Key { name: "licence_auto_apply", env: None, flag: "--licence-auto-apply", commands: LICENCE,
+    Key { name: "licence_auto_apply", env: None, flag: "--licence-auto-apply", commands: &["licence watch"],
         about: "apply verified licence bundles without waiting for a person (applying restarts GHES services; default false)" },
-    Key { name: "licence_warning_days", env: None, flag: "--warning-days", commands: LICENCE,
+    Key { name: "licence_warning_days", env: None, flag: "--warning-days", commands: &["licence status"],
         about: "licence status: WARNING when the licence expires within this many days (default 30)" },
-    Key { name: "licence_critical_days", env: None, flag: "--critical-days", commands: LICENCE,
+    Key { name: "licence_critical_days", env: None, flag: "--critical-days", commands: &["licence status"],
         about: "licence status: CRITICAL when the licence expires within this many days (default 7)" },
 ];
 

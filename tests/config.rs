@@ -491,7 +491,11 @@ fn every_key_is_documented_everywhere() {
         );
         assert!(man.contains(k.name), "the man page lacks {}", k.name);
         for cmd in k.commands {
-            let help = airlock().arg(cmd).arg("--help").output().unwrap();
+            let help = airlock()
+                .args(cmd.split(' '))
+                .arg("--help")
+                .output()
+                .unwrap();
             let help = String::from_utf8_lossy(&help.stdout)
                 .split_whitespace()
                 .collect::<Vec<_>>()

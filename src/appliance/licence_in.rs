@@ -233,6 +233,34 @@ pub fn stage_licence(bundle: Opened, opts: &LicenceImport<'_>) -> Result<StagedL
     })
 }
 
+/// The last licence applied, as this state directory's ledger records it
+/// (`licence status`): `None` when there is no ledger or no apply yet. The
+/// ledger is read without waiting for another process's lock for long.
+pub fn last_applied(state: &Path) -> Result<Option<crate::appliance::status::LastApplied>> {
+    if !state.join(crate::ledger::LEDGER_FILE).exists() {
+        return Ok(None);
+    }
+    let ledger = Ledger::open_read_only(state, Duration::from_secs(5))?;
+    let events = ledger.events()?;
+    let Some(done) = events
+        .iter()
+        .rev()
+        .find(|e| e.licence.is_some() && e.kind == Kind::Handover && e.outcome == Outcome::Done)
+    else {
+        return Ok(None);
+    };
+    let (Some(sha), Some(facts)) = (&done.bundle_sha256, &done.licence) else {
+        return Ok(None);
+    };
+    let confirmed = stage_of(&events, sha) == Some(Stage::Confirmed);
+    Ok(Some(crate::appliance::status::LastApplied {
+        reference: facts.reference.clone(),
+        bundle_sha256: sha.clone(),
+        applied: done.at,
+        confirmed,
+    }))
+}
+
 /// Step 1: the one verifying read, the file kept in `received/` from it.
 fn verify_licence(
     bundle: Opened,

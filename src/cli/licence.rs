@@ -30,6 +30,8 @@ pub enum LicenceCommand {
     Import(ImportArgs),
     /// Watch a drop folder for licence bundles: verify and stage them for a person, or apply them with --licence-auto-apply
     Watch(WatchArgs),
+    /// The appliance's active licence, days until it expires, seats, the last licence applied; --check-format plugin for monitoring
+    Status(super::licence_status::Args),
 }
 
 #[derive(clap::Args, Debug)]
@@ -39,6 +41,9 @@ pub struct WatchArgs {
     pub dir: PathBuf,
     #[command(flatten)]
     pub timing: super::watch::Timing,
+    /// Apply verified licence bundles without waiting for a person (the apply restarts GHES services; default: stage them) [config: licence_auto_apply]
+    #[arg(long)]
+    pub licence_auto_apply: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -97,15 +102,6 @@ pub struct ApplianceArgs {
     /// Also trust the CA certificates in this PEM file for the appliance [config: ca_file]
     #[arg(long, value_name = "FILE", global = true)]
     pub ca_file: Option<PathBuf>,
-    /// licence watch: apply verified licence bundles without waiting for a person (the apply restarts GHES services; default: stage them) [config: licence_auto_apply]
-    #[arg(long, global = true)]
-    pub licence_auto_apply: bool,
-    /// licence status: WARNING when the licence expires within N days (default 30) [config: licence_warning_days]
-    #[arg(long, value_name = "N", global = true)]
-    pub warning_days: Option<u32>,
-    /// licence status: CRITICAL when the licence expires within N days (default 7) [config: licence_critical_days]
-    #[arg(long, value_name = "N", global = true)]
-    pub critical_days: Option<u32>,
 }
 
 impl ApplianceArgs {
@@ -128,9 +124,6 @@ impl ApplianceArgs {
             appliance_api_url: self.appliance_api_url.clone(),
             appliance_token_file: self.appliance_token_file.clone(),
             ca_file: self.ca_file.clone(),
-            licence_auto_apply: self.licence_auto_apply.then_some(true),
-            licence_warning_days: self.warning_days,
-            licence_critical_days: self.critical_days,
             ..Config::default()
         })
     }
@@ -144,7 +137,25 @@ pub fn run(a: LicenceArgs) -> Result<()> {
             let appliance = a.appliance;
             super::watch::in_thread(move |stop| run_watch(&appliance, &w, stop))
         }
+        LicenceCommand::Status(_) => Ok(()),
     }
+}
+
+/// `licence status`: its exit status is the check's (Monitoring Plugins).
+pub fn run_status(a: LicenceArgs) -> Result<i32> {
+    let LicenceCommand::Status(st) = &a.command else {
+        return Ok(0);
+    };
+    st.monitor().finish((|| {
+        let s = a.appliance.settings()?;
+        let config = (
+            s.pick(|c| &c.licence_warning_days),
+            s.pick(|c| &c.licence_critical_days),
+        );
+        let last = airlock::appliance::licence_in::last_applied(&s.state_dir()?)?;
+        let mut appliance = super::licence_connect::connect(&s)?;
+        super::licence_status::run(st, config, appliance.as_mut(), last)
+    })())
 }
 
 /// What the licence watcher did with a bundle.
@@ -175,7 +186,7 @@ fn run_watch(a: &ApplianceArgs, w: &WatchArgs, stop: &std::sync::atomic::AtomicB
         |b: Result<Opened>, _batch: &mut airlock::lifecycle::Batch| -> Result<Result<Watched>> {
             let s = a.settings()?;
             let trust = licence_trust(&s)?;
-            let auto = s.pick(|c| &c.licence_auto_apply).unwrap_or(false);
+            let auto = w.licence_auto_apply || s.pick(|c| &c.licence_auto_apply).unwrap_or(false);
             let mut appliance = if auto {
                 Some(super::licence_connect::connect(&s)?)
             } else {

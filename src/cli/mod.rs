@@ -10,6 +10,7 @@ mod inspect;
 mod keygen;
 mod licence;
 mod licence_connect;
+mod licence_status;
 mod log;
 mod man;
 mod settings;
@@ -333,6 +334,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             cloud::Monitor::of(Some(&a.check), "fleet").finish(cloud::run_fleet(a))
         }
         Command::Report(a) => cloud::run_report(a),
+        Command::Licence(a) if matches!(a.command, licence::LicenceCommand::Status(_)) => {
+            licence::run_status(a)
+        }
         _ => run_command(cli.command).map(|()| 0),
     }
 }
