@@ -1267,24 +1267,7 @@ fn strict_rfc3339(s: &str) -> Option<SystemTime> {
 
 /// Parse GitHub's timestamps (RFC 3339, possibly with fractions or an offset).
 fn parse_github_time(s: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(s).ok().or_else(|| {
-        // humantime does not take offsets: normalise "+HH:MM" to UTC.
-        let (base, sign, off) = if let Some(i) = s.rfind('+').filter(|i| *i > 10) {
-            (&s[..i], 1i64, &s[i + 1..])
-        } else if let Some(i) = s.rfind('-').filter(|i| *i > 10) {
-            (&s[..i], -1i64, &s[i + 1..])
-        } else {
-            return None;
-        };
-        let (h, m) = off.split_once(':')?;
-        let secs = sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60);
-        let t = humantime::parse_rfc3339_weak(base).ok()?;
-        if secs >= 0 {
-            t.checked_sub(Duration::from_secs(secs as u64))
-        } else {
-            t.checked_add(Duration::from_secs((-secs) as u64))
-        }
-    })
+    crate::clock::parse_rfc3339(s)
 }
 
 #[cfg(test)]
@@ -1308,6 +1291,11 @@ mod tests {
         assert_eq!(parse_github_time("2026-11-20T05:00:00-05:00").unwrap(), a);
         assert!(parse_github_time("2026-11-20T10:00:00.123Z").is_some());
         assert!(parse_github_time("yesterday").is_none());
+        // Regression: the offset after a fraction was dropped.
+        assert_eq!(
+            parse_github_time("2026-11-20T11:00:00.5+01:00").unwrap(),
+            a + Duration::from_millis(500)
+        );
     }
 
     #[test]

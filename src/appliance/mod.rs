@@ -185,44 +185,10 @@ pub(crate) fn licence_info(json: &[u8], f: &Fields, what: &str) -> Result<Licenc
     })
 }
 
-/// An RFC 3339 time with any offset (`Z`, `-08:00`), fractions dropped, as
-/// a UTC [`Timestamp`]; `None` for anything else or a time past year 9999.
+/// An RFC 3339 time with any offset (`Z`, `-08:00`), as a UTC
+/// [`Timestamp`] (whole seconds); `None` for anything else or a time past year 9999.
 pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    if b.len() < 20 || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    // The zone is taken off here: humantime's weak parser ignores what
-    // follows a fraction, an offset included.
-    let (base, offset) = if let Some(x) = s.strip_suffix(['Z', 'z']) {
-        (x, 0i64)
-    } else {
-        let n = b.len();
-        let z = &b[n - 6..];
-        let digits = |i: usize| z[i].is_ascii_digit();
-        if !(matches!(z[0], b'+' | b'-') && z[3] == b':' && [1, 2, 4, 5].into_iter().all(digits)) {
-            return None;
-        }
-        let num = |i: usize| i64::from(z[i] - b'0') * 10 + i64::from(z[i + 1] - b'0');
-        let (h, m) = (num(1), num(4));
-        if h > 23 || m > 59 {
-            return None;
-        }
-        let sign = if z[0] == b'-' { -1 } else { 1 };
-        (&s[..n - 6], sign * (h * 3600 + m * 60))
-    };
-    if base.ends_with(['+', '-']) || base.contains(['+', 'Z', 'z']) {
-        return None;
-    }
-    let t = humantime::parse_rfc3339_weak(base).ok()?;
-    // Local time minus the offset is UTC.
-    let t = if offset >= 0 {
-        t.checked_sub(std::time::Duration::from_secs(offset as u64))?
-    } else {
-        t.checked_add(std::time::Duration::from_secs((-offset) as u64))?
-    };
-    let ts = Timestamp::from_system(t);
+    let ts = Timestamp::from_system(crate::clock::parse_rfc3339(s)?);
     ts.is_writable().then_some(ts)
 }
 
