@@ -66,6 +66,9 @@ struct World {
     env: Vec<(String, String)>,
     /// sshd's log, when the way runs through sshd.
     sshd_log: Option<PathBuf>,
+    /// What an administrator's `ssh` is for this appliance: the command
+    /// with the pinned known_hosts, the login, the port.
+    ssh: Option<(String, String, u16)>,
     /// Exports so far: each gets a later `--created`.
     exports: std::cell::Cell<u64>,
     /// What must outlive the runs (sshd, the HTTP stand-in, the TLS front).
@@ -88,6 +91,7 @@ impl World {
             conn: Vec::new(),
             env: Vec::new(),
             sshd_log: None,
+            ssh: None,
             exports: std::cell::Cell::new(0),
             _keep: Vec::new(),
         };
@@ -118,9 +122,17 @@ impl World {
                     "--appliance-known-hosts".into(),
                     d.known_hosts.clone().into(),
                     "--appliance-ssh-command".into(),
-                    cmd.into(),
+                    cmd.clone().into(),
                 ];
                 w.sshd_log = Some(d.log.clone());
+                w.ssh = Some((
+                    format!(
+                        "{cmd} -o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
+                        d.known_hosts.display()
+                    ),
+                    format!("{}@127.0.0.1", sshd::user()),
+                    d.port,
+                ));
                 w._keep.push(Box::new(d));
             }
             Way::Both => {
@@ -148,6 +160,16 @@ impl World {
         std::fs::write(self.app.join(standin::HOST_KEY), format!("{host_pub}\n")).unwrap();
         let kh = self.p("known_hosts");
         std::fs::write(&kh, format!("[ghes.test]:122 {host_pub}\n")).unwrap();
+        self.ssh = Some((
+            format!(
+                "{} standin-appliance --state {} -o StrictHostKeyChecking=yes -o UserKnownHostsFile={}",
+                bin(),
+                self.app.display(),
+                kh.display()
+            ),
+            "admin@ghes.test".into(),
+            122,
+        ));
         self.conn.extend([
             "--appliance-host".into(),
             "ghes.test".into(),
@@ -610,7 +632,11 @@ fn a_busy_appliance_is_retried_and_the_backup_comes_first() {
     let out = ok(&w.import(&b, &[]));
     assert!(out.contains("finished what an earlier"), "{out}");
     assert_eq!(w.applied(), "NEW2\n");
-    assert_eq!(w.backups(), backups, "the same backup, not another");
+    // The resumed run keeps the outgoing licence again before its apply
+    // (a second file when the second has changed); every copy is OLD1's.
+    for b in w.backups() {
+        assert!(std::fs::read(&b).unwrap() == old(), "{b:?}");
+    }
 }
 
 fn watch(w: &World, drop: &Path, extra: &[&str]) -> Output {
@@ -653,4 +679,49 @@ fn watch_auto_applies_when_asked() {
     assert!(out.contains("applied"), "{out}");
     assert_eq!(w.applied(), "NEW2\n");
     assert!(w.active() == std::fs::read(&new).unwrap());
+}
+
+/// docs/licence-in.md §7, carried out: after NEW2 replaced OLD1, the
+/// backup piped into `ghe-license import --pipe --apply` over SSH, exactly
+/// as the page writes it (`cat BACKUP | ssh -p 122 admin@HOST -- …`), with
+/// a real ssh and sshd in front of the stand-in where sshd exists, and with
+/// the stand-in in ssh's place in any case. OLD1 is active again.
+#[test]
+fn the_restore_procedure_brings_the_previous_licence_back() {
+    for way in [Way::Sshd, Way::Command] {
+        let Some(w) = World::new(way) else {
+            continue;
+        };
+        let new = w.licence("NEW2", "NEW2", 20, "2031-01-01T00:00:00Z");
+        let b = w.export(&new, &[]);
+        ok(&w.import(&b, &[]));
+        assert!(w.active() == std::fs::read(&new).unwrap());
+        let backups = w.backups();
+        assert_eq!(backups.len(), 1, "{backups:?}");
+        let (ssh, login, port) = w.ssh.clone().unwrap();
+        let run = |remote: &str, stdin: Option<&Path>| {
+            let feed = stdin.map_or(String::new(), |f| format!("cat {} | ", f.display()));
+            let o = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{feed}{ssh} -p {port} {login} -- {remote}"))
+                .output()
+                .unwrap();
+            ok(&o)
+        };
+        let said = run("ghe-license import --pipe --apply", Some(&backups[0]));
+        assert!(said.contains("applied"), "{way:?}: {said}");
+        let info: serde_json::Value =
+            serde_json::from_str(&run("ghe-license info -j", None)).unwrap();
+        assert_eq!(info["reference_number"], "OLD1", "{way:?}: {info}");
+        assert!(run("ghe-license check", None).contains("License is valid"));
+        assert!(w.active() == old(), "{way:?}: OLD1's file is active again");
+        assert_eq!(w.applied(), "NEW2\nOLD1\n");
+        if let Some(l) = &w.sshd_log {
+            let log = std::fs::read_to_string(l).unwrap();
+            assert!(
+                log.contains("Accepted publickey"),
+                "not through sshd: {log}"
+            );
+        }
+    }
 }
