@@ -16,7 +16,13 @@ fn demo_runs_end_to_end() {
         .success()
         .stdout(contains("VERIFIED"))
         .stdout(contains("REJECTED AIRLOCK-E-"))
-        .stdout(contains("verdict: the genuine bundle verified"));
+        .stdout(contains("verdict: the genuine bundle verified"))
+        // The inward leg, its appliance labelled as a stand-in.
+        .stdout(contains("STAND-IN, NOT GHES"))
+        .stdout(contains(
+            "the same licence again: REJECTED AIRLOCK-E-LICENCE-APPLIED",
+        ))
+        .stdout(contains("Inward: licence DEMO2 replaced DEMO1"));
 }
 
 /// The JSON says whether the bundle was read back, and the hash it found is

@@ -862,6 +862,8 @@ fn item12_demo_runs_the_whole_job() {
         "match no Cloud account",
         "fleet: ghes.example.com",
         "chain verified",
+        "STAND-IN, NOT GHES",
+        "the usage bundle carried inward: REJECTED AIRLOCK-E-NOT-A-LICENCE",
     ] {
         assert!(out.contains(want), "demo output lacks {want:?}:\n{out}");
     }
@@ -883,4 +885,6 @@ fn item12_demo_runs_the_whole_job() {
         1
     );
     assert_eq!(v["seats"]["unmatched"].as_array().unwrap().len(), 1);
+    assert_eq!(v["licence_in"]["applied"], "DEMO2");
+    assert_eq!(v["licence_in"]["replayed"], "AIRLOCK-E-LICENCE-APPLIED");
 }

@@ -2,7 +2,10 @@
 //! keys, export (signed and encrypted), the boundary check, import with the
 //! upload steps, an attacker's forged and older bundles, then `cloud status`,
 //! `cloud seats` and `fleet` against a loopback stand-in for GitHub's API
-//! that the demo starts itself (it is not GitHub, and says so).
+//! that the demo starts itself (it is not GitHub, and says so); then the
+//! inward leg: a renewed licence (a stand-in licence) exported on the
+//! connected side and applied by `licence import` to a GHES appliance
+//! STAND-IN reached through its SSH face as the SSH command (no sshd).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -31,34 +34,37 @@ pub struct Args {
     pub dir: Option<PathBuf>,
 }
 
-const STEPS: usize = 11;
-const ENTERPRISE: &str = "octo-corp";
+const STEPS: usize = 13;
+pub(super) const ENTERPRISE: &str = "octo-corp";
 
 /// Prints the human story, unless --json asks for the summary only.
-struct Story {
+pub(super) struct Story {
     json: bool,
     step: usize,
 }
 
 impl Story {
-    fn step(&mut self, title: &str) {
+    pub(super) fn step(&mut self, title: &str) {
         self.step += 1;
         if !self.json {
             outln!("\n[{}/{STEPS}] {title}", self.step);
         }
     }
-    fn say(&self, s: &str) {
+    pub(super) fn say(&self, s: &str) {
         if !self.json {
             outln!("      {s}");
         }
     }
 }
 
-fn bug(what: &str) -> Error {
+pub(super) fn bug(what: &str) -> Error {
     Error::new(Code::Internal, format!("{what}: this is a bug"))
 }
 
-fn verify_opts<'a>(trust: &'a TrustStore, ids: Option<&'a Identities>) -> VerifyOptions<'a> {
+pub(super) fn verify_opts<'a>(
+    trust: &'a TrustStore,
+    ids: Option<&'a Identities>,
+) -> VerifyOptions<'a> {
     VerifyOptions {
         trust,
         now: Clock::System,
@@ -69,14 +75,14 @@ fn verify_opts<'a>(trust: &'a TrustStore, ids: Option<&'a Identities>) -> Verify
 }
 
 /// The exporter's side, as the first four steps leave it.
-struct Exporter {
+pub(super) struct Exporter {
     fingerprint: String,
     public_line: String,
     id_path: PathBuf,
     recipient: String,
     usage_path: PathBuf,
     signer: keys::Signer,
-    state: StateDir,
+    pub(super) state: StateDir,
     recipients: Recipients,
     stick: PathBuf,
 }
@@ -105,10 +111,10 @@ impl Exporter {
 }
 
 /// The importer's side.
-struct Importer {
+pub(super) struct Importer {
     trust: TrustStore,
     ids: Identities,
-    state: StateDir,
+    pub(super) state: StateDir,
     outbox: PathBuf,
 }
 
@@ -173,6 +179,7 @@ pub fn run(a: Args) -> Result<()> {
     let (forged, older) = attacker_step(&mut st, &dir, &ex, &imp, &report)?;
     let cloud = cloud_steps(&mut st, &imp, first.handed_at)?;
     let (records, head) = audit_step(&mut st, &cloud.ledger)?;
+    let inward = super::demo_licence::inward_leg(&mut st, &dir, &ex, &imp, &report)?;
     if json {
         let mut doc = serde_json::json!({
             "ok": true,
@@ -188,6 +195,7 @@ pub fn run(a: Args) -> Result<()> {
             "seats": cloud.seats,
             "fleet": cloud.rows,
             "ledger": {"records": records, "head": head},
+            "licence_in": inward,
         });
         if keep {
             names::insert(&mut doc, "dir", &dir);
@@ -198,6 +206,12 @@ pub fn run(a: Args) -> Result<()> {
     }
     outln!("\nverdict: the genuine bundle verified, decrypted and was handed over once with its upload steps;");
     outln!("the forged and the older one were refused; the (stand-in) Cloud confirmed the sync.");
+    outln!(
+        "Inward: licence {} replaced {} on the (stand-in) appliance, backed up first and read back;",
+        inward.applied,
+        inward.active_before
+    );
+    outln!("the same licence again and a usage bundle carried inward were refused.");
     if keep {
         let payload = first
             .report

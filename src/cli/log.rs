@@ -42,11 +42,7 @@ pub fn run(a: Args) -> Result<()> {
         return Ok(());
     }
     for e in &events {
-        let what = match (&e.host_name, e.sequence) {
-            (Some(h), Some(s)) => format!("{h} seq {s}"),
-            (None, Some(s)) => format!("seq {s}"),
-            _ => String::new(),
-        };
+        let what = what(e);
         let code = e
             .code
             .as_deref()
@@ -78,4 +74,23 @@ pub fn run(a: Args) -> Result<()> {
         (None, None) => outln!("the ledger is empty"),
     }
     Ok(())
+}
+
+/// What a record is about: `HOST seq N`, or for a licence record (issue
+/// 29) `licence REF (ENTERPRISE) seq N`, the reference a person looks for.
+fn what(e: &airlock::ledger::Event) -> String {
+    let seq = e.sequence.map(|s| format!("seq {s}"));
+    let about = match (&e.licence, &e.host_name) {
+        (Some(l), _) => Some(match &e.principal {
+            Some(p) => format!("licence {} ({})", l.reference, names::one_line(p)),
+            None => format!("licence {}", l.reference),
+        }),
+        (None, Some(h)) if seq.is_some() => Some(h.clone()),
+        _ => None,
+    };
+    [about, seq]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -3,6 +3,7 @@
 
 mod cloud;
 mod demo;
+mod demo_licence;
 mod export;
 mod extract;
 mod import;
