@@ -26,22 +26,13 @@ fn export_json_reports_the_read_back_and_its_hash() {
     let d = tempfile::tempdir().unwrap();
     let k = key(d.path(), "exporter_ed25519");
     let clear = d.path().join("clear.json");
-    std::fs::write(
-        &clear,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3),
-    )
-    .unwrap();
+    sample_usage_clear(&clear, 3);
     for (i, read_back) in [true, false].into_iter().enumerate() {
         let b = d.path().join(format!("b{i}.airlock.zip"));
         let mut cmd = airlock();
         cmd.arg("export")
             .arg(&clear)
-            .arg("--key")
-            .arg(&k)
-            .arg("--out")
-            .arg(&b)
-            .arg("--state-dir")
-            .arg(d.path().join("state"))
+            .key_out_state(&k, &b, d.path().join("state"))
             .arg("--json");
         if !read_back {
             cmd.arg("--no-read-back");
@@ -64,21 +55,12 @@ fn export_describes_the_usage_file_and_verify_accepts() {
     let d = tempfile::tempdir().unwrap();
     let k = key(d.path(), "exporter_ed25519");
     let clear = d.path().join("clear.json");
-    std::fs::write(
-        &clear,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 7),
-    )
-    .unwrap();
+    sample_usage_clear(&clear, 7);
     let b = d.path().join("b.airlock.zip");
     airlock()
         .arg("export")
         .arg(&clear)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(&b)
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(&k, &b, d.path().join("state"))
         .assert()
         .success()
         .stdout(contains("host         ghes.example.com"))
@@ -133,13 +115,7 @@ fn export_from_stdin_into_a_directory_names_the_bundle() {
         .arg("--reproducible")
         .arg("--json")
         .write_stdin(usage.clone())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run_ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["created"], "2026-11-01T00:00:00Z");
     assert_eq!(v["sequence"]["number"], 1);
@@ -181,12 +157,11 @@ fn sequence_numbers_increase_per_signer() {
         let out = airlock()
             .arg("export")
             .arg(&u)
-            .arg("--key")
-            .arg(&k)
-            .arg("--out")
-            .arg(d.path().join(format!("{n}.zip")))
-            .arg("--state-dir")
-            .arg(d.path().join("state"))
+            .key_out_state(
+                &k,
+                d.path().join(format!("{n}.zip")),
+                d.path().join("state"),
+            )
             .arg("--json")
             .output()
             .unwrap();
@@ -206,12 +181,7 @@ fn same_inputs_key_sequence_and_time_give_identical_bundles() {
         airlock()
             .arg("export")
             .arg(&u)
-            .arg("--key")
-            .arg(&k)
-            .arg("--out")
-            .arg(&b)
-            .arg("--state-dir")
-            .arg(d.path().join(format!("state{i}")))
+            .key_out_state(&k, &b, d.path().join(format!("state{i}")))
             .env("SOURCE_DATE_EPOCH", "1793491200")
             .arg("--reproducible")
             .assert()
@@ -240,12 +210,7 @@ fn source_date_epoch_dates_a_bundle_only_when_asked() {
         let o = airlock()
             .arg("export")
             .arg(&u)
-            .arg("--key")
-            .arg(&k)
-            .arg("--out")
-            .arg(&b)
-            .arg("--state-dir")
-            .arg(d.path().join("exporter"))
+            .key_out_state(&k, &b, d.path().join("exporter"))
             .arg("--json")
             .args(extra)
             .env("SOURCE_DATE_EPOCH", "315532800")
@@ -258,10 +223,7 @@ fn source_date_epoch_dates_a_bundle_only_when_asked() {
         airlock()
             .arg("import")
             .arg(b)
-            .arg("--trust")
-            .arg(&allowed)
-            .arg("--state-dir")
-            .arg(d.path().join("importer"))
+            .trust_state(&allowed, d.path().join("importer"))
             .output()
             .unwrap()
     };
@@ -305,12 +267,7 @@ fn source_date_epoch_dates_a_bundle_only_when_asked() {
     let o = airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path().join("unset.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("exporter"))
+        .key_out_state(&k, d.path().join("unset.zip"), d.path().join("exporter"))
         .arg("--reproducible")
         .output()
         .unwrap();
@@ -329,12 +286,7 @@ fn export_never_overwrites_without_force() {
     airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(&b)
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(&k, &b, d.path().join("state"))
         .assert()
         .code(2)
         .stderr(contains("AIRLOCK-E-OUTPUT-EXISTS"));
@@ -364,12 +316,7 @@ fn opaque_files_need_a_source_and_invalid_usage_files_are_refused() {
     airlock()
         .arg("export")
         .arg(&f)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(&out)
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(&k, &out, d.path().join("state"))
         .assert()
         .code(2)
         .stderr(contains("AIRLOCK-E-SOURCE-UNKNOWN"));
@@ -398,12 +345,7 @@ fn opaque_files_need_a_source_and_invalid_usage_files_are_refused() {
     airlock()
         .arg("export")
         .arg(&bad)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path().join("x.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(&k, d.path().join("x.zip"), d.path().join("state"))
         .assert()
         .code(8)
         .stderr(contains("AIRLOCK-E-USAGE-FILE-INVALID"));
@@ -495,12 +437,7 @@ fn usage_files_that_are_not_strict_json_are_refused() {
         airlock()
             .arg("export")
             .arg(&f)
-            .arg("--key")
-            .arg(&k)
-            .arg("--out")
-            .arg(&out)
-            .arg("--state-dir")
-            .arg(d.path().join("state"))
+            .key_out_state(&k, &out, d.path().join("state"))
             .assert()
             .code(8)
             .stderr(contains("AIRLOCK-E-USAGE-FILE-INVALID"))
@@ -545,12 +482,7 @@ fn unprotected_private_keys_are_refused() {
     airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path().join("b.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(&k, d.path().join("b.zip"), d.path().join("state"))
         .assert()
         .code(4)
         .stderr(contains("AIRLOCK-E-KEY-PERMISSIONS"))
@@ -639,20 +571,11 @@ fn times_past_year_9999_are_refused_not_a_panic() {
     let d = tempfile::tempdir().unwrap();
     let k = key(d.path(), "exporter_ed25519");
     let u = d.path().join("usage.json");
-    std::fs::write(
-        &u,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 2),
-    )
-    .unwrap();
+    sample_usage_clear(&u, 2);
     airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path().join("b.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(&k, d.path().join("b.zip"), d.path().join("state"))
         .args(["--created", "9999-12-31T00:00:00Z"])
         .assert()
         .code(2)
@@ -829,10 +752,7 @@ fn a_closed_pipe_does_not_cut_a_batch_short() {
     let mut child = c
         .arg("import")
         .arg(&drop_dir)
-        .arg("--trust")
-        .arg(&allowed)
-        .arg("--state-dir")
-        .arg(d.path().join("importer"))
+        .trust_state(&allowed, d.path().join("importer"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

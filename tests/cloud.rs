@@ -79,12 +79,7 @@ impl World {
         airlock()
             .arg("export")
             .arg(&u)
-            .arg("--key")
-            .arg(&self.key)
-            .arg("--out")
-            .arg(&b)
-            .arg("--state-dir")
-            .arg(self.p("exporter"))
+            .key_out_state(&self.key, &b, self.p("exporter"))
             .env("SOURCE_DATE_EPOCH", t.to_string())
             .arg("--reproducible")
             .assert()
@@ -104,12 +99,7 @@ impl World {
     /// Export and import into the default outbox; the import's JSON report.
     fn export_import(&self, host: &str, id: &str, t: u64) -> serde_json::Value {
         let b = self.export(host, id, t);
-        let out = self.import(&b).arg("--json").output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = self.import(&b).arg("--json").run_ok();
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["import"].clone()
     }
 }
@@ -320,12 +310,7 @@ fn cloud_seats_lists_exactly_the_unmatched_server_users_across_pages() {
         Response::new(200, &page2),
     ]
     });
-    let out = w.cloud(&s, &["seats", "--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = w.cloud(&s, &["seats", "--json"]).run_ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["seats"]["total_seats_consumed"], 5);
     assert_eq!(v["seats"]["total_seats_purchased"], 10);
@@ -588,12 +573,7 @@ fn four_handovers_then_one_sync_confirm_exactly_one() {
     let mut reports = Vec::new();
     for k in [4000, 3000, 2000, 1000] {
         let b = w.export("ghes-a.example.com", ID_A, t - k);
-        let out = w.import(&b).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = w.import(&b).run_ok();
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(
             text.contains("(the one file to upload for ghes-a.example.com"),
@@ -633,12 +613,7 @@ fn four_handovers_then_one_sync_confirm_exactly_one() {
         rfc3339(now_secs() + 60)
     );
     let server = Server::start(vec![Response::new(200, &body)]);
-    let out = w.cloud(&server, &["status"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = w.cloud(&server, &["status"]).run_ok();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("confirmed bundle"), "{text}");
     assert!(text.contains(usage.as_str()), "{text}");
@@ -1033,10 +1008,7 @@ fn cloud_status_answers_while_an_import_waits_on_a_silent_endpoint() {
     import
         .arg("import")
         .arg(&b)
-        .arg("--trust")
-        .arg(&w.allowed)
-        .arg("--state-dir")
-        .arg(w.p("state"))
+        .trust_state(&w.allowed, w.p("state"))
         .arg("--submit-url")
         .arg(&silent.url)
         .args(["--http-timeout", "30s", "--http-deadline", "30s"])

@@ -351,10 +351,7 @@ fn imported(w: &World) -> PathBuf {
     w.airlock()
         .arg("import")
         .arg(&b)
-        .arg("--trust")
-        .arg(&w.allowed)
-        .arg("--state-dir")
-        .arg(&state)
+        .trust_state(&w.allowed, &state)
         .assert()
         .success();
     state

@@ -19,11 +19,7 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let key = key(dir.path(), "exporter_ed25519");
     let usage = dir.path().join("license-usage.json");
-    std::fs::write(
-        &usage,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 25),
-    )
-    .unwrap();
+    sample_usage_clear(&usage, 25);
     let allowed = allowed_signers(
         dir.path(),
         "ghes.example.com",
@@ -46,12 +42,7 @@ impl Setup {
         airlock()
             .arg("export")
             .arg(&self.usage)
-            .arg("--key")
-            .arg(&self.key)
-            .arg("--out")
-            .arg(&b)
-            .arg("--state-dir")
-            .arg(self.p("state"))
+            .key_out_state(&self.key, &b, self.p("state"))
             .args(extra)
             .assert()
             .success();
@@ -261,12 +252,7 @@ fn passphrase_round_trip_and_wrong_passphrase() {
     airlock()
         .arg("export")
         .arg(&s.usage)
-        .arg("--key")
-        .arg(&s.key)
-        .arg("--out")
-        .arg(s.p("mix.zip"))
-        .arg("--state-dir")
-        .arg(s.p("state"))
+        .key_out_state(&s.key, s.p("mix.zip"), s.p("state"))
         .arg("--passphrase-file")
         .arg(s.p("pw"))
         .arg("--recipient")

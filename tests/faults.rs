@@ -80,10 +80,10 @@ impl World {
         let mut c = self.cmd();
         c.arg("import")
             .arg(bundle)
-            .arg("--trust")
-            .arg(root().join("keys/allowed_signers"))
-            .arg("--state-dir")
-            .arg(self.p("importer-state"))
+            .trust_state(
+                root().join("keys/allowed_signers"),
+                self.p("importer-state"),
+            )
             .arg("--outbox")
             .arg(self.p("outbox"))
             // The outbox is created only inside HOME (docs/operator-guide.md).
@@ -169,9 +169,7 @@ fn visible(dir: &Path) -> Vec<String> {
 
 #[test]
 fn export_aborted_at_each_step_leaves_no_partial_bundle_and_reruns() {
-    if skip_without_test_hooks("export_aborted_at_each_step_leaves_no_partial_bundle_and_reruns") {
-        return;
-    }
+    skip_without_hooks!();
     let w = world();
     let out_dir = w.p("out");
     std::fs::create_dir(&out_dir).unwrap();
@@ -366,9 +364,7 @@ fn read_only_output_directory_is_a_clear_error() {
 
 #[test]
 fn io_error_mid_read_fails_cleanly_everywhere_and_reruns() {
-    if skip_without_test_hooks("io_error_mid_read_fails_cleanly_everywhere_and_reruns") {
-        return;
-    }
+    skip_without_hooks!();
     let w = world();
     let out_dir = w.p("out");
     std::fs::create_dir(&out_dir).unwrap();
@@ -402,9 +398,7 @@ fn io_error_mid_read_fails_cleanly_everywhere_and_reruns() {
 /// failed with EPERM.
 #[test]
 fn publishing_without_hard_links_still_never_replaces() {
-    if skip_without_test_hooks("publishing_without_hard_links_still_never_replaces") {
-        return;
-    }
+    skip_without_hooks!();
     let w = world();
     let stick = w.p("stick");
     std::fs::create_dir(&stick).unwrap();

@@ -78,9 +78,7 @@ fn item01_out_missing_or_unmounted_is_output_dir() {
     );
     assert!(e.contains(".airlock.zip"), "{e}");
     assert!(!d.path().join("stick").exists());
-    if skip_without_test_hooks("item01_out_missing_or_unmounted_is_output_dir") {
-        return;
-    }
+    skip_without_hooks!();
     // Under a media root (the test override): missing, with or without a slash.
     for out in [media.join("stick"), media.join("stick/")] {
         let o = export_to(d.path(), &out, Some(&media));
@@ -122,9 +120,7 @@ fn item01_out_on_a_mounted_file_system_is_used() {
         eprintln!("item01_out_on_a_mounted_file_system_is_used: skipped, /dev/shm is not a mount point here");
         return;
     }
-    if skip_without_test_hooks("item01_out_on_a_mounted_file_system_is_used") {
-        return;
-    }
+    skip_without_hooks!();
     let d = tempfile::tempdir().unwrap();
     let stick = tempfile::tempdir_in(shm).unwrap();
     let o = export_to(d.path(), &stick.path().join(""), Some(shm));
@@ -135,11 +131,7 @@ fn item01_out_on_a_mounted_file_system_is_used() {
 /// Export the sample usage file signed by `key` at Unix time `t`.
 fn export_at(d: &Path, key: &Path, t: u64, out: &Path) {
     let u = d.join("usage.json");
-    std::fs::write(
-        &u,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 5),
-    )
-    .unwrap();
+    sample_usage_clear(&u, 5);
     airlock()
         .arg("export")
         .arg(&u)
@@ -165,10 +157,7 @@ fn import(d: &Path, allowed: &Path, b: &Path) -> Output {
     airlock()
         .arg("import")
         .arg(b)
-        .arg("--trust")
-        .arg(allowed)
-        .arg("--state-dir")
-        .arg(d.join("importer"))
+        .trust_state(allowed, d.join("importer"))
         .arg("--outbox")
         .arg(d.join("outbox"))
         .env("HOME", d)
@@ -344,21 +333,12 @@ fn item06_ordinary_names_travel_as_payload_names() {
     let d = tempfile::tempdir().unwrap();
     let k = key(d.path(), "exporter_ed25519");
     let u = d.path().join("license-usage (1).json");
-    std::fs::write(
-        &u,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 5),
-    )
-    .unwrap();
+    sample_usage_clear(&u, 5);
     let state = d.path().join("state");
     let o = airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path())
-        .arg("--state-dir")
-        .arg(&state)
+        .key_out_state(&k, d.path(), &state)
         .arg("--json")
         .output()
         .unwrap();
@@ -398,12 +378,7 @@ fn item06_ordinary_names_travel_as_payload_names() {
     let o = airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path().join("again.airlock.zip"))
-        .arg("--state-dir")
-        .arg(&state)
+        .key_out_state(&k, d.path().join("again.airlock.zip"), &state)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));

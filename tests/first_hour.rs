@@ -31,12 +31,7 @@ fn export_stdin(d: &Path, input: &[u8], extra: &[&str]) -> Output {
     airlock()
         .arg("export")
         .arg("-")
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.join("stick/"))
-        .arg("--state-dir")
-        .arg(d.join("state"))
+        .key_out_state(&k, d.join("stick/"), d.join("state"))
         .args(extra)
         .write_stdin(input.to_vec())
         .output()
@@ -151,10 +146,7 @@ fn item01_no_upload_steps_without_a_usage_file() {
     airlock()
         .arg("import")
         .arg(&bundle)
-        .arg("--trust")
-        .arg(&allowed)
-        .arg("--state-dir")
-        .arg(d.path().join("importer"))
+        .trust_state(&allowed, d.path().join("importer"))
         .arg("--outbox")
         .arg(&outbox)
         .assert()
@@ -296,12 +288,7 @@ fn item02_killed_run_is_swept_but_a_live_one_is_kept() {
     let o = airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(&stick)
-        .arg("--state-dir")
-        .arg(d.path().join("state-c"))
+        .key_out_state(&k, &stick, d.path().join("state-c"))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -384,12 +371,11 @@ fn item05_public_key_given_as_key() {
     let o = airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(d.path().join("exporter_ed25519.pub"))
-        .arg("--out")
-        .arg(d.path().join("b.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(
+            d.path().join("exporter_ed25519.pub"),
+            d.path().join("b.zip"),
+            d.path().join("state"),
+        )
         .output()
         .unwrap();
     let e = failed(&o, "AIRLOCK-E-KEY-READ", 4);
@@ -459,10 +445,7 @@ fn item06_output_directories_follow_one_rule() {
         .env("HOME", h)
         .arg("import")
         .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
-        .arg("--state-dir")
-        .arg(h.join("importer"))
+        .trust_state(&allowed, h.join("importer"))
         .arg("--outbox")
         .arg(&missing)
         .output()
@@ -622,10 +605,7 @@ fn item09_held_lock_is_announced() {
     let mut child = c
         .args(["-v", "import"])
         .arg(root().join("fixtures/bundles/golden_clear_users.airlock.zip"))
-        .arg("--trust")
-        .arg(root().join("keys/allowed_signers"))
-        .arg("--state-dir")
-        .arg(&state)
+        .trust_state(root().join("keys/allowed_signers"), &state)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -781,10 +761,7 @@ fn item11_ledger_messages() {
     let o = airlock()
         .arg("import")
         .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
-        .arg("--state-dir")
-        .arg(d.path().join("importer"))
+        .trust_state(&allowed, d.path().join("importer"))
         .output()
         .unwrap();
     let e = failed(&o, "AIRLOCK-E-DECRYPT-NO-IDENTITY", 9);
@@ -807,10 +784,7 @@ fn item11_ledger_messages() {
     let o = airlock()
         .arg("import")
         .arg(&b)
-        .arg("--trust")
-        .arg(&untrusting)
-        .arg("--state-dir")
-        .arg(d.path().join("importer"))
+        .trust_state(&untrusting, d.path().join("importer"))
         .output()
         .unwrap();
     failed(&o, "AIRLOCK-E-SIG-UNTRUSTED", 6);

@@ -103,12 +103,7 @@ fn export(dir: &Path, key: &Path, host: &str, t: u64, out: &Path) -> serde_json:
         cmd()
             .arg("export")
             .arg(&u)
-            .arg("--key")
-            .arg(key)
-            .arg("--out")
-            .arg(out)
-            .arg("--state-dir")
-            .arg(dir.join("exporter-state"))
+            .key_out_state(key, out, dir.join("exporter-state"))
             .env("SOURCE_DATE_EPOCH", t.to_string())
             .arg("--reproducible"),
     )
@@ -349,10 +344,7 @@ fn import_dir_takes_every_legal_name_and_forges_no_line() {
         let mut c = cmd();
         c.arg("import")
             .arg(&drop)
-            .arg("--trust")
-            .arg(&allowed)
-            .arg("--state-dir")
-            .arg(d.join("importer-state"))
+            .trust_state(&allowed, d.join("importer-state"))
             .arg("--outbox")
             .arg(&outbox);
         if json {
@@ -437,10 +429,7 @@ fn watch_quarantines_long_and_odd_names_and_keeps_running() {
         .arg("watch")
         .arg(&drop)
         .args(["--once", "--settle", "0s", "--incomplete-after", "0s"])
-        .arg("--trust")
-        .arg(&allowed)
-        .arg("--state-dir")
-        .arg(d.join("importer-state"))
+        .trust_state(&allowed, d.join("importer-state"))
         .arg("--outbox")
         .arg(d.join("outbox"))
         .stdout(std::process::Stdio::piped())

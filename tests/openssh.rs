@@ -132,13 +132,7 @@ fn airlock_accepts_a_signature_made_by_ssh_keygen() {
         .arg("--trust")
         .arg(&allowed)
         .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run_ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["signers"].as_array().unwrap().len(), 2);
 

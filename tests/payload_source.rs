@@ -245,12 +245,7 @@ fn file_members_that_are_not_another_instances_usage_file_still_import() {
         ),
     ];
     let b = w.bundle("fine.airlock.zip", &members, &Recipients::default());
-    let out = w.cmd("verify", &b).arg("--json").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = w.cmd("verify", &b).arg("--json").run_ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for p in v["payload"].as_array().unwrap() {
         assert_eq!(p["source_checked"], true, "{p}");
@@ -287,12 +282,7 @@ fn an_encrypted_file_member_is_checked_where_it_is_decrypted() {
         }],
         &rs,
     );
-    let out = w.cmd("verify", &b).arg("--json").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = w.cmd("verify", &b).arg("--json").run_ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["payload"][0]["source_checked"], false);
     assert_eq!(v["payload_decrypted"], false);

@@ -63,11 +63,7 @@ fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let key = key(dir.path(), "exporter_ed25519");
     let usage = dir.path().join("license-usage.json");
-    std::fs::write(
-        &usage,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 25),
-    )
-    .unwrap();
+    sample_usage_clear(&usage, 25);
     let allowed = allowed_signers(
         dir.path(),
         "ghes.example.com",
@@ -378,12 +374,7 @@ fn mixing_post_quantum_and_classical_recipients_is_refused() {
         airlock()
             .arg("export")
             .arg(&s.usage)
-            .arg("--key")
-            .arg(&s.key)
-            .arg("--out")
-            .arg(s.p("mixed.zip"))
-            .arg("--state-dir")
-            .arg(s.p("state"))
+            .key_out_state(&s.key, s.p("mixed.zip"), s.p("state"))
             .args(&extra)
             .assert()
             .code(2)
@@ -416,10 +407,7 @@ fn import_with_a_post_quantum_identity_hands_over_the_usage_file() {
     airlock()
         .arg("import")
         .arg(&b)
-        .arg("--trust")
-        .arg(&s.allowed)
-        .arg("--state-dir")
-        .arg(s.p("importer-state"))
+        .trust_state(&s.allowed, s.p("importer-state"))
         .arg("--outbox")
         .arg(s.p("outbox"))
         .arg("--identity")

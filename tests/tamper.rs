@@ -19,11 +19,7 @@ fn small_bundle(
     let signer = airlock::keys::load_signer(&k, &mut || unreachable!()).unwrap();
     let f = if usage {
         let p = dir.join("u.json");
-        std::fs::write(
-            &p,
-            airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 1),
-        )
-        .unwrap();
+        sample_usage_clear(&p, 1);
         p
     } else {
         let p = dir.join("note.txt");

@@ -205,12 +205,7 @@ fn progress_bar_on_a_terminal_only() {
     let r = airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path().join("c.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("st"))
+        .key_out_state(&k, d.path().join("c.zip"), d.path().join("st"))
         .output()
         .unwrap();
     assert!(r.status.success());

@@ -16,22 +16,13 @@ fn ssh_key(dir: &Path, name: &str) -> PathBuf {
 fn export(dir: &Path, key: &Path, out: &str, epoch: u64, extra: &[&str]) -> PathBuf {
     let u = dir.join("license-usage.json");
     if !u.exists() {
-        std::fs::write(
-            &u,
-            airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3),
-        )
-        .unwrap();
+        sample_usage_clear(&u, 3);
     }
     let b = dir.join(out);
     airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(key)
-        .arg("--out")
-        .arg(&b)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
+        .key_out_state(key, &b, dir.join("state"))
         .args(extra)
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .arg("--reproducible")
@@ -257,22 +248,13 @@ fn signing_through_a_real_ssh_agent() {
         &[&read_pub(&d.path().join("token.pub"))],
     );
     let u = d.path().join("license-usage.json");
-    std::fs::write(
-        &u,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3),
-    )
-    .unwrap();
+    sample_usage_clear(&u, 3);
     let b = d.path().join("b.zip");
     airlock()
         .arg("export")
         .arg(&u)
         .arg("--agent")
-        .arg("--key")
-        .arg(d.path().join("token.pub"))
-        .arg("--out")
-        .arg(&b)
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(d.path().join("token.pub"), &b, d.path().join("state"))
         .env("SSH_AUTH_SOCK", &ag.sock)
         .assert()
         .success();
@@ -324,12 +306,11 @@ fn signing_through_a_real_ssh_agent() {
         .arg("export")
         .arg(&u)
         .arg("--agent")
-        .arg("--key")
-        .arg(d.path().join("token.pub"))
-        .arg("--out")
-        .arg(d.path().join("c.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(
+            d.path().join("token.pub"),
+            d.path().join("c.zip"),
+            d.path().join("state"),
+        )
         .env_remove("SSH_AUTH_SOCK")
         .assert()
         .code(4)

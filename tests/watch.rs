@@ -591,13 +591,7 @@ fn a_hundred_bundles_from_twenty_instances_with_kills() {
         .cmd()
         .args(["fleet", "--json", "--state-dir"])
         .arg(w.p("importer-state"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run_ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["instances"].as_array().unwrap().len(), 20);
 }
@@ -1040,11 +1034,7 @@ fn ledger_rows<'a>(
 /// the outbox kept the older file.
 #[test]
 fn a_bundle_renamed_over_one_being_imported_is_imported_in_its_own_right() {
-    if skip_without_test_hooks(
-        "a_bundle_renamed_over_one_being_imported_is_imported_in_its_own_right",
-    ) {
-        return;
-    }
+    skip_without_hooks!();
     let w = World::new();
     let k = w.key("exporter_ed25519");
     let allowed = allowed_all(&w);
@@ -1126,10 +1116,7 @@ fn a_bundle_renamed_over_one_being_imported_is_imported_in_its_own_right() {
 /// reported, and the next start puts it back and imports it.
 #[test]
 fn a_file_swapped_into_the_claim_directory_is_never_placed_unverified() {
-    if skip_without_test_hooks("a_file_swapped_into_the_claim_directory_is_never_placed_unverified")
-    {
-        return;
-    }
+    skip_without_hooks!();
     let w = World::new();
     let k = w.key("exporter_ed25519");
     let allowed = allowed_all(&w);
@@ -1511,9 +1498,7 @@ fn a_fifo_is_quarantined_at_once_and_the_watcher_never_hangs() {
 /// the open) is refused by the open, which does not block.
 #[test]
 fn a_fifo_swapped_in_after_the_claim_does_not_block_the_open() {
-    if skip_without_test_hooks("a_fifo_swapped_in_after_the_claim_does_not_block_the_open") {
-        return;
-    }
+    skip_without_hooks!();
     let w = World::new();
     let k = w.key("exporter_ed25519");
     let allowed = allowed_all(&w);
@@ -1563,11 +1548,7 @@ fn a_fifo_swapped_in_after_the_claim_does_not_block_the_open() {
 /// claimed, and the next run puts it back (reported) and imports it.
 #[test]
 fn sigterm_during_an_import_exits_promptly_and_the_next_run_recovers_the_file() {
-    if skip_without_test_hooks(
-        "sigterm_during_an_import_exits_promptly_and_the_next_run_recovers_the_file",
-    ) {
-        return;
-    }
+    skip_without_hooks!();
     let w = World::new();
     let k = w.key("exporter_ed25519");
     let allowed = allowed_all(&w);
