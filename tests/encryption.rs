@@ -8,40 +8,17 @@ use std::path::{Path, PathBuf};
 use common::*;
 use predicates::str::contains;
 
-struct Setup {
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    usage: PathBuf,
-    allowed: PathBuf,
+/// The exporter key trusted for ghes.example.com, a usage file of 25 users.
+fn setup() -> World {
+    World::with_sample_usage(25)
 }
 
-fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path(), "exporter_ed25519");
-    let usage = dir.path().join("license-usage.json");
-    sample_usage_clear(&usage, 25);
-    let allowed = allowed_signers(
-        dir.path(),
-        "ghes.example.com",
-        &[&read_pub(&dir.path().join("exporter_ed25519.pub"))],
-    );
-    Setup {
-        dir,
-        key,
-        usage,
-        allowed,
-    }
-}
-
-impl Setup {
-    fn p(&self, n: &str) -> PathBuf {
-        self.dir.path().join(n)
-    }
+impl World {
     fn export(&self, out: &str, extra: &[&str]) -> PathBuf {
         let b = self.p(out);
         airlock()
             .arg("export")
-            .arg(&self.usage)
+            .arg(&self.usage_json())
             .key_out_state(&self.key, &b, self.p("state"))
             .args(extra)
             .assert()
@@ -63,7 +40,7 @@ impl Setup {
             .stdout(contains("decrypted"));
         assert_eq!(
             std::fs::read(out.join("license-usage.json")).unwrap(),
-            std::fs::read(&self.usage).unwrap()
+            std::fs::read(&self.usage_json()).unwrap()
         );
         assert_eq!(listing(&out), vec!["license-usage.json".to_string()]);
     }
@@ -162,11 +139,11 @@ fn x25519_round_trip_with_airlock_and_age_keygen_identities() {
     let ct = s.member(&b);
     assert_eq!(
         age_decrypt(&ct, &s.p("mine.txt")),
-        std::fs::read(&s.usage).unwrap()
+        std::fs::read(&s.usage_json()).unwrap()
     );
     assert_eq!(
         age_decrypt(&ct, &s.p("theirs.txt")),
-        std::fs::read(&s.usage).unwrap()
+        std::fs::read(&s.usage_json()).unwrap()
     );
 }
 
@@ -185,7 +162,7 @@ fn ssh_ed25519_recipient_round_trip() {
     s.extract_ok(&b, &["--identity", k.to_str().unwrap()]);
     assert_eq!(
         age_decrypt(&s.member(&b), &k),
-        std::fs::read(&s.usage).unwrap()
+        std::fs::read(&s.usage_json()).unwrap()
     );
 
     // A passphrase-protected OpenSSH identity works with --key-passphrase-file.
@@ -251,7 +228,7 @@ fn passphrase_round_trip_and_wrong_passphrase() {
     // A passphrase cannot be mixed with recipients.
     airlock()
         .arg("export")
-        .arg(&s.usage)
+        .arg(&s.usage_json())
         .key_out_state(&s.key, s.p("mix.zip"), s.p("state"))
         .arg("--passphrase-file")
         .arg(s.p("pw"))

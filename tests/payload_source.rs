@@ -28,21 +28,8 @@ const OTHER_ID: &str = "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f";
 const AGE_RECIPIENT: &str = "age186t64m8enqsxhfgmrw8wr0ef2dykmuzpgzl7trdhrj8jzfvdmuvsqzevjc";
 
 /// A key trusted for `other.example.com` only, and a working directory.
-struct World {
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    allowed: PathBuf,
-}
-
 fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path(), "other-host_ed25519");
-    let allowed = allowed_signers(
-        dir.path(),
-        OTHER_HOST,
-        &[&read_pub(&dir.path().join("other-host_ed25519.pub"))],
-    );
-    World { dir, key, allowed }
+    World::with_key("other-host_ed25519", OTHER_HOST)
 }
 
 /// One member: its name in `payload/`, its bytes as stored, its label, and
@@ -55,10 +42,6 @@ struct Member<'a> {
 }
 
 impl World {
-    fn p(&self, n: &str) -> PathBuf {
-        self.dir.path().join(n)
-    }
-
     /// A bundle for other.example.com, signed by its key, made now.
     fn bundle(&self, file: &str, members: &[Member<'_>], recipients: &Recipients) -> PathBuf {
         let signer =

@@ -107,19 +107,7 @@ impl World {
         c
     }
     fn events(&self) -> Vec<serde_json::Value> {
-        let out = self
-            .cmd()
-            .args(["log", "--verify", "--json", "--state-dir"])
-            .arg(self.p("importer-state"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "log --verify: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["events"].as_array().unwrap().clone()
+        log_events(&self.p("importer-state"))
     }
 }
 

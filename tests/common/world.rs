@@ -244,6 +244,60 @@ impl World {
     pub fn import_cmd(&self, bundle: &Path, state: &str) -> assert_cmd::Command {
         import_cmd(bundle, &self.allowed, &self.p(state))
     }
+    /// The exporter key trusted for `ghes.example.com`, and the sample
+    /// instance's usage file with `users` users at [`World::usage_json`].
+    pub fn with_sample_usage(users: usize) -> World {
+        let w = World::trusting("ghes.example.com");
+        sample_usage_clear(&w.usage_json(), users);
+        w
+    }
+    /// `license-usage.json` in the directory.
+    pub fn usage_json(&self) -> PathBuf {
+        self.p("license-usage.json")
+    }
+    /// A world whose ledger (state directory `state`) holds one bundle of
+    /// each of two instances, `ghes-a.example.com` ([`ID_A`]) and
+    /// `ghes-b.example.com` ([`ID_B`]), made and imported an hour ago.
+    pub fn with_two_instances() -> World {
+        let w = World::new();
+        for (host, id) in [("ghes-a.example.com", ID_A), ("ghes-b.example.com", ID_B)] {
+            let b = w.export_at(host, id, now_secs() - 3600);
+            w.import_cmd(&b, "state").assert().success();
+        }
+        w
+    }
+    /// Export a usage file of `host` (server `id`, 3 users) dated `t`, with
+    /// the state directory `exporter`; the bundle, `HOST-T.zip`.
+    pub fn export_at(&self, host: &str, id: &str, t: u64) -> PathBuf {
+        let u = usage_file(&self.p(&format!("{host}.json")), host, id, 3);
+        let b = self.p(&format!("{host}-{t}.zip"));
+        self.export_cmd(&u, &b, "exporter")
+            .made_at(t)
+            .assert()
+            .success();
+        b
+    }
+    /// `airlock cloud ARGS… --enterprise octo-corp --api-url URL
+    /// --state-dir state`, with a token, against `server`.
+    pub fn cloud(&self, server: &super::http::Server, args: &[&str]) -> assert_cmd::Command {
+        let mut c = airlock();
+        c.arg("cloud")
+            .args(args)
+            .args(["--enterprise", "octo-corp", "--api-url", &server.url])
+            .arg("--state-dir")
+            .arg(self.p("state"))
+            .env("GH_TOKEN", "ghp_secret_token_value");
+        c
+    }
+    /// `airlock fleet ARGS… --state-dir state`.
+    pub fn fleet(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut c = airlock();
+        c.arg("fleet")
+            .args(args)
+            .arg("--state-dir")
+            .arg(self.p("state"));
+        c
+    }
     /// The events of the ledger in the state directory `state`, verified.
     pub fn ledger_events(&self, state: &str) -> Vec<serde_json::Value> {
         log_events(&self.p(state))
