@@ -13,13 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 impl World {
     /// Export a usage file of `host` created at `t`, valid for `life`.
     fn bundle(&self, name: &str, host: &str, t: u64, life: &str, users: usize) -> PathBuf {
@@ -118,7 +111,7 @@ fn code_of(out: &Output) -> String {
 fn a_bundle_rewritten_after_its_signature_was_checked_is_refused_everywhere() {
     skip_without_hooks!();
     let w = World::new();
-    let t = now() - 3600;
+    let t = now_secs() - 3600;
     let genuine = w.bundle("a", "ghes.example.com", t, "30days", 200);
     let other = w.bundle("b", "ghes2.example.com", t, "30days", 200);
     let swap = std::fs::read(&other).unwrap();
@@ -271,7 +264,7 @@ fn fifos_devices_and_directories_are_not_bundles() {
 fn a_bundle_that_expires_while_it_is_read_is_refused() {
     skip_without_hooks!();
     let w = World::new();
-    let b = w.bundle("short", "ghes.example.com", now(), "4s", 50);
+    let b = w.bundle("short", "ghes.example.com", now_secs(), "4s", 50);
     let out = paused(w.cmd("import", &b), "verify:payload-read", || {
         std::thread::sleep(Duration::from_secs(5));
     });
@@ -290,7 +283,7 @@ fn a_bundle_that_expires_while_it_is_read_is_refused() {
 fn an_interrupted_handover_overtaken_by_a_newer_bundle_is_superseded() {
     skip_without_hooks!();
     let w = World::new();
-    let t = now() - 7200;
+    let t = now_secs() - 7200;
     let older = w.bundle("older", "ghes.example.com", t, "30days", 20);
     let newer = w.bundle("newer", "ghes.example.com", t + 600, "30days", 21);
     // A is accepted, then the run dies before the hand-over.
@@ -407,7 +400,7 @@ fn a_refused_file_that_turns_genuine_afterwards_is_not_recorded_as_that_bundle()
     skip_without_hooks!();
     let w = World::new();
     let genuine =
-        std::fs::read(w.bundle("a", "ghes.example.com", now() - 3600, "30days", 20)).unwrap();
+        std::fs::read(w.bundle("a", "ghes.example.com", now_secs() - 3600, "30days", 20)).unwrap();
     let junk_path = w.p("junk.airlock.zip");
     let junk = vec![0x5au8; genuine.len()];
     assert!(junk.len() <= 64 * 1024, "the trailer search reads it all");

@@ -18,31 +18,11 @@ fn os(b: &[u8]) -> OsString {
     OsString::from_vec(b.to_vec())
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn cmd() -> Command {
     let mut c = Command::new(airlock_bin());
     isolate(&mut c);
     c.env_remove("SOURCE_DATE_EPOCH");
     c
-}
-
-/// A 36-character server id derived from the host name (any UUID will do).
-fn server_id(host: &str) -> String {
-    let h = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(host.as_bytes()));
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
 }
 
 /// Exactly one JSON object on standard output, and not a panic.
@@ -139,7 +119,7 @@ fn every_subcommand_takes_paths_that_are_not_utf8() {
     .unwrap();
 
     let bundle = d.join(os(b"b-\xff\n\x1b[2J.airlock.zip"));
-    let v = export(&d, &key, "a.example.com", now() - 600, &bundle);
+    let v = export(&d, &key, "a.example.com", now_secs() - 600, &bundle);
     assert_bytes_field("export", &v, "bundle", &bundle);
 
     let trust = |c: &mut Command| {
@@ -332,7 +312,7 @@ fn import_dir_takes_every_legal_name_and_forges_no_line() {
             d,
             &key,
             &format!("{host}.example.com"),
-            now() - 600 - i as u64,
+            now_secs() - 600 - i as u64,
             &made,
         );
         let b = PathBuf::from(v["bundle"].as_str().unwrap());
@@ -420,7 +400,7 @@ fn watch_quarantines_long_and_odd_names_and_keeps_running() {
     // And one genuine bundle under a name that is not UTF-8.
     let made = d.join("made");
     std::fs::create_dir(&made).unwrap();
-    let v = export(d, &key, "a.example.com", now() - 600, &made);
+    let v = export(d, &key, "a.example.com", now_secs() - 600, &made);
     let good = os(b"good-\xe9.airlock.zip");
     std::fs::copy(v["bundle"].as_str().unwrap(), drop.join(&good)).unwrap();
 

@@ -99,6 +99,21 @@ impl Response {
     }
 }
 
+/// Write `r` as an HTTP/1.1 response; false when the peer has gone.
+fn respond(s: &mut impl Write, r: &Response) -> bool {
+    let mut out = format!(
+        "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+        r.status,
+        r.body.len()
+    );
+    for (k, v) in &r.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(&r.body);
+    s.write_all(out.as_bytes()).and_then(|_| s.flush()).is_ok()
+}
+
 pub struct Server {
     pub url: String,
     pub requests: Arc<Mutex<Vec<Request>>>,
@@ -168,18 +183,7 @@ fn serve<S: Read + Write>(
     while let Some(req) = read_request(&mut reader) {
         let Some(r) = script.next() else { return false };
         rec.lock().unwrap().push(req);
-        let mut out = format!(
-            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
-            r.status,
-            r.body.len()
-        );
-        for (k, v) in &r.headers {
-            out.push_str(&format!("{k}: {v}\r\n"));
-        }
-        out.push_str("\r\n");
-        out.push_str(&r.body);
-        let s = reader.get_mut();
-        if s.write_all(out.as_bytes()).and_then(|_| s.flush()).is_err() {
+        if !respond(reader.get_mut(), &r) {
             break;
         }
     }
@@ -280,18 +284,7 @@ impl Server {
                     left -= 1;
                     let r = answer(&req);
                     rec.lock().unwrap().push(req);
-                    let mut out = format!(
-                        "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
-                        r.status,
-                        r.body.len()
-                    );
-                    for (k, v) in &r.headers {
-                        out.push_str(&format!("{k}: {v}\r\n"));
-                    }
-                    out.push_str("\r\n");
-                    out.push_str(&r.body);
-                    let s = reader.get_mut();
-                    if s.write_all(out.as_bytes()).and_then(|_| s.flush()).is_err() {
+                    if !respond(reader.get_mut(), &r) {
                         break;
                     }
                 }

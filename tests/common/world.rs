@@ -165,29 +165,23 @@ pub trait Run {
     }
 }
 
-impl Run for assert_cmd::Command {
-    fn push(&mut self, a: &OsStr) -> &mut Self {
-        self.arg(a)
-    }
-    fn put_env(&mut self, k: &str, v: &str) -> &mut Self {
-        self.env(k, v)
-    }
-    fn run(&mut self) -> Output {
-        self.output().unwrap()
-    }
+// The two command types have the same methods but no trait in common.
+macro_rules! impl_run {
+    ($($t:ty),*) => {$(
+        impl Run for $t {
+            fn push(&mut self, a: &OsStr) -> &mut Self {
+                self.arg(a)
+            }
+            fn put_env(&mut self, k: &str, v: &str) -> &mut Self {
+                self.env(k, v)
+            }
+            fn run(&mut self) -> Output {
+                self.output().unwrap()
+            }
+        }
+    )*};
 }
-
-impl Run for std::process::Command {
-    fn push(&mut self, a: &OsStr) -> &mut Self {
-        self.arg(a)
-    }
-    fn put_env(&mut self, k: &str, v: &str) -> &mut Self {
-        self.env(k, v)
-    }
-    fn run(&mut self) -> Output {
-        self.output().unwrap()
-    }
-}
+impl_run!(assert_cmd::Command, std::process::Command);
 
 /// A temporary directory holding the exporter key (`exporter_ed25519`) and
 /// a trust file for it: what most integration tests start from.
