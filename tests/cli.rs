@@ -23,8 +23,7 @@ fn demo_runs_end_to_end() {
 /// the file's; without a read-back there is no hash to report (decision 67).
 #[test]
 fn export_json_reports_the_read_back_and_its_hash() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let clear = d.path().join("clear.json");
     sample_usage_clear(&clear, 3);
     for (i, read_back) in [true, false].into_iter().enumerate() {
@@ -52,8 +51,7 @@ fn export_json_reports_the_read_back_and_its_hash() {
 
 #[test]
 fn export_describes_the_usage_file_and_verify_accepts() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let clear = d.path().join("clear.json");
     sample_usage_clear(&clear, 7);
     let b = d.path().join("b.airlock.zip");
@@ -70,11 +68,7 @@ fn export_describes_the_usage_file_and_verify_accepts() {
         .stdout(contains("GHES         3.15.2"))
         .stdout(contains("users        in clear, 7 users"))
         .stdout(contains("read back from disk and verified"));
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["exporter_ed25519"]);
     airlock()
         .arg("verify")
         .arg(&b)
@@ -94,8 +88,7 @@ fn export_describes_the_usage_file_and_verify_accepts() {
 
 #[test]
 fn export_from_stdin_into_a_directory_names_the_bundle() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let stick = d.path().join("stick");
     std::fs::create_dir(&stick).unwrap();
     let usage = airlock::sample::usage_encrypted(
@@ -125,11 +118,7 @@ fn export_from_stdin_into_a_directory_names_the_bundle() {
         vec!["ghes.example.com_20261101T000000Z_000001.airlock.zip".to_string()]
     );
     // Only the bundle: no temporary file left behind.
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["exporter_ed25519"]);
     let inner = tool("unzip")
         .arg("-p")
         .arg(stick.join(&files[0]))
@@ -150,8 +139,7 @@ fn export_from_stdin_into_a_directory_names_the_bundle() {
 
 #[test]
 fn sequence_numbers_increase_per_signer() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = sample_usage(d.path());
     for n in 1..=3 {
         let out = airlock()
@@ -172,8 +160,7 @@ fn sequence_numbers_increase_per_signer() {
 
 #[test]
 fn same_inputs_key_sequence_and_time_give_identical_bundles() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = sample_usage(d.path());
     let mut bundles = Vec::new();
     for i in 0..2 {
@@ -197,13 +184,12 @@ fn same_inputs_key_sequence_and_time_give_identical_bundles() {
 /// time explicitly.
 #[test]
 fn source_date_epoch_dates_a_bundle_only_when_asked() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = sample_usage(d.path());
-    let allowed = allowed_signers(
+    let allowed = trust_keys(
         d.path(),
         airlock::sample::SAMPLE_HOST,
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
+        &["exporter_ed25519"],
     );
     let export = |name: &str, extra: &[&str]| {
         let b = d.path().join(name);
@@ -278,8 +264,7 @@ fn source_date_epoch_dates_a_bundle_only_when_asked() {
 
 #[test]
 fn export_never_overwrites_without_force() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = sample_usage(d.path());
     let b = d.path().join("b.zip");
     std::fs::write(&b, "precious").unwrap();
@@ -308,8 +293,7 @@ fn export_never_overwrites_without_force() {
 
 #[test]
 fn opaque_files_need_a_source_and_invalid_usage_files_are_refused() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let f = d.path().join("notes.txt");
     std::fs::write(&f, "hello").unwrap();
     let out = d.path().join("o.zip");
@@ -378,8 +362,7 @@ fn opaque_files_need_a_source_and_invalid_usage_files_are_refused() {
 /// what GitHub would refuse at upload is refused before the air gap.
 #[test]
 fn usage_files_that_are_not_strict_json_are_refused() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let good = airlock::sample::usage_encrypted(
         airlock::sample::SAMPLE_HOST,
         airlock::sample::SAMPLE_SERVER_ID,
@@ -475,8 +458,7 @@ fn usage_files_that_are_not_strict_json_are_refused() {
 #[test]
 fn unprotected_private_keys_are_refused() {
     use std::os::unix::fs::PermissionsExt;
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o640)).unwrap();
     let u = sample_usage(d.path());
     airlock()
@@ -568,8 +550,7 @@ fn verify_at_checks_freshness_as_of_a_moment() {
 /// second overflowed the clock. Now both are argument errors.
 #[test]
 fn times_past_year_9999_are_refused_not_a_panic() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = d.path().join("usage.json");
     sample_usage_clear(&u, 2);
     airlock()
@@ -723,8 +704,7 @@ fn broken_pipe_is_not_an_error() {
 /// the work finishes.
 #[test]
 fn a_closed_pipe_does_not_cut_a_batch_short() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let public = read_pub(&d.path().join("exporter_ed25519.pub"));
     let drop_dir = d.path().join("drop");
     std::fs::create_dir(&drop_dir).unwrap();

@@ -169,16 +169,12 @@ fn import(d: &Path, allowed: &Path, b: &Path) -> Output {
 /// sequence; from another key, the same second is still not newer.
 #[test]
 fn item08_same_second_is_ordered_by_the_sequence_of_one_key() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let other = key(d.path(), "retired_ed25519");
-    let allowed = allowed_signers(
+    let allowed = trust_keys(
         d.path(),
         "*.example.com",
-        &[
-            &read_pub(&d.path().join("exporter_ed25519.pub")),
-            &read_pub(&d.path().join("retired_ed25519.pub")),
-        ],
+        &["exporter_ed25519", "retired_ed25519"],
     );
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -330,8 +326,7 @@ fn item02_config_typo_names_key_line_and_keys() {
 /// the exporter's ledger; two files that become the same name are refused.
 #[test]
 fn item06_ordinary_names_travel_as_payload_names() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = d.path().join("license-usage (1).json");
     sample_usage_clear(&u, 5);
     let state = d.path().join("state");

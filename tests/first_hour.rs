@@ -136,11 +136,7 @@ fn item01_no_upload_steps_without_a_usage_file() {
         .path()
         .join("stick")
         .join(&listing(&d.path().join("stick"))[0]);
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["exporter_ed25519"]);
     let outbox = d.path().join("outbox");
     std::fs::create_dir(&outbox).unwrap();
     airlock()
@@ -325,8 +321,7 @@ fn item03_operator_guide_trust_line_works_and_window_hint_names_the_line() {
         .find(|l| l.starts_with("ghes.example.com namespaces="))
         .expect("the guide's trust line");
     assert!(line.contains("valid-after="), "{line}");
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let public = read_pub(&d.path().join("exporter_ed25519.pub"));
     let prefix = line.split(" ssh-ed25519 ").next().unwrap();
     let allowed = d.path().join("allowed_signers");
@@ -365,8 +360,7 @@ fn item03_operator_guide_trust_line_works_and_window_hint_names_the_line() {
 /// without a word about permissions.
 #[test]
 fn item05_public_key_given_as_key() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = sample_usage(d.path());
     let o = airlock()
         .arg("export")
@@ -753,11 +747,7 @@ fn item11_ledger_messages() {
         &d.path().join("b.zip"),
         &["--recipient", &recipient],
     );
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["exporter_ed25519"]);
     let o = airlock()
         .arg("import")
         .arg(&b)

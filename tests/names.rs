@@ -291,11 +291,7 @@ fn import_dir_takes_every_legal_name_and_forges_no_line() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let key = key(d, "exporter_ed25519");
-    let allowed = allowed_signers(
-        d,
-        "*.example.com",
-        &[&read_pub(&d.join("exporter_ed25519.pub"))],
-    );
+    let allowed = trust_keys(d, "*.example.com", &["exporter_ed25519"]);
     let made = d.join("made");
     std::fs::create_dir(&made).unwrap();
     let drop = d.join("drop");
@@ -382,11 +378,7 @@ fn watch_quarantines_long_and_odd_names_and_keeps_running() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let key = key(d, "exporter_ed25519");
-    let allowed = allowed_signers(
-        d,
-        "*.example.com",
-        &[&read_pub(&d.join("exporter_ed25519.pub"))],
-    );
+    let allowed = trust_keys(d, "*.example.com", &["exporter_ed25519"]);
     let drop = d.join("drop");
     std::fs::create_dir_all(drop.join("quarantine")).unwrap();
     let n250 = format!("{}.airlock.zip", "j".repeat(250 - 12));

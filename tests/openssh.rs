@@ -118,13 +118,10 @@ fn airlock_accepts_a_signature_made_by_ssh_keygen() {
         .arg(d.path().join("manifest.json.sig"))
         .assert()
         .success();
-    let allowed = allowed_signers(
+    let allowed = trust_keys(
         d.path(),
         "ghes.example.com",
-        &[
-            &read_pub(&d.path().join("exporter_ed25519.pub")),
-            &read_pub(&d.path().join("cosigner.pub")),
-        ],
+        &["exporter_ed25519", "cosigner"],
     );
     let out = airlock()
         .arg("verify")
@@ -255,11 +252,7 @@ fn ssh_keygen_accepts_malleated_and_small_order_forgeries_that_airlock_refuses()
         &d.path().join("b.airlock.zip"),
         &[],
     );
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["exporter_ed25519"]);
     let manifest = unzip_member(&bundle, "manifest.json");
     let member = sig_member(&bundle);
     let good = unzip_member(&bundle, &member);

@@ -47,11 +47,7 @@ fn small_bundle(
     })
     .unwrap();
     let trust = TrustStore::load(
-        &allowed_signers(
-            dir,
-            "ghes.example.com",
-            &[&read_pub(&dir.join("exporter_ed25519.pub"))],
-        ),
+        &trust_keys(dir, "ghes.example.com", &["exporter_ed25519"]),
         None,
     )
     .unwrap();

@@ -176,8 +176,7 @@ fn big_usage(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn progress_bar_on_a_terminal_only() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = big_usage(d.path());
     let out = d.path().join("b.zip");
     let cmd = format!(
@@ -264,8 +263,7 @@ fn colour_on_a_terminal_and_never_with_no_color() {
 /// do. Piped in, a stream of unknown size shows a byte counter.
 #[test]
 fn export_stdin_refuses_a_terminal_and_counts_bytes_from_a_pipe() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     std::fs::create_dir(d.path().join("stick")).unwrap();
     let cmd = format!(
         "{} export - --key {} --out {} --state-dir {}",

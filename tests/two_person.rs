@@ -42,14 +42,7 @@ fn two_of_two_signers() {
     let d = tempfile::tempdir().unwrap();
     let a = ssh_key(d.path(), "alice");
     let b = ssh_key(d.path(), "bob");
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[
-            &read_pub(&d.path().join("alice.pub")),
-            &read_pub(&d.path().join("bob.pub")),
-        ],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["alice", "bob"]);
     let bundle = export(d.path(), &a, "x.zip", T, &[]);
     let verify = |n: &str| {
         let mut c = airlock();
@@ -151,14 +144,7 @@ fn one_key_twice_under_another_name_is_refused() {
     let d = tempfile::tempdir().unwrap();
     let a = ssh_key(d.path(), "alice");
     let b = ssh_key(d.path(), "bob");
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[
-            &read_pub(&d.path().join("alice.pub")),
-            &read_pub(&d.path().join("bob.pub")),
-        ],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["alice", "bob"]);
     let bundle = export(d.path(), &a, "x.zip", T, &[]);
     let get = |m: &str| unzip_member(&bundle, m);
     let sig_member = sig_member(&bundle);
@@ -242,11 +228,7 @@ fn signing_through_a_real_ssh_agent() {
     assert!(st.success());
     // The private key is gone from disk: only the agent holds it.
     std::fs::remove_file(&k).unwrap();
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("token.pub"))],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["token"]);
     let u = d.path().join("license-usage.json");
     sample_usage_clear(&u, 3);
     let b = d.path().join("b.zip");

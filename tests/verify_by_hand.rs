@@ -36,8 +36,7 @@ fn run(bundle: &std::path::Path, allowed: &std::path::Path) -> std::process::Out
 
 #[test]
 fn the_documented_steps_pass_on_a_fresh_bundle_and_fail_on_tampering() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = sample_usage(d.path());
     let notes = d.path().join("notes.txt");
     std::fs::write(&notes, "second payload file\n").unwrap();
@@ -48,11 +47,7 @@ fn the_documented_steps_pass_on_a_fresh_bundle_and_fail_on_tampering() {
         &d.path().join("b.airlock.zip"),
         &[],
     );
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["exporter_ed25519"]);
 
     let out = run(&b, &allowed);
     assert!(

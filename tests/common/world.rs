@@ -44,6 +44,13 @@ pub fn server_id(host: &str) -> String {
     )
 }
 
+/// A temporary directory with the exporter key (`exporter_ed25519`) in it.
+pub fn keyed_dir() -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let k = key(d.path(), "exporter_ed25519");
+    (d, k)
+}
+
 /// Write a clear usage file of `host` (server `id`, `users` users) at `path`.
 pub fn usage_file(path: &Path, host: &str, id: &str, users: usize) -> PathBuf {
     std::fs::write(path, airlock::sample::usage_clear(host, id, users)).unwrap();
