@@ -9,20 +9,6 @@ use std::process::Output;
 
 use common::*;
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Failed with `code` and exit `exit`, on one error line with a hint.
-fn failed(o: &Output, code: &str, exit: i32) -> String {
-    let e = stderr(o);
-    assert_eq!(o.status.code(), Some(exit), "{e}");
-    assert!(e.contains(&format!("error[{code}]")), "want {code}: {e}");
-    assert!(e.contains("hint:"), "no hint: {e}");
-    assert_eq!(e.matches("error[").count(), 1, "one error line: {e}");
-    e
-}
-
 /// `airlock export license-usage.json --out OUT` with the test key.
 fn export_to(d: &Path, out: &Path, media_roots: Option<&Path>) -> Output {
     let k = key(d, "exporter_ed25519");

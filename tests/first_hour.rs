@@ -12,20 +12,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Failed with `code` and exit `exit`, on one error line with a hint.
-fn failed(o: &Output, code: &str, exit: i32) -> String {
-    let e = stderr(o);
-    assert_eq!(o.status.code(), Some(exit), "{e}");
-    assert!(e.contains(&format!("error[{code}]")), "want {code}: {e}");
-    assert!(e.contains("hint:"), "no hint: {e}");
-    assert_eq!(e.matches("error[").count(), 1, "one error line: {e}");
-    e
-}
-
 fn export_stdin(d: &Path, input: &[u8], extra: &[&str]) -> Output {
     let k = key(d, "exporter_ed25519");
     airlock()

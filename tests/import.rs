@@ -39,15 +39,6 @@ impl World {
             .env("HOME", self.dir.path());
         c
     }
-    fn outbox_payloads(&self) -> Vec<String> {
-        if !self.p("outbox").exists() {
-            return vec![];
-        }
-        listing(&self.p("outbox"))
-            .into_iter()
-            .filter(|f| !f.ends_with(".UPLOAD.txt"))
-            .collect()
-    }
     fn events(&self) -> serde_json::Value {
         serde_json::Value::Array(self.ledger_events("importer-state"))
     }

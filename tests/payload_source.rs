@@ -107,17 +107,6 @@ impl World {
         c
     }
 
-    /// The payload files in the outbox (its upload steps aside).
-    fn outbox_payloads(&self) -> Vec<String> {
-        if !self.p("outbox").exists() {
-            return vec![];
-        }
-        listing(&self.p("outbox"))
-            .into_iter()
-            .filter(|f| !f.ends_with(".UPLOAD.txt"))
-            .collect()
-    }
-
     fn identity(&self) -> PathBuf {
         key(self.dir.path(), "age_identity.txt")
     }

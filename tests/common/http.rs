@@ -344,25 +344,38 @@ impl ConnectProxy {
 
     /// A proxy that also resolves `names` to 127.0.0.1.
     pub fn start_resolving(names: &[&str]) -> ConnectProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let targets = Arc::new(Mutex::new(Vec::new()));
-        let rec = targets.clone();
-        let names: Arc<Vec<String>> = Arc::new(names.iter().map(|n| n.to_string()).collect());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let rec = rec.clone();
-                let names = names.clone();
-                std::thread::spawn(move || tunnel(stream, &rec, &names));
-            }
-        });
+        let (url, targets) = serve_proxy("http", names, tunnel);
         ConnectProxy { url, targets }
     }
 
     pub fn targets(&self) -> Vec<String> {
         self.targets.lock().unwrap().clone()
     }
+}
+
+/// A loopback proxy: each connection on a thread of its own running
+/// `handle`, which records the targets asked for; its URL (`SCHEME://`) and
+/// that record.
+#[allow(clippy::type_complexity)]
+fn serve_proxy(
+    scheme: &str,
+    names: &[&str],
+    handle: fn(TcpStream, &Mutex<Vec<String>>, &[String]),
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("{scheme}://{}", listener.local_addr().unwrap());
+    let targets = Arc::new(Mutex::new(Vec::new()));
+    let rec = targets.clone();
+    let names: Arc<Vec<String>> = Arc::new(names.iter().map(|n| n.to_string()).collect());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let rec = rec.clone();
+            let names = names.clone();
+            std::thread::spawn(move || handle(stream, &rec, &names));
+        }
+    });
+    (url, targets)
 }
 
 /// Where a test proxy may connect `host` to: loopback, or a name it was
@@ -429,20 +442,8 @@ pub struct Socks5Proxy {
 
 impl Socks5Proxy {
     pub fn start_resolving(names: &[&str]) -> Socks5Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("socks5h://{}", listener.local_addr().unwrap());
-        let targets = Arc::new(Mutex::new(Vec::new()));
-        let rec = targets.clone();
-        let names: Arc<Vec<String>> = Arc::new(names.iter().map(|n| n.to_string()).collect());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let rec = rec.clone();
-                let names = names.clone();
-                std::thread::spawn(move || {
-                    let _ = socks5(stream, &rec, &names);
-                });
-            }
+        let (url, targets) = serve_proxy("socks5h", names, |s, rec, names| {
+            let _ = socks5(s, rec, names);
         });
         Socks5Proxy { url, targets }
     }

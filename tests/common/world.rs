@@ -8,7 +8,7 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use super::{airlock, airlock_bin, allowed_signers, isolate, key, read_pub};
+use super::{airlock, airlock_bin, allowed_signers, isolate, key, listing, read_pub};
 
 /// The server id of a second instance (the sample's is the first).
 pub const OTHER_ID: &str = "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f";
@@ -116,6 +116,17 @@ pub fn log_events(state: &Path) -> Vec<serde_json::Value> {
 /// Standard error, for assertion messages.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Failed with `code` and exit `exit`, on one error line with a hint; the
+/// standard error.
+pub fn failed(o: &Output, code: &str, exit: i32) -> String {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(exit), "{e}");
+    assert!(e.contains(&format!("error[{code}]")), "want {code}: {e}");
+    assert!(e.contains("hint:"), "no hint: {e}");
+    assert_eq!(e.matches("error[").count(), 1, "one error line: {e}");
+    e
 }
 
 /// Standard output as JSON, after asserting the command succeeded (the
@@ -298,6 +309,16 @@ impl World {
             .arg("--state-dir")
             .arg(self.p("state"));
         c
+    }
+    /// The payload files in the outbox (its upload steps aside).
+    pub fn outbox_payloads(&self) -> Vec<String> {
+        if !self.p("outbox").exists() {
+            return vec![];
+        }
+        listing(&self.p("outbox"))
+            .into_iter()
+            .filter(|f| !f.ends_with(".UPLOAD.txt"))
+            .collect()
     }
     /// The events of the ledger in the state directory `state`, verified.
     pub fn ledger_events(&self, state: &str) -> Vec<serde_json::Value> {
