@@ -69,11 +69,7 @@ fn export_describes_the_usage_file_and_verify_accepts() {
         .stdout(contains("users        in clear, 7 users"))
         .stdout(contains("read back from disk and verified"));
     let allowed = trust_keys(d.path(), "ghes.example.com", &["exporter_ed25519"]);
-    airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
+    verify_cmd(&b, &allowed)
         .assert()
         .success()
         .stdout(contains("VERIFIED"));
@@ -126,11 +122,7 @@ fn export_from_stdin_into_a_directory_names_the_bundle() {
         .output()
         .unwrap();
     assert_eq!(inner.stdout, usage, "payload is not byte-identical");
-    airlock()
-        .arg("verify")
-        .arg(stick.join(&files[0]))
-        .arg("--trust")
-        .arg(&allowed)
+    verify_cmd(stick.join(&files[0]), &allowed)
         .arg("--at")
         .arg("2026-11-02T00:00:00Z")
         .assert()
@@ -512,33 +504,21 @@ fn verify_at_checks_freshness_as_of_a_moment() {
     let trust = root().join("keys/allowed_signers");
     let golden = root().join("fixtures/bundles/golden_encrypted_users.airlock.zip");
     // Today the golden bundle has expired...
-    airlock()
-        .arg("verify")
-        .arg(&golden)
-        .arg("--trust")
-        .arg(&trust)
+    verify_cmd(&golden, &trust)
         .arg("--at")
         .arg("2027-06-01T00:00:00Z")
         .assert()
         .code(7)
         .stderr(contains("AIRLOCK-E-BUNDLE-EXPIRED"));
     // ...before its creation it is "from the future"...
-    airlock()
-        .arg("verify")
-        .arg(&golden)
-        .arg("--trust")
-        .arg(&trust)
+    verify_cmd(&golden, &trust)
         .arg("--at")
         .arg("2026-10-31T00:00:00Z")
         .assert()
         .code(7)
         .stderr(contains("AIRLOCK-E-BUNDLE-FUTURE"));
     // ...within the skew it is fine.
-    airlock()
-        .arg("verify")
-        .arg(&golden)
-        .arg("--trust")
-        .arg(&trust)
+    verify_cmd(&golden, &trust)
         .arg("--at")
         .arg("2026-10-31T23:57:00Z")
         .assert()
@@ -565,11 +545,7 @@ fn times_past_year_9999_are_refused_not_a_panic() {
     assert!(!d.path().join("b.zip").exists());
     let golden = root().join("fixtures/bundles/golden_encrypted_users.airlock.zip");
     for at in ["18446744073709551615", "253402300800"] {
-        airlock()
-            .arg("verify")
-            .arg(&golden)
-            .arg("--trust")
-            .arg(root().join("keys/allowed_signers"))
+        verify_cmd(&golden, root().join("keys/allowed_signers"))
             .args(["--at", at])
             .assert()
             .code(2)
@@ -585,26 +561,21 @@ fn exit_codes_per_class() {
     airlock().arg("verify").assert().code(2);
     airlock().arg("frobnicate").assert().code(2);
     // io
-    airlock()
-        .arg("verify")
-        .arg(d.path().join("missing.zip"))
-        .arg("--trust")
-        .arg(&trust)
+    verify_cmd(d.path().join("missing.zip"), &trust)
         .assert()
         .code(3)
         .stderr(contains("AIRLOCK-E-IO-READ"));
     // trust file syntax
     let bad = d.path().join("bad_signers");
     std::fs::write(&bad, "host ssh-ed25519 !!notbase64\n").unwrap();
-    airlock()
-        .arg("verify")
-        .arg(root().join("fixtures/bundles/golden_clear_users.airlock.zip"))
-        .arg("--trust")
-        .arg(&bad)
-        .assert()
-        .code(6)
-        .stderr(contains("AIRLOCK-E-TRUST-FILE"))
-        .stderr(contains(":1:"));
+    verify_cmd(
+        root().join("fixtures/bundles/golden_clear_users.airlock.zip"),
+        &bad,
+    )
+    .assert()
+    .code(6)
+    .stderr(contains("AIRLOCK-E-TRUST-FILE"))
+    .stderr(contains(":1:"));
     // help and version succeed
     airlock()
         .arg("--help")

@@ -244,23 +244,12 @@ fn boundary_check_without_identity_and_every_ciphertext_byte_matters() {
     let s = setup();
     let (_, r) = airlock::crypt::generate_identity("x");
     let b = s.export("b.zip", &["--recipient", &r]);
-    airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&s.allowed)
+    verify_cmd(&b, &s.allowed)
         .assert()
         .success()
         .stdout(contains("payload was NOT decrypted"))
         .stdout(contains(format!("encrypted to {r}")));
-    let out = airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&s.allowed)
-        .arg("--json")
-        .output()
-        .unwrap();
+    let out = verify_cmd(&b, &s.allowed).arg("--json").output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["payload_decrypted"], false);
     assert_eq!(v["payload"][0]["validated"], false);
@@ -334,11 +323,7 @@ fn extract_needs_an_identity_and_refuses_to_overwrite() {
     );
     // Identity files readable by others are refused like private keys.
     std::fs::set_permissions(s.p("id.txt"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&s.allowed)
+    verify_cmd(&b, &s.allowed)
         .arg("-i")
         .arg(s.p("id.txt"))
         .assert()
@@ -352,11 +337,7 @@ fn two_recipient_golden_decrypts_with_either_identity() {
     let g = root().join("fixtures/bundles/golden_enc_two_recipients.airlock.zip");
     for id in ["age_identity.txt", "importer_ed25519"] {
         let k = key(d.path(), id);
-        airlock()
-            .arg("verify")
-            .arg(&g)
-            .arg("--trust")
-            .arg(root().join("keys/allowed_signers"))
+        verify_cmd(&g, root().join("keys/allowed_signers"))
             .arg("--at")
             .arg(FIXTURE_TIME)
             .arg("-i")

@@ -314,26 +314,14 @@ fn item03_operator_guide_trust_line_works_and_window_hint_names_the_line() {
     std::fs::write(&allowed, format!("{prefix} {public}\n")).unwrap();
     let u = sample_usage(d.path());
     let b = export(d.path(), &k, &[&u], &d.path().join("b.zip"), &[]);
-    airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
-        .assert()
-        .success();
+    verify_cmd(&b, &allowed).assert().success();
     // The mistake: a ceremony date in the future.
     std::fs::write(
         &allowed,
         format!("# ceremony\nghes.example.com namespaces=\"airlock-bundle\",valid-after=\"20991201Z\" {public}\n"),
     )
     .unwrap();
-    let o = airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
-        .output()
-        .unwrap();
+    let o = verify_cmd(&b, &allowed).output().unwrap();
     let e = failed(&o, "AIRLOCK-E-SIG-WINDOW", 6);
     assert!(
         e.contains(&format!("{}:2, valid-after", allowed.display())),
@@ -774,11 +762,7 @@ fn item11_ledger_messages() {
     // A truncated binary KRL.
     let krl = d.path().join("krl.bin");
     std::fs::write(&krl, b"SSHKRL\n\0\0\0\x01").unwrap();
-    let o = airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
+    let o = verify_cmd(&b, &allowed)
         .arg("--revoked")
         .arg(&krl)
         .output()

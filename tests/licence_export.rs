@@ -121,11 +121,7 @@ fn a_ghl_file_becomes_a_version_3_bundle_from_the_enterprise_binding_reference_a
     // airlock verifies it with the enterprise's trust line, and shows it as
     // a licence.
     let trust = s.trust();
-    let v = airlock()
-        .arg("verify")
-        .arg(&out)
-        .arg("--trust")
-        .arg(&trust)
+    let v = verify_cmd(&out, &trust)
         .args(["--at", FIXTURE_TIME])
         .output()
         .unwrap();
@@ -396,13 +392,6 @@ fn the_connected_side_import_refuses_a_licence_bundle_records_it_and_hands_nothi
 
     // verify, with the same trust, accepts it: the courier and the auditor
     // may check a licence bundle anywhere.
-    let v = airlock()
-        .arg("verify")
-        .arg(&out)
-        .arg("--trust")
-        .arg(&trust)
-        .arg("--json")
-        .output()
-        .unwrap();
+    let v = verify_cmd(&out, &trust).arg("--json").output().unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
 }

@@ -31,13 +31,7 @@ fn ssh_keygen_verifies_airlock_signature_and_airlock_takes_ssh_keygen_keys() {
 
         let pubkey = read_pub(&d.path().join(format!("{name}.pub")));
         let allowed = allowed_signers(d.path(), "ghes.example.com", &[&pubkey]);
-        airlock()
-            .arg("verify")
-            .arg(&bundle)
-            .arg("--trust")
-            .arg(&allowed)
-            .assert()
-            .success();
+        verify_cmd(&bundle, &allowed).assert().success();
 
         // The auditor's command from BRIEF §4, verbatim.
         let manifest = unzip_member(&bundle, "manifest.json");
@@ -123,13 +117,7 @@ fn airlock_accepts_a_signature_made_by_ssh_keygen() {
         "ghes.example.com",
         &["exporter_ed25519", "cosigner"],
     );
-    let out = airlock()
-        .arg("verify")
-        .arg(&bundle)
-        .arg("--trust")
-        .arg(&allowed)
-        .arg("--json")
-        .run_ok();
+    let out = verify_cmd(&bundle, &allowed).arg("--json").run_ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["signers"].as_array().unwrap().len(), 2);
 
@@ -290,11 +278,7 @@ fn ssh_keygen_accepts_malleated_and_small_order_forgeries_that_airlock_refuses()
     }
     let forged = d.path().join("forged.airlock.zip");
     std::fs::write(&forged, w.finish().unwrap().into_inner()).unwrap();
-    airlock()
-        .arg("verify")
-        .arg(&forged)
-        .arg("--trust")
-        .arg(&allowed)
+    verify_cmd(&forged, &allowed)
         .assert()
         .code(6)
         .stderr(predicates::str::contains("AIRLOCK-E-SIG-INVALID"));

@@ -282,11 +282,7 @@ fn bundle_with_a_member_encrypted_by_age_encryption_extracts() {
     std::fs::write(&b, w.finish().unwrap().into_inner()).unwrap();
 
     // The boundary check (no identity): signature, digest, header stanzas.
-    airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&s.allowed)
+    verify_cmd(&b, &s.allowed)
         .assert()
         .success()
         .stdout(contains("(post-quantum)"))

@@ -246,15 +246,14 @@ fn colour_on_a_terminal_and_never_with_no_color() {
         "colour despite NO_COLOR:\n{s}"
     );
     // Piped: never colour.
-    let out = airlock()
-        .arg("verify")
-        .arg(root.join("fixtures/bundles/golden_clear_users.airlock.zip"))
-        .arg("--trust")
-        .arg(root.join("keys/allowed_signers"))
-        .arg("--at")
-        .arg("2026-11-01T00:00:00Z")
-        .output()
-        .unwrap();
+    let out = verify_cmd(
+        root.join("fixtures/bundles/golden_clear_users.airlock.zip"),
+        root.join("keys/allowed_signers"),
+    )
+    .arg("--at")
+    .arg("2026-11-01T00:00:00Z")
+    .output()
+    .unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{1b}'));
 }
 

@@ -124,11 +124,7 @@ fn two_of_two_signers() {
         "ghes.example.com",
         &[&read_pub(&d.path().join("alice.pub"))],
     );
-    airlock()
-        .arg("verify")
-        .arg(&bundle)
-        .arg("--trust")
-        .arg(&allowed_a)
+    verify_cmd(&bundle, &allowed_a)
         .arg("--at")
         .arg(at(T))
         .arg("--require-signers")
@@ -167,11 +163,7 @@ fn one_key_twice_under_another_name_is_refused() {
     }
     std::fs::write(d.path().join("dup.zip"), w.finish().unwrap().into_inner()).unwrap();
     let _ = b;
-    airlock()
-        .arg("verify")
-        .arg(d.path().join("dup.zip"))
-        .arg("--trust")
-        .arg(&allowed)
+    verify_cmd(d.path().join("dup.zip"), &allowed)
         .arg("--at")
         .arg(at(T))
         .arg("--require-signers")
@@ -240,13 +232,7 @@ fn signing_through_a_real_ssh_agent() {
         .env("SSH_AUTH_SOCK", &ag.sock)
         .assert()
         .success();
-    airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
-        .assert()
-        .success();
+    verify_cmd(&b, &allowed).assert().success();
     std::fs::write(d.path().join("s.sig"), unzip_member(&b, &sig_member(&b))).unwrap();
     std::fs::write(d.path().join("m.json"), unzip_member(&b, "manifest.json")).unwrap();
     let st = ssh_keygen_verify(&allowed, &d.path().join("s.sig"), &d.path().join("m.json"));
@@ -437,11 +423,7 @@ fn fido_signatures_verify_like_ssh_keygen() {
         .arg(d.path().join("lazy.sig"))
         .assert()
         .success();
-    airlock()
-        .arg("verify")
-        .arg(&copy)
-        .arg("--trust")
-        .arg(&allowed)
+    verify_cmd(&copy, &allowed)
         .arg("--at")
         .arg(at(T))
         .arg("--require-signers")
@@ -465,11 +447,7 @@ fn fido_signatures_verify_like_ssh_keygen() {
         "ssh-keygen with no-touch-required in allowed_signers: {}",
         ssh_verify(&lazy, &relaxed)
     );
-    airlock()
-        .arg("verify")
-        .arg(&copy)
-        .arg("--trust")
-        .arg(&relaxed)
+    verify_cmd(&copy, &relaxed)
         .arg("--at")
         .arg(at(T))
         .assert()
@@ -484,11 +462,7 @@ fn fido_signatures_verify_like_ssh_keygen() {
         .arg(d.path().join("good.sig"))
         .assert()
         .success();
-    airlock()
-        .arg("verify")
-        .arg(&bundle)
-        .arg("--trust")
-        .arg(&allowed)
+    verify_cmd(&bundle, &allowed)
         .arg("--at")
         .arg(at(T))
         .arg("--require-signers")

@@ -85,6 +85,13 @@ pub fn export_cmd(input: &Path, key: &Path, out: &Path, state: &Path) -> assert_
     c
 }
 
+/// `airlock verify BUNDLE --trust TRUST`, to add to.
+pub fn verify_cmd(bundle: impl AsRef<OsStr>, trust: impl AsRef<OsStr>) -> assert_cmd::Command {
+    let mut c = airlock();
+    c.arg("verify").arg(bundle).arg("--trust").arg(trust);
+    c
+}
+
 /// `airlock import BUNDLE --trust TRUST --state-dir STATE`, to add to.
 pub fn import_cmd(bundle: &Path, trust: &Path, state: &Path) -> assert_cmd::Command {
     let mut c = airlock();
