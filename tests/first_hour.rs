@@ -596,12 +596,7 @@ fn item09_held_lock_is_announced() {
 /// reference to a page that does not exist.
 #[test]
 fn item10_man_pages() {
-    let d = tempfile::tempdir().unwrap();
-    airlock()
-        .args(["man", "--dir"])
-        .arg(d.path())
-        .assert()
-        .success();
+    let d = man_pages();
     let pages: Vec<PathBuf> = listing(d.path()).iter().map(|p| d.path().join(p)).collect();
     let names: Vec<String> = listing(d.path())
         .iter()

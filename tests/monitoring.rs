@@ -487,12 +487,7 @@ fn the_exposition_reader_is_strict() {
 /// problem bits 17-23 and the plugin format's 0-3.
 #[test]
 fn man_pages_list_every_check_status() {
-    let d = tempfile::tempdir().unwrap();
-    airlock()
-        .args(["man", "--dir"])
-        .arg(d.path())
-        .assert()
-        .success();
+    let d = man_pages();
     for page in ["airlock.1", "airlock-fleet.1", "airlock-cloud-status.1"] {
         let roff = std::fs::read_to_string(d.path().join(page)).unwrap();
         for code in (1..=13).chain(17..=23) {

@@ -288,10 +288,8 @@ fn every_subcommand_takes_paths_that_are_not_utf8() {
 /// each, and no line is forged.
 #[test]
 fn import_dir_takes_every_legal_name_and_forges_no_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let key = key(d, "exporter_ed25519");
-    let allowed = trust_keys(d, "*.example.com", &["exporter_ed25519"]);
+    let w = World::new();
+    let (d, key, allowed) = (w.path(), &w.key, &w.allowed);
     let made = d.join("made");
     std::fs::create_dir(&made).unwrap();
     let drop = d.join("drop");
@@ -375,10 +373,8 @@ fn import_dir_takes_every_legal_name_and_forges_no_line() {
 /// watcher exited 3; names that are not UTF-8 were never looked at.
 #[test]
 fn watch_quarantines_long_and_odd_names_and_keeps_running() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let key = key(d, "exporter_ed25519");
-    let allowed = trust_keys(d, "*.example.com", &["exporter_ed25519"]);
+    let w = World::new();
+    let (d, key, allowed) = (w.path(), &w.key, &w.allowed);
     let drop = d.join("drop");
     std::fs::create_dir_all(drop.join("quarantine")).unwrap();
     let n250 = format!("{}.airlock.zip", "j".repeat(250 - 12));

@@ -85,6 +85,18 @@ pub fn export_cmd(input: &Path, key: &Path, out: &Path, state: &Path) -> assert_
     c
 }
 
+/// A new directory holding what `airlock man --dir` wrote (asserted to
+/// succeed).
+pub fn man_pages() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    airlock()
+        .args(["man", "--dir"])
+        .arg(d.path())
+        .assert()
+        .success();
+    d
+}
+
 /// `airlock verify BUNDLE --trust TRUST`, to add to.
 pub fn verify_cmd(bundle: impl AsRef<OsStr>, trust: impl AsRef<OsStr>) -> assert_cmd::Command {
     let mut c = airlock();
