@@ -18,7 +18,7 @@ impl World {
         let b = self.p(out);
         airlock()
             .arg("export")
-            .arg(&self.usage_json())
+            .arg(self.usage_json())
             .key_out_state(&self.key, &b, self.p("state"))
             .args(extra)
             .assert()
@@ -40,7 +40,7 @@ impl World {
             .stdout(contains("decrypted"));
         assert_eq!(
             std::fs::read(out.join("license-usage.json")).unwrap(),
-            std::fs::read(&self.usage_json()).unwrap()
+            std::fs::read(self.usage_json()).unwrap()
         );
         assert_eq!(listing(&out), vec!["license-usage.json".to_string()]);
     }
@@ -139,11 +139,11 @@ fn x25519_round_trip_with_airlock_and_age_keygen_identities() {
     let ct = s.member(&b);
     assert_eq!(
         age_decrypt(&ct, &s.p("mine.txt")),
-        std::fs::read(&s.usage_json()).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
     assert_eq!(
         age_decrypt(&ct, &s.p("theirs.txt")),
-        std::fs::read(&s.usage_json()).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
 }
 
@@ -162,7 +162,7 @@ fn ssh_ed25519_recipient_round_trip() {
     s.extract_ok(&b, &["--identity", k.to_str().unwrap()]);
     assert_eq!(
         age_decrypt(&s.member(&b), &k),
-        std::fs::read(&s.usage_json()).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
 
     // A passphrase-protected OpenSSH identity works with --key-passphrase-file.
@@ -228,7 +228,7 @@ fn passphrase_round_trip_and_wrong_passphrase() {
     // A passphrase cannot be mixed with recipients.
     airlock()
         .arg("export")
-        .arg(&s.usage_json())
+        .arg(s.usage_json())
         .key_out_state(&s.key, s.p("mix.zip"), s.p("state"))
         .arg("--passphrase-file")
         .arg(s.p("pw"))

@@ -35,7 +35,7 @@ impl World {
     fn export(&self, out: &Path) -> Command {
         let mut c = self.cmd();
         c.arg("export")
-            .arg(&self.usage_json())
+            .arg(self.usage_json())
             .arg("--key")
             .arg(&self.key)
             .arg("--out")
@@ -241,7 +241,7 @@ fn full_disk_export_extract_import_fail_cleanly_and_rerun() {
     run_ok(&mut w.extract(&b, &x));
     assert_eq!(
         std::fs::read(x.join("license-usage.json")).unwrap(),
-        std::fs::read(&w.usage_json()).unwrap()
+        std::fs::read(w.usage_json()).unwrap()
     );
 
     // import: the outbox copy cannot be written; nothing is lost, the
@@ -402,5 +402,5 @@ fn publishing_without_hard_links_still_never_replaces() {
             .env("AIRLOCK_FAULT", "no-hard-links"),
     );
     let extracted = out_dir.join("license-usage.json");
-    assert!(std::fs::read(&extracted).unwrap() == std::fs::read(&w.usage_json()).unwrap());
+    assert!(std::fs::read(&extracted).unwrap() == std::fs::read(w.usage_json()).unwrap());
 }

@@ -304,7 +304,7 @@ fn import_dir_takes_every_legal_name_and_forges_no_line() {
     for (i, (host, name)) in ["a", "b", "c"].iter().zip(&names).enumerate() {
         let v = export(
             d,
-            &key,
+            key,
             &format!("{host}.example.com"),
             now_secs() - 600 - i as u64,
             &made,
@@ -318,7 +318,7 @@ fn import_dir_takes_every_legal_name_and_forges_no_line() {
         let mut c = cmd();
         c.arg("import")
             .arg(&drop)
-            .trust_state(&allowed, d.join("importer-state"))
+            .trust_state(allowed, d.join("importer-state"))
             .arg("--outbox")
             .arg(&outbox);
         if json {
@@ -388,7 +388,7 @@ fn watch_quarantines_long_and_odd_names_and_keeps_running() {
     // And one genuine bundle under a name that is not UTF-8.
     let made = d.join("made");
     std::fs::create_dir(&made).unwrap();
-    let v = export(d, &key, "a.example.com", now_secs() - 600, &made);
+    let v = export(d, key, "a.example.com", now_secs() - 600, &made);
     let good = os(b"good-\xe9.airlock.zip");
     std::fs::copy(v["bundle"].as_str().unwrap(), drop.join(&good)).unwrap();
 
@@ -397,7 +397,7 @@ fn watch_quarantines_long_and_odd_names_and_keeps_running() {
         .arg("watch")
         .arg(&drop)
         .args(["--once", "--settle", "0s", "--incomplete-after", "0s"])
-        .trust_state(&allowed, d.join("importer-state"))
+        .trust_state(allowed, d.join("importer-state"))
         .arg("--outbox")
         .arg(d.join("outbox"))
         .stdout(std::process::Stdio::piped())

@@ -159,17 +159,17 @@ fn age_encryption_decrypts_what_airlock_encrypted() {
     let ct = unzip_member(&b, MEMBER);
     assert_eq!(
         age_js(&["decrypt", js_id.to_str().unwrap()], &ct),
-        std::fs::read(&s.usage_json()).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
     // age-encryption reads airlock's identity file too.
     assert_eq!(
         age_js(&["decrypt", my_id.to_str().unwrap()], &ct),
-        std::fs::read(&s.usage_json()).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
     let out = s.extract(&b, &my_id);
     assert_eq!(
         std::fs::read(out.join("license-usage.json")).unwrap(),
-        std::fs::read(&s.usage_json()).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
 }
 
@@ -196,7 +196,7 @@ fn airlock_decrypts_what_age_encryption_encrypted() {
     );
 
     std::fs::write(s.p("to.txt"), format!("{recipient}\n")).unwrap();
-    let plain = std::fs::read(&s.usage_json()).unwrap();
+    let plain = std::fs::read(s.usage_json()).unwrap();
     let ct = age_js(&["encrypt", s.p("to.txt").to_str().unwrap()], &plain);
     assert!(ct.starts_with(b"age-encryption.org/v1\n-> mlkem768x25519 "));
     let mut ids = airlock::crypt::Identities::default();
@@ -235,7 +235,7 @@ fn bundle_with_a_member_encrypted_by_age_encryption_extracts() {
     let s = setup();
     let (id, recipient) = s.keygen_pq("pq_identity.txt");
     std::fs::write(s.p("to.txt"), format!("{recipient}\n")).unwrap();
-    let plain = std::fs::read(&s.usage_json()).unwrap();
+    let plain = std::fs::read(s.usage_json()).unwrap();
     let ct = age_js(&["encrypt", s.p("to.txt").to_str().unwrap()], &plain);
 
     let signer = airlock::keys::load_signer(&s.key, &mut || unreachable!("no passphrase")).unwrap();
@@ -346,7 +346,7 @@ fn mixing_post_quantum_and_classical_recipients_is_refused() {
     ] {
         airlock()
             .arg("export")
-            .arg(&s.usage_json())
+            .arg(s.usage_json())
             .key_out_state(&s.key, s.p("mixed.zip"), s.p("state"))
             .args(&extra)
             .assert()
@@ -401,6 +401,6 @@ fn import_with_a_post_quantum_identity_hands_over_the_usage_file() {
     assert_eq!(handed.len(), 1, "{handed:?}");
     assert_eq!(
         std::fs::read(&handed[0]).unwrap(),
-        std::fs::read(&s.usage_json()).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
 }
