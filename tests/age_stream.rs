@@ -27,23 +27,16 @@ fn data(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 7 + i / 4099) as u8).collect()
 }
 
+/// The exporter's world and an age identity made by age-keygen.
 struct Setup {
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    allowed: PathBuf,
+    w: World,
     identity: PathBuf,
     recipient: String,
 }
 
 fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path(), "exporter_ed25519");
-    let allowed = allowed_signers(
-        dir.path(),
-        "ghes.example.com",
-        &[&read_pub(&dir.path().join("exporter_ed25519.pub"))],
-    );
-    let identity = dir.path().join("id.txt");
+    let w = World::trusting("ghes.example.com");
+    let identity = w.p("id.txt");
     let out = tool("age-keygen")
         .arg("-o")
         .arg(&identity)
@@ -57,9 +50,7 @@ fn setup() -> Setup {
         .unwrap()
         .to_string();
     Setup {
-        dir,
-        key,
-        allowed,
+        w,
         identity,
         recipient,
     }
@@ -88,17 +79,13 @@ fn age(args: &[&str], input: &[u8]) -> Vec<u8> {
 }
 
 impl Setup {
-    fn p(&self, n: &str) -> PathBuf {
-        self.dir.path().join(n)
-    }
-
     fn extract(&self, b: &Path, name: &str) -> Vec<u8> {
-        let out = tempfile::tempdir_in(self.dir.path()).unwrap().keep();
+        let out = tempfile::tempdir_in(self.w.dir.path()).unwrap().keep();
         airlock()
             .arg("extract")
             .arg(b)
             .arg("--trust")
-            .arg(&self.allowed)
+            .arg(&self.w.allowed)
             .arg("-i")
             .arg(&self.identity)
             .arg("--out")
@@ -115,13 +102,13 @@ fn age_decrypts_what_airlock_exported_at_every_chunk_boundary() {
     let s = setup();
     for n in SIZES {
         let plain = data(n);
-        let input = s.p("data.bin");
+        let input = s.w.p("data.bin");
         std::fs::write(&input, &plain).unwrap();
         for extra in [&[][..], &["--no-read-back"][..]] {
-            let b = s.p(&format!("b{n}{}.zip", extra.len()));
+            let b = s.w.p(&format!("b{n}{}.zip", extra.len()));
             let mut args = vec!["--host-name", "ghes.example.com", "-r", &s.recipient];
             args.extend_from_slice(extra);
-            export(s.dir.path(), &s.key, &[&input], &b, &args);
+            export(s.w.dir.path(), &s.w.key, &[&input], &b, &args);
             let member = unzip_member(&b, "payload/data.bin.age");
             let id = s.identity.to_str().unwrap();
             assert!(
@@ -142,7 +129,8 @@ fn airlock_extracts_members_that_age_encrypted_at_every_chunk_boundary() {
     use sha2::Digest;
 
     let s = setup();
-    let signer = airlock::keys::load_signer(&s.key, &mut || unreachable!("no passphrase")).unwrap();
+    let signer =
+        airlock::keys::load_signer(&s.w.key, &mut || unreachable!("no passphrase")).unwrap();
     for (i, n) in SIZES.into_iter().enumerate() {
         let plain = data(n);
         let ct = age(&["-r", &s.recipient], &plain);
@@ -183,7 +171,7 @@ fn airlock_extracts_members_that_age_encrypted_at_every_chunk_boundary() {
             sig.to_armored().as_bytes(),
         )
         .unwrap();
-        let b = s.p(&format!("go{n}.airlock.zip"));
+        let b = s.w.p(&format!("go{n}.airlock.zip"));
         std::fs::write(&b, w.finish().unwrap().into_inner()).unwrap();
         assert!(s.extract(&b, "data.bin") == plain, "{n} bytes");
     }

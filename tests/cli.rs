@@ -29,25 +29,15 @@ fn demo_runs_end_to_end() {
 /// the file's; without a read-back there is no hash to report (decision 67).
 #[test]
 fn export_json_reports_the_read_back_and_its_hash() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let clear = d.path().join("clear.json");
-    std::fs::write(
-        &clear,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3),
-    )
-    .unwrap();
+    sample_usage_clear(&clear, 3);
     for (i, read_back) in [true, false].into_iter().enumerate() {
         let b = d.path().join(format!("b{i}.airlock.zip"));
         let mut cmd = airlock();
         cmd.arg("export")
             .arg(&clear)
-            .arg("--key")
-            .arg(&k)
-            .arg("--out")
-            .arg(&b)
-            .arg("--state-dir")
-            .arg(d.path().join("state"))
+            .key_out_state(&k, &b, d.path().join("state"))
             .arg("--json");
         if !read_back {
             cmd.arg("--no-read-back");
@@ -67,24 +57,14 @@ fn export_json_reports_the_read_back_and_its_hash() {
 
 #[test]
 fn export_describes_the_usage_file_and_verify_accepts() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let clear = d.path().join("clear.json");
-    std::fs::write(
-        &clear,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 7),
-    )
-    .unwrap();
+    sample_usage_clear(&clear, 7);
     let b = d.path().join("b.airlock.zip");
     airlock()
         .arg("export")
         .arg(&clear)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(&b)
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(&k, &b, d.path().join("state"))
         .assert()
         .success()
         .stdout(contains("host         ghes.example.com"))
@@ -94,16 +74,8 @@ fn export_describes_the_usage_file_and_verify_accepts() {
         .stdout(contains("GHES         3.15.2"))
         .stdout(contains("users        in clear, 7 users"))
         .stdout(contains("read back from disk and verified"));
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
-    );
-    airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["exporter_ed25519"]);
+    verify_cmd(&b, &allowed)
         .assert()
         .success()
         .stdout(contains("VERIFIED"));
@@ -118,8 +90,7 @@ fn export_describes_the_usage_file_and_verify_accepts() {
 
 #[test]
 fn export_from_stdin_into_a_directory_names_the_bundle() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let stick = d.path().join("stick");
     std::fs::create_dir(&stick).unwrap();
     let usage = airlock::sample::usage_encrypted(
@@ -139,13 +110,7 @@ fn export_from_stdin_into_a_directory_names_the_bundle() {
         .arg("--reproducible")
         .arg("--json")
         .write_stdin(usage.clone())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run_ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["created"], "2026-11-01T00:00:00Z");
     assert_eq!(v["sequence"]["number"], 1);
@@ -155,11 +120,7 @@ fn export_from_stdin_into_a_directory_names_the_bundle() {
         vec!["ghes.example.com_20261101T000000Z_000001.airlock.zip".to_string()]
     );
     // Only the bundle: no temporary file left behind.
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["exporter_ed25519"]);
     let inner = tool("unzip")
         .arg("-p")
         .arg(stick.join(&files[0]))
@@ -167,11 +128,7 @@ fn export_from_stdin_into_a_directory_names_the_bundle() {
         .output()
         .unwrap();
     assert_eq!(inner.stdout, usage, "payload is not byte-identical");
-    airlock()
-        .arg("verify")
-        .arg(stick.join(&files[0]))
-        .arg("--trust")
-        .arg(&allowed)
+    verify_cmd(stick.join(&files[0]), &allowed)
         .arg("--at")
         .arg("2026-11-02T00:00:00Z")
         .assert()
@@ -180,19 +137,17 @@ fn export_from_stdin_into_a_directory_names_the_bundle() {
 
 #[test]
 fn sequence_numbers_increase_per_signer() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = sample_usage(d.path());
     for n in 1..=3 {
         let out = airlock()
             .arg("export")
             .arg(&u)
-            .arg("--key")
-            .arg(&k)
-            .arg("--out")
-            .arg(d.path().join(format!("{n}.zip")))
-            .arg("--state-dir")
-            .arg(d.path().join("state"))
+            .key_out_state(
+                &k,
+                d.path().join(format!("{n}.zip")),
+                d.path().join("state"),
+            )
             .arg("--json")
             .output()
             .unwrap();
@@ -203,8 +158,7 @@ fn sequence_numbers_increase_per_signer() {
 
 #[test]
 fn same_inputs_key_sequence_and_time_give_identical_bundles() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = sample_usage(d.path());
     let mut bundles = Vec::new();
     for i in 0..2 {
@@ -212,12 +166,7 @@ fn same_inputs_key_sequence_and_time_give_identical_bundles() {
         airlock()
             .arg("export")
             .arg(&u)
-            .arg("--key")
-            .arg(&k)
-            .arg("--out")
-            .arg(&b)
-            .arg("--state-dir")
-            .arg(d.path().join(format!("state{i}")))
+            .key_out_state(&k, &b, d.path().join(format!("state{i}")))
             .env("SOURCE_DATE_EPOCH", "1793491200")
             .arg("--reproducible")
             .assert()
@@ -233,25 +182,19 @@ fn same_inputs_key_sequence_and_time_give_identical_bundles() {
 /// time explicitly.
 #[test]
 fn source_date_epoch_dates_a_bundle_only_when_asked() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = sample_usage(d.path());
-    let allowed = allowed_signers(
+    let allowed = trust_keys(
         d.path(),
         airlock::sample::SAMPLE_HOST,
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
+        &["exporter_ed25519"],
     );
     let export = |name: &str, extra: &[&str]| {
         let b = d.path().join(name);
         let o = airlock()
             .arg("export")
             .arg(&u)
-            .arg("--key")
-            .arg(&k)
-            .arg("--out")
-            .arg(&b)
-            .arg("--state-dir")
-            .arg(d.path().join("exporter"))
+            .key_out_state(&k, &b, d.path().join("exporter"))
             .arg("--json")
             .args(extra)
             .env("SOURCE_DATE_EPOCH", "315532800")
@@ -264,10 +207,7 @@ fn source_date_epoch_dates_a_bundle_only_when_asked() {
         airlock()
             .arg("import")
             .arg(b)
-            .arg("--trust")
-            .arg(&allowed)
-            .arg("--state-dir")
-            .arg(d.path().join("importer"))
+            .trust_state(&allowed, d.path().join("importer"))
             .output()
             .unwrap()
     };
@@ -311,12 +251,7 @@ fn source_date_epoch_dates_a_bundle_only_when_asked() {
     let o = airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path().join("unset.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("exporter"))
+        .key_out_state(&k, d.path().join("unset.zip"), d.path().join("exporter"))
         .arg("--reproducible")
         .output()
         .unwrap();
@@ -327,20 +262,14 @@ fn source_date_epoch_dates_a_bundle_only_when_asked() {
 
 #[test]
 fn export_never_overwrites_without_force() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = sample_usage(d.path());
     let b = d.path().join("b.zip");
     std::fs::write(&b, "precious").unwrap();
     airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(&b)
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(&k, &b, d.path().join("state"))
         .assert()
         .code(2)
         .stderr(contains("AIRLOCK-E-OUTPUT-EXISTS"));
@@ -362,20 +291,14 @@ fn export_never_overwrites_without_force() {
 
 #[test]
 fn opaque_files_need_a_source_and_invalid_usage_files_are_refused() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let f = d.path().join("notes.txt");
     std::fs::write(&f, "hello").unwrap();
     let out = d.path().join("o.zip");
     airlock()
         .arg("export")
         .arg(&f)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(&out)
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(&k, &out, d.path().join("state"))
         .assert()
         .code(2)
         .stderr(contains("AIRLOCK-E-SOURCE-UNKNOWN"));
@@ -404,12 +327,7 @@ fn opaque_files_need_a_source_and_invalid_usage_files_are_refused() {
     airlock()
         .arg("export")
         .arg(&bad)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path().join("x.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(&k, d.path().join("x.zip"), d.path().join("state"))
         .assert()
         .code(8)
         .stderr(contains("AIRLOCK-E-USAGE-FILE-INVALID"));
@@ -442,8 +360,7 @@ fn opaque_files_need_a_source_and_invalid_usage_files_are_refused() {
 /// what GitHub would refuse at upload is refused before the air gap.
 #[test]
 fn usage_files_that_are_not_strict_json_are_refused() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let good = airlock::sample::usage_encrypted(
         airlock::sample::SAMPLE_HOST,
         airlock::sample::SAMPLE_SERVER_ID,
@@ -501,12 +418,7 @@ fn usage_files_that_are_not_strict_json_are_refused() {
         airlock()
             .arg("export")
             .arg(&f)
-            .arg("--key")
-            .arg(&k)
-            .arg("--out")
-            .arg(&out)
-            .arg("--state-dir")
-            .arg(d.path().join("state"))
+            .key_out_state(&k, &out, d.path().join("state"))
             .assert()
             .code(8)
             .stderr(contains("AIRLOCK-E-USAGE-FILE-INVALID"))
@@ -544,19 +456,13 @@ fn usage_files_that_are_not_strict_json_are_refused() {
 #[test]
 fn unprotected_private_keys_are_refused() {
     use std::os::unix::fs::PermissionsExt;
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o640)).unwrap();
     let u = sample_usage(d.path());
     airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path().join("b.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(&k, d.path().join("b.zip"), d.path().join("state"))
         .assert()
         .code(4)
         .stderr(contains("AIRLOCK-E-KEY-PERMISSIONS"))
@@ -604,33 +510,21 @@ fn verify_at_checks_freshness_as_of_a_moment() {
     let trust = root().join("keys/allowed_signers");
     let golden = root().join("fixtures/bundles/golden_encrypted_users.airlock.zip");
     // Today the golden bundle has expired...
-    airlock()
-        .arg("verify")
-        .arg(&golden)
-        .arg("--trust")
-        .arg(&trust)
+    verify_cmd(&golden, &trust)
         .arg("--at")
         .arg("2027-06-01T00:00:00Z")
         .assert()
         .code(7)
         .stderr(contains("AIRLOCK-E-BUNDLE-EXPIRED"));
     // ...before its creation it is "from the future"...
-    airlock()
-        .arg("verify")
-        .arg(&golden)
-        .arg("--trust")
-        .arg(&trust)
+    verify_cmd(&golden, &trust)
         .arg("--at")
         .arg("2026-10-31T00:00:00Z")
         .assert()
         .code(7)
         .stderr(contains("AIRLOCK-E-BUNDLE-FUTURE"));
     // ...within the skew it is fine.
-    airlock()
-        .arg("verify")
-        .arg(&golden)
-        .arg("--trust")
-        .arg(&trust)
+    verify_cmd(&golden, &trust)
         .arg("--at")
         .arg("2026-10-31T23:57:00Z")
         .assert()
@@ -642,23 +536,13 @@ fn verify_at_checks_freshness_as_of_a_moment() {
 /// second overflowed the clock. Now both are argument errors.
 #[test]
 fn times_past_year_9999_are_refused_not_a_panic() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = d.path().join("usage.json");
-    std::fs::write(
-        &u,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 2),
-    )
-    .unwrap();
+    sample_usage_clear(&u, 2);
     airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path().join("b.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(&k, d.path().join("b.zip"), d.path().join("state"))
         .args(["--created", "9999-12-31T00:00:00Z"])
         .assert()
         .code(2)
@@ -667,11 +551,7 @@ fn times_past_year_9999_are_refused_not_a_panic() {
     assert!(!d.path().join("b.zip").exists());
     let golden = root().join("fixtures/bundles/golden_encrypted_users.airlock.zip");
     for at in ["18446744073709551615", "253402300800"] {
-        airlock()
-            .arg("verify")
-            .arg(&golden)
-            .arg("--trust")
-            .arg(root().join("keys/allowed_signers"))
+        verify_cmd(&golden, root().join("keys/allowed_signers"))
             .args(["--at", at])
             .assert()
             .code(2)
@@ -687,26 +567,21 @@ fn exit_codes_per_class() {
     airlock().arg("verify").assert().code(2);
     airlock().arg("frobnicate").assert().code(2);
     // io
-    airlock()
-        .arg("verify")
-        .arg(d.path().join("missing.zip"))
-        .arg("--trust")
-        .arg(&trust)
+    verify_cmd(d.path().join("missing.zip"), &trust)
         .assert()
         .code(3)
         .stderr(contains("AIRLOCK-E-IO-READ"));
     // trust file syntax
     let bad = d.path().join("bad_signers");
     std::fs::write(&bad, "host ssh-ed25519 !!notbase64\n").unwrap();
-    airlock()
-        .arg("verify")
-        .arg(root().join("fixtures/bundles/golden_clear_users.airlock.zip"))
-        .arg("--trust")
-        .arg(&bad)
-        .assert()
-        .code(6)
-        .stderr(contains("AIRLOCK-E-TRUST-FILE"))
-        .stderr(contains(":1:"));
+    verify_cmd(
+        root().join("fixtures/bundles/golden_clear_users.airlock.zip"),
+        &bad,
+    )
+    .assert()
+    .code(6)
+    .stderr(contains("AIRLOCK-E-TRUST-FILE"))
+    .stderr(contains(":1:"));
     // help and version succeed
     airlock()
         .arg("--help")
@@ -806,8 +681,7 @@ fn broken_pipe_is_not_an_error() {
 /// the work finishes.
 #[test]
 fn a_closed_pipe_does_not_cut_a_batch_short() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let public = read_pub(&d.path().join("exporter_ed25519.pub"));
     let drop_dir = d.path().join("drop");
     std::fs::create_dir(&drop_dir).unwrap();
@@ -835,10 +709,7 @@ fn a_closed_pipe_does_not_cut_a_batch_short() {
     let mut child = c
         .arg("import")
         .arg(&drop_dir)
-        .arg("--trust")
-        .arg(&allowed)
-        .arg("--state-dir")
-        .arg(d.path().join("importer"))
+        .trust_state(&allowed, d.path().join("importer"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -11,116 +11,19 @@ use common::*;
 use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
-const ID_A: &str = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
-const ID_B: &str = "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f";
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn rfc3339(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        .to_string()
-}
-
-struct World {
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    allowed: PathBuf,
-}
-
 impl World {
-    fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let key = key(dir.path(), "exporter_ed25519");
-        let allowed = allowed_signers(
-            dir.path(),
-            "*.example.com",
-            &[&read_pub(&dir.path().join("exporter_ed25519.pub"))],
-        );
-        World { dir, key, allowed }
-    }
-    fn p(&self, n: &str) -> PathBuf {
-        self.dir.path().join(n)
-    }
-    fn cloud(&self, server: &Server, args: &[&str]) -> assert_cmd::Command {
-        let mut c = airlock();
-        c.arg("cloud")
-            .args(args)
-            .arg("--enterprise")
-            .arg("octo-corp")
-            .arg("--api-url")
-            .arg(&server.url)
-            .arg("--state-dir")
-            .arg(self.p("state"))
-            .env("GH_TOKEN", "ghp_secret_token_value");
-        c
-    }
-    fn fleet(&self, args: &[&str]) -> assert_cmd::Command {
-        let mut c = airlock();
-        c.arg("fleet")
-            .args(args)
-            .arg("--state-dir")
-            .arg(self.p("state"));
-        c
+    fn import(&self, b: &Path) -> assert_cmd::Command {
+        self.import_cmd(b, "state")
     }
     fn fleet_json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.fleet(args).arg("--json").output().unwrap();
         serde_json::from_slice(&out.stdout).unwrap()
     }
-    /// Export a usage file of `host` created at `t`; returns the bundle.
-    fn export(&self, host: &str, id: &str, t: u64) -> PathBuf {
-        let u = self.p(&format!("{host}.json"));
-        std::fs::write(&u, airlock::sample::usage_clear(host, id, 3)).unwrap();
-        let b = self.p(&format!("{host}-{t}.zip"));
-        airlock()
-            .arg("export")
-            .arg(&u)
-            .arg("--key")
-            .arg(&self.key)
-            .arg("--out")
-            .arg(&b)
-            .arg("--state-dir")
-            .arg(self.p("exporter"))
-            .env("SOURCE_DATE_EPOCH", t.to_string())
-            .arg("--reproducible")
-            .assert()
-            .success();
-        b
-    }
-    fn import(&self, b: &Path) -> assert_cmd::Command {
-        let mut c = airlock();
-        c.arg("import")
-            .arg(b)
-            .arg("--trust")
-            .arg(&self.allowed)
-            .arg("--state-dir")
-            .arg(self.p("state"));
-        c
-    }
     /// Export and import into the default outbox; the import's JSON report.
     fn export_import(&self, host: &str, id: &str, t: u64) -> serde_json::Value {
-        let b = self.export(host, id, t);
-        let out = self.import(&b).arg("--json").output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["import"].clone()
+        let b = self.export_at(host, id, t);
+        self.import(&b).arg("--json").json_ok()["import"].clone()
     }
-}
-
-/// A ledger with one imported bundle for each of two instances.
-fn world() -> World {
-    let w = World::new();
-    for (host, id) in [("ghes-a.example.com", ID_A), ("ghes-b.example.com", ID_B)] {
-        w.export_import(host, id, now_secs() - 3600);
-    }
-    w
 }
 
 fn sync_status(a_date: &str) -> String {
@@ -154,7 +57,7 @@ fn ledger_events(w: &World) -> serde_json::Value {
 
 #[test]
 fn cloud_status_confirms_the_right_rows_and_fleet_shows_them() {
-    let w = world();
+    let w = World::with_two_instances();
     let t = now_secs();
     let body = sync_status_at(&rfc3339(t + 60), t);
     let server = Server::start(vec![Response::new(200, &body)]);
@@ -234,7 +137,7 @@ fn cloud_status_confirms_the_right_rows_and_fleet_shows_them() {
 
 #[test]
 fn a_sync_dated_before_the_import_confirms_nothing() {
-    let w = world();
+    let w = World::with_two_instances();
     let server = Server::start(vec![Response::new(
         200,
         &sync_status(&rfc3339(now_secs() - 7200)),
@@ -289,7 +192,7 @@ fn user(login: Option<&str>, server_ids: &[&str], emails: &[&str]) -> String {
 
 #[test]
 fn cloud_seats_lists_exactly_the_unmatched_server_users_across_pages() {
-    let w = world();
+    let w = World::with_two_instances();
     let page1 = format!(
         r#"{{"total_seats_consumed":5,"total_seats_purchased":10,"users":[{},{},{}]}}"#,
         user(
@@ -320,12 +223,7 @@ fn cloud_seats_lists_exactly_the_unmatched_server_users_across_pages() {
         Response::new(200, &page2),
     ]
     });
-    let out = w.cloud(&s, &["seats", "--json"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = w.cloud(&s, &["seats", "--json"]).run_ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["seats"]["total_seats_consumed"], 5);
     assert_eq!(v["seats"]["total_seats_purchased"], 10);
@@ -478,7 +376,7 @@ fn headless(args: &[&str], profile: &Path) -> std::process::Output {
 /// marked, close events grouped with a count, an exact title on every mark.
 #[test]
 fn html_report_renders_offline_in_headless_chromium() {
-    let w = world();
+    let w = World::with_two_instances();
     let t = now_secs();
     // Three more hand-overs of A: four in all, minutes apart.
     let mut last = serde_json::Value::Null;
@@ -587,13 +485,8 @@ fn four_handovers_then_one_sync_confirm_exactly_one() {
     let t = now_secs();
     let mut reports = Vec::new();
     for k in [4000, 3000, 2000, 1000] {
-        let b = w.export("ghes-a.example.com", ID_A, t - k);
-        let out = w.import(&b).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let b = w.export_at("ghes-a.example.com", ID_A, t - k);
+        let out = w.import(&b).run_ok();
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         assert!(
             text.contains("(the one file to upload for ghes-a.example.com"),
@@ -633,12 +526,7 @@ fn four_handovers_then_one_sync_confirm_exactly_one() {
         rfc3339(now_secs() + 60)
     );
     let server = Server::start(vec![Response::new(200, &body)]);
-    let out = w.cloud(&server, &["status"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = w.cloud(&server, &["status"]).run_ok();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("confirmed bundle"), "{text}");
     assert!(text.contains(usage.as_str()), "{text}");
@@ -753,7 +641,7 @@ fn links_and_redirects_to_another_origin_never_get_the_token() {
 #[test]
 fn submit_url_redirects_never_leave_the_origin() {
     let w = World::new();
-    let b = w.export("ghes-a.example.com", ID_A, now_secs() - 600);
+    let b = w.export_at("ghes-a.example.com", ID_A, now_secs() - 600);
     let elsewhere = Server::start(vec![Response::new(200, "{}")]);
     let endpoint = Server::start(vec![
         Response::new(307, "").header("Location", &format!("{}/intake", elsewhere.url))
@@ -860,7 +748,7 @@ fn empty_bodies_are_errors_and_the_official_examples_work() {
 /// Items are read leniently; what cannot be used is said, not dropped.
 #[test]
 fn lenient_items_and_unreadable_dates_are_reported() {
-    let w = world();
+    let w = World::with_two_instances();
     let body = format!(
         r#"{{"server_instances":[
           {{"hostname":"nameless.example.com","last_sync":{{"status":"success"}}}},
@@ -907,7 +795,7 @@ fn lenient_items_and_unreadable_dates_are_reported() {
 /// an unconfirmed import older than the limit; distinct statuses.
 #[test]
 fn fleet_check_exit_statuses() {
-    let w = world();
+    let w = World::with_two_instances();
     // A synced before its import (confirms nothing), B failed.
     let s = Server::start(vec![Response::new(
         200,
@@ -945,7 +833,7 @@ fn fleet_check_exit_statuses() {
     assert_eq!(v["problems"][0]["problem"], "sync-failed");
 
     // A successful sync after the imports: healthy, exit 0.
-    let w = world();
+    let w = World::with_two_instances();
     let body = format!(
         r#"{{"server_instances":[{{"server_id":"{ID_A}","hostname":"ghes-a.example.com","last_sync":{{"date":"{d}","status":"success"}}}},{{"server_id":"{ID_B}","hostname":"ghes-b.example.com","last_sync":{{"date":"{d}","status":"success"}}}}]}}"#,
         d = rfc3339(now_secs() + 60)
@@ -964,7 +852,7 @@ fn fleet_check_exit_statuses() {
 /// the ledger as committed, records nothing, and says so.
 #[test]
 fn cloud_status_reports_without_recording_while_another_process_holds_the_lock() {
-    let w = world();
+    let w = World::with_two_instances();
     let body = format!(
         r#"{{"server_instances":[{{"server_id":"{ID_A}","hostname":"ghes-a.example.com","last_sync":{{"date":"{d}","status":"success"}}}}]}}"#,
         d = rfc3339(now_secs() + 60)
@@ -1025,18 +913,15 @@ fn cloud_status_reports_without_recording_while_another_process_holds_the_lock()
 /// (whether or not the import holds the state lock while it waits).
 #[test]
 fn cloud_status_answers_while_an_import_waits_on_a_silent_endpoint() {
-    let w = world();
-    let b = w.export("ghes-a.example.com", ID_A, now_secs() - 60);
+    let w = World::with_two_instances();
+    let b = w.export_at("ghes-a.example.com", ID_A, now_secs() - 60);
     let silent = common::http::Silent::start();
     let mut import = std::process::Command::new(airlock_bin());
     isolate(&mut import);
     import
         .arg("import")
         .arg(&b)
-        .arg("--trust")
-        .arg(&w.allowed)
-        .arg("--state-dir")
-        .arg(w.p("state"))
+        .trust_state(&w.allowed, w.p("state"))
         .arg("--submit-url")
         .arg(&silent.url)
         .args(["--http-timeout", "30s", "--http-deadline", "30s"])
@@ -1257,7 +1142,7 @@ fn submit_url_over_https_with_a_test_ca() {
     let w = World::new();
     let pki = TestPki::new();
     let ca = write_ca(w.dir.path(), &pki);
-    let b = w.export("ghes-a.example.com", ID_A, now_secs() - 600);
+    let b = w.export_at("ghes-a.example.com", ID_A, now_secs() - 600);
     let s = Server::start_tls(vec![Response::new(201, "{}")], &pki);
     w.import(&b)
         .arg("--submit-url")

@@ -14,33 +14,16 @@ use common::*;
 const AGE_RECIPIENT: &str = "age186t64m8enqsxhfgmrw8wr0ef2dykmuzpgzl7trdhrj8jzfvdmuvsqzevjc";
 const ID: &str = airlock::sample::SAMPLE_SERVER_ID;
 
-struct World {
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    allowed: PathBuf,
-    identity: PathBuf,
-}
-
+/// The exporter key trusted for the sample host, and the test age identity.
 fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path(), "exporter_ed25519");
-    let identity = common::key(dir.path(), "age_identity.txt");
-    let allowed = allowed_signers(
-        dir.path(),
-        airlock::sample::SAMPLE_HOST,
-        &[&read_pub(&dir.path().join("exporter_ed25519.pub"))],
-    );
-    World {
-        dir,
-        key,
-        allowed,
-        identity,
-    }
+    let w = World::trusting(airlock::sample::SAMPLE_HOST);
+    key(w.path(), "age_identity.txt");
+    w
 }
 
 impl World {
-    fn p(&self, n: &str) -> PathBuf {
-        self.dir.path().join(n)
+    fn identity(&self) -> PathBuf {
+        self.p("age_identity.txt")
     }
 
     /// airlock with this world's configuration directory and home.
@@ -131,7 +114,7 @@ fn verify_takes_its_keys_from_the_file() {
     w.config(&format!(
         "trust = {}\nidentities = [\"{}\"]\n",
         toml_path(&w.allowed),
-        w.identity.file_name().unwrap().to_str().unwrap()
+        w.identity().file_name().unwrap().to_str().unwrap()
     ));
     // Relative paths are relative to the file: the identity is not there.
     let (code, v) = w.json(&mut verify());
@@ -143,7 +126,7 @@ fn verify_takes_its_keys_from_the_file() {
     w.config(&format!(
         "trust = {}\nidentities = [{}]\n",
         toml_path(&w.allowed),
-        toml_path(&w.identity)
+        toml_path(&w.identity())
     ));
     let (code, v) = w.json(&mut verify());
     assert_eq!(code, Some(0), "{v}");
@@ -219,7 +202,7 @@ fn extract_takes_trust_and_identities_from_the_file() {
     w.config(&format!(
         "trust = {}\nidentities = [{}]\n",
         toml_path(&w.allowed),
-        toml_path(&w.identity)
+        toml_path(&w.identity())
     ));
     let out = w.p("out");
     w.airlock()
@@ -242,7 +225,7 @@ fn import_takes_its_keys_from_the_file() {
     w.config(&format!(
         "trust = {}\nidentities = [{}]\nstate_dir = \"state\"\noutbox = {}\nenterprise = \"octo-from-file\"\nrequire_signers = 2\n",
         toml_path(&w.allowed),
-        toml_path(&w.identity),
+        toml_path(&w.identity()),
         toml_path(&w.p("outbox"))
     ));
     let (code, v) = w.json(w.airlock().arg("import").arg(&b));
@@ -351,10 +334,7 @@ fn imported(w: &World) -> PathBuf {
     w.airlock()
         .arg("import")
         .arg(&b)
-        .arg("--trust")
-        .arg(&w.allowed)
-        .arg("--state-dir")
-        .arg(&state)
+        .trust_state(&w.allowed, &state)
         .assert()
         .success();
     state

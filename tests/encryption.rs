@@ -8,50 +8,18 @@ use std::path::{Path, PathBuf};
 use common::*;
 use predicates::str::contains;
 
-struct Setup {
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    usage: PathBuf,
-    allowed: PathBuf,
+/// The exporter key trusted for ghes.example.com, a usage file of 25 users.
+fn setup() -> World {
+    World::with_sample_usage(25)
 }
 
-fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path(), "exporter_ed25519");
-    let usage = dir.path().join("license-usage.json");
-    std::fs::write(
-        &usage,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 25),
-    )
-    .unwrap();
-    let allowed = allowed_signers(
-        dir.path(),
-        "ghes.example.com",
-        &[&read_pub(&dir.path().join("exporter_ed25519.pub"))],
-    );
-    Setup {
-        dir,
-        key,
-        usage,
-        allowed,
-    }
-}
-
-impl Setup {
-    fn p(&self, n: &str) -> PathBuf {
-        self.dir.path().join(n)
-    }
+impl World {
     fn export(&self, out: &str, extra: &[&str]) -> PathBuf {
         let b = self.p(out);
         airlock()
             .arg("export")
-            .arg(&self.usage)
-            .arg("--key")
-            .arg(&self.key)
-            .arg("--out")
-            .arg(&b)
-            .arg("--state-dir")
-            .arg(self.p("state"))
+            .arg(self.usage_json())
+            .key_out_state(&self.key, &b, self.p("state"))
             .args(extra)
             .assert()
             .success();
@@ -72,7 +40,7 @@ impl Setup {
             .stdout(contains("decrypted"));
         assert_eq!(
             std::fs::read(out.join("license-usage.json")).unwrap(),
-            std::fs::read(&self.usage).unwrap()
+            std::fs::read(self.usage_json()).unwrap()
         );
         assert_eq!(listing(&out), vec!["license-usage.json".to_string()]);
     }
@@ -171,11 +139,11 @@ fn x25519_round_trip_with_airlock_and_age_keygen_identities() {
     let ct = s.member(&b);
     assert_eq!(
         age_decrypt(&ct, &s.p("mine.txt")),
-        std::fs::read(&s.usage).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
     assert_eq!(
         age_decrypt(&ct, &s.p("theirs.txt")),
-        std::fs::read(&s.usage).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
 }
 
@@ -194,7 +162,7 @@ fn ssh_ed25519_recipient_round_trip() {
     s.extract_ok(&b, &["--identity", k.to_str().unwrap()]);
     assert_eq!(
         age_decrypt(&s.member(&b), &k),
-        std::fs::read(&s.usage).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
 
     // A passphrase-protected OpenSSH identity works with --key-passphrase-file.
@@ -260,13 +228,8 @@ fn passphrase_round_trip_and_wrong_passphrase() {
     // A passphrase cannot be mixed with recipients.
     airlock()
         .arg("export")
-        .arg(&s.usage)
-        .arg("--key")
-        .arg(&s.key)
-        .arg("--out")
-        .arg(s.p("mix.zip"))
-        .arg("--state-dir")
-        .arg(s.p("state"))
+        .arg(s.usage_json())
+        .key_out_state(&s.key, s.p("mix.zip"), s.p("state"))
         .arg("--passphrase-file")
         .arg(s.p("pw"))
         .arg("--recipient")
@@ -281,23 +244,12 @@ fn boundary_check_without_identity_and_every_ciphertext_byte_matters() {
     let s = setup();
     let (_, r) = airlock::crypt::generate_identity("x");
     let b = s.export("b.zip", &["--recipient", &r]);
-    airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&s.allowed)
+    verify_cmd(&b, &s.allowed)
         .assert()
         .success()
         .stdout(contains("payload was NOT decrypted"))
         .stdout(contains(format!("encrypted to {r}")));
-    let out = airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&s.allowed)
-        .arg("--json")
-        .output()
-        .unwrap();
+    let out = verify_cmd(&b, &s.allowed).arg("--json").output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["payload_decrypted"], false);
     assert_eq!(v["payload"][0]["validated"], false);
@@ -371,11 +323,7 @@ fn extract_needs_an_identity_and_refuses_to_overwrite() {
     );
     // Identity files readable by others are refused like private keys.
     std::fs::set_permissions(s.p("id.txt"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&s.allowed)
+    verify_cmd(&b, &s.allowed)
         .arg("-i")
         .arg(s.p("id.txt"))
         .assert()
@@ -389,11 +337,7 @@ fn two_recipient_golden_decrypts_with_either_identity() {
     let g = root().join("fixtures/bundles/golden_enc_two_recipients.airlock.zip");
     for id in ["age_identity.txt", "importer_ed25519"] {
         let k = key(d.path(), id);
-        airlock()
-            .arg("verify")
-            .arg(&g)
-            .arg("--trust")
-            .arg(root().join("keys/allowed_signers"))
+        verify_cmd(&g, root().join("keys/allowed_signers"))
             .arg("--at")
             .arg(FIXTURE_TIME)
             .arg("-i")

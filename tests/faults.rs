@@ -12,34 +12,20 @@ use std::time::Instant;
 
 use common::*;
 
-struct World {
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    usage: PathBuf,
-}
-
 /// A usage file of about 3 MiB, so that a 1 MiB file-size limit and the
 /// injected read error (after 1 MiB) both strike in the middle.
 fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path(), "exporter_ed25519");
-    let usage = dir.path().join("license-usage.json");
-    std::fs::write(
-        &usage,
-        airlock::sample::usage_encrypted(
-            airlock::sample::SAMPLE_HOST,
-            airlock::sample::SAMPLE_SERVER_ID,
-            3 << 20,
-        ),
-    )
-    .unwrap();
-    World { dir, key, usage }
+    let w = World::new();
+    let usage = airlock::sample::usage_encrypted(
+        airlock::sample::SAMPLE_HOST,
+        airlock::sample::SAMPLE_SERVER_ID,
+        3 << 20,
+    );
+    std::fs::write(w.usage_json(), usage).unwrap();
+    w
 }
 
 impl World {
-    fn p(&self, n: &str) -> PathBuf {
-        self.dir.path().join(n)
-    }
     fn cmd(&self) -> Command {
         let mut c = Command::new(airlock_bin());
         isolate(&mut c);
@@ -49,7 +35,7 @@ impl World {
     fn export(&self, out: &Path) -> Command {
         let mut c = self.cmd();
         c.arg("export")
-            .arg(&self.usage)
+            .arg(self.usage_json())
             .arg("--key")
             .arg(&self.key)
             .arg("--out")
@@ -80,10 +66,10 @@ impl World {
         let mut c = self.cmd();
         c.arg("import")
             .arg(bundle)
-            .arg("--trust")
-            .arg(root().join("keys/allowed_signers"))
-            .arg("--state-dir")
-            .arg(self.p("importer-state"))
+            .trust_state(
+                root().join("keys/allowed_signers"),
+                self.p("importer-state"),
+            )
             .arg("--outbox")
             .arg(self.p("outbox"))
             // The outbox is created only inside HOME (docs/operator-guide.md).
@@ -91,17 +77,10 @@ impl World {
         c
     }
     fn ledger_ok(&self, state: &str) {
-        let out = self
-            .cmd()
+        self.cmd()
             .args(["log", "--verify", "--state-dir"])
             .arg(self.p(state))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "log --verify: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .run_ok();
     }
     /// A good bundle of the 3 MiB usage file.
     fn bundle(&self, name: &str) -> PathBuf {
@@ -169,9 +148,7 @@ fn visible(dir: &Path) -> Vec<String> {
 
 #[test]
 fn export_aborted_at_each_step_leaves_no_partial_bundle_and_reruns() {
-    if skip_without_test_hooks("export_aborted_at_each_step_leaves_no_partial_bundle_and_reruns") {
-        return;
-    }
+    skip_without_hooks!();
     let w = world();
     let out_dir = w.p("out");
     std::fs::create_dir(&out_dir).unwrap();
@@ -264,7 +241,7 @@ fn full_disk_export_extract_import_fail_cleanly_and_rerun() {
     run_ok(&mut w.extract(&b, &x));
     assert_eq!(
         std::fs::read(x.join("license-usage.json")).unwrap(),
-        std::fs::read(&w.usage).unwrap()
+        std::fs::read(w.usage_json()).unwrap()
     );
 
     // import: the outbox copy cannot be written; nothing is lost, the
@@ -343,7 +320,8 @@ fn read_only_output_directory_is_a_clear_error() {
     std::fs::create_dir(&ro).unwrap();
     std::fs::create_dir(&rw).unwrap();
     let st = w.p("state");
-    let owned: Vec<&Path> = vec![&w.key, &st, &b, &w.usage, &rw];
+    let usage = w.usage_json();
+    let owned: Vec<&Path> = vec![&w.key, &st, &b, &usage, &rw];
     // Control: the same unprivileged export into a writable directory works,
     // so the failure below is the directory's doing.
     run_ok(&mut unprivileged(
@@ -366,9 +344,7 @@ fn read_only_output_directory_is_a_clear_error() {
 
 #[test]
 fn io_error_mid_read_fails_cleanly_everywhere_and_reruns() {
-    if skip_without_test_hooks("io_error_mid_read_fails_cleanly_everywhere_and_reruns") {
-        return;
-    }
+    skip_without_hooks!();
     let w = world();
     let out_dir = w.p("out");
     std::fs::create_dir(&out_dir).unwrap();
@@ -402,9 +378,7 @@ fn io_error_mid_read_fails_cleanly_everywhere_and_reruns() {
 /// failed with EPERM.
 #[test]
 fn publishing_without_hard_links_still_never_replaces() {
-    if skip_without_test_hooks("publishing_without_hard_links_still_never_replaces") {
-        return;
-    }
+    skip_without_hooks!();
     let w = world();
     let stick = w.p("stick");
     std::fs::create_dir(&stick).unwrap();
@@ -428,5 +402,5 @@ fn publishing_without_hard_links_still_never_replaces() {
             .env("AIRLOCK_FAULT", "no-hard-links"),
     );
     let extracted = out_dir.join("license-usage.json");
-    assert!(std::fs::read(&extracted).unwrap() == std::fs::read(&w.usage).unwrap());
+    assert!(std::fs::read(&extracted).unwrap() == std::fs::read(w.usage_json()).unwrap());
 }

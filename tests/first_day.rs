@@ -9,20 +9,6 @@ use std::process::Output;
 
 use common::*;
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Failed with `code` and exit `exit`, on one error line with a hint.
-fn failed(o: &Output, code: &str, exit: i32) -> String {
-    let e = stderr(o);
-    assert_eq!(o.status.code(), Some(exit), "{e}");
-    assert!(e.contains(&format!("error[{code}]")), "want {code}: {e}");
-    assert!(e.contains("hint:"), "no hint: {e}");
-    assert_eq!(e.matches("error[").count(), 1, "one error line: {e}");
-    e
-}
-
 /// `airlock export license-usage.json --out OUT` with the test key.
 fn export_to(d: &Path, out: &Path, media_roots: Option<&Path>) -> Output {
     let k = key(d, "exporter_ed25519");
@@ -78,9 +64,7 @@ fn item01_out_missing_or_unmounted_is_output_dir() {
     );
     assert!(e.contains(".airlock.zip"), "{e}");
     assert!(!d.path().join("stick").exists());
-    if skip_without_test_hooks("item01_out_missing_or_unmounted_is_output_dir") {
-        return;
-    }
+    skip_without_hooks!();
     // Under a media root (the test override): missing, with or without a slash.
     for out in [media.join("stick"), media.join("stick/")] {
         let o = export_to(d.path(), &out, Some(&media));
@@ -122,9 +106,7 @@ fn item01_out_on_a_mounted_file_system_is_used() {
         eprintln!("item01_out_on_a_mounted_file_system_is_used: skipped, /dev/shm is not a mount point here");
         return;
     }
-    if skip_without_test_hooks("item01_out_on_a_mounted_file_system_is_used") {
-        return;
-    }
+    skip_without_hooks!();
     let d = tempfile::tempdir().unwrap();
     let stick = tempfile::tempdir_in(shm).unwrap();
     let o = export_to(d.path(), &stick.path().join(""), Some(shm));
@@ -135,11 +117,7 @@ fn item01_out_on_a_mounted_file_system_is_used() {
 /// Export the sample usage file signed by `key` at Unix time `t`.
 fn export_at(d: &Path, key: &Path, t: u64, out: &Path) {
     let u = d.join("usage.json");
-    std::fs::write(
-        &u,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 5),
-    )
-    .unwrap();
+    sample_usage_clear(&u, 5);
     airlock()
         .arg("export")
         .arg(&u)
@@ -165,10 +143,7 @@ fn import(d: &Path, allowed: &Path, b: &Path) -> Output {
     airlock()
         .arg("import")
         .arg(b)
-        .arg("--trust")
-        .arg(allowed)
-        .arg("--state-dir")
-        .arg(d.join("importer"))
+        .trust_state(allowed, d.join("importer"))
         .arg("--outbox")
         .arg(d.join("outbox"))
         .env("HOME", d)
@@ -180,16 +155,12 @@ fn import(d: &Path, allowed: &Path, b: &Path) -> Output {
 /// sequence; from another key, the same second is still not newer.
 #[test]
 fn item08_same_second_is_ordered_by_the_sequence_of_one_key() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let other = key(d.path(), "retired_ed25519");
-    let allowed = allowed_signers(
+    let allowed = trust_keys(
         d.path(),
         "*.example.com",
-        &[
-            &read_pub(&d.path().join("exporter_ed25519.pub")),
-            &read_pub(&d.path().join("retired_ed25519.pub")),
-        ],
+        &["exporter_ed25519", "retired_ed25519"],
     );
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -341,24 +312,14 @@ fn item02_config_typo_names_key_line_and_keys() {
 /// the exporter's ledger; two files that become the same name are refused.
 #[test]
 fn item06_ordinary_names_travel_as_payload_names() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = d.path().join("license-usage (1).json");
-    std::fs::write(
-        &u,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 5),
-    )
-    .unwrap();
+    sample_usage_clear(&u, 5);
     let state = d.path().join("state");
     let o = airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path())
-        .arg("--state-dir")
-        .arg(&state)
+        .key_out_state(&k, d.path(), &state)
         .arg("--json")
         .output()
         .unwrap();
@@ -398,12 +359,7 @@ fn item06_ordinary_names_travel_as_payload_names() {
     let o = airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path().join("again.airlock.zip"))
-        .arg("--state-dir")
-        .arg(&state)
+        .key_out_state(&k, d.path().join("again.airlock.zip"), &state)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));

@@ -12,31 +12,12 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Failed with `code` and exit `exit`, on one error line with a hint.
-fn failed(o: &Output, code: &str, exit: i32) -> String {
-    let e = stderr(o);
-    assert_eq!(o.status.code(), Some(exit), "{e}");
-    assert!(e.contains(&format!("error[{code}]")), "want {code}: {e}");
-    assert!(e.contains("hint:"), "no hint: {e}");
-    assert_eq!(e.matches("error[").count(), 1, "one error line: {e}");
-    e
-}
-
 fn export_stdin(d: &Path, input: &[u8], extra: &[&str]) -> Output {
     let k = key(d, "exporter_ed25519");
     airlock()
         .arg("export")
         .arg("-")
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.join("stick/"))
-        .arg("--state-dir")
-        .arg(d.join("state"))
+        .key_out_state(&k, d.join("stick/"), d.join("state"))
         .args(extra)
         .write_stdin(input.to_vec())
         .output()
@@ -141,20 +122,13 @@ fn item01_no_upload_steps_without_a_usage_file() {
         .path()
         .join("stick")
         .join(&listing(&d.path().join("stick"))[0]);
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["exporter_ed25519"]);
     let outbox = d.path().join("outbox");
     std::fs::create_dir(&outbox).unwrap();
     airlock()
         .arg("import")
         .arg(&bundle)
-        .arg("--trust")
-        .arg(&allowed)
-        .arg("--state-dir")
-        .arg(d.path().join("importer"))
+        .trust_state(&allowed, d.path().join("importer"))
         .arg("--outbox")
         .arg(&outbox)
         .assert()
@@ -296,12 +270,7 @@ fn item02_killed_run_is_swept_but_a_live_one_is_kept() {
     let o = airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(&stick)
-        .arg("--state-dir")
-        .arg(d.path().join("state-c"))
+        .key_out_state(&k, &stick, d.path().join("state-c"))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -338,34 +307,21 @@ fn item03_operator_guide_trust_line_works_and_window_hint_names_the_line() {
         .find(|l| l.starts_with("ghes.example.com namespaces="))
         .expect("the guide's trust line");
     assert!(line.contains("valid-after="), "{line}");
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let public = read_pub(&d.path().join("exporter_ed25519.pub"));
     let prefix = line.split(" ssh-ed25519 ").next().unwrap();
     let allowed = d.path().join("allowed_signers");
     std::fs::write(&allowed, format!("{prefix} {public}\n")).unwrap();
     let u = sample_usage(d.path());
     let b = export(d.path(), &k, &[&u], &d.path().join("b.zip"), &[]);
-    airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
-        .assert()
-        .success();
+    verify_cmd(&b, &allowed).assert().success();
     // The mistake: a ceremony date in the future.
     std::fs::write(
         &allowed,
         format!("# ceremony\nghes.example.com namespaces=\"airlock-bundle\",valid-after=\"20991201Z\" {public}\n"),
     )
     .unwrap();
-    let o = airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
-        .output()
-        .unwrap();
+    let o = verify_cmd(&b, &allowed).output().unwrap();
     let e = failed(&o, "AIRLOCK-E-SIG-WINDOW", 6);
     assert!(
         e.contains(&format!("{}:2, valid-after", allowed.display())),
@@ -378,18 +334,16 @@ fn item03_operator_guide_trust_line_works_and_window_hint_names_the_line() {
 /// without a word about permissions.
 #[test]
 fn item05_public_key_given_as_key() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = sample_usage(d.path());
     let o = airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(d.path().join("exporter_ed25519.pub"))
-        .arg("--out")
-        .arg(d.path().join("b.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(
+            d.path().join("exporter_ed25519.pub"),
+            d.path().join("b.zip"),
+            d.path().join("state"),
+        )
         .output()
         .unwrap();
     let e = failed(&o, "AIRLOCK-E-KEY-READ", 4);
@@ -459,10 +413,7 @@ fn item06_output_directories_follow_one_rule() {
         .env("HOME", h)
         .arg("import")
         .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
-        .arg("--state-dir")
-        .arg(h.join("importer"))
+        .trust_state(&allowed, h.join("importer"))
         .arg("--outbox")
         .arg(&missing)
         .output()
@@ -622,10 +573,7 @@ fn item09_held_lock_is_announced() {
     let mut child = c
         .args(["-v", "import"])
         .arg(root().join("fixtures/bundles/golden_clear_users.airlock.zip"))
-        .arg("--trust")
-        .arg(root().join("keys/allowed_signers"))
-        .arg("--state-dir")
-        .arg(&state)
+        .trust_state(root().join("keys/allowed_signers"), &state)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -648,12 +596,7 @@ fn item09_held_lock_is_announced() {
 /// reference to a page that does not exist.
 #[test]
 fn item10_man_pages() {
-    let d = tempfile::tempdir().unwrap();
-    airlock()
-        .args(["man", "--dir"])
-        .arg(d.path())
-        .assert()
-        .success();
+    let d = man_pages();
     let pages: Vec<PathBuf> = listing(d.path()).iter().map(|p| d.path().join(p)).collect();
     let names: Vec<String> = listing(d.path())
         .iter()
@@ -773,18 +716,11 @@ fn item11_ledger_messages() {
         &d.path().join("b.zip"),
         &["--recipient", &recipient],
     );
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["exporter_ed25519"]);
     let o = airlock()
         .arg("import")
         .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
-        .arg("--state-dir")
-        .arg(d.path().join("importer"))
+        .trust_state(&allowed, d.path().join("importer"))
         .output()
         .unwrap();
     let e = failed(&o, "AIRLOCK-E-DECRYPT-NO-IDENTITY", 9);
@@ -807,10 +743,7 @@ fn item11_ledger_messages() {
     let o = airlock()
         .arg("import")
         .arg(&b)
-        .arg("--trust")
-        .arg(&untrusting)
-        .arg("--state-dir")
-        .arg(d.path().join("importer"))
+        .trust_state(&untrusting, d.path().join("importer"))
         .output()
         .unwrap();
     failed(&o, "AIRLOCK-E-SIG-UNTRUSTED", 6);
@@ -824,11 +757,7 @@ fn item11_ledger_messages() {
     // A truncated binary KRL.
     let krl = d.path().join("krl.bin");
     std::fs::write(&krl, b"SSHKRL\n\0\0\0\x01").unwrap();
-    let o = airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
+    let o = verify_cmd(&b, &allowed)
         .arg("--revoked")
         .arg(&krl)
         .output()

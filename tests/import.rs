@@ -10,104 +10,37 @@ use common::http::{Response, Server};
 use common::*;
 use predicates::str::contains;
 
-struct World {
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    allowed: PathBuf,
-}
-
-fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path(), "exporter_ed25519");
-    let allowed = allowed_signers(
-        dir.path(),
-        "*.example.com",
-        &[&read_pub(&dir.path().join("exporter_ed25519.pub"))],
-    );
-    World { dir, key, allowed }
-}
-
 impl World {
-    fn p(&self, n: &str) -> PathBuf {
-        self.dir.path().join(n)
-    }
     /// Export a usage file of `host` created at `t` (--reproducible).
     fn bundle(&self, name: &str, host: &str, t: u64, key: &Path, users: usize) -> PathBuf {
-        let u = self.p(&format!("{name}.json"));
-        let id = if host == "ghes.example.com" {
-            airlock::sample::SAMPLE_SERVER_ID
-        } else {
-            "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"
-        };
-        std::fs::write(&u, airlock::sample::usage_clear(host, id, users)).unwrap();
+        let u = self.usage(&format!("{name}.json"), host, users);
         let b = self.p(&format!("{name}.airlock.zip"));
-        airlock()
-            .arg("export")
-            .arg(&u)
-            .arg("--key")
-            .arg(key)
-            .arg("--out")
-            .arg(&b)
-            .arg("--state-dir")
-            .arg(self.p("exporter-state"))
-            .env("SOURCE_DATE_EPOCH", t.to_string())
-            .arg("--reproducible")
+        export_cmd(&u, key, &b, &self.p("exporter-state"))
+            .made_at(t)
             .assert()
             .success();
         b
     }
     fn import(&self, b: &Path) -> assert_cmd::Command {
-        let mut c = airlock();
-        c.arg("import")
-            .arg(b)
-            .arg("--trust")
-            .arg(&self.allowed)
-            .arg("--state-dir")
-            .arg(self.p("importer-state"))
-            .arg("--outbox")
+        let mut c = self.import_cmd(b, "importer-state");
+        c.arg("--outbox")
             .arg(self.p("outbox"))
             // The outbox is created only inside HOME (docs/operator-guide.md).
             .env("HOME", self.dir.path());
         c
     }
     fn import_std(&self, b: &Path) -> std::process::Command {
-        let mut c = std::process::Command::new(airlock_bin());
+        let mut c = airlock_std();
         c.arg("import")
             .arg(b)
-            .arg("--trust")
-            .arg(&self.allowed)
-            .arg("--state-dir")
-            .arg(self.p("importer-state"))
+            .trust_state(&self.allowed, self.p("importer-state"))
             .arg("--outbox")
-            .arg(self.p("outbox"));
-        isolate(&mut c);
-        c.env("HOME", self.dir.path());
+            .arg(self.p("outbox"))
+            .env("HOME", self.dir.path());
         c
     }
-    fn outbox_payloads(&self) -> Vec<String> {
-        if !self.p("outbox").exists() {
-            return vec![];
-        }
-        listing(&self.p("outbox"))
-            .into_iter()
-            .filter(|f| !f.ends_with(".UPLOAD.txt"))
-            .collect()
-    }
     fn events(&self) -> serde_json::Value {
-        let out = airlock()
-            .arg("log")
-            .arg("--state-dir")
-            .arg(self.p("importer-state"))
-            .arg("--verify")
-            .arg("--json")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "log --verify: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["events"].clone()
+        serde_json::Value::Array(self.ledger_events("importer-state"))
     }
 }
 
@@ -124,7 +57,7 @@ fn now_minus(days: u64) -> u64 {
 #[test]
 fn import_rules_outbox_and_ledger() {
     let _ = T0;
-    let w = world();
+    let w = World::new();
     let t = now_minus(2);
     let old = w.bundle("old", "ghes.example.com", t, &w.key, 3);
     let new = w.bundle("new", "ghes.example.com", t + 3600, &w.key, 4);
@@ -239,10 +172,18 @@ fn import_rules_outbox_and_ledger() {
 
 #[test]
 fn editing_a_ledger_row_by_hand_breaks_the_chain() {
-    let w = world();
+    let w = World::new();
     let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 2);
     w.import(&b).assert().success();
     w.events();
+    let verify_log = || {
+        let mut c = airlock();
+        c.arg("log")
+            .arg("--state-dir")
+            .arg(w.p("importer-state"))
+            .arg("--verify");
+        c
+    };
     let db = w.p("importer-state/ledger.sqlite");
     let st = tool("sqlite3")
         .arg(&db)
@@ -250,11 +191,7 @@ fn editing_a_ledger_row_by_hand_breaks_the_chain() {
         .status()
         .unwrap();
     assert!(st.success());
-    airlock()
-        .arg("log")
-        .arg("--state-dir")
-        .arg(w.p("importer-state"))
-        .arg("--verify")
+    verify_log()
         .assert()
         .code(5)
         .stderr(contains("AIRLOCK-E-LEDGER-TAMPERED"))
@@ -266,11 +203,7 @@ fn editing_a_ledger_row_by_hand_breaks_the_chain() {
         .status()
         .unwrap();
     assert!(st.success());
-    airlock()
-        .arg("log")
-        .arg("--state-dir")
-        .arg(w.p("importer-state"))
-        .arg("--verify")
+    verify_log()
         .assert()
         .code(5)
         .stderr(contains("AIRLOCK-E-LEDGER-TAMPERED"));
@@ -278,10 +211,8 @@ fn editing_a_ledger_row_by_hand_breaks_the_chain() {
 
 #[test]
 fn a_crash_at_any_point_then_a_rerun_ends_with_exactly_one_handover() {
-    if skip_without_test_hooks("a_crash_at_any_point_then_a_rerun_ends_with_exactly_one_handover") {
-        return;
-    }
-    let w = world();
+    skip_without_hooks!();
+    let w = World::new();
     let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 20_000);
     let points = [
         "import:verified",
@@ -338,9 +269,8 @@ fn compact(b: &Path) -> String {
 
 #[test]
 fn kill_9_at_many_moments_then_rerun_is_consistent() {
-    let w = world();
+    let w = World::new();
     let b = w.bundle("big", "ghes.example.com", now_minus(1), &w.key, 30_000);
-    let bin = airlock_bin();
     // How long an uninterrupted import takes, to spread the kills over it.
     let t0 = std::time::Instant::now();
     w.import(&b).assert().success();
@@ -349,18 +279,8 @@ fn kill_9_at_many_moments_then_rerun_is_consistent() {
     for step in 0..24u32 {
         let _ = std::fs::remove_dir_all(w.p("importer-state"));
         let _ = std::fs::remove_dir_all(w.p("outbox"));
-        let mut child = std::process::Command::new(&bin)
-            .arg("import")
-            .arg(&b)
-            .arg("--trust")
-            .arg(&w.allowed)
-            .arg("--state-dir")
-            .arg(w.p("importer-state"))
-            .arg("--outbox")
-            .arg(w.p("outbox"))
-            .env("HOME", w.dir.path())
-            .env("XDG_CONFIG_HOME", "/nonexistent/airlock-test-config")
-            .env_remove("AIRLOCK_CONFIG")
+        let mut child = w
+            .import_std(&b)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -424,7 +344,7 @@ fn kill_9_at_many_moments_then_rerun_is_consistent() {
 
 #[test]
 fn concurrent_imports() {
-    let w = world();
+    let w = World::new();
     let t = now_minus(1);
     let a = w.bundle("a", "ghes.example.com", t, &w.key, 5000);
     let b = w.bundle("b", "ghes2.example.com", t, &w.key, 5000);
@@ -480,7 +400,7 @@ fn sha256_hex(b: &[u8]) -> String {
 
 #[test]
 fn http_handover_retries_with_the_files_own_idempotency_key() {
-    let w = world();
+    let w = World::new();
     let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 10);
     let server = Server::start(vec![
         Response::new(503, "busy"),
@@ -580,7 +500,7 @@ fn keyed_endpoint(strict: bool) -> (Server, Kept) {
 #[test]
 fn two_files_of_a_bundle_reach_endpoints_that_refuse_or_replay_a_reused_key() {
     for strict in [true, false] {
-        let w = world();
+        let w = World::new();
         let b = two_file_bundle(&w);
         let (server, kept) = keyed_endpoint(strict);
         w.import(&b)
@@ -617,7 +537,7 @@ fn two_files_of_a_bundle_reach_endpoints_that_refuse_or_replay_a_reused_key() {
 /// the failure says which limit ended it.
 #[test]
 fn a_never_answering_endpoint_fails_within_the_deadline() {
-    let w = world();
+    let w = World::new();
     let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 3);
     let silent = common::http::Silent::start();
     let start = std::time::Instant::now();
@@ -651,7 +571,7 @@ fn a_never_answering_endpoint_fails_within_the_deadline() {
 
 #[test]
 fn http_handover_4xx_fails_and_rerun_delivers() {
-    let w = world();
+    let w = World::new();
     let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 10);
     let server = Server::start(vec![Response::new(401, "no")]);
     w.import(&b)
@@ -679,7 +599,7 @@ fn http_handover_4xx_fails_and_rerun_delivers() {
 
 #[test]
 fn config_file_with_flags_and_environment_taking_precedence() {
-    let w = world();
+    let w = World::new();
     let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 3);
     let cfg = w.p("airlock.toml");
     std::fs::write(&cfg, format!(
@@ -735,10 +655,8 @@ fn config_file_with_flags_and_environment_taking_precedence() {
 /// chain of causes and `--json` lists it.
 #[test]
 fn a_failed_handover_says_why_full_disk_or_existing_file() {
-    if skip_without_test_hooks("a_failed_handover_says_why_full_disk_or_existing_file") {
-        return;
-    }
-    let w = world();
+    skip_without_hooks!();
+    let w = World::new();
     let b = w.bundle("b", "ghes.example.com", now_minus(1), &w.key, 3);
     let full = "check that the directory exists, is writable and has free space; then run the same import again";
 
@@ -801,13 +719,7 @@ fn a_failed_handover_says_why_full_disk_or_existing_file() {
     let other = w.p("outbox2");
     std::fs::create_dir(&other).unwrap();
     std::fs::write(other.join(&name), "someone else's file\n").unwrap();
-    let out = airlock()
-        .arg("import")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&w.allowed)
-        .arg("--state-dir")
-        .arg(w.p("importer-state2"))
+    let out = import_cmd(&b, &w.allowed, &w.p("importer-state2"))
         .arg("--outbox")
         .arg(&other)
         .arg("-v")
@@ -832,22 +744,11 @@ fn a_failed_handover_says_why_full_disk_or_existing_file() {
 
 #[test]
 fn exporter_keeps_a_chained_ledger_too() {
-    let w = world();
+    let w = World::new();
     w.bundle("a", "ghes.example.com", now_minus(1), &w.key, 1);
     w.bundle("b", "ghes.example.com", now_minus(1) + 1, &w.key, 1);
-    let out = airlock()
-        .arg("log")
-        .arg("--state-dir")
-        .arg(w.p("exporter-state"))
-        .arg("--verify")
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let outcomes: Vec<&str> = v["events"]
-        .as_array()
-        .unwrap()
+    let events = w.ledger_events("exporter-state");
+    let outcomes: Vec<&str> = events
         .iter()
         .map(|e| e["outcome"].as_str().unwrap())
         .collect();
@@ -863,7 +764,7 @@ fn exporter_keeps_a_chained_ledger_too() {
 #[test]
 fn a_48_gib_junk_file_is_refused_and_recorded_without_a_second_read() {
     use sha2::Digest;
-    let w = world();
+    let w = World::new();
     const SIZE: u64 = 48 << 30;
     // Junk, and junk that ends in a zip end-of-central-directory record.
     let eocd = [b"PK\x05\x06".as_slice(), &[0u8; 18]].concat();
@@ -913,35 +814,21 @@ fn a_48_gib_junk_file_is_refused_and_recorded_without_a_second_read() {
 #[test]
 fn outbox_files_are_private_whatever_the_directory_mode() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let w = world();
+    let w = World::new();
     let importer = key(w.dir.path(), "importer_ed25519");
     let recipient = read_pub(&w.p("importer_ed25519.pub"));
     std::fs::create_dir(w.p("outbox")).unwrap();
     std::fs::set_permissions(w.p("outbox"), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let usage = w.p("usage.json");
-    std::fs::write(
-        &usage,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 5),
-    )
-    .unwrap();
+    let usage = sample_usage_clear(&w.p("usage.json"), 5);
     let t = now_minus(1);
     for (name, extra, at) in [
         ("signed", vec![], t),
         ("sealed", vec!["--recipient", recipient.as_str()], t + 60),
     ] {
         let b = w.p(&format!("{name}.airlock.zip"));
-        airlock()
-            .arg("export")
-            .arg(&usage)
-            .arg("--key")
-            .arg(&w.key)
-            .arg("--out")
-            .arg(&b)
-            .arg("--state-dir")
-            .arg(w.p("exporter-state"))
+        w.export_cmd(&usage, &b, "exporter-state")
             .args(&extra)
-            .env("SOURCE_DATE_EPOCH", at.to_string())
-            .arg("--reproducible")
+            .made_at(at)
             .assert()
             .success();
         w.import(&b)
@@ -1021,7 +908,7 @@ fn stat_snapshot(dir: &Path) -> Vec<Stat> {
 /// `lstat` of every entry before and after.
 #[test]
 fn import_dir_on_a_read_only_directory_works_and_changes_nothing() {
-    let w = world();
+    let w = World::new();
     let t = now_minus(2);
     let stick = w.p("stick");
     std::fs::create_dir_all(stick.join("sub")).unwrap();
@@ -1197,7 +1084,7 @@ fn rollback_warnings(v: &serde_json::Value) -> Vec<String> {
 /// of rollback attempts on every instance, hiding a real one.
 #[test]
 fn a_backlog_is_superseded_not_a_rollback_and_a_late_older_bundle_is_one() {
-    let w = world();
+    let w = World::new();
     let backlog = w.p("backlog");
     let start = std::time::Instant::now();
     write_backlog(&w, &backlog, 100, 5);
@@ -1223,17 +1110,10 @@ fn a_backlog_is_superseded_not_a_rollback_and_a_late_older_bundle_is_one() {
         serde_json::from_slice(&out.stdout).unwrap()
     };
     let fleet = || -> serde_json::Value {
-        let out = airlock()
+        airlock()
             .args(["fleet", "--json", "--state-dir"])
             .arg(w.p("importer-state"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+            .json_ok()
     };
     let count = |ev: &serde_json::Value, outcome: &str| {
         ev.as_array()
@@ -1320,7 +1200,7 @@ fn a_backlog_is_superseded_not_a_rollback_and_a_late_older_bundle_is_one() {
 fn a_v1_ledger_migrates_and_log_prints_its_records_as_before() {
     use serde_json::{json, Value};
     use sha2::Digest;
-    let w = world();
+    let w = World::new();
     let state = w.p("importer-state");
     std::fs::create_dir_all(&state).unwrap();
     const SHA: &str = "2b1d2e5c7a1f6e0b9d8c7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d";
@@ -1505,17 +1385,10 @@ fn a_v1_ledger_migrates_and_log_prints_its_records_as_before() {
     }
     drop(db);
 
-    let out = airlock()
+    let v = airlock()
         .args(["log", "--verify", "--json", "--state-dir"])
         .arg(&state)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        .json_ok();
     assert_eq!(v["chain_verified"], true);
     assert_eq!(v["head"], json!(prev));
     let got = v["events"].as_array().unwrap();
@@ -1544,13 +1417,7 @@ fn a_v1_ledger_migrates_and_log_prints_its_records_as_before() {
     let out = airlock()
         .args(["log", "--verify", "--state-dir"])
         .arg(&state)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run_ok();
     assert!(
         String::from_utf8_lossy(&out.stdout)
             .contains(&format!("chain verified: {} records", ev.len())),

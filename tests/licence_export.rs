@@ -52,12 +52,7 @@ impl Side {
         airlock()
             .arg("export")
             .arg(file)
-            .arg("--key")
-            .arg(&self.key)
-            .arg("--out")
-            .arg(out)
-            .arg("--state-dir")
-            .arg(self.p("state"))
+            .key_out_state(&self.key, out, self.p("state"))
             .args(created)
             .arg("--json")
             .args(extra)
@@ -126,11 +121,7 @@ fn a_ghl_file_becomes_a_version_3_bundle_from_the_enterprise_binding_reference_a
     // airlock verifies it with the enterprise's trust line, and shows it as
     // a licence.
     let trust = s.trust();
-    let v = airlock()
-        .arg("verify")
-        .arg(&out)
-        .arg("--trust")
-        .arg(&trust)
+    let v = verify_cmd(&out, &trust)
         .args(["--at", FIXTURE_TIME])
         .output()
         .unwrap();
@@ -327,12 +318,7 @@ fn export_refuses_what_a_licence_bundle_cannot_be() {
         .arg("export")
         .arg(&ghl)
         .arg(&notes)
-        .arg("--key")
-        .arg(&s.key)
-        .arg("--out")
-        .arg(&out)
-        .arg("--state-dir")
-        .arg(s.p("state"))
+        .key_out_state(&s.key, &out, s.p("state"))
         .args(["--enterprise", ENTERPRISE, "--json"])
         .output()
         .unwrap();
@@ -348,12 +334,7 @@ fn export_refuses_what_a_licence_bundle_cannot_be() {
     let o = airlock()
         .arg("export")
         .arg(&ghl)
-        .arg("--key")
-        .arg(&s.key)
-        .arg("--out")
-        .arg(&out)
-        .arg("--state-dir")
-        .arg(s.p("state"))
+        .key_out_state(&s.key, &out, s.p("state"))
         .env("AIRLOCK_ENTERPRISE", ENTERPRISE)
         .output()
         .unwrap();
@@ -377,10 +358,7 @@ fn the_connected_side_import_refuses_a_licence_bundle_records_it_and_hands_nothi
     let o = airlock()
         .arg("import")
         .arg(&out)
-        .arg("--trust")
-        .arg(&trust)
-        .arg("--state-dir")
-        .arg(&state)
+        .trust_state(&trust, &state)
         .arg("--outbox")
         .arg(&outbox)
         .arg("--json")
@@ -414,13 +392,6 @@ fn the_connected_side_import_refuses_a_licence_bundle_records_it_and_hands_nothi
 
     // verify, with the same trust, accepts it: the courier and the auditor
     // may check a licence bundle anywhere.
-    let v = airlock()
-        .arg("verify")
-        .arg(&out)
-        .arg("--trust")
-        .arg(&trust)
-        .arg("--json")
-        .output()
-        .unwrap();
+    let v = verify_cmd(&out, &trust).arg("--json").output().unwrap();
     assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
 }

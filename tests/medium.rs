@@ -13,66 +13,22 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-struct World {
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    allowed: PathBuf,
-}
-
-fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path(), "exporter_ed25519");
-    let allowed = allowed_signers(
-        dir.path(),
-        "*.example.com",
-        &[&read_pub(&dir.path().join("exporter_ed25519.pub"))],
-    );
-    World { dir, key, allowed }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 impl World {
-    fn p(&self, n: &str) -> PathBuf {
-        self.dir.path().join(n)
-    }
-
     /// Export a usage file of `host` created at `t`, valid for `life`.
     fn bundle(&self, name: &str, host: &str, t: u64, life: &str, users: usize) -> PathBuf {
-        let u = self.p(&format!("{name}.json"));
-        let id = if host == "ghes.example.com" {
-            airlock::sample::SAMPLE_SERVER_ID
-        } else {
-            "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f"
-        };
-        std::fs::write(&u, airlock::sample::usage_clear(host, id, users)).unwrap();
+        let u = self.usage(&format!("{name}.json"), host, users);
         let b = self.p(&format!("{name}.airlock.zip"));
-        airlock()
-            .arg("export")
-            .arg(&u)
-            .arg("--key")
-            .arg(&self.key)
-            .arg("--out")
-            .arg(&b)
+        self.export_cmd(&u, &b, "exporter-state")
             .arg("--expires-in")
             .arg(life)
-            .arg("--state-dir")
-            .arg(self.p("exporter-state"))
-            .env("SOURCE_DATE_EPOCH", t.to_string())
-            .arg("--reproducible")
+            .made_at(t)
             .assert()
             .success();
         b
     }
 
     fn cmd(&self, sub: &str, b: &Path) -> Command {
-        let mut c = Command::new(airlock_bin());
-        isolate(&mut c);
+        let mut c = airlock_std();
         c.arg(sub).arg(b).arg("--trust").arg(&self.allowed);
         match sub {
             "import" => {
@@ -100,21 +56,7 @@ impl World {
     }
 
     fn events(&self) -> Vec<serde_json::Value> {
-        let out = airlock()
-            .arg("log")
-            .arg("--state-dir")
-            .arg(self.p("importer-state"))
-            .arg("--verify")
-            .arg("--json")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["events"].as_array().unwrap().clone()
+        self.ledger_events("importer-state")
     }
 }
 
@@ -167,13 +109,9 @@ fn code_of(out: &Output) -> String {
 /// that did not match the signed digest, and `verify` pass.
 #[test]
 fn a_bundle_rewritten_after_its_signature_was_checked_is_refused_everywhere() {
-    if skip_without_test_hooks(
-        "a_bundle_rewritten_after_its_signature_was_checked_is_refused_everywhere",
-    ) {
-        return;
-    }
-    let w = world();
-    let t = now() - 3600;
+    skip_without_hooks!();
+    let w = World::new();
+    let t = now_secs() - 3600;
     let genuine = w.bundle("a", "ghes.example.com", t, "30days", 200);
     let other = w.bundle("b", "ghes2.example.com", t, "30days", 200);
     let swap = std::fs::read(&other).unwrap();
@@ -231,16 +169,10 @@ fn a_bundle_rewritten_after_its_signature_was_checked_is_refused_everywhere() {
 /// medium before it is read back is not published.
 #[test]
 fn export_read_back_refuses_a_bundle_changed_on_the_medium() {
-    if skip_without_test_hooks("export_read_back_refuses_a_bundle_changed_on_the_medium") {
-        return;
-    }
-    let w = world();
+    skip_without_hooks!();
+    let w = World::new();
     let u = w.p("u.json");
-    std::fs::write(
-        &u,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 500),
-    )
-    .unwrap();
+    sample_usage_clear(&u, 500);
     std::fs::create_dir_all(w.p("stick")).unwrap();
     let mut c = Command::new(airlock_bin());
     isolate(&mut c);
@@ -273,7 +205,7 @@ fn export_read_back_refuses_a_bundle_changed_on_the_medium() {
 
 #[test]
 fn fifos_devices_and_directories_are_not_bundles() {
-    let w = world();
+    let w = World::new();
     let fifo = w.p("pipe.airlock.zip");
     let st = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(st.success());
@@ -330,11 +262,9 @@ fn fifos_devices_and_directories_are_not_bundles() {
 /// read stalled for seconds let a bundle pass that expired meanwhile.
 #[test]
 fn a_bundle_that_expires_while_it_is_read_is_refused() {
-    if skip_without_test_hooks("a_bundle_that_expires_while_it_is_read_is_refused") {
-        return;
-    }
-    let w = world();
-    let b = w.bundle("short", "ghes.example.com", now(), "4s", 50);
+    skip_without_hooks!();
+    let w = World::new();
+    let b = w.bundle("short", "ghes.example.com", now_secs(), "4s", 50);
     let out = paused(w.cmd("import", &b), "verify:payload-read", || {
         std::thread::sleep(Duration::from_secs(5));
     });
@@ -351,12 +281,9 @@ fn a_bundle_that_expires_while_it_is_read_is_refused() {
 /// and the outbox ended with the older file after the newer one.
 #[test]
 fn an_interrupted_handover_overtaken_by_a_newer_bundle_is_superseded() {
-    if skip_without_test_hooks("an_interrupted_handover_overtaken_by_a_newer_bundle_is_superseded")
-    {
-        return;
-    }
-    let w = world();
-    let t = now() - 7200;
+    skip_without_hooks!();
+    let w = World::new();
+    let t = now_secs() - 7200;
     let older = w.bundle("older", "ghes.example.com", t, "30days", 20);
     let newer = w.bundle("newer", "ghes.example.com", t + 600, "30days", 21);
     // A is accepted, then the run dies before the hand-over.
@@ -408,7 +335,7 @@ fn compact_time(t: u64) -> String {
 /// overwritten by the upload steps.
 #[test]
 fn payload_names_never_collide_with_airlock_files_in_the_outbox() {
-    let w = world();
+    let w = World::new();
     let dir = w.p("in");
     std::fs::create_dir_all(&dir).unwrap();
     let names = ["UPLOAD.txt", "upload.TXT", "x.UPLOAD.txt"];
@@ -470,14 +397,10 @@ fn payload_names_never_collide_with_airlock_files_in_the_outbox() {
 /// instance and sequence. Now the record holds only what the one read saw.
 #[test]
 fn a_refused_file_that_turns_genuine_afterwards_is_not_recorded_as_that_bundle() {
-    if skip_without_test_hooks(
-        "a_refused_file_that_turns_genuine_afterwards_is_not_recorded_as_that_bundle",
-    ) {
-        return;
-    }
-    let w = world();
+    skip_without_hooks!();
+    let w = World::new();
     let genuine =
-        std::fs::read(w.bundle("a", "ghes.example.com", now() - 3600, "30days", 20)).unwrap();
+        std::fs::read(w.bundle("a", "ghes.example.com", now_secs() - 3600, "30days", 20)).unwrap();
     let junk_path = w.p("junk.airlock.zip");
     let junk = vec![0x5au8; genuine.len()];
     assert!(junk.len() <= 64 * 1024, "the trailer search reads it all");

@@ -9,92 +9,11 @@ mod common;
 
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::http::{Response, Server};
 use common::*;
 use predicates::Predicate;
-
-const ID_A: &str = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
-const ID_B: &str = "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f";
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn rfc3339(secs: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        .to_string()
-}
-
-struct World {
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    allowed: PathBuf,
-}
-
-impl World {
-    /// A ledger with one bundle of each of two instances, created and
-    /// imported an hour ago.
-    fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let key = key(dir.path(), "exporter_ed25519");
-        let allowed = allowed_signers(
-            dir.path(),
-            "*.example.com",
-            &[&read_pub(&dir.path().join("exporter_ed25519.pub"))],
-        );
-        let w = World { dir, key, allowed };
-        for (host, id) in [("ghes-a.example.com", ID_A), ("ghes-b.example.com", ID_B)] {
-            w.export_import(host, id, now_secs() - 3600);
-        }
-        w
-    }
-    fn p(&self, n: &str) -> PathBuf {
-        self.dir.path().join(n)
-    }
-    fn export_import(&self, host: &str, id: &str, t: u64) {
-        let u = self.p(&format!("{host}.json"));
-        std::fs::write(&u, airlock::sample::usage_clear(host, id, 3)).unwrap();
-        let b = self.p(&format!("{host}-{t}.zip"));
-        airlock()
-            .arg("export")
-            .arg(&u)
-            .args(["--key".as_ref(), self.key.as_os_str()])
-            .args(["--out".as_ref(), b.as_os_str()])
-            .args(["--state-dir".as_ref(), self.p("exporter").as_os_str()])
-            .env("SOURCE_DATE_EPOCH", t.to_string())
-            .arg("--reproducible")
-            .assert()
-            .success();
-        airlock()
-            .arg("import")
-            .arg(&b)
-            .args(["--trust".as_ref(), self.allowed.as_os_str()])
-            .args(["--state-dir".as_ref(), self.p("state").as_os_str()])
-            .assert()
-            .success();
-    }
-    fn cloud(&self, server: &Server, args: &[&str]) -> assert_cmd::Command {
-        let mut c = airlock();
-        c.arg("cloud")
-            .args(args)
-            .args(["--enterprise", "octo-corp", "--api-url", &server.url])
-            .args(["--state-dir".as_ref(), self.p("state").as_os_str()])
-            .env("GH_TOKEN", "ghp_secret_token_value");
-        c
-    }
-    fn fleet(&self, args: &[&str]) -> assert_cmd::Command {
-        let mut c = airlock();
-        c.arg("fleet")
-            .args(args)
-            .args(["--state-dir".as_ref(), self.p("state").as_os_str()]);
-        c
-    }
-}
 
 /// Both instances' last sync, with `a_date` for A and B's status.
 fn sync_body(a_date: &str, b_status: &str) -> String {
@@ -156,7 +75,7 @@ fn perfdata(line: &str) -> BTreeMap<String, String> {
 /// convention, for every status.
 #[test]
 fn plugin_format_follows_the_monitoring_plugins_guidelines() {
-    let w = World::new();
+    let w = World::with_two_instances();
     let plugin = ["--check-format", "plugin"];
 
     // OK: nothing synced yet, nothing late; no seat counts yet.
@@ -284,7 +203,7 @@ fn plugin_format_reports_every_error_as_unknown() {
         .unwrap();
     assert_plugin_output(&out, 3);
 
-    let w = World::new();
+    let w = World::with_two_instances();
     let s = Server::start(vec![Response::new(401, r#"{"message":"Bad credentials"}"#)]);
     let out = w
         .cloud(&s, &["status", "--check-format", "plugin"])
@@ -458,7 +377,7 @@ fn promtool_check(file: &Path) {
 /// `server_id` labels; a run that fails leaves `airlock_check_status 3`.
 #[test]
 fn metrics_textfile_parses_and_is_written_atomically() {
-    let w = World::new();
+    let w = World::with_two_instances();
     let sync_t = now_secs() + 60;
     let s = Server::start(vec![Response::new(
         200,
@@ -568,12 +487,7 @@ fn the_exposition_reader_is_strict() {
 /// problem bits 17-23 and the plugin format's 0-3.
 #[test]
 fn man_pages_list_every_check_status() {
-    let d = tempfile::tempdir().unwrap();
-    airlock()
-        .args(["man", "--dir"])
-        .arg(d.path())
-        .assert()
-        .success();
+    let d = man_pages();
     for page in ["airlock.1", "airlock-fleet.1", "airlock-cloud-status.1"] {
         let roff = std::fs::read_to_string(d.path().join(page)).unwrap();
         for code in (1..=13).chain(17..=23) {

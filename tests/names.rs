@@ -18,31 +18,11 @@ fn os(b: &[u8]) -> OsString {
     OsString::from_vec(b.to_vec())
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn cmd() -> Command {
     let mut c = Command::new(airlock_bin());
     isolate(&mut c);
     c.env_remove("SOURCE_DATE_EPOCH");
     c
-}
-
-/// A 36-character server id derived from the host name (any UUID will do).
-fn server_id(host: &str) -> String {
-    let h = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(host.as_bytes()));
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
-    )
 }
 
 /// Exactly one JSON object on standard output, and not a panic.
@@ -103,12 +83,7 @@ fn export(dir: &Path, key: &Path, host: &str, t: u64, out: &Path) -> serde_json:
         cmd()
             .arg("export")
             .arg(&u)
-            .arg("--key")
-            .arg(key)
-            .arg("--out")
-            .arg(out)
-            .arg("--state-dir")
-            .arg(dir.join("exporter-state"))
+            .key_out_state(key, out, dir.join("exporter-state"))
             .env("SOURCE_DATE_EPOCH", t.to_string())
             .arg("--reproducible"),
     )
@@ -144,7 +119,7 @@ fn every_subcommand_takes_paths_that_are_not_utf8() {
     .unwrap();
 
     let bundle = d.join(os(b"b-\xff\n\x1b[2J.airlock.zip"));
-    let v = export(&d, &key, "a.example.com", now() - 600, &bundle);
+    let v = export(&d, &key, "a.example.com", now_secs() - 600, &bundle);
     assert_bytes_field("export", &v, "bundle", &bundle);
 
     let trust = |c: &mut Command| {
@@ -313,14 +288,8 @@ fn every_subcommand_takes_paths_that_are_not_utf8() {
 /// each, and no line is forged.
 #[test]
 fn import_dir_takes_every_legal_name_and_forges_no_line() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let key = key(d, "exporter_ed25519");
-    let allowed = allowed_signers(
-        d,
-        "*.example.com",
-        &[&read_pub(&d.join("exporter_ed25519.pub"))],
-    );
+    let w = World::new();
+    let (d, key, allowed) = (w.path(), &w.key, &w.allowed);
     let made = d.join("made");
     std::fs::create_dir(&made).unwrap();
     let drop = d.join("drop");
@@ -335,9 +304,9 @@ fn import_dir_takes_every_legal_name_and_forges_no_line() {
     for (i, (host, name)) in ["a", "b", "c"].iter().zip(&names).enumerate() {
         let v = export(
             d,
-            &key,
+            key,
             &format!("{host}.example.com"),
-            now() - 600 - i as u64,
+            now_secs() - 600 - i as u64,
             &made,
         );
         let b = PathBuf::from(v["bundle"].as_str().unwrap());
@@ -349,10 +318,7 @@ fn import_dir_takes_every_legal_name_and_forges_no_line() {
         let mut c = cmd();
         c.arg("import")
             .arg(&drop)
-            .arg("--trust")
-            .arg(&allowed)
-            .arg("--state-dir")
-            .arg(d.join("importer-state"))
+            .trust_state(allowed, d.join("importer-state"))
             .arg("--outbox")
             .arg(&outbox);
         if json {
@@ -407,14 +373,8 @@ fn import_dir_takes_every_legal_name_and_forges_no_line() {
 /// watcher exited 3; names that are not UTF-8 were never looked at.
 #[test]
 fn watch_quarantines_long_and_odd_names_and_keeps_running() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
-    let key = key(d, "exporter_ed25519");
-    let allowed = allowed_signers(
-        d,
-        "*.example.com",
-        &[&read_pub(&d.join("exporter_ed25519.pub"))],
-    );
+    let w = World::new();
+    let (d, key, allowed) = (w.path(), &w.key, &w.allowed);
     let drop = d.join("drop");
     std::fs::create_dir_all(drop.join("quarantine")).unwrap();
     let n250 = format!("{}.airlock.zip", "j".repeat(250 - 12));
@@ -428,7 +388,7 @@ fn watch_quarantines_long_and_odd_names_and_keeps_running() {
     // And one genuine bundle under a name that is not UTF-8.
     let made = d.join("made");
     std::fs::create_dir(&made).unwrap();
-    let v = export(d, &key, "a.example.com", now() - 600, &made);
+    let v = export(d, key, "a.example.com", now_secs() - 600, &made);
     let good = os(b"good-\xe9.airlock.zip");
     std::fs::copy(v["bundle"].as_str().unwrap(), drop.join(&good)).unwrap();
 
@@ -437,10 +397,7 @@ fn watch_quarantines_long_and_odd_names_and_keeps_running() {
         .arg("watch")
         .arg(&drop)
         .args(["--once", "--settle", "0s", "--incomplete-after", "0s"])
-        .arg("--trust")
-        .arg(&allowed)
-        .arg("--state-dir")
-        .arg(d.join("importer-state"))
+        .trust_state(allowed, d.join("importer-state"))
         .arg("--outbox")
         .arg(d.join("outbox"))
         .stdout(std::process::Stdio::piped())

@@ -31,13 +31,7 @@ fn ssh_keygen_verifies_airlock_signature_and_airlock_takes_ssh_keygen_keys() {
 
         let pubkey = read_pub(&d.path().join(format!("{name}.pub")));
         let allowed = allowed_signers(d.path(), "ghes.example.com", &[&pubkey]);
-        airlock()
-            .arg("verify")
-            .arg(&bundle)
-            .arg("--trust")
-            .arg(&allowed)
-            .assert()
-            .success();
+        verify_cmd(&bundle, &allowed).assert().success();
 
         // The auditor's command from BRIEF §4, verbatim.
         let manifest = unzip_member(&bundle, "manifest.json");
@@ -118,27 +112,12 @@ fn airlock_accepts_a_signature_made_by_ssh_keygen() {
         .arg(d.path().join("manifest.json.sig"))
         .assert()
         .success();
-    let allowed = allowed_signers(
+    let allowed = trust_keys(
         d.path(),
         "ghes.example.com",
-        &[
-            &read_pub(&d.path().join("exporter_ed25519.pub")),
-            &read_pub(&d.path().join("cosigner.pub")),
-        ],
+        &["exporter_ed25519", "cosigner"],
     );
-    let out = airlock()
-        .arg("verify")
-        .arg(&bundle)
-        .arg("--trust")
-        .arg(&allowed)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = verify_cmd(&bundle, &allowed).arg("--json").run_ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["signers"].as_array().unwrap().len(), 2);
 
@@ -261,11 +240,7 @@ fn ssh_keygen_accepts_malleated_and_small_order_forgeries_that_airlock_refuses()
         &d.path().join("b.airlock.zip"),
         &[],
     );
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["exporter_ed25519"]);
     let manifest = unzip_member(&bundle, "manifest.json");
     let member = sig_member(&bundle);
     let good = unzip_member(&bundle, &member);
@@ -303,11 +278,7 @@ fn ssh_keygen_accepts_malleated_and_small_order_forgeries_that_airlock_refuses()
     }
     let forged = d.path().join("forged.airlock.zip");
     std::fs::write(&forged, w.finish().unwrap().into_inner()).unwrap();
-    airlock()
-        .arg("verify")
-        .arg(&forged)
-        .arg("--trust")
-        .arg(&allowed)
+    verify_cmd(&forged, &allowed)
         .assert()
         .code(6)
         .stderr(predicates::str::contains("AIRLOCK-E-SIG-INVALID"));

@@ -28,21 +28,8 @@ const OTHER_ID: &str = "0f9e8d7c-6b5a-4c3d-8e2f-1a0b9c8d7e6f";
 const AGE_RECIPIENT: &str = "age186t64m8enqsxhfgmrw8wr0ef2dykmuzpgzl7trdhrj8jzfvdmuvsqzevjc";
 
 /// A key trusted for `other.example.com` only, and a working directory.
-struct World {
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    allowed: PathBuf,
-}
-
 fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path(), "other-host_ed25519");
-    let allowed = allowed_signers(
-        dir.path(),
-        OTHER_HOST,
-        &[&read_pub(&dir.path().join("other-host_ed25519.pub"))],
-    );
-    World { dir, key, allowed }
+    World::with_key("other-host_ed25519", OTHER_HOST)
 }
 
 /// One member: its name in `payload/`, its bytes as stored, its label, and
@@ -55,10 +42,6 @@ struct Member<'a> {
 }
 
 impl World {
-    fn p(&self, n: &str) -> PathBuf {
-        self.dir.path().join(n)
-    }
-
     /// A bundle for other.example.com, signed by its key, made now.
     fn bundle(&self, file: &str, members: &[Member<'_>], recipients: &Recipients) -> PathBuf {
         let signer =
@@ -122,17 +105,6 @@ impl World {
             // The outbox is created only inside HOME (docs/operator-guide.md).
             .env("HOME", self.dir.path());
         c
-    }
-
-    /// The payload files in the outbox (its upload steps aside).
-    fn outbox_payloads(&self) -> Vec<String> {
-        if !self.p("outbox").exists() {
-            return vec![];
-        }
-        listing(&self.p("outbox"))
-            .into_iter()
-            .filter(|f| !f.ends_with(".UPLOAD.txt"))
-            .collect()
     }
 
     fn identity(&self) -> PathBuf {
@@ -245,12 +217,7 @@ fn file_members_that_are_not_another_instances_usage_file_still_import() {
         ),
     ];
     let b = w.bundle("fine.airlock.zip", &members, &Recipients::default());
-    let out = w.cmd("verify", &b).arg("--json").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = w.cmd("verify", &b).arg("--json").run_ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for p in v["payload"].as_array().unwrap() {
         assert_eq!(p["source_checked"], true, "{p}");
@@ -287,12 +254,7 @@ fn an_encrypted_file_member_is_checked_where_it_is_decrypted() {
         }],
         &rs,
     );
-    let out = w.cmd("verify", &b).arg("--json").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = w.cmd("verify", &b).arg("--json").run_ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["payload"][0]["source_checked"], false);
     assert_eq!(v["payload_decrypted"], false);

@@ -52,44 +52,17 @@ fn age_js(args: &[&str], stdin: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
-struct Setup {
-    dir: tempfile::TempDir,
-    key: PathBuf,
-    usage: PathBuf,
-    allowed: PathBuf,
+/// The exporter key trusted for ghes.example.com, a usage file of 25 users.
+fn setup() -> World {
+    World::with_sample_usage(25)
 }
 
-fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let key = key(dir.path(), "exporter_ed25519");
-    let usage = dir.path().join("license-usage.json");
-    std::fs::write(
-        &usage,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 25),
-    )
-    .unwrap();
-    let allowed = allowed_signers(
-        dir.path(),
-        "ghes.example.com",
-        &[&read_pub(&dir.path().join("exporter_ed25519.pub"))],
-    );
-    Setup {
-        dir,
-        key,
-        usage,
-        allowed,
-    }
-}
-
-impl Setup {
-    fn p(&self, n: &str) -> PathBuf {
-        self.dir.path().join(n)
-    }
+impl World {
     fn export(&self, out: &str, extra: &[&str]) -> PathBuf {
         export(
             self.dir.path(),
             &self.key,
-            &[&self.usage],
+            &[&self.usage_json()],
             &self.p(out),
             extra,
         )
@@ -186,17 +159,17 @@ fn age_encryption_decrypts_what_airlock_encrypted() {
     let ct = unzip_member(&b, MEMBER);
     assert_eq!(
         age_js(&["decrypt", js_id.to_str().unwrap()], &ct),
-        std::fs::read(&s.usage).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
     // age-encryption reads airlock's identity file too.
     assert_eq!(
         age_js(&["decrypt", my_id.to_str().unwrap()], &ct),
-        std::fs::read(&s.usage).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
     let out = s.extract(&b, &my_id);
     assert_eq!(
         std::fs::read(out.join("license-usage.json")).unwrap(),
-        std::fs::read(&s.usage).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
 }
 
@@ -223,7 +196,7 @@ fn airlock_decrypts_what_age_encryption_encrypted() {
     );
 
     std::fs::write(s.p("to.txt"), format!("{recipient}\n")).unwrap();
-    let plain = std::fs::read(&s.usage).unwrap();
+    let plain = std::fs::read(s.usage_json()).unwrap();
     let ct = age_js(&["encrypt", s.p("to.txt").to_str().unwrap()], &plain);
     assert!(ct.starts_with(b"age-encryption.org/v1\n-> mlkem768x25519 "));
     let mut ids = airlock::crypt::Identities::default();
@@ -262,7 +235,7 @@ fn bundle_with_a_member_encrypted_by_age_encryption_extracts() {
     let s = setup();
     let (id, recipient) = s.keygen_pq("pq_identity.txt");
     std::fs::write(s.p("to.txt"), format!("{recipient}\n")).unwrap();
-    let plain = std::fs::read(&s.usage).unwrap();
+    let plain = std::fs::read(s.usage_json()).unwrap();
     let ct = age_js(&["encrypt", s.p("to.txt").to_str().unwrap()], &plain);
 
     let signer = airlock::keys::load_signer(&s.key, &mut || unreachable!("no passphrase")).unwrap();
@@ -309,11 +282,7 @@ fn bundle_with_a_member_encrypted_by_age_encryption_extracts() {
     std::fs::write(&b, w.finish().unwrap().into_inner()).unwrap();
 
     // The boundary check (no identity): signature, digest, header stanzas.
-    airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&s.allowed)
+    verify_cmd(&b, &s.allowed)
         .assert()
         .success()
         .stdout(contains("(post-quantum)"))
@@ -377,13 +346,8 @@ fn mixing_post_quantum_and_classical_recipients_is_refused() {
     ] {
         airlock()
             .arg("export")
-            .arg(&s.usage)
-            .arg("--key")
-            .arg(&s.key)
-            .arg("--out")
-            .arg(s.p("mixed.zip"))
-            .arg("--state-dir")
-            .arg(s.p("state"))
+            .arg(s.usage_json())
+            .key_out_state(&s.key, s.p("mixed.zip"), s.p("state"))
             .args(&extra)
             .assert()
             .code(2)
@@ -416,10 +380,7 @@ fn import_with_a_post_quantum_identity_hands_over_the_usage_file() {
     airlock()
         .arg("import")
         .arg(&b)
-        .arg("--trust")
-        .arg(&s.allowed)
-        .arg("--state-dir")
-        .arg(s.p("importer-state"))
+        .trust_state(&s.allowed, s.p("importer-state"))
         .arg("--outbox")
         .arg(s.p("outbox"))
         .arg("--identity")
@@ -440,6 +401,6 @@ fn import_with_a_post_quantum_identity_hands_over_the_usage_file() {
     assert_eq!(handed.len(), 1, "{handed:?}");
     assert_eq!(
         std::fs::read(&handed[0]).unwrap(),
-        std::fs::read(&s.usage).unwrap()
+        std::fs::read(s.usage_json()).unwrap()
     );
 }

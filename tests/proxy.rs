@@ -90,13 +90,8 @@ fn loopback_requests_never_go_through_the_proxy() {
 /// token and payload never reach it.
 #[test]
 fn a_loopback_submit_url_bypasses_the_proxy() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
-    let allowed = allowed_signers(
-        d.path(),
-        "*.example.com",
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
-    );
+    let (d, k) = keyed_dir();
+    let allowed = trust_keys(d.path(), "*.example.com", &["exporter_ed25519"]);
     let usage = sample_usage(d.path());
     let b = export(d.path(), &k, &[&usage], &d.path().join("b.zip"), &[]);
     let proxy = ConnectProxy::start();
@@ -105,10 +100,7 @@ fn a_loopback_submit_url_bypasses_the_proxy() {
         airlock()
             .arg("import")
             .arg(&b)
-            .arg("--trust")
-            .arg(&allowed)
-            .arg("--state-dir")
-            .arg(d.path().join("state"))
+            .trust_state(&allowed, d.path().join("state"))
             .arg("--submit-url")
             .arg(url)
             .env("AIRLOCK_SUBMIT_TOKEN", "intake-secret")

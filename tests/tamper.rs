@@ -19,11 +19,7 @@ fn small_bundle(
     let signer = airlock::keys::load_signer(&k, &mut || unreachable!()).unwrap();
     let f = if usage {
         let p = dir.join("u.json");
-        std::fs::write(
-            &p,
-            airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 1),
-        )
-        .unwrap();
+        sample_usage_clear(&p, 1);
         p
     } else {
         let p = dir.join("note.txt");
@@ -51,11 +47,7 @@ fn small_bundle(
     })
     .unwrap();
     let trust = TrustStore::load(
-        &allowed_signers(
-            dir,
-            "ghes.example.com",
-            &[&read_pub(&dir.join("exporter_ed25519.pub"))],
-        ),
+        &trust_keys(dir, "ghes.example.com", &["exporter_ed25519"]),
         None,
     )
     .unwrap();

@@ -176,8 +176,7 @@ fn big_usage(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn progress_bar_on_a_terminal_only() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = big_usage(d.path());
     let out = d.path().join("b.zip");
     let cmd = format!(
@@ -205,12 +204,7 @@ fn progress_bar_on_a_terminal_only() {
     let r = airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(&k)
-        .arg("--out")
-        .arg(d.path().join("c.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("st"))
+        .key_out_state(&k, d.path().join("c.zip"), d.path().join("st"))
         .output()
         .unwrap();
     assert!(r.status.success());
@@ -252,15 +246,14 @@ fn colour_on_a_terminal_and_never_with_no_color() {
         "colour despite NO_COLOR:\n{s}"
     );
     // Piped: never colour.
-    let out = airlock()
-        .arg("verify")
-        .arg(root.join("fixtures/bundles/golden_clear_users.airlock.zip"))
-        .arg("--trust")
-        .arg(root.join("keys/allowed_signers"))
-        .arg("--at")
-        .arg("2026-11-01T00:00:00Z")
-        .output()
-        .unwrap();
+    let out = verify_cmd(
+        root.join("fixtures/bundles/golden_clear_users.airlock.zip"),
+        root.join("keys/allowed_signers"),
+    )
+    .arg("--at")
+    .arg("2026-11-01T00:00:00Z")
+    .output()
+    .unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains('\u{1b}'));
 }
 
@@ -269,8 +262,7 @@ fn colour_on_a_terminal_and_never_with_no_color() {
 /// do. Piped in, a stream of unknown size shows a byte counter.
 #[test]
 fn export_stdin_refuses_a_terminal_and_counts_bytes_from_a_pipe() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     std::fs::create_dir(d.path().join("stick")).unwrap();
     let cmd = format!(
         "{} export - --key {} --out {} --state-dir {}",

@@ -16,22 +16,13 @@ fn ssh_key(dir: &Path, name: &str) -> PathBuf {
 fn export(dir: &Path, key: &Path, out: &str, epoch: u64, extra: &[&str]) -> PathBuf {
     let u = dir.join("license-usage.json");
     if !u.exists() {
-        std::fs::write(
-            &u,
-            airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3),
-        )
-        .unwrap();
+        sample_usage_clear(&u, 3);
     }
     let b = dir.join(out);
     airlock()
         .arg("export")
         .arg(&u)
-        .arg("--key")
-        .arg(key)
-        .arg("--out")
-        .arg(&b)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
+        .key_out_state(key, &b, dir.join("state"))
         .args(extra)
         .env("SOURCE_DATE_EPOCH", epoch.to_string())
         .arg("--reproducible")
@@ -51,14 +42,7 @@ fn two_of_two_signers() {
     let d = tempfile::tempdir().unwrap();
     let a = ssh_key(d.path(), "alice");
     let b = ssh_key(d.path(), "bob");
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[
-            &read_pub(&d.path().join("alice.pub")),
-            &read_pub(&d.path().join("bob.pub")),
-        ],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["alice", "bob"]);
     let bundle = export(d.path(), &a, "x.zip", T, &[]);
     let verify = |n: &str| {
         let mut c = airlock();
@@ -140,11 +124,7 @@ fn two_of_two_signers() {
         "ghes.example.com",
         &[&read_pub(&d.path().join("alice.pub"))],
     );
-    airlock()
-        .arg("verify")
-        .arg(&bundle)
-        .arg("--trust")
-        .arg(&allowed_a)
+    verify_cmd(&bundle, &allowed_a)
         .arg("--at")
         .arg(at(T))
         .arg("--require-signers")
@@ -160,14 +140,7 @@ fn one_key_twice_under_another_name_is_refused() {
     let d = tempfile::tempdir().unwrap();
     let a = ssh_key(d.path(), "alice");
     let b = ssh_key(d.path(), "bob");
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[
-            &read_pub(&d.path().join("alice.pub")),
-            &read_pub(&d.path().join("bob.pub")),
-        ],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["alice", "bob"]);
     let bundle = export(d.path(), &a, "x.zip", T, &[]);
     let get = |m: &str| unzip_member(&bundle, m);
     let sig_member = sig_member(&bundle);
@@ -190,11 +163,7 @@ fn one_key_twice_under_another_name_is_refused() {
     }
     std::fs::write(d.path().join("dup.zip"), w.finish().unwrap().into_inner()).unwrap();
     let _ = b;
-    airlock()
-        .arg("verify")
-        .arg(d.path().join("dup.zip"))
-        .arg("--trust")
-        .arg(&allowed)
+    verify_cmd(d.path().join("dup.zip"), &allowed)
         .arg("--at")
         .arg(at(T))
         .arg("--require-signers")
@@ -251,38 +220,19 @@ fn signing_through_a_real_ssh_agent() {
     assert!(st.success());
     // The private key is gone from disk: only the agent holds it.
     std::fs::remove_file(&k).unwrap();
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("token.pub"))],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["token"]);
     let u = d.path().join("license-usage.json");
-    std::fs::write(
-        &u,
-        airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3),
-    )
-    .unwrap();
+    sample_usage_clear(&u, 3);
     let b = d.path().join("b.zip");
     airlock()
         .arg("export")
         .arg(&u)
         .arg("--agent")
-        .arg("--key")
-        .arg(d.path().join("token.pub"))
-        .arg("--out")
-        .arg(&b)
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(d.path().join("token.pub"), &b, d.path().join("state"))
         .env("SSH_AUTH_SOCK", &ag.sock)
         .assert()
         .success();
-    airlock()
-        .arg("verify")
-        .arg(&b)
-        .arg("--trust")
-        .arg(&allowed)
-        .assert()
-        .success();
+    verify_cmd(&b, &allowed).assert().success();
     std::fs::write(d.path().join("s.sig"), unzip_member(&b, &sig_member(&b))).unwrap();
     std::fs::write(d.path().join("m.json"), unzip_member(&b, "manifest.json")).unwrap();
     let st = ssh_keygen_verify(&allowed, &d.path().join("s.sig"), &d.path().join("m.json"));
@@ -324,12 +274,11 @@ fn signing_through_a_real_ssh_agent() {
         .arg("export")
         .arg(&u)
         .arg("--agent")
-        .arg("--key")
-        .arg(d.path().join("token.pub"))
-        .arg("--out")
-        .arg(d.path().join("c.zip"))
-        .arg("--state-dir")
-        .arg(d.path().join("state"))
+        .key_out_state(
+            d.path().join("token.pub"),
+            d.path().join("c.zip"),
+            d.path().join("state"),
+        )
         .env_remove("SSH_AUTH_SOCK")
         .assert()
         .code(4)
@@ -474,11 +423,7 @@ fn fido_signatures_verify_like_ssh_keygen() {
         .arg(d.path().join("lazy.sig"))
         .assert()
         .success();
-    airlock()
-        .arg("verify")
-        .arg(&copy)
-        .arg("--trust")
-        .arg(&allowed)
+    verify_cmd(&copy, &allowed)
         .arg("--at")
         .arg(at(T))
         .arg("--require-signers")
@@ -502,11 +447,7 @@ fn fido_signatures_verify_like_ssh_keygen() {
         "ssh-keygen with no-touch-required in allowed_signers: {}",
         ssh_verify(&lazy, &relaxed)
     );
-    airlock()
-        .arg("verify")
-        .arg(&copy)
-        .arg("--trust")
-        .arg(&relaxed)
+    verify_cmd(&copy, &relaxed)
         .arg("--at")
         .arg(at(T))
         .assert()
@@ -521,11 +462,7 @@ fn fido_signatures_verify_like_ssh_keygen() {
         .arg(d.path().join("good.sig"))
         .assert()
         .success();
-    airlock()
-        .arg("verify")
-        .arg(&bundle)
-        .arg("--trust")
-        .arg(&allowed)
+    verify_cmd(&bundle, &allowed)
         .arg("--at")
         .arg(at(T))
         .arg("--require-signers")

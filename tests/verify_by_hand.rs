@@ -20,6 +20,18 @@ fn script_named(name: &str) -> String {
     block[code_start..code_end].to_string()
 }
 
+/// The script's standard output, after asserting it passed (the message
+/// shows both its outputs).
+fn passed(out: &std::process::Output) -> std::borrow::Cow<'_, str> {
+    assert!(
+        out.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+}
+
 fn run(bundle: &std::path::Path, allowed: &std::path::Path) -> std::process::Output {
     for t in ["unzip", "ssh-keygen", "sha256sum"] {
         tool(t);
@@ -36,8 +48,7 @@ fn run(bundle: &std::path::Path, allowed: &std::path::Path) -> std::process::Out
 
 #[test]
 fn the_documented_steps_pass_on_a_fresh_bundle_and_fail_on_tampering() {
-    let d = tempfile::tempdir().unwrap();
-    let k = key(d.path(), "exporter_ed25519");
+    let (d, k) = keyed_dir();
     let u = sample_usage(d.path());
     let notes = d.path().join("notes.txt");
     std::fs::write(&notes, "second payload file\n").unwrap();
@@ -48,20 +59,10 @@ fn the_documented_steps_pass_on_a_fresh_bundle_and_fail_on_tampering() {
         &d.path().join("b.airlock.zip"),
         &[],
     );
-    let allowed = allowed_signers(
-        d.path(),
-        "ghes.example.com",
-        &[&read_pub(&d.path().join("exporter_ed25519.pub"))],
-    );
+    let allowed = trust_keys(d.path(), "ghes.example.com", &["exporter_ed25519"]);
 
     let out = run(&b, &allowed);
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = passed(&out);
     assert!(stdout.contains("BY-HAND CHECK PASSED"));
     assert!(stdout.contains("payload/license-usage.json: OK"));
     assert!(stdout.contains("payload/notes.txt: OK"));
@@ -112,13 +113,7 @@ fn the_documented_licence_steps_pass_on_the_golden_licence_and_fail_on_the_wrong
     let golden = root().join("fixtures/bundles/golden_licence.airlock.zip");
     let ghl = root().join("fixtures/licence/github-enterprise-TEST123.ghl");
     let out = run_licence(&golden, Some(&ghl));
-    assert!(
-        out.status.success(),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = passed(&out);
     assert!(stdout.contains("BY-HAND LICENCE CHECK PASSED"));
     assert!(stdout.contains("licence reference TEST123 for octo-corp"));
 

@@ -15,31 +15,12 @@ use std::time::{Duration, Instant};
 use common::*;
 use sha2::Digest;
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn ssh_time(t: u64) -> String {
     let s = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(t))
         .to_string();
     format!(
         "{}Z",
         s.chars().filter(|c| c.is_ascii_digit()).collect::<String>()
-    )
-}
-
-fn server_id(host: &str) -> String {
-    let h = hex::encode(sha2::Sha256::digest(host.as_bytes()));
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[13..16],
-        &h[17..20],
-        &h[20..32]
     )
 }
 
@@ -107,19 +88,7 @@ impl World {
         c
     }
     fn events(&self) -> Vec<serde_json::Value> {
-        let out = self
-            .cmd()
-            .args(["log", "--verify", "--json", "--state-dir"])
-            .arg(self.p("importer-state"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "log --verify: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["events"].as_array().unwrap().clone()
+        log_events(&self.p("importer-state"))
     }
 }
 
@@ -148,7 +117,7 @@ fn import_takes_several_bundles_and_directories_newest_first_per_instance() {
         "*.example.com",
         &[&w.pubkey("exporter_ed25519")],
     );
-    let t = now() - 3 * 86400;
+    let t = now_secs() - 3 * 86400;
     let a1 = w.bundle(&k, "a.example.com", t, 3);
     let a2 = w.bundle(&k, "a.example.com", t + 600, 4);
     let b1 = w.bundle(&k, "b.example.com", t, 5);
@@ -236,7 +205,7 @@ fn import_says_when_it_waits_for_another_runs_lock() {
         "*.example.com",
         &[&w.pubkey("exporter_ed25519")],
     );
-    let b = w.bundle(&k, "a.example.com", now() - 60, 3);
+    let b = w.bundle(&k, "a.example.com", now_secs() - 60, 3);
     let held = airlock::state::StateDir::open(&w.p("importer-state")).unwrap();
     let mut c = w.cmd();
     c.arg("import").arg(&b).arg("-v");
@@ -309,7 +278,7 @@ fn a_slowly_copied_bundle_is_imported_once_when_complete() {
         "*.example.com",
         &[&w.pubkey("exporter_ed25519")],
     );
-    let b = w.bundle(&k, "a.example.com", now() - 60, 12_000);
+    let b = w.bundle(&k, "a.example.com", now_secs() - 60, 12_000);
     let bytes = std::fs::read(&b).unwrap();
     assert!(bytes.len() > 1_500_000, "{}", bytes.len());
     let drop = w.p("drop");
@@ -354,7 +323,7 @@ fn a_hundred_bundles_from_twenty_instances_with_kills() {
     let retired = w.key("retired_ed25519");
     let current = w.key("exporter_ed25519");
     let other = w.key("other-host_ed25519");
-    let t0 = now() - 10 * 86400;
+    let t0 = now_secs() - 10 * 86400;
     let mid = t0 + 2 * 86400 + 43200; // between bundle 2 and 3
     let allowed = w.p("allowed_signers");
     std::fs::write(
@@ -591,13 +560,7 @@ fn a_hundred_bundles_from_twenty_instances_with_kills() {
         .cmd()
         .args(["fleet", "--json", "--state-dir"])
         .arg(w.p("importer-state"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run_ok();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["instances"].as_array().unwrap().len(), 20);
 }
@@ -1040,15 +1003,11 @@ fn ledger_rows<'a>(
 /// the outbox kept the older file.
 #[test]
 fn a_bundle_renamed_over_one_being_imported_is_imported_in_its_own_right() {
-    if skip_without_test_hooks(
-        "a_bundle_renamed_over_one_being_imported_is_imported_in_its_own_right",
-    ) {
-        return;
-    }
+    skip_without_hooks!();
     let w = World::new();
     let k = w.key("exporter_ed25519");
     let allowed = allowed_all(&w);
-    let t = now() - 3 * 3600;
+    let t = now_secs() - 3 * 3600;
     let a = w.bundle(&k, "a.example.com", t, 3);
     let b = w.bundle(&k, "a.example.com", t + 600, 4);
     let drop = w.p("drop");
@@ -1126,14 +1085,11 @@ fn a_bundle_renamed_over_one_being_imported_is_imported_in_its_own_right() {
 /// reported, and the next start puts it back and imports it.
 #[test]
 fn a_file_swapped_into_the_claim_directory_is_never_placed_unverified() {
-    if skip_without_test_hooks("a_file_swapped_into_the_claim_directory_is_never_placed_unverified")
-    {
-        return;
-    }
+    skip_without_hooks!();
     let w = World::new();
     let k = w.key("exporter_ed25519");
     let allowed = allowed_all(&w);
-    let t = now() - 3 * 3600;
+    let t = now_secs() - 3 * 3600;
     let made: Vec<PathBuf> = (0..4)
         .map(|i| w.bundle(&k, "c.example.com", t + 600 * i, 3))
         .collect();
@@ -1279,7 +1235,7 @@ fn any_legal_name_is_imported_or_quarantined_and_the_watcher_keeps_running() {
     let w = World::new();
     let k = w.key("exporter_ed25519");
     let allowed = allowed_all(&w);
-    let t = now() - 3 * 3600;
+    let t = now_secs() - 3 * 3600;
     let valid = [
         long_name(b'v'),
         os(b"caf\xe9-\xff.airlock.zip"),
@@ -1419,7 +1375,7 @@ fn watch_once_with_junk_and_a_host_failure_exits_within_the_settle_time() {
     let w = World::new();
     let k = w.key("exporter_ed25519");
     let allowed = allowed_all(&w);
-    let b = w.bundle(&k, "a.example.com", now() - 3600, 3);
+    let b = w.bundle(&k, "a.example.com", now_secs() - 3600, 3);
     let drop = w.p("drop");
     std::fs::create_dir_all(&drop).unwrap();
     let bname = b.file_name().unwrap();
@@ -1479,7 +1435,7 @@ fn a_fifo_is_quarantined_at_once_and_the_watcher_never_hangs() {
     let w = World::new();
     let k = w.key("exporter_ed25519");
     let allowed = allowed_all(&w);
-    let b = w.bundle(&k, "a.example.com", now() - 3600, 3);
+    let b = w.bundle(&k, "a.example.com", now_secs() - 3600, 3);
     let drop = w.p("drop");
     std::fs::create_dir_all(&drop).unwrap();
     drop_as(&drop, b.file_name().unwrap(), &std::fs::read(&b).unwrap());
@@ -1511,13 +1467,11 @@ fn a_fifo_is_quarantined_at_once_and_the_watcher_never_hangs() {
 /// the open) is refused by the open, which does not block.
 #[test]
 fn a_fifo_swapped_in_after_the_claim_does_not_block_the_open() {
-    if skip_without_test_hooks("a_fifo_swapped_in_after_the_claim_does_not_block_the_open") {
-        return;
-    }
+    skip_without_hooks!();
     let w = World::new();
     let k = w.key("exporter_ed25519");
     let allowed = allowed_all(&w);
-    let b = w.bundle(&k, "a.example.com", now() - 3600, 3);
+    let b = w.bundle(&k, "a.example.com", now_secs() - 3600, 3);
     let drop = w.p("drop");
     std::fs::create_dir_all(&drop).unwrap();
     let name = b.file_name().unwrap();
@@ -1563,15 +1517,11 @@ fn a_fifo_swapped_in_after_the_claim_does_not_block_the_open() {
 /// claimed, and the next run puts it back (reported) and imports it.
 #[test]
 fn sigterm_during_an_import_exits_promptly_and_the_next_run_recovers_the_file() {
-    if skip_without_test_hooks(
-        "sigterm_during_an_import_exits_promptly_and_the_next_run_recovers_the_file",
-    ) {
-        return;
-    }
+    skip_without_hooks!();
     let w = World::new();
     let k = w.key("exporter_ed25519");
     let allowed = allowed_all(&w);
-    let b = w.bundle(&k, "a.example.com", now() - 3600, 3);
+    let b = w.bundle(&k, "a.example.com", now_secs() - 3600, 3);
     let drop = w.p("drop");
     std::fs::create_dir_all(&drop).unwrap();
     let name = b.file_name().unwrap();
@@ -1629,7 +1579,7 @@ fn a_file_whose_ctime_keeps_changing_is_judged_once_after_it_stops() {
     let w = World::new();
     let k = w.key("exporter_ed25519");
     let allowed = allowed_all(&w);
-    let b = w.bundle(&k, "a.example.com", now() - 3600, 3);
+    let b = w.bundle(&k, "a.example.com", now_secs() - 3600, 3);
     let drop = w.p("drop");
     std::fs::create_dir_all(&drop).unwrap();
     let name = b.file_name().unwrap().to_os_string();

@@ -99,6 +99,21 @@ impl Response {
     }
 }
 
+/// Write `r` as an HTTP/1.1 response; false when the peer has gone.
+fn respond(s: &mut impl Write, r: &Response) -> bool {
+    let mut out = format!(
+        "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+        r.status,
+        r.body.len()
+    );
+    for (k, v) in &r.headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(&r.body);
+    s.write_all(out.as_bytes()).and_then(|_| s.flush()).is_ok()
+}
+
 pub struct Server {
     pub url: String,
     pub requests: Arc<Mutex<Vec<Request>>>,
@@ -168,18 +183,7 @@ fn serve<S: Read + Write>(
     while let Some(req) = read_request(&mut reader) {
         let Some(r) = script.next() else { return false };
         rec.lock().unwrap().push(req);
-        let mut out = format!(
-            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
-            r.status,
-            r.body.len()
-        );
-        for (k, v) in &r.headers {
-            out.push_str(&format!("{k}: {v}\r\n"));
-        }
-        out.push_str("\r\n");
-        out.push_str(&r.body);
-        let s = reader.get_mut();
-        if s.write_all(out.as_bytes()).and_then(|_| s.flush()).is_err() {
+        if !respond(reader.get_mut(), &r) {
             break;
         }
     }
@@ -280,18 +284,7 @@ impl Server {
                     left -= 1;
                     let r = answer(&req);
                     rec.lock().unwrap().push(req);
-                    let mut out = format!(
-                        "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
-                        r.status,
-                        r.body.len()
-                    );
-                    for (k, v) in &r.headers {
-                        out.push_str(&format!("{k}: {v}\r\n"));
-                    }
-                    out.push_str("\r\n");
-                    out.push_str(&r.body);
-                    let s = reader.get_mut();
-                    if s.write_all(out.as_bytes()).and_then(|_| s.flush()).is_err() {
+                    if !respond(reader.get_mut(), &r) {
                         break;
                     }
                 }
@@ -351,25 +344,38 @@ impl ConnectProxy {
 
     /// A proxy that also resolves `names` to 127.0.0.1.
     pub fn start_resolving(names: &[&str]) -> ConnectProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let targets = Arc::new(Mutex::new(Vec::new()));
-        let rec = targets.clone();
-        let names: Arc<Vec<String>> = Arc::new(names.iter().map(|n| n.to_string()).collect());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let rec = rec.clone();
-                let names = names.clone();
-                std::thread::spawn(move || tunnel(stream, &rec, &names));
-            }
-        });
+        let (url, targets) = serve_proxy("http", names, tunnel);
         ConnectProxy { url, targets }
     }
 
     pub fn targets(&self) -> Vec<String> {
         self.targets.lock().unwrap().clone()
     }
+}
+
+/// A loopback proxy: each connection on a thread of its own running
+/// `handle`, which records the targets asked for; its URL (`SCHEME://`) and
+/// that record.
+#[allow(clippy::type_complexity)]
+fn serve_proxy(
+    scheme: &str,
+    names: &[&str],
+    handle: fn(TcpStream, &Mutex<Vec<String>>, &[String]),
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("{scheme}://{}", listener.local_addr().unwrap());
+    let targets = Arc::new(Mutex::new(Vec::new()));
+    let rec = targets.clone();
+    let names: Arc<Vec<String>> = Arc::new(names.iter().map(|n| n.to_string()).collect());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let rec = rec.clone();
+            let names = names.clone();
+            std::thread::spawn(move || handle(stream, &rec, &names));
+        }
+    });
+    (url, targets)
 }
 
 /// Where a test proxy may connect `host` to: loopback, or a name it was
@@ -436,20 +442,8 @@ pub struct Socks5Proxy {
 
 impl Socks5Proxy {
     pub fn start_resolving(names: &[&str]) -> Socks5Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("socks5h://{}", listener.local_addr().unwrap());
-        let targets = Arc::new(Mutex::new(Vec::new()));
-        let rec = targets.clone();
-        let names: Arc<Vec<String>> = Arc::new(names.iter().map(|n| n.to_string()).collect());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let rec = rec.clone();
-                let names = names.clone();
-                std::thread::spawn(move || {
-                    let _ = socks5(stream, &rec, &names);
-                });
-            }
+        let (url, targets) = serve_proxy("socks5h", names, |s, rec, names| {
+            let _ = socks5(s, rec, names);
         });
         Socks5Proxy { url, targets }
     }

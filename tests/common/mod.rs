@@ -3,9 +3,11 @@
 
 pub mod http;
 pub mod sshd;
+mod world;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+pub use world::*;
 
 pub const FIXTURE_TIME: &str = "2026-11-01T00:00:00Z";
 
@@ -285,4 +287,20 @@ pub fn ssh_keygen_verify(allowed: &Path, sig: &Path, message: &Path) -> bool {
         .status()
         .unwrap()
         .success()
+}
+
+/// At the top of a test that needs the debug-build hooks: return at once,
+/// recording the skip under the test's own name, when the binary under test
+/// lacks them ([`skip_without_test_hooks`]).
+#[macro_export]
+macro_rules! skip_without_hooks {
+    () => {{
+        fn here() {}
+        // "binary::test_name::here": the enclosing test's name.
+        let path = std::any::type_name_of_val(&here);
+        let test = path.trim_end_matches("::here").rsplit("::").next().unwrap();
+        if $crate::common::skip_without_test_hooks(test) {
+            return;
+        }
+    }};
 }
