@@ -676,10 +676,14 @@ fn keep_backup(
     Ok(kept)
 }
 
-/// Write a backup as `BASE.EXT`, never replacing one: the same bytes there
-/// already (a retry in the same second) are that backup; other bytes get
-/// the next free `BASE-N.EXT`.
+/// Write a backup as `BASE.EXT`, never replacing one: a backup of the same
+/// licence with the same bytes kept by an earlier attempt (a retry after a
+/// busy appliance) is that backup; other bytes get the next free
+/// `BASE-N.EXT`.
 fn write_backup(dir: &Path, base: &str, ext: &str, bytes: &[u8]) -> Result<PathBuf> {
+    if let Some(p) = same_backup(dir, base, ext, bytes) {
+        return Ok(p);
+    }
     for n in 1..100 {
         let name = match n {
             1 => format!("{base}.{ext}"),
@@ -701,6 +705,27 @@ fn write_backup(dir: &Path, base: &str, ext: &str, bytes: &[u8]) -> Result<PathB
         format!("{}: 99 backups named {base} exist", dir.display()),
     )
     .with_hint("move old backups out of the state directory's licence/backup/"))
+}
+
+/// An earlier backup of the same licence (`…-github-enterprise-REF.EXT`,
+/// whatever its time) holding exactly `bytes`.
+fn same_backup(dir: &Path, base: &str, ext: &str, bytes: &[u8]) -> Option<PathBuf> {
+    let licence = base.split_once("-github-enterprise-").map(|(_, r)| r)?;
+    let tail = format!("-github-enterprise-{licence}.{ext}");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(&tail))
+        })
+        .collect();
+    names.sort();
+    names.into_iter().find(|p| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64)
+            && std::fs::read(p).is_ok_and(|have| have == bytes)
+    })
 }
 
 /// The backups an earlier run recorded for this bundle.

@@ -94,6 +94,10 @@ pub trait Appliance {
 /// The default deadline of one call to the appliance.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The deadline of an apply over SSH: it restarts GHES services, which can
+/// take minutes on a large appliance (decision 83).
+pub const APPLY_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+
 /// Largest JSON answer airlock reads from the appliance.
 pub const MAX_JSON_ANSWER: u64 = 1024 * 1024;
 

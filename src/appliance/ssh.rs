@@ -61,6 +61,9 @@ pub struct SshConfig {
     pub known_hosts: PathBuf,
     /// The deadline of one call.
     pub timeout: Duration,
+    /// The deadline of the apply: `ghe-license import --apply` restarts
+    /// GHES services, and ssh dying under it would hang up on the restart.
+    pub apply_timeout: Duration,
     /// Where seats in use come from, if anywhere.
     pub seats: Option<SeatsSource>,
 }
@@ -76,6 +79,7 @@ impl SshConfig {
             port: 122,
             known_hosts: known_hosts.into(),
             timeout: super::DEFAULT_TIMEOUT,
+            apply_timeout: super::APPLY_TIMEOUT,
             seats: None,
         }
     }
@@ -183,7 +187,12 @@ impl SshAppliance {
             )
             .with_hint("check the appliance SSH command (it must be a program on PATH, or a path)")
         })?;
-        let deadline = Instant::now() + self.cfg.timeout;
+        let limit = if remote == APPLY {
+            self.cfg.apply_timeout
+        } else {
+            self.cfg.timeout
+        };
+        let deadline = Instant::now() + limit;
         let rx = plumb(&mut child, input, max_out);
         let mut status = None;
         let mut timed_out = false;
@@ -208,7 +217,7 @@ impl SshAppliance {
                 Code::ApplianceUnreachable,
                 format!(
                     "{what}: no answer within {}s; the SSH command was stopped",
-                    self.cfg.timeout.as_secs()
+                    limit.as_secs()
                 ),
             ));
         }
