@@ -74,7 +74,7 @@ pub enum Command {
     Import(import::Args),
     /// Import every bundle that arrives in a drop folder (data diode, gateway), unattended
     Watch(watch::Args),
-    /// Licence in (isolated side): import a licence bundle into the GHES appliance, watch for them, show the active licence
+    /// Licence in (isolated side): apply licence bundles to the GHES appliance; its status
     #[command(alias = "license")]
     Licence(licence::LicenceArgs),
     /// List the ledger of exports and imports; --verify checks its hash chain
