@@ -269,11 +269,11 @@ pub fn standin_appliance(args: &[std::ffi::OsString]) -> u8 {
 pub fn run(cli: Cli) -> Result<i32> {
     setup_output(&cli);
     match cli.command {
-        Command::Keygen(a) => keygen::run(a).map(|()| 0),
+        Command::Keygen(a) => keygen::run(a),
         Command::Export(a) => export::run(a).map(|()| 0),
-        Command::Verify(a) => verify::run(a).map(|()| 0),
-        Command::Sign(a) => sign::run(a).map(|()| 0),
-        Command::Extract(a) => extract::run(a).map(|()| 0),
+        Command::Verify(a) => verify::run(a),
+        Command::Sign(a) => sign::run(a),
+        Command::Extract(a) => extract::run(a),
         Command::Import(a) => import::run(a).map(|()| 0),
         Command::Watch(a) => watch::run(a).map(|()| 0),
         Command::Licence(a) => run_licence(a),
@@ -281,7 +281,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Cloud(a) => cloud::run(a),
         Command::Fleet(a) => fleet::run(a),
         Command::Report(a) => report::run(a),
-        Command::Inspect(a) => inspect::run(a).map(|()| 0),
+        Command::Inspect(a) => inspect::run(a),
         Command::Demo(a) => demo::run(a).map(|()| 0),
         Command::Completions(a) => completions::run(a),
         Command::Man(a) => man::run(a),
