@@ -270,7 +270,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     setup_output(&cli);
     match cli.command {
         Command::Keygen(a) => keygen::run(a),
-        Command::Export(a) => export::run(a).map(|()| 0),
+        Command::Export(a) => export::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Sign(a) => sign::run(a),
         Command::Extract(a) => extract::run(a),
