@@ -101,6 +101,8 @@ fn steps() -> Vec<Step> {
         step("import-untrusted", s(format!("import fixtures/bundles/fail_untrusted_key.airlock.zip {TRUST} --state-dir {{T}}/{{M}}state --outbox {{T}}/{{M}}outbox"))),
         step("import-licence", "import {T}/{M}l.zip --trust {T}/licence_trust --state-dir {T}/{M}state2 --outbox {T}/{M}outbox2"),
         step("watch-once", "watch {T}/{M}drop --once --settle 0s --trust {T}/allowed --state-dir {T}/{M}wstate --outbox {T}/{M}woutbox"),
+        step("import-batch", "import {T}/{M}r.zip {T}/{M}b.zip fixtures/bundles/fail_untrusted_key.airlock.zip --trust {T}/allowed --state-dir {T}/{M}bstate --outbox {T}/{M}outbox3"),
+        step("watch-refused", "watch {T}/{M}drop2 --once --settle 0s --trust {T}/allowed --state-dir {T}/{M}wstate --outbox {T}/{M}woutbox"),
         step("log", "log --state-dir {T}/{M}state"),
         step("log-verify", "log --verify --state-dir {T}/{M}state"),
         step("log-no-ledger", "log --state-dir {T}/{M}none"),
@@ -176,7 +178,7 @@ fn prepare(t: &Path) {
     .unwrap();
     std::fs::write(t.join("known_hosts"), "").unwrap();
     for m in ["h", "j"] {
-        for d in ["outbox", "outbox2", "woutbox", "man", "x"] {
+        for d in ["outbox", "outbox2", "outbox3", "woutbox", "man", "x"] {
             std::fs::create_dir_all(t.join(format!("{m}{d}"))).unwrap();
         }
     }
@@ -193,11 +195,20 @@ fn prepare(t: &Path) {
     .unwrap();
 }
 
-/// Before `watch-once`: a bundle (the exported one) in the drop folder.
-fn fill_drop(t: &Path, m: &str) {
-    let drop = t.join(format!("{m}drop"));
+/// Before `watch-once`: a bundle (the exported one) in the drop folder;
+/// before `watch-refused`, one signed by an untrusted key.
+fn fill_drop(t: &Path, name: &str, m: &str) {
+    let (drop, from) = match name {
+        "watch-once" => (format!("{m}drop"), t.join(format!("{m}b.zip"))),
+        "watch-refused" => (
+            format!("{m}drop2"),
+            root().join("fixtures/bundles/fail_untrusted_key.airlock.zip"),
+        ),
+        _ => return,
+    };
+    let drop = t.join(drop);
     std::fs::create_dir_all(&drop).unwrap();
-    std::fs::copy(t.join(format!("{m}b.zip")), drop.join("b.airlock.zip")).unwrap();
+    std::fs::copy(from, drop.join("b.airlock.zip")).unwrap();
 }
 
 fn expand(args: &str, t: &Path, m: &str, api: &str) -> Vec<String> {
@@ -358,9 +369,7 @@ fn every_commands_human_and_json_output_is_unchanged() {
             &["h"]
         };
         for m in modes {
-            if st.name == "watch-once" {
-                fill_drop(t.path(), m);
-            }
+            fill_drop(t.path(), st.name, m);
             let got = run(st, t.path(), m);
             let file: PathBuf = dir.join(file_name(i, st, m));
             compared += 1;
