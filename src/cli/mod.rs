@@ -274,7 +274,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Verify(a) => verify::run(a),
         Command::Sign(a) => sign::run(a),
         Command::Extract(a) => extract::run(a),
-        Command::Import(a) => import::run(a).map(|()| 0),
+        Command::Import(a) => import::run(a),
         Command::Watch(a) => watch::run(a).map(|()| 0),
         Command::Licence(a) => run_licence(a),
         Command::Log(a) => log::run(a).map(|()| 0),
