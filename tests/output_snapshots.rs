@@ -388,3 +388,175 @@ fn every_commands_human_and_json_output_is_unchanged() {
         differ.join("\n")
     );
 }
+
+/// The sections of docs/json-output.md that document a command, and the
+/// snapshots (by name prefix) that are its documents.
+const SECTIONS: &[(&str, &[&str])] = &[
+    ("verify", &["verify-"]),
+    ("extract", &["extract"]),
+    ("export", &["export"]),
+    ("import", &["import"]),
+    ("inspect", &["inspect-"]),
+    ("keygen", &["keygen"]),
+    ("sign", &["sign"]),
+    ("log", &["log"]),
+    ("watch", &["watch-"]),
+    ("cloud status", &["cloud-status"]),
+    ("cloud seats", &["cloud-seats"]),
+    ("fleet", &["fleet"]),
+    ("report", &["report"]),
+    ("licence status", &["licence-status"]),
+    ("completions", &["completions"]),
+    ("man", &["man"]),
+];
+
+/// Every `` `word` `` named in `text`'s prose.
+fn named_words(text: &str) -> std::collections::BTreeSet<String> {
+    let parts: Vec<&str> = text.split('`').collect();
+    (parts.iter().skip(1).step_by(2))
+        .filter(|w| {
+            w.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+        .map(|w| w.to_string())
+        .collect()
+}
+
+/// Every `"key":` written in `text`.
+fn documented_keys(text: &str) -> std::collections::BTreeSet<String> {
+    let b = text.as_bytes();
+    let mut keys = std::collections::BTreeSet::new();
+    for (i, _) in text.match_indices('"') {
+        let n = run_of(&b[i + 1..], |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'
+        });
+        let rest = &text[i + 1 + n..];
+        if n > 0 && rest.starts_with('"') && rest[1..].trim_start().starts_with(':') {
+            keys.insert(text[i + 1..i + 1 + n].to_string());
+        }
+    }
+    keys
+}
+
+/// The JSON documents (or stream lines) on a snapshot's standard output.
+fn documents(snapshot: &str) -> Vec<serde_json::Value> {
+    let out = snapshot
+        .split("--- stdout\n")
+        .nth(1)
+        .and_then(|s| s.split("\n--- stderr").next())
+        .unwrap_or("");
+    let whole = serde_json::from_str(out).map(|v| vec![v]);
+    whole.unwrap_or_else(|_| {
+        out.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    })
+}
+
+fn keys_of(v: &serde_json::Value, depth: usize, into: &mut std::collections::BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                into.insert(k.clone());
+                if depth > 0 {
+                    keys_of(v, depth - 1, into);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| keys_of(v, depth, into)),
+        _ => {}
+    }
+}
+
+/// The text of docs/json-output.md's section on `command`.
+fn section_body<'a>(doc: &'a str, command: &str) -> &'a str {
+    let heading = format!("## `{command}`\n");
+    let start = doc
+        .find(&heading)
+        .unwrap_or_else(|| panic!("no section {heading}"));
+    let body = &doc[start + heading.len()..];
+    &body[..body.find("\n## ").unwrap_or(body.len())]
+}
+
+/// docs/json-output.md against the report types' serialisations in the
+/// snapshots: every top-level field a command prints is documented in its
+/// section, and every field its section names is printed by some snapshot
+/// (at any depth), or listed here as not reached by the fixed command lines.
+/// Fields documented that no fixed command line prints (rare states), by
+/// section.
+const UNREACHED: &[(&str, &[&str])] = &[
+    ("import", &["files"]),
+    ("log", &["lease_pid", "sync_time", "file", "read", "size"]),
+    ("cloud status", &["date_unreadable"]),
+    (
+        "licence status",
+        &["applied", "confirmed", "detail", "problem", "bundle_sha256"],
+    ),
+];
+
+/// The snapshots' `--json` outputs: (name without its number, text).
+fn json_snapshots() -> Vec<(String, String)> {
+    let dir = std::fs::read_dir(root().join("tests/output-snapshots")).unwrap();
+    dir.map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json.txt"))
+        .map(|e| {
+            let name = e.file_name().to_string_lossy()[4..].to_string();
+            (name, std::fs::read_to_string(e.path()).unwrap())
+        })
+        .collect()
+}
+
+/// What `section` is documented to print: `"key":` fields and the words
+/// its prose names (`extract` is documented as `verify`, plus its own).
+fn documented(doc: &str, section: &str) -> std::collections::BTreeSet<String> {
+    let mut body = section_body(doc, section).to_string();
+    if section == "extract" {
+        body.push_str(section_body(doc, "verify"));
+    }
+    let mut all = documented_keys(&body);
+    all.extend(named_words(&body));
+    all
+}
+
+/// docs/json-output.md against the report types' serialisations in the
+/// snapshots: every top-level field a command prints is documented in its
+/// section, and every `"key":` its section shows is printed by some
+/// snapshot (at any depth), or is listed in [`UNREACHED`].
+#[test]
+fn json_output_md_documents_exactly_the_fields_the_commands_print() {
+    let doc = std::fs::read_to_string(root().join("docs/json-output.md")).unwrap();
+    let snaps = json_snapshots();
+    let mut problems = Vec::new();
+    for (section, prefixes) in SECTIONS {
+        let unreached = UNREACHED
+            .iter()
+            .find(|u| u.0 == *section)
+            .map_or(&[][..], |u| u.1);
+        let (mut top, mut all) = Default::default();
+        let own = snaps
+            .iter()
+            .filter(|(n, _)| prefixes.iter().any(|p| n.starts_with(p)));
+        for d in own.flat_map(|(_, text)| documents(text)) {
+            if d["ok"] != false {
+                keys_of(&d, 0, &mut top);
+            }
+            keys_of(&d, 64, &mut all);
+        }
+        let documented = documented(&doc, section);
+        for k in top.iter().filter(|k| *k != "ok" && !k.ends_with("_bytes")) {
+            if !documented.contains(k) {
+                problems.push(format!(
+                    "{section}: prints `{k}`, not in docs/json-output.md"
+                ));
+            }
+        }
+        for k in documented_keys(section_body(&doc, section)) {
+            if !all.contains(&k) && !unreached.contains(&k.as_str()) {
+                problems.push(format!(
+                    "{section}: docs/json-output.md shows `{k}`, which no snapshot prints"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
