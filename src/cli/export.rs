@@ -9,6 +9,10 @@ use airlock::keys;
 use airlock::names;
 use airlock::state::StateDir;
 
+use airlock::bundle::licence::LicenceSummary;
+use airlock::bundle::manifest::{BundleId, BundleKind, PayloadEntry, Sequence, Source, Timestamp};
+
+use super::output::{emit, Name, Report};
 use crate::outln;
 
 #[derive(clap::Args, Debug)]
@@ -124,8 +128,7 @@ fn created(a: &Args) -> Result<Option<SystemTime>> {
         })
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let json = super::json();
+pub fn run(a: Args) -> Result<i32> {
     // Checked first, so a bad SOURCE_DATE_EPOCH or airlock.toml fails
     // before any prompt.
     let created = created(&a)?;
@@ -176,12 +179,7 @@ pub fn run(a: Args) -> Result<()> {
         state: &state,
         read_back: !a.no_read_back,
     })?;
-    if json {
-        print_json(&report);
-    } else {
-        print_text(&report);
-    }
-    Ok(())
+    Ok(emit(&Exported::of(&report)))
 }
 
 /// The inputs named, in order: files, or `-` for standard input; a licence
@@ -269,29 +267,74 @@ fn licence_input(a: &Args, settings: &airlock::config::Settings) -> Result<Optio
     Ok(Some(Input::licence(file, licence)))
 }
 
-/// The bundle written, as one JSON document (docs/json-output.md).
-fn print_json(report: &ExportReport) {
-    let m = &report.manifest;
-    let mut doc = serde_json::json!({
-        "ok": true,
-        "bundle_size": report.bundle_size,
-        "bundle_id": m.bundle_id,
-        "kind": m.kind(),
-        "source": m.source,
-        "sequence": m.sequence,
-        "created": m.created,
-        "expires": m.expires,
-        "payload": m.payload,
-        "usage_files": report.usage.iter().map(|(n, u)| serde_json::json!({"member": n, "usage": u})).collect::<Vec<_>>(),
-        "read_back": report.bundle_sha256.is_some(),
-        "bundle_sha256": report.bundle_sha256,
-        "renamed": report.renamed.iter().map(|(f, t)| serde_json::json!({"file": f, "payload_name": t})).collect::<Vec<_>>(),
-    });
-    if let Some(l) = airlock::bundle::licence::LicenceSummary::of(m) {
-        doc["licence"] = serde_json::json!(l);
+/// The bundle written (docs/json-output.md, `export`).
+#[derive(serde::Serialize)]
+struct Exported<'a> {
+    #[serde(flatten)]
+    bundle: Name,
+    bundle_size: u64,
+    bundle_id: &'a BundleId,
+    kind: BundleKind,
+    source: &'a Source,
+    sequence: &'a Sequence,
+    created: &'a Timestamp,
+    expires: &'a Timestamp,
+    payload: &'a [PayloadEntry],
+    usage_files: Vec<UsageFile<'a>>,
+    read_back: bool,
+    bundle_sha256: &'a Option<String>,
+    renamed: Vec<Renamed<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    licence: Option<LicenceSummary>,
+    #[serde(skip)]
+    report: &'a ExportReport,
+}
+
+/// A payload member that is a usage file, and what it says.
+#[derive(serde::Serialize)]
+struct UsageFile<'a> {
+    member: &'a str,
+    usage: &'a airlock::usage::UsageInfo,
+}
+
+/// An input whose file name was made a payload name.
+#[derive(serde::Serialize)]
+struct Renamed<'a> {
+    file: &'a str,
+    payload_name: &'a str,
+}
+
+impl<'a> Exported<'a> {
+    fn of(report: &'a ExportReport) -> Exported<'a> {
+        let m = &report.manifest;
+        Exported {
+            bundle: Name::new("bundle", &report.path),
+            bundle_size: report.bundle_size,
+            bundle_id: &m.bundle_id,
+            kind: m.kind(),
+            source: &m.source,
+            sequence: &m.sequence,
+            created: &m.created,
+            expires: &m.expires,
+            payload: &m.payload,
+            usage_files: (report.usage.iter())
+                .map(|(member, usage)| UsageFile { member, usage })
+                .collect(),
+            read_back: report.bundle_sha256.is_some(),
+            bundle_sha256: &report.bundle_sha256,
+            renamed: (report.renamed.iter())
+                .map(|(file, payload_name)| Renamed { file, payload_name })
+                .collect(),
+            licence: LicenceSummary::of(m),
+            report,
+        }
     }
-    names::insert(&mut doc, "bundle", &report.path);
-    super::print_json(&doc);
+}
+
+impl Report for Exported<'_> {
+    fn human(&self) {
+        print_text(self.report);
+    }
 }
 
 /// The bundle written, for a person: what each input is, then the bundle.

@@ -8,6 +8,10 @@ use airlock::error::Result;
 use airlock::names;
 use airlock::trust::TrustStore;
 
+use airlock::bundle::manifest::{BundleId, Sequence, Source};
+use airlock::bundle::verify::{AcceptedSigner, PayloadCheck};
+
+use super::output::{emit, Name, Names, Report};
 use crate::outln;
 
 #[derive(clap::Args, Debug)]
@@ -25,7 +29,7 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<i32> {
     let settings = a.trust.settings()?;
     let trust = TrustStore::load(&settings.trust()?, settings.revoked().as_deref())?;
     // One rule for output directories (docs/operator-guide.md).
@@ -45,37 +49,50 @@ pub fn run(a: Args) -> Result<()> {
             overwrite: a.force,
         },
     )?;
-    if super::json() {
-        let mut doc = serde_json::json!({
-            "ok": true,
-            "bundle_id": v.manifest.bundle_id,
-            "source": v.manifest.source,
-            "sequence": v.manifest.sequence,
-            "signers": v.signers,
-            "payload": v.payload,
-        });
-        names::insert(&mut doc, "bundle", &a.bundle);
-        names::insert_list(&mut doc, "written", &written);
-        super::print_json(&doc);
-        return Ok(());
-    }
-    outln!(
-        "bundle {} VERIFIED (signed by {})",
-        names::shown(&a.bundle),
-        v.signers
-            .iter()
-            .map(|s| s.fingerprint.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    for (p, w) in v.payload.iter().zip(&written) {
+    Ok(emit(&Extracted {
+        bundle: Name::new("bundle", &a.bundle),
+        bundle_id: &v.manifest.bundle_id,
+        source: &v.manifest.source,
+        sequence: &v.manifest.sequence,
+        signers: &v.signers,
+        payload: &v.payload,
+        written: Names::new("written", written),
+    }))
+}
+
+/// What `extract` checked and wrote (docs/json-output.md, `extract`).
+#[derive(serde::Serialize)]
+struct Extracted<'a> {
+    #[serde(flatten)]
+    bundle: Name,
+    bundle_id: &'a BundleId,
+    source: &'a Source,
+    sequence: &'a Sequence,
+    signers: &'a [AcceptedSigner],
+    payload: &'a [PayloadCheck],
+    #[serde(flatten)]
+    written: Names,
+}
+
+impl Report for Extracted<'_> {
+    fn human(&self) {
         outln!(
-            "  {} -> {} ({}{})",
-            p.name,
-            names::shown(w),
-            super::bytes(p.plaintext_size.unwrap_or(p.size)),
-            if p.decrypted { ", decrypted" } else { "" }
+            "bundle {} VERIFIED (signed by {})",
+            names::shown(self.bundle.name()),
+            self.signers
+                .iter()
+                .map(|s| s.fingerprint.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
+        for (p, w) in self.payload.iter().zip(self.written.iter()) {
+            outln!(
+                "  {} -> {} ({}{})",
+                p.name,
+                names::shown(w),
+                super::bytes(p.plaintext_size.unwrap_or(p.size)),
+                if p.decrypted { ", decrypted" } else { "" }
+            );
+        }
     }
-    Ok(())
 }

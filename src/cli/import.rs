@@ -17,6 +17,8 @@ use airlock::state::StateDir;
 use airlock::trust::TrustStore;
 use zeroize::Zeroizing;
 
+use super::output::{emit, Name, Report};
+use super::ErrorDoc;
 use crate::outln;
 
 #[derive(clap::Args, Debug)]
@@ -216,22 +218,40 @@ fn expand(paths: &[PathBuf]) -> Result<(Vec<PathBuf>, bool)> {
     Ok((out, batch))
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<i32> {
     let (bundles, batch) = expand(&a.bundles)?;
     if !batch {
         return run_single(&a, &bundles[0]);
     }
-    run_batch(&a, bundles)
+    run_batch(&a, bundles).map(|()| 0)
 }
 
-fn run_single(a: &Args, bundle: &Path) -> Result<()> {
+fn run_single(a: &Args, bundle: &Path) -> Result<i32> {
     let r = a.opts.resolve(bundle)?;
     let state = open_state(&r.state_path, false)?;
-    let report = import_one(&r, &state, bundle)?;
-    if super::json() {
-        super::print_json(&serde_json::json!({ "ok": true, "import": report }));
-        return Ok(());
+    let import = import_one(&r, &state, bundle)?;
+    Ok(emit(&Imported {
+        import,
+        ledger: r.state_path.join(airlock::ledger::LEDGER_FILE),
+    }))
+}
+
+/// One bundle imported (docs/json-output.md, `import`).
+#[derive(serde::Serialize)]
+struct Imported {
+    import: ImportReport,
+    #[serde(skip)]
+    ledger: PathBuf,
+}
+
+impl Report for Imported {
+    fn human(&self) {
+        print_imported(&self.import, &self.ledger);
     }
+}
+
+/// An import for a person: what was handed over, what to upload.
+fn print_imported(report: &ImportReport, ledger: &Path) {
     outln!(
         "imported {} from {} ({})",
         report.bundle_id,
@@ -283,11 +303,7 @@ fn run_single(a: &Args, bundle: &Path) -> Result<()> {
             names::one_line(e)
         );
     }
-    outln!(
-        "  recorded in  {}",
-        names::shown(&r.state_path.join(airlock::ledger::LEDGER_FILE))
-    );
-    Ok(())
+    outln!("  recorded in  {}", names::shown(ledger));
 }
 
 fn error_json(e: &Error) -> serde_json::Value {
@@ -298,7 +314,7 @@ fn error_json(e: &Error) -> serde_json::Value {
 /// disposition, and the first bundle that failed, with its error.
 #[derive(Default)]
 struct Batch {
-    results: Vec<serde_json::Value>,
+    results: Vec<BatchItem>,
     counts: std::collections::BTreeMap<&'static str, usize>,
     first_failure: Option<(PathBuf, Error)>,
 }
@@ -350,15 +366,14 @@ fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
         outln!("{total} bundle(s): {summary}");
     }
     if super::json() {
-        let mut doc = serde_json::json!({
-            "ok": first_failure.is_none(),
-            "results": results,
-            "totals": counts,
+        super::print_json(&BatchDoc {
+            ok: first_failure.is_none(),
+            results,
+            totals: &counts,
+            error: first_failure
+                .as_ref()
+                .map(|(_, e)| ErrorDoc::of(e, e.exit_code())),
         });
-        if let Some((_, e)) = &first_failure {
-            doc["error"] = error_json(e);
-        }
-        super::print_json(&doc);
     }
     match first_failure {
         None => Ok(()),
@@ -413,16 +428,43 @@ fn import_in_batch(
             names::one_line(&e.cause)
         ),
     }
-    let mut item = serde_json::json!({ "disposition": d });
-    names::insert(&mut item, "bundle", b);
+    let mut item = BatchItem {
+        disposition: d,
+        bundle: Name::new("bundle", b),
+        import: None,
+        error: None,
+    };
     match res {
-        Ok(rep) => item["import"] = serde_json::json!(rep),
+        Ok(rep) => item.import = Some(rep),
         Err(e) => {
-            item["error"] = error_json(&e);
+            item.error = Some(error_json(&e));
             if d.is_failure() && batch.first_failure.is_none() {
                 batch.first_failure = Some((b.to_path_buf(), e));
             }
         }
     }
     batch.results.push(item);
+}
+
+/// A batch's `--json` document: every bundle's result, the totals, and
+/// the first failure's error object.
+#[derive(serde::Serialize)]
+struct BatchDoc<'a> {
+    ok: bool,
+    results: Vec<BatchItem>,
+    totals: &'a std::collections::BTreeMap<&'static str, usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorDoc<'a>>,
+}
+
+/// One bundle of a batch: what became of it, and its report or error.
+#[derive(serde::Serialize)]
+struct BatchItem {
+    disposition: Disposition,
+    #[serde(flatten)]
+    bundle: Name,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    import: Option<ImportReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<serde_json::Value>,
 }

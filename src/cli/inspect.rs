@@ -6,6 +6,7 @@ use airlock::bundle::inspect;
 use airlock::error::Result;
 use airlock::names;
 
+use super::output::{emit, Report};
 use crate::outln;
 
 #[derive(clap::Args, Debug)]
@@ -15,20 +16,35 @@ pub struct Args {
     pub bundle: PathBuf,
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let i = inspect(&a.bundle)?;
-    if super::json() {
-        super::print_json(&serde_json::json!({
-            "ok": true,
-            "verified": false,
-            "inspection": i,
-        }));
-        return Ok(());
+pub fn run(a: Args) -> Result<i32> {
+    let inspection = inspect(&a.bundle)?;
+    Ok(emit(&Shown {
+        verified: false,
+        inspection,
+        bundle: a.bundle,
+    }))
+}
+
+/// What `inspect` shows (docs/json-output.md, `inspect`): nothing verified.
+#[derive(serde::Serialize)]
+struct Shown {
+    verified: bool,
+    inspection: airlock::bundle::verify::Inspection,
+    #[serde(skip)]
+    bundle: PathBuf,
+}
+
+impl Report for Shown {
+    fn human(&self) {
+        print_text(&self.bundle, &self.inspection);
     }
+}
+
+fn print_text(bundle: &std::path::Path, i: &airlock::bundle::verify::Inspection) {
     outln!(
         "UNVERIFIED: nothing below has been checked against a trust store; use `airlock verify`."
     );
-    outln!("bundle {}", names::shown(&a.bundle));
+    outln!("bundle {}", names::shown(bundle));
     outln!("members:");
     for m in &i.members {
         outln!("  {:>12}  {}", m.size, m.name);
@@ -62,5 +78,4 @@ pub fn run(a: Args) -> Result<()> {
             outln!("  {l}");
         }
     }
-    Ok(())
 }

@@ -7,6 +7,7 @@ use airlock::error::Result;
 use airlock::keys;
 use airlock::names;
 
+use super::output::{emit, Name, Report};
 use crate::outln;
 
 #[derive(clap::Args, Debug)]
@@ -36,20 +37,20 @@ pub struct Args {
     pub force: bool,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<i32> {
     // ~/.ssh or ~/.config/airlock on a fresh home is created; elsewhere the
     // directory must exist (docs/operator-guide.md, "Output directories").
     airlock::fsutil::ensure_dir(&airlock::fsutil::parent_dir(&a.out), "key directory")?;
     if a.age {
-        age_identity(&a)
+        Ok(emit(&age_identity(&a)?))
     } else {
-        signing_key(&a)
+        Ok(emit(&signing_key(&a)?))
     }
 }
 
 /// `--age`: write an age identity (X25519, or hybrid with
 /// `--post-quantum`) and print its recipient.
-fn age_identity(a: &Args) -> Result<()> {
+fn age_identity(a: &Args) -> Result<AgeIdentity> {
     let created = airlock::bundle::manifest::format_time(std::time::SystemTime::now());
     let (text, recipient) = if a.post_quantum {
         airlock::crypt::generate_hybrid_identity(&created)
@@ -63,19 +64,37 @@ fn age_identity(a: &Args) -> Result<()> {
         ));
     }
     airlock::fsutil::write_atomic(&a.out, text.as_bytes(), 0o600, a.force)?;
-    if super::json() {
-        let mut doc = serde_json::json!({
-            "ok": true,
-            "recipient": recipient,
-            "type": if a.post_quantum { "mlkem768x25519" } else { "x25519" },
-        });
-        names::insert(&mut doc, "identity", &a.out);
-        super::print_json(&doc);
-    } else {
-        outln!("identity   {} (mode 600)", names::shown(&a.out));
+    Ok(AgeIdentity {
+        identity: Name::new("identity", &a.out),
+        recipient,
+        kind: if a.post_quantum {
+            "mlkem768x25519"
+        } else {
+            "x25519"
+        },
+    })
+}
+
+/// An age identity made (docs/json-output.md, `keygen --age`).
+#[derive(serde::Serialize)]
+struct AgeIdentity {
+    #[serde(flatten)]
+    identity: Name,
+    recipient: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+impl Report for AgeIdentity {
+    fn human(&self) {
+        let recipient = &self.recipient;
+        outln!(
+            "identity   {} (mode 600)",
+            names::shown(self.identity.name())
+        );
         outln!("recipient  {recipient}");
         outln!("");
-        if a.post_quantum {
+        if self.kind != "x25519" {
             outln!(
                 "Give the exporter the recipient (also on the identity file's \"# public key:\" \
                  line), in a file: airlock export … --recipients-file FILE"
@@ -84,12 +103,11 @@ fn age_identity(a: &Args) -> Result<()> {
             outln!("Give the exporter the recipient: airlock export … --recipient {recipient}");
         }
     }
-    Ok(())
 }
 
 /// Write an OpenSSH Ed25519 signing key pair, optionally encrypted, and
 /// print the allowed_signers line for the importer.
-fn signing_key(a: &Args) -> Result<()> {
+fn signing_key(a: &Args) -> Result<SigningKey> {
     let pass = if a.passphrase {
         Some(super::prompt_new_passphrase(
             &format!("the new key {}", names::shown(&a.out)),
@@ -106,37 +124,49 @@ fn signing_key(a: &Args) -> Result<()> {
         pass.as_deref().map(|s| s.as_str()),
         a.force,
     )?;
-    if super::json() {
-        let mut doc = serde_json::json!({
-            "ok": true,
-            "allowed_signers_line": allowed_line("HOST", &g.public_line),
-            "fingerprint": g.public.fingerprint(),
-            "public_key_line": g.public_line,
-            "encrypted": pass.is_some(),
-        });
-        names::insert(&mut doc, "private_key", &g.private_path);
-        names::insert(&mut doc, "public_key", &g.public_path);
-        super::print_json(&doc);
-    } else {
+    Ok(SigningKey {
+        private_key: Name::new("private_key", &g.private_path),
+        public_key: Name::new("public_key", &g.public_path),
+        fingerprint: g.public.fingerprint(),
+        public_key_line: g.public_line.clone(),
+        allowed_signers_line: allowed_line("HOST", &g.public_line),
+        encrypted: pass.is_some(),
+    })
+}
+
+/// A signing key made (docs/json-output.md, `keygen`).
+#[derive(serde::Serialize)]
+struct SigningKey {
+    #[serde(flatten)]
+    private_key: Name,
+    #[serde(flatten)]
+    public_key: Name,
+    fingerprint: String,
+    public_key_line: String,
+    allowed_signers_line: String,
+    encrypted: bool,
+}
+
+impl Report for SigningKey {
+    fn human(&self) {
         outln!(
             "private key  {} (mode 600{})",
-            names::shown(&g.private_path),
-            if pass.is_some() {
+            names::shown(self.private_key.name()),
+            if self.encrypted {
                 ", passphrase-protected"
             } else {
                 ""
             }
         );
-        outln!("public key   {}", names::shown(&g.public_path));
-        outln!("fingerprint  {}", g.public.fingerprint());
+        outln!("public key   {}", names::shown(self.public_key.name()));
+        outln!("fingerprint  {}", self.fingerprint);
         outln!("");
         outln!(
             "Give the importer this allowed_signers line (replace HOST with the GHES host name;"
         );
         outln!("valid-after is today, the day the key was made):");
-        outln!("{}", allowed_line("HOST", &g.public_line));
+        outln!("{}", self.allowed_signers_line);
     }
-    Ok(())
 }
 
 /// The allowed_signers line for a key made now: valid from today (UTC).

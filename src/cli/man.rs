@@ -372,3 +372,60 @@ pub fn pages() -> std::io::Result<Vec<(String, Vec<u8>)>> {
     }
     Ok(out)
 }
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Write airlock.1 and airlock-SUBCOMMAND.1 into DIR instead of printing airlock.1
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<std::path::PathBuf>,
+}
+
+/// `airlock man`: the root page, or the pages written into a directory.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum Man {
+    /// Without `--dir`: `airlock.1`'s roff.
+    Page {
+        /// Always `airlock.1`.
+        page: &'static str,
+        /// The page's roff source.
+        roff: String,
+    },
+    /// With `--dir`: the files written.
+    Written(super::output::Names),
+}
+
+impl super::output::Report for Man {
+    fn human(&self) {
+        match self {
+            Man::Page { roff, .. } => super::raw_out(roff),
+            Man::Written(w) => {
+                for p in w.iter() {
+                    crate::outln!("{}", airlock::names::shown(p));
+                }
+            }
+        }
+    }
+}
+
+pub fn run(a: Args) -> airlock::error::Result<i32> {
+    use airlock::error::{Code, Error};
+    let pages = pages().map_err(|e| Error::new(Code::Internal, format!("man page: {e}")))?;
+    let Some(dir) = a.dir else {
+        let root = pages.into_iter().next().map(|(_, p)| p).unwrap_or_default();
+        let roff = String::from_utf8_lossy(&root).into_owned();
+        return Ok(super::output::emit(&Man::Page {
+            page: "airlock.1",
+            roff,
+        }));
+    };
+    airlock::fsutil::ensure_dir(&dir, "man page directory")?;
+    let mut written = Vec::new();
+    for (file, page) in pages {
+        let path = dir.join(&file);
+        airlock::fsutil::write_atomic(&path, &page, 0o644, true)?;
+        written.push(path);
+    }
+    let written = super::output::Names::new("written", written);
+    Ok(super::output::emit(&Man::Written(written)))
+}

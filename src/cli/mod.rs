@@ -1,11 +1,14 @@
 //! Command-line interface: one file per subcommand. Each parses its
 //! arguments, calls the library and prints; none touches bundle bytes.
 
+mod check;
 mod cloud;
+mod completions;
 mod demo;
 mod demo_licence;
 mod export;
 mod extract;
+mod fleet;
 mod import;
 mod inspect;
 mod keygen;
@@ -14,6 +17,8 @@ mod licence_connect;
 mod licence_status;
 mod log;
 mod man;
+mod output;
+mod report;
 mod settings;
 mod sign;
 mod signals;
@@ -82,31 +87,17 @@ pub enum Command {
     /// Ask GitHub Enterprise Cloud about syncs and seats
     Cloud(cloud::CloudArgs),
     /// Every instance seen, with last export, import and confirmed sync, and warnings
-    Fleet(cloud::FleetArgs),
+    Fleet(fleet::Args),
     /// Write a self-contained HTML report of the fleet
-    Report(cloud::ReportArgs),
+    Report(report::Args),
     /// Show a bundle's manifest, members and signatures without trusting them
     Inspect(inspect::Args),
     /// Run the whole job on built-in sample data, in a temporary directory
     Demo(demo::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
-    Completions(CompletionsArgs),
+    Completions(completions::Args),
     /// Print the man page, or write one per subcommand into a directory
-    Man(ManArgs),
-}
-
-#[derive(clap::Args, Debug)]
-pub struct CompletionsArgs {
-    /// The shell
-    #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct ManArgs {
-    /// Write airlock.1 and airlock-SUBCOMMAND.1 into DIR instead of printing airlock.1
-    #[arg(long, value_name = "DIR")]
-    pub dir: Option<PathBuf>,
+    Man(man::Args),
 }
 
 /// How output looks, decided once from the flags and the environment.
@@ -275,92 +266,35 @@ pub fn standin_appliance(args: &[std::ffi::OsString]) -> u8 {
 }
 
 /// Run a command; its exit status (0, or a `--check` status) on success.
+/// The one dispatch: each command's file runs it and prints its report.
 pub fn run(cli: Cli) -> Result<i32> {
     setup_output(&cli);
     match cli.command {
-        Command::Completions(a) => {
-            use clap::CommandFactory;
-            let mut cmd = Cli::command();
-            let mut buf = Vec::new();
-            clap_complete::generate(a.shell, &mut cmd, "airlock", &mut buf);
-            let script = String::from_utf8_lossy(&buf);
-            if json() {
-                print_json(&serde_json::json!({
-                    "ok": true,
-                    "shell": a.shell.to_string(),
-                    "script": script,
-                }));
-            } else {
-                raw_out(&script);
-            }
-            Ok(0)
-        }
-        Command::Man(a) => {
-            let pages =
-                man::pages().map_err(|e| Error::new(Code::Internal, format!("man page: {e}")))?;
-            match a.dir {
-                None => {
-                    let root = pages.into_iter().next().map(|(_, p)| p).unwrap_or_default();
-                    let text = String::from_utf8_lossy(&root);
-                    if json() {
-                        print_json(
-                            &serde_json::json!({"ok": true, "page": "airlock.1", "roff": text}),
-                        );
-                    } else {
-                        raw_out(&text);
-                    }
-                }
-                Some(dir) => {
-                    airlock::fsutil::ensure_dir(&dir, "man page directory")?;
-                    let mut written = Vec::new();
-                    for (file, page) in pages {
-                        let path = dir.join(&file);
-                        airlock::fsutil::write_atomic(&path, &page, 0o644, true)?;
-                        if !json() {
-                            crate::outln!("{}", names::shown(&path));
-                        }
-                        written.push(path);
-                    }
-                    if json() {
-                        let mut doc = serde_json::json!({"ok": true});
-                        names::insert_list(&mut doc, "written", &written);
-                        print_json(&doc);
-                    }
-                }
-            }
-            Ok(0)
-        }
-        Command::Cloud(a) => cloud::Monitor::of_cloud(&a).finish(cloud::run_cloud(a)),
-        Command::Fleet(a) => {
-            cloud::Monitor::of(Some(&a.check), "fleet").finish(cloud::run_fleet(a))
-        }
-        Command::Report(a) => cloud::run_report(a),
-        Command::Licence(a) if matches!(a.command, licence::LicenceCommand::Status(_)) => {
-            licence::run_status(a)
-        }
-        _ => run_command(cli.command).map(|()| 0),
-    }
-}
-
-fn run_command(command: Command) -> Result<()> {
-    match command {
         Command::Keygen(a) => keygen::run(a),
         Command::Export(a) => export::run(a),
         Command::Verify(a) => verify::run(a),
-        Command::Inspect(a) => inspect::run(a),
+        Command::Sign(a) => sign::run(a),
         Command::Extract(a) => extract::run(a),
         Command::Import(a) => import::run(a),
-        Command::Watch(a) => watch::run(a),
-        Command::Licence(a) => licence::run(a),
-        Command::Log(a) => log::run(a),
-        Command::Sign(a) => sign::run(a),
-        Command::Demo(a) => demo::run(a),
-        Command::Completions(_)
-        | Command::Man(_)
-        | Command::Cloud(_)
-        | Command::Fleet(_)
-        | Command::Report(_) => Ok(()),
+        Command::Watch(a) => watch::run(a).map(|()| 0),
+        Command::Licence(a) => run_licence(a),
+        Command::Log(a) => log::run(a).map(|()| 0),
+        Command::Cloud(a) => cloud::run(a),
+        Command::Fleet(a) => fleet::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Demo(a) => demo::run(a).map(|()| 0),
+        Command::Completions(a) => completions::run(a),
+        Command::Man(a) => man::run(a),
     }
+}
+
+/// `licence status` ends with its verdict's status; the others with 0.
+fn run_licence(a: licence::LicenceArgs) -> Result<i32> {
+    if matches!(a.command, licence::LicenceCommand::Status(_)) {
+        return licence::run_status(a);
+    }
+    licence::run(a).map(|()| 0)
 }
 
 /// `--check-format plugin` was given: every failure, a signal included,
@@ -415,8 +349,12 @@ macro_rules! outln {
     ($($t:tt)*) => { $crate::cli::out(&format!("{}\n", format_args!($($t)*))) };
 }
 
+/// Print `v` as one pretty JSON document. Through `serde_json::Value`,
+/// whose objects keep their keys sorted: every document has always been
+/// printed so, whatever order a type declares its fields in (decision 89).
 pub fn print_json<T: serde::Serialize>(v: &T) {
-    let mut s = serde_json::to_string_pretty(v).unwrap_or_else(|_| "{}".into());
+    let v = serde_json::to_value(v).unwrap_or_default();
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_else(|_| "{}".into());
     s.push('\n');
     raw_out(&s);
 }
@@ -440,7 +378,7 @@ pub fn print_error(e: &Error, json: bool) {
 /// `print_error` with the exit status the process will have.
 pub fn print_error_exit(e: &Error, json: bool, exit_code: i32) {
     if json {
-        print_json(&serde_json::json!({"ok": false, "error": error_json(e, exit_code)}));
+        print_json(&Failure::of(e, exit_code));
     }
     let (red, dim, reset) = if output().color_err {
         ("\x1b[1;31m", "\x1b[2m", "\x1b[0m")
@@ -471,19 +409,51 @@ pub fn print_error_exit(e: &Error, json: bool, exit_code: i32) {
 
 /// The `error` object of `--json` output (docs/json-output.md):
 /// `caused_by` lists the chain of causes, outermost first, when there is one.
-pub fn error_json(e: &Error, exit_code: i32) -> serde_json::Value {
-    let mut v = serde_json::json!({
-        "code": e.code.as_str(),
-        "class": e.code.class().name(),
-        "exit_code": exit_code,
-        "cause": e.cause,
-        "hint": e.hint(),
-    });
-    let chain = e.chain();
-    if !chain.is_empty() {
-        v["caused_by"] = chain.into();
+#[derive(serde::Serialize)]
+pub struct ErrorDoc<'a> {
+    code: &'a str,
+    class: &'a str,
+    exit_code: i32,
+    cause: &'a str,
+    hint: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    caused_by: Vec<String>,
+}
+
+impl ErrorDoc<'_> {
+    /// The error object of `e`, for a process ending with `exit_code`.
+    pub fn of(e: &Error, exit_code: i32) -> ErrorDoc<'_> {
+        ErrorDoc {
+            code: e.code.as_str(),
+            class: e.code.class().name(),
+            exit_code,
+            cause: &e.cause,
+            hint: e.hint(),
+            caused_by: e.chain(),
+        }
     }
-    v
+}
+
+/// `{"ok": false, "error": {…}}`: every command's failure document.
+#[derive(serde::Serialize)]
+pub struct Failure<'a> {
+    error: ErrorDoc<'a>,
+    ok: bool,
+}
+
+impl Failure<'_> {
+    /// The failure document of `e`, for a process ending with `exit_code`.
+    pub fn of(e: &Error, exit_code: i32) -> Failure<'_> {
+        Failure {
+            error: ErrorDoc::of(e, exit_code),
+            ok: false,
+        }
+    }
+}
+
+/// [`ErrorDoc`] as a JSON value, for documents still built by hand.
+pub fn error_json(e: &Error, exit_code: i32) -> serde_json::Value {
+    serde_json::to_value(ErrorDoc::of(e, exit_code)).unwrap_or_default()
 }
 
 /// A command line clap refused, or `--help`/`--version`. An error is shown
@@ -531,11 +501,11 @@ pub fn args_error(e: clap::Error, raw: &[std::ffi::OsString]) -> u8 {
     if plugin_requested(raw) {
         // A plugin runner reads standard output and 0-3 (decision 78).
         let _ = io::stderr().write_all(shown.as_bytes());
-        raw_out(&format!("{}\n", cloud::unknown_line(&err)));
+        raw_out(&format!("{}\n", check::unknown_line(&err)));
         return 3;
     }
     if json {
-        print_json(&serde_json::json!({"ok": false, "error": error_json(&err, err.exit_code())}));
+        print_json(&Failure::of(&err, err.exit_code()));
     }
     let _ = io::stderr().write_all(shown.as_bytes());
     err.exit_code() as u8
@@ -565,10 +535,30 @@ fn help_or_version(e: &clap::Error, text: &str, json: bool) {
         } else {
             "help"
         };
-        print_json(&serde_json::json!({"ok": true, key: text.trim_end()}));
+        let text = Some(text.trim_end());
+        let (help, version) = if key == "version" {
+            (None, text)
+        } else {
+            (text, None)
+        };
+        print_json(&HelpOrVersion {
+            ok: true,
+            help,
+            version,
+        });
     } else {
         let _ = e.print();
     }
+}
+
+/// `{"ok": true, "help"|"version": …}`.
+#[derive(serde::Serialize)]
+struct HelpOrVersion<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    help: Option<&'a str>,
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<&'a str>,
 }
 
 /// The cause of a refused command line (one line) and what standard error

@@ -7,6 +7,7 @@ use airlock::error::{Code, Error, Result};
 use airlock::names;
 use airlock::sshsig::BUNDLE_NAMESPACE;
 
+use super::output::{emit, Name, Report};
 use crate::outln;
 
 #[derive(clap::Args, Debug)]
@@ -34,7 +35,7 @@ pub struct Args {
     pub signature: Option<PathBuf>,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<i32> {
     let armored = match (&a.key, &a.signature) {
         (Some(k), _) => {
             let signer = super::load_signer(k, a.agent, a.key_passphrase_file.clone())?;
@@ -48,19 +49,26 @@ pub fn run(a: Args) -> Result<()> {
         (None, None) => return Err(Error::new(Code::Args, "give --key or --signature")),
     };
     let sig = sign::add_signature(&a.bundle, &armored)?;
-    if super::json() {
-        let mut doc = serde_json::json!({
-            "ok": true,
-            "added_signature": sig.public_key.fingerprint(),
-        });
-        names::insert(&mut doc, "bundle", &a.bundle);
-        super::print_json(&doc);
-    } else {
+    Ok(emit(&Signed {
+        bundle: Name::new("bundle", &a.bundle),
+        added_signature: sig.public_key.fingerprint(),
+    }))
+}
+
+/// `sign`'s result (docs/json-output.md, `sign`).
+#[derive(serde::Serialize)]
+struct Signed {
+    #[serde(flatten)]
+    bundle: Name,
+    added_signature: String,
+}
+
+impl Report for Signed {
+    fn human(&self) {
         outln!(
             "added signature by {} to {}",
-            sig.public_key.fingerprint(),
-            names::shown(&a.bundle)
+            self.added_signature,
+            names::shown(self.bundle.name())
         );
     }
-    Ok(())
 }

@@ -41,7 +41,7 @@ pub fn install() {
                 let code = if super::plugin_mode() { 3 } else { 128 + sig };
                 super::print_error_exit(&e, super::json(), code);
                 if super::plugin_mode() {
-                    super::raw_out(&format!("{}\n", super::cloud::unknown_line(&e)));
+                    super::raw_out(&format!("{}\n", super::check::unknown_line(&e)));
                 }
                 std::process::exit(code);
             }

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use airlock::bundle::licence::LicenceSummary;
-use airlock::bundle::verify::{Clock, PayloadCheck, DEFAULT_SKEW};
+use airlock::bundle::manifest::{BundleId, BundleKind, Sequence, Source, Timestamp};
+use airlock::bundle::verify::{AcceptedSigner, Clock, PayloadCheck, DEFAULT_SKEW};
 use airlock::bundle::{verify_file, Verified, VerifyOptions};
 use airlock::error::Result;
 use airlock::names;
 use airlock::trust::TrustStore;
 
+use super::output::{emit, Name, Report};
 use crate::outln;
 
 #[derive(clap::Args, Debug)]
@@ -25,7 +27,7 @@ pub struct Args {
     pub at: Option<SystemTime>,
 }
 
-pub fn run(a: Args) -> Result<()> {
+pub fn run(a: Args) -> Result<i32> {
     let settings = a.trust.settings()?;
     let trust = TrustStore::load(&settings.trust()?, settings.revoked().as_deref())?;
     let now = a.at.map(Clock::Fixed).unwrap_or(Clock::System);
@@ -40,42 +42,63 @@ pub fn run(a: Args) -> Result<()> {
             require_signers: settings.require_signers(),
         },
     )?;
-    let decrypted = v.payload.iter().all(|p| !p.encrypted || p.decrypted);
-    if super::json() {
-        print_json(&a, &v, decrypted);
-    } else {
-        print_text(&a, &trust, &v, decrypted);
-    }
-    Ok(())
+    Ok(emit(&Verdict::of(&a, &trust, &v)))
 }
 
-/// The verdict as one JSON document (docs/json-output.md).
-fn print_json(a: &Args, v: &Verified, decrypted: bool) {
-    let m = &v.manifest;
-    let mut doc = serde_json::json!({
-        "ok": true,
-        "verified_at": airlock::bundle::manifest::format_time(v.decided_at),
-        "bundle_id": m.bundle_id,
-        "kind": m.kind(),
-        "source": m.source,
-        "sequence": m.sequence,
-        "created": m.created,
-        "expires": m.expires,
-        "signers": v.signers,
-        "payload": v.payload,
-        "payload_decrypted": decrypted,
-    });
-    if let Some(l) = LicenceSummary::of(m) {
-        doc["licence"] = serde_json::json!(l);
+/// The verdict (docs/json-output.md, `verify`).
+#[derive(serde::Serialize)]
+struct Verdict<'a> {
+    #[serde(flatten)]
+    bundle: Name,
+    verified_at: String,
+    bundle_id: &'a BundleId,
+    kind: BundleKind,
+    source: &'a Source,
+    sequence: &'a Sequence,
+    created: &'a Timestamp,
+    expires: &'a Timestamp,
+    signers: &'a [AcceptedSigner],
+    payload: &'a [PayloadCheck],
+    payload_decrypted: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    licence: Option<LicenceSummary>,
+    /// For the human form: the verdict, the trust file, `--at` given.
+    #[serde(skip)]
+    human: (&'a Verified, String, bool),
+}
+
+impl<'a> Verdict<'a> {
+    fn of(a: &Args, trust: &TrustStore, v: &'a Verified) -> Verdict<'a> {
+        let m = &v.manifest;
+        Verdict {
+            bundle: Name::new("bundle", &a.bundle),
+            verified_at: airlock::bundle::manifest::format_time(v.decided_at),
+            bundle_id: &m.bundle_id,
+            kind: m.kind(),
+            source: &m.source,
+            sequence: &m.sequence,
+            created: &m.created,
+            expires: &m.expires,
+            signers: &v.signers,
+            payload: &v.payload,
+            payload_decrypted: v.payload.iter().all(|p| !p.encrypted || p.decrypted),
+            licence: LicenceSummary::of(m),
+            human: (v, trust.source.to_string(), a.at.is_some()),
+        }
     }
-    names::insert(&mut doc, "bundle", &a.bundle);
-    super::print_json(&doc);
+}
+
+impl Report for Verdict<'_> {
+    fn human(&self) {
+        let (v, trust, at) = &self.human;
+        print_text(self.bundle.name(), trust, *at, v, self.payload_decrypted);
+    }
 }
 
 /// The verdict for a person: what was checked, then `VERIFIED`.
-fn print_text(a: &Args, trust: &TrustStore, v: &Verified, decrypted: bool) {
+fn print_text(bundle: &std::ffi::OsStr, trust: &str, at: bool, v: &Verified, decrypted: bool) {
     let m = &v.manifest;
-    outln!("bundle {}", names::shown(&a.bundle));
+    outln!("bundle {}", names::shown(bundle));
     outln!(
         "  container    canonical, {} members",
         m.payload.len() + 1 + v.signers.len()
@@ -85,7 +108,7 @@ fn print_text(a: &Args, trust: &TrustStore, v: &Verified, decrypted: bool) {
             "  signature    {} trusted for {} ({}:{})",
             s.fingerprint,
             m.source.principal(),
-            trust.source,
+            trust,
             s.trust_line
         );
     }
@@ -108,7 +131,7 @@ fn print_text(a: &Args, trust: &TrustStore, v: &Verified, decrypted: bool) {
     outln!(
         "  expires      {}{}",
         m.expires,
-        if a.at.is_some() {
+        if at {
             format!(
                 " (checked as of {})",
                 airlock::bundle::manifest::format_time(v.decided_at)

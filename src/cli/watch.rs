@@ -17,6 +17,7 @@ use airlock::names;
 use airlock::watch::{watch, Summary, WatchEvent, WatchOptions};
 
 use super::import::{import_in, open_state, ImportArgs};
+use super::output::Name;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -155,9 +156,13 @@ fn once_status(s: Summary, json: bool) -> Result<()> {
         s.done, s.quarantined, s.failed, s.left
     );
     if json {
-        let line = serde_json::json!({"event": "finished", "done": s.done,
-            "quarantined": s.quarantined, "failed": s.failed, "left": s.left});
-        crate::cli::raw_out(&format!("{line}\n"));
+        let line: Line<'_, airlock::import::ImportReport> = Line::Finished {
+            done: s.done,
+            quarantined: s.quarantined,
+            failed: s.failed,
+            left: s.left,
+        };
+        print_line(&line);
     } else {
         eprintln!("airlock watch --once: {text}");
     }
@@ -190,55 +195,125 @@ impl Shown for airlock::import::ImportReport {
 }
 
 fn report<R: Shown>(ev: &WatchEvent<'_, R>, json: bool, dir: &std::path::Path) {
-    let line = if json {
-        event_json(ev, dir)
+    if json {
+        print_line(&Line::of(ev, dir));
     } else {
         event_text(ev, dir);
-        return;
-    };
-    crate::cli::raw_out(&format!("{line}\n"));
+    }
 }
 
-fn event_json<R: Shown>(ev: &WatchEvent<'_, R>, dir: &std::path::Path) -> serde_json::Value {
-    let err = |e: &Error| serde_json::json!({"code": e.code.as_str(), "cause": e.cause});
-    match ev {
-        WatchEvent::Started { inotify } => {
-            let mut v = serde_json::json!({"event": "started", "inotify": inotify.is_ok()});
-            names::insert(&mut v, "dir", dir);
-            v
+/// One JSON object on one line, keys sorted as every document's.
+fn print_line<T: serde::Serialize>(v: &T) {
+    let v = serde_json::to_value(v).unwrap_or_default();
+    crate::cli::raw_out(&format!("{v}\n"));
+}
+
+/// One event of `--json`'s stream (docs/json-output.md, `watch`).
+#[derive(serde::Serialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
+enum Line<'a, R: Shown> {
+    Started {
+        #[serde(flatten)]
+        dir: Name,
+        inotify: bool,
+    },
+    Recovered {
+        #[serde(flatten)]
+        file: Name,
+        #[serde(flatten)]
+        to: Name,
+    },
+    Placed {
+        disposition: Disposition,
+        #[serde(flatten)]
+        file: Name,
+        #[serde(flatten)]
+        to: Name,
+        #[serde(flatten)]
+        report: Keyed<'a, R>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<LineError<'a>>,
+    },
+    Retry {
+        #[serde(flatten)]
+        file: Name,
+        error: LineError<'a>,
+    },
+    Left {
+        #[serde(flatten)]
+        file: Name,
+        error: LineError<'a>,
+    },
+    Finished {
+        done: usize,
+        quarantined: usize,
+        failed: usize,
+        left: usize,
+    },
+}
+
+/// A file's error in the stream: its code and cause.
+#[derive(serde::Serialize)]
+struct LineError<'a> {
+    code: &'a str,
+    cause: &'a str,
+}
+
+impl<'a> LineError<'a> {
+    fn of(e: &'a Error) -> LineError<'a> {
+        LineError {
+            code: e.code.as_str(),
+            cause: &e.cause,
         }
-        WatchEvent::Recovered { name, to } => {
-            let mut v = serde_json::json!({"event": "recovered"});
-            names::insert(&mut v, "file", name);
-            names::insert(&mut v, "to", to);
-            v
+    }
+}
+
+/// A placed file's report under its watcher's key (`import`, `licence`).
+struct Keyed<'a, R>(Option<&'a R>);
+
+impl<R: Shown> serde::Serialize for Keyed<'_, R> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(r) = self.0 {
+            m.serialize_entry(R::KEY, r)?;
         }
-        WatchEvent::Placed {
-            name,
-            disposition,
-            to,
-            report,
-            error,
-        } => {
-            let mut v = serde_json::json!({"event": "placed", "disposition": disposition});
-            names::insert(&mut v, "file", name);
-            names::insert(&mut v, "to", to);
-            if let Some(r) = report {
-                v[R::KEY] = serde_json::json!(r);
-            }
-            if let Some(e) = error {
-                v["error"] = err(e);
-            }
-            v
-        }
-        WatchEvent::Retry { name, error } | WatchEvent::Left { name, error } => {
-            let event = match ev {
-                WatchEvent::Retry { .. } => "retry",
-                _ => "left",
-            };
-            let mut v = serde_json::json!({"event": event, "error": err(error)});
-            names::insert(&mut v, "file", name);
-            v
+        m.end()
+    }
+}
+
+impl<'a, R: Shown> Line<'a, R> {
+    fn of(ev: &WatchEvent<'a, R>, dir: &std::path::Path) -> Line<'a, R> {
+        match *ev {
+            WatchEvent::Started { ref inotify } => Line::Started {
+                dir: Name::new("dir", dir),
+                inotify: inotify.is_ok(),
+            },
+            WatchEvent::Recovered { name, to } => Line::Recovered {
+                file: Name::new("file", name),
+                to: Name::new("to", to),
+            },
+            WatchEvent::Placed {
+                name,
+                disposition,
+                to,
+                report,
+                error,
+            } => Line::Placed {
+                disposition,
+                file: Name::new("file", name),
+                to: Name::new("to", to),
+                report: Keyed(report),
+                error: error.map(LineError::of),
+            },
+            WatchEvent::Retry { name, error } => Line::Retry {
+                file: Name::new("file", name),
+                error: LineError::of(error),
+            },
+            WatchEvent::Left { name, error } => Line::Left {
+                file: Name::new("file", name),
+                error: LineError::of(error),
+            },
         }
     }
 }
