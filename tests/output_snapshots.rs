@@ -229,9 +229,15 @@ fn expand(args: &str, t: &Path, m: &str, api: &str) -> Vec<String> {
 
 /// `SOURCE_DATE_EPOCH` for the exports: an hour ago, so that the bundles
 /// are fresh and the times (masked) do not matter.
+/// One moment for the whole run: exports made a second apart would order
+/// a batch differently from one run to the next.
 fn an_hour_ago() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    (now.unwrap().as_secs() - 3600).to_string()
+    static AT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    AT.get_or_init(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        (now.unwrap().as_secs() - 3600).to_string()
+    })
+    .clone()
 }
 
 /// Run one command line; its record: arguments, exit status, stdout, stderr.
