@@ -36,13 +36,11 @@ fn duration_key<'de, D: serde::Deserializer<'de>>(
 }
 
 /// `$XDG_CONFIG_HOME/airlock/airlock.toml`, else `~/.config/airlock/airlock.toml`.
-fn default_path() -> Option<PathBuf> {
-    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+fn default_path(env: Env<'_>) -> Option<PathBuf> {
+    if let Some(x) = var(env, "XDG_CONFIG_HOME") {
         return Some(PathBuf::from(x).join("airlock/airlock.toml"));
     }
-    std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .map(|h| PathBuf::from(h).join(".config/airlock/airlock.toml"))
+    var(env, "HOME").map(|h| PathBuf::from(h).join(".config/airlock/airlock.toml"))
 }
 
 impl Config {
@@ -51,11 +49,11 @@ impl Config {
     /// empty configuration. Relative paths in the file are relative to the
     /// file's directory.
     fn load_with(explicit: Option<&Path>, env: Env<'_>) -> Result<(Config, Option<PathBuf>)> {
-        let env = var(env, "AIRLOCK_CONFIG").map(PathBuf::from);
-        let (path, required) = match (explicit, env) {
+        let named = var(env, "AIRLOCK_CONFIG").map(PathBuf::from);
+        let (path, required) = match (explicit, named) {
             (Some(p), _) => (p.to_path_buf(), true),
             (None, Some(p)) => (p, true),
-            (None, None) => match default_path() {
+            (None, None) => match default_path(env) {
                 Some(p) => (p, false),
                 None => return Ok((Config::default(), None)),
             },
@@ -449,6 +447,44 @@ pub struct Settings {
     /// HTTPS_PROXY, ALL_PROXY, NO_PROXY (either spelling), judged only
     /// when a command connects ([`Settings::proxies`]).
     proxy_vars: crate::net::ProxyVars,
+    /// `XDG_STATE_HOME` and `HOME`, for the default state directory.
+    state_home: (Option<OsString>, Option<OsString>),
+    /// The values of the variables that hold a secret, read once.
+    secrets: SecretVars,
+}
+
+/// The variables that hold a secret itself (a token, a password).
+const SECRET_VARS: [&str; 5] = [
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+    "AIRLOCK_SUBMIT_TOKEN",
+    "AIRLOCK_APPLIANCE_PASSWORD",
+    "AIRLOCK_APPLIANCE_TOKEN",
+];
+
+/// The secret-holding variables that are set (not empty), with their
+/// values; `Debug` shows the names only.
+#[derive(Clone, Default)]
+struct SecretVars(Vec<(&'static str, zeroize::Zeroizing<Vec<u8>>)>);
+
+impl std::fmt::Debug for SecretVars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(n, _)| n))
+            .finish()
+    }
+}
+
+impl SecretVars {
+    fn read(env: Env<'_>) -> SecretVars {
+        use std::os::unix::ffi::OsStringExt;
+        SecretVars(
+            SECRET_VARS
+                .into_iter()
+                .filter_map(|n| var(env, n).map(|v| (n, zeroize::Zeroizing::new(v.into_vec()))))
+                .collect(),
+        )
+    }
 }
 
 /// The first layer that has it.
@@ -484,6 +520,8 @@ impl Settings {
             var(env, "AIRLOCK_SUBMIT_TOKEN").is_some(),
         )?;
         s.proxy_vars = crate::net::ProxyVars::read(env);
+        s.state_home = (var(env, "XDG_STATE_HOME"), var(env, "HOME"));
+        s.secrets = SecretVars::read(env);
         s.secret_vars = ["AIRLOCK_APPLIANCE_PASSWORD", "AIRLOCK_APPLIANCE_TOKEN"]
             .into_iter()
             .filter(|n| var(env, n).is_some())
@@ -530,6 +568,8 @@ impl Settings {
             submit_token_env,
             secret_vars: Vec::new(),
             proxy_vars: crate::net::ProxyVars::default(),
+            state_home: (None, None),
+            secrets: SecretVars::default(),
         })
     }
 
@@ -577,7 +617,10 @@ impl Settings {
             &self.file.state_dir,
         ]) {
             Some(d) => Ok(d),
-            None => crate::state::default_state_dir(),
+            None => {
+                let (xdg, home) = &self.state_home;
+                crate::state::default_state_dir_in(xdg.as_deref(), home.as_deref())
+            }
         }
     }
 
@@ -670,6 +713,16 @@ impl Settings {
     /// error for a variable that cannot be used.
     pub fn proxies(&self) -> Result<crate::net::Proxies> {
         self.proxy_vars.resolve()
+    }
+
+    /// The value of a variable that holds a secret ([`TokenSource::Env`]),
+    /// as read when the settings were loaded; `None` when it is not set.
+    pub fn secret_var(&self, name: &str) -> Option<&[u8]> {
+        self.secrets
+            .0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// Where the GitHub token comes from: `--token-file`, else `GH_TOKEN`
