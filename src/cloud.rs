@@ -38,8 +38,13 @@ const BACKOFF: [Duration; 3] = [
 /// (CR, LF, spaces around it) are removed, as an editor on Windows leaves
 /// them; anything else that cannot go into an HTTP header (a space or a
 /// control character inside, a UTF-16 file) is refused naming the file or
-/// variable, never sent (it would fail as a network error).
-pub fn token(file: Option<&std::path::Path>) -> Result<Zeroizing<String>> {
+/// variable, never sent (it would fail as a network error). `vars` are
+/// `GH_TOKEN` and `GITHUB_TOKEN` with their values, in that order, as
+/// `config::Settings::secret_var` read them.
+pub fn token(
+    file: Option<&std::path::Path>,
+    vars: &[(&str, Option<&[u8]>)],
+) -> Result<Zeroizing<String>> {
     if let Some(f) = file {
         use std::io::Read;
         let mut raw = Zeroizing::new(Vec::new());
@@ -49,10 +54,9 @@ pub fn token(file: Option<&std::path::Path>) -> Result<Zeroizing<String>> {
         let name = f.display().to_string();
         return clean_token(&raw, &name);
     }
-    for v in ["GH_TOKEN", "GITHUB_TOKEN"] {
-        if let Some(t) = std::env::var_os(v) {
-            use std::os::unix::ffi::OsStrExt;
-            let raw = Zeroizing::new(t.as_bytes().to_vec());
+    for &(v, t) in vars {
+        if let Some(t) = t {
+            let raw = Zeroizing::new(t.to_vec());
             if raw.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }

@@ -15,73 +15,6 @@ use serde::Deserialize;
 
 use crate::error::{Code, Error, Result};
 
-/// One layer of configuration: the keys of `airlock.toml` ([`KEYS`]), each
-/// unset (`None`, empty) unless this layer gives it. The same type holds
-/// the flags layer and the environment layer.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// allowed_signers file.
-    pub trust: Option<PathBuf>,
-    /// Revoked public keys, one per line.
-    pub revoked: Option<PathBuf>,
-    /// age identity files or OpenSSH keys to decrypt with.
-    #[serde(default)]
-    pub identities: Vec<PathBuf>,
-    /// State directory (ledger, spool).
-    pub state_dir: Option<PathBuf>,
-    /// Outbox directory for hand-over.
-    pub outbox: Option<PathBuf>,
-    /// GitHub Enterprise Cloud enterprise slug.
-    pub enterprise: Option<String>,
-    /// Internal endpoint to POST verified payloads to.
-    pub submit_url: Option<String>,
-    /// File holding the bearer token for submit_url.
-    pub submit_token_file: Option<PathBuf>,
-    /// The most one HTTP hand-over request may take (`30s`, `2min`).
-    #[serde(default, deserialize_with = "duration_key")]
-    pub http_timeout: Option<Duration>,
-    /// The most a bundle's whole HTTP hand-over may take, retries included.
-    #[serde(default, deserialize_with = "duration_key")]
-    pub http_deadline: Option<Duration>,
-    /// GitHub REST API base URL (`https://api.github.com` or `https://api.SUBDOMAIN.ghe.com`).
-    pub api_url: Option<String>,
-    /// GitHub host, as in `GH_HOST`: github.com or NAME.ghe.com.
-    pub host: Option<String>,
-    /// File holding the GitHub token.
-    pub token_file: Option<PathBuf>,
-    /// Extra CA certificates (PEM) for HTTPS to GitHub and to submit_url.
-    pub ca_file: Option<PathBuf>,
-    /// Signatures required from distinct trusted keys.
-    pub require_signers: Option<usize>,
-    /// The isolated side's allowed_signers for licence bundles.
-    pub licence_trust: Option<PathBuf>,
-    /// The GHES appliance's host name (SSH).
-    pub appliance_host: Option<String>,
-    /// The SSH command, words split at spaces (default `ssh`).
-    pub appliance_ssh_command: Option<String>,
-    /// The appliance's administrative SSH port (default 122).
-    pub appliance_ssh_port: Option<u16>,
-    /// The SSH user (default `admin`).
-    pub appliance_ssh_user: Option<String>,
-    /// The known_hosts file that pins the appliance's host key.
-    pub appliance_known_hosts: Option<PathBuf>,
-    /// The Manage GHES API's base URL (`https://HOST:8443`).
-    pub appliance_manage_url: Option<String>,
-    /// The file holding the Management Console (root site admin) password.
-    pub appliance_password_file: Option<PathBuf>,
-    /// The appliance's REST API base URL (`https://HOST/api/v3`), for seats in use.
-    pub appliance_api_url: Option<String>,
-    /// The file holding a site-admin token for the appliance's REST API.
-    pub appliance_token_file: Option<PathBuf>,
-    /// watch: apply verified licence bundles without a person (default false).
-    pub licence_auto_apply: Option<bool>,
-    /// licence status: WARNING at this many days before expiry (default 30).
-    pub licence_warning_days: Option<u32>,
-    /// licence status: CRITICAL at this many days before expiry (default 7).
-    pub licence_critical_days: Option<u32>,
-}
-
 /// A duration above zero, as humantime writes it (`30s`, `5min`, `1h 30m`):
 /// the form of `--http-timeout` and the like.
 pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
@@ -103,13 +36,11 @@ fn duration_key<'de, D: serde::Deserializer<'de>>(
 }
 
 /// `$XDG_CONFIG_HOME/airlock/airlock.toml`, else `~/.config/airlock/airlock.toml`.
-fn default_path() -> Option<PathBuf> {
-    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+fn default_path(env: Env<'_>) -> Option<PathBuf> {
+    if let Some(x) = var(env, "XDG_CONFIG_HOME") {
         return Some(PathBuf::from(x).join("airlock/airlock.toml"));
     }
-    std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .map(|h| PathBuf::from(h).join(".config/airlock/airlock.toml"))
+    var(env, "HOME").map(|h| PathBuf::from(h).join(".config/airlock/airlock.toml"))
 }
 
 impl Config {
@@ -118,11 +49,11 @@ impl Config {
     /// empty configuration. Relative paths in the file are relative to the
     /// file's directory.
     fn load_with(explicit: Option<&Path>, env: Env<'_>) -> Result<(Config, Option<PathBuf>)> {
-        let env = var(env, "AIRLOCK_CONFIG").map(PathBuf::from);
-        let (path, required) = match (explicit, env) {
+        let named = var(env, "AIRLOCK_CONFIG").map(PathBuf::from);
+        let (path, required) = match (explicit, named) {
             (Some(p), _) => (p.to_path_buf(), true),
             (None, Some(p)) => (p, true),
-            (None, None) => match default_path() {
+            (None, None) => match default_path(env) {
                 Some(p) => (p, false),
                 None => return Ok((Config::default(), None)),
             },
@@ -135,30 +66,7 @@ impl Config {
             Err(e) => return Err(Error::io_read(&path, e)),
         };
         let mut c: Config = toml::from_str(&text).map_err(|e| parse_error(&path, &text, e))?;
-        let base = crate::fsutil::parent_dir(&path);
-        let fix = |p: &mut Option<PathBuf>| {
-            if let Some(x) = p.as_mut() {
-                if x.is_relative() {
-                    *x = base.join(&*x);
-                }
-            }
-        };
-        fix(&mut c.trust);
-        fix(&mut c.revoked);
-        fix(&mut c.state_dir);
-        fix(&mut c.outbox);
-        fix(&mut c.submit_token_file);
-        fix(&mut c.token_file);
-        fix(&mut c.ca_file);
-        fix(&mut c.licence_trust);
-        fix(&mut c.appliance_known_hosts);
-        fix(&mut c.appliance_password_file);
-        fix(&mut c.appliance_token_file);
-        for i in c.identities.iter_mut() {
-            if i.is_relative() {
-                *i = base.join(&*i);
-            }
-        }
+        c.rebase(&crate::fsutil::parent_dir(&path));
         Ok((c, Some(path)))
     }
 }
@@ -269,94 +177,249 @@ const TRUSTING: &[&str] = &["verify", "extract", "import", "watch"];
 const IMPORTING: &[&str] = &["import", "watch"];
 const LICENCE: &[&str] = &["licence"];
 
-/// Every key of `airlock.toml`, in the order the docs list them. Tests check
-/// that docs/import.md, docs/operator-guide.md, the man pages and every
-/// command's `--help` name each one.
-pub const KEYS: &[Key] = &[
-    Key { name: "trust", env: Some("AIRLOCK_TRUST"), flag: "--trust", commands: TRUSTING,
-        about: "the allowed_signers file" },
-    Key { name: "revoked", env: Some("AIRLOCK_REVOKED"), flag: "--revoked", commands: TRUSTING,
-        about: "revoked public keys, one per line, or a KRL" },
-    Key { name: "identities", env: Some("AIRLOCK_IDENTITY"), flag: "--identity", commands: TRUSTING,
-        about: "age identity files or OpenSSH keys to decrypt with (the variable is colon-separated)" },
-    Key { name: "require_signers", env: None, flag: "--require-signers", commands: TRUSTING,
-        about: "valid signatures required from distinct trusted keys, 1 to 16 (default 1)" },
-    Key { name: "state_dir", env: Some("AIRLOCK_STATE_DIR"), flag: "--state-dir",
-        commands: &["export", "import", "watch", "log", "cloud", "fleet", "report"],
-        about: "the state directory: sequence numbers, ledger, default outbox (default ~/.local/state/airlock)" },
-    Key { name: "outbox", env: Some("AIRLOCK_OUTBOX"), flag: "--outbox", commands: IMPORTING,
-        about: "the outbox directory (default STATE_DIR/outbox)" },
-    Key { name: "enterprise", env: Some("AIRLOCK_ENTERPRISE"), flag: "--enterprise",
-        commands: &["import", "watch", "cloud"],
-        about: "the GitHub Enterprise Cloud enterprise slug" },
-    Key { name: "submit_url", env: Some("AIRLOCK_SUBMIT_URL"), flag: "--submit-url", commands: IMPORTING,
-        about: "an internal endpoint to POST verified payloads to, instead of the outbox" },
-    Key { name: "submit_token_file", env: None, flag: "--submit-token-file", commands: IMPORTING,
-        about: "the file holding the bearer token for submit_url (AIRLOCK_SUBMIT_TOKEN, the token itself, comes between the flag and the file)" },
-    Key { name: "http_timeout", env: None, flag: "--http-timeout", commands: &["import", "watch", "cloud"],
-        about: "the most one request to submit_url, or to GitHub (its whole answer included), may take (default 30s)" },
-    Key { name: "http_deadline", env: None, flag: "--http-deadline", commands: &["import", "watch", "cloud"],
-        about: "the most a bundle's whole hand-over to submit_url may take, every file and retry included; for cloud, one request to GitHub with its retries (default 5min)" },
-    Key { name: "ca_file", env: None, flag: "--ca-file", commands: &["import", "watch", "cloud", "licence"],
-        about: "extra CA certificates (PEM) for HTTPS to GitHub, to submit_url and to the appliance" },
-    Key { name: "api_url", env: None, flag: "--api-url", commands: &["cloud"],
-        about: "the GitHub REST API base URL, for anything host does not cover" },
-    Key { name: "host", env: Some("GH_HOST"), flag: "--host", commands: &["cloud"],
-        about: "the GitHub host: github.com or NAME.ghe.com (one of api_url and host)" },
-    Key { name: "token_file", env: None, flag: "--token-file", commands: &["cloud"],
-        about: "the file holding the GitHub token (GH_TOKEN or GITHUB_TOKEN, the token itself, comes between the flag and the file)" },
-    Key { name: "licence_trust", env: Some("AIRLOCK_LICENCE_TRUST"), flag: "--licence-trust", commands: LICENCE,
-        about: "the isolated side's allowed_signers for licence bundles: connected-side keys only, principal = the enterprise slug" },
-    Key { name: "appliance_host", env: Some("AIRLOCK_APPLIANCE_HOST"), flag: "--appliance-host", commands: LICENCE,
-        about: "the GHES appliance (its primary), reached over SSH as admin on port 122" },
-    Key { name: "appliance_ssh_command", env: Some("AIRLOCK_APPLIANCE_SSH_COMMAND"), flag: "--appliance-ssh-command", commands: LICENCE,
-        about: "the SSH command, words split at spaces, airlock's arguments appended, as GIT_SSH_COMMAND (default ssh)" },
-    Key { name: "appliance_ssh_port", env: None, flag: "--appliance-ssh-port", commands: LICENCE,
-        about: "the appliance's administrative SSH port (default 122)" },
-    Key { name: "appliance_ssh_user", env: None, flag: "--appliance-ssh-user", commands: LICENCE,
-        about: "the SSH user (default admin)" },
-    Key { name: "appliance_known_hosts", env: None, flag: "--appliance-known-hosts", commands: LICENCE,
-        about: "the known_hosts file pinning the appliance's SSH host key (required for SSH)" },
-    Key { name: "appliance_manage_url", env: Some("AIRLOCK_APPLIANCE_MANAGE_URL"), flag: "--appliance-manage-url", commands: LICENCE,
-        about: "the Manage GHES API (GHES 3.12+): https://HOST:8443" },
-    Key { name: "appliance_password_file", env: None, flag: "--appliance-password-file", commands: LICENCE,
-        about: "the file holding the root site admin password for the Manage API (AIRLOCK_APPLIANCE_PASSWORD, the password itself, comes between the flag and the file)" },
-    Key { name: "appliance_api_url", env: None, flag: "--appliance-api-url", commands: LICENCE,
-        about: "the appliance's REST API, https://HOST/api/v3: the source of seats in use" },
-    Key { name: "appliance_token_file", env: None, flag: "--appliance-token-file", commands: LICENCE,
-        about: "the file holding a site-admin token for appliance_api_url (AIRLOCK_APPLIANCE_TOKEN, the token itself, comes between the flag and the file)" },
-    Key { name: "licence_auto_apply", env: None, flag: "--licence-auto-apply", commands: &["licence watch"],
-        about: "apply verified licence bundles without waiting for a person (applying restarts GHES services; default false)" },
-    Key { name: "licence_warning_days", env: None, flag: "--warning-days", commands: &["licence status"],
-        about: "licence status: WARNING when the licence expires within this many days (default 30)" },
-    Key { name: "licence_critical_days", env: None, flag: "--critical-days", commands: &["licence status"],
-        about: "licence status: CRITICAL when the licence expires within this many days (default 7)" },
-];
+/// Declares every key of `airlock.toml` once — its name (the field),
+/// type, what it is, its flag, the commands that take it and the variable
+/// that sets it — and from that: the [`Config`] struct, the [`KEYS`]
+/// table (which the man page, the help check and the docs check read), the
+/// environment layer and the rebasing of the file's relative paths.
+/// Adding a key is one entry here and its accessor, if it needs its own.
+macro_rules! keys {
+    ($(
+        $(#[$attr:meta])*
+        $name:ident: $ty:ty {
+            flag: $flag:literal, commands: $commands:expr,
+            about: $about:literal,
+            $(env: $env:literal => $read:ident,)?
+        }
+    )*) => {
+        /// One layer of configuration: the keys of `airlock.toml`
+        /// ([`KEYS`]), each unset (`None`, empty) unless this layer gives
+        /// it. The same type holds the flags layer and the environment layer.
+        #[derive(Debug, Default, Clone, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Config {
+            $(
+                #[doc = $about]
+                $(#[$attr])*
+                pub $name: $ty,
+            )*
+        }
 
-impl Config {
-    /// The environment layer: each key's variable ([`KEYS`]).
-    fn from_env(env: Env<'_>) -> Config {
-        let path = |n: &str| var(env, n).map(PathBuf::from);
-        let text = |n: &str| var(env, n).map(|v| v.to_string_lossy().into_owned());
-        Config {
-            trust: path("AIRLOCK_TRUST"),
-            revoked: path("AIRLOCK_REVOKED"),
-            identities: var(env, "AIRLOCK_IDENTITY")
-                .map(|v| std::env::split_paths(&v).collect())
-                .unwrap_or_default(),
-            state_dir: path("AIRLOCK_STATE_DIR"),
-            outbox: path("AIRLOCK_OUTBOX"),
-            enterprise: text("AIRLOCK_ENTERPRISE"),
-            submit_url: text("AIRLOCK_SUBMIT_URL"),
-            licence_trust: path("AIRLOCK_LICENCE_TRUST"),
-            appliance_host: text("AIRLOCK_APPLIANCE_HOST"),
-            appliance_ssh_command: text("AIRLOCK_APPLIANCE_SSH_COMMAND"),
-            appliance_manage_url: text("AIRLOCK_APPLIANCE_MANAGE_URL"),
-            host: text("GH_HOST").filter(|h| !h.trim().is_empty()),
-            ..Config::default()
+        /// Every key of `airlock.toml`, in the order the docs list them.
+        /// Tests check that docs/import.md, docs/operator-guide.md, the man
+        /// pages and every command's `--help` name each one.
+        pub const KEYS: &[Key] = &[$(
+            Key {
+                name: stringify!($name),
+                env: keys!(@env $($env)?),
+                flag: $flag,
+                commands: $commands,
+                about: $about,
+            },
+        )*];
+
+        impl Config {
+            /// The environment layer: each key's variable ([`KEYS`]).
+            fn from_env(env: Env<'_>) -> Config {
+                let mut c = Config::default();
+                $($( c.$name = $read(var(env, $env)); )?)*
+                c
+            }
+
+            /// Make the file's relative paths relative to `base`, its directory.
+            fn rebase(&mut self, base: &Path) {
+                $( Rebase::rebase(&mut self.$name, base); )*
+            }
+        }
+    };
+    (@env $env:literal) => { Some($env) };
+    (@env) => { None };
+}
+
+keys! {
+    trust: Option<PathBuf> {
+        flag: "--trust", commands: TRUSTING,
+        about: "the allowed_signers file",
+        env: "AIRLOCK_TRUST" => env_path,
+    }
+    revoked: Option<PathBuf> {
+        flag: "--revoked", commands: TRUSTING,
+        about: "revoked public keys, one per line, or a KRL",
+        env: "AIRLOCK_REVOKED" => env_path,
+    }
+    #[serde(default)]
+    identities: Vec<PathBuf> {
+        flag: "--identity", commands: TRUSTING,
+        about: "age identity files or OpenSSH keys to decrypt with (the variable is colon-separated)",
+        env: "AIRLOCK_IDENTITY" => env_paths,
+    }
+    require_signers: Option<usize> {
+        flag: "--require-signers", commands: TRUSTING,
+        about: "valid signatures required from distinct trusted keys, 1 to 16 (default 1)",
+    }
+    state_dir: Option<PathBuf> {
+        flag: "--state-dir", commands: &["export", "import", "watch", "log", "cloud", "fleet", "report"],
+        about: "the state directory: sequence numbers, ledger, default outbox (default ~/.local/state/airlock)",
+        env: "AIRLOCK_STATE_DIR" => env_path,
+    }
+    outbox: Option<PathBuf> {
+        flag: "--outbox", commands: IMPORTING,
+        about: "the outbox directory (default STATE_DIR/outbox)",
+        env: "AIRLOCK_OUTBOX" => env_path,
+    }
+    enterprise: Option<String> {
+        flag: "--enterprise", commands: &["import", "watch", "cloud"],
+        about: "the GitHub Enterprise Cloud enterprise slug",
+        env: "AIRLOCK_ENTERPRISE" => env_text,
+    }
+    submit_url: Option<String> {
+        flag: "--submit-url", commands: IMPORTING,
+        about: "an internal endpoint to POST verified payloads to, instead of the outbox",
+        env: "AIRLOCK_SUBMIT_URL" => env_text,
+    }
+    submit_token_file: Option<PathBuf> {
+        flag: "--submit-token-file", commands: IMPORTING,
+        about: "the file holding the bearer token for submit_url (AIRLOCK_SUBMIT_TOKEN, the token itself, comes between the flag and the file)",
+    }
+    #[serde(default, deserialize_with = "duration_key")]
+    http_timeout: Option<Duration> {
+        flag: "--http-timeout", commands: &["import", "watch", "cloud"],
+        about: "the most one request to submit_url, or to GitHub (its whole answer included), may take (default 30s)",
+    }
+    #[serde(default, deserialize_with = "duration_key")]
+    http_deadline: Option<Duration> {
+        flag: "--http-deadline", commands: &["import", "watch", "cloud"],
+        about: "the most a bundle's whole hand-over to submit_url may take, every file and retry included; for cloud, one request to GitHub with its retries (default 5min)",
+    }
+    ca_file: Option<PathBuf> {
+        flag: "--ca-file", commands: &["import", "watch", "cloud", "licence"],
+        about: "extra CA certificates (PEM) for HTTPS to GitHub, to submit_url and to the appliance",
+    }
+    api_url: Option<String> {
+        flag: "--api-url", commands: &["cloud"],
+        about: "the GitHub REST API base URL, for anything host does not cover",
+    }
+    host: Option<String> {
+        flag: "--host", commands: &["cloud"],
+        about: "the GitHub host: github.com or NAME.ghe.com (one of api_url and host)",
+        env: "GH_HOST" => env_host,
+    }
+    token_file: Option<PathBuf> {
+        flag: "--token-file", commands: &["cloud"],
+        about: "the file holding the GitHub token (GH_TOKEN or GITHUB_TOKEN, the token itself, comes between the flag and the file)",
+    }
+    licence_trust: Option<PathBuf> {
+        flag: "--licence-trust", commands: LICENCE,
+        about: "the isolated side's allowed_signers for licence bundles: connected-side keys only, principal = the enterprise slug",
+        env: "AIRLOCK_LICENCE_TRUST" => env_path,
+    }
+    appliance_host: Option<String> {
+        flag: "--appliance-host", commands: LICENCE,
+        about: "the GHES appliance (its primary), reached over SSH as admin on port 122",
+        env: "AIRLOCK_APPLIANCE_HOST" => env_text,
+    }
+    appliance_ssh_command: Option<String> {
+        flag: "--appliance-ssh-command", commands: LICENCE,
+        about: "the SSH command, words split at spaces, airlock's arguments appended, as GIT_SSH_COMMAND (default ssh)",
+        env: "AIRLOCK_APPLIANCE_SSH_COMMAND" => env_text,
+    }
+    appliance_ssh_port: Option<u16> {
+        flag: "--appliance-ssh-port", commands: LICENCE,
+        about: "the appliance's administrative SSH port (default 122)",
+    }
+    appliance_ssh_user: Option<String> {
+        flag: "--appliance-ssh-user", commands: LICENCE,
+        about: "the SSH user (default admin)",
+    }
+    appliance_known_hosts: Option<PathBuf> {
+        flag: "--appliance-known-hosts", commands: LICENCE,
+        about: "the known_hosts file pinning the appliance's SSH host key (required for SSH)",
+    }
+    appliance_manage_url: Option<String> {
+        flag: "--appliance-manage-url", commands: LICENCE,
+        about: "the Manage GHES API (GHES 3.12+): https://HOST:8443",
+        env: "AIRLOCK_APPLIANCE_MANAGE_URL" => env_text,
+    }
+    appliance_password_file: Option<PathBuf> {
+        flag: "--appliance-password-file", commands: LICENCE,
+        about: "the file holding the root site admin password for the Manage API (AIRLOCK_APPLIANCE_PASSWORD, the password itself, comes between the flag and the file)",
+    }
+    appliance_api_url: Option<String> {
+        flag: "--appliance-api-url", commands: LICENCE,
+        about: "the appliance's REST API, https://HOST/api/v3: the source of seats in use",
+    }
+    appliance_token_file: Option<PathBuf> {
+        flag: "--appliance-token-file", commands: LICENCE,
+        about: "the file holding a site-admin token for appliance_api_url (AIRLOCK_APPLIANCE_TOKEN, the token itself, comes between the flag and the file)",
+    }
+    licence_auto_apply: Option<bool> {
+        flag: "--licence-auto-apply", commands: &["licence watch"],
+        about: "apply verified licence bundles without waiting for a person (applying restarts GHES services; default false)",
+    }
+    licence_warning_days: Option<u32> {
+        flag: "--warning-days", commands: &["licence status"],
+        about: "licence status: WARNING when the licence expires within this many days (default 30)",
+    }
+    licence_critical_days: Option<u32> {
+        flag: "--critical-days", commands: &["licence status"],
+        about: "licence status: CRITICAL when the licence expires within this many days (default 7)",
+    }
+}
+
+/// A path variable.
+fn env_path(v: Option<OsString>) -> Option<PathBuf> {
+    v.map(PathBuf::from)
+}
+
+/// A text variable.
+fn env_text(v: Option<OsString>) -> Option<String> {
+    v.map(|v| v.to_string_lossy().into_owned())
+}
+
+/// A colon-separated list of paths.
+fn env_paths(v: Option<OsString>) -> Vec<PathBuf> {
+    v.map(|v| std::env::split_paths(&v).collect())
+        .unwrap_or_default()
+}
+
+/// `GH_HOST`, which gh users may have set to blanks.
+fn env_host(v: Option<OsString>) -> Option<String> {
+    env_text(v).filter(|h| !h.trim().is_empty())
+}
+
+/// A key whose relative paths in the file are relative to the file's
+/// directory (paths); other values stay as they are.
+trait Rebase {
+    /// Rebase the relative paths under `base`.
+    fn rebase(&mut self, _base: &Path) {}
+}
+
+impl Rebase for Option<PathBuf> {
+    fn rebase(&mut self, base: &Path) {
+        if let Some(x) = self.as_mut() {
+            if x.is_relative() {
+                *x = base.join(&*x);
+            }
         }
     }
 }
+
+impl Rebase for Vec<PathBuf> {
+    fn rebase(&mut self, base: &Path) {
+        for i in self.iter_mut() {
+            if i.is_relative() {
+                *i = base.join(&*i);
+            }
+        }
+    }
+}
+
+impl Rebase for Option<String> {}
+impl Rebase for Option<Duration> {}
+impl Rebase for Option<bool> {}
+impl Rebase for Option<u16> {}
+impl Rebase for Option<u32> {}
+impl Rebase for Option<usize> {}
 
 /// Where a token comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -384,6 +447,44 @@ pub struct Settings {
     /// HTTPS_PROXY, ALL_PROXY, NO_PROXY (either spelling), judged only
     /// when a command connects ([`Settings::proxies`]).
     proxy_vars: crate::net::ProxyVars,
+    /// `XDG_STATE_HOME` and `HOME`, for the default state directory.
+    state_home: (Option<OsString>, Option<OsString>),
+    /// The values of the variables that hold a secret, read once.
+    secrets: SecretVars,
+}
+
+/// The variables that hold a secret itself (a token, a password).
+const SECRET_VARS: [&str; 5] = [
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+    "AIRLOCK_SUBMIT_TOKEN",
+    "AIRLOCK_APPLIANCE_PASSWORD",
+    "AIRLOCK_APPLIANCE_TOKEN",
+];
+
+/// The secret-holding variables that are set (not empty), with their
+/// values; `Debug` shows the names only.
+#[derive(Clone, Default)]
+struct SecretVars(Vec<(&'static str, zeroize::Zeroizing<Vec<u8>>)>);
+
+impl std::fmt::Debug for SecretVars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(n, _)| n))
+            .finish()
+    }
+}
+
+impl SecretVars {
+    fn read(env: Env<'_>) -> SecretVars {
+        use std::os::unix::ffi::OsStringExt;
+        SecretVars(
+            SECRET_VARS
+                .into_iter()
+                .filter_map(|n| var(env, n).map(|v| (n, zeroize::Zeroizing::new(v.into_vec()))))
+                .collect(),
+        )
+    }
 }
 
 /// The first layer that has it.
@@ -419,6 +520,8 @@ impl Settings {
             var(env, "AIRLOCK_SUBMIT_TOKEN").is_some(),
         )?;
         s.proxy_vars = crate::net::ProxyVars::read(env);
+        s.state_home = (var(env, "XDG_STATE_HOME"), var(env, "HOME"));
+        s.secrets = SecretVars::read(env);
         s.secret_vars = ["AIRLOCK_APPLIANCE_PASSWORD", "AIRLOCK_APPLIANCE_TOKEN"]
             .into_iter()
             .filter(|n| var(env, n).is_some())
@@ -465,6 +568,8 @@ impl Settings {
             submit_token_env,
             secret_vars: Vec::new(),
             proxy_vars: crate::net::ProxyVars::default(),
+            state_home: (None, None),
+            secrets: SecretVars::default(),
         })
     }
 
@@ -512,7 +617,10 @@ impl Settings {
             &self.file.state_dir,
         ]) {
             Some(d) => Ok(d),
-            None => crate::state::default_state_dir(),
+            None => {
+                let (xdg, home) = &self.state_home;
+                crate::state::default_state_dir_in(xdg.as_deref(), home.as_deref())
+            }
         }
     }
 
@@ -605,6 +713,16 @@ impl Settings {
     /// error for a variable that cannot be used.
     pub fn proxies(&self) -> Result<crate::net::Proxies> {
         self.proxy_vars.resolve()
+    }
+
+    /// The value of a variable that holds a secret ([`TokenSource::Env`]),
+    /// as read when the settings were loaded; `None` when it is not set.
+    pub fn secret_var(&self, name: &str) -> Option<&[u8]> {
+        self.secrets
+            .0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// Where the GitHub token comes from: `--token-file`, else `GH_TOKEN`

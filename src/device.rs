@@ -26,16 +26,12 @@ use std::sync::{Arc, Mutex};
 
 use crate::blocks::{Piece, Pool};
 use crate::error::{Code, Error, Result};
+use crate::io::sizes::{DIRECT_BLOCK, WRITEBACK_EVERY};
 
 /// Alignment of direct I/O buffers, offsets and lengths.
 pub(crate) const ALIGN: usize = 4096;
-/// Bytes per write (and per read of the reader).
-const WRITE_BLOCK: usize = 1 << 20;
 /// Buffers of the writer: one filling, the others queued or being written.
 const WRITE_BUFFERS: usize = 4;
-/// Without direct I/O: ask for writeback every so many bytes, so the final
-/// fsync has little left to wait for.
-const WRITEBACK_EVERY: u64 = 32 << 20;
 
 /// A buffer whose window `[off, off + len)` starts at an `ALIGN`ed address.
 struct Aligned {
@@ -264,7 +260,7 @@ impl DeviceWriter {
         }
         if self.made < WRITE_BUFFERS {
             self.made += 1;
-            return Aligned::new(WRITE_BLOCK)
+            return Aligned::new(DIRECT_BLOCK)
                 .map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e.cause));
         }
         self.back
@@ -278,11 +274,11 @@ impl DeviceWriter {
             let at = self.base;
             self.send(Job::Write {
                 buf,
-                len: WRITE_BLOCK,
+                len: DIRECT_BLOCK,
                 at,
             })?;
         }
-        self.base += WRITE_BLOCK as u64;
+        self.base += DIRECT_BLOCK as u64;
         self.fill = 0;
         Ok(())
     }
@@ -372,13 +368,13 @@ impl Write for DeviceWriter {
             self.cur = Some(self.fresh()?);
         }
         let i = (self.pos - self.base) as usize;
-        let n = data.len().min(WRITE_BLOCK - i);
+        let n = data.len().min(DIRECT_BLOCK - i);
         if let Some(cur) = self.cur.as_mut() {
             cur.bytes_mut()[i..i + n].copy_from_slice(&data[..n]);
         }
         self.pos += n as u64;
         self.fill = self.fill.max(i + n);
-        if self.fill == WRITE_BLOCK && self.pos == self.base + WRITE_BLOCK as u64 {
+        if self.fill == DIRECT_BLOCK && self.pos == self.base + DIRECT_BLOCK as u64 {
             self.ship()?;
         }
         Ok(n)
@@ -411,8 +407,6 @@ impl Drop for DeviceWriter {
     }
 }
 
-/// Bytes per read of the reader.
-const READ_BLOCK: usize = 1 << 20;
 /// Reads in flight ahead of the one being served, once reading is
 /// sequential: a direct read waits for the device, so without them the
 /// device would idle while the blocks are hashed.
@@ -426,7 +420,7 @@ const READ_BUFFERS: usize = 16;
 /// byte count or error.
 type Filled = (Vec<u8>, u64, io::Result<usize>);
 
-/// Read the aligned block at `at` into `buf` (`READ_BLOCK` bytes at an
+/// Read the aligned block at `at` into `buf` (`DIRECT_BLOCK` bytes at an
 /// aligned address): whole, or up to the end of the file. A file system
 /// that takes the direct flag but refuses the read is read through the
 /// page cache from then on.
@@ -453,10 +447,10 @@ fn read_block(file: &File, buf: &mut [u8], at: u64, direct: &AtomicBool) -> io::
     }
 }
 
-/// The aligned `READ_BLOCK` window of a pool buffer.
+/// The aligned `DIRECT_BLOCK` window of a pool buffer.
 fn window(buf: &[u8]) -> Option<(usize, usize)> {
     let off = buf.as_ptr().align_offset(ALIGN);
-    (off.checked_add(READ_BLOCK)? <= buf.len()).then_some((off, off + READ_BLOCK))
+    (off.checked_add(DIRECT_BLOCK)? <= buf.len()).then_some((off, off + DIRECT_BLOCK))
 }
 
 /// Reads a file from the device, past the page cache when the file system
@@ -528,7 +522,7 @@ impl DeviceReader {
             current: None,
             pos: 0,
             asked: Default::default(),
-            pool: Pool::new(READ_BLOCK + ALIGN, READ_BUFFERS),
+            pool: Pool::new(DIRECT_BLOCK + ALIGN, READ_BUFFERS),
             last: None,
             len,
             jobs: Some(jobs),
@@ -600,13 +594,13 @@ impl DeviceReader {
         }
         let (piece, at, r) = self.answer()?;
         r?;
-        let sequential = self.last.is_some_and(|l| l + READ_BLOCK as u64 == base);
+        let sequential = self.last.is_some_and(|l| l + DIRECT_BLOCK as u64 == base);
         self.last = Some(base);
         self.current = Some((piece, at));
         if sequential {
-            let mut next = self.asked.back().copied().unwrap_or(base) + READ_BLOCK as u64;
+            let mut next = self.asked.back().copied().unwrap_or(base) + DIRECT_BLOCK as u64;
             while self.asked.len() < READ_AHEAD && next < self.len && self.ask(next, false)? {
-                next += READ_BLOCK as u64;
+                next += DIRECT_BLOCK as u64;
             }
         }
         Ok(())
@@ -621,7 +615,7 @@ impl DeviceReader {
                 .is_some_and(|(p, at)| pos >= *at && pos < at + p.bytes().len() as u64)
         };
         if !serves(&self.current) {
-            self.fetch(pos / READ_BLOCK as u64 * READ_BLOCK as u64)?;
+            self.fetch(pos / DIRECT_BLOCK as u64 * DIRECT_BLOCK as u64)?;
             if !serves(&self.current) {
                 return Ok(None);
             }
@@ -693,7 +687,7 @@ mod tests {
 
     fn writes_and_patches(direct: bool) {
         let dir = tempfile::tempdir().unwrap();
-        for total in [0, 1, ALIGN - 1, ALIGN, WRITE_BLOCK, 3 * WRITE_BLOCK + 123] {
+        for total in [0, 1, ALIGN - 1, ALIGN, DIRECT_BLOCK, 3 * DIRECT_BLOCK + 123] {
             let bytes = data(total);
             let path = dir.path().join(format!("f{total}"));
             let f = File::options()
@@ -757,7 +751,7 @@ mod tests {
 
     fn reads_anywhere(direct: bool) {
         let dir = tempfile::tempdir().unwrap();
-        let bytes = data(5 * READ_BLOCK + 777);
+        let bytes = data(5 * DIRECT_BLOCK + 777);
         let path = dir.path().join("r");
         std::fs::write(&path, &bytes).unwrap();
         let mut r = DeviceReader::with(File::open(&path).unwrap(), direct).unwrap();
@@ -770,8 +764,8 @@ mod tests {
             1,
             4095,
             4096,
-            READ_BLOCK + 3,
-            3 * READ_BLOCK - 2,
+            DIRECT_BLOCK + 3,
+            3 * DIRECT_BLOCK - 2,
             bytes.len() - 5,
             7,
         ] {
@@ -783,7 +777,7 @@ mod tests {
         r.seek(SeekFrom::End(0)).unwrap();
         assert_eq!(r.read(&mut [0u8; 8]).unwrap(), 0);
         // Pieces: the same bytes, never more than asked, none past a block.
-        for (start, max) in [(0, READ_BLOCK), (3, 100_000), (READ_BLOCK - 1, 5)] {
+        for (start, max) in [(0, DIRECT_BLOCK), (3, 100_000), (DIRECT_BLOCK - 1, 5)] {
             r.seek(SeekFrom::Start(start as u64)).unwrap();
             let mut got = Vec::new();
             let mut held = Vec::new();

@@ -328,11 +328,11 @@ pub(crate) fn to_outbox(
             )
         })
         .collect();
-    fsutil::injected_disk_full("handover:disk-full", dir).map_err(failed)?;
+    fsutil::injected_disk_full(fsutil::Fault::HandoverDiskFull, dir).map_err(failed)?;
     let access = fsutil::OutboxAccess::of(dir);
     let mode = staged.grant(access);
     let mut out = staged.publish(mode, Replace::IfIdentical).map_err(failed)?;
-    fsutil::fault_point("handover:payload-published");
+    fsutil::fault_point(fsutil::Fault::HandoverPayloadPublished);
     let text = instructions(m, &listed, enterprise, status, bundle_sha256, replaced);
     let txt = dir.join(instructions_name(m));
     // A re-run (say with another --enterprise) may rewrite this bundle's own

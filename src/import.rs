@@ -375,7 +375,7 @@ fn verify_and_stage(
         Ok((v, dest)) => (v, dest.into_staged()),
         Err(refusal) => {
             // Tests change the file here: the record must not follow.
-            crate::fsutil::pause_point("import:refused");
+            crate::fsutil::pause_point(crate::fsutil::Pause::ImportRefused);
             // A file that changed while it was read is no verdict on a
             // bundle: tried again later, without a record per attempt.
             if refusal.error.code != Code::BundleChanged {
@@ -533,13 +533,13 @@ pub fn import_opened(
         sha256,
     } = verify_and_stage(bundle, opts, &mut ledger, outbox.is_some())?;
     let m = &v.manifest;
-    crate::fsutil::fault_point("import:verified");
+    crate::fsutil::fault_point(crate::fsutil::Fault::ImportVerified);
 
     // 2. Ledger rules, in one exclusive transaction, at the moment of decision.
     let now = || opts.verify.now.now();
     let decision = lifecycle::decide(&mut ledger, &v, &sha256, batch, now(), opts.verify.skew)?;
     batch.accepted(sha256.clone());
-    crate::fsutil::fault_point("import:accepted");
+    crate::fsutil::fault_point(crate::fsutil::Fault::ImportAccepted);
 
     // 3. Hand-over, then record it.
     let replaced = match &opts.target {

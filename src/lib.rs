@@ -19,6 +19,7 @@ pub mod fleet;
 pub mod fsutil;
 pub mod handover;
 pub mod import;
+pub(crate) mod io;
 pub mod keys;
 pub mod ledger;
 pub mod lifecycle;

@@ -628,7 +628,7 @@ pub(crate) fn end_handover(
 ) -> Result<Vec<String>> {
     match result {
         Ok(files) => {
-            fsutil::fault_point("import:handed-over");
+            fsutil::fault_point(fsutil::Fault::ImportHandedOver);
             let mut e = event_from(v, sha, Kind::Handover, Outcome::Done, now);
             // `detail` keeps the v1 spelling for readers of `log`.
             e.detail = Some(files.join("; "));

@@ -15,10 +15,20 @@ use crate::fsutil;
 /// `state_dir` is given (`config::Settings::state_dir`):
 /// `$XDG_STATE_HOME/airlock`, else `~/.local/state/airlock`.
 pub fn default_state_dir() -> Result<PathBuf> {
-    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+    let var = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty());
+    default_state_dir_in(var("XDG_STATE_HOME").as_deref(), var("HOME").as_deref())
+}
+
+/// [`default_state_dir`] from the values of `XDG_STATE_HOME` and `HOME`
+/// (each `None` when unset or empty), as `config::Settings` read them.
+pub fn default_state_dir_in(
+    xdg_state_home: Option<&std::ffi::OsStr>,
+    home: Option<&std::ffi::OsStr>,
+) -> Result<PathBuf> {
+    if let Some(x) = xdg_state_home {
         return Ok(PathBuf::from(x).join("airlock"));
     }
-    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+    match home {
         Some(h) => Ok(PathBuf::from(h).join(".local/state/airlock")),
         None => Err(
             Error::new(Code::Args, "cannot find a state directory: HOME is not set").with_hint(

@@ -459,7 +459,7 @@ impl<R> Watcher<'_, R> {
             }
             return Ok(None);
         }
-        fsutil::pause_point("watch:claimed");
+        fsutil::pause_point(fsutil::Pause::WatchClaimed);
         let opened = Opened::open(&claimed);
         let ident = opened.as_ref().ok().and_then(|o| o.identity());
         let c = Claimed {

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::blocks::{Piece, Pool, SideSha};
 use crate::error::{Code, Error, Result};
+use crate::io::sizes::SHARED_BLOCK;
 
 const LOCAL_SIG: u32 = 0x0403_4b50;
 const CENTRAL_SIG: u32 = 0x0201_4b50;
@@ -846,7 +847,7 @@ impl Reader {
             .seek(SeekFrom::Start(entry.data_offset()))
             .map_err(|e| Error::new(Code::IoRead, format!("cannot read bundle: {e}")))?;
         // A small member (the manifest, a signature) gets a block of its size.
-        let size = entry.size.clamp(1, READ_BLOCK as u64) as usize;
+        let size = entry.size.clamp(1, SHARED_BLOCK as u64) as usize;
         Ok(MemberReader::new(
             &mut *self.medium,
             Blocks::Own(Pool::new(size, 1)),
@@ -872,7 +873,7 @@ impl Reader {
         Ok(Pass {
             reader: self,
             next: 0,
-            pool: Pool::new(READ_BLOCK, READ_POOL),
+            pool: Pool::new(SHARED_BLOCK, READ_POOL),
         })
     }
 
@@ -892,10 +893,6 @@ impl Reader {
     }
 }
 
-/// Bytes per block of a member read in the pass: the medium is read into
-/// these and they are shared, not copied, with the hashing, parsing and
-/// writing threads (`crate::blocks`).
-pub(crate) const READ_BLOCK: usize = 1 << 20;
 /// Blocks of the pass: each consumer queues a few (`blocks::QUEUE`, the
 /// parser 4), and a block is back only when the slowest one is done with it.
 const READ_POOL: usize = 8;
@@ -1158,7 +1155,7 @@ impl<'a> MemberReader<'a> {
         Ok(self.blocks.pool().share(buf, n))
     }
 
-    /// The next block of the member (up to `READ_BLOCK` bytes), `None` at
+    /// The next block of the member (up to `SHARED_BLOCK` bytes), `None` at
     /// its end. The block that completes the member is returned only if the
     /// CRC matches (else `InvalidData`); a member shorter than its entry is
     /// `UnexpectedEof`.
@@ -1207,7 +1204,7 @@ impl<'a> MemberReader<'a> {
             return Ok(None);
         }
         crate::fsutil::injected_read_error(self.size - self.remaining)?;
-        let want = self.remaining.min(READ_BLOCK as u64) as usize;
+        let want = self.remaining.min(SHARED_BLOCK as u64) as usize;
         let piece = match self.medium.read_piece(want) {
             Some(p) => p?,
             None => self.read_own_block(want)?,

@@ -462,7 +462,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
     let (manifest, manifest_bytes) =
         sign_and_finish(&mut zw, staged.entries(), spec, number, &place.probe)?;
     finish_file(zw, &place.probe)?;
-    fsutil::fault_point("export:written");
+    fsutil::fault_point(fsutil::Fault::ExportWritten);
     // Read back from the device, not the page cache: removable media lie.
     // The ledger records the SHA-256 of what that read found; without a
     // read-back there is no verified read of the file, and no hash
@@ -484,7 +484,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         .len();
     // Synced above; only the rename is left.
     fsutil::publish_synced(tmp, &target, opts.overwrite)?;
-    fsutil::fault_point("export:published");
+    fsutil::fault_point(fsutil::Fault::ExportPublished);
     let at = Timestamp::from_system(opts.now.now());
     let detail = export_detail(&target, &renamed);
     ledger.append(exported(&manifest, bundle_sha256.clone(), detail, at))?;
@@ -806,7 +806,7 @@ fn reserve(opts: &ExportOptions<'_>) -> Result<(Ledger, u64)> {
             Timestamp::from_system(opts.now.now()),
         )
     })?;
-    fsutil::fault_point("export:reserved");
+    fsutil::fault_point(fsutil::Fault::ExportReserved);
     Ok((ledger, number))
 }
 

@@ -6,9 +6,6 @@ use sha2::{Digest, Sha256};
 use crate::bundle::manifest::{BundleId, Fingerprint, Manifest, PayloadEntry, Timestamp};
 use crate::sshsig::SshSig;
 
-/// Size of the buffers every pipeline streams members through.
-pub const CHUNK: usize = 1 << 20;
-
 /// The member name of a signature: its key's hex id.
 pub fn signature_member_name(sig: &SshSig) -> String {
     format!("signatures/{}.sig", sig.public_key.id_hex())

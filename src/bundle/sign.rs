@@ -13,10 +13,11 @@ use tempfile::NamedTempFile;
 
 use crate::bundle::container::{member_read_error, open_bundle, Writer};
 use crate::bundle::manifest::{Manifest, MANIFEST_NAME, MAX_SIGNATURES};
-use crate::bundle::rules::{signature_member_name, CHUNK};
+use crate::bundle::rules::signature_member_name;
 use crate::bundle::verify::{open_layout, read_signed, Layout, Signed};
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
+use crate::io::sizes::STREAM_BUFFER;
 use crate::sshsig::{SshSig, BUNDLE_NAMESPACE};
 
 /// The manifest bytes of a bundle whose container and existing signatures
@@ -115,8 +116,8 @@ fn rewrite(
         .as_file()
         .try_clone()
         .map_err(|e| Error::io_write(path, e))?;
-    let mut zw = Writer::new(BufWriter::with_capacity(CHUNK, out));
-    let mut buf = crate::fsutil::buffer(CHUNK)?;
+    let mut zw = Writer::new(BufWriter::with_capacity(STREAM_BUFFER, out));
+    let mut buf = crate::fsutil::buffer(STREAM_BUFFER)?;
     for e in layout.payload.clone() {
         let mut r = layout.reader.member(&e)?;
         let mut w = zw

@@ -25,11 +25,9 @@ use crate::crypt::stream::Sealer;
 use crate::crypt::Recipients;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
+use crate::io::sizes::SHARED_BLOCK;
 use crate::usage::{Sniff, Sniffer};
 
-/// Bytes per block: large reads and writes are markedly faster than 64 KiB
-/// ones, and it is a whole number of age chunks.
-pub const BLOCK: usize = 1 << 20;
 /// Blocks of each pool: enough to keep every thread busy, few enough to
 /// keep peak memory low (a slower thread holds the others back).
 const POOL: usize = 4;
@@ -77,7 +75,7 @@ fn read_blocks(
     sniffer: &mut Sniffer,
     mut each: impl FnMut(Piece) -> Result<()>,
 ) -> Result<(Vec<u8>, u64)> {
-    let mut pool = Pool::new(BLOCK, POOL);
+    let mut pool = Pool::new(SHARED_BLOCK, POOL);
     let mut head = Vec::new();
     let mut done = 0u64;
     loop {
@@ -94,7 +92,7 @@ fn read_blocks(
         let piece = pool.share(buf, n);
         sniffer.feed_piece(piece.clone());
         each(piece)?;
-        if n < BLOCK {
+        if n < SHARED_BLOCK {
             break; // read_full stops short only at the end of input
         }
     }
@@ -170,7 +168,7 @@ fn encrypted<W: Write + Seek + Send>(
     std::thread::scope(|s| {
         let sealing = fsutil::helper_thread("encrypt")?
             .spawn_scoped(s, move || -> Result<()> {
-                let mut pool = Pool::new(Sealer::max_output(BLOCK), POOL);
+                let mut pool = Pool::new(Sealer::max_output(SHARED_BLOCK), POOL);
                 let mut plain = plain_rx.into_iter();
                 loop {
                     let next = plain.next();
@@ -273,7 +271,14 @@ mod tests {
 
     #[test]
     fn clear_members_at_block_boundaries() {
-        for n in [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 5] {
+        for n in [
+            0,
+            1,
+            SHARED_BLOCK - 1,
+            SHARED_BLOCK,
+            SHARED_BLOCK + 1,
+            3 * SHARED_BLOCK + 5,
+        ] {
             let a = data(n, 1);
             let b = data(n / 2 + 7, 2);
             let (bytes, staged) = run(&[a.clone(), b.clone()], &Recipients::default());
@@ -289,7 +294,14 @@ mod tests {
         let id = age::x25519::Identity::generate();
         let mut r = Recipients::default();
         r.add(&id.to_public().to_string()).unwrap();
-        for n in [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK + 70_000] {
+        for n in [
+            0,
+            1,
+            SHARED_BLOCK - 1,
+            SHARED_BLOCK,
+            SHARED_BLOCK + 1,
+            2 * SHARED_BLOCK + 70_000,
+        ] {
             let a = data(n, 5);
             let b = data(777, 6);
             let (bytes, staged) = run(&[a.clone(), b.clone()], &r);

@@ -29,10 +29,11 @@ use crate::bundle::manifest::{
     BundleKind, HexDigest, Manifest, PayloadEntry, PayloadKind, MANIFEST_NAME, MAX_MANIFEST_LEN,
     MAX_SIGNATURES,
 };
-use crate::bundle::rules::{output_name, signature_member_name, CHUNK};
+use crate::bundle::rules::{output_name, signature_member_name};
 use crate::crypt::Identities;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
+use crate::io::sizes::STREAM_BUFFER;
 use crate::sshsig::{SigError, SshSig, BUNDLE_NAMESPACE, MAX_ARMORED_LEN};
 use crate::trust::TrustStore;
 use crate::usage::UsageInfo;
@@ -640,13 +641,13 @@ impl Run<'_, '_> {
         // is judged again at the moment of decision, below.
         check_freshness(&manifest, opts.now.now(), opts.skew)?;
         self.dest.begin(&manifest)?;
-        fsutil::pause_point("verify:signed");
+        fsutil::pause_point(fsutil::Pause::VerifySigned);
         // 6. one sequential read: payload digests (and decryption), the
         //    signed members again, the container's tail
         let read = self
             .read_all(&mut layout.reader, &manifest, &signed)
             .map_err(|e| prefer_changed(&layout.reader, e))?;
-        fsutil::pause_point("verify:payload-read");
+        fsutil::pause_point(fsutil::Pause::VerifyPayloadRead);
         // 7. freshness, now
         let decided_at = opts.now.now();
         check_freshness(&manifest, decided_at, opts.skew)?;
@@ -670,7 +671,7 @@ impl Run<'_, '_> {
         signed: &Signed,
     ) -> Result<PassResult> {
         let mut pass = reader.pass(self.ask.bundle_sha256)?;
-        let mut buf = fsutil::buffer(CHUNK)?;
+        let mut buf = fsutil::buffer(STREAM_BUFFER)?;
         let ids = self.opts.identities.filter(|i| !i.is_empty());
         let mut checks = Vec::new();
         for p in &manifest.payload {

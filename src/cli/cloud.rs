@@ -108,10 +108,13 @@ fn connect(a: &CloudArgs) -> Result<(String, Client, PathBuf)> {
     })?;
     let api = s.api_url()?;
     let token_source = s.github_token();
-    let token = cloud::token(match &token_source {
-        Some(TokenSource::File(f)) => Some(f.as_path()),
-        _ => None,
-    })?;
+    let token = cloud::token(
+        match &token_source {
+            Some(TokenSource::File(f)) => Some(f.as_path()),
+            _ => None,
+        },
+        &["GH_TOKEN", "GITHUB_TOKEN"].map(|v| (v, s.secret_var(v))),
+    )?;
     let ca_file = s.ca_file();
     let trust = Trust::load(ca_file.as_deref())?;
     let proxies = s.proxies()?;

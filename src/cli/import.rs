@@ -100,7 +100,9 @@ impl ImportArgs {
             Some(url) => {
                 let token = match s.submit_token() {
                     Some(TokenSource::File(f)) => Some(airlock::keys::read_passphrase_file(&f)?),
-                    Some(TokenSource::Env(v)) => std::env::var(v).ok().map(Zeroizing::new),
+                    Some(TokenSource::Env(v)) => s
+                        .secret_var(v)
+                        .and_then(|t| String::from_utf8(t.to_vec()).ok().map(Zeroizing::new)),
                     None => None,
                 };
                 // Refuse a bad URL or CA file before anything is recorded.

@@ -242,11 +242,12 @@ fn licence_trust(s: &Settings) -> Result<TrustStore> {
 }
 
 /// Read a secret: from its file's first line, or the variable holding it.
-pub fn read_secret(src: Option<TokenSource>) -> Result<Option<Zeroizing<String>>> {
+pub fn read_secret(s: &Settings, src: Option<TokenSource>) -> Result<Option<Zeroizing<String>>> {
     Ok(match src {
         Some(TokenSource::File(f)) => Some(airlock::keys::read_passphrase_file(&f)?),
-        Some(TokenSource::Env(v)) => std::env::var(v)
-            .ok()
+        Some(TokenSource::Env(v)) => s
+            .secret_var(v)
+            .and_then(|t| std::str::from_utf8(t).ok())
             .map(|t| Zeroizing::new(t.trim().to_string())),
         None => None,
     })

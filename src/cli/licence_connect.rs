@@ -61,7 +61,7 @@ fn ssh(s: &Settings, host: String, seats: Option<SeatsSource>) -> Result<SshAppl
 
 fn manage(s: &Settings, url: String, seats: Option<SeatsSource>) -> Result<ManageApi> {
     let src = s.secret(|c| &c.appliance_password_file, "AIRLOCK_APPLIANCE_PASSWORD");
-    let password = read_secret(src)?.ok_or_else(|| {
+    let password = read_secret(s, src)?.ok_or_else(|| {
         Error::new(Code::Args, "the Manage API needs the root site admin password")
             .with_hint("put it in a file readable only by airlock's user and set appliance_password_file (or AIRLOCK_APPLIANCE_PASSWORD); it is never stored or printed")
     })?;
@@ -76,7 +76,7 @@ fn seats_source(s: &Settings) -> Result<Option<SeatsSource>> {
         return Ok(None);
     };
     let src = s.secret(|c| &c.appliance_token_file, "AIRLOCK_APPLIANCE_TOKEN");
-    let token = read_secret(src)?.ok_or_else(|| {
+    let token = read_secret(s, src)?.ok_or_else(|| {
         Error::new(Code::Args, "appliance_api_url needs a site-admin token").with_hint(
             "set appliance_token_file (or AIRLOCK_APPLIANCE_TOKEN), or unset appliance_api_url",
         )

@@ -270,7 +270,7 @@ impl StagedFile {
         file.set_permissions(std::fs::Permissions::from_mode(mode))
             .and_then(|_| file.sync_all())
             .map_err(|e| Error::io_write(&target, e))?;
-        fsutil::fault_point("publish:synced");
+        fsutil::fault_point(fsutil::Fault::PublishSynced);
         let result = if replace == Replace::Always {
             temp.persist(&target).map(drop).map_err(|e| e.error)
         } else {
