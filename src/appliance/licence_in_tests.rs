@@ -138,10 +138,13 @@ impl World {
         let bytes = format!("licence {reference} {:?}", read).into_bytes();
         fs::write(&ghl, &bytes).unwrap();
         self.appliance.reads.insert(bytes, read);
-        let signer = crate::keys::load_signer(&root().join("keys").join(key), &mut || {
-            unreachable!("test keys have no passphrase")
-        })
-        .unwrap();
+        // A fresh clone has the test keys 0644, which airlock refuses.
+        let copy = self.dir.path().join(key);
+        fs::copy(root().join("keys").join(key), &copy).unwrap();
+        fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let signer =
+            crate::keys::load_signer(&copy, &mut || unreachable!("test keys have no passphrase"))
+                .unwrap();
         let input = Input::licence(&ghl, LicenceInput::new(&ghl, "octo-corp", None).unwrap());
         let spec = BundleSpec {
             signer: &signer,
