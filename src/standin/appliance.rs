@@ -271,7 +271,8 @@ const SSH_VALUE_OPTIONS: &str = "BbcDEeFIiJLlmOopQRSWw";
 /// ssh-style arguments: options, the destination, the remote words.
 #[derive(Debug, Default)]
 struct SshArgs {
-    options: Vec<String>,
+    /// `-o` values as given: bytes (a known_hosts path need not be UTF-8).
+    options: Vec<OsString>,
     port: Option<u16>,
     dest: String,
     remote: Vec<String>,
@@ -279,8 +280,9 @@ struct SshArgs {
 
 fn parse_ssh_args(args: &[OsString]) -> std::result::Result<SshArgs, String> {
     let mut a = SshArgs::default();
-    let mut it = args.iter().map(|s| s.to_string_lossy().into_owned());
-    while let Some(w) = it.next() {
+    let mut raw = args.iter();
+    while let Some(word) = raw.next() {
+        let w = word.to_string_lossy().into_owned();
         if w == "--" && a.dest.is_empty() {
             continue;
         }
@@ -296,15 +298,21 @@ fn parse_ssh_args(args: &[OsString]) -> std::result::Result<SshArgs, String> {
             continue;
         };
         if SSH_VALUE_OPTIONS.contains(opt) {
-            let inline = &w[1 + opt.len_utf8()..];
-            let v = if inline.is_empty() {
-                it.next().ok_or(format!("option -{opt} needs a value"))?
+            use std::os::unix::ffi::OsStrExt;
+            let inline = &word.as_bytes()[1 + opt.len_utf8()..];
+            let v: OsString = if inline.is_empty() {
+                raw.next()
+                    .cloned()
+                    .ok_or(format!("option -{opt} needs a value"))?
             } else {
-                inline.to_string()
+                std::ffi::OsStr::from_bytes(inline).to_os_string()
             };
             match opt {
                 'o' => a.options.push(v),
-                'p' => a.port = Some(v.parse().map_err(|_| format!("bad port {v:?}"))?),
+                'p' => {
+                    let p = v.to_string_lossy();
+                    a.port = Some(p.parse().map_err(|_| format!("bad port {p:?}"))?)
+                }
                 _ => {}
             }
         }
@@ -317,10 +325,16 @@ fn parse_ssh_args(args: &[OsString]) -> std::result::Result<SshArgs, String> {
 
 /// The value of `-o Key=value` (or `Key value`), the key matched without
 /// case, as ssh does.
-fn option<'a>(a: &'a SshArgs, key: &str) -> Option<&'a str> {
+fn option<'a>(a: &'a SshArgs, key: &str) -> Option<&'a std::ffi::OsStr> {
+    use std::os::unix::ffi::OsStrExt;
     a.options.iter().rev().find_map(|o| {
-        let (k, v) = o.split_once('=').or_else(|| o.split_once(' '))?;
-        k.trim().eq_ignore_ascii_case(key).then(|| v.trim())
+        let b = o.as_bytes();
+        let at = b.iter().position(|&c| c == b'=' || c == b' ')?;
+        let k = String::from_utf8_lossy(&b[..at]);
+        let v = b[at + 1..].trim_ascii();
+        k.trim()
+            .eq_ignore_ascii_case(key)
+            .then(|| std::ffi::OsStr::from_bytes(v))
     })
 }
 
@@ -764,7 +778,10 @@ mod tests {
         assert_eq!(a.port, Some(2222));
         assert_eq!(a.dest, "admin@127.0.0.1");
         assert_eq!(a.remote, ["ghe-license", "info", "-j"]);
-        assert_eq!(option(&a, "userknownhostsfile"), Some("/kh"));
+        assert_eq!(
+            option(&a, "userknownhostsfile"),
+            Some(std::ffi::OsStr::new("/kh"))
+        );
 
         let d = tempfile::tempdir().unwrap();
         let kh = d.path().join("kh");
