@@ -787,7 +787,7 @@ mod tests {
         let kh = d.path().join("kh");
         let mut a = a;
         a.options
-            .push(format!("UserKnownHostsFile={}", kh.display()));
+            .push(format!("UserKnownHostsFile={}", kh.display()).into());
         assert!(host_key_problem(d.path(), &a).is_none(), "no key: no check");
         std::fs::write(d.path().join(HOST_KEY), "ssh-ed25519 AAAAkey stand-in\n").unwrap();
         assert!(host_key_problem(d.path(), &a)
