@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::appliance::{Appliance, Backup, LicenceInfo, SeatsUsed};
+use crate::appliance::{Appliance, LicenceInfo, SeatsUsed};
 use crate::bundle::manifest::{BundleKind, HexDigest, Manifest, PayloadEntry, Timestamp};
 use crate::bundle::verify::{check_freshness, verify_bundle, Ask, Dir, Hashing, Replace};
 use crate::bundle::verify::{Staged, Verified, VerifyOptions};
@@ -26,6 +26,9 @@ use crate::import::Opened;
 use crate::ledger::{ActiveLicence, Event, Kind, Ledger, LicenceFacts, Outcome, Tx};
 use crate::lifecycle::{stage_of, Stage};
 use crate::state::StateDir;
+
+mod backup;
+use backup::{backups_recorded, keep_backup, ledger_copy_of};
 
 /// The state directory's folder for licences: `received/` (each verified
 /// licence file, as its bundle carried it) and `backup/` (each outgoing
@@ -130,33 +133,7 @@ pub fn import_licence(
     let read = opts
         .state
         .unlocked(|| read_appliance(appliance, &c.bytes))??;
-    let (verdict, mut facts) = {
-        let tx = ledger.begin()?;
-        let verdict = match ledger_verdict(&tx, &c, now(), opts.verify.skew) {
-            Ok(v) => v,
-            Err(e) => {
-                record_refusal(tx, &c, &e, None, now())?;
-                return Err(e);
-            }
-        };
-        let mut facts = facts_of(&c, &read, &desc);
-        if !matches!(verdict, Verdict::Confirm) {
-            if let Err(e) = licence_rules(&c, &read, opts.seat_decrease, &mut facts) {
-                record_refusal(tx, &c, &e, Some(facts), now())?;
-                return Err(e);
-            }
-        }
-        if matches!(verdict, Verdict::New) {
-            tx.append(event(&c, Kind::Import, Outcome::Accepted, now(), &facts))?;
-        }
-        if !matches!(verdict, Verdict::Confirm) {
-            let mut lease = event(&c, Kind::Handover, Outcome::Started, now(), &facts);
-            lease.lease_pid = Some(std::process::id());
-            tx.append(lease)?;
-        }
-        tx.commit()?;
-        (verdict, facts)
-    };
+    let (verdict, mut facts) = decide(&mut ledger, opts, &c, &read, &desc)?;
     let mut warnings = seat_warnings(&c, &read);
     let backup = match verdict {
         Verdict::Confirm => backups_recorded(&ledger, &c.sha)?,
@@ -184,6 +161,44 @@ pub fn import_licence(
         warnings: Vec::new(),
     };
     confirm(&mut ledger, &c, facts, report, &mut warnings, back, now())
+}
+
+/// At the moment of decision, with what the appliance said: the ledger's
+/// rules again, then the licence rules; the verdict recorded (`import
+/// accepted` or `rejected`), and the lease taken (`handover started`)
+/// unless only the read-back is left.
+fn decide(
+    ledger: &mut Ledger,
+    opts: &LicenceImport<'_>,
+    c: &Candidate,
+    read: &ApplianceRead,
+    desc: &str,
+) -> Result<(Verdict, LicenceFacts)> {
+    let now = opts.verify.now.now();
+    let tx = ledger.begin()?;
+    let verdict = match ledger_verdict(&tx, c, now, opts.verify.skew) {
+        Ok(v) => v,
+        Err(e) => {
+            record_refusal(tx, c, &e, None, now)?;
+            return Err(e);
+        }
+    };
+    let mut facts = facts_of(c, read, desc);
+    if matches!(verdict, Verdict::Confirm) {
+        return Ok((verdict, facts));
+    }
+    if let Err(e) = licence_rules(c, read, opts.seat_decrease, &mut facts) {
+        record_refusal(tx, c, &e, Some(facts), now)?;
+        return Err(e);
+    }
+    if matches!(verdict, Verdict::New) {
+        tx.append(event(c, Kind::Import, Outcome::Accepted, now, &facts))?;
+    }
+    let mut lease = event(c, Kind::Handover, Outcome::Started, now, &facts);
+    lease.lease_pid = Some(std::process::id());
+    tx.append(lease)?;
+    tx.commit()?;
+    Ok((verdict, facts))
 }
 
 /// A licence bundle staged (the watcher's default, decision 83): verified,
@@ -379,6 +394,16 @@ fn ledger_verdict(tx: &Tx<'_>, c: &Candidate, now: SystemTime, skew: Duration) -
     if confirmed {
         return Err(applied_before(c));
     }
+    older_than_accepted(&events, c)?;
+    check_freshness(m, now, skew)?;
+    Ok(Verdict::New)
+}
+
+/// As for usage bundles: no sequence at or below one accepted from the same
+/// key (`LEDGER-ROLLBACK`), nothing created at or before a licence bundle
+/// accepted for the enterprise (`LEDGER-OLDER`).
+fn older_than_accepted(events: &[Event], c: &Candidate) -> Result<()> {
+    let m = &c.v.manifest;
     let accepted = events
         .iter()
         .filter(|e| e.kind == Kind::Import && e.outcome == Outcome::Accepted);
@@ -410,8 +435,7 @@ fn ledger_verdict(tx: &Tx<'_>, c: &Candidate, now: SystemTime, skew: Duration) -
             ));
         }
     }
-    check_freshness(m, now, skew)?;
-    Ok(Verdict::New)
+    Ok(())
 }
 
 fn applied_before(c: &Candidate) -> Error {
@@ -616,131 +640,26 @@ fn apply(
     result
 }
 
-/// The file of the active licence, when this ledger applied it (the Manage
-/// API cannot return the file itself).
-fn ledger_copy_of(ledger: &Ledger, active: &LicenceInfo) -> Result<Option<PathBuf>> {
-    let events = ledger.events()?;
-    let applied = events.iter().rev().find(|e| {
-        e.kind == Kind::Handover
-            && e.outcome == Outcome::Done
-            && e.licence
-                .as_ref()
-                .is_some_and(|l| l.reference == active.reference)
-    });
-    let Some(e) = applied else {
-        return Ok(None);
+/// `LICENCE-NOT-ACTIVE`, its hint naming the backup of the outgoing licence.
+fn not_active(c: &Candidate, back: &ReadBack, backups: &[String]) -> Error {
+    let backup = if backups.is_empty() {
+        "no backup was needed (the licence was already active)".to_string()
+    } else {
+        format!("the outgoing licence is kept in {}", backups.join(", "))
     };
-    let Some(sha) = &e.bundle_sha256 else {
-        return Ok(None);
-    };
-    Ok(events
-        .iter()
-        .find(|x| x.bundle_sha256.as_ref() == Some(sha) && x.bundle_id.is_some())
-        .and_then(|x| x.bundle_id.as_ref())
-        .map(|id| format!("{id}-github-enterprise-{}.ghl", active.reference))
-        .map(|n| {
-            ledger
-                .path()
-                .with_file_name(LICENCE_DIR)
-                .join("received")
-                .join(n)
-        })
-        .filter(|p| p.is_file()))
-}
-
-/// Keep the outgoing licence in `STATE/licence/backup/`: the file (SSH),
-/// or its details and, when this ledger applied it, its file (Manage API).
-/// Written and synced before the apply; never replaced.
-fn keep_backup(
-    opts: &LicenceImport<'_>,
-    own_copy: Option<PathBuf>,
-    appliance: &mut dyn Appliance,
-    read: &ApplianceRead,
-) -> Result<Vec<PathBuf>> {
-    let dir = licence_dir(opts.state.path(), "backup")?;
-    let stamp = Timestamp::from_system(opts.verify.now.now())
-        .to_string()
-        .replace(':', "");
-    let base = format!("{stamp}-github-enterprise-{}", read.active.reference);
-    let mut kept = Vec::new();
-    match appliance.backup()? {
-        Backup::File(bytes) => kept.push(write_backup(&dir, &base, "ghl", &bytes)?),
-        Backup::Details(json) => {
-            kept.push(write_backup(&dir, &base, "json", json.as_bytes())?);
-            if let Some(own) = own_copy {
-                let bytes = std::fs::read(&own).map_err(|e| Error::io_read(&own, e))?;
-                kept.insert(0, write_backup(&dir, &base, "ghl", &bytes)?);
-            }
-        }
-    }
-    Ok(kept)
-}
-
-/// Write a backup as `BASE.EXT`, never replacing one: a backup of the same
-/// licence with the same bytes kept by an earlier attempt (a retry after a
-/// busy appliance) is that backup; other bytes get the next free
-/// `BASE-N.EXT`.
-fn write_backup(dir: &Path, base: &str, ext: &str, bytes: &[u8]) -> Result<PathBuf> {
-    if let Some(p) = same_backup(dir, base, ext, bytes) {
-        return Ok(p);
-    }
-    for n in 1..100 {
-        let name = match n {
-            1 => format!("{base}.{ext}"),
-            n => format!("{base}-{n}.{ext}"),
-        };
-        let p = dir.join(name);
-        match std::fs::read(&p) {
-            Ok(have) if have == bytes => return Ok(p),
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                crate::fsutil::write_atomic(&p, bytes, 0o600, false)?;
-                return Ok(p);
-            }
-            Err(e) => return Err(Error::io_read(&p, e)),
-        }
-    }
-    Err(Error::new(
-        Code::OutputExists,
-        format!("{}: 99 backups named {base} exist", dir.display()),
+    Error::new(
+        Code::LicenceNotActive,
+        format!(
+            "after the apply the appliance reports licence {} (expires {}, check {}), not {}",
+            back.active.reference,
+            back.active.expire_at,
+            if back.valid { "valid" } else { "not valid" },
+            c.reference
+        ),
     )
-    .with_hint("move old backups out of the state directory's licence/backup/"))
-}
-
-/// An earlier backup of the same licence (`…-github-enterprise-REF.EXT`,
-/// whatever its time) holding exactly `bytes`.
-fn same_backup(dir: &Path, base: &str, ext: &str, bytes: &[u8]) -> Option<PathBuf> {
-    let licence = base.split_once("-github-enterprise-").map(|(_, r)| r)?;
-    let tail = format!("-github-enterprise-{licence}.{ext}");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(&tail))
-        })
-        .collect();
-    names.sort();
-    names.into_iter().find(|p| {
-        std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64)
-            && std::fs::read(p).is_ok_and(|have| have == bytes)
-    })
-}
-
-/// The backups an earlier run recorded for this bundle.
-fn backups_recorded(ledger: &Ledger, sha: &HexDigest) -> Result<Vec<String>> {
-    Ok(ledger
-        .events()?
-        .into_iter()
-        .rev()
-        .find(|e| {
-            e.bundle_sha256.as_ref() == Some(sha)
-                && e.kind == Kind::Handover
-                && e.outcome == Outcome::Done
-        })
-        .map(|e| e.files)
-        .unwrap_or_default())
+    .with_hint(format!(
+        "check the appliance (`airlock licence status`); {backup}; docs/licence-in.md shows how to restore it"
+    ))
 }
 
 /// What the appliance says after the apply.
@@ -795,29 +714,7 @@ fn confirm(
         now,
         &facts,
     );
-    let backup = if report.backup.is_empty() {
-        "no backup was needed (the licence was already active)".to_string()
-    } else {
-        format!(
-            "the outgoing licence is kept in {}",
-            report.backup.join(", ")
-        )
-    };
-    let err = (!ok).then(|| {
-        Error::new(
-            Code::LicenceNotActive,
-            format!(
-                "after the apply the appliance reports licence {} (expires {}, check {}), not {}",
-                back.active.reference,
-                back.active.expire_at,
-                if back.valid { "valid" } else { "not valid" },
-                c.reference
-            ),
-        )
-        .with_hint(format!(
-            "check the appliance (`airlock licence status`); {backup}; docs/licence-in.md shows how to restore it"
-        ))
-    });
+    let err = (!ok).then(|| not_active(c, &back, &report.backup));
     if let Some(e) = &err {
         ev.code = Some(e.code.as_str().into());
         ev.detail = Some(e.cause.clone());
@@ -834,5 +731,4 @@ fn confirm(
 }
 
 #[cfg(test)]
-#[path = "licence_in_tests.rs"]
 mod tests;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use super::*;
+use crate::appliance::Backup;
 use crate::bundle::export::{write_bundle, BundleSpec, Input};
 use crate::bundle::licence::LicenceInput;
 use crate::bundle::manifest::LicenceReference;
