@@ -723,3 +723,32 @@ fn the_restore_procedure_brings_the_previous_licence_back() {
         }
     }
 }
+
+/// A new administrator's mistake: the `.ghl` file itself given to `licence
+/// import`. Refused as no bundle, and the hint says how to make one.
+#[test]
+fn the_licence_file_itself_is_refused_with_a_hint_to_export_it() {
+    let d = tempfile::tempdir().unwrap();
+    let ghl = d.path().join("github-enterprise-NEW2.ghl");
+    let licence = airlock::sample::appliance_licence("NEW2", Some(20), "2031-01-01T00:00:00Z");
+    std::fs::write(&ghl, licence).unwrap();
+    std::fs::write(d.path().join("kh"), "").unwrap();
+    let out = common::airlock()
+        .args(["licence", "import"])
+        .arg(&ghl)
+        .arg("--licence-trust")
+        .arg(common::root().join("keys/licence_allowed_signers"))
+        .args(["--appliance-host", "ghes.test", "--appliance-known-hosts"])
+        .arg(d.path().join("kh"))
+        .arg("--state-dir")
+        .arg(d.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("AIRLOCK-E-NOT-A-BUNDLE"), "{err}");
+    assert!(
+        err.contains("airlock export github-enterprise-REF.ghl"),
+        "{err}"
+    );
+}

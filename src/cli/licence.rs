@@ -259,9 +259,21 @@ fn run_import(s: &Settings, a: &ImportArgs) -> Result<()> {
     let state = super::import::open_state(&s.state_dir()?, false)?;
     let opened = Opened::open(&a.bundle)?;
     let opts = options(s, &trust, &state, a.allow_seat_decrease);
-    let report = import_licence(opened, &opts, appliance.as_mut())?;
+    let report = import_licence(opened, &opts, appliance.as_mut())
+        .map_err(|e| licence_file_given(e, &a.bundle))?;
     print_report(&report);
     Ok(())
+}
+
+/// The usual mistake: the `.ghl` file itself given instead of its bundle.
+fn licence_file_given(e: Error, path: &std::path::Path) -> Error {
+    let ghl = airlock::bundle::licence::is_licence_name(path.as_os_str().as_encoded_bytes());
+    if e.code == Code::NotABundle && ghl {
+        return e.with_hint(
+            "this is the licence file itself; on the connected side, `airlock export github-enterprise-REF.ghl --enterprise SLUG --key KEY` makes the signed licence bundle to carry in (docs/licence-in.md)",
+        );
+    }
+    e
 }
 
 fn print_report(r: &LicenceReport) {
