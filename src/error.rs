@@ -337,7 +337,7 @@ codes! {
     ApplianceResponse => ("AIRLOCK-E-APPLIANCE-RESPONSE", Appliance,
         "the appliance answered in an unexpected shape; check its GHES version (the Manage API needs 3.12 or later) and report it with the command you ran"),
     WrongDirection => ("AIRLOCK-E-WRONG-DIRECTION", Payload,
-        "the bundle was carried the wrong way: a licence bundle goes into the appliance on the isolated side, a usage bundle to the connected side; take it to the other side (`airlock inspect` shows its kind)"),
+        "the bundle was carried the wrong way: a licence bundle goes into the appliance on the isolated side (`airlock licence import`), a usage bundle to the connected side (`airlock import`); take it to the other side (`airlock inspect` shows its kind)"),
 }
 
 /// What an error was caused by: an I/O, parser or library error, or the
