@@ -503,44 +503,14 @@ impl LicenceStatus {
             }
             _ => line("licence", "not read".into()),
         }
-        line(
-            "seats in use",
-            match (&self.seats_used, &self.seats_used_source) {
-                (Some(u), Some(src)) => format!("{u} (from {src})"),
-                _ if self.active.is_none() || self.seats_unreadable => "not read".into(),
-                _ => "unknown: no source configured".into(),
-            },
-        );
-        line(
-            "check",
-            match self.check_valid {
-                Some(true) => "valid".into(),
-                Some(false) => "NOT valid".into(),
-                None => "not read".into(),
-            },
-        );
+        line("seats in use", self.seats_in_use_text());
+        line("check", self.check_text());
         let path = match self.path {
             Path::Ssh => "ssh",
             Path::ManageApi => "manage-api",
         };
         line("appliance", format!("{} ({path})", self.appliance));
-        line(
-            "last applied",
-            match &self.last_applied {
-                Some(l) => format!(
-                    "{} on {}, {} (bundle sha256 {})",
-                    l.reference,
-                    l.applied,
-                    if l.confirmed {
-                        "confirmed"
-                    } else {
-                        "NOT confirmed"
-                    },
-                    l.bundle_sha256
-                ),
-                None => "none recorded".into(),
-            },
-        );
+        line("last applied", self.last_applied_text());
         line(
             "thresholds",
             format!(
@@ -557,6 +527,42 @@ impl LicenceStatus {
             ));
         }
         out
+    }
+
+    /// The human form's `seats in use` value.
+    fn seats_in_use_text(&self) -> String {
+        match (&self.seats_used, &self.seats_used_source) {
+            (Some(u), Some(src)) => format!("{u} (from {src})"),
+            _ if self.active.is_none() || self.seats_unreadable => "not read".into(),
+            _ => "unknown: no source configured".into(),
+        }
+    }
+
+    /// The human form's `check` value.
+    fn check_text(&self) -> String {
+        match self.check_valid {
+            Some(true) => "valid".into(),
+            Some(false) => "NOT valid".into(),
+            None => "not read".into(),
+        }
+    }
+
+    /// The human form's `last applied` value.
+    fn last_applied_text(&self) -> String {
+        match &self.last_applied {
+            Some(l) => format!(
+                "{} on {}, {} (bundle sha256 {})",
+                l.reference,
+                l.applied,
+                if l.confirmed {
+                    "confirmed"
+                } else {
+                    "NOT confirmed"
+                },
+                l.bundle_sha256
+            ),
+            None => "none recorded".into(),
+        }
     }
 }
 

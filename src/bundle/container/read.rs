@@ -106,55 +106,7 @@ fn parse_central(cd: &[u8], count: u64) -> Result<Vec<Entry>> {
     let mut entries = Vec::with_capacity(count as usize);
     let mut p = 0usize;
     for i in 0..count {
-        if cd.len() - p < CENTRAL_FIXED as usize {
-            return Err(structure("the central directory is truncated"));
-        }
-        let h = &cd[p..];
-        if u32_at(h, 0) != CENTRAL_SIG {
-            return Err(structure(format!(
-                "central directory entry {i} has a bad signature"
-            )));
-        }
-        let name_len = u16_at(h, 28) as usize;
-        let extra_len = u16_at(h, 30) as u64;
-        if name_len == 0 || name_len > MAX_NAME_LEN {
-            return Err(Error::new(
-                Code::ZipName,
-                format!("central directory entry {i} has a name of {name_len} bytes"),
-            ));
-        }
-        if extra_len != CENTRAL_EXTRA {
-            return Err(structure(format!(
-                "central directory entry {i} is not canonical"
-            )));
-        }
-        let total = CENTRAL_FIXED as usize + name_len + CENTRAL_EXTRA as usize;
-        if cd.len() - p < total {
-            return Err(structure("the central directory is truncated"));
-        }
-        let name_bytes = &h[CENTRAL_FIXED as usize..CENTRAL_FIXED as usize + name_len];
-        let name = std::str::from_utf8(name_bytes)
-            .map_err(|_| {
-                Error::new(
-                    Code::ZipName,
-                    format!("central directory entry {i} has a name that is not UTF-8"),
-                )
-            })?
-            .to_string();
-        check_name_syntax(&name)?;
-        let x = CENTRAL_FIXED as usize + name_len;
-        let entry = Entry {
-            crc32: u32_at(h, 16),
-            size: u64_at(h, x + 4),
-            header_offset: u64_at(h, x + 20),
-            name,
-        };
-        if central_header(&entry) != h[..total] {
-            return Err(structure(format!(
-                "central directory entry for {} is not in canonical form",
-                entry.name
-            )));
-        }
+        let (entry, total) = parse_central_entry(&cd[p..], i)?;
         entries.push(entry);
         p += total;
     }
@@ -173,6 +125,60 @@ fn parse_central(cd: &[u8], count: u64) -> Result<Vec<Entry>> {
         }
     }
     Ok(entries)
+}
+
+/// One entry of the central directory, at the start of `h` (the directory
+/// from there on), checked; with its length.
+fn parse_central_entry(h: &[u8], i: u64) -> Result<(Entry, usize)> {
+    if h.len() < CENTRAL_FIXED as usize {
+        return Err(structure("the central directory is truncated"));
+    }
+    if u32_at(h, 0) != CENTRAL_SIG {
+        return Err(structure(format!(
+            "central directory entry {i} has a bad signature"
+        )));
+    }
+    let name_len = u16_at(h, 28) as usize;
+    let extra_len = u16_at(h, 30) as u64;
+    if name_len == 0 || name_len > MAX_NAME_LEN {
+        return Err(Error::new(
+            Code::ZipName,
+            format!("central directory entry {i} has a name of {name_len} bytes"),
+        ));
+    }
+    if extra_len != CENTRAL_EXTRA {
+        return Err(structure(format!(
+            "central directory entry {i} is not canonical"
+        )));
+    }
+    let total = CENTRAL_FIXED as usize + name_len + CENTRAL_EXTRA as usize;
+    if h.len() < total {
+        return Err(structure("the central directory is truncated"));
+    }
+    let name_bytes = &h[CENTRAL_FIXED as usize..CENTRAL_FIXED as usize + name_len];
+    let name = std::str::from_utf8(name_bytes)
+        .map_err(|_| {
+            Error::new(
+                Code::ZipName,
+                format!("central directory entry {i} has a name that is not UTF-8"),
+            )
+        })?
+        .to_string();
+    check_name_syntax(&name)?;
+    let x = CENTRAL_FIXED as usize + name_len;
+    let entry = Entry {
+        crc32: u32_at(h, 16),
+        size: u64_at(h, x + 4),
+        header_offset: u64_at(h, x + 20),
+        name,
+    };
+    if central_header(&entry) != h[..total] {
+        return Err(structure(format!(
+            "central directory entry for {} is not in canonical form",
+            entry.name
+        )));
+    }
+    Ok((entry, total))
 }
 
 impl Reader {
