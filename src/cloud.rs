@@ -349,22 +349,7 @@ impl Client {
         }
         r.read_message(&mut resp);
         match status {
-            301 | 302 | 303 | 307 | 308 => {
-                let Some(loc) = r.location else {
-                    return Err(Error::new(
-                        Code::CloudResponse,
-                        format!("GET {url}: HTTP {status} without a Location"),
-                    ));
-                };
-                if redirects >= MAX_REDIRECTS {
-                    return Err(Error::new(
-                        Code::CloudResponse,
-                        format!("GET {url}: more than {MAX_REDIRECTS} redirects"),
-                    ));
-                }
-                let next = self.same_origin(&loc, &format!("the redirect (HTTP {status})"))?;
-                Ok(Step::Follow(next))
-            }
+            301 | 302 | 303 | 307 | 308 => self.redirect(url, status, r.location, redirects),
             _ if r.rate_limited() => {
                 let wait = r.rate_limit_wait(self.clock.now());
                 let err = Error::new(
@@ -393,6 +378,31 @@ impl Client {
                 format!("GET {url}: HTTP {status} {}", r.message),
             )),
         }
+    }
+
+    /// A redirect (HTTP `status`) to `location`, followed within the origin
+    /// while fewer than `MAX_REDIRECTS` were.
+    fn redirect<T>(
+        &self,
+        url: &str,
+        status: u16,
+        location: Option<String>,
+        redirects: usize,
+    ) -> Result<Step<T>> {
+        let Some(loc) = location else {
+            return Err(Error::new(
+                Code::CloudResponse,
+                format!("GET {url}: HTTP {status} without a Location"),
+            ));
+        };
+        if redirects >= MAX_REDIRECTS {
+            return Err(Error::new(
+                Code::CloudResponse,
+                format!("GET {url}: more than {MAX_REDIRECTS} redirects"),
+            ));
+        }
+        let next = self.same_origin(&loc, &format!("the redirect (HTTP {status})"))?;
+        Ok(Step::Follow(next))
     }
 
     /// A 2xx answer: its body parsed as it streams in, or the fault that

@@ -18,13 +18,8 @@ fn link_values(h: &str) -> Vec<(String, Vec<String>)> {
     let b = h.as_bytes();
     let mut i = 0;
     let mut out = Vec::new();
-    let ows = |i: &mut usize| {
-        while *i < b.len() && matches!(b[*i], b' ' | b'\t') {
-            *i += 1;
-        }
-    };
     while i < b.len() {
-        ows(&mut i);
+        ows(b, &mut i);
         if i < b.len() && b[i] == b',' {
             i += 1;
             continue;
@@ -40,7 +35,7 @@ fn link_values(h: &str) -> Vec<(String, Vec<String>)> {
         i += end + 1;
         let mut rels: Option<Vec<String>> = None;
         loop {
-            ows(&mut i);
+            ows(b, &mut i);
             if i >= b.len() || b[i] == b',' {
                 break;
             }
@@ -49,36 +44,14 @@ fn link_values(h: &str) -> Vec<(String, Vec<String>)> {
                 break;
             }
             i += 1;
-            ows(&mut i);
+            ows(b, &mut i);
             let start = i;
             while i < b.len() && !matches!(b[i], b'=' | b';' | b',' | b' ' | b'\t') {
                 i += 1;
             }
             let name = h[start..i].to_ascii_lowercase();
-            ows(&mut i);
-            let mut value = String::new();
-            if i < b.len() && b[i] == b'=' {
-                i += 1;
-                ows(&mut i);
-                if i < b.len() && b[i] == b'"' {
-                    i += 1;
-                    while i < b.len() && b[i] != b'"' {
-                        if b[i] == b'\\' && i + 1 < b.len() {
-                            i += 1;
-                        }
-                        let c = h[i..].chars().next().unwrap_or(' ');
-                        value.push(c);
-                        i += c.len_utf8();
-                    }
-                    i += 1;
-                } else {
-                    let start = i;
-                    while i < b.len() && !matches!(b[i], b';' | b',' | b' ' | b'\t') {
-                        i += 1;
-                    }
-                    value = h[start..i].to_string();
-                }
-            }
+            ows(b, &mut i);
+            let value = param_value(h, &mut i);
             // RFC 8288 §3.3: occurrences after the first are ignored.
             if name == "rel" && rels.is_none() {
                 rels = Some(value.split_ascii_whitespace().map(String::from).collect());
@@ -87,6 +60,43 @@ fn link_values(h: &str) -> Vec<(String, Vec<String>)> {
         out.push((url, rels.unwrap_or_default()));
     }
     out
+}
+
+/// A link parameter's value at `i` (after its name): `=` then a quoted
+/// string or a token; empty without `=`. `i` ends after it.
+fn param_value(h: &str, i: &mut usize) -> String {
+    let b = h.as_bytes();
+    let mut value = String::new();
+    if *i < b.len() && b[*i] == b'=' {
+        *i += 1;
+        ows(b, i);
+        if *i < b.len() && b[*i] == b'"' {
+            *i += 1;
+            while *i < b.len() && b[*i] != b'"' {
+                if b[*i] == b'\\' && *i + 1 < b.len() {
+                    *i += 1;
+                }
+                let c = h[*i..].chars().next().unwrap_or(' ');
+                value.push(c);
+                *i += c.len_utf8();
+            }
+            *i += 1;
+        } else {
+            let start = *i;
+            while *i < b.len() && !matches!(b[*i], b';' | b',' | b' ' | b'\t') {
+                *i += 1;
+            }
+            value = h[start..*i].to_string();
+        }
+    }
+    value
+}
+
+/// Skip optional whitespace (spaces and tabs) at `i`.
+fn ows(b: &[u8], i: &mut usize) {
+    while *i < b.len() && matches!(b[*i], b' ' | b'\t') {
+        *i += 1;
+    }
 }
 
 /// The index after the link-value starting at `i`: at the next comma
