@@ -263,7 +263,16 @@ pub fn parse_ssh_time(s: &str) -> Option<SystemTime> {
     {
         return None;
     }
-    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86400 + hour as i64 * 3600 + minute as i64 * 60 + second as i64;
+    if secs <= 0 {
+        return None;
+    }
+    Some(UNIX_EPOCH + Duration::from_secs(secs as u64))
+}
+
+/// Days from 1970-01-01 to a valid date (Howard Hinnant's days_from_civil).
+fn days_from_civil(year: u32, month: u32, day: u32) -> i64 {
     let y = if month <= 2 {
         year as i64 - 1
     } else {
@@ -274,12 +283,7 @@ pub fn parse_ssh_time(s: &str) -> Option<SystemTime> {
     let mp = (month as i64 + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day as i64 - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    let secs = days * 86400 + hour as i64 * 3600 + minute as i64 * 60 + second as i64;
-    if secs <= 0 {
-        return None;
-    }
-    Some(UNIX_EPOCH + Duration::from_secs(secs as u64))
+    era * 146097 + doe - 719468
 }
 
 // --- revoked keys ------------------------------------------------------------

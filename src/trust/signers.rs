@@ -55,47 +55,8 @@ fn parse_options(opts: &str) -> std::result::Result<SigOpts, String> {
     let mut o = SigOpts::default();
     let mut s = opts;
     loop {
-        let name;
-        if let Some(r) = strip_prefix_ci(s, "cert-authority") {
-            name = "cert-authority";
-            o.ca = true;
-            s = r;
-        } else if let Some(r) = strip_prefix_ci(s, "namespaces=") {
-            name = "namespaces";
-            if o.namespaces.is_some() {
-                return Err("namespaces= is given twice (OpenSSH refuses the line)".into());
-            }
-            let (v, r) = dequote(name, r)?;
-            o.namespaces = Some(v);
-            s = r;
-        } else if let Some(r) = strip_prefix_ci(s, "valid-after=") {
-            name = "valid-after";
-            if o.valid_after.is_some() {
-                return Err("valid-after= is given twice (OpenSSH refuses the line)".into());
-            }
-            let (v, r) = dequote(name, r)?;
-            o.valid_after = Some(parse_ssh_time(&v).ok_or_else(|| bad_time(name, &v))?);
-            s = r;
-        } else if let Some(r) = strip_prefix_ci(s, "valid-before=") {
-            name = "valid-before";
-            if o.valid_before.is_some() {
-                return Err("valid-before= is given twice (OpenSSH refuses the line)".into());
-            }
-            let (v, r) = dequote(name, r)?;
-            o.valid_before = Some(parse_ssh_time(&v).ok_or_else(|| bad_time(name, &v))?);
-            s = r;
-        } else if s.starts_with(',') || s.is_empty() {
-            return Err(format!(
-                "empty option in {} (a comma at the start, or two commas in a row)",
-                show(opts)
-            ));
-        } else {
-            let end = s.find([',', '=']).unwrap_or(s.len());
-            return Err(format!(
-                "unknown option {} (OpenSSH knows cert-authority, namespaces=, valid-after=, valid-before=)",
-                show(&s[..end])
-            ));
-        }
+        let (name, r) = parse_option(&mut o, s, opts)?;
+        s = r;
         if s.is_empty() {
             break;
         }
@@ -116,6 +77,54 @@ fn parse_options(opts: &str) -> std::result::Result<SigOpts, String> {
         }
     }
     Ok(o)
+}
+
+/// One option at the start of `s` (of the options `opts`) into `o`: its
+/// name and the text after it.
+fn parse_option<'a>(
+    o: &mut SigOpts,
+    s: &'a str,
+    opts: &str,
+) -> std::result::Result<(&'static str, &'a str), String> {
+    if let Some(r) = strip_prefix_ci(s, "cert-authority") {
+        o.ca = true;
+        Ok(("cert-authority", r))
+    } else if let Some(r) = strip_prefix_ci(s, "namespaces=") {
+        let name = "namespaces";
+        if o.namespaces.is_some() {
+            return Err("namespaces= is given twice (OpenSSH refuses the line)".into());
+        }
+        let (v, r) = dequote(name, r)?;
+        o.namespaces = Some(v);
+        Ok((name, r))
+    } else if let Some(r) = strip_prefix_ci(s, "valid-after=") {
+        let name = "valid-after";
+        if o.valid_after.is_some() {
+            return Err("valid-after= is given twice (OpenSSH refuses the line)".into());
+        }
+        let (v, r) = dequote(name, r)?;
+        o.valid_after = Some(parse_ssh_time(&v).ok_or_else(|| bad_time(name, &v))?);
+        Ok((name, r))
+    } else if let Some(r) = strip_prefix_ci(s, "valid-before=") {
+        let name = "valid-before";
+        if o.valid_before.is_some() {
+            return Err("valid-before= is given twice (OpenSSH refuses the line)".into());
+        }
+        let (v, r) = dequote(name, r)?;
+        o.valid_before = Some(parse_ssh_time(&v).ok_or_else(|| bad_time(name, &v))?);
+        Ok((name, r))
+    } else if s.starts_with(',') || s.is_empty() {
+        Err(format!(
+            "empty option in {} (a comma at the start, or two commas in a row)",
+            show(opts)
+        ))
+    } else {
+        let end = s.find([',', '=']).unwrap_or(s.len());
+        Err(format!(
+            "unknown option {} (OpenSSH knows cert-authority, namespaces=, valid-after=, valid-before=)",
+            show(&s[..end])
+        ))
+    }
 }
 
 fn bad_time(name: &str, v: &str) -> String {
