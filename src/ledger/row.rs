@@ -319,19 +319,7 @@ impl Row {
             Kind::CloudSync => (None, self.created.clone()),
             _ => (time(&self.created, "created")?, None),
         };
-        let files = match (&self.files, kind, &outcome) {
-            (Some(f), _, _) => serde_json::from_str(f).map_err(|_| "files")?,
-            // v1 hand-overs listed their files in `detail`, joined by "; ".
-            (None, Kind::Handover, Outcome::Done) if self.record_version == 1 => self
-                .detail
-                .as_deref()
-                .unwrap_or("")
-                .split("; ")
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect(),
-            _ => Vec::new(),
-        };
+        let files = self.files_of(kind, &outcome)?;
         let read = self.read_facts()?;
         let licence = match &self.licence {
             None => None,
@@ -342,18 +330,9 @@ impl Row {
             kind,
             at: Timestamp::parse(&self.at).ok_or("at")?,
             outcome,
-            bundle_sha256: match &self.bundle_sha256 {
-                None => None,
-                Some(s) => Some(HexDigest::parse(s).ok_or("bundle_sha256")?),
-            },
-            bundle_id: match &self.bundle_id {
-                None => None,
-                Some(s) => Some(BundleId::parse(s).ok_or("bundle_id")?),
-            },
-            signer: match &self.signer {
-                None => None,
-                Some(s) => Some(Fingerprint::parse(s).ok_or("signer")?),
-            },
+            bundle_sha256: parsed(&self.bundle_sha256, HexDigest::parse, "bundle_sha256")?,
+            bundle_id: parsed(&self.bundle_id, BundleId::parse, "bundle_id")?,
+            signer: parsed(&self.signer, Fingerprint::parse, "signer")?,
             principal: self.principal.clone(),
             sequence: u(self.sequence, "sequence")?,
             host_name: self.host_name.clone(),
@@ -379,5 +358,39 @@ impl Row {
             prev_hash: self.prev_hash.clone(),
             hash: self.hash.clone(),
         })
+    }
+
+    /// The files of the record: its `files` column, or for a v1 hand-over
+    /// its `detail`, where they were listed joined by "; ".
+    fn files_of(
+        &self,
+        kind: Kind,
+        outcome: &Outcome,
+    ) -> std::result::Result<Vec<String>, &'static str> {
+        Ok(match (&self.files, kind, outcome) {
+            (Some(f), _, _) => serde_json::from_str(f).map_err(|_| "files")?,
+            (None, Kind::Handover, Outcome::Done) if self.record_version == 1 => self
+                .detail
+                .as_deref()
+                .unwrap_or("")
+                .split("; ")
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
+            _ => Vec::new(),
+        })
+    }
+}
+
+/// An optional stored text parsed with `parse`; `what` names it if it does
+/// not parse.
+fn parsed<T>(
+    v: &Option<String>,
+    parse: impl Fn(&str) -> Option<T>,
+    what: &'static str,
+) -> std::result::Result<Option<T>, &'static str> {
+    match v {
+        None => Ok(None),
+        Some(s) => Some(parse(s).ok_or(what)).transpose(),
     }
 }
