@@ -426,15 +426,7 @@ pub(crate) fn decide(
     let m = &v.manifest;
     let tx = ledger.begin()?;
     if let Some(lease) = live_lease(&tx, m, now)? {
-        return Err(Error::new(
-            Code::HandoverInFlight,
-            format!(
-                "process {} is handing over a bundle of {} since {}",
-                lease.pid,
-                m.source.host(),
-                lease.since
-            ),
-        ));
+        return Err(in_flight(&lease, m));
     }
     let (accepted, done) = tx.bundle_state(sha)?;
     if done {
@@ -478,6 +470,20 @@ pub(crate) fn decide(
     } else {
         Decision::Accepted
     })
+}
+
+/// The error for a bundle of a host whose hand-over `lease` another
+/// process holds.
+fn in_flight(lease: &Lease, m: &Manifest) -> Error {
+    Error::new(
+        Code::HandoverInFlight,
+        format!(
+            "process {} is handing over a bundle of {} since {}",
+            lease.pid,
+            m.source.host(),
+            lease.since
+        ),
+    )
 }
 
 /// The rules for a bundle not accepted before ([`check_rules`]); one that
