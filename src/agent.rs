@@ -32,9 +32,26 @@ pub fn sign(socket: &Path, key: &PublicKey, namespace: &str, message: &[u8]) -> 
     // A hardware token may wait for a touch.
     s.set_read_timeout(Some(Duration::from_secs(120))).ok();
     let data = signed_data(namespace, HashAlg::Sha512, message);
+    let reply = exchange(&mut s, key, &data)?;
+    let (signature, sk) = signature_of(&reply, key)?;
+    let sig = SshSig {
+        public_key: key.clone(),
+        namespace: namespace.to_string(),
+        hash_alg: HashAlg::Sha512,
+        signature,
+        sk,
+    };
+    sig.verify(message)
+        .map_err(|e| agent_err(format!("the agent's signature does not verify: {e}")))?;
+    Ok(sig)
+}
+
+/// Send the sign request for `data` and read the agent's reply (its type
+/// checked: a signature, not a refusal).
+fn exchange(s: &mut UnixStream, key: &PublicKey, data: &[u8]) -> Result<Vec<u8>> {
     let mut body = vec![SIGN_REQUEST];
     put_string(&mut body, &key.blob());
-    put_string(&mut body, &data);
+    put_string(&mut body, data);
     body.extend_from_slice(&0u32.to_be_bytes());
     let mut req = (body.len() as u32).to_be_bytes().to_vec();
     req.extend_from_slice(&body);
@@ -60,6 +77,12 @@ pub fn sign(socket: &Path, key: &PublicKey, namespace: &str, message: &[u8]) -> 
         }
         t => return Err(agent_err(format!("ssh-agent answered message type {t}"))),
     }
+    Ok(reply)
+}
+
+/// The Ed25519 signature (and, for a FIDO key, its flags and counter) in
+/// the agent's reply.
+fn signature_of(reply: &[u8], key: &PublicKey) -> Result<([u8; 64], Option<SkInfo>)> {
     // string signature = string "ssh-ed25519" || string sig
     let sig_blob =
         read_string(&reply[1..]).ok_or_else(|| agent_err("malformed signature from ssh-agent"))?;
@@ -89,16 +112,7 @@ pub fn sign(socket: &Path, key: &PublicKey, namespace: &str, message: &[u8]) -> 
     } else {
         None
     };
-    let sig = SshSig {
-        public_key: key.clone(),
-        namespace: namespace.to_string(),
-        hash_alg: HashAlg::Sha512,
-        signature,
-        sk,
-    };
-    sig.verify(message)
-        .map_err(|e| agent_err(format!("the agent's signature does not verify: {e}")))?;
-    Ok(sig)
+    Ok((signature, sk))
 }
 
 fn read_string(b: &[u8]) -> Option<&[u8]> {

@@ -117,6 +117,23 @@ pub(crate) fn private_beside(path: &Path) -> Option<&str> {
         .filter(|p| Path::new(p).is_file())
 }
 
+/// The error for a public key (of type `word`) given where the private key
+/// belongs, pointing at the private key beside it if there is one.
+fn public_not_private(path: &Path, word: &str) -> Error {
+    let shown = path.display();
+    let hint = match private_beside(path) {
+        Some(p) => format!(
+            "pass --key {p} (the same name without .pub); to sign through ssh-agent holding this key, keep {shown} and add --agent"
+        ),
+        None => "pass the private key (the file without .pub); to sign through ssh-agent holding this key, add --agent".to_string(),
+    };
+    Error::new(
+        Code::KeyRead,
+        format!("{shown} is a public key ({word} …); signing needs the private key"),
+    )
+    .with_hint(hint)
+}
+
 /// What a file given as a private key is, when it is plainly something else:
 /// a public key, an age identity, a key in another format, nothing.
 fn not_a_private_key(path: &Path, text: &[u8]) -> Option<Error> {
@@ -131,20 +148,7 @@ fn not_a_private_key(path: &Path, text: &[u8]) -> Option<Error> {
         );
     }
     if let Some(word) = public_key_type(text) {
-        let private = private_beside(path);
-        let hint = match private {
-            Some(p) => format!(
-                "pass --key {p} (the same name without .pub); to sign through ssh-agent holding this key, keep {shown} and add --agent"
-            ),
-            None => "pass the private key (the file without .pub); to sign through ssh-agent holding this key, add --agent".to_string(),
-        };
-        return Some(
-            Error::new(
-                Code::KeyRead,
-                format!("{shown} is a public key ({word} …); signing needs the private key"),
-            )
-            .with_hint(hint),
-        );
+        return Some(public_not_private(path, word));
     }
     if first.starts_with("AGE-SECRET-KEY-") || first.starts_with("# created:") {
         return Some(

@@ -82,6 +82,31 @@ fn read_ca_file(path: &Path) -> Result<Vec<Certificate<'static>>> {
     Ok(certs)
 }
 
+/// What the operator named in `SSL_CERT_FILE` and `SSL_CERT_DIR` must be
+/// there: a stale variable is an error, not a quiet loss of the CA it was
+/// set for.
+fn check_env_paths() -> Result<()> {
+    if let Some(f) = env_path("SSL_CERT_FILE") {
+        if let Err(e) = std::fs::File::open(&f) {
+            return Err(Error::new(
+                Code::TlsTrust,
+                format!("SSL_CERT_FILE={f} cannot be read: {e}"),
+            ));
+        }
+    }
+    if let Some(d) = std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty()) {
+        for dir in std::env::split_paths(&d).filter(|p| !p.as_os_str().is_empty()) {
+            if let Err(e) = std::fs::read_dir(&dir) {
+                return Err(Error::new(
+                    Code::TlsTrust,
+                    format!("SSL_CERT_DIR entry {} cannot be read: {e}", dir.display()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Trust {
     /// The store (or `SSL_CERT_FILE` / `SSL_CERT_DIR`), plus `ca_file`.
     pub fn load(ca_file: Option<&Path>) -> Result<Trust> {
@@ -90,26 +115,7 @@ impl Trust {
             None => Vec::new(),
         };
         let from_env = env_path("SSL_CERT_FILE").is_some() || env_path("SSL_CERT_DIR").is_some();
-        // What the operator named must be there: a stale variable is an
-        // error, not a quiet loss of the CA it was set for.
-        if let Some(f) = env_path("SSL_CERT_FILE") {
-            if let Err(e) = std::fs::File::open(&f) {
-                return Err(Error::new(
-                    Code::TlsTrust,
-                    format!("SSL_CERT_FILE={f} cannot be read: {e}"),
-                ));
-            }
-        }
-        if let Some(d) = std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty()) {
-            for dir in std::env::split_paths(&d).filter(|p| !p.as_os_str().is_empty()) {
-                if let Err(e) = std::fs::read_dir(&dir) {
-                    return Err(Error::new(
-                        Code::TlsTrust,
-                        format!("SSL_CERT_DIR entry {} cannot be read: {e}", dir.display()),
-                    ));
-                }
-            }
-        }
+        check_env_paths()?;
         let native = rustls_native_certs::load_native_certs();
         let store: Vec<Certificate<'static>> = native
             .certs

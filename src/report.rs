@@ -148,6 +148,32 @@ fn style(kind: MarkKind, st: Option<&MarkState>, y: f64) -> (&'static str, &'sta
     (fill, stroke, lane)
 }
 
+/// A mark's shape at `x` in its `lane`: a circle for an export, a square
+/// for an import, a triangle for a sync, a cross for a refusal.
+fn shape(kind: MarkKind, x: f64, lane: f64, fill: &str, stroke: &str) -> String {
+    match kind {
+        MarkKind::Export => format!("<circle cx=\"{x:.1}\" cy=\"{lane:.1}\" r=\"5\" fill=\"{fill}\" stroke=\"{stroke}\"/>"),
+        MarkKind::Import => format!(
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"2\"/>",
+            x - 5.0,
+            lane - 5.0
+        ),
+        MarkKind::Sync => format!(
+            "<polygon points=\"{:.1},{:.1} {x:.1},{:.1} {:.1},{:.1}\" fill=\"{fill}\"/>",
+            x - 6.0,
+            lane - 5.0,
+            lane + 5.0,
+            x + 6.0,
+            lane - 5.0
+        ),
+        MarkKind::Refused => format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{fill}\" font-size=\"13\">✕</text>",
+            x - 4.0,
+            lane + 5.0
+        ),
+    }
+}
+
 /// One group of close marks of one kind: its shape, a count when more
 /// than one, and a title listing every event exactly.
 fn mark(kind: MarkKind, ms: &[&Point<'_>], y: f64) -> String {
@@ -171,27 +197,7 @@ fn mark(kind: MarkKind, ms: &[&Point<'_>], y: f64) -> String {
         .collect();
     let title = format!("<title>{}</title>", esc(&lines.join("\n")));
     let (fill, stroke, lane) = style(kind, st, y);
-    let shape = match kind {
-        MarkKind::Export => format!("<circle cx=\"{x:.1}\" cy=\"{lane:.1}\" r=\"5\" fill=\"{fill}\" stroke=\"{stroke}\"/>"),
-        MarkKind::Import => format!(
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"2\"/>",
-            x - 5.0,
-            lane - 5.0
-        ),
-        MarkKind::Sync => format!(
-            "<polygon points=\"{:.1},{:.1} {x:.1},{:.1} {:.1},{:.1}\" fill=\"{fill}\"/>",
-            x - 6.0,
-            lane - 5.0,
-            lane + 5.0,
-            x + 6.0,
-            lane - 5.0
-        ),
-        MarkKind::Refused => format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{fill}\" font-size=\"13\">✕</text>",
-            x - 4.0,
-            lane + 5.0
-        ),
-    };
+    let shape = shape(kind, x, lane, fill, stroke);
     let sync_class = match (kind, st) {
         (MarkKind::Sync, Some(MarkState::GitHub(_, true))) => " confirmed",
         (MarkKind::Sync, _) => " failed",

@@ -54,6 +54,18 @@ fn answer(s: &mut TcpStream, status: &str, body: &str) {
     let _ = s.flush();
 }
 
+/// The target of a `GET` request's head; empty for any other request.
+fn get_target(head: &str) -> String {
+    head.lines()
+        .next()
+        .and_then(|l| {
+            let mut p = l.split_whitespace();
+            (p.next() == Some("GET")).then(|| p.next()).flatten()
+        })
+        .unwrap_or("")
+        .to_string()
+}
+
 impl StandIn {
     /// Start serving `sync_status` and `consumed` for `enterprise`.
     pub fn start(enterprise: &str, sync_status: String, consumed: String) -> Result<StandIn> {
@@ -84,15 +96,7 @@ impl StandIn {
                     let Some(head) = read_head(&mut s) else {
                         continue;
                     };
-                    let target = head
-                        .lines()
-                        .next()
-                        .and_then(|l| {
-                            let mut p = l.split_whitespace();
-                            (p.next() == Some("GET")).then(|| p.next()).flatten()
-                        })
-                        .unwrap_or("")
-                        .to_string();
+                    let target = get_target(&head);
                     let path = target.split('?').next().unwrap_or("");
                     if path == sync_path {
                         answer(&mut s, "200 OK", &sync_status);

@@ -125,17 +125,7 @@ impl StateDir {
                 let holder = fs::read_to_string(&lock_path)
                     .ok()
                     .and_then(|t| t.trim().parse::<u32>().ok());
-                let shown = holder
-                    .map(|pid| format!(" (pid {pid})"))
-                    .unwrap_or_default();
-                let until = match limit {
-                    None => "it ends when that run ends (Ctrl-C to give up)".to_string(),
-                    Some(l) => format!("waiting at most {}", humantime::format_duration(l)),
-                };
-                crate::progress::note(&format!(
-                    "waiting for another airlock process{shown} that holds {}; {until}",
-                    lock_path.display()
-                ));
+                note_waiting(&lock_path, holder, limit);
                 on_wait(&lock_path);
                 let start = Instant::now();
                 if !wait_for(&lock, limit).map_err(lock_err)? {
@@ -244,6 +234,22 @@ fn wait_for(lock: &File, limit: Option<Duration>) -> std::io::Result<bool> {
             Err(fs::TryLockError::Error(e)) => return Err(e),
         }
     }
+}
+
+/// Say why nothing happens: another run (`holder`, if it wrote its pid)
+/// holds the directory's lock, and how long airlock waits for it.
+fn note_waiting(lock_path: &Path, holder: Option<u32>, limit: Option<Duration>) {
+    let shown = holder
+        .map(|pid| format!(" (pid {pid})"))
+        .unwrap_or_default();
+    let until = match limit {
+        None => "it ends when that run ends (Ctrl-C to give up)".to_string(),
+        Some(l) => format!("waiting at most {}", humantime::format_duration(l)),
+    };
+    crate::progress::note(&format!(
+        "waiting for another airlock process{shown} that holds {}; {until}",
+        lock_path.display()
+    ));
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -167,26 +167,7 @@ impl SshAppliance {
     /// Spawn, feed, read within bounds, wait until the deadline.
     fn exec(&self, remote: &[&str], input: Option<&[u8]>, max_out: u64) -> Result<Ran> {
         let what = self.what(remote);
-        let argv = self.argv(remote);
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..])
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| {
-            Error::new(
-                Code::ApplianceUnreachable,
-                format!(
-                    "{what}: cannot run the SSH command {}: {e}",
-                    crate::names::escape(std::path::Path::new(&argv[0]))
-                ),
-            )
-            .with_hint("check the appliance SSH command (it must be a program on PATH, or a path)")
-        })?;
+        let mut child = self.spawn(remote, input, &what)?;
         let limit = if remote == APPLY {
             self.cfg.apply_timeout
         } else {
@@ -194,23 +175,7 @@ impl SshAppliance {
         };
         let deadline = Instant::now() + limit;
         let rx = plumb(&mut child, input, max_out);
-        let mut status = None;
-        let mut timed_out = false;
-        loop {
-            match child.try_wait() {
-                Ok(Some(s)) => {
-                    status = Some(s);
-                    break;
-                }
-                Ok(None) if Instant::now() >= deadline => {
-                    timed_out = true;
-                    break;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-                Err(_) => break,
-            }
-        }
-        if timed_out || status.is_none() {
+        let Some(status) = wait_until(&mut child, deadline) else {
             let _ = child.kill();
             let _ = child.wait();
             return Err(Error::new(
@@ -220,7 +185,7 @@ impl SshAppliance {
                     limit.as_secs()
                 ),
             ));
-        }
+        };
         // The pipes close when the child (and anything it left holding
         // them) is gone; do not wait forever for a stray grandchild.
         let (mut stdout, mut stderr, mut over) = (Vec::new(), Vec::new(), false);
@@ -243,9 +208,33 @@ impl SshAppliance {
             ));
         }
         Ok(Ran {
-            status: status.and_then(|s| s.code()),
+            status: status.code(),
             stdout,
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+
+    /// Start the SSH command for `remote`, its output piped.
+    fn spawn(&self, remote: &[&str], input: Option<&[u8]>, what: &str) -> Result<Child> {
+        let argv = self.argv(remote);
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.spawn().map_err(|e| {
+            Error::new(
+                Code::ApplianceUnreachable,
+                format!(
+                    "{what}: cannot run the SSH command {}: {e}",
+                    crate::names::escape(std::path::Path::new(&argv[0]))
+                ),
+            )
+            .with_hint("check the appliance SSH command (it must be a program on PATH, or a path)")
         })
     }
 
@@ -449,6 +438,19 @@ impl Appliance for SshAppliance {
         match &self.cfg.seats {
             Some(s) => s.seats_used(self.cfg.timeout).map(Some),
             None => Ok(None),
+        }
+    }
+}
+
+/// The child's exit status once it has exited; `None` when `deadline`
+/// passed first or its status cannot be read.
+fn wait_until(child: &mut Child, deadline: Instant) -> Option<std::process::ExitStatus> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return Some(s),
+            Ok(None) if Instant::now() >= deadline => return None,
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => return None,
         }
     }
 }

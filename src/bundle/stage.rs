@@ -160,33 +160,15 @@ fn encrypted<W: Write + Seek + Send>(
 ) -> Result<(Vec<u8>, u64)> {
     let werr = |e: io::Error| Error::io_write(out_path, e);
     let enc = recipients.encryption()?;
-    let mut sealer = enc.sealer;
+    let sealer = enc.sealer;
     mw.write_all(&enc.header).map_err(werr)?;
     sha.feed(Piece::owned(enc.header));
     let (plain_tx, plain_rx) = std::sync::mpsc::sync_channel::<Piece>(QUEUE);
     let (sealed_tx, sealed_rx) = std::sync::mpsc::sync_channel::<Piece>(QUEUE);
     std::thread::scope(|s| {
         let sealing = fsutil::helper_thread("encrypt")?
-            .spawn_scoped(s, move || -> Result<()> {
-                let mut pool = Pool::new(Sealer::max_output(SHARED_BLOCK), POOL);
-                let mut plain = plain_rx.into_iter();
-                loop {
-                    let next = plain.next();
-                    let mut out = pool.take()?;
-                    out.clear();
-                    match &next {
-                        Some(p) => sealer.update(p.bytes(), &mut out),
-                        None => sealer.finish(&mut out),
-                    }
-                    .map_err(werr)?;
-                    let last = next.is_none();
-                    drop(next); // the plaintext block goes back to its pool
-                    let n = out.len();
-                    if sealed_tx.send(pool.share(out, n)).is_err() || last {
-                        // The writer stopped (its error is reported), or the end.
-                        return Ok(());
-                    }
-                }
+            .spawn_scoped(s, move || {
+                seal_blocks(sealer, plain_rx, sealed_tx, out_path)
             })
             .map_err(|e| thread_error("encryption", e))?;
         let writing = fsutil::helper_thread("write")?
@@ -217,6 +199,36 @@ fn encrypted<W: Write + Seek + Send>(
         sealed?;
         read
     })
+}
+
+/// The encryption thread: seals each plaintext block from `plain` and sends
+/// the sealed one to `sealed`, the last after the plaintext ends.
+fn seal_blocks(
+    mut sealer: Sealer,
+    plain: std::sync::mpsc::Receiver<Piece>,
+    sealed: std::sync::mpsc::SyncSender<Piece>,
+    out_path: &Path,
+) -> Result<()> {
+    let werr = |e: io::Error| Error::io_write(out_path, e);
+    let mut pool = Pool::new(Sealer::max_output(SHARED_BLOCK), POOL);
+    let mut plain = plain.into_iter();
+    loop {
+        let next = plain.next();
+        let mut out = pool.take()?;
+        out.clear();
+        match &next {
+            Some(p) => sealer.update(p.bytes(), &mut out),
+            None => sealer.finish(&mut out),
+        }
+        .map_err(werr)?;
+        let last = next.is_none();
+        drop(next); // the plaintext block goes back to its pool
+        let n = out.len();
+        if sealed.send(pool.share(out, n)).is_err() || last {
+            // The writer stopped (its error is reported), or the end.
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]

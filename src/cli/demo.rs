@@ -150,24 +150,9 @@ struct CloudView {
 
 pub fn run(a: Args) -> Result<()> {
     let json = super::json();
-    let tmp;
     let keep = a.dir.is_some();
-    let dir = match a.dir {
-        Some(d) => {
-            fsutil::ensure_dir(&d, "demo directory")?;
-            d
-        }
-        None => {
-            tmp = tempfile::tempdir().map_err(|e| Error::io_write(&std::env::temp_dir(), e))?;
-            // Removed if the demo is interrupted, too.
-            fsutil::track_temp_dir(tmp.path());
-            tmp.path().to_path_buf()
-        }
-    };
-    for sub in ["exporter", "stick", "importer"] {
-        let d = dir.join(sub);
-        std::fs::create_dir_all(&d).map_err(|e| Error::io_write(&d, e))?;
-    }
+    // `_tmp` removes the directory when the demo ends.
+    let (dir, _tmp) = demo_dir(a.dir)?;
     let mut st = Story { json, step: 0 };
     if !json {
         outln!("airlock demo in {}", names::shown(&dir));
@@ -204,6 +189,44 @@ pub fn run(a: Args) -> Result<()> {
         super::print_json(&doc);
         return Ok(());
     }
+    print_verdict(keep, &inward, &first, &imp);
+    outln!("Check a bundle by hand with standard tools: docs/verify-by-hand.md");
+    Ok(())
+}
+
+/// The demo's directory: `dir`, or a temporary one (removed when the
+/// returned guard is dropped, or if the demo is interrupted), with its
+/// three sides' subdirectories.
+fn demo_dir(dir: Option<PathBuf>) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let mut tmp = None;
+    let dir = match dir {
+        Some(d) => {
+            fsutil::ensure_dir(&d, "demo directory")?;
+            d
+        }
+        None => {
+            let t = tempfile::tempdir().map_err(|e| Error::io_write(&std::env::temp_dir(), e))?;
+            // Removed if the demo is interrupted, too.
+            fsutil::track_temp_dir(t.path());
+            let d = t.path().to_path_buf();
+            tmp = Some(t);
+            d
+        }
+    };
+    for sub in ["exporter", "stick", "importer"] {
+        let d = dir.join(sub);
+        std::fs::create_dir_all(&d).map_err(|e| Error::io_write(&d, e))?;
+    }
+    Ok((dir, tmp))
+}
+
+/// The human form's closing verdict, and where the usage file to upload is.
+fn print_verdict(
+    keep: bool,
+    inward: &super::demo_licence::LicenceIn,
+    first: &FirstImport,
+    imp: &Importer,
+) {
     outln!("\nverdict: the genuine bundle verified, decrypted and was handed over once with its upload steps;");
     outln!("the forged and the older one were refused; the (stand-in) Cloud confirmed the sync.");
     outln!(
@@ -225,8 +248,6 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         outln!("(The demo directory is removed now; run `airlock demo --dir DIR` to keep it.)");
     }
-    outln!("Check a bundle by hand with standard tools: docs/verify-by-hand.md");
-    Ok(())
 }
 
 /// Steps 1-3: the exporter's key, the importer's age identity, the usage file.

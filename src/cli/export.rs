@@ -339,6 +339,17 @@ impl Report for Exported<'_> {
 
 /// The bundle written, for a person: what each input is, then the bundle.
 fn print_text(report: &ExportReport) {
+    let licence = print_inputs(report);
+    outln!(
+        "bundle {} ({})",
+        names::shown(&report.path),
+        super::bytes(report.bundle_size)
+    );
+    print_bundle(report, licence.as_ref());
+}
+
+/// What each input is; the licence's summary, if the bundle carries one.
+fn print_inputs(report: &ExportReport) -> Option<airlock::bundle::licence::LicenceSummary> {
     let m = &report.manifest;
     for (from, to) in &report.renamed {
         outln!("{from}: travels as {to} (payload names use letters, digits, '.', '_' and '-'; docs/format.md §5)");
@@ -370,13 +381,14 @@ fn print_text(report: &ExportReport) {
     {
         outln!("{}: opaque file, {}", p.name, super::bytes(p.size));
     }
-    outln!(
-        "bundle {} ({})",
-        names::shown(&report.path),
-        super::bytes(report.bundle_size)
-    );
+    licence
+}
+
+/// The bundle's lines after its name: id, source, signer, times, hash.
+fn print_bundle(report: &ExportReport, licence: Option<&airlock::bundle::licence::LicenceSummary>) {
+    let m = &report.manifest;
     outln!("  id           {}", m.bundle_id);
-    match &licence {
+    match licence {
         Some(l) => outln!(
             "  source       enterprise {} (a licence bundle, format version 3)",
             l.enterprise

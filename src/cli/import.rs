@@ -328,15 +328,7 @@ fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
     }
     // Each bundle is opened once; the order, the verification and the
     // ledger read only those descriptors.
-    let mut opened = Vec::new();
-    let mut unopened = Vec::new();
-    for p in bundles {
-        match Opened::open(&p) {
-            Ok(o) => opened.push(o),
-            Err(e) => unopened.push((p, e)),
-        }
-    }
-    let ordered = batch_order(opened);
+    let (ordered, unopened) = open_all(bundles);
     let first = ordered
         .first()
         .map(|o| o.path().to_path_buf())
@@ -379,20 +371,43 @@ fn run_batch(a: &Args, bundles: Vec<PathBuf>) -> Result<()> {
     }
     match first_failure {
         None => Ok(()),
-        Some((b, e)) => {
-            if super::json() {
-                super::already_reported();
-            }
-            let failed = counts.get("refused").unwrap_or(&0) + counts.get("failed").unwrap_or(&0);
-            let summary = format!(
-                "{failed} of {total} bundle(s) not imported; the first: {}: {}",
-                names::shown(&b),
-                names::one_line(&e.cause)
-            );
-            let hint = e.hint().to_string();
-            Err(Error::new(e.code, summary).with_hint(hint).with_source(e))
+        Some((b, e)) => Err(batch_error(&counts, total, &b, e)),
+    }
+}
+
+/// Each bundle opened once: those opened, in batch order, and those that
+/// could not be, with their errors.
+fn open_all(bundles: Vec<PathBuf>) -> (Vec<Opened>, Vec<(PathBuf, Error)>) {
+    let mut opened = Vec::new();
+    let mut unopened = Vec::new();
+    for p in bundles {
+        match Opened::open(&p) {
+            Ok(o) => opened.push(o),
+            Err(e) => unopened.push((p, e)),
         }
     }
+    (batch_order(opened), unopened)
+}
+
+/// The batch's error: how many of `total` were not imported, and the first
+/// failure (`b`'s error `e`, kept as the source).
+fn batch_error(
+    counts: &std::collections::BTreeMap<&'static str, usize>,
+    total: usize,
+    b: &Path,
+    e: Error,
+) -> Error {
+    if super::json() {
+        super::already_reported();
+    }
+    let failed = counts.get("refused").unwrap_or(&0) + counts.get("failed").unwrap_or(&0);
+    let summary = format!(
+        "{failed} of {total} bundle(s) not imported; the first: {}: {}",
+        names::shown(b),
+        names::one_line(&e.cause)
+    );
+    let hint = e.hint().to_string();
+    Error::new(e.code, summary).with_hint(hint).with_source(e)
 }
 
 /// Import one bundle of a batch: its summary line (not with `--json`), its

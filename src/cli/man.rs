@@ -99,8 +99,21 @@ const FILES: &[(&str, &str)] = &[
     (".airlock-XXXXXX.tmp", "A temporary file while a file is written; removed when airlock is interrupted, and swept by the next run if a killed run left it."),
 ];
 
+/// An example: what it does, and its command lines.
+type Example = (&'static str, Vec<&'static str>);
+
 /// Examples for a page, by its name.
-fn examples(name: &str) -> Vec<(&'static str, Vec<&'static str>)> {
+fn examples(name: &str) -> Vec<Example> {
+    let isolated = isolated_side_examples(name);
+    if isolated.is_empty() {
+        connected_side_examples(name)
+    } else {
+        isolated
+    }
+}
+
+/// Examples for the pages of the isolated side's commands (and airlock(1)).
+fn isolated_side_examples(name: &str) -> Vec<Example> {
     match name {
         "airlock" => vec![
             ("The whole job on built-in sample data, step by step:", vec!["airlock demo"]),
@@ -140,6 +153,13 @@ fn examples(name: &str) -> Vec<(&'static str, Vec<&'static str>)> {
         ],
         "airlock-sign" => vec![("A second signature (two-person rule):", vec!["airlock sign BUNDLE --key ~/.ssh/second_ed25519"])],
         "airlock-extract" => vec![("Verify, decrypt and write the payload into a directory:", vec!["airlock extract BUNDLE --trust allowed_signers --identity ~/.config/airlock/identity.txt --out ./usage"])],
+        _ => vec![],
+    }
+}
+
+/// Examples for the pages of the connected side's commands and the tools.
+fn connected_side_examples(name: &str) -> Vec<Example> {
+    match name {
         "airlock-import" => vec![
             ("Import into the outbox, with the enterprise's upload page in the steps:", vec!["airlock import BUNDLE --trust /etc/airlock/allowed_signers --enterprise octo-corp"]),
             ("With airlock.toml holding trust, identities and enterprise:", vec!["airlock import BUNDLE"]),
