@@ -253,13 +253,7 @@ fn instance(
     th: Thresholds,
 ) -> Instance {
     let known = evs.iter().any(|e| is_own(e));
-    let last_export_created = evs
-        .iter()
-        .filter(|e| {
-            is(e, Kind::Import, Outcome::Accepted) || is(e, Kind::Export, Outcome::Exported)
-        })
-        .filter_map(|e| e.created)
-        .max();
+    let last_export_created = last_export_created(evs);
     let handed = standings(evs);
     let syncs: Vec<&Event> = evs
         .iter()
@@ -277,16 +271,7 @@ fn instance(
         .find(|h| h.state == Standing::Pending)
         .cloned();
     let latest_sync = syncs.iter().copied().max_by_key(|e| e.seq);
-    // Refusals as a rollback or replay; bundles superseded within a batch
-    // are recorded as superseded, not here.
-    let rollback_attempts = evs
-        .iter()
-        .filter(|e| is(e, Kind::Import, Outcome::Rejected))
-        .filter(|e| {
-            let code = e.code.as_deref();
-            code == Some(Code::LedgerRollback.as_str()) || code == Some(Code::LedgerOlder.as_str())
-        })
-        .count();
+    let rollback_attempts = rollback_attempts(evs);
     let mut problems = sync_problems(latest_sync);
     problems.extend(unconfirmed_problem(to_upload.as_ref(), now, th));
     if known {
@@ -316,6 +301,29 @@ fn instance(
         warnings,
         timeline,
     }
+}
+
+/// The newest creation time of a bundle of the instance, exported here or
+/// imported.
+fn last_export_created(evs: &[&Event]) -> Option<Timestamp> {
+    evs.iter()
+        .filter(|e| {
+            is(e, Kind::Import, Outcome::Accepted) || is(e, Kind::Export, Outcome::Exported)
+        })
+        .filter_map(|e| e.created)
+        .max()
+}
+
+/// Refusals as a rollback or replay; bundles superseded within a batch are
+/// recorded as superseded, not here.
+fn rollback_attempts(evs: &[&Event]) -> usize {
+    evs.iter()
+        .filter(|e| is(e, Kind::Import, Outcome::Rejected))
+        .filter(|e| {
+            let code = e.code.as_deref();
+            code == Some(Code::LedgerRollback.as_str()) || code == Some(Code::LedgerOlder.as_str())
+        })
+        .count()
 }
 
 /// GitHub's newest sync record as a problem: failed, or successful with a

@@ -487,50 +487,13 @@ impl Post<'_> {
                 return Err(self.timed_out(&target, name, "none, no time left"));
             }
             let file = File::open(path).map_err(|e| Error::io_read(path, e))?;
-            let outcome = match self
+            let sent = self
                 .request(&target, name, key, self.timing.timeout.min(left))
-                .send(file)
-            {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let location = resp
-                        .headers()
-                        .get("location")
-                        .and_then(|v| v.to_str().ok())
-                        .map(String::from);
-                    if (200..300).contains(&status) {
-                        return Ok(format!("{name} -> HTTP {status}"));
-                    } else if (300..400).contains(&status) {
-                        target = follow(
-                            &self.origin,
-                            &target,
-                            status,
-                            location.as_deref(),
-                            redirects,
-                        )?;
-                        redirects += 1;
-                        continue;
-                    } else if (400..500).contains(&status) {
-                        return Err(Error::new(
-                            Code::HandoverRejected,
-                            format!("{target} answered HTTP {status} for {name}"),
-                        ));
-                    }
-                    format!("HTTP {status}")
-                }
-                Err(e) => match self.agent.classify(&target, &e) {
-                    Failure::Tls(msg) => {
-                        return Err(Error::new(Code::HandoverFailed, format!("{target}: {msg}"))
-                            .with_hint(net::TLS_HINT)
-                            .with_source(e))
-                    }
-                    Failure::Proxy(msg) => {
-                        return Err(Error::new(Code::HandoverFailed, format!("{target}: {msg}"))
-                            .with_hint(net::PROXY_HINT)
-                            .with_source(e))
-                    }
-                    Failure::Transient(msg) => msg,
-                },
+                .send(file);
+            let outcome = match self.answered(&mut target, &mut redirects, name, sent)? {
+                Sent::Done(line) => return Ok(line),
+                Sent::Redirected => continue,
+                Sent::Transient(outcome) => outcome,
             };
             let Some(&pause) = HTTP_BACKOFF.get(attempt) else {
                 if Instant::now() >= self.deadline {
@@ -549,6 +512,63 @@ impl Post<'_> {
             std::thread::sleep(pause);
             attempt += 1;
         }
+    }
+
+    /// What one POST's answer means: done (2xx), follow a redirect within
+    /// the origin (3xx, `target` updated), refused (4xx, TLS, proxy: an
+    /// error), or a failure worth retrying (5xx, connection).
+    fn answered(
+        &self,
+        target: &mut String,
+        redirects: &mut usize,
+        name: &str,
+        sent: std::result::Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Sent> {
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                return match self.agent.classify(target, &e) {
+                    Failure::Tls(msg) => {
+                        Err(Error::new(Code::HandoverFailed, format!("{target}: {msg}"))
+                            .with_hint(net::TLS_HINT)
+                            .with_source(e))
+                    }
+                    Failure::Proxy(msg) => {
+                        Err(Error::new(Code::HandoverFailed, format!("{target}: {msg}"))
+                            .with_hint(net::PROXY_HINT)
+                            .with_source(e))
+                    }
+                    Failure::Transient(msg) => Ok(Sent::Transient(msg)),
+                }
+            }
+        };
+        let status = resp.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(Sent::Done(format!("{name} -> HTTP {status}")));
+        }
+        if (300..400).contains(&status) {
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
+            *target = follow(
+                &self.origin,
+                target,
+                status,
+                location.as_deref(),
+                *redirects,
+            )?;
+            *redirects += 1;
+            return Ok(Sent::Redirected);
+        }
+        if (400..500).contains(&status) {
+            return Err(Error::new(
+                Code::HandoverRejected,
+                format!("{target} answered HTTP {status} for {name}"),
+            ));
+        }
+        Ok(Sent::Transient(format!("HTTP {status}")))
     }
 
     /// The POST of file `name` to `target`, with the bundle's headers and
@@ -580,6 +600,16 @@ impl Post<'_> {
         }
         req
     }
+}
+
+/// One POST's answer, for the retry loop.
+enum Sent {
+    /// Accepted: `NAME -> HTTP STATUS`.
+    Done(String),
+    /// Redirected within the origin: post again there.
+    Redirected,
+    /// A failure worth retrying, in words.
+    Transient(String),
 }
 
 /// Where a redirect of the hand-over POST may go: 307/308 within the

@@ -213,52 +213,67 @@ pub fn metrics(
         instances_with(fleet, &[problem::NO_EXPORT]),
     );
     if let Some(s) = seats {
-        m.gauge(
-            "airlock_seats_used",
-            "Seats in use as GitHub counted them at the last `airlock cloud seats`.",
-            &c,
-            s.total_seats_consumed as f64,
-        );
-        m.gauge(
-            "airlock_seats_purchased",
-            "Seats purchased as GitHub counted them at the last `airlock cloud seats`.",
-            &c,
-            s.total_seats_purchased as f64,
-        );
-        if let Some(t) = crate::bundle::manifest::parse_time(&s.fetched) {
-            m.gauge(
-                "airlock_seats_timestamp_seconds",
-                "When `airlock cloud seats` last asked GitHub (Unix time).",
-                &c,
-                unix(t),
-            );
-        }
+        seat_metrics(&mut m, s, &c);
     }
     for i in fleet {
-        let id = i.server_id.as_deref().unwrap_or("");
-        let l = [
-            ("command", command),
-            ("host_name", i.host_name.as_str()),
-            ("server_id", id),
-        ];
-        for kind in problem::ALL {
-            let on = i.problems.iter().any(|p| p.problem == kind);
-            let mut pl = l.to_vec();
-            pl.push(("problem", kind));
-            m.gauge("airlock_instance_problem", "1 when the instance has the problem (sync-failed, sync-date-unreadable, unconfirmed, no-export; docs/errors.md), else 0.", &pl, f64::from(u8::from(on)));
-        }
-        m.gauge("airlock_upload_pending", "1 when a hand-over of the instance waits for its upload to GitHub to be confirmed, else 0.", &l, f64::from(u8::from(i.to_upload.is_some())));
-        if let Some(t) = confirmed_sync_time(i) {
-            m.gauge("airlock_last_confirmed_sync_timestamp_seconds", "GitHub's sync that confirmed the instance's newest confirmed hand-over (Unix time).", &l, unix(t));
-        }
-        if let Some(t) = i.last_export_created {
-            m.gauge(
-                "airlock_last_export_timestamp_seconds",
-                "Creation time of the instance's newest bundle (Unix time).",
-                &l,
-                unix(t.system_time()),
-            );
-        }
+        instance_metrics(&mut m, i, command);
     }
     m
+}
+
+/// The seat totals of the last `airlock cloud seats`.
+fn seat_metrics(m: &mut Metrics, s: &SeatReport, c: &[(&str, &str)]) {
+    m.gauge(
+        "airlock_seats_used",
+        "Seats in use as GitHub counted them at the last `airlock cloud seats`.",
+        c,
+        s.total_seats_consumed as f64,
+    );
+    m.gauge(
+        "airlock_seats_purchased",
+        "Seats purchased as GitHub counted them at the last `airlock cloud seats`.",
+        c,
+        s.total_seats_purchased as f64,
+    );
+    if let Some(t) = crate::bundle::manifest::parse_time(&s.fetched) {
+        m.gauge(
+            "airlock_seats_timestamp_seconds",
+            "When `airlock cloud seats` last asked GitHub (Unix time).",
+            c,
+            unix(t),
+        );
+    }
+}
+
+/// One instance's samples.
+fn instance_metrics(m: &mut Metrics, i: &Instance, command: &str) {
+    let id = i.server_id.as_deref().unwrap_or("");
+    let l = [
+        ("command", command),
+        ("host_name", i.host_name.as_str()),
+        ("server_id", id),
+    ];
+    for kind in problem::ALL {
+        let on = i.problems.iter().any(|p| p.problem == kind);
+        let mut pl = l.to_vec();
+        pl.push(("problem", kind));
+        m.gauge("airlock_instance_problem", "1 when the instance has the problem (sync-failed, sync-date-unreadable, unconfirmed, no-export; docs/errors.md), else 0.", &pl, f64::from(u8::from(on)));
+    }
+    m.gauge("airlock_upload_pending", "1 when a hand-over of the instance waits for its upload to GitHub to be confirmed, else 0.", &l, f64::from(u8::from(i.to_upload.is_some())));
+    if let Some(t) = confirmed_sync_time(i) {
+        m.gauge(
+            "airlock_last_confirmed_sync_timestamp_seconds",
+            "GitHub's sync that confirmed the instance's newest confirmed hand-over (Unix time).",
+            &l,
+            unix(t),
+        );
+    }
+    if let Some(t) = i.last_export_created {
+        m.gauge(
+            "airlock_last_export_timestamp_seconds",
+            "Creation time of the instance's newest bundle (Unix time).",
+            &l,
+            unix(t.system_time()),
+        );
+    }
 }

@@ -127,28 +127,7 @@ fn apply_instance(
         known: mine.iter().any(|e| is_own(e)),
     };
     let tx = ledger.begin()?;
-    // Record what GitHub said when it differs from what it said last.
-    let previous = mine
-        .iter()
-        .filter(|e| e.kind == Kind::CloudSync)
-        .max_by_key(|e| e.seq);
-    let same = previous.is_some_and(|p| {
-        p.github_date == date && Some(p.outcome.as_str()) == st.as_deref() && p.detail == err
-    });
-    if let (false, Some(s)) = (same, &st) {
-        tx.append(Event {
-            host_name: inst.hostname.clone(),
-            server_id: Some(id.into()),
-            github_date: date.clone(),
-            sync_time: sync_time.map(Timestamp::from_system),
-            detail: err.clone(),
-            ..Event::new(
-                Kind::CloudSync,
-                Outcome::GitHub(s.clone()),
-                Timestamp::from_system(now),
-            )
-        })?;
-    }
+    record_sync(&tx, &mine, inst, &res, sync_time, now)?;
     let mut retire = (Vec::new(), Vec::new());
     if let (true, Some(sync_time)) = (is_success(st.as_deref()), sync_time) {
         let before: Vec<&Event> = handovers(&mine)
@@ -172,6 +151,40 @@ fn apply_instance(
         res.move_errors.extend(errors);
     }
     Ok(res)
+}
+
+/// Record what GitHub said of `inst` when it differs from what it said last.
+fn record_sync(
+    tx: &Tx<'_>,
+    mine: &[&Event],
+    inst: &ServerInstance,
+    res: &InstanceSync,
+    sync_time: Option<SystemTime>,
+    now: SystemTime,
+) -> Result<()> {
+    let (st, date, err) = (&res.status, &res.date, &res.error);
+    let previous = mine
+        .iter()
+        .filter(|e| e.kind == Kind::CloudSync)
+        .max_by_key(|e| e.seq);
+    let same = previous.is_some_and(|p| {
+        p.github_date == *date && Some(p.outcome.as_str()) == st.as_deref() && p.detail == *err
+    });
+    if let (false, Some(s)) = (same, st) {
+        tx.append(Event {
+            host_name: inst.hostname.clone(),
+            server_id: Some(res.server_id.clone()),
+            github_date: date.clone(),
+            sync_time: sync_time.map(Timestamp::from_system),
+            detail: err.clone(),
+            ..Event::new(
+                Kind::CloudSync,
+                Outcome::GitHub(s.clone()),
+                Timestamp::from_system(now),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Settle the hand-overs `before` a successful sync dated `d`: the newest

@@ -208,61 +208,69 @@ pub fn serve_command(
 ) -> i32 {
     let s = State(state.to_path_buf());
     let words: Vec<&str> = command.split_whitespace().collect();
-    let r =
-        match words.as_slice() {
-            ["ghe-license", "info", "--pipe", "-j"] | ["ghe-license", "info", "-j", "--pipe"] => {
-                match read_max(stdin, MAX_LICENCE_LEN)
-                    .as_deref()
-                    .and_then(read_licence)
-                {
-                    Some(l) => writeln!(out, "{}", l.info_json()).map(|_| 0),
-                    None => writeln!(err, "ERROR: the license file is not valid {TAG}").map(|_| 1),
-                }
-            }
-            ["ghe-license", "info", "-j"] => match s.active() {
+    let r = match words.as_slice() {
+        ["ghe-license", "info", "--pipe", "-j"] | ["ghe-license", "info", "-j", "--pipe"] => {
+            match read_max(stdin, MAX_LICENCE_LEN)
+                .as_deref()
+                .and_then(read_licence)
+            {
                 Some(l) => writeln!(out, "{}", l.info_json()).map(|_| 0),
-                None => writeln!(err, "ERROR: no license installed {TAG}").map(|_| 1),
-            },
-            ["cat", "/data/user/common/enterprise.ghl"] => match s.active_bytes() {
-                Some(b) => out.write_all(&b).map(|_| 0),
-                None => writeln!(
-                    err,
-                    "cat: /data/user/common/enterprise.ghl: No such file or directory {TAG}"
-                )
-                .map(|_| 1),
-            },
-            ["ghe-license", "import", "--pipe", "--apply"] => {
-                match read_max(stdin, MAX_LICENCE_LEN) {
-                None => writeln!(err, "ERROR: the license file is too large {TAG}").map(|_| 1),
-                Some(b) => match s.apply(&b) {
-                    Ok(()) => writeln!(out, "License imported and applied {TAG}").map(|_| 0),
-                    Err(NotApplied::Busy) => writeln!(
-                        err,
-                        "ERROR: a configuration run is already in progress (config-apply is running); try again later {TAG}"
-                    )
-                    .map(|_| 1),
-                    Err(NotApplied::Invalid) => {
-                        writeln!(err, "ERROR: the license file is not valid {TAG}").map(|_| 1)
-                    }
-                    Err(NotApplied::Io(e)) => writeln!(err, "ERROR: {e} {TAG}").map(|_| 1),
-                },
+                None => writeln!(err, "ERROR: the license file is not valid {TAG}").map(|_| 1),
             }
-            }
-            ["ghe-license", "check"] => match s.active() {
-                _ if s.has(CHECK_INVALID) => writeln!(out, "License is invalid. {TAG}").map(|_| 1),
-                Some(l) if l.expired() => writeln!(out, "License is expired. {TAG}").map(|_| 1),
-                Some(_) => writeln!(out, "License is valid. {TAG}").map(|_| 0),
-                None => writeln!(out, "No license installed. {TAG}").map(|_| 1),
-            },
-            _ => writeln!(
+        }
+        ["ghe-license", "info", "-j"] => match s.active() {
+            Some(l) => writeln!(out, "{}", l.info_json()).map(|_| 0),
+            None => writeln!(err, "ERROR: no license installed {TAG}").map(|_| 1),
+        },
+        ["cat", "/data/user/common/enterprise.ghl"] => match s.active_bytes() {
+            Some(b) => out.write_all(&b).map(|_| 0),
+            None => writeln!(
                 err,
-                "{}: command not found {TAG}",
-                crate::names::one_line(words.first().copied().unwrap_or(""))
+                "cat: /data/user/common/enterprise.ghl: No such file or directory {TAG}"
             )
-            .map(|_| 127),
-        };
+            .map(|_| 1),
+        },
+        ["ghe-license", "import", "--pipe", "--apply"] => import_apply(&s, stdin, out, err),
+        ["ghe-license", "check"] => match s.active() {
+            _ if s.has(CHECK_INVALID) => writeln!(out, "License is invalid. {TAG}").map(|_| 1),
+            Some(l) if l.expired() => writeln!(out, "License is expired. {TAG}").map(|_| 1),
+            Some(_) => writeln!(out, "License is valid. {TAG}").map(|_| 0),
+            None => writeln!(out, "No license installed. {TAG}").map(|_| 1),
+        },
+        _ => writeln!(
+            err,
+            "{}: command not found {TAG}",
+            crate::names::one_line(words.first().copied().unwrap_or(""))
+        )
+        .map(|_| 127),
+    };
     let _ = out.flush();
     r.unwrap_or(1)
+}
+
+/// `ghe-license import --pipe --apply`: the file on `stdin` becomes the
+/// active licence, unless the stand-in is busy or the file is not one.
+fn import_apply(
+    s: &State,
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<i32> {
+    let Some(b) = read_max(stdin, MAX_LICENCE_LEN) else {
+        return writeln!(err, "ERROR: the license file is too large {TAG}").map(|_| 1);
+    };
+    match s.apply(&b) {
+        Ok(()) => writeln!(out, "License imported and applied {TAG}").map(|_| 0),
+        Err(NotApplied::Busy) => writeln!(
+            err,
+            "ERROR: a configuration run is already in progress (config-apply is running); try again later {TAG}"
+        )
+        .map(|_| 1),
+        Err(NotApplied::Invalid) => {
+            writeln!(err, "ERROR: the license file is not valid {TAG}").map(|_| 1)
+        }
+        Err(NotApplied::Io(e)) => writeln!(err, "ERROR: {e} {TAG}").map(|_| 1),
+    }
 }
 
 /// ssh's options that take a value.
