@@ -166,32 +166,57 @@ pub fn run(a: Args) -> Result<()> {
     let (records, head) = audit_step(&mut st, &cloud.ledger)?;
     let inward = super::demo_licence::inward_leg(&mut st, &dir, &ex, &imp, &report)?;
     if json {
-        let mut doc = serde_json::json!({
-            "ok": true,
-            "dir": null,
-            "encrypted_to": [ex.recipient],
-            "verified_without_identity": true,
-            "handed_over": first.report.handed_over,
-            "imported_again": first.again,
-            "forged": forged,
-            "older": older,
-            "stand_in": "loopback stand-in for GitHub's API, not GitHub",
-            "cloud_status": cloud.synced,
-            "seats": cloud.seats,
-            "fleet": cloud.rows,
-            "ledger": {"records": records, "head": head},
-            "licence_in": inward,
+        super::print_json(&DemoDoc {
+            ok: true,
+            dir: super::output::OptName::new("dir", keep.then_some(dir.as_os_str())),
+            encrypted_to: vec![ex.recipient.clone()],
+            verified_without_identity: true,
+            handed_over: &first.report.handed_over,
+            imported_again: first.again,
+            forged,
+            older,
+            stand_in: "loopback stand-in for GitHub's API, not GitHub",
+            cloud_status: &cloud.synced,
+            seats: &cloud.seats,
+            fleet: &cloud.rows,
+            ledger: DemoLedger { records, head },
+            licence_in: &inward,
+            bundle: super::output::Name::new("bundle", &report.path),
         });
-        if keep {
-            names::insert(&mut doc, "dir", &dir);
-        }
-        names::insert(&mut doc, "bundle", &report.path);
-        super::print_json(&doc);
         return Ok(());
     }
     print_verdict(keep, &inward, &first, &imp);
     outln!("Check a bundle by hand with standard tools: docs/verify-by-hand.md");
     Ok(())
+}
+
+/// `demo --json`'s document (docs/json-output.md).
+#[derive(serde::Serialize)]
+struct DemoDoc<'a> {
+    ok: bool,
+    #[serde(flatten)]
+    dir: super::output::OptName,
+    encrypted_to: Vec<String>,
+    verified_without_identity: bool,
+    handed_over: &'a [String],
+    imported_again: &'static str,
+    forged: &'static str,
+    older: &'static str,
+    stand_in: &'static str,
+    cloud_status: &'a [airlock::lifecycle::InstanceSync],
+    seats: &'a fleet::SeatReport,
+    fleet: &'a [fleet::Instance],
+    ledger: DemoLedger,
+    licence_in: &'a super::demo_licence::LicenceIn,
+    #[serde(flatten)]
+    bundle: super::output::Name,
+}
+
+/// The audit step's chain.
+#[derive(serde::Serialize)]
+struct DemoLedger {
+    records: usize,
+    head: String,
 }
 
 /// The demo's directory: `dir`, or a temporary one (removed when the

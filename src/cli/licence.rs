@@ -277,10 +277,22 @@ fn licence_file_given(e: Error, path: &std::path::Path) -> Error {
 }
 
 fn print_report(r: &LicenceReport) {
-    if super::json() {
-        super::print_json(&serde_json::json!({ "ok": true, "licence": r }));
-        return;
+    super::output::emit(&Imported { licence: r });
+}
+
+/// `licence import`'s report: `{"ok": true, "licence": …}`.
+#[derive(serde::Serialize)]
+struct Imported<'a> {
+    licence: &'a LicenceReport,
+}
+
+impl super::output::Report for Imported<'_> {
+    fn human(&self) {
+        human(self.licence);
     }
+}
+
+fn human(r: &LicenceReport) {
     outln!(
         "applied licence {} of {} to {}",
         r.reference,

@@ -30,50 +30,64 @@ pub fn run(a: Args) -> Result<()> {
         None
     };
     let events = ledger.events()?;
-    if super::json() {
-        let mut doc = serde_json::json!({
-            "ok": true,
-            "events": events,
-            "chain_verified": chain.is_some(),
-            "head": events.last().map(|e| e.hash.clone()),
-        });
-        names::insert(&mut doc, "ledger", ledger.path());
-        super::print_json(&doc);
-        return Ok(());
-    }
-    for e in &events {
-        let what = what(e);
-        let code = e
-            .code
-            .as_deref()
-            .map(|c| format!(" [{c}]"))
-            .unwrap_or_default();
-        let detail = e
-            .detail
-            .as_deref()
-            .map(|d| format!(": {}", names::one_line(d)))
-            .unwrap_or_default();
-        outln!(
-            "{:>5}  {}  {:<8} {:<16} {}{}{}",
-            e.seq,
-            e.at,
-            e.kind,
-            e.outcome,
-            what,
-            code,
-            detail
-        );
-    }
-    match (chain, events.last()) {
-        (Some((n, head)), _) => outln!("chain verified: {n} records, head {head}"),
-        (None, Some(last)) => outln!(
-            "{} records, head {} (not verified; use --verify)",
-            events.len(),
-            last.hash
-        ),
-        (None, None) => outln!("the ledger is empty"),
-    }
+    let head = events.last().map(|e| e.hash.clone());
+    super::output::emit(&LogReport {
+        chain_verified: chain.is_some(),
+        chain,
+        head,
+        ledger: super::output::Name::new("ledger", ledger.path()),
+        events,
+    });
     Ok(())
+}
+
+/// `airlock log`'s report: the records, and what `--verify` found.
+#[derive(serde::Serialize)]
+struct LogReport {
+    events: Vec<airlock::ledger::Event>,
+    chain_verified: bool,
+    head: Option<String>,
+    #[serde(flatten)]
+    ledger: super::output::Name,
+    /// `--verify`'s records and head.
+    #[serde(skip)]
+    chain: Option<(usize, String)>,
+}
+
+impl super::output::Report for LogReport {
+    fn human(&self) {
+        for e in &self.events {
+            let code = e
+                .code
+                .as_deref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default();
+            let detail = e
+                .detail
+                .as_deref()
+                .map(|d| format!(": {}", names::one_line(d)))
+                .unwrap_or_default();
+            outln!(
+                "{:>5}  {}  {:<8} {:<16} {}{}{}",
+                e.seq,
+                e.at,
+                e.kind,
+                e.outcome,
+                what(e),
+                code,
+                detail
+            );
+        }
+        match (&self.chain, self.events.last()) {
+            (Some((n, head)), _) => outln!("chain verified: {n} records, head {head}"),
+            (None, Some(last)) => outln!(
+                "{} records, head {} (not verified; use --verify)",
+                self.events.len(),
+                last.hash
+            ),
+            (None, None) => outln!("the ledger is empty"),
+        }
+    }
 }
 
 /// What a record is about: `HOST seq N`, or for a licence record (issue

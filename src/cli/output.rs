@@ -81,6 +81,31 @@ impl Serialize for Name {
     }
 }
 
+/// A file name field that may be absent: `key: null`, or as [`Name`].
+/// Used with `#[serde(flatten)]`.
+#[derive(Debug, Clone)]
+pub struct OptName(&'static str, Option<Name>);
+
+impl OptName {
+    /// The field `key` naming `name`, or `null`.
+    pub fn new(key: &'static str, name: Option<&std::ffi::OsStr>) -> OptName {
+        OptName(key, name.map(|n| Name::new(key, n)))
+    }
+}
+
+impl Serialize for OptName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.1 {
+            Some(n) => n.serialize(s),
+            None => {
+                let mut m = s.serialize_map(None)?;
+                m.serialize_entry(self.0, &())?;
+                m.end()
+            }
+        }
+    }
+}
+
 /// A list of file names: `key` as lossy strings and, when any is not
 /// UTF-8, `key_bytes`, a list of the same length (`null` for a UTF-8 name).
 /// Used with `#[serde(flatten)]`.
