@@ -282,7 +282,8 @@ pub fn check_url(url: &str, what: &str) -> Result<Origin> {
     let o = origin(url).ok_or_else(|| {
         Error::new(
             Code::Args,
-            format!("{what} {url:?} is not an absolute http(s) URL without user info"),
+            // Never echo the URL: its user info may hold a password.
+            format!("{what} is not an absolute http(s) URL without user info (user:password@ is refused; give credentials in their own file)"),
         )
     })?;
     if o.scheme == "https" || proxy::is_loopback(&o.host) {

@@ -28,7 +28,9 @@ use crate::lifecycle::{stage_of, Stage};
 use crate::state::StateDir;
 
 mod backup;
+mod rules;
 use backup::{backups_recorded, keep_backup, ledger_copy_of};
+use rules::ledger_verdict;
 
 /// The state directory's folder for licences: `received/` (each verified
 /// licence file, as its bundle carried it) and `backup/` (each outgoing
@@ -365,101 +367,31 @@ fn licence_dir(state: &Path, sub: &str) -> Result<PathBuf> {
     Ok(d)
 }
 
-/// The ledger's rules for the candidate at the moment of decision.
-fn ledger_verdict(tx: &Tx<'_>, c: &Candidate, now: SystemTime, skew: Duration) -> Result<Verdict> {
-    let m = &c.v.manifest;
-    let events = tx.licence_events()?;
-    match stage_of(&events, &c.sha) {
-        Some(Stage::Confirmed) => return Err(applied_before(c)),
-        Some(Stage::HandingOver(l)) if l.is_live(now) => {
-            return Err(Error::new(
-                Code::HandoverInFlight,
-                format!(
-                    "process {} is applying licence {} since {}",
-                    l.pid, c.reference, l.since
-                ),
-            ))
-        }
-        Some(Stage::HandedOver(_)) => return Ok(Verdict::Confirm),
-        Some(Stage::Accepted | Stage::HandingOver(_)) => return Ok(Verdict::Apply),
-        _ => {}
-    }
-    let confirmed = events.iter().any(|e| {
-        e.kind == Kind::Confirm
-            && e.outcome == Outcome::Confirmed
-            && e.licence
-                .as_ref()
-                .is_some_and(|l| l.reference == c.reference)
-    });
-    if confirmed {
-        return Err(applied_before(c));
-    }
-    older_than_accepted(&events, c)?;
-    check_freshness(m, now, skew)?;
-    Ok(Verdict::New)
-}
-
-/// As for usage bundles: no sequence at or below one accepted from the same
-/// key (`LEDGER-ROLLBACK`), nothing created at or before a licence bundle
-/// accepted for the enterprise (`LEDGER-OLDER`).
-fn older_than_accepted(events: &[Event], c: &Candidate) -> Result<()> {
-    let m = &c.v.manifest;
-    let accepted = events
-        .iter()
-        .filter(|e| e.kind == Kind::Import && e.outcome == Outcome::Accepted);
-    for e in accepted {
-        if e.signer.as_ref() == Some(&m.sequence.key)
-            && e.sequence.is_some_and(|s| s >= m.sequence.number)
-        {
-            return Err(Error::new(
-                Code::LedgerRollback,
-                format!(
-                    "licence sequence {} from {} is not above {}, already imported: rollback or replay",
-                    m.sequence.number,
-                    m.sequence.key,
-                    e.sequence.unwrap_or(0)
-                ),
-            ));
-        }
-        if e.principal.as_deref() == Some(c.enterprise.as_str())
-            && e.created.is_some_and(|t| t >= m.created)
-        {
-            return Err(Error::new(
-                Code::LedgerOlder,
-                format!(
-                    "the licence bundle was created {}, not after {}, a licence bundle of {} already imported",
-                    m.created,
-                    e.created.map(|t| t.to_string()).unwrap_or_default(),
-                    c.enterprise
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn applied_before(c: &Candidate) -> Error {
-    Error::new(
-        Code::LicenceApplied,
-        format!(
-            "licence {} of {} was applied and confirmed before",
-            c.reference, c.enterprise
-        ),
-    )
-}
-
 /// What the appliance said before the import.
 struct ApplianceRead {
     candidate: Option<LicenceInfo>,
     active: LicenceInfo,
     seats_used: Option<SeatsUsed>,
+    /// Why seats in use could not be read: a warning, never a reason not
+    /// to apply (an expired licence stops the very API that counts them).
+    seats_error: Option<String>,
 }
 
 fn read_appliance(a: &mut dyn Appliance, bytes: &[u8]) -> Result<ApplianceRead> {
+    let candidate = a.dry_run(bytes)?;
+    let active = a.active()?;
+    let (seats_used, seats_error) = match a.seats_used() {
+        Ok(s) => (s, None),
+        Err(e) => (
+            None,
+            Some(format!("seats in use could not be read: {}", e.cause)),
+        ),
+    };
     Ok(ApplianceRead {
-        candidate: a.dry_run(bytes)?,
-        active: a.active()?,
-        seats_used: a.seats_used()?,
+        candidate,
+        active,
+        seats_used,
+        seats_error,
     })
 }
 
@@ -545,13 +477,16 @@ fn seats_text(s: Option<u64>) -> String {
 
 fn seat_warnings(c: &Candidate, read: &ApplianceRead) -> Vec<String> {
     let seats = read.candidate.as_ref().and_then(|i| i.seats);
-    match (seats, &read.seats_used) {
-        (Some(n), Some(used)) if n < used.seats => vec![format!(
-            "licence {} has {n} seats and {} are in use ({})",
-            c.reference, used.seats, used.source
-        )],
-        _ => Vec::new(),
+    let mut w: Vec<String> = read.seats_error.iter().cloned().collect();
+    if let (Some(n), Some(used)) = (seats, &read.seats_used) {
+        if n < used.seats {
+            w.push(format!(
+                "licence {} has {n} seats and {} are in use ({})",
+                c.reference, used.seats, used.source
+            ));
+        }
     }
+    w
 }
 
 /// A record about the candidate.
@@ -602,42 +537,56 @@ fn apply(
     facts: &mut LicenceFacts,
 ) -> Result<Vec<PathBuf>> {
     let now = || opts.verify.now.now();
+    // Already active: an earlier run's apply went through before it could
+    // record it; its backups are this one's.
     let already = read.active.reference == c.reference;
-    let result = opts.state.unlocked(|| -> Result<Vec<PathBuf>> {
+    let earlier: Vec<PathBuf> = backups_recorded(ledger, &c.sha)?
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    let own_copy = ledger_copy_of(ledger, &read.active)?;
+    let (kept, result) = opts.state.unlocked(|| {
         if already {
-            return Ok(Vec::new());
+            return (earlier, Ok(()));
         }
-        let kept = keep_backup(opts, ledger_copy_of(ledger, &read.active)?, appliance, read)?;
-        appliance.apply(&c.bytes).map_err(|e| {
-            let list = kept
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>();
-            let hint = format!(
-                "{} The outgoing licence is kept in {}.",
-                e.hint(),
-                list.join(", ")
-            );
-            e.with_hint(hint)
-        })?;
-        Ok(kept)
+        match keep_backup(opts, own_copy, appliance, read) {
+            Err(e) => (Vec::new(), Err(e)),
+            Ok(kept) => {
+                let r = appliance.apply(&c.bytes).map_err(|e| kept_hint(e, &kept));
+                (kept, r)
+            }
+        }
     })?;
-    let (outcome, code, detail, kept) = match &result {
-        Ok(kept) => (Outcome::Done, None, None, kept.clone()),
-        Err(e) => (
-            Outcome::Failed,
-            Some(e.code.as_str().to_string()),
-            Some(e.cause.clone()),
-            Vec::new(),
-        ),
-    };
     facts.backup = kept.first().map(|p| p.display().to_string());
+    let outcome = match &result {
+        Ok(()) => Outcome::Done,
+        Err(_) => Outcome::Failed,
+    };
     let mut ev = event(c, Kind::Handover, outcome, now(), facts);
+    // The backups are recorded even when the apply failed: it may have
+    // gone through (a lost connection), and the next run names them.
     ev.files = kept.iter().map(|p| p.display().to_string()).collect();
-    ev.detail = detail.or_else(|| already.then(|| "already the active licence".to_string()));
-    ev.code = code;
+    ev.detail = match &result {
+        Err(e) => Some(e.cause.clone()),
+        Ok(()) => already.then(|| "already the active licence".to_string()),
+    };
+    ev.code = result.as_ref().err().map(|e| e.code.as_str().to_string());
     ledger.append(ev)?;
-    result
+    result.map(|()| kept)
+}
+
+/// An apply's error, its hint naming where the outgoing licence is kept.
+fn kept_hint(e: Error, kept: &[PathBuf]) -> Error {
+    let list = kept
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>();
+    let hint = format!(
+        "{} The outgoing licence is kept in {}.",
+        e.hint(),
+        list.join(", ")
+    );
+    e.with_hint(hint)
 }
 
 /// `LICENCE-NOT-ACTIVE`, its hint naming the backup of the outgoing licence.

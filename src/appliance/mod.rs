@@ -127,10 +127,13 @@ pub(crate) const MANAGE_FIELDS: Fields = Fields {
 };
 
 fn shape(what: &str, why: String) -> Error {
-    Error::new(
-        Code::ApplianceResponse,
-        format!("{what}: {}", crate::names::one_line(&why)),
-    )
+    // The appliance's values are quoted in `why`: at most 300 characters of
+    // it, so a hostile answer cannot fill the terminal or the ledger.
+    let mut why = crate::names::one_line(&why);
+    if why.chars().count() > 300 {
+        why = why.chars().take(300).collect::<String>() + "…";
+    }
+    Error::new(Code::ApplianceResponse, format!("{what}: {why}"))
 }
 
 /// Read a licence description from the appliance's JSON: an object (or a

@@ -125,10 +125,15 @@ impl SshAppliance {
         if cfg.port == 0 {
             return Err(Error::new(Code::Args, "the appliance SSH port is 0"));
         }
+        check_pinning(&cfg)?;
         Ok(SshAppliance { cfg })
     }
 
     /// The full argument list for `remote` (the command word first).
+    ///
+    /// ssh keeps the first value of an option: the pinning options below
+    /// come after the configured command's words, so `check_pinning`
+    /// refuses words that would set them first.
     pub fn argv(&self, remote: &[&str]) -> Vec<OsString> {
         let mut kh = OsString::from("UserKnownHostsFile=");
         kh.push(self.cfg.known_hosts.as_os_str());
@@ -292,13 +297,68 @@ fn plumb(
 
 /// Read up to `max` bytes; `true` when there was more (the rest is not
 /// read: the pipe closes and the writer stops).
-fn read_bounded(r: impl Read, max: u64) -> (Vec<u8>, bool) {
+fn read_bounded(mut r: impl Read, max: u64) -> (Vec<u8>, bool) {
     let mut buf = Vec::new();
-    let mut t = r.take(max + 1);
-    let _ = t.read_to_end(&mut buf);
+    let _ = (&mut r).take(max + 1).read_to_end(&mut buf);
     let over = buf.len() as u64 > max;
     buf.truncate(max as usize);
+    // Drain what is past the bound instead of closing the pipe: a closed
+    // pipe could interrupt the remote command (an apply restarting
+    // services). The deadline still ends it.
+    let _ = std::io::copy(&mut r, &mut std::io::sink());
     (buf, over)
+}
+
+/// The host key stays pinned: the configured command may not set the
+/// options that decide which host keys ssh trusts (ssh keeps the first
+/// value it sees, and the command's words come first), and the known_hosts
+/// path must reach ssh as one file (ssh splits the value at whitespace and
+/// expands `%` and `~`).
+fn check_pinning(cfg: &SshConfig) -> Result<()> {
+    const PINNING: [&str; 5] = [
+        "stricthostkeychecking",
+        "userknownhostsfile",
+        "globalknownhostsfile",
+        "knownhostscommand",
+        "hostkeyalias",
+    ];
+    let words: Vec<String> = cfg
+        .command
+        .iter()
+        .map(|w| w.to_string_lossy().into_owned())
+        .collect();
+    for (i, w) in words.iter().enumerate().skip(1) {
+        // `-F FILE` may set anything; only `-F /dev/null` (or `none`),
+        // which keeps the user's ssh_config out, is allowed.
+        let config = match w.strip_prefix("-F") {
+            Some("") => words.get(i + 1).map(String::as_str),
+            other => other,
+        };
+        let harmless = matches!(config, None | Some("/dev/null" | "none"));
+        let w = w.to_ascii_lowercase();
+        if !harmless || PINNING.iter().any(|p| w.contains(p)) {
+            return Err(Error::new(
+                Code::ConfigInvalid,
+                format!(
+                    "appliance_ssh_command sets {}: airlock pins the appliance's host key itself",
+                    crate::names::one_line(&w)
+                ),
+            )
+            .with_hint("remove that option (and any -F config file) from appliance_ssh_command; the host key is pinned by appliance_known_hosts"));
+        }
+    }
+    let kh = cfg.known_hosts.as_os_str().as_encoded_bytes();
+    if kh.iter().any(|b| b.is_ascii_whitespace() || *b == b'%') || kh.first() == Some(&b'~') {
+        return Err(Error::new(
+            Code::ConfigInvalid,
+            format!(
+                "appliance_known_hosts {} holds a space, % or a leading ~, which ssh would not read as one file",
+                crate::names::escape(&cfg.known_hosts)
+            ),
+        )
+        .with_hint("give an absolute path without spaces or %, e.g. /etc/airlock/appliance_known_hosts"));
+    }
+    Ok(())
 }
 
 /// Map a failed run to an error. ssh itself exits 255: host key, then
@@ -530,6 +590,43 @@ mod tests {
             "ssh -i /k -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=/etc/airlock/known_hosts -o GlobalKnownHostsFile=/dev/null -p 122 admin@ghes.example -- ghe-license import --pipe --apply"
         );
         assert_eq!(a.describe(), "ssh admin@ghes.example -p 122");
+    }
+
+    #[test]
+    /// Review: the configured command must not undo the pinning (ssh keeps
+    /// the first value of an option, and the command's words come first),
+    /// nor may the known_hosts path be one ssh would split or expand.
+    fn the_configured_command_cannot_undo_the_host_key_pinning() {
+        for words in [
+            "ssh -o StrictHostKeyChecking=no",
+            "ssh -oUserKnownHostsFile=/tmp/mine",
+            "ssh -o KnownHostsCommand=/bin/echo",
+            "ssh -F /tmp/config",
+            "ssh -F/tmp/config",
+            "ssh -o HostKeyAlias=other",
+        ] {
+            let mut cfg = SshConfig::new("h", "/kh");
+            cfg.command = words.split(' ').map(OsString::from).collect();
+            let e = SshAppliance::new(cfg).unwrap_err();
+            assert_eq!(e.code, Code::ConfigInvalid, "{words}");
+        }
+        for kh in ["/etc/a b", "/etc/%h", "~/kh"] {
+            let e = SshAppliance::new(SshConfig::new("h", kh)).unwrap_err();
+            assert_eq!(e.code, Code::ConfigInvalid, "{kh}");
+        }
+        let mut cfg = SshConfig::new("h", "/etc/airlock/kh");
+        cfg.command = [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            "/etc/airlock/key",
+            "-o",
+            "IdentitiesOnly=yes",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        assert!(SshAppliance::new(cfg).is_ok());
     }
 
     #[test]

@@ -130,7 +130,8 @@ pub(super) fn backups_recorded(ledger: &Ledger, sha: &HexDigest) -> Result<Vec<S
         .find(|e| {
             e.bundle_sha256.as_ref() == Some(sha)
                 && e.kind == Kind::Handover
-                && e.outcome == Outcome::Done
+                && matches!(e.outcome, Outcome::Done | Outcome::Failed)
+                && !e.files.is_empty()
         })
         .map(|e| e.files)
         .unwrap_or_default())

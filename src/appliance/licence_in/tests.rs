@@ -37,6 +37,7 @@ struct Double {
     lie: bool,
     applied: usize,
     used: Option<u64>,
+    seats_fail: bool,
 }
 
 impl Double {
@@ -84,6 +85,9 @@ impl Appliance for Double {
         ))))
     }
     fn seats_used(&mut self) -> Result<Option<SeatsUsed>> {
+        if self.seats_fail {
+            return Err(Error::new(Code::ApplianceUnauthorized, "HTTP 401"));
+        }
         Ok(self.used.map(|seats| SeatsUsed {
             seats,
             source: "double".into(),
@@ -124,6 +128,7 @@ impl World {
                 lie: false,
                 applied: 0,
                 used: Some(90),
+                seats_fail: false,
             },
             sequence: 0,
         }
@@ -388,4 +393,87 @@ fn a_staged_licence_waits_and_the_person_s_import_applies_it() {
         .unwrap();
     assert!(r.resumed);
     assert_eq!(w.appliance.applied, 1);
+}
+
+/// Review finding 1: a staged (accepted) bundle imported after a newer
+/// one was applied is refused, not applied over it.
+#[test]
+fn a_staged_bundle_overtaken_by_a_newer_one_is_not_applied() {
+    let mut w = World::new();
+    let old = w.bundle("connected_ed25519", "NEW2", newer(), DAY);
+    let old_path = old.path().to_path_buf();
+    let opts = LicenceImport {
+        verify: VerifyOptions {
+            trust: &w.trust,
+            identities: None,
+            require_signers: 1,
+            now: Clock::Fixed(t0() + 2 * DAY),
+            skew: crate::bundle::verify::DEFAULT_SKEW,
+        },
+        state: &w.state,
+        seat_decrease: SeatDecrease::Refuse,
+    };
+    assert!(!stage_licence(old, &opts).unwrap().already);
+    let new = w.bundle(
+        "connected_ed25519",
+        "NEW3",
+        info("NEW3", Some(200), "2029-01-01T00:00:00Z"),
+        DAY + Duration::from_secs(60),
+    );
+    w.import(new, SeatDecrease::Refuse).unwrap();
+    assert_eq!(w.appliance.applied, 1);
+    let e = w
+        .import(Opened::open(&old_path).unwrap(), SeatDecrease::Refuse)
+        .unwrap_err();
+    assert_eq!(e.code, Code::LedgerSuperseded, "{e:?}");
+    assert_eq!(
+        w.appliance.applied, 1,
+        "nothing applied over the newer licence"
+    );
+}
+
+/// Review finding 3: seats in use that cannot be read are a warning; the
+/// licence is still applied (an expired licence stops the API that counts
+/// them).
+#[test]
+fn unreadable_seats_in_use_are_a_warning_not_a_refusal() {
+    let mut w = World::new();
+    w.appliance.seats_fail = true;
+    let b = w.bundle("connected_ed25519", "NEW2", newer(), DAY);
+    let r = w.import(b, SeatDecrease::Refuse).unwrap();
+    assert_eq!(w.appliance.applied, 1);
+    assert!(
+        r.warnings
+            .iter()
+            .any(|x| x.contains("seats in use could not be read")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+/// Review finding 2: one licence in flight per enterprise, whatever the
+/// bundle: a live lease on another licence bundle refuses this one for now.
+#[test]
+fn another_licence_being_applied_refuses_this_one_for_now() {
+    let mut w = World::new();
+    let first = w.bundle("connected_ed25519", "NEW2", newer(), DAY);
+    let sha = {
+        let mut l = Ledger::open(w.state.path()).unwrap();
+        let mut e = Event::new(
+            Kind::Handover,
+            Outcome::Started,
+            Timestamp::from_system(t0() + 2 * DAY),
+        );
+        let sha = HexDigest::parse(&"ab".repeat(32)).unwrap();
+        e.bundle_sha256 = Some(sha.clone());
+        e.principal = Some("octo-corp".into());
+        // pid 1 is always running, and is not this process.
+        e.lease_pid = Some(1);
+        e.licence = Some(LicenceFacts::new(LicenceReference::parse("OTHER").unwrap()));
+        l.append(e).unwrap();
+        sha
+    };
+    let e = w.import(first, SeatDecrease::Refuse).unwrap_err();
+    assert_eq!(e.code, Code::HandoverInFlight, "{e:?} (lease on {sha})");
+    assert_eq!(w.appliance.applied, 0);
 }
