@@ -108,10 +108,25 @@ fn export_step(st: &mut Story, dir: &Path, imp: &Importer) -> Result<(PathBuf, T
     Ok((report.path, TrustStore::load(&allowed, None)?))
 }
 
+/// `dir` when ssh can take a path in it as one word, else a fresh
+/// temporary directory (removed when the guard is dropped).
+fn ssh_safe_dir(dir: &Path) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let b = dir.as_os_str().as_encoded_bytes();
+    if !b.iter().any(|c| c.is_ascii_whitespace() || *c == b'%') && b.first() != Some(&b'~') {
+        return Ok((dir.to_path_buf(), None));
+    }
+    let t = tempfile::Builder::new()
+        .prefix("airlock-demo-")
+        .tempdir()
+        .map_err(|e| Error::io_write(&std::env::temp_dir(), e))?;
+    fsutil::track_temp_dir(t.path());
+    Ok((t.path().to_path_buf(), Some(t)))
+}
+
 /// The appliance stand-in's state (DEMO1 active, expiring in 20 days), its
 /// host key pinned in a known_hosts file, and the SSH way to it: this
 /// binary's `standin-appliance` as the SSH command.
-fn appliance(st: &Story, dir: &Path) -> Result<SshAppliance> {
+fn appliance(st: &Story, dir: &Path) -> Result<(SshAppliance, Option<tempfile::TempDir>)> {
     let app = dir.join("appliance");
     std::fs::create_dir_all(&app).map_err(|e| Error::io_write(&app, e))?;
     let active = sample::appliance_licence(
@@ -129,7 +144,11 @@ fn appliance(st: &Story, dir: &Path) -> Result<SshAppliance> {
         0o644,
         true,
     )?;
-    let known_hosts = dir.join("exporter/appliance_known_hosts");
+    // ssh reads the known_hosts path as one word: a demo directory whose
+    // name holds a space or `%` (`--dir`) keeps the file in a temporary
+    // directory of its own instead.
+    let (kh_dir, guard) = ssh_safe_dir(&dir.join("exporter"))?;
+    let known_hosts = kh_dir.join("appliance_known_hosts");
     let pinned = format!("[ghes.example.com]:122 {host_pub}");
     fsutil::write_atomic(&known_hosts, pinned.as_bytes(), 0o644, true)?;
     let exe =
@@ -149,7 +168,7 @@ fn appliance(st: &Story, dir: &Path) -> Result<SshAppliance> {
         "active now: DEMO1 (500 seats, expires {})",
         format_time(SystemTime::now() + 20 * DAY)
     ));
-    SshAppliance::new(cfg)
+    SshAppliance::new(cfg).map(|a| (a, guard))
 }
 
 /// Step 13: `airlock licence import` on the isolated side, then the same
@@ -163,7 +182,7 @@ fn import_step(
     usage_bundle: &Path,
 ) -> Result<LicenceIn> {
     st.step("isolated side: airlock licence import BUNDLE (to the appliance STAND-IN over its SSH face)");
-    let mut app = appliance(st, dir)?;
+    let (mut app, _known_hosts_dir) = appliance(st, dir)?;
     let opts = LicenceImport {
         verify: verify_opts(trust, None),
         state: &ex.state,
