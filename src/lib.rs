@@ -4,37 +4,35 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod agent;
-pub mod appliance;
-pub(crate) mod blocks;
-pub mod build_info;
-pub mod bundle;
-pub mod clock;
-pub mod cloud;
-pub mod config;
-pub mod crypt;
-pub(crate) mod device;
-pub mod error;
-pub mod fleet;
-pub mod fsutil;
-pub mod handover;
-pub mod import;
+// The folders are the layers (docs/architecture.md). This commit only
+// moves files; the old paths below are kept until the next one.
+mod base;
+mod connected;
+mod crypto;
+mod format;
 pub(crate) mod io;
-pub mod keys;
-pub mod ledger;
-pub mod lifecycle;
-pub mod monitoring;
-pub mod names;
+
+pub mod appliance;
+pub mod bundle;
+pub mod config;
 pub mod net;
-pub mod progress;
-pub mod report;
+#[path = "standin/sample.rs"]
 pub mod sample;
-pub mod sshsig;
 pub mod standin;
 pub mod state;
-pub mod trust;
-pub mod usage;
-pub mod watch;
+#[path = "state"]
+mod state_files {
+    pub mod ledger;
+    pub mod lifecycle;
+}
+
+pub use base::{build_info, clock, error, names, progress};
+pub use connected::{cloud, fleet, handover, import, report, watch};
+pub use crypto::{agent, crypt, keys, sshsig, trust};
+pub use format::{monitoring, usage};
+pub use state_files::{ledger, lifecycle};
+pub(crate) use io::{blocks, device};
+pub use io::fsutil;
 
 pub use error::{Code, Error, Result};
 

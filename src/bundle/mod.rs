@@ -1,15 +1,17 @@
 //! Bundle format v1 (docs/format.md): the canonical container, the signed
 //! manifest, and the export and verification pipelines built on them.
 
-pub mod container;
+pub use crate::format::{container, licence, manifest, rules};
+pub(crate) use crate::format::types;
+#[path = "../export/mod.rs"]
 pub mod export;
-pub mod licence;
-pub mod manifest;
-pub mod rules;
+#[path = "../export/sign.rs"]
 pub mod sign;
+#[path = "../export/stage.rs"]
 mod stage;
+#[path = "../verify/tee.rs"]
 mod tee;
-mod types;
+#[path = "../verify/mod.rs"]
 pub mod verify;
 
 pub use export::{export, BundleSpec, ExportOptions, ExportReport, Input, InputSource};

@@ -3,7 +3,10 @@
 //! their old paths while callers move.
 
 pub(crate) mod access;
+pub(crate) mod blocks;
+pub(crate) mod device;
 pub(crate) mod dirs;
+pub mod fsutil;
 pub(crate) mod hash;
 pub(crate) mod hooks;
 pub(crate) mod mem;
