@@ -17,17 +17,19 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use airlock::bundle::container::{self, Entry, Writer};
-use airlock::bundle::manifest::{
+use airlock::crypt::Recipients;
+use airlock::export::{self, Input};
+use airlock::format::container::{self, Entry, Writer};
+use airlock::format::manifest::{
     BundleId, Encryption, Fingerprint, FormatName, FormatVersion, HexDigest, Manifest,
     PayloadEntry, PayloadKind, Sequence, Source, Timestamp,
 };
-use airlock::bundle::rules::signature_member_name;
-use airlock::bundle::{self, Input};
-use airlock::crypt::Recipients;
+use airlock::format::rules::signature_member_name;
 use airlock::keys::{self, Signer};
-use airlock::sample::{self, SAMPLE_ENTERPRISE, SAMPLE_HOST, SAMPLE_REFERENCE, SAMPLE_SERVER_ID};
 use airlock::sshsig::BUNDLE_NAMESPACE;
+use airlock::standin::sample::{
+    self, SAMPLE_ENTERPRISE, SAMPLE_HOST, SAMPLE_REFERENCE, SAMPLE_SERVER_ID,
+};
 use airlock::state::StateDir;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -154,12 +156,12 @@ fn manifest(
 fn encrypted(
     mut m: Manifest,
     name: &str,
-    listed: &[airlock::bundle::manifest::Recipient],
+    listed: &[airlock::format::manifest::Recipient],
 ) -> Manifest {
     m.payload[0].name = format!("payload/{name}");
     m.payload[0].encryption = Some(Encryption::Age);
     m.recipients = listed.to_vec();
-    m.version = airlock::bundle::manifest::version_for(&m.recipients);
+    m.version = airlock::format::manifest::version_for(&m.recipients);
     m
 }
 
@@ -293,9 +295,9 @@ fn main() {
             .iter()
             .map(|f| Input::path(&fx.join("usage").join(f)).unwrap())
             .collect();
-        bundle::export(bundle::ExportOptions {
+        export::export(export::ExportOptions {
             inputs,
-            bundle: bundle::BundleSpec {
+            bundle: export::BundleSpec {
                 signer: &exporter,
                 host_name: None,
                 server_id: None,
@@ -1058,9 +1060,9 @@ fn main() {
             rs.set_passphrase(passphrase, airlock::crypt::SCRYPT_WORK_FACTOR)
                 .unwrap();
         }
-        bundle::export(bundle::ExportOptions {
+        export::export(export::ExportOptions {
             inputs: vec![Input::path(&fx.join("usage/ghes-clear-users.json")).unwrap()],
-            bundle: bundle::BundleSpec {
+            bundle: export::BundleSpec {
                 signer: &exporter,
                 host_name: None,
                 server_id: None,
@@ -1108,7 +1110,7 @@ fn main() {
         m.payload[0].name = format!("payload/{enc_name}");
         m.payload[0].encryption = Some(Encryption::Age);
         m.recipients = listed.listed.clone();
-        m.version = airlock::bundle::manifest::version_for(&m.recipients);
+        m.version = airlock::format::manifest::version_for(&m.recipients);
         m.check().unwrap();
         m.to_bytes()
     };
@@ -1225,7 +1227,7 @@ fn main() {
     // Post-quantum (format v2) fixtures (issue #21).
     let mut pq = Recipients::default();
     pq.add(&pq_id).unwrap();
-    let pq_manifest = |ct: &[u8], listed: &[airlock::bundle::manifest::Recipient], seq: u64| {
+    let pq_manifest = |ct: &[u8], listed: &[airlock::format::manifest::Recipient], seq: u64| {
         encrypted(
             manifest(
                 &[(enc_name.trim_end_matches(".age"), ct, PayloadKind::Usage)],
@@ -1381,8 +1383,8 @@ fn licence_fixtures(
     state: &StateDir,
     cases: &mut Vec<Case>,
 ) -> serde_json::Value {
-    use airlock::bundle::licence::LicenceInput;
-    use airlock::bundle::manifest::{EnterpriseSlug, LicenceReference};
+    use airlock::format::licence::LicenceInput;
+    use airlock::format::manifest::{EnterpriseSlug, LicenceReference};
     fs::create_dir_all(fx.join("licence")).unwrap();
     let ghl_name = format!("github-enterprise-{SAMPLE_REFERENCE}.ghl");
     let ghl_path = fx.join("licence").join(&ghl_name);
@@ -1395,9 +1397,9 @@ fn licence_fixtures(
     let out = fx.join("bundles").join(golden);
     if !out.exists() {
         let licence = LicenceInput::new(&ghl_path, SAMPLE_ENTERPRISE, None).unwrap();
-        bundle::export(bundle::ExportOptions {
+        export::export(export::ExportOptions {
             inputs: vec![Input::licence(&ghl_path, licence)],
-            bundle: bundle::BundleSpec {
+            bundle: export::BundleSpec {
                 signer: connected,
                 host_name: None,
                 server_id: None,

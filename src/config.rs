@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
 
 /// A duration above zero, as humantime writes it (`30s`, `5min`, `1h 30m`):
 /// the form of `--http-timeout` and the like.
@@ -66,7 +66,7 @@ impl Config {
             Err(e) => return Err(Error::io_read(&path, e)),
         };
         let mut c: Config = toml::from_str(&text).map_err(|e| parse_error(&path, &text, e))?;
-        c.rebase(&crate::fsutil::parent_dir(&path));
+        c.rebase(&crate::io::fsutil::parent_dir(&path));
         Ok((c, Some(path)))
     }
 }
@@ -684,9 +684,9 @@ impl Settings {
 
     /// How long one request to the submit URL, and a bundle's whole
     /// hand-over there, may take (defaults: 30 s and 5 min).
-    pub fn http_timing(&self) -> crate::handover::HttpTiming {
-        let d = crate::handover::HttpTiming::default();
-        crate::handover::HttpTiming {
+    pub fn http_timing(&self) -> crate::connected::handover::HttpTiming {
+        let d = crate::connected::handover::HttpTiming::default();
+        crate::connected::handover::HttpTiming {
             timeout: first([
                 &self.flags.http_timeout,
                 &self.env.http_timeout,
@@ -745,10 +745,10 @@ impl Settings {
             return Ok(u.clone());
         }
         if let Some(h) = &self.flags.host {
-            return crate::cloud::api_url_for_host(h);
+            return crate::connected::cloud::api_url_for_host(h);
         }
         if let Some(h) = &self.env.host {
-            return crate::cloud::api_url_for_host(h).map_err(|e| {
+            return crate::connected::cloud::api_url_for_host(h).map_err(|e| {
                 e.context("GH_HOST").with_hint(
                     "GH_HOST names the GitHub host for gh; the license endpoints exist only on github.com and NAME.ghe.com: unset GH_HOST for this command, or pass --host or --api-url",
                 )
@@ -756,8 +756,8 @@ impl Settings {
         }
         match (&self.file.api_url, &self.file.host) {
             (Some(u), _) => Ok(u.clone()),
-            (None, Some(h)) => crate::cloud::api_url_for_host(h),
-            (None, None) => Ok(crate::cloud::DEFAULT_API_URL.into()),
+            (None, Some(h)) => crate::connected::cloud::api_url_for_host(h),
+            (None, None) => Ok(crate::connected::cloud::DEFAULT_API_URL.into()),
         }
     }
 }

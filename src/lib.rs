@@ -1,38 +1,40 @@
 //! airlock: carry data across an air gap in signed, optionally encrypted
 //! bundles. The library does the work; `src/main.rs` only parses arguments
 //! and prints. The library never prints and never exits.
+//!
+//! The folders of `src/` are the layers (docs/architecture.md), each using
+//! only those below it: `base` < `io`, `net` < `crypto` < `format` <
+//! `verify` < `state` < `export` (isolated side), `connected`, `appliance`
+//! (isolated side, licence in) < `config`. A layer named for its job is a
+//! public module; a folder that only groups (`base`, `io`, `crypto`,
+//! `connected`) is private and its modules are re-exported by name below.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-// The folders are the layers (docs/architecture.md). This commit only
-// moves files; the old paths below are kept until the next one.
 mod base;
 mod connected;
 mod crypto;
-mod format;
-pub(crate) mod io;
+mod io;
 
 pub mod appliance;
-pub mod bundle;
 pub mod config;
+pub mod export;
+pub mod format;
 pub mod net;
-#[path = "standin/sample.rs"]
-pub mod sample;
-pub mod standin;
 pub mod state;
-#[path = "state"]
-mod state_files {
-    pub mod ledger;
-    pub mod lifecycle;
-}
+pub mod verify;
+
+/// Stand-ins for GitHub and the appliance, and sample data, for `airlock
+/// demo`, the fixtures and the tests. Not part of the API.
+#[doc(hidden)]
+pub mod standin;
 
 pub use base::{build_info, clock, error, names, progress};
-pub use connected::{cloud, fleet, handover, import, report, watch};
+pub use connected::{cloud, confirm, fleet, handover, import, report, watch};
 pub use crypto::{agent, crypt, keys, sshsig, trust};
 pub use format::{monitoring, usage};
-pub use state_files::{ledger, lifecycle};
-pub(crate) use io::{blocks, device};
 pub use io::fsutil;
+pub use state::{ledger, lifecycle};
 
 pub use error::{Code, Error, Result};
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
 
 pub mod proxy;
 pub use proxy::{Proxies, ProxyVars};

@@ -122,7 +122,7 @@ fn age_decrypts_what_airlock_exported_at_every_chunk_boundary() {
 
 #[test]
 fn airlock_extracts_members_that_age_encrypted_at_every_chunk_boundary() {
-    use airlock::bundle::manifest::{
+    use airlock::format::manifest::{
         BundleId, Encryption, Fingerprint, FormatName, FormatVersion, HexDigest, Manifest,
         PayloadEntry, PayloadKind, Recipient, Sequence, Source, Timestamp,
     };
@@ -163,11 +163,11 @@ fn airlock_extracts_members_that_age_encrypted_at_every_chunk_boundary() {
         let sig = signer
             .sign(airlock::sshsig::BUNDLE_NAMESPACE, &bytes)
             .unwrap();
-        let mut w = airlock::bundle::container::Writer::new(std::io::Cursor::new(Vec::new()));
+        let mut w = airlock::format::container::Writer::new(std::io::Cursor::new(Vec::new()));
         w.add_bytes(member, &ct).unwrap();
         w.add_bytes("manifest.json", &bytes).unwrap();
         w.add_bytes(
-            &airlock::bundle::rules::signature_member_name(&sig),
+            &airlock::format::rules::signature_member_name(&sig),
             sig.to_armored().as_bytes(),
         )
         .unwrap();

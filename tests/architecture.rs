@@ -30,66 +30,177 @@ fn non_test(text: &str) -> &str {
     text.split("\n#[cfg(test)]").next().unwrap_or(text)
 }
 
-/// A library module's node name: the top-level module, except that the
-/// format layer and pipelines inside `bundle/` are each their own node.
-fn node(rel: &Path) -> Option<String> {
-    let parts: Vec<String> = rel
-        .with_extension("")
-        .iter()
-        .map(|c| c.to_string_lossy().into_owned())
-        .collect();
-    let parts: Vec<&str> = parts
-        .iter()
-        .map(String::as_str)
-        .filter(|p| *p != "mod")
-        .collect();
-    match parts.as_slice() {
-        ["main"] | ["cli", ..] | ["lib"] => None,
-        ["bundle"] => Some("bundle".into()),
-        ["bundle", sub, ..] => Some(format!("bundle::{sub}")),
-        [top, ..] => Some(top.to_string()),
-        [] => None,
+/// The layers as docs/architecture.md states them: each row of its layer
+/// table, `| RANK | `folder/` | … |`. The doc is the rule; this test only
+/// reads it, so the two cannot drift apart.
+fn layers() -> BTreeMap<String, u32> {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md");
+    let doc = std::fs::read_to_string(doc).unwrap();
+    let mut layers = BTreeMap::new();
+    for line in doc.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let (Some(rank), Some(folder)) = (cells.get(1), cells.get(2)) else {
+            continue;
+        };
+        let (Ok(rank), Some(folder)) = (
+            rank.parse::<u32>(),
+            folder.strip_prefix('`').and_then(|f| f.strip_suffix("/`")),
+        ) else {
+            continue;
+        };
+        layers.insert(folder.to_string(), rank);
+    }
+    assert!(
+        layers.len() >= 10,
+        "the layer table of docs/architecture.md: {layers:?}"
+    );
+    layers
+}
+
+/// The layer (top folder of `src/`) a library file belongs to; `None` for
+/// the binary (`main.rs`, `cli/`) and `lib.rs`.
+fn layer_of(rel: &Path) -> Option<String> {
+    let first = rel.iter().next()?.to_string_lossy().into_owned();
+    match first.as_str() {
+        "main.rs" | "lib.rs" | "cli" => None,
+        f => Some(f.trim_end_matches(".rs").to_string()),
     }
 }
 
-fn dependency_graph() -> BTreeMap<String, BTreeSet<String>> {
+/// Items of lib.rs itself, which any layer may name.
+const ROOT_ITEMS: [&str; 4] = ["tool_version", "Error", "Result", "Code"];
+
+/// The library's files outside unit tests, each with its path under `src/`
+/// and its text before any unit-test module.
+fn library_files() -> Vec<(PathBuf, String)> {
     let root = src();
     let mut files = Vec::new();
     sources(&root, &mut files);
-    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     // Unit-test modules kept in their own file are test code, not edges.
     files.retain(|f| f.file_name().is_some_and(|n| n != "tests.rs"));
-    for f in files {
-        let Some(me) = node(f.strip_prefix(&root).unwrap()) else {
-            continue;
-        };
-        let text = std::fs::read_to_string(&f).unwrap();
+    files
+        .into_iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let text = non_test(&text).to_string();
+            (f.strip_prefix(&root).unwrap().to_path_buf(), text)
+        })
+        .filter(|(rel, _)| layer_of(rel).is_some())
+        .collect()
+}
+
+/// Each `crate::` path in `text`, from its first segment on.
+fn crate_paths(text: &str) -> Vec<String> {
+    text.match_indices("crate::")
+        .filter(|(i, _)| {
+            !text[..*i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$')
+        })
+        .map(|(i, _)| {
+            text[i + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect()
+        })
+        .collect()
+}
+
+/// The `use crate::` edges between layers: (from, to) → the first file
+/// that makes the edge. A `crate::` path whose first segment is no layer
+/// folder (an old path lib.rs re-exports for the binary) is returned apart.
+fn layer_edges() -> (BTreeMap<(String, String), String>, Vec<String>) {
+    let root = src();
+    let mut edges = BTreeMap::new();
+    let mut stray = Vec::new();
+    for (rel, text) in library_files() {
+        let me = layer_of(&rel).unwrap();
+        for path in crate_paths(&text) {
+            let top = path.split("::").next().unwrap_or("").to_string();
+            if ROOT_ITEMS.contains(&top.as_str()) {
+                continue;
+            }
+            let is_layer = root.join(&top).is_dir() || root.join(format!("{top}.rs")).is_file();
+            if !is_layer || top == "cli" {
+                stray.push(format!("src/{}: crate::{path}", rel.display()));
+            } else if top != me {
+                edges
+                    .entry((me.clone(), top))
+                    .or_insert_with(|| rel.display().to_string());
+            }
+        }
+    }
+    (edges, stray)
+}
+
+#[test]
+fn every_folder_of_src_is_a_layer_of_the_doc() {
+    let mut folders = BTreeSet::new();
+    for e in std::fs::read_dir(src()).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        let name = name.trim_end_matches(".rs").to_string();
+        if !["main", "lib", "cli"].contains(&name.as_str()) {
+            folders.insert(name);
+        }
+    }
+    let documented: BTreeSet<String> = layers().keys().cloned().collect();
+    assert_eq!(
+        folders, documented,
+        "src/ and the layer table of docs/architecture.md"
+    );
+}
+
+#[test]
+fn layers_depend_only_on_lower_layers() {
+    let layers = layers();
+    let (edges, stray) = layer_edges();
+    assert!(
+        stray.is_empty(),
+        "library code names a path that is no layer folder (write the folder path):\n  {}",
+        stray.join("\n  ")
+    );
+    // The check sees what it must: the core uses the format, export the core.
+    assert!(edges.contains_key(&("verify".into(), "format".into())));
+    assert!(edges.contains_key(&("export".into(), "verify".into())));
+    let bad: Vec<String> = edges
+        .iter()
+        .filter(|((from, to), _)| layers[from] <= layers[to])
+        .map(|((from, to), file)| {
+            format!(
+                "{from} ({}) -> {to} ({}) in src/{file}",
+                layers[from], layers[to]
+            )
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "edges to the same or a higher layer (docs/architecture.md, The layers):\n  {}",
+        bad.join("\n  ")
+    );
+}
+
+/// The module graph by file: a module is its path under `src/` without
+/// `mod.rs`/`.rs`; an edge is a `crate::` path whose longest prefix names
+/// another module's file (not one of its own parents).
+fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let module_of = |rel: &Path| -> String {
+        let s = rel.with_extension("").to_string_lossy().replace('/', "::");
+        s.strip_suffix("::mod").map(str::to_string).unwrap_or(s)
+    };
+    let files = library_files();
+    let known: BTreeSet<String> = files.iter().map(|(rel, _)| module_of(rel)).collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (rel, text) in &files {
+        let me = module_of(rel);
         let deps = graph.entry(me.clone()).or_default();
-        for (i, _) in non_test(&text).match_indices("crate::") {
-            let rest = &text[i + "crate::".len()..];
-            let ident = |s: &str| -> String {
-                s.chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect()
-            };
-            let top = ident(rest);
-            let dep = if top == "bundle" {
-                match rest["bundle".len()..].strip_prefix("::") {
-                    Some(r) if r.starts_with(|c: char| c.is_ascii_lowercase()) => {
-                        format!("bundle::{}", ident(r))
-                    }
-                    _ => "bundle".into(),
-                }
-            } else {
-                top
-            };
-            // Items of lib.rs itself (`crate::tool_version`) are no module.
-            let path = dep.replace("::", "/");
-            if root.join(format!("{path}.rs")).exists() || root.join(&path).is_dir() {
+        for path in crate_paths(text) {
+            let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
+            let dep = (1..=parts.len())
+                .rev()
+                .map(|n| parts[..n].join("::"))
+                .find(|m| known.contains(m));
+            if let Some(dep) = dep.filter(|d| *d != me && !me.starts_with(&format!("{d}::"))) {
                 deps.insert(dep);
             }
         }
-        deps.remove(&me);
     }
     graph
 }
@@ -119,41 +230,12 @@ fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 
 #[test]
 fn library_modules_have_no_import_cycle() {
-    let graph = dependency_graph();
-    // The check sees what it must: the format layer is a node, pipelines use it.
-    assert!(graph["bundle::verify"].contains("bundle::manifest"));
-    assert!(graph["bundle::export"].contains("bundle::verify"));
+    let graph = module_graph();
+    // The check sees what it must: the core uses the manifest, export the core.
+    assert!(graph["verify"].contains("format::manifest"));
+    assert!(graph["export"].contains("verify"));
     if let Some(cycle) = find_cycle(&graph) {
         panic!("import cycle: {}", cycle.join(" -> "));
-    }
-}
-
-#[test]
-fn the_format_layer_depends_on_no_pipeline() {
-    let graph = dependency_graph();
-    let pipelines = [
-        "bundle::export",
-        "bundle::verify",
-        "bundle::sign",
-        "import",
-        "handover",
-        "watch",
-        "cloud",
-        "fleet",
-    ];
-    for layer in [
-        "bundle::manifest",
-        "bundle::types",
-        "bundle::rules",
-        "bundle::container",
-        "crypt",
-    ] {
-        for p in pipelines {
-            assert!(
-                !graph[layer].contains(p),
-                "{layer} (format layer) depends on the pipeline {p}"
-            );
-        }
     }
 }
 
@@ -250,11 +332,11 @@ fn no_file_over_800_lines() {
 
 /// The manifest's free-text fields are exactly those whose values have no
 /// fixed set (a tool name, a host name, a server id, a member name); every
-/// other field is typed (`src/bundle/types.rs`), so a misspelt kind or time
+/// other field is typed (`src/format/types.rs`), so a misspelt kind or time
 /// cannot compile.
 #[test]
 fn manifest_fields_with_fixed_values_are_typed() {
-    let text = std::fs::read_to_string(src().join("bundle/manifest.rs")).unwrap();
+    let text = std::fs::read_to_string(src().join("format/manifest.rs")).unwrap();
     let text = non_test(&text);
     let mut strings = Vec::new();
     for name in ["Manifest", "Fields", "Source", "Sequence", "PayloadEntry"] {

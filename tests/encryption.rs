@@ -262,21 +262,21 @@ fn boundary_check_without_identity_and_every_ciphertext_byte_matters() {
         .position(|w| w == ct.as_slice())
         .unwrap();
     let trust = airlock::trust::TrustStore::load(&s.allowed, None).unwrap();
-    let opts = airlock::bundle::VerifyOptions {
+    let opts = airlock::verify::VerifyOptions {
         trust: &trust,
-        now: airlock::bundle::verify::Clock::System,
-        skew: airlock::bundle::verify::DEFAULT_SKEW,
+        now: airlock::verify::Clock::System,
+        skew: airlock::verify::DEFAULT_SKEW,
         identities: None,
         require_signers: 1,
     };
     let m = s.p("m.zip");
-    airlock::bundle::verify_file(&b, &opts).unwrap();
+    airlock::verify::verify_file(&b, &opts).unwrap();
     for i in start..start + ct.len() {
         let mut x = bytes.clone();
         x[i] ^= 0x04;
         std::fs::write(&m, &x).unwrap();
         assert!(
-            airlock::bundle::verify_file(&m, &opts).is_err(),
+            airlock::verify::verify_file(&m, &opts).is_err(),
             "ciphertext byte {} went unnoticed",
             i - start
         );

@@ -1018,7 +1018,7 @@ fn import_dir_on_a_read_only_directory_works_and_changes_nothing() {
 /// in process (`write_bundle`, not the CLI): instance i's bundle j is
 /// created `150 - 30 j` days ago, with sequence `5 i + j + 1`.
 fn write_backlog(w: &World, dir: &Path, instances: usize, n: usize) {
-    use airlock::bundle::export::{write_bundle, BundleSpec, Input};
+    use airlock::export::{write_bundle, BundleSpec, Input};
     let signer = airlock::keys::load_signer(&w.key, &mut || unreachable!("no passphrase")).unwrap();
     std::fs::create_dir_all(dir).unwrap();
     let usage = w.p("license-usage.json");
@@ -1027,7 +1027,7 @@ fn write_backlog(w: &World, dir: &Path, instances: usize, n: usize) {
         for j in 0..n {
             std::fs::write(
                 &usage,
-                airlock::sample::usage_clear(&backlog_host(i), &backlog_sid(i), 2),
+                airlock::standin::sample::usage_clear(&backlog_host(i), &backlog_sid(i), 2),
             )
             .unwrap();
             let spec = BundleSpec {
@@ -1146,13 +1146,13 @@ fn a_backlog_is_superseded_not_a_rollback_and_a_late_older_bundle_is_one() {
     let late = w.p("late");
     std::fs::create_dir_all(&late).unwrap();
     {
-        use airlock::bundle::export::{write_bundle, BundleSpec, Input};
+        use airlock::export::{write_bundle, BundleSpec, Input};
         let signer =
             airlock::keys::load_signer(&w.key, &mut || unreachable!("no passphrase")).unwrap();
         let usage = w.p("license-usage.json");
         std::fs::write(
             &usage,
-            airlock::sample::usage_clear(&backlog_host(7), &backlog_sid(7), 2),
+            airlock::standin::sample::usage_clear(&backlog_host(7), &backlog_sid(7), 2),
         )
         .unwrap();
         let spec = BundleSpec {

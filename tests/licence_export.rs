@@ -39,7 +39,7 @@ impl Side {
     /// A stand-in licence file under `name`.
     fn ghl(&self, name: &str, reference: &str) -> PathBuf {
         let p = self.p(name);
-        std::fs::write(&p, airlock::sample::licence(reference)).unwrap();
+        std::fs::write(&p, airlock::standin::sample::licence(reference)).unwrap();
         p
     }
 
@@ -254,7 +254,11 @@ fn export_refuses_what_a_licence_bundle_cannot_be() {
     let usage_named_ghl = s.p("github-enterprise-USAGE1.ghl");
     std::fs::write(
         &usage_named_ghl,
-        airlock::sample::usage_encrypted("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 64),
+        airlock::standin::sample::usage_encrypted(
+            "ghes.example.com",
+            airlock::standin::sample::SAMPLE_SERVER_ID,
+            64,
+        ),
     )
     .unwrap();
     let empty = s.p("github-enterprise-EMPTY1.ghl");

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use airlock::sample::appliance_licence;
+use airlock::standin::sample::appliance_licence;
 use common::airlock;
 
 /// A stand-in appliance whose active licence expires `days` days and

@@ -267,7 +267,7 @@ fn ssh_keygen_accepts_malleated_and_small_order_forgeries_that_airlock_refuses()
     );
     // The same bundle carrying the malleated signature: airlock refuses it.
     let names = unzip_members(&bundle);
-    let mut w = airlock::bundle::container::Writer::new(std::io::Cursor::new(Vec::new()));
+    let mut w = airlock::format::container::Writer::new(std::io::Cursor::new(Vec::new()));
     for name in &names {
         let bytes = if *name == member {
             malleated.clone()

@@ -190,7 +190,7 @@ fn prepare(t: &Path) {
     std::fs::create_dir_all(&appliance).unwrap();
     std::fs::write(
         appliance.join(airlock::standin::appliance::ACTIVE_FILE),
-        airlock::sample::appliance_licence("SNAP1", Some(50), &expire),
+        airlock::standin::sample::appliance_licence("SNAP1", Some(50), &expire),
     )
     .unwrap();
 }

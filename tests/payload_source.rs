@@ -9,15 +9,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use airlock::bundle::container::Writer;
-use airlock::bundle::manifest::{
+use airlock::crypt::Recipients;
+use airlock::format::container::Writer;
+use airlock::format::manifest::{
     BundleId, Encryption, Fingerprint, FormatName, FormatVersion, HexDigest, Manifest,
     PayloadEntry, PayloadKind, Sequence, Source, Timestamp,
 };
-use airlock::bundle::rules::signature_member_name;
-use airlock::crypt::Recipients;
-use airlock::sample::{usage_clear, SAMPLE_HOST, SAMPLE_SERVER_ID};
+use airlock::format::rules::signature_member_name;
 use airlock::sshsig::BUNDLE_NAMESPACE;
+use airlock::standin::sample::{usage_clear, SAMPLE_HOST, SAMPLE_SERVER_ID};
 use common::*;
 use predicates::str::contains;
 use sha2::{Digest, Sha256};
@@ -73,7 +73,7 @@ impl World {
                 .collect(),
             recipients: recipients.listed.clone(),
         };
-        m.version = airlock::bundle::manifest::version_for(&m.recipients);
+        m.version = airlock::format::manifest::version_for(&m.recipients);
         m.check().unwrap();
         let mb = m.to_bytes();
         let sig = signer.sign(BUNDLE_NAMESPACE, &mb).unwrap();

@@ -226,7 +226,7 @@ fn airlock_decrypts_what_age_encryption_encrypted() {
 /// extracts byte-identically.
 #[test]
 fn bundle_with_a_member_encrypted_by_age_encryption_extracts() {
-    use airlock::bundle::manifest::{
+    use airlock::format::manifest::{
         BundleId, Encryption, Fingerprint, FormatName, FormatVersion, HexDigest, Manifest,
         PayloadEntry, PayloadKind, Recipient, Sequence, Source, Timestamp,
     };
@@ -249,7 +249,7 @@ fn bundle_with_a_member_encrypted_by_age_encryption_extracts() {
         tool: airlock::tool_version(),
         source: Source::instance(
             "ghes.example.com",
-            Some(airlock::sample::SAMPLE_SERVER_ID.into()),
+            Some(airlock::standin::sample::SAMPLE_SERVER_ID.into()),
         ),
         sequence: Sequence {
             key: Fingerprint::parse(&signer.fingerprint()).unwrap(),
@@ -270,11 +270,11 @@ fn bundle_with_a_member_encrypted_by_age_encryption_extracts() {
     let sig = signer
         .sign(airlock::sshsig::BUNDLE_NAMESPACE, &bytes)
         .unwrap();
-    let mut w = airlock::bundle::container::Writer::new(std::io::Cursor::new(Vec::new()));
+    let mut w = airlock::format::container::Writer::new(std::io::Cursor::new(Vec::new()));
     w.add_bytes(MEMBER, &ct).unwrap();
     w.add_bytes("manifest.json", &bytes).unwrap();
     w.add_bytes(
-        &airlock::bundle::rules::signature_member_name(&sig),
+        &airlock::format::rules::signature_member_name(&sig),
         sig.to_armored().as_bytes(),
     )
     .unwrap();

@@ -9,10 +9,10 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use airlock::bundle::container::{Reader, Writer};
-use airlock::bundle::verify::{extract, ExtractTo, VerifyOptions};
 use airlock::crypt::Identities;
+use airlock::format::container::{Reader, Writer};
 use airlock::trust::TrustStore;
+use airlock::verify::{extract, ExtractTo, VerifyOptions};
 use proptest::prelude::*;
 
 /// The fixtures' creation time, 2026-11-01T00:00:00Z, plus one hour.

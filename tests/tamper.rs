@@ -5,10 +5,11 @@ mod common;
 
 use std::time::{Duration, SystemTime};
 
-use airlock::bundle::verify::DEFAULT_SKEW;
-use airlock::bundle::{self, verify_file, Input, VerifyOptions};
+use airlock::export::{self, Input};
 use airlock::state::StateDir;
 use airlock::trust::TrustStore;
+use airlock::verify::DEFAULT_SKEW;
+use airlock::verify::{verify_file, VerifyOptions};
 use common::*;
 
 fn small_bundle(
@@ -28,12 +29,12 @@ fn small_bundle(
     };
     let state = StateDir::open(&dir.join("state")).unwrap();
     let created = humantime::parse_rfc3339(FIXTURE_TIME).unwrap();
-    let r = bundle::export(bundle::ExportOptions {
+    let r = export::export(export::ExportOptions {
         inputs: vec![Input::path(&f).unwrap()],
-        bundle: bundle::BundleSpec {
+        bundle: export::BundleSpec {
             signer: &signer,
             host_name: Some("ghes.example.com".into()),
-            server_id: Some(airlock::sample::SAMPLE_SERVER_ID.into()),
+            server_id: Some(airlock::standin::sample::SAMPLE_SERVER_ID.into()),
             created,
             expires_in: Duration::from_secs(3600),
             tool: airlock::tool_version(),

@@ -164,9 +164,9 @@ fn big_usage(dir: &Path) -> std::path::PathBuf {
     let p = dir.join("big.json");
     std::fs::write(
         &p,
-        airlock::sample::usage_encrypted(
+        airlock::standin::sample::usage_encrypted(
             "ghes.example.com",
-            airlock::sample::SAMPLE_SERVER_ID,
+            airlock::standin::sample::SAMPLE_SERVER_ID,
             40 << 20,
         ),
     )

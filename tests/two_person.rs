@@ -136,7 +136,7 @@ fn two_of_two_signers() {
 #[test]
 fn one_key_twice_under_another_name_is_refused() {
     // Build by hand: alice's signature filed a second time under bob's name.
-    use airlock::bundle::container::Writer;
+    use airlock::format::container::Writer;
     let d = tempfile::tempdir().unwrap();
     let a = ssh_key(d.path(), "alice");
     let b = ssh_key(d.path(), "bob");

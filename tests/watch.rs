@@ -48,7 +48,7 @@ impl World {
         let u = self.p(&format!("u-{host}-{t}.json"));
         std::fs::write(
             &u,
-            airlock::sample::usage_clear(host, &server_id(host), users),
+            airlock::standin::sample::usage_clear(host, &server_id(host), users),
         )
         .unwrap();
         let out = self.p("made");
@@ -727,9 +727,9 @@ fn systemd_units_verify_and_their_recipes_run() {
     let usage = w.p("usage.json");
     std::fs::write(
         &usage,
-        airlock::sample::usage_encrypted(
+        airlock::standin::sample::usage_encrypted(
             "ghes.example.com",
-            airlock::sample::SAMPLE_SERVER_ID,
+            airlock::standin::sample::SAMPLE_SERVER_ID,
             3000,
         ),
     )

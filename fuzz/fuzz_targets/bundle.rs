@@ -6,8 +6,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
-use airlock::bundle::container::Reader;
-use airlock::bundle::verify::{verify, VerifyOptions};
+use airlock::format::container::Reader;
+use airlock::verify::{verify, VerifyOptions};
 use airlock::crypt::Identities;
 use airlock::trust::TrustStore;
 use libfuzzer_sys::fuzz_target;

@@ -1,7 +1,7 @@
 //! The manifest parser and its semantic checks, plus the age header reader
 //! that the recipient check runs on an encrypted member's first bytes.
 #![no_main]
-use airlock::bundle::manifest::Manifest;
+use airlock::format::manifest::Manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
 use crate::net::{self, Failure};
 
 /// One answer: status and body (at most the bound given).
@@ -72,19 +72,19 @@ fn transport(agent: &net::Agent, method: &str, url: &str, e: &ureq::Error) -> Er
     match agent.classify(url, e) {
         Failure::Tls(m) => Error::new(
             Code::ApplianceUnreachable,
-            format!("{method} {url}: {}", crate::names::one_line(&m)),
+            format!("{method} {url}: {}", crate::base::names::one_line(&m)),
         )
         .with_hint(
             "the appliance's certificate does not chain to a CA airlock trusts: give the appliance's CA certificate (PEM) as its CA file, or check that the URL names the appliance",
         ),
         Failure::Proxy(m) => Error::new(
             Code::ApplianceUnreachable,
-            format!("{method} {url}: {}", crate::names::one_line(&m)),
+            format!("{method} {url}: {}", crate::base::names::one_line(&m)),
         )
         .with_hint(net::PROXY_HINT),
         Failure::Transient(m) => Error::new(
             Code::ApplianceUnreachable,
-            format!("{method} {url}: {}", crate::names::one_line(&m)),
+            format!("{method} {url}: {}", crate::base::names::one_line(&m)),
         ),
     }
 }

@@ -18,14 +18,14 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::appliance::{Appliance, LicenceInfo, SeatsUsed};
-use crate::bundle::manifest::{BundleKind, HexDigest, Manifest, PayloadEntry, Timestamp};
-use crate::bundle::verify::{check_freshness, verify_bundle, Ask, Dir, Hashing, Replace};
-use crate::bundle::verify::{Staged, Verified, VerifyOptions};
-use crate::error::{Code, Error, Result};
-use crate::import::Opened;
-use crate::ledger::{ActiveLicence, Event, Kind, Ledger, LicenceFacts, Outcome, Tx};
-use crate::lifecycle::{stage_of, Stage};
+use crate::base::error::{Code, Error, Result};
+use crate::format::manifest::{BundleKind, HexDigest, Manifest, PayloadEntry, Timestamp};
+use crate::state::ledger::{ActiveLicence, Event, Kind, Ledger, LicenceFacts, Outcome, Tx};
+use crate::state::lifecycle::{stage_of, Stage};
 use crate::state::StateDir;
+use crate::verify::Opened;
+use crate::verify::{check_freshness, verify_bundle, Ask, Dir, Hashing, Replace};
+use crate::verify::{Staged, Verified, VerifyOptions};
 
 mod backup;
 mod rules;
@@ -108,7 +108,7 @@ struct Candidate {
     v: Verified,
     sha: HexDigest,
     enterprise: String,
-    reference: crate::bundle::manifest::LicenceReference,
+    reference: crate::format::manifest::LicenceReference,
     bytes: Vec<u8>,
     received: PathBuf,
 }
@@ -254,7 +254,7 @@ pub fn stage_licence(bundle: Opened, opts: &LicenceImport<'_>) -> Result<StagedL
 /// (`licence status`): `None` when there is no ledger or no apply yet. The
 /// ledger is read without waiting for another process's lock for long.
 pub fn last_applied(state: &Path) -> Result<Option<crate::appliance::status::LastApplied>> {
-    if !state.join(crate::ledger::LEDGER_FILE).exists() {
+    if !state.join(crate::state::ledger::LEDGER_FILE).exists() {
         return Ok(None);
     }
     let ledger = Ledger::open_read_only(state, Duration::from_secs(5))?;
@@ -299,7 +299,7 @@ fn verify_licence(
         Ok((v, dest)) => (v, dest.into_staged()),
         Err(refusal) => {
             if refusal.error.code != Code::BundleChanged {
-                crate::import::record_rejected(ledger, &name, &refusal, &opts.verify)?;
+                crate::state::lifecycle::record_rejected(ledger, &name, &refusal, &opts.verify)?;
             }
             return Err(refusal.error);
         }
@@ -362,7 +362,7 @@ fn licence_dir(state: &Path, sub: &str) -> Result<PathBuf> {
     let top = state.join(LICENCE_DIR);
     let d = top.join(sub);
     for x in [&top, &d] {
-        crate::fsutil::real_subdir(x, 0o700).map_err(|e| Error::io_write(x, e))?;
+        crate::io::fsutil::real_subdir(x, 0o700).map_err(|e| Error::io_write(x, e))?;
     }
     Ok(d)
 }

@@ -21,8 +21,8 @@ use super::{
     licence_info, Appliance, Backup, LicenceInfo, Path, SeatsSource, SeatsUsed, MANAGE_FIELDS,
     MAX_JSON_ANSWER,
 };
-use crate::bundle::manifest::HexDigest;
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
+use crate::format::manifest::HexDigest;
 use crate::net;
 
 /// The licence endpoint.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::bundle::manifest::{HexDigest, LicenceReference, Timestamp};
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
+use crate::format::manifest::{HexDigest, LicenceReference, Timestamp};
 
 mod http;
 pub mod licence_in;
@@ -129,7 +129,7 @@ pub(crate) const MANAGE_FIELDS: Fields = Fields {
 fn shape(what: &str, why: String) -> Error {
     // The appliance's values are quoted in `why`: at most 300 characters of
     // it, so a hostile answer cannot fill the terminal or the ledger.
-    let mut why = crate::names::one_line(&why);
+    let mut why = crate::base::names::one_line(&why);
     if why.chars().count() > 300 {
         why = why.chars().take(300).collect::<String>() + "…";
     }
@@ -195,7 +195,7 @@ pub(crate) fn licence_info(json: &[u8], f: &Fields, what: &str) -> Result<Licenc
 /// An RFC 3339 time with any offset (`Z`, `-08:00`), as a UTC
 /// [`Timestamp`] (whole seconds); `None` for anything else or a time past year 9999.
 pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
-    let ts = Timestamp::from_system(crate::clock::parse_rfc3339(s)?);
+    let ts = Timestamp::from_system(crate::base::clock::parse_rfc3339(s)?);
     ts.is_writable().then_some(ts)
 }
 
@@ -231,7 +231,7 @@ pub(crate) fn first_line(text: &str) -> String {
     if line.chars().count() > 300 {
         out.push('…');
     }
-    crate::names::one_line(&out)
+    crate::base::names::one_line(&out)
 }
 
 #[cfg(test)]

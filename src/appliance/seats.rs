@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::http::{refusal, Client};
 use super::{SeatsUsed, MAX_JSON_ANSWER};
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
 use crate::net;
 
 /// The source named in `license status`.
@@ -81,7 +81,7 @@ impl SeatsSource {
         parse(&a.body).map_err(|why| {
             Error::new(
                 Code::ApplianceResponse,
-                format!("GET {url}: {}", crate::names::one_line(&why)),
+                format!("GET {url}: {}", crate::base::names::one_line(&why)),
             )
         })
     }

@@ -22,9 +22,9 @@ use super::{
     first_line, licence_info, says_busy, Appliance, Backup, LicenceInfo, Path, SeatsSource,
     SeatsUsed, GHE_LICENSE_FIELDS, MAX_JSON_ANSWER,
 };
-use crate::bundle::licence::MAX_LICENCE_LEN;
-use crate::bundle::manifest::HexDigest;
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
+use crate::format::licence::MAX_LICENCE_LEN;
+use crate::format::manifest::HexDigest;
 
 /// A candidate's details without importing it (the file on stdin).
 pub const DRY_RUN: &[&str] = &["ghe-license", "info", "--pipe", "-j"];
@@ -109,7 +109,7 @@ impl SshAppliance {
                 Code::Args,
                 format!(
                     "the appliance SSH user {:?} is not a login name",
-                    crate::names::one_line(&cfg.user)
+                    crate::base::names::one_line(&cfg.user)
                 ),
             ));
         }
@@ -118,7 +118,7 @@ impl SshAppliance {
                 Code::Args,
                 format!(
                     "the appliance host {:?} is not a host name or address",
-                    crate::names::one_line(&cfg.host)
+                    crate::base::names::one_line(&cfg.host)
                 ),
             ));
         }
@@ -236,7 +236,7 @@ impl SshAppliance {
                 Code::ApplianceUnreachable,
                 format!(
                     "{what}: cannot run the SSH command {}: {e}",
-                    crate::names::escape(std::path::Path::new(&argv[0]))
+                    crate::base::names::escape(std::path::Path::new(&argv[0]))
                 ),
             )
             .with_hint("check the appliance SSH command (it must be a program on PATH, or a path)")
@@ -341,7 +341,7 @@ fn check_pinning(cfg: &SshConfig) -> Result<()> {
                 Code::ConfigInvalid,
                 format!(
                     "appliance_ssh_command sets {}: airlock pins the appliance's host key itself",
-                    crate::names::one_line(&w)
+                    crate::base::names::one_line(&w)
                 ),
             )
             .with_hint("remove that option (and any -F config file) from appliance_ssh_command; the host key is pinned by appliance_known_hosts"));
@@ -353,7 +353,7 @@ fn check_pinning(cfg: &SshConfig) -> Result<()> {
             Code::ConfigInvalid,
             format!(
                 "appliance_known_hosts {} holds a space, % or a leading ~, which ssh would not read as one file",
-                crate::names::escape(&cfg.known_hosts)
+                crate::base::names::escape(&cfg.known_hosts)
             ),
         )
         .with_hint("give an absolute path without spaces or %, e.g. /etc/airlock/appliance_known_hosts"));

@@ -7,7 +7,7 @@
 //! own source, or none configured); the last licence applied from the
 //! isolated side's ledger (the caller reads it). The verdict follows the
 //! Monitoring Plugins' four states; the renderers are in
-//! [`crate::monitoring`]. A view only: nothing is written but the metrics
+//! [`crate::format::monitoring`]. A view only: nothing is written but the metrics
 //! file the caller asks for.
 
 use std::time::SystemTime;
@@ -15,10 +15,10 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use crate::appliance::{Appliance, LicenceInfo, Path};
-use crate::bundle::manifest::{HexDigest, LicenceReference, Timestamp};
-use crate::clock::Clock;
-use crate::error::{Code, Error, Result};
-use crate::monitoring::{self, Metrics, Perf, Range, Status, Unit};
+use crate::base::clock::Clock;
+use crate::base::error::{Code, Error, Result};
+use crate::format::manifest::{HexDigest, LicenceReference, Timestamp};
+use crate::format::monitoring::{self, Metrics, Perf, Range, Status, Unit};
 
 /// The service name in the Monitoring Plugins status line.
 pub const SERVICE: &str = "AIRLOCK LICENCE";
@@ -390,7 +390,7 @@ impl LicenceStatus {
     /// metric (promtool wants base units): alert on
     /// `airlock_licence_expiry_timestamp_seconds - time()`.
     pub fn metrics(&self) -> Metrics {
-        let mut m = crate::fleet::run_metrics(COMMAND, self.status, self.checked_at.system_time());
+        let mut m = monitoring::run_metrics(COMMAND, self.status, self.checked_at.system_time());
         let c = [("command", COMMAND)];
         let flag = |b: bool| f64::from(u8::from(b));
         if let Some(a) = &self.active {

@@ -437,7 +437,7 @@ impl Error {
     pub fn io_read(what: &std::path::Path, e: std::io::Error) -> Self {
         Error::new(
             Code::IoRead,
-            format!("cannot read {}: {}", crate::names::shown(what), e),
+            format!("cannot read {}: {}", crate::base::names::shown(what), e),
         )
         .with_source(e)
     }
@@ -446,7 +446,7 @@ impl Error {
     pub fn io_write(what: &std::path::Path, e: std::io::Error) -> Self {
         Error::new(
             Code::IoWrite,
-            format!("cannot write {}: {}", crate::names::shown(what), e),
+            format!("cannot write {}: {}", crate::base::names::shown(what), e),
         )
         .with_source(e)
     }

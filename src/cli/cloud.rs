@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use airlock::cloud::{self, Client};
 use airlock::config::{Config, TokenSource};
+use airlock::confirm::InstanceSync;
 use airlock::error::{Code, Error, Result};
 use airlock::fleet::{self, Health};
 use airlock::ledger::Ledger;
-use airlock::lifecycle::InstanceSync;
 use airlock::monitoring::Status;
 use airlock::names;
 use airlock::net::Trust;
@@ -136,7 +136,7 @@ fn connect(a: &CloudArgs) -> Result<(String, Client, PathBuf)> {
         token,
         &trust,
         &proxies,
-        airlock::bundle::verify::Clock::System,
+        airlock::verify::Clock::System,
     )?
     .with_timing(cloud::Timing {
         timeout: timing.timeout,
@@ -242,7 +242,7 @@ fn record_sync(status: &cloud::SyncStatus, dir: &Path, now: SystemTime) -> Resul
         match airlock::state::StateDir::open_waiting_at_most(dir, STATUS_LOCK_WAIT)? {
             Locked::Yes(_state) => {
                 let mut ledger = Ledger::open(dir)?;
-                let res = airlock::lifecycle::apply_sync_status(&mut ledger, status, now)?;
+                let res = airlock::confirm::apply_sync_status(&mut ledger, status, now)?;
                 (res, ledger.events()?, None)
             }
             Locked::No {
@@ -262,7 +262,7 @@ fn record_sync(status: &cloud::SyncStatus, dir: &Path, now: SystemTime) -> Resul
                     STATUS_LOCK_WAIT.as_secs()
                 );
                 (
-                    airlock::lifecycle::sync_view(&events, status),
+                    airlock::confirm::sync_view(&events, status),
                     events,
                     Some(why),
                 )

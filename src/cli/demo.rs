@@ -10,19 +10,20 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use airlock::bundle::manifest::format_time;
-use airlock::bundle::verify::{Clock, DEFAULT_SKEW};
-use airlock::bundle::{self, verify_file, Input, VerifyOptions};
 use airlock::crypt::{Identities, Recipients};
 use airlock::error::{Code, Error, Result};
+use airlock::export::{self, Input};
 use airlock::fleet::{self, Thresholds};
+use airlock::format::manifest::format_time;
 use airlock::handover::Target;
 use airlock::import::{import, ImportOptions};
 use airlock::names;
-use airlock::sample;
+use airlock::standin::sample;
 use airlock::standin::StandIn;
 use airlock::state::StateDir;
 use airlock::trust::TrustStore;
+use airlock::verify::{verify_file, VerifyOptions};
+use airlock::verify::{Clock, DEFAULT_SKEW};
 use airlock::{fsutil, keys};
 
 use crate::outln;
@@ -89,10 +90,10 @@ pub(super) struct Exporter {
 
 impl Exporter {
     /// `airlock export` of the sample usage file onto the stick, dated `created`.
-    fn export(&self, created: SystemTime) -> Result<bundle::ExportReport> {
-        bundle::export(bundle::ExportOptions {
+    fn export(&self, created: SystemTime) -> Result<export::ExportReport> {
+        export::export(export::ExportOptions {
             inputs: vec![Input::path(&self.usage_path)?],
-            bundle: bundle::BundleSpec {
+            bundle: export::BundleSpec {
                 signer: &self.signer,
                 host_name: None,
                 server_id: None,
@@ -142,7 +143,7 @@ impl Importer {
 
 /// What the Cloud steps found.
 struct CloudView {
-    synced: Vec<airlock::lifecycle::InstanceSync>,
+    synced: Vec<airlock::confirm::InstanceSync>,
     seats: fleet::SeatReport,
     rows: Vec<fleet::Instance>,
     ledger: airlock::ledger::Ledger,
@@ -203,7 +204,7 @@ struct DemoDoc<'a> {
     forged: &'static str,
     older: &'static str,
     stand_in: &'static str,
-    cloud_status: &'a [airlock::lifecycle::InstanceSync],
+    cloud_status: &'a [airlock::confirm::InstanceSync],
     seats: &'a fleet::SeatReport,
     fleet: &'a [fleet::Instance],
     ledger: DemoLedger,
@@ -319,7 +320,7 @@ fn exporter_side(st: &mut Story, dir: &std::path::Path) -> Result<Exporter> {
 }
 
 /// Step 4: export, signed and encrypted, read back from the stick.
-fn export_step(st: &mut Story, ex: &Exporter) -> Result<bundle::ExportReport> {
+fn export_step(st: &mut Story, ex: &Exporter) -> Result<export::ExportReport> {
     st.step("exporter: airlock export license-usage.json --key … --recipient age1… --out stick/");
     let report = ex.export(SystemTime::now())?;
     for (_, u) in &report.usage {
@@ -348,7 +349,7 @@ fn boundary_step(
     st: &mut Story,
     dir: &std::path::Path,
     ex: &Exporter,
-    report: &bundle::ExportReport,
+    report: &export::ExportReport,
 ) -> Result<TrustStore> {
     st.step("boundary: airlock verify BUNDLE --trust allowed_signers (public keys only)");
     let allowed = dir.join("importer/allowed_signers");
@@ -378,7 +379,7 @@ fn import_step(
     st: &mut Story,
     dir: &std::path::Path,
     ex: &Exporter,
-    report: &bundle::ExportReport,
+    report: &export::ExportReport,
     trust: TrustStore,
 ) -> Result<(Importer, FirstImport)> {
     st.step("importer: airlock import BUNDLE --identity identity.txt --enterprise octo-corp");
@@ -450,7 +451,7 @@ fn attacker_step(
     dir: &std::path::Path,
     ex: &Exporter,
     imp: &Importer,
-    report: &bundle::ExportReport,
+    report: &export::ExportReport,
 ) -> Result<(&'static str, &'static str)> {
     st.step("attacker: flip one byte of a bundle on the stick; replay an older bundle");
     let mut bytes = std::fs::read(&report.path).map_err(|e| Error::io_read(&report.path, e))?;
@@ -529,7 +530,7 @@ fn status_step(
 ) -> Result<(
     airlock::cloud::Client,
     airlock::ledger::Ledger,
-    Vec<airlock::lifecycle::InstanceSync>,
+    Vec<airlock::confirm::InstanceSync>,
 )> {
     st.step(&format!(
         "importer: airlock cloud status --enterprise {ENTERPRISE} --api-url {}",
@@ -547,11 +548,11 @@ fn status_step(
         // The proxy variables as any command reads them: the stand-in is
         // on loopback, which is never proxied (decision 76).
         &airlock::net::ProxyVars::from_process().resolve()?,
-        airlock::bundle::verify::Clock::System,
+        airlock::verify::Clock::System,
     )?;
     let status = client.license_sync_status(ENTERPRISE)?;
     let mut ledger = airlock::ledger::Ledger::open(imp.state.path())?;
-    let synced = airlock::lifecycle::apply_sync_status(&mut ledger, &status, SystemTime::now())?;
+    let synced = airlock::confirm::apply_sync_status(&mut ledger, &status, SystemTime::now())?;
     for s in &synced {
         st.say(&format!(
             "{} ({}): last sync {} {}; confirmed {} imported bundle(s) in the ledger",

@@ -11,16 +11,17 @@ use std::time::{Duration, SystemTime};
 
 use airlock::appliance::licence_in::{import_licence, LicenceImport, SeatDecrease};
 use airlock::appliance::ssh::{SshAppliance, SshConfig};
-use airlock::bundle::licence::LicenceInput;
-use airlock::bundle::manifest::format_time;
-use airlock::bundle::verify::Clock;
-use airlock::bundle::{self, Input};
 use airlock::crypt::Recipients;
 use airlock::error::{Error, Result};
+use airlock::export::{self, Input};
+use airlock::format::licence::LicenceInput;
+use airlock::format::manifest::format_time;
 use airlock::import::Opened;
 use airlock::standin::appliance as standin;
+use airlock::standin::sample;
 use airlock::trust::TrustStore;
-use airlock::{fsutil, keys, names, sample};
+use airlock::verify::Clock;
+use airlock::{fsutil, keys, names};
 
 use super::demo::{bug, verify_opts, Exporter, Importer, Story, ENTERPRISE};
 
@@ -49,7 +50,7 @@ pub(super) fn inward_leg(
     dir: &Path,
     ex: &Exporter,
     imp: &Importer,
-    usage_bundle: &bundle::ExportReport,
+    usage_bundle: &export::ExportReport,
 ) -> Result<LicenceIn> {
     let (licence_bundle, trust) = export_step(st, dir, imp)?;
     import_step(st, dir, ex, &licence_bundle, &trust, &usage_bundle.path)
@@ -72,9 +73,9 @@ fn export_step(st: &mut Story, dir: &Path, imp: &Importer) -> Result<(PathBuf, T
     let bytes = sample::appliance_licence("DEMO2", Some(500), &expire);
     fsutil::write_atomic(&ghl, &bytes, 0o600, true)?;
     let licence = LicenceInput::new(&ghl, ENTERPRISE, None)?;
-    let report = bundle::export(bundle::ExportOptions {
+    let report = export::export(export::ExportOptions {
         inputs: vec![Input::licence(&ghl, licence)],
-        bundle: bundle::BundleSpec {
+        bundle: export::BundleSpec {
             signer: &signer,
             host_name: None,
             server_id: None,

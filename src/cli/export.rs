@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use airlock::bundle::{self, ExportReport, Input};
 use airlock::error::{Code, Error, Result};
+use airlock::export::{self, ExportReport, Input};
 use airlock::keys;
 use airlock::names;
 use airlock::state::StateDir;
 
-use airlock::bundle::licence::LicenceSummary;
-use airlock::bundle::manifest::{BundleId, BundleKind, PayloadEntry, Sequence, Source, Timestamp};
+use airlock::format::licence::LicenceSummary;
+use airlock::format::manifest::{BundleId, BundleKind, PayloadEntry, Sequence, Source, Timestamp};
 
 use super::output::{emit, Name, Report};
 use crate::outln;
@@ -162,9 +162,9 @@ pub fn run(a: Args) -> Result<i32> {
         recipients.set_passphrase(p, airlock::crypt::SCRYPT_WORK_FACTOR)?;
     }
     let state = StateDir::open(&settings.state_dir()?)?;
-    let report = bundle::export(bundle::ExportOptions {
+    let report = export::export(export::ExportOptions {
         inputs,
-        bundle: bundle::BundleSpec {
+        bundle: export::BundleSpec {
             signer: &signer,
             host_name: a.host_name,
             server_id: a.server_id,
@@ -173,7 +173,7 @@ pub fn run(a: Args) -> Result<i32> {
             tool: airlock::tool_version(),
             recipients: &recipients,
         },
-        now: airlock::bundle::verify::Clock::System,
+        now: airlock::verify::Clock::System,
         out: a.out,
         overwrite: a.force,
         state: &state,
@@ -225,7 +225,7 @@ fn inputs(a: &Args, settings: &airlock::config::Settings) -> Result<Vec<Input>> 
 /// enterprise configured. A `.ghl` under another `--kind` is refused, so a
 /// licence never travels as an ordinary file.
 fn licence_input(a: &Args, settings: &airlock::config::Settings) -> Result<Option<Input>> {
-    use airlock::bundle::licence::{is_licence_name, LicenceInput};
+    use airlock::format::licence::{is_licence_name, LicenceInput};
     let named = a.files.iter().any(|f| {
         f.file_name()
             .is_some_and(|n| is_licence_name(n.as_encoded_bytes()))
@@ -349,7 +349,7 @@ fn print_text(report: &ExportReport) {
 }
 
 /// What each input is; the licence's summary, if the bundle carries one.
-fn print_inputs(report: &ExportReport) -> Option<airlock::bundle::licence::LicenceSummary> {
+fn print_inputs(report: &ExportReport) -> Option<airlock::format::licence::LicenceSummary> {
     let m = &report.manifest;
     for (from, to) in &report.renamed {
         outln!("{from}: travels as {to} (payload names use letters, digits, '.', '_' and '-'; docs/format.md §5)");
@@ -364,7 +364,7 @@ fn print_inputs(report: &ExportReport) -> Option<airlock::bundle::licence::Licen
         );
         outln!("  users        {}", u.users);
     }
-    let licence = airlock::bundle::licence::LicenceSummary::of(m);
+    let licence = airlock::format::licence::LicenceSummary::of(m);
     if let Some(l) = &licence {
         outln!(
             "{}: GHES licence, reference {}, {} sha256 {}",
@@ -385,7 +385,7 @@ fn print_inputs(report: &ExportReport) -> Option<airlock::bundle::licence::Licen
 }
 
 /// The bundle's lines after its name: id, source, signer, times, hash.
-fn print_bundle(report: &ExportReport, licence: Option<&airlock::bundle::licence::LicenceSummary>) {
+fn print_bundle(report: &ExportReport, licence: Option<&airlock::format::licence::LicenceSummary>) {
     let m = &report.manifest;
     outln!("  id           {}", m.bundle_id);
     match licence {

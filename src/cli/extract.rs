@@ -2,14 +2,14 @@
 
 use std::path::PathBuf;
 
-use airlock::bundle::verify::{extract, Clock, ExtractTo, DEFAULT_SKEW};
-use airlock::bundle::VerifyOptions;
 use airlock::error::Result;
 use airlock::names;
 use airlock::trust::TrustStore;
+use airlock::verify::VerifyOptions;
+use airlock::verify::{extract, Clock, ExtractTo, DEFAULT_SKEW};
 
-use airlock::bundle::manifest::{BundleId, Sequence, Source};
-use airlock::bundle::verify::{AcceptedSigner, PayloadCheck};
+use airlock::format::manifest::{BundleId, Sequence, Source};
+use airlock::verify::{AcceptedSigner, PayloadCheck};
 
 use super::output::{emit, Name, Names, Report};
 use crate::outln;

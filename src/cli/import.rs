@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock::bundle::verify::{Clock, DEFAULT_SKEW};
-use airlock::bundle::VerifyOptions;
 use airlock::config::{Config, Settings, TokenSource};
 use airlock::error::{Code, Error, Result};
 use airlock::handover::Target;
@@ -15,6 +13,8 @@ use airlock::import::{
 use airlock::names;
 use airlock::state::StateDir;
 use airlock::trust::TrustStore;
+use airlock::verify::VerifyOptions;
+use airlock::verify::{Clock, DEFAULT_SKEW};
 use zeroize::Zeroizing;
 
 use super::output::{emit, Name, Report};

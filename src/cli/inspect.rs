@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use airlock::bundle::inspect;
 use airlock::error::Result;
 use airlock::names;
+use airlock::verify::inspect;
 
 use super::output::{emit, Report};
 use crate::outln;
@@ -29,7 +29,7 @@ pub fn run(a: Args) -> Result<i32> {
 #[derive(serde::Serialize)]
 struct Shown {
     verified: bool,
-    inspection: airlock::bundle::verify::Inspection,
+    inspection: airlock::verify::Inspection,
     #[serde(skip)]
     bundle: PathBuf,
 }
@@ -40,7 +40,7 @@ impl Report for Shown {
     }
 }
 
-fn print_text(bundle: &std::path::Path, i: &airlock::bundle::verify::Inspection) {
+fn print_text(bundle: &std::path::Path, i: &airlock::verify::Inspection) {
     outln!(
         "UNVERIFIED: nothing below has been checked against a trust store; use `airlock verify`."
     );

@@ -51,7 +51,7 @@ pub fn run(a: Args) -> Result<i32> {
 /// `--age`: write an age identity (X25519, or hybrid with
 /// `--post-quantum`) and print its recipient.
 fn age_identity(a: &Args) -> Result<AgeIdentity> {
-    let created = airlock::bundle::manifest::format_time(std::time::SystemTime::now());
+    let created = airlock::format::manifest::format_time(std::time::SystemTime::now());
     let (text, recipient) = if a.post_quantum {
         airlock::crypt::generate_hybrid_identity(&created)
     } else {
@@ -171,7 +171,7 @@ impl Report for SigningKey {
 
 /// The allowed_signers line for a key made now: valid from today (UTC).
 pub fn allowed_line(host: &str, public_line: &str) -> String {
-    let today = airlock::bundle::manifest::format_time(std::time::SystemTime::now());
+    let today = airlock::format::manifest::format_time(std::time::SystemTime::now());
     let day: String = today.chars().take(10).filter(|c| *c != '-').collect();
     format!("{host} namespaces=\"airlock-bundle\",valid-after=\"{day}Z\" {public_line}")
 }

@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 
 use airlock::appliance::licence_in::{import_licence, LicenceImport, LicenceReport, SeatDecrease};
-use airlock::bundle::verify::{Clock, DEFAULT_SKEW};
-use airlock::bundle::VerifyOptions;
 use airlock::config::{Config, Settings, TokenSource};
 use airlock::error::{Code, Error, Result};
 use airlock::import::Opened;
 use airlock::names;
 use airlock::trust::TrustStore;
+use airlock::verify::VerifyOptions;
+use airlock::verify::{Clock, DEFAULT_SKEW};
 use zeroize::Zeroizing;
 
 use crate::outln;
@@ -267,7 +267,7 @@ fn run_import(s: &Settings, a: &ImportArgs) -> Result<()> {
 
 /// The usual mistake: the `.ghl` file itself given instead of its bundle.
 fn licence_file_given(e: Error, path: &std::path::Path) -> Error {
-    let ghl = airlock::bundle::licence::is_licence_name(path.as_os_str().as_encoded_bytes());
+    let ghl = airlock::format::licence::is_licence_name(path.as_os_str().as_encoded_bytes());
     if e.code == Code::NotABundle && ghl {
         return e.with_hint(
             "this is the licence file itself; on the connected side, `airlock export github-enterprise-REF.ghl --enterprise SLUG --key KEY` makes the signed licence bundle to carry in (docs/licence-in.md)",

@@ -9,9 +9,9 @@ use std::ffi::OsString;
 use airlock::appliance::manage::{ManageApi, ManageConfig};
 use airlock::appliance::ssh::{SshAppliance, SshConfig};
 use airlock::appliance::{Appliance, Backup, LicenceInfo, Path, SeatsSource, SeatsUsed};
-use airlock::bundle::manifest::HexDigest;
 use airlock::config::Settings;
 use airlock::error::{Code, Error, Result};
+use airlock::format::manifest::HexDigest;
 
 use super::licence::read_secret;
 

@@ -140,7 +140,7 @@ fn print(st: &LicenceStatus, err: Option<&Error>) {
 mod tests {
     use super::*;
     use airlock::appliance::{Backup, LicenceInfo, Path, SeatsUsed};
-    use airlock::bundle::manifest::{HexDigest, LicenceReference, Timestamp};
+    use airlock::format::manifest::{HexDigest, LicenceReference, Timestamp};
     use std::time::{Duration, SystemTime};
 
     /// A stand-in appliance whose licence expires `days` days after `NOW`,

@@ -280,7 +280,7 @@ pub fn print_json<T: serde::Serialize>(v: &T) {
 pub fn parse_time_arg(s: &str) -> std::result::Result<SystemTime, String> {
     if let Ok(secs) = s.parse::<u64>() {
         // Beyond year 9999 no bundle time can be written or compared.
-        if secs > airlock::bundle::manifest::Timestamp::MAX_SECS {
+        if secs > airlock::format::manifest::Timestamp::MAX_SECS {
             return Err(format!(
                 "{secs} is after 9999-12-31T23:59:59Z; use RFC 3339 such as 2026-11-28T12:00:00Z, or Unix seconds"
             ));
@@ -350,7 +350,7 @@ impl IdentityArgs {
             ids.set_passphrase(&p);
         } else if identities.is_empty() && io::stdin().is_terminal() {
             // Only a passphrase bundle needs asking; look (untrusted) first.
-            let scrypt = airlock::bundle::inspect(bundle)
+            let scrypt = airlock::verify::inspect(bundle)
                 .ok()
                 .and_then(|i| i.manifest)
                 .is_some_and(|m| m.recipients.iter().any(|r| r.is_passphrase()));

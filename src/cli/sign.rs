@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use airlock::bundle::sign;
 use airlock::error::{Code, Error, Result};
+use airlock::export::sign;
 use airlock::names;
 use airlock::sshsig::BUNDLE_NAMESPACE;
 

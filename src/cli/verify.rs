@@ -4,13 +4,13 @@ use airlock::crypt::ListedRecipient;
 use std::path::PathBuf;
 use std::time::SystemTime;
 
-use airlock::bundle::licence::LicenceSummary;
-use airlock::bundle::manifest::{BundleId, BundleKind, Sequence, Source, Timestamp};
-use airlock::bundle::verify::{AcceptedSigner, Clock, PayloadCheck, DEFAULT_SKEW};
-use airlock::bundle::{verify_file, Verified, VerifyOptions};
 use airlock::error::Result;
+use airlock::format::licence::LicenceSummary;
+use airlock::format::manifest::{BundleId, BundleKind, Sequence, Source, Timestamp};
 use airlock::names;
 use airlock::trust::TrustStore;
+use airlock::verify::{verify_file, Verified, VerifyOptions};
+use airlock::verify::{AcceptedSigner, Clock, PayloadCheck, DEFAULT_SKEW};
 
 use super::output::{emit, Name, Report};
 use crate::outln;
@@ -72,7 +72,7 @@ impl<'a> Verdict<'a> {
         let m = &v.manifest;
         Verdict {
             bundle: Name::new("bundle", &a.bundle),
-            verified_at: airlock::bundle::manifest::format_time(v.decided_at),
+            verified_at: airlock::format::manifest::format_time(v.decided_at),
             bundle_id: &m.bundle_id,
             kind: m.kind(),
             source: &m.source,
@@ -134,7 +134,7 @@ fn print_text(bundle: &std::ffi::OsStr, trust: &str, at: bool, v: &Verified, dec
         if at {
             format!(
                 " (checked as of {})",
-                airlock::bundle::manifest::format_time(v.decided_at)
+                airlock::format::manifest::format_time(v.decided_at)
             )
         } else {
             String::new()

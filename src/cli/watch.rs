@@ -130,7 +130,7 @@ pub fn drive<R: Shown>(
         poll: t.poll,
         retry_after: t.retry_after,
         once: t.once,
-        now: airlock::bundle::verify::Clock::System,
+        now: airlock::verify::Clock::System,
     };
     let json = super::json();
     let mut on = |ev: WatchEvent<'_, R>| {

@@ -183,7 +183,10 @@ fn http_timing_has_defaults_and_refuses_zero_or_nonsense() {
                 .http_timing()
         })
     };
-    assert_eq!(t("").unwrap(), crate::handover::HttpTiming::default());
+    assert_eq!(
+        t("").unwrap(),
+        crate::connected::handover::HttpTiming::default()
+    );
     let got = t("http_timeout = \"2s\"\nhttp_deadline = \"1min 30s\"\n").unwrap();
     assert_eq!(
         (got.timeout, got.deadline),

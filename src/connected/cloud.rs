@@ -17,9 +17,9 @@ use serde::Serialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use crate::bundle::verify::Clock;
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
 use crate::net::{self, Failure, Origin, Trust};
+use crate::verify::Clock;
 
 mod link;
 mod model;
@@ -575,7 +575,7 @@ fn strict_rfc3339(s: &str) -> Option<SystemTime> {
 
 /// Parse GitHub's timestamps (RFC 3339, possibly with fractions or an offset).
 fn parse_github_time(s: &str) -> Option<SystemTime> {
-    crate::clock::parse_rfc3339(s)
+    crate::base::clock::parse_rfc3339(s)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! GitHub, warnings, and the health check for monitoring.
 //!
 //! A view only: it reads the ledger's records and writes nothing. Where a
-//! hand-over stands is derived by `crate::lifecycle` (decision 30: a
+//! hand-over stands is derived by `crate::state::lifecycle` (decision 30: a
 //! successful sync confirms the newest bundle handed over before it, and
 //! only that one), which also records GitHub's answers.
 
@@ -12,15 +12,19 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::bundle::manifest::{
+use crate::base::error::Code;
+use crate::base::error::{Error, Result};
+use crate::connected::cloud::{
+    parse_sync_date, ConsumedLicenses, LicensedUser, SeatCounts, UserSink,
+};
+use crate::connected::confirm::is_own;
+use crate::format::manifest::{
     format_time, BundleId, Fingerprint, HexDigest, LicenceReference, Timestamp,
 };
-use crate::cloud::{parse_sync_date, ConsumedLicenses, LicensedUser, SeatCounts, UserSink};
-use crate::error::Code;
-use crate::error::{Error, Result};
-use crate::ledger::{Event, Kind, Outcome};
-use crate::lifecycle::{is_own, is_success, standings, HandedOver, Standing};
-use crate::monitoring::{self, Metrics, Perf, Range, Status, Unit};
+pub use crate::format::monitoring::run_metrics;
+use crate::format::monitoring::{self, Metrics, Perf, Range, Status, Unit};
+use crate::state::ledger::{Event, Kind, Outcome};
+use crate::state::lifecycle::{is_success, standings, HandedOver, Standing};
 
 mod plugin;
 mod seats;

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 
 use zeroize::Zeroizing;
 
-use crate::bundle::manifest::PayloadEntry;
-use crate::bundle::rules::output_name;
-use crate::bundle::verify::{Replace, Staged};
-use crate::bundle::Manifest;
-use crate::error::{Code, Error, Result};
-use crate::fsutil;
-use crate::lifecycle::{Replaced, SUPERSEDED_DIR};
+use crate::base::error::{Code, Error, Result};
+use crate::format::manifest::Manifest;
+use crate::format::manifest::PayloadEntry;
+use crate::format::rules::output_name;
+use crate::io::fsutil;
 use crate::net::{self, Failure};
+use crate::state::lifecycle::{Replaced, SUPERSEDED_DIR};
+use crate::verify::{Replace, Staged};
 
 /// Where verified payloads go.
 #[derive(Clone)]

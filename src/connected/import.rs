@@ -1,6 +1,6 @@
 //! Import: everything `verify` checks, then the ledger's freshness rules,
 //! then hand-over, with every attempt recorded (docs/import.md). The
-//! bundle's states and transitions are `crate::lifecycle`'s; this module
+//! bundle's states and transitions are `crate::state::lifecycle`'s; this module
 //! drives them for one bundle.
 //!
 //! One open, one read: the bundle is opened once (`O_NOFOLLOW|O_NONBLOCK`,
@@ -19,21 +19,21 @@
 //! with the state lock released, under a lease (`handover started`, with
 //! its pid) that keeps other runs from handing over the instance meanwhile.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::bundle::manifest::{BundleId, Fingerprint, HexDigest, Manifest, Timestamp};
-use crate::bundle::rules::output_name;
-use crate::bundle::verify::{
-    verify_bundle, Ask, Dir, Hashing, Naming, Refusal, Replace, Staged, Verified, VerifyOptions,
-};
-use crate::error::{Code, Error, Result};
-use crate::handover::{self, Target};
-use crate::ledger::Ledger;
-use crate::lifecycle::{self, Batch, Decision, Replaced};
+use crate::base::error::{Code, Error, Result};
+use crate::connected::handover::{self, Target};
+use crate::format::manifest::{BundleId, Fingerprint, HexDigest, Manifest, Timestamp};
+use crate::format::rules::output_name;
+use crate::state::ledger::Ledger;
+use crate::state::lifecycle::{self, Batch, Decision, Replaced};
 use crate::state::StateDir;
+pub use crate::verify::Opened;
+use crate::verify::{
+    verify_bundle, Ask, Dir, Hashing, Naming, Replace, Staged, Verified, VerifyOptions,
+};
 
 /// What an import needs besides the bundle.
 pub struct ImportOptions<'a> {
@@ -85,72 +85,6 @@ pub struct ImportReport {
     pub move_errors: Vec<String>,
 }
 
-/// A bundle opened once, and the name it was opened by (for messages and
-/// the ledger). Every later step reads this descriptor, never the name.
-#[derive(Debug)]
-pub struct Opened {
-    file: File,
-    name: PathBuf,
-}
-
-impl Opened {
-    /// Open `path` once, without following a symbolic link and without
-    /// blocking (a FIFO, device, socket or directory is refused at once,
-    /// by `fstat` of what was opened: `NOT-A-FILE`).
-    pub fn open(path: &Path) -> Result<Opened> {
-        let file = crate::bundle::container::open_bundle_nofollow(path)?;
-        Ok(Opened {
-            file,
-            name: path.to_path_buf(),
-        })
-    }
-
-    /// A descriptor opened by the caller (the watcher's claimed file).
-    pub fn from_file(file: File, name: PathBuf) -> Opened {
-        Opened { file, name }
-    }
-
-    /// The descriptor, for the one verifying read.
-    pub fn into_file(self) -> File {
-        self.file
-    }
-
-    /// The name it was opened by.
-    pub fn path(&self) -> &Path {
-        &self.name
-    }
-
-    /// What was opened: its device and inode (`fstat`), to detect a
-    /// replacement by name later.
-    pub fn identity(&self) -> Option<(u64, u64)> {
-        use std::os::unix::fs::MetadataExt;
-        self.file.metadata().ok().map(|m| (m.dev(), m.ino()))
-    }
-
-    /// Whether what was opened ends with a bundle's zip trailer (a complete
-    /// transfer), read through the descriptor.
-    pub fn has_trailer(&self) -> bool {
-        crate::bundle::container::ends_with_trailer(&self.file)
-    }
-
-    /// Its manifest's instance and creation time, read through the
-    /// descriptor without verifying (only to order a batch: verification
-    /// decides later, on its own read). `None` when it does not read.
-    fn sort_key(&self) -> Option<((String, String), Timestamp)> {
-        let f = self.file.try_clone().ok()?;
-        let mut layout = crate::bundle::verify::open_layout(f).ok()?;
-        let signed = crate::bundle::verify::read_signed(&mut layout).ok()?;
-        let m = Manifest::parse(&signed.manifest).ok()?;
-        Some((
-            (
-                m.source.principal().to_string(),
-                m.source.server_id.unwrap_or_default(),
-            ),
-            m.created,
-        ))
-    }
-}
-
 /// Remove what a killed run may have left: spools of processes that are
 /// gone, and airlock's own temporary files in the outbox. Safe because the
 /// state lock is held (a live HTTP hand-over's spool is its own process's).
@@ -161,14 +95,14 @@ fn clean_leftovers(state: &Path, outbox: Option<&Path>) {
                 .file_name()
                 .to_str()
                 .and_then(|n| n.parse::<u32>().ok())
-                .is_some_and(crate::fsutil::other_process_running);
+                .is_some_and(crate::io::fsutil::other_process_running);
             if !live {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
     }
     if let Some(dir) = outbox {
-        crate::fsutil::sweep_stale(dir);
+        crate::io::fsutil::sweep_stale(dir);
     }
 }
 
@@ -202,7 +136,7 @@ impl Disposition {
 
 /// Sort an import's outcome into a disposition.
 pub fn disposition<R>(r: &Result<R>) -> Disposition {
-    use crate::error::Class;
+    use crate::base::error::Class;
     let Err(e) = r else {
         return Disposition::Imported;
     };
@@ -242,7 +176,7 @@ pub fn batch_order(bundles: Vec<Opened>) -> Vec<Opened> {
     known.sort_by(|a, b| {
         a.0.cmp(&b.0)
             .then(b.1.cmp(&a.1))
-            .then(a.2.name.cmp(&b.2.name))
+            .then(a.2.path().cmp(b.2.path()))
     });
     known
         .into_iter()
@@ -301,42 +235,6 @@ fn staging_dir(state: &Path, target: &Target) -> Result<(PathBuf, Option<RemoveO
     }
 }
 
-/// Record a bundle refused by the open or the verification, from what that
-/// one read established and nothing else (no second read: a refusal costs
-/// what `verify` costs). When trusted keys had signed the manifest that
-/// read checked (the refusal came later: no identity, expired, a damaged
-/// member), the record names the instance, bundle and signer from it; an
-/// untrusted bundle's claims are never recorded. The bundle's SHA-256 is
-/// recorded only when the read covered the whole file.
-pub(crate) fn record_rejected(
-    ledger: &mut Ledger,
-    bundle: &Path,
-    refusal: &Refusal,
-    opts: &VerifyOptions<'_>,
-) -> Result<()> {
-    let read = refusal.read.as_deref();
-    let whole = read
-        .filter(|r| r.read_offset == 0 && r.read_bytes == r.size)
-        .and_then(|r| HexDigest::parse(&r.read_sha256));
-    let facts = read.and_then(|r| {
-        Some(crate::ledger::ReadFacts {
-            file_name: crate::names::escape(bundle),
-            file_size: r.size,
-            read_offset: r.read_offset,
-            read_bytes: r.read_bytes,
-            read_sha256: HexDigest::parse(&r.read_sha256)?,
-        })
-    });
-    lifecycle::refused_unverified(
-        ledger,
-        &refusal.error,
-        whole,
-        facts,
-        refusal.signed.as_deref(),
-        opts.now.now(),
-    )
-}
-
 /// What the verifying read left behind: the verified bundle, its payload
 /// staged in `dir`, and the bundle file's SHA-256 taken by that read.
 struct StagedBundle {
@@ -357,29 +255,29 @@ fn verify_and_stage(
     ledger: &mut Ledger,
     to_outbox: bool,
 ) -> Result<StagedBundle> {
-    let Opened { file, name } = bundle;
+    let (file, name) = bundle.into_parts();
     let (dir, spool) = staging_dir(opts.state.path(), &opts.target)?;
     let outbox_name =
-        |m: &Manifest, p: &crate::bundle::manifest::PayloadEntry| handover::outbox_name(m, p);
+        |m: &Manifest, p: &crate::format::manifest::PayloadEntry| handover::outbox_name(m, p);
     let plain_name =
-        |_: &Manifest, p: &crate::bundle::manifest::PayloadEntry| output_name(p).to_string();
+        |_: &Manifest, p: &crate::format::manifest::PayloadEntry| output_name(p).to_string();
     let naming: Naming<'_> = if to_outbox { &outbox_name } else { &plain_name };
     let dest = Dir::new(&dir, naming, Replace::IfIdentical, Hashing::Take);
     let ask = Ask {
         bundle_sha256: Hashing::Take,
         // The connected side takes in usage bundles only: a licence bundle
         // is refused by its signed kind (decision 81).
-        kind: Some(crate::bundle::manifest::BundleKind::Usage),
+        kind: Some(crate::format::manifest::BundleKind::Usage),
     };
     let (v, staged) = match verify_bundle(file, &opts.verify, ask, dest) {
         Ok((v, dest)) => (v, dest.into_staged()),
         Err(refusal) => {
             // Tests change the file here: the record must not follow.
-            crate::fsutil::pause_point(crate::fsutil::Pause::ImportRefused);
+            crate::io::fsutil::pause_point(crate::io::fsutil::Pause::ImportRefused);
             // A file that changed while it was read is no verdict on a
             // bundle: tried again later, without a record per attempt.
             if refusal.error.code != Code::BundleChanged {
-                record_rejected(ledger, &name, &refusal, &opts.verify)?;
+                lifecycle::record_rejected(ledger, &name, &refusal, &opts.verify)?;
             }
             return Err(refusal.error);
         }
@@ -533,13 +431,13 @@ pub fn import_opened(
         sha256,
     } = verify_and_stage(bundle, opts, &mut ledger, outbox.is_some())?;
     let m = &v.manifest;
-    crate::fsutil::fault_point(crate::fsutil::Fault::ImportVerified);
+    crate::io::fsutil::fault_point(crate::io::fsutil::Fault::ImportVerified);
 
     // 2. Ledger rules, in one exclusive transaction, at the moment of decision.
     let now = || opts.verify.now.now();
     let decision = lifecycle::decide(&mut ledger, &v, &sha256, batch, now(), opts.verify.skew)?;
     batch.accepted(sha256.clone());
-    crate::fsutil::fault_point(crate::fsutil::Fault::ImportAccepted);
+    crate::io::fsutil::fault_point(crate::io::fsutil::Fault::ImportAccepted);
 
     // 3. Hand-over, then record it.
     let replaced = match &opts.target {
@@ -574,8 +472,8 @@ mod tests {
     //! Import against the golden fixtures (made 2026-11-01, valid for 30
     //! days), judged at a fixed clock so they stay valid.
     use super::*;
-    use crate::bundle::verify::{Clock, DEFAULT_SKEW};
-    use crate::trust::TrustStore;
+    use crate::crypto::trust::TrustStore;
+    use crate::verify::{Clock, DEFAULT_SKEW};
 
     fn root() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -627,7 +525,10 @@ mod tests {
         let outbox = d.path().join("outbox");
         let r = run("golden_encrypted_users.airlock.zip", &state, &outbox, AT).unwrap();
         let file = root().join("fixtures/bundles/golden_encrypted_users.airlock.zip");
-        assert_eq!(r.bundle_sha256, crate::fsutil::sha256_file(&file).unwrap());
+        assert_eq!(
+            r.bundle_sha256,
+            crate::io::fsutil::sha256_file(&file).unwrap()
+        );
         let n = names(&outbox);
         assert_eq!(n.len(), 2, "{n:?}");
         assert!(n.iter().any(|f| f.ends_with(".UPLOAD.txt")));
@@ -663,7 +564,7 @@ mod tests {
         let ev = Ledger::open(state.path()).unwrap().events().unwrap();
         let rejected: Vec<_> = ev
             .iter()
-            .filter(|e| e.outcome == crate::ledger::Outcome::Rejected)
+            .filter(|e| e.outcome == crate::state::ledger::Outcome::Rejected)
             .collect();
         assert_eq!(rejected.len(), 2);
         // What the one read got (issue 27: no second read): the tampered

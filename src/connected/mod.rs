@@ -3,6 +3,7 @@
 //! its report.
 
 pub mod cloud;
+pub mod confirm;
 pub mod fleet;
 pub mod handover;
 pub mod import;

@@ -3,16 +3,18 @@
 
 use std::time::SystemTime;
 
-use crate::bundle::manifest::{format_time, parse_time};
-use crate::fleet::{EnterpriseLicences, Instance, Mark, MarkKind, MarkState, SeatReport};
-use crate::lifecycle::Standing;
+use crate::connected::fleet::{
+    EnterpriseLicences, Instance, Mark, MarkKind, MarkState, SeatReport,
+};
+use crate::format::manifest::{format_time, parse_time};
+use crate::state::lifecycle::Standing;
 
 /// Escape text for HTML element content and attribute values. Control
 /// characters and bidirectional overrides are first made visible escapes
-/// ([`crate::cloud::sanitize`]): text from GitHub, or recorded from it
+/// ([`crate::connected::cloud::sanitize`]): text from GitHub, or recorded from it
 /// before airlock sanitised it, cannot reorder or hide what the page shows.
 pub fn esc(s: &str) -> String {
-    let s = crate::cloud::sanitize(s);
+    let s = crate::connected::cloud::sanitize(s);
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -35,7 +37,7 @@ fn opt<T: std::fmt::Display>(s: &Option<T>) -> String {
 
 fn secs(t: &str) -> Option<f64> {
     parse_time(t)
-        .or_else(|| crate::cloud::parse_sync_date(t))
+        .or_else(|| crate::connected::cloud::parse_sync_date(t))
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map(|d| d.as_secs_f64())
 }
@@ -515,7 +517,7 @@ mod tests {
             host_name: "<script>alert(1)</script>".into(),
             server_id: Some("x".into()),
             known: true,
-            last_export_created: crate::bundle::manifest::Timestamp::parse("2026-11-01T00:00:00Z"),
+            last_export_created: crate::format::manifest::Timestamp::parse("2026-11-01T00:00:00Z"),
             last_import: None,
             last_confirmed_sync: None,
             last_confirmed: None,
@@ -551,8 +553,8 @@ mod tests {
 
     #[test]
     fn licence_bundles_have_their_own_section_apart_from_the_fleet() {
-        use crate::bundle::manifest::{HexDigest, LicenceReference, Timestamp};
-        use crate::fleet::LicenceExport;
+        use crate::connected::fleet::LicenceExport;
+        use crate::format::manifest::{HexDigest, LicenceReference, Timestamp};
         let t = |s: &str| Timestamp::parse(s).unwrap();
         let x = |r: &str, n: u64, at: &str| LicenceExport {
             reference: LicenceReference::parse(r).unwrap(),

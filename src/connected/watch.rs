@@ -20,7 +20,7 @@
 //! files go to `DIR/done/`, refused ones to `DIR/quarantine/` with
 //! `NAME.reason.json` beside them; a failure of this host puts the file
 //! back and tries again after `retry_after`. Derived names stay within 255
-//! bytes (`crate::names`).
+//! bytes (`crate::base::names`).
 //!
 //! Restarts and `kill -9` are safe at any moment: files left in the claim
 //! directory are put back at start (and reported), the ledger makes a second
@@ -38,13 +38,13 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::bundle::manifest::format_time;
-use crate::bundle::verify::Clock;
-use crate::error::{Code, Error, Result};
-use crate::fsutil;
-use crate::import::{batch_order, disposition, Disposition, ImportReport, Opened};
-use crate::lifecycle::Batch;
-use crate::names;
+use crate::base::error::{Code, Error, Result};
+use crate::base::names;
+use crate::connected::import::{batch_order, disposition, Disposition, ImportReport, Opened};
+use crate::format::manifest::format_time;
+use crate::io::fsutil;
+use crate::state::lifecycle::Batch;
+use crate::verify::Clock;
 
 mod watcher;
 use watcher::*;
@@ -344,10 +344,10 @@ enum Peek {
 /// Look at a settled file by name, opened without following links or
 /// blocking (a FIFO opens at once).
 fn peek(path: &Path) -> Peek {
-    match crate::bundle::container::open_unblocked(path, rustix::fs::OFlags::NOFOLLOW) {
+    match crate::format::container::open_unblocked(path, rustix::fs::OFlags::NOFOLLOW) {
         Ok(f) => match f.metadata() {
             Ok(m) if m.is_file() => {
-                if crate::bundle::container::ends_with_trailer(&f) {
+                if crate::format::container::ends_with_trailer(&f) {
                     Peek::Complete
                 } else {
                     Peek::Incomplete

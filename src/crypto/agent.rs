@@ -7,8 +7,8 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::error::{Code, Error, Result};
-use crate::sshsig::{put_string, signed_data, HashAlg, PublicKey, SkInfo, SshSig};
+use crate::base::error::{Code, Error, Result};
+use crate::crypto::sshsig::{put_string, signed_data, HashAlg, PublicKey, SkInfo, SshSig};
 
 const SIGN_REQUEST: u8 = 13;
 const SIGN_RESPONSE: u8 = 14;

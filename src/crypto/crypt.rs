@@ -17,8 +17,8 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::error::{Code, Error, Result};
-use crate::keys::{self, PassphraseSource};
+use crate::base::error::{Code, Error, Result};
+use crate::crypto::keys::{self, PassphraseSource};
 
 pub mod hybrid;
 mod listed;

@@ -11,9 +11,9 @@ use ed25519_dalek::SigningKey;
 use ssh_key::{Algorithm, LineEnding, PrivateKey};
 use zeroize::Zeroizing;
 
-use crate::error::{Code, Error, Result};
-use crate::fsutil;
-use crate::sshsig::PublicKey;
+use crate::base::error::{Code, Error, Result};
+use crate::crypto::sshsig::PublicKey;
+use crate::io::fsutil;
 
 /// Something that signs: a loaded key (zeroized on drop), or a key held by
 /// ssh-agent (never in airlock's memory).
@@ -56,10 +56,12 @@ impl Signer {
     }
 
     /// Make an SSHSIG over `message` in `namespace`.
-    pub fn sign(&self, namespace: &str, message: &[u8]) -> Result<crate::sshsig::SshSig> {
+    pub fn sign(&self, namespace: &str, message: &[u8]) -> Result<crate::crypto::sshsig::SshSig> {
         match &self.secret {
-            Secret::Key(k) => Ok(crate::sshsig::SshSig::sign(k, namespace, message)),
-            Secret::Agent(sock) => crate::agent::sign(sock, &self.public, namespace, message),
+            Secret::Key(k) => Ok(crate::crypto::sshsig::SshSig::sign(k, namespace, message)),
+            Secret::Agent(sock) => {
+                crate::crypto::agent::sign(sock, &self.public, namespace, message)
+            }
         }
     }
 }
@@ -348,7 +350,7 @@ pub fn generate(
 pub fn read_passphrase_file(path: &Path) -> Result<Zeroizing<String>> {
     let text = Zeroizing::new(fs::read_to_string(path).map_err(|e| Error::io_read(path, e))?);
     if let Some(w) = readable_by_others(path) {
-        crate::progress::note(&w);
+        crate::base::progress::note(&w);
     }
     let line = text.lines().next().unwrap_or("");
     Ok(Zeroizing::new(line.to_string()))

@@ -30,8 +30,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::error::{Code, Error, Result};
-use crate::sshsig::{PublicKey, BUNDLE_NAMESPACE};
+use crate::base::error::{Code, Error, Result};
+use crate::crypto::sshsig::{PublicKey, BUNDLE_NAMESPACE};
 use keys::{key_type, near_key_type, Key, KeyType};
 
 mod signers;
@@ -372,10 +372,10 @@ impl TrustStore {
     /// -r` reads them.
     pub fn load(allowed: &Path, revoked: Option<&Path>) -> Result<TrustStore> {
         // Escaped once: every message about the file quotes it (decision 71).
-        let name = crate::names::escape(allowed);
+        let name = crate::base::names::escape(allowed);
         let signers = parse_allowed_signers(&name, read_file(allowed)?)?;
         let revoked = match revoked {
-            Some(p) => parse_revoked(&crate::names::escape(p), read_file(p)?)?,
+            Some(p) => parse_revoked(&crate::base::names::escape(p), read_file(p)?)?,
             None => Revoked::default(),
         };
         Ok(TrustStore {

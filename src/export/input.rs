@@ -36,14 +36,15 @@ impl Input {
     pub fn path(p: &Path) -> Result<Input> {
         use std::os::unix::ffi::OsStrExt;
         let base = p.file_name().unwrap_or_default();
-        let name = crate::bundle::rules::payload_name(base.as_bytes()).ok_or_else(|| {
+        let name = crate::format::rules::payload_name(base.as_bytes()).ok_or_else(|| {
             Error::new(
                 Code::Args,
-                format!("{} has no usable file name", crate::names::escape(p)),
+                format!("{} has no usable file name", crate::base::names::escape(p)),
             )
             .with_hint("rename the file: payload names use letters, digits, '.', '_' and '-'")
         })?;
-        let original = (name.as_bytes() != base.as_bytes()).then(|| crate::names::escape(base));
+        let original =
+            (name.as_bytes() != base.as_bytes()).then(|| crate::base::names::escape(base));
         Ok(Input {
             name,
             original,

@@ -6,29 +6,28 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::bundle::container::{check_name_syntax, Writer};
-use crate::bundle::licence::{LicenceInput, MAX_LICENCE_LEN};
-use crate::bundle::manifest::{
+use crate::base::error::{Code, Error, Result};
+use crate::crypto::crypt::Recipients;
+use crate::crypto::keys::Signer;
+use crate::crypto::trust::TrustStore;
+use crate::format::container::{check_name_syntax, Writer};
+use crate::format::licence::{LicenceInput, MAX_LICENCE_LEN};
+use crate::format::manifest::{
     version_for_payload, Encryption, Fingerprint, FormatName, HexDigest, Manifest, PayloadEntry,
     PayloadKind, Sequence, Source, Timestamp, MANIFEST_NAME, MAX_LIFETIME, MAX_PAYLOAD_MEMBERS,
 };
-use crate::bundle::rules::{bundle_id, derived_name, signature_member_name};
-use crate::bundle::stage;
-use crate::bundle::verify::{
-    verify_bundle, Ask, Clock, Destination, Hashing, Verified, VerifyOptions,
-};
-use crate::crypt::Recipients;
-use crate::error::{Code, Error, Result};
-use crate::fsutil;
-use crate::keys::Signer;
-use crate::ledger::{Event, Kind, Ledger, Outcome};
+use crate::format::rules::{bundle_id, derived_name, signature_member_name};
+use crate::format::usage::{self, Sniff, UsageInfo};
+use crate::io::fsutil;
+use crate::state::ledger::{Event, Kind, Ledger, Outcome};
 use crate::state::StateDir;
-use crate::trust::TrustStore;
-use crate::usage::{self, Sniff, UsageInfo};
+use crate::verify::{verify_bundle, Ask, Clock, Destination, Hashing, Verified, VerifyOptions};
 
 mod input;
 mod licence;
 mod readback;
+pub mod sign;
+pub(crate) mod stage;
 pub use input::*;
 use licence::*;
 pub use readback::*;
@@ -118,9 +117,9 @@ fn stream_member<W: Write + io::Seek + Send>(
     if let (Some(_), Some(t)) = (&input.licence, total) {
         check_licence_size(&label, t)?;
     }
-    crate::progress::begin(&format!("export {}", input.name), total);
+    crate::base::progress::begin(&format!("export {}", input.name), total);
     let s = stage::stage(zw, &member, &mut reader, &label, out_path, recipients)?;
-    crate::progress::end();
+    crate::base::progress::end();
     if let Some(l) = &input.licence {
         check_licence_size(&label, s.read)?;
         return licence_member(member, s, l, &label);
@@ -265,14 +264,14 @@ pub struct Written<W> {
 /// ```
 /// use std::io::Cursor;
 /// use std::time::{Duration, SystemTime};
-/// use airlock::bundle::export::{write_bundle, BundleSpec, Input};
-/// use airlock::bundle::verify::{verify, Clock, VerifyOptions, DEFAULT_SKEW};
+/// use airlock::export::{write_bundle, BundleSpec, Input};
+/// use airlock::verify::{verify, Clock, VerifyOptions, DEFAULT_SKEW};
 /// use airlock::crypt::Recipients;
 ///
 /// # fn main() -> airlock::Result<()> {
 /// let dir = tempfile::tempdir().unwrap();
 /// let usage = dir.path().join("license-usage.json");
-/// std::fs::write(&usage, airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3)).unwrap();
+/// std::fs::write(&usage, airlock::standin::sample::usage_clear("ghes.example.com", airlock::standin::sample::SAMPLE_SERVER_ID, 3)).unwrap();
 /// let key = airlock::keys::generate(&dir.path().join("id_ed25519"), "doc", None, true)?;
 /// let signer = airlock::keys::load_signer(&dir.path().join("id_ed25519"), &mut || unreachable!())?;
 ///
@@ -349,7 +348,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         .try_clone()
         .map_err(|e| Error::io_write(tmp.path(), e))?;
     // Past the page cache where the file system allows it (decision 68).
-    let mut zw = Writer::new(crate::device::DeviceWriter::new(handle)?);
+    let mut zw = Writer::new(crate::io::device::DeviceWriter::new(handle)?);
     let staged = stage_all(&mut zw, &opts.inputs, spec, &place.probe)?;
     let (mut ledger, number) = reserve(&opts)?;
     let (manifest, manifest_bytes) =
@@ -392,10 +391,10 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
 }
 
 /// The finished zip, through the device writer, synced.
-fn finish_file(zw: Writer<crate::device::DeviceWriter>, probe: &Path) -> Result<()> {
+fn finish_file(zw: Writer<crate::io::device::DeviceWriter>, probe: &Path) -> Result<()> {
     let file = zw
         .finish()
-        .and_then(crate::device::DeviceWriter::finish)
+        .and_then(crate::io::device::DeviceWriter::finish)
         .map_err(|e| Error::io_write(probe, e))?;
     file.sync_all().map_err(|e| Error::io_write(probe, e))
 }
@@ -411,7 +410,7 @@ fn exported(m: &Manifest, sha: Option<HexDigest>, detail: String, at: Timestamp)
         principal: m.licence().map(|(e, _)| e.to_string()),
         licence: m
             .licence()
-            .map(|(_, r)| crate::ledger::LicenceFacts::new(r.clone())),
+            .map(|(_, r)| crate::state::ledger::LicenceFacts::new(r.clone())),
         sequence: Some(m.sequence.number),
         host_name: m.source.host_name.clone(),
         server_id: m.source.server_id.clone(),
@@ -562,7 +561,7 @@ fn check_distinct_names(inputs: &[Input]) -> Result<()> {
 /// The exporter's ledger record's detail: where the bundle went, and the
 /// inputs renamed to payload names.
 fn export_detail(target: &Path, renamed: &[(String, String)]) -> String {
-    let mut d = crate::names::escape(target);
+    let mut d = crate::base::names::escape(target);
     for (from, to) in renamed {
         d.push_str(&format!("; {from} travels as {to}"));
     }
@@ -619,7 +618,7 @@ fn sign_and_finish<W: Write + io::Seek>(
     let manifest_bytes = manifest.to_bytes();
     let sig = spec
         .signer
-        .sign(crate::sshsig::BUNDLE_NAMESPACE, &manifest_bytes)?;
+        .sign(crate::crypto::sshsig::BUNDLE_NAMESPACE, &manifest_bytes)?;
     zw.add_bytes(MANIFEST_NAME, &manifest_bytes)
         .map_err(|e| Error::io_write(out_path, e))?;
     zw.add_bytes(&signature_member_name(&sig), sig.to_armored().as_bytes())

@@ -12,7 +12,7 @@ pub fn readback(
     created: SystemTime,
 ) -> Result<HexDigest> {
     // From the device itself, not the page cache (decision 68).
-    let file = crate::device::DeviceReader::new(crate::bundle::container::open_bundle(path)?)?;
+    let file = crate::io::device::DeviceReader::new(crate::format::container::open_bundle(path)?)?;
     let trust = TrustStore::only(signer.public.clone(), "the exporting key");
     let opts = VerifyOptions {
         trust: &trust,

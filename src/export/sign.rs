@@ -11,14 +11,14 @@ use std::path::Path;
 
 use tempfile::NamedTempFile;
 
-use crate::bundle::container::{member_read_error, open_bundle, Writer};
-use crate::bundle::manifest::{Manifest, MANIFEST_NAME, MAX_SIGNATURES};
-use crate::bundle::rules::signature_member_name;
-use crate::bundle::verify::{open_layout, read_signed, Layout, Signed};
-use crate::error::{Code, Error, Result};
-use crate::fsutil;
+use crate::base::error::{Code, Error, Result};
+use crate::crypto::sshsig::{SshSig, BUNDLE_NAMESPACE};
+use crate::format::container::{member_read_error, open_bundle, Writer};
+use crate::format::manifest::{Manifest, MANIFEST_NAME, MAX_SIGNATURES};
+use crate::format::rules::signature_member_name;
+use crate::io::fsutil;
 use crate::io::sizes::STREAM_BUFFER;
-use crate::sshsig::{SshSig, BUNDLE_NAMESPACE};
+use crate::verify::{open_layout, read_signed, Layout, Signed};
 
 /// The manifest bytes of a bundle whose container and existing signatures
 /// check out (trust is not evaluated here).
@@ -117,7 +117,7 @@ fn rewrite(
         .try_clone()
         .map_err(|e| Error::io_write(path, e))?;
     let mut zw = Writer::new(BufWriter::with_capacity(STREAM_BUFFER, out));
-    let mut buf = crate::fsutil::buffer(STREAM_BUFFER)?;
+    let mut buf = crate::io::fsutil::buffer(STREAM_BUFFER)?;
     for e in layout.payload.clone() {
         let mut r = layout.reader.member(&e)?;
         let mut w = zw

@@ -18,15 +18,15 @@
 use std::io::{self, Read, Seek, Write};
 use std::path::Path;
 
-use crate::blocks::{Piece, Pool, SideSha, QUEUE};
-use crate::bundle::container::{Entry, MemberWriter, Writer};
-use crate::bundle::manifest::HexDigest;
-use crate::crypt::stream::Sealer;
-use crate::crypt::Recipients;
-use crate::error::{Code, Error, Result};
-use crate::fsutil;
+use crate::base::error::{Code, Error, Result};
+use crate::crypto::crypt::stream::Sealer;
+use crate::crypto::crypt::Recipients;
+use crate::format::container::{Entry, MemberWriter, Writer};
+use crate::format::manifest::HexDigest;
+use crate::format::usage::{Sniff, Sniffer};
+use crate::io::blocks::{Piece, Pool, SideSha, QUEUE};
+use crate::io::fsutil;
 use crate::io::sizes::SHARED_BLOCK;
-use crate::usage::{Sniff, Sniffer};
 
 /// Blocks of each pool: enough to keep every thread busy, few enough to
 /// keep peak memory low (a slower thread holds the others back).
@@ -88,7 +88,7 @@ fn read_blocks(
             head.extend_from_slice(&buf[..n.min(HEAD - head.len())]);
         }
         done += n as u64;
-        crate::progress::advance(n as u64);
+        crate::base::progress::advance(n as u64);
         let piece = pool.share(buf, n);
         sniffer.feed_piece(piece.clone());
         each(piece)?;
@@ -234,7 +234,7 @@ fn seal_blocks(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::container::Reader;
+    use crate::format::container::Reader;
     use sha2::Digest;
     use std::io::Cursor;
 

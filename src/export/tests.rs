@@ -1,6 +1,6 @@
 use super::*;
-use crate::bundle::verify::{verify_file, Clock};
-use crate::sample::{usage_encrypted, SAMPLE_HOST, SAMPLE_SERVER_ID};
+use crate::standin::sample::{usage_encrypted, SAMPLE_HOST, SAMPLE_SERVER_ID};
+use crate::verify::{verify_file, Clock};
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -12,8 +12,8 @@ struct Setup {
 fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key");
-    let g = crate::keys::generate(&key, "test", None, false).unwrap();
-    let signer = crate::keys::load_signer(&key, &mut || unreachable!()).unwrap();
+    let g = crate::crypto::keys::generate(&key, "test", None, false).unwrap();
+    let signer = crate::crypto::keys::load_signer(&key, &mut || unreachable!()).unwrap();
     let state = StateDir::open(&dir.path().join("state")).unwrap();
     let trust = TrustStore::only(g.public, "test");
     Setup {

@@ -14,8 +14,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use serde::Serialize;
 
-use crate::blocks::{Piece, Pool, SideSha};
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
+use crate::io::blocks::{Piece, Pool, SideSha};
 use crate::io::sizes::SHARED_BLOCK;
 
 mod medium;

@@ -8,15 +8,15 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::bundle::manifest::{EnterpriseSlug, HexDigest, LicenceReference, Manifest};
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
+use crate::format::manifest::{EnterpriseSlug, HexDigest, LicenceReference, Manifest};
 
 /// The extension of a GHES licence file: a file with this name is exported
 /// as a licence.
 pub const EXTENSION: &str = ".ghl";
 /// The name GitHub gives a licence file before its reference number.
 pub const PREFIX: &str = "github-enterprise-";
-pub use crate::bundle::manifest::MAX_LICENCE_LEN;
+pub use crate::format::manifest::MAX_LICENCE_LEN;
 
 /// What makes an export a licence bundle: the enterprise that signs for it
 /// and the licence's reference number.
@@ -86,7 +86,7 @@ impl LicenceInput {
                         Code::Args,
                         format!(
                             "{}: the file name carries no licence reference number",
-                            crate::names::escape(path)
+                            crate::base::names::escape(path)
                         ),
                     )
                     .with_hint(

@@ -9,15 +9,15 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bundle::container::check_name_syntax;
-use crate::error::{Code, Error, Result};
-use crate::usage::{is_host_name, is_uuid};
+use crate::base::error::{Code, Error, Result};
+use crate::format::container::check_name_syntax;
+use crate::format::usage::{is_host_name, is_uuid};
 
-pub use crate::bundle::types::{
+pub use crate::crypto::crypt::{ListedRecipient as Recipient, MAX_HYBRID_RECIPIENTS};
+pub use crate::format::types::{
     BundleId, Encryption, EnterpriseSlug, Fingerprint, FormatName, FormatVersion, HexDigest,
     LicenceReference, PayloadKind, Timestamp,
 };
-pub use crate::crypt::{ListedRecipient as Recipient, MAX_HYBRID_RECIPIENTS};
 
 /// The member holding the manifest.
 pub const MANIFEST_NAME: &str = "manifest.json";

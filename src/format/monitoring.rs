@@ -16,7 +16,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::base::error::{Error, Result};
 
 /// A plugin's verdict, ordered from best to worst: UNKNOWN ranks above
 /// CRITICAL, so a check that could not run never passes for a verdict.
@@ -445,13 +445,34 @@ impl Metrics {
     /// over `path`, so the collector never reads half a file. Mode 0644
     /// whatever the umask: the collector runs as another user.
     pub fn write_textfile(&self, path: &Path) -> Result<()> {
-        let mut tmp = crate::fsutil::temp_beside(path, 0o644)?;
+        let mut tmp = crate::io::fsutil::temp_beside(path, 0o644)?;
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .and_then(|_| tmp.write_all(self.render().as_bytes()))
             .map_err(|e| Error::io_write(path, e))?;
-        crate::fsutil::publish(tmp, path, true)
+        crate::io::fsutil::publish(tmp, path, true)
     }
+}
+
+/// The metrics every run writes, also one that could not check (UNKNOWN):
+/// its status and time, labelled with the command that wrote them.
+pub fn run_metrics(command: &str, status: Status, now: std::time::SystemTime) -> Metrics {
+    let mut m = Metrics::new();
+    let c = [("command", command)];
+    m.gauge(
+        "airlock_check_status",
+        "The health check's Monitoring Plugins status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the check could not run; the other metrics are missing or as last committed).",
+        &c,
+        status.exit_code() as f64,
+    );
+    m.gauge(
+        "airlock_check_timestamp_seconds",
+        "When the check ran (Unix time).",
+        &c,
+        now.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs() as f64),
+    );
+    m
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::bundle::manifest::{BundleId, Fingerprint, Manifest, PayloadEntry, Timestamp};
-use crate::sshsig::SshSig;
+use crate::crypto::sshsig::SshSig;
+use crate::format::manifest::{BundleId, Fingerprint, Manifest, PayloadEntry, Timestamp};
 
 /// The member name of a signature: its key's hex id.
 pub fn signature_member_name(sig: &SshSig) -> String {
@@ -60,7 +60,7 @@ pub fn output_name(p: &PayloadEntry) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bundle::manifest::{HexDigest, PayloadKind};
+    use crate::format::manifest::{HexDigest, PayloadKind};
 
     #[test]
     fn bundle_ids_are_deterministic() {

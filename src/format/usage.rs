@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
 
 mod scan;
 use scan::*;
@@ -275,13 +275,13 @@ pub fn invalid(name: &str, why: &str) -> Error {
 
 /// Runs `sniff` on another thread, fed with chunks the caller reads anyway.
 pub struct Sniffer {
-    tx: Option<SyncSender<crate::blocks::Piece>>,
+    tx: Option<SyncSender<crate::io::blocks::Piece>>,
     handle: JoinHandle<Sniff>,
 }
 
 struct ChannelReader {
-    rx: Receiver<crate::blocks::Piece>,
-    buf: crate::blocks::Piece,
+    rx: Receiver<crate::io::blocks::Piece>,
+    buf: crate::io::blocks::Piece,
     pos: usize,
 }
 
@@ -318,12 +318,12 @@ impl Sniffer {
     /// Start the parser thread. A system that refuses the thread (memory or
     /// thread limits) gets an error, not a panic.
     pub fn spawn() -> Result<Sniffer> {
-        let (tx, rx) = sync_channel::<crate::blocks::Piece>(4);
-        let handle = crate::fsutil::helper_thread("usage-parser")?
+        let (tx, rx) = sync_channel::<crate::io::blocks::Piece>(4);
+        let handle = crate::io::fsutil::helper_thread("usage-parser")?
             .spawn(move || {
                 sniff_buffered(ChannelReader {
                     rx,
-                    buf: crate::blocks::Piece::owned(Vec::new()),
+                    buf: crate::io::blocks::Piece::owned(Vec::new()),
                     pos: 0,
                 })
             })
@@ -344,12 +344,12 @@ impl Sniffer {
         // No copy once the parser has given up (most files that are not
         // usage files: verification sniffs every member).
         if self.tx.is_some() {
-            self.feed_piece(crate::blocks::Piece::owned(chunk.to_vec()));
+            self.feed_piece(crate::io::blocks::Piece::owned(chunk.to_vec()));
         }
     }
 
     /// Feed the next chunk without copying it.
-    pub fn feed_piece(&mut self, piece: crate::blocks::Piece) {
+    pub fn feed_piece(&mut self, piece: crate::io::blocks::Piece) {
         if let Some(tx) = &self.tx {
             if tx.send(piece).is_err() {
                 self.tx = None;

@@ -6,7 +6,7 @@
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
 
 /// Bytes shared between threads; returned to its pool when dropped.
 pub struct Block {
@@ -106,7 +106,7 @@ impl Pool {
             Ok(v) => v,
             Err(_) if self.made < self.max => {
                 self.made += 1;
-                crate::fsutil::buffer(self.size)?
+                crate::io::fsutil::buffer(self.size)?
             }
             // `self.home` keeps the channel open: this only waits.
             Err(_) => self
@@ -165,7 +165,7 @@ impl SideSha {
     pub fn spawn(name: &str) -> Result<SideSha> {
         use sha2::Digest;
         let (tx, rx) = sync_channel::<Piece>(QUEUE);
-        let handle = crate::fsutil::helper_thread(name)?
+        let handle = crate::io::fsutil::helper_thread(name)?
             .spawn(move || {
                 let mut h = sha2::Sha256::new();
                 for piece in rx {

@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 
-use crate::blocks::{Piece, Pool};
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
+use crate::io::blocks::{Piece, Pool};
 use crate::io::sizes::{DIRECT_BLOCK, WRITEBACK_EVERY};
 
 /// Alignment of direct I/O buffers, offsets and lengths.
@@ -42,7 +42,7 @@ struct Aligned {
 
 impl Aligned {
     fn new(len: usize) -> Result<Aligned> {
-        let mem = crate::fsutil::buffer(len + ALIGN)?;
+        let mem = crate::io::fsutil::buffer(len + ALIGN)?;
         let off = mem.as_ptr().align_offset(ALIGN);
         if off > ALIGN {
             return Err(Error::new(Code::Internal, "cannot align an I/O buffer"));
@@ -216,7 +216,7 @@ impl DeviceWriter {
         let (jobs, rx) = sync_channel::<Job>(WRITE_BUFFERS);
         let (home, back) = channel();
         let s = shared.clone();
-        let handle = crate::fsutil::helper_thread("device-write")?
+        let handle = crate::io::fsutil::helper_thread("device-write")?
             .spawn(move || writing(clone, rx, home, s))
             .map_err(|e| {
                 Error::new(
@@ -440,7 +440,7 @@ fn read_block(file: &File, buf: &mut [u8], at: u64, direct: &AtomicBool) -> io::
             Err(e) if refused(&e) && direct.load(Ordering::SeqCst) => {
                 direct.store(false, Ordering::SeqCst);
                 set_direct(file, false);
-                crate::fsutil::evict_cache(file);
+                crate::io::fsutil::evict_cache(file);
             }
             Err(e) => return Err(e),
         }
@@ -486,7 +486,7 @@ impl DeviceReader {
     fn with(file: File, try_direct: bool) -> Result<DeviceReader> {
         let direct = try_direct && self::try_direct(&file);
         if !direct {
-            crate::fsutil::evict_cache(&file);
+            crate::io::fsutil::evict_cache(&file);
         }
         let len = file
             .metadata()
@@ -499,7 +499,7 @@ impl DeviceReader {
         let (jobs, rx) = channel::<(Vec<u8>, u64)>();
         let (tx, done) = channel::<Filled>();
         let d = direct.clone();
-        crate::fsutil::helper_thread("device-read")?
+        crate::io::fsutil::helper_thread("device-read")?
             .spawn(move || {
                 for (mut buf, at) in rx {
                     let r = match window(&buf) {

@@ -5,7 +5,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
+use crate::base::names::shown;
 
 /// The directory a path lives in ("." for a bare file name).
 pub fn parent_dir(path: &Path) -> PathBuf {
@@ -176,10 +177,7 @@ pub fn ensure_dir(dir: &Path, what: &str) -> Result<()> {
         Ok(_) => {
             return Err(Error::new(
                 Code::OutputDir,
-                format!(
-                    "{what} {} is a file, not a directory",
-                    crate::names::shown(dir)
-                ),
+                format!("{what} {} is a file, not a directory", shown(dir)),
             )
             .with_hint("give the path of a directory, or remove the file that is in the way"))
         }
@@ -196,7 +194,7 @@ pub fn ensure_dir(dir: &Path, what: &str) -> Result<()> {
             .map_err(|e| {
                 Error::new(
                     Code::OutputDir,
-                    format!("cannot create {what} {}: {e}", crate::names::shown(dir)),
+                    format!("cannot create {what} {}: {e}", shown(dir)),
                 )
                 .with_hint("check the permissions of its parent directory")
             });
@@ -205,25 +203,25 @@ pub fn ensure_dir(dir: &Path, what: &str) -> Result<()> {
     let parent = missing.parent().unwrap_or(Path::new("/"));
     let on_media = media_root_of(&full).is_some();
     let cause = if missing == full {
-        format!("{what} {} does not exist", crate::names::shown(dir))
+        format!("{what} {} does not exist", shown(dir))
     } else {
         format!(
             "{what} {} does not exist ({} is missing)",
-            crate::names::shown(dir),
-            crate::names::shown(&missing)
+            shown(dir),
+            shown(&missing)
         )
     };
     let hint = if on_media {
         format!(
             "is the stick mounted? {} is where removable media appear and {} is not there; mount it (or check the path with `ls {}`), then run again",
-            crate::names::shown(parent),
-            crate::names::shown(&missing),
-            crate::names::shown(parent)
+            shown(parent),
+            shown(&missing),
+            shown(parent)
         )
     } else {
         format!(
             "create it first (mkdir -p {}); airlock creates missing directories only inside your home directory",
-            crate::names::shown(dir)
+            shown(dir)
         )
     };
     Err(Error::new(Code::OutputDir, cause).with_hint(hint))

@@ -12,7 +12,7 @@ use super::access::OutboxAccess;
 use super::dirs::parent_dir;
 use super::hooks::{self, Fault};
 use super::temp::temp_beside;
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
 
 /// fsync a directory so a rename in it is durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
@@ -40,7 +40,7 @@ pub(crate) fn publish_synced(tmp: NamedTempFile, target: &Path, overwrite: bool)
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             Error::new(
                 Code::OutputExists,
-                format!("{} already exists", crate::names::shown(target)),
+                format!("{} already exists", crate::base::names::shown(target)),
             )
         } else {
             Error::io_write(target, e)

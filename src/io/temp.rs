@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use tempfile::NamedTempFile;
 
 use super::dirs::parent_dir;
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
 
 /// A temporary file or directory this process made: where, and which inode,
 /// so that only that very file is ever removed for it.
@@ -145,9 +145,9 @@ fn sweep_once(dir: &Path) {
         swept.push(dir.to_path_buf());
     }
     for (p, size) in sweep_stale(dir) {
-        crate::progress::note(&format!(
+        crate::base::progress::note(&format!(
             "removed {} ({size} bytes), a temporary file left by an interrupted airlock run",
-            crate::names::shown(&p)
+            crate::base::names::shown(&p)
         ));
     }
 }
@@ -174,7 +174,7 @@ pub(crate) fn temp_beside(target: &Path, mode: u32) -> Result<NamedTempFile> {
                 let e = text.split(" at path ").next().unwrap_or(&text);
                 Error::new(
                     Code::IoWrite,
-                    format!("cannot write in {}: {e}", crate::names::shown(&dir)),
+                    format!("cannot write in {}: {e}", crate::base::names::shown(&dir)),
                 )
             })?;
         // Where locks are not supported (rare), the file is left unlocked:
@@ -200,7 +200,7 @@ pub(crate) fn temp_beside(target: &Path, mode: u32) -> Result<NamedTempFile> {
         Code::IoWrite,
         format!(
             "cannot keep a temporary file in {}: something removes them as they are made",
-            crate::names::shown(&dir)
+            crate::base::names::shown(&dir)
         ),
     ))
 }

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use super::mem::helper_thread;
 use super::sizes::WRITEBACK_EVERY;
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
 
 /// Ask the kernel to drop a (synced, hence clean) file's cached pages, so the
 /// next read comes from the device. Best effort: some file systems ignore it.

@@ -19,7 +19,7 @@
 use std::ffi::OsString;
 use std::net::IpAddr;
 
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
 
 /// The proxy variables, in precedence order, each with its two spellings.
 const PROXY_VARS: [(&str, &str); 2] = [("HTTPS_PROXY", "https_proxy"), ("ALL_PROXY", "all_proxy")];

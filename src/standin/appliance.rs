@@ -37,9 +37,9 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 
-use crate::bundle::licence::MAX_LICENCE_LEN;
-use crate::error::{Code, Error, Result};
-use crate::sample::APPLIANCE_LICENCE_LABEL;
+use crate::base::error::{Code, Error, Result};
+use crate::format::licence::MAX_LICENCE_LEN;
+use crate::standin::sample::APPLIANCE_LICENCE_LABEL;
 
 /// The active licence file in the state directory.
 pub const ACTIVE_FILE: &str = "enterprise.ghl";
@@ -179,7 +179,7 @@ impl State {
         if self.has(LIE) {
             return Ok(());
         }
-        crate::fsutil::write_atomic(&self.0.join(ACTIVE_FILE), licence, 0o644, true)
+        crate::io::fsutil::write_atomic(&self.0.join(ACTIVE_FILE), licence, 0o644, true)
             .map_err(|e| NotApplied::Io(e.cause))?;
         let mut log = std::fs::OpenOptions::new()
             .create(true)
@@ -240,7 +240,7 @@ pub fn serve_command(
         _ => writeln!(
             err,
             "{}: command not found {TAG}",
-            crate::names::one_line(words.first().copied().unwrap_or(""))
+            crate::base::names::one_line(words.first().copied().unwrap_or(""))
         )
         .map(|_| 127),
     };

@@ -11,6 +11,7 @@
 //! 127.0.0.1 only and stops when dropped.
 
 pub mod appliance;
+pub mod sample;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
 
 /// The running stand-in. Dropping it stops the server.
 pub struct StandIn {

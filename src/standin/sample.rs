@@ -195,7 +195,7 @@ pub fn github_consumed_licenses(host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::usage::{sniff, Sniff, Users};
+    use crate::format::usage::{sniff, Sniff, Users};
 
     #[test]
     fn samples_are_recognised() {

@@ -33,8 +33,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::bundle::manifest::{BundleId, Fingerprint, HexDigest, LicenceReference, Timestamp};
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
+use crate::format::manifest::{BundleId, Fingerprint, HexDigest, LicenceReference, Timestamp};
 
 mod row;
 mod tx;
@@ -199,7 +199,7 @@ stored_text!(Outcome);
 /// SHA-256 of exactly that range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReadFacts {
-    /// The file's name, escaped (`crate::names`): safe in a terminal and a log.
+    /// The file's name, escaped (`crate::base::names`): safe in a terminal and a log.
     pub file_name: String,
     /// The file's size when it was opened (`fstat`).
     pub file_size: u64,

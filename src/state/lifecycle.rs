@@ -26,7 +26,7 @@
 //! ```
 //!
 //! The ledger is the only store: each transition that outlives a process
-//! is one appended record (`crate::ledger`), and a bundle's stage is
+//! is one appended record (`crate::state::ledger`), and a bundle's stage is
 //! derived from its records ([`stage_of`]). `arrived`, `claimed` and
 //! `quarantined` are places in the drop folder (the watcher), not
 //! records. `fleet` and `report` only read what is derived here.
@@ -37,15 +37,11 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::bundle::manifest::{BundleId, HexDigest, Manifest, Timestamp};
-use crate::bundle::verify::{check_freshness, Verified};
-use crate::cloud::{parse_sync_date, ServerInstance, SyncStatus};
-use crate::error::{Code, Error, Result};
-use crate::fsutil;
-use crate::ledger::{Event, Kind, Ledger, Outcome, ReadFacts, Tx};
-
-mod sync;
-pub use sync::*;
+use crate::base::error::{Code, Error, Result};
+use crate::format::manifest::{BundleId, HexDigest, Manifest, Timestamp};
+use crate::io::fsutil;
+use crate::state::ledger::{Event, Kind, Ledger, Outcome, ReadFacts, Tx};
+use crate::verify::{check_freshness, Refusal, Verified, VerifyOptions};
 
 /// Where a bundle is in its life, as its ledger records say (the diagram
 /// above; arrived, claimed and quarantined are places in the watcher's drop
@@ -180,7 +176,7 @@ pub struct HandedOver {
 }
 
 impl HandedOver {
-    fn from_event(h: &Event, state: Standing) -> HandedOver {
+    pub(crate) fn from_event(h: &Event, state: Standing) -> HandedOver {
         HandedOver {
             bundle_id: h.bundle_id.clone(),
             bundle_sha256: h.bundle_sha256.clone(),
@@ -212,7 +208,7 @@ pub fn is_success(status: Option<&str>) -> bool {
 }
 
 /// Newest first by bundle creation time, then ledger order.
-fn newest<'a>(hs: impl Iterator<Item = &'a Event>) -> Option<&'a Event> {
+pub(crate) fn newest<'a>(hs: impl Iterator<Item = &'a Event>) -> Option<&'a Event> {
     hs.max_by(|a, b| (&a.created, a.seq).cmp(&(&b.created, b.seq)))
 }
 
@@ -364,6 +360,42 @@ fn event_from(
         expires: Some(m.expires),
         ..Event::new(kind, outcome, Timestamp::from_system(now))
     }
+}
+
+/// Record a bundle refused by the open or the verification, from what that
+/// one read established and nothing else (no second read: a refusal costs
+/// what `verify` costs). When trusted keys had signed the manifest that
+/// read checked (the refusal came later: no identity, expired, a damaged
+/// member), the record names the instance, bundle and signer from it; an
+/// untrusted bundle's claims are never recorded. The bundle's SHA-256 is
+/// recorded only when the read covered the whole file.
+pub(crate) fn record_rejected(
+    ledger: &mut Ledger,
+    bundle: &Path,
+    refusal: &Refusal,
+    opts: &VerifyOptions<'_>,
+) -> Result<()> {
+    let read = refusal.read.as_deref();
+    let whole = read
+        .filter(|r| r.read_offset == 0 && r.read_bytes == r.size)
+        .and_then(|r| HexDigest::parse(&r.read_sha256));
+    let facts = read.and_then(|r| {
+        Some(ReadFacts {
+            file_name: crate::base::names::escape(bundle),
+            file_size: r.size,
+            read_offset: r.read_offset,
+            read_bytes: r.read_bytes,
+            read_sha256: HexDigest::parse(&r.read_sha256)?,
+        })
+    });
+    refused_unverified(
+        ledger,
+        &refusal.error,
+        whole,
+        facts,
+        refusal.signed.as_deref(),
+        opts.now.now(),
+    )
 }
 
 /// Record a bundle refused by its verifying read: what that read

@@ -4,12 +4,15 @@
 //! A number is reserved before the bundle that uses it is written, so a crash
 //! can leave a gap but never hand out the same number twice.
 
+pub mod ledger;
+pub mod lifecycle;
+
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::{Code, Error, Result};
-use crate::fsutil;
+use crate::base::error::{Code, Error, Result};
+use crate::io::fsutil;
 
 /// Where state lives when none of `--state-dir`, `AIRLOCK_STATE_DIR` and
 /// `state_dir` is given (`config::Settings::state_dir`):
@@ -198,7 +201,7 @@ impl StateDir {
     /// Reserve and durably record the next number for a key.
     pub fn next_sequence(&self, key_id_hex: &str) -> Result<u64> {
         let n = self.last_sequence(key_id_hex)? + 1;
-        if n > crate::bundle::manifest::MAX_SEQUENCE {
+        if n > crate::format::manifest::MAX_SEQUENCE {
             return Err(Error::new(
                 Code::IoRead,
                 "the sequence number for this key would pass the format's limit 2^53-1",
@@ -246,7 +249,7 @@ fn note_waiting(lock_path: &Path, holder: Option<u32>, limit: Option<Duration>) 
         None => "it ends when that run ends (Ctrl-C to give up)".to_string(),
         Some(l) => format!("waiting at most {}", humantime::format_duration(l)),
     };
-    crate::progress::note(&format!(
+    crate::base::progress::note(&format!(
         "waiting for another airlock process{shown} that holds {}; {until}",
         lock_path.display()
     ));

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
 use super::{PayloadCheck, Verified};
-use crate::bundle::container::Hashing;
-use crate::bundle::manifest::{HexDigest, Manifest, PayloadEntry};
-use crate::error::{Code, Error, Result};
-use crate::fsutil;
+use crate::base::error::{Code, Error, Result};
+use crate::format::container::Hashing;
+use crate::format::manifest::{HexDigest, Manifest, PayloadEntry};
+use crate::io::fsutil;
 
 /// What the verification core tells its destination, in this order: `begin`
 /// once; for each payload member `member`, its content through `write`,

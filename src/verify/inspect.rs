@@ -4,10 +4,10 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::bundle::container::{open_bundle, Entry, Reader};
-use crate::bundle::manifest::{Manifest, MANIFEST_NAME, MAX_MANIFEST_LEN};
-use crate::error::Result;
-use crate::sshsig::{SshSig, MAX_ARMORED_LEN};
+use crate::base::error::Result;
+use crate::crypto::sshsig::{SshSig, MAX_ARMORED_LEN};
+use crate::format::container::{open_bundle, Entry, Reader};
+use crate::format::manifest::{Manifest, MANIFEST_NAME, MAX_MANIFEST_LEN};
 
 /// What `inspect` shows: everything, trusted nothing.
 #[derive(Debug, Serialize)]
@@ -22,9 +22,9 @@ pub struct Inspection {
     pub manifest: Option<Manifest>,
     /// What the manifest says the bundle is (`usage` or `licence`), when it
     /// parses (not trusted).
-    pub kind: Option<crate::bundle::manifest::BundleKind>,
+    pub kind: Option<crate::format::manifest::BundleKind>,
     /// A licence bundle's enterprise and reference (not trusted).
-    pub licence: Option<crate::bundle::licence::LicenceSummary>,
+    pub licence: Option<crate::format::licence::LicenceSummary>,
     /// Each signature member.
     pub signatures: Vec<InspectedSignature>,
 }
@@ -95,7 +95,7 @@ pub fn inspect(path: &Path) -> Result<Inspection> {
         kind: manifest.as_ref().map(Manifest::kind),
         licence: manifest
             .as_ref()
-            .and_then(crate::bundle::licence::LicenceSummary::of),
+            .and_then(crate::format::licence::LicenceSummary::of),
         manifest,
         signatures,
     })

@@ -5,14 +5,14 @@
 use std::io::{self, Read, Write};
 
 use super::{Destination, PayloadCheck};
-use crate::bundle::container::{Hashing, MemberReader, HEAD_LEN};
-use crate::bundle::manifest::{HexDigest, Manifest, PayloadEntry};
-use crate::bundle::rules::output_name;
-use crate::bundle::tee::Tee;
-use crate::crypt::{self, Identities};
-use crate::error::{Code, Error, Result};
-use crate::fsutil;
-use crate::usage::{Sniff, Sniffer, UsageInfo};
+use crate::base::error::{Code, Error, Result};
+use crate::crypto::crypt::{self, Identities};
+use crate::format::container::{Hashing, MemberReader, HEAD_LEN};
+use crate::format::manifest::{HexDigest, Manifest, PayloadEntry};
+use crate::format::rules::output_name;
+use crate::format::usage::{Sniff, Sniffer, UsageInfo};
+use crate::io::fsutil;
+use crate::verify::tee::Tee;
 
 /// One payload member's verifying read: the member, the manifest that
 /// lists it, its reader (in the sequential pass) and what decrypts it.
@@ -48,7 +48,7 @@ impl MemberRead<'_, '_> {
         let encrypted = self.p.encryption.is_some();
         let mut check = PayloadCheck::unread(self.p);
         self.src.tap()?;
-        crate::progress::begin(&format!("verify {}", self.p.name), Some(self.p.size));
+        crate::base::progress::begin(&format!("verify {}", self.p.name), Some(self.p.size));
         let verdict = match self.ids {
             _ if !encrypted => self.copy_clear(dest).map(Some),
             Some(ids) => self.decrypt(ids, dest, &mut check).map(Some),
@@ -56,7 +56,7 @@ impl MemberRead<'_, '_> {
             // signed recipients.
             None => self.src.drain().map(|_| None),
         };
-        crate::progress::end();
+        crate::base::progress::end();
         let verdict = verdict.map_err(|err| self.failure(err))?;
         if encrypted && self.ids.is_none() {
             let head = self.src.head().take();
@@ -103,7 +103,7 @@ impl MemberRead<'_, '_> {
         if let Some(container) = self.src.failure() {
             return container;
         }
-        if err.code.class() == crate::error::Class::Io {
+        if err.code.class() == crate::base::error::Class::Io {
             return err;
         }
         if let Err(e) = self.src.drain() {
@@ -131,7 +131,7 @@ impl MemberRead<'_, '_> {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(self.src.error(err)),
             };
-            crate::progress::advance(piece.bytes().len() as u64);
+            crate::base::progress::advance(piece.bytes().len() as u64);
             dest.write(piece.bytes())
                 .map_err(|err| self.write_error(err))?;
             sniffer.feed_piece(piece);
@@ -237,7 +237,7 @@ fn pump(
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(crypt::stream_error(&p.name, err)),
         };
-        crate::progress::advance(n as u64);
+        crate::base::progress::advance(n as u64);
         tee.write_all(&buf[..n]).map_err(|err| {
             Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p)))
         })?;
@@ -293,7 +293,7 @@ pub(super) fn validate_file(
             check_source(manifest, p, &u)?;
             Ok(Some(u))
         }
-        Sniff::Invalid(why) => Err(crate::usage::invalid(&p.name, &why)),
+        Sniff::Invalid(why) => Err(crate::format::usage::invalid(&p.name, &why)),
         Sniff::Other => Ok(None),
     }
 }
@@ -304,8 +304,8 @@ fn validate_usage(manifest: &Manifest, p: &PayloadEntry, verdict: Sniff) -> Resu
             check_source(manifest, p, &u)?;
             Ok(u)
         }
-        Sniff::Invalid(why) => Err(crate::usage::invalid(&p.name, &why)),
-        Sniff::Other => Err(crate::usage::invalid(
+        Sniff::Invalid(why) => Err(crate::format::usage::invalid(&p.name, &why)),
+        Sniff::Other => Err(crate::format::usage::invalid(
             &p.name,
             "it is not a JSON object with an instance",
         )),

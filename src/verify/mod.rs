@@ -23,30 +23,33 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::bundle::container::{open_bundle, Entry, Medium, Reader};
-pub use crate::bundle::container::{Hashing, ReadFacts};
-use crate::bundle::manifest::{
+use crate::base::error::{Code, Error, Result};
+use crate::crypto::crypt::Identities;
+use crate::crypto::sshsig::{SigError, SshSig, BUNDLE_NAMESPACE, MAX_ARMORED_LEN};
+use crate::crypto::trust::TrustStore;
+use crate::format::container::{open_bundle, Entry, Medium, Reader};
+pub use crate::format::container::{Hashing, ReadFacts};
+use crate::format::manifest::{
     BundleKind, HexDigest, Manifest, PayloadEntry, PayloadKind, MANIFEST_NAME, MAX_MANIFEST_LEN,
     MAX_SIGNATURES,
 };
-use crate::bundle::rules::{output_name, signature_member_name};
-use crate::crypt::Identities;
-use crate::error::{Code, Error, Result};
-use crate::fsutil;
+use crate::format::rules::{output_name, signature_member_name};
+use crate::format::usage::UsageInfo;
+use crate::io::fsutil;
 use crate::io::sizes::STREAM_BUFFER;
-use crate::sshsig::{SigError, SshSig, BUNDLE_NAMESPACE, MAX_ARMORED_LEN};
-use crate::trust::TrustStore;
-use crate::usage::UsageInfo;
 
 mod destination;
 mod inspect;
 mod member;
+mod opened;
+pub(crate) mod tee;
 
 pub use destination::{Destination, Dir, Discard, Naming, Replace, Staged, StagedFile};
 pub use inspect::{inspect, InspectedMember, InspectedSignature, Inspection};
 use member::MemberRead;
+pub use opened::Opened;
 
-pub use crate::clock::Clock;
+pub use crate::base::clock::Clock;
 
 /// Allowed clock difference between exporter and verifier.
 pub const DEFAULT_SKEW: Duration = Duration::from_secs(5 * 60);
@@ -90,7 +93,7 @@ pub struct PayloadCheck {
     pub kind: PayloadKind,
     /// A licence's signed reference number (kind `ghes-license` only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reference: Option<crate::bundle::manifest::LicenceReference>,
+    pub reference: Option<crate::format::manifest::LicenceReference>,
     /// The member is an age file.
     pub encrypted: bool,
     /// True when an encrypted member was decrypted to its end.
@@ -433,7 +436,7 @@ pub fn check_freshness(manifest: &Manifest, now: SystemTime, skew: Duration) -> 
             format!(
                 "the bundle is dated {}, later than now ({}) by more than {}s",
                 manifest.created,
-                crate::bundle::manifest::format_time(now),
+                crate::format::manifest::format_time(now),
                 skew.as_secs()
             ),
         ));
@@ -444,7 +447,7 @@ pub fn check_freshness(manifest: &Manifest, now: SystemTime, skew: Duration) -> 
             format!(
                 "the bundle expired at {} (checked as of {})",
                 manifest.expires,
-                crate::bundle::manifest::format_time(now)
+                crate::format::manifest::format_time(now)
             ),
         ));
     }
@@ -466,7 +469,7 @@ pub fn verify_file(path: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
 /// ```
 /// use std::io::Cursor;
 /// use std::path::Path;
-/// use airlock::bundle::verify::{verify, Clock, VerifyOptions, DEFAULT_SKEW};
+/// use airlock::verify::{verify, Clock, VerifyOptions, DEFAULT_SKEW};
 /// use airlock::trust::TrustStore;
 ///
 /// # fn main() -> airlock::Result<()> {
@@ -746,7 +749,7 @@ fn prefer_changed(reader: &Reader, e: Error) -> Error {
 
 /// The manifest and signatures again, in this pass: the bytes it hashes
 /// must be the bytes that were verified.
-fn reread_signed(pass: &mut crate::bundle::container::Pass<'_>, signed: &Signed) -> Result<()> {
+fn reread_signed(pass: &mut crate::format::container::Pass<'_>, signed: &Signed) -> Result<()> {
     let signed_members = std::iter::once(&signed.manifest).chain(signed.texts.iter());
     for want in signed_members {
         let (e, mut r) = pass

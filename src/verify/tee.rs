@@ -3,9 +3,9 @@
 
 use std::io::{self, Write};
 
-use crate::error::Result;
-use crate::fsutil;
-use crate::usage::Sniffer;
+use crate::base::error::Result;
+use crate::format::usage::Sniffer;
+use crate::io::fsutil;
 
 /// Counts and hashes bytes on their way to another writer, and feeds them
 /// to the usage-file sniffer.

@@ -2,8 +2,8 @@
 //! bundle hash, decryption) with the second read differing from the first.
 use super::member::validate_file;
 use super::*;
-use crate::bundle::container::Stamp;
-use crate::usage::Sniff;
+use crate::format::container::Stamp;
+use crate::format::usage::Sniff;
 use sha2::{Digest, Sha256};
 use std::io::{self, Seek, SeekFrom};
 use std::path::PathBuf;

@@ -42,7 +42,7 @@ pub fn airlock() -> assert_cmd::Command {
 
 /// Whether the binary under test has the debug-build test hooks
 /// (`AIRLOCK_FAULT`, `AIRLOCK_PAUSE`): asked once of `airlock --version`.
-/// Release builds compile the hooks out (src/fsutil.rs).
+/// Release builds compile the hooks out (src/io/fsutil.rs).
 pub fn has_test_hooks() -> bool {
     static HOOKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *HOOKS.get_or_init(|| {
@@ -187,9 +187,9 @@ pub fn sample_usage(dir: &Path) -> PathBuf {
     let p = dir.join("license-usage.json");
     std::fs::write(
         &p,
-        airlock::sample::usage_encrypted(
-            airlock::sample::SAMPLE_HOST,
-            airlock::sample::SAMPLE_SERVER_ID,
+        airlock::standin::sample::usage_encrypted(
+            airlock::standin::sample::SAMPLE_HOST,
+            airlock::standin::sample::SAMPLE_SERVER_ID,
             2048,
         ),
     )

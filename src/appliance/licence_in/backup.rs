@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::{licence_dir, ApplianceRead, LicenceImport, LICENCE_DIR};
 use crate::appliance::{Appliance, Backup, LicenceInfo};
-use crate::bundle::manifest::{HexDigest, Timestamp};
-use crate::error::{Code, Error, Result};
-use crate::ledger::{Kind, Ledger, Outcome};
+use crate::base::error::{Code, Error, Result};
+use crate::format::manifest::{HexDigest, Timestamp};
+use crate::state::ledger::{Kind, Ledger, Outcome};
 
 /// The file of the active licence, when this ledger applied it (the Manage
 /// API cannot return the file itself).
@@ -87,7 +87,7 @@ fn write_backup(dir: &Path, base: &str, ext: &str, bytes: &[u8]) -> Result<PathB
             Ok(have) if have == bytes => return Ok(p),
             Ok(_) => continue,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                crate::fsutil::write_atomic(&p, bytes, 0o600, false)?;
+                crate::io::fsutil::write_atomic(&p, bytes, 0o600, false)?;
                 return Ok(p);
             }
             Err(e) => return Err(Error::io_read(&p, e)),

@@ -8,11 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use super::*;
 use crate::appliance::Backup;
-use crate::bundle::export::{write_bundle, BundleSpec, Input};
-use crate::bundle::licence::LicenceInput;
-use crate::bundle::manifest::LicenceReference;
-use crate::bundle::verify::Clock;
-use crate::trust::TrustStore;
+use crate::crypto::trust::TrustStore;
+use crate::export::{write_bundle, BundleSpec, Input};
+use crate::format::licence::LicenceInput;
+use crate::format::manifest::LicenceReference;
+use crate::verify::Clock;
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -148,9 +148,10 @@ impl World {
         let copy = self.dir.path().join(key);
         fs::copy(root().join("keys").join(key), &copy).unwrap();
         fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-        let signer =
-            crate::keys::load_signer(&copy, &mut || unreachable!("test keys have no passphrase"))
-                .unwrap();
+        let signer = crate::crypto::keys::load_signer(&copy, &mut || {
+            unreachable!("test keys have no passphrase")
+        })
+        .unwrap();
         let input = Input::licence(&ghl, LicenceInput::new(&ghl, "octo-corp", None).unwrap());
         let spec = BundleSpec {
             signer: &signer,
@@ -183,7 +184,7 @@ impl World {
                 identities: None,
                 require_signers: 1,
                 now: Clock::Fixed(t0() + 2 * DAY),
-                skew: crate::bundle::verify::DEFAULT_SKEW,
+                skew: crate::verify::DEFAULT_SKEW,
             },
             state: &self.state,
             seat_decrease: seats,
@@ -311,7 +312,7 @@ fn the_wrong_signer_and_a_usage_bundle_are_refused_before_the_appliance() {
     let mut w = World::new();
     let b = w.bundle("exporter_ed25519", "NEW2", newer(), DAY);
     let e = w.import(b, SeatDecrease::Refuse).unwrap_err();
-    assert_eq!(e.code.class(), crate::error::Class::Trust, "{e:?}");
+    assert_eq!(e.code.class(), crate::base::error::Class::Trust, "{e:?}");
     let usage =
         Opened::open(&root().join("fixtures/bundles/golden_clear_users.airlock.zip")).unwrap();
     let e = w.import(usage, SeatDecrease::Refuse).unwrap_err();
@@ -369,7 +370,7 @@ fn a_staged_licence_waits_and_the_person_s_import_applies_it() {
             identities: None,
             require_signers: 1,
             now: Clock::Fixed(t0() + 2 * DAY),
-            skew: crate::bundle::verify::DEFAULT_SKEW,
+            skew: crate::verify::DEFAULT_SKEW,
         },
         state: &w.state,
         seat_decrease: SeatDecrease::Refuse,
@@ -408,7 +409,7 @@ fn a_staged_bundle_overtaken_by_a_newer_one_is_not_applied() {
             identities: None,
             require_signers: 1,
             now: Clock::Fixed(t0() + 2 * DAY),
-            skew: crate::bundle::verify::DEFAULT_SKEW,
+            skew: crate::verify::DEFAULT_SKEW,
         },
         state: &w.state,
         seat_decrease: SeatDecrease::Refuse,

@@ -1,6 +1,6 @@
 use super::*;
 use crate::appliance::{Backup, SeatsUsed};
-use crate::bundle::manifest::parse_time;
+use crate::format::manifest::parse_time;
 
 /// A stand-in appliance: answers from its fields, or fails.
 struct Fake {
@@ -227,10 +227,10 @@ fn perfdata_follows_the_guidelines() {
         let line = s.plugin_line();
         assert!(!line.contains('\n'));
         let (_, data) = line.split_once(" | ").unwrap();
-        let items = crate::monitoring::tests::split_perf(data);
+        let items = crate::format::monitoring::tests::split_perf(data);
         assert_eq!(items.len(), 3, "{line}");
         for p in &items {
-            assert!(crate::monitoring::tests::valid_perf(p), "{p}");
+            assert!(crate::format::monitoring::tests::valid_perf(p), "{p}");
         }
     }
 }

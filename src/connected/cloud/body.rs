@@ -36,8 +36,8 @@ impl BodyFault {
 
     /// Transport trouble (network, proxy, GitHub) or a body in the wrong
     /// form: the code of the error it ends in.
-    pub(crate) fn code(&self) -> crate::error::Code {
-        use crate::error::Code;
+    pub(crate) fn code(&self) -> crate::base::error::Code {
+        use crate::base::error::Code;
         match self {
             BodyFault::Slow | BodyFault::Truncated(_) | BodyFault::Unreadable(_) => {
                 Code::CloudUnavailable
@@ -177,7 +177,7 @@ pub(crate) enum ParseError {
     /// From serde_json: a syntax, EOF, I/O or shape (data) error.
     Json(serde_json::Error),
     /// The caller's own failure (writing the seat file).
-    Fatal(crate::error::Error),
+    Fatal(crate::base::error::Error),
 }
 
 /// Parse the whole body from `r` with `seed`: the JSON value and only

@@ -167,26 +167,6 @@ fn plugin_perf(fleet: &[Instance], seats: Option<&SeatReport>, now: SystemTime) 
     perf
 }
 
-/// The metrics every run writes, also one that could not check (UNKNOWN):
-/// its status and time, labelled with the command that wrote them.
-pub fn run_metrics(command: &str, status: Status, now: SystemTime) -> Metrics {
-    let mut m = Metrics::new();
-    let c = [("command", command)];
-    m.gauge(
-        "airlock_check_status",
-        "The health check's Monitoring Plugins status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the check could not run; the other metrics are missing or as last committed).",
-        &c,
-        status.exit_code() as f64,
-    );
-    m.gauge(
-        "airlock_check_timestamp_seconds",
-        "When the check ran (Unix time).",
-        &c,
-        unix(now),
-    );
-    m
-}
-
 /// The fleet's metrics for Prometheus' textfile collector. Every sample
 /// has the label `command` (so `fleet` and `cloud status` may both write
 /// to one collector); per-instance samples also `host_name` and
@@ -235,7 +215,7 @@ fn seat_metrics(m: &mut Metrics, s: &SeatReport, c: &[(&str, &str)]) {
         c,
         s.total_seats_purchased as f64,
     );
-    if let Some(t) = crate::bundle::manifest::parse_time(&s.fetched) {
+    if let Some(t) = crate::format::manifest::parse_time(&s.fetched) {
         m.gauge(
             "airlock_seats_timestamp_seconds",
             "When `airlock cloud seats` last asked GitHub (Unix time).",

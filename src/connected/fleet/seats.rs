@@ -93,7 +93,7 @@ impl SeatWriter {
     pub fn create(dir: &std::path::Path, enterprise: &str, now: SystemTime) -> Result<SeatWriter> {
         let target = dir.join(SEATS_FILE);
         let (named, file) = if dir.is_dir() {
-            let t = crate::fsutil::temp_beside(&target, 0o600)?;
+            let t = crate::io::fsutil::temp_beside(&target, 0o600)?;
             let f = t
                 .as_file()
                 .try_clone()
@@ -165,7 +165,7 @@ impl SeatWriter {
             .into_inner()
             .map_err(|e| Error::new(Code::IoWrite, format!("cannot write: {}", e.error())))?;
         if let (Some(t), Some(target)) = (self.named, &self.target) {
-            crate::fsutil::publish(t, target, true)?;
+            crate::io::fsutil::publish(t, target, true)?;
         }
         file.rewind()
             .map_err(|e| Error::new(Code::IoRead, format!("cannot read back: {e}")))?;

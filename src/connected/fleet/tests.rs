@@ -1,8 +1,8 @@
 use super::*;
-use crate::bundle::manifest::parse_time;
-use crate::cloud::{LastSync, ServerInstance, SyncStatus};
-use crate::ledger::Ledger;
-use crate::lifecycle::apply_sync_status;
+use crate::connected::cloud::{LastSync, ServerInstance, SyncStatus};
+use crate::connected::confirm::apply_sync_status;
+use crate::format::manifest::parse_time;
+use crate::state::ledger::Ledger;
 
 const ID: &str = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
@@ -168,7 +168,7 @@ fn licence_export(l: &mut Ledger, enterprise: &str, reference: &str, n: u64, at:
         bundle_sha256: HexDigest::parse(&format!("{n:x}").repeat(64)),
         bundle_id: BundleId::parse(&format!("{n:x}").repeat(32)),
         principal: Some(enterprise.into()),
-        licence: Some(crate::ledger::LicenceFacts::new(
+        licence: Some(crate::state::ledger::LicenceFacts::new(
             LicenceReference::parse(reference).unwrap(),
         )),
         sequence: Some(n),

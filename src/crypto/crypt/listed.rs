@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn round_trips_each_type_in_its_json_shape() {
-        let pq = crate::crypt::generate_hybrid_identity("x").1;
+        let pq = crate::crypto::crypt::generate_hybrid_identity("x").1;
         for json in [
             "{\"type\":\"x25519\",\"recipient\":\"age1abc\"}".to_string(),
             format!("{{\"type\":\"mlkem768x25519\",\"recipient\":\"{pq}\"}}"),
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn refuses_what_the_format_refuses() {
-        let pq = crate::crypt::generate_hybrid_identity("x").1;
+        let pq = crate::crypto::crypt::generate_hybrid_identity("x").1;
         for json in [
             "{\"type\":\"X25519\",\"recipient\":\"age1abc\"}".to_string(),
             "{\"type\":\"x25519\",\"recipient\":\"AGE1abc\"}".to_string(),

@@ -32,8 +32,8 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 use ring::hkdf;
 use zeroize::Zeroizing;
 
-use crate::crypt::{Identities, Recipients};
-use crate::error::{Code, Error, Result};
+use crate::base::error::{Code, Error, Result};
+use crate::crypto::crypt::{Identities, Recipients};
 
 /// Plaintext bytes per chunk.
 pub(crate) const CHUNK: usize = 64 * 1024;

@@ -16,7 +16,7 @@ use p256::elliptic_curve::{
     PublicKey as EcPublicKey,
 };
 
-use crate::sshsig::PublicKey;
+use crate::crypto::sshsig::PublicKey;
 
 /// What a key type name on a trust-file line stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

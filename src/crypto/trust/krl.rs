@@ -10,7 +10,7 @@
 
 use super::keys::{self, show_bytes, Key, Reader};
 use super::Revoked;
-use crate::sshsig::PublicKey;
+use crate::crypto::sshsig::PublicKey;
 
 /// `"SSHKRL\n\0"`.
 pub const MAGIC: &[u8; 8] = b"SSHKRL\n\0";
@@ -221,6 +221,6 @@ fn check_signature(key: &PublicKey, data: &[u8], sig: &[u8]) -> Result<(), Strin
         .try_into()
         .map_err(|_| "an Ed25519 signature is 64 bytes".to_string())?;
     r.end()?;
-    crate::sshsig::verify_ed25519_raw(key, data, &s)
+    crate::crypto::sshsig::verify_ed25519_raw(key, data, &s)
         .map_err(|e| format!("the KRL signature does not verify ({e})"))
 }

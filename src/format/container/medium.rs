@@ -46,13 +46,13 @@ impl Medium for File {
 }
 
 /// The device under the file, past the page cache (export's read-back).
-impl Medium for crate::device::DeviceReader {
+impl Medium for crate::io::device::DeviceReader {
     fn stamp(&self) -> io::Result<Stamp> {
         self.file().stamp()
     }
 
     fn read_piece(&mut self, max: usize) -> Option<io::Result<Piece>> {
-        Some(crate::device::DeviceReader::read_piece(self, max))
+        Some(crate::io::device::DeviceReader::read_piece(self, max))
     }
 }
 

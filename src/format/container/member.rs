@@ -219,7 +219,7 @@ impl<'a> MemberReader<'a> {
         if self.remaining == 0 {
             return Ok(None);
         }
-        crate::fsutil::injected_read_error(self.size - self.remaining)?;
+        crate::io::fsutil::injected_read_error(self.size - self.remaining)?;
         let want = self.remaining.min(SHARED_BLOCK as u64) as usize;
         let piece = match self.medium.read_piece(want) {
             Some(p) => p?,

@@ -136,7 +136,7 @@ fn strict_optional_fields_versions_and_sequences() {
 }
 
 fn hybrid(m: &mut Manifest) -> String {
-    let r = crate::crypt::generate_hybrid_identity("x").1;
+    let r = crate::crypto::crypt::generate_hybrid_identity("x").1;
     m.payload[0].name = "payload/license-usage.json.age".into();
     m.payload[0].encryption = Some(Encryption::Age);
     m.recipients = vec![Recipient::MlKem768X25519(r.clone())];
@@ -177,9 +177,9 @@ fn version_2_is_for_post_quantum_recipients_only() {
     );
     // Mixed with a classical recipient.
     let mut mixed = m.clone();
-    mixed
-        .recipients
-        .push(Recipient::X25519(crate::crypt::generate_identity("x").1));
+    mixed.recipients.push(Recipient::X25519(
+        crate::crypto::crypt::generate_identity("x").1,
+    ));
     assert_eq!(code(&mixed), Some(Code::ManifestInvalid));
     // A hybrid key listed as x25519, an uppercase or damaged one, a work factor.
     let listed = format!("\"type\": \"mlkem768x25519\",\n      \"recipient\": \"{r}\"");
@@ -201,7 +201,7 @@ fn version_2_is_for_post_quantum_recipients_only() {
     // At most MAX_HYBRID_RECIPIENTS.
     let mut many = m.clone();
     many.recipients = (0..=MAX_HYBRID_RECIPIENTS)
-        .map(|_| Recipient::MlKem768X25519(crate::crypt::generate_hybrid_identity("x").1))
+        .map(|_| Recipient::MlKem768X25519(crate::crypto::crypt::generate_hybrid_identity("x").1))
         .collect();
     assert_eq!(code(&many), Some(Code::ManifestInvalid));
     many.recipients.pop();

@@ -1,5 +1,5 @@
 use super::*;
-use crate::sample::appliance_licence;
+use crate::standin::sample::appliance_licence;
 
 fn run(dir: &Path, cmd: &str, input: &[u8]) -> (i32, Vec<u8>, String) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -106,7 +106,7 @@ fn multipart_fields() {
 
 #[test]
 fn only_stand_in_licences_are_read() {
-    assert!(read_licence(&crate::sample::licence("X1")).is_none());
+    assert!(read_licence(&crate::standin::sample::licence("X1")).is_none());
     let l = read_licence(&appliance_licence("X1", Some(3), "2030-01-01T00:00:00Z")).unwrap();
     assert_eq!((l.reference.as_str(), l.seats), ("X1", Some(3)));
     assert!(!l.expired());

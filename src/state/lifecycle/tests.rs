@@ -71,7 +71,7 @@ fn accepted(m: &Manifest, created: &str, seq: u64, id: &str, sha: &str) -> Event
 fn resume_is_refused_once_a_newer_bundle_was_accepted() {
     let d = tempfile::tempdir().unwrap();
     let mut l = Ledger::open(d.path()).unwrap();
-    let m = crate::bundle::manifest::tests::sample();
+    let m = crate::format::manifest::tests::sample();
     // The sample itself (created 2026-11-28, sequence 1) was accepted.
     let mut own = accepted(&m, &m.created.to_string(), 1, "a", "a");
     own.bundle_id = Some(m.bundle_id.clone());
@@ -107,7 +107,7 @@ fn resume_is_refused_once_a_newer_bundle_was_accepted() {
 fn superseded_within_a_batch_rollback_across_runs() {
     let d = tempfile::tempdir().unwrap();
     let mut l = Ledger::open(d.path()).unwrap();
-    let mut m = crate::bundle::manifest::tests::sample();
+    let mut m = crate::format::manifest::tests::sample();
     m.sequence.number = 5;
     // This batch accepted a newer bundle (sequence 9) of the instance.
     l.append(accepted(&m, "2026-11-30T00:00:00Z", 9, "c", "c"))
@@ -137,7 +137,7 @@ fn superseded_within_a_batch_rollback_across_runs() {
 fn a_live_lease_holds_its_instance_until_the_hand_over_ends() {
     let d = tempfile::tempdir().unwrap();
     let mut l = Ledger::open(d.path()).unwrap();
-    let m = crate::bundle::manifest::tests::sample();
+    let m = crate::format::manifest::tests::sample();
     let now = SystemTime::now();
     let started = |pid: u32, sha: &str| Event {
         lease_pid: Some(pid),
@@ -171,7 +171,7 @@ fn a_live_lease_holds_its_instance_until_the_hand_over_ends() {
 
 #[test]
 fn stages_follow_the_records() {
-    let m = crate::bundle::manifest::tests::sample();
+    let m = crate::format::manifest::tests::sample();
     let a = accepted(&m, "2026-11-29T00:00:00Z", 2, "b", "b");
     let sha = a.bundle_sha256.clone().unwrap();
     let mut evs = vec![a.clone()];

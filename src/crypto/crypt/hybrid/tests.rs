@@ -208,7 +208,7 @@ fn round_trip_and_age_rule_for_mixing() {
     assert_ne!(ra, rb);
     let ct = encrypt(&[&ra, &rb], b"usage").unwrap();
     // One stanza per recipient, as the spec writes them.
-    let stanzas = crate::crypt::header_stanzas(&ct[..]).unwrap();
+    let stanzas = crate::crypto::crypt::header_stanzas(&ct[..]).unwrap();
     let real: Vec<_> = stanzas
         .iter()
         .filter(|s| !s.kind.ends_with("-grease"))

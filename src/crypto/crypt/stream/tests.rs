@@ -72,7 +72,7 @@ fn decrypt_here_with(file: &[u8], ids: &Identities) -> std::io::Result<Vec<u8>> 
     let at = header_len(file) + NONCE_LEN;
     let nonce: [u8; NONCE_LEN] = file[at - NONCE_LEN..at].try_into().unwrap();
     let stream = ids
-        .unlock_stream(d, crate::crypt::SCRYPT_MAX_WORK_FACTOR, &nonce)
+        .unlock_stream(d, crate::crypto::crypt::SCRYPT_MAX_WORK_FACTOR, &nonce)
         .map_err(|e| std::io::Error::other(e.cause))?;
     assert_eq!(input.len(), file.len() - at);
     let mut r = StreamReader::new(input, stream).unwrap();
@@ -159,7 +159,7 @@ fn every_recipient_type_works_with_the_age_crate_on_the_other_side() {
     // ssh-ed25519
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k");
-    let g = crate::keys::generate(&key, "t", None, false).unwrap();
+    let g = crate::crypto::keys::generate(&key, "t", None, false).unwrap();
     let mut r = Recipients::default();
     r.add(&g.public.to_openssh()).unwrap();
     let file = encrypt_here(&r, &plain, 1 << 20);
@@ -180,8 +180,8 @@ fn every_recipient_type_works_with_the_age_crate_on_the_other_side() {
     ids.set_passphrase("wrong");
     assert!(decrypt_here_with(&file, &ids).is_err());
     // hybrid post-quantum, two recipients
-    let a = crate::crypt::hybrid::Identity::generate();
-    let b = crate::crypt::hybrid::Identity::generate();
+    let a = crate::crypto::crypt::hybrid::Identity::generate();
+    let b = crate::crypto::crypt::hybrid::Identity::generate();
     let mut r = Recipients::default();
     r.add(&a.to_public().to_string()).unwrap();
     r.add(&b.to_public().to_string()).unwrap();

@@ -1,6 +1,16 @@
-//! What Cloud's sync status says of the hand-overs: each instance's view, and the confirmations it settles.
+//! What Cloud's sync status says of the hand-overs: each instance's view, and the confirmations it settles (the one move of a bundle's life that needs the Cloud client; the stages are `state::lifecycle`'s).
 
-use super::*;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::base::error::Result;
+use crate::connected::cloud::{parse_sync_date, ServerInstance, SyncStatus};
+use crate::format::manifest::{HexDigest, Timestamp};
+use crate::state::ledger::{Event, Kind, Ledger, Outcome, Tx};
+use crate::state::lifecycle::*;
 
 /// What `cloud status` found and recorded for one instance.
 #[derive(Debug, Serialize)]
