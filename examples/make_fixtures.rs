@@ -296,6 +296,7 @@ fn main() {
             .map(|f| Input::path(&fx.join("usage").join(f)).unwrap())
             .collect();
         export::export(export::ExportOptions {
+            progress: airlock::progress::Progress::none(),
             inputs,
             bundle: export::BundleSpec {
                 signer: &exporter,
@@ -1061,6 +1062,7 @@ fn main() {
                 .unwrap();
         }
         export::export(export::ExportOptions {
+            progress: airlock::progress::Progress::none(),
             inputs: vec![Input::path(&fx.join("usage/ghes-clear-users.json")).unwrap()],
             bundle: export::BundleSpec {
                 signer: &exporter,
@@ -1398,6 +1400,7 @@ fn licence_fixtures(
     if !out.exists() {
         let licence = LicenceInput::new(&ghl_path, SAMPLE_ENTERPRISE, None).unwrap();
         export::export(export::ExportOptions {
+            progress: airlock::progress::Progress::none(),
             inputs: vec![Input::licence(&ghl_path, licence)],
             bundle: export::BundleSpec {
                 signer: connected,

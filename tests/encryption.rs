@@ -263,6 +263,7 @@ fn boundary_check_without_identity_and_every_ciphertext_byte_matters() {
         .unwrap();
     let trust = airlock::trust::TrustStore::load(&s.allowed, None).unwrap();
     let opts = airlock::verify::VerifyOptions {
+        progress: airlock::progress::Progress::none(),
         trust: &trust,
         now: airlock::verify::Clock::System,
         skew: airlock::verify::DEFAULT_SKEW,

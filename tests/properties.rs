@@ -53,6 +53,7 @@ fn outcome(s: &Setup, bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let opts = VerifyOptions {
+        progress: airlock::progress::Progress::none(),
         trust: &s.trust,
         identities: Some(&s.ids),
         require_signers: 1,

@@ -30,6 +30,7 @@ fn small_bundle(
     let state = StateDir::open(&dir.join("state")).unwrap();
     let created = humantime::parse_rfc3339(FIXTURE_TIME).unwrap();
     let r = export::export(export::ExportOptions {
+        progress: airlock::progress::Progress::none(),
         inputs: vec![Input::path(&f).unwrap()],
         bundle: export::BundleSpec {
             signer: &signer,
@@ -59,6 +60,7 @@ fn every_byte(usage: bool) {
     let d = tempfile::tempdir().unwrap();
     let (b, trust, at) = small_bundle(d.path(), usage);
     let opts = VerifyOptions {
+        progress: airlock::progress::Progress::none(),
         trust: &trust,
         now: at.into(),
         skew: DEFAULT_SKEW,

@@ -6,10 +6,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
-use airlock::format::container::Reader;
-use airlock::verify::{verify, VerifyOptions};
 use airlock::crypt::Identities;
+use airlock::format::container::Reader;
 use airlock::trust::TrustStore;
+use airlock::verify::{verify, VerifyOptions};
 use libfuzzer_sys::fuzz_target;
 
 fn trust() -> &'static TrustStore {
@@ -44,6 +44,7 @@ fuzz_target!(|data: &[u8]| {
     // Layer 2: full verification (signature, trust, members, freshness).
     let ids = Identities::default();
     let opts = VerifyOptions {
+        progress: airlock::progress::Progress::none(),
         trust: trust(),
         identities: Some(&ids),
         require_signers: 1,

@@ -67,6 +67,7 @@ pub(super) fn verify_opts<'a>(
     ids: Option<&'a Identities>,
 ) -> VerifyOptions<'a> {
     VerifyOptions {
+        progress: crate::cli::progress(),
         trust,
         now: Clock::System,
         skew: DEFAULT_SKEW,
@@ -92,6 +93,7 @@ impl Exporter {
     /// `airlock export` of the sample usage file onto the stick, dated `created`.
     fn export(&self, created: SystemTime) -> Result<export::ExportReport> {
         export::export(export::ExportOptions {
+            progress: crate::cli::progress(),
             inputs: vec![Input::path(&self.usage_path)?],
             bundle: export::BundleSpec {
                 signer: &self.signer,

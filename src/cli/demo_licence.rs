@@ -74,6 +74,7 @@ fn export_step(st: &mut Story, dir: &Path, imp: &Importer) -> Result<(PathBuf, T
     fsutil::write_atomic(&ghl, &bytes, 0o600, true)?;
     let licence = LicenceInput::new(&ghl, ENTERPRISE, None)?;
     let report = export::export(export::ExportOptions {
+        progress: crate::cli::progress(),
         inputs: vec![Input::licence(&ghl, licence)],
         bundle: export::BundleSpec {
             signer: &signer,

@@ -163,6 +163,7 @@ pub fn run(a: Args) -> Result<i32> {
     }
     let state = StateDir::open(&settings.state_dir()?)?;
     let report = export::export(export::ExportOptions {
+        progress: crate::cli::progress(),
         inputs,
         bundle: export::BundleSpec {
             signer: &signer,

@@ -38,6 +38,7 @@ pub fn run(a: Args) -> Result<i32> {
     let (v, written) = extract(
         &a.bundle,
         &VerifyOptions {
+            progress: crate::cli::progress(),
             trust: &trust,
             now: Clock::System,
             skew: DEFAULT_SKEW,

@@ -161,6 +161,7 @@ pub fn open_state(path: &Path, loud: bool) -> Result<StateDir> {
 fn options<'a>(r: &'a Resolved, state: &'a StateDir) -> ImportOptions<'a> {
     ImportOptions {
         verify: VerifyOptions {
+            progress: crate::cli::progress(),
             trust: &r.trust,
             now: Clock::System,
             skew: DEFAULT_SKEW,

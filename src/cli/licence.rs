@@ -216,6 +216,7 @@ fn options<'a>(
 ) -> LicenceImport<'a> {
     LicenceImport {
         verify: VerifyOptions {
+            progress: crate::cli::progress(),
             trust,
             identities: None,
             require_signers: s.require_signers(),

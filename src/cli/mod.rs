@@ -34,6 +34,7 @@ use zeroize::Zeroizing;
 
 use airlock::error::{Code, Error, Result};
 use airlock::names;
+use airlock::progress::Progress;
 
 mod bars;
 mod errors;
@@ -142,7 +143,7 @@ fn setup_output(cli: &Cli) {
     };
     let _ = OUTPUT.set(o);
     if io::stderr().is_terminal() && !cli.quiet {
-        airlock::progress::install(Box::new(Bar::default()));
+        let _ = PROGRESS.set(Progress::to(std::sync::Arc::new(Bar::default())));
     }
     let quiet = cli.quiet;
     airlock::progress::install_notes(Box::new(move |m| {
@@ -154,6 +155,15 @@ fn setup_output(cli: &Cli) {
     if !matches!(cli.command, Command::Watch(_)) {
         signals::install();
     }
+}
+
+/// The binary's progress bars (a terminal, not `--quiet`), or none: what
+/// the commands pass to the library as `progress`.
+static PROGRESS: std::sync::OnceLock<Progress> = std::sync::OnceLock::new();
+
+/// The progress every command passes to the library.
+pub fn progress() -> Progress {
+    PROGRESS.get().cloned().unwrap_or_default()
 }
 
 /// Paint `s` with an SGR code when colour is on for stdout.

@@ -35,6 +35,7 @@ pub fn run(a: Args) -> Result<i32> {
     let v = verify_file(
         &a.bundle,
         &VerifyOptions {
+            progress: crate::cli::progress(),
             trust: &trust,
             now,
             skew: DEFAULT_SKEW,

@@ -490,6 +490,7 @@ mod tests {
             &root().join("fixtures/bundles").join(bundle),
             &ImportOptions {
                 verify: VerifyOptions {
+                    progress: crate::base::progress::Progress::none(),
                     trust: &t,
                     identities: None,
                     require_signers: 1,

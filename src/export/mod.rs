@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::base::error::{Code, Error, Result};
+use crate::base::progress::Progress;
 use crate::crypto::crypt::Recipients;
 use crate::crypto::keys::Signer;
 use crate::crypto::trust::TrustStore;
@@ -50,6 +51,8 @@ pub struct ExportOptions<'a> {
     /// Read the bundle back from the device and verify it before publishing.
     /// Always on in normal use; off only to time the write path alone.
     pub read_back: bool,
+    /// Where the inputs' reading progress goes.
+    pub progress: Progress,
 }
 
 /// What export produced.
@@ -100,6 +103,7 @@ fn stream_member<W: Write + io::Seek + Send>(
     input: &Input,
     out_path: &Path,
     recipients: &Recipients,
+    progress: &Progress,
 ) -> Result<Staged> {
     let encrypt = !recipients.is_empty();
     let member = if encrypt {
@@ -117,9 +121,11 @@ fn stream_member<W: Write + io::Seek + Send>(
     if let (Some(_), Some(t)) = (&input.licence, total) {
         check_licence_size(&label, t)?;
     }
-    crate::base::progress::begin(&format!("export {}", input.name), total);
-    let s = stage::stage(zw, &member, &mut reader, &label, out_path, recipients)?;
-    crate::base::progress::end();
+    progress.begin(&format!("export {}", input.name), total);
+    let mut counted = progress.counting(&mut reader);
+    let s = stage::stage(zw, &member, &mut counted, &label, out_path, recipients);
+    progress.end();
+    let s = s?;
     if let Some(l) = &input.licence {
         check_licence_size(&label, s.read)?;
         return licence_member(member, s, l, &label);
@@ -292,6 +298,7 @@ pub struct Written<W> {
 /// std::fs::write(&trust_file, format!("ghes.example.com namespaces=\"airlock-bundle\" {}\n", key.public_line)).unwrap();
 /// let trust = airlock::trust::TrustStore::load(&trust_file, None)?;
 /// let opts = VerifyOptions {
+///     progress: airlock::progress::Progress::none(),
 ///     trust: &trust,
 ///     identities: None,
 ///     require_signers: 1,
@@ -311,7 +318,13 @@ pub fn write_bundle<W: Write + io::Seek + Send>(
 ) -> Result<Written<W>> {
     check_inputs(inputs, spec.created, spec.expires_in)?;
     let mut zw = Writer::new(out);
-    let staged = stage_all(&mut zw, inputs, spec, Path::new("the bundle"))?;
+    let staged = stage_all(
+        &mut zw,
+        inputs,
+        spec,
+        Path::new("the bundle"),
+        &Progress::none(),
+    )?;
     let (manifest, manifest_bytes) = sign_and_finish(
         &mut zw,
         staged.entries(),
@@ -349,7 +362,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
         .map_err(|e| Error::io_write(tmp.path(), e))?;
     // Past the page cache where the file system allows it (decision 68).
     let mut zw = Writer::new(crate::io::device::DeviceWriter::new(handle)?);
-    let staged = stage_all(&mut zw, &opts.inputs, spec, &place.probe)?;
+    let staged = stage_all(&mut zw, &opts.inputs, spec, &place.probe, &opts.progress)?;
     let (mut ledger, number) = reserve(&opts)?;
     let (manifest, manifest_bytes) =
         sign_and_finish(&mut zw, staged.entries(), spec, number, &place.probe)?;
@@ -365,6 +378,7 @@ pub fn export(opts: ExportOptions<'_>) -> Result<ExportReport> {
             spec.signer,
             &manifest_bytes,
             spec.created,
+            &opts.progress,
         )?),
         false => None,
     };
@@ -515,11 +529,18 @@ fn stage_all<W: Write + io::Seek + Send>(
     inputs: &[Input],
     spec: &BundleSpec<'_>,
     out_path: &Path,
+    progress: &Progress,
 ) -> Result<StagedAll> {
     check_licence_inputs(inputs, spec.recipients)?;
     let mut staged = Vec::new();
     for input in inputs {
-        staged.push(stream_member(zw, input, out_path, spec.recipients)?);
+        staged.push(stream_member(
+            zw,
+            input,
+            out_path,
+            spec.recipients,
+            progress,
+        )?);
     }
     let source = match licence_source(&staged, spec)? {
         Some(enterprise) => enterprise,

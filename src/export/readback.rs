@@ -10,11 +10,13 @@ pub fn readback(
     signer: &Signer,
     manifest_bytes: &[u8],
     created: SystemTime,
+    progress: &Progress,
 ) -> Result<HexDigest> {
     // From the device itself, not the page cache (decision 68).
     let file = crate::io::device::DeviceReader::new(crate::format::container::open_bundle(path)?)?;
     let trust = TrustStore::only(signer.public.clone(), "the exporting key");
     let opts = VerifyOptions {
+        progress: progress.clone(),
         trust: &trust,
         now: Clock::Fixed(created),
         skew: Duration::from_secs(0),

@@ -88,7 +88,6 @@ fn read_blocks(
             head.extend_from_slice(&buf[..n.min(HEAD - head.len())]);
         }
         done += n as u64;
-        crate::base::progress::advance(n as u64);
         let piece = pool.share(buf, n);
         sniffer.feed_piece(piece.clone());
         each(piece)?;

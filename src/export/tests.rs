@@ -26,6 +26,7 @@ fn setup() -> Setup {
 
 fn opts<'a>(s: &'a Setup, input: &Path, read_back: bool, r: &'a Recipients) -> ExportOptions<'a> {
     ExportOptions {
+        progress: crate::base::progress::Progress::none(),
         inputs: vec![Input::path(input).unwrap()],
         bundle: BundleSpec {
             signer: &s.signer,
@@ -83,6 +84,7 @@ fn the_ledger_records_the_published_bundle_with_and_without_read_back() {
         let v = verify_file(
             &r.path,
             &VerifyOptions {
+                progress: crate::base::progress::Progress::none(),
                 trust: &s.trust,
                 identities: None,
                 require_signers: 1,
@@ -114,16 +116,29 @@ fn read_back_hands_back_the_hash_of_what_is_on_disk_and_refuses_other_bytes() {
     let r = export(opts(&s, &u, true, &none)).unwrap();
     let bytes = std::fs::read(&r.path).unwrap();
     let mb = r.manifest.to_bytes();
-    let h = readback(&r.path, &s.signer, &mb, SystemTime::now()).unwrap();
+    let h = readback(
+        &r.path,
+        &s.signer,
+        &mb,
+        SystemTime::now(),
+        &Progress::none(),
+    )
+    .unwrap();
     assert_eq!(h.as_str(), fsutil::sha256_file(&r.path).unwrap());
     // A manifest other than the one written: READBACK.
     let mut other = mb.clone();
     other.push(b' ');
     assert_eq!(
-        readback(&r.path, &s.signer, &other, SystemTime::now())
-            .err()
-            .unwrap()
-            .code,
+        readback(
+            &r.path,
+            &s.signer,
+            &other,
+            SystemTime::now(),
+            &Progress::none()
+        )
+        .err()
+        .unwrap()
+        .code,
         Code::Readback
     );
     // A flipped payload byte on the medium: READBACK.
@@ -131,10 +146,16 @@ fn read_back_hands_back_the_hash_of_what_is_on_disk_and_refuses_other_bytes() {
     bad[120] ^= 1;
     std::fs::write(&r.path, &bad).unwrap();
     assert_eq!(
-        readback(&r.path, &s.signer, &mb, SystemTime::now())
-            .err()
-            .unwrap()
-            .code,
+        readback(
+            &r.path,
+            &s.signer,
+            &mb,
+            SystemTime::now(),
+            &Progress::none()
+        )
+        .err()
+        .unwrap()
+        .code,
         Code::Readback
     );
 }

@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 
 use super::{Destination, PayloadCheck};
 use crate::base::error::{Code, Error, Result};
+use crate::base::progress::Progress;
 use crate::crypto::crypt::{self, Identities};
 use crate::format::container::{Hashing, MemberReader, HEAD_LEN};
 use crate::format::manifest::{HexDigest, Manifest, PayloadEntry};
@@ -27,6 +28,8 @@ pub(super) struct MemberRead<'r, 'a> {
     pub(super) ids: Option<&'r Identities>,
     /// The buffer decrypted bytes pass through.
     pub(super) buf: &'r mut [u8],
+    /// Where the reading progress goes.
+    pub(super) progress: &'r Progress,
 }
 
 /// The destination as a writer, for the plaintext tee.
@@ -48,7 +51,8 @@ impl MemberRead<'_, '_> {
         let encrypted = self.p.encryption.is_some();
         let mut check = PayloadCheck::unread(self.p);
         self.src.tap()?;
-        crate::base::progress::begin(&format!("verify {}", self.p.name), Some(self.p.size));
+        self.progress
+            .begin(&format!("verify {}", self.p.name), Some(self.p.size));
         let verdict = match self.ids {
             _ if !encrypted => self.copy_clear(dest).map(Some),
             Some(ids) => self.decrypt(ids, dest, &mut check).map(Some),
@@ -56,7 +60,7 @@ impl MemberRead<'_, '_> {
             // signed recipients.
             None => self.src.drain().map(|_| None),
         };
-        crate::base::progress::end();
+        self.progress.end();
         let verdict = verdict.map_err(|err| self.failure(err))?;
         if encrypted && self.ids.is_none() {
             let head = self.src.head().take();
@@ -131,7 +135,7 @@ impl MemberRead<'_, '_> {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(self.src.error(err)),
             };
-            crate::base::progress::advance(piece.bytes().len() as u64);
+            self.progress.advance(piece.bytes().len() as u64);
             dest.write(piece.bytes())
                 .map_err(|err| self.write_error(err))?;
             sniffer.feed_piece(piece);
@@ -174,7 +178,7 @@ impl MemberRead<'_, '_> {
             Hashing::Skip => None,
         };
         let mut tee = Tee::new(ToDest(dest), sha, &mut sniffer);
-        pump(&mut *stream, &mut tee, self.buf, self.p)?;
+        pump(&mut *stream, &mut tee, self.buf, self.p, self.progress)?;
         drop(stream);
         // The age stream ended cleanly; nothing may follow it in the member.
         if self.src.drain()? != 0 {
@@ -229,6 +233,7 @@ fn pump(
     tee: &mut Tee<'_, ToDest<'_>>,
     buf: &mut [u8],
     p: &PayloadEntry,
+    progress: &Progress,
 ) -> Result<()> {
     loop {
         let n = match stream.read(buf) {
@@ -237,7 +242,7 @@ fn pump(
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(crypt::stream_error(&p.name, err)),
         };
-        crate::base::progress::advance(n as u64);
+        progress.advance(n as u64);
         tee.write_all(&buf[..n]).map_err(|err| {
             Error::new(Code::IoWrite, format!("writing {}: {err}", output_name(p)))
         })?;

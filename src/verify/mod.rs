@@ -50,6 +50,7 @@ use member::MemberRead;
 pub use opened::Opened;
 
 pub use crate::base::clock::Clock;
+pub use crate::base::progress::Progress;
 
 /// Allowed clock difference between exporter and verifier.
 pub const DEFAULT_SKEW: Duration = Duration::from_secs(5 * 60);
@@ -67,6 +68,8 @@ pub struct VerifyOptions<'a> {
     pub now: Clock,
     /// How far in the future `created` may be (clock difference).
     pub skew: Duration,
+    /// Where the payload's reading progress goes.
+    pub progress: Progress,
 }
 
 /// A signature that passed crypto and trust.
@@ -477,6 +480,7 @@ pub fn verify_file(path: &Path, opts: &VerifyOptions<'_>) -> Result<Verified> {
 /// let bytes = std::fs::read("fixtures/bundles/golden_clear_users.airlock.zip").unwrap();
 /// let trust = TrustStore::load(Path::new("keys/allowed_signers"), None)?;
 /// let opts = VerifyOptions {
+///     progress: airlock::progress::Progress::none(),
 ///     trust: &trust,
 ///     identities: None,
 ///     require_signers: 1,
@@ -694,6 +698,7 @@ impl Run<'_, '_> {
                 src: &mut r,
                 ids,
                 buf: &mut buf,
+                progress: &self.opts.progress,
             };
             let check = member.run(&mut *self.dest)?;
             self.dest.checked(&check)?;

@@ -23,6 +23,7 @@ fn trust() -> TrustStore {
 
 fn opts<'a>(trust: &'a TrustStore, ids: Option<&'a Identities>) -> VerifyOptions<'a> {
     VerifyOptions {
+        progress: crate::base::progress::Progress::none(),
         trust,
         identities: ids,
         require_signers: 1,

@@ -180,6 +180,7 @@ impl World {
     fn import(&mut self, b: Opened, seats: SeatDecrease) -> Result<LicenceReport> {
         let opts = LicenceImport {
             verify: VerifyOptions {
+                progress: crate::base::progress::Progress::none(),
                 trust: &self.trust,
                 identities: None,
                 require_signers: 1,
@@ -366,6 +367,7 @@ fn a_staged_licence_waits_and_the_person_s_import_applies_it() {
     let path = b.path().to_path_buf();
     let opts = LicenceImport {
         verify: VerifyOptions {
+            progress: crate::base::progress::Progress::none(),
             trust: &w.trust,
             identities: None,
             require_signers: 1,
@@ -405,6 +407,7 @@ fn a_staged_bundle_overtaken_by_a_newer_one_is_not_applied() {
     let old_path = old.path().to_path_buf();
     let opts = LicenceImport {
         verify: VerifyOptions {
+            progress: crate::base::progress::Progress::none(),
             trust: &w.trust,
             identities: None,
             require_signers: 1,
