@@ -171,6 +171,22 @@ pub struct Key {
     pub commands: &'static [&'static str],
     /// What it is.
     pub about: &'static str,
+    /// What a flag's help says of its variable, when that is more than the
+    /// variable's name (a secret's own variable, a list's separator).
+    pub help_env: Option<&'static str>,
+}
+
+/// A flag's help: `lead`, then the variable and the configuration key that
+/// also set it, from [`KEYS`] (so the help cannot name another variable
+/// than the one read). A name not in the table gets `lead` alone.
+pub fn flag_help(key: &str, lead: &str) -> String {
+    let Some(k) = KEYS.iter().find(|k| k.name == key) else {
+        return lead.to_string();
+    };
+    match k.help_env.or(k.env) {
+        Some(env) => format!("{lead} [env: {env}; config: {}]", k.name),
+        None => format!("{lead} [config: {}]", k.name),
+    }
 }
 
 const TRUSTING: &[&str] = &["verify", "extract", "import", "watch"];
@@ -190,6 +206,7 @@ macro_rules! keys {
             flag: $flag:literal, commands: $commands:expr,
             about: $about:literal,
             $(env: $env:literal => $read:ident,)?
+            $(help_env: $help_env:literal,)?
         }
     )*) => {
         /// One layer of configuration: the keys of `airlock.toml`
@@ -215,6 +232,7 @@ macro_rules! keys {
                 flag: $flag,
                 commands: $commands,
                 about: $about,
+                help_env: keys!(@env $($help_env)?),
             },
         )*];
 
@@ -252,6 +270,7 @@ keys! {
         flag: "--identity", commands: TRUSTING,
         about: "age identity files or OpenSSH keys to decrypt with (the variable is colon-separated)",
         env: "AIRLOCK_IDENTITY" => env_paths,
+        help_env: "AIRLOCK_IDENTITY, colon-separated",
     }
     require_signers: Option<usize> {
         flag: "--require-signers", commands: TRUSTING,
@@ -280,6 +299,7 @@ keys! {
     submit_token_file: Option<PathBuf> {
         flag: "--submit-token-file", commands: IMPORTING,
         about: "the file holding the bearer token for submit_url (AIRLOCK_SUBMIT_TOKEN, the token itself, comes between the flag and the file)",
+        help_env: "AIRLOCK_SUBMIT_TOKEN, the token itself",
     }
     #[serde(default, deserialize_with = "duration_key")]
     http_timeout: Option<Duration> {
@@ -307,6 +327,7 @@ keys! {
     token_file: Option<PathBuf> {
         flag: "--token-file", commands: &["cloud"],
         about: "the file holding the GitHub token (GH_TOKEN or GITHUB_TOKEN, the token itself, comes between the flag and the file)",
+        help_env: "GH_TOKEN or GITHUB_TOKEN, the token itself",
     }
     licence_trust: Option<PathBuf> {
         flag: "--licence-trust", commands: LICENCE,
@@ -343,6 +364,7 @@ keys! {
     appliance_password_file: Option<PathBuf> {
         flag: "--appliance-password-file", commands: LICENCE,
         about: "the file holding the root site admin password for the Manage API (AIRLOCK_APPLIANCE_PASSWORD, the password itself, comes between the flag and the file)",
+        help_env: "AIRLOCK_APPLIANCE_PASSWORD, the password itself",
     }
     appliance_api_url: Option<String> {
         flag: "--appliance-api-url", commands: LICENCE,
@@ -351,6 +373,7 @@ keys! {
     appliance_token_file: Option<PathBuf> {
         flag: "--appliance-token-file", commands: LICENCE,
         about: "the file holding a site-admin token for appliance_api_url (AIRLOCK_APPLIANCE_TOKEN, the token itself, comes between the flag and the file)",
+        help_env: "AIRLOCK_APPLIANCE_TOKEN, the token itself",
     }
     licence_auto_apply: Option<bool> {
         flag: "--licence-auto-apply", commands: &["licence watch"],

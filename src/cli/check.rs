@@ -18,7 +18,7 @@ pub struct Common {
     /// Configuration file (default: ~/.config/airlock/airlock.toml) [env: AIRLOCK_CONFIG]
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
-    /// State directory holding the ledger [env: AIRLOCK_STATE_DIR; config: state_dir]
+    #[arg(help = airlock::config::flag_help("state_dir", "State directory holding the ledger"))]
     #[arg(long, value_name = "DIR", global = true)]
     pub state_dir: Option<PathBuf>,
 }

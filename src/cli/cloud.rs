@@ -26,25 +26,25 @@ pub struct CloudArgs {
     pub cmd: CloudCmd,
     #[command(flatten)]
     pub common: Common,
-    /// Enterprise slug [env: AIRLOCK_ENTERPRISE; config: enterprise]
+    #[arg(help = airlock::config::flag_help("enterprise", "Enterprise slug"))]
     #[arg(long, value_name = "SLUG", global = true)]
     pub enterprise: Option<String>,
-    /// GitHub host, as gh takes it: github.com, or NAME.ghe.com for GHE.com [env: GH_HOST; config: host]
+    #[arg(help = airlock::config::flag_help("host", "GitHub host, as gh takes it: github.com, or NAME.ghe.com for GHE.com"))]
     #[arg(long, value_name = "HOST", global = true, conflicts_with = "api_url")]
     pub host: Option<String>,
-    /// API base URL, for anything --host does not cover [config: api_url]
+    #[arg(help = airlock::config::flag_help("api_url", "API base URL, for anything --host does not cover"))]
     #[arg(long, value_name = "URL", global = true)]
     pub api_url: Option<String>,
-    /// File holding the GitHub token [env: GH_TOKEN or GITHUB_TOKEN, the token itself; config: token_file]
+    #[arg(help = airlock::config::flag_help("token_file", "File holding the GitHub token"))]
     #[arg(long, value_name = "FILE", global = true)]
     pub token_file: Option<PathBuf>,
-    /// Also trust the CA certificates in this PEM file (TLS-inspecting proxy) [config: ca_file]
+    #[arg(help = airlock::config::flag_help("ca_file", "Also trust the CA certificates in this PEM file (TLS-inspecting proxy)"))]
     #[arg(long, value_name = "FILE", global = true)]
     pub ca_file: Option<PathBuf>,
-    /// The most one request to GitHub may take, its whole answer included (default 30s) [config: http_timeout]
+    #[arg(help = airlock::config::flag_help("http_timeout", "The most one request to GitHub may take, its whole answer included (default 30s)"))]
     #[arg(long, value_name = "DURATION", global = true, value_parser = airlock::config::parse_duration)]
     pub http_timeout: Option<Duration>,
-    /// The most one request to GitHub may take with its retries and pauses (default 5min) [config: http_deadline]
+    #[arg(help = airlock::config::flag_help("http_deadline", "The most one request to GitHub may take with its retries and pauses (default 5min)"))]
     #[arg(long, value_name = "DURATION", global = true, value_parser = airlock::config::parse_duration)]
     pub http_deadline: Option<Duration>,
 }

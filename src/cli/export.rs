@@ -31,7 +31,7 @@ pub struct Args {
     /// github-enterprise-REFERENCE.ghl, a browser's " (1)" dropped)
     #[arg(long, value_name = "REFERENCE")]
     pub reference: Option<String>,
-    /// Enterprise slug: the source, and trust principal, of a licence bundle [env: AIRLOCK_ENTERPRISE; config: enterprise]
+    #[arg(help = airlock::config::flag_help("enterprise", "Enterprise slug: the source, and trust principal, of a licence bundle"))]
     #[arg(long, value_name = "SLUG")]
     pub enterprise: Option<String>,
     /// OpenSSH Ed25519 private key to sign with (with --agent: its public key)

@@ -35,28 +35,28 @@ pub struct Args {
 pub struct ImportArgs {
     #[command(flatten)]
     pub trust: super::settings::TrustArgs,
-    /// State directory holding the ledger [env: AIRLOCK_STATE_DIR; config: state_dir]
+    #[arg(help = airlock::config::flag_help("state_dir", "State directory holding the ledger"))]
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Outbox directory (default: STATE_DIR/outbox) [env: AIRLOCK_OUTBOX; config: outbox]
+    #[arg(help = airlock::config::flag_help("outbox", "Outbox directory (default: STATE_DIR/outbox)"))]
     #[arg(long, value_name = "DIR")]
     pub outbox: Option<PathBuf>,
-    /// GitHub Enterprise Cloud enterprise slug, for the upload page URL [env: AIRLOCK_ENTERPRISE; config: enterprise]
+    #[arg(help = airlock::config::flag_help("enterprise", "GitHub Enterprise Cloud enterprise slug, for the upload page URL"))]
     #[arg(long, value_name = "SLUG")]
     pub enterprise: Option<String>,
-    /// POST the payload to this internal endpoint instead of the outbox [env: AIRLOCK_SUBMIT_URL; config: submit_url]
+    #[arg(help = airlock::config::flag_help("submit_url", "POST the payload to this internal endpoint instead of the outbox"))]
     #[arg(long, value_name = "URL")]
     pub submit_url: Option<String>,
-    /// Bearer token for --submit-url, on the first line of FILE [env: AIRLOCK_SUBMIT_TOKEN, the token itself; config: submit_token_file]
+    #[arg(help = airlock::config::flag_help("submit_token_file", "Bearer token for --submit-url, on the first line of FILE"))]
     #[arg(long, value_name = "FILE")]
     pub submit_token_file: Option<PathBuf>,
-    /// Also trust the CA certificates in this PEM file for --submit-url [config: ca_file]
+    #[arg(help = airlock::config::flag_help("ca_file", "Also trust the CA certificates in this PEM file for --submit-url"))]
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
-    /// The most one request to --submit-url may take (default 30s) [config: http_timeout]
+    #[arg(help = airlock::config::flag_help("http_timeout", "The most one request to --submit-url may take (default 30s)"))]
     #[arg(long, value_name = "DURATION", value_parser = airlock::config::parse_duration)]
     pub http_timeout: Option<std::time::Duration>,
-    /// The most a bundle's whole hand-over to --submit-url may take, retries included (default 5min) [config: http_deadline]
+    #[arg(help = airlock::config::flag_help("http_deadline", "The most a bundle's whole hand-over to --submit-url may take, retries included (default 5min)"))]
     #[arg(long, value_name = "DURATION", value_parser = airlock::config::parse_duration)]
     pub http_deadline: Option<std::time::Duration>,
 }

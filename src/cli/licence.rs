@@ -41,7 +41,7 @@ pub struct WatchArgs {
     pub dir: PathBuf,
     #[command(flatten)]
     pub timing: super::watch::Timing,
-    /// Apply verified licence bundles without waiting for a person (the apply restarts GHES services; default: stage them) [config: licence_auto_apply]
+    #[arg(help = airlock::config::flag_help("licence_auto_apply", "Apply verified licence bundles without waiting for a person (the apply restarts GHES services; default: stage them)"))]
     #[arg(long)]
     pub licence_auto_apply: bool,
 }
@@ -63,43 +63,43 @@ pub struct ApplianceArgs {
     /// Configuration file (default: ~/.config/airlock/airlock.toml) [env: AIRLOCK_CONFIG]
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
-    /// State directory: the ledger, received licences, backups [env: AIRLOCK_STATE_DIR; config: state_dir]
+    #[arg(help = airlock::config::flag_help("state_dir", "State directory: the ledger, received licences, backups"))]
     #[arg(long, value_name = "DIR", global = true)]
     pub state_dir: Option<PathBuf>,
-    /// Revoked public keys, one per line, or a KRL [env: AIRLOCK_REVOKED; config: revoked]
+    #[arg(help = airlock::config::flag_help("revoked", "Revoked public keys, one per line, or a KRL"))]
     #[arg(long, value_name = "FILE", global = true)]
     pub revoked: Option<PathBuf>,
-    /// allowed_signers for licence bundles: the connected side's keys, principal = the enterprise slug [env: AIRLOCK_LICENCE_TRUST; config: licence_trust]
+    #[arg(help = airlock::config::flag_help("licence_trust", "allowed_signers for licence bundles: the connected side's keys, principal = the enterprise slug"))]
     #[arg(long, value_name = "ALLOWED_SIGNERS", global = true)]
     pub licence_trust: Option<PathBuf>,
-    /// The GHES appliance (its primary), over SSH [env: AIRLOCK_APPLIANCE_HOST; config: appliance_host]
+    #[arg(help = airlock::config::flag_help("appliance_host", "The GHES appliance (its primary), over SSH"))]
     #[arg(long, value_name = "HOST", global = true)]
     pub appliance_host: Option<String>,
-    /// The SSH command, words split at spaces, airlock's arguments appended (default ssh) [env: AIRLOCK_APPLIANCE_SSH_COMMAND; config: appliance_ssh_command]
+    #[arg(help = airlock::config::flag_help("appliance_ssh_command", "The SSH command, words split at spaces, airlock's arguments appended (default ssh)"))]
     #[arg(long, value_name = "COMMAND", global = true)]
     pub appliance_ssh_command: Option<String>,
-    /// The appliance's administrative SSH port (default 122) [config: appliance_ssh_port]
+    #[arg(help = airlock::config::flag_help("appliance_ssh_port", "The appliance's administrative SSH port (default 122)"))]
     #[arg(long, value_name = "PORT", global = true)]
     pub appliance_ssh_port: Option<u16>,
-    /// The SSH user (default admin) [config: appliance_ssh_user]
+    #[arg(help = airlock::config::flag_help("appliance_ssh_user", "The SSH user (default admin)"))]
     #[arg(long, value_name = "USER", global = true)]
     pub appliance_ssh_user: Option<String>,
-    /// known_hosts file pinning the appliance's SSH host key (required for SSH) [config: appliance_known_hosts]
+    #[arg(help = airlock::config::flag_help("appliance_known_hosts", "known_hosts file pinning the appliance's SSH host key (required for SSH)"))]
     #[arg(long, value_name = "FILE", global = true)]
     pub appliance_known_hosts: Option<PathBuf>,
-    /// The Manage GHES API, https://HOST:8443 (GHES 3.12+) [env: AIRLOCK_APPLIANCE_MANAGE_URL; config: appliance_manage_url]
+    #[arg(help = airlock::config::flag_help("appliance_manage_url", "The Manage GHES API, https://HOST:8443 (GHES 3.12+)"))]
     #[arg(long, value_name = "URL", global = true)]
     pub appliance_manage_url: Option<String>,
-    /// The root site admin password for the Manage API, on the first line of FILE [env: AIRLOCK_APPLIANCE_PASSWORD, the password itself; config: appliance_password_file]
+    #[arg(help = airlock::config::flag_help("appliance_password_file", "The root site admin password for the Manage API, on the first line of FILE"))]
     #[arg(long, value_name = "FILE", global = true)]
     pub appliance_password_file: Option<PathBuf>,
-    /// The appliance's REST API, https://HOST/api/v3, for seats in use [config: appliance_api_url]
+    #[arg(help = airlock::config::flag_help("appliance_api_url", "The appliance's REST API, https://HOST/api/v3, for seats in use"))]
     #[arg(long, value_name = "URL", global = true)]
     pub appliance_api_url: Option<String>,
-    /// A site-admin token for --appliance-api-url, on the first line of FILE [env: AIRLOCK_APPLIANCE_TOKEN, the token itself; config: appliance_token_file]
+    #[arg(help = airlock::config::flag_help("appliance_token_file", "A site-admin token for --appliance-api-url, on the first line of FILE"))]
     #[arg(long, value_name = "FILE", global = true)]
     pub appliance_token_file: Option<PathBuf>,
-    /// Also trust the CA certificates in this PEM file for the appliance [config: ca_file]
+    #[arg(help = airlock::config::flag_help("ca_file", "Also trust the CA certificates in this PEM file for the appliance"))]
     #[arg(long, value_name = "FILE", global = true)]
     pub ca_file: Option<PathBuf>,
 }

@@ -32,10 +32,10 @@ pub struct Args {
     /// Write metrics for Prometheus' textfile collector to FILE (replaced atomically, mode 0644)
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
-    /// WARNING when the licence expires in N days or fewer (default 30) [config: licence_warning_days]
+    #[arg(help = airlock::config::flag_help("licence_warning_days", "WARNING when the licence expires in N days or fewer (default 30)"))]
     #[arg(long, value_name = "N")]
     pub warning_days: Option<u32>,
-    /// CRITICAL when the licence expires in N days or fewer (default 7) [config: licence_critical_days]
+    #[arg(help = airlock::config::flag_help("licence_critical_days", "CRITICAL when the licence expires in N days or fewer (default 7)"))]
     #[arg(long, value_name = "N")]
     pub critical_days: Option<u32>,
 }

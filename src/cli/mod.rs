@@ -328,9 +328,7 @@ pub fn passphrase_source(
 /// Identity options shared by `verify` and `extract`.
 #[derive(clap::Args, Debug, Default, Clone)]
 pub struct IdentityArgs {
-    /// Decrypt with this age identity file (AGE-SECRET-KEY-1… or post-quantum
-    /// AGE-SECRET-KEY-PQ-1…) or OpenSSH Ed25519 private key (repeatable)
-    /// [env: AIRLOCK_IDENTITY, colon-separated; config: identities]
+    #[arg(help = airlock::config::flag_help("identities", "Decrypt with this age identity file (AGE-SECRET-KEY-1… or post-quantum AGE-SECRET-KEY-PQ-1…) or OpenSSH Ed25519 private key (repeatable)"))]
     #[arg(long = "identity", short = 'i', value_name = "FILE")]
     pub identities: Vec<PathBuf>,
     /// Passphrase of a passphrase-encrypted bundle, on the first line of FILE

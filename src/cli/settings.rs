@@ -31,7 +31,7 @@ impl ConfigFile {
 pub struct StateArgs {
     #[command(flatten)]
     pub file: ConfigFile,
-    /// State directory: sequence numbers, ledger, default outbox [env: AIRLOCK_STATE_DIR; config: state_dir]
+    #[arg(help = airlock::config::flag_help("state_dir", "State directory: sequence numbers, ledger, default outbox"))]
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 }
@@ -51,15 +51,15 @@ impl StateArgs {
 pub struct TrustArgs {
     #[command(flatten)]
     pub file: ConfigFile,
-    /// OpenSSH allowed_signers file: which key may speak for which instance [env: AIRLOCK_TRUST; config: trust]
+    #[arg(help = airlock::config::flag_help("trust", "OpenSSH allowed_signers file: which key may speak for which instance"))]
     #[arg(long, value_name = "ALLOWED_SIGNERS")]
     pub trust: Option<PathBuf>,
-    /// Revoked public keys, one per line, or a KRL [env: AIRLOCK_REVOKED; config: revoked]
+    #[arg(help = airlock::config::flag_help("revoked", "Revoked public keys, one per line, or a KRL"))]
     #[arg(long, value_name = "FILE")]
     pub revoked: Option<PathBuf>,
     #[command(flatten)]
     pub ids: super::IdentityArgs,
-    /// Require valid signatures from N distinct trusted keys (two-person rule; default 1) [config: require_signers]
+    #[arg(help = airlock::config::flag_help("require_signers", "Require valid signatures from N distinct trusted keys (two-person rule; default 1)"))]
     #[arg(long, value_name = "N", value_parser = super::parse_signers)]
     pub require_signers: Option<usize>,
 }

@@ -365,3 +365,20 @@ fn the_packaged_example_loads_and_names_every_key() {
     assert!(keys.iter().any(|k| k == "trust") && keys.len() > 1, "{err}");
     assert_eq!(named, keys, "keys in packaging/airlock.toml vs Config");
 }
+
+#[test]
+fn a_flags_help_names_the_variable_and_key_of_the_table() {
+    assert_eq!(
+        flag_help("trust", "Who may sign"),
+        "Who may sign [env: AIRLOCK_TRUST; config: trust]"
+    );
+    assert_eq!(
+        flag_help("token_file", "File holding the GitHub token"),
+        "File holding the GitHub token [env: GH_TOKEN or GITHUB_TOKEN, the token itself; config: token_file]"
+    );
+    assert_eq!(
+        flag_help("appliance_ssh_port", "Port"),
+        "Port [config: appliance_ssh_port]"
+    );
+    assert_eq!(flag_help("no_such_key", "Lead"), "Lead");
+}
