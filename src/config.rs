@@ -640,11 +640,15 @@ impl Settings {
             &self.file.state_dir,
         ]) {
             Some(d) => Ok(d),
-            None => {
-                let (xdg, home) = &self.state_home;
-                crate::state::default_state_dir_in(xdg.as_deref(), home.as_deref())
-            }
+            None => self.default_state_dir(),
         }
+    }
+
+    /// The invoking user's default state directory, whatever is configured
+    /// (a hint leaves out `--state-dir` for it).
+    pub fn default_state_dir(&self) -> Result<PathBuf> {
+        let (xdg, home) = &self.state_home;
+        crate::state::default_state_dir_in(xdg.as_deref(), home.as_deref())
     }
 
     /// The outbox, if one is named (else the state directory's).

@@ -137,7 +137,7 @@ impl Importer {
                 state: &self.state,
                 target: Target::Outbox(self.outbox.clone()),
                 enterprise: Some(ENTERPRISE.into()),
-                status: airlock::handover::StatusCommand::new(self.state.path(), None),
+                status: airlock::handover::StatusCommand::new(self.state.path(), None, None),
             },
         )
     }

@@ -137,7 +137,11 @@ impl ImportArgs {
             target,
             enterprise: s.enterprise(),
             require_signers: s.require_signers(),
-            status: airlock::handover::StatusCommand::new(&state_path, s.file_path.as_deref()),
+            status: airlock::handover::StatusCommand::new(
+                &state_path,
+                s.file_path.as_deref(),
+                s.default_state_dir().ok().as_deref(),
+            ),
             state_path,
         })
     }

@@ -58,13 +58,18 @@ pub struct StatusCommand {
 }
 
 impl StatusCommand {
-    /// The command for a run that used `state_dir` and read `config`.
-    pub fn new(state_dir: &Path, config: Option<&Path>) -> StatusCommand {
+    /// The command for a run that used `state_dir` and read `config`;
+    /// `default_state` is the invoking user's default state directory
+    /// (`config::Settings::default_state_dir`), left out of the command.
+    pub fn new(
+        state_dir: &Path,
+        config: Option<&Path>,
+        default_state: Option<&Path>,
+    ) -> StatusCommand {
         let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
         let run_as = fsutil::run_as_owner(state_dir);
-        let default = crate::state::default_state_dir().ok();
-        let state_dir = (run_as.is_some() || default.as_deref() != Some(state_dir))
-            .then(|| absolute(state_dir));
+        let state_dir =
+            (run_as.is_some() || default_state != Some(state_dir)).then(|| absolute(state_dir));
         StatusCommand {
             run_as,
             config: config.map(absolute),
@@ -676,11 +681,14 @@ mod tests {
             r"sudo -u '#1001' airlock cloud status --state-dir '/srv/it'\''s here' --enterprise x"
         );
         assert_eq!(shell_word(b"/a\nb\xff"), r"$'/a\x0ab\xff'");
-        // This process's own default state directory needs no flag.
+        // Another directory than the default needs the flag; the default
+        // itself needs none.
         let d = tempfile::tempdir().unwrap();
-        let own = StatusCommand::new(d.path(), None);
-        assert_eq!(own.run_as, None);
-        assert_eq!(own.state_dir.as_deref(), Some(d.path()));
+        let other = StatusCommand::new(d.path(), None, Some(Path::new("/nonexistent/default")));
+        assert_eq!(other.run_as, None);
+        assert_eq!(other.state_dir.as_deref(), Some(d.path()));
+        let own = StatusCommand::new(d.path(), None, Some(d.path()));
+        assert_eq!(own.state_dir, None);
     }
 
     #[test]

@@ -15,15 +15,9 @@ use crate::base::error::{Code, Error, Result};
 use crate::io::fsutil;
 
 /// Where state lives when none of `--state-dir`, `AIRLOCK_STATE_DIR` and
-/// `state_dir` is given (`config::Settings::state_dir`):
-/// `$XDG_STATE_HOME/airlock`, else `~/.local/state/airlock`.
-pub fn default_state_dir() -> Result<PathBuf> {
-    let var = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty());
-    default_state_dir_in(var("XDG_STATE_HOME").as_deref(), var("HOME").as_deref())
-}
-
-/// [`default_state_dir`] from the values of `XDG_STATE_HOME` and `HOME`
-/// (each `None` when unset or empty), as `config::Settings` read them.
+/// `state_dir` is given (`config::Settings::state_dir`), from the values of
+/// `XDG_STATE_HOME` and `HOME` that `Settings` read (each `None` when unset
+/// or empty): `$XDG_STATE_HOME/airlock`, else `~/.local/state/airlock`.
 pub fn default_state_dir_in(
     xdg_state_home: Option<&std::ffi::OsStr>,
     home: Option<&std::ffi::OsStr>,
