@@ -6,10 +6,10 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
-use airlock::format::container::Reader;
-use airlock::verify::{verify, VerifyOptions};
 use airlock::crypt::Identities;
+use airlock::format::container::Reader;
 use airlock::trust::TrustStore;
+use airlock::verify::{verify, VerifyOptions};
 use libfuzzer_sys::fuzz_target;
 
 fn trust() -> &'static TrustStore {
