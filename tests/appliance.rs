@@ -90,13 +90,7 @@ fn ssh_way(dir: &Path, state: &Path, through_sshd: bool) -> Option<(SshAppliance
         return Some((a, Via::Sshd(d), cfg));
     }
     // The stand-in presents a host key of its own, pinned like sshd's.
-    let host_key = dir.join("standin_host_key");
-    common::tool("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&host_key)
-        .status()
-        .unwrap();
-    let host_pub = common::read_pub(&dir.join("standin_host_key.pub"));
+    let (_, host_pub) = common::ssh_host_key(dir, "standin_host_key");
     std::fs::write(state.join(standin::HOST_KEY), format!("{host_pub}\n")).unwrap();
     let kh = dir.join("known_hosts");
     std::fs::write(&kh, format!("[127.0.0.1]:122 {host_pub}\n")).unwrap();
@@ -182,13 +176,7 @@ fn refusals(through_sshd: bool) {
     std::fs::remove_file(st.join(standin::LIE)).unwrap();
 
     // Another host key pinned, and none pinned.
-    let other = t.path().join("other_host_key");
-    common::tool("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&other)
-        .status()
-        .unwrap();
-    let other_pub = common::read_pub(&t.path().join("other_host_key.pub"));
+    let (_, other_pub) = common::ssh_host_key(t.path(), "other_host_key");
     let port = cfg.port;
     for pinned in [format!("[127.0.0.1]:{port} {other_pub}\n"), String::new()] {
         let kh = t.path().join("wrong_known_hosts");

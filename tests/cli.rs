@@ -270,9 +270,7 @@ fn export_never_overwrites_without_force() {
         .arg("export")
         .arg(&u)
         .key_out_state(&k, &b, d.path().join("state"))
-        .assert()
-        .code(2)
-        .stderr(contains("AIRLOCK-E-OUTPUT-EXISTS"));
+        .fails(2, "AIRLOCK-E-OUTPUT-EXISTS");
     assert_eq!(std::fs::read(&b).unwrap(), b"precious");
     airlock()
         .arg("export")
@@ -299,9 +297,7 @@ fn opaque_files_need_a_source_and_invalid_usage_files_are_refused() {
         .arg("export")
         .arg(&f)
         .key_out_state(&k, &out, d.path().join("state"))
-        .assert()
-        .code(2)
-        .stderr(contains("AIRLOCK-E-SOURCE-UNKNOWN"));
+        .fails(2, "AIRLOCK-E-SOURCE-UNKNOWN");
     assert!(!out.exists());
     airlock()
         .arg("export")
@@ -328,9 +324,7 @@ fn opaque_files_need_a_source_and_invalid_usage_files_are_refused() {
         .arg("export")
         .arg(&bad)
         .key_out_state(&k, d.path().join("x.zip"), d.path().join("state"))
-        .assert()
-        .code(8)
-        .stderr(contains("AIRLOCK-E-USAGE-FILE-INVALID"));
+        .fails(8, "AIRLOCK-E-USAGE-FILE-INVALID");
     assert!(!d.path().join("x.zip").exists());
 
     let u = sample_usage(d.path());
@@ -345,9 +339,7 @@ fn opaque_files_need_a_source_and_invalid_usage_files_are_refused() {
         .arg("elsewhere.example.com")
         .arg("--state-dir")
         .arg(d.path().join("state"))
-        .assert()
-        .code(2)
-        .stderr(contains("AIRLOCK-E-SOURCE-CONFLICT"));
+        .fails(2, "AIRLOCK-E-SOURCE-CONFLICT");
     // No stray temporary files anywhere in the output directory.
     assert!(
         listing(d.path()).iter().all(|f| !f.contains(".airlock-")),
@@ -491,9 +483,7 @@ fn keygen_writes_0600_and_refuses_to_overwrite() {
         .arg("keygen")
         .arg("--out")
         .arg(&k)
-        .assert()
-        .code(2)
-        .stderr(contains("AIRLOCK-E-OUTPUT-EXISTS"));
+        .fails(2, "AIRLOCK-E-OUTPUT-EXISTS");
     assert_eq!(std::fs::read(&k).unwrap(), before);
     airlock()
         .arg("keygen")
@@ -513,16 +503,12 @@ fn verify_at_checks_freshness_as_of_a_moment() {
     verify_cmd(&golden, &trust)
         .arg("--at")
         .arg("2027-06-01T00:00:00Z")
-        .assert()
-        .code(7)
-        .stderr(contains("AIRLOCK-E-BUNDLE-EXPIRED"));
+        .fails(7, "AIRLOCK-E-BUNDLE-EXPIRED");
     // ...before its creation it is "from the future"...
     verify_cmd(&golden, &trust)
         .arg("--at")
         .arg("2026-10-31T00:00:00Z")
-        .assert()
-        .code(7)
-        .stderr(contains("AIRLOCK-E-BUNDLE-FUTURE"));
+        .fails(7, "AIRLOCK-E-BUNDLE-FUTURE");
     // ...within the skew it is fine.
     verify_cmd(&golden, &trust)
         .arg("--at")
@@ -553,9 +539,7 @@ fn times_past_year_9999_are_refused_not_a_panic() {
     for at in ["18446744073709551615", "253402300800"] {
         verify_cmd(&golden, root().join("keys/allowed_signers"))
             .args(["--at", at])
-            .assert()
-            .code(2)
-            .stderr(contains("after 9999-12-31T23:59:59Z"));
+            .fails(2, "after 9999-12-31T23:59:59Z");
     }
 }
 
@@ -567,10 +551,7 @@ fn exit_codes_per_class() {
     airlock().arg("verify").assert().code(2);
     airlock().arg("frobnicate").assert().code(2);
     // io
-    verify_cmd(d.path().join("missing.zip"), &trust)
-        .assert()
-        .code(3)
-        .stderr(contains("AIRLOCK-E-IO-READ"));
+    verify_cmd(d.path().join("missing.zip"), &trust).fails(3, "AIRLOCK-E-IO-READ");
     // trust file syntax
     let bad = d.path().join("bad_signers");
     std::fs::write(&bad, "host ssh-ed25519 !!notbase64\n").unwrap();
@@ -666,12 +647,7 @@ fn broken_pipe_is_not_an_error() {
         .unwrap();
     drop(child.stdout.take()); // the reader goes away at once
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert!(out.stderr.is_empty());
 }
 
@@ -716,27 +692,9 @@ fn a_closed_pipe_does_not_cut_a_batch_short() {
         .unwrap();
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let log = airlock()
-        .arg("log")
-        .arg("--json")
-        .arg("--state-dir")
-        .arg(d.path().join("importer"))
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
-    let done = v["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "handover" && e["outcome"] == "done")
-        .count();
-    assert_eq!(done, 3, "{v}");
+    assert_exit(&out, 0);
+    let ev = ledger(&d.path().join("importer"));
+    assert_eq!(count_events(&ev, "handover", "done"), 3, "{ev:?}");
 }
 
 #[test]

@@ -284,18 +284,14 @@ fn errors_have_distinct_codes_and_say_what_to_do() {
         Response::new(502, "bad"),
     ]);
     w.cloud(&s, &["status"])
-        .assert()
-        .code(13)
-        .stderr(contains("AIRLOCK-E-CLOUD-UNAVAILABLE"));
+        .fails(13, "AIRLOCK-E-CLOUD-UNAVAILABLE");
     // No token at all.
     airlock()
         .arg("cloud")
         .arg("status")
         .arg("--enterprise")
         .arg("x")
-        .assert()
-        .code(2)
-        .stderr(contains("AIRLOCK-E-CLOUD-TOKEN"));
+        .fails(2, "AIRLOCK-E-CLOUD-TOKEN");
     // The token never shows up in any output.
     let s = Server::start(vec![Response::new(401, "{}")]);
     let out = w.cloud(&s, &["status", "--json"]).output().unwrap();
@@ -336,9 +332,7 @@ fn retries_5xx_and_honours_rate_limits() {
     .header("x-ratelimit-remaining", "0")
     .header("x-ratelimit-reset", &(now_secs() + 3600).to_string())]);
     w.cloud(&s, &["status"])
-        .assert()
-        .code(13)
-        .stderr(contains("AIRLOCK-E-CLOUD-RATE-LIMITED"));
+        .fails(13, "AIRLOCK-E-CLOUD-RATE-LIMITED");
 }
 
 fn chromium() -> Option<PathBuf> {
@@ -611,9 +605,7 @@ fn links_and_redirects_to_another_origin_never_get_the_token() {
         ),
     )]);
     w.cloud(&api, &["status"])
-        .assert()
-        .code(13)
-        .stderr(contains("AIRLOCK-E-CLOUD-ORIGIN"));
+        .fails(13, "AIRLOCK-E-CLOUD-ORIGIN");
     assert!(elsewhere.requests().is_empty());
 
     // A redirect or link within the origin is followed, with the token.
@@ -673,9 +665,7 @@ fn submit_url_redirects_never_leave_the_origin() {
     w.import(&b)
         .arg("--submit-url")
         .arg("http://intake.corp.example/v1")
-        .assert()
-        .code(2)
-        .stderr(contains("must be https://"));
+        .fails(2, "must be https://");
 }
 
 fn official(name: &str) -> String {
@@ -874,13 +864,7 @@ fn cloud_status_reports_without_recording_while_another_process_holds_the_lock()
         .unwrap();
     let took = start.elapsed();
     assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_exit(&out, 0);
     assert_eq!(v["recorded"], false);
     assert_eq!(v["instances"][0]["status"], "success");
     assert_eq!(v["instances"][0]["known"], true);
@@ -1037,20 +1021,14 @@ fn https_stand_in_signed_by_a_test_ca() {
     // even when the other one would give certificates.
     w.cloud(&s, &["status"])
         .env("SSL_CERT_FILE", w.p("missing.pem"))
-        .assert()
-        .code(2)
-        .stderr(contains("AIRLOCK-E-TLS-TRUST"));
+        .fails(2, "AIRLOCK-E-TLS-TRUST");
     w.cloud(&s, &["status"])
         .env("SSL_CERT_FILE", w.p("missing.pem"))
         .env("SSL_CERT_DIR", store.path())
-        .assert()
-        .code(2)
-        .stderr(contains("SSL_CERT_FILE="));
+        .fails(2, "SSL_CERT_FILE=");
     w.cloud(&s, &["status"])
         .env("SSL_CERT_DIR", w.p("no-such-dir"))
-        .assert()
-        .code(2)
-        .stderr(contains("SSL_CERT_DIR entry"));
+        .fails(2, "SSL_CERT_DIR entry");
     w.cloud(&s, &["status", "--ca-file", cfg.to_str().unwrap()])
         .assert()
         .code(2)
@@ -1077,22 +1055,11 @@ fn https_stand_in_signed_by_a_test_ca() {
 /// Run `airlock cloud status` with `certs` mounted over /etc/ssl/certs in a
 /// private mount namespace; None when no namespace can be made here.
 fn system_store_run(w: &World, s: &Server, certs: &Path) -> Option<std::process::Output> {
-    let modes: [&[&str]; 2] = [&["--mount"], &["--mount", "--map-root-user"]];
-    let mode = modes.iter().find(|m| {
-        std::process::Command::new("unshare")
-            .args(**m)
-            .arg("true")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })?;
-    let mut c = std::process::Command::new("unshare");
-    c.args(*mode)
-        .arg("sh")
-        .arg("-c")
-        .arg("mount --bind \"$1\" /etc/ssl/certs && shift && exec \"$@\"")
-        .arg("sh")
-        .arg(certs)
-        .arg(airlock_bin())
+    let mut c = unshare_mount(
+        "mount --bind \"$1\" /etc/ssl/certs && shift && exec \"$@\"",
+        certs,
+    )?;
+    c.arg(airlock_bin())
         .args([
             "cloud",
             "status",
@@ -1103,7 +1070,6 @@ fn system_store_run(w: &World, s: &Server, certs: &Path) -> Option<std::process:
         ])
         .arg("--state-dir")
         .arg(w.p("state"));
-    isolate(&mut c);
     c.env("GH_TOKEN", "ghp_secret_token_value");
     Some(c.output().unwrap())
 }

@@ -82,6 +82,12 @@ impl World {
         });
         (o.status.code(), v)
     }
+
+    /// [`World::json`]: `c` exited with `exit`, reporting the error `code`.
+    fn refused(&self, c: &mut assert_cmd::Command, exit: i32, code: &str) {
+        let (got, v) = self.json(c);
+        assert_eq!((got, v["error"]["code"].as_str()), (Some(exit), Some(code)));
+    }
 }
 
 fn toml_path(p: &Path) -> String {
@@ -100,11 +106,7 @@ fn verify_takes_its_keys_from_the_file() {
         c.arg("verify").arg(&b);
         c
     };
-    let (code, v) = w.json(&mut verify());
-    assert_eq!(
-        (code, v["error"]["code"].as_str()),
-        (Some(2), Some("AIRLOCK-E-ARGS"))
-    );
+    w.refused(&mut verify(), 2, "AIRLOCK-E-ARGS");
 
     w.config(&format!("trust = {}\n", toml_path(&w.allowed)));
     let (code, v) = w.json(&mut verify());
@@ -139,21 +141,13 @@ fn verify_takes_its_keys_from_the_file() {
         toml_path(&w.allowed),
         toml_path(&revoked)
     ));
-    let (code, v) = w.json(&mut verify());
-    assert_eq!(
-        (code, v["error"]["code"].as_str()),
-        (Some(6), Some("AIRLOCK-E-SIG-REVOKED"))
-    );
+    w.refused(&mut verify(), 6, "AIRLOCK-E-SIG-REVOKED");
 
     w.config(&format!(
         "trust = {}\nrequire_signers = 2\n",
         toml_path(&w.allowed)
     ));
-    let (code, v) = w.json(&mut verify());
-    assert_eq!(
-        (code, v["error"]["code"].as_str()),
-        (Some(6), Some("AIRLOCK-E-SIG-THRESHOLD"))
-    );
+    w.refused(&mut verify(), 6, "AIRLOCK-E-SIG-THRESHOLD");
     let (code, _) = w.json(verify().args(["--require-signers", "1"]));
     assert_eq!(code, Some(0), "the flag beats the file");
 
@@ -170,10 +164,10 @@ fn verify_takes_its_keys_from_the_file() {
         ),
     )
     .unwrap();
-    let (code, v) = w.json(verify().env("AIRLOCK_TRUST", &other));
-    assert_eq!(
-        (code, v["error"]["code"].as_str()),
-        (Some(6), Some("AIRLOCK-E-SIG-UNTRUSTED"))
+    w.refused(
+        verify().env("AIRLOCK_TRUST", &other),
+        6,
+        "AIRLOCK-E-SIG-UNTRUSTED",
     );
     let (code, _) = w.json(
         verify()
@@ -188,11 +182,7 @@ fn verify_takes_its_keys_from_the_file() {
         "trust = {}\nrequire_signers = 0\n",
         toml_path(&w.allowed)
     ));
-    let (code, v) = w.json(&mut verify());
-    assert_eq!(
-        (code, v["error"]["code"].as_str()),
-        (Some(2), Some("AIRLOCK-E-CONFIG-INVALID"))
-    );
+    w.refused(&mut verify(), 2, "AIRLOCK-E-CONFIG-INVALID");
 }
 
 #[test]
@@ -228,10 +218,10 @@ fn import_takes_its_keys_from_the_file() {
         toml_path(&w.identity()),
         toml_path(&w.p("outbox"))
     ));
-    let (code, v) = w.json(w.airlock().arg("import").arg(&b));
-    assert_eq!(
-        (code, v["error"]["code"].as_str()),
-        (Some(6), Some("AIRLOCK-E-SIG-THRESHOLD"))
+    w.refused(
+        w.airlock().arg("import").arg(&b),
+        6,
+        "AIRLOCK-E-SIG-THRESHOLD",
     );
     // state_dir is relative to the file's directory.
     assert!(w.p("xdg/airlock/state/ledger.sqlite").exists());
@@ -431,10 +421,10 @@ fn cloud_takes_its_keys_from_the_file() {
         "api_url = \"{}\"\nhost = \"octo.ghe.com\"\nenterprise = \"e\"\n",
         server.url
     ));
-    let (code, v) = w.json(w.airlock().args(["cloud", "status"]).env("GH_TOKEN", "t"));
-    assert_eq!(
-        (code, v["error"]["code"].as_str()),
-        (Some(2), Some("AIRLOCK-E-CONFIG-INVALID"))
+    w.refused(
+        w.airlock().args(["cloud", "status"]).env("GH_TOKEN", "t"),
+        2,
+        "AIRLOCK-E-CONFIG-INVALID",
     );
     assert_eq!(server.requests().len(), 2);
 }

@@ -221,9 +221,7 @@ fn passphrase_round_trip_and_wrong_passphrase() {
         .arg(&out)
         .arg("--passphrase-file")
         .arg(s.p("bad"))
-        .assert()
-        .code(9)
-        .stderr(contains("AIRLOCK-E-DECRYPT-FAILED"));
+        .fails(9, "AIRLOCK-E-DECRYPT-FAILED");
     assert!(listing(&out).is_empty());
     // A passphrase cannot be mixed with recipients.
     airlock()
@@ -301,9 +299,7 @@ fn extract_needs_an_identity_and_refuses_to_overwrite() {
         .arg(&s.allowed)
         .arg("--out")
         .arg(&out)
-        .assert()
-        .code(9)
-        .stderr(contains("AIRLOCK-E-DECRYPT-NO-IDENTITY"));
+        .fails(9, "AIRLOCK-E-DECRYPT-NO-IDENTITY");
     assert!(listing(&out).is_empty());
     std::fs::write(out.join("license-usage.json"), "keep me").unwrap();
     airlock()
@@ -315,9 +311,7 @@ fn extract_needs_an_identity_and_refuses_to_overwrite() {
         .arg(&out)
         .arg("-i")
         .arg(s.p("id.txt"))
-        .assert()
-        .code(2)
-        .stderr(contains("AIRLOCK-E-OUTPUT-EXISTS"));
+        .fails(2, "AIRLOCK-E-OUTPUT-EXISTS");
     assert_eq!(
         std::fs::read(out.join("license-usage.json")).unwrap(),
         b"keep me"
@@ -327,9 +321,7 @@ fn extract_needs_an_identity_and_refuses_to_overwrite() {
     verify_cmd(&b, &s.allowed)
         .arg("-i")
         .arg(s.p("id.txt"))
-        .assert()
-        .code(4)
-        .stderr(contains("AIRLOCK-E-KEY-PERMISSIONS"));
+        .fails(4, "AIRLOCK-E-KEY-PERMISSIONS");
 }
 
 #[test]

@@ -418,10 +418,11 @@ fn item06_output_directories_follow_one_rule() {
         .arg(&missing)
         .output()
         .unwrap();
-    let e = failed(&o, "AIRLOCK-E-OUTPUT-DIR", 3);
-    assert!(
-        e.contains("does not exist") && e.contains("mkdir -p"),
-        "{e}"
+    failed_saying(
+        &o,
+        "AIRLOCK-E-OUTPUT-DIR",
+        3,
+        &["does not exist", "mkdir -p"],
     );
     assert!(!missing.exists());
     // An unplugged stick.

@@ -49,6 +49,27 @@ fn base(cmd: &str, file: &Path, at: &str) -> assert_cmd::Command {
     c
 }
 
+/// `import FILE` (as [`base`]) from `cwd` with `extra` arguments, into the
+/// state directory `state` (also the home) and `outbox`.
+fn import_into(
+    file: &Path,
+    cwd: &Path,
+    extra: &[String],
+    state: &Path,
+    outbox: &Path,
+) -> std::process::Output {
+    base("import", file, "")
+        .current_dir(cwd)
+        .args(extra)
+        .arg("--state-dir")
+        .arg(state)
+        .arg("--outbox")
+        .arg(outbox)
+        .env("HOME", state)
+        .output()
+        .unwrap()
+}
+
 fn fixture(case: &serde_json::Value) -> PathBuf {
     root().join("fixtures").join(case["file"].as_str().unwrap())
 }
@@ -118,27 +139,12 @@ fn golden_licence(g: &serde_json::Value, v: &serde_json::Value) {
 
     let state = tempfile::tempdir().unwrap();
     let outbox = state.path().join("outbox");
-    let out = base("import", &file, "")
-        .current_dir(state.path())
-        .arg("--state-dir")
-        .arg(state.path())
-        .arg("--outbox")
-        .arg(&outbox)
-        .env("HOME", state.path())
-        .output()
-        .unwrap();
+    let out = import_into(&file, state.path(), &[], state.path(), &outbox);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["error"]["code"], "AIRLOCK-E-WRONG-DIRECTION", "{r}");
     assert_eq!(out.status.code(), Some(8));
     assert!(!outbox.exists() || listing(&outbox).is_empty());
-    let log = airlock()
-        .args(["log", "--verify", "--json", "--state-dir"])
-        .arg(state.path())
-        .output()
-        .unwrap();
-    assert!(log.status.success());
-    let events: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
-    let events = events["events"].as_array().unwrap();
+    let events = log_events(state.path());
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["outcome"], "rejected");
     assert_eq!(events[0]["code"], "AIRLOCK-E-WRONG-DIRECTION");
@@ -214,16 +220,8 @@ fn every_fail_fixture_is_rejected_with_its_code_by_verify_extract_and_import() {
         // import: same verdict, nothing in the outbox, nothing accepted.
         let state = tempfile::tempdir().unwrap();
         let outbox = state.path().join("outbox");
-        let out = base("import", &file, "")
-            .current_dir(cwd.path())
-            .args(secret_args(f, secrets.path()))
-            .arg("--state-dir")
-            .arg(state.path())
-            .arg("--outbox")
-            .arg(&outbox)
-            .env("HOME", state.path())
-            .output()
-            .unwrap();
+        let secret = secret_args(f, secrets.path());
+        let out = import_into(&file, cwd.path(), &secret, state.path(), &outbox);
         assert!(!out.status.success(), "import accepted {}", file.display());
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let got = v["error"]["code"].as_str().unwrap();

@@ -85,15 +85,9 @@ fn import_rules_outbox_and_ledger() {
     assert!(txt.contains("Add server usage"));
 
     // The very same bundle again: already imported, nothing new.
-    w.import(&new)
-        .assert()
-        .code(11)
-        .stderr(contains("AIRLOCK-E-ALREADY-IMPORTED"));
+    w.import(&new).fails(11, "AIRLOCK-E-ALREADY-IMPORTED");
     // An older one from the same key: rollback.
-    w.import(&old)
-        .assert()
-        .code(10)
-        .stderr(contains("AIRLOCK-E-LEDGER-ROLLBACK"));
+    w.import(&old).fails(10, "AIRLOCK-E-LEDGER-ROLLBACK");
     // A rotated key (also trusted), older than the newest: refused too.
     let rotated = key(w.dir.path(), "retired_ed25519");
     let allowed = std::fs::read_to_string(&w.allowed).unwrap()
@@ -103,10 +97,7 @@ fn import_rules_outbox_and_ledger() {
         );
     std::fs::write(&w.allowed, allowed).unwrap();
     let rot_old = w.bundle("rot-old", "ghes.example.com", t + 1800, &rotated, 5);
-    w.import(&rot_old)
-        .assert()
-        .code(10)
-        .stderr(contains("AIRLOCK-E-LEDGER-OLDER"));
+    w.import(&rot_old).fails(10, "AIRLOCK-E-LEDGER-OLDER");
     // A rotated key's newer bundle is fine.
     let rot_new = w.bundle("rot-new", "ghes.example.com", t + 7200, &rotated, 6);
     w.import(&rot_new).assert().success();
@@ -203,10 +194,7 @@ fn editing_a_ledger_row_by_hand_breaks_the_chain() {
         .status()
         .unwrap();
     assert!(st.success());
-    verify_log()
-        .assert()
-        .code(5)
-        .stderr(contains("AIRLOCK-E-LEDGER-TAMPERED"));
+    verify_log().fails(5, "AIRLOCK-E-LEDGER-TAMPERED");
 }
 
 #[test]
@@ -242,12 +230,7 @@ fn a_crash_at_any_point_then_a_rerun_ends_with_exactly_one_handover() {
             "{point}"
         );
         let ev = w.events();
-        let done = ev
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["kind"] == "handover" && e["outcome"] == "done")
-            .count();
+        let done = count_events(ev.as_array().unwrap(), "handover", "done");
         assert_eq!(done, 1, "{point}: {ev}");
         w.import(&b).assert().code(11);
     }
@@ -331,12 +314,7 @@ fn kill_9_at_many_moments_then_rerun_is_consistent() {
             std::fs::read(w.p("big.json")).unwrap()
         );
         let ev = w.events();
-        let done = ev
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["kind"] == "handover" && e["outcome"] == "done")
-            .count();
+        let done = count_events(ev.as_array().unwrap(), "handover", "done");
         assert_eq!(done, 1, "step {step}");
     }
     eprintln!("kill -9 outcomes over {full:?}: {outcomes:?}");
@@ -383,14 +361,7 @@ fn concurrent_imports() {
     assert!(c2.wait().unwrap().success());
     assert_eq!(w.outbox_payloads().len(), 3);
     let ev = w.events();
-    assert_eq!(
-        ev.as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["kind"] == "handover" && e["outcome"] == "done")
-            .count(),
-        3
-    );
+    assert_eq!(count_events(ev.as_array().unwrap(), "handover", "done"), 3);
 }
 
 fn sha256_hex(b: &[u8]) -> String {
@@ -450,12 +421,8 @@ fn two_file_bundle(w: &World) -> PathBuf {
         .arg("export")
         .arg(w.p("one.txt"))
         .arg(w.p("two.txt"))
-        .args(["--kind", "file", "--host-name", "ghes.example.com", "--key"])
-        .arg(&w.key)
-        .arg("--out")
-        .arg(&b)
-        .arg("--state-dir")
-        .arg(w.p("exporter-state"))
+        .args(["--kind", "file", "--host-name", "ghes.example.com"])
+        .key_out_state(&w.key, &b, w.p("exporter-state"))
         .assert()
         .success();
     b
@@ -578,9 +545,7 @@ fn http_handover_4xx_fails_and_rerun_delivers() {
         .arg("--submit-url")
         .arg(&server.url)
         .env("AIRLOCK_SUBMIT_TOKEN", "t")
-        .assert()
-        .code(12)
-        .stderr(contains("AIRLOCK-E-HANDOVER-REJECTED"));
+        .fails(12, "AIRLOCK-E-HANDOVER-REJECTED");
     let server2 = Server::start(vec![Response::new(200, "ok")]);
     w.import(&b)
         .arg("--submit-url")
@@ -644,9 +609,7 @@ fn config_file_with_flags_and_environment_taking_precedence() {
         .arg(&b2)
         .arg("--config")
         .arg(&cfg)
-        .assert()
-        .code(2)
-        .stderr(contains("AIRLOCK-E-CONFIG-INVALID"));
+        .fails(2, "AIRLOCK-E-CONFIG-INVALID");
 }
 
 /// Regression (issue 15): a failed hand-over showed the same hint whether
@@ -959,29 +922,14 @@ fn import_dir_on_a_read_only_directory_works_and_changes_nothing() {
 
     // A read-only bind mount of the directory over itself, in a private
     // mount namespace.
-    let modes: [&[&str]; 2] = [&["--mount"], &["--mount", "--map-root-user"]];
-    let mode = modes.iter().find(|m| {
-        std::process::Command::new("unshare")
-            .args(**m)
-            .arg("true")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    match mode {
-        Some(mode) => {
-            let mut c = std::process::Command::new("unshare");
-            c.args(*mode)
-                .arg("sh")
-                .arg("-c")
-                .arg(
-                    "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" \
-                     && ! touch \"$1/.probe\" 2>/dev/null && shift && exec \"$@\"",
-                )
-                .arg("sh")
-                .arg(&stick)
-                .arg(airlock_bin())
-                .args(importer("ro"));
-            isolate(&mut c);
+    let ro = unshare_mount(
+        "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" \
+         && ! touch \"$1/.probe\" 2>/dev/null && shift && exec \"$@\"",
+        &stick,
+    );
+    match ro {
+        Some(mut c) => {
+            c.arg(airlock_bin()).args(importer("ro"));
             c.env("HOME", w.dir.path());
             let out = c.output().unwrap();
             assert_eq!(
@@ -1005,12 +953,7 @@ fn import_dir_on_a_read_only_directory_works_and_changes_nothing() {
     isolate(&mut c);
     c.env("HOME", w.dir.path());
     let out = c.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 5);
     check(&out, "writable directory");
 }
 

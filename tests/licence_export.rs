@@ -69,6 +69,16 @@ impl Side {
         serde_json::from_slice(&o.stdout).unwrap()
     }
 
+    /// A stand-in licence file `name` for ABC123, exported (as
+    /// [`Side::exported`]) into the bundle `out`: the file, the bundle and
+    /// the `--json` report.
+    fn licence_bundle(&self, name: &str, out: &str) -> (PathBuf, PathBuf, serde_json::Value) {
+        let ghl = self.ghl(name, "ABC123");
+        let out = self.p(out);
+        let r = self.exported(&ghl, &out, &[]);
+        (ghl, out, r)
+    }
+
     /// allowed_signers trusting the connected key for the enterprise.
     fn trust(&self) -> PathBuf {
         let line = read_pub(&self.p("connected_ed25519.pub"));
@@ -94,9 +104,7 @@ fn code(o: &std::process::Output) -> String {
 #[test]
 fn a_ghl_file_becomes_a_version_3_bundle_from_the_enterprise_binding_reference_and_digest() {
     let s = Side::new();
-    let ghl = s.ghl("github-enterprise-ABC123.ghl", "ABC123");
-    let out = s.p("licence.airlock.zip");
-    let r = s.exported(&ghl, &out, &[]);
+    let (ghl, out, r) = s.licence_bundle("github-enterprise-ABC123.ghl", "licence.airlock.zip");
     assert_eq!(r["kind"], "licence");
     assert_eq!(r["licence"]["reference"], "ABC123");
     assert_eq!(r["licence"]["enterprise"], ENTERPRISE);
@@ -157,9 +165,7 @@ fn a_ghl_file_becomes_a_version_3_bundle_from_the_enterprise_binding_reference_a
 #[test]
 fn ssh_keygen_and_sha256sum_check_a_licence_bundle_by_hand() {
     let s = Side::new();
-    let ghl = s.ghl("github-enterprise-ABC123.ghl", "ABC123");
-    let out = s.p("licence.airlock.zip");
-    s.exported(&ghl, &out, &[]);
+    let (ghl, out, _) = s.licence_bundle("github-enterprise-ABC123.ghl", "licence.airlock.zip");
     let work = s.p("by-hand");
     std::fs::create_dir(&work).unwrap();
     let st = tool("unzip")
@@ -201,9 +207,7 @@ fn ssh_keygen_and_sha256sum_check_a_licence_bundle_by_hand() {
 #[test]
 fn the_reference_comes_from_the_name_a_browser_copy_number_dropped_or_from_the_flag() {
     let s = Side::new();
-    let copy = s.ghl("github-enterprise-ABC123 (1).ghl", "ABC123");
-    let out = s.p("copy.airlock.zip");
-    s.exported(&copy, &out, &[]);
+    let (copy, out, _) = s.licence_bundle("github-enterprise-ABC123 (1).ghl", "copy.airlock.zip");
     let m = manifest(&out);
     assert_eq!(m["payload"][0]["reference"], "ABC123");
     assert_eq!(
@@ -252,15 +256,7 @@ fn export_refuses_what_a_licence_bundle_cannot_be() {
     let notes = s.p("notes.txt");
     std::fs::write(&notes, "x").unwrap();
     let usage_named_ghl = s.p("github-enterprise-USAGE1.ghl");
-    std::fs::write(
-        &usage_named_ghl,
-        airlock::standin::sample::usage_encrypted(
-            "ghes.example.com",
-            airlock::standin::sample::SAMPLE_SERVER_ID,
-            64,
-        ),
-    )
-    .unwrap();
+    sample_usage_encrypted(&usage_named_ghl, 64);
     let empty = s.p("github-enterprise-EMPTY1.ghl");
     std::fs::write(&empty, b"").unwrap();
     let big = s.p("github-enterprise-BIG1.ghl");
@@ -351,9 +347,7 @@ fn the_connected_side_import_refuses_a_licence_bundle_records_it_and_hands_nothi
     // Fresh, so that nothing but its kind refuses it.
     let mut s = Side::new();
     s.created = None;
-    let ghl = s.ghl("github-enterprise-ABC123.ghl", "ABC123");
-    let out = s.p("licence.airlock.zip");
-    s.exported(&ghl, &out, &[]);
+    let (_, out, _) = s.licence_bundle("github-enterprise-ABC123.ghl", "licence.airlock.zip");
     // Even with the connected key trusted for the enterprise: the kind decides.
     let trust = s.trust();
     let state = s.p("importer");
@@ -368,24 +362,12 @@ fn the_connected_side_import_refuses_a_licence_bundle_records_it_and_hands_nothi
         .arg("--json")
         .output()
         .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(8),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 8);
     assert_eq!(code(&o), "AIRLOCK-E-WRONG-DIRECTION");
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("licence bundle"), "{stderr}");
     assert!(listing(&outbox).is_empty(), "{:?}", listing(&outbox));
-    let log = airlock()
-        .args(["log", "--verify", "--json", "--state-dir"])
-        .arg(&state)
-        .output()
-        .unwrap();
-    assert!(log.status.success());
-    let log: serde_json::Value = serde_json::from_slice(&log.stdout).unwrap();
-    let events = log["events"].as_array().unwrap();
+    let events = log_events(&state);
     assert_eq!(events.len(), 1, "{events:?}");
     let e = &events[0];
     assert_eq!(e["kind"], "import");

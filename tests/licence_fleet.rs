@@ -13,20 +13,14 @@ use sha2::Digest;
 
 const ENTERPRISE: &str = "octo-corp";
 
-fn run(dir: &Path, args: &[&str], extra: &[&Path]) -> std::process::Output {
-    let mut c = airlock();
-    c.args(args).args(extra);
-    isolate(&mut c);
+/// Run `c` with `dir` as the home directory.
+fn run(dir: &Path, c: &mut assert_cmd::Command) -> std::process::Output {
+    isolate(c);
     c.env("HOME", dir).output().unwrap()
 }
 
 fn ok(o: std::process::Output) -> std::process::Output {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_ok(&o, "airlock");
     o
 }
 
@@ -46,16 +40,12 @@ fn fleet_and_report_list_licence_bundles_per_enterprise_apart_from_instances() {
     let bundle = export(d.path(), &exporter, &[&usage], &p("usage.airlock.zip"), &[]);
     ok(run(
         d.path(),
-        &["import", "--json"],
-        &[
-            &bundle,
-            Path::new("--trust"),
-            &allowed,
-            Path::new("--state-dir"),
-            &state,
-            Path::new("--outbox"),
-            &p("outbox"),
-        ],
+        airlock()
+            .args(["import", "--json"])
+            .arg(&bundle)
+            .trust_state(&allowed, &state)
+            .arg("--outbox")
+            .arg(p("outbox")),
     ));
     // A licence file exported for the enterprise into the same ledger.
     let connected = key(d.path(), "connected_ed25519");
@@ -64,16 +54,10 @@ fn fleet_and_report_list_licence_bundles_per_enterprise_apart_from_instances() {
     let licence_bundle = p("licence.airlock.zip");
     ok(run(
         d.path(),
-        &["export", "--enterprise", ENTERPRISE, "--json"],
-        &[
-            &ghl,
-            Path::new("--key"),
-            &connected,
-            Path::new("--out"),
-            &licence_bundle,
-            Path::new("--state-dir"),
-            &state,
-        ],
+        airlock()
+            .args(["export", "--enterprise", ENTERPRISE, "--json"])
+            .arg(&ghl)
+            .key_out_state(&connected, &licence_bundle, &state),
     ));
     let sha = hex::encode(sha2::Sha256::digest(
         std::fs::read(&licence_bundle).unwrap(),
@@ -81,8 +65,9 @@ fn fleet_and_report_list_licence_bundles_per_enterprise_apart_from_instances() {
 
     let o = ok(run(
         d.path(),
-        &["fleet", "--json", "--state-dir"],
-        &[&state],
+        airlock()
+            .args(["fleet", "--json", "--state-dir"])
+            .arg(&state),
     ));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let instances = v["instances"].as_array().unwrap();
@@ -103,8 +88,9 @@ fn fleet_and_report_list_licence_bundles_per_enterprise_apart_from_instances() {
     // The health check knows one instance, and nothing of the enterprise.
     let o = run(
         d.path(),
-        &["fleet", "--check", "--json", "--state-dir"],
-        &[&state],
+        airlock()
+            .args(["fleet", "--check", "--json", "--state-dir"])
+            .arg(&state),
     );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
@@ -117,15 +103,19 @@ fn fleet_and_report_list_licence_bundles_per_enterprise_apart_from_instances() {
     );
     let o = run(
         d.path(),
-        &["fleet", "--check-format", "plugin", "--state-dir"],
-        &[&state],
+        airlock()
+            .args(["fleet", "--check-format", "plugin", "--state-dir"])
+            .arg(&state),
     );
     let line = String::from_utf8_lossy(&o.stdout);
     assert!(line.contains("1 instance(s)"), "{line}");
     assert!(!line.contains(ENTERPRISE), "{line}");
 
     // The human table: the enterprise in its own section, after the instances.
-    let o = ok(run(d.path(), &["fleet", "--state-dir"], &[&state]));
+    let o = ok(run(
+        d.path(),
+        airlock().args(["fleet", "--state-dir"]).arg(&state),
+    ));
     let out = String::from_utf8_lossy(&o.stdout);
     let (instances, licences) = out.split_once("ENTERPRISE").expect(&out);
     assert!(
@@ -144,8 +134,11 @@ fn fleet_and_report_list_licence_bundles_per_enterprise_apart_from_instances() {
     let html = p("report.html");
     ok(run(
         d.path(),
-        &["report", "--state-dir"],
-        &[&state, Path::new("--html"), &html],
+        airlock()
+            .args(["report", "--state-dir"])
+            .arg(&state)
+            .arg("--html")
+            .arg(&html),
     ));
     let page = std::fs::read_to_string(&html).unwrap();
     let (_, fleet) = page.split_once("<table id=\"fleet\">").unwrap();

@@ -150,13 +150,7 @@ impl World {
 
     /// The stand-in in ssh's place, its host key pinned as `ghes.test`.
     fn ssh_command(&mut self) {
-        let hk = self.p("standin_host_key");
-        common::tool("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&hk)
-            .status()
-            .unwrap();
-        let host_pub = common::read_pub(&self.p("standin_host_key.pub"));
+        let (_, host_pub) = common::ssh_host_key(self.t.path(), "standin_host_key");
         std::fs::write(self.app.join(standin::HOST_KEY), format!("{host_pub}\n")).unwrap();
         let kh = self.p("known_hosts");
         std::fs::write(&kh, format!("[ghes.test]:122 {host_pub}\n")).unwrap();

@@ -104,6 +104,12 @@ fn code_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `what` exited with `exit`, its standard error naming `code`.
+fn assert_refused(out: &Output, exit: i32, code: &str, what: &str) {
+    assert_eq!(out.status.code(), Some(exit), "{what}: {}", code_of(out));
+    assert!(code_of(out).contains(code), "{what}: {}", code_of(out));
+}
+
 /// Regression: rewriting the bundle between verification and hand-over made
 /// `import` hand over another host's usage file, `extract` release bytes
 /// that did not match the signed digest, and `verify` pass.
@@ -121,12 +127,7 @@ fn a_bundle_rewritten_after_its_signature_was_checked_is_refused_everywhere() {
         let out = paused(w.cmd(sub, &genuine), "verify:signed", || {
             rewrite_in_place(&genuine, &swap)
         });
-        assert_eq!(out.status.code(), Some(5), "{sub}: {}", code_of(&out));
-        assert!(
-            code_of(&out).contains("AIRLOCK-E-BUNDLE-CHANGED"),
-            "{sub}: {}",
-            code_of(&out)
-        );
+        assert_refused(&out, 5, "AIRLOCK-E-BUNDLE-CHANGED", sub);
     }
     assert!(w.outbox().is_empty(), "{:?}", w.outbox());
     assert_eq!(listing(&w.p("out")), Vec::<String>::new());
@@ -194,12 +195,7 @@ fn export_read_back_refuses_a_bundle_changed_on_the_medium() {
         b[200] ^= 1; // inside the usage file
         rewrite_in_place(&p, &b);
     });
-    assert_eq!(out.status.code(), Some(5), "{}", code_of(&out));
-    assert!(
-        code_of(&out).contains("AIRLOCK-E-BUNDLE-CHANGED"),
-        "{}",
-        code_of(&out)
-    );
+    assert_refused(&out, 5, "AIRLOCK-E-BUNDLE-CHANGED", "export");
     assert_eq!(listing(&w.p("stick")), Vec::<String>::new());
 }
 
@@ -238,12 +234,7 @@ fn fifos_devices_and_directories_are_not_bundles() {
     // import takes a directory as a batch of its *.airlock.zip files: here
     // there are none, which is an argument error; the FIFO in it is not read.
     let out = w.cmd("import", &w.p("")).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", code_of(&out));
-    assert!(
-        code_of(&out).contains("no *.airlock.zip files"),
-        "{}",
-        code_of(&out)
-    );
+    assert_refused(&out, 2, "no *.airlock.zip files", "import");
     let fifo2 = w.p("late.airlock.zip");
     assert!(Command::new("mkfifo")
         .arg(&fifo2)
@@ -268,12 +259,7 @@ fn a_bundle_that_expires_while_it_is_read_is_refused() {
     let out = paused(w.cmd("import", &b), "verify:payload-read", || {
         std::thread::sleep(Duration::from_secs(5));
     });
-    assert_eq!(out.status.code(), Some(7), "{}", code_of(&out));
-    assert!(
-        code_of(&out).contains("AIRLOCK-E-BUNDLE-EXPIRED"),
-        "{}",
-        code_of(&out)
-    );
+    assert_refused(&out, 7, "AIRLOCK-E-BUNDLE-EXPIRED", "import");
     assert!(w.outbox().is_empty(), "{:?}", w.outbox());
 }
 
@@ -306,12 +292,7 @@ fn an_interrupted_handover_overtaken_by_a_newer_bundle_is_superseded() {
     assert_eq!(after_b.len(), 2, "{after_b:?}");
     // Re-running A must not hand the older file over now.
     let out = w.cmd("import", &older).output().unwrap();
-    assert_eq!(out.status.code(), Some(10), "{}", code_of(&out));
-    assert!(
-        code_of(&out).contains("AIRLOCK-E-LEDGER-SUPERSEDED"),
-        "{}",
-        code_of(&out)
-    );
+    assert_refused(&out, 10, "AIRLOCK-E-LEDGER-SUPERSEDED", "import");
     assert_eq!(w.outbox(), after_b);
     assert!(
         after_b.iter().all(|f| !f.contains(&compact_time(t))),

@@ -25,6 +25,13 @@ fn sync_body(a_date: &str, b_status: &str) -> String {
     )
 }
 
+/// [`assert_plugin_output`], and the line contains `text`.
+fn plugin_line_says(out: &std::process::Output, code: i32, text: &str) -> String {
+    let l = assert_plugin_output(out, code);
+    assert!(l.contains(text), "{l}");
+    l
+}
+
 /// The guidelines, strictly: `SERVICE STATUS - text` (no `|` in the
 /// text), then optionally ` | ` and space-separated performance data
 /// `'label'=value[UOM];[warn];[crit];[min];[max]`, with the units this
@@ -98,11 +105,7 @@ fn plugin_format_follows_the_monitoring_plugins_guidelines() {
         .fleet(&["--check-format", "plugin", "--max-unconfirmed-days", "0"])
         .output()
         .unwrap();
-    let l = assert_plugin_output(&out, 1);
-    assert!(
-        l.contains("ghes-a.example.com: unconfirmed: newest import"),
-        "{l}"
-    );
+    let l = plugin_line_says(&out, 1, "ghes-a.example.com: unconfirmed: newest import");
     assert_eq!(perfdata(&l)["unconfirmed_instances"], "2");
 
     // CRITICAL: no export within the expected interval.
@@ -110,8 +113,7 @@ fn plugin_format_follows_the_monitoring_plugins_guidelines() {
         .fleet(&["--check-format=plugin", "--expected-interval", "1m"])
         .output()
         .unwrap();
-    let l = assert_plugin_output(&out, 2);
-    assert!(l.contains(": no-export: no bundle for 0 days"), "{l}");
+    let l = plugin_line_says(&out, 2, ": no-export: no bundle for 0 days");
     assert_eq!(perfdata(&l)["stale_instances"], "2");
 
     // CRITICAL: a failed sync (its text holds a `|`, kept out of the
@@ -125,10 +127,10 @@ fn plugin_format_follows_the_monitoring_plugins_guidelines() {
         .cloud(&s, &["status", "--check-format", "plugin"])
         .output()
         .unwrap();
-    let l = assert_plugin_output(&out, 2);
-    assert!(
-        l.contains("ghes-b.example.com: sync-failed: last sync on GitHub failed"),
-        "{l}"
+    let l = plugin_line_says(
+        &out,
+        2,
+        "ghes-b.example.com: sync-failed: last sync on GitHub failed",
     );
     assert!(
         l.contains("The uploaded file / could not be processed"),
@@ -184,11 +186,8 @@ fn plugin_format_reports_every_error_as_unknown() {
         .arg(empty.path())
         .output()
         .unwrap();
-    let l = assert_plugin_output(&out, 3);
-    assert!(
-        l.contains("no ledger in") && l.contains("(AIRLOCK-E-IO-READ)"),
-        "{l}"
-    );
+    let l = plugin_line_says(&out, 3, "no ledger in");
+    assert!(l.contains("(AIRLOCK-E-IO-READ)"), "{l}");
     // The error is also on standard error, as always.
     assert!(String::from_utf8_lossy(&out.stderr).contains("error[AIRLOCK-E-IO-READ]"));
 
@@ -209,8 +208,7 @@ fn plugin_format_reports_every_error_as_unknown() {
         .cloud(&s, &["status", "--check-format", "plugin"])
         .output()
         .unwrap();
-    let l = assert_plugin_output(&out, 3);
-    assert!(l.contains("AIRLOCK-E-CLOUD"), "{l}");
+    let l = plugin_line_says(&out, 3, "AIRLOCK-E-CLOUD");
     assert!(!l.contains("ghp_secret_token_value"));
 
     // Another process holds the state lock: GitHub's answer is not
@@ -239,8 +237,7 @@ fn plugin_format_reports_every_error_as_unknown() {
         .timeout(std::time::Duration::from_secs(120))
         .output()
         .unwrap();
-    let l = assert_plugin_output(&out, 3);
-    assert!(l.contains("not recorded: another airlock process"), "{l}");
+    let l = plugin_line_says(&out, 3, "not recorded: another airlock process");
     assert_eq!(perfdata(&l)["instances"], "2");
     let series = parse_exposition(&std::fs::read_to_string(&metrics).unwrap());
     assert_eq!(value(&series, "airlock_check_status", &[]), 3.0);
@@ -364,12 +361,7 @@ fn promtool_check(file: &Path) {
         eprintln!("SKIPPED promtool check metrics: promtool not installed (package prometheus)");
         return;
     };
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out, "promtool check metrics");
 }
 
 /// Done when (#28): the textfile parses; it is 0644 whatever the umask,
@@ -538,9 +530,6 @@ fn plugin_format_reports_a_signal_as_unknown() {
         .unwrap();
     assert!(st.success());
     let out = child.wait_with_output().unwrap();
-    let l = assert_plugin_output(&out, 3);
-    assert!(
-        l.contains("interrupted by SIGTERM") && l.contains("(AIRLOCK-E-INTERRUPTED)"),
-        "{l}"
-    );
+    let l = plugin_line_says(&out, 3, "interrupted by SIGTERM");
+    assert!(l.contains("(AIRLOCK-E-INTERRUPTED)"), "{l}");
 }

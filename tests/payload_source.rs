@@ -107,6 +107,11 @@ impl World {
         c
     }
 
+    /// Import `b`: refused with `code` (exit 8), nothing handed over.
+    fn import_refused(&self, b: &Path, code: &str) {
+        self.import(b).fails(8, code);
+        assert_eq!(self.outbox_payloads(), Vec::<String>::new());
+    }
     fn identity(&self) -> PathBuf {
         key(self.dir.path(), "age_identity.txt")
     }
@@ -152,11 +157,7 @@ fn import_refuses_another_instances_usage_file_labelled_file() {
         .code(8)
         .stderr(contains("AIRLOCK-E-PAYLOAD-SOURCE"))
         .stderr(contains("labelled `file`"));
-    w.import(&b)
-        .assert()
-        .code(8)
-        .stderr(contains("AIRLOCK-E-PAYLOAD-SOURCE"));
-    assert_eq!(w.outbox_payloads(), Vec::<String>::new());
+    w.import_refused(&b, "AIRLOCK-E-PAYLOAD-SOURCE");
     // Behind another member that is fine, too.
     let theirs = usage_clear(SAMPLE_HOST, SAMPLE_SERVER_ID, 3);
     let b = w.bundle(
@@ -167,11 +168,7 @@ fn import_refuses_another_instances_usage_file_labelled_file() {
         ],
         &Recipients::default(),
     );
-    w.import(&b)
-        .assert()
-        .code(8)
-        .stderr(contains("AIRLOCK-E-PAYLOAD-SOURCE"));
-    assert_eq!(w.outbox_payloads(), Vec::<String>::new());
+    w.import_refused(&b, "AIRLOCK-E-PAYLOAD-SOURCE");
 }
 
 /// Content that looks like a usage file but is not a valid one is refused
@@ -188,11 +185,7 @@ fn a_file_member_that_is_an_invalid_usage_file_is_refused_as_export_does() {
         )],
         &Recipients::default(),
     );
-    w.import(&b)
-        .assert()
-        .code(8)
-        .stderr(contains("AIRLOCK-E-USAGE-FILE-INVALID"));
-    assert_eq!(w.outbox_payloads(), Vec::<String>::new());
+    w.import_refused(&b, "AIRLOCK-E-USAGE-FILE-INVALID");
 }
 
 /// `file` members that are not usage files still import, byte for byte:
@@ -266,9 +259,7 @@ fn an_encrypted_file_member_is_checked_where_it_is_decrypted() {
     w.cmd("verify", &b)
         .arg("--identity")
         .arg(&id)
-        .assert()
-        .code(8)
-        .stderr(contains("AIRLOCK-E-PAYLOAD-SOURCE"));
+        .fails(8, "AIRLOCK-E-PAYLOAD-SOURCE");
     let dir = w.p("extracted");
     std::fs::create_dir(&dir).unwrap();
     w.cmd("extract", &b)
@@ -276,15 +267,11 @@ fn an_encrypted_file_member_is_checked_where_it_is_decrypted() {
         .arg(&id)
         .arg("--out")
         .arg(&dir)
-        .assert()
-        .code(8)
-        .stderr(contains("AIRLOCK-E-PAYLOAD-SOURCE"));
+        .fails(8, "AIRLOCK-E-PAYLOAD-SOURCE");
     assert_eq!(listing(&dir), Vec::<String>::new());
     w.import(&b)
         .arg("--identity")
         .arg(&id)
-        .assert()
-        .code(8)
-        .stderr(contains("AIRLOCK-E-PAYLOAD-SOURCE"));
+        .fails(8, "AIRLOCK-E-PAYLOAD-SOURCE");
     assert_eq!(w.outbox_payloads(), Vec::<String>::new());
 }

@@ -57,10 +57,7 @@ fn two_of_two_signers() {
         c
     };
     // One of two required signers: refused.
-    verify("2")
-        .assert()
-        .code(6)
-        .stderr(contains("AIRLOCK-E-SIG-THRESHOLD"));
+    verify("2").fails(6, "AIRLOCK-E-SIG-THRESHOLD");
     verify("1").assert().success();
     // The same key signing again is refused and does not count twice.
     airlock()
@@ -68,9 +65,7 @@ fn two_of_two_signers() {
         .arg(&bundle)
         .arg("--key")
         .arg(&a)
-        .assert()
-        .code(2)
-        .stderr(contains("already signed"));
+        .fails(2, "already signed");
     verify("2").assert().code(6);
     // By both: accepted; inspect lists both signatures.
     airlock()
@@ -115,9 +110,7 @@ fn two_of_two_signers() {
     verify("2")
         .arg("--revoked")
         .arg(d.path().join("revoked"))
-        .assert()
-        .code(6)
-        .stderr(contains("AIRLOCK-E-SIG-THRESHOLD"));
+        .fails(6, "AIRLOCK-E-SIG-THRESHOLD");
     // An untrusted co-signer counts zero too.
     let allowed_a = allowed_signers(
         &d.path().join(""),
@@ -168,9 +161,7 @@ fn one_key_twice_under_another_name_is_refused() {
         .arg(at(T))
         .arg("--require-signers")
         .arg("2")
-        .assert()
-        .code(6)
-        .stderr(contains("AIRLOCK-E-SIG-INVALID"));
+        .fails(6, "AIRLOCK-E-SIG-INVALID");
 }
 
 struct Agent {
@@ -266,9 +257,7 @@ fn signing_through_a_real_ssh_agent() {
         .arg("--key")
         .arg(d.path().join("absent.pub"))
         .env("SSH_AUTH_SOCK", &ag.sock)
-        .assert()
-        .code(4)
-        .stderr(contains("AIRLOCK-E-AGENT"));
+        .fails(4, "AIRLOCK-E-AGENT");
     // No agent at all.
     airlock()
         .arg("export")
@@ -280,9 +269,7 @@ fn signing_through_a_real_ssh_agent() {
             d.path().join("state"),
         )
         .env_remove("SSH_AUTH_SOCK")
-        .assert()
-        .code(4)
-        .stderr(contains("SSH_AUTH_SOCK"));
+        .fails(4, "SSH_AUTH_SOCK");
 }
 
 /// docs/key-management.md, "Rotation" and "Compromise", step by step.
@@ -314,10 +301,7 @@ fn key_rotation_runbook() {
     let old_early = export(d.path(), &old, "old-early.zip", T + 5 * day, &[]);
     let new_early = export(d.path(), &new, "new-early.zip", T + 5 * day, &[]);
     verify(&old_early, T + 5 * day).assert().success();
-    verify(&new_early, T + 5 * day)
-        .assert()
-        .code(6)
-        .stderr(contains("AIRLOCK-E-SIG-WINDOW"));
+    verify(&new_early, T + 5 * day).fails(6, "AIRLOCK-E-SIG-WINDOW");
     // Overlap: both keys work.
     let old_overlap = export(d.path(), &old, "old-overlap.zip", T + 15 * day, &[]);
     let new_overlap = export(d.path(), &new, "new-overlap.zip", T + 15 * day, &[]);
@@ -326,10 +310,7 @@ fn key_rotation_runbook() {
     // Step 3: retire the old key.
     write_trust(",valid-before=\"20261120Z\"");
     let old_late = export(d.path(), &old, "old-late.zip", T + 25 * day, &[]);
-    verify(&old_late, T + 25 * day)
-        .assert()
-        .code(6)
-        .stderr(contains("AIRLOCK-E-SIG-WINDOW"));
+    verify(&old_late, T + 25 * day).fails(6, "AIRLOCK-E-SIG-WINDOW");
     // Bundles the old key made while in service still verify, even checked later.
     verify(&old_overlap, T + 16 * day).assert().success();
     verify(&old_early, T + 6 * day).assert().success();
@@ -343,9 +324,7 @@ fn key_rotation_runbook() {
         verify(b, T + 16 * day)
             .arg("--revoked")
             .arg(d.path().join("revoked"))
-            .assert()
-            .code(6)
-            .stderr(contains("AIRLOCK-E-SIG-REVOKED"));
+            .fails(6, "AIRLOCK-E-SIG-REVOKED");
     }
     verify(&new_overlap, T + 16 * day)
         .arg("--revoked")
@@ -450,9 +429,7 @@ fn fido_signatures_verify_like_ssh_keygen() {
     verify_cmd(&copy, &relaxed)
         .arg("--at")
         .arg(at(T))
-        .assert()
-        .code(6)
-        .stderr(contains("AIRLOCK-E-TRUST-FILE"));
+        .fails(6, "AIRLOCK-E-TRUST-FILE");
 
     std::fs::write(d.path().join("good.sig"), good.to_armored()).unwrap();
     airlock()

@@ -179,21 +179,11 @@ fn import_takes_several_bundles_and_directories_newest_first_per_instance() {
     c.arg("import").arg(&badp).arg(&b1).arg("--json");
     w.importer_args(&mut c, &allowed);
     let out = c.output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(5),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_exit(&out, 5);
     assert_eq!(v["ok"], false);
     assert_eq!(v["totals"]["refused"], 1);
     assert_eq!(v["totals"]["already-imported"], 1);
-    assert!(
-        out.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_quiet(&out);
 }
 
 #[test]
@@ -724,16 +714,7 @@ fn systemd_units_verify_and_their_recipes_run() {
     // the usage file (and records how it was called).
     let fake = w.p("fakebin");
     std::fs::create_dir_all(&fake).unwrap();
-    let usage = w.p("usage.json");
-    std::fs::write(
-        &usage,
-        airlock::standin::sample::usage_encrypted(
-            "ghes.example.com",
-            airlock::standin::sample::SAMPLE_SERVER_ID,
-            3000,
-        ),
-    )
-    .unwrap();
+    let usage = sample_usage_encrypted(&w.p("usage.json"), 3000);
     std::fs::write(
         fake.join("ssh"),
         format!(
@@ -1360,11 +1341,7 @@ fn any_legal_name_is_imported_or_quarantined_and_the_watcher_keeps_running() {
     assert_eq!(placed, 7, "{ctx}");
     // The corrupted copies were judged by the verifier, with ledger rows.
     let ev = w.events();
-    let rejected = ev
-        .iter()
-        .filter(|e| e["kind"] == "import" && e["outcome"] == "rejected")
-        .count();
-    assert_eq!(rejected, 3, "{ev:?}");
+    assert_eq!(count_events(&ev, "import", "rejected"), 3, "{ev:?}");
 }
 
 /// Regression (issue 27): `watch --once` never exited after a failure of

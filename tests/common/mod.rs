@@ -155,6 +155,30 @@ pub fn tool(name: &str) -> Command {
     Command::new(name)
 }
 
+/// `unshare [--mount | --mount --map-root-user] sh -c SCRIPT sh DIR`, the
+/// first mode that can make a private mount namespace here, with the user's
+/// environment kept out; None when neither can. SCRIPT mounts over `$1`,
+/// shifts and execs the command line to be added.
+pub fn unshare_mount(script: &str, dir: &Path) -> Option<Command> {
+    let modes: [&[&str]; 2] = [&["--mount"], &["--mount", "--map-root-user"]];
+    let mode = modes.iter().find(|m| {
+        Command::new("unshare")
+            .args(**m)
+            .arg("true")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })?;
+    let mut c = Command::new("unshare");
+    c.args(*mode)
+        .arg("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .arg(dir);
+    isolate(&mut c);
+    Some(c)
+}
+
 /// Copy a committed test key into `dir` with mode 0600 (git keeps no modes).
 pub fn key(dir: &Path, name: &str) -> PathBuf {
     let dst = dir.join(name);

@@ -67,6 +67,35 @@ pub fn sample_usage_clear(path: &Path, users: usize) -> PathBuf {
     )
 }
 
+/// Write the sample instance's encrypted usage file (ghes.example.com,
+/// `users` users) at `path`.
+pub fn sample_usage_encrypted(path: &Path, users: usize) -> PathBuf {
+    std::fs::write(
+        path,
+        airlock::standin::sample::usage_encrypted(
+            "ghes.example.com",
+            airlock::standin::sample::SAMPLE_SERVER_ID,
+            users,
+        ),
+    )
+    .unwrap();
+    path.to_path_buf()
+}
+
+/// A new host key pair `name` in `dir`, made by `ssh-keygen` with an empty
+/// passphrase (asserted to succeed); its path and public line.
+pub fn ssh_host_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    let p = dir.join(name);
+    let st = super::tool("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&p)
+        .status()
+        .unwrap();
+    assert!(st.success(), "ssh-keygen {name}");
+    let line = read_pub(&dir.join(format!("{name}.pub")));
+    (p, line)
+}
+
 /// An allowed_signers file in `dir` trusting, for `host`, the public halves
 /// of the keys named (already in `dir`, as [`key`] puts them).
 pub fn trust_keys(dir: &Path, host: &str, names: &[&str]) -> PathBuf {
@@ -132,6 +161,24 @@ pub fn log_events(state: &Path) -> Vec<serde_json::Value> {
     v["events"].as_array().unwrap().clone()
 }
 
+/// The events of the ledger in `state`, as `airlock log --json` lists them
+/// (asserted to succeed; the chain is not verified).
+pub fn ledger(state: &Path) -> Vec<serde_json::Value> {
+    let v = airlock()
+        .args(["log", "--json", "--state-dir"])
+        .arg(state)
+        .json_ok();
+    v["events"].as_array().unwrap().clone()
+}
+
+/// How many of `events` are of `kind` with `outcome`.
+pub fn count_events(events: &[serde_json::Value], kind: &str, outcome: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| e["kind"] == kind && e["outcome"] == outcome)
+        .count()
+}
+
 /// Standard error, for assertion messages.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -145,6 +192,43 @@ pub fn failed(o: &Output, code: &str, exit: i32) -> String {
     assert!(e.contains(&format!("error[{code}]")), "want {code}: {e}");
     assert!(e.contains("hint:"), "no hint: {e}");
     assert_eq!(e.matches("error[").count(), 1, "one error line: {e}");
+    e
+}
+
+/// Standard output as JSON, after asserting the command exited with `code`
+/// (the message holds its standard error).
+pub fn json_exit(o: &Output, code: i32) -> serde_json::Value {
+    assert_exit(o, code);
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Assert the command exited with `code` (the message holds its standard
+/// error).
+pub fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(o.status.code(), Some(code), "stderr: {}", stderr(o));
+}
+
+/// Assert the command wrote nothing on standard error.
+pub fn assert_quiet(o: &Output) {
+    assert!(o.stderr.is_empty(), "stderr: {}", stderr(o));
+}
+
+/// Assert the command succeeded; `what` and both its outputs in the message.
+pub fn assert_ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(o)
+    );
+}
+
+/// [`failed`], and the standard error says every one of `says`.
+pub fn failed_saying(o: &Output, code: &str, exit: i32, says: &[&str]) -> String {
+    let e = failed(o, code, exit);
+    for s in says {
+        assert!(e.contains(s), "want {s:?}: {e}");
+    }
     e
 }
 
@@ -219,6 +303,21 @@ macro_rules! impl_run {
     )*};
 }
 impl_run!(assert_cmd::Command, std::process::Command);
+
+/// What the tests assert of an assert_cmd command that must fail.
+pub trait Fails {
+    /// Run; assert it exited with `exit` and its standard error contains
+    /// `text` (an error code, most often).
+    fn fails(&mut self, exit: i32, text: impl Into<String>) -> assert_cmd::assert::Assert;
+}
+
+impl Fails for assert_cmd::Command {
+    fn fails(&mut self, exit: i32, text: impl Into<String>) -> assert_cmd::assert::Assert {
+        self.assert()
+            .code(exit)
+            .stderr(predicates::str::contains(text))
+    }
+}
 
 /// A temporary directory holding the exporter key (`exporter_ed25519`) and
 /// a trust file for it: what most integration tests start from.
