@@ -364,3 +364,93 @@ fn manifest_fields_with_fixed_values_are_typed() {
         ]
     );
 }
+
+/// Library files (outside unit tests) that contain any of `needles`,
+/// except the `allowed` ones (paths under `src/`, a folder ending in `/`).
+fn library_files_saying(needles: &[&str], allowed: &[&str]) -> Vec<String> {
+    library_files()
+        .into_iter()
+        .filter(|(rel, _)| {
+            let rel = rel.to_string_lossy();
+            !allowed
+                .iter()
+                .any(|a| rel == *a || (a.ends_with('/') && rel.starts_with(a)))
+        })
+        .filter_map(|(rel, text)| {
+            let code: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let hits: Vec<&str> = needles
+                .iter()
+                .copied()
+                .filter(|n| code.contains(n))
+                .collect();
+            (!hits.is_empty()).then(|| format!("src/{}: {}", rel.display(), hits.join(", ")))
+        })
+        .collect()
+}
+
+/// docs/architecture.md: "The library never prints and never exits."
+#[test]
+fn the_library_never_prints_and_never_exits() {
+    let found = library_files_saying(
+        &[
+            "println!",
+            "eprintln!",
+            "print!(",
+            "eprint!(",
+            "process::exit",
+            "io::stdout()",
+        ],
+        // The stand-in appliance's SSH face is a program sshd runs: its
+        // answers are its standard output.
+        &["standin/appliance.rs", "standin/appliance/"],
+    );
+    assert!(
+        found.is_empty(),
+        "the library prints or exits:\n  {}",
+        found.join("\n  ")
+    );
+}
+
+/// docs/architecture.md: "Time is an input": the library never reads the
+/// clock itself, but through `clock::Clock` (monotonic `Instant`s measure
+/// deadlines, which decide nothing about a bundle).
+#[test]
+fn the_library_reads_the_clock_only_through_clock() {
+    let found = library_files_saying(
+        &["SystemTime::now()"],
+        // Clock::System, and the stand-ins, which play another machine.
+        &["base/clock.rs", "standin/"],
+    );
+    assert!(
+        found.is_empty(),
+        "the library reads the clock itself:\n  {}",
+        found.join("\n  ")
+    );
+}
+
+/// docs/architecture.md: "The environment is read once, in
+/// `config::Settings::load`", with the exceptions it lists.
+#[test]
+fn the_environment_is_read_in_settings_and_the_listed_places_only() {
+    let found = library_files_saying(
+        &["env::var", "var_os("],
+        &[
+            "config.rs",            // Settings::load
+            "io/hooks.rs",          // the test hooks, debug builds only
+            "io/dirs.rs",           // HOME: where directories may be created
+            "net.rs",               // SSL_CERT_*: only to name one unreadable
+            "net/proxy.rs",         // ProxyVars::from_process, for the demo
+            "crypto/agent.rs",      // SSH_AUTH_SOCK
+            "standin/appliance.rs", // SSH_ORIGINAL_COMMAND, set by sshd
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "environment read outside Settings and the exceptions of docs/architecture.md:\n  {}",
+        found.join("\n  ")
+    );
+}

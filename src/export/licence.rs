@@ -19,10 +19,10 @@ pub(super) fn check_licence_size(label: &str, size: u64) -> Result<()> {
 /// reference; refused when the content is a usage file (or looks like one).
 pub(super) fn licence_member(
     member: String,
-    s: stage::Staged,
+    s: stage::StagedMember,
     l: &LicenceInput,
     label: &str,
-) -> Result<Staged> {
+) -> Result<StagedInput> {
     if !matches!(s.verdict, Sniff::Other) {
         return Err(Error::new(
             Code::Args,
@@ -30,7 +30,7 @@ pub(super) fn licence_member(
         )
         .with_hint("export usage files from the isolated side, under their own name"));
     }
-    Ok(Staged {
+    Ok(StagedInput {
         entry: PayloadEntry {
             name: member,
             size: s.entry.size,
@@ -46,7 +46,10 @@ pub(super) fn licence_member(
 
 /// The enterprise of a licence bundle (`None` for any other bundle): a
 /// licence travels alone, in clear, with no instance named.
-pub(super) fn licence_source(staged: &[Staged], spec: &BundleSpec<'_>) -> Result<Option<Source>> {
+pub(super) fn licence_source(
+    staged: &[StagedInput],
+    spec: &BundleSpec<'_>,
+) -> Result<Option<Source>> {
     let Some(l) = staged.iter().find_map(|s| s.licence.as_ref()) else {
         return Ok(None);
     };

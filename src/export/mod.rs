@@ -74,7 +74,8 @@ pub struct ExportReport {
     pub renamed: Vec<(String, String)>,
 }
 
-struct Staged {
+/// One input as it went into the bundle: its entry, and what it was.
+struct StagedInput {
     entry: PayloadEntry,
     usage: Option<UsageInfo>,
     /// The enterprise of a licence.
@@ -104,7 +105,7 @@ fn stream_member<W: Write + io::Seek + Send>(
     out_path: &Path,
     recipients: &Recipients,
     progress: &Progress,
-) -> Result<Staged> {
+) -> Result<StagedInput> {
     let encrypt = !recipients.is_empty();
     let member = if encrypt {
         format!("payload/{}.age", input.name)
@@ -139,7 +140,7 @@ fn stream_member<W: Write + io::Seek + Send>(
         }
         Sniff::Other => (PayloadKind::File, None),
     };
-    Ok(Staged {
+    Ok(StagedInput {
         entry: PayloadEntry {
             name: member,
             size: s.entry.size,
@@ -155,7 +156,7 @@ fn stream_member<W: Write + io::Seek + Send>(
 
 /// Decide the source instance from the usage files and the flags.
 fn resolve_source(
-    staged: &[Staged],
+    staged: &[StagedInput],
     host_name: Option<String>,
     server_id: Option<String>,
 ) -> Result<Source> {
@@ -182,7 +183,7 @@ fn resolve_source(
 }
 
 /// The one instance the usage files come from (none without usage files).
-fn usage_source(staged: &[Staged]) -> Result<Option<Source>> {
+fn usage_source(staged: &[StagedInput]) -> Result<Option<Source>> {
     let mut src: Option<Source> = None;
     for u in staged.iter().filter_map(|s| s.usage.as_ref()) {
         let this = Source::instance(u.host_name.clone(), Some(u.server_id.clone()));
@@ -503,7 +504,7 @@ impl OutputPlace {
 
 /// The payload members as written, and the instance they come from.
 struct StagedAll {
-    members: Vec<Staged>,
+    members: Vec<StagedInput>,
     source: Source,
 }
 

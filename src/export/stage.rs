@@ -35,7 +35,7 @@ const POOL: usize = 4;
 const HEAD: usize = 256;
 
 /// What staging a member produced.
-pub struct Staged {
+pub struct StagedMember {
     /// The member's container entry (size and CRC as written).
     pub entry: Entry,
     /// SHA-256 of the member's bytes (the age file when encrypted), hex.
@@ -107,7 +107,7 @@ pub fn stage<W: Write + Seek + Send>(
     label: &str,
     out_path: &Path,
     recipients: &Recipients,
-) -> Result<Staged> {
+) -> Result<StagedMember> {
     let werr = |e: io::Error| Error::io_write(out_path, e);
     let mut sniffer = Sniffer::spawn()?;
     let mut sha = SideSha::spawn("sha256")?;
@@ -130,7 +130,7 @@ pub fn stage<W: Write + Seek + Send>(
     };
     let entry = mw.finish().map_err(werr)?;
     let digest = sha.finish()?;
-    Ok(Staged {
+    Ok(StagedMember {
         entry,
         sha256: HexDigest::from_bytes(&digest),
         verdict: sniffer.finish()?,
@@ -245,7 +245,7 @@ mod tests {
 
     /// A bundle-like file: the staged members, then a small tail as the
     /// manifest would be. Returns the file's bytes and what was staged.
-    fn run(inputs: &[Vec<u8>], recipients: &Recipients) -> (Vec<u8>, Vec<Staged>) {
+    fn run(inputs: &[Vec<u8>], recipients: &Recipients) -> (Vec<u8>, Vec<StagedMember>) {
         let mut zw = Writer::new(Cursor::new(Vec::new()));
         let mut staged = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
@@ -267,7 +267,7 @@ mod tests {
 
     /// The strict reader accepts the layout, and each entry's size, CRC and
     /// digest are those of the member's bytes.
-    fn check(bytes: &[u8], staged: &[Staged]) {
+    fn check(bytes: &[u8], staged: &[StagedMember]) {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(bytes).unwrap();
         let entries = Reader::open(f).unwrap();

@@ -49,8 +49,7 @@ pub use inspect::{inspect, InspectedMember, InspectedSignature, Inspection};
 use member::MemberRead;
 pub use opened::Opened;
 
-pub use crate::base::clock::Clock;
-pub use crate::base::progress::Progress;
+pub use crate::base::{clock::Clock, progress::Progress};
 
 /// Allowed clock difference between exporter and verifier.
 pub const DEFAULT_SKEW: Duration = Duration::from_secs(5 * 60);
