@@ -25,9 +25,32 @@ fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-/// The text before the file's unit-test module.
-fn non_test(text: &str) -> &str {
-    text.split("\n#[cfg(test)]").next().unwrap_or(text)
+/// The file's text without its unit-test modules: `#[cfg(test)]` before
+/// `mod NAME;` (a file of its own, skipped by the callers) or before
+/// `mod NAME {` up to the `}` that closes it at the same indentation
+/// (rustfmt's layout). Code after an inline test module is kept.
+fn non_test(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let next = lines.get(i + 1).copied().unwrap_or("");
+        let t = next.trim_start();
+        if lines[i].trim() == "#[cfg(test)]" && t.starts_with("mod ") {
+            let close = format!("{}}}", &next[..next.len() - t.len()]);
+            i = if t.ends_with(';') {
+                i + 2
+            } else {
+                (i + 2..lines.len())
+                    .find(|&j| lines[j] == close)
+                    .map_or(lines.len(), |j| j + 1)
+            };
+            continue;
+        }
+        out.push(lines[i]);
+        i += 1;
+    }
+    out.join("\n")
 }
 
 /// The layers as docs/architecture.md states them: each row of its layer
@@ -82,26 +105,110 @@ fn library_files() -> Vec<(PathBuf, String)> {
         .into_iter()
         .map(|f| {
             let text = std::fs::read_to_string(&f).unwrap();
-            let text = non_test(&text).to_string();
+            let text = non_test(&text);
             (f.strip_prefix(&root).unwrap().to_path_buf(), text)
         })
         .filter(|(rel, _)| layer_of(rel).is_some())
         .collect()
 }
 
-/// Each `crate::` path in `text`, from its first segment on.
-fn crate_paths(text: &str) -> Vec<String> {
-    text.match_indices("crate::")
-        .filter(|(i, _)| {
-            !text[..*i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$')
-        })
-        .map(|(i, _)| {
-            text[i + "crate::".len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
-                .collect()
-        })
+/// The module path of a library file: `format/usage.rs` is
+/// `["format", "usage"]`, `format/mod.rs` is `["format"]`.
+fn module_path(rel: &Path) -> Vec<String> {
+    let mut parts: Vec<String> = rel
+        .with_extension("")
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts
+}
+
+/// The identifiers and `::` that follow `at` in `text`.
+fn path_at(text: &str, at: usize) -> String {
+    text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':' || *c == '*')
         .collect()
+}
+
+/// The members of the `{…}` group that starts at `at`, each as written.
+fn group_at(text: &str, at: usize) -> Vec<String> {
+    let mut depth = 0;
+    let mut members = vec![String::new()];
+    for c in text[at..].chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 1 => members.push(String::new()),
+            _ if depth == 1 => members.last_mut().unwrap().push(c),
+            _ => {}
+        }
+        if depth == 0 {
+            break;
+        }
+    }
+    members
+        .into_iter()
+        .map(|m| m.split_whitespace().collect::<String>())
+        .filter(|m| !m.is_empty())
+        .map(|m| if m == "self" { String::new() } else { m })
+        .collect()
+}
+
+/// Every path from the crate root that the file at module path `me`
+/// names: `crate::a::b` and `$crate::a::b`; `super::` chains resolved
+/// against `me`; `{…}` groups expanded. A path that climbs above the root
+/// is returned as `super::` (no layer), so the callers report it.
+fn crate_paths(text: &str, me: &[String]) -> Vec<String> {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = Vec::new();
+    for (i, _) in text
+        .match_indices("crate::")
+        .chain(text.match_indices("super::"))
+    {
+        let before = &text[..i];
+        if before.ends_with(ident) || before.ends_with("super::") {
+            continue;
+        }
+        let (base, mut at) = if text[i..].starts_with("crate::") {
+            (Vec::new(), i + "crate::".len())
+        } else {
+            let mut up = 0;
+            let mut at = i;
+            while text[at..].starts_with("super::") {
+                up += 1;
+                at += "super::".len();
+            }
+            match me.len().checked_sub(up) {
+                Some(n) => (me[..n].to_vec(), at),
+                None => {
+                    out.push("super::".to_string());
+                    continue;
+                }
+            }
+        };
+        let head = path_at(text, at);
+        at += head.len();
+        let join = |tail: &str| {
+            let mut p = base.clone();
+            p.extend(
+                head.split("::")
+                    .chain(tail.split("::"))
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string),
+            );
+            p.join("::")
+        };
+        if text[at..].starts_with('{') {
+            out.extend(group_at(text, at).iter().map(|m| join(m)));
+        } else {
+            out.push(join(""));
+        }
+    }
+    out
 }
 
 /// The `use crate::` edges between layers: (from, to) → the first file
@@ -113,12 +220,13 @@ fn layer_edges() -> (BTreeMap<(String, String), String>, Vec<String>) {
     let mut stray = Vec::new();
     for (rel, text) in library_files() {
         let me = layer_of(&rel).unwrap();
-        for path in crate_paths(&text) {
+        for path in crate_paths(&text, &module_path(&rel)) {
             let top = path.split("::").next().unwrap_or("").to_string();
             if ROOT_ITEMS.contains(&top.as_str()) {
                 continue;
             }
-            let is_layer = root.join(&top).is_dir() || root.join(format!("{top}.rs")).is_file();
+            let is_layer = !top.is_empty()
+                && (root.join(&top).is_dir() || root.join(format!("{top}.rs")).is_file());
             if !is_layer || top == "cli" {
                 stray.push(format!("src/{}: crate::{path}", rel.display()));
             } else if top != me {
@@ -191,7 +299,7 @@ fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
     for (rel, text) in &files {
         let me = module_of(rel);
         let deps = graph.entry(me.clone()).or_default();
-        for path in crate_paths(text) {
+        for path in crate_paths(text, &module_path(rel)) {
             let parts: Vec<&str> = path.split("::").filter(|p| !p.is_empty()).collect();
             let dep = (1..=parts.len())
                 .rev()
@@ -249,7 +357,8 @@ fn long_functions() -> Vec<(String, usize)> {
     files.retain(|f| f.file_name().is_some_and(|n| n != "tests.rs"));
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        let lines: Vec<&str> = non_test(&text).lines().collect();
+        let code = non_test(&text);
+        let lines: Vec<&str> = code.lines().collect();
         let mut i = 0;
         while i < lines.len() {
             let l = lines[i];
@@ -401,8 +510,11 @@ fn the_library_never_prints_and_never_exits() {
             "eprintln!",
             "print!(",
             "eprint!(",
+            "dbg!(",
             "process::exit",
+            " exit(",
             "io::stdout()",
+            "io::stderr()",
         ],
         // The stand-in appliance's SSH face is a program sshd runs: its
         // answers are its standard output.
@@ -421,7 +533,7 @@ fn the_library_never_prints_and_never_exits() {
 #[test]
 fn the_library_reads_the_clock_only_through_clock() {
     let found = library_files_saying(
-        &["SystemTime::now()"],
+        &["SystemTime::now", "UNIX_EPOCH.elapsed"],
         // Clock::System, and the stand-ins, which play another machine.
         &["base/clock.rs", "standin/"],
     );
@@ -437,7 +549,7 @@ fn the_library_reads_the_clock_only_through_clock() {
 #[test]
 fn the_environment_is_read_in_settings_and_the_listed_places_only() {
     let found = library_files_saying(
-        &["env::var", "var_os("],
+        &["env::var", "var_os(", "env::{"],
         &[
             "config.rs",            // Settings::load
             "io/hooks.rs",          // the test hooks, debug builds only
@@ -451,6 +563,53 @@ fn the_environment_is_read_in_settings_and_the_listed_places_only() {
     assert!(
         found.is_empty(),
         "environment read outside Settings and the exceptions of docs/architecture.md:\n  {}",
+        found.join("\n  ")
+    );
+}
+
+/// The layers are the folders only if every file is where its module is:
+/// no `#[path]`, `include!` or `extern crate self` in the library may load
+/// a file of another folder, or the crate under another name, unseen by
+/// the checks above (lib.rs declares the layers and is not checked).
+#[test]
+fn no_library_file_loads_code_around_the_layers() {
+    let found = library_files_saying(&["#[path", "include!(", "extern crate"], &[]);
+    assert!(
+        found.is_empty(),
+        "library code loaded around the folder layout:\n  {}",
+        found.join("\n  ")
+    );
+}
+
+/// docs/architecture.md: "Progress is a parameter", and the process-wide
+/// state left in the library is what it lists: the notices' receiver, the
+/// temp-file registry the signal handler needs, and constant data.
+#[test]
+fn the_library_keeps_no_process_wide_state_but_the_listed() {
+    let allowed = [
+        ("base/progress.rs", "static NOTES"),
+        ("io/temp.rs", "static LIVE"),
+        ("io/temp.rs", "static SWEPT"),
+        ("io/mem.rs", "static ZEROS"),
+    ];
+    let mut found = Vec::new();
+    for (rel, text) in library_files() {
+        let rel = rel.to_string_lossy().into_owned();
+        for line in text.lines() {
+            let l = line.trim_start();
+            let l = ["pub(crate) ", "pub "]
+                .iter()
+                .find_map(|p| l.strip_prefix(p))
+                .unwrap_or(l);
+            let statics = l.starts_with("static ") || l.starts_with("thread_local!");
+            if statics && !allowed.iter().any(|(f, s)| rel == *f && l.starts_with(s)) {
+                found.push(format!("src/{rel}: {}", l.trim_end()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "process-wide state in the library that docs/architecture.md does not list:\n  {}",
         found.join("\n  ")
     );
 }
