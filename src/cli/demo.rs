@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::standin_cloud::StandIn;
 use airlock::crypt::{Identities, Recipients};
 use airlock::error::{Code, Error, Result};
 use airlock::export::{self, Input};
@@ -19,7 +20,6 @@ use airlock::handover::Target;
 use airlock::import::{import, ImportOptions};
 use airlock::names;
 use airlock::standin::sample;
-use airlock::standin::StandIn;
 use airlock::state::StateDir;
 use airlock::trust::TrustStore;
 use airlock::verify::{verify_file, VerifyOptions};

@@ -22,6 +22,8 @@ mod report;
 mod settings;
 mod sign;
 mod signals;
+mod standin_cloud;
+mod standin_ssh;
 mod verify;
 mod watch;
 
@@ -188,7 +190,7 @@ pub fn standin_appliance(args: &[std::ffi::OsString]) -> u8 {
             return 2;
         }
     };
-    let st = airlock::standin::appliance::ssh_main(&state, rest);
+    let st = standin_ssh::ssh_main(&state, rest);
     u8::try_from(st).unwrap_or(1)
 }
 

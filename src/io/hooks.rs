@@ -24,7 +24,8 @@ macro_rules! points {
         pub enum $name { $($(#[$vm])* $v,)* }
 
         impl $name {
-            /// Every point, for tests and docs.
+            /// Every point, for the tests.
+            #[cfg(test)]
             pub const ALL: &'static [$name] = &[$($name::$v,)*];
 
             /// The name a test arms it by.

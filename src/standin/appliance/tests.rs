@@ -47,53 +47,6 @@ fn ssh_commands_over_the_state_directory() {
 }
 
 #[test]
-fn ssh_arguments_and_host_keys() {
-    let args: Vec<OsString> = [
-        "-i",
-        "/k",
-        "-oIdentitiesOnly=yes",
-        "-o",
-        "UserKnownHostsFile=/kh",
-        "-p",
-        "2222",
-        "-T",
-        "admin@127.0.0.1",
-        "--",
-        "ghe-license",
-        "info",
-        "-j",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
-    let a = parse_ssh_args(&args).unwrap();
-    assert_eq!(a.port, Some(2222));
-    assert_eq!(a.dest, "admin@127.0.0.1");
-    assert_eq!(a.remote, ["ghe-license", "info", "-j"]);
-    assert_eq!(
-        option(&a, "userknownhostsfile"),
-        Some(std::ffi::OsStr::new("/kh"))
-    );
-
-    let d = tempfile::tempdir().unwrap();
-    let kh = d.path().join("kh");
-    let mut a = a;
-    a.options
-        .push(format!("UserKnownHostsFile={}", kh.display()).into());
-    assert!(host_key_problem(d.path(), &a).is_none(), "no key: no check");
-    std::fs::write(d.path().join(HOST_KEY), "ssh-ed25519 AAAAkey stand-in\n").unwrap();
-    assert!(host_key_problem(d.path(), &a)
-        .unwrap()
-        .contains("No ED25519 host key is known"));
-    std::fs::write(&kh, "[127.0.0.1]:2222 ssh-ed25519 AAAAother\n").unwrap();
-    assert!(host_key_problem(d.path(), &a)
-        .unwrap()
-        .contains("REMOTE HOST IDENTIFICATION HAS CHANGED"));
-    std::fs::write(&kh, "x ssh-rsa B\n[127.0.0.1]:2222 ssh-ed25519 AAAAkey\n").unwrap();
-    assert!(host_key_problem(d.path(), &a).is_none());
-}
-
-#[test]
 fn multipart_fields() {
     let (body, ct) = crate::appliance::manage::multipart(b"A\r\n--B\r\nZ");
     assert_eq!(
