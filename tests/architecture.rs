@@ -549,10 +549,10 @@ fn the_environment_is_read_in_settings_and_the_listed_places_only() {
     let found = library_files_saying(
         &["env::var", "var_os(", "env::{"],
         &[
-            "config.rs",       // Settings::load
+            "config/mod.rs",   // Settings::load
             "io/hooks.rs",     // the test hooks, debug builds only
             "io/dirs.rs",      // HOME: where directories may be created
-            "net.rs",          // SSL_CERT_*: only to name one unreadable
+            "net/mod.rs",      // SSL_CERT_*: only to name one unreadable
             "net/proxy.rs",    // ProxyVars::from_process, for the demo
             "crypto/agent.rs", // SSH_AUTH_SOCK
         ],
