@@ -5,7 +5,7 @@
 //! The folders of `src/` are the layers (docs/architecture.md), each using
 //! only those below it: `base` < `io`, `net` < `crypto` < `format` <
 //! `verify` < `state` < `export` (isolated side), `connected`, `appliance`
-//! (isolated side, licence in) < `config`. A layer named for its job is a
+//! (isolated side, licence in) < `config` < `standin` (hidden). A layer named for its job is a
 //! public module; a folder that only groups (`base`, `io`, `crypto`,
 //! `connected`) is private and its modules are re-exported by name below.
 #![forbid(unsafe_code)]

@@ -2,7 +2,7 @@
 //! directories given as bundles, a read stalled past expiry, an interrupted
 //! hand-over overtaken by a newer bundle, and outbox names. Each test makes
 //! the change at an exact moment through the debug-build pause hook
-//! (`AIRLOCK_PAUSE=POINT`, `fsutil::pause_point`).
+//! (`AIRLOCK_PAUSE=POINT`, `io::hooks::pause_point`).
 
 mod common;
 
