@@ -26,10 +26,8 @@ use airlock::format::manifest::{
 };
 use airlock::format::rules::signature_member_name;
 use airlock::keys::{self, Signer};
+use airlock::sample::{self, SAMPLE_ENTERPRISE, SAMPLE_HOST, SAMPLE_REFERENCE, SAMPLE_SERVER_ID};
 use airlock::sshsig::BUNDLE_NAMESPACE;
-use airlock::standin::sample::{
-    self, SAMPLE_ENTERPRISE, SAMPLE_HOST, SAMPLE_REFERENCE, SAMPLE_SERVER_ID,
-};
 use airlock::state::StateDir;
 use serde_json::json;
 use sha2::{Digest, Sha256};

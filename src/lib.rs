@@ -5,7 +5,7 @@
 //! The folders of `src/` are the layers (docs/architecture.md), each using
 //! only those below it: `base` < `io`, `net` < `crypto` < `format` <
 //! `verify` < `state` < `export` (isolated side), `connected`, `appliance`
-//! (isolated side, licence in) < `config` < `standin` (hidden). A layer named for its job is a
+//! (isolated side, licence in) < `config` < `sample` (hidden). A layer named for its job is a
 //! public module; a folder that only groups (`base`, `io`, `crypto`,
 //! `connected`) is private and its modules are re-exported by name below.
 #![forbid(unsafe_code)]
@@ -24,10 +24,10 @@ pub mod net;
 pub mod state;
 pub mod verify;
 
-/// Stand-ins for GitHub and the appliance, and sample data, for `airlock
-/// demo`, the fixtures and the tests. Not part of the API.
+/// Sample data (usage files, stand-in licences) that `airlock demo`, the
+/// fixtures and the tests share. Not part of the API.
 #[doc(hidden)]
-pub mod standin;
+pub mod sample;
 
 pub use base::{build_info, clock, error, names, progress};
 pub use connected::{cloud, confirm, fleet, handover, import, report, watch};

@@ -1,6 +1,6 @@
 //! Licence in, the hand-over to the appliance (decision 84): the library's
 //! SSH and Manage API clients against the appliance STAND-IN
-//! (`airlock::standin::appliance`). The SSH way runs through a real sshd on
+//! (`airlock standin-appliance`, src/cli/standin_appliance.rs). The SSH way runs through a real sshd on
 //! loopback with the stand-in as its forced command, and again through the
 //! configurable SSH command (`airlock standin-appliance` in ssh's place);
 //! where sshd is missing the sshd runs print `SKIP:` and the second form
@@ -18,10 +18,10 @@ use airlock::appliance::ssh::{SshAppliance, SshConfig};
 use airlock::appliance::{Appliance, Backup, LicenceInfo};
 use airlock::error::Code;
 use airlock::format::manifest::{HexDigest, LicenceReference, Timestamp};
-use airlock::standin::appliance::{self as standin, ManageStandIn};
-use airlock::standin::sample::appliance_licence;
+use airlock::sample::appliance_licence;
 use common::http::{TestPki, TlsFront};
 use common::sshd::{self, Sshd};
+use common::standin::{self, ManageStandIn};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 

@@ -93,9 +93,9 @@ fn export_from_stdin_into_a_directory_names_the_bundle() {
     let (d, k) = keyed_dir();
     let stick = d.path().join("stick");
     std::fs::create_dir(&stick).unwrap();
-    let usage = airlock::standin::sample::usage_encrypted(
+    let usage = airlock::sample::usage_encrypted(
         "ghes.example.com",
-        airlock::standin::sample::SAMPLE_SERVER_ID,
+        airlock::sample::SAMPLE_SERVER_ID,
         5000,
     );
     let out = airlock()
@@ -186,7 +186,7 @@ fn source_date_epoch_dates_a_bundle_only_when_asked() {
     let u = sample_usage(d.path());
     let allowed = trust_keys(
         d.path(),
-        airlock::standin::sample::SAMPLE_HOST,
+        airlock::sample::SAMPLE_HOST,
         &["exporter_ed25519"],
     );
     let export = |name: &str, extra: &[&str]| {
@@ -353,9 +353,9 @@ fn opaque_files_need_a_source_and_invalid_usage_files_are_refused() {
 #[test]
 fn usage_files_that_are_not_strict_json_are_refused() {
     let (d, k) = keyed_dir();
-    let good = airlock::standin::sample::usage_encrypted(
-        airlock::standin::sample::SAMPLE_HOST,
-        airlock::standin::sample::SAMPLE_SERVER_ID,
+    let good = airlock::sample::usage_encrypted(
+        airlock::sample::SAMPLE_HOST,
+        airlock::sample::SAMPLE_SERVER_ID,
         2048,
     );
     let users = good.windows(9).position(|w| w == b"\"users\":\"").unwrap();
@@ -668,7 +668,7 @@ fn a_closed_pipe_does_not_cut_a_batch_short() {
     {
         let u = d.path().join(format!("{host}.json"));
         let id = format!("6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4{i}");
-        std::fs::write(&u, airlock::standin::sample::usage_clear(host, &id, 3)).unwrap();
+        std::fs::write(&u, airlock::sample::usage_clear(host, &id, 3)).unwrap();
         export(
             d.path(),
             &k,

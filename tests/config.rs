@@ -12,11 +12,11 @@ use common::http::{Response, Server};
 use common::*;
 
 const AGE_RECIPIENT: &str = "age186t64m8enqsxhfgmrw8wr0ef2dykmuzpgzl7trdhrj8jzfvdmuvsqzevjc";
-const ID: &str = airlock::standin::sample::SAMPLE_SERVER_ID;
+const ID: &str = airlock::sample::SAMPLE_SERVER_ID;
 
 /// The exporter key trusted for the sample host, and the test age identity.
 fn world() -> World {
-    let w = World::trusting(airlock::standin::sample::SAMPLE_HOST);
+    let w = World::trusting(airlock::sample::SAMPLE_HOST);
     key(w.path(), "age_identity.txt");
     w
 }
@@ -47,7 +47,7 @@ impl World {
         let u = self.p("license-usage.json");
         std::fs::write(
             &u,
-            airlock::standin::sample::usage_clear(airlock::standin::sample::SAMPLE_HOST, ID, 4),
+            airlock::sample::usage_clear(airlock::sample::SAMPLE_HOST, ID, 4),
         )
         .unwrap();
         let mut extra = vec![
@@ -159,7 +159,7 @@ fn verify_takes_its_keys_from_the_file() {
         &other,
         format!(
             "{} {}\n",
-            airlock::standin::sample::SAMPLE_HOST,
+            airlock::sample::SAMPLE_HOST,
             read_pub(&outsider.with_extension("pub"))
         ),
     )
@@ -350,10 +350,7 @@ fn fleet_takes_state_dir_from_the_file() {
     w.config(&format!("state_dir = {}\n", toml_path(&state)));
     let (code, v) = w.json(w.airlock().arg("fleet"));
     assert_eq!(code, Some(0), "{v}");
-    assert_eq!(
-        v["instances"][0]["host_name"],
-        airlock::standin::sample::SAMPLE_HOST
-    );
+    assert_eq!(v["instances"][0]["host_name"], airlock::sample::SAMPLE_HOST);
 }
 
 #[test]
@@ -366,7 +363,7 @@ fn report_takes_state_dir_from_the_file() {
     assert_eq!(v["instances"], 1);
     assert!(std::fs::read_to_string(w.p("r.html"))
         .unwrap()
-        .contains(airlock::standin::sample::SAMPLE_HOST));
+        .contains(airlock::sample::SAMPLE_HOST));
 }
 
 /// cloud: enterprise, api_url, token_file, ca_file-less plain loopback,
@@ -377,7 +374,7 @@ fn cloud_takes_its_keys_from_the_file() {
     let state = imported(&w);
     let body = format!(
         r#"{{"server_instances":[{{"server_id":"{ID}","hostname":"{}","last_sync":{{"date":"2026-01-01T00:00:00Z","status":"failed","error":"x"}}}}]}}"#,
-        airlock::standin::sample::SAMPLE_HOST
+        airlock::sample::SAMPLE_HOST
     );
     let server = Server::start(vec![Response::new(200, &body), Response::new(200, &body)]);
     let token = w.p("github-token");

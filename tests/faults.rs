@@ -16,9 +16,9 @@ use common::*;
 /// injected read error (after 1 MiB) both strike in the middle.
 fn world() -> World {
     let w = World::new();
-    let usage = airlock::standin::sample::usage_encrypted(
-        airlock::standin::sample::SAMPLE_HOST,
-        airlock::standin::sample::SAMPLE_SERVER_ID,
+    let usage = airlock::sample::usage_encrypted(
+        airlock::sample::SAMPLE_HOST,
+        airlock::sample::SAMPLE_SERVER_ID,
         3 << 20,
     );
     std::fs::write(w.usage_json(), usage).unwrap();

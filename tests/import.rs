@@ -970,7 +970,7 @@ fn write_backlog(w: &World, dir: &Path, instances: usize, n: usize) {
         for j in 0..n {
             std::fs::write(
                 &usage,
-                airlock::standin::sample::usage_clear(&backlog_host(i), &backlog_sid(i), 2),
+                airlock::sample::usage_clear(&backlog_host(i), &backlog_sid(i), 2),
             )
             .unwrap();
             let spec = BundleSpec {
@@ -1095,7 +1095,7 @@ fn a_backlog_is_superseded_not_a_rollback_and_a_late_older_bundle_is_one() {
         let usage = w.p("license-usage.json");
         std::fs::write(
             &usage,
-            airlock::standin::sample::usage_clear(&backlog_host(7), &backlog_sid(7), 2),
+            airlock::sample::usage_clear(&backlog_host(7), &backlog_sid(7), 2),
         )
         .unwrap();
         let spec = BundleSpec {

@@ -39,7 +39,7 @@ impl Side {
     /// A stand-in licence file under `name`.
     fn ghl(&self, name: &str, reference: &str) -> PathBuf {
         let p = self.p(name);
-        std::fs::write(&p, airlock::standin::sample::licence(reference)).unwrap();
+        std::fs::write(&p, airlock::sample::licence(reference)).unwrap();
         p
     }
 

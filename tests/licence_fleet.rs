@@ -50,7 +50,7 @@ fn fleet_and_report_list_licence_bundles_per_enterprise_apart_from_instances() {
     // A licence file exported for the enterprise into the same ledger.
     let connected = key(d.path(), "connected_ed25519");
     let ghl = p("github-enterprise-ABC123.ghl");
-    std::fs::write(&ghl, airlock::standin::sample::licence("ABC123")).unwrap();
+    std::fs::write(&ghl, airlock::sample::licence("ABC123")).unwrap();
     let licence_bundle = p("licence.airlock.zip");
     ok(run(
         d.path(),
@@ -72,10 +72,7 @@ fn fleet_and_report_list_licence_bundles_per_enterprise_apart_from_instances() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let instances = v["instances"].as_array().unwrap();
     assert_eq!(instances.len(), 1, "{v}");
-    assert_eq!(
-        instances[0]["host_name"],
-        airlock::standin::sample::SAMPLE_HOST
-    );
+    assert_eq!(instances[0]["host_name"], airlock::sample::SAMPLE_HOST);
     let e = &v["enterprises"];
     assert_eq!(e.as_array().unwrap().len(), 1, "{v}");
     assert_eq!(e[0]["enterprise"], ENTERPRISE);
@@ -98,7 +95,7 @@ fn fleet_and_report_list_licence_bundles_per_enterprise_apart_from_instances() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|p| p["host_name"] == airlock::standin::sample::SAMPLE_HOST),
+            .all(|p| p["host_name"] == airlock::sample::SAMPLE_HOST),
         "{v}"
     );
     let o = run(
@@ -118,10 +115,7 @@ fn fleet_and_report_list_licence_bundles_per_enterprise_apart_from_instances() {
     ));
     let out = String::from_utf8_lossy(&o.stdout);
     let (instances, licences) = out.split_once("ENTERPRISE").expect(&out);
-    assert!(
-        instances.contains(airlock::standin::sample::SAMPLE_HOST),
-        "{out}"
-    );
+    assert!(instances.contains(airlock::sample::SAMPLE_HOST), "{out}");
     assert!(!instances.contains(ENTERPRISE), "{out}");
     assert!(
         // Aligned: the reference padded to its column.

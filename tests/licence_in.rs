@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use airlock::standin::appliance::{self as standin, ManageStandIn};
-use airlock::standin::sample::appliance_licence;
+use airlock::sample::appliance_licence;
 use common::http::{TestPki, TlsFront};
 use common::sshd::{self, Sshd};
+use common::standin::{self, ManageStandIn};
 
 const ENTERPRISE: &str = "octo-corp";
 const PASSWORD: &str = "stand-in root password";
@@ -724,8 +724,7 @@ fn the_restore_procedure_brings_the_previous_licence_back() {
 fn the_licence_file_itself_is_refused_with_a_hint_to_export_it() {
     let d = tempfile::tempdir().unwrap();
     let ghl = d.path().join("github-enterprise-NEW2.ghl");
-    let licence =
-        airlock::standin::sample::appliance_licence("NEW2", Some(20), "2031-01-01T00:00:00Z");
+    let licence = airlock::sample::appliance_licence("NEW2", Some(20), "2031-01-01T00:00:00Z");
     std::fs::write(&ghl, licence).unwrap();
     std::fs::write(d.path().join("kh"), "").unwrap();
     let out = common::airlock()

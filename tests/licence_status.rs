@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use airlock::standin::sample::appliance_licence;
+use airlock::sample::appliance_licence;
 use common::airlock;
 
 /// A stand-in appliance whose active licence expires `days` days and
@@ -21,7 +21,7 @@ fn appliance(dir: &Path, days: u64) -> std::path::PathBuf {
     let at = SystemTime::now() + Duration::from_secs(days * 86_400 + 12 * 3600);
     let expire = humantime::format_rfc3339_seconds(at).to_string();
     std::fs::write(
-        state.join(airlock::standin::appliance::ACTIVE_FILE),
+        state.join(common::standin::ACTIVE_FILE),
         appliance_licence("STATUS1", Some(50), &expire),
     )
     .unwrap();
@@ -97,7 +97,7 @@ fn the_limits_are_configurable_by_flag_and_by_file() {
 fn an_unreachable_appliance_is_unknown() {
     let d = tempfile::tempdir().unwrap();
     let state = appliance(d.path(), 100);
-    std::fs::write(state.join(airlock::standin::appliance::UNREACHABLE), "").unwrap();
+    std::fs::write(state.join(common::standin::UNREACHABLE), "").unwrap();
     let (rc, line) = status(d.path(), &state, &[]);
     assert_eq!(rc, 3, "{line}");
     assert!(line.starts_with("AIRLOCK LICENCE UNKNOWN - "), "{line}");

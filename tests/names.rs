@@ -77,11 +77,7 @@ fn assert_bytes_field(what: &str, v: &serde_json::Value, key: &str, p: &Path) {
 /// Export a clear usage file of `host`, created `t`, into `out`.
 fn export(dir: &Path, key: &Path, host: &str, t: u64, out: &Path) -> serde_json::Value {
     let u = dir.join(format!("u-{host}.json"));
-    std::fs::write(
-        &u,
-        airlock::standin::sample::usage_clear(host, &server_id(host), 5),
-    )
-    .unwrap();
+    std::fs::write(&u, airlock::sample::usage_clear(host, &server_id(host), 5)).unwrap();
     run_json(
         "export",
         cmd()

@@ -189,8 +189,8 @@ fn prepare(t: &Path) {
     let appliance = t.join("appliance");
     std::fs::create_dir_all(&appliance).unwrap();
     std::fs::write(
-        appliance.join(airlock::standin::appliance::ACTIVE_FILE),
-        airlock::standin::sample::appliance_licence("SNAP1", Some(50), &expire),
+        appliance.join(common::standin::ACTIVE_FILE),
+        airlock::sample::appliance_licence("SNAP1", Some(50), &expire),
     )
     .unwrap();
 }

@@ -16,8 +16,8 @@ use airlock::format::manifest::{
     PayloadEntry, PayloadKind, Sequence, Source, Timestamp,
 };
 use airlock::format::rules::signature_member_name;
+use airlock::sample::{usage_clear, SAMPLE_HOST, SAMPLE_SERVER_ID};
 use airlock::sshsig::BUNDLE_NAMESPACE;
-use airlock::standin::sample::{usage_clear, SAMPLE_HOST, SAMPLE_SERVER_ID};
 use common::*;
 use predicates::str::contains;
 use sha2::{Digest, Sha256};

@@ -249,7 +249,7 @@ fn bundle_with_a_member_encrypted_by_age_encryption_extracts() {
         tool: airlock::tool_version(),
         source: Source::instance(
             "ghes.example.com",
-            Some(airlock::standin::sample::SAMPLE_SERVER_ID.into()),
+            Some(airlock::sample::SAMPLE_SERVER_ID.into()),
         ),
         sequence: Sequence {
             key: Fingerprint::parse(&signer.fingerprint()).unwrap(),

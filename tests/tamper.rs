@@ -35,7 +35,7 @@ fn small_bundle(
         bundle: export::BundleSpec {
             signer: &signer,
             host_name: Some("ghes.example.com".into()),
-            server_id: Some(airlock::standin::sample::SAMPLE_SERVER_ID.into()),
+            server_id: Some(airlock::sample::SAMPLE_SERVER_ID.into()),
             created,
             expires_in: Duration::from_secs(3600),
             tool: airlock::tool_version(),

@@ -19,7 +19,7 @@ use base64::Engine;
 use common::*;
 use ed25519_dalek::{Signer, SigningKey};
 
-const HOST: &str = airlock::standin::sample::SAMPLE_HOST;
+const HOST: &str = airlock::sample::SAMPLE_HOST;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {

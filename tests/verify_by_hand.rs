@@ -120,7 +120,7 @@ fn the_documented_licence_steps_pass_on_the_golden_licence_and_fail_on_the_wrong
     // Another licence file than the one signed.
     let d = tempfile::tempdir().unwrap();
     let other = d.path().join("github-enterprise-TEST123.ghl");
-    std::fs::write(&other, airlock::standin::sample::licence("OTHER1")).unwrap();
+    std::fs::write(&other, airlock::sample::licence("OTHER1")).unwrap();
     assert!(!run_licence(&golden, Some(&other)).status.success());
     // The fail fixtures, and a usage bundle.
     for fixture in [

@@ -48,7 +48,7 @@ impl World {
         let u = self.p(&format!("u-{host}-{t}.json"));
         std::fs::write(
             &u,
-            airlock::standin::sample::usage_clear(host, &server_id(host), users),
+            airlock::sample::usage_clear(host, &server_id(host), users),
         )
         .unwrap();
         let out = self.p("made");

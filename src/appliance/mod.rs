@@ -194,7 +194,7 @@ pub(crate) fn licence_info(json: &[u8], f: &Fields, what: &str) -> Result<Licenc
 
 /// An RFC 3339 time with any offset (`Z`, `-08:00`), as a UTC
 /// [`Timestamp`] (whole seconds); `None` for anything else or a time past year 9999.
-pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
+pub fn parse_time(s: &str) -> Option<Timestamp> {
     let ts = Timestamp::from_system(crate::base::clock::parse_rfc3339(s)?);
     ts.is_writable().then_some(ts)
 }
@@ -203,7 +203,7 @@ pub(crate) fn parse_time(s: &str) -> Option<Timestamp> {
 /// The exact wording is not published: these patterns are to confirm on a
 /// real appliance (decision 84). Both halves must be there, so a hint like
 /// "run ghe-config-apply afterwards" is not taken for busy.
-pub(crate) fn says_busy(text: &str) -> bool {
+pub fn says_busy(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
     let subject = [
         "config-apply",

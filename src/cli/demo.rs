@@ -19,7 +19,7 @@ use airlock::format::manifest::format_time;
 use airlock::handover::Target;
 use airlock::import::{import, ImportOptions};
 use airlock::names;
-use airlock::standin::sample;
+use airlock::sample;
 use airlock::state::StateDir;
 use airlock::trust::TrustStore;
 use airlock::verify::{verify_file, VerifyOptions};

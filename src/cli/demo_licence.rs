@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::standin_appliance as standin;
 use airlock::appliance::licence_in::{import_licence, LicenceImport, SeatDecrease};
 use airlock::appliance::ssh::{SshAppliance, SshConfig};
 use airlock::crypt::Recipients;
@@ -17,8 +18,7 @@ use airlock::export::{self, Input};
 use airlock::format::licence::LicenceInput;
 use airlock::format::manifest::format_time;
 use airlock::import::Opened;
-use airlock::standin::appliance as standin;
-use airlock::standin::sample;
+use airlock::sample;
 use airlock::trust::TrustStore;
 use airlock::verify::Clock;
 use airlock::{fsutil, keys, names};

@@ -22,6 +22,7 @@ mod report;
 mod settings;
 mod sign;
 mod signals;
+mod standin_appliance;
 mod standin_cloud;
 mod standin_ssh;
 mod verify;
@@ -186,12 +187,43 @@ pub fn standin_appliance(args: &[std::ffi::OsString]) -> u8 {
     let (state, rest) = match args {
         [flag, dir, rest @ ..] if flag == "--state" => (PathBuf::from(dir), rest),
         _ => {
-            eprintln!("usage: airlock standin-appliance --state DIR [SSH ARGUMENTS...] (a test stand-in, not GHES)");
+            eprintln!("usage: airlock standin-appliance --state DIR [--serve-http PASSWORD TOKEN | SSH ARGUMENTS...] (a test stand-in, not GHES)");
             return 2;
         }
     };
+    if let [flag, password, token] = rest {
+        if flag == "--serve-http" {
+            return serve_standin_http(&state, password, token);
+        }
+    }
     let st = standin_ssh::ssh_main(&state, rest);
     u8::try_from(st).unwrap_or(1)
+}
+
+/// The stand-in appliance's HTTP face for the tests: its address on the
+/// first line of standard output, then served until standard input closes
+/// (the test that started it ended) or the process is killed.
+fn serve_standin_http(
+    state: &std::path::Path,
+    password: &std::ffi::OsStr,
+    token: &std::ffi::OsStr,
+) -> u8 {
+    let (Some(password), Some(token)) = (password.to_str(), token.to_str()) else {
+        eprintln!("airlock standin-appliance: the password and token must be UTF-8");
+        return 2;
+    };
+    let standin = match standin_appliance::ManageStandIn::start(state, password, token) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("airlock standin-appliance: {}", e.cause);
+            return 1;
+        }
+    };
+    println!("{}", standin.addr);
+    let _ = io::stdout().flush();
+    let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+    drop(standin);
+    0
 }
 
 /// Run a command; its exit status (0, or a `--check` status) on success.

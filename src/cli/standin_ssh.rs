@@ -2,14 +2,14 @@
 //! (`airlock standin-appliance STATE [SSH ARGS]`): as an sshd forced
 //! command it answers `SSH_ORIGINAL_COMMAND`; given ssh's arguments it
 //! plays the ssh command itself, with its host-key checks, over the
-//! stand-in's state directory (`airlock::standin::appliance`). A program
+//! stand-in's state directory (`standin_appliance`). A program
 //! of its own, so it lives in the binary (decision 92).
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::Path;
 
-use airlock::standin::appliance::{serve_command, DENY_LOGIN, HOST_KEY, TAG, UNREACHABLE};
+use super::standin_appliance::{serve_command, DENY_LOGIN, HOST_KEY, TAG, UNREACHABLE};
 
 /// ssh's options that take a value.
 const SSH_VALUE_OPTIONS: &str = "BbcDEeFIiJLlmOopQRSWw";

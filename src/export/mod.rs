@@ -278,7 +278,7 @@ pub struct Written<W> {
 /// # fn main() -> airlock::Result<()> {
 /// let dir = tempfile::tempdir().unwrap();
 /// let usage = dir.path().join("license-usage.json");
-/// std::fs::write(&usage, airlock::standin::sample::usage_clear("ghes.example.com", airlock::standin::sample::SAMPLE_SERVER_ID, 3)).unwrap();
+/// std::fs::write(&usage, airlock::sample::usage_clear("ghes.example.com", airlock::sample::SAMPLE_SERVER_ID, 3)).unwrap();
 /// let key = airlock::keys::generate(&dir.path().join("id_ed25519"), "doc", None, true)?;
 /// let signer = airlock::keys::load_signer(&dir.path().join("id_ed25519"), &mut || unreachable!())?;
 ///

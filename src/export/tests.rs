@@ -1,5 +1,5 @@
 use super::*;
-use crate::standin::sample::{usage_encrypted, SAMPLE_HOST, SAMPLE_SERVER_ID};
+use crate::sample::{usage_encrypted, SAMPLE_HOST, SAMPLE_SERVER_ID};
 use crate::verify::{verify_file, Clock};
 
 struct Setup {

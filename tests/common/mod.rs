@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod sshd;
+pub mod standin;
 mod world;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -211,9 +212,9 @@ pub fn sample_usage(dir: &Path) -> PathBuf {
     let p = dir.join("license-usage.json");
     std::fs::write(
         &p,
-        airlock::standin::sample::usage_encrypted(
-            airlock::standin::sample::SAMPLE_HOST,
-            airlock::standin::sample::SAMPLE_SERVER_ID,
+        airlock::sample::usage_encrypted(
+            airlock::sample::SAMPLE_HOST,
+            airlock::sample::SAMPLE_SERVER_ID,
             2048,
         ),
     )

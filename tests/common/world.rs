@@ -53,7 +53,7 @@ pub fn keyed_dir() -> (tempfile::TempDir, PathBuf) {
 
 /// Write a clear usage file of `host` (server `id`, `users` users) at `path`.
 pub fn usage_file(path: &Path, host: &str, id: &str, users: usize) -> PathBuf {
-    std::fs::write(path, airlock::standin::sample::usage_clear(host, id, users)).unwrap();
+    std::fs::write(path, airlock::sample::usage_clear(host, id, users)).unwrap();
     path.to_path_buf()
 }
 
@@ -62,7 +62,7 @@ pub fn sample_usage_clear(path: &Path, users: usize) -> PathBuf {
     usage_file(
         path,
         "ghes.example.com",
-        airlock::standin::sample::SAMPLE_SERVER_ID,
+        airlock::sample::SAMPLE_SERVER_ID,
         users,
     )
 }
@@ -72,9 +72,9 @@ pub fn sample_usage_clear(path: &Path, users: usize) -> PathBuf {
 pub fn sample_usage_encrypted(path: &Path, users: usize) -> PathBuf {
     std::fs::write(
         path,
-        airlock::standin::sample::usage_encrypted(
+        airlock::sample::usage_encrypted(
             "ghes.example.com",
-            airlock::standin::sample::SAMPLE_SERVER_ID,
+            airlock::sample::SAMPLE_SERVER_ID,
             users,
         ),
     )
@@ -358,7 +358,7 @@ impl World {
     /// server id for ghes.example.com, [`OTHER_ID`] for any other).
     pub fn usage(&self, name: &str, host: &str, users: usize) -> PathBuf {
         let id = if host == "ghes.example.com" {
-            airlock::standin::sample::SAMPLE_SERVER_ID
+            airlock::sample::SAMPLE_SERVER_ID
         } else {
             OTHER_ID
         };

@@ -656,9 +656,9 @@ fn throughput() {
             doc.len() as f64 / best / 1e6
         );
     }
-    let doc = crate::standin::sample::usage_encrypted(
-        crate::standin::sample::SAMPLE_HOST,
-        crate::standin::sample::SAMPLE_SERVER_ID,
+    let doc = crate::sample::usage_encrypted(
+        crate::sample::SAMPLE_HOST,
+        crate::sample::SAMPLE_SERVER_ID,
         256 << 20,
     );
     time("encrypted users", &doc);
@@ -685,9 +685,9 @@ fn throughput() {
     }
     wrapped.extend_from_slice(&doc[body_end..]);
     time("encrypted users, \\n every 60 bytes", &wrapped);
-    let clear = crate::standin::sample::usage_clear(
-        crate::standin::sample::SAMPLE_HOST,
-        crate::standin::sample::SAMPLE_SERVER_ID,
+    let clear = crate::sample::usage_clear(
+        crate::sample::SAMPLE_HOST,
+        crate::sample::SAMPLE_SERVER_ID,
         1_000_000,
     );
     time("1,000,000 users in clear", &clear);

@@ -1,5 +1,5 @@
 use super::*;
-use crate::standin::sample::appliance_licence;
+use airlock::sample::appliance_licence;
 
 fn run(dir: &Path, cmd: &str, input: &[u8]) -> (i32, Vec<u8>, String) {
     let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -26,7 +26,7 @@ fn ssh_commands_over_the_state_directory() {
     std::fs::write(d.path().join(BUSY), "").unwrap();
     let (st, _, err) = run(d.path(), "ghe-license import --pipe --apply", &new);
     assert_eq!(st, 1);
-    assert!(crate::appliance::says_busy(&err), "{err}");
+    assert!(airlock::appliance::says_busy(&err), "{err}");
     std::fs::remove_file(d.path().join(BUSY)).unwrap();
     assert_eq!(
         run(d.path(), "ghe-license import --pipe --apply", b"junk").0,
@@ -48,7 +48,7 @@ fn ssh_commands_over_the_state_directory() {
 
 #[test]
 fn multipart_fields() {
-    let (body, ct) = crate::appliance::manage::multipart(b"A\r\n--B\r\nZ");
+    let (body, ct) = airlock::appliance::manage::multipart(b"A\r\n--B\r\nZ");
     assert_eq!(
         multipart_field(&ct, &body, "license").unwrap(),
         b"A\r\n--B\r\nZ"
@@ -59,7 +59,7 @@ fn multipart_fields() {
 
 #[test]
 fn only_stand_in_licences_are_read() {
-    assert!(read_licence(&crate::standin::sample::licence("X1")).is_none());
+    assert!(read_licence(&airlock::sample::licence("X1")).is_none());
     let l = read_licence(&appliance_licence("X1", Some(3), "2030-01-01T00:00:00Z")).unwrap();
     assert_eq!((l.reference.as_str(), l.seats), ("X1", Some(3)));
     assert!(!l.expired());

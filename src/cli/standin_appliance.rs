@@ -36,9 +36,9 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 
-use crate::base::error::{Code, Error, Result};
-use crate::format::licence::MAX_LICENCE_LEN;
-use crate::standin::sample::APPLIANCE_LICENCE_LABEL;
+use airlock::error::{Code, Error, Result};
+use airlock::format::licence::MAX_LICENCE_LEN;
+use airlock::sample::APPLIANCE_LICENCE_LABEL;
 
 /// The active licence file in the state directory.
 pub const ACTIVE_FILE: &str = "enterprise.ghl";
@@ -61,7 +61,6 @@ pub const SEATS_USED: &str = "seats-used";
 pub const APPLIED_LOG: &str = "applied.log";
 
 /// Said in every message.
-/// What every stand-in answer carries.
 pub const TAG: &str = "(airlock stand-in, not GHES)";
 
 /// What the stand-in reads from a stand-in licence.
@@ -123,12 +122,12 @@ impl StandInLicence {
     }
 
     fn expired(&self) -> bool {
-        crate::appliance::parse_time(&self.expire_at)
+        airlock::appliance::parse_time(&self.expire_at)
             .is_none_or(|t| t.system_time() < SystemTime::now())
     }
 
     fn days_left(&self) -> i64 {
-        let Some(t) = crate::appliance::parse_time(&self.expire_at) else {
+        let Some(t) = airlock::appliance::parse_time(&self.expire_at) else {
             return 0;
         };
         let now = SystemTime::now();
@@ -179,7 +178,7 @@ impl State {
         if self.has(LIE) {
             return Ok(());
         }
-        crate::io::fsutil::write_atomic(&self.0.join(ACTIVE_FILE), licence, 0o644, true)
+        airlock::fsutil::write_atomic(&self.0.join(ACTIVE_FILE), licence, 0o644, true)
             .map_err(|e| NotApplied::Io(e.cause))?;
         let mut log = std::fs::OpenOptions::new()
             .create(true)
@@ -240,7 +239,7 @@ pub fn serve_command(
         _ => writeln!(
             err,
             "{}: command not found {TAG}",
-            crate::base::names::one_line(words.first().copied().unwrap_or(""))
+            airlock::names::one_line(words.first().copied().unwrap_or(""))
         )
         .map(|_| 127),
     };
@@ -275,9 +274,6 @@ fn import_apply(
 
 /// The running HTTP face. Dropping it stops the server.
 pub struct ManageStandIn {
-    /// `http://127.0.0.1:PORT`: the Manage API's base URL; the REST API's
-    /// is this plus `/api/v3`.
-    pub url: String,
     /// The address it listens on.
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
@@ -537,7 +533,6 @@ impl ManageStandIn {
                 )
             })?;
         Ok(ManageStandIn {
-            url: format!("http://{addr}"),
             addr,
             stop,
             handle: Some(handle),
