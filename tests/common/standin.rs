@@ -42,7 +42,7 @@ pub struct ManageStandIn {
 impl ManageStandIn {
     /// Serve `state` with basic auth `api_key:password` and `token`.
     pub fn start(state: &Path, password: &str, token: &str) -> std::io::Result<ManageStandIn> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_airlock"))
+        let mut child = Command::new(super::airlock_bin())
             .arg("standin-appliance")
             .arg("--state")
             .arg(state)
