@@ -610,3 +610,18 @@ fn the_library_keeps_no_process_wide_state_but_the_listed() {
         found.join("\n  ")
     );
 }
+
+/// Output as types (decision 89): the binary writes no JSON by hand; every
+/// `--json` document is a report type's serialisation.
+#[test]
+fn the_binary_writes_no_json_by_hand() {
+    let mut files = Vec::new();
+    sources(&src().join("cli"), &mut files);
+    files.retain(|f| f.file_name().is_some_and(|n| n != "tests.rs"));
+    let found: Vec<String> = files
+        .iter()
+        .filter(|f| non_test(&std::fs::read_to_string(f).unwrap()).contains("json!("))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(found.is_empty(), "json! in src/cli/: {found:?}");
+}

@@ -35,6 +35,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
+use serde::Serialize;
 
 use airlock::error::{Code, Error, Result};
 use airlock::format::licence::MAX_LICENCE_LEN;
@@ -92,32 +93,94 @@ pub fn read_licence(bytes: &[u8]) -> Option<StandInLicence> {
     })
 }
 
+/// A licence's details as the appliance gives them: snake_case from
+/// `ghe-license info -j`, camelCase from the Manage API (`manage_json`).
+#[derive(Serialize)]
+struct Details<'a> {
+    company: &'static str,
+    evaluation: bool,
+    expire_at: &'a str,
+    perpetual: bool,
+    reference_number: &'a str,
+    seats: u64,
+    ssh_allowed: bool,
+    unlimited_seating: bool,
+}
+
+/// [`Details`] as `GET /manage/v1/config/license` spells them.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ManageDetails<'a> {
+    company: &'static str,
+    evaluation: bool,
+    expire_at: &'a str,
+    perpetual: bool,
+    reference_number: &'a str,
+    seats: u64,
+    ssh_allowed: bool,
+    unlimited_seating: bool,
+}
+
+/// A seat count, or `"unlimited"`, as GitHub's REST API gives it.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Seats {
+    Unlimited(&'static str),
+    Count(u64),
+}
+
+impl Seats {
+    fn of(n: Option<u64>) -> Seats {
+        n.map_or(Seats::Unlimited("unlimited"), Seats::Count)
+    }
+}
+
+/// `GET /api/v3/enterprise/settings/license`, in the shape of GitHub's
+/// published example.
+#[derive(Serialize)]
+struct Settings<'a> {
+    days_until_expiration: i64,
+    expire_at: &'a str,
+    kind: &'static str,
+    seats: Seats,
+    seats_available: Seats,
+    seats_used: u64,
+}
+
+/// JSON of a value whose serialising cannot fail (no maps with non-string
+/// keys): the stand-in's answers.
+fn to_json(v: &impl Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+const COMPANY: &str = "airlock stand-in (not GHES)";
+
 impl StandInLicence {
     /// As `ghe-license info -j` spells it (snake_case).
-    fn info_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "company": "airlock stand-in (not GHES)",
-            "evaluation": false,
-            "expire_at": self.expire_at,
-            "perpetual": false,
-            "reference_number": self.reference,
-            "seats": self.seats.unwrap_or(0),
-            "ssh_allowed": true,
-            "unlimited_seating": self.seats.is_none(),
+    fn info_json(&self) -> String {
+        to_json(&Details {
+            company: COMPANY,
+            evaluation: false,
+            expire_at: &self.expire_at,
+            perpetual: false,
+            reference_number: &self.reference,
+            seats: self.seats.unwrap_or(0),
+            ssh_allowed: true,
+            unlimited_seating: self.seats.is_none(),
         })
     }
 
     /// As `GET /manage/v1/config/license` spells it (camelCase).
-    fn manage_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "company": "airlock stand-in (not GHES)",
-            "evaluation": false,
-            "expireAt": self.expire_at,
-            "perpetual": false,
-            "referenceNumber": self.reference,
-            "seats": self.seats.unwrap_or(0),
-            "sshAllowed": true,
-            "unlimitedSeating": self.seats.is_none(),
+    fn manage_json(&self) -> String {
+        to_json(&ManageDetails {
+            company: COMPANY,
+            evaluation: false,
+            expire_at: &self.expire_at,
+            perpetual: false,
+            reference_number: &self.reference,
+            seats: self.seats.unwrap_or(0),
+            ssh_allowed: true,
+            unlimited_seating: self.seats.is_none(),
         })
     }
 
@@ -345,7 +408,13 @@ fn respond(s: &mut TcpStream, status: &str, body: &str) {
 }
 
 fn message(m: &str) -> String {
-    serde_json::json!({"message": format!("{m} {TAG}")}).to_string()
+    #[derive(Serialize)]
+    struct Message {
+        message: String,
+    }
+    to_json(&Message {
+        message: format!("{m} {TAG}"),
+    })
 }
 
 /// The `license` field of a multipart/form-data body.
@@ -429,15 +498,15 @@ fn settings_licence(s: &mut TcpStream, state: &State) {
         return;
     };
     let used = state.seats_used();
-    let body = serde_json::json!({
-        "seats": l.seats.map_or(serde_json::json!("unlimited"), |n| n.into()),
-        "seats_used": used,
-        "seats_available": l.seats.map_or(serde_json::json!("unlimited"), |n| n.saturating_sub(used).into()),
-        "kind": "standard",
-        "days_until_expiration": l.days_left(),
-        "expire_at": l.expire_at,
+    let body = to_json(&Settings {
+        days_until_expiration: l.days_left(),
+        expire_at: &l.expire_at,
+        kind: "standard",
+        seats: Seats::of(l.seats),
+        seats_available: Seats::of(l.seats.map(|n| n.saturating_sub(used))),
+        seats_used: used,
     });
-    respond(s, "200 OK", &body.to_string())
+    respond(s, "200 OK", &body)
 }
 
 fn handle(s: &mut TcpStream, state: &State, basic: &str, bearer: &str) {
@@ -465,7 +534,7 @@ fn handle(s: &mut TcpStream, state: &State, basic: &str, bearer: &str) {
     }
     match (r.method.as_str(), path) {
         ("GET", "/manage/v1/config/license") => match state.active() {
-            Some(l) => respond(s, "200 OK", &l.manage_json().to_string()),
+            Some(l) => respond(s, "200 OK", &l.manage_json()),
             None => respond(
                 s,
                 "500 Internal Server Error",
@@ -480,11 +549,7 @@ fn handle(s: &mut TcpStream, state: &State, basic: &str, bearer: &str) {
                 Some(_) => "valid",
                 None => "invalid",
             };
-            respond(
-                s,
-                "200 OK",
-                &serde_json::json!([{ "status": status }]).to_string(),
-            )
+            respond(s, "200 OK", &format!("[{{\"status\":\"{status}\"}}]"))
         }
         ("GET", "/api/v3/enterprise/settings/license") => settings_licence(s, state),
         _ => respond(s, "404 Not Found", &message("Not Found")),
