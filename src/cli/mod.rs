@@ -24,6 +24,7 @@ mod sign;
 mod signals;
 mod standin_appliance;
 mod standin_cloud;
+mod standin_server;
 mod standin_ssh;
 mod verify;
 mod watch;

@@ -27,39 +27,21 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use base64::Engine;
 use serde::Serialize;
 
-use airlock::error::{Code, Error, Result};
+use airlock::error::Result;
 use airlock::format::licence::MAX_LICENCE_LEN;
 use airlock::sample::APPLIANCE_LICENCE_LABEL;
 
-/// The active licence file in the state directory.
-pub const ACTIVE_FILE: &str = "enterprise.ghl";
-/// Marker: a config-apply is running; applying is refused (busy).
-pub const BUSY: &str = "config-apply-running";
-/// Marker: an apply reports success but the old licence stays active.
-pub const LIE: &str = "lie-after-apply";
-/// Marker: the check says the active licence is invalid.
-pub const CHECK_INVALID: &str = "check-invalid";
-/// Marker: SSH logins are refused ("Permission denied").
-pub const DENY_LOGIN: &str = "deny-login";
-/// Marker: SSH cannot connect ("Connection refused").
-pub const UNREACHABLE: &str = "unreachable";
-/// The host key (an OpenSSH public key line) the SSH face presents when it
-/// acts as the SSH command.
-pub const HOST_KEY: &str = "host-key.pub";
-/// Seats in use, a decimal number.
-pub const SEATS_USED: &str = "seats-used";
-/// One line per licence applied: its reference number.
-pub const APPLIED_LOG: &str = "applied.log";
+use super::standin_server::Loopback;
+
+mod files;
+pub use files::*;
 
 /// Said in every message.
 pub const TAG: &str = "(airlock stand-in, not GHES)";
@@ -93,8 +75,8 @@ pub fn read_licence(bytes: &[u8]) -> Option<StandInLicence> {
     })
 }
 
-/// A licence's details as the appliance gives them: snake_case from
-/// `ghe-license info -j`, camelCase from the Manage API (`manage_json`).
+/// A licence's details as `ghe-license info -j` gives them (snake_case);
+/// the Manage API gives the same in camelCase (`manage_json`).
 #[derive(Serialize)]
 struct Details<'a> {
     company: &'static str,
@@ -107,18 +89,16 @@ struct Details<'a> {
     unlimited_seating: bool,
 }
 
-/// [`Details`] as `GET /manage/v1/config/license` spells them.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ManageDetails<'a> {
-    company: &'static str,
-    evaluation: bool,
-    expire_at: &'a str,
-    perpetual: bool,
-    reference_number: &'a str,
-    seats: u64,
-    ssh_allowed: bool,
-    unlimited_seating: bool,
+/// `expire_at` → `expireAt`.
+fn camel_case(key: &str) -> String {
+    let mut parts = key.split('_');
+    let mut out = parts.next().unwrap_or("").to_string();
+    for p in parts {
+        let mut c = p.chars();
+        out.extend(c.next().map(|f| f.to_ascii_uppercase()));
+        out.push_str(c.as_str());
+    }
+    out
 }
 
 /// A seat count, or `"unlimited"`, as GitHub's REST API gives it.
@@ -156,9 +136,8 @@ fn to_json(v: &impl Serialize) -> String {
 const COMPANY: &str = "airlock stand-in (not GHES)";
 
 impl StandInLicence {
-    /// As `ghe-license info -j` spells it (snake_case).
-    fn info_json(&self) -> String {
-        to_json(&Details {
+    fn details(&self) -> Details<'_> {
+        Details {
             company: COMPANY,
             evaluation: false,
             expire_at: &self.expire_at,
@@ -167,21 +146,26 @@ impl StandInLicence {
             seats: self.seats.unwrap_or(0),
             ssh_allowed: true,
             unlimited_seating: self.seats.is_none(),
-        })
+        }
+    }
+
+    /// As `ghe-license info -j` spells it (snake_case).
+    fn info_json(&self) -> String {
+        to_json(&self.details())
     }
 
     /// As `GET /manage/v1/config/license` spells it (camelCase).
     fn manage_json(&self) -> String {
-        to_json(&ManageDetails {
-            company: COMPANY,
-            evaluation: false,
-            expire_at: &self.expire_at,
-            perpetual: false,
-            reference_number: &self.reference,
-            seats: self.seats.unwrap_or(0),
-            ssh_allowed: true,
-            unlimited_seating: self.seats.is_none(),
-        })
+        let map: serde_json::Map<String, serde_json::Value> =
+            match serde_json::to_value(self.details()) {
+                Ok(serde_json::Value::Object(m)) => m,
+                _ => serde_json::Map::new(),
+            };
+        to_json(
+            &map.into_iter()
+                .map(|(k, v)| (camel_case(&k), v))
+                .collect::<serde_json::Map<_, _>>(),
+        )
     }
 
     fn expired(&self) -> bool {
@@ -339,8 +323,7 @@ fn import_apply(
 pub struct ManageStandIn {
     /// The address it listens on.
     pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    _server: Loopback,
 }
 
 /// A request: method, target, headers (names lowercase), body.
@@ -561,57 +544,19 @@ impl ManageStandIn {
     /// Manage API with basic auth `api_key:password`, the REST API's
     /// licence endpoint with `token`.
     pub fn start(state: &Path, password: &str, token: &str) -> Result<ManageStandIn> {
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| {
-            Error::new(
-                Code::Internal,
-                format!("cannot start the appliance stand-in on 127.0.0.1: {e}"),
-            )
-        })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::new(Code::Internal, format!("stand-in address: {e}")))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
         let basic = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("api_key:{password}"))
         );
         let bearer = token.to_string();
         let st = State(state.to_path_buf());
-        let handle = std::thread::Builder::new()
-            .name("appliance-stand-in".into())
-            .spawn(move || {
-                for conn in listener.incoming() {
-                    if stop2.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(mut s) = conn else { continue };
-                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-                    handle(&mut s, &st, &basic, &bearer);
-                }
-            })
-            .map_err(|e| {
-                Error::new(
-                    Code::Resources,
-                    format!("cannot start the appliance stand-in thread: {e}"),
-                )
-            })?;
+        let server = Loopback::start("appliance stand-in", move |s| {
+            handle(s, &st, &basic, &bearer)
+        })?;
         Ok(ManageStandIn {
-            addr,
-            stop,
-            handle: Some(handle),
+            addr: server.addr,
+            _server: server,
         })
-    }
-}
-
-impl Drop for ManageStandIn {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.addr);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
     }
 }
 

@@ -6,25 +6,21 @@
 //! token. It is not GitHub and says so in every response
 //! (`X-Airlock-Stand-In: not GitHub`).
 //!
-//! Bounded: one thread, one request per connection (`Connection: close`),
-//! a request head of at most 16 KiB read with a 5 s timeout; it listens on
-//! 127.0.0.1 only and stops when dropped.
+//! Bounded: a request head of at most 16 KiB, one request per connection
+//! (`Connection: close`), on the loopback server of `standin_server`.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
+use std::net::TcpStream;
 
-use airlock::error::{Code, Error, Result};
+use airlock::error::Result;
+
+use super::standin_server::Loopback;
 
 /// The running stand-in. Dropping it stops the server.
 pub struct StandIn {
     /// `http://127.0.0.1:PORT`, the API base URL to give the client.
     pub url: String,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    _server: Loopback,
 }
 
 /// Read a request head (up to the blank line), at most 16 KiB.
@@ -67,72 +63,30 @@ fn get_target(head: &str) -> String {
 impl StandIn {
     /// Start serving `sync_status` and `consumed` for `enterprise`.
     pub fn start(enterprise: &str, sync_status: String, consumed: String) -> Result<StandIn> {
-        let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| {
-            Error::new(
-                Code::Internal,
-                format!("cannot start the GitHub stand-in on 127.0.0.1: {e}"),
-            )
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| Error::new(Code::Internal, format!("stand-in address: {e}")))?
-            .port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
         let sync_path = format!("/enterprises/{enterprise}/license-sync-status");
         let seats_path = format!("/enterprises/{enterprise}/consumed-licenses");
-        let handle = std::thread::Builder::new()
-            .name("github-stand-in".into())
-            .spawn(move || {
-                for conn in listener.incoming() {
-                    if stop2.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(mut s) = conn else { continue };
-                    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
-                    let Some(head) = read_head(&mut s) else {
-                        continue;
-                    };
-                    let target = get_target(&head);
-                    let path = target.split('?').next().unwrap_or("");
-                    if path == sync_path {
-                        answer(&mut s, "200 OK", &sync_status);
-                    } else if path == seats_path {
-                        answer(&mut s, "200 OK", &consumed);
-                    } else {
-                        answer(
-                            &mut s,
-                            "404 Not Found",
-                            r#"{"message":"Not Found (airlock's GitHub stand-in serves two paths only)"}"#,
-                        );
-                    }
-                }
-            })
-            .map_err(|e| {
-                Error::new(
-                    Code::Resources,
-                    format!("cannot start the GitHub stand-in thread: {e}"),
-                )
-            })?;
+        let server = Loopback::start("GitHub stand-in", move |s| {
+            let Some(head) = read_head(s) else {
+                return;
+            };
+            let target = get_target(&head);
+            let path = target.split('?').next().unwrap_or("");
+            if path == sync_path {
+                answer(s, "200 OK", &sync_status);
+            } else if path == seats_path {
+                answer(s, "200 OK", &consumed);
+            } else {
+                answer(
+                    s,
+                    "404 Not Found",
+                    r#"{"message":"Not Found (airlock's GitHub stand-in serves two paths only)"}"#,
+                );
+            }
+        })?;
         Ok(StandIn {
-            url: format!("http://127.0.0.1:{port}"),
-            stop,
-            handle: Some(handle),
+            url: format!("http://{}", server.addr),
+            _server: server,
         })
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        if let Some(addr) = self.url.strip_prefix("http://") {
-            let _ = TcpStream::connect(addr);
-        }
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
     }
 }
 

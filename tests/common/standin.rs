@@ -10,24 +10,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-/// The active licence file (the appliance's `/data/user/common/enterprise.ghl`).
-pub const ACTIVE_FILE: &str = "enterprise.ghl";
-/// Marker: a config-apply is running; applying is refused (busy).
-pub const BUSY: &str = "config-apply-running";
-/// Marker: an apply reports success but the old licence stays active.
-pub const LIE: &str = "lie-after-apply";
-/// Marker: the check says the active licence is invalid.
-pub const CHECK_INVALID: &str = "check-invalid";
-/// Marker: SSH logins are refused ("Permission denied").
-pub const DENY_LOGIN: &str = "deny-login";
-/// Marker: SSH cannot connect ("Connection refused").
-pub const UNREACHABLE: &str = "unreachable";
-/// The host key (an OpenSSH public key line) the SSH face presents.
-pub const HOST_KEY: &str = "host-key.pub";
-/// Seats in use, a decimal number.
-pub const SEATS_USED: &str = "seats-used";
-/// One line per licence applied: its reference number.
-pub const APPLIED_LOG: &str = "applied.log";
+#[path = "../../src/cli/standin_appliance/files.rs"]
+mod files;
+#[allow(unused_imports)] // not every test binary names them
+pub use files::*;
 
 /// The stand-in's HTTP face (Manage API, REST licence endpoint), a child
 /// process of the real binary.
