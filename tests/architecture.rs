@@ -525,6 +525,20 @@ fn the_library_never_prints_and_never_exits() {
     );
 }
 
+/// docs/architecture.md: "Threads start through `fsutil::spawn_thread`".
+#[test]
+fn the_library_starts_threads_only_through_spawn_thread() {
+    let found = library_files_saying(
+        &["thread::spawn", "thread::Builder", ".spawn_scoped("],
+        &["io/mem.rs"],
+    );
+    assert!(
+        found.is_empty(),
+        "the library starts a thread itself:\n  {}",
+        found.join("\n  ")
+    );
+}
+
 /// docs/architecture.md: "Time is an input": the library never reads the
 /// clock itself, but through `clock::Clock` (monotonic `Instant`s measure
 /// deadlines, which decide nothing about a bundle).

@@ -14,9 +14,16 @@ use common::*;
 /// includes the binary, its libraries and an 8 MiB thread stack.
 const LIMIT_MIB: u64 = 64;
 
+/// A run stopped after this long hung (exit 124 from `timeout`): a
+/// starved thread's panic that cannot print has hung the process before.
+const HUNG_AFTER: &str = "600";
+
 fn limited(mib: u64) -> Command {
-    let mut c = tool("prlimit");
-    c.arg(format!("--as={}", mib << 20))
+    let _installed = tool("prlimit");
+    let mut c = tool("timeout");
+    c.arg(HUNG_AFTER)
+        .arg("prlimit")
+        .arg(format!("--as={}", mib << 20))
         .arg("--")
         .arg(airlock_bin());
     isolate(&mut c);
@@ -148,7 +155,10 @@ fn hostile_fixtures_are_refused_under_a_32_mib_address_space() {
 #[test]
 fn starved_of_memory_it_fails_with_a_code_never_a_panic() {
     // Regression: with too little address space for a second thread, the
-    // usage-file parser's thread::spawn panicked (exit 101). The sweep starts
+    // usage-file parser's thread::spawn panicked (exit 101). Regression:
+    // the probe for a thread's room, a heap allocation, stayed in glibc's
+    // heap and took that room; the thread's signal stack then failed and the
+    // standard library panicked inside it (at 25-26 MiB, abort or hang). The sweep starts
     // low enough for the release binary too (AIRLOCK_BIN), which is smaller
     // than the debug build and reaches the resource errors at 11-13 MiB, the
     // debug build at about 16; below that the loader cannot map libc.
@@ -169,6 +179,7 @@ fn starved_of_memory_it_fails_with_a_code_never_a_panic() {
             out.status.code() != Some(101) && !err.contains("panicked"),
             "{mib} MiB: {err}"
         );
+        assert_ne!(out.status.code(), Some(124), "{mib} MiB: hung");
         if err.contains("AIRLOCK-E-RESOURCES") {
             assert_eq!(out.status.code(), Some(3), "{mib} MiB");
             resources += 1;

@@ -25,6 +25,7 @@ use super::{
 use crate::base::error::{Code, Error, Result};
 use crate::format::licence::MAX_LICENCE_LEN;
 use crate::format::manifest::HexDigest;
+use crate::io::fsutil::{spawn_thread, HELPER_STACK};
 
 /// A candidate's details without importing it (the file on stdin).
 pub const DRY_RUN: &[&str] = &["ghe-license", "info", "--pipe", "-j"];
@@ -179,7 +180,14 @@ impl SshAppliance {
             self.cfg.timeout
         };
         let deadline = Instant::now() + limit;
-        let rx = plumb(&mut child, input, max_out);
+        let rx = match plumb(&mut child, input, max_out) {
+            Ok(rx) => rx,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         let Some(status) = wait_until(&mut child, deadline) else {
             let _ = child.kill();
             let _ = child.wait();
@@ -266,33 +274,35 @@ struct Ran {
     stderr: String,
 }
 
+/// What a pipe reader sends: `(is_stdout, (bytes, over_the_bound))`.
+type PipeRead = (bool, (Vec<u8>, bool));
+
 /// Writer and readers on their own threads (a full pipe must not stall the
-/// others); the readers' results, `(is_stdout, (bytes, over_the_bound))`,
-/// come through the channel.
+/// others); the readers' results come through the channel.
 fn plumb(
     child: &mut std::process::Child,
     input: Option<&[u8]>,
     max_out: u64,
-) -> mpsc::Receiver<(bool, (Vec<u8>, bool))> {
+) -> Result<mpsc::Receiver<PipeRead>> {
     if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
         let data = data.to_vec();
-        std::thread::spawn(move || {
+        spawn_thread("ssh-stdin", HELPER_STACK, move || {
             let _ = stdin.write_all(&data);
-        });
+        })?;
     }
     let (tx, rx) = mpsc::channel();
     if let Some(out) = child.stdout.take() {
         let tx = tx.clone();
-        std::thread::spawn(move || {
+        spawn_thread("ssh-stdout", HELPER_STACK, move || {
             let _ = tx.send((true, read_bounded(out, max_out)));
-        });
+        })?;
     }
     if let Some(err) = child.stderr.take() {
-        std::thread::spawn(move || {
+        spawn_thread("ssh-stderr", HELPER_STACK, move || {
             let _ = tx.send((false, read_bounded(err, MAX_STDERR as u64)));
-        });
+        })?;
     }
-    rx
+    Ok(rx)
 }
 
 /// Read up to `max` bytes; `true` when there was more (the rest is not

@@ -22,30 +22,28 @@ pub fn install() {
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
         return;
     };
-    let _ = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
-                INTERRUPTED.store(true, Ordering::SeqCst);
-                let removed = airlock::fsutil::remove_temporaries_for_exit();
-                let name = match sig {
-                    SIGINT => "SIGINT",
-                    SIGTERM => "SIGTERM",
-                    _ => "SIGHUP",
-                };
-                let e = Error::new(
-                    Code::Interrupted,
-                    format!("interrupted by {name}; removed {removed} temporary file(s)"),
-                );
-                // A plugin runner reads one status line and 0-3 only.
-                let code = if super::plugin_mode() { 3 } else { 128 + sig };
-                super::print_error_exit(&e, super::json(), code);
-                if super::plugin_mode() {
-                    super::raw_out(&format!("{}\n", super::check::unknown_line(&e)));
-                }
-                std::process::exit(code);
+    let _ = airlock::fsutil::spawn_thread("signals", airlock::fsutil::HELPER_STACK, move || {
+        if let Some(sig) = signals.forever().next() {
+            INTERRUPTED.store(true, Ordering::SeqCst);
+            let removed = airlock::fsutil::remove_temporaries_for_exit();
+            let name = match sig {
+                SIGINT => "SIGINT",
+                SIGTERM => "SIGTERM",
+                _ => "SIGHUP",
+            };
+            let e = Error::new(
+                Code::Interrupted,
+                format!("interrupted by {name}; removed {removed} temporary file(s)"),
+            );
+            // A plugin runner reads one status line and 0-3 only.
+            let code = if super::plugin_mode() { 3 } else { 128 + sig };
+            super::print_error_exit(&e, super::json(), code);
+            if super::plugin_mode() {
+                super::raw_out(&format!("{}\n", super::check::unknown_line(&e)));
             }
-        });
+            std::process::exit(code);
+        }
+    });
 }
 
 /// The main thread, failing because the signal thread removed its files,

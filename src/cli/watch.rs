@@ -72,10 +72,10 @@ pub fn in_thread(f: impl FnOnce(&AtomicBool) -> Result<()> + Send + 'static) -> 
     // within a second whatever it is doing (a long verification, a slow
     // endpoint): this thread decides when to stop waiting for it.
     let worker_stop = Arc::clone(&stop);
-    let worker = std::thread::Builder::new()
-        .name("watch".into())
-        .spawn(move || f(&worker_stop))
-        .map_err(|e| Error::new(Code::Resources, format!("cannot start the watcher: {e}")))?;
+    let worker =
+        airlock::fsutil::spawn_thread("watch", airlock::fsutil::WORKER_STACK, move || {
+            f(&worker_stop)
+        })?;
     let joined = |w: std::thread::JoinHandle<Result<()>>| {
         w.join()
             .unwrap_or_else(|_| Err(Error::new(Code::Internal, "the watcher thread panicked")))

@@ -139,13 +139,6 @@ pub fn stage<W: Write + Seek + Send>(
     })
 }
 
-fn thread_error(what: &str, e: io::Error) -> Error {
-    Error::new(
-        Code::Resources,
-        format!("cannot start the {what} thread: {e}"),
-    )
-}
-
 /// The encrypted member: this thread reads, `encrypt` seals the plaintext
 /// blocks, `write` writes the age file and hands it to `sha`.
 fn encrypted<W: Write + Seek + Send>(
@@ -165,20 +158,17 @@ fn encrypted<W: Write + Seek + Send>(
     let (plain_tx, plain_rx) = std::sync::mpsc::sync_channel::<Piece>(QUEUE);
     let (sealed_tx, sealed_rx) = std::sync::mpsc::sync_channel::<Piece>(QUEUE);
     std::thread::scope(|s| {
-        let sealing = fsutil::helper_thread("encrypt")?
-            .spawn_scoped(s, move || {
-                seal_blocks(sealer, plain_rx, sealed_tx, out_path)
-            })
-            .map_err(|e| thread_error("encryption", e))?;
-        let writing = fsutil::helper_thread("write")?
-            .spawn_scoped(s, move || -> Result<()> {
+        let sealing = fsutil::spawn_scoped(s, "encrypt", fsutil::HELPER_STACK, move || {
+            seal_blocks(sealer, plain_rx, sealed_tx, out_path)
+        })?;
+        let writing =
+            fsutil::spawn_scoped(s, "write", fsutil::HELPER_STACK, move || -> Result<()> {
                 for piece in sealed_rx {
                     sha.feed(piece.clone());
                     mw.write_all(piece.bytes()).map_err(werr)?;
                 }
                 Ok(())
-            })
-            .map_err(|e| thread_error("writing", e))?;
+            })?;
         let read = read_blocks(reader, label, sniffer, |p| {
             // A failed send means a thread stopped on an error: it is
             // reported by the joins below.

@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Code, Error, Result};
+use crate::io::fsutil;
 
 mod scan;
 use scan::*;
@@ -319,20 +320,13 @@ impl Sniffer {
     /// thread limits) gets an error, not a panic.
     pub fn spawn() -> Result<Sniffer> {
         let (tx, rx) = sync_channel::<crate::io::blocks::Piece>(4);
-        let handle = crate::io::fsutil::helper_thread("usage-parser")?
-            .spawn(move || {
-                sniff_buffered(ChannelReader {
-                    rx,
-                    buf: crate::io::blocks::Piece::owned(Vec::new()),
-                    pos: 0,
-                })
+        let handle = fsutil::spawn_thread("usage-parser", fsutil::HELPER_STACK, move || {
+            sniff_buffered(ChannelReader {
+                rx,
+                buf: crate::io::blocks::Piece::owned(Vec::new()),
+                pos: 0,
             })
-            .map_err(|e| {
-                Error::new(
-                    Code::Resources,
-                    format!("cannot start the usage-file parser thread: {e}"),
-                )
-            })?;
+        })?;
         Ok(Sniffer {
             tx: Some(tx),
             handle,

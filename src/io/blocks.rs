@@ -7,6 +7,7 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::sync::Arc;
 
 use crate::base::error::{Code, Error, Result};
+use crate::io::mem::{spawn_thread, HELPER_STACK};
 
 /// Bytes shared between threads; returned to its pool when dropped.
 pub struct Block {
@@ -165,20 +166,13 @@ impl SideSha {
     pub fn spawn(name: &str) -> Result<SideSha> {
         use sha2::Digest;
         let (tx, rx) = sync_channel::<Piece>(QUEUE);
-        let handle = crate::io::fsutil::helper_thread(name)?
-            .spawn(move || {
-                let mut h = sha2::Sha256::new();
-                for piece in rx {
-                    h.update(piece.bytes());
-                }
-                h
-            })
-            .map_err(|e| {
-                Error::new(
-                    Code::Resources,
-                    format!("cannot start the hashing thread: {e}"),
-                )
-            })?;
+        let handle = spawn_thread(name, HELPER_STACK, move || {
+            let mut h = sha2::Sha256::new();
+            for piece in rx {
+                h.update(piece.bytes());
+            }
+            h
+        })?;
         Ok(SideSha {
             tx: Some(tx),
             handle,
@@ -234,11 +228,12 @@ mod tests {
         assert_eq!(pa.bytes(), b"abc");
         assert_eq!(pb.bytes().len(), 10);
         // Both are out: the next take waits until one is dropped elsewhere.
-        let t = std::thread::spawn(move || {
+        let t = spawn_thread("t", HELPER_STACK, move || {
             std::thread::sleep(std::time::Duration::from_millis(50));
             drop(pa);
             drop(pb);
-        });
+        })
+        .unwrap();
         let c = pool.take().unwrap();
         assert_eq!(c.len(), 1000);
         assert_eq!(pool.made, 2);

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::base::error::{Code, Error, Result};
 use crate::io::blocks::{Piece, Pool};
+use crate::io::mem::{spawn_thread, HELPER_STACK};
 use crate::io::sizes::{DIRECT_BLOCK, WRITEBACK_EVERY};
 
 /// Alignment of direct I/O buffers, offsets and lengths.
@@ -216,14 +217,9 @@ impl DeviceWriter {
         let (jobs, rx) = sync_channel::<Job>(WRITE_BUFFERS);
         let (home, back) = channel();
         let s = shared.clone();
-        let handle = crate::io::fsutil::helper_thread("device-write")?
-            .spawn(move || writing(clone, rx, home, s))
-            .map_err(|e| {
-                Error::new(
-                    Code::Resources,
-                    format!("cannot start the writing thread: {e}"),
-                )
-            })?;
+        let handle = spawn_thread("device-write", HELPER_STACK, move || {
+            writing(clone, rx, home, s)
+        })?;
         Ok(DeviceWriter {
             file,
             cur: None,
@@ -499,24 +495,17 @@ impl DeviceReader {
         let (jobs, rx) = channel::<(Vec<u8>, u64)>();
         let (tx, done) = channel::<Filled>();
         let d = direct.clone();
-        crate::io::fsutil::helper_thread("device-read")?
-            .spawn(move || {
-                for (mut buf, at) in rx {
-                    let r = match window(&buf) {
-                        Some((from, to)) => read_block(&clone, &mut buf[from..to], at, &d),
-                        None => Err(io::Error::other("cannot align a read buffer")),
-                    };
-                    if tx.send((buf, at, r)).is_err() {
-                        return;
-                    }
+        spawn_thread("device-read", HELPER_STACK, move || {
+            for (mut buf, at) in rx {
+                let r = match window(&buf) {
+                    Some((from, to)) => read_block(&clone, &mut buf[from..to], at, &d),
+                    None => Err(io::Error::other("cannot align a read buffer")),
+                };
+                if tx.send((buf, at, r)).is_err() {
+                    return;
                 }
-            })
-            .map_err(|e| {
-                Error::new(
-                    Code::Resources,
-                    format!("cannot start the reading thread: {e}"),
-                )
-            })?;
+            }
+        })?;
         Ok(DeviceReader {
             file,
             current: None,

@@ -21,7 +21,8 @@ pub(crate) use crate::io::hash::Hasher;
 pub(crate) use crate::io::hooks::{
     fault_point, injected_disk_full, injected_read_error, Fault, Pause,
 };
-pub(crate) use crate::io::mem::{buffer, helper_thread};
+pub(crate) use crate::io::mem::{buffer, spawn_scoped};
+pub use crate::io::mem::{spawn_thread, HELPER_STACK, WORKER_STACK};
 pub(crate) use crate::io::publish::{
     persist_noclobber, publish, publish_synced, sync_dir, write_atomic_as,
 };

@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::mem::{buffer, helper_thread};
+use super::mem::{buffer, spawn_thread, HELPER_STACK};
 use super::sizes::STREAM_BUFFER;
 
 /// SHA-256 of a whole file, streamed in [`STREAM_BUFFER`] reads (lowercase hex).
@@ -46,20 +46,13 @@ impl Hasher {
     pub(crate) fn side() -> crate::Result<Hasher> {
         use sha2::Digest;
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-        let handle = helper_thread("sha256")?
-            .spawn(move || {
-                let mut h = sha2::Sha256::new();
-                for chunk in rx {
-                    h.update(&chunk);
-                }
-                h
-            })
-            .map_err(|e| {
-                crate::Error::new(
-                    crate::Code::Resources,
-                    format!("cannot start the hashing thread: {e}"),
-                )
-            })?;
+        let handle = spawn_thread("sha256", HELPER_STACK, move || {
+            let mut h = sha2::Sha256::new();
+            for chunk in rx {
+                h.update(&chunk);
+            }
+            h
+        })?;
         Ok(Hasher::Side {
             tx: Some(tx),
             handle,

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::Write;
 
-use super::mem::helper_thread;
+use super::mem::{spawn_thread, HELPER_STACK};
 use super::sizes::WRITEBACK_EVERY;
 use crate::base::error::{Code, Error, Result};
 
@@ -37,19 +37,12 @@ impl EarlyWriteback {
             )
         })?;
         let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-        let handle = helper_thread("writeback")?
-            .spawn(move || {
-                for () in rx {
-                    clone.sync_data()?;
-                }
-                Ok(())
-            })
-            .map_err(|e| {
-                Error::new(
-                    Code::Resources,
-                    format!("cannot start the writeback thread: {e}"),
-                )
-            })?;
+        let handle = spawn_thread("writeback", HELPER_STACK, move || {
+            for () in rx {
+                clone.sync_data()?;
+            }
+            Ok(())
+        })?;
         Ok(EarlyWriteback {
             file,
             since: 0,
