@@ -4,6 +4,9 @@
 # implementation from npm), then format, lint, build and every test. `.ci/run` calls this script; so does the README.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# What the checkout differs from its commit by, to find a test run that
+# changes tracked files (checked before the release stage below).
+tree_before=$(git diff HEAD -- 2>/dev/null | sha256sum)
 
 need=()
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
@@ -101,6 +104,15 @@ if cargo +nightly --version >/dev/null 2>&1; then
   bash scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 else
   echo "== fuzz smoke skipped: no nightly toolchain (rustup toolchain install nightly)"
+fi
+
+# A run must leave the checkout as it found it: a changed tracked file makes
+# the release below "COMMIT-dirty", and so not reproducible (seen when a new
+# dependency reached Cargo.lock but not fuzz/Cargo.lock).
+if [ "$(git diff HEAD -- 2>/dev/null | sha256sum)" != "$tree_before" ]; then
+  echo "the test run changed tracked files (commit them, or fix what writes them):" >&2
+  git diff --stat HEAD -- >&2
+  exit 1
 fi
 
 echo "== release: portable binary (glibc 2.17), .deb and .rpm, signed, verified, installed, rebuilt elsewhere byte for byte"
