@@ -92,7 +92,7 @@ where
 /// from the new thread allocates nothing).
 fn start_signal(name: &str, stack: usize) -> crate::Result<(SyncSender<()>, Receiver<()>)> {
     let probe = memmap2::MmapOptions::new()
-        .len(stack + THREAD_OVERHEAD)
+        .len(stack.saturating_add(THREAD_OVERHEAD))
         .map_anon()
         .map_err(|e| {
             crate::Error::new(
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_stack_beyond_the_address_space_is_resources() {
-        let e = spawn_thread("t", usize::MAX / 2, || ()).unwrap_err();
+        let e = spawn_thread("t", usize::MAX, || ()).unwrap_err();
         assert_eq!(e.code, crate::Code::Resources);
         assert!(e.cause.contains("the t thread"), "{}", e.cause);
     }
