@@ -385,3 +385,36 @@ fn item06_ordinary_names_travel_as_payload_names() {
     );
     assert!(!d.path().join("two.airlock.zip").exists());
 }
+
+/// Regression: a file name too long for a payload name was refused with a
+/// hint about allowed characters only; the hint now gives the limit, and a
+/// name of exactly that length travels.
+#[test]
+fn item06_a_name_too_long_is_refused_with_its_limit() {
+    let (d, k) = keyed_dir();
+    let state = d.path().join("state");
+    // payload/ + 120 bytes = 128, the member name's bound (docs/format.md).
+    for (len, fits) in [(121, false), (120, true)] {
+        let u = d.path().join(format!("{}.json", "a".repeat(len - 5)));
+        sample_usage_clear(&u, 5);
+        let out = d.path().join(format!("{len}.airlock.zip"));
+        let o = airlock()
+            .arg("export")
+            .arg(&u)
+            .args(["--kind", "file"])
+            .key_out_state(&k, &out, &state)
+            .output()
+            .unwrap();
+        if fits {
+            assert!(o.status.success(), "{}", stderr(&o));
+        } else {
+            failed_saying(
+                &o,
+                "AIRLOCK-E-ARGS",
+                2,
+                &["129 bytes long, more than 128", "at most 120 bytes"],
+            );
+            assert!(!out.exists());
+        }
+    }
+}

@@ -11,7 +11,7 @@ use crate::base::progress::Progress;
 use crate::crypto::crypt::Recipients;
 use crate::crypto::keys::Signer;
 use crate::crypto::trust::TrustStore;
-use crate::format::container::{check_name_syntax, Writer};
+use crate::format::container::{check_name_syntax, Writer, MAX_NAME_LEN};
 use crate::format::licence::{LicenceInput, MAX_LICENCE_LEN};
 use crate::format::manifest::{
     version_for_payload, Encryption, Fingerprint, FormatName, HexDigest, Manifest, PayloadEntry,
@@ -113,9 +113,11 @@ fn stream_member<W: Write + io::Seek + Send>(
         format!("payload/{}", input.name)
     };
     check_name_syntax(&member).map_err(|e| {
-        e.recode(Code::Args).with_hint(
-            "rename the file: payload names may use letters, digits, '.', '_' and '-', and must not start with a dot",
-        )
+        // What is left of the member name's bound for the file's own name.
+        let max = MAX_NAME_LEN - (member.len() - input.name.len());
+        e.recode(Code::Args).with_hint(format!(
+            "rename the file: a payload name here is at most {max} bytes of letters, digits, '.', '_' and '-', not starting with a dot"
+        ))
     })?;
     let (mut reader, label, total) = open_input(&input.source)?;
     // A licence's size is checked before it is read (when known) and after.

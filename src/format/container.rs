@@ -56,7 +56,7 @@ const TAIL_LEN: u64 = ZIP64_EOCD_LEN + ZIP64_LOCATOR_LEN + EOCD_LEN;
 
 /// Format limits (docs/format.md §5).
 const MAX_MEMBERS: usize = 64;
-const MAX_NAME_LEN: usize = 128;
+pub(crate) const MAX_NAME_LEN: usize = 128;
 
 /// One member as the container records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,7 +188,10 @@ pub(crate) fn check_name_syntax(name: &str) -> Result<()> {
         )
     };
     if name.len() > MAX_NAME_LEN {
-        return Err(bad("too long"));
+        return Err(bad(&format!(
+            "{} bytes long, more than {MAX_NAME_LEN}",
+            name.len()
+        )));
     }
     if name == "manifest.json" {
         return Ok(());
