@@ -5,8 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # What the checkout differs from its commit by, to find a test run that
-# changes tracked files (checked before the release stage below).
-tree_before=$(git diff HEAD -- 2>/dev/null | sha256sum)
+# changes tracked files (checked before the release stage below); "none"
+# outside a git checkout, where there is nothing to compare.
+tree_state() {
+  if git rev-parse --verify -q HEAD >/dev/null 2>&1; then
+    git diff HEAD -- | sha256sum
+  else
+    echo none
+  fi
+}
+tree_before=$(tree_state)
 
 need=()
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
@@ -109,8 +117,8 @@ fi
 # A run must leave the checkout as it found it: a changed tracked file makes
 # the release below "COMMIT-dirty", and so not reproducible (seen when a new
 # dependency reached Cargo.lock but not fuzz/Cargo.lock).
-if [ "$(git diff HEAD -- 2>/dev/null | sha256sum)" != "$tree_before" ]; then
-  echo "the test run changed tracked files (commit them, or fix what writes them):" >&2
+if [ "$(tree_state)" != "$tree_before" ]; then
+  echo "tracked files changed during the test run (by a test, or by an edit meanwhile): commit them, or fix what writes them:" >&2
   git diff --stat HEAD -- >&2
   exit 1
 fi

@@ -97,7 +97,7 @@ fn start_signal(name: &str, stack: usize) -> crate::Result<(SyncSender<()>, Rece
         .map_err(|e| {
             crate::Error::new(
                 crate::Code::Resources,
-                format!("not enough memory to start the {name} thread: {e}"),
+                format!("not enough memory to start a helper thread ({name}): {e}"),
             )
         })?;
     // Untouched: mapping it proves the address space; unmapping returns it.
@@ -114,7 +114,7 @@ fn builder(name: &str, stack: usize) -> std::thread::Builder {
 fn refused(name: &str, e: std::io::Error) -> crate::Error {
     crate::Error::new(
         crate::Code::Resources,
-        format!("cannot start the {name} thread: {e}"),
+        format!("cannot start a helper thread ({name}): {e}"),
     )
 }
 
@@ -143,6 +143,6 @@ mod tests {
     fn a_stack_beyond_the_address_space_is_resources() {
         let e = spawn_thread("t", usize::MAX, || ()).unwrap_err();
         assert_eq!(e.code, crate::Code::Resources);
-        assert!(e.cause.contains("the t thread"), "{}", e.cause);
+        assert!(e.cause.contains("a helper thread (t)"), "{}", e.cause);
     }
 }
