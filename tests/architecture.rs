@@ -96,6 +96,15 @@ const ROOT_ITEMS: [&str; 4] = ["tool_version", "Error", "Result", "Code"];
 /// The library's files outside unit tests, each with its path under `src/`
 /// and its text before any unit-test module.
 fn library_files() -> Vec<(PathBuf, String)> {
+    crate_files()
+        .into_iter()
+        .filter(|(rel, _)| layer_of(rel).is_some())
+        .collect()
+}
+
+/// Every file under `src/`, the binary's too, as [`library_files`] reads
+/// them (paths under `src/`, unit tests left out).
+fn crate_files() -> Vec<(PathBuf, String)> {
     let root = src();
     let mut files = Vec::new();
     sources(&root, &mut files);
@@ -108,7 +117,6 @@ fn library_files() -> Vec<(PathBuf, String)> {
             let text = non_test(&text);
             (f.strip_prefix(&root).unwrap().to_path_buf(), text)
         })
-        .filter(|(rel, _)| layer_of(rel).is_some())
         .collect()
 }
 
@@ -477,7 +485,13 @@ fn manifest_fields_with_fixed_values_are_typed() {
 /// Library files (outside unit tests) that contain any of `needles`,
 /// except the `allowed` ones (paths under `src/`, a folder ending in `/`).
 fn library_files_saying(needles: &[&str], allowed: &[&str]) -> Vec<String> {
-    library_files()
+    files_saying(library_files(), needles, allowed)
+}
+
+/// Of `files`, those that contain any of `needles` outside comments, except
+/// the `allowed` ones, each with the needles it contains.
+fn files_saying(files: Vec<(PathBuf, String)>, needles: &[&str], allowed: &[&str]) -> Vec<String> {
+    files
         .into_iter()
         .filter(|(rel, _)| {
             let rel = rel.to_string_lossy();
@@ -540,30 +554,11 @@ fn threads_start_only_through_spawn_thread() {
         ".spawn(move",
         ".spawn(|",
     ];
-    let allowed = [Path::new("io/mem.rs"), Path::new("cli/standin_server.rs")];
-    let mut files = Vec::new();
-    sources(&src(), &mut files);
-    let mut found = Vec::new();
-    for f in files {
-        let rel = f.strip_prefix(src()).unwrap();
-        if allowed.contains(&rel) || f.file_name().is_some_and(|n| n == "tests.rs") {
-            continue;
-        }
-        let code = non_test(&std::fs::read_to_string(&f).unwrap());
-        let code: Vec<&str> = code
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("//"))
-            .collect();
-        let code = code.join("\n");
-        let hits: Vec<&str> = needles
-            .iter()
-            .copied()
-            .filter(|n| code.contains(n))
-            .collect();
-        if !hits.is_empty() {
-            found.push(format!("src/{}: {}", rel.display(), hits.join(", ")));
-        }
-    }
+    let found = files_saying(
+        crate_files(),
+        &needles,
+        &["io/mem.rs", "cli/standin_server.rs"],
+    );
     assert!(
         found.is_empty(),
         "a thread started without spawn_thread:\n  {}",
